@@ -1,0 +1,1 @@
+"""Message analysis: one parse of a message into the facts rules and the tokenizer use."""

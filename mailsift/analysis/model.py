@@ -1,0 +1,195 @@
+"""The analysed message: every fact rules and the Bayes tokenizer need, computed by one parse.
+
+Rules never look at raw bytes except through `full_text`; the tokenizer never re-parses. Keeping
+one immutable-after-build object is what lets a message be scored by hundreds of rules and
+tokenised for Bayes at the cost of a single MIME walk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class Header:
+    """One header field as it appeared, plus its decoded form.
+
+    `raw` keeps folding and encoded words so `:raw` rules and forgery checks see what was sent;
+    `value` is unfolded and RFC 2047-decoded to Unicode for everything else.
+    """
+
+    name: str
+    raw: str
+    value: str
+
+
+@dataclass(slots=True)
+class Uri:
+    """A link found in text or HTML, normalised so that obfuscated spellings compare equal."""
+
+    raw: str
+    url: str  # normalised: percent-decoded where safe, IDNA host decoded to Unicode, host lower-case
+    scheme: str
+    host: str  # lower-case, Unicode (IDNA decoded); IP literals as written in dotted form
+    domain: str  # registrable domain from the Public Suffix List ('' for IP hosts and bare words)
+    is_ip: bool = False
+    source: str = "text"  # "text" | "html" (href/src/action)
+    anchor_text: str = ""  # visible text of the <a> element that carried it, if any
+
+
+@dataclass(slots=True)
+class HtmlFacts:
+    """What the HTML of the message does, as opposed to what it says."""
+
+    parts: int = 0
+    visible_chars: int = 0
+    hidden_chars: int = 0  # display:none / visibility:hidden / same fg and bg colour
+    tiny_chars: int = 0  # font-size below 4px or <font size=1> and smaller
+    images: int = 0
+    image_area: int = 0  # sum of width*height where declared
+    remote_images: int = 0
+    forms: int = 0
+    scripts: int = 0
+    iframes: int = 0
+    objects: int = 0  # <object>, <embed>, <applet>
+    links: int = 0
+    # (anchor text, target domain): link text that names another registrable domain than its href
+    link_mismatches: list[tuple[str, str]] = field(default_factory=list)
+    comment_chars: int = 0
+    malformed: bool = False
+
+
+@dataclass(slots=True)
+class TextPart:
+    """One text/* MIME part, decoded to Unicode."""
+
+    content_type: str
+    declared_charset: str  # as written in the header, lower-case, '' if absent
+    charset: str  # the charset actually used to decode (may come from detection)
+    text: str  # visible text (HTML rendered to text)
+    raw_text: str  # decoded but not rendered (HTML tags kept): what `rawbody` rules match
+    transfer_encoding: str  # lower-case Content-Transfer-Encoding, '' if absent
+    is_html: bool = False
+    charset_detected: bool = False  # declared charset missing/wrong/unknown and detection used
+    needless_base64: bool = False  # base64 although the decoded content is plain 7-bit text
+
+
+@dataclass(slots=True)
+class Attachment:
+    filename: str  # decoded (RFC 2231 / RFC 2047), '' if none
+    declared_type: str  # lower-case Content-Type of the part
+    sniffed_type: str  # MIME type guessed from the first bytes, '' if unknown
+    size: int  # decoded size in bytes (of what was read within limits)
+    extensions: list[str] = field(default_factory=list)  # lower-case, e.g. ["pdf", "exe"]
+
+    @property
+    def double_extension(self) -> bool:
+        """A decoy extension in front of the real one, e.g. `invoice.pdf.exe`."""
+        return len(self.extensions) >= 2
+
+
+@dataclass(slots=True)
+class Relay:
+    """One hop of the Received chain, newest first, in the spirit of SpamAssassin's relay list."""
+
+    ip: str
+    rdns: str  # reverse name as recorded by the receiving host, '' if unknown
+    helo: str
+    by: str
+    ident: str = ""
+    auth: str = ""  # authentication mechanism if the receiving host recorded one
+    envfrom: str = ""
+    id: str = ""
+    trusted: bool = False
+    internal: bool = False
+
+
+@dataclass(slots=True)
+class Facts:
+    """Anomalies found while parsing: name -> short evidence. Rules score them via `eval:fact(NAME)`."""
+
+    items: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, evidence: str = "") -> None:
+        self.items.setdefault(name, evidence[:120])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.items
+
+
+@dataclass(slots=True)
+class Envelope:
+    """What the MTA told us (milter) or what could be inferred (command line)."""
+
+    client_ip: str = ""
+    client_name: str = ""
+    helo: str = ""
+    mail_from: str = ""
+    rcpt_to: list[str] = field(default_factory=list)
+    auth_user: str = ""
+    queue_id: str = ""
+
+
+@dataclass
+class Message:
+    """The analysed message. Built by `mailsift.analysis.parse.analyse`."""
+
+    raw: bytes
+    headers: list[Header]
+    text_parts: list[TextPart]
+    uris: list[Uri]
+    html: HtmlFacts
+    attachments: list[Attachment]
+    relays: list[Relay]  # newest first
+    facts: Facts
+    envelope: Envelope
+    received_time: datetime | None  # newest Received date, or arrival time in the milter
+    size: int
+    mime_parts: int
+    max_depth: int
+    truncated: bool = False  # body analysis stopped at scan limits
+    _by_name: dict[str, list[Header]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for h in self.headers:
+            self._by_name.setdefault(h.name.lower(), []).append(h)
+
+    def header_values(self, name: str) -> list[str]:
+        """Decoded values of every header called `name` (case-insensitive), in message order."""
+        return [h.value for h in self._by_name.get(name.lower(), ())]
+
+    def header_raw(self, name: str) -> list[str]:
+        return [h.raw for h in self._by_name.get(name.lower(), ())]
+
+    def header(self, name: str, default: str = "") -> str:
+        """The first decoded value of a header, or `default`."""
+        found = self._by_name.get(name.lower())
+        return found[0].value if found else default
+
+    def has_header(self, name: str) -> bool:
+        return name.lower() in self._by_name
+
+    @property
+    def subject(self) -> str:
+        return self.header("Subject")
+
+    @cached_property
+    def body_text(self) -> str:
+        """Visible text of all text parts, the subject first, as SpamAssassin's `body` rules see it."""
+        parts = [self.subject] + [p.text for p in self.text_parts]
+        return "\n".join(parts)
+
+    @cached_property
+    def raw_body_text(self) -> str:
+        return "\n".join(p.raw_text for p in self.text_parts)
+
+    @property
+    def untrusted_relays(self) -> list[Relay]:
+        return [r for r in self.relays if not r.trusted]
+
+    @property
+    def first_untrusted(self) -> Relay | None:
+        """The relay that handed the message to our trusted network: the one checks judge."""
+        return next((r for r in self.relays if not r.trusted), None)

@@ -1,0 +1,156 @@
+"""Configuration: one TOML file, validated once at start-up into an immutable `Config` object.
+
+Lookup order: `--config`, `$MAILSIFT_CONFIG`, `/etc/mailsift/mailsift.toml`, then built-in defaults.
+A bad file stops start-up with one line naming the file, the key and what is allowed, because an
+administrator editing a config over SSH at night should not have to read a traceback.
+Every default carries its reason in the field description; `mailsift.example.toml` mirrors them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as the one line the administrator will read."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _networks(values: list[str]) -> list[str]:
+    for value in values:
+        ipaddress.ip_network(value, strict=False)
+    return values
+
+
+class ScoringConfig(Section):
+    required_score: Annotated[float, Field(ge=-100, le=1000)] = Field(
+        5.0, description="Score at or above which a message is spam; 5.0 as in SpamAssassin, so "
+        "thresholds and habits carry over.")
+
+
+class ScanConfig(Section):
+    max_bytes: Annotated[int, Field(ge=16 * 1024, le=256 * 1024 * 1024)] = Field(
+        1024 * 1024, description="Body bytes analysed per message; spam payloads sit at the start "
+        "and 1 MiB keeps the worst case bounded. The rest is ignored, never rejected.")
+    max_parts: Annotated[int, Field(ge=1, le=10000)] = Field(
+        200, description="MIME parts analysed per message; beyond it parts are skipped and the "
+        "fact MIME_TOO_MANY_PARTS is set.")
+    max_depth: Annotated[int, Field(ge=1, le=1000)] = Field(
+        30, description="Nesting depth of multiparts analysed; real mail rarely exceeds 5.")
+    rule_budget: Annotated[float, Field(gt=0, le=60)] = Field(
+        1.0, description="Seconds per message for rules that the linear-time engine cannot run; "
+        "a rule that overruns is logged by name and counted as not hit.")
+
+
+class RulesConfig(Section):
+    shipped: bool = Field(True, description="Load the rule files shipped with mailsift.")
+    paths: list[str] = Field(
+        default_factory=list, description="Further rule files or directories (every *.cf, in name "
+        "order), loaded after the shipped rules; SpamAssassin .cf files work here.")
+    local_cf: str = Field(
+        "/etc/mailsift/local.cf", description="The site's own overrides, loaded last so its "
+        "scores win; a missing file is fine.")
+
+
+class NetworkConfig(Section):
+    trusted_networks: list[str] = Field(
+        default_factory=list, description="Relays whose Received headers are believed (CIDR). "
+        "Loopback is always trusted; list your MX and relay hosts.")
+    internal_networks: list[str] = Field(
+        default_factory=list, description="Relays inside your organisation (CIDR); defaults to the "
+        "trusted networks when empty, as in SpamAssassin.")
+
+    _check = field_validator("trusted_networks", "internal_networks")(_networks)
+
+
+class Config(Section):
+    scoring: ScoringConfig = ScoringConfig()
+    scan: ScanConfig = ScanConfig()
+    rules: RulesConfig = RulesConfig()
+    network: NetworkConfig = NetworkConfig()
+    source: str = Field("built-in defaults", exclude=True)
+
+
+def _allowed(model: type[BaseModel], path: tuple[str | int, ...]) -> str:
+    """Describe what a key accepts, from the model's own field declaration."""
+    for key in path[:-1]:
+        field = model.model_fields.get(str(key))
+        if field is None or not isinstance(field.annotation, type) or not issubclass(
+                field.annotation, BaseModel):
+            break
+        model = field.annotation
+    field = model.model_fields.get(str(path[-1])) if path else None
+    if field is None:
+        return "keys: " + ", ".join(k for k in model.model_fields if k != "source")
+    kind = getattr(field.annotation, "__name__", str(field.annotation))
+    bounds = []
+    for meta in field.metadata:
+        for attr, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(meta, attr, None) is not None:
+                bounds.append(f"{word} {getattr(meta, attr)}")
+    return f"{kind} {' and '.join(bounds)}".strip()
+
+
+def _section_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    for key in path:
+        field = model.model_fields.get(str(key))
+        if field is None or not isinstance(field.annotation, type):
+            return []
+        model = field.annotation
+    return [k for k in model.model_fields if k != "source"]
+
+
+def _explain(error: dict[str, Any], source: str) -> str:
+    path = tuple(error["loc"])
+    key = ".".join(str(p) for p in path)
+    if error["type"] == "extra_forbidden":
+        known = _section_keys(Config, path[:-1])
+        close = difflib.get_close_matches(str(path[-1]), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{source}: unknown key '{key}'{hint}; allowed here: {', '.join(known)}"
+    got = error.get("input")
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{source}: {key}: {message} (got {got!r}); allowed: {_allowed(Config, path)}"
+
+
+def parse_config(data: dict[str, Any], source: str) -> Config:
+    try:
+        return Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc.errors()[0], source)) from None
+
+
+def config_path(explicit: str | None = None) -> Path | None:
+    """The file to read: the command line, then the environment, then the system path if present."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("MAILSIFT_CONFIG")
+    if env:
+        return Path(env)
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else None
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path = config_path(explicit)
+    if path is None:
+        return Config()
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path))
