@@ -23,6 +23,8 @@ class Result:
     score_set: int = 0
     # rule name -> what went wrong (time budget overrun, check raised); the rule counted as no hit
     rule_errors: dict[str, str] = field(default_factory=dict)
+    # group -> points taken off because the group's hits added up to more than its cap
+    capped: dict[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
 
     @property
@@ -45,5 +47,6 @@ class Result:
                 for h in self.hits
             ],
             "rule_errors": self.rule_errors,
+            "capped_groups": self.capped,
             "elapsed_ms": round(self.elapsed * 1000, 1),
         }

@@ -1,0 +1,45 @@
+# mailsift: two commands for a fresh Debian 12 machine (as root). Both are safe to run twice.
+#   make run   installs what it needs and runs mailsift on its embedded default
+#   make test  installs what it needs (including the real servers the tests start) and runs the tests
+
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+PIP   := $(VENV)/bin/pip
+SAMPLE ?= $(firstword $(wildcard ../shared/corpus/spamassassin/spam_2/*))
+
+# Debian packages: build deps for pymilter/hiredis, and the real peers the tests talk to.
+APT_RUN  := python3 python3-venv python3-dev gcc libmagic1
+APT_TEST := $(APT_RUN) spamassassin spamc bogofilter
+STAMP    := $(VENV)/.installed
+
+.PHONY: run test lint deps-run deps-test clean
+
+deps-run:
+	@./.ci/apt-install $(APT_RUN)
+	@$(MAKE) --no-print-directory $(STAMP)
+
+deps-test:
+	@./.ci/apt-install $(APT_TEST)
+	@$(MAKE) --no-print-directory $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q -e '.[test]'
+	touch $(STAMP)
+
+run: deps-run
+	@test -n "$(SAMPLE)" || { echo "no sample message found under ../shared/corpus"; exit 2; }
+	@echo "== mailsift check $(SAMPLE)"
+	@$(VENV)/bin/mailsift check "$(SAMPLE)"; status=$$?; [ $$status -le 1 ] || exit $$status
+
+test: deps-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,292 @@
+"""Running a ruleset against an analysed message and adding up the score.
+
+The engine is built once per process. For each score set (Bayes and network available or not) it
+prepares a plan: which rules are enabled, their pattern sets compiled for hyperscan, header rules,
+Python checks and metas in dependency order. Scoring a message is then one pass over that plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import regex
+
+from mailsift.analysis.model import Message
+from mailsift.rules.header_sources import header_text
+from mailsift.rules.meta import compile_meta
+from mailsift.rules.model import RuleDef, RuleSet
+from mailsift.rules.patterns import Budget, Match, PatternSet, regex_flags
+from mailsift.rules.registry import Check, CheckContext
+from mailsift.rules.result import Hit, Result
+
+log = logging.getLogger(__name__)
+
+PATTERN_KINDS = ("body", "rawbody", "uri", "full")
+# SpamAssassin matches body and rawbody rules per paragraph and uri rules per URI: with the lines
+# joined by newlines, multi-line mode gives `^` and `$` that meaning.
+MULTILINE_KINDS = frozenset({"body", "rawbody", "uri"})
+PARAGRAPH_BREAK = regex.compile(r"\n[ \t\r\f\v]*\n\s*")
+INNER_SPACE = regex.compile(r"\s+")
+DEFAULT_MAXHITS = 1000
+
+
+def rules_with_defaults(ruleset: RuleSet, checks: dict[str, Check]) -> dict[str, RuleDef]:
+    """The Python checks' own rules, then the files' rules on top: a file may redefine or rescore."""
+    rules: dict[str, RuleDef] = {}
+    for check in checks.values():
+        for default in check.rules:
+            rules[default.name] = RuleDef(
+                name=default.name, kind=default.kind, source=check.func.__module__,
+                eval_name=check.name, eval_args=default.args, describe=default.describe,
+                tflags=set(default.tflags), scores=(default.score,) * 4, group=default.group)
+    for name, rule in ruleset.rules.items():
+        base = rules.get(name)
+        if base is None:
+            rules[name] = rule
+            continue
+        rules[name] = replace(
+            rule,
+            describe=rule.describe or base.describe,
+            scores=rule.scores if rule.scores is not None else base.scores,
+            group=rule.group or base.group,
+            tflags=rule.tflags or base.tflags,
+        )
+    return rules
+
+
+def _enabled(rule: RuleDef, score_set: int) -> bool:
+    net, bayes = score_set & 1, score_set & 2
+    if "net" in rule.tflags and not net:
+        return False
+    if "learn" in rule.tflags and not bayes:
+        return False
+    return rule.is_sub_rule or rule.score_for(score_set) != 0
+
+
+@dataclass
+class Plan:
+    """What runs for one score set, prepared once."""
+
+    score_set: int
+    patterns: dict[str, PatternSet]
+    headers: list[tuple[RuleDef, regex.Pattern[str] | None]]
+    evals: list[RuleDef]
+    metas: list[tuple[RuleDef, object]]
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, ruleset: RuleSet, checks: dict[str, Check]) -> None:
+        self.checks = checks
+        self.group_caps = dict(ruleset.group_caps)
+        self.rules = rules_with_defaults(ruleset, checks)
+        self.skipped = list(ruleset.skipped)
+        self._regexes = self._compile_regexes()
+        self._plans: dict[int, Plan] = {}
+
+    def _compile_regexes(self) -> dict[str, regex.Pattern[str]]:
+        compiled = {}
+        for rule in self.rules.values():
+            if rule.pattern is None or rule.eval_name:
+                continue
+            compiled[rule.name] = regex.compile(
+                rule.pattern, regex_flags(rule, rule.kind in MULTILINE_KINDS))
+        return compiled
+
+    def plan(self, score_set: int) -> Plan:
+        if score_set not in self._plans:
+            self._plans[score_set] = self._build_plan(score_set)
+        return self._plans[score_set]
+
+    def _build_plan(self, score_set: int) -> Plan:
+        started = time.perf_counter()
+        enabled = [r for r in self.rules.values() if _enabled(r, score_set)]
+        tests = [r for r in enabled if r.kind != "meta"]
+        patterns = {
+            kind: PatternSet(kind, ((r, self._regexes[r.name]) for r in tests
+                                    if r.kind == kind and r.name in self._regexes),
+                             multiline=kind in MULTILINE_KINDS)
+            for kind in PATTERN_KINDS
+        }
+        plan = Plan(
+            score_set=score_set,
+            patterns=patterns,
+            headers=[(r, self._regexes.get(r.name)) for r in tests
+                     if r.kind == "header" and not r.eval_name],
+            evals=[r for r in tests if r.eval_name],
+            metas=_meta_order([r for r in enabled if r.kind == "meta"]),
+            scores={r.name: r.score_for(score_set) for r in enabled},
+        )
+        log.info("score set %d: %d rules enabled, built in %.2fs; pattern modes %s", score_set,
+                 len(enabled), time.perf_counter() - started,
+                 {k: p.counts() for k, p in patterns.items()})
+        return plan
+
+    def run(self, ctx: CheckContext, score_set: int, required: float, budget_seconds: float) -> Result:
+        started = time.perf_counter()
+        plan = self.plan(score_set)
+        budget = Budget(budget_seconds)
+        errors: dict[str, str] = {}
+        texts = RuleTexts(ctx.msg, ctx.config.scan.max_bytes)
+        hits: dict[str, Match] = {}
+        for kind, patterns in plan.patterns.items():
+            hits.update(patterns.match(texts.for_kind(kind), budget, errors))
+        hits.update(_header_hits(ctx.msg, plan.headers, budget, errors))
+        hits.update(self._eval_hits(ctx, plan.evals, errors))
+        _meta_hits(plan.metas, hits)
+        result = self._result(plan, hits, required, errors)
+        result.elapsed = time.perf_counter() - started
+        return result
+
+    def _eval_hits(self, ctx: CheckContext, rules: list[RuleDef], errors: dict[str, str]
+                   ) -> dict[str, Match]:
+        hits = {}
+        for rule in rules:
+            check = self.checks[rule.eval_name or ""]
+            try:
+                outcome = check.func(ctx, *rule.eval_args)
+            except Exception as exc:  # a broken check must not lose the message
+                log.exception("rule %s: check %s raised; counted as not hit", rule.name, check.name)
+                errors[rule.name] = f"check {check.name} raised {type(exc).__name__}: {exc}"
+                continue
+            if outcome:
+                hits[rule.name] = Match(1, outcome if isinstance(outcome, str) else "")
+        return hits
+
+    def _result(self, plan: Plan, hits: dict[str, Match], required: float,
+                errors: dict[str, str]) -> Result:
+        scored = []
+        for name, match in hits.items():
+            rule = self.rules[name]
+            score = plan.scores.get(name, 0.0)
+            if rule.is_sub_rule or score == 0:
+                continue
+            scored.append(Hit(name, score, rule.describe, match.evidence, rule.group,
+                              frozenset(rule.tflags)))
+        scored.sort(key=lambda h: (-h.score, h.name))
+        total, capped = _apply_group_caps(scored, self.group_caps)
+        return Result(score=round(total, 3), required_score=required, hits=scored,
+                      score_set=plan.score_set, rule_errors=errors, capped=capped)
+
+
+class RuleTexts:
+    """The text each rule kind matches, derived from the message once and only when needed."""
+
+    def __init__(self, msg: Message, max_bytes: int) -> None:
+        self.msg = msg
+        self.max_bytes = max_bytes
+
+    def for_kind(self, kind: str) -> str:
+        return getattr(self, kind)
+
+    @cached_property
+    def body(self) -> str:
+        """One line per paragraph, like SpamAssassin's body: a phrase wrapped over lines still matches."""
+        paragraphs = PARAGRAPH_BREAK.split(self.msg.body_text)
+        return "\n".join(INNER_SPACE.sub(" ", p).strip() for p in paragraphs if p.strip())
+
+    @cached_property
+    def rawbody(self) -> str:
+        return self.msg.raw_body_text
+
+    @cached_property
+    def uri(self) -> str:
+        forms = dict.fromkeys(form for u in self.msg.uris for form in (u.url, u.raw))
+        return "\n".join(forms)
+
+    @cached_property
+    def full(self) -> str:
+        return self.msg.raw[: self.max_bytes].decode("utf-8", "replace")
+
+
+def _header_hits(msg: Message, rules: Iterable[tuple[RuleDef, regex.Pattern[str] | None]],
+                 budget: Budget, errors: dict[str, str]) -> dict[str, Match]:
+    hits: dict[str, Match] = {}
+    values: dict[tuple[str, str], str | None] = {}
+    for rule, compiled in rules:
+        header = rule.header or ""
+        if rule.exists:
+            if msg.has_header(header):
+                hits[rule.name] = Match(1, header)
+            continue
+        key = (header, rule.header_mod)
+        if key not in values:
+            values[key] = header_text(msg, header, rule.header_mod)
+        text = values[key]
+        if text is None:
+            text = rule.if_unset if rule.if_unset is not None else ""
+        found = _search_header(rule, compiled, text, budget, errors)
+        if found is not None:
+            hits[rule.name] = found
+    return hits
+
+
+def _search_header(rule: RuleDef, compiled: regex.Pattern[str] | None, text: str, budget: Budget,
+                   errors: dict[str, str]) -> Match | None:
+    if compiled is None:
+        return None
+    try:
+        m = compiled.search(text, timeout=max(budget.remaining(), 0.001))
+    except TimeoutError:
+        log.warning("rule %s: exceeded the per-message time budget; counted as not hit", rule.name)
+        errors[rule.name] = "exceeded the per-message time budget"
+        return None
+    if rule.negate:
+        return None if m else Match(1, "")
+    return Match(1, f"{rule.header}: {m.group(0)[:60]}") if m else None
+
+
+def _meta_order(metas: list[RuleDef]) -> list[tuple[RuleDef, object]]:
+    """Metas sorted so that a meta on other metas runs after them; a cycle is dropped and logged."""
+    compiled = {r.name: (r, compile_meta(r.meta_expr or "")) for r in metas}
+    ordered: list[tuple[RuleDef, object]] = []
+    state: dict[str, int] = {}  # 1 = being visited, 2 = done
+
+    def visit(name: str, trail: tuple[str, ...]) -> bool:
+        if state.get(name) == 2:
+            return True
+        if state.get(name) == 1:
+            log.warning("meta rule %s is part of a cycle (%s); disabled", name, " -> ".join(trail))
+            return False
+        state[name] = 1
+        rule, expr = compiled[name]
+        ok = all(visit(dep, (*trail, dep)) for dep in expr.names if dep in compiled)
+        state[name] = 2
+        if ok:
+            ordered.append((rule, expr))
+        return ok
+
+    for name in compiled:
+        visit(name, (name,))
+    return ordered
+
+
+def _meta_hits(metas: list[tuple[RuleDef, object]], hits: dict[str, Match]) -> None:
+    counts = {name: m.count for name, m in hits.items()}
+    for rule, expr in metas:
+        if expr.evaluate(counts):
+            hits[rule.name] = Match(1, "")
+            counts[rule.name] = 1
+
+
+def _apply_group_caps(hits: list[Hit], caps: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """Sum the hits, limiting each capped group's total: one noisy family cannot decide alone."""
+    by_group: dict[str, float] = {}
+    total = 0.0
+    for hit in hits:
+        if hit.group in caps:
+            by_group[hit.group] = by_group.get(hit.group, 0.0) + hit.score
+        else:
+            total += hit.score
+    capped = {}
+    for group, subtotal in by_group.items():
+        limit = caps[group]
+        if subtotal > limit:
+            capped[group] = round(subtotal - limit, 3)
+            subtotal = limit
+        total += subtotal
+    return total, capped

@@ -1,0 +1,80 @@
+"""The configuration file: defaults, the documented example, and one-line errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mailsift.config import Config, ConfigError, load_config, parse_config
+
+EXAMPLE = Path(__file__).parent.parent / "mailsift.example.toml"
+
+
+def _defaults(model: type, prefix: str = "") -> dict[str, object]:
+    found: dict[str, object] = {}
+    for name, field in model.model_fields.items():
+        if name == "source":
+            continue
+        if isinstance(field.annotation, type) and hasattr(field.annotation, "model_fields"):
+            found.update(_defaults(field.annotation, f"{prefix}{name}."))
+        else:
+            found[prefix + name] = field.get_default(call_default_factory=True)
+    return found
+
+
+def _flatten(data: dict[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def test_example_documents_every_key_with_its_default() -> None:
+    example = _flatten(tomllib.loads(EXAMPLE.read_text()))
+    assert example == _defaults(Config)
+
+
+def test_example_loads() -> None:
+    assert load_config(str(EXAMPLE)).scan.max_bytes == 1024 * 1024
+
+
+def test_no_file_means_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MAILSIFT_CONFIG", raising=False)
+    monkeypatch.setattr("mailsift.config.SYSTEM_CONFIG", tmp_path / "absent.toml")
+    assert load_config(None) == Config()
+
+
+def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text("[scoring]\nrequired_score = 6.5\n")
+    monkeypatch.setenv("MAILSIFT_CONFIG", str(path))
+    assert load_config(None).scoring.required_score == 6.5
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"scna": {}}, "unknown key 'scna' (did you mean 'scan'?)"),
+    ({"scan": {"max_byte": 1}}, "unknown key 'scan.max_byte' (did you mean 'max_bytes'?)"),
+    ({"scan": {"max_bytes": -5}}, "scan.max_bytes: "),
+    ({"scan": {"max_bytes": "big"}}, "allowed: int >= 16384 and <= 268435456"),
+    ({"scoring": {"required_score": "5"}}, "scoring.required_score"),
+    ({"network": {"trusted_networks": ["10.0.0.x"]}}, "network.trusted_networks"),
+])
+def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "/etc/mailsift/mailsift.toml")
+    message = str(err.value)
+    assert message.startswith("/etc/mailsift/mailsift.toml: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[scan\nmax_bytes = 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
+        load_config(str(path))
