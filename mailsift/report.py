@@ -46,7 +46,8 @@ def fold(name: str, value: str, width: int = 78) -> str:
 
 def rule_table(result: Result) -> str:
     """Highest score first, with the evidence that made each rule fire."""
-    rows = [" Score | Rule                     | Description", "-------+--------------------------+" + "-" * 40]
+    rows = [" Score | Rule                     | Description",
+            "-------+--------------------------+" + "-" * 40]
     for hit in result.hits:
         description = hit.description or "(no description)"
         if hit.evidence:

@@ -1,0 +1,162 @@
+"""The one narrow interface every Bayes token store implements (SQLite embedded, Redis shared).
+
+Why this shape:
+- Classification needs the totals and the counts of ~100-1000 tokens at once: `lookup` is one call
+  (one Redis round trip), never a call per token.
+- Learning is keyed by a digest of the message, so it is idempotent and reversible: learning the
+  same message twice is a no-op, learning it as the other class moves its counts, forgetting
+  takes exactly its counts back. Counts never go negative. Each call is atomic: a crash mid-learn
+  leaves no half-counted message.
+- `learn_batch` exists so bulk training can send many messages per round trip.
+- Tokens are stored by a short hash (`token_key`), never as text: constant size per token, and no
+  message words sit in the store in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import IO, Protocol
+
+TOKEN_KEY_BYTES = 8  # 64 bits: collisions stay negligible up to billions of tokens
+SCHEMA_VERSION = 1
+BACKUP_FORMAT = "mailsift-bayes-backup"
+
+
+class Label(StrEnum):
+    SPAM = "spam"
+    HAM = "ham"
+
+
+class Outcome(StrEnum):
+    LEARNED = "learned"  # counted for the first time
+    RELEARNED = "relearned"  # was counted as the other class; moved
+    ALREADY = "already"  # already counted as this class; nothing changed
+    FORGOTTEN = "forgotten"
+    UNKNOWN = "unknown"  # forget of a message that was never learned
+
+
+class StoreError(Exception):
+    """The store cannot be reached or refused the operation; the message says which and why."""
+
+
+def token_key(token: str) -> bytes:
+    return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=TOKEN_KEY_BYTES).digest()
+
+
+@dataclass(frozen=True)
+class Totals:
+    spam: int  # messages learned as spam
+    ham: int
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    spam: int
+    ham: int
+
+
+@dataclass(frozen=True)
+class LearnItem:
+    digest: str  # hex digest of the message (see mailsift.classifier.digest)
+    keys: Sequence[bytes]  # token keys, each once (a token counts once per message)
+
+
+@dataclass(frozen=True)
+class DumpInfo:
+    totals: Totals
+    tokens: int
+    oldest: int | None  # unix time of the least recently seen token
+    newest: int | None
+
+
+@dataclass(frozen=True)
+class BackupToken:
+    key: bytes
+    spam: int
+    ham: int
+    seen: int  # unix time last seen
+
+
+class TokenStore(Protocol):
+    def lookup(self, keys: Sequence[bytes]) -> tuple[Totals, list[TokenCounts]]:
+        """Totals and the counts of each key (zeros when unknown), in one round trip."""
+
+    def learn(self, item: LearnItem, label: Label, now: int) -> Outcome:
+        """Count the message as `label` (atomic; see the module docstring for the semantics)."""
+
+    def learn_batch(self, items: Sequence[LearnItem], label: Label, now: int) -> list[Outcome]:
+        """`learn` for many messages, fewer round trips; each message still all-or-nothing."""
+
+    def forget(self, item: LearnItem) -> Outcome:
+        """Take back exactly what learning this message added."""
+
+    def seen(self, digest: str) -> Label | None:
+        """The class a message was learned as, if it was."""
+
+    def totals(self) -> Totals: ...
+
+    def dump_info(self) -> DumpInfo: ...
+
+    def expire(self, now: int, token_ttl: int, hapax_ttl: int) -> int:
+        """Drop tokens unseen for `token_ttl` s, and single-occurrence ones unseen for `hapax_ttl` s.
+
+        Returns how many tokens were removed."""
+
+    def clear(self) -> None:
+        """Remove every token, total and seen record of this store (its key prefix only)."""
+
+    def export(self) -> tuple[Totals, dict[str, Label], Iterator[BackupToken]]:
+        """Everything, for `backup`: totals, seen records, tokens (streamed)."""
+
+    def import_(self, totals: Totals, seen: dict[str, Label], tokens: Iterable[BackupToken]) -> None:
+        """Replace the contents with a backup (after `clear`)."""
+
+    def close(self) -> None: ...
+
+
+def write_backup(store: TokenStore, out: IO[str]) -> int:
+    """A portable, line-oriented JSON backup: one header line, then seen records, then tokens."""
+    import json
+
+    totals, seen, tokens = store.export()
+    out.write(json.dumps({"format": BACKUP_FORMAT, "version": SCHEMA_VERSION,
+                          "spam": totals.spam, "ham": totals.ham}) + "\n")
+    for digest, label in seen.items():
+        out.write(json.dumps({"m": digest, "c": label.value}) + "\n")
+    count = 0
+    for token in tokens:
+        out.write(json.dumps({"t": token.key.hex(), "s": token.spam, "h": token.ham, "a": token.seen}) + "\n")
+        count += 1
+    return count
+
+
+def read_backup(store: TokenStore, source: IO[str], name: str) -> int:
+    """Restore a backup written by `write_backup`; a wrong file stops with a clear message."""
+    import json
+
+    try:
+        header = json.loads(source.readline() or "{}")
+    except json.JSONDecodeError:
+        header = {}
+    if header.get("format") != BACKUP_FORMAT:
+        raise StoreError(f"{name}: not a mailsift Bayes backup")
+    if header.get("version") != SCHEMA_VERSION:
+        raise StoreError(f"{name}: backup version {header.get('version')} is not {SCHEMA_VERSION}")
+    seen: dict[str, Label] = {}
+    tokens: list[BackupToken] = []
+    for number, line in enumerate(source, 2):
+        try:
+            row = json.loads(line)
+            if "m" in row:
+                seen[row["m"]] = Label(row["c"])
+            else:
+                tokens.append(BackupToken(bytes.fromhex(row["t"]), int(row["s"]), int(row["h"]),
+                                          int(row["a"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{name}:{number}: bad backup line: {exc}") from None
+    store.clear()
+    store.import_(Totals(int(header["spam"]), int(header["ham"])), seen, tokens)
+    return len(tokens)
