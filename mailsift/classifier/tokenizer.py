@@ -1,0 +1,222 @@
+"""Bayes tokens from an analysed message — never from raw bytes.
+
+Because the analysis has already decoded every charset and transfer encoding, the same words
+give the same tokens whether they arrived as UTF-8, windows-1251 or KOI8-R, base64 or
+quoted-printable. Only the `mime:` tokens say how the message was encoded, on purpose: the
+encoding itself is evidence (spam favours odd charsets and base64 text).
+
+Header tokens carry a prefix per header so "free" in the Subject and "free" in the body are
+different evidence. Headers written by filters (X-Spam-*, X-Virus-*, X-Amavis*, ours) are never
+read — we tokenise a fixed list of headers — so earlier filtering cannot leak into the model.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from email.utils import getaddresses
+
+import regex
+
+from mailsift.analysis.model import Message
+
+MIN_WORD, MAX_WORD = 3, 20
+# Runs of letters/digits with inner apostrophes, dots or dashes ("don't", "e-mail", "3.5").
+WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+(?:['.\-][\p{L}\p{M}\p{N}]+)*")
+# Scripts written without spaces: split into overlapping character pairs, the usual choice for
+# CJK text when no dictionary segmenter is at hand.
+CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]+")
+DIGITS = regex.compile(r"\d")
+URL_WORD = regex.compile(r"[^\W_]{3,20}")
+MESSAGE_ID_SHAPE = regex.compile(r"[A-Za-z]+|\d+")
+
+ADDRESS_HEADERS = ("From", "Reply-To", "To", "Sender")
+MAILER_HEADERS = ("X-Mailer", "User-Agent")
+
+
+def tokenize(msg: Message, bigrams: bool = False) -> list[str]:
+    """The message's distinct tokens; a token counts once per message, as in SpamBayes."""
+    found: dict[str, None] = {}
+    for source in (_text_tokens(_visible_text(msg), "", bigrams), _subject(msg), _addresses(msg),
+                   _relay(msg), _mime(msg), _mailer(msg), _message_id(msg), _urls(msg), _html(msg),
+                   _attachments(msg), _facts(msg)):
+        found.update(dict.fromkeys(source))
+    return list(found)
+
+
+def _visible_text(msg: Message) -> str:
+    return "\n".join(part.text for part in msg.text_parts)
+
+
+def _word_token(word: str, prefix: str) -> str | None:
+    """Short words are noise; long ones and numbers become shapes so they still count."""
+    if DIGITS.search(word) and not word.isalpha():
+        if word.isdigit():
+            return f"{prefix}num:{len(word)}"
+        shape = "".join("9" if c.isdigit() else "a" if c.isalpha() else c for c in word[:24])
+        return f"{prefix}shape:{_squeeze(shape)}"
+    if len(word) < MIN_WORD:
+        return None
+    if len(word) > MAX_WORD:
+        return f"{prefix}long:{word[0]}:{len(word) // 10 * 10}"
+    return prefix + word
+
+
+def _squeeze(shape: str) -> str:
+    """`aaaa999` -> `a9`: the shape of an identifier without its length."""
+    out = []
+    for c in shape:
+        if not out or out[-1] != c:
+            out.append(c)
+    return "".join(out)
+
+
+def _text_tokens(text: str, prefix: str, bigrams: bool) -> Iterable[str]:
+    text = text.lower()
+    previous = None
+    for m in WORD.finditer(text):
+        word = m.group()
+        if CJK.search(word):
+            yield from _cjk_pairs(word, prefix)
+            previous = None
+            continue
+        token = _word_token(word, prefix)
+        if token is None:
+            continue
+        yield token
+        if bigrams and previous is not None:
+            yield f"{prefix}bi:{previous} {token}"
+        previous = token
+
+
+def _cjk_pairs(word: str, prefix: str) -> Iterable[str]:
+    for run in CJK.findall(word):
+        if len(run) == 1:
+            yield prefix + run
+        for i in range(len(run) - 1):
+            yield prefix + run[i : i + 2]
+    rest = CJK.sub(" ", word).split()
+    for piece in rest:
+        token = _word_token(piece, prefix)
+        if token:
+            yield token
+
+
+def _subject(msg: Message) -> Iterable[str]:
+    subject = msg.subject
+    yield from _text_tokens(subject, "subject:", False)
+    if subject and subject.upper() == subject and any(c.isalpha() for c in subject):
+        yield "subject:shouting"
+
+
+def _addresses(msg: Message) -> Iterable[str]:
+    for header in ADDRESS_HEADERS:
+        values = msg.header_values(header)
+        if not values:
+            if header in ("From", "To"):
+                yield f"{header.lower()}:none"
+            continue
+        prefix = header.lower()
+        for name, addr in getaddresses(values)[:3]:
+            user, _, domain = addr.lower().rpartition("@")
+            if domain:
+                yield f"{prefix}:domain:{domain}"
+            if user:
+                yield _word_token(user, f"{prefix}:user:") or f"{prefix}:user:short"
+            for word in WORD.findall(name.lower()):
+                token = _word_token(word, f"{prefix}:name:")
+                if token:
+                    yield token
+            if not name:
+                yield f"{prefix}:noname"
+
+
+def _relay(msg: Message) -> Iterable[str]:
+    relay = msg.first_untrusted
+    if relay is None:
+        return
+    try:
+        ip = ipaddress.ip_address(relay.ip)
+    except ValueError:
+        yield "relay:ip:invalid"
+    else:
+        if ip.version == 4:
+            octets = relay.ip.split(".")
+            yield f"relay:ip:{octets[0]}.{octets[1]}"
+            yield f"relay:ip:{'.'.join(octets[:3])}"
+        else:
+            yield f"relay:ip6:{ip.exploded[:9]}"
+    yield f"relay:rdns:{relay.rdns.lower().rpartition('.')[2] or 'none'}" if relay.rdns else "relay:rdns:none"
+    for word in relay.helo.lower().split(".")[-2:]:
+        yield f"relay:helo:{word}"
+
+
+def _mime(msg: Message) -> Iterable[str]:
+    yield f"mime:ct:{msg.header('Content-Type').split(';')[0].strip().lower() or 'none'}"
+    for part in msg.text_parts:
+        yield f"mime:part:{part.content_type}"
+        yield f"mime:charset:{part.declared_charset or 'none'}"
+        yield f"mime:cte:{part.transfer_encoding or 'none'}"
+
+
+def _mailer(msg: Message) -> Iterable[str]:
+    for header in MAILER_HEADERS:
+        for value in msg.header_values(header)[:1]:
+            for word in WORD.findall(value.lower())[:4]:
+                token = _word_token(word, "mailer:")
+                if token:
+                    yield token
+    if not any(msg.has_header(h) for h in MAILER_HEADERS):
+        yield "mailer:none"
+
+
+def _message_id(msg: Message) -> Iterable[str]:
+    """The Message-ID's shape, not its value: each mail program writes its own recognisable pattern."""
+    value = msg.header("Message-ID")
+    if not value:
+        yield "msgid:none"
+        return
+    local, _, domain = value.strip().strip("<>").partition("@")
+    shape = MESSAGE_ID_SHAPE.sub(lambda m: "a" if m.group().isalpha() else "9", local)
+    yield f"msgid:shape:{shape[:30]}"
+    if domain:
+        yield f"msgid:domain:{domain.lower().rpartition('.')[2]}"
+
+
+def _urls(msg: Message) -> Iterable[str]:
+    for uri in msg.uris[:50]:
+        yield f"url:host:{uri.host}"
+        if uri.domain:
+            yield f"url:domain:{uri.domain}"
+        if uri.is_ip:
+            yield "url:ip"
+        path = uri.url.split(uri.host, 1)[-1]
+        for word in URL_WORD.findall(path.lower())[:8]:
+            yield f"url:path:{word}"
+
+
+def _html(msg: Message) -> Iterable[str]:
+    html = msg.html
+    if not html.parts:
+        return
+    yield "html:yes"
+    for name in ("images", "forms", "scripts", "iframes", "hidden_chars", "tiny_chars", "remote_images"):
+        value = getattr(html, name)
+        if value:
+            yield f"html:{name}:{min(value.bit_length(), 8)}"
+    if html.link_mismatches:
+        yield "html:link_mismatch"
+
+
+def _attachments(msg: Message) -> Iterable[str]:
+    for att in msg.attachments[:10]:
+        yield f"att:type:{att.declared_type}"
+        if att.sniffed_type:
+            yield f"att:sniffed:{att.sniffed_type}"
+        for ext in att.extensions[-2:]:
+            yield f"att:ext:{ext}"
+
+
+def _facts(msg: Message) -> Iterable[str]:
+    for name in msg.facts.items:
+        yield f"fact:{name.lower()}"

@@ -1,0 +1,1 @@
+"""Training: reading messages to learn (files, mbox, Maildir, stdin) and the learn/eval commands."""

@@ -1,0 +1,102 @@
+"""Where messages to learn come from: files, directories, mbox files, Maildirs or standard input.
+
+As with sa-learn, a path can be any of these and the kind is detected: a Maildir is a directory
+with `cur/` and `new/`, an mbox is a file whose first line starts with `From `. Unreadable files
+are reported by name and counted, never fatal: one bad file must not stop the training of 10,000.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MBOX_MARK = b"From "
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str  # what to call the message in reports: file path, or mbox path#index
+    raw: bytes | None  # None when it could not be read
+    error: str = ""
+
+
+def is_maildir(path: Path) -> bool:
+    return (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def is_mbox(path: Path) -> bool:
+    """An mbox holds several messages each after a `From ` line; a single message file may carry
+    one such line too, so it only counts as an mbox when a second `From ` line follows a blank one."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(5)
+            if head != MBOX_MARK:
+                return False
+            return any(line.startswith(MBOX_MARK) for line in _after_blank_lines(fh))
+    except OSError:
+        return False
+
+
+def _after_blank_lines(fh: object) -> Iterator[bytes]:
+    blank = False
+    for line in fh:  # type: ignore[attr-defined]
+        if blank:
+            yield line
+        blank = line in (b"\n", b"\r\n")
+
+
+def iter_messages(paths: list[str], force_mbox: bool = False) -> Iterator[Item]:
+    for spec in paths:
+        if spec == "-":
+            yield Item("<stdin>", sys.stdin.buffer.read())
+            continue
+        path = Path(spec)
+        if not path.exists():
+            yield Item(spec, None, "no such file or directory")
+        elif path.is_dir():
+            yield from _directory(path)
+        elif force_mbox or is_mbox(path):
+            yield from _mbox(path)
+        else:
+            yield _file(path)
+
+
+def _directory(path: Path) -> Iterator[Item]:
+    if is_maildir(path):
+        for sub in ("cur", "new"):
+            yield from (_file(p) for p in sorted((path / sub).iterdir()) if p.is_file())
+        return
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            yield _file(Path(root, name))
+
+
+def _file(path: Path) -> Item:
+    try:
+        return Item(str(path), path.read_bytes())
+    except OSError as exc:
+        return Item(str(path), None, exc.strerror or str(exc))
+
+
+def _mbox(path: Path) -> Iterator[Item]:
+    try:
+        box = mailbox.mbox(path, create=False)
+        for index, key in enumerate(box.iterkeys()):
+            yield Item(f"{path}#{index}", box.get_bytes(key))
+    except (OSError, mailbox.Error) as exc:
+        yield Item(str(path), None, f"cannot read as mbox: {exc}")
+
+
+def looks_like_mail(raw: bytes) -> bool:
+    """A file counts as mail when it starts with a header field (after an optional mbox line)."""
+    head = raw[:4096]
+    if head.startswith(MBOX_MARK):
+        head = head.partition(b"\n")[2]
+    first = head.split(b"\n", 1)[0]
+    name, colon, _ = first.partition(b":")
+    return bool(colon) and bool(name) and all(33 <= c <= 126 for c in name)
