@@ -75,11 +75,55 @@ class NetworkConfig(Section):
     _check = field_validator("trusted_networks", "internal_networks")(_networks)
 
 
+class BayesConfig(Section):
+    enabled: bool = Field(True, description="Add the Bayes verdict to the score once enough mail "
+                          "was learned.")
+    store: str = Field(
+        "sqlite:///var/lib/mailsift/bayes.sqlite", description="Where token counts live: "
+        "sqlite:///PATH for one host, redis://HOST:PORT/DB, rediss:// (TLS) or unix:///PATH to "
+        "share one model between mail hosts.")
+    key_prefix: str = Field("mailsift:", description="Prefix of every key (Redis) or namespace "
+                            "(SQLite); a prefix per user or domain gives per-user Bayes.")
+    username: str = Field("", description="Redis ACL user; empty for the default user.")
+    password_file: str = Field("", description="File holding the Redis password (never put the "
+                               "password itself in this file: configs get copied and pasted). "
+                               "$MAILSIFT_REDIS_PASSWORD is used when this is empty.")
+    sentinels: list[str] = Field(default_factory=list, description="Redis Sentinel HOST:PORT "
+                                 "list; when set, the master is found through them (fail-over).")
+    sentinel_service: str = Field("mymaster", description="Name of the master the Sentinels "
+                                  "watch.")
+    timeout: Annotated[float, Field(gt=0, le=30)] = Field(
+        0.5, description="Seconds to wait for the store; a dead store must cost mail little. "
+        "While it is down, messages are scored by rules alone and one warning is logged.")
+    min_spam: Annotated[int, Field(ge=0)] = Field(
+        200, description="Spam messages to learn before Bayes has a say; fewer give noisy "
+        "verdicts (SpamAssassin uses the same figure).")
+    min_ham: Annotated[int, Field(ge=0)] = Field(200, description="Ham messages to learn before "
+                                                 "Bayes has a say.")
+    strength: Annotated[float, Field(gt=0, le=10)] = Field(
+        0.45, description="Robinson's s: how strongly a rarely seen token is pulled towards "
+        "unknown_prob (SpamBayes' tested value).")
+    unknown_prob: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.5, description="Robinson's x: the probability assumed for a token never seen.")
+    min_distance: Annotated[float, Field(ge=0, lt=0.5)] = Field(
+        0.1, description="Tokens whose probability is within this of 0.5 are ignored as noise.")
+    max_tokens: Annotated[int, Field(ge=1, le=10000)] = Field(
+        150, description="The most significant tokens combined per message.")
+    bigrams: bool = Field(False, description="Also learn word pairs. Off: see the measured "
+                          "effect in BENCHMARKS.md.")
+    token_ttl_days: Annotated[int, Field(ge=1)] = Field(
+        180, description="Tokens not seen for this long are dropped (Redis expires them itself).")
+    hapax_ttl_days: Annotated[int, Field(ge=1)] = Field(
+        30, description="Tokens seen in one message only are dropped sooner: they are most of "
+        "the store and rarely decide anything.")
+
+
 class Config(Section):
     scoring: ScoringConfig = ScoringConfig()
     scan: ScanConfig = ScanConfig()
     rules: RulesConfig = RulesConfig()
     network: NetworkConfig = NetworkConfig()
+    bayes: BayesConfig = BayesConfig()
     source: str = Field("built-in defaults", exclude=True)
 
 

@@ -8,8 +8,8 @@ tokenised for Bayes at the cost of a single MIME walk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 
 
 @dataclass(slots=True)
