@@ -1,0 +1,67 @@
+"""Attachments: the name the recipient sees, the type claimed, and the type the bytes really have.
+
+Malware arrives as `invoice.pdf.exe` or as an executable declared `application/pdf`; rules need
+the decoded file name, its extension chain and the sniffed type side by side to see either trick.
+"""
+
+from __future__ import annotations
+
+import filetype
+
+from mailsift.analysis.headers import decode_words
+from mailsift.analysis.mime import Leaf
+from mailsift.analysis.model import Attachment, Facts
+
+# filetype needs at most this many leading bytes to recognise any type it knows.
+SNIFF_BYTES = 262
+# Extensions that people recognise as a file type: only these count as a decoy in front of the
+# real extension, so "report.2024.pdf" or "J.Smith.docx" are not double extensions.
+KNOWN_EXTENSIONS = frozenset({t.extension.lower() for t in filetype.types}) | frozenset({
+    "bat", "cmd", "com", "cpl", "csv", "dll", "docm", "eml", "hta", "htm", "html", "img", "iso",
+    "jar", "jpeg", "js", "jse", "lnk", "msg", "msi", "pif", "pps", "ppsx", "reg", "scr", "svg",
+    "tgz", "tiff", "txt", "vbe", "vbs", "wsf", "xlsm", "xml",
+})
+MAX_EXTENSION = 10
+
+
+def is_attachment(leaf: Leaf, name: str) -> bool:
+    """A part the reader sees as a file: declared so, named, or not text at all."""
+    return leaf.disposition == "attachment" or not leaf.content_type.startswith("text/") or bool(name)
+
+
+def filename(leaf: Leaf, facts: Facts) -> str:
+    """The decoded file name from Content-Disposition or, failing that, Content-Type's `name`.
+
+    The stdlib joins RFC 2231 continuations and applies their charset; RFC 2047 words, which are
+    not allowed in parameters but are what many clients write, are decoded on top.
+    """
+    name = leaf.params.get_filename() or leaf.params.get_param("name")
+    if not name:
+        return ""
+    if isinstance(name, tuple):
+        name = name[2]
+    return decode_words(str(name), facts).strip().strip("\"'")
+
+
+def extensions(name: str) -> list[str]:
+    """The extension chain: the last extension, preceded by any known ones right before it."""
+    pieces = name.lower().replace("\\", "/").rsplit("/", 1)[-1].split(".")[1:]
+    chain: list[str] = []
+    for piece in reversed(pieces):
+        piece = piece.strip()
+        if not piece or len(piece) > MAX_EXTENSION or (chain and piece not in KNOWN_EXTENSIONS):
+            break
+        chain.append(piece)
+    return chain[::-1]
+
+
+def build(leaf: Leaf, name: str, data: bytes) -> Attachment:
+    """The Attachment for a part whose transfer encoding is already removed."""
+    kind = filetype.guess(data[:SNIFF_BYTES]) if data else None
+    return Attachment(
+        filename=name,
+        declared_type=leaf.content_type,
+        sniffed_type=kind.mime if kind is not None else "",
+        size=len(data),
+        extensions=extensions(name),
+    )

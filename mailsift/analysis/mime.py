@@ -1,0 +1,184 @@
+"""The MIME walk: the tree of parts, visited with an explicit stack under the scan limits.
+
+The stdlib feedparser recurses (through generators) once per nesting level, so a hostile message
+with thousands of nested multiparts exhausts the stack and, before that, costs quadratic time. This
+walk splits multiparts itself with one regular expression per boundary and never descends past
+`max_depth`, so the cost is bounded by limits instead of by the sender. Parameter parsing (RFC 2045
+quoting, RFC 2231 continuations and charsets) is left to the stdlib `email.message.Message`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass
+from email.message import Message as ParamParser
+
+from mailsift.analysis.headers import decode_loose_base64, split_block, text_of, unfold
+from mailsift.analysis.model import Facts
+
+KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printable"})
+WHITESPACE = bytes.maketrans(b"", b"")
+BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r?\n|\Z))")
+
+
+@dataclass(slots=True)
+class Limits:
+    max_parts: int
+    max_depth: int
+    body_truncated: bool  # the body was cut at max_bytes, so an unfinished end is expected
+
+
+@dataclass(slots=True)
+class Leaf:
+    """A part that is not a container: what the text, HTML and attachment extraction read."""
+
+    content_type: str  # lower-case type/subtype
+    params: ParamParser  # Content-Type and Content-Disposition, for charset and file name
+    transfer_encoding: str
+    disposition: str  # lower-case 'inline', 'attachment' or ''
+    body: bytes  # still transfer-encoded
+    depth: int
+
+
+@dataclass(slots=True)
+class Walk:
+    leaves: list[Leaf]
+    parts: int  # entities visited, containers included
+    max_depth: int  # deepest level visited; the top-level message is 0
+    truncated: bool  # limits stopped the walk
+
+
+def walk(fields: dict[str, str], body: bytes, limits: Limits, facts: Facts) -> Walk:
+    """Visit the message's parts depth-first in message order, within max_parts and max_depth."""
+    result = Walk([], 0, 0, False)
+    stack: list[tuple[dict[str, str], bytes, int, str]] = [(fields, body, 0, "text/plain")]
+    while stack:
+        if result.parts >= limits.max_parts:
+            facts.add("MIME_TOO_MANY_PARTS", f"more than {limits.max_parts}")
+            result.truncated = True
+            break
+        part_fields, part_body, depth, default_type = stack.pop()
+        result.parts += 1
+        result.max_depth = max(result.max_depth, depth)
+        params = _params(part_fields)
+        ctype = _content_type(part_fields, params, default_type, facts)
+        if ctype.startswith("multipart/") or ctype == "message/rfc822":
+            if depth >= limits.max_depth:
+                facts.add("MIME_TOO_DEEP", f"deeper than {limits.max_depth}")
+                result.truncated = True
+                continue
+            children = _children(ctype, params, part_body, limits, facts)
+            if children is not None:
+                stack.extend((f, b, depth + 1, d) for f, b, d in reversed(children))
+                continue
+            ctype = "text/plain"
+        result.leaves.append(Leaf(
+            ctype, params, _transfer_encoding(part_fields, facts),
+            params.get("content-disposition", "").split(";", 1)[0].strip().lower(), part_body, depth))
+    return result
+
+
+def _params(fields: dict[str, str]) -> ParamParser:
+    params = ParamParser()
+    for name in ("content-type", "content-disposition"):
+        if name in fields:
+            params[name] = fields[name]
+    return params
+
+
+def _content_type(fields: dict[str, str], params: ParamParser, default: str, facts: Facts) -> str:
+    """The lower-case type/subtype; a value that is not type/subtype is read as text/plain."""
+    if "content-type" not in fields:
+        return default
+    value = fields["content-type"].split(";", 1)[0].strip().lower()
+    if value.count("/") != 1 or " " in value:
+        if value:
+            facts.add("MIME_MALFORMED", f"Content-Type: {value[:60]}")
+        return "text/plain"
+    return params.get_content_type()
+
+
+def _transfer_encoding(fields: dict[str, str], facts: Facts) -> str:
+    value = fields.get("content-transfer-encoding", "").strip().lower()
+    value = value.split(";", 1)[0].strip().strip("\"'")
+    if value not in KNOWN_CTE:
+        facts.add("MIME_BAD_CTE", value[:60])
+    return value
+
+
+def _children(ctype: str, params: ParamParser, body: bytes, limits: Limits,
+              facts: Facts) -> list[tuple[dict[str, str], bytes, str]] | None:
+    """The child parts of a container as (fields, body, default type), or None to read it as text."""
+    if ctype == "message/rfc822":
+        return [_split_part(body, "text/plain", facts)]
+    boundary = params.get_boundary()
+    if not boundary:
+        facts.add("MIME_MISSING_BOUNDARY", ctype)
+        return None
+    bodies, closed = split_multipart(body, boundary.encode("utf-8", errors="replace"))
+    if bodies is None:
+        facts.add("MIME_BOUNDARY_NOT_FOUND", boundary[:60])
+        return None
+    if not closed and not limits.body_truncated:
+        facts.add("MIME_BOUNDARY_UNCLOSED", boundary[:60])
+    # RFC 2046 section 5.1.5: in a digest, parts are messages unless they say otherwise.
+    default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
+    return [_split_part(b, default, facts) for b in bodies]
+
+
+def _split_part(data: bytes, default_type: str, facts: Facts) -> tuple[dict[str, str], bytes, str]:
+    """A part's header fields (first of each name, unfolded) and body.
+
+    A part that starts with its body (no headers, just the empty line or not even that) is legal
+    and common, so only the top-level message records a missing header block.
+    """
+    if data.startswith(b"\n"):
+        return {}, data[1:], default_type
+    block = split_block(data, Facts())
+    fields: dict[str, str] = {}
+    for name, value in block.fields:
+        fields.setdefault(name.lower(), unfold(text_of(value, "", facts)))
+    return fields, data[block.body_start:], default_type
+
+
+def split_multipart(body: bytes, boundary: bytes) -> tuple[list[bytes] | None, bool]:
+    """The bodies between boundary lines, and whether the closing boundary was seen.
+
+    Returns (None, False) when the boundary never occurs. Preamble and epilogue are dropped: they
+    are not shown by mail readers. The line break before a boundary belongs to the boundary.
+    """
+    delimiter = re.compile(rb"^--" + re.escape(boundary) + rb"(--)?[ \t]*$", re.MULTILINE)
+    parts: list[bytes] = []
+    start = -1
+    for match in delimiter.finditer(body):
+        if start >= 0:
+            parts.append(body[start:max(start, match.start() - 1)])
+        if match[1]:
+            return (parts if start >= 0 else None), True
+        start = match.end() + 1
+    if start < 0:
+        return None, False
+    parts.append(body[start:])
+    return parts, False
+
+
+def decode_transfer(body: bytes, encoding: str, facts: Facts, quiet: bool) -> bytes:
+    """The part's bytes with its Content-Transfer-Encoding removed.
+
+    `quiet` suppresses the bad-encoding facts for a part cut short by the scan limit, whose end is
+    broken by us rather than by the sender.
+    """
+    if encoding == "base64":
+        data = body.translate(WHITESPACE, b" \t\r\n")
+        try:
+            return binascii.a2b_base64(data, strict_mode=True)
+        except binascii.Error:
+            if not quiet:
+                facts.add("MIME_BAD_BASE64", data[:40].decode("ascii", errors="replace"))
+            return decode_loose_base64(data)
+    if encoding == "quoted-printable":
+        if not quiet and BAD_QP.search(body):
+            facts.add("MIME_BAD_QP")
+        return binascii.a2b_qp(body)
+    return body

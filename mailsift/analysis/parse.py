@@ -1,0 +1,178 @@
+"""`analyse`: raw message bytes in, one `Message` with everything rules and Bayes need out.
+
+The order of work follows the scan limits: headers are always read whole (they are small and
+every check needs them), the body only up to `max_bytes`, its MIME tree only to `max_parts` and
+`max_depth`. Whatever is wrong with the input becomes a fact (see `facts.FACTS`), never an
+exception: a milter that throws lets the spam through.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from mailsift.analysis import attachments, charsets, mime, relays, uris
+from mailsift.analysis.headers import HeaderBlock, build_headers, split_block, unfold
+from mailsift.analysis.html import Link, render
+from mailsift.analysis.model import (
+    Attachment, Envelope, Facts, Header, HtmlFacts, Message, Relay, TextPart, Uri,
+)
+from mailsift.config import Config
+
+log = logging.getLogger(__name__)
+
+CHARSET_PARAM = re.compile(rb"charset\s*=\s*[\"']?([^\s\"';]+)", re.IGNORECASE)
+PRINTABLE_ASCII = re.compile(rb"[^\t\n\r\x20-\x7e]")
+
+
+def analyse(raw: bytes, config: Config, envelope: Envelope | None = None,
+            arrival: datetime | None = None) -> Message:
+    """Analyse one message; `arrival` stands in for the date when no Received header has one."""
+    raw = _strip_mbox_line(raw)
+    facts = Facts()
+    try:
+        return _analyse(raw, config, envelope or Envelope(), arrival, facts)
+    except Exception as exc:
+        # Every known kind of bad input is handled above; this guard exists so that a parser bug
+        # still leaves a scoreable message (headers-less, fact set) instead of a tempfail loop.
+        log.exception("analysis failed")
+        facts.add("ANALYSIS_ERROR", f"{type(exc).__name__}: {exc}")
+        return Message(raw, [], [], [], HtmlFacts(), [], [], facts, envelope or Envelope(), arrival,
+                       len(raw), 0, 0, truncated=True)
+
+
+def _strip_mbox_line(raw: bytes) -> bytes:
+    """Drop the `From sender date` line that mbox files put before each message."""
+    if raw.startswith(b"From "):
+        end = raw.find(b"\n")
+        return raw[end + 1:] if end >= 0 else b""
+    return raw
+
+
+def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime | None,
+             facts: Facts) -> Message:
+    data = raw.replace(b"\r\n", b"\n") if b"\r" in raw else raw
+    block = split_block(data, facts)
+    headers = build_headers(block, _body_charset(block), facts)
+    body = data[block.body_start:block.body_start + config.scan.max_bytes]
+    body_truncated = len(data) - block.body_start > config.scan.max_bytes
+    fields: dict[str, str] = {}
+    for header in headers:
+        fields.setdefault(header.name.lower(), unfold(header.raw))
+    limits = mime.Limits(config.scan.max_parts, config.scan.max_depth, body_truncated)
+    walk = mime.walk(fields, body, limits, facts)
+    body_parts = _Body(facts, quiet=body_truncated)
+    for leaf in walk.leaves:
+        body_parts.add(leaf)
+    relay_list = _relays(headers, config)
+    return Message(
+        raw=raw,
+        headers=headers,
+        text_parts=body_parts.text_parts,
+        uris=body_parts.uris(),
+        html=body_parts.html,
+        attachments=body_parts.attachments,
+        relays=relay_list,
+        facts=facts,
+        envelope=envelope,
+        received_time=_received_time(headers) or arrival,
+        size=len(raw),
+        mime_parts=walk.parts,
+        max_depth=walk.max_depth,
+        truncated=body_truncated or walk.truncated,
+    )
+
+
+def _body_charset(block: HeaderBlock) -> str:
+    """The top-level charset, the best guess for raw 8-bit header text written by old clients."""
+    for name, value in block.fields:
+        if name.lower() == "content-type":
+            found = CHARSET_PARAM.search(value)
+            return found[1].decode("ascii", errors="replace") if found else ""
+    return ""
+
+
+class _Body:
+    """Collects text parts, attachments, HTML facts and links while the leaves are decoded."""
+
+    def __init__(self, facts: Facts, quiet: bool) -> None:
+        self.facts = facts
+        self.quiet = quiet
+        self.text_parts: list[TextPart] = []
+        self.attachments: list[Attachment] = []
+        self.html = HtmlFacts()
+        self.html_links: list[Uri] = []
+
+    def add(self, leaf: mime.Leaf) -> None:
+        facts = self.facts
+        data = mime.decode_transfer(leaf.body, leaf.transfer_encoding, facts, self.quiet)
+        name = attachments.filename(leaf, facts)
+        if attachments.is_attachment(leaf, name):
+            self.attachments.append(attachments.build(leaf, name, data))
+        if leaf.content_type.startswith("text/"):
+            self.text_parts.append(self._text_part(leaf, data))
+
+    def _text_part(self, leaf: mime.Leaf, data: bytes) -> TextPart:
+        facts = self.facts
+        declared = leaf.params.get_content_charset() or ""
+        decoded = charsets.decode(data, declared)
+        if decoded.problem:
+            facts.add(decoded.problem, declared)
+        text = decoded.text
+        if "\0" in text:
+            facts.add("BODY_NUL")
+            text = text.replace("\0", "")
+        needless = leaf.transfer_encoding == "base64" and bool(data) and not PRINTABLE_ASCII.search(data)
+        if needless:
+            facts.add("MIME_BASE64_TEXT", leaf.content_type)
+        part = TextPart(leaf.content_type, declared, decoded.charset, text, text, leaf.transfer_encoding,
+                        charset_detected=decoded.detected, needless_base64=needless)
+        if leaf.content_type == "text/html":
+            part.is_html = True
+            rendered = render(text, self.html)
+            part.text = rendered.text
+            self._html_links(rendered.links)
+            if self.html.malformed:
+                facts.add("HTML_MALFORMED")
+        return part
+
+    def _html_links(self, links: list[Link]) -> None:
+        for link in links:
+            uri = uris.normalise(link.url, "html", link.anchor_text)
+            if uri is None:
+                continue
+            self.html_links.append(uri)
+            named = uris.named_domain(link.anchor_text) if link.anchor_text else ""
+            target = uri.domain or uri.host
+            if named and target and named != target:
+                self.html.link_mismatches.append((link.anchor_text, target))
+
+    def uris(self) -> list[Uri]:
+        """HTML links first, then links written in the visible text; each (url, source) once."""
+        found: dict[tuple[str, str], Uri] = {}
+        for uri in self.html_links:
+            found.setdefault((uri.url, uri.source), uri)
+        for part in self.text_parts:
+            for raw in uris.find_in_text(part.text):
+                uri = uris.normalise(raw)
+                if uri is not None:
+                    found.setdefault((uri.url, uri.source), uri)
+        return list(found.values())
+
+
+def _relays(headers: list[Header], config: Config) -> list[Relay]:
+    found = [relays.parse_received(h.value) for h in headers if h.name.lower() == "received"]
+    chain = [r for r in found if r is not None]
+    relays.mark_trust(chain, config.network.trusted_networks, config.network.internal_networks)
+    return chain
+
+
+def _received_time(headers: list[Header]) -> datetime | None:
+    """The date of the newest Received header that carries a readable one."""
+    for header in headers:
+        if header.name.lower() == "received":
+            when = relays.received_date(header.value)
+            if when is not None:
+                return when
+    return None

@@ -1,0 +1,157 @@
+"""The Received chain: who handed the message to whom, and which of those hops we can believe.
+
+Network checks (DNS blocklists, SPF, HELO forgery) must judge the first host outside our own
+network, so every Received header is reduced to one `Relay` and trust is assigned the way
+SpamAssassin does: walking from the newest hop, a relay is trusted while its IP is loopback or in
+`trusted_networks`; the first one that is not ends trust for all older hops, because anything it
+wrote (and everything before it) may be forged.
+
+MTAs word their headers differently but share a shape: `from NAME (COMMENTS) by HOST with PROTO
+id ID; DATE`. The comment forms recognised are Postfix, Sendmail and Gmail `(rdns [ip])`, Exim
+`([ip] helo=NAME)`, qmail `(HELO name) (ip)` and Exchange `(ip)`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+
+from mailsift.analysis.model import Relay
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+FROM = re.compile(r"\s*from\s+(\S+)\s*(.*)", re.IGNORECASE | re.DOTALL)
+BY = re.compile(r"\sby\s+", re.IGNORECASE)
+# Sendmail, Postfix, Gmail: "(ident@rdns [ip])", "(unknown [ip])", "([ip])", "(IDENT:user@rdns [ip])".
+BRACKETED = re.compile(
+    r"\(\s*(?:IDENT:)?(?:([^\s@()\[\]]+)@)?([^\s()\[\]]*?)\.?\s*\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]")
+# qmail and Exchange: "(1.2.3.4)", "(ident@1.2.3.4)", "(2001:db8::1)".
+PARENTHESISED = re.compile(
+    r"\((?:([^\s@()]+)@)?([0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)\)")
+BARE = re.compile(r"\[?\b([0-9]{1,3}(?:\.[0-9]{1,3}){3})\b\]?")
+QMAIL_HELO = re.compile(r"\(HELO\s+([^)\s]*)\)", re.IGNORECASE)
+EXIM_HELO = re.compile(r"\bhelo=([^)\s]+)")
+EXIM_IDENT = re.compile(r"\bident=([^)\s]+)")
+WITH = re.compile(r"\bwith\s+([^\s;()]+)", re.IGNORECASE)
+ID = re.compile(r"\bid\s+<?([^\s;<>]+)", re.IGNORECASE)
+ENVFROM = re.compile(r"envelope-from\s+<?([^\s>)]*)", re.IGNORECASE)
+AUTH_COMMENT = re.compile(r"\((?:authenticated|Authenticated sender:|AUTH:)|\bauthenticated as\b", re.I)
+# RFC 3848: a protocol ending in "A" means the client authenticated.
+AUTH_PROTOCOLS = frozenset({"ESMTPA", "ESMTPSA", "LMTPA", "LMTPSA", "ASMTP"})
+NO_NAME = frozenset({"unknown", "unverified", ""})
+
+
+def parse_received(value: str) -> Relay | None:
+    """One Relay from a Received header value, or None when it names no connecting IP."""
+    text = " ".join(value.split())
+    head = text.rpartition(";")[0] or text
+    match = FROM.match(head)
+    if match is None:
+        return None
+    name, rest = match[1], match[2]
+    from_part, after_by = _split_by(rest)
+    relay = _from_clause(name, from_part, "(Exim" in after_by)
+    if relay is None:
+        return None
+    relay.by = after_by.split(None, 1)[0].strip("();") if after_by else ""
+    protocol = WITH.search(after_by)
+    relay.auth = _auth(protocol[1] if protocol else "", text)
+    found = ID.search(after_by)
+    relay.id = found[1] if found else ""
+    found = ENVFROM.search(text)
+    relay.envfrom = found[1] if found else ""
+    return relay
+
+
+def _split_by(rest: str) -> tuple[str, str]:
+    """Split at the first " by " that is not inside a comment such as "(invoked by uid 0)"."""
+    for match in BY.finditer(rest):
+        start = match.start()
+        if rest.count("(", 0, start) <= rest.count(")", 0, start):
+            return rest[:start], rest[match.end():]
+    return rest, ""
+
+
+def _from_clause(name: str, comments: str, exim: bool) -> Relay | None:
+    """IP, reverse name, HELO and ident from what follows "from"."""
+    ident = rdns = ""
+    helo = name
+    bracketed = BRACKETED.search(comments)
+    parenthesised = PARENTHESISED.search(comments) if bracketed is None else None
+    if bracketed is not None:
+        ident, rdns, ip = bracketed[1] or "", bracketed[2], bracketed[3]
+    elif parenthesised is not None:
+        ident, ip = parenthesised[1] or "", parenthesised[2]
+    else:
+        bare = BARE.fullmatch(name) or BARE.search(comments)
+        if bare is None:
+            return None
+        ip = bare[1]
+    ip = _valid_ip(ip)
+    if not ip:
+        return None
+    exim_helo = EXIM_HELO.search(comments)
+    qmail_helo = QMAIL_HELO.search(comments)
+    if exim_helo is not None or (exim and not rdns):
+        # Exim: the name after "from" is the verified reverse name, the HELO is given apart
+        # (and left out when it equals the reverse name).
+        rdns = "" if name.startswith("[") else name
+        helo = exim_helo[1] if exim_helo is not None else rdns
+        found = EXIM_IDENT.search(comments)
+        ident = found[1] if found else ident
+    elif qmail_helo is not None:
+        rdns, helo = name, qmail_helo[1]
+    rdns = "" if rdns.lower() in NO_NAME else rdns.rstrip(".")
+    return Relay(ip=ip, rdns=rdns, helo=helo, by="", ident=ident)
+
+
+def _valid_ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""
+
+
+def _auth(protocol: str, text: str) -> str:
+    if protocol.upper() in AUTH_PROTOCOLS:
+        return protocol.upper()
+    found = AUTH_COMMENT.search(text)
+    return found[0].strip("(: ").lower() if found else ""
+
+
+@lru_cache(maxsize=32)
+def networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
+    """Parsed networks, cached because the configuration does not change between messages."""
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def mark_trust(relays: list[Relay], trusted: Sequence[str], internal: Sequence[str]) -> None:
+    """Set `trusted` and `internal` on the newest-first relays, stopping at the first outsider."""
+    trusted_nets = networks(tuple(trusted))
+    internal_nets = networks(tuple(internal or trusted))
+    trusting = inside = True
+    for relay in relays:
+        ip = ipaddress.ip_address(relay.ip)
+        trusting = trusting and _within(ip, trusted_nets)
+        inside = inside and _within(ip, internal_nets)
+        relay.trusted, relay.internal = trusting, inside
+
+
+def _within(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: tuple[Network, ...]) -> bool:
+    return ip.is_loopback or any(ip.version == net.version and ip in net for net in nets)
+
+
+def received_date(value: str) -> datetime | None:
+    """The date after the last ';' of a Received header, as an aware datetime (UTC if unzoned)."""
+    text = value.rpartition(";")[2].strip()
+    if not text:
+        return None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
