@@ -17,7 +17,7 @@ FACTS: dict[str, str] = {
     "HEADER_NUL": "a NUL byte inside the header block",
     "HEADER_TOO_LONG": "a header line longer than the 998 octets RFC 5322 allows",
     "HEADER_8BIT": "raw 8-bit bytes in a header that are not valid UTF-8 (neither RFC 2047 nor RFC 6532)",
-    "HEADER_BAD_ENCODED_WORD": "an RFC 2047 encoded word that is broken: bad base64, unknown or wrong charset",
+    "HEADER_BAD_ENCODED_WORD": "a broken RFC 2047 encoded word: bad base64, unknown or wrong charset",
     # MIME structure
     "MIME_MALFORMED": "a MIME header that cannot be understood, e.g. a Content-Type without a '/'",
     "MIME_MISSING_BOUNDARY": "a multipart Content-Type without a boundary parameter",
@@ -28,7 +28,7 @@ FACTS: dict[str, str] = {
     "MIME_BAD_CTE": "an unknown Content-Transfer-Encoding; the part was read as 8bit",
     "MIME_BAD_BASE64": "a base64 part with characters outside the alphabet or wrong padding",
     "MIME_BAD_QP": "a quoted-printable part with '=' not followed by two hex digits or a line break",
-    "MIME_BASE64_TEXT": "a text part sent as base64 although it is plain 7-bit ASCII (hides words from filters)",
+    "MIME_BASE64_TEXT": "a text part sent as base64 although it is plain 7-bit ASCII (hides words)",
     "BODY_NUL": "a NUL byte in a decoded text part",
     # Charsets
     "CHARSET_UNKNOWN": "a declared charset that no codec knows; the text was decoded by detection",

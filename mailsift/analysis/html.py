@@ -218,12 +218,8 @@ def _look(tag: str, attributes: dict[str, str | None], look: Look) -> Look:
     if style:
         for prop, value in STYLE_PROPERTY.findall(style.lower()):
             value = value.strip()
-            if prop == "display" and value.startswith("none"):
-                hidden = True
-            elif prop == "visibility" and value.startswith(("hidden", "collapse")):
-                hidden = True
-            elif prop == "opacity" and _float(value) == 0.0:
-                hidden = True
+            if prop in ("display", "visibility", "opacity"):
+                hidden = hidden or _hides(prop, value)
             elif prop == "font-size":
                 tiny = _tiny_css_size(value)
             elif prop == "color":
@@ -231,6 +227,14 @@ def _look(tag: str, attributes: dict[str, str | None], look: Look) -> Look:
             else:
                 background = _colour(value.split()[0] if value else "") or background
     return Look(hidden, tiny, colour, background)
+
+
+def _hides(prop: str, value: str) -> bool:
+    if prop == "display":
+        return value.startswith("none")
+    if prop == "visibility":
+        return value.startswith(("hidden", "collapse"))
+    return _float(value) == 0.0
 
 
 def _tiny_font_size(size: str | None) -> bool:

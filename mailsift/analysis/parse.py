@@ -16,7 +16,15 @@ from mailsift.analysis import attachments, charsets, mime, relays, uris
 from mailsift.analysis.headers import HeaderBlock, build_headers, split_block, unfold
 from mailsift.analysis.html import Link, render
 from mailsift.analysis.model import (
-    Attachment, Envelope, Facts, Header, HtmlFacts, Message, Relay, TextPart, Uri,
+    Attachment,
+    Envelope,
+    Facts,
+    Header,
+    HtmlFacts,
+    Message,
+    Relay,
+    TextPart,
+    Uri,
 )
 from mailsift.config import Config
 

@@ -50,15 +50,15 @@ def find_in_text(text: str) -> list[str]:
 
 def trim(raw: str) -> str:
     """Drop punctuation that ends the sentence rather than the URI; keep balanced brackets."""
-    while raw:
-        last = raw[-1]
-        if last in TRAILING:
-            raw = raw[:-1]
-        elif last in ")]" and raw.count("(" if last == ")" else "[") < raw.count(last):
-            raw = raw[:-1]
-        else:
-            break
+    while raw and (raw[-1] in TRAILING or _unbalanced(raw)):
+        raw = raw[:-1]
     return raw
+
+
+def _unbalanced(raw: str) -> bool:
+    """A closing bracket at the end that has no opening one in the URI belongs to the text."""
+    last = raw[-1]
+    return last in ")]" and raw.count("(" if last == ")" else "[") < raw.count(last)
 
 
 def normalise(raw: str, source: str = "text", anchor_text: str = "") -> Uri | None:
