@@ -1,0 +1,358 @@
+"""The shared Bayes token store: Redis, so several mail hosts learn into and score from one model.
+
+Key layout, for a store with prefix P (default "mailsift:"). Every key starts with the hash tag
+"{P}", so all keys of one store live in one Redis Cluster slot and the Lua scripts, which touch
+many keys at once, stay Cluster safe; stores with different prefixes (per-user Bayes) spread
+over the slots.
+
+    {P}schema          string  the layout version; written on first use and checked, so an
+                               incompatible mailsift fails with a clear message, not bad counts
+    {P}totals          hash    s, h: messages learned as spam / ham
+    {P}t:<8 bytes>     hash    s, h: messages of each class the token appeared in; a: unix time
+                               last seen. The key ends with the raw `token_key` bytes
+    {P}seen:<digest>   string  "spam" or "ham": the class a message was learned as
+
+One small hash per token (rather than one big hash for all) lets Redis expire and evict tokens
+one by one. Each token key has a TTL, reset on every learn: `token_ttl`, or the shorter
+`hapax_ttl` while the token occurs in one message only. So Redis itself drops tokens unseen
+for too long, and `expire()` normally finds nothing to do (see its docstring).
+
+Only token keys carry a TTL; totals, schema and seen records never do. That is why the
+recommended policy is `maxmemory-policy volatile-lru`: under memory pressure Redis then evicts
+the least recently used tokens, which costs a little accuracy, and never totals or seen
+records, whose loss would skew every verdict or make learning non-idempotent. With
+`noeviction` a learn over the limit fails with StoreError, as a whole (see learn.lua).
+Seen records are ~80 bytes per learned message and are not evicted: size maxmemory for them.
+
+Round trips: `lookup` is one pipeline (HMGET s h per token, plus the totals); `learn` and
+`forget` are one EVALSHA each; `learn_batch` sends many script calls per pipeline,
+non-transactionally (each script call is still atomic). The first call on a store adds one
+round trip to check the schema.
+
+A dead Redis must cost the mail flow little: timeouts are short and there are no retries, so a
+lookup against a stopped server fails at once, and BayesFilter stops asking for a while.
+Errors become StoreError("redis at HOST:PORT: what"); passwords never appear in them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib.resources import files
+from itertools import islice
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.connection import parse_url
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from mailsift.classifier.store import (
+    SCHEMA_VERSION,
+    BackupToken,
+    DumpInfo,
+    Label,
+    LearnItem,
+    Outcome,
+    StoreError,
+    TokenCounts,
+    Totals,
+)
+
+T = TypeVar("T")
+DAY = 86400
+SCAN_COUNT = 1000
+PIPELINE_TOKENS = 50_000  # per learn_batch pipeline: ~0.2 s of server work, well inside the read timeout
+
+
+def _script(name: str) -> str:
+    return files("mailsift.classifier").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+
+
+def _glob_escape(text: str) -> str:
+    """`text` as a literal in a SCAN MATCH pattern."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+class RedisStore:
+    """`TokenStore` on Redis; build it with `from_url`."""
+
+    def __init__(self, client: redis.Redis, where: str, *, prefix: str = "mailsift:",
+                 token_ttl: int = 180 * DAY, hapax_ttl: int = 30 * DAY,
+                 secrets: Sequence[str] = ()) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise StoreError(f"redis at {where}: key prefix {prefix!r} must not contain {{ or }} "
+                             "(the store adds its own Cluster hash tag)")
+        self.client = client
+        self.where = where
+        self.prefix = prefix
+        self.token_ttl = token_ttl
+        self.hapax_ttl = hapax_ttl
+        self._secrets = [secret for secret in secrets if secret]
+        self._base = "{" + prefix + "}"
+        self._totals_key = f"{self._base}totals"
+        self._schema_key = f"{self._base}schema"
+        self._token_prefix = f"{self._base}t:".encode()
+        self._learn = client.register_script(_script("learn"))
+        self._forget = client.register_script(_script("forget"))
+        self._expire = client.register_script(_script("expire"))
+        self._schema_checked = False
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "mailsift:", username: str | None = None,
+                 password: str | None = None, sentinel: list[tuple[str, int]] | None = None,
+                 sentinel_service: str | None = None, ssl_ca_certs: str | None = None,
+                 ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+                 ssl_check_hostname: bool = True, connect_timeout: float = 0.5,
+                 timeout: float = 1.0, token_ttl: int = 180 * DAY,
+                 hapax_ttl: int = 30 * DAY) -> RedisStore:
+        """A store for `redis://HOST:PORT/DB`, `rediss://` (TLS) or `unix:///PATH?db=N`.
+
+        `username`/`password` override any in the URL. With `sentinel` (HOST, PORT pairs) the
+        master of `sentinel_service` is looked up through them and again after a fail-over; the
+        URL then only gives the database number and whether to use TLS. Nothing connects yet:
+        a Redis that is down at start-up shows as StoreError on first use, like one that dies.
+        """
+        try:
+            parsed = parse_url(url)
+        except ValueError as exc:
+            raise StoreError(f"bad Redis URL: {exc}") from None
+        username = username if username is not None else parsed.get("username")
+        password = password if password is not None else parsed.get("password")
+        timeouts = {"socket_connect_timeout": connect_timeout, "socket_timeout": timeout,
+                    "retry": Retry(NoBackoff(), 0)}
+        kwargs: dict[str, Any] = {**timeouts, "username": username or None,
+                                  "password": password or None, "db": parsed.get("db", 0)}
+        if url.startswith("rediss://"):
+            kwargs.update(ssl=True, ssl_ca_certs=ssl_ca_certs, ssl_certfile=ssl_certfile,
+                          ssl_keyfile=ssl_keyfile, ssl_check_hostname=ssl_check_hostname,
+                          ssl_cert_reqs="required")
+        if sentinel:
+            service = sentinel_service or "mymaster"
+            client = Sentinel(sentinel, sentinel_kwargs=dict(timeouts), **kwargs).master_for(service)
+            where = f"sentinel {service} via " + ",".join(f"{host}:{port}" for host, port in sentinel)
+        else:
+            if "path" in parsed:
+                kwargs["unix_socket_path"] = where = parsed["path"]
+            else:
+                kwargs["host"], kwargs["port"] = parsed.get("host", "localhost"), parsed.get("port", 6379)
+                where = f"{kwargs['host']}:{kwargs['port']}"
+            client = redis.Redis(**kwargs)
+        return cls(client, where, prefix=prefix, token_ttl=token_ttl, hapax_ttl=hapax_ttl,
+                   secrets=[password or ""])
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Redis failures as StoreError naming the server; the cause is not chained, so no
+        library message (which might quote a secret) reaches a log through it."""
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise StoreError(f"redis at {self.where}: {self._scrub(exc)}") from None
+
+    def _scrub(self, exc: Exception) -> str:
+        text = str(exc) or type(exc).__name__
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _ready(self) -> redis.Redis:
+        """The client, after writing or checking the schema version once per store object."""
+        if not self._schema_checked:
+            with self._errors():
+                pipe = self.client.pipeline(transaction=False)
+                pipe.set(self._schema_key, SCHEMA_VERSION, nx=True)
+                pipe.get(self._schema_key)
+                found = pipe.execute()[1]
+            if found != str(SCHEMA_VERSION).encode():
+                raise StoreError(
+                    f"redis at {self.where}: keys under prefix {self.prefix!r} hold Bayes schema "
+                    f"version {found.decode(errors='replace')}, this mailsift uses version "
+                    f"{SCHEMA_VERSION}; use another prefix or restore a backup into an empty one")
+            self._schema_checked = True
+        return self.client
+
+    def _token(self, key: bytes) -> bytes:
+        return self._token_prefix + key
+
+    def _seen_key(self, digest: str) -> str:
+        return f"{self._base}seen:{digest}"
+
+    def _message_keys(self, item: LearnItem) -> list[str | bytes]:
+        """KEYS for learn.lua/forget.lua; each token once, whatever the caller sent."""
+        return [self._totals_key, self._seen_key(item.digest),
+                *(self._token(key) for key in dict.fromkeys(item.keys))]
+
+    def _scan(self, pattern: str) -> Iterator[list[bytes]]:
+        """Batches of this store's keys matching `pattern` (after the hash tag)."""
+        match = _glob_escape(self._base) + pattern
+        with self._errors():
+            cursor = None
+            while cursor != 0:
+                cursor, keys = self._ready().scan(cursor or 0, match=match, count=SCAN_COUNT)
+                if keys:
+                    yield keys
+
+    # -- classification -----------------------------------------------------------------------
+
+    def lookup(self, keys: Sequence[bytes]) -> tuple[Totals, list[TokenCounts]]:
+        client = self._ready()
+        with self._errors():
+            pipe = client.pipeline(transaction=False)
+            pipe.hmget(self._totals_key, "s", "h")
+            for key in keys:
+                pipe.hmget(self._token(key), "s", "h")
+            replies = pipe.execute()
+        counts = [TokenCounts(int(spam or 0), int(ham or 0)) for spam, ham in replies]
+        return Totals(counts[0].spam, counts[0].ham), counts[1:]
+
+    def totals(self) -> Totals:
+        with self._errors():
+            spam, ham = self._ready().hmget(self._totals_key, "s", "h")
+        return Totals(int(spam or 0), int(ham or 0))
+
+    def seen(self, digest: str) -> Label | None:
+        with self._errors():
+            label = self._ready().get(self._seen_key(digest))
+        return Label(label.decode()) if label else None
+
+    # -- learning -----------------------------------------------------------------------------
+
+    def learn(self, item: LearnItem, label: Label, now: int) -> Outcome:
+        client = self._ready()
+        with self._errors():
+            outcome = self._learn(self._message_keys(item), self._learn_args(label, now), client)
+        return Outcome(outcome.decode())
+
+    def _learn_args(self, label: Label, now: int) -> list[str | int]:
+        return [label.value, now, self.token_ttl, self.hapax_ttl]
+
+    def learn_batch(self, items: Sequence[LearnItem], label: Label, now: int) -> list[Outcome]:
+        """Many script calls per pipeline (plus one SCRIPT EXISTS check per pipeline).
+
+        If Redis refuses one message (say, out of memory), StoreError is raised after the rest
+        of its pipeline ran; every message is still all-or-nothing, and learning is idempotent,
+        so the caller can simply retry the whole batch."""
+        client = self._ready()
+        args = self._learn_args(label, now)
+        outcomes: list[Outcome] = []
+        for chunk in self._pipeline_chunks(items):
+            with self._errors():
+                pipe = client.pipeline(transaction=False)
+                for item in chunk:
+                    self._learn(self._message_keys(item), args, pipe)
+                outcomes += [Outcome(reply.decode()) for reply in pipe.execute()]
+        return outcomes
+
+    @staticmethod
+    def _pipeline_chunks(items: Sequence[LearnItem]) -> Iterator[list[LearnItem]]:
+        """Runs of messages totalling about PIPELINE_TOKENS tokens, so no reply takes longer
+        than the read timeout to come back."""
+        chunk: list[LearnItem] = []
+        tokens = 0
+        for item in items:
+            chunk.append(item)
+            tokens += len(item.keys)
+            if tokens >= PIPELINE_TOKENS:
+                yield chunk
+                chunk, tokens = [], 0
+        if chunk:
+            yield chunk
+
+    def forget(self, item: LearnItem) -> Outcome:
+        client = self._ready()
+        with self._errors():
+            outcome = self._forget(self._message_keys(item), [self.hapax_ttl], client)
+        return Outcome(outcome.decode())
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def expire(self, now: int, token_ttl: int, hapax_ttl: int) -> int:
+        """Drop tokens due by their last-seen time, and give a TTL to any that lack one.
+
+        Redis already expires tokens by their TTL, so on a live store this normally removes
+        nothing. It matters for tokens without a TTL (e.g. loaded by a restore tool of one's
+        own, or made persistent by hand) and when the TTL settings were shortened. It scans
+        the whole keyspace: a maintenance job, not something for the mail path."""
+        removed = 0
+        for keys in self._scan("t:*"):
+            with self._errors():
+                removed += self._expire(keys, [now, token_ttl, hapax_ttl], self.client)
+        return removed
+
+    def dump_info(self) -> DumpInfo:
+        count, oldest, newest = 0, None, None
+        for keys in self._scan("t:*"):
+            with self._errors():
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.hget(key, "a")
+                stamps = [int(stamp) for stamp in pipe.execute() if stamp is not None]
+            if stamps:
+                count += len(stamps)
+                oldest = min(stamps) if oldest is None else min(oldest, *stamps)
+                newest = max(stamps) if newest is None else max(newest, *stamps)
+        return DumpInfo(self.totals(), count, oldest, newest)
+
+    def clear(self) -> None:
+        """Unlink this store's tokens, seen records and totals; the schema key stays."""
+        for pattern in ("t:*", "seen:*"):
+            for keys in self._scan(pattern):
+                with self._errors():
+                    self.client.unlink(*keys)
+        with self._errors():
+            self.client.unlink(self._totals_key)
+
+    def export(self) -> tuple[Totals, dict[str, Label], Iterator[BackupToken]]:
+        """Everything, scanned while the store stays live (Redis has no read snapshot): a
+        backup taken during learning may be a few messages off between totals and tokens."""
+        seen: dict[str, Label] = {}
+        start = len(self._seen_key(""))
+        for keys in self._scan("seen:*"):
+            with self._errors():
+                labels = self.client.mget(keys)
+            seen.update((key[start:].decode(), Label(label.decode()))
+                        for key, label in zip(keys, labels, strict=True) if label)
+        return self.totals(), seen, self._stream_tokens()
+
+    def _stream_tokens(self) -> Iterator[BackupToken]:
+        start = len(self._token_prefix)
+        for keys in self._scan("t:*"):
+            with self._errors():
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.hmget(key, "s", "h", "a")
+                rows = pipe.execute()
+            for key, (spam, ham, stamp) in zip(keys, rows, strict=True):
+                if stamp is not None:  # expired between SCAN and HMGET
+                    yield BackupToken(key[start:], int(spam or 0), int(ham or 0), int(stamp))
+
+    def import_(self, totals: Totals, seen: dict[str, Label], tokens: Iterable[BackupToken]) -> None:
+        """Write a backup into the (cleared) store, in pipelines of SCAN_COUNT keys.
+
+        Restored tokens get a full TTL from now rather than one counted from their last-seen
+        time: restoring an old backup should not make Redis drop most of it at once; `expire`
+        trims by last-seen time when wanted. Not atomic, so a failed restore is retried whole."""
+        with self._errors():
+            self._ready().hset(self._totals_key, mapping={"s": totals.spam, "h": totals.ham})
+            for chunk in _chunks(seen.items(), SCAN_COUNT):
+                self.client.mset({self._seen_key(digest): label.value for digest, label in chunk})
+            for chunk in _chunks(tokens, SCAN_COUNT):
+                pipe = self.client.pipeline(transaction=False)
+                for token in chunk:
+                    key = self._token(token.key)
+                    pipe.hset(key, mapping={"s": token.spam, "h": token.ham, "a": token.seen})
+                    pipe.expire(key, self.token_ttl if token.spam + token.ham > 1 else self.hapax_ttl)
+                pipe.execute()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -1,0 +1,301 @@
+"""The embedded Bayes token store: one SQLite file, safe for several milter processes at once.
+
+Layout (schema version in `PRAGMA user_version`, checked on open):
+
+- `namespaces(id, name)`: one row per key prefix. Per-user or per-domain Bayes is a prefix, and
+  a prefix is a small integer column in every other table rather than a table set of its own:
+  one fixed schema means no table names built from user input, no DDL when a user appears, and
+  thousands of users do not bloat the schema SQLite parses on every open. The integer costs one
+  or two bytes per row where the prefix text would cost its length.
+- `tokens(ns, key, spam, ham, seen)` WITHOUT ROWID, primary key (ns, key): the 8-byte token
+  key is the clustering key, so a lookup is a B-tree probe per token and a row is ~25 bytes.
+  There is deliberately no index on `seen`: every learn rewrites `seen` for hundreds of tokens,
+  and an index would double that write work to speed up `expire`, which runs once a day.
+- `totals(ns, spam, ham)`: messages learned per class.
+- `seen(ns, digest, label)` WITHOUT ROWID: which class each learned message was counted as;
+  this is what makes learning idempotent and reversible.
+
+Concurrency: WAL lets readers (lookups) run while one writer learns; writers take the write
+lock up front (`BEGIN IMMEDIATE`) so two learners never deadlock upgrading a read lock, and
+wait up to `busy_timeout` for each other. `synchronous=NORMAL` is the WAL setting that can lose
+the last transactions on power loss but never corrupts: acceptable for token counts.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+from mailsift.classifier.store import (
+    SCHEMA_VERSION,
+    BackupToken,
+    DumpInfo,
+    Label,
+    LearnItem,
+    Outcome,
+    StoreError,
+    TokenCounts,
+    Totals,
+)
+
+BUSY_TIMEOUT_S = 10.0  # a bulk learn_batch may hold the write lock for a second or two
+EXPORT_CHUNK = 5000
+
+SCHEMA = """
+CREATE TABLE namespaces (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE tokens (
+    ns INTEGER NOT NULL, key BLOB NOT NULL,
+    spam INTEGER NOT NULL, ham INTEGER NOT NULL, seen INTEGER NOT NULL,
+    PRIMARY KEY (ns, key)) WITHOUT ROWID;
+CREATE TABLE totals (ns INTEGER PRIMARY KEY, spam INTEGER NOT NULL, ham INTEGER NOT NULL);
+CREATE TABLE seen (
+    ns INTEGER NOT NULL, digest TEXT NOT NULL, label TEXT NOT NULL,
+    PRIMARY KEY (ns, digest)) WITHOUT ROWID;
+"""
+
+# ?3/?4 are the deltas to spam/ham; a token that is new (e.g. expired since it was learned) starts
+# from zero, and a count never goes below zero.
+APPLY_DELTA = """
+INSERT INTO tokens (ns, key, spam, ham, seen) VALUES (?1, ?2, max(0, ?3), max(0, ?4), ?5)
+ON CONFLICT (ns, key) DO UPDATE SET
+    spam = max(0, spam + ?3), ham = max(0, ham + ?4), seen = max(seen, ?5)
+"""
+FORGET_DELTA = """
+UPDATE tokens SET spam = max(0, spam + ?3), ham = max(0, ham + ?4) WHERE ns = ?1 AND key = ?2
+"""
+DROP_EMPTY = "DELETE FROM tokens WHERE ns = ? AND key = ? AND spam = 0 AND ham = 0"
+MOVE_TOTALS = """
+INSERT INTO totals (ns, spam, ham) VALUES (?1, max(0, ?2), max(0, ?3))
+ON CONFLICT (ns) DO UPDATE SET spam = max(0, spam + ?2), ham = max(0, ham + ?3)
+"""
+
+
+def _delta(label: Label, sign: int) -> tuple[int, int]:
+    return (sign, 0) if label is Label.SPAM else (0, sign)
+
+
+class SQLiteStore:
+    """`TokenStore` on a SQLite file; `prefix` selects the namespace (per-user Bayes)."""
+
+    def __init__(self, path: str, prefix: str = "") -> None:
+        self.path = path
+        self.prefix = prefix
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+        self._ns = 0
+        self._conn()  # open now: a bad path or a foreign schema should fail at start-up
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        """The connection, reopened in a forked child: SQLite connections must not cross fork.
+
+        The parent's connection is dropped, not closed: closing it here could release locks the
+        parent still holds."""
+        if self._db is None or self._pid != os.getpid():
+            with self._errors():
+                self._db = self._open()
+                self._pid = os.getpid()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        with self._write(db):
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                for statement in SCHEMA.split(";")[:-1]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise StoreError(f"sqlite {self.path}: Bayes schema version {version}, this mailsift "
+                                 f"reads version {SCHEMA_VERSION} (restore a backup into a new file)")
+            db.execute("INSERT OR IGNORE INTO namespaces (name) VALUES (?)", (self.prefix,))
+            self._ns = db.execute("SELECT id FROM namespaces WHERE name = ?",
+                                  (self.prefix,)).fetchone()[0]
+        return db
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taking the write lock first so concurrent learners queue."""
+        db = db or self._conn()
+        with self._errors():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: a consistent snapshot across several queries."""
+        db = self._conn()
+        with self._errors():
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
+
+    # -- classification -----------------------------------------------------------------------
+
+    def lookup(self, keys: Sequence[bytes]) -> tuple[Totals, list[TokenCounts]]:
+        """Totals and counts in one read transaction, one query per `max_vars` keys.
+
+        The IN list is padded to a power of two (repeating a key is harmless), so a few distinct
+        statements serve every message size and stay in sqlite3's statement cache.
+        """
+        db = self._conn()
+        found: dict[bytes, TokenCounts] = {}
+        with self._read():
+            totals = self._totals(db)
+            limit = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1
+            for start in range(0, len(keys), limit):
+                chunk = list(keys[start:start + limit])
+                size = min(limit, 1 << (len(chunk) - 1).bit_length())
+                chunk += chunk[-1:] * (size - len(chunk))
+                query = (f"SELECT key, spam, ham FROM tokens WHERE ns = ? AND key IN "
+                         f"({','.join('?' * len(chunk))})")
+                for key, spam, ham in db.execute(query, [self._ns, *chunk]):
+                    found[key] = TokenCounts(spam, ham)
+        zero = TokenCounts(0, 0)
+        return totals, [found.get(key, zero) for key in keys]
+
+    def totals(self) -> Totals:
+        with self._errors():
+            return self._totals(self._conn())
+
+    def _totals(self, db: sqlite3.Connection) -> Totals:
+        row = db.execute("SELECT spam, ham FROM totals WHERE ns = ?", (self._ns,)).fetchone()
+        return Totals(*row) if row else Totals(0, 0)
+
+    def seen(self, digest: str) -> Label | None:
+        with self._errors():
+            row = self._conn().execute("SELECT label FROM seen WHERE ns = ? AND digest = ?",
+                                       (self._ns, digest)).fetchone()
+        return Label(row[0]) if row else None
+
+    # -- learning -----------------------------------------------------------------------------
+
+    def learn(self, item: LearnItem, label: Label, now: int) -> Outcome:
+        with self._write() as db:
+            return self._learn(db, item, label, now)
+
+    def learn_batch(self, items: Sequence[LearnItem], label: Label, now: int) -> list[Outcome]:
+        """All messages in one transaction: one fsync instead of one per message."""
+        with self._write() as db:
+            return [self._learn(db, item, label, now) for item in items]
+
+    def _learn(self, db: sqlite3.Connection, item: LearnItem, label: Label, now: int) -> Outcome:
+        previous = self._label_of(db, item.digest)
+        if previous is label:
+            return Outcome.ALREADY
+        spam, ham = _delta(label, 1)
+        if previous is not None:  # relearn: take the other class's count back at the same time
+            back_spam, back_ham = _delta(previous, -1)
+            spam, ham = spam + back_spam, ham + back_ham
+        keys = dict.fromkeys(item.keys)  # a token counts once per message, whatever the caller sent
+        db.executemany(APPLY_DELTA, ((self._ns, key, spam, ham, now) for key in keys))
+        db.execute(MOVE_TOTALS, (self._ns, spam, ham))
+        db.execute("INSERT OR REPLACE INTO seen (ns, digest, label) VALUES (?, ?, ?)",
+                   (self._ns, item.digest, label.value))
+        return Outcome.LEARNED if previous is None else Outcome.RELEARNED
+
+    def forget(self, item: LearnItem) -> Outcome:
+        with self._write() as db:
+            previous = self._label_of(db, item.digest)
+            if previous is None:
+                return Outcome.UNKNOWN
+            spam, ham = _delta(previous, -1)
+            keys = list(dict.fromkeys(item.keys))
+            db.executemany(FORGET_DELTA, ((self._ns, key, spam, ham) for key in keys))
+            db.executemany(DROP_EMPTY, ((self._ns, key) for key in keys))
+            db.execute(MOVE_TOTALS, (self._ns, spam, ham))
+            db.execute("DELETE FROM seen WHERE ns = ? AND digest = ?", (self._ns, item.digest))
+        return Outcome.FORGOTTEN
+
+    def _label_of(self, db: sqlite3.Connection, digest: str) -> Label | None:
+        row = db.execute("SELECT label FROM seen WHERE ns = ? AND digest = ?",
+                         (self._ns, digest)).fetchone()
+        return Label(row[0]) if row else None
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def expire(self, now: int, token_ttl: int, hapax_ttl: int) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM tokens WHERE ns = ? AND (seen < ? OR (spam + ham <= 1 AND seen < ?))",
+                (self._ns, now - token_ttl, now - hapax_ttl))
+            return cursor.rowcount
+
+    def dump_info(self) -> DumpInfo:
+        with self._read() as db:
+            totals = self._totals(db)
+            count, oldest, newest = db.execute(
+                "SELECT count(*), min(seen), max(seen) FROM tokens WHERE ns = ?",
+                (self._ns,)).fetchone()
+        return DumpInfo(totals, count, oldest, newest)
+
+    def clear(self) -> None:
+        with self._write() as db:
+            self._delete_all(db)
+
+    def _delete_all(self, db: sqlite3.Connection) -> None:
+        for table in ("tokens", "totals", "seen"):
+            db.execute(f"DELETE FROM {table} WHERE ns = ?", (self._ns,))
+
+    def export(self) -> tuple[Totals, dict[str, Label], Iterator[BackupToken]]:
+        """Totals and seen records now; tokens streamed from a snapshot of the same moment."""
+        db = self._conn()
+        with self._errors():
+            db.execute("BEGIN")
+            try:
+                totals = self._totals(db)
+                seen = {digest: Label(label) for digest, label in db.execute(
+                    "SELECT digest, label FROM seen WHERE ns = ?", (self._ns,))}
+            except BaseException:
+                db.execute("COMMIT")
+                raise
+        return totals, seen, self._stream_tokens(db)
+
+    def _stream_tokens(self, db: sqlite3.Connection) -> Iterator[BackupToken]:
+        """Yield tokens from the open read transaction, ending it when done (or abandoned)."""
+        try:
+            with self._errors():
+                cursor = db.execute("SELECT key, spam, ham, seen FROM tokens WHERE ns = ?",
+                                    (self._ns,))
+                while rows := cursor.fetchmany(EXPORT_CHUNK):
+                    yield from (BackupToken(*row) for row in rows)
+        finally:
+            db.execute("COMMIT")
+
+    def import_(self, totals: Totals, seen: dict[str, Label], tokens: Iterable[BackupToken]) -> None:
+        """Replace this namespace's contents in one transaction: a failed restore changes nothing."""
+        with self._write() as db:
+            self._delete_all(db)
+            db.execute("INSERT INTO totals (ns, spam, ham) VALUES (?, ?, ?)",
+                       (self._ns, totals.spam, totals.ham))
+            db.executemany("INSERT INTO seen (ns, digest, label) VALUES (?, ?, ?)",
+                           ((self._ns, digest, label.value) for digest, label in seen.items()))
+            db.executemany("INSERT OR REPLACE INTO tokens (ns, key, spam, ham, seen) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           ((self._ns, t.key, t.spam, t.ham, t.seen) for t in tokens))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+

@@ -1,0 +1,118 @@
+"""Real redis-server processes for the store tests, on free loopback ports in temporary dirs.
+
+A real server rather than a fake: what is tested is exactly what a fake would get wrong —
+Lua atomicity, TTLs, eviction under maxmemory, AUTH, unix sockets, round trips.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+START_TIMEOUT_S = 10.0
+TEST_PASSWORD = "s3cret-Pa55word-for-tests"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the OS picks it for a socket bound to port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RedisServer:
+    """One redis-server child process, with nothing saved to disk."""
+
+    def __init__(self, directory: Path, *extra: str, password: str | None = None) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.socket_path = str(directory / "redis.sock")
+        self.password = password
+        args = [REDIS_SERVER, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
+                "--port", str(self.port), "--dir", str(directory), "--unixsocket", self.socket_path,
+                "--unixsocketperm", "700", *extra]
+        if password:
+            args += ["--requirepass", password]
+        directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_for_ping()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        return f"unix://{self.socket_path}?db=0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+
+    def _wait_for_ping(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                with self.client() as client:
+                    if client.ping():
+                        return
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The shared server's URL, emptied for this test."""
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_unix_url(redis_server: RedisServer) -> str:
+    """The shared server again, reached through its unix socket."""
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.unix_url
+
+
+@pytest.fixture(scope="session")
+def redis_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis-auth"), password=TEST_PASSWORD)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Private servers for tests that change server settings or stop the server."""
+    servers: list[RedisServer] = []
+
+    def start(*extra: str) -> RedisServer:
+        servers.append(RedisServer(tmp_path / f"redis-{len(servers)}", *extra))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
