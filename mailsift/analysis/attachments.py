@@ -32,20 +32,18 @@ def is_attachment(leaf: Leaf, name: str) -> bool:
 def filename(leaf: Leaf, facts: Facts) -> str:
     """The decoded file name from Content-Disposition or, failing that, Content-Type's `name`.
 
-    The stdlib joins RFC 2231 continuations and applies their charset; RFC 2047 words, which are
-    not allowed in parameters but are what many clients write, are decoded on top.
+    The MIME walk has already joined RFC 2231 continuations and applied their charset; RFC 2047
+    words, which are not allowed in parameters but are what many clients write, are decoded here.
     """
-    name = leaf.params.get_filename() or leaf.params.get_param("name")
-    if not name:
-        return ""
-    if isinstance(name, tuple):
-        name = name[2]
-    return decode_words(str(name), facts).strip().strip("\"'")
+    name = leaf.params.filename
+    return decode_words(name, facts).strip().strip("\"'") if name else ""
 
 
 def extensions(name: str) -> list[str]:
     """The extension chain: the last extension, preceded by any known ones right before it."""
-    pieces = name.lower().replace("\\", "/").rsplit("/", 1)[-1].split(".")[1:]
+    # Windows ignores trailing dots and spaces, so "a.exe." runs as "a.exe".
+    base = name.lower().replace("\\", "/").rsplit("/", 1)[-1].rstrip(". ")
+    pieces = base.split(".")[1:]
     chain: list[str] = []
     for piece in reversed(pieces):
         piece = piece.strip()

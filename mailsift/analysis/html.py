@@ -10,6 +10,7 @@ everything at once.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -48,6 +49,18 @@ NAMED_COLOURS = {
     "teal": "#008080", "olive": "#808000", "aqua": "#00ffff", "fuchsia": "#ff00ff",
     "orange": "#ffa500",
 }
+# The HTML5 tree builder scans the stack of open elements for many start tags, so markup that
+# leaves thousands of elements open costs quadratic time (100,000 nested <div> take lexbor 20 s).
+MAX_UNCLOSED = 2000
+VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+                  "source", "track", "wbr"})
+# Elements the parser closes when a sibling opens (`<p>a<p>b`, `<li>`...): unclosed, they do not nest.
+SELF_CLOSING = frozenset({"body", "colgroup", "dd", "dt", "head", "html", "li", "optgroup", "option", "p",
+                          "rb", "rp", "rt", "rtc", "tbody", "td", "tfoot", "th", "thead", "tr"})
+TAG_NAME = re.compile(r"<(/?)([a-z][a-z0-9]*)")
+# Tags kept as they are when such markup is flattened: no stack scans, or needed to skip content.
+FLATTEN = re.compile(r"<(/?)(?!(?:a|b|body|br|font|head|html|i|img|script|span|style|title|u)[\s/>])"
+                     r"[a-zA-Z][\w:-]*", re.IGNORECASE)
 RGB = re.compile(r"rgba?\(([0-9]+),([0-9]+),([0-9]+)")
 
 
@@ -82,6 +95,9 @@ def render(html: str, facts: HtmlFacts) -> Rendered:
     html = html.replace("\0", "")
     if _looks_malformed(html):
         facts.malformed = True
+    if _too_deep(html):
+        facts.malformed = True
+        html = FLATTEN.sub(r"<\1span", html)
     root = LexborHTMLParser(html).root
     if root is None:
         return Rendered("")
@@ -95,6 +111,22 @@ def render(html: str, facts: HtmlFacts) -> Rendered:
 def _looks_malformed(html: str) -> bool:
     """Markup that ends inside a tag or leaves a comment open: browsers guess, and so do spammers."""
     return html.rfind("<") > html.rfind(">") or html.count("<!--") > html.count("-->")
+
+
+def _too_deep(html: str) -> bool:
+    """Whether the markup leaves more elements open than the tree builder can nest cheaply.
+
+    Per tag name, start tags minus end tags (never below zero, so stray end tags do not hide
+    anything) bounds the nesting depth from above. Markup over the limit is parsed with its
+    structural tags turned into <span>s: text, links and styles stay, line breaks between blocks
+    are lost, and the parse is linear again.
+    """
+    if html.count("<") < MAX_UNCLOSED:
+        return False
+    counts = Counter(TAG_NAME.findall(html.lower()))
+    unclosed = sum(max(0, n - counts["/", name]) for (slash, name), n in counts.items()
+                   if not slash and name not in VOID and name not in SELF_CLOSING)
+    return unclosed > MAX_UNCLOSED
 
 
 class _Walker:

@@ -13,12 +13,15 @@ import binascii
 import re
 from dataclasses import dataclass
 from email.message import Message as ParamParser
+from email.utils import collapse_rfc2231_value
 
 from mailsift.analysis.headers import decode_loose_base64, split_block, text_of, unfold
 from mailsift.analysis.model import Facts
 
 KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printable"})
 WHITESPACE = bytes.maketrans(b"", b"")
+# RFC 2231 parameters ("name*=", "name*0*="), the ones the stdlib can trip over when they are broken.
+EXTENDED_PARAM = re.compile(r";\s*[^\s;=]+\*[^\s;=]*\s*=\s*(?:\"[^\"]*\"|[^;]*)")
 BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r?\n|\Z))")
 
 
@@ -30,15 +33,32 @@ class Limits:
 
 
 @dataclass(slots=True)
+class Params:
+    """What the Content-Type and Content-Disposition headers say, parameters already decoded."""
+
+    content_type: str  # lower-case type/subtype
+    charset: str  # lower-case, '' if absent
+    boundary: str
+    filename: str  # RFC 2231 joined and decoded; RFC 2047 words are left to the caller
+    disposition: str  # lower-case 'inline', 'attachment' or ''
+
+
+@dataclass(slots=True)
 class Leaf:
     """A part that is not a container: what the text, HTML and attachment extraction read."""
 
-    content_type: str  # lower-case type/subtype
-    params: ParamParser  # Content-Type and Content-Disposition, for charset and file name
+    params: Params
     transfer_encoding: str
-    disposition: str  # lower-case 'inline', 'attachment' or ''
     body: bytes  # still transfer-encoded
     depth: int
+
+    @property
+    def content_type(self) -> str:
+        return self.params.content_type
+
+    @property
+    def disposition(self) -> str:
+        return self.params.disposition
 
 
 @dataclass(slots=True)
@@ -61,8 +81,8 @@ def walk(fields: dict[str, str], body: bytes, limits: Limits, facts: Facts) -> W
         part_fields, part_body, depth, default_type = stack.pop()
         result.parts += 1
         result.max_depth = max(result.max_depth, depth)
-        params = _params(part_fields)
-        ctype = _content_type(part_fields, params, default_type, facts)
+        params = read_params(part_fields, default_type, facts)
+        ctype = params.content_type
         if ctype.startswith("multipart/") or ctype == "message/rfc822":
             if depth >= limits.max_depth:
                 facts.add("MIME_TOO_DEEP", f"deeper than {limits.max_depth}")
@@ -72,22 +92,39 @@ def walk(fields: dict[str, str], body: bytes, limits: Limits, facts: Facts) -> W
             if children is not None:
                 stack.extend((f, b, depth + 1, d) for f, b, d in reversed(children))
                 continue
-            ctype = "text/plain"
-        result.leaves.append(Leaf(
-            ctype, params, _transfer_encoding(part_fields, facts),
-            params.get("content-disposition", "").split(";", 1)[0].strip().lower(), part_body, depth))
+            params.content_type = "text/plain"
+        result.leaves.append(Leaf(params, _transfer_encoding(part_fields, facts), part_body, depth))
     return result
 
 
-def _params(fields: dict[str, str]) -> ParamParser:
-    params = ParamParser()
+def read_params(fields: dict[str, str], default_type: str, facts: Facts) -> Params:
+    """Content type and parameters of a part; broken RFC 2231 parameters are dropped, not fatal."""
+    try:
+        return _read_params(fields, default_type, facts)
+    except (ValueError, TypeError, IndexError, LookupError, UnicodeError) as exc:
+        facts.add("MIME_MALFORMED", f"parameters: {exc}")
+        plain = {name: EXTENDED_PARAM.sub("", value) for name, value in fields.items()}
+        return _read_params(plain, default_type, facts)
+
+
+def _read_params(fields: dict[str, str], default_type: str, facts: Facts) -> Params:
+    parser = ParamParser()
     for name in ("content-type", "content-disposition"):
         if name in fields:
-            params[name] = fields[name]
-    return params
+            parser[name] = fields[name]
+    filename = parser.get_filename() or parser.get_param("name") or ""
+    if isinstance(filename, tuple):
+        filename = collapse_rfc2231_value(filename)
+    return Params(
+        content_type=_content_type(fields, parser, default_type, facts),
+        charset=parser.get_content_charset() or "",
+        boundary=parser.get_boundary() or "",
+        filename=str(filename),
+        disposition=fields.get("content-disposition", "").split(";", 1)[0].strip().lower(),
+    )
 
 
-def _content_type(fields: dict[str, str], params: ParamParser, default: str, facts: Facts) -> str:
+def _content_type(fields: dict[str, str], parser: ParamParser, default: str, facts: Facts) -> str:
     """The lower-case type/subtype; a value that is not type/subtype is read as text/plain."""
     if "content-type" not in fields:
         return default
@@ -96,7 +133,7 @@ def _content_type(fields: dict[str, str], params: ParamParser, default: str, fac
         if value:
             facts.add("MIME_MALFORMED", f"Content-Type: {value[:60]}")
         return "text/plain"
-    return params.get_content_type()
+    return parser.get_content_type()
 
 
 def _transfer_encoding(fields: dict[str, str], facts: Facts) -> str:
@@ -107,12 +144,12 @@ def _transfer_encoding(fields: dict[str, str], facts: Facts) -> str:
     return value
 
 
-def _children(ctype: str, params: ParamParser, body: bytes, limits: Limits,
+def _children(ctype: str, params: Params, body: bytes, limits: Limits,
               facts: Facts) -> list[tuple[dict[str, str], bytes, str]] | None:
     """The child parts of a container as (fields, body, default type), or None to read it as text."""
     if ctype == "message/rfc822":
         return [_split_part(body, "text/plain", facts)]
-    boundary = params.get_boundary()
+    boundary = params.boundary
     if not boundary:
         facts.add("MIME_MISSING_BOUNDARY", ctype)
         return None

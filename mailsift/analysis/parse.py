@@ -123,7 +123,7 @@ class _Body:
 
     def _text_part(self, leaf: mime.Leaf, data: bytes) -> TextPart:
         facts = self.facts
-        declared = leaf.params.get_content_charset() or ""
+        declared = leaf.params.charset
         decoded = charsets.decode(data, declared)
         if decoded.problem:
             facts.add(decoded.problem, declared)
