@@ -1,0 +1,369 @@
+"""Translate Perl regular expressions, as written in SpamAssassin rule files, for the `regex` module.
+
+Rule files hold patterns written for Perl (`/re/imsx`, `m{re}i`, `m!re!`...). Python's `regex`
+module accepts most Perl syntax (possessive quantifiers, atomic groups, `\\K`, `\\h`, `\\R`, POSIX
+classes, branch reset, scoped inline flags such as `a(?i)b`), so the translation rewrites only the
+constructs whose meaning or spelling differs, and refuses the ones that cannot be carried over:
+
+* `\\Z` is "end, or before a final newline" in Perl but "absolute end" in Python: it becomes
+  `(?=\\n?\\Z)`, and Perl's `\\z` becomes `\\Z`.
+* `\\Q...\\E` is quoted literally; `\\x{263A}`, `\\xA` (one hex digit), `\\o{...}`, `\\e`, `\\cX` and
+  `\\N{U+263A}` become characters Python understands; `\\v`/`\\V` (vertical space in Perl, a vertical
+  tab in Python) and `\\N` (not a newline) become explicit classes; `\\k<name>` and `\\g{name}`
+  become `\\g<name>`.
+* `$name`, `${...}`, `@{...}` (variable interpolation), case-modifying escapes (`\\U`, `\\L`, ...),
+  embedded code `(?{...})`/`(??{...})` and backtracking verbs `(*...)` cannot be translated: they
+  raise `TranslationError` with the reason.
+
+Bytes versus text: SpamAssassin matches the message as bytes (UTF-8 octets for most mail), while
+mailsift matches decoded Unicode `str`. Consequences, accepted deliberately:
+
+* `\\w`, `\\b`, `\\s` and case-insensitive matching are Unicode-aware here: `\\w` matches `é` and
+  `\\s` matches a no-break space, which is what the rule authors mean for decoded text. `\\d` is
+  kept to ASCII `[0-9]` (outside bracket classes), as in Perl on bytes, so that phone-number and
+  price rules do not start matching other scripts' digits.
+* A run of `\\xHH` escapes spelling one UTF-8 encoded character (e.g. `\\xc3\\xa9`), alone or as
+  single-byte classes (`[\\xc3][\\xa9\\xa8]`), is turned into that character (or class of
+  characters), so it matches the decoded text as it matched the raw bytes. Byte patterns that do
+  not have this simple shape (e.g. a lead byte followed by a group of alternatives) are kept as
+  they are and then match Latin-1 characters instead of the intended bytes.
+* `.` matches one character, not one byte; `{n}` counts characters.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+
+import regex
+
+# Perl modifiers we carry over, and those that do not change whether a pattern matches.
+_KEPT_MODIFIERS = "imsx"
+_IGNORED_MODIFIERS = "go"
+_FLAG_BITS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL, "x": regex.VERBOSE}
+_CLOSING = {"{": "}", "(": ")", "[": "]", "<": ">"}
+
+# Perl's vertical and horizontal whitespace, spelled for use inside a bracket class.
+_VERTICAL = r"\n\x0b\f\r\x85\u2028\u2029"
+_HORIZONTAL = r"\t \xa0\u1680\u180e\u2000-\u200a\u202f\u205f\u3000"
+
+# One lexical unit of a Perl pattern outside bracket classes.
+_TOKEN = re.compile(
+    r"""
+    \\Q(?P<quoted>.*?)(?:\\E|\Z)
+  | \\x\{(?P<xbrace>[^}]*)\}
+  | \\x(?P<xhex>[0-9A-Fa-f]{1,2})?
+  | \\o\{(?P<octal>[0-7]+)\}
+  | \\c(?P<ctrl>.)
+  | \\N\{U\+(?P<ucode>[0-9A-Fa-f]+)\}
+  | \\[kg](?:<(?P<ref1>\w+)>|'(?P<ref2>\w+)'|\{(?P<ref3>\w+)\})
+  | \\(?P<esc>.)
+  | (?P<code>\(\?\??\{|\(\*)
+  | (?P<comment>\(\?\#[^)]*\))
+  | (?P<caret>\(\?\^)
+  | (?P<open>\[)
+  | (?P<var>[$@](?:\{|[A-Za-z_]\w*))
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+# One item inside a bracket class.
+_CLASS_ITEM = re.compile(
+    r"""
+    (?P<posix>\[:\^?[a-z]+:\])
+  | \\x\{(?P<xbrace>[^}]*)\}
+  | \\x(?P<xhex>[0-9A-Fa-f]{1,2})?
+  | \\o\{(?P<octal>[0-7]+)\}
+  | \\c(?P<ctrl>.)
+  | \\N\{U\+(?P<ucode>[0-9A-Fa-f]+)\}
+  | \\(?P<esc>.)
+  | (?P<close>\])
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+# Escapes whose Python spelling differs, outside and inside bracket classes.
+_ESCAPES = {
+    "Z": r"(?=\n?\Z)",
+    "z": r"\Z",
+    "e": r"\x1b",
+    "v": f"[{_VERTICAL}]",
+    "V": f"[^{_VERTICAL}]",
+    "N": r"[^\n]",
+    "d": "[0-9]",
+    "D": "[^0-9]",
+    "E": "",
+}
+_CLASS_ESCAPES = {"e": r"\x1b", "v": _VERTICAL, "h": _HORIZONTAL, "d": "0-9"}
+_UNTRANSLATABLE_ESCAPES = {
+    "U": r"case-modifying escape \U",
+    "L": r"case-modifying escape \L",
+    "u": r"case-modifying escape \u",
+    "l": r"case-modifying escape \l",
+    "F": r"case-modifying escape \F",
+}
+
+
+class TranslationError(ValueError):
+    """A Perl pattern that cannot be carried over to Python; the message says why."""
+
+
+def split_delimited(text: str) -> tuple[str, str, str]:
+    """Split `/re/mods rest` or `m{re}mods rest` into (pattern body, modifiers, rest of the line).
+
+    Perl lets any punctuation delimit a match (`m!...!`, `m#...#`, `m{...}` with nesting); an
+    escaped delimiter inside the body loses its backslash, as Perl does before compiling, unless
+    the delimiter is a regex metacharacter (then the escape is what keeps it literal).
+    """
+    text = text.lstrip()
+    if text.startswith("/"):
+        opener, pos = "/", 1
+    elif len(text) > 1 and text[0] == "m" and not text[1].isalnum() and not text[1].isspace():
+        opener, pos = text[1], 2
+    else:
+        raise TranslationError("expected a pattern like /.../ or m{...}")
+    closer = _CLOSING.get(opener, opener)
+    end = _find_closing(text, pos, opener, closer)
+    body = text[pos:end]
+    if opener == closer and opener not in r"\.^$|?*+()[]{}":
+        body = body.replace("\\" + opener, opener)
+    match = re.match(r"[A-Za-z]*", text[end + 1 :])
+    modifiers = match.group() if match else ""
+    return body, modifiers, text[end + 1 + len(modifiers) :].strip()
+
+
+def _find_closing(text: str, pos: int, opener: str, closer: str) -> int:
+    """Index of the delimiter closing the pattern that starts at `pos`, skipping escapes."""
+    depth = 0
+    while pos < len(text):
+        char = text[pos]
+        if char == "\\":
+            pos += 2
+            continue
+        if char == closer and depth == 0:
+            return pos
+        if opener != closer:
+            depth += (char == opener) - (char == closer)
+        pos += 1
+    raise TranslationError(f"no closing {closer!r} for the pattern")
+
+
+def check_modifiers(modifiers: str) -> str:
+    """The Python-relevant modifiers (subset of "imsx", in that order) of a Perl modifier string."""
+    unknown = set(modifiers) - set(_KEPT_MODIFIERS + _IGNORED_MODIFIERS)
+    if unknown:
+        raise TranslationError(f"unsupported regex modifier(s) {''.join(sorted(unknown))!r}")
+    return "".join(flag for flag in _KEPT_MODIFIERS if flag in modifiers)
+
+
+def regex_flags(flags: str) -> int:
+    """`regex` flag bits for a subset of "imsx"."""
+    bits = 0
+    for flag in flags:
+        bits |= _FLAG_BITS[flag]
+    return bits
+
+
+@functools.cache
+def compile_pattern(pattern: str, flags: str) -> regex.Pattern[str]:
+    """Compile a translated pattern once per process; the engine and the parser share the cache."""
+    return regex.compile(pattern, regex_flags(flags))
+
+
+def translate(body: str, modifiers: str = "") -> tuple[str, str]:
+    """Translate a Perl pattern body and its modifiers into (Python `regex` pattern, "imsx" flags).
+
+    The result is known to compile (it is compiled here, and cached for `compile_pattern`).
+    Raises `TranslationError` when the pattern uses Perl-only features or does not compile.
+    """
+    flags = check_modifiers(modifiers)
+    pattern = _merge_utf8_bytes(_translate_body(body, verbose="x" in flags))
+    try:
+        compile_pattern(pattern, flags)
+    except (regex.error, OverflowError, ValueError) as exc:
+        raise TranslationError(f"bad regex: {exc}") from None
+    return pattern, flags
+
+
+def translate_delimited(text: str) -> tuple[str, str, str]:
+    """Translate `/re/mods rest`: (Python pattern, flags, the rest of the line after the pattern)."""
+    body, modifiers, rest = split_delimited(text)
+    pattern, flags = translate(body, modifiers)
+    return pattern, flags, rest
+
+
+def _translate_body(body: str, verbose: bool) -> list[str]:
+    """Rewrite a pattern token by token outside bracket classes; classes go to `_translate_class`."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(body):
+        if verbose and body[pos] == "#":  # an /x comment runs to the end of the line
+            newline = body.find("\n", pos)
+            pos = len(body) if newline < 0 else newline
+            continue
+        token = _TOKEN.match(body, pos)
+        assert token is not None  # the last alternative matches any character
+        pos = token.end()
+        kind = token.lastgroup
+        if kind == "open":
+            text, pos = _translate_class(body, pos)
+            out.append(text)
+        else:
+            out.append(_translate_token(token, kind))
+    return [piece for piece in out if piece]
+
+
+def _translate_token(token: re.Match[str], kind: str | None) -> str:
+    """The Python spelling of one token found outside bracket classes."""
+    text = token.group()
+    if kind == "quoted":
+        return regex.escape(token.group("quoted"), special_only=True)
+    if kind in ("xbrace", "xhex", "octal", "ctrl", "ucode"):
+        return _char_escape(_escape_value(token, kind))
+    if kind in ("ref1", "ref2", "ref3"):
+        return rf"\g<{token.group(kind)}>"
+    if kind == "esc":
+        letter = token.group("esc")
+        if letter in _UNTRANSLATABLE_ESCAPES:
+            reason = _UNTRANSLATABLE_ESCAPES[letter]
+            raise TranslationError(f"{reason} is applied by Perl when interpolating")
+        if letter == "x":  # `\x` with no hex digits is NUL in Perl
+            return r"\x00"
+        return _ESCAPES.get(letter, text)
+    if kind == "code":
+        raise TranslationError(f"embedded Perl code or backtracking verb {text}...")
+    if kind == "comment":
+        return ""
+    if kind == "caret":
+        raise TranslationError("(?^...) flag reset is not supported")
+    if kind == "var":
+        if text == "$" or text.startswith("@"):  # `@name` is literal text once the rule is a string
+            return text.replace("@", r"\@")
+        raise TranslationError(f"Perl variable interpolation {text} cannot be translated")
+    return text
+
+
+def _translate_class(body: str, pos: int) -> tuple[str, int]:
+    """Translate a bracket class whose `[` ends just before `pos`; return it and the position after."""
+    out = ["["]
+    if body.startswith("^", pos):
+        out.append("^")
+        pos += 1
+    if body.startswith("]", pos):  # a `]` right after `[` or `[^` is literal in Perl
+        out.append(r"\]")
+        pos += 1
+    while pos < len(body):
+        item = _CLASS_ITEM.match(body, pos)
+        assert item is not None
+        pos = item.end()
+        kind = item.lastgroup
+        if kind == "close":
+            out.append("]")
+            return "".join(out), pos
+        out.append(_translate_class_item(item, kind))
+    raise TranslationError("unterminated bracket class [...]")
+
+
+def _translate_class_item(item: re.Match[str], kind: str | None) -> str:
+    """The Python spelling of one item inside a bracket class."""
+    text = item.group()
+    if kind in ("xbrace", "xhex", "octal", "ctrl", "ucode"):
+        return _char_escape(_escape_value(item, kind))
+    if kind == "esc":
+        letter = item.group("esc")
+        if letter in ("H", "V", "N"):
+            raise TranslationError(rf"\{letter} inside a bracket class is not supported")
+        if letter == "x":
+            return r"\x00"
+        return _CLASS_ESCAPES.get(letter, text)
+    if kind == "other" and text in "[&|~":  # would start nested sets or set operations
+        return "\\" + text
+    return text
+
+
+def _escape_value(match: re.Match[str], kind: str) -> int:
+    """The code point named by a hex, octal, control or `\\N{U+...}` escape."""
+    value = match.group(kind)
+    if kind == "xbrace":
+        digits = value.strip().replace("_", "")
+        if not re.fullmatch(r"[0-9A-Fa-f]*", digits):
+            raise TranslationError(rf"bad hex escape \x{{{value}}}")
+        return int(digits or "0", 16)
+    if kind == "octal":
+        return int(value, 8)
+    if kind == "ctrl":
+        return ord(value.upper()) ^ 0x40
+    return int(value, 16)
+
+
+def _char_escape(code: int) -> str:
+    """A Python escape for one code point, valid inside and outside bracket classes."""
+    if code > 0x10FFFF:
+        raise TranslationError(f"code point {code:#x} is out of range")
+    if code < 0x100:
+        return rf"\x{code:02x}"
+    return rf"\U{code:08x}"
+
+
+# A byte written as `\xHH` (>= 0x80), or a bracket class made only of such bytes and ranges.
+_BYTE_ATOM = re.compile(r"\\x[89a-f][0-9a-f]|\[(?:\\x[89a-f][0-9a-f](?:-\\x[89a-f][0-9a-f])?)+\]")
+_BYTE_ITEM = re.compile(r"\\x([0-9a-f]{2})(?:-\\x([0-9a-f]{2}))?")
+_MAX_UTF8_LEN = 4
+
+
+def _merge_utf8_bytes(pieces: list[str]) -> str:
+    """Join translated pieces, turning runs of byte atoms that spell UTF-8 characters into characters.
+
+    The rules were written against raw UTF-8 octets; our text is decoded, so `\xc3\xa9` would
+    otherwise look for "Ã©". Only runs that decode as whole characters are rewritten, and never a
+    run whose last byte carries a quantifier (that quantifier applied to one byte only).
+    """
+    out: list[str] = []
+    pos = 0
+    while pos < len(pieces):
+        for length in range(_MAX_UTF8_LEN, 1, -1):
+            run = pieces[pos : pos + length]
+            following = pieces[pos + length] if pos + length < len(pieces) else ""
+            if len(run) < length or following[:1] in ("*", "+", "?", "{"):
+                continue
+            chars = _utf8_chars(run)
+            if chars:
+                out.append(chars)
+                pos += length
+                break
+        else:
+            out.append(pieces[pos])
+            pos += 1
+    return "".join(out)
+
+
+def _utf8_chars(run: list[str]) -> str:
+    """A character or class of characters for a run of byte atoms, or "" if it is not UTF-8."""
+    if not all(_BYTE_ATOM.fullmatch(atom) for atom in run):
+        return ""
+    byte_sets = [_atom_bytes(atom) for atom in run]
+    if any(len(byte_set) > 64 for byte_set in byte_sets):
+        return ""
+    chars = set()
+    for combo in itertools.product(*byte_sets):
+        try:
+            decoded = bytes(combo).decode("utf-8")
+        except UnicodeDecodeError:
+            return ""
+        if len(decoded) != 1:
+            return ""
+        chars.add(ord(decoded))
+    if len(chars) == 1:
+        return _char_escape(chars.pop())
+    return "[" + "".join(_char_escape(code) for code in sorted(chars)) + "]"
+
+
+def _atom_bytes(atom: str) -> list[int]:
+    """The byte values one atom (`\\xHH` or a class of them) stands for."""
+    values: list[int] = []
+    for low, high in _BYTE_ITEM.findall(atom):
+        values.extend(range(int(low, 16), int(high or low, 16) + 1))
+    return values
