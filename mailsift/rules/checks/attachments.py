@@ -1,0 +1,89 @@
+"""Attachments by name and by content: programs, disguised programs and macro-enabled documents.
+
+Nobody needs to mail a program to a stranger, and a file that pretends to be a document while it
+is a program (`invoice.pdf.exe`, or a PE file called `photo.jpg`) is malware by construction.
+Only names and the first bytes are used: archives are not opened.
+"""
+
+from __future__ import annotations
+
+from mailsift.analysis.model import Attachment
+from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
+
+GROUP = "attachment"
+
+# Windows runs these directly (or through a shipped interpreter) on a double click.
+EXECUTABLE = frozenset({
+    "exe", "scr", "pif", "com", "cpl", "msi", "msp", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf",
+    "wsh", "hta", "lnk", "ps1", "reg", "jar", "appx", "msix", "application", "gadget", "inf", "sct",
+})
+# Office formats that may carry macros by design (the x formats cannot).
+MACRO_DOCUMENT = frozenset({"docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm"})
+# Extensions readers trust, put in front of a real one as a decoy.
+DECOY = frozenset({
+    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "txt", "rtf", "jpg", "jpeg", "gif", "png", "bmp",
+    "htm", "html", "mp3", "wav", "avi", "mpg", "zip",
+})
+# Disk images mount on a double click and hide their content from mail gateways.
+DISK_IMAGE = frozenset({"iso", "img", "vhd", "vhdx"})
+EXECUTABLE_SNIFFED = frozenset({
+    "application/x-dosexec", "application/x-msdownload", "application/x-executable",
+    "application/vnd.microsoft.portable-executable", "application/x-ms-shortcut",
+})
+
+
+def _last(attachment: Attachment) -> str:
+    return attachment.extensions[-1] if attachment.extensions else ""
+
+
+def _first(attachments: list[Attachment], wanted: frozenset[str]) -> CheckResult:
+    for attachment in attachments:
+        if _last(attachment) in wanted:
+            return attachment.filename[:60] or _last(attachment)
+    return None
+
+
+@check("attachment_executable",
+       DefaultRule("ATTACH_EXECUTABLE", 2.5, "Attachment is a Windows program or script by its name",
+                   group=GROUP))
+def attachment_executable(ctx: CheckContext) -> CheckResult:
+    """Programs and scripts that run on a double click: the classic mass-mailer payload."""
+    return _first(ctx.msg.attachments, EXECUTABLE)
+
+
+@check("attachment_double_extension",
+       DefaultRule("ATTACH_DOUBLE_EXT", 3.0, "Attachment name hides a program behind a document extension",
+                   group=GROUP))
+def attachment_double_extension(ctx: CheckContext) -> CheckResult:
+    """`report.pdf.exe`: Windows hides the last extension, the reader sees a PDF."""
+    for attachment in ctx.msg.attachments:
+        exts = attachment.extensions
+        if attachment.double_extension and exts[-2] in DECOY and exts[-1] in EXECUTABLE:
+            return attachment.filename[:60]
+    return None
+
+
+@check("attachment_macro_document",
+       DefaultRule("ATTACH_MACRO_DOC", 1.5, "Attachment is a macro-enabled Office document by its name",
+                   group=GROUP))
+def attachment_macro_document(ctx: CheckContext) -> CheckResult:
+    """Macro formats are what document malware is sent as; ordinary documents use the x formats."""
+    return _first(ctx.msg.attachments, MACRO_DOCUMENT)
+
+
+@check("attachment_disk_image",
+       DefaultRule("ATTACH_DISK_IMAGE", 1.5, "Attachment is a disk image", group=GROUP))
+def attachment_disk_image(ctx: CheckContext) -> CheckResult:
+    """Disk images are a way to carry programs past gateways that block them by name."""
+    return _first(ctx.msg.attachments, DISK_IMAGE)
+
+
+@check("attachment_disguised_program",
+       DefaultRule("ATTACH_DISGUISED_PROGRAM", 3.5, "Attachment is a program but named as something else",
+                   group=GROUP))
+def attachment_disguised_program(ctx: CheckContext) -> CheckResult:
+    """The first bytes say program, the name says otherwise: only malware has a reason for that."""
+    for attachment in ctx.msg.attachments:
+        if attachment.sniffed_type in EXECUTABLE_SNIFFED and _last(attachment) not in EXECUTABLE:
+            return f"{attachment.filename[:40] or 'unnamed'} is {attachment.sniffed_type}"
+    return None

@@ -1,0 +1,91 @@
+"""The visible text as a whole: words spelt to dodge filters, shouting, and messages that are a link.
+
+Word rules in the `.cf` files match a fixed spelling; spammers answer with `V1AGRA`, `m0rtgage`,
+`F.R.E.E` or `c a s h`. Here such tokens are found by shape, mapped back to letters, and counted
+only when the result is a word of the spam vocabulary, so `mp3s`, `C.V.` or `e.g.` never hit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
+
+GROUP = "text"
+# Spam keeps its payload early; looking further only costs time.
+SCAN_CHARS = 30_000
+
+# Words spammers disguise, in the spelling the disguise stands for.
+VOCABULARY = frozenset({
+    "viagra", "cialis", "levitra", "xanax", "valium", "vicodin", "phentermine", "pharmacy",
+    "prescription", "penis", "enlargement", "erection", "sex", "porn", "nude", "xxx", "free", "cash",
+    "money", "credit", "loan", "loans", "mortgage", "refinance", "debt", "casino", "lottery", "winner",
+    "million", "dollars", "income", "profit", "investment", "stock", "offer", "discount", "cheap",
+    "save", "order", "rolex", "replica", "weight", "diet", "bank", "account", "password", "verify",
+    "paypal", "bonus", "guarantee", "guaranteed", "unsubscribe", "remove", "click", "sale",
+})
+LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
+                      "|": "i", "!": "i", "€": "e"})
+# Letters each followed by one separator, at least four letters: "v.i.a.g.r.a", "F R E E".
+SPACED = re.compile(r"(?<![\w.])(?:[a-z][ .\-*_|]){3,}[a-z](?![\w])", re.IGNORECASE | re.ASCII)
+# A word with a digit or symbol standing in for a letter, between or next to letters: "V1AGRA".
+LEET_TOKEN = re.compile(
+    r"(?<![\w@$|!€])(?=[\w@$|!€]*[a-z])[a-z0-9@$|!€]*(?:[a-z][013457@$|!€]|[013457@$|!€][a-z])"
+    r"[a-z0-9@$|!€]*(?![\w@$|!€])", re.IGNORECASE)
+SEPARATORS = re.compile(r"[ .\-*_|]")
+WORDS = re.compile(r"\w+")
+UPPER = re.compile(r"[A-Z]")
+ALPHA = re.compile(r"[A-Za-z]")
+
+
+def _disguised(text: str) -> str | None:
+    """The first token that spells a vocabulary word in disguise, as written."""
+    for match in SPACED.finditer(text):
+        if SEPARATORS.sub("", match.group(0)).lower() in VOCABULARY:
+            return match.group(0)
+    for match in LEET_TOKEN.finditer(text):
+        token = match.group(0)
+        if token.lower().translate(LEET) in VOCABULARY:
+            return token
+    return None
+
+
+@check("subject_disguised_word",
+       DefaultRule("SUBJ_OBFUSCATED", 2.0, "Subject disguises a spam word (V1AGRA, F.R.E.E)",
+                   kind="header", group=GROUP))
+def subject_disguised_word(ctx: CheckContext) -> CheckResult:
+    """Subjects are short, so the whole one is checked."""
+    return _disguised(ctx.msg.subject)
+
+
+@check("body_disguised_word",
+       DefaultRule("BODY_OBFUSCATED", 2.0, "Text disguises a spam word (v1agra, c a s h)",
+                   group=GROUP))
+def body_disguised_word(ctx: CheckContext) -> CheckResult:
+    """Only the visible text counts: what the reader is meant to decode."""
+    return _disguised("\n".join(p.text[:SCAN_CHARS] for p in ctx.msg.text_parts))
+
+
+@check("body_shouting",
+       DefaultRule("BODY_MOSTLY_CAPS", 1.2, "Half or more of the body's letters are capitals",
+                   args=(400, 0.5), group=GROUP))
+def body_shouting(ctx: CheckContext, min_letters: int, ratio: float) -> CheckResult:
+    """Whole messages in capitals are sales copy. Latin letters only: other scripts rarely shout so."""
+    text = "\n".join(p.text[:SCAN_CHARS] for p in ctx.msg.text_parts)
+    letters = len(ALPHA.findall(text))
+    if letters < min_letters:
+        return None
+    upper = len(UPPER.findall(text))
+    return f"{100 * upper // letters}% capitals" if upper >= ratio * letters else None
+
+
+@check("short_text_with_link",
+       DefaultRule("BODY_SHORT_WITH_LINK", 0.8, "Fewer than 30 words of text around a web link",
+                   args=(30,), group=GROUP))
+def short_text_with_link(ctx: CheckContext, max_words: int) -> CheckResult:
+    """A few words and a link: the message exists to get the click, there is nothing else to read."""
+    msg = ctx.msg
+    if not any(u.scheme in ("http", "https") for u in msg.uris) or msg.attachments:
+        return None
+    words = sum(len(WORDS.findall(p.text[:SCAN_CHARS])) for p in msg.text_parts)
+    return f"{words} words" if words < max_words else None
