@@ -66,6 +66,9 @@ def normalise(raw: str, source: str = "text", anchor_text: str = "") -> Uri | No
     text = raw.strip()
     if text[:3].lower() == "www":
         text = "http://" + text
+    elif text.startswith("//"):
+        # Protocol-relative: the page's own scheme, which for mail is whatever the reader uses.
+        text = "http:" + text
     scheme, sep, rest = text.partition(":")
     scheme = scheme.lower()
     if not sep or not scheme.isascii() or not scheme.isalpha() or scheme in NOT_LINKS:

@@ -1,0 +1,135 @@
+"""Text parts: transfer encodings, charsets with detection fallback, attachments."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tests.analysis.helpers import b64, multipart_message, part, run, simple
+
+RUSSIAN = "Здравствуйте! Это обычное письмо на русском языке, без всякой рекламы. Всего доброго."
+
+
+def test_quoted_printable_body_is_decoded_with_declared_charset() -> None:
+    message = run(simple("Gr=FC=DFe,=\n weiter\n", "text/plain; charset=iso-8859-1", "quoted-printable"))
+    part_ = message.text_parts[0]
+    assert part_.text == "Grüße, weiter\n"
+    assert (part_.declared_charset, part_.transfer_encoding, part_.charset_detected) == (
+        "iso-8859-1", "quoted-printable", False)
+
+
+def test_base64_body_is_decoded() -> None:
+    message = run(simple(b64(RUSSIAN.encode("koi8-r")), "text/plain; charset=KOI8-R", "base64"))
+    assert message.text_parts[0].text == RUSSIAN
+    assert not message.text_parts[0].needless_base64
+    assert not message.facts.items
+
+
+def test_needless_base64_is_flagged() -> None:
+    message = run(simple(b64("Buy cheap meds now\n"), "text/plain; charset=us-ascii", "base64"))
+    assert message.text_parts[0].needless_base64
+    assert "MIME_BASE64_TEXT" in message.facts
+
+
+@pytest.mark.parametrize("charset", ["koi8-r", "windows-1251", "iso-8859-5", "utf-8"])
+def test_correct_multilingual_mail_gets_no_fact(charset: str) -> None:
+    message = run(simple(RUSSIAN.encode(charset), f"text/plain; charset={charset}", "8bit"))
+    assert message.text_parts[0].text == RUSSIAN
+    assert not message.facts.items
+
+
+def test_correct_central_european_mail_gets_no_fact() -> None:
+    text = "Dzień dobry, przesyłam zaległą fakturę. Pozdrawiam serdecznie, Łukasz Żółkiewski"
+    message = run(simple(text.encode("iso-8859-2"), "text/plain; charset=iso-8859-2", "8bit"))
+    assert message.text_parts[0].text == text
+    assert not message.facts.items
+
+
+def test_wrong_charset_falls_back_to_detection() -> None:
+    message = run(simple(RUSSIAN.encode("windows-1251"), "text/plain; charset=utf-8", "8bit"))
+    part_ = message.text_parts[0]
+    assert part_.text == RUSSIAN
+    assert part_.charset_detected
+    assert "CHARSET_MISMATCH" in message.facts
+
+
+def test_missing_charset_falls_back_to_detection() -> None:
+    message = run(simple(RUSSIAN.encode("windows-1251"), "text/plain", "8bit"))
+    assert message.text_parts[0].text == RUSSIAN
+    assert "CHARSET_MISSING_8BIT" in message.facts
+
+
+def test_missing_charset_with_utf8_text_needs_no_detection() -> None:
+    message = run(simple(RUSSIAN.encode(), "text/plain", "8bit"))
+    assert message.text_parts[0].text == RUSSIAN
+    assert not message.text_parts[0].charset_detected
+    assert not message.facts.items
+
+
+def test_unknown_charset_falls_back_to_detection() -> None:
+    message = run(simple(RUSSIAN.encode("koi8-r"), "text/plain; charset=x-martian", "8bit"))
+    assert message.text_parts[0].text == RUSSIAN
+    assert "CHARSET_UNKNOWN" in message.facts
+
+
+def test_charset_aliases_used_by_real_clients() -> None:
+    korean = "안녕하세요 반갑습니다"
+    message = run(simple(korean.encode("cp949"), "text/plain; charset=ks_c_5601-1987", "8bit"))
+    assert message.text_parts[0].text == korean
+    assert not message.facts.items
+
+
+def test_multipart_alternative_gives_both_parts_in_order() -> None:
+    raw = multipart_message([
+        part("text/plain; charset=utf-8", "plain version"),
+        part("text/html; charset=utf-8", "<p>html version</p>"),
+    ], "alternative")
+    message = run(raw)
+    assert [(p.content_type, p.text) for p in message.text_parts] == [
+        ("text/plain", "plain version"), ("text/html", "html version")]
+    assert message.mime_parts == 3
+    assert message.max_depth == 1
+    assert "plain version" in message.body_text
+
+
+def test_attachment_with_rfc2231_filename_and_double_extension() -> None:
+    exe = b"MZ\x90\x00\x03" + b"\x00" * 200
+    disposition = "attachment;\n filename*0*=utf-8''Rechnung%20M%C3%A4rz;\n filename*1=.pdf.exe"
+    raw = multipart_message([
+        part("text/plain", "see attachment"),
+        part("application/pdf", b64(exe), "base64", disposition),
+    ])
+    attachment = run(raw).attachments[0]
+    assert attachment.filename == "Rechnung März.pdf.exe"
+    assert attachment.declared_type == "application/pdf"
+    assert attachment.sniffed_type == "application/x-msdownload"
+    assert attachment.size == len(exe)
+    assert attachment.extensions == ["pdf", "exe"]
+    assert attachment.double_extension
+
+
+def test_rfc2047_filename_and_name_parameter() -> None:
+    name = "=?utf-8?B?" + base64.b64encode("отчёт.docx".encode()).decode() + "?="
+    raw = multipart_message([part(f'application/octet-stream; name="{name}"', b64(b"PK\x03\x04"), "base64")])
+    attachment = run(raw).attachments[0]
+    assert attachment.filename == "отчёт.docx"
+    assert attachment.extensions == ["docx"]
+    assert not attachment.double_extension
+
+
+def test_dotted_names_are_not_double_extensions() -> None:
+    raw = multipart_message([part("application/pdf", b64(b"%PDF-1.4"), "base64",
+                                  'attachment; filename="report.2024.J.Smith.pdf"')])
+    attachment = run(raw).attachments[0]
+    assert attachment.extensions == ["pdf"]
+    assert attachment.sniffed_type == "application/pdf"
+
+
+def test_embedded_message_is_walked() -> None:
+    inner = b"Subject: inner\nContent-Type: text/plain\n\ninner text\n"
+    raw = multipart_message([part("text/plain", "outer"), part("message/rfc822", inner)])
+    message = run(raw)
+    assert [p.text for p in message.text_parts] == ["outer", "inner text\n"]
+    assert message.max_depth == 2
+    assert message.subject == "test"
