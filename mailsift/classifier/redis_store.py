@@ -63,6 +63,7 @@ from mailsift.classifier.store import (
 T = TypeVar("T")
 DAY = 86400
 SCAN_COUNT = 1000
+TTL_REFRESH = 3600  # see learn.lua: a token's TTL may end up to this much early, out of months
 PIPELINE_TOKENS = 50_000  # per learn_batch pipeline: ~0.2 s of server work, well inside the read timeout
 
 
@@ -228,7 +229,7 @@ class RedisStore:
         return Outcome(outcome.decode())
 
     def _learn_args(self, label: Label, now: int) -> list[str | int]:
-        return [label.value, now, self.token_ttl, self.hapax_ttl]
+        return [label.value, now, self.token_ttl, self.hapax_ttl, TTL_REFRESH]
 
     def learn_batch(self, items: Sequence[LearnItem], label: Label, now: int) -> list[Outcome]:
         """Many script calls per pipeline (plus one SCRIPT EXISTS check per pipeline).

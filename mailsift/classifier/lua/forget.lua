@@ -1,4 +1,5 @@
--- forget.lua: take back exactly what learning one message added. Runs atomically.
+-- forget.lua: take back exactly what learning one message added. All or nothing, like
+-- learn.lua: every key is read before the first write.
 --
 -- KEYS[1]   totals hash of the store (fields s, h)
 -- KEYS[2]   seen record of the message (string "spam" or "ham")
@@ -25,24 +26,30 @@ local function decremented(counts)
     return s, h
 end
 
+-- read phase: the counts of the tokens still present, and the totals
+local present, spam, ham, ttls = {}, {}, {}, {}
 for i = 3, #KEYS do
-    local key = KEYS[i]
-    local counts = redis.call('HMGET', key, 's', 'h')
+    local counts = redis.call('HMGET', KEYS[i], 's', 'h')
     if counts[1] or counts[2] then
-        local s, h = decremented(counts)
-        if s + h == 0 then
-            redis.call('DEL', key)
-        else
-            redis.call('HSET', key, 's', s, 'h', h)
-            local ttl = redis.call('TTL', key)
-            if s + h == 1 and (ttl < 0 or ttl > hapax_ttl) then
-                redis.call('EXPIRE', key, hapax_ttl)
-            end
+        present[#present + 1] = i
+        spam[i], ham[i] = decremented(counts)
+        ttls[i] = redis.call('TTL', KEYS[i])
+    end
+end
+local total_spam, total_ham = decremented(redis.call('HMGET', KEYS[1], 's', 'h'))
+
+-- write phase
+for _, i in ipairs(present) do
+    local key, s, h = KEYS[i], spam[i], ham[i]
+    if s + h == 0 then
+        redis.call('DEL', key)
+    else
+        redis.call('HSET', key, 's', s, 'h', h)
+        if s + h == 1 and (ttls[i] < 0 or ttls[i] > hapax_ttl) then
+            redis.call('EXPIRE', key, hapax_ttl)
         end
     end
 end
-
-local s, h = decremented(redis.call('HMGET', KEYS[1], 's', 'h'))
-redis.call('HSET', KEYS[1], 's', s, 'h', h)
+redis.call('HSET', KEYS[1], 's', total_spam, 'h', total_ham)
 redis.call('DEL', KEYS[2])
 return 'forgotten'
