@@ -1,0 +1,171 @@
+"""SpamAssassin rules-only as a reference: a private spamd scored through spamc, as a mail server would.
+
+Why this setup: ANCHORS.md measured "spamd 2 children, spamc x2", and the speed comparison with
+mailsift is only fair on the same footing (2 workers on this 2-core machine, warm rules in resident
+processes, one request per message). The spamd here never touches the system's state:
+
+* stock rules and Debian's site config (/etc/spamassassin: its .pre files load the plugins) are used
+  as installed; what this benchmark changes is given with `--cf` lines instead of edits to /etc;
+* `--local` turns off DNS, Razor, Pyzor and the other network tests (there is no DNS here, and timeouts
+  would measure the network, not the filter);
+* `use_bayes 0` and `bayes_auto_learn 0`: rules only, and scoring must not change what is scored later;
+* `--nouser-config` and a throw-away `--helper-home-dir`: no per-user prefs are read or written;
+* as root, spamd would fall back to `nobody` per message with a warning; `-u nobody` says so up front.
+
+spamc runs with `-x` (errors are errors, not a silent "0/0" pass) and `-s` above the largest message,
+because its default 500 KB cap lets big spam through unscanned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+SPAMD = "/usr/sbin/spamd"
+SPAMC = "spamc"
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT_S = 120.0
+MESSAGE_TIMEOUT_S = 300
+SPAMC_MAX_SIZE = 256 * 1024 * 1024  # spamc's own ceiling; far above any corpus message
+CONFIG_LINES = ("use_bayes 0", "bayes_auto_learn 0")
+
+
+@dataclass(frozen=True)
+class SaVerdict:
+    score: float
+    is_spam: bool
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, so runs can coexist with a system spamd or each other."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def spamd_version() -> str:
+    out = subprocess.run([SPAMD, "--version"], capture_output=True, text=True, check=True).stdout
+    return out.splitlines()[0].strip()
+
+
+def _ping(port: int) -> bool:
+    """True when a spamd child answers a SPAMC PING: the port alone opens before children serve."""
+    try:
+        with socket.create_connection((HOST, port), timeout=2.0) as sock:
+            sock.sendall(b"PING SPAMC/1.5\r\n\r\n")
+            return b"PONG" in sock.recv(256)
+    except OSError:
+        return False
+
+
+class Spamd:
+    """A private spamd for the duration of a `with` block; always stopped on exit, also on error."""
+
+    def __init__(self, children: int = 2) -> None:
+        self.children = children
+        self.port = free_port()
+        self._home = Path(tempfile.mkdtemp(prefix="mailsift-bench-spamd-"))
+        self._log_path = self._home / "spamd.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        cmd = [
+            SPAMD, "--local", "--nouser-config", f"--helper-home-dir={self._home}",
+            f"--listen={HOST}:{self.port}", f"--max-children={self.children}",
+            f"--min-children={self.children}", "--syslog=stderr",
+        ]
+        cmd += [f"--cf={line}" for line in CONFIG_LINES]
+        if os.geteuid() == 0:
+            cmd += ["--username=nobody"]
+        return cmd
+
+    def __enter__(self) -> Spamd:
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self._home, nobody.pw_uid, nobody.pw_gid)
+        with self._log_path.open("wb") as log:
+            # own session: stop() can signal spamd and its children as one group
+            self._proc = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise RuntimeError(f"spamd exited with {self._proc.returncode}:\n{self.log_tail()}")
+            if _ping(self.port):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"spamd not ready after {STARTUP_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no spamd log)"
+
+    def stop(self) -> None:
+        """SIGTERM spamd, which stops and reaps its children; then SIGKILL whatever is left of its
+        process group, so that no child outlives the benchmark even if spamd died abnormally."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(self._home, ignore_errors=True)
+
+
+def _parse_check(stdout: str) -> float:
+    """spamc -c prints "score/threshold", e.g. "9.4/5.0"."""
+    return float(stdout.strip().split("/", 1)[0])
+
+
+def check_message(path: Path, port: int) -> SaVerdict:
+    """Score one message with spamc; exit status 1 means spam, 0 ham, anything else is a failure."""
+    cmd = [SPAMC, "-d", HOST, "-p", str(port), "-c", "-x", "-s", str(SPAMC_MAX_SIZE),
+           "-t", str(MESSAGE_TIMEOUT_S)]
+    with path.open("rb") as message:
+        done = subprocess.run(cmd, stdin=message, capture_output=True, text=True, check=False,
+                              timeout=MESSAGE_TIMEOUT_S + 30)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"spamc failed ({done.returncode}) on {path}: {done.stderr.strip()}")
+    return SaVerdict(score=_parse_check(done.stdout), is_spam=done.returncode == 1)
+
+
+def score_messages(paths: Sequence[Path], port: int, clients: int = 2) -> tuple[list[SaVerdict], float]:
+    """Score every message with `clients` concurrent spamc runs; return verdicts in input order and
+    the wall-clock seconds the scoring took (spamd start-up excluded)."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        verdicts = list(pool.map(lambda path: check_message(path, port), paths))
+    return verdicts, time.perf_counter() - started
