@@ -17,7 +17,7 @@ import regex
 
 from mailsift.analysis.model import Message
 from mailsift.rules.header_sources import header_text
-from mailsift.rules.meta import compile_meta
+from mailsift.rules.meta import MetaExpr, parse_meta
 from mailsift.rules.model import RuleDef, RuleSet
 from mailsift.rules.patterns import Budget, Match, PatternSet, regex_flags
 from mailsift.rules.registry import Check, CheckContext
@@ -75,7 +75,7 @@ class Plan:
     patterns: dict[str, PatternSet]
     headers: list[tuple[RuleDef, regex.Pattern[str] | None]]
     evals: list[RuleDef]
-    metas: list[tuple[RuleDef, object]]
+    metas: list[tuple[RuleDef, MetaExpr]]
     scores: dict[str, float] = field(default_factory=dict)
 
 
@@ -186,8 +186,9 @@ class RuleTexts:
     @cached_property
     def body(self) -> str:
         """One line per paragraph, like SpamAssassin's body: a phrase wrapped over lines still matches."""
-        paragraphs = PARAGRAPH_BREAK.split(self.msg.body_text)
-        return "\n".join(INNER_SPACE.sub(" ", p).strip() for p in paragraphs if p.strip())
+        paragraphs = [p for part in self.msg.text_parts for p in PARAGRAPH_BREAK.split(part.text)]
+        lines = (INNER_SPACE.sub(" ", p).strip() for p in [self.msg.subject, *paragraphs])
+        return "\n".join(line for line in lines if line)
 
     @cached_property
     def rawbody(self) -> str:
@@ -240,10 +241,10 @@ def _search_header(rule: RuleDef, compiled: regex.Pattern[str] | None, text: str
     return Match(1, f"{rule.header}: {m.group(0)[:60]}") if m else None
 
 
-def _meta_order(metas: list[RuleDef]) -> list[tuple[RuleDef, object]]:
+def _meta_order(metas: list[RuleDef]) -> list[tuple[RuleDef, MetaExpr]]:
     """Metas sorted so that a meta on other metas runs after them; a cycle is dropped and logged."""
-    compiled = {r.name: (r, compile_meta(r.meta_expr or "")) for r in metas}
-    ordered: list[tuple[RuleDef, object]] = []
+    compiled = {r.name: (r, parse_meta(r.meta_expr or "")) for r in metas}
+    ordered: list[tuple[RuleDef, MetaExpr]] = []
     state: dict[str, int] = {}  # 1 = being visited, 2 = done
 
     def visit(name: str, trail: tuple[str, ...]) -> bool:
@@ -265,7 +266,7 @@ def _meta_order(metas: list[RuleDef]) -> list[tuple[RuleDef, object]]:
     return ordered
 
 
-def _meta_hits(metas: list[tuple[RuleDef, object]], hits: dict[str, Match]) -> None:
+def _meta_hits(metas: list[tuple[RuleDef, MetaExpr]], hits: dict[str, Match]) -> None:
     counts = {name: m.count for name, m in hits.items()}
     for rule, expr in metas:
         if expr.evaluate(counts):
