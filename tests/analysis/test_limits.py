@@ -1,0 +1,71 @@
+"""Scan limits: big or deep messages are analysed in part, quickly, and never fail."""
+
+from __future__ import annotations
+
+import time
+
+from tests.analysis.helpers import config, multipart, multipart_message, part, run, simple
+from tests.malformed_messages import MALFORMED
+
+
+def test_max_parts_stops_the_walk_and_records_the_fact() -> None:
+    raw = multipart_message([part("text/plain", f"part {i}") for i in range(50)])
+    message = run(raw, config(max_parts=10))
+    assert message.mime_parts == 10
+    assert len(message.text_parts) == 9
+    assert message.truncated
+    assert "MIME_TOO_MANY_PARTS" in message.facts
+
+
+def test_max_depth_stops_descending() -> None:
+    nested = multipart([part("text/plain", "deep")], boundary="inner")
+    inner = part('multipart/mixed; boundary="inner"', nested)
+    raw = multipart_message([part("text/plain", "top"), inner], boundary="outer")
+    assert [p.text for p in run(raw).text_parts] == ["top", "deep"]
+    shallow = run(raw, config(max_depth=1))
+    assert [p.text for p in shallow.text_parts] == ["top"]
+    assert "MIME_TOO_DEEP" in shallow.facts
+    assert shallow.truncated
+
+
+def test_2000_nested_multiparts_are_fast_and_bounded() -> None:
+    raw = MALFORMED["nested_multiparts_2000"]
+    start = time.perf_counter()
+    message = run(raw)
+    assert time.perf_counter() - start < 1.0
+    assert message.max_depth == 30
+    assert "MIME_TOO_DEEP" in message.facts
+
+
+def test_body_is_read_up_to_max_bytes_but_headers_whole() -> None:
+    body = "word " * 20000
+    raw = simple(body, extra=[("X-Long", "v" * 50000)])
+    message = run(raw, config(max_bytes=16 * 1024))
+    assert len(message.text_parts[0].text) == 16 * 1024
+    assert message.header("X-Long") == "v" * 50000
+    assert message.truncated
+    assert message.size == len(raw)
+
+
+def test_truncation_does_not_blame_the_sender() -> None:
+    payload = "A" * 60000
+    raw = multipart_message([part("application/octet-stream", payload, "base64")])
+    message = run(raw, config(max_bytes=16 * 1024))
+    assert message.truncated
+    assert "MIME_BOUNDARY_UNCLOSED" not in message.facts
+    assert "MIME_BAD_BASE64" not in message.facts
+
+
+def test_typical_message_is_analysed_well_under_3_ms() -> None:
+    paragraph = "<p>Hello <a href='http://example.com/x'>friend</a>, news.</p>"
+    html = "<html><body>" + paragraph * 60 + "</body></html>"
+    text = "Hello friend, news at http://example.com/x\n" * 40
+    raw = multipart_message([part("text/plain; charset=utf-8", text), part("text/html; charset=utf-8", html)],
+                            "alternative")
+    assert 4000 < len(raw) < 8000
+    run(raw)
+    rounds = 200
+    start = time.perf_counter()
+    for _ in range(rounds):
+        run(raw)
+    assert (time.perf_counter() - start) / rounds < 0.003
