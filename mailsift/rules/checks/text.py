@@ -79,6 +79,19 @@ def body_shouting(ctx: CheckContext, min_letters: int, ratio: float) -> CheckRes
     return f"{100 * upper // letters}% capitals" if upper >= ratio * letters else None
 
 
+def _word_count(ctx: CheckContext) -> int:
+    """Words of visible text, counted once per message for every rule that asks."""
+    return ctx.memo("word_count", lambda: sum(
+        len(WORDS.findall(p.text[:SCAN_CHARS])) for p in ctx.msg.text_parts))
+
+
+@check("short_text")
+def short_text(ctx: CheckContext, max_words: int) -> CheckResult:
+    """Fewer than `max_words` words: for metas on messages that carry almost nothing to read."""
+    words = _word_count(ctx)
+    return f"{words} words" if words < max_words else None
+
+
 @check("short_text_with_link",
        DefaultRule("BODY_SHORT_WITH_LINK", 0.8, "Fewer than 30 words of text around a web link",
                    args=(30,), group=GROUP))
@@ -87,5 +100,4 @@ def short_text_with_link(ctx: CheckContext, max_words: int) -> CheckResult:
     msg = ctx.msg
     if not any(u.scheme in ("http", "https") for u in msg.uris) or msg.attachments:
         return None
-    words = sum(len(WORDS.findall(p.text[:SCAN_CHARS])) for p in msg.text_parts)
-    return f"{words} words" if words < max_words else None
+    return short_text(ctx, max_words)
