@@ -19,7 +19,6 @@ from mailsift.analysis.headers import decode_loose_base64, split_block, text_of,
 from mailsift.analysis.model import Facts
 
 KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printable"})
-WHITESPACE = bytes.maketrans(b"", b"")
 # RFC 2231 parameters ("name*=", "name*0*="), the ones the stdlib can trip over when they are broken.
 EXTENDED_PARAM = re.compile(r";\s*[^\s;=]+\*[^\s;=]*\s*=\s*(?:\"[^\"]*\"|[^;]*)")
 BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r?\n|\Z))")
@@ -207,7 +206,7 @@ def decode_transfer(body: bytes, encoding: str, facts: Facts, quiet: bool) -> by
     broken by us rather than by the sender.
     """
     if encoding == "base64":
-        data = body.translate(WHITESPACE, b" \t\r\n")
+        data = body.translate(None, b" \t\r\n")
         try:
             return binascii.a2b_base64(data, strict_mode=True)
         except binascii.Error:
