@@ -155,7 +155,9 @@ class RedisStore:
             raise StoreError(f"redis at {self.where}: {self._scrub(exc)}") from None
 
     def _scrub(self, exc: Exception) -> str:
-        text = str(exc) or type(exc).__name__
+        """The error's class and text (the class carries what redis-py takes out of the reply,
+        e.g. OutOfMemoryError for -OOM), with any secret masked."""
+        text = f"{type(exc).__name__}: {exc}"
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text

@@ -105,6 +105,41 @@ def redis_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redi
 
 
 @pytest.fixture
+def unused_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def redis_sentinel(redis_server: RedisServer, tmp_path: Path) -> Iterator[int]:
+    """A Sentinel watching the shared server as master "bayes"; yields the Sentinel's port."""
+    port = free_port()
+    config = tmp_path / "sentinel.conf"  # Sentinel rewrites its config file: it must be writable
+    config.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+                      f"sentinel monitor bayes 127.0.0.1 {redis_server.port} 1\n")
+    sentinel = subprocess.Popen([REDIS_SERVER, str(config), "--sentinel"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_sentinel(port)
+        yield port
+    finally:
+        sentinel.terminate()
+        sentinel.wait(timeout=10)
+
+
+def _wait_for_sentinel(port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            with redis.Redis(host="127.0.0.1", port=port) as client:
+                if client.sentinel_get_master_addr_by_name("bayes"):
+                    return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis sentinel on port {port} did not start") from None
+            time.sleep(0.02)
+
+
+@pytest.fixture
 def redis_server_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     """Private servers for tests that change server settings or stop the server."""
     servers: list[RedisServer] = []

@@ -1,0 +1,303 @@
+"""What only the Redis store has: connections, AUTH, TTLs, memory limits, round trips, Lua."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import redis
+
+from bench.redis_memory import learn_rate, memory_per_token, synthetic_messages
+from mailsift.classifier.redis_store import RedisStore
+from mailsift.classifier.sqlite_store import SQLiteStore
+from mailsift.classifier.store import (
+    Label,
+    LearnItem,
+    Outcome,
+    StoreError,
+    TokenCounts,
+    Totals,
+    token_key,
+)
+
+if TYPE_CHECKING:
+    from conftest import RedisServer
+
+    ServerFactory = Callable[..., RedisServer]
+
+T0 = 1_700_000_000
+DAY = 86400
+
+
+def message(digest: str, *tokens: str) -> LearnItem:
+    return LearnItem(digest, [token_key(token) for token in tokens])
+
+
+def distinct_messages(count: int, tokens: int, tag: str = "") -> list[LearnItem]:
+    """Messages sharing no token, so each token's count is 1 and memory grows with each."""
+    return [message(f"{tag}{n:040x}", *(f"{tag}{n}-{t}" for t in range(tokens))) for n in range(count)]
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[RedisStore]:
+    store = RedisStore.from_url(redis_url)
+    yield store
+    store.close()
+
+
+def token_name(store: RedisStore, token: str) -> bytes:
+    return b"{" + store.prefix.encode() + b"}t:" + token_key(token)
+
+
+class TestConnecting:
+    def test_password_and_acl_user(self, redis_auth_server: RedisServer) -> None:
+        password = redis_auth_server.password
+        for store in (RedisStore.from_url(redis_auth_server.url, password=password),
+                      RedisStore.from_url(redis_auth_server.url, username="default",
+                                          password=password),
+                      RedisStore.from_url(f"redis://:{password}@127.0.0.1:{redis_auth_server.port}/0")):
+            store.clear()
+            assert store.learn(message("a" * 40, "hello"), Label.SPAM, T0) is Outcome.LEARNED
+            assert store.totals() == Totals(1, 0)
+            store.close()
+
+    @pytest.mark.parametrize("password", ["wrong-Pa55word-x", None])  # TEST_PASSWORD has Pa55word too
+    def test_bad_or_missing_password_is_a_store_error_without_the_password(
+            self, redis_auth_server: RedisServer, password: str | None,
+            caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.DEBUG)
+        store = RedisStore.from_url(redis_auth_server.url, password=password)
+        with pytest.raises(StoreError, match=f"^redis at 127.0.0.1:{redis_auth_server.port}: ") as raised:
+            store.lookup([token_key("hello")])
+        text = str(raised.value)
+        assert "Pa55word" not in text
+        assert raised.value.__cause__ is None and raised.value.__suppress_context__
+        assert all("Pa55word" not in record.getMessage() for record in caplog.records)
+
+    def test_unix_socket(self, redis_unix_url: str, redis_url: str) -> None:
+        over_socket = RedisStore.from_url(redis_unix_url)
+        over_tcp = RedisStore.from_url(redis_url)
+        over_socket.learn(message("a" * 40, "hello"), Label.HAM, T0)
+        assert over_tcp.lookup([token_key("hello")])[1][0].ham == 1
+        with pytest.raises(StoreError, match="^" + re.escape("redis at /nonexistent/redis.sock: ")):
+            RedisStore.from_url("unix:///nonexistent/redis.sock").totals()
+
+    def test_sentinel_finds_the_master(self, redis_url: str, redis_sentinel: int) -> None:
+        sentinels = [("127.0.0.1", redis_sentinel)]
+        store = RedisStore.from_url("redis://", sentinel=sentinels, sentinel_service="bayes")
+        store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+        assert RedisStore.from_url(redis_url).totals() == Totals(1, 0)
+        unknown = RedisStore.from_url("redis://", sentinel=sentinels, sentinel_service="nothing")
+        with pytest.raises(StoreError,
+                           match=f"^redis at sentinel nothing via 127.0.0.1:{redis_sentinel}: "):
+            unknown.totals()
+
+    def test_a_stopped_redis_fails_fast(self, redis_server_factory: ServerFactory) -> None:
+        server = redis_server_factory()
+        store = RedisStore.from_url(server.url)
+        store.lookup([token_key("hello")])
+        server.stop()
+        keys = [token_key(f"t{n}") for n in range(500)]
+        for _ in range(2):  # the broken pooled connection, then a fresh connect
+            started = time.perf_counter()
+            with pytest.raises(StoreError, match=f"^redis at 127.0.0.1:{server.port}: "):
+                store.lookup(keys)
+            assert time.perf_counter() - started < 0.2
+
+    def test_a_redis_that_never_ran_fails_fast(self, unused_port: int) -> None:
+        store = RedisStore.from_url(f"redis://127.0.0.1:{unused_port}/0")
+        started = time.perf_counter()
+        with pytest.raises(StoreError, match="Connection refused"):
+            store.lookup([token_key("hello")])
+        assert time.perf_counter() - started < 0.2
+
+    def test_a_blackholed_redis_costs_the_connect_timeout(self) -> None:
+        store = RedisStore.from_url("redis://192.0.2.1:6379/0", connect_timeout=0.1)
+        started = time.perf_counter()
+        with pytest.raises(StoreError, match="^" + re.escape("redis at 192.0.2.1:6379: ")):
+            store.lookup([token_key("hello")])
+        assert time.perf_counter() - started < 0.5
+
+    def test_bad_url_and_bad_prefix(self, redis_url: str) -> None:
+        with pytest.raises(StoreError, match="bad Redis URL"):
+            RedisStore.from_url("http://example.org/")
+        with pytest.raises(StoreError, match="must not contain"):
+            RedisStore.from_url(redis_url, prefix="a{b}:")
+
+
+class TestLayout:
+    def test_schema_version_is_written_and_checked(self, store: RedisStore, redis_url: str) -> None:
+        store.totals()
+        client = redis.Redis.from_url(redis_url)
+        assert client.get("{mailsift:}schema") == b"1"
+        client.set("{mailsift:}schema", "99")
+        with pytest.raises(StoreError, match="schema version 99, this mailsift uses version 1"):
+            RedisStore.from_url(redis_url).lookup([])
+        assert RedisStore.from_url(redis_url, prefix="other:").totals() == Totals(0, 0)
+
+    def test_only_tokens_carry_a_ttl(self, redis_url: str) -> None:
+        store = RedisStore.from_url(redis_url, token_ttl=90 * DAY, hapax_ttl=10 * DAY)
+        store.learn(message("a" * 40, "once", "twice"), Label.SPAM, T0)
+        store.learn(message("b" * 40, "twice"), Label.HAM, T0)
+        client = redis.Redis.from_url(redis_url)
+        assert 10 * DAY - 5 <= client.ttl(token_name(store, "once")) <= 10 * DAY
+        assert 90 * DAY - 5 <= client.ttl(token_name(store, "twice")) <= 90 * DAY
+        for key in ("{mailsift:}totals", "{mailsift:}schema", "{mailsift:}seen:" + "a" * 40):
+            assert client.ttl(key) == -1
+        store.forget(message("b" * 40, "twice"))  # back to one occurrence: the hapax TTL again
+        assert client.ttl(token_name(store, "twice")) <= 10 * DAY
+        assert client.hgetall(token_name(store, "once")) == {b"s": b"1", b"h": b"0",
+                                                             b"a": str(T0).encode()}
+
+    def test_expire_gives_a_ttl_to_tokens_without_one(self, store: RedisStore, redis_url: str) -> None:
+        now = int(time.time())
+        store.learn(message("a" * 40, "kept", "dropped"), Label.SPAM, now)
+        client = redis.Redis.from_url(redis_url)
+        client.persist(token_name(store, "kept"))
+        client.hset(token_name(store, "dropped"), "a", now - 40 * DAY)
+        assert store.expire(now, 180 * DAY, 30 * DAY) == 1
+        assert 30 * DAY - 5 <= client.ttl(token_name(store, "kept")) <= 30 * DAY
+        assert not client.exists(token_name(store, "dropped"))
+
+    def test_restored_tokens_get_a_full_ttl(self, store: RedisStore, redis_url: str) -> None:
+        store.learn(message("a" * 40, "old"), Label.SPAM, T0 - 400 * DAY)
+        totals, seen, tokens = store.export()
+        saved = list(tokens)  # streamed: read them before clearing
+        store.clear()
+        store.import_(totals, seen, saved)
+        assert redis.Redis.from_url(redis_url).ttl(token_name(store, "old")) > 29 * DAY
+
+
+class TestAtomicity:
+    def test_a_script_failing_midway_counts_nothing(self, store: RedisStore, redis_url: str) -> None:
+        """A key of the wrong type in the middle of a message fails it before any write."""
+        client = redis.Redis.from_url(redis_url)
+        client.set(token_name(store, "t150"), "not a hash")
+        item = message("a" * 40, *(f"t{n}" for n in range(300)))
+        with pytest.raises(StoreError, match="WRONGTYPE"):
+            store.learn(item, Label.SPAM, T0)
+        assert store.totals() == Totals(0, 0)
+        assert store.seen(item.digest) is None
+        _, counts = store.lookup([key for key in item.keys if key != token_key("t150")])
+        assert set(counts) == {TokenCounts(0, 0)}
+
+    def test_a_forget_failing_midway_takes_nothing(self, store: RedisStore, redis_url: str) -> None:
+        item = message("a" * 40, *(f"t{n}" for n in range(300)))
+        store.learn(item, Label.SPAM, T0)
+        redis.Redis.from_url(redis_url).set(token_name(store, "t150"), "not a hash")
+        with pytest.raises(StoreError, match="WRONGTYPE"):
+            store.forget(item)
+        assert store.totals() == Totals(1, 0)
+        assert store.seen(item.digest) is Label.SPAM
+        assert store.lookup([token_key("t0")])[1][0].spam == 1
+
+    def test_forget_of_an_unknown_digest_leaves_the_counts(self, store: RedisStore) -> None:
+        store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+        assert store.forget(message("b" * 40, "hello")) is Outcome.UNKNOWN
+        assert store.lookup([token_key("hello")])[1][0].spam == 1
+        assert store.totals() == Totals(1, 0)
+
+
+class TestRoundTrips:
+    @pytest.fixture
+    def sends(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        """How many times the client wrote to a socket: one write per round trip."""
+        counter = [0]
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def counting(connection: redis.connection.AbstractConnection, *args: object,
+                     **kwargs: object) -> None:
+            counter[0] += 1
+            original(connection, *args, **kwargs)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+        return counter
+
+    def test_one_round_trip_per_lookup_and_per_learn(self, store: RedisStore, redis_url: str,
+                                                     sends: list[int]) -> None:
+        store.learn(message("warm" * 10, "warm-up"), Label.SPAM, T0)  # schema check, script load
+        keys = [token_key(f"t{n}") for n in range(500)]
+        server = redis.Redis.from_url(redis_url)
+        before = server.info("commandstats")
+        sends[0] = 0
+        store.lookup(keys)
+        assert sends[0] == 1
+        store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+        assert sends[0] == 2
+        after = server.info("commandstats")
+        ran = {name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"]
+               for name in after if name != "cmdstat_info"}
+        assert {name: calls for name, calls in ran.items() if calls} == {
+            "cmdstat_hmget": 501 + 2,  # lookup; then learn.lua's reads of the token and totals
+            "cmdstat_evalsha": 1, "cmdstat_get": 1, "cmdstat_hset": 2, "cmdstat_set": 1,
+            "cmdstat_expire": 1}
+
+    def test_learn_batch_is_one_pipeline(self, store: RedisStore, sends: list[int]) -> None:
+        store.totals()
+        sends[0] = 0
+        store.learn_batch(distinct_messages(100, 50), Label.HAM, T0)
+        assert sends[0] <= 3  # SCRIPT EXISTS (+ SCRIPT LOAD the first time), then the pipeline
+
+
+class TestMemoryLimits:
+    def test_volatile_lru_evicts_only_tokens(self, redis_server_factory: ServerFactory) -> None:
+        server = redis_server_factory("--maxmemory", "2mb", "--maxmemory-policy", "volatile-lru")
+        store = RedisStore.from_url(server.url)
+        items = distinct_messages(200, 300)  # 60,000 tokens: ~10 MB unevicted
+        for start in range(0, len(items), 20):
+            assert store.learn_batch(items[start:start + 20], Label.SPAM, T0) == [Outcome.LEARNED] * 20
+        client = server.client()
+        assert int(client.info("stats")["evicted_keys"]) > 0
+        assert store.totals() == Totals(200, 0)
+        assert all(store.seen(item.digest) is Label.SPAM for item in items)
+        assert store.dump_info().tokens < 60_000
+        _, counts = store.lookup(list(items[-1].keys))
+        assert sum(count.spam for count in counts) > 0  # the latest tokens survived
+        assert all(count.spam <= 1 and count.ham == 0 for count in counts)
+
+    def test_noeviction_refuses_a_whole_message(self, redis_server_factory: ServerFactory) -> None:
+        server = redis_server_factory("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+        store = RedisStore.from_url(server.url)
+        learned = 0
+        for item in distinct_messages(400, 300):
+            try:
+                store.learn(item, Label.SPAM, T0)
+            except StoreError as exc:
+                assert str(exc).startswith(f"redis at 127.0.0.1:{server.port}: ")
+                assert "OutOfMemoryError" in str(exc)
+                refused = item
+                break
+            learned += 1
+        else:
+            pytest.fail("2 MB did not fill up")
+        assert store.totals() == Totals(learned, 0)
+        assert store.seen(refused.digest) is None
+        assert all(count.spam == 0 for count in store.lookup(list(refused.keys))[1])
+        assert store.dump_info().tokens == learned * 300
+        with pytest.raises(StoreError, match="OutOfMemoryError"):
+            store.learn_batch([refused], Label.SPAM, T0)
+
+
+class TestFigures:
+    def test_memory_per_token(self, redis_server_factory: ServerFactory,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+        per_token = memory_per_token(redis_server_factory().url, 20_000)
+        with capsys.disabled():
+            print(f"\nRedis memory per token: {per_token:.0f} bytes")
+        assert 50 < per_token < 300
+
+    def test_learn_rates(self, redis_server_factory: ServerFactory, tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+        items = synthetic_messages(1000, 300)
+        for name, store in (("redis", RedisStore.from_url(redis_server_factory().url)),
+                            ("sqlite", SQLiteStore(str(tmp_path / "bayes.sqlite")))):
+            rate = learn_rate(store, items)
+            assert store.totals() == Totals(1000, 0)
+            store.close()
+            with capsys.disabled():
+                print(f"\n{name} learn_batch: {rate:.0f} msg/s (1000 messages x 300 tokens)")
