@@ -39,7 +39,7 @@ def used_memory(url: str) -> int:
 
 def memory_per_token(url: str, count: int = 20_000, per_message: int = 100) -> float:
     """Bytes of Redis memory per stored token (key, hash, TTL entry and dict overhead)."""
-    store = RedisStore.from_url(url, prefix="bench-memory:")
+    store = RedisStore.from_url(url)  # the default prefix: key length is part of the cost
     try:
         store.clear()
         store.learn(LearnItem("warm-up", [token_key("warm-up")]), Label.SPAM, NOW)  # schema, totals
@@ -58,7 +58,7 @@ def memory_per_token(url: str, count: int = 20_000, per_message: int = 100) -> f
 def _seen_record_bytes(url: str, digest: str) -> int:
     """What one seen record costs, so it is not counted as token memory."""
     with redis.Redis.from_url(url) as client:
-        return int(client.memory_usage("{bench-memory:}seen:" + digest) or 0)
+        return int(client.memory_usage("{mailsift:}seen:" + digest) or 0)
 
 
 def synthetic_messages(count: int, tokens: int, seed: int = 1) -> list[LearnItem]:

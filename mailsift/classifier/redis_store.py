@@ -114,6 +114,8 @@ class RedisStore:
         master of `sentinel_service` is looked up through them and again after a fail-over; the
         URL then only gives the database number and whether to use TLS. Nothing connects yet:
         a Redis that is down at start-up shows as StoreError on first use, like one that dies.
+        The Sentinels themselves are asked without AUTH (the usual setup); the credentials are
+        for the master.
         """
         try:
             parsed = parse_url(url)

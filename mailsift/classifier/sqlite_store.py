@@ -27,6 +27,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 
 from mailsift.classifier.store import (
     SCHEMA_VERSION,
@@ -70,6 +71,11 @@ MOVE_TOTALS = """
 INSERT INTO totals (ns, spam, ham) VALUES (?1, max(0, ?2), max(0, ?3))
 ON CONFLICT (ns) DO UPDATE SET spam = max(0, spam + ?2), ham = max(0, ham + ?3)
 """
+
+
+@cache
+def _lookup_query(size: int) -> str:
+    return f"SELECT key, spam, ham FROM tokens WHERE ns = ? AND key IN ({','.join('?' * size)})"
 
 
 def _delta(label: Label, sign: int) -> tuple[int, int]:
@@ -167,9 +173,7 @@ class SQLiteStore:
                 chunk = list(keys[start:start + limit])
                 size = min(limit, 1 << (len(chunk) - 1).bit_length())
                 chunk += chunk[-1:] * (size - len(chunk))
-                query = (f"SELECT key, spam, ham FROM tokens WHERE ns = ? AND key IN "
-                         f"({','.join('?' * len(chunk))})")
-                for key, spam, ham in db.execute(query, [self._ns, *chunk]):
+                for key, spam, ham in db.execute(_lookup_query(size), [self._ns, *chunk]):
                     found[key] = TokenCounts(spam, ham)
         zero = TokenCounts(0, 0)
         return totals, [found.get(key, zero) for key in keys]
