@@ -31,16 +31,23 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server child process, with nothing saved to disk."""
 
-    def __init__(self, directory: Path, *extra: str, password: str | None = None) -> None:
+    def __init__(self, directory: Path, *extra: str, password: str | None = None,
+                 tls: Path | None = None) -> None:
+        """`tls`: a directory from `make_certificates`; the server then speaks TLS only."""
         self.directory = directory
         self.port = free_port()
         self.socket_path = str(directory / "redis.sock")
         self.password = password
+        self.tls = tls
         args = [REDIS_SERVER, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
                 "--port", str(self.port), "--dir", str(directory), "--unixsocket", self.socket_path,
                 "--unixsocketperm", "700", *extra]
         if password:
             args += ["--requirepass", password]
+        if tls:
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+                     "--tls-cert-file", str(tls / "server.crt"), "--tls-key-file",
+                     str(tls / "server.key"), "--tls-ca-cert-file", str(tls / "ca.crt")]
         directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_for_ping()
@@ -54,6 +61,9 @@ class RedisServer:
         return f"unix://{self.socket_path}?db=0"
 
     def client(self) -> redis.Redis:
+        if self.tls:
+            return redis.Redis(host="127.0.0.1", port=self.port, ssl=True,
+                               ssl_ca_certs=str(self.tls / "ca.crt"))
         return redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
 
     def _wait_for_ping(self) -> None:
@@ -100,6 +110,33 @@ def redis_unix_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def redis_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis-auth"), password=TEST_PASSWORD)
+    yield server
+    server.stop()
+
+
+def make_certificates(directory: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it (P-256: quick)."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=mailsift test CA")
+    openssl("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (directory / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def redis_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make the test certificates")
+    directory = tmp_path_factory.mktemp("redis-tls")
+    server = RedisServer(directory / "server", tls=make_certificates(directory / "certs"))
     yield server
     server.stop()
 

@@ -87,6 +87,18 @@ class TestConnecting:
         with pytest.raises(StoreError, match="^" + re.escape("redis at /nonexistent/redis.sock: ")):
             RedisStore.from_url("unix:///nonexistent/redis.sock").totals()
 
+    def test_tls(self, redis_tls_server: RedisServer) -> None:
+        assert redis_tls_server.tls is not None
+        url = f"rediss://127.0.0.1:{redis_tls_server.port}/0"
+        store = RedisStore.from_url(url, ssl_ca_certs=str(redis_tls_server.tls / "ca.crt"))
+        store.clear()
+        store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+        assert store.lookup([token_key("hello")])[1] == [TokenCounts(1, 0)]
+        with pytest.raises(StoreError, match="certificate verify failed"):
+            RedisStore.from_url(url).totals()  # the system CAs do not know the test CA
+        with pytest.raises(StoreError, match=f"^redis at 127.0.0.1:{redis_tls_server.port}: "):
+            RedisStore.from_url(f"redis://127.0.0.1:{redis_tls_server.port}/0").totals()
+
     def test_sentinel_finds_the_master(self, redis_url: str, redis_sentinel: int) -> None:
         sentinels = [("127.0.0.1", redis_sentinel)]
         store = RedisStore.from_url("redis://", sentinel=sentinels, sentinel_service="bayes")
