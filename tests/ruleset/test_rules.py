@@ -1,0 +1,60 @@
+"""Every shipped scoring rule hits its example message and misses its near miss.
+
+One module-level Scanner (building it compiles the whole ruleset, about a second) serves every
+case. `test_every_shipped_rule_has_a_case` keeps the table in step with the rule files: a new
+rule without an example fails the suite instead of going untested.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mailsift.config import Config
+from mailsift.scanner import Scanner
+from tests.ruleset.cases import CASES, PLAIN
+
+SCANNER = Scanner(Config())
+
+
+def shipped_scoring_rules() -> set[str]:
+    """Rules that score in the rules-only score set; Bayes bands (tflags learn) are tested elsewhere."""
+    plan = SCANNER.engine.plan(SCANNER.score_set)
+    return {name for name, score in plan.scores.items()
+            if score and not name.startswith("__") and "learn" not in SCANNER.engine.rules[name].tflags}
+
+
+def test_every_shipped_rule_has_a_case() -> None:
+    missing = sorted(shipped_scoring_rules() - CASES.keys())
+    assert not missing, f"shipped rules without a hit/miss example in tests/ruleset/cases.py: {missing}"
+
+
+def test_no_case_for_a_rule_that_does_not_exist() -> None:
+    stale = sorted(CASES.keys() - shipped_scoring_rules())
+    assert not stale, f"cases for rules that are not shipped (renamed or dropped?): {stale}"
+
+
+def test_ruleset_is_large_enough() -> None:
+    assert len(shipped_scoring_rules()) >= 100
+
+
+def test_plain_letter_scores_nothing() -> None:
+    result = SCANNER.scan(PLAIN)
+    assert result.rule_names == []
+    assert result.rule_errors == {}
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_rule_hits_its_example(rule: str) -> None:
+    result = SCANNER.scan(CASES[rule][0])
+    assert rule in result.rule_names, f"{rule} missed; hits were {result.rule_names}"
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_rule_misses_its_near_miss(rule: str) -> None:
+    result = SCANNER.scan(CASES[rule][1])
+    assert rule not in result.rule_names, f"{rule} hit the near miss: {result.hits}"
+
+
+def test_every_rule_has_a_description() -> None:
+    undocumented = sorted(name for name in shipped_scoring_rules() if not SCANNER.engine.rules[name].describe)
+    assert not undocumented
