@@ -62,6 +62,16 @@ class RulesConfig(Section):
     local_cf: str = Field(
         "/etc/mailsift/local.cf", description="The site's own overrides, loaded last so its "
         "scores win; a missing file is fine.")
+    cache_dir: str = Field(
+        "", description="Where compiled pattern databases are kept between starts (compiling "
+        "takes seconds, loading milliseconds); empty: $XDG_CACHE_HOME/mailsift or "
+        "~/.cache/mailsift. An unwritable directory only costs start-up time.")
+
+    def cache_path(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir)
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "mailsift"
 
 
 class NetworkConfig(Section):

@@ -40,7 +40,7 @@ class Scanner:
         self.network = network
         checks = load_checks()
         self.ruleset = load_rule_files(rule_paths(config), checks)
-        self.engine = Engine(self.ruleset, checks)
+        self.engine = Engine(self.ruleset, checks, config.rules.cache_path())
         self.engine.plan(self.score_set)
 
     @property

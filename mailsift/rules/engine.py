@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 
 import regex
 
@@ -80,8 +81,9 @@ class Plan:
 
 
 class Engine:
-    def __init__(self, ruleset: RuleSet, checks: dict[str, Check]) -> None:
+    def __init__(self, ruleset: RuleSet, checks: dict[str, Check], cache: Path | None = None) -> None:
         self.checks = checks
+        self.cache = cache
         self.group_caps = dict(ruleset.group_caps)
         self.rules = rules_with_defaults(ruleset, checks)
         self.skipped = list(ruleset.skipped)
@@ -109,7 +111,7 @@ class Engine:
         patterns = {
             kind: PatternSet(kind, ((r, self._regexes[r.name]) for r in tests
                                     if r.kind == kind and r.name in self._regexes),
-                             multiline=kind in MULTILINE_KINDS)
+                             multiline=kind in MULTILINE_KINDS, cache=self.cache)
             for kind in PATTERN_KINDS
         }
         plan = Plan(

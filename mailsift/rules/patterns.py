@@ -6,20 +6,30 @@ confirmed by the `regex` module, which gives the exact Python/Perl semantics and
 for the report. Patterns hyperscan rejects even as a prefilter (rare constructs) run on `regex`
 alone, under the message's time budget; a rule that overruns is logged by name and counts as no hit.
 
-The text is scanned as UTF-8. `\\w`, `\\d` and `\\b` are ASCII in hyperscan, so the confirming
-`regex` uses ASCII semantics too for ASCII patterns — the same as SpamAssassin matching bytes —
-which keeps the two engines in agreement and the fast path free of false negatives.
+Two hyperscan databases per set. Patterns written in ASCII (nearly all) run in byte mode over a
+one-byte-per-character image of the text in which every non-ASCII character is the byte 0xFF:
+lengths in characters equal lengths in bytes, and an ASCII pattern can only match such a character
+through a negated class or a dot, exactly as `regex` does in ASCII mode — which the confirming
+`regex` uses for them (SpamAssassin matches bytes, so `\\w` and `\\b` were ASCII there too). Byte
+mode also compiles bounded repeats like `[^>]{0,200}` fifty times faster than UTF-8 mode. Patterns
+that name non-ASCII characters (Russian or German phrases) run in UTF-8 mode over UTF-8 text.
 """
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import logging
+import os
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import hyperscan
 import regex
+from hyperscan._hs_ext import HS_MODE_BLOCK
 
 from mailsift.rules.model import RuleDef
 
@@ -30,6 +40,17 @@ EVIDENCE_CHARS = 60
 # Modes a compiled rule can be in: hyperscan decides alone (exact), hyperscan narrows the candidates
 # that `regex` decides (prefilter), or `regex` alone under the time budget.
 EXACT, PREFILTER, REGEX_ONLY = "exact", "prefilter", "regex"
+
+HIGH_BYTE = "mailsift-high-byte"
+codecs.register_error(HIGH_BYTE, lambda err: ("\xff" * (err.end - err.start), err.end))
+
+
+def ascii_image(text: str) -> bytes:
+    """One byte per character: ASCII as itself, everything else as 0xFF."""
+    return text.encode("latin-1", HIGH_BYTE).translate(_HIGH_TO_FF)
+
+
+_HIGH_TO_FF = bytes(range(128)) + b"\xff" * 128
 
 
 class Budget:
@@ -72,7 +93,7 @@ def _hyperscan_source(rule: RuleDef, multiline: bool) -> tuple[bytes, int]:
     """The rule's pattern and flags as hyperscan (PCRE syntax, UTF-8 mode) expects them."""
     pattern = (rule.pattern or "").replace("(?P<", "(?<")
     pattern = regex.sub(r"(?<!\\)((?:\\\\)*)\\Z", r"\1\\z", pattern)
-    flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_ALLOWEMPTY
+    flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
     if "i" in rule.flags:
         flags |= hyperscan.HS_FLAG_CASELESS
     if "s" in rule.flags:
@@ -82,7 +103,7 @@ def _hyperscan_source(rule: RuleDef, multiline: bool) -> tuple[bytes, int]:
     if "x" in rule.flags:
         pattern = "(?x)" + pattern
     if not _is_ascii_pattern(pattern):
-        flags |= hyperscan.HS_FLAG_UCP
+        flags |= hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
     return pattern.encode("utf-8"), flags
 
 
@@ -104,6 +125,33 @@ def _hyperscan_mode(expression: bytes, flags: int) -> tuple[str, int]:
     return REGEX_ONLY, flags
 
 
+def _modes(sources: list[tuple[bytes, int]], cache: Path | None) -> list[tuple[str, int]]:
+    """Each pattern's mode. Probing compiles every pattern alone, so the answer is cached too."""
+    key = hashlib.sha256(repr((hyperscan.__version__, sources)).encode()).hexdigest()[:32]
+    cached = cache / f"{key}.modes" if cache else None
+    if cached is not None and cached.exists():
+        try:
+            return [(mode, int(flags)) for mode, flags in
+                    (line.split() for line in cached.read_text().splitlines())]
+        except ValueError:
+            log.warning("ignoring unreadable cache file %s", cached)
+    modes = [_hyperscan_mode(expression, flags) for expression, flags in sources]
+    if cached is not None:
+        _write_atomically(cached, "".join(f"{m} {f}\n" for m, f in modes).encode())
+    return modes
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Several workers may start at once: write aside and rename, so nobody reads half a file."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, path)
+    except OSError as exc:
+        log.info("cannot cache compiled rules in %s: %s", path.parent, exc)
+
+
 @dataclass
 class _Entry:
     rule: RuleDef
@@ -112,30 +160,69 @@ class _Entry:
     multiple: bool
 
 
+class _Database:
+    """One hyperscan database and its scratch space; `image` turns the text into what it scans."""
+
+    def __init__(self, image: Callable[[str], bytes]) -> None:
+        self.image = image
+        self.ids: list[int] = []
+        self.expressions: list[bytes] = []
+        self.flags: list[int] = []
+        self.database: hyperscan.Database | None = None
+
+    def add(self, entry_id: int, expression: bytes, flags: int) -> None:
+        self.ids.append(entry_id)
+        self.expressions.append(expression)
+        self.flags.append(flags)
+
+    def compile(self, cache: Path | None) -> None:
+        """Compile, or load the same database compiled by an earlier start (it takes seconds)."""
+        if not self.ids:
+            return
+        key = hashlib.sha256(repr((hyperscan.__version__, self.ids, self.expressions, self.flags))
+                             .encode()).hexdigest()[:32]
+        cached = cache / f"{key}.hsdb" if cache else None
+        if cached is not None and cached.exists():
+            self.database = hyperscan.loadb(cached.read_bytes(), HS_MODE_BLOCK)
+        else:
+            self.database = hyperscan.Database()
+            self.database.compile(expressions=self.expressions, ids=self.ids, elements=len(self.ids),
+                                  flags=self.flags)
+            if cached is not None:
+                _write_atomically(cached, hyperscan.dumpb(self.database))
+        self.scratch = hyperscan.Scratch(self.database)
+
+    def scan(self, text: str, found: set[int]) -> None:
+        if self.database is None:
+            return
+
+        def on_match(rule_id: int, _start: int, _end: int, _flags: int, _ctx: object) -> None:
+            found.add(rule_id)
+
+        self.database.scan(self.image(text), match_event_handler=on_match, scratch=self.scratch)
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "replace")
+
+
 class PatternSet:
     """All enabled rules of one kind (body, rawbody, uri or full), matched together."""
 
     def __init__(self, kind: str, rules: Iterable[tuple[RuleDef, regex.Pattern[str]]],
-                 multiline: bool) -> None:
+                 multiline: bool, cache: Path | None = None) -> None:
         self.kind = kind
         self.entries: list[_Entry] = []
-        expressions: list[bytes] = []
-        hs_flags: list[int] = []
-        ids: list[int] = []
-        for rule, compiled in rules:
-            expression, flags = _hyperscan_source(rule, multiline)
-            mode, flags = _hyperscan_mode(expression, flags)
-            entry = _Entry(rule, compiled, mode, "multiple" in rule.tflags)
+        self.databases = (_Database(ascii_image), _Database(_utf8))
+        sources = [(rule, compiled, *_hyperscan_source(rule, multiline)) for rule, compiled in rules]
+        modes = _modes([(expression, flags) for _, _, expression, flags in sources], cache)
+        for (rule, compiled, expression, _), (mode, flags) in zip(sources, modes, strict=True):
             if mode != REGEX_ONLY:
-                ids.append(len(self.entries))
-                expressions.append(expression)
-                hs_flags.append(flags)
-            self.entries.append(entry)
-        self.database: hyperscan.Database | None = None
-        if expressions:
-            self.database = hyperscan.Database()
-            self.database.compile(expressions=expressions, ids=ids, elements=len(ids), flags=hs_flags)
-            self.scratch = hyperscan.Scratch(self.database)
+                utf8 = bool(flags & hyperscan.HS_FLAG_UTF8)
+                self.databases[utf8].add(len(self.entries), expression, flags)
+            self.entries.append(_Entry(rule, compiled, mode, "multiple" in rule.tflags))
+        for database in self.databases:
+            database.compile(cache)
         self.slow = [e for e in self.entries if e.mode == REGEX_ONLY]
 
     def counts(self) -> dict[str, int]:
@@ -155,13 +242,9 @@ class PatternSet:
 
     def _candidates(self, text: str) -> list[_Entry]:
         candidates: set[int] = set()
-        if self.database is not None and text:
-
-            def on_match(rule_id: int, _start: int, _end: int, _flags: int, _ctx: object) -> None:
-                candidates.add(rule_id)
-
-            self.database.scan(text.encode("utf-8", "replace"), match_event_handler=on_match,
-                               scratch=self.scratch)
+        if text:
+            for database in self.databases:
+                database.scan(text, candidates)
         return [self.entries[i] for i in sorted(candidates)] + self.slow
 
 

@@ -1,0 +1,65 @@
+"""Never crash on input: every malformed message is scored, within 2 s, by the whole filter."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailsift.config import Config
+from mailsift.scanner import Scanner
+from tests.malformed_messages import MALFORMED
+
+SCORE_WITHIN = 2.0
+
+
+@pytest.fixture(scope="module")
+def scanner() -> Scanner:
+    return Scanner(Config())
+
+
+def test_there_are_at_least_30_malformed_messages() -> None:
+    assert len(MALFORMED) >= 30
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_message_is_scored_within_budget(scanner: Scanner, name: str) -> None:
+    raw = MALFORMED[name]
+    started = time.perf_counter()
+    result = scanner.scan(raw)
+    assert time.perf_counter() - started < SCORE_WITHIN, name
+    assert result.score == result.score  # a number, not NaN
+
+
+HEADER_NAMES = st.sampled_from(["From", "To", "Subject", "Content-Type", "Content-Transfer-Encoding",
+                                "Received", "Date", "Message-ID", "X-Mailer", "Content-Disposition"])
+HEADER_VALUES = st.one_of(
+    st.binary(max_size=200),
+    st.sampled_from([b"multipart/mixed; boundary=b", b"text/html; charset=koi8-r", b"base64",
+                     b"quoted-printable", b"=?utf-8?B?w6k=?=", b"from x ([1.2.3.4]) by y; Mon, 1 Jan 2001"]),
+)
+BODY_PIECES = st.lists(st.one_of(
+    st.binary(max_size=300),
+    st.sampled_from([b"--b\n", b"--b--\n", b"\n\n", b"<html><a href=http://x.example/>", b"=3D=\n",
+                     b"Content-Type: text/plain\n\n", b"http://[::1]/ www.example.com "]),
+), max_size=30)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(headers=st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=12), body=BODY_PIECES)
+def test_random_structured_messages_never_raise(scanner: Scanner, headers: list[tuple[str, bytes]],
+                                               body: list[bytes]) -> None:
+    raw = b"".join(name.encode() + b": " + value + b"\n" for name, value in headers) + b"\n" + b"".join(body)
+    started = time.perf_counter()
+    scanner.scan(raw)
+    assert time.perf_counter() - started < SCORE_WITHIN
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=5000))
+def test_random_bytes_never_raise(scanner: Scanner, raw: bytes) -> None:
+    started = time.perf_counter()
+    scanner.scan(raw)
+    assert time.perf_counter() - started < SCORE_WITHIN
