@@ -26,7 +26,12 @@ _MAX_DEPTH = 64  # nested parentheses and unary operators; deeper is not a real 
 
 # Binary operator levels, loosest first; each level is left-associative.
 _LEVELS: tuple[tuple[str, ...], ...] = (
-    ("||",), ("&&",), ("==", "!="), ("<", ">", "<=", ">="), ("+", "-"), ("*", "/")
+    ("||",),
+    ("&&",),
+    ("==", "!="),
+    ("<", ">", "<=", ">="),
+    ("+", "-"),
+    ("*", "/"),
 )
 _COMPARISONS = frozenset({"==", "!=", "<", ">", "<=", ">="})
 _PYTHON_OP = {"||": "or", "&&": "and"}
@@ -168,8 +173,7 @@ def _render(node: Node, name_ref: Callable[[str], str]) -> str:
         return f"(-{_render(node[1], name_ref)})"
     items = node[1]
     parts = [
-        _PYTHON_OP.get(item, item) if isinstance(item, str) else _render(item, name_ref)
-        for item in items
+        _PYTHON_OP.get(item, item) if isinstance(item, str) else _render(item, name_ref) for item in items
     ]
     return "(" + " ".join(parts) + ")"
 

@@ -23,7 +23,7 @@ class RuleDef:
     pattern: str | None = None  # Python `regex` syntax, already translated from Perl
     flags: str = ""  # subset of "imsx" from the Perl modifiers
     header: str | None = None  # header rules: name or pseudo-header (ALL, ToCc, MESSAGEID, ...)
-    header_mod: str = ""  # "", "raw", "addr" or "name"
+    header_mod: str = ""  # "", "raw", "addr", "name" (others kept as written); mimeheader: "mime"[":raw"]
     negate: bool = False  # `!~`
     if_unset: str | None = None  # `[if-unset: ...]`
     exists: bool = False  # `exists:Header`
@@ -34,7 +34,7 @@ class RuleDef:
     tflags: set[str] = field(default_factory=set)
     scores: tuple[float, float, float, float] | None = None  # None: the default applies
     group: str = ""
-    maxhits: int = 1
+    maxhits: int = 1  # `tflags maxhits=N`; 0 = no cap (`tflags multiple` without maxhits)
 
     @property
     def is_sub_rule(self) -> bool:
@@ -57,6 +57,7 @@ class LintItem:
     source: str  # "file:line"
     rule: str  # rule name, or the directive if the line is not about a rule
     message: str
+    kind: str = ""  # for a skipped rule line: the rule's kind (one of KINDS), else ""
 
 
 @dataclass

@@ -22,11 +22,11 @@ mailsift matches decoded Unicode `str`. Consequences, accepted deliberately:
   `\\s` matches a no-break space, which is what the rule authors mean for decoded text. `\\d` is
   kept to ASCII `[0-9]` (outside bracket classes), as in Perl on bytes, so that phone-number and
   price rules do not start matching other scripts' digits.
-* A run of `\\xHH` escapes spelling one UTF-8 encoded character (e.g. `\\xc3\\xa9`), alone or as
-  single-byte classes (`[\\xc3][\\xa9\\xa8]`), is turned into that character (or class of
-  characters), so it matches the decoded text as it matched the raw bytes. Byte patterns that do
-  not have this simple shape (e.g. a lead byte followed by a group of alternatives) are kept as
-  they are and then match Latin-1 characters instead of the intended bytes.
+* Byte escapes spelling UTF-8 encoded characters (`\\xc3\\xa9`, `[\\xc3][\\xa9\\xa8]`, or a lead
+  byte followed by a group of continuation-byte alternatives) are turned into those characters
+  (see `_ByteMerger`), so they match the decoded text as they matched the raw bytes. Byte escapes
+  that do not decode (a lone `\\xe9`, a quantified byte) are kept: they then match the Latin-1
+  character with that code, which is right for Latin-1 mail.
 * `.` matches one character, not one byte; `{n}` counts characters.
 """
 
@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from dataclasses import dataclass
 
 import regex
 
@@ -180,7 +181,7 @@ def translate(body: str, modifiers: str = "") -> tuple[str, str]:
     Raises `TranslationError` when the pattern uses Perl-only features or does not compile.
     """
     flags = check_modifiers(modifiers)
-    pattern = _merge_utf8_bytes(_translate_body(body, verbose="x" in flags))
+    pattern = _ByteMerger(_translate_body(body, verbose="x" in flags)).merge()
     try:
         compile_pattern(pattern, flags)
     except (regex.error, OverflowError, ValueError) as exc:
@@ -195,7 +196,7 @@ def translate_delimited(text: str) -> tuple[str, str, str]:
     return pattern, flags, rest
 
 
-def _translate_body(body: str, verbose: bool) -> list[str]:
+def _translate_body(body: str, verbose: bool) -> str:
     """Rewrite a pattern token by token outside bracket classes; classes go to `_translate_class`."""
     out: list[str] = []
     pos = 0
@@ -213,7 +214,7 @@ def _translate_body(body: str, verbose: bool) -> list[str]:
             out.append(text)
         else:
             out.append(_translate_token(token, kind))
-    return [piece for piece in out if piece]
+    return "".join(out)
 
 
 def _translate_token(token: re.Match[str], kind: str | None) -> str:
@@ -308,57 +309,189 @@ def _char_escape(code: int) -> str:
     return rf"\U{code:08x}"
 
 
-# A byte written as `\xHH` (>= 0x80), or a bracket class made only of such bytes and ranges.
-_BYTE_ATOM = re.compile(r"\\x[89a-f][0-9a-f]|\[(?:\\x[89a-f][0-9a-f](?:-\\x[89a-f][0-9a-f])?)+\]")
+# Tokens of a translated pattern, as seen by the UTF-8 byte merger.
+_MERGE_TOKEN = re.compile(
+    r"""
+    (?P<byte>\\x[89a-f][0-9a-f])
+  | (?P<byteclass>\[(?:\\x[89a-f][0-9a-f](?:-\\x[89a-f][0-9a-f])?)+\])
+  | (?P<group>\(\?:)
+  | (?P<open>\((?:\?[^:)]*)?)
+  | (?P<alt>\|)
+  | (?P<close>\))
+  | (?P<quant>[*+?]|\{\d*,?\d*\})
+  | (?P<other>\[\^?\\?\]?(?:\\.|[^\]\\])*\]|\\U[0-9a-f]{8}|\\.|.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
 _BYTE_ITEM = re.compile(r"\\x([0-9a-f]{2})(?:-\\x([0-9a-f]{2}))?")
-_MAX_UTF8_LEN = 4
+_MAX_BYTE_STRINGS = 4096  # bigger byte alternations are left alone rather than expanded
+_MAX_ALTERNATIVES = 64
+# One literal character (or escape for one), and a positive class safe to splice into another.
+_SINGLE_CHAR = re.compile(r"[A-Za-z0-9]|\\[^A-Za-z0-9]|\\x[0-9a-f]{2}|\\U[0-9a-f]{8}|[^\x00-\x9f\s]")
+_MERGEABLE_CLASS = re.compile(r"\[(?![-^])(?:\\.|[^\]\\\[])+(?<!-)\]")
 
 
-def _merge_utf8_bytes(pieces: list[str]) -> str:
-    """Join translated pieces, turning runs of byte atoms that spell UTF-8 characters into characters.
+@dataclass
+class _Item:
+    """A piece of a pattern: its text, and the byte strings it matches if it is made of bytes only."""
 
-    The rules were written against raw UTF-8 octets; our text is decoded, so `\xc3\xa9` would
-    otherwise look for "Ã©". Only runs that decode as whole characters are rewritten, and never a
-    run whose last byte carries a quantifier (that quantifier applied to one byte only).
+    text: str
+    byte_strings: frozenset[bytes] | None = None
+    is_quantifier: bool = False
+
+
+class _ByteMerger:
+    """Rewrite byte-level UTF-8 spellings in a translated pattern as the characters they encode.
+
+    The rules were written against raw UTF-8 octets (`\\xc3\\xa9`, `[\\xc3][\\xa0\\xa1]`,
+    `[\\xe1](?:[\\x8e][\\xaa]|[\\xb8][\\x80])`); our text is decoded, so they would otherwise look
+    for "Ã©". Groups made only of bytes are expanded into the set of byte strings they match; a run
+    of such items that decodes as UTF-8 becomes a class of characters (or a short alternation).
+    Anything that does not decode is kept as written. This also shrinks the huge obfuscation
+    patterns built by `replace_tag`, which makes them much faster to compile and to run.
     """
-    out: list[str] = []
-    pos = 0
-    while pos < len(pieces):
-        for length in range(_MAX_UTF8_LEN, 1, -1):
-            run = pieces[pos : pos + length]
-            following = pieces[pos + length] if pos + length < len(pieces) else ""
-            if len(run) < length or following[:1] in ("*", "+", "?", "{"):
-                continue
-            chars = _utf8_chars(run)
-            if chars:
-                out.append(chars)
-                pos += length
-                break
+
+    def __init__(self, pattern: str) -> None:
+        self.tokens = [(match.lastgroup or "", match.group()) for match in _MERGE_TOKEN.finditer(pattern)]
+        self.pos = 0
+
+    def merge(self) -> str:
+        out: list[str] = []
+        while self.pos < len(self.tokens):
+            out.append("|".join(_text(alt) for alt in self.alternatives()))
+            if self.pos < len(self.tokens):  # an unbalanced `)`: keep it, the compiler will object
+                out.append(self.tokens[self.pos][1])
+                self.pos += 1
+        return "".join(out)
+
+    def alternatives(self) -> list[list[_Item]]:
+        """`|`-separated sequences up to an unmatched `)` (not consumed) or the end."""
+        alternatives = [self.sequence()]
+        while self.pos < len(self.tokens) and self.tokens[self.pos][0] == "alt":
+            self.pos += 1
+            alternatives.append(self.sequence())
+        return alternatives
+
+    def sequence(self) -> list[_Item]:
+        items: list[_Item] = []
+        while self.pos < len(self.tokens) and self.tokens[self.pos][0] not in ("alt", "close"):
+            kind, text = self.tokens[self.pos]
+            self.pos += 1
+            if kind in ("group", "open"):
+                items.append(self.group(text, plain=kind == "group"))
+            elif kind in ("byte", "byteclass"):
+                items.append(_Item(text, frozenset(bytes([value]) for value in _atom_bytes(text))))
+            else:
+                items.append(_Item(text, is_quantifier=kind == "quant"))
+        return _merge_runs(items)
+
+    def group(self, opener: str, plain: bool) -> _Item:
+        """A parenthesised group; a plain `(?:...)` of byte-only alternatives keeps its byte strings.
+
+        In a plain group, alternatives that are each one character or class are merged into a
+        single class: `(?:[aA@]|[àá]|ά)` becomes `(?:[aA@àáά])`, which compiles and runs faster.
+        """
+        alternatives = self.alternatives()
+        closed = self.pos < len(self.tokens)
+        self.pos += closed
+        strings: frozenset[bytes] | None = None
+        if plain and closed and all(len(alt) == 1 and alt[0].byte_strings for alt in alternatives):
+            strings = frozenset().union(*(alt[0].byte_strings or () for alt in alternatives))
+        texts = (
+            _merge_class_alternatives(alternatives) if plain and closed else [_text(a) for a in alternatives]
+        )
+        text = opener + "|".join(texts) + (")" if closed else "")
+        return _Item(text, strings if strings is not None and len(strings) <= _MAX_BYTE_STRINGS else None)
+
+
+def _merge_class_alternatives(alternatives: list[list[_Item]]) -> list[str]:
+    """Alternatives' texts, with every single-character alternative folded into one class."""
+    class_bodies = [body for alt in alternatives if len(alt) == 1 and (body := _class_body(alt[0].text))]
+    if len(class_bodies) < 2:
+        return [_text(alt) for alt in alternatives]
+    texts = ["[" + "".join(class_bodies) + "]"]
+    texts += [_text(alt) for alt in alternatives if not (len(alt) == 1 and _class_body(alt[0].text))]
+    return texts
+
+
+def _class_body(text: str) -> str:
+    """What `text` contributes inside a bracket class, if it matches exactly one character; else ""."""
+    if _SINGLE_CHAR.fullmatch(text):
+        return text
+    if _MERGEABLE_CLASS.fullmatch(text):
+        return text[1:-1]
+    return ""
+
+
+def _text(items: list[_Item]) -> str:
+    return "".join(item.text for item in items)
+
+
+def _merge_runs(items: list[_Item]) -> list[_Item]:
+    """Replace each maximal run of unquantified byte items by one item, decoded when possible."""
+    out: list[_Item] = []
+    run: list[_Item] = []
+    for index, item in enumerate(items):
+        quantified = index + 1 < len(items) and items[index + 1].is_quantifier
+        if item.byte_strings is not None and not quantified:
+            run.append(item)
+            continue
+        if run:
+            out.append(_decode_run(run))
+            run = []
+        out.append(item)
+    if run:
+        out.append(_decode_run(run))
+    return out
+
+
+def _decode_run(run: list[_Item]) -> _Item:
+    """One item for a run of byte items: the decoded characters if every byte string is UTF-8."""
+    text = _text(run)
+    size = 1
+    for item in run:
+        size *= len(item.byte_strings or ())
+    if size > _MAX_BYTE_STRINGS:
+        return _Item(text)
+    strings = frozenset(
+        b"".join(parts) for parts in itertools.product(*(item.byte_strings or () for item in run))
+    )
+    try:
+        decoded = sorted({string.decode("utf-8") for string in strings})
+    except UnicodeDecodeError:
+        return _Item(text, strings)
+    if all(len(chars) == 1 for chars in decoded):
+        if len(decoded) == 1:
+            return _Item(_char_literal(ord(decoded[0])), strings)
+        return _Item("[" + _class_ranges(sorted(ord(char) for char in decoded)) + "]", strings)
+    if len(decoded) <= _MAX_ALTERNATIVES:
+        words = ("".join(_char_literal(ord(char)) for char in chars) for chars in decoded)
+        return _Item("(?:" + "|".join(words) + ")", strings)
+    return _Item(text, strings)
+
+
+def _char_literal(code: int) -> str:
+    """The character itself when it is printable and not ASCII (shorter and faster to parse)."""
+    char = chr(code)
+    if code >= 0xA0 and char.isprintable() and not char.isspace():
+        return char
+    return _char_escape(code)
+
+
+def _class_ranges(codes: list[int]) -> str:
+    """A bracket-class body for sorted code points, with runs of three or more as ranges."""
+    parts: list[str] = []
+    start = 0
+    for index in range(1, len(codes) + 1):
+        if index < len(codes) and codes[index] == codes[index - 1] + 1:
+            continue
+        low, high = codes[start], codes[index - 1]
+        if high - low >= 2:  # a range pays from three characters
+            parts.append(f"{_char_literal(low)}-{_char_literal(high)}")
         else:
-            out.append(pieces[pos])
-            pos += 1
-    return "".join(out)
-
-
-def _utf8_chars(run: list[str]) -> str:
-    """A character or class of characters for a run of byte atoms, or "" if it is not UTF-8."""
-    if not all(_BYTE_ATOM.fullmatch(atom) for atom in run):
-        return ""
-    byte_sets = [_atom_bytes(atom) for atom in run]
-    if any(len(byte_set) > 64 for byte_set in byte_sets):
-        return ""
-    chars = set()
-    for combo in itertools.product(*byte_sets):
-        try:
-            decoded = bytes(combo).decode("utf-8")
-        except UnicodeDecodeError:
-            return ""
-        if len(decoded) != 1:
-            return ""
-        chars.add(ord(decoded))
-    if len(chars) == 1:
-        return _char_escape(chars.pop())
-    return "[" + "".join(_char_escape(code) for code in sorted(chars)) + "]"
+            parts.extend(_char_literal(code) for code in range(low, high + 1))
+        start = index
+    return "".join(parts)
 
 
 def _atom_bytes(atom: str) -> list[int]:
