@@ -13,7 +13,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -128,41 +128,176 @@ class BayesConfig(Section):
         "the store and rarely decide anything.")
 
 
+class MilterConfig(Section):
+    listen: str = Field(
+        "inet:127.0.0.1:11332", description="Where Postfix connects: inet:HOST:PORT or "
+        "unix:PATH (Postfix's own notation; put the same string in smtpd_milters).")
+    workers: Annotated[int, Field(ge=0, le=256)] = Field(
+        0, description="Scoring processes; 0 means one per CPU core. Scoring is CPU work and "
+        "Python threads cannot share a core, hence processes.")
+    timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        20.0, description="Seconds a message may take to score before on_error applies; keep it "
+        "under Postfix's milter_content_timeout (300 s) so Postfix never gives up first.")
+    on_error: Literal["accept", "tempfail"] = Field(
+        "accept", description="What happens to a message when scoring fails or times out: "
+        "accept (delivered with X-Spam-Status: ... error) or tempfail (451, the client retries).")
+    trusted: Literal["scan", "skip", "outbound"] = Field(
+        "outbound", description="Mail from trusted_networks: scan like any other, skip scanning, "
+        "or scan with the [outbound] thresholds (a hosting provider stopping its customers' spam).")
+    authenticated: Literal["scan", "skip", "outbound"] = Field(
+        "outbound", description="Mail from SASL-authenticated senders: as for trusted.")
+    metrics_listen: str = Field(
+        "", description="HOST:PORT for Prometheus metrics, e.g. 127.0.0.1:9185; empty: off. "
+        "Only loopback addresses are accepted: metrics are not for the world.")
+
+    @field_validator("listen")
+    @classmethod
+    def _socket(cls, value: str) -> str:
+        kind, _, rest = value.partition(":")
+        if kind == "unix" and rest.startswith("/"):
+            return value
+        host, _, port = rest.rpartition(":")
+        if kind == "inet" and host and port.isdigit() and 0 < int(port) < 65536:
+            return value
+        raise ValueError("must look like inet:HOST:PORT or unix:/PATH")
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if not value:
+            return value
+        host, _, port = value.rpartition(":")
+        if not port.isdigit() or not ipaddress.ip_address(host.strip("[]")).is_loopback:
+            raise ValueError("must be a loopback HOST:PORT such as 127.0.0.1:9185")
+        return value
+
+
+class Thresholds(Section):
+    """Scores at or above which each action is taken; a missing threshold never triggers."""
+
+    rewrite_subject: float | None = Field(
+        6.0, description="Tag the Subject. A little above required_score: borderline mail gets "
+        "the X-Spam headers only.")
+    quarantine: float | None = Field(
+        10.0, description="Keep the message in quarantine instead of delivering it.")
+    reject: float | None = Field(
+        15.0, description="Refuse at SMTP time with 550 5.7.1: the sender learns it was refused, "
+        "nobody has to review it.")
+
+
+class ActionsConfig(Thresholds):
+    subject_tag: str = Field("[SPAM]", description="Put in front of the Subject of tagged mail.")
+    reject_text: str = Field(
+        "Message rejected as spam", description="Text after 550 5.7.1 in the SMTP reply.")
+    report_header: bool = Field(
+        False, description="Also add X-Spam-Report with the rules that hit and their evidence.")
+
+
+class OutboundConfig(Thresholds):
+    """Thresholds for mail our own users send (see milter.trusted / milter.authenticated)."""
+
+    rewrite_subject: float | None = Field(None, description="Tagging outbound mail helps nobody.")
+    quarantine: float | None = Field(8.0, description="Hold a customer's likely spam for review.")
+    reject: float | None = Field(12.0, description="Refuse a customer's obvious spam; their "
+                                 "client shows the 550 text.")
+
+
+class Policy(Section):
+    """Overrides for some recipients, addressed as user@domain, @domain or domain."""
+
+    match: list[str] = Field(description="Recipients this policy is for: user@example.org, "
+                             "@example.org or example.org.")
+    bypass: bool = Field(False, description="Do not scan mail to these recipients at all.")
+    rewrite_subject: float | None = Field(None, description="Override; empty: the global value.")
+    quarantine: float | None = Field(None, description="Override; empty: the global value.")
+    reject: float | None = Field(None, description="Override; empty: the global value.")
+    no_reject: bool = Field(False, description="Never reject for these recipients (quarantine "
+                            "instead), e.g. for abuse@ and postmaster@.")
+
+
+class QuarantineConfig(Section):
+    dir: str = Field("/var/lib/mailsift/quarantine", description="Where quarantined messages "
+                     "are kept, one file each, written atomically.")
+
+
+class AutolearnConfig(Section):
+    enabled: bool = Field(True, description="Teach Bayes from clear verdicts, as SpamAssassin's "
+                          "autolearn does.")
+    spam_score: float = Field(12.0, description="Learn as spam at or above this score counted "
+                              "without Bayes: only mail the rules alone find clearly spam.")
+    ham_score: float = Field(0.1, description="Learn as ham at or below this score without Bayes.")
+
+
 class Config(Section):
     scoring: ScoringConfig = ScoringConfig()
     scan: ScanConfig = ScanConfig()
     rules: RulesConfig = RulesConfig()
     network: NetworkConfig = NetworkConfig()
     bayes: BayesConfig = BayesConfig()
+    milter: MilterConfig = MilterConfig()
+    actions: ActionsConfig = ActionsConfig()
+    outbound: OutboundConfig = OutboundConfig()
+    policy: list[Policy] = Field(default_factory=list)
+    quarantine: QuarantineConfig = QuarantineConfig()
+    autolearn: AutolearnConfig = AutolearnConfig()
     source: str = Field("built-in defaults", exclude=True)
 
 
-def _allowed(model: type[BaseModel], path: tuple[str | int, ...]) -> str:
-    """Describe what a key accepts, from the model's own field declaration."""
+def _model_of(annotation: object) -> type[BaseModel] | None:
+    """The section model behind an annotation: `Model`, `list[Model]` or `Model | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe_type(annotation: object) -> str:
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(annotation))
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is list:
+        inner = _describe_type(args[0]).removeprefix("a ").removeprefix("an ") if args else ""
+        return f"a list of {inner}s" if inner else "a list"
+    if args:
+        base = " or ".join(_describe_type(a) for a in args)
+        return f"{base} (or leave it out)" if type(None) in get_args(annotation) else base
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation)))  # type: ignore[call-overload]
+
+
+def _walk(path: tuple[str | int, ...]) -> tuple[type[BaseModel], str | None]:
+    """The model that holds the last key of `path`, and that key (None if path ends in a section)."""
+    model: type[BaseModel] = Config
     for key in path[:-1]:
-        field = model.model_fields.get(str(key))
-        if field is None or not isinstance(field.annotation, type) or not issubclass(
-                field.annotation, BaseModel):
-            break
-        model = field.annotation
-    field = model.model_fields.get(str(path[-1])) if path else None
+        if isinstance(key, int):
+            continue
+        field = model.model_fields.get(key)
+        inner = _model_of(field.annotation) if field else None
+        if inner is None:
+            return model, key
+        model = inner
+    last = path[-1] if path else None
+    return model, last if isinstance(last, str) else None
+
+
+def _allowed(path: tuple[str | int, ...]) -> str:
+    """Describe what a key accepts, from the model's own field declaration."""
+    model, key = _walk(path)
+    field = model.model_fields.get(key or "")
     if field is None:
-        return "keys: " + ", ".join(k for k in model.model_fields if k != "source")
-    kind = getattr(field.annotation, "__name__", str(field.annotation))
+        return "keys: " + ", ".join(_keys(model))
     bounds = []
     for meta in field.metadata:
         for attr, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
             if getattr(meta, attr, None) is not None:
                 bounds.append(f"{word} {getattr(meta, attr)}")
-    return f"{kind} {' and '.join(bounds)}".strip()
+    return f"{_describe_type(field.annotation)} {' and '.join(bounds)}".strip()
 
 
-def _section_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
-    for key in path:
-        field = model.model_fields.get(str(key))
-        if field is None or not isinstance(field.annotation, type):
-            return []
-        model = field.annotation
+def _keys(model: type[BaseModel]) -> list[str]:
     return [k for k in model.model_fields if k != "source"]
 
 
@@ -170,13 +305,13 @@ def _explain(error: dict[str, Any], source: str) -> str:
     path = tuple(error["loc"])
     key = ".".join(str(p) for p in path)
     if error["type"] == "extra_forbidden":
-        known = _section_keys(Config, path[:-1])
+        known = _keys(_walk(path)[0])
         close = difflib.get_close_matches(str(path[-1]), known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"{source}: unknown key '{key}'{hint}; allowed here: {', '.join(known)}"
     got = error.get("input")
     message = error["msg"].removeprefix("Value error, ")
-    return f"{source}: {key}: {message} (got {got!r}); allowed: {_allowed(Config, path)}"
+    return f"{source}: {key}: {message} (got {got!r}); allowed: {_allowed(path)}"
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
