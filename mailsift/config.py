@@ -102,6 +102,10 @@ class BayesConfig(Section):
                                  "list; when set, the master is found through them (fail-over).")
     sentinel_service: str = Field("mymaster", description="Name of the master the Sentinels "
                                   "watch.")
+    tls_ca_file: str = Field("", description="CA bundle to verify a rediss:// server; empty: "
+                             "the system's.")
+    tls_cert_file: str = Field("", description="Client certificate for rediss:// (mutual TLS).")
+    tls_key_file: str = Field("", description="Key of the client certificate.")
     timeout: Annotated[float, Field(gt=0, le=30)] = Field(
         0.5, description="Seconds to wait for the store; a dead store must cost mail little. "
         "While it is down, messages are scored by rules alone and one warning is logged.")

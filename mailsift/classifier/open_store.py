@@ -1,0 +1,56 @@
+"""Build the token store the configuration names: `sqlite:///PATH` or a Redis URL.
+
+Secrets come from a file or the environment, never from the config itself, so the config can be
+shared in tickets and version control without leaking the Redis password.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mailsift.classifier.redis_store import RedisStore
+from mailsift.classifier.sqlite_store import SQLiteStore
+from mailsift.classifier.store import StoreError, TokenStore
+from mailsift.config import BayesConfig
+
+DAY = 86400
+PASSWORD_ENV = "MAILSIFT_REDIS_PASSWORD"
+SQLITE = "sqlite://"
+
+
+def redis_password(config: BayesConfig) -> str | None:
+    if config.password_file:
+        try:
+            return Path(config.password_file).read_text().strip() or None
+        except OSError as exc:
+            raise StoreError(f"{config.password_file}: cannot read the Redis password: "
+                             f"{exc.strerror}") from None
+    return os.environ.get(PASSWORD_ENV) or None
+
+
+def _sentinels(config: BayesConfig) -> list[tuple[str, int]] | None:
+    found = []
+    for spec in config.sentinels:
+        host, _, port = spec.rpartition(":")
+        if not host or not port.isdigit():
+            raise StoreError(f"bayes.sentinels: {spec!r} is not HOST:PORT")
+        found.append((host.strip("[]"), int(port)))
+    return found or None
+
+
+def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
+    """The configured store, not yet connected; `prefix` overrides the key prefix (per-user Bayes)."""
+    prefix = config.key_prefix if prefix is None else prefix
+    if config.store.startswith(SQLITE):
+        path = config.store.removeprefix(SQLITE)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteStore(path, prefix)
+    return RedisStore.from_url(
+        config.store, prefix=prefix, username=config.username or None,
+        password=redis_password(config), sentinel=_sentinels(config),
+        sentinel_service=config.sentinel_service if config.sentinels else None,
+        ssl_ca_certs=config.tls_ca_file or None, ssl_certfile=config.tls_cert_file or None,
+        ssl_keyfile=config.tls_key_file or None, connect_timeout=config.timeout,
+        timeout=config.timeout, token_ttl=config.token_ttl_days * DAY,
+        hapax_ttl=config.hapax_ttl_days * DAY)
