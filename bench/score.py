@@ -191,8 +191,8 @@ def intro() -> str:
     return "\n".join([
         "# mailsift benchmarks",
         "",
-        "Figures measured by the scripts in `bench/`. Each section sits between marker comments and is",
-        "rewritten by the script they name (e.g. `<!-- score.py:begin -->`): edit outside the markers only.",
+        "Figures measured by the scripts in `bench/`. Each section sits between HTML comment markers",
+        "named after the script that rewrites it (`score.py:begin` ... `score.py:end`): edit outside them.",
         "",
         f"- Machine: {machine()} (file created {datetime.now(UTC):%Y-%m-%d}; each section names its run).",
         "- Corpus: the SpamAssassin public corpus in /work/shared/corpus/spamassassin, with the benchmark",

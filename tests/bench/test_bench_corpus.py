@@ -1,9 +1,11 @@
 """Fast checks of the benchmark split and metrics (no spamd): a wrong split or formula would silently
 make every figure in BENCHMARKS.md incomparable with ANCHORS.md."""
 
+from pathlib import Path
+
 import pytest
 
-from bench import corpus, metrics
+from bench import corpus, metrics, score
 
 pytestmark = pytest.mark.skipif(not corpus.CORPUS_ROOT.is_dir(), reason="shared corpus not present")
 
@@ -55,3 +57,14 @@ def test_overlapping_scores() -> None:
     assert metrics.one_minus_auc_percent(LABELS, scores) == pytest.approx(100 * (1 - 4.5 / 6))
     # nothing scores strictly above the highest ham (6.0): all spam missed at zero FP
     assert metrics.fn_at_zero_fp_percent(LABELS, scores) == pytest.approx(100.0)
+
+
+def test_write_section_keeps_other_sections(tmp_path: Path) -> None:
+    target = tmp_path / "BENCHMARKS.md"
+    score.write_section(f"{score.BEGIN}\nFIRST-RUN\n{score.END}", target)
+    target.write_text(target.read_text() + "\n<!-- other.py:begin -->\nkept\n<!-- other.py:end -->\n")
+    score.write_section(f"{score.BEGIN}\nSECOND-RUN\n{score.END}", target)
+    text = target.read_text()
+    assert text.startswith("# mailsift benchmarks")
+    assert "SECOND-RUN" in text and "FIRST-RUN" not in text and "kept" in text
+    assert text.count(score.BEGIN) == 1
