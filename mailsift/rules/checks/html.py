@@ -59,7 +59,6 @@ def html_tiny_text(ctx: CheckContext, min_chars: int) -> CheckResult:
        DefaultRule("HTML_FORM", 1.4, "HTML contains a form (asks for data inside the mail)",
                    args=("forms",), group=GROUP),
        DefaultRule("HTML_SCRIPT", 1.0, "HTML contains a script", args=("scripts",), group=GROUP),
-       DefaultRule("HTML_IFRAME", 0.8, "HTML contains an inline frame", args=("iframes",), group=GROUP),
        DefaultRule("HTML_OBJECT", 0.8, "HTML embeds an object, applet or plug-in", args=("objects",),
                    group=GROUP))
 def html_element(ctx: CheckContext, counter: str) -> CheckResult:

@@ -92,9 +92,7 @@ def short_text(ctx: CheckContext, max_words: int) -> CheckResult:
     return f"{words} words" if words < max_words else None
 
 
-@check("short_text_with_link",
-       DefaultRule("BODY_SHORT_WITH_LINK", 0.8, "Fewer than 30 words of text around a web link",
-                   args=(30,), group=GROUP))
+@check("short_text_with_link")
 def short_text_with_link(ctx: CheckContext, max_words: int) -> CheckResult:
     """A few words and a link: the message exists to get the click, there is nothing else to read."""
     msg = ctx.msg
