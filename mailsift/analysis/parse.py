@@ -73,7 +73,7 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
     body_parts = _Body(facts, quiet=body_truncated)
     for leaf in walk.leaves:
         body_parts.add(leaf)
-    relay_list = _relays(headers, config)
+    relay_list = _relays(headers, config, envelope)
     return Message(
         raw=raw,
         headers=headers,
@@ -84,7 +84,7 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
         relays=relay_list,
         facts=facts,
         envelope=envelope,
-        received_time=_received_time(headers) or arrival,
+        received_time=arrival or _received_time(headers),
         size=len(raw),
         mime_parts=walk.parts,
         max_depth=walk.max_depth,
@@ -169,11 +169,21 @@ class _Body:
         return list(found.values())
 
 
-def _relays(headers: list[Header], config: Config) -> list[Relay]:
+def _relays(headers: list[Header], config: Config, envelope: Envelope) -> list[Relay]:
     found = [relays.parse_received(h.value) for h in headers if h.name.lower() == "received"]
     chain = [r for r in found if r is not None]
+    if envelope.client_ip:
+        chain = [_connection(envelope), *chain[1 if chain and chain[0].ip == envelope.client_ip else 0:]]
     relays.mark_trust(chain, config.network.trusted_networks, config.network.internal_networks)
     return chain
+
+
+def _connection(envelope: Envelope) -> Relay:
+    """The hop the MTA saw itself: authoritative, unlike any Received header the client wrote."""
+    rdns = "" if envelope.client_name in ("", "unknown") else envelope.client_name.strip("[]")
+    return Relay(ip=envelope.client_ip, rdns=rdns, helo=envelope.helo, by="",
+                 auth="SASL" if envelope.auth_user else "", envfrom=envelope.mail_from,
+                 id=envelope.queue_id)
 
 
 def _received_time(headers: list[Header]) -> datetime | None:

@@ -101,3 +101,30 @@ def test_internal_networks_are_separate_from_trusted() -> None:
     message = run(chain(), config(trusted=["10.0.0.0/8", "198.51.100.0/24"], internal=["10.0.0.2/32"]))
     assert [(r.trusted, r.internal) for r in message.relays] == [
         (True, True), (True, True), (True, False), (True, False)]
+
+
+def test_the_connection_the_mta_reports_is_the_authoritative_last_hop() -> None:
+    """A client can write any Received header; the address Postfix saw is what rules must judge."""
+    from mailsift.analysis.model import Envelope
+
+    forged = ("Received", "from friend.example (friend.example [127.0.0.1]) by mx.example.org; "
+              "Mon, 1 Jan 2024 00:00:00 +0000")
+    older = ("Received", "from a.example (a.example [198.51.100.7]) by b.example; "
+             "Mon, 1 Jan 2024 00:00:00 +0000")
+    envelope = Envelope(client_ip="203.0.113.9", client_name="unknown", helo="bulk.example",
+                        mail_from="x@bulk.example")
+    msg = run(build([forged, older, ("From", "x@bulk.example")]), envelope=envelope)
+    assert [r.ip for r in msg.relays] == ["203.0.113.9", "127.0.0.1", "198.51.100.7"]
+    first = msg.first_untrusted
+    assert first is not None and (first.ip, first.rdns, first.helo) == ("203.0.113.9", "", "bulk.example")
+
+
+def test_postfix_own_received_header_for_the_same_hop_is_not_counted_twice() -> None:
+    from mailsift.analysis.model import Envelope
+
+    own = ("Received", "from mail.sender.example (mail.sender.example [192.0.2.44]) by mx.example.org "
+           "(Postfix) with ESMTP id 4AB12; Mon, 1 Jan 2024 00:00:00 +0000")
+    envelope = Envelope(client_ip="192.0.2.44", client_name="mail.sender.example", helo="mail.sender.example")
+    msg = run(build([own, ("From", "a@sender.example")]), envelope=envelope)
+    assert [r.ip for r in msg.relays] == ["192.0.2.44"]
+    assert msg.relays[0].rdns == "mail.sender.example"
