@@ -24,7 +24,7 @@ from typing import Any
 
 from mailsift.rules.meta import MetaError, parse_meta
 from mailsift.rules.model import LintItem, RuleDef, RuleSet
-from mailsift.rules.perl_regex import TranslationError, split_delimited, translate
+from mailsift.rules.perl_regex import TranslationError, split_delimited, translate_parts
 
 SA_VERSION = "4.000001"
 PERL_VERSION = "5.036000"
@@ -375,23 +375,23 @@ class _Loader:
         """Apply replace tags, translate the pattern; report and return False when it fails."""
         assert test.perl is not None
         body, modifiers = test.perl
-        if name in self.replace_rules:
-            body = self.replace_tags(body)
+        parts = self.replace_tags(body) if name in self.replace_rules else [body]
         try:
-            if _CAPTURE_TAG.search(body):
+            if any(_CAPTURE_TAG.search(part) for part in parts):
                 raise TranslationError("capture template %{...} (SpamAssassin 4 capture rules) not supported")
-            test.rule.pattern, test.rule.flags = translate(body, modifiers)
+            test.rule.pattern, test.rule.flags = translate_parts(parts, modifiers)
         except TranslationError as exc:
             self.skip(test.rule.source, name, str(exc), test.rule.kind)
             return False
         return True
 
-    def replace_tags(self, body: str) -> str:
+    def replace_tags(self, body: str) -> list[str]:
         """SpamAssassin's tag substitution: `<TAG>` becomes its `replace_tag` value.
 
         `<pre NAME>`, `<post NAME>` and `<inter NAME>` in the pattern say which `replace_pre`
         value goes before each tag, which `replace_post` value after it, and which `replace_inter`
         value between two adjacent tags. Tag values may contain tags: up to 5 extra passes.
+        The pattern comes back in pieces (text between tags, tag values) for `translate_parts`.
         """
         start = re.escape(self.tags.get("start", {}).get("", "<"))
         end = re.escape(self.tags.get("end", {}).get("", ">"))
@@ -402,25 +402,31 @@ class _Loader:
                 if match:
                     modifiers[kind] = self.tags.get(kind, {}).get(match.group(1), "")
                     body = body[: match.start()] + body[match.end() :]
-            body, again = self.replace_pass(body, start, end, modifiers)
+            parts, again = self.replace_pass(body, start, end, modifiers)
             if not again:
                 break
-        return body
+            body = "".join(parts)
+        return [part for part in parts if part]
 
-    def replace_pass(self, body: str, start: str, end: str, modifiers: dict[str, str]) -> tuple[str, bool]:
+    def replace_pass(
+        self, body: str, start: str, end: str, modifiers: dict[str, str]
+    ) -> tuple[list[str], bool]:
         """One substitution pass; also says whether a substituted value brought new tags."""
         values = self.tags.get("tag", {})
         pieces = re.split(f"({start}[^{start}{end}]+{end})", body)
+        parts: list[str] = []
         again = False
         for index, piece in enumerate(pieces):
             tag = re.fullmatch(f"{start}(.+?){end}", piece)
             if tag and tag.group(1) in values:
                 value = values[tag.group(1)]
                 again = again or bool(re.search(f"{start}[^{end}]+{end}", value))
-                pieces[index] = modifiers.get("pre", "") + value + modifiers.get("post", "")
+                parts += [modifiers.get("pre", ""), value, modifiers.get("post", "")]
             elif piece == "" and 0 < index < len(pieces) - 1 and index % 2 == 0:
-                pieces[index] = modifiers.get("inter", "")
-        return "".join(pieces), again
+                parts.append(modifiers.get("inter", ""))
+            else:
+                parts.append(piece)
+        return parts, again
 
     def apply_settings(self, name: str, rule: RuleDef) -> None:
         if name in self.scores:

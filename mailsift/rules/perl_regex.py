@@ -180,13 +180,29 @@ def translate(body: str, modifiers: str = "") -> tuple[str, str]:
     The result is known to compile (it is compiled here, and cached for `compile_pattern`).
     Raises `TranslationError` when the pattern uses Perl-only features or does not compile.
     """
+    return translate_parts([body], modifiers)
+
+
+def translate_parts(parts: list[str], modifiers: str = "") -> tuple[str, str]:
+    """Like `translate`, for a pattern given as consecutive pieces translated one by one.
+
+    `replace_tag` builds patterns from a few tag values repeated across many rules: translating
+    the pieces separately lets each value be translated once per process. A piece must not split
+    a bracket class or an escape; unbalanced parentheses are fine.
+    """
     flags = check_modifiers(modifiers)
-    pattern = _ByteMerger(_translate_body(body, verbose="x" in flags)).merge()
+    pattern = "".join(_translate_fragment(part, "x" in flags) for part in parts)
     try:
         compile_pattern(pattern, flags)
     except (regex.error, OverflowError, ValueError) as exc:
         raise TranslationError(f"bad regex: {exc}") from None
     return pattern, flags
+
+
+@functools.cache
+def _translate_fragment(body: str, verbose: bool) -> str:
+    """Translate (but do not compile) a pattern or a piece of one."""
+    return _ByteMerger(_translate_body(body, verbose)).merge()
 
 
 def translate_delimited(text: str) -> tuple[str, str, str]:
@@ -328,6 +344,9 @@ _MAX_BYTE_STRINGS = 4096  # bigger byte alternations are left alone rather than 
 _MAX_ALTERNATIVES = 64
 # One literal character (or escape for one), and a positive class safe to splice into another.
 _SINGLE_CHAR = re.compile(r"[A-Za-z0-9]|\\[^A-Za-z0-9]|\\x[0-9a-f]{2}|\\U[0-9a-f]{8}|[^\x00-\x9f\s]")
+_CLASS_CHAR = r"(?:\\x[0-9a-f]{2}|\\U[0-9a-f]{8}|\\[^A-Za-z0-9]|[^\\\]\[\-^])"
+_CLASS_RANGE = re.compile(f"({_CLASS_CHAR})(?:-({_CLASS_CHAR}))?")
+_CLASS_RANGES = re.compile(f"(?:{_CLASS_CHAR}(?:-{_CLASS_CHAR})?)+")
 _MERGEABLE_CLASS = re.compile(r"\[(?![-^])(?:\\.|[^\]\\\[])+(?<!-)\]")
 
 
@@ -405,13 +424,33 @@ class _ByteMerger:
 
 
 def _merge_class_alternatives(alternatives: list[list[_Item]]) -> list[str]:
-    """Alternatives' texts, with every single-character alternative folded into one class."""
-    class_bodies = [body for alt in alternatives if len(alt) == 1 and (body := _class_body(alt[0].text))]
-    if len(class_bodies) < 2:
+    """Alternatives' texts, with every single-character alternative folded into one class.
+
+    When the folded items are plain characters and ranges, the class is rebuilt from the sorted
+    set of code points: duplicates vanish and neighbours become ranges, so it compiles faster.
+    """
+    bodies = [body for alt in alternatives if len(alt) == 1 and (body := _class_body(alt[0].text))]
+    if len(bodies) < 2:  # nothing to merge
         return [_text(alt) for alt in alternatives]
-    texts = ["[" + "".join(class_bodies) + "]"]
+    codes = _code_points("".join(bodies))
+    texts = ["[" + (_class_ranges(sorted(codes)) if codes else "".join(bodies)) + "]"]
     texts += [_text(alt) for alt in alternatives if not (len(alt) == 1 and _class_body(alt[0].text))]
     return texts
+
+
+def _code_points(body: str) -> set[int]:
+    """The characters a class body of literals, `\\x`/`\\U` escapes and ranges stands for; empty if
+    the body holds anything else (class escapes such as `\\w`, POSIX classes)."""
+    codes: set[int] = set()
+    for low, high in _CLASS_RANGE.findall(body) if _CLASS_RANGES.fullmatch(body) else ():
+        codes.update(range(_code_of(low), _code_of(high or low) + 1))
+    return codes
+
+
+def _code_of(item: str) -> int:
+    if item.startswith(("\\x", "\\U")):
+        return int(item[2:], 16)
+    return ord(item[-1])
 
 
 def _class_body(text: str) -> str:
@@ -473,7 +512,7 @@ def _decode_run(run: list[_Item]) -> _Item:
 def _char_literal(code: int) -> str:
     """The character itself when it is printable and not ASCII (shorter and faster to parse)."""
     char = chr(code)
-    if code >= 0xA0 and char.isprintable() and not char.isspace():
+    if (code >= 0xA0 and char.isprintable() and not char.isspace()) or (char.isalnum() and char.isascii()):
         return char
     return _char_escape(code)
 
