@@ -201,8 +201,12 @@ def translate_parts(parts: list[str], modifiers: str = "") -> tuple[str, str]:
 
 @functools.cache
 def _translate_fragment(body: str, verbose: bool) -> str:
-    """Translate (but do not compile) a pattern or a piece of one."""
-    return _ByteMerger(_translate_body(body, verbose)).merge()
+    """Translate (but do not compile) a pattern or a piece of one.
+
+    The byte merger only runs where there are high-byte escapes: most patterns have none.
+    """
+    translated = _translate_body(body, verbose)
+    return _ByteMerger(translated).merge() if _HIGH_BYTE.search(translated) else translated
 
 
 def translate_delimited(text: str) -> tuple[str, str, str]:
@@ -339,6 +343,7 @@ _MERGE_TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+_HIGH_BYTE = re.compile(r"\\x[89a-f][0-9a-f]")
 _BYTE_ITEM = re.compile(r"\\x([0-9a-f]{2})(?:-\\x([0-9a-f]{2}))?")
 _MAX_BYTE_STRINGS = 4096  # bigger byte alternations are left alone rather than expanded
 _MAX_ALTERNATIVES = 64
