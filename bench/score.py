@@ -159,10 +159,16 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu_model()}"
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                          check=False).stdout.strip()
+
+
 def git_revision() -> str:
-    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
+    """HEAD, marked when mailsift/ has uncommitted changes: others edit the tree while benchmarks run,
+    so the commit alone may not be what was measured."""
+    revision = _git("rev-parse", "--short", "HEAD") or "unknown"
+    return revision + (" + uncommitted changes" if _git("status", "--porcelain", "--", "mailsift") else "")
 
 
 def section(runs: Sequence[FilterRun], labels: Sequence[bool]) -> str:
