@@ -69,7 +69,7 @@ def date_malformed(ctx: CheckContext) -> CheckResult:
 
 
 @check("date_no_zone",
-       DefaultRule("DATE_NO_ZONE", 1.2, "Date header has no time zone", group=GROUP, kind="header"))
+       DefaultRule("DATE_NO_ZONE", 2.7, "Date header has no time zone", group=GROUP, kind="header"))
 def date_no_zone(ctx: CheckContext) -> CheckResult:
     """A Date without a zone means the sending program did not use a mail library to write it."""
     value = ctx.msg.header("Date")
@@ -79,13 +79,13 @@ def date_no_zone(ctx: CheckContext) -> CheckResult:
 
 
 @check("date_offset",
-       DefaultRule("DATE_FUTURE_3_48", 1.5, "Date is 3 to 48 hours after the message arrived",
+       DefaultRule("DATE_FUTURE_3_48", 3, "Date is 3 to 48 hours after the message arrived",
                    args=(3, 48), group=GROUP, kind="header"),
-       DefaultRule("DATE_FUTURE_48", 2.0, "Date is more than 48 hours after the message arrived",
+       DefaultRule("DATE_FUTURE_48", 2, "Date is more than 48 hours after the message arrived",
                    args=(48, FOREVER), group=GROUP, kind="header"),
-       DefaultRule("DATE_PAST_4_30D", 1.2, "Date is 4 to 30 days before the message arrived",
+       DefaultRule("DATE_PAST_4_30D", 1.7, "Date is 4 to 30 days before the message arrived",
                    args=(-720, -96), group=GROUP, kind="header"),
-       DefaultRule("DATE_PAST_30D", 1.8, "Date is more than 30 days before the message arrived",
+       DefaultRule("DATE_PAST_30D", 1.5, "Date is more than 30 days before the message arrived",
                    args=(-FOREVER, -720), group=GROUP, kind="header"))
 def date_offset(ctx: CheckContext, low_hours: float, high_hours: float) -> CheckResult:
     """Hit when Date minus arrival time lies in [low, high) hours (negative: Date in the past).

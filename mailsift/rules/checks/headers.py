@@ -35,7 +35,7 @@ def _domain(address: str) -> str:
 
 
 @check("msgid_malformed",
-       DefaultRule("MSGID_MALFORMED", 1.2, "Message-ID is not of the form <id@domain>", group=GROUP,
+       DefaultRule("MSGID_MALFORMED", 2.8, "Message-ID is not of the form <id@domain>", group=GROUP,
                    kind="header"))
 def msgid_malformed(ctx: CheckContext) -> CheckResult:
     """Every real mail system writes `<id@host>`; a bulk tool filling the field itself often does not."""
@@ -46,7 +46,7 @@ def msgid_malformed(ctx: CheckContext) -> CheckResult:
 
 
 @check("forged_outlook_id",
-       DefaultRule("FORGED_OUTLOOK_MSGID", 2.2, "Claims Outlook but has a Message-ID Outlook never makes",
+       DefaultRule("FORGED_OUTLOOK_MSGID", 3, "Claims Outlook but has a Message-ID Outlook never makes",
                    group=GROUP, kind="header"))
 def forged_outlook_id(ctx: CheckContext) -> CheckResult:
     """Outlook's IDs have fixed shapes; a copied X-Mailer line with another shape is a bulk tool.
@@ -62,7 +62,7 @@ def forged_outlook_id(ctx: CheckContext) -> CheckResult:
 
 
 @check("from_malformed",
-       DefaultRule("FROM_NO_ADDRESS", 1.5, "From has no usable address", group=GROUP, kind="header"))
+       DefaultRule("FROM_NO_ADDRESS", 2.3, "From has no usable address", group=GROUP, kind="header"))
 def from_malformed(ctx: CheckContext) -> CheckResult:
     """A From without `local@domain` cannot be replied to: senders who want answers get it right."""
     values = ctx.msg.header_values("From")
@@ -76,7 +76,7 @@ def from_malformed(ctx: CheckContext) -> CheckResult:
 
 
 @check("from_name_other_address",
-       DefaultRule("FROM_NAME_OTHER_ADDR", 1.5, "From's display name is an address in another domain",
+       DefaultRule("FROM_NAME_OTHER_ADDR", 1.7, "From's display name is an address in another domain",
                    group=GROUP, kind="header"))
 def from_name_other_address(ctx: CheckContext) -> CheckResult:
     """`"service@bank.example" <x@elsewhere>`: the reader sees the name, the reply goes elsewhere."""
@@ -91,7 +91,7 @@ def from_name_other_address(ctx: CheckContext) -> CheckResult:
 
 
 @check("from_is_to",
-       DefaultRule("FROM_EQUALS_TO", 0.8, "From and To are the same address (sender hidden)",
+       DefaultRule("FROM_EQUALS_TO", 1.6, "From and To are the same address (sender hidden)",
                    group=GROUP, kind="header"))
 def from_is_to(ctx: CheckContext) -> CheckResult:
     """Bulk senders put the recipient in From as well, so the real sender shows nowhere."""
@@ -105,7 +105,7 @@ def from_is_to(ctx: CheckContext) -> CheckResult:
 
 
 @check("many_recipients",
-       DefaultRule("TO_CC_MANY", 0.8, "Twenty or more visible recipients", args=(20,), group=GROUP,
+       DefaultRule("TO_CC_MANY", 2, "Twenty or more visible recipients", args=(20,), group=GROUP,
                    kind="header"))
 def many_recipients(ctx: CheckContext, limit: int) -> CheckResult:
     """Visible recipient lists that long are harvested addresses sent in one batch."""
@@ -114,7 +114,7 @@ def many_recipients(ctx: CheckContext, limit: int) -> CheckResult:
 
 
 @check("reply_to_elsewhere",
-       DefaultRule("REPLYTO_OTHER_DOMAIN", 0.4, "Reply-To goes to another domain than From",
+       DefaultRule("REPLYTO_OTHER_DOMAIN", 0.3, "Reply-To goes to another domain than From",
                    group=GROUP, kind="header"))
 def reply_to_elsewhere(ctx: CheckContext) -> CheckResult:
     """Answers collected away from the sending domain; lists do it too, so it scores little alone."""
@@ -131,7 +131,7 @@ def reply_to_elsewhere(ctx: CheckContext) -> CheckResult:
 
 
 @check("subject_caps",
-       DefaultRule("SUBJ_ALL_CAPS", 1.0, "Subject is written in capitals", args=(10, 0.9), group=GROUP,
+       DefaultRule("SUBJ_ALL_CAPS", 2.3, "Subject is written in capitals", args=(10, 0.9), group=GROUP,
                    kind="header"))
 def subject_caps(ctx: CheckContext, min_letters: int, ratio: float) -> CheckResult:
     """Shouting: nearly every letter of a subject of some length is upper-case, in any alphabet."""

@@ -18,7 +18,7 @@ def _has_html(msg: Message) -> bool:
 
 
 @check("html_only",
-       DefaultRule("HTML_ONLY", 0.6, "HTML body without a plain-text alternative", group=GROUP))
+       DefaultRule("HTML_ONLY", 1, "HTML body without a plain-text alternative", group=GROUP))
 def html_only(ctx: CheckContext) -> CheckResult:
     """Mail programs send a text alternative with HTML; bulk tools often send the HTML alone."""
     parts = ctx.msg.text_parts
@@ -26,9 +26,9 @@ def html_only(ctx: CheckContext) -> CheckResult:
 
 
 @check("html_image_little_text",
-       DefaultRule("HTML_IMAGE_ONLY_300", 1.6, "HTML with images and under 300 characters of text",
+       DefaultRule("HTML_IMAGE_ONLY_300", 2.6, "HTML with images and under 300 characters of text",
                    args=(0, 300), group=GROUP),
-       DefaultRule("HTML_IMAGE_TEXT_300_1200", 0.6, "HTML with images and 300 to 1200 characters of text",
+       DefaultRule("HTML_IMAGE_TEXT_300_1200", 1.1, "HTML with images and 300 to 1200 characters of text",
                    args=(300, 1200), group=GROUP))
 def html_image_little_text(ctx: CheckContext, low: int, high: int) -> CheckResult:
     """The message is a picture: the words a filter could read are left out of the text."""
@@ -39,7 +39,7 @@ def html_image_little_text(ctx: CheckContext, low: int, high: int) -> CheckResul
 
 
 @check("html_hidden_text",
-       DefaultRule("HTML_HIDDEN_TEXT", 1.5, "HTML hides text from the reader (invisible or same colour)",
+       DefaultRule("HTML_HIDDEN_TEXT", 0.5, "HTML hides text from the reader (invisible or same colour)",
                    args=(30,), group=GROUP))
 def html_hidden_text(ctx: CheckContext, min_chars: int) -> CheckResult:
     """Text the reader cannot see is there for the filter: random words to dilute Bayes."""
@@ -47,19 +47,9 @@ def html_hidden_text(ctx: CheckContext, min_chars: int) -> CheckResult:
     return f"{hidden} hidden characters" if hidden >= min_chars else None
 
 
-@check("html_tiny_text",
-       DefaultRule("HTML_TINY_TEXT", 0.8, "HTML text in a font too small to read", args=(50,), group=GROUP))
-def html_tiny_text(ctx: CheckContext, min_chars: int) -> CheckResult:
-    """Unreadably small text serves the same purpose as hidden text."""
-    tiny = ctx.msg.html.tiny_chars
-    return f"{tiny} tiny characters" if tiny >= min_chars else None
-
 
 @check("html_element",
-       DefaultRule("HTML_FORM", 1.4, "HTML contains a form (asks for data inside the mail)",
-                   args=("forms",), group=GROUP),
-       DefaultRule("HTML_SCRIPT", 1.0, "HTML contains a script", args=("scripts",), group=GROUP),
-       DefaultRule("HTML_OBJECT", 0.8, "HTML embeds an object, applet or plug-in", args=("objects",),
+       DefaultRule("HTML_OBJECT", 0.3, "HTML embeds an object, applet or plug-in", args=("objects",),
                    group=GROUP))
 def html_element(ctx: CheckContext, counter: str) -> CheckResult:
     """Active or interactive content has no place in a letter; mail readers mostly block it."""
@@ -78,17 +68,9 @@ def html_comment_heavy(ctx: CheckContext, min_chars: int) -> CheckResult:
     return f"{html.comment_chars} comment vs {html.visible_chars} visible characters"
 
 
-@check("html_remote_images",
-       DefaultRule("HTML_REMOTE_IMAGES", 0.3, "HTML loads three or more images from the web", args=(3,),
-                   group=GROUP))
-def html_remote_images(ctx: CheckContext, minimum: int) -> CheckResult:
-    """Web images report that the message was opened; newsletters do it too, so it scores little."""
-    count = ctx.msg.html.remote_images
-    return f"{count} remote images" if count >= minimum else None
-
 
 @check("html_text_alternative_differs",
-       DefaultRule("HTML_TEXT_PART_EMPTY", 1.2, "The plain-text alternative is nearly empty next to the HTML",
+       DefaultRule("HTML_TEXT_PART_EMPTY", 0.6, "The plain-text alternative is nearly empty next to the HTML",
                    args=(0.1,), group=GROUP))
 def html_text_alternative_differs(ctx: CheckContext, ratio: float) -> CheckResult:
     """A token text part next to a full HTML one: the text is there only to look like a mail program."""

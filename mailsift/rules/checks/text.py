@@ -51,7 +51,7 @@ def _disguised(text: str) -> str | None:
 
 
 @check("subject_disguised_word",
-       DefaultRule("SUBJ_OBFUSCATED", 2.0, "Subject disguises a spam word (V1AGRA, F.R.E.E)",
+       DefaultRule("SUBJ_OBFUSCATED", 2, "Subject disguises a spam word (V1AGRA, F.R.E.E)",
                    kind="header", group=GROUP))
 def subject_disguised_word(ctx: CheckContext) -> CheckResult:
     """Subjects are short, so the whole one is checked."""
@@ -59,7 +59,7 @@ def subject_disguised_word(ctx: CheckContext) -> CheckResult:
 
 
 @check("body_disguised_word",
-       DefaultRule("BODY_OBFUSCATED", 2.0, "Text disguises a spam word (v1agra, c a s h)",
+       DefaultRule("BODY_OBFUSCATED", 2, "Text disguises a spam word (v1agra, c a s h)",
                    group=GROUP))
 def body_disguised_word(ctx: CheckContext) -> CheckResult:
     """Only the visible text counts: what the reader is meant to decode."""

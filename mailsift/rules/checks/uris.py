@@ -33,7 +33,7 @@ def _public_ip(host: str) -> bool:
 
 
 @check("uri_ip_host",
-       DefaultRule("URI_IP_HOST", 1.3, "Links to a bare public IP address", kind="uri", group=GROUP))
+       DefaultRule("URI_IP_HOST", 2.7, "Links to a bare public IP address", kind="uri", group=GROUP))
 def uri_ip_host(ctx: CheckContext) -> CheckResult:
     """A site with a name does not link by number; throw-away servers and hijacked PCs do."""
     for uri in ctx.msg.uris:
@@ -43,7 +43,7 @@ def uri_ip_host(ctx: CheckContext) -> CheckResult:
 
 
 @check("uri_shortener",
-       DefaultRule("URI_SHORTENER", 0.9, "Links through a URL shortener", kind="uri", group=GROUP))
+       DefaultRule("URI_SHORTENER", 0.3, "Links through a URL shortener", kind="uri", group=GROUP))
 def uri_shortener(ctx: CheckContext) -> CheckResult:
     """Shorteners hide the destination from the reader and from domain blocklists alike."""
     for uri in ctx.msg.uris:
@@ -53,7 +53,7 @@ def uri_shortener(ctx: CheckContext) -> CheckResult:
 
 
 @check("uri_text_names_other_domain",
-       DefaultRule("URI_TEXT_MISMATCH", 1.4, "Link text names another domain than the link goes to",
+       DefaultRule("URI_TEXT_MISMATCH", 0.8, "Link text names another domain than the link goes to",
                    kind="uri", group=GROUP))
 def uri_text_names_other_domain(ctx: CheckContext) -> CheckResult:
     """`<a href="http://evil.example">www.bank.example</a>`: the phisher's basic trick."""
@@ -65,7 +65,7 @@ def uri_text_names_other_domain(ctx: CheckContext) -> CheckResult:
 
 
 @check("uri_many_domains",
-       DefaultRule("URI_MANY_DOMAINS", 0.5, "Links to 12 or more different domains", args=(12,),
+       DefaultRule("URI_MANY_DOMAINS", 0.2, "Links to 12 or more different domains", args=(12,),
                    kind="uri", group=GROUP))
 def uri_many_domains(ctx: CheckContext, minimum: int) -> CheckResult:
     """Many unrelated domains in one message spread the bet against domain blocklists."""
