@@ -9,8 +9,8 @@ PIP   := $(VENV)/bin/pip
 SAMPLE ?= $(firstword $(wildcard ../shared/corpus/spamassassin/spam_2/*))
 
 # Debian packages: build deps for pymilter/hiredis, and the real peers the tests talk to.
-APT_RUN  := python3 python3-venv python3-dev gcc libmagic1
-APT_TEST := $(APT_RUN) spamassassin spamc bogofilter
+APT_RUN  := python3 python3-venv python3-dev gcc libmilter-dev
+APT_TEST := $(APT_RUN) spamassassin spamc bogofilter postfix redis-server miltertest
 STAMP    := $(VENV)/.installed
 
 .PHONY: run test lint deps-run deps-test clean

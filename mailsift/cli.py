@@ -103,6 +103,18 @@ def lint(global_config: str | None, paths: tuple[Path, ...], verbose: bool) -> N
     sys.exit(status)
 
 
+@cli.command()
+@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@click.pass_obj
+def milter(global_config: str | None, config_path: str | None) -> None:
+    """Run the milter in the foreground (Postfix connects to milter.listen)."""
+    from mailsift.milter.daemon import run
+
+    config = _config(config_path or global_config)
+    logging.getLogger("mailsift").setLevel(logging.INFO)
+    run(config)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

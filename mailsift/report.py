@@ -36,6 +36,12 @@ def spam_headers(result: Result) -> list[tuple[str, str]]:
     ]
 
 
+def report_text(result: Result) -> str:
+    """The X-Spam-Report value: every rule that hit, its score and evidence, in one line."""
+    parts = [f"{h.name}={h.score:.1f}" + (f" [{h.evidence}]" if h.evidence else "") for h in result.hits]
+    return "; ".join(parts) or "none"
+
+
 def fold(name: str, value: str, width: int = 78) -> str:
     """One header as it would be written, folded at commas and spaces so no line is too long."""
     lines = textwrap.wrap(value, width=width - 1, initial_indent=" " * (len(name) + 2),

@@ -1,8 +1,9 @@
-"""Scoring a message end to end: analyse it once, run the rules, return the explained score.
+"""Scoring a message end to end: analyse it once, add the Bayes verdict, run the rules.
 
-A `Scanner` is built once per process (loading and compiling the rules takes about a second) and
-then scores any number of messages; the milter workers, `mailsift check` and the benchmarks all go
-through it so that they agree on every verdict.
+A `Scanner` is built once per process (loading and compiling the rules takes about a second, or
+milliseconds once cached) and then scores any number of messages; the milter workers,
+`mailsift check`, `mailsift eval` and the benchmarks all go through it so that they agree on every
+verdict.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from mailsift.analysis.model import Envelope
+from mailsift.analysis.model import Envelope, Message
 from mailsift.analysis.parse import analyse
+from mailsift.classifier.filter import BayesFilter
 from mailsift.config import Config
 from mailsift.rules.cf_parser import load_rule_files
+from mailsift.rules.checks.bayes import BAYES_KEY
 from mailsift.rules.engine import Engine
 from mailsift.rules.registry import CheckContext, load_checks
 from mailsift.rules.result import Result
@@ -35,22 +38,32 @@ def rule_paths(config: Config) -> list[Path]:
 
 
 class Scanner:
-    def __init__(self, config: Config, *, network: bool = False) -> None:
+    def __init__(self, config: Config, *, network: bool = False, bayes: BayesFilter | None = None) -> None:
         self.config = config
         self.network = network
+        self.bayes = bayes
         checks = load_checks()
         self.ruleset = load_rule_files(rule_paths(config), checks)
         self.engine = Engine(self.ruleset, checks, config.rules.cache_path())
-        self.engine.plan(self.score_set)
+        self.engine.plan(self.score_set(bayes=False))
+        if bayes is not None:
+            self.engine.plan(self.score_set(bayes=True))
 
-    @property
-    def score_set(self) -> int:
-        """SpamAssassin's score set index: Bayes counts 2, network tests 1 (Bayes arrives later)."""
-        return int(self.network)
+    def score_set(self, bayes: bool) -> int:
+        """SpamAssassin's score set index: Bayes counts 2, network tests 1."""
+        return 2 * bayes + self.network
+
+    def analyse(self, raw: bytes, envelope: Envelope | None = None,
+                arrival: datetime | None = None) -> Message:
+        return analyse(raw, self.config, envelope, arrival)
+
+    def score(self, msg: Message) -> Result:
+        ctx = CheckContext(msg, self.config)
+        verdict = self.bayes.verdict(msg) if self.bayes is not None else None
+        ctx.cache[BAYES_KEY] = verdict
+        return self.engine.run(ctx, self.score_set(verdict is not None),
+                               self.config.scoring.required_score, self.config.scan.rule_budget)
 
     def scan(self, raw: bytes, envelope: Envelope | None = None,
              arrival: datetime | None = None) -> Result:
-        msg = analyse(raw, self.config, envelope, arrival)
-        ctx = CheckContext(msg, self.config)
-        return self.engine.run(ctx, self.score_set, self.config.scoring.required_score,
-                               self.config.scan.rule_budget)
+        return self.score(self.analyse(raw, envelope, arrival))

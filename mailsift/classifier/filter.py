@@ -35,6 +35,11 @@ class BayesFilter:
         self._down_until = 0.0
         self._down = False
 
+    @property
+    def store_down(self) -> bool:
+        """True while the last store access failed (messages are then scored by rules alone)."""
+        return self._down
+
     def tokens(self, msg: Message) -> list[str]:
         return tokenize(msg, self.config.bigrams)
 

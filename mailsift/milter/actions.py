@@ -1,0 +1,138 @@
+"""From a score to what happens to the message, recipient by recipient.
+
+Recipients of one message can have different policies. Each gets its own outcome, and no mail is
+ever silently lost: the message is rejected only when every recipient's policy rejects it;
+otherwise a recipient whose policy would reject or quarantine is quarantined (removed from the
+envelope, the message kept for review) and the others still receive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from mailsift.config import Config, Policy, Thresholds
+
+
+class Action(StrEnum):
+    PASS = "pass"
+    TAG = "tag"
+    QUARANTINE = "quarantine"
+    REJECT = "reject"
+    BYPASS = "bypass"
+
+
+@dataclass(frozen=True)
+class Limits:
+    rewrite_subject: float | None
+    quarantine: float | None
+    reject: float | None
+    no_reject: bool = False
+
+
+@dataclass
+class Decision:
+    per_recipient: dict[str, Action]
+    reject: bool = False
+    deliver: list[str] = field(default_factory=list)
+    quarantine: list[str] = field(default_factory=list)
+    tag_subject: bool = False
+
+    @property
+    def summary(self) -> str:
+        """One word for the log line and the metrics: the strongest thing that happened."""
+        if self.reject:
+            return Action.REJECT
+        if self.quarantine:
+            return Action.QUARANTINE if not self.deliver else "partial-quarantine"
+        if self.tag_subject:
+            return Action.TAG
+        if all(a is Action.BYPASS for a in self.per_recipient.values()):
+            return Action.BYPASS
+        return Action.PASS
+
+
+def _domain_matches(pattern: str, address: str) -> int:
+    """How specifically `pattern` names `address` (0: not at all); the most specific policy wins."""
+    address = address.lower().strip("<>")
+    pattern = pattern.lower()
+    domain = address.rpartition("@")[2]
+    if "@" in pattern and not pattern.startswith("@"):
+        return 1000 if pattern == address else 0
+    if pattern.startswith("@"):
+        return 500 if domain == pattern[1:] else 0
+    if domain == pattern or domain.endswith("." + pattern):
+        return len(pattern)  # example.org and its subdomains; longer suffixes are more specific
+    return 0
+
+
+def policy_for(recipient: str, policies: Sequence[Policy]) -> Policy | None:
+    best, best_rank = None, 0
+    for policy in policies:
+        rank = max((_domain_matches(p, recipient) for p in policy.match), default=0)
+        if rank > best_rank:
+            best, best_rank = policy, rank
+    return best
+
+
+def limits_for(recipient: str, config: Config, outbound: bool) -> Limits | None:
+    """The thresholds for one recipient; None when its policy bypasses scanning."""
+    if outbound:
+        return _limits(config.outbound)
+    policy = policy_for(recipient, config.policy)
+    base = _limits(config.actions)
+    if policy is None:
+        return base
+    if policy.bypass:
+        return None
+    return Limits(
+        rewrite_subject=_pick(policy.rewrite_subject, base.rewrite_subject),
+        quarantine=_pick(policy.quarantine, base.quarantine),
+        reject=_pick(policy.reject, base.reject),
+        no_reject=policy.no_reject,
+    )
+
+
+def _limits(thresholds: Thresholds) -> Limits:
+    return Limits(thresholds.rewrite_subject, thresholds.quarantine, thresholds.reject)
+
+
+def _pick(override: float | None, default: float | None) -> float | None:
+    return default if override is None else override
+
+
+def _reached(score: float, threshold: float | None) -> bool:
+    return threshold is not None and score >= threshold
+
+
+def action_for(score: float, limits: Limits | None) -> Action:
+    if limits is None:
+        return Action.BYPASS
+    if _reached(score, limits.reject):
+        return Action.QUARANTINE if limits.no_reject else Action.REJECT
+    if _reached(score, limits.quarantine):
+        return Action.QUARANTINE
+    if _reached(score, limits.rewrite_subject):
+        return Action.TAG
+    return Action.PASS
+
+
+def all_bypass(recipients: Sequence[str], config: Config, outbound: bool) -> bool:
+    """True when no recipient wants the message scanned, so scoring can be skipped entirely."""
+    return bool(recipients) and all(limits_for(r, config, outbound) is None for r in recipients)
+
+
+def decide(score: float, recipients: Sequence[str], config: Config, outbound: bool) -> Decision:
+    actions = {r: action_for(score, limits_for(r, config, outbound)) for r in recipients}
+    decision = Decision(actions)
+    if actions and all(a is Action.REJECT for a in actions.values()):
+        decision.reject = True
+        return decision
+    for recipient, action in actions.items():
+        if action in (Action.REJECT, Action.QUARANTINE):
+            decision.quarantine.append(recipient)
+        else:
+            decision.deliver.append(recipient)
+    decision.tag_subject = any(actions[r] is Action.TAG for r in decision.deliver)
+    return decision

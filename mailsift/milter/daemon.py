@@ -1,0 +1,73 @@
+"""`mailsift milter`: start the scoring workers, then serve Postfix until told to stop.
+
+The workers are started and warmed up before the milter listens, so the first message after a
+restart is not held up by rule loading, and so no worker is ever forked from the threaded
+libmilter process.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+import time
+
+import Milter
+
+from mailsift.config import Config
+from mailsift.milter.metrics import Metrics
+from mailsift.milter.session import MailsiftMilter, Service
+from mailsift.milter.workers import WorkerPool
+from mailsift.quarantine.store import QuarantineStore
+
+log = logging.getLogger("mailsift.milter")
+
+MTA_IO_TIMEOUT = 600  # seconds libmilter waits on a silent MTA connection
+
+
+def libmilter_socket(listen: str) -> str:
+    """Postfix writes inet:HOST:PORT, libmilter wants inet:PORT@HOST (inet6 for IPv6 hosts)."""
+    kind, _, rest = listen.partition(":")
+    if kind == "unix":
+        return listen
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    family = "inet6" if ":" in host else "inet"
+    return f"{family}:{port}@{host}"
+
+
+def _announce_when_listening(listen: str) -> None:
+    """Say "ready" once the socket accepts connections: scripts and tests wait for that line."""
+    kind, _, rest = listen.partition(":")
+    for _ in range(600):
+        try:
+            if kind == "unix":
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(rest)
+            else:
+                host, _, port = rest.rpartition(":")
+                socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        print(f"mailsift milter: ready on {listen}", file=sys.stderr, flush=True)
+        return
+
+
+def run(config: Config) -> None:
+    pool = WorkerPool(config)
+    log.info("starting %d scoring workers", pool.size)
+    pool.warm_up()
+    metrics = Metrics()
+    if config.milter.metrics_listen:
+        metrics.serve(config.milter.metrics_listen)
+    MailsiftMilter.service = Service(config, pool, QuarantineStore(config.quarantine.dir), metrics)
+    Milter.factory = MailsiftMilter
+    Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.DELRCPT)
+    threading.Thread(target=_announce_when_listening, args=(config.milter.listen,), daemon=True).start()
+    try:
+        Milter.runmilter("mailsift", libmilter_socket(config.milter.listen), MTA_IO_TIMEOUT)
+    finally:
+        pool.close()
+        log.info("stopped")

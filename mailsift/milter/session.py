@@ -1,0 +1,264 @@
+"""One SMTP session as Postfix reports it to the milter, and what mailsift does at end of message.
+
+pymilter creates one object per SMTP connection, and a connection may carry several messages:
+connection facts are kept for the session, message state is reset at each MAIL FROM. Callbacks
+run in libmilter threads (one connection may move between threads), so nothing here is
+thread-local and the shared service objects are thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from ipaddress import ip_address
+from typing import Any, ClassVar
+
+import Milter
+
+from mailsift.analysis.model import Envelope
+from mailsift.analysis.relays import networks
+from mailsift.config import Config
+from mailsift.milter.actions import Decision, all_bypass, decide
+from mailsift.milter.metrics import Metrics
+from mailsift.milter.subject import tagged_subject
+from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
+from mailsift.quarantine.store import QuarantineError, QuarantineStore
+from mailsift.report import fold, report_text, spam_headers
+from mailsift.rules.result import Result
+
+log = logging.getLogger("mailsift.milter")
+
+OUR_HEADER_PREFIX = "x-spam-"
+TOP_RULES_LOGGED = 5
+
+
+@dataclass
+class Service:
+    """What every session shares: built once by the daemon."""
+
+    config: Config
+    pool: WorkerPool
+    quarantine: QuarantineStore
+    metrics: Metrics
+
+
+class MailsiftMilter(Milter.Base):
+    service: ClassVar[Service]
+
+    def __init__(self) -> None:
+        self.client_ip = ""
+        self.client_name = ""
+        self.helo = ""
+        self._new_message()
+
+    def _new_message(self) -> None:
+        self.mail_from = ""
+        self.recipients: list[str] = []  # as Postfix gave them, for delrcpt
+        self.headers: list[tuple[str, str]] = []
+        if hasattr(self, "spool"):
+            self.spool.close()
+        # Lives across callbacks until eom/abort/close, so no `with`: in memory up to the scan
+        # limit, on disk beyond, and always whole: a quarantined message is kept complete.
+        self.spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=self.service.config.scan.max_bytes)
+        self.auth_user = ""
+        self.arrival = datetime.now(UTC)
+
+    # --- callbacks -------------------------------------------------------------------------
+
+    def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
+        self.client_name = hostname or ""
+        if family in (socket.AF_INET, socket.AF_INET6) and hostaddr:
+            self.client_ip = str(hostaddr[0])
+        return Milter.CONTINUE
+
+    def hello(self, heloname: str) -> int:
+        self.helo = heloname or ""
+        return Milter.CONTINUE
+
+    def envfrom(self, mailfrom: str, *esmtp: str) -> int:
+        self._new_message()
+        self.mail_from = mailfrom.strip().strip("<>")
+        self.auth_user = self.getsymval("{auth_authen}") or ""
+        return Milter.CONTINUE
+
+    def envrcpt(self, to: str, *esmtp: str) -> int:
+        self.recipients.append(to)
+        return Milter.CONTINUE
+
+    def header(self, name: str, value: str) -> int:
+        self.headers.append((name, value))
+        return Milter.CONTINUE
+
+    def body(self, chunk: bytes) -> int:
+        self.spool.write(chunk)
+        return Milter.CONTINUE
+
+    def eom(self) -> int:
+        started = time.monotonic()
+        queue_id = self.getsymval("{i}") or "-"
+        try:
+            return self._end_of_message(queue_id, started)
+        finally:
+            self.spool.close()
+
+    def abort(self) -> int:
+        self.spool.close()
+        return Milter.CONTINUE
+
+    def close(self) -> int:
+        self.spool.close()
+        return Milter.CONTINUE
+
+    # --- end of message --------------------------------------------------------------------
+
+    @property
+    def addresses(self) -> list[str]:
+        return [r.strip().strip("<>") for r in self.recipients]
+
+    def _outbound_mode(self) -> str:
+        """How mail from this client is treated: "scan", "skip" or "outbound"."""
+        milter = self.service.config.milter
+        if self.auth_user and milter.authenticated != "scan":
+            return milter.authenticated
+        if self.client_ip and milter.trusted != "scan" and self._trusted_client():
+            return milter.trusted
+        return "scan"
+
+    def _trusted_client(self) -> bool:
+        address = ip_address(self.client_ip)
+        if address.is_loopback:
+            return False  # local submission (e.g. the test client, or a content filter) is scanned
+        return any(address in net for net in networks(tuple(self.service.config.network.trusted_networks)))
+
+    def _end_of_message(self, queue_id: str, started: float) -> int:
+        config = self.service.config
+        mode = self._outbound_mode()
+        outbound = mode == "outbound"
+        if mode == "skip" or all_bypass(self.addresses, config, outbound):
+            self._log(queue_id, None, "skip", started)
+            self.service.metrics.messages.labels("skip").inc()
+            return Milter.ACCEPT
+        try:
+            scored = self.service.pool.score(self._job(queue_id))
+        except ScoringError as exc:
+            if exc.worker_lost:
+                self.service.metrics.worker_restarts.inc()
+            return self._on_error(queue_id, str(exc), started)
+        if scored.store_down:
+            self.service.metrics.store_errors.inc()
+        decision = decide(scored.result.score, self.addresses, config, outbound)
+        return self._act(queue_id, scored, decision, started)
+
+    def _job(self, queue_id: str) -> Job:
+        envelope = Envelope(client_ip=self.client_ip, client_name=self.client_name, helo=self.helo,
+                            mail_from=self.mail_from, rcpt_to=self.addresses,
+                            auth_user=self.auth_user, queue_id=queue_id)
+        self.spool.seek(0)
+        head = self._raw_headers()
+        return Job(head + self.spool.read(self.service.config.scan.max_bytes), envelope, self.arrival)
+
+    def _raw_headers(self) -> bytes:
+        lines = []
+        for name, value in self.headers:
+            value = value.replace("\r\n", "\n").replace("\n", "\r\n")
+            lines.append(f"{name}: {value}\r\n".encode("utf-8", "surrogateescape"))
+        return b"".join(lines) + b"\r\n"
+
+    def _raw_message(self) -> bytes:
+        self.spool.seek(0)
+        return self._raw_headers() + self.spool.read()
+
+    def _act(self, queue_id: str, scored: Scored, decision: Decision, started: float) -> int:
+        config = self.service.config
+        result = scored.result
+        if decision.reject:
+            self.setreply("550", "5.7.1", config.actions.reject_text)
+            return self._done(queue_id, result, decision.summary, started, Milter.REJECT)
+        if decision.quarantine:
+            try:
+                stored = self.service.quarantine.put(self._raw_message(),
+                                                     self._quarantine_meta(queue_id, result, decision))
+            except QuarantineError as exc:
+                return self._on_error(queue_id, str(exc), started)
+            log.info("%s: quarantined as %s for %s", queue_id, stored, ",".join(decision.quarantine))
+            if not decision.deliver:
+                return self._done(queue_id, result, decision.summary, started, Milter.DISCARD)
+            for recipient in self.recipients:
+                if recipient.strip().strip("<>") in decision.quarantine:
+                    self.delrcpt(recipient)
+        self._replace_spam_headers(spam_headers(result), result)
+        if decision.tag_subject:
+            self._tag_subject()
+        return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT)
+
+    def _quarantine_meta(self, queue_id: str, result: Result, decision: Decision) -> dict[str, Any]:
+        subject = next((v for n, v in self.headers if n.lower() == "subject"), "")
+        sender = next((v for n, v in self.headers if n.lower() == "from"), "")
+        return {
+            "time": self.arrival.isoformat(), "queue_id": queue_id, "client_ip": self.client_ip,
+            "client_name": self.client_name, "helo": self.helo, "mail_from": self.mail_from,
+            "recipients": decision.quarantine, "from": sender, "subject": subject,
+            "action": decision.summary, "verdict": result.as_dict(),
+        }
+
+    def _replace_spam_headers(self, ours: list[tuple[str, str]], result: Result | None) -> None:
+        """Remove every X-Spam-* header that came from outside, then add ours: no forged verdicts."""
+        counts: dict[str, tuple[str, int]] = {}
+        for name, _ in self.headers:
+            if name.lower().startswith(OUR_HEADER_PREFIX):
+                first, count = counts.get(name.lower(), (name, 0))
+                counts[name.lower()] = (first, count + 1)
+        for name, count in counts.values():
+            # Last first: the indexes of the ones before stay valid however the MTA applies them.
+            for index in range(count, 0, -1):
+                self.chgheader(name, index, "")
+        for name, value in ours:
+            self._add(name, value)
+        if result is not None and self.service.config.actions.report_header:
+            self._add("X-Spam-Report", report_text(result))
+
+    def _add(self, name: str, value: str) -> None:
+        self.addheader(name, fold(name, value).partition(": ")[2].replace("\n", "\r\n"))
+
+    def _tag_subject(self) -> None:
+        tag = self.service.config.actions.subject_tag
+        subject = next((v for n, v in self.headers if n.lower() == "subject"), None)
+        if subject is None:
+            self.addheader("Subject", tag)
+        else:
+            self.chgheader("Subject", 1, tagged_subject(subject, tag))
+
+    def _on_error(self, queue_id: str, reason: str, started: float) -> int:
+        """The configured safe outcome: never lose the message, never leave it unexplained."""
+        config = self.service.config
+        log.error("%s: %s; applying on_error=%s", queue_id, reason, config.milter.on_error)
+        self.service.metrics.errors.labels(reason.split(":")[0][:40]).inc()
+        if config.milter.on_error == "tempfail":
+            self.setreply("451", "4.7.1", "Temporary failure while scanning, try again later")
+            self._log(queue_id, None, "tempfail", started)
+            self.service.metrics.messages.labels("tempfail").inc()
+            return Milter.TEMPFAIL
+        status = f"Unknown, score=0.0 required={config.scoring.required_score:.1f} tests=none error"
+        self._replace_spam_headers([("X-Spam-Status", status)], None)
+        self._log(queue_id, None, "error-accept", started)
+        self.service.metrics.messages.labels("error-accept").inc()
+        return Milter.ACCEPT
+
+    def _done(self, queue_id: str, result: Result, action: str, started: float, reply: int) -> int:
+        self._log(queue_id, result, action, started)
+        self.service.metrics.messages.labels(action).inc()
+        self.service.metrics.latency.observe(time.monotonic() - started)
+        return reply
+
+    def _log(self, queue_id: str, result: Result | None, action: str, started: float) -> None:
+        score = f"{result.score:.1f}" if result is not None else "-"
+        rules = ",".join(result.rule_names[:TOP_RULES_LOGGED]) if result is not None else "-"
+        log.info("%s: client=%s[%s] from=<%s> to=%s score=%s action=%s rules=%s time=%.0fms",
+                 queue_id, self.client_name or "-", self.client_ip or "-", self.mail_from,
+                 ",".join(f"<{a}>" for a in self.addresses), score, action, rules,
+                 (time.monotonic() - started) * 1000)

@@ -1,0 +1,1 @@
+"""Quarantine: where held messages are kept, reviewed, released or learned from."""

@@ -1,0 +1,55 @@
+"""Autolearn: teach Bayes from the verdicts the rules alone are sure of.
+
+The rules-only score decides (not the Bayes part), otherwise Bayes would confirm its own
+mistakes. Mail that a `noautolearn` rule or a welcome/block list decided is never learned, and a
+message that was already learned — by an administrator, a release, or an earlier autolearn — is
+never relearned: a manual correction is not undone by autolearn.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from mailsift.analysis.model import Message
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.store import Label, Outcome, StoreError
+from mailsift.config import AutolearnConfig
+from mailsift.rules.result import Result
+
+log = logging.getLogger(__name__)
+
+NO_AUTOLEARN = "noautolearn"
+BAYES_FLAG = "learn"  # tflags of the rules that carry the Bayes verdict
+
+
+def rules_only_score(result: Result) -> float:
+    return result.score - sum(h.score for h in result.hits if BAYES_FLAG in h.tflags)
+
+
+def autolearn_label(result: Result, config: AutolearnConfig) -> Label | None:
+    """The class the message would be learned as, or None when it is not clear-cut enough."""
+    if not config.enabled or any(NO_AUTOLEARN in h.tflags for h in result.hits):
+        return None
+    score = rules_only_score(result)
+    if score >= config.spam_score:
+        return Label.SPAM
+    if score <= config.ham_score:
+        return Label.HAM
+    return None
+
+
+def autolearn(msg: Message, result: Result, bayes: BayesFilter, config: AutolearnConfig) -> str:
+    """Learn the message if its verdict is clear; returns what happened, for the log line."""
+    label = autolearn_label(result, config)
+    if label is None:
+        return "no"
+    item = bayes.item(msg)
+    try:
+        if bayes.store.seen(item.digest) is not None:
+            return "kept"  # learned before, possibly by hand: never overridden
+        outcome = bayes.store.learn(item, label, int(time.time()))
+    except StoreError as exc:
+        log.warning("autolearn skipped: %s", exc)
+        return "unavailable"
+    return label.value if outcome is Outcome.LEARNED else "no"
