@@ -1,0 +1,52 @@
+"""Process lookups through /proc: which children a daemon has, and whether a PID is really alive.
+
+Postfix's master and the milter fork their own workers; tests find those by parent PID (never by
+name across the machine, so nothing that another test or engineer started is ever touched).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _stat(pid: int | str) -> tuple[str, str, int] | None:
+    """(comm, state, ppid) of a process, None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may itself contain spaces and parentheses
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    return comm, fields[0], int(fields[1])
+
+
+def children(parent: int, name: str | None = None) -> set[int]:
+    """PIDs whose parent is `parent` (and whose command name is `name`, if given)."""
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        stat = _stat(entry.name)
+        if stat and stat[2] == parent and (name is None or stat[0] == name) and stat[1] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def descendants(parent: int) -> set[int]:
+    """Children, grandchildren, ... of `parent`."""
+    found: set[int] = set()
+    todo = [parent]
+    while todo:
+        for child in children(todo.pop()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (a zombie has finished for our purposes)."""
+    stat = _stat(pid)
+    return stat is not None and stat[1] not in ("Z", "X")
