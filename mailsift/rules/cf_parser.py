@@ -366,6 +366,7 @@ class _Loader:
             if test.perl is not None and not self.translate_test(name, test):
                 continue
             self.result.rules[name] = test.rule
+        self.add_check_defaults()
         for name, rule in self.result.rules.items():
             self.apply_settings(name, rule)
         self.note_orphans()
@@ -428,6 +429,21 @@ class _Loader:
                 parts.append(piece)
         return parts, again
 
+    def add_check_defaults(self) -> None:
+        """The rules Python checks declare, unless a file defined a rule of that name itself.
+
+        They join before the files' settings are applied, so `score`, `describe`, `tflags` and
+        `group` lines (a site's local.cf above all) override a check's defaults like any rule's.
+        """
+        for check in self.checks.values():
+            for default in getattr(check, "rules", ()):
+                if default.name in self.result.rules:
+                    continue
+                self.result.rules[default.name] = RuleDef(
+                    name=default.name, kind=default.kind, source=f"{CHECK_SOURCE}{check.name}",
+                    eval_name=check.name, eval_args=default.args, describe=default.describe,
+                    tflags=set(default.tflags), scores=(default.score,) * 4, group=default.group)
+
     def apply_settings(self, name: str, rule: RuleDef) -> None:
         if name in self.scores:
             rule.scores = self.scores[name].value
@@ -458,6 +474,9 @@ class _Loader:
                 missing = sorted(parse_meta(rule.meta_expr).names - defined.keys())
                 if missing:
                     self.note(rule.source, "meta", f"{name}: undefined rule(s) count 0: {', '.join(missing)}")
+
+
+CHECK_SOURCE = "check:"  # source of a rule declared by a Python check rather than read from a file
 
 
 def _split_word(text: str) -> tuple[str, str]:

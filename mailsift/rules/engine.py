@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -33,30 +33,6 @@ MULTILINE_KINDS = frozenset({"body", "rawbody", "uri"})
 PARAGRAPH_BREAK = regex.compile(r"\n[ \t\r\f\v]*\n\s*")
 INNER_SPACE = regex.compile(r"\s+")
 DEFAULT_MAXHITS = 1000
-
-
-def rules_with_defaults(ruleset: RuleSet, checks: dict[str, Check]) -> dict[str, RuleDef]:
-    """The Python checks' own rules, then the files' rules on top: a file may redefine or rescore."""
-    rules: dict[str, RuleDef] = {}
-    for check in checks.values():
-        for default in check.rules:
-            rules[default.name] = RuleDef(
-                name=default.name, kind=default.kind, source=check.func.__module__,
-                eval_name=check.name, eval_args=default.args, describe=default.describe,
-                tflags=set(default.tflags), scores=(default.score,) * 4, group=default.group)
-    for name, rule in ruleset.rules.items():
-        base = rules.get(name)
-        if base is None:
-            rules[name] = rule
-            continue
-        rules[name] = replace(
-            rule,
-            describe=rule.describe or base.describe,
-            scores=rule.scores if rule.scores is not None else base.scores,
-            group=rule.group or base.group,
-            tflags=rule.tflags or base.tflags,
-        )
-    return rules
 
 
 def _enabled(rule: RuleDef, score_set: int) -> bool:
@@ -85,7 +61,7 @@ class Engine:
         self.checks = checks
         self.cache = cache
         self.group_caps = dict(ruleset.group_caps)
-        self.rules = rules_with_defaults(ruleset, checks)
+        self.rules = ruleset.rules
         self.skipped = list(ruleset.skipped)
         self._regexes = self._compile_regexes()
         self._plans: dict[int, Plan] = {}

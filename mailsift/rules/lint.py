@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from mailsift.rules.cf_parser import load_rule_files
+from mailsift.rules.cf_parser import CHECK_SOURCE, load_rule_files
 from mailsift.rules.model import KINDS, LintItem, RuleSet
 
 
@@ -18,7 +18,8 @@ def kind_shares(rules: RuleSet) -> dict[str, tuple[int, int]]:
     """(loaded, total) rules per kind; a rule skipped and then defined again counts as loaded once."""
     shares: dict[str, tuple[int, int]] = {}
     for kind in KINDS:
-        loaded = {name for name, rule in rules.rules.items() if rule.kind == kind}
+        loaded = {name for name, rule in rules.rules.items()
+                  if rule.kind == kind and not rule.source.startswith(CHECK_SOURCE)}
         skipped = {item.rule for item in rules.skipped if item.kind == kind} - loaded
         shares[kind] = (len(loaded), len(loaded) + len(skipped))
     return shares

@@ -134,6 +134,7 @@ def test_a_check_that_raises_is_reported_and_the_rest_still_scores() -> None:
     finally:
         reg.CHECKS.clear()
         reg.CHECKS.update(saved)
-    _, result = run([rule("FINE", "body", "x")], message("x"), checks=registry)
+    raising = rule("BROKEN_CHECK", "body", eval_name="broken_check")
+    _, result = run([rule("FINE", "body", "x"), raising], message("x"), checks=registry)
     assert result.rule_names == ["FINE"]
     assert "boom" in result.rule_errors["BROKEN_CHECK"]
