@@ -19,7 +19,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 from bench.corpus import Sample, stratified_subset, train_set
-from bench.metrics import fn_percent, fp_percent, one_minus_auc_percent
+from mailsift.training.metrics import fn_percent, fp_percent, one_minus_auc_percent
 
 _scanner = None  # one per worker process: building it compiles every rule
 

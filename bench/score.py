@@ -37,7 +37,7 @@ from multiprocessing.synchronize import Barrier
 from typing import TYPE_CHECKING
 
 from bench import corpus, spamassassin
-from bench.metrics import Metrics, summarize
+from mailsift.training.metrics import Metrics, summarize
 
 if TYPE_CHECKING:
     from mailsift.scanner import Scanner

@@ -37,7 +37,7 @@ Errors become StoreError("redis at HOST:PORT: what"); passwords never appear in 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib.resources import files
 from itertools import islice
 from typing import Any, TypeVar
@@ -179,6 +179,19 @@ class RedisStore:
                     f"{SCHEMA_VERSION}; use another prefix or restore a backup into an empty one")
             self._schema_checked = True
         return self.client
+
+    # -- for the report digests, kept under the same prefix ------------------------------------
+
+    def errors(self) -> AbstractContextManager[None]:
+        return self._errors()
+
+    def ready(self) -> redis.Redis:
+        return self._ready()
+
+    @property
+    def key_base(self) -> str:
+        """`{prefix}`: the hash-tagged start of every key of this store."""
+        return self._base
 
     def _token(self, key: bytes) -> bytes:
         return self._token_prefix + key

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 
 from mailsift.classifier.store import (
@@ -155,6 +155,20 @@ class SQLiteStore:
                 yield db
             finally:
                 db.execute("COMMIT")
+
+    # -- for the report digests, kept in the same file ----------------------------------------
+
+    def writing(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._write()
+
+    def reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._read()
+
+    @property
+    def namespace(self) -> int:
+        """The id of this store's prefix, for tables of other modules that share the file."""
+        self._conn()
+        return self._ns
 
     # -- classification -----------------------------------------------------------------------
 

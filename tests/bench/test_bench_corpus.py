@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import corpus, metrics, score
+from bench import corpus, score
+from mailsift.training import metrics
 
 pytestmark = pytest.mark.skipif(not corpus.CORPUS_ROOT.is_dir(), reason="shared corpus not present")
 

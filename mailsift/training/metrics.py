@@ -1,7 +1,8 @@
 """The figures every mailsift benchmark reports, defined once so that all tables compare like with like.
 
-Definitions follow /work/shared/corpus/README.md: spam is the positive class; FP% is the share of ham
-judged spam, FN% the share of spam judged ham, both in percent of their own class.
+Definitions follow the shared corpus README (../shared/corpus/README.md): spam is the positive
+class; FP% is the share of ham judged spam, FN% the share of spam judged ham, both in percent of
+their own class. `mailsift eval` and the scripts in bench/ all use these.
 """
 
 from __future__ import annotations

@@ -1,0 +1,162 @@
+"""Shared spam reports: the digests of reported messages, so every mail host recognises the spam.
+
+`report` adds a message's line and link digests (see `digest.py`) under the message's learning
+digest; `revoke` takes exactly those away again. Each digest counts how many reported messages
+carry it, so revoking one report leaves the digests other reports share. Lookups are one round
+trip per message. The store is the Bayes store's: the same Redis (keys under the same prefix and
+hash tag) or the same SQLite file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from mailsift.classifier.digest import ReportDigests
+from mailsift.classifier.redis_store import RedisStore
+from mailsift.classifier.sqlite_store import SQLiteStore
+from mailsift.classifier.store import StoreError, TokenStore
+
+MIN_LINES = 2  # one shared line ("Click here to unsubscribe") says nothing about a message
+
+
+@dataclass(frozen=True)
+class ReportMatch:
+    lines: int  # line digests of the message that were reported
+    of_lines: int  # line digests the message has
+    urls: int
+
+    @property
+    def body_reported(self) -> bool:
+        """Most of the message's text was reported: a copy of a reported spam, however altered."""
+        return self.lines >= MIN_LINES and self.lines * 2 >= self.of_lines
+
+
+class DigestStore(Protocol):
+    def report(self, message: str, digests: ReportDigests) -> bool:
+        """Record the digests under the message's learning digest; False if it was reported before."""
+
+    def revoke(self, message: str) -> bool:
+        """Withdraw what `report` recorded for this message; False if it was never reported."""
+
+    def count_reported(self, digests: Iterable[str]) -> set[str]:
+        """Which of these digests some report carries."""
+
+
+def match(store: DigestStore, digests: ReportDigests) -> ReportMatch:
+    found = store.count_reported(digests.all)
+    return ReportMatch(len(digests.lines & found), len(digests.lines), len(digests.urls & found))
+
+
+class RedisDigests:
+    """`{P}rd:<digest>` counts reports carrying the digest; `{P}rm:<message>` lists a report's digests."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self.store.key_base}{kind}:{name}"
+
+    def report(self, message: str, digests: ReportDigests) -> bool:
+        members = sorted(digests.all)
+        with self.store.errors():
+            client = self.store.ready()
+            # "-" keeps the record even for a message without digests, so a repeat is recognised.
+            if not client.sadd(self._key("rm", message), "-", *members):
+                return False
+            pipe = client.pipeline(transaction=True)
+            for digest in members:
+                pipe.incr(self._key("rd", digest))
+            pipe.execute()
+        return True
+
+    def revoke(self, message: str) -> bool:
+        with self.store.errors():
+            client = self.store.ready()
+            members = [m.decode() for m in client.smembers(self._key("rm", message)) if m != b"-"]
+            pipe = client.pipeline(transaction=True)
+            for digest in members:
+                pipe.decr(self._key("rd", digest))
+            pipe.delete(self._key("rm", message))
+            replies = pipe.execute()
+            stale = [self._key("rd", d) for d, n in zip(members, replies, strict=False) if n <= 0]
+            if stale:
+                client.delete(*stale)
+        return bool(replies[-1])
+
+    def count_reported(self, digests: Iterable[str]) -> set[str]:
+        wanted = sorted(digests)
+        if not wanted:
+            return set()
+        with self.store.errors():
+            counts = self.store.ready().mget([self._key("rd", d) for d in wanted])
+        return {d for d, count in zip(wanted, counts, strict=True) if count and int(count) > 0}
+
+
+class SQLiteDigests:
+    """Two tables in the Bayes file: digest -> report count, and message -> its digests."""
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS report_digests (ns INTEGER, digest TEXT, reports INTEGER, "
+        "PRIMARY KEY (ns, digest)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS report_messages (ns INTEGER, message TEXT, digest TEXT, "
+        "PRIMARY KEY (ns, message, digest)) WITHOUT ROWID",
+    )
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self._created = False
+
+    def _ensure_tables(self, db: sqlite3.Connection) -> None:
+        if not self._created:
+            for statement in self.SCHEMA:
+                db.execute(statement)
+            self._created = True
+
+    def report(self, message: str, digests: ReportDigests) -> bool:
+        ns = self.store.namespace
+        with self.store.writing() as db:
+            self._ensure_tables(db)
+            if db.execute("SELECT 1 FROM report_messages WHERE ns=? AND message=?",
+                          (ns, message)).fetchone():
+                return False
+            db.executemany("INSERT INTO report_messages VALUES (?, ?, ?)",
+                           [(ns, message, d) for d in sorted(digests.all | {"-"})])
+            db.executemany("INSERT INTO report_digests VALUES (?, ?, 1) ON CONFLICT(ns, digest) "
+                           "DO UPDATE SET reports = reports + 1", [(ns, d) for d in digests.all])
+        return True
+
+    def revoke(self, message: str) -> bool:
+        ns = self.store.namespace
+        with self.store.writing() as db:
+            self._ensure_tables(db)
+            rows = db.execute("SELECT digest FROM report_messages WHERE ns=? AND message=?",
+                              (ns, message)).fetchall()
+            db.executemany("UPDATE report_digests SET reports = reports - 1 WHERE ns=? AND digest=?",
+                           [(ns, d) for (d,) in rows if d != "-"])
+            db.execute("DELETE FROM report_digests WHERE ns=? AND reports <= 0", (ns,))
+            db.execute("DELETE FROM report_messages WHERE ns=? AND message=?", (ns, message))
+        return bool(rows)
+
+    def count_reported(self, digests: Iterable[str]) -> set[str]:
+        wanted = sorted(digests)
+        if not wanted:
+            return set()
+        ns = self.store.namespace
+        with self.store.writing() as db:  # a write lock only the first time, to create the tables
+            self._ensure_tables(db)
+            marks = ",".join("?" * len(wanted))
+            rows = db.execute(f"SELECT digest FROM report_digests WHERE ns=? AND reports > 0 "
+                              f"AND digest IN ({marks})", (ns, *wanted)).fetchall()
+        return {d for (d,) in rows}
+
+
+def digest_store(store: TokenStore) -> DigestStore:
+    """The report digests live beside the tokens, in the same backend."""
+    if isinstance(store, RedisStore):
+        return RedisDigests(store)
+    if isinstance(store, SQLiteStore):
+        return SQLiteDigests(store)
+    raise StoreError(f"no digest store for {type(store).__name__}")
