@@ -1,0 +1,257 @@
+"""The milter's actions, each seen through a real Postfix by a real SMTP client (issue Done-when 1).
+
+Every test sends with smtplib to the milter-enabled smtpd of the session Postfix, then looks where
+the message went: the SMTP reply the client got, the sink Postfix relays everything to, and the
+milter's quarantine. Scores are set by the marker words of tests/e2e/rules/e2e.cf, each far inside
+one band of the test config (tag 20, quarantine 40, reject 80), and `Scanner` is asked first
+(`test_markers_score_in_their_bands`) so a change in the rules shows up as that one clear failure.
+
+Non-SMTP submission (sendmail/pickup through non_smtpd_milters) is out of scope.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import re
+from collections.abc import Iterator
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import pytest
+
+from mailsift.config import parse_config
+from mailsift.scanner import Scanner
+from tests.e2e.conftest import (
+    QUARANTINE,
+    REJECT,
+    REJECT_TEXT,
+    REQUIRED_SCORE,
+    REWRITE_SUBJECT,
+    SUBJECT_TAG,
+    Mta,
+    base_config,
+    launch_milter,
+)
+from tests.e2e.messages import QUARANTINE_MARK, REJECT_MARK, SENDER, TAG_MARK, make_message
+from tests.support.milter_process import MilterProcess, merge
+from tests.support.postfix import PostfixInstance
+from tests.support.sink import Received
+
+BOB = "bob@example.com"
+CAROL = "carol@example.com"
+STRICT = "strict@example.com"  # quarantines from the tag band on
+LENIENT = "dave@lenient.example.net"  # never quarantined nor rejected, only tagged
+POSTMASTER = "postmaster@example.com"  # no_reject: quarantined instead
+UNSCANNED = "eve@bypass.example.org"  # bypass
+
+POLICIES = [
+    {"match": [STRICT], "quarantine": REWRITE_SUBJECT},
+    {"match": ["@lenient.example.net"], "quarantine": 1000.0, "reject": 1000.0},
+    {"match": [POSTMASTER], "no_reject": True},
+    {"match": ["bypass.example.org"], "bypass": True},
+]
+OVERRIDES = {"policy": POLICIES}
+
+SPAM_HEADERS = ("X-Spam-Flag", "X-Spam-Score", "X-Spam-Level", "X-Spam-Status")
+CP1251_SUBJECT = "Счёт за ноябрь: оплата до пятницы"
+
+
+@pytest.fixture(scope="module")
+def milter(postfix: PostfixInstance, milter_port: int,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilterProcess]:
+    """One milter for the module: every test here uses the same config (policies included)."""
+    process = launch_milter(postfix, milter_port, tmp_path_factory.mktemp("milter"), OVERRIDES)
+    yield process
+    process.stop()
+
+
+def spam_headers(received: Received) -> dict[str, list[str]]:
+    return {name: received.headers(name) for name in SPAM_HEADERS}
+
+
+def log_line(milter: MilterProcess, queue_id: str) -> str:
+    """The milter's one log line for this message (it names the queue id, then client=...)."""
+    found = milter.wait_for_log(re.compile(rf"\b{re.escape(queue_id)}: client="), timeout=10)
+    return found.string
+
+
+def test_markers_score_in_their_bands(tmp_path: Path) -> None:
+    """The premise of every test below, checked with the same Scanner the workers use."""
+    scanner = Scanner(parse_config(merge(base_config(tmp_path), OVERRIDES), "e2e test config"))
+    bands = {(): (None, REQUIRED_SCORE), (TAG_MARK,): (REWRITE_SUBJECT, QUARANTINE),
+             (QUARANTINE_MARK,): (QUARANTINE, REJECT), (REJECT_MARK,): (REJECT, None)}
+    for marks, (low, high) in bands.items():
+        score = scanner.scan(make_message(*marks)[0]).score
+        assert low is None or score >= low + 2, f"{marks}: {score} too close to {low}"
+        assert high is None or score <= high - 2, f"{marks}: {score} too close to {high}"
+
+
+def test_ham_is_delivered_with_spam_headers(mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = make_message()
+    sent = mta.send(raw, BOB)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    assert received.recipients == (BOB,)
+    headers = spam_headers(received)
+    assert all(len(values) == 1 for values in headers.values()), headers
+    assert headers["X-Spam-Flag"] == ["NO"]
+    score = float(headers["X-Spam-Score"][0])
+    assert score < REQUIRED_SCORE
+    assert headers["X-Spam-Status"][0].startswith("No, score=")
+    assert received.header("Subject") == "Meeting notes"
+    assert sent.queue_id is not None
+    line = log_line(milter, sent.queue_id)
+    for part in ("127.0.0.1", SENDER, BOB, f"{score:.1f}", "pass"):
+        assert part in line, f"{part!r} missing from log line: {line}"
+
+
+def test_spam_above_rewrite_subject_is_delivered_with_tagged_subject(
+        mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = make_message(TAG_MARK)
+    sent = mta.send(raw, BOB)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    assert received.header("Subject") == f"{SUBJECT_TAG} Meeting notes"
+    assert received.headers("Subject") == [f"{SUBJECT_TAG} Meeting notes"]
+    assert received.header("X-Spam-Flag") == "YES"
+    status = received.header("X-Spam-Status") or ""
+    assert status.startswith("Yes, score=") and "E2E_TAG" in status
+    assert REWRITE_SUBJECT <= float(received.header("X-Spam-Score") or 0) < QUARANTINE
+    assert sent.queue_id is not None
+    line = log_line(milter, sent.queue_id)
+    assert "E2E_TAG" in line and "tag" in line
+
+
+def test_encoded_windows_1251_subject_is_tagged_and_stays_decodable(
+        mta: Mta, milter: MilterProcess) -> None:
+    """A Russian Subject in windows-1251 must read "[tag] <same words>", not mojibake."""
+    encoded = base64.b64encode(CP1251_SUBJECT.encode("cp1251")).decode()
+    raw, message_id = make_message(TAG_MARK, raw_subject=f"=?windows-1251?B?{encoded}?=")
+    sent = mta.send(raw, BOB)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    head = received.raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii(), "the tagged Subject must stay RFC 2047 encoded (7-bit header)"
+    raw_subjects = email.message_from_bytes(received.raw, policy=email.policy.compat32) \
+        .get_all("Subject")
+    assert raw_subjects is not None and len(raw_subjects) == 1
+    decoded = str(make_header(decode_header(raw_subjects[0])))
+    assert decoded == f"{SUBJECT_TAG} {CP1251_SUBJECT}"
+    parsed = received.message
+    assert str(parsed["Subject"]) == decoded
+    assert not parsed["Subject"].defects
+
+
+def test_quarantined_mail_is_stored_and_not_delivered(mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = make_message(QUARANTINE_MARK)
+    sent = mta.send(raw, BOB)
+    assert sent.accepted, sent.reply  # the sender is not told: quarantine is silent
+    assert mta.not_delivered(message_id)
+    [stored] = mta.quarantined(milter, message_id)
+    assert QUARANTINE_MARK.encode() in stored.raw
+    assert stored.meta["recipients"] == [BOB]
+    assert stored.meta["queue_id"] == sent.queue_id
+    assert sent.queue_id is not None
+    assert "quarantine" in log_line(milter, sent.queue_id)
+
+
+def test_spam_above_reject_is_refused_with_configured_text(mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = make_message(REJECT_MARK)
+    sent = mta.send(raw, BOB)
+    assert sent.reply == f"550 5.7.1 {REJECT_TEXT}"
+    assert mta.not_delivered(message_id)
+    assert mta.quarantined(milter, message_id) == []
+
+
+def test_recipients_with_different_policies_each_get_their_own_outcome(
+        mta: Mta, milter: MilterProcess) -> None:
+    """Tag band: BOB gets it tagged, STRICT (quarantine from 20 on) has it quarantined."""
+    raw, message_id = make_message(TAG_MARK)
+    sent = mta.send(raw, [BOB, STRICT])
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    mta.settle()
+    assert [m.recipients for m in mta.sink.find(message_id)] == [(BOB,)]
+    assert received.header("Subject") == f"{SUBJECT_TAG} Meeting notes"
+    [stored] = mta.quarantined(milter, message_id)
+    assert stored.meta["recipients"] == [STRICT]
+
+
+def test_message_is_rejected_when_every_recipient_rejects(mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = make_message(REJECT_MARK)
+    sent = mta.send(raw, [BOB, CAROL])
+    assert sent.reply == f"550 5.7.1 {REJECT_TEXT}"
+    assert mta.not_delivered(message_id)
+    assert mta.quarantined(milter, message_id) == []
+
+
+def test_rejecting_recipient_is_quarantined_when_another_accepts(
+        mta: Mta, milter: MilterProcess) -> None:
+    """One 550 cannot refuse one recipient at end of DATA: BOB's copy is kept, never dropped."""
+    raw, message_id = make_message(REJECT_MARK)
+    sent = mta.send(raw, [BOB, LENIENT])
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    mta.settle()
+    assert [m.recipients for m in mta.sink.find(message_id)] == [(LENIENT,)]
+    assert received.header("X-Spam-Flag") == "YES"
+    [stored] = mta.quarantined(milter, message_id)
+    assert stored.meta["recipients"] == [BOB]
+
+
+def test_no_reject_recipient_gets_quarantine_instead_of_reject(
+        mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = make_message(REJECT_MARK)
+    sent = mta.send(raw, POSTMASTER)
+    assert sent.accepted, sent.reply
+    assert mta.not_delivered(message_id)
+    [stored] = mta.quarantined(milter, message_id)
+    assert stored.meta["recipients"] == [POSTMASTER]
+
+
+def test_bypass_recipient_gets_mail_unscanned(mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = make_message(REJECT_MARK)
+    sent = mta.send(raw, UNSCANNED)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    assert received.header("X-Spam-Flag") is None
+    assert received.header("Subject") == "Meeting notes"
+
+
+FORGED = [
+    ("X-Spam-Flag", "NO"),
+    ("X-Spam-Score", "-99.0"),
+    ("X-Spam-Level", ""),
+    ("X-Spam-Status", "No, score=-99.0 required=5.0 tests=FORGED_BY_SENDER"),
+    ("x-spam-flag", "NO"),
+    ("X-Spam-Report", "FORGED_BY_SENDER=-99.0"),
+]
+
+
+@pytest.mark.parametrize("marks", [(), (TAG_MARK,)], ids=["ham", "tagged"])
+def test_forged_spam_headers_from_the_client_are_replaced(
+        mta: Mta, milter: MilterProcess, marks: tuple[str, ...]) -> None:
+    """A spammer writing "X-Spam-Flag: NO" must not talk a filter downstream into trusting it."""
+    raw, message_id = make_message(*marks, headers=FORGED)
+    sent = mta.send(raw, BOB)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    headers = spam_headers(received)
+    assert all(len(values) == 1 for values in headers.values()), headers
+    assert headers["X-Spam-Flag"] == (["YES"] if marks else ["NO"])
+    assert float(headers["X-Spam-Score"][0]) >= 0
+    head = received.raw.split(b"\r\n\r\n", 1)[0]
+    assert b"FORGED_BY_SENDER" not in head
+    assert b"-99.0" not in head
+    assert received.header("X-Spam-Report") is None
+
+
+def test_mail_through_the_no_milter_port_is_not_scanned(mta: Mta, milter: MilterProcess) -> None:
+    """The second smtpd (reinjection of released mail, benchmark baseline) bypasses the milter."""
+    raw, message_id = make_message(REJECT_MARK)
+    sent = mta.send(raw, BOB, plain=True)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    assert received.header("X-Spam-Flag") is None
