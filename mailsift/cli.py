@@ -115,6 +115,80 @@ def milter(global_config: str | None, config_path: str | None) -> None:
     run(config)
 
 
+LEARN_MODES = ("spam", "ham", "forget", "report", "revoke")
+STORE_MODES = ("dump", "clear", "expire")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[PATH|-]...")
+@click.option("--spam", "mode", flag_value="spam", help="Learn the messages as spam.")
+@click.option("--ham", "mode", flag_value="ham", help="Learn the messages as ham.")
+@click.option("--forget", "mode", flag_value="forget", help="Take back what learning them added.")
+@click.option("--report", "mode", flag_value="report",
+              help="Learn as spam and share their digests so every host recognises copies.")
+@click.option("--revoke", "mode", flag_value="revoke", help="Learn as ham and withdraw a report.")
+@click.option("--dump", "mode", flag_value="dump", help="Show counts and token ages.")
+@click.option("--clear", "mode", flag_value="clear", help="Remove everything learned.")
+@click.option("--expire", "mode", flag_value="expire", help="Drop tokens not seen for a long time.")
+@click.option("--backup", metavar="FILE", help="Write everything learned to FILE (portable JSON lines).")
+@click.option("--restore", metavar="FILE", help="Replace everything learned with FILE's contents.")
+@click.option("--mbox", is_flag=True, help="Read every file as an mbox (detected when not given).")
+@click.option("--prefix", metavar="PREFIX", help="Bayes key prefix (per-user or per-domain Bayes).")
+@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@click.pass_obj
+def learn(global_config: str | None, paths: tuple[str, ...], mode: str | None, backup: str | None,
+          restore: str | None, mbox: bool, prefix: str | None, config_path: str | None) -> None:
+    """Train Bayes, as sa-learn does: PATH is a message file, a directory, an mbox, a Maildir or -."""
+    from mailsift.training.commands import LearnCommandError, run_learn
+
+    chosen = [m for m in (mode, backup and "backup", restore and "restore") if m]
+    if len(chosen) != 1:
+        raise CliError("learn: give exactly one of --spam, --ham, --forget, --report, --revoke, "
+                       "--dump, --backup, --restore, --clear, --expire")
+    if chosen[0] in LEARN_MODES and not paths:
+        raise CliError(f"learn --{chosen[0]}: no PATH given (use - for standard input)")
+    config = _config(config_path or global_config)
+    try:
+        text = run_learn(config, chosen[0], list(paths), backup or restore, mbox, prefix)
+    except LearnCommandError as exc:
+        raise CliError(str(exc)) from None
+    click.echo(text)
+
+
+@cli.command(name="eval")
+@click.option("--train-spam", required=True, metavar="DIR", help="Spam to learn.")
+@click.option("--train-ham", required=True, metavar="DIR", help="Ham to learn.")
+@click.option("--test-spam", required=True, metavar="DIR", help="Spam to score.")
+@click.option("--test-ham", required=True, metavar="DIR", help="Ham to score.")
+@click.option("--store", metavar="URL", help="Store to train (default: a temporary SQLite file).")
+@click.option("--network", is_flag=True, help="Run network checks too (off by default).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.option("--plot", metavar="FILE.png", help="Draw the ROC curve and score histogram.")
+@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@click.pass_obj
+def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_spam: str,
+             test_ham: str, store: str | None, network: bool, as_json: bool, plot: str | None,
+             config_path: str | None) -> None:
+    """Learn from empty, score a test set, print FP%, FN%, 1-AUC% and speeds."""
+    from mailsift.classifier.store import StoreError
+    from mailsift.training.evaluate import evaluate as run
+
+    if plot:
+        try:
+            import matplotlib  # noqa: F401  (checked before an evaluation of minutes, not after)
+        except ImportError:
+            raise CliError("eval --plot needs matplotlib: pip install 'mailsift[plot]'") from None
+    for directory in (train_spam, train_ham, test_spam, test_ham):
+        if not Path(directory).is_dir():
+            raise CliError(f"eval: {directory}: not a directory")
+    try:
+        report = run(_config(config_path or global_config), train_spam, train_ham, test_spam,
+                     test_ham, store, network, plot)
+    except StoreError as exc:
+        raise CliError(f"eval: Bayes store unavailable: {exc}") from None
+    click.echo(json.dumps(report.as_dict()) if as_json else report.text())
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

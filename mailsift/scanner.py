@@ -18,6 +18,7 @@ from mailsift.classifier.filter import BayesFilter
 from mailsift.config import Config
 from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.checks.bayes import BAYES_KEY
+from mailsift.rules.checks.reports import REPORTS_KEY
 from mailsift.rules.engine import Engine
 from mailsift.rules.registry import CheckContext, load_checks
 from mailsift.rules.result import Result
@@ -61,6 +62,8 @@ class Scanner:
         ctx = CheckContext(msg, self.config)
         verdict = self.bayes.verdict(msg) if self.bayes is not None else None
         ctx.cache[BAYES_KEY] = verdict
+        if self.bayes is not None:
+            ctx.cache[REPORTS_KEY] = self.bayes.reported(msg)
         return self.engine.run(ctx, self.score_set(verdict is not None),
                                self.config.scoring.required_score, self.config.scan.rule_budget)
 

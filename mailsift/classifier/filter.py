@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from mailsift.analysis.model import Message
 from mailsift.classifier.bayes import BayesParams, Verdict, classify
-from mailsift.classifier.digest import learn_digest
+from mailsift.classifier.digest import learn_digest, report_digests
+from mailsift.classifier.reports import ReportMatch, digest_store, match
 from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError, TokenStore, token_key
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig
@@ -60,6 +61,25 @@ class BayesFilter:
         if totals.spam < self.config.min_spam or totals.ham < self.config.min_ham:
             return None
         return classify(tokens, counts, totals, self.params)
+
+    def reported(self, msg: Message) -> ReportMatch | None:
+        """How much of the message matches shared spam reports; None while the store is down."""
+        if self._clock() < self._down_until:
+            return None
+        try:
+            found = match(digest_store(self.store), report_digests(msg))
+        except StoreError as exc:
+            self._store_failed(exc)
+            return None
+        self._store_ok()
+        return found
+
+    def report(self, msg: Message) -> bool:
+        """Share the message's digests so every host recognises copies of it (after learning it)."""
+        return digest_store(self.store).report(learn_digest(msg), report_digests(msg))
+
+    def revoke(self, msg: Message) -> bool:
+        return digest_store(self.store).revoke(learn_digest(msg))
 
     def learn(self, msg: Message, label: Label) -> Outcome:
         return self.store.learn(self.item(msg), label, int(time.time()))

@@ -190,7 +190,7 @@ def _urls(msg: Message) -> Iterable[str]:
             yield f"url:domain:{uri.domain}"
         if uri.is_ip:
             yield "url:ip"
-        path = uri.url.split(uri.host, 1)[-1]
+        path = uri.url.split(uri.host, 1)[-1] if uri.host else uri.url
         for word in URL_WORD.findall(path.lower())[:8]:
             yield f"url:path:{word}"
 

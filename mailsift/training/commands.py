@@ -1,0 +1,112 @@
+"""What `mailsift learn` does for each of its modes; the CLI only parses options and prints.
+
+Store failures end the command with one clear line (the caller prints it): training that cannot
+reach its store must say so and exit non-zero, never pretend it learned.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mailsift.analysis.parse import analyse
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.store import Label, StoreError, read_backup, write_backup
+from mailsift.config import Config
+from mailsift.training.learn import learn
+from mailsift.training.sources import Item, iter_messages, looks_like_mail
+
+VERBS = {"spam": "Learned", "ham": "Learned", "report": "Learned", "revoke": "Learned",
+         "forget": "Forgot"}
+LABELS = {"spam": Label.SPAM, "report": Label.SPAM, "ham": Label.HAM, "revoke": Label.HAM}
+
+
+class LearnCommandError(Exception):
+    """One line for the user: what failed and where."""
+
+
+def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbox: bool,
+              prefix: str | None) -> str:
+    try:
+        bayes = BayesFilter(config.bayes, open_store(config.bayes, prefix))
+        return _dispatch(config, bayes, mode, paths, file, mbox)
+    except StoreError as exc:
+        raise LearnCommandError(f"learn: Bayes store unavailable: {exc}") from None
+    except OSError as exc:
+        raise LearnCommandError(f"learn: {exc.filename or file}: {exc.strerror}") from None
+
+
+def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], file: str | None,
+              mbox: bool) -> str:
+    if mode == "dump":
+        return _dump(bayes)
+    if mode == "clear":
+        bayes.store.clear()
+        return "Cleared all learned tokens, counts and seen messages"
+    if mode == "expire":
+        return f"Expired {bayes.expire()} token(s)"
+    if mode == "backup":
+        with Path(file or "").open("w", encoding="utf-8") as out:
+            count = write_backup(bayes.store, out)
+        return f"Wrote {count} token(s) to {file}"
+    if mode == "restore":
+        with Path(file or "").open(encoding="utf-8") as source:
+            count = read_backup(bayes.store, source, file or "")
+        return f"Restored {count} token(s) from {file}"
+    bayes.store.totals()  # fail here, with one line, rather than after analysing 10,000 files
+    return _learn_paths(config, bayes, mode, paths, mbox)
+
+
+def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str], mbox: bool) -> str:
+    items = list(iter_messages(paths, force_mbox=mbox))
+    progress = tqdm(total=len(items), unit="msg", disable=not sys.stderr.isatty(), leave=False)
+    with progress:
+        report = learn(items, LABELS.get(mode), config, bayes, expected=len(items), progress=progress)
+    lines = [report.summary(VERBS[mode])]
+    if mode in ("report", "revoke"):
+        lines.append(_share(config, bayes, items, mode))
+    return "\n".join(lines)
+
+
+def _share(config: Config, bayes: BayesFilter, items: list[Item], mode: str) -> str:
+    """Add (report) or withdraw (revoke) the shared digests of the messages just learned."""
+    changed = 0
+    for item in items:
+        if item.raw is None or not looks_like_mail(item.raw):
+            continue
+        msg = analyse(item.raw, config)
+        changed += bayes.report(msg) if mode == "report" else bayes.revoke(msg)
+    verb = "Reported" if mode == "report" else "Revoked"
+    return f"{verb} digests of {changed} message(s)"
+
+
+def _dump(bayes: BayesFilter) -> str:
+    info = bayes.store.dump_info()
+    now = time.time()
+
+    def age(stamp: int | None) -> str:
+        if stamp is None:
+            return "-"
+        when = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M")
+        return f"{when} UTC ({(now - stamp) / 86400:.0f} days ago)"
+
+    return "\n".join([
+        f"spam messages learned: {info.totals.spam}",
+        f"ham messages learned:  {info.totals.ham}",
+        f"tokens:                {info.tokens}",
+        f"oldest token seen:     {age(info.oldest)}",
+        f"newest token seen:     {age(info.newest)}",
+        f"Bayes active:          {_active(bayes, info.totals.spam, info.totals.ham)}",
+    ])
+
+
+def _active(bayes: BayesFilter, spam: int, ham: int) -> str:
+    need = bayes.config
+    if spam >= need.min_spam and ham >= need.min_ham:
+        return "yes"
+    return f"no (needs {need.min_spam} spam and {need.min_ham} ham)"
