@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -81,8 +82,143 @@ class NetworkConfig(Section):
     internal_networks: list[str] = Field(
         default_factory=list, description="Relays inside your organisation (CIDR); defaults to the "
         "trusted networks when empty, as in SpamAssassin.")
+    own_domains: list[str] = Field(
+        default_factory=list, description="Mail domains that are ours. Outside mail using them in "
+        "the HELO or the From display name, or a From domain that imitates one, is a forgery sign; "
+        "empty: those checks stay off.")
 
     _check = field_validator("trusted_networks", "internal_networks")(_networks)
+
+    @field_validator("own_domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        return [_domain_name(v) for v in values]
+
+
+def _domain_name(value: str) -> str:
+    name = value.strip().rstrip(".").lower()
+    if not DOMAIN_NAME.fullmatch(name):
+        raise ValueError(f"{value!r} is not a domain name")
+    return name
+
+
+def _nameserver(value: str) -> str:
+    """HOST or HOST:PORT, IPv6 as [ADDR]:PORT: a test or a local resolver may sit on any port."""
+    host, port = split_host_port(value)
+    ipaddress.ip_address(host)
+    if not 0 < port < 65536:
+        raise ValueError(f"port of {value!r} out of range")
+    return value
+
+
+def _nameservers(values: list[str]) -> list[str]:
+    return [_nameserver(v) for v in values]
+
+
+def split_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
+    """'192.0.2.1', '192.0.2.1:5353', '2001:db8::1' or '[2001:db8::1]:5353' -> (host, port)."""
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host, int(rest.removeprefix(":") or default_port)
+    if value.count(":") == 1:
+        host, _, port = value.partition(":")
+        return host, int(port) if port.isdigit() else -1
+    return value, default_port
+
+
+DOMAIN_NAME = re.compile(r"(?=.{1,253}\Z)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
+RULE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,49}")
+
+
+class DnsList(Section):
+    """One DNS list: a zone queried for relay IPs or for the registrable domains of the links."""
+
+    zone: str = Field(description="The list's DNS zone, e.g. zen.example.net; a commercial list's "
+                      "private zone (with its access key) works the same.")
+    rule: str = Field(description="Name of the rule a listing hits, e.g. RCVD_IN_EXAMPLE; it shows "
+                      "in reports like any rule.")
+    score: float = Field(description="The rule's score when the network is used; this is the one "
+                         "place it is set.")
+    kind: Literal["ip", "uri"] = Field("ip", description="ip: look up the untrusted relays' "
+                                       "addresses; uri: look up the domains the message links to.")
+    codes: list[str] = Field(
+        default_factory=list, description="Answers that count as listed, e.g. [\"127.0.0.2\"]; "
+        "empty: any 127.0.0.0/8 answer except 127.255.255.0/24, which lists use to report errors "
+        "such as queries through public resolvers.")
+    relays: Literal["first", "all"] = Field(
+        "all", description="ip lists: look up every untrusted relay, or only the one that handed "
+        "the message to us (right for lists of dynamic address space).")
+    describe: str = Field("", description="Description shown in reports; empty: one is made up "
+                          "from the zone.")
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _domain_name(value)
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if not RULE_NAME.fullmatch(value):
+            raise ValueError("must be upper-case letters, digits and _ starting with a letter")
+        return value
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.IPv4Address(value)
+        return values
+
+
+class BlockList(DnsList):
+    score: Annotated[float, Field(gt=0, le=100)] = Field(
+        description="Points added for a listing when the network is used; the one place it is set.")
+
+
+class AllowList(DnsList):
+    score: Annotated[float, Field(ge=-100, lt=0)] = Field(
+        description="Points taken off for a listing (negative) when the network is used.")
+
+
+class DnsConfig(Section):
+    enabled: bool = Field(
+        False, description="Run the network checks (SPF, DKIM, DMARC, DNS lists, reverse DNS, "
+        "sender domain) with the network score sets. Off by default: without a working resolver "
+        "every message would wait for the timeout, and public lists refuse queries sent through "
+        "big public resolvers, so point nameservers at your own resolver first.")
+    nameservers: list[str] = Field(
+        default_factory=list, description="Resolvers as IP or IP:PORT ([IPv6]:PORT); empty: "
+        "those of /etc/resolv.conf.")
+    timeout: Annotated[float, Field(gt=0, le=60)] = Field(
+        3.0, description="Seconds all DNS lookups of one message may take together; what has not "
+        "answered by then counts as not hit and the fact DNS_TIMEOUT is recorded.")
+    cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
+        50_000, description="Answers kept in memory (per process, honouring their TTL); a burst "
+        "from one sender costs one lookup. 0: no cache.")
+    max_uri_domains: Annotated[int, Field(ge=0, le=1000)] = Field(
+        20, description="Link domains looked up in URI lists per message; spam with hundreds of "
+        "links must not turn into hundreds of queries.")
+    authserv_id: str = Field(
+        "", description="The name in Authentication-Results headers (RFC 8601 authserv-id); "
+        "empty: this host's fully qualified name.")
+    blocklists: list[BlockList] = Field(
+        default_factory=list, description="DNS block lists, each a [[dns.blocklists]] table; none "
+        "by default because every list has its own terms of use.")
+    allowlists: list[AllowList] = Field(
+        default_factory=list, description="DNS allow lists, each a [[dns.allowlists]] table with a "
+        "negative score.")
+
+    _servers = field_validator("nameservers")(_nameservers)
+
+    @field_validator("allowlists")
+    @classmethod
+    def _unique_rules(cls, values: list[AllowList], info: Any) -> list[AllowList]:
+        names = [entry.rule for entry in [*info.data.get("blocklists", []), *values]]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"rule names used by more than one list: {', '.join(duplicates)}")
+        return values
 
 
 class BayesConfig(Section):
@@ -237,6 +373,7 @@ class Config(Section):
     scan: ScanConfig = ScanConfig()
     rules: RulesConfig = RulesConfig()
     network: NetworkConfig = NetworkConfig()
+    dns: DnsConfig = DnsConfig()
     bayes: BayesConfig = BayesConfig()
     milter: MilterConfig = MilterConfig()
     actions: ActionsConfig = ActionsConfig()
