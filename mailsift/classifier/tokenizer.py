@@ -38,8 +38,8 @@ def tokenize(msg: Message, bigrams: bool = False) -> list[str]:
     """The message's distinct tokens; a token counts once per message, as in SpamBayes."""
     found: dict[str, None] = {}
     for source in (_text_tokens(_visible_text(msg), "", bigrams), _subject(msg), _addresses(msg),
-                   _relay(msg), _mime(msg), _mailer(msg), _message_id(msg), _urls(msg), _html(msg),
-                   _attachments(msg), _facts(msg)):
+                   _relay(msg), _received(msg), _mime(msg), _mailer(msg),
+                   _message_id(msg), _urls(msg), _html(msg), _attachments(msg), _facts(msg)):
         found.update(dict.fromkeys(source))
     return list(found)
 
@@ -149,6 +149,22 @@ def _relay(msg: Message) -> Iterable[str]:
     yield f"relay:rdns:{relay.rdns.lower().rpartition('.')[2] or 'none'}" if relay.rdns else "relay:rdns:none"
     for word in relay.helo.lower().split(".")[-2:]:
         yield f"relay:helo:{word}"
+
+
+def _received(msg: Message) -> Iterable[str]:
+    """Every hop's host names and networks: mail from the same servers and lists looks alike.
+
+    Measured on a validation quarter of the train split: Bayes-alone 1-AUC 0.0398% -> 0.0373%.
+    Tokens from every other header (presence, or first words) made it worse (0.05-0.21%): they
+    are shared by ham and spam alike and crowd out the words that decide.
+    """
+    for relay in msg.relays[:8]:
+        for name, host in (("from", relay.rdns or relay.helo), ("by", relay.by)):
+            parts = host.lower().split(".")
+            if len(parts) >= 2:
+                yield f"rcvd:{name}:{'.'.join(parts[-2:])}"
+        if relay.ip.count(".") == 3:
+            yield f"rcvd:ip:{relay.ip.rsplit('.', 1)[0]}"
 
 
 def _mime(msg: Message) -> Iterable[str]:
