@@ -23,7 +23,7 @@ from mailsift.quarantine.store import QuarantineStore
 from tests.support import postfix as postfix_support
 from tests.support.milter_process import MilterProcess, merge
 from tests.support.ports import LOOPBACK, free_port
-from tests.support.postfix import PostfixInstance
+from tests.support.postfix import PostfixError, PostfixInstance
 from tests.support.redis_server import RedisServer
 from tests.support.sink import Received, SmtpSink
 from tests.support.smtp_client import Sent, send
@@ -148,12 +148,21 @@ class Mta:
 @pytest.fixture
 def mta(postfix: PostfixInstance, sink: SmtpSink) -> Iterator[Mta]:
     """Postfix with an empty queue and a sink emptied for this test."""
-    postfix.wait_queue_empty()
+    if postfix.queued():
+        try:
+            postfix.wait_queue_empty(5)
+        except PostfixError:
+            postfix.purge_queue()  # left by an earlier failure, already reported there
     sink.clear()
     handle = Mta(postfix, sink)
     yield handle
-    # A test must not leave mail behind for the next one (e.g. a message stuck in `deferred`).
-    postfix.wait_queue_empty()
+    # A test must not leave mail behind for the next one (e.g. a message stuck in `deferred`):
+    # fail this test, then clean up so the next one starts empty.
+    try:
+        postfix.wait_queue_empty()
+    except PostfixError:
+        postfix.purge_queue()
+        raise
 
 
 MilterFactory = Callable[..., MilterProcess]
@@ -169,7 +178,7 @@ def launch_milter(postfix: PostfixInstance, port: int, directory: Path,
 
 
 @pytest.fixture
-def start_milter(milter_port: int, postfix: PostfixInstance,
+def start_milter(milter_port: int, postfix: PostfixInstance, request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilterFactory]:
     """Start `mailsift milter` with `base_config` + overrides on the session milter port.
 
@@ -187,6 +196,19 @@ def start_milter(milter_port: int, postfix: PostfixInstance,
     yield start
     for process in started:
         process.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for process in started:  # shown under "Captured stdout teardown"
+            print(f"--- mailsift milter stderr (exit status {process.returncode}):\n{process.log}")
+        print(f"--- postfix {postfix.log_tail(40)}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item, so fixtures can tell that the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from tests.e2e.conftest import SUBJECT_TAG, Mta
 from tests.e2e.messages import SLOW_MARK, TAG_MARK, make_message
 from tests.support.milter_process import MilterProcess
 from tests.support.postfix import PostfixInstance
-from tests.support.procs import busy_process
+from tests.support.procs import alive, busy_process
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_client import Sent
 
@@ -193,11 +193,13 @@ def test_dead_milter_with_default_action_accept_delivers_unscanned(
         mta: Mta, postfix: PostfixInstance, milter_port: int) -> None:
     postfix.set_milter(f"inet:127.0.0.1:{milter_port}", "accept")
     try:
+        offset = postfix.log_offset()
         raw, message_id = make_message(TAG_MARK)
         sent = mta.send(raw, BOB)
         assert sent.accepted, sent.reply
         assert mta.delivered(message_id).header("X-Spam-Flag") is None
-        assert "Connection refused" in postfix.log_text()
+        assert f"connect to Milter service inet:127.0.0.1:{milter_port}: Connection refused" \
+            in postfix.log_text(since=offset)
     finally:
         postfix.set_milter(f"inet:127.0.0.1:{milter_port}", "tempfail")
 
@@ -235,3 +237,25 @@ def test_hung_redis_costs_only_the_first_message_a_timeout(
         assert len(store_warnings) == 1, store_warnings
     finally:
         os.kill(redis_for_bayes.process.pid, signal.SIGCONT)
+
+
+def test_sigterm_stops_the_milter_and_its_workers(mta: Mta, start_milter: StartMilter) -> None:
+    """systemd's stop: exit status 0 within seconds, and no scoring process left behind."""
+    milter = start_milter()
+    raw, message_id = make_message()
+    assert mta.send(raw, BOB).accepted
+    mta.delivered(message_id)
+    workers = milter.workers()
+    assert workers, "no scoring processes found under the milter"
+    started = time.monotonic()
+    status = milter.stop()
+    took = time.monotonic() - started
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphans = [pid for pid in workers if alive(pid)]
+    for pid in orphans:  # ours: started by this test's milter
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"scoring processes {orphans} outlived the milter"
+    assert not milter.killed and took < 10, f"SIGTERM took {took:.1f} s"
+    assert status == 0, f"exit status {status} (negative: killed by that signal)\n{milter.log}"

@@ -67,6 +67,20 @@ def milter(postfix: PostfixInstance, milter_port: int,
     process.stop()
 
 
+@pytest.fixture(autouse=True)
+def milter_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Print what the module's milter logged during a test that failed."""
+    if "milter" not in request.fixturenames:
+        yield
+        return
+    process: MilterProcess = request.getfixturevalue("milter")
+    mark = process.mark()
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print("--- mailsift milter stderr during this test:\n" + "\n".join(process.lines[mark:]))
+
+
 def spam_headers(received: Received) -> dict[str, list[str]]:
     return {name: received.headers(name) for name in SPAM_HEADERS}
 
@@ -255,3 +269,15 @@ def test_mail_through_the_no_milter_port_is_not_scanned(mta: Mta, milter: Milter
     assert sent.accepted, sent.reply
     received = mta.delivered(message_id)
     assert received.header("X-Spam-Flag") is None
+
+
+def test_authenticated_sender_is_judged_by_outbound_thresholds(
+        mta: Mta, milter: MilterProcess) -> None:
+    """{auth_authen} reaches the milter: a customer's spam meets [outbound] (reject from 12 on).
+
+    XCLIENT LOGIN= makes Postfix treat the session as SASL-authenticated without a SASL server.
+    """
+    raw, message_id = make_message(TAG_MARK)
+    sent = mta.send(raw, BOB, xclient={"LOGIN": "alice"})
+    assert sent.reply == f"550 5.7.1 {REJECT_TEXT}"
+    assert mta.not_delivered(message_id)

@@ -97,6 +97,8 @@ class MilterProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
         self._lines: list[str] = []
+        self._ended = False
+        self.killed = False  # True when stop() had to SIGKILL it
         self._changed = threading.Condition()
         self._reader: threading.Thread | None = None
 
@@ -133,13 +135,13 @@ class MilterProcess:
                 self._lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
                 self._changed.notify_all()
         with self._changed:
-            self._lines.append("")  # wake waiters: the stream ended
+            self._ended = True  # wake waiters: the stream ended
             self._changed.notify_all()
 
     @property
     def lines(self) -> list[str]:
         with self._changed:
-            return [line for line in self._lines if line]
+            return list(self._lines)
 
     @property
     def log(self) -> str:
@@ -160,7 +162,7 @@ class MilterProcess:
                 seen = len(self._lines)
                 left = deadline - time.monotonic()
                 exited = self.process is not None and self.process.poll() is not None
-                if left <= 0 or (exited and self._lines and self._lines[-1] == ""):
+                if left <= 0 or (exited and self._ended):
                     raise TimeoutError(f"no stderr line matching {regex.pattern!r} in "
                                        f"{timeout:.0f} s; stderr:\n{self.log}")
                 self._changed.wait(min(left, 0.2))
@@ -203,7 +205,10 @@ class MilterProcess:
                 for pid in workers:
                     if alive(pid):
                         os.kill(pid, signal.SIGKILL)
-                self._lines.append(f"[harness] milter ignored SIGTERM for {timeout:.0f} s; killed")
+                with self._changed:
+                    self._lines.append(f"[harness] milter ignored SIGTERM for {timeout:.0f} s; "
+                                       "killed")
+                self.killed = True
         self.returncode = self.process.returncode
         if self._reader is not None:
             self._reader.join(timeout=5)

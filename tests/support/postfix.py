@@ -34,6 +34,7 @@ from tests.support.procs import alive, children
 
 POSTFIX = Path("/usr/sbin/postfix")
 POSTCONF = Path("/usr/sbin/postconf")
+POSTSUPER = Path("/usr/sbin/postsuper")
 DAEMON_DIRECTORY = Path("/usr/lib/postfix/sbin")
 
 START_TIMEOUT_S = 30.0  # first start takes 2-3 s (postfix-script checks and creates the queue)
@@ -319,9 +320,26 @@ class PostfixInstance:
                                    f"{[p.name for p in left]}\n{self.log_tail()}")
             time.sleep(POLL_S * 2)
 
-    def log_text(self) -> str:
+    def purge_queue(self) -> int:
+        """Delete every queued message (`postsuper -d ALL`): a failed test must not leave mail
+        behind for the next one. Returns how many files were queued."""
+        left = len(self.queued())
+        if left:
+            self._run(str(POSTSUPER), "-c", str(self.etc), "-d", "ALL")
+        return left
+
+    def log_offset(self) -> int:
+        """The maillog's current size: pass to `log_text(since=...)` to see only what follows."""
         try:
-            return self.maillog.read_text(errors="replace")
+            return self.maillog.stat().st_size
+        except OSError:
+            return 0
+
+    def log_text(self, since: int = 0) -> str:
+        try:
+            with self.maillog.open("rb") as fh:
+                fh.seek(since)
+                return fh.read().decode(errors="replace")
         except OSError:
             return ""
 
