@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -115,37 +116,45 @@ def milter(global_config: str | None, config_path: str | None) -> None:
     run(config)
 
 
-LEARN_MODES = ("spam", "ham", "forget", "report", "revoke")
-STORE_MODES = ("dump", "clear", "expire")
+MODE_HELP = {
+    "spam": "Learn the messages as spam.",
+    "ham": "Learn the messages as ham.",
+    "forget": "Take back what learning them added.",
+    "report": "Learn as spam and share their digests so every host recognises copies.",
+    "revoke": "Learn as ham and withdraw a report.",
+    "dump": "Show counts and token ages.",
+    "clear": "Remove everything learned.",
+    "expire": "Drop tokens not seen for a long time.",
+}
+NEEDS_PATHS = ("spam", "ham", "forget", "report", "revoke")
+
+
+def _mode_options(func: Callable[..., None]) -> Callable[..., None]:
+    for mode, text in reversed(MODE_HELP.items()):
+        func = click.option(f"--{mode}", mode, is_flag=True, help=text)(func)
+    return func
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATH|-]...")
-@click.option("--spam", "mode", flag_value="spam", help="Learn the messages as spam.")
-@click.option("--ham", "mode", flag_value="ham", help="Learn the messages as ham.")
-@click.option("--forget", "mode", flag_value="forget", help="Take back what learning them added.")
-@click.option("--report", "mode", flag_value="report",
-              help="Learn as spam and share their digests so every host recognises copies.")
-@click.option("--revoke", "mode", flag_value="revoke", help="Learn as ham and withdraw a report.")
-@click.option("--dump", "mode", flag_value="dump", help="Show counts and token ages.")
-@click.option("--clear", "mode", flag_value="clear", help="Remove everything learned.")
-@click.option("--expire", "mode", flag_value="expire", help="Drop tokens not seen for a long time.")
+@_mode_options
 @click.option("--backup", metavar="FILE", help="Write everything learned to FILE (portable JSON lines).")
 @click.option("--restore", metavar="FILE", help="Replace everything learned with FILE's contents.")
 @click.option("--mbox", is_flag=True, help="Read every file as an mbox (detected when not given).")
 @click.option("--prefix", metavar="PREFIX", help="Bayes key prefix (per-user or per-domain Bayes).")
 @click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
 @click.pass_obj
-def learn(global_config: str | None, paths: tuple[str, ...], mode: str | None, backup: str | None,
-          restore: str | None, mbox: bool, prefix: str | None, config_path: str | None) -> None:
+def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None, restore: str | None,
+          mbox: bool, prefix: str | None, config_path: str | None, **modes: bool) -> None:
     """Train Bayes, as sa-learn does: PATH is a message file, a directory, an mbox, a Maildir or -."""
     from mailsift.training.commands import LearnCommandError, run_learn
 
-    chosen = [m for m in (mode, backup and "backup", restore and "restore") if m]
+    chosen = [m for m, on in modes.items() if on] + [m for m, v in (("backup", backup),
+                                                                      ("restore", restore)) if v]
     if len(chosen) != 1:
-        raise CliError("learn: give exactly one of --spam, --ham, --forget, --report, --revoke, "
-                       "--dump, --backup, --restore, --clear, --expire")
-    if chosen[0] in LEARN_MODES and not paths:
+        raise CliError("learn: give exactly one of " + ", ".join(f"--{m}" for m in MODE_HELP)
+                       + ", --backup FILE, --restore FILE")
+    if chosen[0] in NEEDS_PATHS and not paths:
         raise CliError(f"learn --{chosen[0]}: no PATH given (use - for standard input)")
     config = _config(config_path or global_config)
     try:

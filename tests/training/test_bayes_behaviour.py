@@ -1,0 +1,153 @@
+"""Bayes as users meet it: tokens independent of encoding, idempotent and reversible learning,
+backups that restore identical verdicts, reports that catch altered copies, a dead store."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import quopri
+import time
+from pathlib import Path
+
+import pytest
+
+from mailsift.analysis.parse import analyse
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.store import Label, Outcome, read_backup, token_key, write_backup
+from mailsift.classifier.tokenizer import tokenize
+from mailsift.config import BayesConfig, Config, RulesConfig
+from mailsift.scanner import Scanner
+from tests.support.redis_server import RedisServer
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "spamassassin"
+RUSSIAN = "Здравствуйте, коллеги! Отчёт за квартал готов, встреча в четверг.\n"
+GERMAN = "Grüße aus München, die Übersicht folgt morgen.\n"
+
+
+def corpus_sample(folder: str, count: int, start: int = 0) -> list[bytes]:
+    files = sorted(p for p in (CORPUS / folder).iterdir() if p.is_file())
+    return [p.read_bytes() for p in files[start:start + count]]
+
+
+def encoded(text: str, charset: str, cte: str) -> bytes:
+    data = text.encode(charset)
+    body = {"base64": base64.encodebytes, "quoted-printable": quopri.encodestring,
+            "8bit": lambda b: b}[cte](data)
+    return (b"From: a@example.org\nTo: b@example.net\nSubject: report\nMIME-Version: 1.0\n"
+            b"Content-Type: text/plain; charset=" + charset.encode() + b"\n"
+            b"Content-Transfer-Encoding: " + cte.encode() + b"\n\n" + body)
+
+
+def text_tokens(raw: bytes) -> set[str]:
+    """Tokens minus the `mime:` ones, which describe the encoding on purpose."""
+    return {t for t in tokenize(analyse(raw, Config())) if not t.startswith("mime:")}
+
+
+@pytest.mark.parametrize("cte", ["8bit", "base64", "quoted-printable"])
+@pytest.mark.parametrize(("text", "charset"), [(RUSSIAN, "windows-1251"), (RUSSIAN, "koi8-r"),
+                                               (GERMAN, "iso-8859-1"), (GERMAN, "iso-8859-15")])
+def test_same_text_in_any_charset_and_encoding_gives_the_same_tokens(text: str, charset: str,
+                                                                     cte: str) -> None:
+    reference = text_tokens(encoded(text, "utf-8", "8bit"))
+    assert text_tokens(encoded(text, charset, cte)) == reference
+    assert {"коллеги", "münchen"} & reference
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config(bayes=BayesConfig(store=f"sqlite:///{tmp_path}/bayes.sqlite", min_spam=20, min_ham=20),
+                  rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+
+
+def trained(config: Config) -> BayesFilter:
+    bayes = BayesFilter(config.bayes, open_store(config.bayes))
+    for raw in corpus_sample("spam", 30):
+        bayes.learn(analyse(raw, config), Label.SPAM)
+    for raw in corpus_sample("easy_ham", 30):
+        bayes.learn(analyse(raw, config), Label.HAM)
+    return bayes
+
+
+def counts(bayes: BayesFilter, raw: bytes, config: Config) -> tuple[object, list[object]]:
+    keys = [token_key(t) for t in bayes.tokens(analyse(raw, config))]
+    return bayes.store.lookup(keys)
+
+
+def test_learning_the_same_message_twice_changes_nothing(config: Config) -> None:
+    bayes = trained(config)
+    raw = corpus_sample("spam_2", 1)[0]
+    assert bayes.learn(analyse(raw, config), Label.SPAM) is Outcome.LEARNED
+    before = counts(bayes, raw, config)
+    assert bayes.learn(analyse(raw, config), Label.SPAM) is Outcome.ALREADY
+    assert counts(bayes, raw, config) == before
+
+
+def test_relearning_as_the_other_class_moves_the_counts_and_forget_restores_them(config: Config) -> None:
+    bayes = trained(config)
+    raw = corpus_sample("hard_ham", 1)[0]
+    pristine = counts(bayes, raw, config)
+    bayes.learn(analyse(raw, config), Label.SPAM)
+    as_spam = counts(bayes, raw, config)
+    assert bayes.learn(analyse(raw, config), Label.HAM) is Outcome.RELEARNED
+    totals, per_token = counts(bayes, raw, config)
+    assert (totals.spam, totals.ham) == (as_spam[0].spam - 1, as_spam[0].ham + 1)
+    assert all(a.spam == b.spam - 1 and a.ham == b.ham + 1 for a, b in zip(per_token, as_spam[1], strict=True))
+    assert bayes.forget(analyse(raw, config)) is Outcome.FORGOTTEN
+    assert counts(bayes, raw, config) == pristine
+
+
+def test_backup_clear_restore_gives_identical_scores(config: Config) -> None:
+    bayes = trained(config)
+    scanner = Scanner(config, bayes=bayes)
+    probes = corpus_sample("spam_2", 5, 100) + corpus_sample("easy_ham_2", 5, 100)
+    before = [scanner.scan(raw).score for raw in probes]
+    backup = io.StringIO()
+    write_backup(bayes.store, backup)
+    bayes.store.clear()
+    assert [scanner.scan(raw).score for raw in probes] != before
+    backup.seek(0)
+    read_backup(bayes.store, backup, "backup")
+    assert [scanner.scan(raw).score for raw in probes] == before
+
+
+def test_a_reported_spam_and_an_altered_copy_hit_the_digest_rule_until_revoked(config: Config) -> None:
+    bayes = trained(config)
+    scanner = Scanner(config, bayes=bayes)
+    spam = corpus_sample("spam", 1, 200)[0]
+    head, _, body = spam.partition(b"\n\n")
+    lines = body.split(b"\n")
+    altered = head + b"\n\nDear valued friend Ann,\n" + b"\n".join(lines[1:])
+    altered = altered.replace(b"?", b"?utm_campaign=copy2&")
+    msg = analyse(spam, config)
+    bayes.learn(msg, Label.SPAM)
+    assert bayes.report(msg)
+    assert "DIGEST_REPORTED" in scanner.scan(spam).rule_names
+    assert "DIGEST_REPORTED" in scanner.scan(altered).rule_names
+    assert bayes.revoke(msg)
+    assert "DIGEST_REPORTED" not in scanner.scan(spam).rule_names
+    assert "DIGEST_REPORTED" not in scanner.scan(altered).rule_names
+
+
+def test_with_redis_stopped_scoring_falls_back_to_rules_quickly_with_one_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    server = RedisServer(tmp_path / "redis")
+    url = server.url
+    server.stop()
+    config = Config(bayes=BayesConfig(store=url), rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+    with_bayes = Scanner(config, bayes=BayesFilter(config.bayes, open_store(config.bayes)))
+    rules_only = Scanner(config)
+    messages = corpus_sample("spam_2", 5, 300)
+    caplog.set_level(logging.WARNING)
+    for raw in messages:
+        started = time.perf_counter()
+        result = with_bayes.scan(raw)
+        extra = time.perf_counter() - started
+        started = time.perf_counter()
+        expected = rules_only.scan(raw)
+        extra -= time.perf_counter() - started
+        assert result.score == expected.score
+        assert extra < 0.1
+    warnings = [r for r in caplog.records if "Bayes store unavailable" in r.getMessage()]
+    assert len(warnings) == 1

@@ -1,0 +1,88 @@
+"""`mailsift learn` as an administrator runs it: any kind of path, sa-learn-like output, one-line errors."""
+
+from __future__ import annotations
+
+import mailbox
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.redis_server import RedisServer
+from tests.training.test_bayes_behaviour import corpus_sample
+
+SPAM = corpus_sample("spam", 6)
+
+
+def mailsift(config: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), *args],
+                          input=stdin.decode("latin-1"), capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "mailsift.toml"
+    path.write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n'
+                    f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    return path
+
+
+def test_learns_a_directory_and_reports_like_sa_learn(config: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "spam"
+    folder.mkdir()
+    for i, raw in enumerate(SPAM):
+        (folder / f"{i}.eml").write_bytes(raw)
+    (folder / "notes.txt").write_text("just some text, not mail\n")
+    first = mailsift(config, "learn", "--spam", str(folder))
+    assert first.returncode == 0, first.stderr
+    assert "Learned tokens from 6 message(s) (7 messages examined)" in first.stdout
+    assert "notes.txt: not a mail message" in first.stdout
+    again = mailsift(config, "learn", "--spam", str(folder))
+    assert "Learned tokens from 0 message(s)" in again.stdout
+    assert "Skipped 6 message(s) already learned" in again.stdout
+
+
+def test_learns_an_mbox_a_maildir_and_stdin(config: Path, tmp_path: Path) -> None:
+    box = mailbox.mbox(tmp_path / "box.mbox")
+    for raw in SPAM[:3]:
+        box.add(raw)
+    box.flush()
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    for raw in SPAM[3:5]:
+        maildir.add(raw)
+    result = mailsift(config, "learn", "--ham", str(tmp_path / "box.mbox"), str(tmp_path / "Maildir"))
+    assert "Learned tokens from 5 message(s) (5 messages examined)" in result.stdout, result.stderr
+    piped = mailsift(config, "learn", "--ham", "-", stdin=SPAM[5])
+    assert "Learned tokens from 1 message(s)" in piped.stdout
+    dump = mailsift(config, "learn", "--dump")
+    assert "ham messages learned:  6" in dump.stdout
+
+
+def test_forget_takes_messages_back(config: Path, tmp_path: Path) -> None:
+    message = tmp_path / "one.eml"
+    message.write_bytes(SPAM[0])
+    mailsift(config, "learn", "--spam", str(message))
+    result = mailsift(config, "learn", "--forget", str(message))
+    assert "Forgot tokens from 1 message(s)" in result.stdout
+    assert "spam messages learned: 0" in mailsift(config, "learn", "--dump").stdout
+
+
+def test_learn_with_the_store_down_exits_non_zero_with_one_line(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    url = server.url
+    server.stop()
+    config = tmp_path / "down.toml"
+    config.write_text(f'[bayes]\nstore = "{url}"\n')
+    message = tmp_path / "one.eml"
+    message.write_bytes(SPAM[0])
+    result = mailsift(config, "learn", "--spam", str(message))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("mailsift: learn: Bayes store unavailable: redis at 127.0.0.1:")
+
+
+def test_learn_needs_exactly_one_mode(config: Path) -> None:
+    result = mailsift(config, "learn", "--spam", "--ham", "x")
+    assert result.returncode == 2
+    assert result.stderr.startswith("mailsift: learn: give exactly one of")
