@@ -6,7 +6,6 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 PIP   := $(VENV)/bin/pip
-SAMPLE ?= $(firstword $(wildcard ../shared/corpus/spamassassin/spam_2/*))
 
 # Debian packages: build deps for pymilter/hiredis, and the real peers the tests talk to.
 APT_RUN  := python3 python3-venv python3-dev gcc libmilter-dev
@@ -29,10 +28,19 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PIP) install -q -e '.[test]'
 	touch $(STAMP)
 
+# The milter on its embedded default (SQLite Bayes store, quarantine and rule cache under ./var).
+RUNDIR := $(CURDIR)/var
 run: deps-run
-	@test -n "$(SAMPLE)" || { echo "no sample message found under ../shared/corpus"; exit 2; }
-	@echo "== mailsift check $(SAMPLE)"
-	@$(VENV)/bin/mailsift check "$(SAMPLE)"; status=$$?; [ $$status -le 1 ] || exit $$status
+	@mkdir -p $(RUNDIR)
+	@test -f $(RUNDIR)/mailsift.toml || printf '%s\n' \
+	  '# Written by make run; edit freely. All keys: mailsift.example.toml' \
+	  '[bayes]' 'store = "sqlite:///$(RUNDIR)/bayes.sqlite"' \
+	  '[quarantine]' 'dir = "$(RUNDIR)/quarantine"' \
+	  '[rules]' 'cache_dir = "$(RUNDIR)/cache"' > $(RUNDIR)/mailsift.toml
+	@echo "== mailsift milter, config $(RUNDIR)/mailsift.toml. Add these lines to Postfix:"
+	@$(VENV)/bin/mailsift --config $(RUNDIR)/mailsift.toml postfix
+	@echo "== starting (Ctrl-C stops it)"
+	exec $(VENV)/bin/mailsift --config $(RUNDIR)/mailsift.toml milter
 
 test: deps-test
 	$(VENV)/bin/ruff check .

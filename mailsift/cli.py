@@ -61,15 +61,18 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 @click.argument("message", default="-", metavar="[FILE|-]")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON object.")
 @click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@click.option("--network/--no-network", default=None,
+              help="Run the DNS checks (SPF, DKIM, DMARC, lists...) or not; default: dns.enabled.")
 @click.pass_obj
-def check(global_config: str | None, message: str, as_json: bool, config_path: str | None) -> None:
+def check(global_config: str | None, message: str, as_json: bool, config_path: str | None,
+          network: bool | None) -> None:
     """Score one message and explain the score. Exit 0 for ham, 1 for spam, 2 for an error."""
     from mailsift.report import fold, rule_table, spam_headers
     from mailsift.scanner import Scanner
 
     config = _config(config_path or global_config)
     raw = _read_message(message)
-    result = Scanner(config).scan(raw)
+    result = Scanner(config, network=network).scan(raw)
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     else:
@@ -162,6 +165,16 @@ def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None,
     except LearnCommandError as exc:
         raise CliError(str(exc)) from None
     click.echo(text)
+
+
+@cli.command()
+@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@click.pass_obj
+def postfix(global_config: str | None, config_path: str | None) -> None:
+    """Print the Postfix main.cf and master.cf lines for this configuration."""
+    from mailsift.milter.postfix import postfix_lines
+
+    click.echo(postfix_lines(_config(config_path or global_config)))
 
 
 @cli.command(name="eval")

@@ -1,0 +1,44 @@
+"""The Postfix side of the installation, derived from our config so the two always agree."""
+
+from __future__ import annotations
+
+from mailsift.config import Config
+
+REINJECT_PORT = 10026  # where released quarantine mail re-enters Postfix, past the milter
+
+
+def postfix_lines(config: Config) -> str:
+    listen = config.milter.listen
+    timeout = int(config.milter.timeout) + 30
+    default = "tempfail" if config.milter.on_error == "tempfail" else "accept"
+    unix_note = ""
+    if listen.startswith("unix:"):
+        unix_note = ("# smtpd runs chrooted in /var/spool/postfix on Debian: a unix socket must lie\n"
+                     "# inside it (e.g. unix:/var/spool/postfix/mailsift/milter.sock), and Postfix\n"
+                     "# names it relative to the chroot: unix:mailsift/milter.sock\n")
+    return f"""# --- /etc/postfix/main.cf ---------------------------------------------------------
+{unix_note}smtpd_milters = {listen}
+non_smtpd_milters = $smtpd_milters
+# What Postfix does while mailsift is unreachable: accept (unfiltered) or tempfail (451, retried).
+milter_default_action = {default}
+milter_protocol = 6
+# The queue id ({{i}}) for mailsift's log lines, and the SASL login for outbound scoring.
+milter_mail_macros = i {{auth_type}} {{auth_authen}} {{auth_author}} {{mail_addr}}
+milter_end_of_data_macros = i
+milter_connect_timeout = 10s
+# Longer than milter.timeout ({config.milter.timeout:g}s), so mailsift's own on_error decides.
+milter_content_timeout = {timeout}s
+
+# --- /etc/postfix/master.cf ----------------------------------------------------------
+# Re-injection of released quarantine mail: loopback only, and without the milter, so a
+# released message is not caught again.
+127.0.0.1:{REINJECT_PORT} inet n - n - - smtpd
+  -o smtpd_milters=
+  -o non_smtpd_milters=
+  -o mynetworks=127.0.0.0/8
+  -o smtpd_client_restrictions=permit_mynetworks,reject
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o receive_override_options=no_address_mappings
+
+# Then: postfix check && postfix reload
+"""
