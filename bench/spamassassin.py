@@ -8,7 +8,8 @@ processes, one request per message). The spamd here never touches the system's s
   as installed; what this benchmark changes is given with `--cf` lines instead of edits to /etc;
 * `--local` turns off DNS, Razor, Pyzor and the other network tests (there is no DNS here, and timeouts
   would measure the network, not the filter);
-* `use_bayes 0` and `bayes_auto_learn 0`: rules only, and scoring must not change what is scored later;
+* `use_bayes 0` and `bayes_auto_learn 0`: rules only, and scoring must not change what is scored later
+  (the default of `Spamd`; bench/bayes.py passes other `config_lines` to score with a learned Bayes DB);
 * `--nouser-config` and a throw-away `--helper-home-dir`: no per-user prefs are read or written;
 * as root, spamd would fall back to `nobody` per message with a warning; `-u nobody` says so up front.
 
@@ -73,8 +74,11 @@ def _ping(port: int) -> bool:
 class Spamd:
     """A private spamd for the duration of a `with` block; always stopped on exit, also on error."""
 
-    def __init__(self, children: int = 2) -> None:
+    def __init__(self, children: int = 2, config_lines: Sequence[str] = CONFIG_LINES) -> None:
+        """`config_lines` are passed as `--cf` lines, i.e. site settings that override /etc without
+        editing it; the default is rules only."""
         self.children = children
+        self.config_lines = tuple(config_lines)
         self.port = free_port()
         self._home = Path(tempfile.mkdtemp(prefix="mailsift-bench-spamd-"))
         self._log_path = self._home / "spamd.log"
@@ -86,7 +90,7 @@ class Spamd:
             f"--listen={HOST}:{self.port}", f"--max-children={self.children}",
             f"--min-children={self.children}", "--syslog=stderr",
         ]
-        cmd += [f"--cf={line}" for line in CONFIG_LINES]
+        cmd += [f"--cf={line}" for line in self.config_lines]
         if os.geteuid() == 0:
             cmd += ["--username=nobody"]
         return cmd
@@ -160,6 +164,19 @@ def check_message(path: Path, port: int) -> SaVerdict:
     if done.returncode not in (0, 1):
         raise RuntimeError(f"spamc failed ({done.returncode}) on {path}: {done.stderr.strip()}")
     return SaVerdict(score=_parse_check(done.stdout), is_spam=done.returncode == 1)
+
+
+def hit_rules(path: Path, port: int) -> list[str]:
+    """The names of the rules one message hits (`spamc -y`): lets a benchmark check that a setting
+    took effect, e.g. that BAYES_ rules fire, instead of silently measuring something else."""
+    cmd = [SPAMC, "-d", HOST, "-p", str(port), "-y", "-x", "-s", str(SPAMC_MAX_SIZE),
+           "-t", str(MESSAGE_TIMEOUT_S)]
+    with path.open("rb") as message:
+        done = subprocess.run(cmd, stdin=message, capture_output=True, text=True, check=False,
+                              timeout=MESSAGE_TIMEOUT_S + 30)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"spamc -y failed ({done.returncode}) on {path}: {done.stderr.strip()}")
+    return [name for name in done.stdout.strip().split(",") if name]
 
 
 def score_messages(paths: Sequence[Path], port: int, clients: int = 2) -> tuple[list[SaVerdict], float]:
