@@ -9,6 +9,7 @@ verdict.
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import datetime
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from mailsift.analysis.model import Envelope, Message
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.filter import BayesFilter
 from mailsift.config import Config
+from mailsift.network import NETWORK_KEY, authentication_results, gather
 from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.checks.bayes import BAYES_KEY
+from mailsift.rules.checks.network_lists import list_rules
 from mailsift.rules.checks.reports import REPORTS_KEY
 from mailsift.rules.engine import Engine
 from mailsift.rules.registry import CheckContext, load_checks
@@ -39,12 +42,16 @@ def rule_paths(config: Config) -> list[Path]:
 
 
 class Scanner:
-    def __init__(self, config: Config, *, network: bool = False, bayes: BayesFilter | None = None) -> None:
+    def __init__(self, config: Config, *, network: bool | None = None,
+                 bayes: BayesFilter | None = None) -> None:
         self.config = config
-        self.network = network
+        # None: as configured (dns.enabled); True/False: forced, e.g. by `mailsift check --no-network`
+        self.network = config.dns.enabled if network is None else network
         self.bayes = bayes
         checks = load_checks()
         self.ruleset = load_rule_files(rule_paths(config), checks)
+        # DNS lists are defined in the configuration, which is also the one place of their scores
+        self.ruleset.rules.update(list_rules(config.dns))
         self.engine = Engine(self.ruleset, checks, config.rules.cache_path())
         self.engine.plan(self.score_set(bayes=False))
         if bayes is not None:
@@ -64,8 +71,13 @@ class Scanner:
         ctx.cache[BAYES_KEY] = verdict
         if self.bayes is not None:
             ctx.cache[REPORTS_KEY] = self.bayes.reported(msg)
-        return self.engine.run(ctx, self.score_set(verdict is not None),
-                               self.config.scoring.required_score, self.config.scan.rule_budget)
+        if self.network:  # all DNS of the message, within dns.timeout, before any rule runs
+            ctx.cache[NETWORK_KEY] = gather(msg, self.config)
+        result = self.engine.run(ctx, self.score_set(verdict is not None),
+                                 self.config.scoring.required_score, self.config.scan.rule_budget)
+        if self.network:
+            result.auth_results = authentication_results(ctx, self.config.dns.authserv_id or socket.getfqdn())
+        return result
 
     def scan(self, raw: bytes, envelope: Envelope | None = None,
              arrival: datetime | None = None) -> Result:

@@ -26,6 +26,8 @@ class Result:
     # group -> points taken off because the group's hits added up to more than its cap
     capped: dict[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
+    # Authentication-Results value (SPF, DKIM, DMARC) when the network checks ran, else ""
+    auth_results: str = ""
 
     @property
     def is_spam(self) -> bool:

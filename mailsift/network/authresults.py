@@ -1,0 +1,60 @@
+"""The Authentication-Results header (RFC 8601) for SPF, DKIM and DMARC, built with `authres`.
+
+Downstream filters and mail clients read this header instead of repeating the checks, so it states
+exactly what the rules saw: one entry per DKIM signature, the DMARC policy that applied, and
+`none` for a method that had nothing to check.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import authres
+import authres.dmarc
+
+from mailsift.network.verdicts import NETWORK_KEY, NetworkVerdicts
+
+if TYPE_CHECKING:
+    from mailsift.rules.registry import CheckContext
+
+Results = list[authres.BaseAuthenticationResult]
+HEADER_PREFIX = "Authentication-Results: "
+
+
+def authentication_results(ctx_or_facts: CheckContext | NetworkVerdicts, authserv_id: str) -> str:
+    """The header's value (without the name): what the milter adds to the message."""
+    if isinstance(ctx_or_facts, NetworkVerdicts):
+        verdicts: NetworkVerdicts | None = ctx_or_facts
+    else:
+        verdicts = ctx_or_facts.cache.get(NETWORK_KEY)
+    results = [] if verdicts is None else [*_spf(verdicts), *_dkim(verdicts), *_dmarc(verdicts)]
+    if not results:
+        results = [authres.NoneAuthenticationResult()]
+    header = authres.AuthenticationResultsHeader(authserv_id=authserv_id, results=results)
+    return str(header).removeprefix(HEADER_PREFIX)
+
+
+def _spf(verdicts: NetworkVerdicts) -> Results:
+    spf = verdicts.spf
+    if spf is None:
+        return []
+    if spf.identity == "helo":
+        return [authres.SPFAuthenticationResult(result=spf.result, smtp_helo=spf.domain)]
+    return [authres.SPFAuthenticationResult(result=spf.result, smtp_mailfrom=spf.sender)]
+
+
+def _dkim(verdicts: NetworkVerdicts) -> Results:
+    if not verdicts.dkim:
+        return [authres.DKIMAuthenticationResult(result="none")]
+    return [authres.DKIMAuthenticationResult(result=s.result, reason=s.reason or None,
+                                             header_d=s.domain or None, header_s=s.selector or None)
+            for s in verdicts.dkim]
+
+
+def _dmarc(verdicts: NetworkVerdicts) -> Results:
+    dmarc = verdicts.dmarc
+    if dmarc is None:
+        return []
+    policy = dmarc.policy if dmarc.result in ("pass", "fail") else None
+    return [authres.dmarc.DMARCAuthenticationResult(result=dmarc.result, header_from=dmarc.from_domain,
+                                                    policy=policy)]

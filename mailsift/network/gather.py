@@ -1,0 +1,85 @@
+"""Run every network check of one message at once, within the message's DNS budget.
+
+SPF, DKIM key fetches, the DMARC record, DNS lists, reverse DNS and the sender-domain lookups all
+start together; DMARC is judged last because it needs the SPF and DKIM outcomes. Each lookup gets
+only what is left of `dns.timeout`, so the whole costs at most the budget (plus a safety margin
+for the outer guard). Lookups that timed out or failed are recorded on the message as the facts
+DNS_TIMEOUT and DNS_SERVFAIL; rules that depended on them simply do not fire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mailsift.analysis.model import Message
+from mailsift.config import Config
+from mailsift.network import dmarc, dnslists, hosts, sender
+from mailsift.network.dkim import check_dkim
+from mailsift.network.identities import Identities, identities
+from mailsift.network.resolver import Answer, Lookups, Outcome, shared_resolver
+from mailsift.network.spf import check_spf
+from mailsift.network.verdicts import NetworkVerdicts
+
+log = logging.getLogger(__name__)
+
+# The outer guard: every lookup already stops at the budget, this only catches a check that hangs.
+GUARD_SECONDS = 0.3
+FACTS = {Outcome.TIMEOUT: "DNS_TIMEOUT", Outcome.SERVFAIL: "DNS_SERVFAIL"}
+
+
+def gather(msg: Message, config: Config) -> NetworkVerdicts:
+    """All network verdicts for `msg`; never raises for DNS trouble and never exceeds the budget."""
+    return asyncio.run(gather_async(msg, config))
+
+
+async def gather_async(msg: Message, config: Config) -> NetworkVerdicts:
+    settings = config.dns
+    lookups = Lookups(shared_resolver(tuple(settings.nameservers), settings.cache_size), settings.timeout)
+    ids = identities(msg, settings.max_uri_domains)
+    own = config.network.own_domains
+    verdicts = NetworkVerdicts(from_domain=ids.from_domain)
+    verdicts.findings.update(hosts.check_helo(ids, own))
+    verdicts.findings.update(sender.check_from(ids, own))
+    try:
+        async with asyncio.timeout(settings.timeout + GUARD_SECONDS):
+            await _lookups(msg, config, ids, lookups, verdicts)
+    except TimeoutError:
+        log.warning("network checks cut off after %.1fs", settings.timeout + GUARD_SECONDS)
+        msg.facts.add("DNS_TIMEOUT", "network checks cut off at the budget")
+    _record_failures(msg, lookups, verdicts)
+    return verdicts
+
+
+async def _lookups(msg: Message, config: Config, ids: Identities, lookups: Lookups,
+                   verdicts: NetworkVerdicts) -> None:
+    spf, signatures, (record, txt), listed, rdns, domains = await asyncio.gather(
+        check_spf(ids, lookups),
+        check_dkim(msg.raw, lookups),
+        _policy_records(ids, lookups),
+        dnslists.check_lists(config.dns, ids, lookups),
+        hosts.check_rdns(ids, lookups),
+        sender.check_domains(ids, lookups),
+    )
+    verdicts.spf, verdicts.dkim, verdicts.listed = spf, signatures, listed
+    verdicts.findings.update(rdns | domains)
+    if ids.from_domain:
+        verdicts.dmarc = dmarc.evaluate(ids.from_domain, record, spf, signatures)
+        if txt is not None:
+            verdicts.findings.update(sender.weak_domain(ids, record, txt))
+
+
+async def _policy_records(ids: Identities, lookups: Lookups
+                          ) -> tuple[dmarc.DmarcRecord | Answer | None, Answer | None]:
+    """The DMARC record and the From domain's TXT records (for its SPF record), fetched together."""
+    if not ids.from_domain:
+        return None, None
+    record, txt = await asyncio.gather(dmarc.fetch_record(ids.from_domain, lookups),
+                                       lookups.query(ids.from_domain, "TXT"))
+    return record, txt
+
+
+def _record_failures(msg: Message, lookups: Lookups, verdicts: NetworkVerdicts) -> None:
+    for (name, rdtype), outcome in lookups.failures.items():
+        verdicts.failures[f"{name}/{rdtype}"] = str(outcome)
+        msg.facts.add(FACTS[outcome], f"{name}/{rdtype}")

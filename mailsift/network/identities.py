@@ -1,0 +1,88 @@
+"""Who a message claims to be from, and which host handed it to us: the inputs of every network check.
+
+The connecting host is the first untrusted relay (Postfix's connection data when the milter scans,
+else the Received chain). Its envelope sender is authoritative only for the hop Postfix saw itself;
+for a message read from a file the Return-Path header stands in for it, as in SpamAssassin.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from email.utils import getaddresses, parseaddr
+
+from publicsuffixlist import PublicSuffixList
+
+from mailsift.analysis.model import Message, Relay
+
+# Unknown top-level domains count as public suffixes (the PSL's "*" rule), as DMARC requires.
+PSL = PublicSuffixList()
+
+# Relay addresses never looked up in DNS lists: they are not on the public Internet, so no list
+# can know them, and sending them would leak the site's internal addressing.
+NOT_LISTABLE = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "224.0.0.0/3", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
+MAX_RELAYS = 5
+
+
+@dataclass
+class Identities:
+    client_ip: str = ""  # of the first untrusted relay; '' when every hop is ours or authenticated
+    helo: str = ""
+    client_rdns: str = ""
+    mail_from: str = ""  # envelope sender; '' for bounces and when unknown
+    from_name: str = ""
+    from_address: str = ""
+    from_domain: str = ""
+    reply_to_domains: list[str] = field(default_factory=list)
+    relay_ips: list[str] = field(default_factory=list)  # untrusted and listable, newest first
+    uri_domains: list[str] = field(default_factory=list)
+
+    @property
+    def mail_from_domain(self) -> str:
+        return domain_of(self.mail_from)
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().rstrip(".").lower() if "@" in address else ""
+
+
+def org_domain(domain: str) -> str:
+    """The registrable ("organisational") domain: mail.shop.example.co.uk -> example.co.uk."""
+    return PSL.privatesuffix(domain) or domain
+
+
+def identities(msg: Message, max_uri_domains: int) -> Identities:
+    relay = msg.first_untrusted
+    from_name, from_address = parseaddr(msg.header("From"))
+    found = Identities(
+        from_name=from_name,
+        from_address=from_address.lower(),
+        from_domain=domain_of(from_address),
+        reply_to_domains=sorted({domain_of(a) for _, a in getaddresses(msg.header_values("Reply-To"))}
+                                - {""}),
+        relay_ips=_listable(msg.untrusted_relays),
+        uri_domains=list(dict.fromkeys(u.domain for u in msg.uris if u.domain))[:max_uri_domains],
+    )
+    if relay is not None and not relay.auth:
+        found.client_ip, found.helo, found.client_rdns = relay.ip, relay.helo, relay.rdns
+        found.mail_from = _envelope_sender(msg, relay)
+    return found
+
+
+def _envelope_sender(msg: Message, relay: Relay) -> str:
+    """The MTA's MAIL FROM for the hop it saw itself (even when empty), else what was recorded."""
+    if msg.envelope.client_ip and relay.ip == msg.envelope.client_ip:
+        return msg.envelope.mail_from
+    return relay.envfrom or parseaddr(msg.header("Return-Path"))[1]
+
+
+def _listable(relays: list[Relay]) -> list[str]:
+    ips = []
+    for relay in relays:
+        address = ipaddress.ip_address(relay.ip)
+        if relay.auth or any(address.version == n.version and address in n for n in NOT_LISTABLE):
+            continue
+        ips.append(relay.ip)
+    return list(dict.fromkeys(ips))[:MAX_RELAYS]

@@ -1,0 +1,58 @@
+"""What the network checks found for one message; the `eval:` checks and the milter only read this.
+
+Gathering (DNS, signatures) and judging (rules, scores) are kept apart so that all lookups of a
+message can run together before any rule looks at them, and so the Authentication-Results header
+tells the same story as the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Where the scanner leaves the verdicts for the checks: `CheckContext.cache[NETWORK_KEY]`.
+NETWORK_KEY = "network"
+
+# SPF results (RFC 7208 section 2.6), as pyspf names them.
+SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
+
+
+@dataclass(frozen=True)
+class SpfVerdict:
+    result: str  # one of SPF_RESULTS
+    identity: str  # "mailfrom", or "helo" when the envelope sender was empty
+    domain: str  # the domain whose policy was evaluated
+    sender: str  # what was checked: the envelope sender, or postmaster@HELO
+    client_ip: str
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class DkimSignature:
+    domain: str  # d=
+    selector: str  # s=
+    result: str  # pass, fail (signature or body hash broken), permerror (bad key or tags), temperror
+    reason: str = ""
+    b_prefix: str = ""  # the first characters of b=, to tell signatures apart in the header
+
+
+@dataclass(frozen=True)
+class DmarcVerdict:
+    result: str  # pass, fail, none (no record), temperror
+    policy: str  # none, quarantine, reject: what the domain asks for mail that fails
+    from_domain: str
+    record_domain: str = ""  # where the record was found: the From domain or its organisational domain
+    spf_aligned: bool = False
+    dkim_aligned: bool = False
+
+
+@dataclass
+class NetworkVerdicts:
+    """Everything gathered; `findings` holds the simple yes/no signs as NAME -> evidence."""
+
+    from_domain: str = ""
+    spf: SpfVerdict | None = None  # None: nothing to check (no untrusted client, or a lookup failed)
+    dkim: list[DkimSignature] = field(default_factory=list)
+    dmarc: DmarcVerdict | None = None  # None: no From domain
+    listed: dict[str, str] = field(default_factory=dict)  # DNS list rule -> what was listed
+    findings: dict[str, str] = field(default_factory=dict)  # e.g. "rdns.none" -> "192.0.2.7"
+    failures: dict[str, str] = field(default_factory=dict)  # "name/TYPE" -> timeout | servfail

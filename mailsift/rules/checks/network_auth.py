@@ -1,0 +1,58 @@
+"""`eval:spf(RESULT)`, `eval:dkim(STATE)`, `eval:dmarc(RESULT[, POLICY])`: sender authentication.
+
+The verdicts were gathered before the rules ran (`mailsift.network.gather`); these checks only read
+them, so every rule of a family agrees with the others and with the Authentication-Results header.
+Rules using them carry `tflags net`: without the network they are off.
+"""
+
+from __future__ import annotations
+
+from mailsift.network.dmarc import aligned
+from mailsift.network.verdicts import NETWORK_KEY, NetworkVerdicts
+from mailsift.rules.registry import CheckContext, CheckResult, check
+
+
+def network_verdicts(ctx: CheckContext) -> NetworkVerdicts:
+    """The message's verdicts; empty ones when the network checks did not run."""
+    found = ctx.cache.get(NETWORK_KEY)
+    return found if isinstance(found, NetworkVerdicts) else NetworkVerdicts()
+
+
+@check("spf")
+def spf(ctx: CheckContext, result: str) -> CheckResult:
+    """Hit when SPF for the envelope sender (HELO for bounces) gave `result`."""
+    verdict = network_verdicts(ctx).spf
+    if verdict is None or verdict.result != result:
+        return None
+    return f"{verdict.identity} {verdict.sender} from {verdict.client_ip}: {verdict.result}"
+
+
+@check("dkim")
+def dkim(ctx: CheckContext, state: str) -> CheckResult:
+    """valid: a signature verifies; aligned: one of the From domain does; invalid: signatures, none
+    verifying (temporary key failures aside); absent: no signature at all."""
+    verdicts = network_verdicts(ctx)
+    signatures = verdicts.dkim
+    good = [s for s in signatures if s.result == "pass"]
+    if state == "valid":
+        return ", ".join(s.domain for s in good) if good else None
+    if state == "aligned":
+        mine = [s for s in good if aligned(s.domain, verdicts.from_domain, strict=False)]
+        return mine[0].domain if mine else None
+    if state == "invalid":
+        broken = [s for s in signatures if s.result in ("fail", "permerror")]
+        return None if good or not broken else f"{broken[0].domain}: {broken[0].reason}"
+    if state == "absent":
+        return not signatures and NETWORK_KEY in ctx.cache
+    raise ValueError(f"unknown dkim state {state!r}")
+
+
+@check("dmarc")
+def dmarc(ctx: CheckContext, result: str, policy: str = "") -> CheckResult:
+    """Hit when DMARC gave `result` (and, if given, the From domain's policy is `policy`)."""
+    verdict = network_verdicts(ctx).dmarc
+    if verdict is None or verdict.result != result or (policy and verdict.policy != policy):
+        return None
+    if not verdict.record_domain:
+        return f"{verdict.from_domain} publishes no DMARC record"
+    return f"{verdict.from_domain} (record at {verdict.record_domain}, p={verdict.policy})"
