@@ -1,11 +1,12 @@
 """Does a domain imitate one of ours? Look-alike characters, IDN homographs and near misspellings.
 
 Phishing aimed at a company's staff or customers comes from domains that read like the company's
-own at a glance: `examp1e.org`, `exarnple.org`, `exmaple.org`, or `еxample.org` with a Cyrillic
-`е` (sent as xn--xample-2of.org). Both sides are reduced to a "skeleton" (IDNA decoded, NFKC,
-look-alike characters mapped to the Latin letter they imitate, hyphens dropped); equal skeletons,
-or skeletons one or two typing slips apart, mean imitation. The table is ours and deliberately
-small: the letters attackers actually use, not the whole of Unicode's confusables list.
+own at a glance: `examp1e.org`, `exarnple.org`, `exmaple.org`, `еxample.org` with a Cyrillic `е`
+(sent as xn--xample-2of.org), or `example.org.phish.example`, which starts with ours. Both sides
+are reduced to a "skeleton" (IDNA decoded, NFKC, look-alike characters mapped to the Latin letter
+they imitate, hyphens dropped); equal skeletons, or skeletons one typing slip apart, mean
+imitation. The table is ours and deliberately small: the letters attackers actually use, not the
+whole of Unicode's confusables list.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ LOOKALIKES = str.maketrans({
     "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "κ": "k", "χ": "x", "υ": "u",
     "ε": "e", "β": "b", "η": "n", "0": "o", "1": "l", "3": "e", "5": "s", "|": "l", "-": None,
 })
+# One slip (a letter added, dropped, changed, or two swapped) is a look-alike; two already pair
+# unrelated names such as northwind/southwind.
+MAX_SLIPS = 1
 # Letter pairs that read as one letter in most fonts.
 LOOKALIKE_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("nn", "m"))
 
@@ -53,14 +57,13 @@ def imitated(domain: str, own_domains: list[str]) -> str | None:
     candidates = {domain, org_domain(domain)}
     for own in own_domains:
         wanted = skeleton(own)
-        if any(_close(skeleton(c), wanted) for c in candidates):
+        if domain.startswith(own + ".") or any(_close(skeleton(c), wanted) for c in candidates):
             return own
     return None
 
 
 def _close(text: str, wanted: str) -> bool:
-    allowed = 1 if len(wanted) < 10 else 2
-    return text == wanted or edit_distance(text, wanted, allowed) <= allowed
+    return edit_distance(text, wanted, MAX_SLIPS) <= MAX_SLIPS
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:

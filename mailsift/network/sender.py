@@ -50,8 +50,8 @@ def _mail_hosts(mx: Answer) -> list[str]:
 
 
 def weak_domain(ids: Identities, dmarc: DmarcRecord | Answer | None, txt: Answer) -> dict[str, str]:
-    """sender.weak: the From domain has neither an SPF record (`txt`) nor a DMARC policy."""
-    if not ids.from_domain or dmarc is not None or txt.unknown:
+    """sender.weak: the From domain exists but has neither an SPF record (`txt`) nor DMARC."""
+    if not ids.from_domain or dmarc is not None or not txt.exists:
         return {}
     if any(r.lower().startswith("v=spf1") for r in txt.records):
         return {}

@@ -1,0 +1,46 @@
+"""The Authentication-Results header value the milter adds: SPF, every DKIM signature, DMARC."""
+
+from __future__ import annotations
+
+from mailsift.network import NetworkVerdicts, authentication_results
+from mailsift.network.verdicts import DkimSignature, DmarcVerdict, SpfVerdict
+from mailsift.scanner import Scanner
+from tests.network.conftest import DnsFixture
+from tests.network.messages import letter, scan, signed
+from tests.network.zone import GOOD_IP, LISTED_IP
+
+
+def test_listed_forger_gets_the_list_rule_and_failing_results(scanner: Scanner) -> None:
+    result = scan(scanner, letter(), ip=LISTED_IP)
+    assert "RCVD_IN_TEST_BL" in result.rule_names
+    assert result.auth_results == ("mx.our.test; spf=fail smtp.mailfrom=tom@shop.test; dkim=none; "
+                                   "dmarc=fail header.from=shop.test policy.dmarc=reject")
+
+
+def test_signed_mail_from_an_allowed_host_passes_everything(scanner: Scanner, test_dns: DnsFixture) -> None:
+    result = scan(scanner, signed(letter(), test_dns.dkim_private_key), ip=GOOD_IP)
+    assert result.auth_results == (
+        "mx.our.test; spf=pass smtp.mailfrom=tom@shop.test; dkim=pass header.d=shop.test "
+        "header.s=sel; dmarc=pass header.from=shop.test policy.dmarc=reject")
+
+
+def test_built_from_verdicts_alone() -> None:
+    verdicts = NetworkVerdicts(
+        from_domain="shop.test",
+        spf=SpfVerdict("softfail", "mailfrom", "soft.test", "a@soft.test", GOOD_IP),
+        dkim=[DkimSignature("shop.test", "sel", "fail", "body hash mismatch")],
+        dmarc=DmarcVerdict("fail", "quarantine", "shop.test", "shop.test"))
+    assert authentication_results(verdicts, "mx.example") == (
+        'mx.example; spf=softfail smtp.mailfrom=a@soft.test; dkim=fail reason="body hash mismatch" '
+        "header.d=shop.test header.s=sel; dmarc=fail header.from=shop.test policy.dmarc=quarantine")
+
+
+def test_nothing_checked_says_none() -> None:
+    assert authentication_results(NetworkVerdicts(), "mx.example") == "mx.example; dkim=none"
+
+
+def test_without_network_the_result_carries_no_header(test_dns: DnsFixture) -> None:
+    from tests.network.conftest import network_config
+
+    offline = Scanner(network_config(test_dns.server.address), network=False)
+    assert offline.scan(letter()).auth_results == ""

@@ -1,0 +1,48 @@
+"""DKIM: messages signed with dkimpy by the key whose public half is in the test zone."""
+
+from __future__ import annotations
+
+from mailsift.scanner import Scanner
+from tests.network.conftest import DnsFixture
+from tests.network.messages import BODY, letter, scan, signed
+
+DKIM_RULES = {"DKIM_VALID", "DKIM_VALID_AU", "DKIM_INVALID", "DKIM_ABSENT"}
+
+
+def dkim_hits(scanner: Scanner, raw: bytes) -> set[str]:
+    return DKIM_RULES & set(scan(scanner, raw).rule_names)
+
+
+def test_signature_of_the_from_domain_is_valid_and_aligned(scanner: Scanner, test_dns: DnsFixture) -> None:
+    assert dkim_hits(scanner, signed(letter(), test_dns.dkim_private_key)) == {"DKIM_VALID", "DKIM_VALID_AU"}
+
+
+def test_signature_of_another_domain_is_valid_but_not_aligned(scanner: Scanner, test_dns: DnsFixture) -> None:
+    raw = signed(letter("Mia <mia@soft.test>"), test_dns.dkim_private_key)
+    assert dkim_hits(scanner, raw) == {"DKIM_VALID"}
+
+
+def test_changed_body_breaks_the_signature(scanner: Scanner, test_dns: DnsFixture) -> None:
+    raw = signed(letter(), test_dns.dkim_private_key).replace(b"before Friday", b"before Monday")
+    result = scan(scanner, raw)
+    assert DKIM_RULES & set(result.rule_names) == {"DKIM_INVALID"}
+    assert "body hash" in next(h.evidence for h in result.hits if h.name == "DKIM_INVALID")
+    assert "dkim=fail" in result.auth_results
+
+
+def test_signature_without_a_published_key_is_invalid(scanner: Scanner, test_dns: DnsFixture) -> None:
+    raw = signed(letter(), test_dns.dkim_private_key, domain="neutral.test")
+    assert dkim_hits(scanner, raw) == {"DKIM_INVALID"}
+
+
+def test_unsigned_message_has_no_signature(scanner: Scanner) -> None:
+    assert dkim_hits(scanner, letter(body=BODY)) == {"DKIM_ABSENT"}
+
+
+def test_one_good_signature_outweighs_a_broken_one(scanner: Scanner, test_dns: DnsFixture) -> None:
+    good = signed(letter(), test_dns.dkim_private_key)
+    broken = signed(letter(), test_dns.dkim_private_key, domain="neutral.test")
+    raw = broken.split(b"\r\nFrom:")[0] + b"\r\n" + good
+    result = scan(scanner, raw)
+    assert DKIM_RULES & set(result.rule_names) == {"DKIM_VALID", "DKIM_VALID_AU"}
+    assert result.auth_results.count("dkim=") == 2

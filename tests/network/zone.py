@@ -1,0 +1,88 @@
+"""The test zones: every name, address and record the network tests rely on, in one place.
+
+Addresses are from the documentation ranges (RFC 5737): they stand for outside hosts and are only
+ever data in messages and records. The DNS server itself listens on loopback. Names live under
+`.test` (RFC 2606); link domains are example.com / example.org because the Public Suffix List
+knows those and gives them a registrable domain, as real links have.
+"""
+
+from __future__ import annotations
+
+OWN_DOMAIN = "our.test"
+
+# Connecting hosts
+GOOD_IP = "192.0.2.10"  # mail.shop.test, forward-confirmed; allowed to send for shop.test
+LISTED_IP = "192.0.2.66"  # on the block list; PTR mail.listed.test, confirmed
+NO_PTR_IP = "192.0.2.20"
+UNCONFIRMED_IP = "192.0.2.30"  # PTR fake.shop.test, whose address is another one
+DYNAMIC_IP = "192.0.2.40"  # PTR 40-2-0-192.dsl.isp.test (confirmed, but a consumer line)
+ALLOWED_IP = "192.0.2.50"  # on the allow list; mail.partner.test, confirmed
+
+# DNS lists
+BLOCK_ZONE = "bl.test"
+ALLOW_ZONE = "allow.test"
+URI_ZONE = "uribl.test"
+LISTED_URI_DOMAIN = "example.com"  # on the URI list
+CLEAN_URI_DOMAIN = "example.org"
+
+SELECTOR = "sel"
+
+
+def records(dkim_key: str) -> list[str]:
+    """dnsmasq configuration lines; `dkim_key` is the base64 public key for sel._domainkey.shop.test."""
+    return [
+        # hosts (host-record also publishes the matching PTR)
+        f"host-record=mail.shop.test,{GOOD_IP}",
+        f"host-record=mail.listed.test,{LISTED_IP}",
+        f"host-record=40-2-0-192.dsl.isp.test,{DYNAMIC_IP}",
+        f"host-record=mail.partner.test,{ALLOWED_IP}",
+        "host-record=fake.shop.test,192.0.2.99",
+        f"ptr-record={_ptr(UNCONFIRMED_IP)},fake.shop.test",
+        # shop.test: SPF -all, DMARC reject with quarantine for subdomains, DKIM key, MX
+        "mx-host=shop.test,mail.shop.test,10",
+        f'txt-record=shop.test,"v=spf1 ip4:{GOOD_IP} -all"',
+        '''txt-record=_dmarc.shop.test,"v=DMARC1; p=reject; sp=quarantine"''',
+        f'txt-record={SELECTOR}._domainkey.shop.test,"v=DKIM1; k=rsa; p={dkim_key}"',
+        f'txt-record=bounces.shop.test,"v=spf1 ip4:{GOOD_IP} -all"',
+        "mx-host=sub.shop.test,mail.shop.test,10",
+        # other SPF outcomes, DMARC policies
+        "mx-host=soft.test,mail.shop.test,10",
+        f'txt-record=soft.test,"v=spf1 ip4:{GOOD_IP} ~all"',
+        '''txt-record=_dmarc.soft.test,"v=DMARC1; p=quarantine"''',
+        "mx-host=neutral.test,mail.shop.test,10",
+        'txt-record=neutral.test,"v=spf1 ?all"',
+        '''txt-record=_dmarc.neutral.test,"v=DMARC1; p=none"''',
+        "mx-host=broken.test,mail.shop.test,10",
+        'txt-record=broken.test,"v=spf1 ip4:192.0.2.0/24 frobnicate:x -all"',
+        "mx-host=nospf.test,mail.shop.test,10",
+        # strict alignment: the bounce domain passes SPF but is not the From domain
+        "mx-host=strict.test,mail.shop.test,10",
+        '''txt-record=_dmarc.strict.test,"v=DMARC1; p=reject; aspf=s; adkim=s"''',
+        f'txt-record=bounces.strict.test,"v=spf1 ip4:{GOOD_IP} -all"',
+        # a domain that exists but takes no mail; SPF delegated to a zone that never answers
+        'txt-record=nomx.test,"some text, no mail"',
+        "mx-host=slow.test,mail.shop.test,10",
+        'txt-record=slow.test,"v=spf1 include:spf.never.test -all"',
+        # SPF delegated to a zone this server refuses: a SERVFAIL for the resolver
+        "mx-host=tempfail.test,mail.shop.test,10",
+        'txt-record=tempfail.test,"v=spf1 include:spf.unserved.example -all"',
+        # our own domain
+        f"mx-host={OWN_DOMAIN},mail.{OWN_DOMAIN},10",
+        f"host-record=mail.{OWN_DOMAIN},192.0.2.1",
+        # lists
+        f"address=/{_list_name(LISTED_IP, BLOCK_ZONE)}/127.0.0.2",
+        f"address=/{_list_name(ALLOWED_IP, ALLOW_ZONE)}/127.0.0.2",
+        f"address=/{LISTED_URI_DOMAIN}.{URI_ZONE}/127.0.0.2",
+    ]
+
+
+def _reversed(ip: str) -> str:
+    return ".".join(reversed(ip.split(".")))
+
+
+def _ptr(ip: str) -> str:
+    return f"{_reversed(ip)}.in-addr.arpa"
+
+
+def _list_name(ip: str, zone: str) -> str:
+    return f"{_reversed(ip)}.{zone}"
