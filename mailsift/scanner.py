@@ -9,7 +9,6 @@ verdict.
 from __future__ import annotations
 
 import logging
-import socket
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from mailsift.analysis.model import Envelope, Message
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.filter import BayesFilter
 from mailsift.config import Config
-from mailsift.network import NETWORK_KEY, authentication_results, gather
+from mailsift.network import NETWORK_KEY, authentication_results, gather, local_authserv_id
 from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.checks.bayes import BAYES_KEY
 from mailsift.rules.checks.network_lists import list_rules
@@ -76,7 +75,8 @@ class Scanner:
         result = self.engine.run(ctx, self.score_set(verdict is not None),
                                  self.config.scoring.required_score, self.config.scan.rule_budget)
         if self.network:
-            result.auth_results = authentication_results(ctx, self.config.dns.authserv_id or socket.getfqdn())
+            auth_id = self.config.dns.authserv_id or local_authserv_id()
+            result.auth_results = authentication_results(ctx, auth_id)
         return result
 
     def scan(self, raw: bytes, envelope: Envelope | None = None,

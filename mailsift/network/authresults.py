@@ -7,6 +7,8 @@ exactly what the rules saw: one entry per DKIM signature, the DMARC policy that 
 
 from __future__ import annotations
 
+import socket
+from functools import cache
 from typing import TYPE_CHECKING
 
 import authres
@@ -32,6 +34,12 @@ def authentication_results(ctx_or_facts: CheckContext | NetworkVerdicts, authser
         results = [authres.NoneAuthenticationResult()]
     header = authres.AuthenticationResultsHeader(authserv_id=authserv_id, results=results)
     return str(header).removeprefix(HEADER_PREFIX)
+
+
+@cache
+def local_authserv_id() -> str:
+    """This host's fully qualified name, the default authserv-id; looked up once, it may need DNS."""
+    return socket.getfqdn()
 
 
 def _spf(verdicts: NetworkVerdicts) -> Results:

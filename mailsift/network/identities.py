@@ -24,6 +24,8 @@ NOT_LISTABLE = tuple(ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
     "192.168.0.0/16", "224.0.0.0/3", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
 MAX_RELAYS = 5
+# Headers of mailing-list posts; lists point Reply-To at the list, whatever the author's domain.
+LIST_HEADERS = ("List-Id", "List-Post", "Mailing-List")
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Identities:
     from_address: str = ""
     from_domain: str = ""
     reply_to_domains: list[str] = field(default_factory=list)
+    via_list: bool = False  # posted through a mailing list
     relay_ips: list[str] = field(default_factory=list)  # untrusted and listable, newest first
     uri_domains: list[str] = field(default_factory=list)
 
@@ -62,6 +65,7 @@ def identities(msg: Message, max_uri_domains: int) -> Identities:
         from_domain=domain_of(from_address),
         reply_to_domains=sorted({domain_of(a) for _, a in getaddresses(msg.header_values("Reply-To"))}
                                 - {""}),
+        via_list=any(msg.has_header(h) for h in LIST_HEADERS),
         relay_ips=_listable(msg.untrusted_relays),
         uri_domains=list(dict.fromkeys(u.domain for u in msg.uris if u.domain))[:max_uri_domains],
     )

@@ -3,8 +3,9 @@
 A domain that does not exist, or that has neither MX nor address records, cannot take a reply or a
 bounce: real senders do not use one. A From domain publishing neither SPF nor DMARC is easy to
 forge, which is worth a little. The remaining signs need no DNS: replies steered away from a
-free-mail From address (the classic advance-fee set-up), a display name that names one of our
-domains ("IT Service example.org <x@elsewhere>"), and a From domain that imitates one of ours.
+free-mail From address (the classic advance-fee set-up; mailing lists, which point Reply-To at
+themselves, excepted), a display name that names one of our domains ("IT Service example.org
+<x@elsewhere>"), and a From domain that imitates one of ours.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def check_from(ids: Identities, own_domains: list[str]) -> dict[str, str]:
     """from.freemail_reply_to / from.name_own_domain / from.lookalike; no DNS needed."""
     findings = {}
     other = [d for d in ids.reply_to_domains if d != ids.from_domain]
-    if ids.from_domain in FREEMAIL and other:
+    if ids.from_domain in FREEMAIL and other and not ids.via_list:
         findings["from.freemail_reply_to"] = f"From {ids.from_domain}, Reply-To {other[0]}"
     if not _ours(ids.from_domain, own_domains):
         name = ids.from_name.lower()

@@ -45,3 +45,9 @@ def test_envelope_sender_domain_is_checked_too(scanner: Scanner) -> None:
 def test_from_line(scanner: Scanner, sender: str, reply_to: str | None, expected: set[str]) -> None:
     result = scan(scanner, letter(sender, reply_to=reply_to), mail_from="")
     assert FROM_RULES & set(result.rule_names) == expected
+
+
+def test_mailing_list_reply_to_is_not_a_freemail_trick(scanner: Scanner) -> None:
+    post = letter("Ann <ann@gmail.com>", reply_to="users@lists.shop.test")
+    raw = b"List-Id: <users.lists.shop.test>\r\n" + post
+    assert "FREEMAIL_REPLYTO" not in scan(scanner, raw, mail_from="").rule_names
