@@ -3,13 +3,15 @@
 The selectors' key records are looked up together with all other lookups of the message, then
 dkimpy verifies offline, in a worker thread, with a DNS function that only reads those answers.
 So a slow signer's DNS costs no more than the message's budget, and a key that did not arrive in
-time gives `temperror`, never `fail`: the signature may well be good.
+time gives `temperror`, never `fail`: the signature may well be good. Likewise a body the milter
+cut at scan.max_bytes gives `neutral` rather than a broken body hash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
@@ -42,19 +44,34 @@ def key_name(tags: dict[bytes, bytes]) -> str:
     return (tags[b"s"] + b"._domainkey." + tags[b"d"]).decode("ascii", "replace").lower()
 
 
-async def check_dkim(raw: bytes, lookups: Lookups) -> list[DkimSignature]:
+async def check_dkim(raw: bytes, lookups: Lookups, max_body: int) -> list[DkimSignature]:
+    """Verify every signature; `max_body` is scan.max_bytes, where the milter cuts long bodies."""
     signatures = _signature_tags(raw)
     names = sorted({key_name(t) for t in signatures if t and b"s" in t and b"d" in t})
     keys = dict(zip(names, await lookups.query_all([(n, "TXT") for n in names]), strict=True))
     if not signatures:
         return []
-    return await asyncio.to_thread(_verify_all, raw, signatures, keys)
+    cut = body_length(raw) >= max_body
+    return await asyncio.to_thread(_verify_all, raw, signatures, keys, cut)
+
+
+def body_length(raw: bytes) -> int:
+    ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := raw.find(sep)) >= 0]
+    return len(raw) - min(ends) if ends else 0
 
 
 def _verify_all(raw: bytes, signatures: list[dict[bytes, bytes] | None],
-                keys: dict[str, Answer]) -> list[DkimSignature]:
+                keys: dict[str, Answer], cut: bool) -> list[DkimSignature]:
     verifier = dkim.DKIM(raw, logger=log)
-    return [_verify(verifier, index, tags, keys) for index, tags in enumerate(signatures)]
+    results = [_verify(verifier, index, tags, keys) for index, tags in enumerate(signatures)]
+    return [_excuse_cut_body(r) for r in results] if cut else results
+
+
+def _excuse_cut_body(signature: DkimSignature) -> DkimSignature:
+    """A body cut at the scan limit cannot match its hash: that says nothing about the sender."""
+    if signature.result == "fail" and "body hash" in signature.reason:
+        return replace(signature, result="neutral", reason="body cut at scan.max_bytes")
+    return signature
 
 
 def _verify(verifier: dkim.DKIM, index: int, tags: dict[bytes, bytes] | None,

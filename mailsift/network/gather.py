@@ -29,7 +29,10 @@ FACTS = {Outcome.TIMEOUT: "DNS_TIMEOUT", Outcome.SERVFAIL: "DNS_SERVFAIL"}
 
 
 def gather(msg: Message, config: Config) -> NetworkVerdicts:
-    """All network verdicts for `msg`; never raises for DNS trouble and never exceeds the budget."""
+    """All network verdicts for `msg`; never raises for DNS trouble and never exceeds the budget.
+
+    Synchronous, for the scanner; code already running an event loop awaits `gather_async`.
+    """
     return asyncio.run(gather_async(msg, config))
 
 
@@ -55,7 +58,7 @@ async def _lookups(msg: Message, config: Config, ids: Identities, lookups: Looku
                    verdicts: NetworkVerdicts) -> None:
     spf, signatures, (record, txt), listed, rdns, domains = await asyncio.gather(
         check_spf(ids, lookups),
-        check_dkim(msg.raw, lookups),
+        check_dkim(msg.raw, lookups, config.scan.max_bytes),
         _policy_records(ids, lookups),
         dnslists.check_lists(config.dns, ids, lookups),
         hosts.check_rdns(ids, lookups),

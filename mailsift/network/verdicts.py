@@ -30,7 +30,9 @@ class SpfVerdict:
 class DkimSignature:
     domain: str  # d=
     selector: str  # s=
-    result: str  # pass, fail (signature or body hash broken), permerror (bad key or tags), temperror
+    # pass, fail (signature or body hash broken), permerror (bad key or tags), temperror (key lookup),
+    # neutral (body cut at scan.max_bytes, so its hash cannot match)
+    result: str
     reason: str = ""
     b_prefix: str = ""  # the first characters of b=, to tell signatures apart in the header
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from mailsift.config import ScanConfig
 from mailsift.scanner import Scanner
-from tests.network.conftest import DnsFixture
+from tests.network.conftest import DnsFixture, network_config
 from tests.network.messages import BODY, letter, scan, signed
 
+MIN_SCAN_BYTES = 16 * 1024  # the smallest scan.max_bytes allowed
 DKIM_RULES = {"DKIM_VALID", "DKIM_VALID_AU", "DKIM_INVALID", "DKIM_ABSENT"}
 
 
@@ -46,3 +48,14 @@ def test_one_good_signature_outweighs_a_broken_one(scanner: Scanner, test_dns: D
     result = scan(scanner, raw)
     assert DKIM_RULES & set(result.rule_names) == {"DKIM_VALID", "DKIM_VALID_AU"}
     assert result.auth_results.count("dkim=") == 2
+
+
+def test_body_cut_at_the_scan_limit_is_neutral_not_invalid(test_dns: DnsFixture) -> None:
+    config = network_config(test_dns.server.address).model_copy(
+        update={"scan": ScanConfig(max_bytes=MIN_SCAN_BYTES)})
+    long_letter = letter(body=BODY * (2 * MIN_SCAN_BYTES // len(BODY)))
+    full = signed(long_letter, test_dns.dkim_private_key)
+    head, _, body = full.partition(b"\r\n\r\n")
+    result = scan(Scanner(config), head + b"\r\n\r\n" + body[:MIN_SCAN_BYTES])  # as the milter passes it
+    assert not DKIM_RULES & set(result.rule_names)
+    assert "dkim=neutral" in result.auth_results
