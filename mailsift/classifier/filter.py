@@ -2,7 +2,9 @@
 
 A store that is down must not hold mail up: the first failure logs one warning, and for the next
 `RETRY_AFTER` seconds messages are scored by rules alone without touching the store again, so a
-dead Redis costs each message nothing rather than a connection timeout.
+dead Redis costs each message nothing rather than a connection timeout. The milter's scoring
+workers share one `StoreHealth` in shared memory: one timeout and one warning for the whole pool,
+not one per worker.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from mailsift.analysis.model import Message
 from mailsift.classifier.bayes import BayesParams, Verdict, classify
@@ -25,21 +29,63 @@ RETRY_AFTER = 10.0
 DAY = 86400
 
 
+class StoreHealth:
+    """When the store may be tried again (0: it is healthy), shared by processes if need be.
+
+    `shared` is a `multiprocessing.Value("d")` made before the workers start; without one the
+    state is this process's own. CLOCK_MONOTONIC is system-wide, so processes agree on "now".
+    """
+
+    def __init__(self, shared: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._shared = shared
+        self._local = 0.0
+        self._clock = clock
+
+    @property
+    def retry_at(self) -> float:
+        return self._shared.value if self._shared is not None else self._local
+
+    def _set(self, value: float) -> None:
+        if self._shared is not None:
+            self._shared.value = value
+        else:
+            self._local = value
+
+    def skip(self) -> bool:
+        return self._clock() < self.retry_at
+
+    def failed(self, exc: StoreError) -> None:
+        with self._lock():
+            first = self.retry_at == 0
+            self._set(self._clock() + RETRY_AFTER)
+        if first:
+            log.warning("Bayes store unavailable (%s); scoring with rules only until it is back", exc)
+
+    def ok(self) -> None:
+        if self.retry_at == 0:
+            return
+        with self._lock():
+            recovered = self.retry_at != 0
+            self._set(0.0)
+        if recovered:
+            log.warning("Bayes store is back; Bayes verdicts resume")
+
+    def _lock(self) -> AbstractContextManager[object]:
+        return self._shared.get_lock() if self._shared is not None else nullcontext()
+
+
 class BayesFilter:
-    def __init__(self, config: BayesConfig, store: TokenStore,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: BayesConfig, store: TokenStore, health: StoreHealth | None = None) -> None:
         self.config = config
         self.store = store
         self.params = BayesParams(config.strength, config.unknown_prob, config.min_distance,
                                   config.max_tokens)
-        self._clock = clock
-        self._down_until = 0.0
-        self._down = False
+        self.health = health or StoreHealth()
 
     @property
     def store_down(self) -> bool:
-        """True while the last store access failed (messages are then scored by rules alone)."""
-        return self._down
+        """True while the store is considered down (messages are then scored by rules alone)."""
+        return self.health.retry_at != 0
 
     def tokens(self, msg: Message) -> list[str]:
         return tokenize(msg, self.config.bigrams)
@@ -49,29 +95,29 @@ class BayesFilter:
 
     def verdict(self, msg: Message) -> Verdict | None:
         """The spam probability, or None while Bayes is untrained or its store unreachable."""
-        if not self.config.enabled or self._clock() < self._down_until:
+        if not self.config.enabled or self.health.skip():
             return None
         tokens = self.tokens(msg)
         try:
             totals, counts = self.store.lookup([token_key(t) for t in tokens])
         except StoreError as exc:
-            self._store_failed(exc)
+            self.health.failed(exc)
             return None
-        self._store_ok()
+        self.health.ok()
         if totals.spam < self.config.min_spam or totals.ham < self.config.min_ham:
             return None
         return classify(tokens, counts, totals, self.params)
 
     def reported(self, msg: Message) -> ReportMatch | None:
         """How much of the message matches shared spam reports; None while the store is down."""
-        if self._clock() < self._down_until:
+        if self.health.skip():
             return None
         try:
             found = match(digest_store(self.store), report_digests(msg))
         except StoreError as exc:
-            self._store_failed(exc)
+            self.health.failed(exc)
             return None
-        self._store_ok()
+        self.health.ok()
         return found
 
     def report(self, msg: Message) -> bool:
@@ -90,14 +136,3 @@ class BayesFilter:
     def expire(self) -> int:
         return self.store.expire(int(time.time()), self.config.token_ttl_days * DAY,
                                  self.config.hapax_ttl_days * DAY)
-
-    def _store_failed(self, exc: StoreError) -> None:
-        self._down_until = self._clock() + RETRY_AFTER
-        if not self._down:
-            log.warning("Bayes store unavailable (%s); scoring with rules only until it is back", exc)
-        self._down = True
-
-    def _store_ok(self) -> None:
-        if self._down:
-            log.warning("Bayes store is back; Bayes verdicts resume")
-        self._down = False

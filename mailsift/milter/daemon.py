@@ -8,6 +8,7 @@ libmilter process.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -18,7 +19,7 @@ import Milter
 from mailsift.config import Config
 from mailsift.milter.metrics import Metrics
 from mailsift.milter.session import MailsiftMilter, Service
-from mailsift.milter.workers import WorkerPool
+from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
 from mailsift.quarantine.store import QuarantineStore
 
 log = logging.getLogger("mailsift.milter")
@@ -56,6 +57,10 @@ def _announce_when_listening(listen: str) -> None:
 
 
 def run(config: Config) -> None:
+    # Before any thread exists (the pool starts some): every thread inherits the blocked mask, so
+    # SIGTERM reaches libmilter's signal thread and stops the milter cleanly, workers included.
+    start_process_helpers()
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     pool = WorkerPool(config)
     log.info("starting %d scoring workers", pool.size)
     pool.warm_up()

@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
 from mailsift.analysis.model import Envelope
-from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.filter import BayesFilter, StoreHealth
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import StoreError
 from mailsift.config import Config
@@ -28,6 +30,10 @@ from mailsift.scanner import Scanner
 from mailsift.training.autolearn import autolearn
 
 log = logging.getLogger(__name__)
+
+# Signals that stop the milter: libmilter waits for them in a thread of its own (sigwait), which
+# only works when every other thread has them blocked.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 class ScoringError(Exception):
@@ -57,12 +63,16 @@ _scanner: Scanner | None = None
 _bayes: BayesFilter | None = None
 
 
-def _start_worker(config: Config) -> None:
+def _start_worker(config: Config, store_health: Any) -> None:
     """Runs once in each new worker: load the rules and open the store connection."""
     global _scanner, _bayes
+    # The milter blocks its stop signals for libmilter's signal thread; a worker must stay killable.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     logging.basicConfig(level=logging.INFO, format="mailsift worker: %(levelname)s %(message)s")
     try:
-        _bayes = BayesFilter(config.bayes, open_store(config.bayes)) if config.bayes.enabled else None
+        health = StoreHealth(store_health)
+        _bayes = (BayesFilter(config.bayes, open_store(config.bayes), health)
+                  if config.bayes.enabled else None)
     except StoreError as exc:
         log.warning("Bayes disabled in this worker: %s", exc)
         _bayes = None
@@ -80,13 +90,27 @@ def score_job(job: Job) -> Scored:
     return Scored(result, learned, bayes_active, _bayes is not None and _bayes.store_down)
 
 
+def start_process_helpers() -> None:
+    """Start multiprocessing's fork server and resource tracker now, before stop signals are blocked.
+
+    Starting the resource tracker unblocks SIGINT and SIGTERM in the calling thread (CPython does
+    so on purpose); done later, it would undo the mask the milter's shutdown relies on.
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()
+    forkserver.ensure_running()
+
+
 class WorkerPool:
     def __init__(self, config: Config) -> None:
         self.size = config.milter.workers or os.cpu_count() or 1
         self.timeout = config.milter.timeout
         context = multiprocessing.get_context("forkserver")
+        # One store health for all workers: a dead Redis costs the pool one timeout, not one each.
+        self.store_health = context.Value("d", 0.0)
         self.pool = ProcessPool(max_workers=self.size, initializer=_start_worker,
-                                initargs=(config,), context=context)
+                                initargs=(config, self.store_health), context=context)
 
     def warm_up(self) -> None:
         """Start every worker now, so the first messages do not wait for rules to load."""

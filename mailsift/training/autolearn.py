@@ -8,7 +8,6 @@ never relearned: a manual correction is not undone by autolearn.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from mailsift.analysis.model import Message
@@ -16,8 +15,6 @@ from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.store import Label, Outcome, StoreError
 from mailsift.config import AutolearnConfig
 from mailsift.rules.result import Result
-
-log = logging.getLogger(__name__)
 
 NO_AUTOLEARN = "noautolearn"
 BAYES_FLAG = "learn"  # tflags of the rules that carry the Bayes verdict
@@ -44,12 +41,14 @@ def autolearn(msg: Message, result: Result, bayes: BayesFilter, config: Autolear
     label = autolearn_label(result, config)
     if label is None:
         return "no"
+    if bayes.store_down:
+        return "unavailable"  # the scanner already warned; don't wait on a dead store again
     item = bayes.item(msg)
     try:
         if bayes.store.seen(item.digest) is not None:
             return "kept"  # learned before, possibly by hand: never overridden
         outcome = bayes.store.learn(item, label, int(time.time()))
     except StoreError as exc:
-        log.warning("autolearn skipped: %s", exc)
+        bayes.health.failed(exc)
         return "unavailable"
     return label.value if outcome is Outcome.LEARNED else "no"
