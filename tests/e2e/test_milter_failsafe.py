@@ -150,8 +150,9 @@ def test_slow_rule_is_cut_off_by_rule_budget_and_message_is_scored(
 
 def test_redis_stopped_mid_run_mail_flows_scored_by_rules_with_one_warning(
         mta: Mta, start_milter: StartMilter, redis_for_bayes: RedisServer) -> None:
+    # Two workers: the "one warning" is for the pool, not one per worker.
     milter = start_milter({"bayes": {"store": redis_for_bayes.url, "timeout": 0.5},
-                           "milter": {"workers": 1}})
+                           "milter": {"workers": 2}})
     sent: dict[str, Sent] = {}
     raw, first = make_message()
     sent[first] = mta.send(raw, BOB)
@@ -164,7 +165,8 @@ def test_redis_stopped_mid_run_mail_flows_scored_by_rules_with_one_warning(
     mark = milter.mark()
     ham, ham_id = make_message()
     spam, spam_id = make_message(TAG_MARK)
-    for raw, message_id in ((ham, ham_id), (spam, spam_id)):
+    ham2, ham2_id = make_message()
+    for raw, message_id in ((ham, ham_id), (spam, spam_id), (ham2, ham2_id)):
         started = time.monotonic()
         sent[message_id] = mta.send(raw, BOB)
         assert time.monotonic() - started < 5, "a dead store held the message up"
@@ -213,7 +215,7 @@ def test_hung_redis_costs_only_the_first_message_a_timeout(
     """
     store_timeout = 1.0
     milter = start_milter({"bayes": {"store": redis_for_bayes.url, "timeout": store_timeout},
-                           "milter": {"workers": 1}})
+                           "milter": {"workers": 2}})
     raw, first = make_message()
     assert mta.send(raw, BOB).accepted
     mta.delivered(first)
