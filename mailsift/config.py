@@ -361,6 +361,79 @@ class Policy(Section):
 class QuarantineConfig(Section):
     dir: str = Field("/var/lib/mailsift/quarantine", description="Where quarantined messages "
                      "are kept, one file each, written atomically.")
+    index: str = Field(
+        "", description="Where the searchable index (metadata, action history, users' welcome and "
+        "block lists) lives: empty for DIR/index.sqlite on this host; redis://HOST:PORT/DB "
+        "(rediss://, unix:///PATH) to share one quarantine, messages included, between mail hosts.")
+    password_file: str = Field("", description="File holding the Redis password of a redis:// "
+                               "index; $MAILSIFT_REDIS_PASSWORD is used when this is empty.")
+    keep_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        30, description="Days a message is kept before `mailsift quarantine expire` deletes it; a "
+        "month covers a holiday, after which nobody asks for a lost mail any more.")
+    release_via: str = Field(
+        "127.0.0.1:10026", description="HOST:PORT of the Postfix smtpd without the milter (see "
+        "`mailsift postfix`): released mail and digests enter there, so they are not caught again.")
+    digest_from: str = Field("postmaster@localhost", description="Envelope and From address of "
+                             "the daily digest mails.")
+
+    @field_validator("index")
+    @classmethod
+    def _index(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be empty (local index) or a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("release_via")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, port = split_host_port(value, default_port=-1)
+        if not host or not 0 < port < 65536:
+            raise ValueError("must look like HOST:PORT, e.g. 127.0.0.1:10026")
+        return value
+
+
+class WebUser(Section):
+    """One login of the review UI; the hash comes from `mailsift web hash-password`."""
+
+    name: str = Field(description="Login name.")
+    password_hash: str = Field(description="argon2 hash of the password (never the password).")
+    role: Literal["admin", "user"] = Field("user", description="admin: every message and "
+                                           "action; user: only mail to their own addresses.")
+    addresses: list[str] = Field(default_factory=list, description="The user's mail addresses: "
+                                 "what they may see, and where their digest goes.")
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if not value.startswith("$argon2"):
+            raise ValueError("must be an argon2 hash from `mailsift web hash-password`")
+        return value
+
+    @field_validator("addresses")
+    @classmethod
+    def _lower(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower() for v in values]
+
+
+class WebConfig(Section):
+    listen: str = Field("127.0.0.1:8025", description="HOST:PORT of the review UI; loopback by "
+                        "default: put a TLS reverse proxy in front to reach it from elsewhere.")
+    base_url: str = Field("", description="The UI's address as users reach it, for the links in "
+                          "digests; empty: http://LISTEN.")
+    secret_file: str = Field(
+        "", description="File holding the session signing secret; $MAILSIFT_WEB_SECRET when "
+        "empty; neither: a random one per start (everyone logs in again after a restart).")
+    secure_cookies: bool = Field(True, description="Send the session cookie over HTTPS only; "
+                                 "turn off only while testing on plain http.")
+    session_minutes: Annotated[int, Field(ge=5, le=7 * 24 * 60)] = Field(
+        480, description="A login lasts this long (a working day), then it must be renewed.")
+    login_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        5, description="Wrong passwords per user and client address before logins are slowed.")
+    login_delay: Annotated[float, Field(gt=0, le=3600)] = Field(
+        30.0, description="Seconds a slowed login must wait, doubled for every further failure.")
+    page_size: Annotated[int, Field(ge=5, le=1000)] = Field(50, description="Messages per page.")
+    users: list[WebUser] = Field(default_factory=list, description="Logins, each a [[web.users]] "
+                                 "table; the UI refuses to start without an admin.")
 
 
 class AutolearnConfig(Section):
@@ -384,6 +457,7 @@ class Config(Section):
     policy: list[Policy] = Field(default_factory=list)
     quarantine: QuarantineConfig = QuarantineConfig()
     autolearn: AutolearnConfig = AutolearnConfig()
+    web: WebConfig = WebConfig()
     source: str = Field("built-in defaults", exclude=True)
 
 

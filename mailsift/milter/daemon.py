@@ -20,7 +20,7 @@ from mailsift.config import Config
 from mailsift.milter.metrics import Metrics
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
-from mailsift.quarantine.store import QuarantineStore
+from mailsift.quarantine.store import open_quarantine
 
 log = logging.getLogger("mailsift.milter")
 
@@ -67,7 +67,7 @@ def run(config: Config) -> None:
     metrics = Metrics()
     if config.milter.metrics_listen:
         metrics.serve(config.milter.metrics_listen)
-    MailsiftMilter.service = Service(config, pool, QuarantineStore(config.quarantine.dir), metrics)
+    MailsiftMilter.service = Service(config, pool, open_quarantine(config.quarantine), metrics)
     Milter.factory = MailsiftMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.DELRCPT)
     threading.Thread(target=_announce_when_listening, args=(config.milter.listen,), daemon=True).start()

@@ -1,87 +1,119 @@
-"""Keeping quarantined messages: byte-exact, crash-safe, with the facts a reviewer needs.
+"""Keeping quarantined messages: byte-exact, crash-safe, searchable, with their history.
 
-Each message is two files named by an unguessable id: `ID.json` (metadata) and `ID.eml` (the
-message, byte for byte). Both are written under a temporary name, flushed to disk and renamed,
-metadata first; a message exists once its `.eml` does. A crash at any point therefore leaves
-either nothing visible or a complete message — and the milter removes recipients only after
-`put` has returned.
+`QuarantineStore` is what the milter, the commands and the web UI talk to; the backend decides
+where bytes and records live: `LocalBackend` (files + SQLite, one host, the default) or
+`RedisBackend` (one quarantine shared by several mail hosts). Either way `put` returns only once
+the message is completely stored, and a message becomes visible all at once — the milter removes
+recipients only after `put` has returned, so a failure here never loses mail.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import secrets
-import tempfile
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
+from mailsift.config import QuarantineConfig
+from mailsift.quarantine.local import LocalBackend
+from mailsift.quarantine.model import (
+    QuarantineError,
+    Query,
+    UserLists,
+    event,
+    new_id,
+    normalise,
+    valid_id,
+)
+
+__all__ = ["QuarantineError", "QuarantineStore", "open_quarantine", "valid_id"]
+
+PASSWORD_ENV = "MAILSIFT_REDIS_PASSWORD"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-class QuarantineError(Exception):
-    """The store could not keep or find a message; the text says which and why."""
+class Backend(Protocol):
+    """The narrow storage interface; tests/quarantine/test_backend_contract.py runs it on each."""
 
-
-def new_id() -> str:
-    return secrets.token_urlsafe(16)
-
-
-def valid_id(message_id: str) -> bool:
-    """Ids come from URLs and command lines: only our own shape is accepted (no path tricks)."""
-    return bool(ID_PATTERN.match(message_id))
+    def add(self, message_id: str, raw: bytes, record: dict[str, Any]) -> None: ...
+    def raw(self, message_id: str) -> bytes: ...
+    def record(self, message_id: str) -> dict[str, Any]: ...
+    def update(self, message_id: str, record: dict[str, Any]) -> None: ...
+    def delete(self, message_id: str) -> None: ...
+    def search(self, query: Query) -> tuple[list[dict[str, Any]], int]: ...
+    def purge(self, before: datetime) -> int: ...
+    def all_lists(self) -> dict[str, UserLists]: ...
+    def set_listed(self, address: str, kind: str, entry: str, present: bool) -> None: ...
+    def mark(self, name: str) -> str | None: ...
+    def set_mark(self, name: str, value: str) -> None: ...
 
 
 class QuarantineStore:
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, backend: Backend | None = None) -> None:
         self.directory = Path(directory)
-
-    def _path(self, message_id: str, suffix: str) -> Path:
-        if not valid_id(message_id):
-            raise QuarantineError(f"not a quarantine id: {message_id!r}")
-        return self.directory / f"{message_id}{suffix}"
+        self.backend: Backend = backend or LocalBackend(self.directory)
 
     def put(self, raw: bytes, meta: dict[str, Any]) -> str:
-        """Store a message; returns its id once both files are safely on disk."""
+        """Store a message; returns its id once it is completely stored and indexed."""
         message_id = new_id()
-        try:
-            self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
-            self._write(self._path(message_id, ".json"),
-                        json.dumps({**meta, "id": message_id}, ensure_ascii=False).encode())
-            self._write(self._path(message_id, ".eml"), raw)
-        except OSError as exc:
-            raise QuarantineError(f"cannot store in {self.directory}: {exc.strerror}") from None
+        self.backend.add(message_id, raw, {**normalise(raw, meta), "id": message_id})
         return message_id
 
-    def _write(self, path: Path, data: bytes) -> None:
-        with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".tmp-", delete=False) as tmp:
-            try:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            except BaseException:
-                os.unlink(tmp.name)
-                raise
-        os.replace(tmp.name, path)
-
     def exists(self, message_id: str) -> bool:
-        return valid_id(message_id) and self._path(message_id, ".eml").exists()
+        try:
+            return self.meta(message_id)["state"] != "deleted"
+        except QuarantineError:
+            return False
 
     def raw(self, message_id: str) -> bytes:
-        try:
-            return self._path(message_id, ".eml").read_bytes()
-        except OSError:
-            raise QuarantineError(f"no quarantined message {message_id}") from None
+        return self.backend.raw(message_id)
 
     def meta(self, message_id: str) -> dict[str, Any]:
-        try:
-            return json.loads(self._path(message_id, ".json").read_text())
-        except (OSError, ValueError):
-            raise QuarantineError(f"no metadata for quarantined message {message_id}") from None
+        return self.backend.record(message_id)
 
     def ids(self) -> list[str]:
-        """Ids of complete messages; leftovers of a crash (no .eml) are not listed."""
-        if not self.directory.is_dir():
-            return []
-        return sorted(p.stem for p in self.directory.glob("*.eml") if valid_id(p.stem))
+        """Ids of every message held (complete and not deleted), oldest first."""
+        records, _ = self.backend.search(Query(sort="time", descending=False, limit=None))
+        return [r["id"] for r in records]
+
+    def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        return self.backend.search(query)
+
+    def log(self, message_id: str, user: str, action: str, detail: str = "",
+            state: str | None = None) -> dict[str, Any]:
+        """Append to the message's history (and change its state); returns the new record."""
+        record = self.backend.record(message_id)
+        record["events"] = [*record.get("events", []), event(user, action, detail)]
+        if state is not None:
+            record["state"] = state
+        self.backend.update(message_id, record)
+        return record
+
+    def delete(self, message_id: str, user: str) -> None:
+        """Remove the message; its record and history stay until it expires."""
+        if self.meta(message_id)["state"] == "deleted":
+            raise QuarantineError(f"message {message_id} was already deleted")
+        self.backend.delete(message_id)
+        self.log(message_id, user, "deleted", state="deleted")
+
+    def expire(self, before: datetime) -> int:
+        return self.backend.purge(before)
+
+
+def _password(config: QuarantineConfig) -> str | None:
+    if config.password_file:
+        try:
+            return Path(config.password_file).read_text().strip() or None
+        except OSError as exc:
+            raise QuarantineError(f"{config.password_file}: cannot read the Redis password: "
+                                  f"{exc.strerror}") from None
+    return os.environ.get(PASSWORD_ENV) or None
+
+
+def open_quarantine(config: QuarantineConfig) -> QuarantineStore:
+    """The store the configuration names: local files and SQLite, or a shared Redis."""
+    if config.index.startswith(REDIS_SCHEMES):
+        from mailsift.quarantine.redis_backend import RedisBackend
+
+        return QuarantineStore(config.dir, RedisBackend.from_url(config.index, _password(config)))
+    return QuarantineStore(config.dir)

@@ -1,0 +1,86 @@
+"""The daily digest: one mail per user listing what was quarantined for them since the last one.
+
+Users do not look at a quarantine they are not reminded of, and a false positive found after a
+week is a lost customer. Each user's last digest time is kept in the store (a mark), so a missed
+or repeated run neither skips nor repeats messages. Digests enter Postfix through the no-milter
+port like released mail: a digest quoting spam subjects must not be quarantined itself.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from mailsift.config import Config, WebUser
+from mailsift.quarantine.model import Query, now
+from mailsift.quarantine.review import smtp_send
+from mailsift.quarantine.store import QuarantineStore
+
+log = logging.getLogger("mailsift.quarantine")
+
+FIRST_DIGEST = timedelta(days=1)  # a user's first digest covers one day, not the whole quarantine
+SUBJECT_WIDTH = 50
+SENDER_WIDTH = 30
+
+
+@dataclass(frozen=True)
+class Sent:
+    user: str
+    to: str
+    messages: int
+
+
+def base_url(config: Config) -> str:
+    return (config.web.base_url or f"http://{config.web.listen}").rstrip("/")
+
+
+def send_digests(config: Config, store: QuarantineStore, at: datetime | None = None) -> list[Sent]:
+    """Mail every user with addresses who has new quarantined mail; returns what was sent."""
+    at = at or now()
+    sent = []
+    for user in config.web.users:
+        if not user.addresses:
+            continue
+        mark = f"digest:{user.name}"
+        last = store.backend.mark(mark)
+        since = datetime.fromisoformat(last) if last else at - FIRST_DIGEST
+        records, _ = store.search(Query(to=user.addresses, since=since, until=at, sort="time",
+                                        descending=False, limit=None))
+        if records:
+            smtp_send(config.quarantine.release_via, config.quarantine.digest_from,
+                      [user.addresses[0]], digest_mail(config, user, records, at))
+            sent.append(Sent(user.name, user.addresses[0], len(records)))
+            log.info("digest of %d message(s) sent to %s", len(records), user.addresses[0])
+        store.backend.set_mark(mark, at.isoformat())
+    return sent
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def digest_mail(config: Config, user: WebUser, records: list[dict[str, Any]], at: datetime) -> bytes:
+    url = base_url(config)
+    rows = [f"{'Score':>6}  {'From':<{SENDER_WIDTH}}  Subject", "-" * 90]
+    for record in records:
+        sender = record.get("from") or record.get("mail_from") or "<>"
+        rows.append(f"{record['score']:6.1f}  {_cut(sender, SENDER_WIDTH):<{SENDER_WIDTH}}  "
+                    f"{_cut(record.get('subject') or '(no subject)', SUBJECT_WIDTH)}")
+        rows.append(f"{'':8}{url}/message/{record['id']}")
+    text = (f"{len(records)} message(s) addressed to you were held as probable spam.\n"
+            "Open a link to read one and release it if it is yours; held mail is deleted after "
+            f"{config.quarantine.keep_days} days.\n\n" + "\n".join(rows) + "\n")
+    mail = EmailMessage(policy=email.policy.SMTP)
+    mail["From"] = config.quarantine.digest_from
+    mail["To"] = user.addresses[0]
+    mail["Subject"] = f"Quarantine: {len(records)} new message(s)"
+    mail["Date"] = format_datetime(at)
+    mail["Message-ID"] = make_msgid(domain=config.quarantine.digest_from.rpartition("@")[2])
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(text)
+    return mail.as_bytes()

@@ -1,0 +1,223 @@
+"""The single-host quarantine: one file per message, an SQLite index beside them.
+
+Each message is two files named by its id: `ID.json` (the record as it arrived) and `ID.eml` (the
+message, byte for byte), each written under a temporary name, flushed to disk and renamed. The
+index row is inserted last and is what makes a message visible to the list, the CLI and the
+digest: a crash at any point leaves either nothing visible or a complete message, and stray
+temporary files are swept by `expire`. The row also carries what happens later (state, history),
+which the immutable `.json` does not.
+
+SQLite because it needs no server, answers the reviewer's searches with indexes, and survives
+several writers (the milter's threads, the web UI, the CLI) through WAL and a busy timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mailsift.quarantine.model import QuarantineError, Query, UserLists, valid_id
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+STRAY_AGE_S = 3600  # a temporary file older than this is a crash's leftover, not a write in progress
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY, time TEXT NOT NULL, mail_from TEXT NOT NULL, sender TEXT NOT NULL,
+    subject TEXT NOT NULL, score REAL NOT NULL, state TEXT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_time ON messages(time);
+CREATE INDEX IF NOT EXISTS messages_score ON messages(score);
+CREATE TABLE IF NOT EXISTS recipients (address TEXT NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (address, id));
+CREATE INDEX IF NOT EXISTS recipients_id ON recipients(id);
+CREATE TABLE IF NOT EXISTS lists (address TEXT NOT NULL, kind TEXT NOT NULL, entry TEXT NOT NULL,
+    PRIMARY KEY (address, kind, entry));
+CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+SORT_COLUMNS = {"time": "time", "score": "score", "sender": "lower(sender)", "subject": "lower(subject)"}
+
+
+def _like(text: str) -> str:
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class LocalBackend:
+    def __init__(self, directory: str | Path, index_path: str | Path | None = None) -> None:
+        self.directory = Path(directory)
+        self.index_path = Path(index_path) if index_path else self.directory / "index.sqlite"
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """One connection per operation: safe from any thread, and cheap next to the disk sync."""
+        self.index_path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000)) as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            with db:
+                yield db
+
+    def _file(self, message_id: str, suffix: str) -> Path:
+        if not valid_id(message_id):
+            raise QuarantineError(f"not a quarantine id: {message_id!r}")
+        return self.directory / f"{message_id}{suffix}"
+
+    def _write(self, path: Path, data: bytes) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".tmp-", delete=False) as tmp:
+            try:
+                tmp.write(data)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            except BaseException:
+                os.unlink(tmp.name)
+                raise
+        os.replace(tmp.name, path)
+
+    # --- messages ------------------------------------------------------------------------------
+
+    def add(self, message_id: str, raw: bytes, record: dict[str, Any]) -> None:
+        try:
+            self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+            self._write(self._file(message_id, ".json"), json.dumps(record, ensure_ascii=False).encode())
+            self._write(self._file(message_id, ".eml"), raw)
+            with self._db() as db:
+                db.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (message_id, record["time"], record["mail_from"], record["from"],
+                            record["subject"], record["score"], record["state"],
+                            json.dumps(record, ensure_ascii=False)))
+                db.executemany("INSERT OR IGNORE INTO recipients VALUES (?, ?)",
+                               [(r, message_id) for r in record["recipients"]])
+        except (OSError, sqlite3.Error) as exc:
+            self._remove_files(message_id)
+            raise QuarantineError(f"cannot store in {self.directory}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+
+    def _remove_files(self, message_id: str) -> None:
+        for suffix in (".eml", ".json"):
+            with suppress(OSError):
+                self._file(message_id, suffix).unlink()
+
+    def raw(self, message_id: str) -> bytes:
+        self.record(message_id)  # only indexed (complete, not deleted) messages have bytes to give
+        try:
+            return self._file(message_id, ".eml").read_bytes()
+        except OSError:
+            raise QuarantineError(f"message {message_id} was deleted") from None
+
+    def record(self, message_id: str) -> dict[str, Any]:
+        if not valid_id(message_id):
+            raise QuarantineError(f"not a quarantine id: {message_id!r}")
+        with self._db() as db:
+            row = db.execute("SELECT record FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise QuarantineError(f"no quarantined message {message_id}")
+        return json.loads(row[0])
+
+    def update(self, message_id: str, record: dict[str, Any]) -> None:
+        """Store the record's new state and history (the caller appended to it)."""
+        with self._db() as db:
+            db.execute("UPDATE messages SET state = ?, record = ? WHERE id = ?",
+                       (record["state"], json.dumps(record, ensure_ascii=False), message_id))
+
+    def delete(self, message_id: str) -> None:
+        """Remove the bytes; the record stays (state deleted) so the history outlives the message."""
+        for suffix in (".eml", ".json"):
+            with suppress(FileNotFoundError):
+                self._file(message_id, suffix).unlink()
+
+    def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        where, args = self._where(query)
+        order = f"{SORT_COLUMNS.get(query.sort, 'time')} {'DESC' if query.descending else 'ASC'}, id"
+        limit = "" if query.limit is None else f" LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
+        with self._db() as db:
+            total = db.execute(f"SELECT count(*) FROM messages WHERE {where}", args).fetchone()[0]
+            rows = db.execute(f"SELECT record FROM messages WHERE {where} ORDER BY {order}{limit}",
+                              args).fetchall()
+        return [json.loads(r[0]) for r in rows], total
+
+    @staticmethod
+    def _where(query: Query) -> tuple[str, list[Any]]:
+        clauses, args = ["1"], []
+        if not query.include_deleted:
+            clauses.append("state != 'deleted'")
+        if query.to is not None:
+            marks = ",".join("?" * len(query.to))
+            clauses.append(f"id IN (SELECT id FROM recipients WHERE address IN ({marks}))")
+            args += list(query.to)
+        if query.sender:
+            clauses.append("(lower(mail_from) LIKE ? ESCAPE '\\' OR lower(sender) LIKE ? ESCAPE '\\')")
+            args += [_like(query.sender)] * 2
+        if query.subject:
+            clauses.append("lower(subject) LIKE ? ESCAPE '\\'")
+            args.append(_like(query.subject))
+        for column, op, value in (("score", ">=", query.min_score), ("score", "<=", query.max_score),
+                                  ("time", ">=", query.since), ("time", "<", query.until)):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                args.append(value.isoformat() if isinstance(value, datetime) else value)
+        return " AND ".join(clauses), args
+
+    def purge(self, before: datetime) -> int:
+        """Forget every message that arrived before `before`, and sweep crash leftovers."""
+        with self._db() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE time < ?",
+                                            (before.isoformat(),))]
+            db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
+            db.executemany("DELETE FROM recipients WHERE id = ?", [(i,) for i in ids])
+        for message_id in ids:
+            self._remove_files(message_id)
+        self._sweep(before)
+        return len(ids)
+
+    def _sweep(self, before: datetime) -> None:
+        """Temporary files of interrupted writes, and files whose index row never came."""
+        if not self.directory.is_dir():
+            return
+        for path in self.directory.glob(".tmp-*"):
+            with suppress(OSError):
+                if path.stat().st_mtime < time.time() - STRAY_AGE_S:
+                    path.unlink()
+        for path in self.directory.glob("*.eml"):
+            with suppress(OSError):
+                if path.stat().st_mtime < before.timestamp():
+                    path.unlink()
+                    path.with_suffix(".json").unlink(missing_ok=True)
+
+    # --- users' lists and marks ------------------------------------------------------------------
+
+    def all_lists(self) -> dict[str, UserLists]:
+        if not self.index_path.exists():
+            return {}
+        found: dict[str, UserLists] = {}
+        with self._db() as db:
+            for address, kind, entry in db.execute("SELECT address, kind, entry FROM lists"):
+                found.setdefault(address, UserLists()).entries(kind).add(entry)
+        return found
+
+    def set_listed(self, address: str, kind: str, entry: str, present: bool) -> None:
+        with self._db() as db:
+            if present:
+                db.execute("INSERT OR IGNORE INTO lists VALUES (?, ?, ?)", (address, kind, entry))
+            else:
+                db.execute("DELETE FROM lists WHERE address = ? AND kind = ? AND entry = ?",
+                           (address, kind, entry))
+
+    def mark(self, name: str) -> str | None:
+        with self._db() as db:
+            row = db.execute("SELECT value FROM marks WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_mark(self, name: str, value: str) -> None:
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?)", (name, value))

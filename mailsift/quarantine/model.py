@@ -1,0 +1,177 @@
+"""What the quarantine knows about a message, and how a reviewer asks for messages.
+
+The milter hands over raw facts (header values as sent, the verdict as a dict); `normalise` turns
+them into the one record every backend stores and every page shows, so the CLI, the web UI and the
+digest never decode a Subject or sort rules themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import getaddresses
+from typing import Any
+
+from mailsift.analysis.headers import decode_words, unfold
+from mailsift.analysis.model import Facts
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
+SORT_KEYS = ("time", "score", "sender", "subject")
+LIST_KINDS = ("welcome", "block")
+REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognise the pattern
+
+
+class QuarantineError(Exception):
+    """The store could not keep or find a message; the text says which and why."""
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def valid_id(message_id: str) -> bool:
+    """Ids come from URLs and command lines: only our own shape is accepted (no path tricks)."""
+    return bool(ID_PATTERN.match(message_id))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def decoded(value: str) -> str:
+    """A header value as a person reads it: unfolded, RFC 2047 words decoded, never raising."""
+    return decode_words(unfold(value or ""), Facts()).strip()
+
+
+def address_of(value: str) -> str:
+    """The bare lower-case address in a From-style value ('' when there is none)."""
+    found = [addr for _name, addr in getaddresses([value]) if "@" in addr]
+    return found[0].lower() if found else ""
+
+
+def normalise(raw: bytes, meta: dict[str, Any]) -> dict[str, Any]:
+    """The stored record: the milter's facts plus what review needs, computed once at arrival."""
+    verdict = meta.get("verdict") or {}
+    rules = sorted(({"name": r.get("name", ""), "score": float(r.get("score", 0)),
+                     "description": r.get("description", ""), "evidence": r.get("evidence", "")}
+                    for r in verdict.get("rules", [])), key=lambda r: -r["score"])
+    score = float(verdict.get("score", meta.get("score", 0.0)))
+    required = float(verdict.get("required_score", meta.get("required_score", 0.0)))
+    names = ", ".join(r["name"] for r in rules[:REASON_RULES]) or "no rules"
+    return {
+        **meta,
+        "time": meta.get("time") or now().isoformat(),
+        "host": meta.get("host") or socket.gethostname(),
+        "recipients": [r.strip().strip("<>").lower() for r in meta.get("recipients", [])],
+        "mail_from": meta.get("mail_from", ""),
+        "from": decoded(meta.get("from", "")),
+        "subject": decoded(meta.get("subject", "")),
+        "size": len(raw),
+        "score": score,
+        "required_score": required,
+        "rules": rules,
+        "action": meta.get("action", "quarantine"),
+        "reason": meta.get("reason") or f"score {score:.1f} (required {required:.1f}): {names}",
+        "state": "held",
+        "events": [],
+    }
+
+
+def event(user: str, action: str, detail: str = "") -> dict[str, str]:
+    """One line of a message's history: who did what, when ("released to x", "learned as ham")."""
+    return {"time": now().isoformat(timespec="seconds"), "user": user, "action": action,
+            "detail": detail}
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search over the index; every field narrows it, `to` to any of the given addresses.
+
+    `to=None` means every recipient (an admin); `to=[]` matches nothing (a user without addresses).
+    """
+
+    to: list[str] | None = None
+    sender: str = ""
+    subject: str = ""
+    min_score: float | None = None
+    max_score: float | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "time"
+    descending: bool = True
+    offset: int = 0
+    limit: int | None = 50
+    include_deleted: bool = False
+
+    def page(self, offset: int, limit: int | None) -> Query:
+        return replace(self, offset=offset, limit=limit)
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        """The same test the SQL of the SQLite index makes, for backends that filter in Python."""
+        if not self.include_deleted and record.get("state") == "deleted":
+            return False
+        if self.to is not None and not set(self.to) & set(record.get("recipients", [])):
+            return False
+        sender = self.sender.lower()
+        if sender and sender not in record.get("mail_from", "").lower() \
+                and sender not in record.get("from", "").lower():
+            return False
+        if self.subject and self.subject.lower() not in record.get("subject", "").lower():
+            return False
+        return self._in_ranges(record)
+
+    def _in_ranges(self, record: dict[str, Any]) -> bool:
+        score = float(record.get("score", 0))
+        when = datetime.fromisoformat(record["time"])
+        return not ((self.min_score is not None and score < self.min_score)
+                    or (self.max_score is not None and score > self.max_score)
+                    or (self.since is not None and when < self.since)
+                    or (self.until is not None and when >= self.until))
+
+
+def sort_value(record: dict[str, Any], key: str) -> Any:
+    if key == "score":
+        return float(record.get("score", 0))
+    if key == "sender":
+        return (record.get("from") or record.get("mail_from", "")).lower()
+    if key == "subject":
+        return record.get("subject", "").lower()
+    return record.get("time", "")
+
+
+@dataclass
+class UserLists:
+    """One address's welcome and block lists: sender addresses or domains (`example.org`)."""
+
+    welcome: set[str] = field(default_factory=set)
+    block: set[str] = field(default_factory=set)
+
+    def entries(self, kind: str) -> set[str]:
+        return self.welcome if kind == "welcome" else self.block
+
+
+def list_entry(value: str) -> str:
+    """A list entry as stored: lower-case address, or a domain without a leading @; ValueError."""
+    entry = value.strip().lower().removeprefix("@")
+    local, at, domain = entry.rpartition("@")
+    host = domain if at else entry
+    if not host or "." not in host or any(c in entry for c in " <>,;\"'") or (at and not local):
+        raise ValueError(f"not an address or domain: {value!r}")
+    return entry
+
+
+def listed(entries: set[str], sender: str) -> str:
+    """The entry that covers `sender` (the address, its domain or a parent domain), or ''."""
+    sender = sender.lower()
+    if sender in entries:
+        return sender
+    domain = sender.rpartition("@")[2]
+    parts = domain.split(".")
+    for start in range(len(parts) - 1):
+        candidate = ".".join(parts[start:])
+        if candidate in entries:
+            return candidate
+    return ""

@@ -1,0 +1,192 @@
+"""The shared quarantine: messages, index, history and users' lists in one Redis.
+
+Why Redis rather than PostgreSQL for the store several mail hosts share: a site with more than one
+mail host already runs Redis for the shared Bayes model (`bayes.store`), with its password file,
+TLS and Sentinel settings understood; PostgreSQL would be one more server to install, back up and
+secure for a store that holds a few weeks of mail. A message is written with one MULTI/EXEC
+transaction — bytes, record and index entries together — so no host ever sees half of it.
+
+What that costs: Redis keeps the quarantine in memory (size it for keep_days of quarantined
+mail), and a search narrows by time and recipient with sorted sets and sets, then filters sender,
+subject and score in Python: fine for the tens of thousands of messages a quarantine holds.
+
+Layout (every key under the prefix; `{p}version` holds the schema version):
+    {p}msg:ID        hash: raw (the message, byte-exact), record (JSON)
+    {p}time          sorted set: ID -> arrival (epoch seconds)
+    {p}rcpt:ADDRESS  set of IDs addressed to ADDRESS
+    {p}list:KIND:ADDRESS  set of welcome/block entries of ADDRESS; {p}listed: addresses with lists
+    {p}mark:NAME     string (e.g. when the last digest was sent)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from mailsift.quarantine.model import LIST_KINDS, QuarantineError, Query, UserLists, sort_value, valid_id
+
+SCHEMA_VERSION = "1"
+BATCH = 500
+TIMEOUT_S = 5.0
+
+
+class RedisBackend:
+    def __init__(self, client: redis.Redis, prefix: str = "mailsift:quarantine:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._checked = False
+
+    @classmethod
+    def from_url(cls, url: str, password: str | None = None,
+                 prefix: str = "mailsift:quarantine:") -> RedisBackend:
+        return cls(redis.Redis.from_url(url, password=password, socket_timeout=TIMEOUT_S,
+                                        socket_connect_timeout=TIMEOUT_S), prefix)
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def _call(self) -> _Guard:
+        return _Guard(self)
+
+    def _check_version(self) -> None:
+        """Refuse a store written by another schema instead of misreading it."""
+        if self._checked:
+            return
+        found = self.client.set(self._key("version"), SCHEMA_VERSION, nx=True, get=True)
+        if found is not None and found.decode() != SCHEMA_VERSION:
+            raise QuarantineError(f"quarantine store has schema {found.decode()}, "
+                                  f"this mailsift needs {SCHEMA_VERSION}")
+        self._checked = True
+
+    # --- messages ------------------------------------------------------------------------------
+
+    def add(self, message_id: str, raw: bytes, record: dict[str, Any]) -> None:
+        with self._call():
+            self._check_version()
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self._key("msg", message_id),
+                      mapping={"raw": raw, "record": json.dumps(record, ensure_ascii=False)})
+            pipe.zadd(self._key("time"), {message_id: datetime.fromisoformat(record["time"]).timestamp()})
+            for address in record["recipients"]:
+                pipe.sadd(self._key("rcpt", address), message_id)
+            pipe.execute()
+
+    def raw(self, message_id: str) -> bytes:
+        self.record(message_id)
+        with self._call():
+            data = self.client.hget(self._key("msg", message_id), "raw")
+        if data is None:
+            raise QuarantineError(f"message {message_id} was deleted")
+        return bytes(data)
+
+    def record(self, message_id: str) -> dict[str, Any]:
+        if not valid_id(message_id):
+            raise QuarantineError(f"not a quarantine id: {message_id!r}")
+        with self._call():
+            data = self.client.hget(self._key("msg", message_id), "record")
+        if data is None:
+            raise QuarantineError(f"no quarantined message {message_id}")
+        return json.loads(data)
+
+    def update(self, message_id: str, record: dict[str, Any]) -> None:
+        with self._call():
+            self.client.hset(self._key("msg", message_id), "record",
+                             json.dumps(record, ensure_ascii=False))
+
+    def delete(self, message_id: str) -> None:
+        with self._call():
+            self.client.hdel(self._key("msg", message_id), "raw")
+
+    def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        found = [r for r in self._records(self._candidates(query)) if query.matches(r)]
+        found.sort(key=lambda r: (sort_value(r, query.sort), r["id"]), reverse=query.descending)
+        end = None if query.limit is None else query.offset + query.limit
+        return found[query.offset:end], len(found)
+
+    def _candidates(self, query: Query) -> list[str]:
+        low = query.since.timestamp() if query.since else "-inf"
+        high = f"({query.until.timestamp()}" if query.until else "+inf"
+        with self._call():
+            ids = [i.decode() for i in self.client.zrangebyscore(self._key("time"), low, high)]
+            if query.to is None:
+                return ids
+            keys = [self._key("rcpt", a) for a in query.to]
+            addressed = {i.decode() for i in self.client.sunion(keys)} if keys else set()
+        return [i for i in ids if i in addressed]
+
+    def _records(self, ids: list[str]) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(ids), BATCH):
+            with self._call():
+                pipe = self.client.pipeline(transaction=False)
+                for message_id in ids[start:start + BATCH]:
+                    pipe.hget(self._key("msg", message_id), "record")
+                values = pipe.execute()
+            yield from (json.loads(v) for v in values if v is not None)
+
+    def purge(self, before: datetime) -> int:
+        with self._call():
+            ids = [i.decode() for i in self.client.zrangebyscore(self._key("time"), "-inf",
+                                                                 f"({before.timestamp()}")]
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            records = list(self._records(chunk))
+            with self._call():
+                pipe = self.client.pipeline(transaction=True)
+                for record in records:
+                    for address in record["recipients"]:
+                        pipe.srem(self._key("rcpt", address), record["id"])
+                pipe.delete(*[self._key("msg", i) for i in chunk])
+                pipe.zrem(self._key("time"), *chunk)
+                pipe.execute()
+        return len(ids)
+
+    # --- users' lists and marks ------------------------------------------------------------------
+
+    def all_lists(self) -> dict[str, UserLists]:
+        with self._call():
+            addresses = sorted(a.decode() for a in self.client.smembers(self._key("listed")))
+            pipe = self.client.pipeline(transaction=False)
+            for address in addresses:
+                for kind in LIST_KINDS:
+                    pipe.smembers(self._key("list", kind, address))
+            values = iter(pipe.execute())
+        return {a: UserLists(*({e.decode() for e in next(values)} for _ in LIST_KINDS))
+                for a in addresses}
+
+    def set_listed(self, address: str, kind: str, entry: str, present: bool) -> None:
+        with self._call():
+            pipe = self.client.pipeline(transaction=True)
+            if present:
+                pipe.sadd(self._key("list", kind, address), entry)
+                pipe.sadd(self._key("listed"), address)
+            else:
+                pipe.srem(self._key("list", kind, address), entry)
+            pipe.execute()
+
+    def mark(self, name: str) -> str | None:
+        with self._call():
+            value = self.client.get(self._key("mark", name))
+        return value.decode() if value is not None else None
+
+    def set_mark(self, name: str, value: str) -> None:
+        with self._call():
+            self.client.set(self._key("mark", name), value)
+
+
+class _Guard:
+    """Turns a Redis failure into the one error type the milter and the commands handle."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.backend = backend
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+        if isinstance(exc, redis.RedisError):
+            raise QuarantineError(f"quarantine store unavailable: {exc}") from None
+        return False

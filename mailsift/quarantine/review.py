@@ -1,0 +1,94 @@
+"""What a reviewer does to a quarantined message: release it, delete it, or teach Bayes with it.
+
+The CLI and the web UI both call these functions, so an action means the same everywhere, is
+recorded in the message's history with who did it, and is logged once.
+
+Release hands the stored bytes, unchanged, to the Postfix smtpd that runs without the milter
+(`quarantine.release_via`, the master.cf entry `mailsift postfix` prints), with the original
+envelope sender: the message arrives as it was sent and is not caught a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import timedelta
+from typing import Any
+
+from mailsift.analysis.parse import analyse
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.store import Label, StoreError
+from mailsift.config import Config, split_host_port
+from mailsift.quarantine.model import QuarantineError, now
+from mailsift.quarantine.store import QuarantineStore
+
+log = logging.getLogger("mailsift.quarantine")
+
+SMTP_TIMEOUT_S = 30.0
+LEARN_MODES = ("ham", "spam", "forget", "spam-report", "ham-revoke")
+
+
+def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[str, Any]:
+    """Hand bytes to an SMTP server unchanged (only dot-stuffed); returns refused recipients."""
+    host, port = split_host_port(via, default_port=25)
+    try:
+        with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_S) as smtp:
+            smtp.ehlo()
+            options = ["BODY=8BITMIME"] if not raw.isascii() and smtp.has_extn("8bitmime") else []
+            return smtp.sendmail(sender, recipients, raw, mail_options=options)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise QuarantineError(f"cannot hand the message to {via}: {exc}") from None
+
+
+def release(config: Config, store: QuarantineStore, message_id: str, user: str,
+            to: list[str] | None = None) -> list[str]:
+    """Deliver the original message to `to` (default: its quarantined recipients)."""
+    record = store.meta(message_id)
+    recipients = to or record["recipients"]
+    refused = smtp_send(config.quarantine.release_via, record["mail_from"], recipients,
+                        store.raw(message_id))
+    delivered = [r for r in recipients if r not in refused]
+    store.log(message_id, user, "released", "to " + ", ".join(delivered), state="released")
+    log.info("%s: released to %s by %s", message_id, ",".join(delivered), user)
+    return delivered
+
+
+def delete(store: QuarantineStore, message_id: str, user: str) -> None:
+    store.delete(message_id, user)
+    log.info("%s: deleted by %s", message_id, user)
+
+
+def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mode: str) -> str:
+    """Teach Bayes with the message: ham, spam, forget, spam-report or ham-revoke; says what changed."""
+    if mode not in LEARN_MODES:
+        raise QuarantineError(f"unknown learn mode {mode!r}; use one of {', '.join(LEARN_MODES)}")
+    msg = analyse(store.raw(message_id), config)
+    try:
+        bayes = BayesFilter(config.bayes, open_store(config.bayes))
+        if mode == "forget":
+            outcome = f"forgotten ({bayes.forget(msg)})"
+        else:
+            outcome = _learn_and_share(bayes, msg, mode)
+    except StoreError as exc:
+        raise QuarantineError(f"Bayes store unavailable: {exc}") from None
+    store.log(message_id, user, "learned", f"{mode}: {outcome}")
+    log.info("%s: learned %s by %s: %s", message_id, mode, user, outcome)
+    return outcome
+
+
+def _learn_and_share(bayes: BayesFilter, msg: Any, mode: str) -> str:
+    label = Label.HAM if mode.startswith("ham") else Label.SPAM
+    outcome = f"{bayes.learn(msg, label)} as {label}"
+    if mode == "spam-report":
+        outcome += ", reported" if bayes.report(msg) else ", already reported"
+    elif mode == "ham-revoke":
+        outcome += ", report revoked" if bayes.revoke(msg) else ", no report to revoke"
+    return outcome
+
+
+def expire(config: Config, store: QuarantineStore) -> int:
+    """Delete what is older than quarantine.keep_days, history included."""
+    removed = store.expire(now() - timedelta(days=config.quarantine.keep_days))
+    log.info("expired %d quarantined message(s)", removed)
+    return removed

@@ -1,0 +1,55 @@
+"""Quarantine stores on both backends (local files + SQLite, and a real redis-server), and messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailsift.quarantine.redis_backend import RedisBackend
+from mailsift.quarantine.store import QuarantineStore
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def quarantine_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("quarantine-redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["local", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> QuarantineStore:
+    """An empty store on each backend: every contract test runs on both."""
+    if request.param == "local":
+        return QuarantineStore(tmp_path / "q")
+    server: RedisServer = request.getfixturevalue("quarantine_redis")
+    with server.client() as client:
+        client.flushall()
+    return QuarantineStore(tmp_path / "q", RedisBackend.from_url(server.url))
+
+
+def make_message(subject: str = "Cheap pills", sender: str = "spammer@bad.example",
+                 body: str = "Buy now.") -> bytes:
+    return (f"From: Spammer <{sender}>\r\nTo: jane@example.org\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{abs(hash((subject, sender, body)))}@bad.example>\r\n"
+            f"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n{body}\r\n").encode()
+
+
+def make_meta(recipients: list[str] | None = None, score: float = 42.0, subject: str = "Cheap pills",
+              sender: str = "spammer@bad.example", time: str = "") -> dict[str, Any]:
+    """What the milter hands to `put` (see MailsiftMilter._quarantine_meta)."""
+    meta: dict[str, Any] = {
+        "queue_id": "4ABCDEF", "client_ip": "192.0.2.7", "client_name": "bad.example",
+        "helo": "bad.example", "mail_from": sender, "recipients": recipients or ["jane@example.org"],
+        "from": f"Spammer <{sender}>", "subject": subject, "action": "quarantine",
+        "verdict": {"score": score, "required_score": 5.0, "rules": [
+            {"name": "LOW_RULE", "score": 1.5, "description": "a small sign", "evidence": ""},
+            {"name": "BIG_RULE", "score": score - 1.5, "description": "a big sign",
+             "evidence": "pills"}]},
+    }
+    if time:
+        meta["time"] = time
+    return meta

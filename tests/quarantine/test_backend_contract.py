@@ -1,0 +1,115 @@
+"""One contract for every quarantine backend: each test runs on local files + SQLite and on Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailsift.quarantine.model import QuarantineError, Query
+from mailsift.quarantine.store import QuarantineStore
+from tests.quarantine.conftest import make_message, make_meta
+
+WINDOWS_1251 = (b"From: =?windows-1251?B?z+Xy8A==?= <petr@example.ru>\r\nTo: jane@example.org\r\n"
+                b"Subject: =?windows-1251?B?z/Du4uXw6uA=?=\r\nContent-Type: text/plain; "
+                b"charset=windows-1251\r\n\r\n") + "Привет, мир\r\n".encode("cp1251")
+
+
+def test_put_keeps_the_message_byte_exact_and_indexes_it(store: QuarantineStore) -> None:
+    meta = make_meta(subject="=?windows-1251?B?z/Du4uXw6uA=?=")
+    message_id = store.put(WINDOWS_1251, meta)
+    assert store.raw(message_id) == WINDOWS_1251
+    record = store.meta(message_id)
+    assert record["subject"] == "Проверка"
+    assert record["size"] == len(WINDOWS_1251)
+    assert (record["score"], record["required_score"], record["state"]) == (42.0, 5.0, "held")
+    assert [r["name"] for r in record["rules"]] == ["BIG_RULE", "LOW_RULE"]
+    assert record["client_ip"] == "192.0.2.7" and record["helo"] == "bad.example"
+    assert "BIG_RULE" in record["reason"]
+    assert store.ids() == [message_id]
+
+
+def test_search_by_recipient_sender_subject_score_and_date(store: QuarantineStore) -> None:
+    old = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    a = store.put(make_message(), make_meta(["jane@example.org"], 42.0, "Cheap pills"))
+    b = store.put(make_message("Your invoice"), make_meta(["bob@example.org"], 12.0, "Your invoice",
+                                                          "billing@shop.example"))
+    c = store.put(make_message("Old pills"), make_meta(["jane@example.org", "bob@example.org"], 20.0,
+                                                       "Old PILLS", time=old))
+
+    def ids(**kwargs: object) -> set[str]:
+        return {r["id"] for r in store.search(Query(**kwargs))[0]}  # type: ignore[arg-type]
+
+    assert ids(to=["jane@example.org"]) == {a, c}
+    assert ids(to=[]) == set()
+    assert ids(sender="shop.example") == {b}
+    assert ids(subject="pills") == {a, c}
+    assert ids(min_score=15.0, max_score=30.0) == {c}
+    assert ids(since=datetime.now(UTC) - timedelta(days=1)) == {a, b}
+    assert ids(subject="100%_") == set()  # LIKE wildcards are text, not patterns
+
+
+def test_search_sorts_and_pages(store: QuarantineStore) -> None:
+    for score in (12.0, 30.0, 21.0):
+        store.put(make_message(f"s{score}"), make_meta(score=score, subject=f"s{score}"))
+    records, total = store.search(Query(sort="score", descending=True, limit=2))
+    assert total == 3
+    assert [r["score"] for r in records] == [30.0, 21.0]
+    rest, _ = store.search(Query(sort="score", descending=True, offset=2, limit=2))
+    assert [r["score"] for r in rest] == [12.0]
+
+
+def test_history_and_state_are_recorded(store: QuarantineStore) -> None:
+    message_id = store.put(make_message(), make_meta())
+    store.log(message_id, "admin", "released", "to jane@example.org", state="released")
+    record = store.meta(message_id)
+    assert record["state"] == "released"
+    assert [(e["user"], e["action"], e["detail"]) for e in record["events"]] == [
+        ("admin", "released", "to jane@example.org")]
+
+
+def test_deleted_message_keeps_its_history_but_not_its_bytes(store: QuarantineStore) -> None:
+    message_id = store.put(make_message(), make_meta())
+    store.delete(message_id, "admin")
+    with pytest.raises(QuarantineError, match="deleted"):
+        store.raw(message_id)
+    assert store.meta(message_id)["events"][-1]["action"] == "deleted"
+    assert not store.exists(message_id)
+    assert store.search(Query())[1] == 0
+
+
+def test_expire_removes_only_old_messages(store: QuarantineStore) -> None:
+    old = store.put(make_message("old"), make_meta(time=(datetime.now(UTC) - timedelta(days=40)).isoformat()))
+    new = store.put(make_message("new"), make_meta())
+    assert store.expire(datetime.now(UTC) - timedelta(days=30)) == 1
+    assert store.ids() == [new]
+    with pytest.raises(QuarantineError):
+        store.meta(old)
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "x" * 22 + "/..", "", "a" * 21, "..%2f" * 5])
+def test_ids_that_are_not_ours_are_refused(store: QuarantineStore, bad: str) -> None:
+    with pytest.raises(QuarantineError, match="not a quarantine id"):
+        store.raw(bad)
+    assert not store.exists(bad)
+
+
+def test_unknown_id_is_an_error_not_a_crash(store: QuarantineStore) -> None:
+    with pytest.raises(QuarantineError, match="no quarantined message"):
+        store.meta("A" * 22)
+
+
+def test_user_lists_are_kept_per_address(store: QuarantineStore) -> None:
+    store.backend.set_listed("jane@example.org", "welcome", "friend@example.com", True)
+    store.backend.set_listed("jane@example.org", "block", "spam.example", True)
+    store.backend.set_listed("jane@example.org", "block", "gone.example", True)
+    store.backend.set_listed("jane@example.org", "block", "gone.example", False)
+    lists = store.backend.all_lists()
+    assert lists["jane@example.org"].welcome == {"friend@example.com"}
+    assert lists["jane@example.org"].block == {"spam.example"}
+
+
+def test_marks_remember_a_value(store: QuarantineStore) -> None:
+    assert store.backend.mark("digest:jane") is None
+    store.backend.set_mark("digest:jane", "2024-01-01T00:00:00+00:00")
+    assert store.backend.mark("digest:jane") == "2024-01-01T00:00:00+00:00"
