@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -209,6 +210,145 @@ def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_sp
     except StoreError as exc:
         raise CliError(f"eval: Bayes store unavailable: {exc}") from None
     click.echo(json.dumps(report.as_dict()) if as_json else report.text())
+
+
+# --- quarantine ------------------------------------------------------------------------------
+
+def _quarantine(global_config: str | None) -> tuple[Config, Any]:
+    from mailsift.quarantine.store import QuarantineError, open_quarantine
+
+    config = _config(global_config)
+    try:
+        return config, open_quarantine(config.quarantine)
+    except QuarantineError as exc:
+        raise CliError(f"quarantine: {exc}") from None
+
+
+def _operator() -> str:
+    """Who acts from the command line, for the message history: the login name."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@cli.group()
+def quarantine() -> None:
+    """Review quarantined mail: list, show, release, delete, learn; expire and digest (timers)."""
+
+
+@quarantine.command(name="list")
+@click.option("--to", "to", metavar="ADDR", multiple=True, help="Addressed to ADDR (repeatable).")
+@click.option("--from", "sender", metavar="TEXT", default="", help="Sender address or name contains TEXT.")
+@click.option("--subject", metavar="TEXT", default="", help="Subject contains TEXT.")
+@click.option("--min-score", type=float, help="Score at least this.")
+@click.option("--since", metavar="WHEN", help="Arrived since WHEN: 2024-05-01, an ISO time, or 7d / 12h.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many.")
+@click.pass_obj
+def quarantine_list(global_config: str | None, to: tuple[str, ...], sender: str, subject: str,
+                    min_score: float | None, since: str | None, limit: int) -> None:
+    """List held messages, newest first."""
+    from mailsift.quarantine.model import Query
+    from mailsift.quarantine.text import list_text, parse_since
+
+    _, store = _quarantine(global_config)
+    try:
+        query = Query(to=[a.lower() for a in to] or None, sender=sender, subject=subject,
+                      min_score=min_score, since=parse_since(since) if since else None, limit=limit)
+    except ValueError as exc:
+        raise CliError(f"quarantine list: {exc}") from None
+    click.echo(_quarantine_call(lambda: list_text(*store.search(query))))
+
+
+def _quarantine_call(action: Callable[[], Any]) -> Any:
+    from mailsift.quarantine.store import QuarantineError
+
+    try:
+        return action()
+    except QuarantineError as exc:
+        raise CliError(f"quarantine: {exc}") from None
+
+
+@quarantine.command(name="show")
+@click.argument("message_id", metavar="ID")
+@click.option("--raw", is_flag=True, help="Write the message itself, byte for byte.")
+@click.pass_obj
+def quarantine_show(global_config: str | None, message_id: str, raw: bool) -> None:
+    """Show a message's envelope, rules and history (or, with --raw, the message)."""
+    from mailsift.quarantine.text import show_text
+
+    _, store = _quarantine(global_config)
+    if raw:
+        sys.stdout.buffer.write(_quarantine_call(lambda: store.raw(message_id)))
+        return
+    click.echo(_quarantine_call(lambda: show_text(store.meta(message_id))))
+
+
+@quarantine.command(name="release")
+@click.argument("message_id", metavar="ID")
+@click.option("--to", "to", metavar="ADDR", multiple=True,
+              help="Deliver to ADDR instead of the quarantined recipients (repeatable).")
+@click.pass_obj
+def quarantine_release(global_config: str | None, message_id: str, to: tuple[str, ...]) -> None:
+    """Deliver the original message through Postfix's no-milter port (quarantine.release_via)."""
+    from mailsift.quarantine.review import release
+
+    config, store = _quarantine(global_config)
+    done = _quarantine_call(lambda: release(config, store, message_id, _operator(), list(to) or None))
+    click.echo(f"Released {message_id} to {', '.join(done) or 'nobody (all refused)'}")
+
+
+@quarantine.command(name="delete")
+@click.argument("message_id", metavar="ID")
+@click.pass_obj
+def quarantine_delete(global_config: str | None, message_id: str) -> None:
+    """Delete a message (its history stays until it expires)."""
+    from mailsift.quarantine.review import delete
+
+    _, store = _quarantine(global_config)
+    _quarantine_call(lambda: delete(store, message_id, _operator()))
+    click.echo(f"Deleted {message_id}")
+
+
+@quarantine.command(name="learn")
+@click.argument("message_id", metavar="ID")
+@click.option("--ham", "mode", flag_value="ham", help="Learn as ham.")
+@click.option("--spam", "mode", flag_value="spam", help="Learn as spam.")
+@click.option("--forget", "mode", flag_value="forget", help="Take back what learning it added.")
+@click.option("--spam-report", "mode", flag_value="spam-report",
+              help="Learn as spam and share its digests (DIGEST_REPORTED).")
+@click.option("--ham-revoke", "mode", flag_value="ham-revoke", help="Learn as ham and withdraw a report.")
+@click.pass_obj
+def quarantine_learn(global_config: str | None, message_id: str, mode: str | None) -> None:
+    """Teach Bayes with a quarantined message."""
+    from mailsift.quarantine.review import learn
+
+    if mode is None:
+        raise CliError("quarantine learn: give one of --ham, --spam, --forget, --spam-report, "
+                       "--ham-revoke")
+    config, store = _quarantine(global_config)
+    outcome = _quarantine_call(lambda: learn(config, store, message_id, _operator(), mode))
+    click.echo(f"{message_id}: {outcome}")
+
+
+@quarantine.command(name="expire")
+@click.pass_obj
+def quarantine_expire(global_config: str | None) -> None:
+    """Delete messages older than quarantine.keep_days (run daily by a systemd timer)."""
+    from mailsift.quarantine.review import expire
+
+    config, store = _quarantine(global_config)
+    click.echo(f"Expired {_quarantine_call(lambda: expire(config, store))} message(s)")
+
+
+@quarantine.command(name="digest")
+@click.pass_obj
+def quarantine_digest(global_config: str | None) -> None:
+    """Mail each user a summary of their newly quarantined mail (run daily by a systemd timer)."""
+    from mailsift.quarantine.digest import send_digests
+
+    config, store = _quarantine(global_config)
+    for sent in _quarantine_call(lambda: send_digests(config, store)):
+        click.echo(f"Digest of {sent.messages} message(s) sent to {sent.user} <{sent.to}>")
 
 
 def main() -> None:

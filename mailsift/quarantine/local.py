@@ -59,14 +59,18 @@ class LocalBackend:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         """One connection per operation: safe from any thread, and cheap next to the disk sync."""
-        self.index_path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000)) as db:
-            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            with db:
-                yield db
+        try:
+            self.index_path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000)) as db:
+                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(SCHEMA)
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                with db:
+                    yield db
+        except (OSError, sqlite3.Error) as exc:
+            raise QuarantineError(f"quarantine index {self.index_path}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
 
     def _file(self, message_id: str, suffix: str) -> Path:
         if not valid_id(message_id):
@@ -98,7 +102,7 @@ class LocalBackend:
                             json.dumps(record, ensure_ascii=False)))
                 db.executemany("INSERT OR IGNORE INTO recipients VALUES (?, ?)",
                                [(r, message_id) for r in record["recipients"]])
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, QuarantineError) as exc:
             self._remove_files(message_id)
             raise QuarantineError(f"cannot store in {self.directory}: "
                                   f"{getattr(exc, 'strerror', None) or exc}") from None

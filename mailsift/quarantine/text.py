@@ -1,0 +1,69 @@
+"""The quarantine as plain text for the terminal: the list, one message, and time arguments."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+RELATIVE = re.compile(r"^(\d+)([dh])$")
+SUBJECT_WIDTH = 40
+SENDER_WIDTH = 28
+
+
+def parse_since(value: str) -> datetime:
+    """'7d', '12h', '2024-05-01' or an ISO time (UTC unless it says otherwise); ValueError."""
+    relative = RELATIVE.match(value.strip())
+    if relative:
+        amount = int(relative[1])
+        delta = timedelta(days=amount) if relative[2] == "d" else timedelta(hours=amount)
+        return datetime.now(UTC) - delta
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"--since {value!r}: use 7d, 12h, 2024-05-01 or an ISO time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def short_time(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def list_text(records: list[dict[str, Any]], total: int) -> str:
+    rows = [f"{'ID':<22}  {'Time (UTC)':<16}  {'Score':>6}  {'From':<{SENDER_WIDTH}}  Subject"]
+    for r in records:
+        sender = r.get("from") or r.get("mail_from") or "<>"
+        rows.append(f"{r['id']:<22}  {short_time(r['time']):<16}  {r['score']:6.1f}  "
+                    f"{_cut(sender, SENDER_WIDTH):<{SENDER_WIDTH}}  "
+                    f"{_cut(r.get('subject') or '(no subject)', SUBJECT_WIDTH)}")
+    rows.append(f"{len(records)} of {total} message(s)")
+    return "\n".join(rows)
+
+
+def show_text(r: dict[str, Any]) -> str:
+    lines = [
+        f"Id:          {r['id']}   ({r['state']})",
+        f"Arrived:     {short_time(r['time'])} UTC on {r.get('host', '-')}, "
+        f"queue id {r.get('queue_id', '-')}",
+        f"Client:      {r.get('client_name') or '-'} [{r.get('client_ip') or '-'}] "
+        f"HELO {r.get('helo') or '-'}",
+        f"Envelope:    <{r['mail_from']}> -> {', '.join(f'<{a}>' for a in r['recipients'])}",
+        f"From:        {r.get('from', '')}",
+        f"Subject:     {r.get('subject', '')}",
+        f"Size:        {r['size']} bytes",
+        f"Score:       {r['score']:.1f} (required {r['required_score']:.1f}), {r['action']}: {r['reason']}",
+        "",
+        " Score | Matching rule            | Description",
+        "-------+--------------------------+" + "-" * 40,
+    ]
+    for rule in r["rules"]:
+        text = rule["description"] + (f" [{rule['evidence']}]" if rule["evidence"] else "")
+        lines.append(f"{rule['score']:6.1f} | {rule['name']:<24} | {text}")
+    history = [f"  {e['time']}  {e['user']}: {e['action']} {e['detail']}".rstrip()
+               for e in r.get("events", [])]
+    lines += ["", "History:", *(history or ["  (nothing done yet)"])]
+    return "\n".join(lines)

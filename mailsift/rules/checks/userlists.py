@@ -1,0 +1,77 @@
+"""`eval:user_listed(kind)`: the sender is on the recipients' own welcome or block list.
+
+Users keep their lists in the review UI (`mailsift web`, page "My lists"); they are stored in the
+quarantine index — `quarantine.index`: the SQLite file beside the quarantine, or the shared Redis —
+which is where each scoring process reads them, all lists at once, at most every
+`REFRESH_S` seconds. A user's change therefore counts within a minute, without a reload.
+
+A message is scored once for all its recipients, so one user's list must not decide for another:
+a rule hits only when every envelope recipient has the sender on that list. The sender is the
+envelope sender, else the From address; an entry is an address or a domain (covering its
+subdomains). A store that cannot be read means no lists, never a failed scan.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from mailsift.config import QuarantineConfig
+from mailsift.quarantine.model import QuarantineError, UserLists, address_of, listed
+from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
+
+log = logging.getLogger(__name__)
+
+GROUP = "userlists"
+REFRESH_S = 60.0
+NO_AUTOLEARN = frozenset({"noautolearn"})  # the user's say-so is no evidence about the content
+
+
+class _Cache:
+    """Every list of every user, per process, reloaded when older than REFRESH_S."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loaded_at = -REFRESH_S
+        self.source: QuarantineConfig | None = None
+        self.lists: dict[str, UserLists] = {}
+
+    def get(self, config: QuarantineConfig) -> dict[str, UserLists]:
+        with self.lock:
+            if config != self.source or time.monotonic() - self.loaded_at >= REFRESH_S:
+                self.lists = _load(config)
+                self.source, self.loaded_at = config, time.monotonic()
+            return self.lists
+
+
+def _load(config: QuarantineConfig) -> dict[str, UserLists]:
+    from mailsift.quarantine.store import open_quarantine
+
+    try:
+        return open_quarantine(config).backend.all_lists()
+    except (QuarantineError, OSError, ValueError) as exc:
+        log.warning("users' welcome/block lists unavailable, scoring without them: %s", exc)
+        return {}
+
+
+_CACHE = _Cache()
+
+
+@check("user_listed",
+       DefaultRule("USER_IN_WELCOMELIST", -100.0, "Sender is on the recipient's welcome list",
+                   args=("welcome",), group=GROUP, tflags=NO_AUTOLEARN),
+       DefaultRule("USER_IN_BLOCKLIST", 100.0, "Sender is on the recipient's block list",
+                   args=("block",), group=GROUP, tflags=NO_AUTOLEARN))
+def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
+    recipients = [r.lower() for r in ctx.msg.envelope.rcpt_to]
+    sender = (ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From"))).lower()
+    if not recipients or not sender:
+        return None
+    lists = _CACHE.get(ctx.config.quarantine)
+    if not lists:
+        return None
+    entries = [listed(lists.get(r, UserLists()).entries(kind), sender) for r in recipients]
+    if not all(entries):
+        return None
+    return ", ".join(sorted(set(entries)))

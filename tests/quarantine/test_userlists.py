@@ -1,0 +1,73 @@
+"""USER_IN_WELCOMELIST / USER_IN_BLOCKLIST: users' own lists reach the scanner through the index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailsift.analysis.model import Envelope
+from mailsift.config import Config, parse_config
+from mailsift.quarantine.store import open_quarantine
+from mailsift.rules.checks import userlists
+from mailsift.scanner import Scanner
+from mailsift.training.autolearn import autolearn_label
+from tests.quarantine.conftest import make_message
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    directory = tmp_path_factory.mktemp("userlists")
+    return parse_config({"quarantine": {"dir": str(directory / "q")},
+                         "rules": {"local_cf": str(directory / "none.cf"),
+                                   "cache_dir": str(directory / "cache")},
+                         "bayes": {"enabled": False}}, "test")
+
+
+@pytest.fixture(scope="module")
+def scanner(config: Config) -> Scanner:
+    return Scanner(config, network=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(userlists, "_CACHE", userlists._Cache())
+
+
+def _hits(scanner: Scanner, rcpts: list[str], sender: str = "news@shop.example") -> set[str]:
+    envelope = Envelope(mail_from=sender, rcpt_to=rcpts)
+    return set(scanner.scan(make_message(sender=sender), envelope).rule_names)
+
+
+def test_welcomed_domain_scores_large_negative_and_is_not_autolearned(config: Config,
+                                                                        scanner: Scanner) -> None:
+    open_quarantine(config.quarantine).backend.set_listed("jane@example.org", "welcome",
+                                                          "shop.example", True)
+    result = scanner.scan(make_message(sender="news@mail.shop.example"),
+                          Envelope(mail_from="news@mail.shop.example", rcpt_to=["Jane@example.org"]))
+    hit = next(h for h in result.hits if h.name == "USER_IN_WELCOMELIST")
+    assert (hit.score, hit.evidence) == (-100.0, "shop.example")
+    assert autolearn_label(result, config.autolearn) is None
+
+
+def test_blocked_address_scores_large_positive(config: Config, scanner: Scanner) -> None:
+    open_quarantine(config.quarantine).backend.set_listed("bob@example.org", "block",
+                                                          "pest@spam.example", True)
+    assert "USER_IN_BLOCKLIST" in _hits(scanner, ["bob@example.org"], "pest@spam.example")
+    assert "USER_IN_BLOCKLIST" not in _hits(scanner, ["bob@example.org"], "other@spam.example")
+
+
+def test_one_users_list_does_not_decide_for_another_recipient(config: Config, scanner: Scanner) -> None:
+    open_quarantine(config.quarantine).backend.set_listed("jane@example.org", "welcome",
+                                                          "shop.example", True)
+    assert "USER_IN_WELCOMELIST" not in _hits(scanner, ["jane@example.org", "bob@example.org"])
+
+
+def test_unreadable_store_means_no_lists_not_a_failed_scan(tmp_path: Path, scanner: Scanner,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "index.sqlite").write_bytes(b"not a database, " * 100)
+    config = parse_config({"quarantine": {"dir": str(tmp_path / "q")}}, "test")
+    assert userlists._load(config.quarantine) == {}
+    monkeypatch.setattr(scanner, "config", config)
+    assert "USER_IN_BLOCKLIST" not in _hits(scanner, ["bob@example.org"], "pest@spam.example")
