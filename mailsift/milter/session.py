@@ -33,6 +33,8 @@ from mailsift.rules.result import Result
 log = logging.getLogger("mailsift.milter")
 
 OUR_HEADER_PREFIX = "x-spam-"
+AUTH_RESULTS_NAME = "Authentication-Results"
+AUTH_RESULTS = AUTH_RESULTS_NAME.lower()
 TOP_RULES_LOGGED = 5
 
 
@@ -192,6 +194,8 @@ class MailsiftMilter(Milter.Base):
                 if recipient.strip().strip("<>") in decision.quarantine:
                     self.delrcpt(recipient)
         self._replace_spam_headers(spam_headers(result), result)
+        if result.auth_results:
+            self._replace_auth_results(result.auth_results)
         if decision.tag_subject:
             self._tag_subject()
         return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT)
@@ -222,8 +226,18 @@ class MailsiftMilter(Milter.Base):
         if result is not None and self.service.config.actions.report_header:
             self._add("X-Spam-Report", report_text(result))
 
+    def _replace_auth_results(self, value: str) -> None:
+        """Ours goes on top; any claiming to be ours already is forged and removed (RFC 8601 §5)."""
+        ours = _authserv_id(value)
+        existing = [v for n, v in self.headers if n.lower() == AUTH_RESULTS]
+        for index in range(len(existing), 0, -1):
+            if _authserv_id(existing[index - 1]) == ours:
+                self.chgheader(AUTH_RESULTS_NAME, index, "")
+        folded = fold(AUTH_RESULTS_NAME, value).partition(": ")[2]
+        self.addheader(AUTH_RESULTS_NAME, folded, 1)
+
     def _add(self, name: str, value: str) -> None:
-        self.addheader(name, fold(name, value).partition(": ")[2].replace("\n", "\r\n"))
+        self.addheader(name, fold(name, value).partition(": ")[2])
 
     def _tag_subject(self) -> None:
         tag = self.service.config.actions.subject_tag
@@ -262,3 +276,9 @@ class MailsiftMilter(Milter.Base):
                  queue_id, self.client_name or "-", self.client_ip or "-", self.mail_from,
                  ",".join(f"<{a}>" for a in self.addresses), score, action, rules,
                  (time.monotonic() - started) * 1000)
+
+
+def _authserv_id(value: str) -> str:
+    """The host that wrote an Authentication-Results value: the word before the first ';'."""
+    words = value.split(";", 1)[0].split()
+    return words[0].lower() if words else ""

@@ -115,6 +115,8 @@ def test_ham_is_delivered_with_spam_headers(mta: Mta, milter: MilterProcess) -> 
     assert score < REQUIRED_SCORE
     assert headers["X-Spam-Status"][0].startswith("No, score=")
     assert received.header("Subject") == "Meeting notes"
+    head = received.raw.partition(b"\r\n\r\n")[0]
+    assert b"\r\r" not in head and b"\n" not in head.replace(b"\r\n", b""), "folding broke line ends"
     assert sent.queue_id is not None
     line = log_line(milter, sent.queue_id)
     for part in ("127.0.0.1", SENDER, BOB, f"{score:.1f}", "pass"):

@@ -7,7 +7,6 @@ command line, config loading, worker start-up and shutdown — not an in-process
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -20,6 +19,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from tests.support.ports import LOOPBACK, free_port
 from tests.support.procs import alive, descendants
@@ -39,32 +40,17 @@ def mailsift_command() -> list[str]:
     return [sys.executable, "-c", "from mailsift.cli import main; main()"]
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
+def _without_none(value: Any) -> Any:
+    """TOML has no null: a None in a test's overrides means "leave the key out"."""
+    if isinstance(value, Mapping):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
+        return [_without_none(v) for v in value]
+    return value
 
 
 def to_toml(config: Mapping[str, Any]) -> str:
-    """The small TOML subset our config uses: scalars, lists, tables and arrays of tables."""
-    lines = [f"{key} = {_toml_value(value)}" for key, value in config.items()
-             if not isinstance(value, Mapping)
-             and not (isinstance(value, list) and value and isinstance(value[0], Mapping))]
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            lines.append(f"\n[{key}]")
-            lines += [f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None]
-        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
-            for table in value:
-                lines.append(f"\n[[{key}]]")
-                lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
-    return "\n".join(lines) + "\n"
+    return tomli_w.dumps(_without_none(config))
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
