@@ -9,7 +9,7 @@ PIP   := $(VENV)/bin/pip
 
 # Debian packages: build deps for pymilter/hiredis, and the real peers the tests talk to.
 APT_RUN  := python3 python3-venv python3-dev gcc libmilter-dev
-APT_TEST := $(APT_RUN) spamassassin spamc bogofilter postfix redis-server miltertest dnsmasq-base
+APT_TEST := $(APT_RUN) spamassassin spamc bogofilter postfix redis-server miltertest dnsmasq-base chromium
 STAMP    := $(VENV)/.installed
 
 .PHONY: run test lint deps-run deps-test clean

@@ -351,6 +351,43 @@ def quarantine_digest(global_config: str | None) -> None:
         click.echo(f"Digest of {sent.messages} message(s) sent to {sent.user} <{sent.to}>")
 
 
+# --- web -------------------------------------------------------------------------------------
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def web(ctx: click.Context) -> None:
+    """Run the quarantine review UI on web.listen (needs an admin in [[web.users]])."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mailsift.quarantine.store import QuarantineError
+    from mailsift.web.server import WebError, serve
+
+    config = _config(ctx.obj)
+    logging.getLogger("mailsift").setLevel(logging.INFO)
+    try:
+        serve(config)
+    except (WebError, QuarantineError) as exc:
+        raise CliError(f"web: {exc}") from None
+
+
+@web.command(name="hash-password")
+def web_hash_password() -> None:
+    """Read a password from the terminal (or one line of stdin) and print its argon2 hash."""
+    import getpass
+
+    from mailsift.web.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise CliError("web hash-password: the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        raise CliError("web hash-password: use at least 8 characters")
+    click.echo(hash_password(password))
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

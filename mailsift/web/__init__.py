@@ -1,0 +1,1 @@
+"""The quarantine review UI (`mailsift web`): Starlette pages, argon2 logins, server-rendered."""

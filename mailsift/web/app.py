@@ -1,0 +1,376 @@
+"""The review UI: server-rendered pages over the quarantine store, for admins and for users.
+
+Starlette + Jinja2 rather than a single-page app: every page is one request with no script
+needed (one small file for "select all"), which keeps it fast, usable without a manual, and
+lets the Content-Security-Policy forbid everything but our own files. Each form carries the
+session's CSRF token; each action is done through `mailsift.quarantine.review`, recorded in
+the message's history and logged with the user's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.store import StoreError
+from mailsift.config import Config
+from mailsift.quarantine import review
+from mailsift.quarantine.model import (
+    LIST_KINDS,
+    SORT_KEYS,
+    QuarantineError,
+    Query,
+    list_entry,
+    valid_id,
+)
+from mailsift.quarantine.store import QuarantineStore
+from mailsift.quarantine.text import parse_since
+from mailsift.web import stats
+from mailsift.web.auth import LoginThrottle, Viewer, check_password, same_token
+from mailsift.web.message_view import message_view
+
+log = logging.getLogger("mailsift.web")
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "mailsift_session"
+ACTIONS = {
+    "release": "Release", "release-ham": "Release + learn as ham", "delete": "Delete",
+    "spam": "Learn as spam", "ham": "Learn as ham", "forget": "Forget",
+    "spam-report": "Spam + Report", "ham-revoke": "Ham + Revoke",
+}
+LEARN = {"spam": "spam", "ham": "ham", "forget": "forget", "spam-report": "spam-report",
+         "ham-revoke": "ham-revoke"}
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; "
+     b"img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Adds the CSP and friends to every response; pages (not static files) are never cached."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                if not static:
+                    message["headers"].append((b"cache-control", b"no-store"))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Pages:
+    """The route handlers, sharing the config, the store, the throttle and the templates."""
+
+    def __init__(self, config: Config, store: QuarantineStore) -> None:
+        self.config = config
+        self.store = store
+        self.throttle = LoginThrottle(config.web.login_attempts, config.web.login_delay)
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+        env.filters["when"] = lambda iso: datetime.fromisoformat(iso).astimezone(UTC).strftime(
+            "%Y-%m-%d %H:%M")
+        self.templates = Jinja2Templates(env=env)
+
+    # --- session, CSRF, rendering -----------------------------------------------------------
+
+    def viewer(self, request: Request) -> Viewer | None:
+        """The logged-in user, while the login is younger than web.session_minutes."""
+        name, since = request.session.get("user"), request.session.get("since", 0)
+        if not name or time.time() - since > self.config.web.session_minutes * 60:
+            return None
+        user = next((u for u in self.config.web.users if u.name == name), None)
+        return Viewer.of(user) if user else None
+
+    @staticmethod
+    def csrf(request: Request) -> str:
+        if "csrf" not in request.session:
+            request.session["csrf"] = secrets.token_urlsafe(32)
+        return str(request.session["csrf"])
+
+    async def form(self, request: Request) -> FormData:
+        """The posted form, once its CSRF token matched the session's; 403 otherwise."""
+        form = await request.form()
+        if not same_token(request.session.get("csrf"), form.get("csrf")):
+            log.warning("refused a form without a valid CSRF token: %s %s from %s",
+                        request.method, request.url.path, request.client.host if request.client else "-")
+            raise HTTPException(403, "The form was stale or not ours; reload the page and try again.")
+        return form
+
+    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+        context.update(viewer=self.viewer(request), csrf=self.csrf(request),
+                       flash=request.session.pop("flash", None))
+        return self.templates.TemplateResponse(request, template, context, status_code=status)
+
+    @staticmethod
+    def flash(request: Request, text: str) -> None:
+        request.session["flash"] = text
+
+    def login_required(self, handler: Callable[[Request, Viewer], Awaitable[Response]]
+                       ) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            viewer = self.viewer(request)
+            if viewer is None:
+                request.session.pop("user", None)
+                return RedirectResponse("/login", 303)
+            return await handler(request, viewer)
+        return guarded
+
+    # --- login ----------------------------------------------------------------------------------
+
+    async def login_page(self, request: Request) -> Response:
+        return self.render(request, "login.html")
+
+    async def login(self, request: Request) -> Response:
+        form = await self.form(request)
+        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        client = request.client.host if request.client else "-"
+        wait = self.throttle.wait(name, client)
+        if wait:
+            log.warning("login of %r from %s refused: too many failures (%.0f s to wait)",
+                        name, client, wait)
+            return self.render(request, "login.html", 429, error=f"Too many failed logins. Try "
+                               f"again in {wait:.0f} seconds.", name=name)
+        viewer = await run_in_threadpool(check_password, self.config.web, name, password)
+        if viewer is None:
+            self.throttle.failed(name, client)
+            log.warning("failed login of %r from %s", name, client)
+            return self.render(request, "login.html", 401, error="Wrong name or password.", name=name)
+        self.throttle.succeeded(name, client)
+        request.session.clear()  # a new session on login: nothing from before it carries over
+        request.session.update(user=viewer.name, since=int(time.time()),
+                               csrf=secrets.token_urlsafe(32))
+        log.info("%s logged in from %s", viewer.name, client)
+        return RedirectResponse("/", 303)
+
+    async def logout(self, request: Request) -> Response:
+        await self.form(request)
+        log.info("%s logged out", request.session.get("user", "-"))
+        request.session.clear()
+        return RedirectResponse("/login", 303)
+
+    # --- the list -------------------------------------------------------------------------------
+
+    def _query(self, request: Request, viewer: Viewer) -> tuple[Query, dict[str, str], int]:
+        params = {k: request.query_params.get(k, "").strip()
+                  for k in ("to", "from", "subject", "min_score", "since", "sort", "dir", "page")}
+        scope = viewer.scope()
+        if params["to"]:
+            wanted = [params["to"].lower()]
+            scope = wanted if scope is None else [a for a in scope if a in wanted]
+        page = int(params["page"]) if params["page"].isdigit() and int(params["page"]) > 0 else 1
+        size = self.config.web.page_size
+        query = Query(to=scope, sender=params["from"], subject=params["subject"],
+                      min_score=_number(params["min_score"]), since=_since(params["since"]),
+                      sort=params["sort"] if params["sort"] in SORT_KEYS else "time",
+                      descending=params["dir"] != "asc", offset=(page - 1) * size, limit=size)
+        return query, params, page
+
+    async def list_page(self, request: Request, viewer: Viewer) -> Response:
+        query, params, page = self._query(request, viewer)
+        records, total = await run_in_threadpool(self.store.search, query)
+        pages = max(1, -(-total // self.config.web.page_size))
+
+        def link(**change: object) -> str:
+            merged = {**params, **{k: str(v) for k, v in change.items()}}
+            return "/?" + urlencode({k: v for k, v in merged.items() if v})
+
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return self.render(request, "list.html", records=records, total=total, page=page,
+                           pages=pages, params=params, link=link, actions=ACTIONS, here=here)
+
+    async def bulk(self, request: Request, viewer: Viewer) -> Response:
+        form = await self.form(request)
+        action = str(form.get("action", ""))
+        ids = [str(i) for i in form.getlist("ids")]
+        if action not in ACTIONS or not ids:
+            self.flash(request, "Select messages and an action first.")
+        else:
+            results = [await run_in_threadpool(self.apply, viewer, i, action) for i in ids]
+            failed = [r for r in results if r.startswith("!")]
+            self.flash(request, f"{ACTIONS[action]}: {len(ids) - len(failed)} of {len(ids)} done"
+                       + (f"; {'; '.join(f.lstrip('!') for f in failed[:5])}" if failed else ""))
+        return RedirectResponse(_local(str(form.get("back", "/"))), 303)
+
+    # --- one message ----------------------------------------------------------------------------
+
+    def _record(self, viewer: Viewer, message_id: str) -> dict[str, Any]:
+        """The record if it exists and this viewer may see it; 404 alike otherwise (no probing)."""
+        try:
+            record = self.store.meta(message_id) if valid_id(message_id) else None
+        except QuarantineError:
+            record = None
+        if record is None or not viewer.may_see(record):
+            raise HTTPException(404, "No such message.")
+        return record
+
+    async def message_page(self, request: Request, viewer: Viewer) -> Response:
+        message_id = request.path_params["message_id"]
+        record = await run_in_threadpool(self._record, viewer, message_id)
+        view = None
+        if record["state"] != "deleted":
+            raw = await run_in_threadpool(self.store.raw, message_id)
+            view = await run_in_threadpool(message_view, self.config, raw)
+        return self.render(request, "message.html", record=record, view=view, actions=ACTIONS)
+
+    async def message_action(self, request: Request, viewer: Viewer) -> Response:
+        form = await self.form(request)
+        message_id = request.path_params["message_id"]
+        await run_in_threadpool(self._record, viewer, message_id)
+        action = str(form.get("action", ""))
+        if action not in ACTIONS:
+            raise HTTPException(400, "Unknown action.")
+        self.flash(request, (await run_in_threadpool(self.apply, viewer, message_id, action)).lstrip("!"))
+        return RedirectResponse(f"/message/{message_id}", 303)
+
+    def apply(self, viewer: Viewer, message_id: str, action: str) -> str:
+        """Do one action as `viewer`; returns the text for the user ('!' first when it failed)."""
+        try:
+            record = self._record(viewer, message_id)
+            result = self._do(viewer, record, action)
+        except HTTPException:
+            result = f"!{message_id}: no such message"
+        except QuarantineError as exc:
+            result = f"!{message_id}: {exc}"
+        log.info("user=%s action=%s id=%s result=%s", viewer.name, action, message_id, result)
+        return result
+
+    def _do(self, viewer: Viewer, record: dict[str, Any], action: str) -> str:
+        message_id, who = record["id"], viewer.name
+        if action == "delete":
+            review.delete(self.store, message_id, who)
+            return "Deleted."
+        parts = []
+        if action in ("release", "release-ham"):
+            to = viewer.release_to(record)
+            delivered = review.release(self.config, self.store, message_id, who, to)
+            parts.append(f"Released to {', '.join(delivered) or 'nobody'}.")
+        if action in LEARN or action == "release-ham":
+            mode = LEARN.get(action, "ham")
+            parts.append(f"Learned ({mode}): {review.learn(self.config, self.store, message_id, who, mode)}.")
+        return " ".join(parts)
+
+    # --- stats and lists ------------------------------------------------------------------------
+
+    async def stats_page(self, request: Request, viewer: Viewer) -> Response:
+        today = datetime.now(UTC).date()
+        since = datetime.combine(today - timedelta(days=stats.DAYS - 1), datetime.min.time(), UTC)
+        records, _ = await run_in_threadpool(self.store.search, Query(
+            to=viewer.scope(), since=since, limit=None, include_deleted=True))
+        counts = stats.per_day(records, today)
+        totals = {name: sum(c[name] for c in counts.values()) for name in stats.OUTCOMES}
+        return self.render(request, "stats.html", chart=stats.chart(counts), totals=totals,
+                           outcomes=stats.OUTCOMES, rules=stats.top_rules(records),
+                           bayes=await run_in_threadpool(self._bayes_totals))
+
+    def _bayes_totals(self) -> tuple[int, int] | None:
+        try:
+            totals = open_store(self.config.bayes).totals()
+        except StoreError:
+            return None
+        return totals.spam, totals.ham
+
+    async def lists_page(self, request: Request, viewer: Viewer) -> Response:
+        lists = await run_in_threadpool(self.store.backend.all_lists)
+        return self.render(request, "lists.html", lists=lists, kinds=LIST_KINDS)
+
+    async def change_list(self, request: Request, viewer: Viewer) -> Response:
+        form = await self.form(request)
+        address, kind = str(form.get("address", "")).lower(), str(form.get("kind", ""))
+        if address not in viewer.addresses or kind not in LIST_KINDS:
+            raise HTTPException(403, "Not one of your addresses.")
+        try:
+            entry = list_entry(str(form.get("entry", "")))
+        except ValueError as exc:
+            self.flash(request, str(exc))
+            return RedirectResponse("/lists", 303)
+        present = form.get("op") != "remove"
+        await run_in_threadpool(self.store.backend.set_listed, address, kind, entry, present)
+        log.info("user=%s %s %s list of %s: %s", viewer.name, "added to" if present else "removed from",
+                 kind, address, entry)
+        self.flash(request, f"{'Added' if present else 'Removed'} {entry} "
+                   f"{'to' if present else 'from'} the {kind} list of {address}.")
+        return RedirectResponse("/lists", 303)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def _since(text: str) -> datetime | None:
+    try:
+        return parse_since(text) if text else None
+    except ValueError:
+        return None
+
+
+def _local(url: str) -> str:
+    """Only redirect within this site (no //evil.example, no scheme)."""
+    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else "/"
+
+
+async def _error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    text = exc.detail if isinstance(exc.detail, str) else "Error"
+    return Response(f"{exc.status_code}: {text}\n", exc.status_code, media_type="text/plain")
+
+
+def create_app(config: Config, store: QuarantineStore, secret: str) -> Starlette:
+    pages = Pages(config, store)
+    guard = pages.login_required
+    routes = [
+        Route("/login", pages.login_page, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/", guard(pages.list_page), methods=["GET"]),
+        Route("/bulk", guard(pages.bulk), methods=["POST"]),
+        Route("/message/{message_id}", guard(pages.message_page), methods=["GET"]),
+        Route("/message/{message_id}", guard(pages.message_action), methods=["POST"]),
+        Route("/stats", guard(pages.stats_page), methods=["GET"]),
+        Route("/lists", guard(pages.lists_page), methods=["GET"]),
+        Route("/lists", guard(pages.change_list), methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
+                   max_age=config.web.session_minutes * 60, same_site="strict",
+                   https_only=config.web.secure_cookies),
+    ]
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _error})

@@ -1,0 +1,103 @@
+"""Who is logged in, what they may see, and how guessing passwords is made slow.
+
+Passwords are checked against argon2 hashes from the config (`mailsift web hash-password` makes
+them); the password itself is never stored, logged or accepted on a command line. An unknown user
+costs the same hash check as a known one, so timing does not reveal who exists.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from mailsift.config import WebConfig, WebUser
+
+HASHER = PasswordHasher()
+# Verified when the name is unknown, so a wrong name takes as long as a wrong password.
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return HASHER.hash(password)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The logged-in user as the pages need them."""
+
+    name: str
+    admin: bool
+    addresses: tuple[str, ...]
+
+    @classmethod
+    def of(cls, user: WebUser) -> Viewer:
+        return cls(user.name, user.role == "admin", tuple(user.addresses))
+
+    def scope(self) -> list[str] | None:
+        """The recipients whose mail this viewer may see: None = all (admin)."""
+        return None if self.admin else list(self.addresses)
+
+    def may_see(self, record: dict[str, object]) -> bool:
+        recipients = record.get("recipients") or []
+        return self.admin or bool(set(self.addresses) & set(recipients))  # type: ignore[arg-type]
+
+    def release_to(self, record: dict[str, object]) -> list[str] | None:
+        """Where a release by this viewer goes: every recipient (admin), else only their own."""
+        if self.admin:
+            return None
+        return [a for a in record.get("recipients") or [] if a in self.addresses]  # type: ignore[union-attr]
+
+
+def check_password(config: WebConfig, name: str, password: str) -> Viewer | None:
+    user = next((u for u in config.users if u.name == name), None)
+    try:
+        HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return Viewer.of(user) if user else None
+
+
+def same_token(expected: object, given: object) -> bool:
+    """CSRF token comparison in constant time; a missing token never matches."""
+    return isinstance(expected, str) and isinstance(given, str) and bool(expected) \
+        and hmac.compare_digest(expected.encode(), given.encode())
+
+
+class LoginThrottle:
+    """After `attempts` wrong passwords for one name from one address, make each try wait.
+
+    The wait starts at `delay` seconds and doubles with every further failure; while it runs no
+    password is even checked. Kept in memory: a restart forgives, which an attacker cannot force.
+    """
+
+    def __init__(self, attempts: int, delay: float) -> None:
+        self.attempts = attempts
+        self.delay = delay
+        self.clock = time.monotonic
+        self.lock = threading.Lock()
+        self.failures: dict[tuple[str, str], tuple[int, float]] = {}
+
+    def wait(self, name: str, client: str) -> float:
+        """Seconds until this name may try again from this address (0: now)."""
+        with self.lock:
+            _, until = self.failures.get((name.lower(), client), (0, 0.0))
+        return max(0.0, until - self.clock())
+
+    def failed(self, name: str, client: str) -> None:
+        key = (name.lower(), client)
+        with self.lock:
+            count, _ = self.failures.get(key, (0, 0.0))
+            count += 1
+            over = count - self.attempts
+            until = self.clock() + self.delay * 2 ** over if over >= 0 else 0.0
+            self.failures[key] = (count, until)
+
+    def succeeded(self, name: str, client: str) -> None:
+        with self.lock:
+            self.failures.pop((name.lower(), client), None)

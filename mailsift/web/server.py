@@ -1,0 +1,64 @@
+"""Starting the review UI: refuse without an admin, find the session secret, serve with uvicorn.
+
+There is no default password and no default secret: a UI that could start unprotected would be
+started unprotected. The session secret comes from a file or the environment — never from the
+command line, where every user of the machine can read it in the process list.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from mailsift.config import Config, split_host_port
+
+log = logging.getLogger("mailsift.web")
+
+SECRET_ENV = "MAILSIFT_WEB_SECRET"
+MIN_SECRET = 16
+
+
+class WebError(Exception):
+    """The UI cannot start; one line for the administrator."""
+
+
+def session_secret(config: Config) -> str:
+    """From web.secret_file, else $MAILSIFT_WEB_SECRET, else random for this run only."""
+    if config.web.secret_file:
+        try:
+            secret = Path(config.web.secret_file).read_text().strip()
+        except OSError as exc:
+            raise WebError(f"web.secret_file {config.web.secret_file}: {exc.strerror}") from None
+    else:
+        secret = os.environ.get(SECRET_ENV, "").strip()
+    if not secret:
+        log.warning("no web.secret_file or $%s: using a random session secret; logins end when "
+                    "the UI restarts", SECRET_ENV)
+        return secrets.token_urlsafe(32)
+    if len(secret) < MIN_SECRET:
+        raise WebError(f"the session secret is shorter than {MIN_SECRET} characters")
+    return secret
+
+
+def check_users(config: Config) -> None:
+    if not any(u.role == "admin" for u in config.web.users):
+        raise WebError("no admin in [[web.users]] (there is no default password): add one with a "
+                       "hash from `mailsift web hash-password`")
+
+
+def serve(config: Config) -> None:
+    import uvicorn
+
+    from mailsift.quarantine.store import open_quarantine
+    from mailsift.web.app import create_app
+
+    check_users(config)
+    host, port = split_host_port(config.web.listen, default_port=-1)
+    if not 0 < port < 65536:
+        raise WebError(f"web.listen {config.web.listen!r}: not HOST:PORT")
+    app = create_app(config, open_quarantine(config.quarantine), session_secret(config))
+    log.info("review UI on http://%s:%d/", host, port)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
+                proxy_headers=False)
