@@ -181,22 +181,21 @@ class LocalBackend:
             db.executemany("DELETE FROM recipients WHERE id = ?", [(i,) for i in ids])
         for message_id in ids:
             self._remove_files(message_id)
-        self._sweep(before)
+        self._sweep()
         return len(ids)
 
-    def _sweep(self, before: datetime) -> None:
-        """Temporary files of interrupted writes, and files whose index row never came."""
+    def _sweep(self) -> None:
+        """Leftovers of crashes: temporary files, and files whose index row never came."""
         if not self.directory.is_dir():
             return
-        for path in self.directory.glob(".tmp-*"):
+        with self._db() as db:
+            indexed = {r[0] for r in db.execute("SELECT id FROM messages")}
+        stale = time.time() - STRAY_AGE_S
+        for path in [*self.directory.glob(".tmp-*"), *self.directory.glob("*.eml"),
+                     *self.directory.glob("*.json")]:
             with suppress(OSError):
-                if path.stat().st_mtime < time.time() - STRAY_AGE_S:
+                if path.stem not in indexed and path.stat().st_mtime < stale:
                     path.unlink()
-        for path in self.directory.glob("*.eml"):
-            with suppress(OSError):
-                if path.stat().st_mtime < before.timestamp():
-                    path.unlink()
-                    path.with_suffix(".json").unlink(missing_ok=True)
 
     # --- users' lists and marks ------------------------------------------------------------------
 

@@ -53,3 +53,14 @@ def make_meta(recipients: list[str] | None = None, score: float = 42.0, subject:
     if time:
         meta["time"] = time
     return meta
+
+
+# The real Postfix, sink and milter of tests/e2e, for the release tests (fixtures by import).
+from tests.e2e.conftest import (  # noqa: E402, F401
+    milter_port,
+    mta,
+    postfix,
+    postfix_available,
+    sink,
+    start_milter,
+)

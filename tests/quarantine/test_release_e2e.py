@@ -1,0 +1,79 @@
+"""Quarantined by the real milter, released through the real Postfix: the bytes and the envelope
+arrive as they were sent, and the released copy is not caught again."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailsift.cli import cli
+from mailsift.quarantine.store import QuarantineStore
+from tests.e2e.conftest import Mta, MilterFactory
+from tests.e2e.messages import QUARANTINE_MARK, new_message_id
+from tests.support.milter_process import merge, to_toml
+
+SUBJECT = "Счёт на оплату №42"
+SENDER = "petr@sender.example"
+RECIPIENT = "bob@example.com"
+RECEIVED = re.compile(rb"\AReceived: [^\r\n]*(?:\r\n[ \t][^\r\n]*)*\r\n")
+
+
+def windows_1251_message() -> tuple[bytes, str]:
+    message_id = new_message_id()
+    subject = base64.b64encode(SUBJECT.encode("cp1251")).decode()
+    head = (f"From: =?windows-1251?B?{base64.b64encode('Пётр'.encode('cp1251')).decode()}?= "
+            f"<{SENDER}>\r\nTo: {RECIPIENT}\r\nSubject: =?windows-1251?B?{subject}?=\r\n"
+            f"Date: Mon, 6 May 2024 10:00:00 +0300\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=windows-1251\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+    body = "Добрый день!\r\nСчёт во вложении, оплатите до пятницы.\r\n.\r\n..точки в начале строки\r\n"
+    return head.encode() + body.encode("cp1251") + f"\r\n{QUARANTINE_MARK}\r\n".encode(), message_id
+
+
+def test_released_windows_1251_message_arrives_byte_identical_with_its_envelope_sender(
+        mta: Mta, start_milter: MilterFactory, tmp_path: Path) -> None:
+    milter = start_milter()
+    raw, message_id = windows_1251_message()
+    assert mta.send(raw, RECIPIENT, sender=SENDER).accepted
+    assert mta.not_delivered(message_id)
+    [stored] = mta.quarantined(milter, message_id)
+    assert stored.meta["subject"] == SUBJECT and stored.meta["mail_from"] == SENDER
+
+    config = tmp_path / "release.toml"
+    config.write_text(to_toml(merge(milter.config, {"quarantine": {
+        "release_via": f"127.0.0.1:{mta.postfix.plain_port}"}})))
+    done = CliRunner().invoke(cli, ["--config", str(config), "quarantine", "release", stored.id])
+    assert done.exit_code == 0, done.output
+    received = mta.delivered(message_id)
+
+    assert received.sender == SENDER
+    assert received.recipients == (RECIPIENT,)
+    added = RECEIVED.match(received.raw)
+    assert added is not None, received.raw[:300]
+    assert received.raw[added.end():] == stored.raw  # only Postfix's own Received line in front
+    assert received.header("X-Spam-Status") is None  # did not pass the milter again
+    assert len(mta.quarantined(milter, message_id)) == 1
+    record = QuarantineStore(milter.config["quarantine"]["dir"]).meta(stored.id)
+    assert record["state"] == "released"
+    assert record["events"][-1]["detail"] == f"to {RECIPIENT}"
+
+
+@pytest.mark.parametrize(("on_error", "accepted"), [("tempfail", False), ("accept", True)])
+def test_store_that_cannot_write_applies_on_error(mta: Mta, start_milter: MilterFactory,
+                                                  tmp_path: Path, on_error: str, accepted: bool) -> None:
+    """The quarantine cannot keep the message: it is never dropped, on_error decides."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    start_milter({"milter": {"on_error": on_error}, "quarantine": {"dir": str(blocker / "q")}})
+    raw, message_id = windows_1251_message()
+    sent = mta.send(raw, RECIPIENT, sender=SENDER)
+    assert sent.accepted is accepted, sent.reply
+    if accepted:
+        received = mta.delivered(message_id)
+        assert (received.header("X-Spam-Status") or "").startswith("Unknown")
+    else:
+        assert sent.code == 451
+        assert mta.not_delivered(message_id)
