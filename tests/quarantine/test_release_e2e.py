@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from mailsift.cli import cli
 from mailsift.quarantine.store import QuarantineStore
-from tests.e2e.conftest import Mta, MilterFactory
+from tests.e2e.conftest import MilterFactory, Mta
 from tests.e2e.messages import QUARANTINE_MARK, new_message_id
 from tests.support.milter_process import merge, to_toml
 
