@@ -1,0 +1,73 @@
+"""`mailsift quarantine`: list, show, delete, learn and expire from the command line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailsift.classifier.open_store import open_store
+from mailsift.cli import cli
+from mailsift.config import load_config
+from mailsift.quarantine.store import QuarantineStore
+from tests.quarantine.conftest import make_message, make_meta
+from tests.support.milter_process import to_toml
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    path = tmp_path / "mailsift.toml"
+    path.write_text(to_toml({"quarantine": {"dir": str(tmp_path / "q")},
+                             "bayes": {"store": f"sqlite:///{tmp_path / 'bayes.sqlite'}"},
+                             "rules": {"local_cf": str(tmp_path / "none.cf")}}))
+    return path
+
+
+def run(config: Path, *args: str) -> str:
+    done = CliRunner().invoke(cli, ["--config", str(config), "quarantine", *args])
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def test_list_filters_and_show_prints_the_rule_table(config_path: Path, tmp_path: Path) -> None:
+    store = QuarantineStore(tmp_path / "q")
+    pills = store.put(make_message(), make_meta(["jane@example.org"], 42.0))
+    store.put(make_message("Invoice"), make_meta(["bob@example.org"], 12.0, "Invoice"))
+    listed = run(config_path, "list", "--to", "jane@example.org", "--min-score", "20", "--since", "1d")
+    assert pills in listed and "Invoice" not in listed and "1 of 1 message(s)" in listed
+    shown = run(config_path, "show", pills)
+    assert shown.index("BIG_RULE") < shown.index("LOW_RULE")
+    assert "<spammer@bad.example> -> <jane@example.org>" in shown
+    raw = CliRunner().invoke(cli, ["--config", str(config_path), "quarantine", "show", pills, "--raw"])
+    assert raw.stdout_bytes == make_message()
+
+
+def test_learn_as_ham_counts_in_bayes_and_is_recorded(config_path: Path, tmp_path: Path) -> None:
+    message_id = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    assert "learned as ham" in run(config_path, "learn", message_id, "--ham")
+    assert open_store(load_config(str(config_path)).bayes).totals().ham == 1
+    assert "already as ham" in run(config_path, "learn", message_id, "--ham")
+    event = QuarantineStore(tmp_path / "q").meta(message_id)["events"][-1]
+    assert event["action"] == "learned" and event["user"].startswith("cli:")
+
+
+def test_delete_and_expire(config_path: Path, tmp_path: Path) -> None:
+    store = QuarantineStore(tmp_path / "q")
+    gone = store.put(make_message(), make_meta())
+    old = store.put(make_message("old"), make_meta(time=(datetime.now(UTC) - timedelta(days=31)).isoformat()))
+    run(config_path, "delete", gone)
+    assert not store.exists(gone)
+    assert run(config_path, "expire") == "Expired 1 message(s)\n"
+    assert not store.exists(old)
+
+
+@pytest.mark.parametrize("args", [["show", "../../etc/passwd"], ["release", "A" * 22],
+                                  ["learn", "A" * 22], ["list", "--since", "yesterday"]])
+def test_errors_are_one_line_with_status_2(config_path: Path, args: list[str]) -> None:
+    done = CliRunner().invoke(cli, ["--config", str(config_path), "quarantine", *args],
+                              standalone_mode=False, catch_exceptions=True)
+    assert done.exception is not None
+    message = str(getattr(done.exception, "message", done.exception))
+    assert "\n" not in message and getattr(done.exception, "exit_code", 0) == 2

@@ -1,0 +1,75 @@
+"""The daily digest: one mail per user with new quarantined mail, with the right rows, once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailsift.cli import cli
+from mailsift.quarantine.store import QuarantineStore
+from tests.quarantine.conftest import make_message, make_meta
+from tests.support.milter_process import to_toml
+from tests.support.sink import SmtpSink
+
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$" + "A" * 43
+
+
+@pytest.fixture
+def digest_sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server
+
+
+def _config(tmp_path: Path, sink: SmtpSink) -> Path:
+    users = [{"name": "jane", "password_hash": HASH, "role": "user",
+              "addresses": ["jane@example.org", "sales@example.org"]},
+             {"name": "bob", "password_hash": HASH, "role": "user", "addresses": ["bob@example.org"]},
+             {"name": "carol", "password_hash": HASH, "role": "user", "addresses": ["carol@example.org"]},
+             {"name": "admin", "password_hash": HASH, "role": "admin"}]
+    path = tmp_path / "mailsift.toml"
+    path.write_text(to_toml({
+        "quarantine": {"dir": str(tmp_path / "q"), "release_via": f"127.0.0.1:{sink.port}",
+                       "digest_from": "quarantine@example.org"},
+        "web": {"base_url": "https://mail.example.org/quarantine/", "users": users}}))
+    return path
+
+
+def _digest(config: Path) -> str:
+    done = CliRunner().invoke(cli, ["--config", str(config), "quarantine", "digest"])
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def test_each_user_gets_one_digest_with_their_messages(tmp_path: Path, digest_sink: SmtpSink) -> None:
+    config = _config(tmp_path, digest_sink)
+    store = QuarantineStore(tmp_path / "q")
+    jane = [store.put(make_message("Cheap pills"), make_meta(["jane@example.org"], 42.5, "Cheap pills")),
+            store.put(make_message("Invoice"), make_meta(["sales@example.org"], 17.0,
+                                                         "=?utf-8?q?R=C3=A9sum=C3=A9?=", "hr@jobs.example"))]
+    bob = store.put(make_message("Casino"), make_meta(["bob@example.org"], 30.0, "Casino"))
+    store.put(make_message("Other"), make_meta(["nobody@example.org"], 30.0, "Other"))
+
+    output = _digest(config)
+    mails = {m.recipients: m for m in digest_sink.wait_for(2)}
+    assert set(mails) == {("jane@example.org",), ("bob@example.org",)}
+    assert "jane" in output and "bob" in output and "carol" not in output
+
+    janes = mails[("jane@example.org",)]
+    assert janes.sender == "quarantine@example.org"
+    assert janes.header("Subject") == "Quarantine: 2 new message(s)"
+    text = janes.message.get_content()
+    for message_id in jane:
+        assert f"https://mail.example.org/quarantine/message/{message_id}" in text
+    assert re.search(r"42\.5 +Spammer <spammer@bad\.example> +Cheap pills", text)
+    assert re.search(r"17\.0 +Spammer <hr@jobs\.example> +Résumé", text)
+    assert bob not in text
+    bobs = mails[("bob@example.org",)].message.get_content()
+    assert bob in bobs and "Casino" in bobs and jane[0] not in bobs
+
+    digest_sink.clear()
+    assert _digest(config) == ""  # nothing new since: no second digest
+    assert digest_sink.messages == []
