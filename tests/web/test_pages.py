@@ -1,0 +1,85 @@
+"""The review UI's pages and commands beyond security: lists, release scope, paging, start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from mailsift.cli import cli
+from mailsift.config import Config, parse_config
+from mailsift.quarantine.store import QuarantineStore, open_quarantine
+from mailsift.web.app import create_app
+from tests.quarantine.conftest import make_message, make_meta
+from tests.support.milter_process import to_toml
+from tests.support.sink import SmtpSink
+from tests.web.conftest import log_in, web_config
+
+
+def test_user_keeps_own_welcome_and_block_lists(client: TestClient, store: QuarantineStore) -> None:
+    token = log_in(client, "jane")
+    for kind, entry in (("welcome", "Friend@Example.com"), ("block", "@spam.example")):
+        response = client.post("/lists", data={"csrf": token, "address": "jane@example.org",
+                                               "kind": kind, "entry": entry, "op": "add"})
+        assert response.status_code == 303
+    lists = store.backend.all_lists()["jane@example.org"]
+    assert (lists.welcome, lists.block) == ({"friend@example.com"}, {"spam.example"})
+    assert "friend@example.com" in client.get("/lists").text
+    refused = client.post("/lists", data={"csrf": token, "address": "bob@example.org",
+                                          "kind": "block", "entry": "x.example", "op": "add"})
+    assert refused.status_code == 403
+    client.post("/lists", data={"csrf": token, "address": "jane@example.org", "kind": "block",
+                                "entry": "not an address", "op": "add"})
+    assert "not an address or domain" in client.get("/lists").text
+
+
+def test_user_release_goes_only_to_their_own_address(tmp_path: Path, password_hashes: dict[str, str]
+                                                      ) -> None:
+    with SmtpSink() as sink:
+        config = parse_config(web_config(tmp_path, password_hashes,
+                                         quarantine={"release_via": f"127.0.0.1:{sink.port}"}), "t")
+        store = open_quarantine(config.quarantine)
+        message_id = store.put(make_message(), make_meta(["jane@example.org", "bob@example.org"]))
+        with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+            token = log_in(client, "jane")
+            client.post(f"/message/{message_id}", data={"csrf": token, "action": "release"})
+        [received] = sink.wait_for(1)
+    assert received.recipients == ("jane@example.org",)
+    assert store.meta(message_id)["events"][-1]["user"] == "jane"
+
+
+def test_list_pages_and_sorts(tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    config: Config = parse_config(web_config(tmp_path, password_hashes, web={"page_size": 5}), "t")
+    store = open_quarantine(config.quarantine)
+    for n in range(7):
+        store.put(make_message(f"m{n}"), make_meta(score=10.0 + n, subject=f"subject-{n}"))
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        log_in(client, "admin")
+        first = client.get("/?sort=score&dir=asc").text
+        second = client.get("/?sort=score&dir=asc&page=2").text
+    assert "subject-0" in first and "subject-4" in first and "subject-5" not in first
+    assert "subject-5" in second and "subject-6" in second and "Page 2 of 2" in second
+    assert first.index("subject-0") < first.index("subject-1")
+
+
+@pytest.fixture
+def cli_config(tmp_path: Path) -> Path:
+    path = tmp_path / "mailsift.toml"
+    path.write_text(to_toml({"quarantine": {"dir": str(tmp_path / "q")}}))
+    return path
+
+
+def test_web_refuses_to_start_without_an_admin(cli_config: Path) -> None:
+    done = CliRunner().invoke(cli, ["--config", str(cli_config), "web"], standalone_mode=False)
+    assert getattr(done.exception, "exit_code", 0) == 2
+    assert "no admin" in str(getattr(done.exception, "message", ""))
+
+
+def test_hash_password_reads_stdin_and_prints_an_argon2_hash() -> None:
+    done = CliRunner().invoke(cli, ["web", "hash-password"], input="correct horse battery\n")
+    assert done.exit_code == 0, done.output
+    assert PasswordHasher().verify(done.output.strip(), "correct horse battery")
+    assert "correct horse" not in done.output
