@@ -423,8 +423,9 @@ class WebConfig(Section):
     secret_file: str = Field(
         "", description="File holding the session signing secret; $MAILSIFT_WEB_SECRET when "
         "empty; neither: a random one per start (everyone logs in again after a restart).")
-    secure_cookies: bool = Field(True, description="Send the session cookie over HTTPS only; "
-                                 "turn off only while testing on plain http.")
+    secure_cookies: bool = Field(True, description="Mark the session cookie Secure: sent over "
+                                 "HTTPS only (browsers allow it on http://127.0.0.1 and localhost "
+                                 "too, e.g. through an SSH tunnel); off only for plain-http tests.")
     session_minutes: Annotated[int, Field(ge=5, le=7 * 24 * 60)] = Field(
         480, description="A login lasts this long (a working day), then it must be renewed.")
     login_attempts: Annotated[int, Field(ge=1, le=100)] = Field(

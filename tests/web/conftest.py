@@ -1,4 +1,4 @@
-"""The review UI in-process (Starlette's TestClient) over a local quarantine with three users."""
+"""The review UI in-process (Starlette's TestClient, plain http: no Secure cookies) with three users."""
 
 from __future__ import annotations
 

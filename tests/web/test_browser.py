@@ -70,7 +70,8 @@ def ui(postfix: PostfixInstance, tmp_path_factory: pytest.TempPathFactory,  # no
     """`mailsift web` as a child process, releasing into the test Postfix's no-milter port."""
     directory = tmp_path_factory.mktemp("web")
     port = free_port()
-    config = web_config(directory, password_hashes, web={"listen": f"127.0.0.1:{port}"},
+    web = {"listen": f"127.0.0.1:{port}", "secure_cookies": True}  # the default, as deployed
+    config = web_config(directory, password_hashes, web=web,
                         quarantine={"release_via": f"127.0.0.1:{postfix.plain_port}"})
     path = directory / "mailsift.toml"
     path.write_text(to_toml(config))
