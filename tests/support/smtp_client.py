@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +26,9 @@ class Sent:
     text: str
     stage: str  # "data" when the message was handed over, else where it stopped
     refused_recipients: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # From the connect to the reply that ended the transaction (QUIT not included): what a
+    # benchmark times, so the sending side's teardown does not count as the server's latency.
+    seconds: float = 0.0
 
     @property
     def accepted(self) -> bool:
@@ -47,32 +51,41 @@ def send(port: int, sender: str, recipients: Sequence[str], raw: bytes, *,
     `xclient`: attributes for Postfix's XCLIENT (e.g. {"LOGIN": "alice"} for an authenticated
     sender, {"ADDR": "192.0.2.7"} for a client address): the milter sees them as if real.
     """
+    started = time.perf_counter()
     with smtplib.SMTP(LOOPBACK, port, local_hostname="client.test.invalid",
                       timeout=timeout) as smtp:
+        sent = _transaction(smtp, sender, recipients, raw, xclient)
+        sent.seconds = time.perf_counter() - started
+        return sent
+
+
+def _transaction(smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], raw: bytes,
+                 xclient: dict[str, str] | None) -> Sent:
+    """EHLO (and XCLIENT) through the final reply on an open connection."""
+    smtp.ehlo()
+    if xclient:
+        args = " ".join(f"{k}={v}" for k, v in xclient.items())
+        code, text = smtp.docmd("XCLIENT", args)
+        if code != 220:
+            return Sent(code, text.decode(errors="replace"), "xclient")
         smtp.ehlo()
-        if xclient:
-            args = " ".join(f"{k}={v}" for k, v in xclient.items())
-            code, text = smtp.docmd("XCLIENT", args)
-            if code != 220:
-                return Sent(code, text.decode(errors="replace"), "xclient")
-            smtp.ehlo()
-        code, text = smtp.mail(sender)
-        if code != 250:
-            smtp.rset()
-            return Sent(code, text.decode(errors="replace"), "mail")
-        refused: dict[str, tuple[int, str]] = {}
-        for rcpt in recipients:
-            code, text = smtp.rcpt(rcpt)
-            if code not in (250, 251):
-                refused[rcpt] = (code, text.decode(errors="replace"))
-        if len(refused) == len(recipients):
-            smtp.rset()
-            code, text = next(iter(refused.values()))
-            return Sent(code, text, "rcpt", refused)
-        try:
-            code, reply = smtp.data(raw)
-        except smtplib.SMTPDataError as exc:
-            reply_text = exc.smtp_error.decode(errors="replace") if isinstance(
-                exc.smtp_error, bytes) else str(exc.smtp_error)
-            return Sent(exc.smtp_code, reply_text, "data", refused)
-        return Sent(code, reply.decode(errors="replace"), "data", refused)
+    code, text = smtp.mail(sender)
+    if code != 250:
+        smtp.rset()
+        return Sent(code, text.decode(errors="replace"), "mail")
+    refused: dict[str, tuple[int, str]] = {}
+    for rcpt in recipients:
+        code, text = smtp.rcpt(rcpt)
+        if code not in (250, 251):
+            refused[rcpt] = (code, text.decode(errors="replace"))
+    if len(refused) == len(recipients):
+        smtp.rset()
+        code, text = next(iter(refused.values()))
+        return Sent(code, text, "rcpt", refused)
+    try:
+        code, reply = smtp.data(raw)
+    except smtplib.SMTPDataError as exc:
+        reply_text = exc.smtp_error.decode(errors="replace") if isinstance(
+            exc.smtp_error, bytes) else str(exc.smtp_error)
+        return Sent(exc.smtp_code, reply_text, "data", refused)
+    return Sent(code, reply.decode(errors="replace"), "data", refused)
