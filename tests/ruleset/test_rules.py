@@ -17,9 +17,10 @@ SCANNER = Scanner(Config())
 RULES_ONLY = 0  # score set without Bayes and network tests: the one the ruleset is tuned for
 
 
-# Checks whose answer comes from the Bayes store (shared spam reports): tested with a real store
-# in tests/training/test_bayes_behaviour.py.
-STORE_CHECKS = {"reported"}
+# Checks whose answer comes from a store: shared spam reports (Bayes store, tested in
+# tests/training/test_bayes_behaviour.py) and users' welcome/block lists (quarantine index,
+# tested in tests/quarantine/test_userlists.py).
+STORE_CHECKS = {"reported", "user_listed"}
 
 
 def shipped_scoring_rules() -> set[str]:
