@@ -347,6 +347,27 @@ def milter_scores(lines: Sequence[str]) -> dict[int, str]:
     return scores
 
 
+TRACEBACK_FRAME = re.compile(r'^\s+File "([^"]+)", line (\d+), in (\S+)')
+EXCEPTION_LINE = re.compile(r"^(\w+(?:Error|Exception))\b")
+
+
+def milter_errors(lines: Sequence[str]) -> Counter[str]:
+    """Exceptions in the milter's stderr, by type and innermost frame, with counts.
+
+    A message the milter could not handle comes back to the client as a 451 from pymilter, which
+    says nothing about why; the traceback in the milter's stderr does."""
+    errors: Counter[str] = Counter()
+    frame = ""
+    for line in lines:
+        if found := TRACEBACK_FRAME.match(line):
+            path, number, function = found.groups()
+            frame = f"{Path(path).name}:{number} in {function}"
+        elif found := EXCEPTION_LINE.match(line):
+            errors[f"{found.group(1)} at {frame or '?'}"] += 1
+            frame = ""
+    return errors
+
+
 # --- spamass-milter ------------------------------------------------------------------------------------
 
 
@@ -626,6 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(target_lines(runs, predicted)))
     print("\n".join(mismatch_lines(predicted, predicted_scores, runs[MAILSIFT],
                                    milter_scores(milter.lines), paths)))
+    for error, count in milter_errors(milter.lines).items():
+        print(f"mailsift milter stderr: {count}x {error}")
     print(f"load: before `{info.uptime_before}`; after `{info.uptime_after}`")
     if args.write:
         write_section(section(runs, predicted, info))
