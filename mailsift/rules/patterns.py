@@ -20,16 +20,20 @@ from __future__ import annotations
 import codecs
 import hashlib
 import logging
+import multiprocessing
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
 import hyperscan
 import regex
 from hyperscan._hs_ext import HS_MODE_BLOCK
+from pebble import ProcessPool
 
 from mailsift.rules.model import RuleDef
 
@@ -40,6 +44,8 @@ EVIDENCE_CHARS = 60
 # Modes a compiled rule can be in: hyperscan decides alone (exact), hyperscan narrows the candidates
 # that `regex` decides (prefilter), or `regex` alone under the time budget.
 EXACT, PREFILTER, REGEX_ONLY = "exact", "prefilter", "regex"
+PROBE_SECONDS = 0.25  # a pattern hyperscan needs longer than this for runs on `regex` instead
+PARALLEL_PROBE_FROM = 16  # fewer patterns probe faster in-process than a pool starts
 
 HIGH_BYTE = "mailsift-high-byte"
 codecs.register_error(HIGH_BYTE, lambda err: ("\xff" * (err.end - err.start), err.end))
@@ -135,10 +141,33 @@ def _modes(sources: list[tuple[bytes, int]], cache: Path | None) -> list[tuple[s
                     (line.split() for line in cached.read_text().splitlines())]
         except ValueError:
             log.warning("ignoring unreadable cache file %s", cached)
-    modes = [_hyperscan_mode(expression, flags) for expression, flags in sources]
+    modes = _probe_all(sources)
     if cached is not None:
         _write_atomically(cached, "".join(f"{m} {f}\n" for m, f in modes).encode())
     return modes
+
+
+def _probe_all(sources: list[tuple[bytes, int]]) -> list[tuple[str, int]]:
+    """Probe each pattern, in parallel and with a time limit when there are many.
+
+    Hyperscan compiles most patterns in a millisecond, but a few large ones (SpamAssassin's
+    template-built rules) take seconds to minutes. A pattern that cannot be compiled within
+    PROBE_SECONDS runs on `regex` under the message budget instead, so start-up stays bounded.
+    """
+    if len(sources) < PARALLEL_PROBE_FROM or multiprocessing.current_process().daemon:
+        return [_hyperscan_mode(expression, flags) for expression, flags in sources]
+    context = multiprocessing.get_context("fork")
+    with ProcessPool(max_workers=os.cpu_count() or 1, context=context) as pool:
+        futures = [pool.schedule(_hyperscan_mode, args=source, timeout=PROBE_SECONDS)
+                   for source in sources]
+        return [_probe_result(future, flags) for future, (_, flags) in zip(futures, sources, strict=True)]
+
+
+def _probe_result(future: Future[tuple[str, int]], flags: int) -> tuple[str, int]:
+    try:
+        return future.result()
+    except FutureTimeout:
+        return REGEX_ONLY, flags
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
