@@ -337,6 +337,14 @@ def predict(config: Config, raws: Sequence[bytes]) -> tuple[list[Outcome], list[
 MILTER_LOG = re.compile(r"to=<([^>]*)> score=(\S+) action=(\S+)")
 
 
+def same_scores(predicted: Sequence[float], logged: Mapping[int, str]) -> int:
+    """How many messages the milter scored exactly as predicted (it logs one decimal).
+
+    Outcomes can agree while scores drift; this shows whether the prediction is really the same
+    computation."""
+    return sum(logged.get(i) == f"{score:.1f}" for i, score in enumerate(predicted))
+
+
 def milter_scores(lines: Sequence[str]) -> dict[int, str]:
     """Message index -> the score the milter logged for it: shows why an outcome differed."""
     scores: dict[int, str] = {}
@@ -492,9 +500,12 @@ def mismatch_lines(predicted: Sequence[Outcome], predicted_scores: Sequence[floa
 
 
 def thresholds(config: Config) -> str:
+    def show(value: float | None) -> str:
+        return "off" if value is None else f"{value:g}"
+
     actions = config.actions
-    return (f"subject tag {actions.rewrite_subject:g}, quarantine {actions.quarantine:g}, "
-            f"reject {actions.reject:g}")
+    return (f"subject tag {show(actions.rewrite_subject)}, quarantine {show(actions.quarantine)}, "
+            f"reject {show(actions.reject)}")
 
 
 def uptime() -> str:
@@ -645,8 +656,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = RunInfo(before, uptime(), spamass_version(), split, thresholds(config))
     print(table(list(runs.values()), runs[BASELINE]))
     print("\n".join(target_lines(runs, predicted)))
-    print("\n".join(mismatch_lines(predicted, predicted_scores, runs[MAILSIFT],
-                                   milter_scores(milter.lines), paths)))
+    logged = milter_scores(milter.lines)
+    print(f"mailsift milter scored {same_scores(predicted_scores, logged)} of {len(raws)} messages "
+          "exactly as predicted (one decimal)")
+    print("\n".join(mismatch_lines(predicted, predicted_scores, runs[MAILSIFT], logged, paths)))
     for error, count in milter_errors(milter.lines).items():
         print(f"mailsift milter stderr: {count}x {error}")
     print(f"load: before `{info.uptime_before}`; after `{info.uptime_after}`")

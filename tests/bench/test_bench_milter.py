@@ -24,6 +24,7 @@ from bench.milter import (
     percentile,
     predicted_outcome,
     recipient,
+    same_scores,
 )
 from mailsift.milter.actions import Action, Decision
 
@@ -112,3 +113,7 @@ def test_milter_log_parsing() -> None:
     ]
     assert milter_scores(lines) == {12: "15.7"}
     assert milter_errors(lines) == Counter({"UnicodeEncodeError at subject.py:51 in tagged_subject": 1})
+
+
+def test_same_scores_compares_at_the_logged_precision() -> None:
+    assert same_scores([15.66, 2.04, 3.0], {0: "15.7", 1: "2.1"}) == 1
