@@ -95,6 +95,7 @@ class RedisStore:
         self._totals_key = f"{self._base}totals"
         self._schema_key = f"{self._base}schema"
         self._token_prefix = f"{self._base}t:".encode()
+        self._lookup = client.register_script(_script("lookup"))
         self._learn = client.register_script(_script("learn"))
         self._forget = client.register_script(_script("forget"))
         self._expire = client.register_script(_script("expire"))
@@ -219,12 +220,8 @@ class RedisStore:
     def lookup(self, keys: Sequence[bytes]) -> tuple[Totals, list[TokenCounts]]:
         client = self._ready()
         with self._errors():
-            pipe = client.pipeline(transaction=False)
-            pipe.hmget(self._totals_key, "s", "h")
-            for key in keys:
-                pipe.hmget(self._token(key), "s", "h")
-            replies = pipe.execute()
-        counts = [TokenCounts(int(spam or 0), int(ham or 0)) for spam, ham in replies]
+            flat = self._lookup(keys=[self._totals_key, *map(self._token, keys)], client=client)
+        counts = [TokenCounts(int(flat[i] or 0), int(flat[i + 1] or 0)) for i in range(0, len(flat), 2)]
         return Totals(counts[0].spam, counts[0].ham), counts[1:]
 
     def totals(self) -> Totals:
