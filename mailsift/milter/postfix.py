@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from mailsift.config import Config
 
-REINJECT_PORT = 10026  # where released quarantine mail re-enters Postfix, past the milter
-
 
 def postfix_lines(config: Config) -> str:
     listen = config.milter.listen
+    reinject = config.quarantine.release_via  # where released mail re-enters, past the milter
     timeout = int(config.milter.timeout) + 30
     default = "tempfail" if config.milter.on_error == "tempfail" else "accept"
     unix_note = ""
@@ -32,7 +31,7 @@ milter_content_timeout = {timeout}s
 # --- /etc/postfix/master.cf ----------------------------------------------------------
 # Re-injection of released quarantine mail: loopback only, and without the milter, so a
 # released message is not caught again.
-127.0.0.1:{REINJECT_PORT} inet n - n - - smtpd
+{reinject} inet n - n - - smtpd
   -o smtpd_milters=
   -o non_smtpd_milters=
   -o mynetworks=127.0.0.0/8

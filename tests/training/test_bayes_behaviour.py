@@ -93,7 +93,8 @@ def test_relearning_as_the_other_class_moves_the_counts_and_forget_restores_them
     assert bayes.learn(analyse(raw, config), Label.HAM) is Outcome.RELEARNED
     totals, per_token = counts(bayes, raw, config)
     assert (totals.spam, totals.ham) == (as_spam[0].spam - 1, as_spam[0].ham + 1)
-    assert all(a.spam == b.spam - 1 and a.ham == b.ham + 1 for a, b in zip(per_token, as_spam[1], strict=True))
+    moved = zip(per_token, as_spam[1], strict=True)
+    assert all(a.spam == b.spam - 1 and a.ham == b.ham + 1 for a, b in moved)
     assert bayes.forget(analyse(raw, config)) is Outcome.FORGOTTEN
     assert counts(bayes, raw, config) == pristine
 
