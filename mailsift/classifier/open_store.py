@@ -6,27 +6,23 @@ shared in tickets and version control without leaking the Redis password.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreError, TokenStore
 from mailsift.config import BayesConfig
+from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 
 DAY = 86400
-PASSWORD_ENV = "MAILSIFT_REDIS_PASSWORD"
 SQLITE = "sqlite://"
 
 
 def redis_password(config: BayesConfig) -> str | None:
-    if config.password_file:
-        try:
-            return Path(config.password_file).read_text().strip() or None
-        except OSError as exc:
-            raise StoreError(f"{config.password_file}: cannot read the Redis password: "
-                             f"{exc.strerror}") from None
-    return os.environ.get(PASSWORD_ENV) or None
+    try:
+        return read_secret(config.password_file, REDIS_PASSWORD_ENV, "Redis password")
+    except SecretError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def _sentinels(config: BayesConfig) -> list[tuple[str, int]] | None:

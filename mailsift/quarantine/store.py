@@ -9,7 +9,6 @@ recipients only after `put` has returned, so a failure here never loses mail.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,10 +24,10 @@ from mailsift.quarantine.model import (
     normalise,
     valid_id,
 )
+from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 
 __all__ = ["QuarantineError", "QuarantineStore", "open_quarantine", "valid_id"]
 
-PASSWORD_ENV = "MAILSIFT_REDIS_PASSWORD"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -101,13 +100,10 @@ class QuarantineStore:
 
 
 def _password(config: QuarantineConfig) -> str | None:
-    if config.password_file:
-        try:
-            return Path(config.password_file).read_text().strip() or None
-        except OSError as exc:
-            raise QuarantineError(f"{config.password_file}: cannot read the Redis password: "
-                                  f"{exc.strerror}") from None
-    return os.environ.get(PASSWORD_ENV) or None
+    try:
+        return read_secret(config.password_file, REDIS_PASSWORD_ENV, "Redis password")
+    except SecretError as exc:
+        raise QuarantineError(str(exc)) from None
 
 
 def open_quarantine(config: QuarantineConfig) -> QuarantineStore:

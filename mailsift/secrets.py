@@ -1,0 +1,23 @@
+"""Reading secrets: from a file named in the config, else from the environment — never from the
+config itself (configs get pasted into tickets) nor the command line (visible in `ps`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REDIS_PASSWORD_ENV = "MAILSIFT_REDIS_PASSWORD"
+
+
+class SecretError(Exception):
+    """The secret file named in the config cannot be read; the text names it and why."""
+
+
+def read_secret(file: str, env: str, what: str) -> str | None:
+    """The secret in `file` (stripped), or `$env` when no file is named; None when neither is set."""
+    if file:
+        try:
+            return Path(file).read_text().strip() or None
+        except OSError as exc:
+            raise SecretError(f"{file}: cannot read the {what}: {exc.strerror}") from None
+    return os.environ.get(env) or None
