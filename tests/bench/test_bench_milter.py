@@ -25,6 +25,7 @@ from bench.milter import (
     predicted_outcome,
     recipient,
     same_scores,
+    unaccounted_detail,
 )
 from mailsift.milter.actions import Action, Decision
 
@@ -117,3 +118,9 @@ def test_milter_log_parsing() -> None:
 
 def test_same_scores_compares_at_the_logged_precision() -> None:
     assert same_scores([15.66, 2.04, 3.0], {0: "15.7", 1: "2.1"}) == 1
+
+
+def test_unaccounted_detail_names_what_happened_instead() -> None:
+    assert unaccounted_detail([Outcome.DELIVERED, Outcome.REJECTED]) == ""
+    assert unaccounted_detail([Outcome.TEMPFAIL, Outcome.LOST, Outcome.TEMPFAIL]) == \
+        " (lost 1, tempfail 2)"
