@@ -15,9 +15,11 @@ with 20 concurrent SMTP sessions, one message per connection:
 Every message goes to its own recipient `u<N>@bench.example`, so its fate is known without changing a
 header: at the SMTP sink (delivered), in mailsift's quarantine (its metadata lists the recipient), or
 refused with 5xx at the client. mailsift's outcomes must equal what the same config predicts offline
-(Scanner.scan + actions.decide, with the envelope the milter sees), and no message may be lost in any
-pass. Latency is per transaction, from connect to the final DATA reply; "added" is a message's time
-minus its own time in the baseline pass. msg/s is the wall clock of a pass (warm-up excluded).
+(Scanner.scan + actions.decide, with the envelope and arrival time the milter has), and no message
+may be lost in any pass. Postfix leaves the headers as sent, as it does for inbound mail from remote
+clients (`local_header_rewrite_clients` empty), so the milter scans the corpus bytes. Latency is
+per transaction, from connect to the final DATA reply; "added" is a message's time minus its own time
+in the baseline pass. msg/s is the wall clock of a pass (warm-up excluded).
 
 Run from the repository root (as root: Postfix is started privately, /etc/postfix is never read):
 
@@ -565,7 +567,9 @@ def section(runs: Mapping[str, PassResult], predicted: Sequence[Outcome], info: 
         f"score) with spamd ({WORKERS} children, `--local`, `use_bayes 0`). Latency: connect to the "
         "final DATA reply; added = a message's time minus its own time in the no-milter pass. "
         f"msg/s: wall clock of the pass, after {WARMUP} warm-up messages. mailsift's outcomes are "
-        "checked one by one against the offline prediction; spamass-milter's only for zero lost.",
+        "checked one by one against the offline prediction (`Scanner.scan` + `actions.decide` with the "
+        "milter's envelope and arrival time); spamass-milter's only for zero lost. Postfix leaves "
+        "headers as sent, as for inbound mail (`local_header_rewrite_clients` empty).",
         "",
         f"Load: before `{info.uptime_before}`; after `{info.uptime_after}` (other jobs share the "
         "machine: compare within this table).",
