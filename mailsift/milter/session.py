@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import Milter
 
+from mailsift.analysis.charsets import decode_short
 from mailsift.analysis.model import Envelope
 from mailsift.analysis.relays import networks
 from mailsift.config import Config
@@ -105,6 +106,9 @@ class MailsiftMilter(Milter.Base):
         queue_id = self.getsymval("{i}") or "-"
         try:
             return self._end_of_message(queue_id, started)
+        except Exception as exc:  # nothing a sender writes may bypass milter.on_error
+            log.exception("%s: internal error", queue_id)
+            return self._on_error(queue_id, f"internal error: {type(exc).__name__}", started)
         finally:
             self.spool.close()
 
@@ -200,9 +204,14 @@ class MailsiftMilter(Milter.Base):
             self._tag_subject()
         return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT)
 
+    def _header(self, name: str) -> str | None:
+        """The first `name` header as text, raw 8-bit bytes decoded (see `header_text`)."""
+        value = next((v for n, v in self.headers if n.lower() == name), None)
+        return None if value is None else header_text(value)
+
     def _quarantine_meta(self, queue_id: str, result: Result, decision: Decision) -> dict[str, Any]:
-        subject = next((v for n, v in self.headers if n.lower() == "subject"), "")
-        sender = next((v for n, v in self.headers if n.lower() == "from"), "")
+        subject = self._header("subject") or ""
+        sender = self._header("from") or ""
         return {
             "time": self.arrival.isoformat(), "queue_id": queue_id, "client_ip": self.client_ip,
             "client_name": self.client_name, "helo": self.helo, "mail_from": self.mail_from,
@@ -241,7 +250,7 @@ class MailsiftMilter(Milter.Base):
 
     def _tag_subject(self) -> None:
         tag = self.service.config.actions.subject_tag
-        subject = next((v for n, v in self.headers if n.lower() == "subject"), None)
+        subject = self._header("subject")
         if subject is None:
             self.addheader("Subject", tag)
         else:
@@ -282,3 +291,12 @@ def _authserv_id(value: str) -> str:
     """The host that wrote an Authentication-Results value: the word before the first ';'."""
     words = value.split(";", 1)[0].split()
     return words[0].lower() if words else ""
+
+
+def header_text(value: str) -> str:
+    """A header value as real text. pymilter hands raw 8-bit bytes over as surrogate escapes,
+    which cannot be written anywhere: turn them back into bytes and decode them (UTF-8, else
+    Windows-1252, which maps every byte)."""
+    if not any("\udc80" <= c <= "\udcff" for c in value):
+        return value
+    return decode_short(value.encode("utf-8", "surrogateescape"), "")[0]

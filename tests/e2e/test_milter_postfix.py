@@ -173,6 +173,29 @@ def test_quarantined_mail_is_stored_and_not_delivered(mta: Mta, milter: MilterPr
     assert "quarantine" in log_line(milter, sent.queue_id)
 
 
+def raw_8bit_subject(mark: str) -> tuple[bytes, str]:
+    """A Subject in raw Latin-1 bytes, no RFC 2047: broken, common in spam, and no excuse to fail."""
+    raw, message_id = make_message(mark, subject="PLACEHOLDER")
+    return raw.replace(b"Subject: PLACEHOLDER", b"Subject: Caf\xe9 cr\xe8me"), message_id
+
+
+def test_raw_8bit_subject_is_tagged_as_valid_text(mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = raw_8bit_subject(TAG_MARK)
+    sent = mta.send(raw, BOB)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    assert str(make_header(decode_header(received.header("Subject") or ""))) == f"{SUBJECT_TAG} Café crème"
+
+
+def test_raw_8bit_subject_is_quarantined_not_tempfailed(mta: Mta, milter: MilterProcess) -> None:
+    raw, message_id = raw_8bit_subject(QUARANTINE_MARK)
+    sent = mta.send(raw, BOB)
+    assert sent.accepted, sent.reply
+    [stored] = mta.quarantined(milter, message_id)
+    assert b"Subject: Caf\xe9 cr\xe8me" in stored.raw  # the original bytes are kept
+    assert stored.meta["subject"] == "Café crème"
+
+
 def test_spam_above_reject_is_refused_with_configured_text(mta: Mta, milter: MilterProcess) -> None:
     raw, message_id = make_message(REJECT_MARK)
     sent = mta.send(raw, BOB)
