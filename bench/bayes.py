@@ -44,12 +44,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from bench import corpus, score, spamassassin
+from bench import corpus, score, sections, spamassassin
+from bench.sections import markers
 from mailsift.training.metrics import Metrics, summarize
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
-BEGIN, END = "<!-- bayes.py:begin -->", "<!-- bayes.py:end -->"
+BEGIN, END = markers("bayes.py")
 MAILSIFT = Path(sys.executable).with_name("mailsift")
 REDIS_SERVER = "redis-server"
 SA_LEARN = "sa-learn"
@@ -391,14 +392,7 @@ def section(results: Sequence[FilterResult], test_ham: int, test_spam: int, load
 
 
 def write_section(text: str, path: Path = BENCHMARKS_MD) -> None:
-    """Replace this script's section in place, or append it; every other section is kept."""
-    current = path.read_text()
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated)
+    sections.write_section(text, BEGIN, END, path, score.intro())
 
 
 def dump_json(path: Path, results: Sequence[FilterResult], load: str) -> None:

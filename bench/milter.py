@@ -56,7 +56,8 @@ from enum import StrEnum
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bench import corpus, score, spamassassin
+from bench import corpus, score, sections, spamassassin
+from bench.sections import markers
 from mailsift.analysis.model import Envelope
 from mailsift.config import Config, load_config
 from mailsift.milter.actions import Decision, decide
@@ -71,7 +72,7 @@ from tests.support.smtp_client import Sent, send
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
-BEGIN, END = "<!-- milter.py:begin -->", "<!-- milter.py:end -->"
+BEGIN, END = markers("milter.py")
 SPAMASS_MILTER = Path("/usr/sbin/spamass-milter")
 
 CLIENTS = 20
@@ -586,14 +587,7 @@ def section(runs: Mapping[str, PassResult], predicted: Sequence[Outcome], info: 
 
 
 def write_section(text: str, path: Path = BENCHMARKS_MD) -> None:
-    """Replace this script's section in place, or append it; every other section is kept."""
-    current = path.read_text()
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated)
+    sections.write_section(text, BEGIN, END, path, score.intro())
 
 
 # --- orchestration --------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -36,7 +35,8 @@ from datetime import UTC, datetime
 from multiprocessing.synchronize import Barrier
 from typing import TYPE_CHECKING
 
-from bench import corpus, spamassassin
+from bench import corpus, sections, spamassassin
+from bench.sections import markers
 from mailsift.training.metrics import Metrics, summarize
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
-BEGIN, END = "<!-- score.py:begin -->", "<!-- score.py:end -->"
+BEGIN, END = markers("score.py")
 WORKERS = 2
 WORKER_STARTUP_TIMEOUT_S = 300.0
 SPEED_RATIO_TARGET = 20.0
@@ -213,14 +213,7 @@ def intro() -> str:
 
 
 def write_section(text: str, path: Path = BENCHMARKS_MD) -> None:
-    """Replace this script's section in place, or append it; everything else in the file is kept."""
-    current = path.read_text() if path.exists() else intro()
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated)
+    sections.write_section(text, BEGIN, END, path, intro())
 
 
 def dump_json(path: Path, samples: Sequence[corpus.Sample], runs: Sequence[FilterRun]) -> None:
