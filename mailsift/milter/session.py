@@ -72,31 +72,39 @@ class MailsiftMilter(Milter.Base):
         self.arrival = datetime.now(UTC)
 
     # --- callbacks -------------------------------------------------------------------------
+    # Until end of message mailsift only collects, so these ask Postfix for no reply
+    # (milter protocol 6): Postfix streams envelope, headers and body without waiting on us.
 
+    @Milter.noreply
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
         self.client_name = hostname or ""
         if family in (socket.AF_INET, socket.AF_INET6) and hostaddr:
             self.client_ip = str(hostaddr[0])
         return Milter.CONTINUE
 
+    @Milter.noreply
     def hello(self, heloname: str) -> int:
         self.helo = heloname or ""
         return Milter.CONTINUE
 
+    @Milter.noreply
     def envfrom(self, mailfrom: str, *esmtp: str) -> int:
         self._new_message()
         self.mail_from = mailfrom.strip().strip("<>")
         self.auth_user = self.getsymval("{auth_authen}") or ""
         return Milter.CONTINUE
 
+    @Milter.noreply
     def envrcpt(self, to: str, *esmtp: str) -> int:
         self.recipients.append(to)
         return Milter.CONTINUE
 
+    @Milter.noreply
     def header(self, name: str, value: str) -> int:
         self.headers.append((name, value))
         return Milter.CONTINUE
 
+    @Milter.noreply
     def body(self, chunk: bytes) -> int:
         self.spool.write(chunk)
         return Milter.CONTINUE
