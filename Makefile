@@ -10,9 +10,10 @@ PIP   := $(VENV)/bin/pip
 # Debian packages: build deps for pymilter/hiredis, and the real peers the tests talk to.
 APT_RUN  := python3 python3-venv python3-dev gcc libmilter-dev
 APT_TEST := $(APT_RUN) spamassassin spamc bogofilter postfix redis-server miltertest dnsmasq-base chromium
+APT_BENCH := $(APT_TEST) spamd spamass-milter
 STAMP    := $(VENV)/.installed
 
-.PHONY: run test lint deps-run deps-test clean
+.PHONY: run test bench lint deps-run deps-test clean
 
 deps-run:
 	@./.ci/apt-install $(APT_RUN)
@@ -45,6 +46,15 @@ run: deps-run
 test: deps-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# Rewrites BENCHMARKS.md: mailsift against SpamAssassin, spamass-milter and bogofilter, side by
+# side in one run each (about 10 minutes on 2 cores; run it on an otherwise idle machine).
+bench: deps-test
+	@./.ci/apt-install $(APT_BENCH)
+	$(PY) bench/score.py --write
+	$(PY) bench/bayes.py --write
+	$(PY) bench/milter.py --write
+	$(PY) bench/redis_memory.py --write
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,12 @@ production), divided by N. Learning speed is for ready-made token keys: tokenisi
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file: make `bench` and `mailsift` importable the same way
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import random
 import shutil
@@ -19,10 +25,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import redis
 
+from bench import sections
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import Label, LearnItem, TokenStore, token_key
@@ -107,22 +113,40 @@ def _wait_for(url: str, timeout: float = 10.0) -> None:
             time.sleep(0.02)
 
 
+def section(lines: list[str], tokens: int, server: str) -> str:
+    begin, end = sections.markers("redis_memory.py")
+    return "\n".join([
+        begin, "## Bayes store: memory per token and raw learning rate", "",
+        f"`bench/redis_memory.py --write`, {time.strftime('%Y-%m-%d')}, {server}. {tokens} distinct "
+        "tokens learned into an empty private redis-server (no persistence); memory is the growth "
+        "of `used_memory`, seen records subtracted. Learning rates are the stores alone "
+        "(synthetic messages, no parsing), batches of 200.", "",
+        *(f"- {line}" for line in lines), end])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=20_000)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--per-message", type=int, default=300)
+    parser.add_argument("--write", action="store_true", help="update its section of BENCHMARKS.md")
     args = parser.parse_args()
     items = synthetic_messages(args.messages, args.per_message)
+    lines = []
     with tempfile.TemporaryDirectory() as directory, private_redis(Path(directory)) as url:
-        print(f"redis memory per token: {memory_per_token(url, args.tokens):.1f} bytes "
-              f"({args.tokens} tokens)")
-        rates = {"redis": RedisStore.from_url(url), "sqlite": SQLiteStore(f"{directory}/bayes.sqlite")}
-        for name, store in rates.items():
+        with redis.Redis.from_url(url) as client:
+            server = f"Redis {client.info('server')['redis_version']}"
+        lines.append(f"redis memory per token: {memory_per_token(url, args.tokens):.1f} bytes")
+        stores = {"redis": RedisStore.from_url(url), "sqlite": SQLiteStore(f"{directory}/bayes.sqlite")}
+        for name, store in stores.items():
             rate = learn_rate(store, items)
             store.close()
-            print(f"{name} learn_batch: {rate:.0f} msg/s "
-                  f"({args.messages} messages x {args.per_message} tokens)")
+            lines.append(f"{name} learn_batch: {rate:.0f} msg/s "
+                         f"({args.messages} messages x {args.per_message} tokens)")
+    print("\n".join(lines))
+    if args.write:
+        begin, end = sections.markers("redis_memory.py")
+        sections.write_section(section(lines, args.tokens, server), begin, end)
 
 
 if __name__ == "__main__":
