@@ -18,7 +18,7 @@ from typing import Any
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
 SORT_KEYS = ("time", "score", "sender", "subject")
 LIST_KINDS = ("welcome", "block")
 REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognise the pattern
@@ -29,7 +29,11 @@ class QuarantineError(Exception):
 
 
 def new_id() -> str:
-    return secrets.token_urlsafe(16)
+    """128 random bits, URL-safe; never starting with "-", which a command line reads as an option."""
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def valid_id(message_id: str) -> bool:

@@ -71,3 +71,12 @@ def test_errors_are_one_line_with_status_2(config_path: Path, args: list[str]) -
     assert done.exception is not None
     message = str(getattr(done.exception, "message", done.exception))
     assert "\n" not in message and getattr(done.exception, "exit_code", 0) == 2
+
+
+def test_ids_never_start_with_a_dash_that_the_command_line_would_read_as_an_option() -> None:
+    from mailsift.quarantine.model import new_id, valid_id
+
+    ids = [new_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(valid_id(i) for i in ids)
+    assert not valid_id("-" + "A" * 21)
