@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import getaddresses
 from functools import cached_property
 
 
@@ -151,6 +152,7 @@ class Message:
     max_depth: int
     truncated: bool = False  # body analysis stopped at scan limits
     _by_name: dict[str, list[Header]] = field(default_factory=dict, repr=False)
+    _addresses: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for h in self.headers:
@@ -167,6 +169,14 @@ class Message:
         """The first decoded value of a header, or `default`."""
         found = self._by_name.get(name.lower())
         return found[0].value if found else default
+
+    def addresses(self, name: str) -> list[tuple[str, str]]:
+        """(display name, address) pairs of every `name` header, parsed once per message:
+        several checks and the tokenizer read From, To and Reply-To, and parsing is not cheap."""
+        key = name.lower()
+        if key not in self._addresses:
+            self._addresses[key] = getaddresses(self.header_values(name))
+        return self._addresses[key]
 
     def has_header(self, name: str) -> bool:
         return name.lower() in self._by_name

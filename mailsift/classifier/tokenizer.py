@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from email.utils import getaddresses
 
 import regex
 
@@ -117,7 +116,7 @@ def _addresses(msg: Message) -> Iterable[str]:
                 yield f"{header.lower()}:none"
             continue
         prefix = header.lower()
-        for name, addr in getaddresses(values)[:3]:
+        for name, addr in msg.addresses(header)[:3]:
             user, _, domain = addr.lower().rpartition("@")
             if domain:
                 yield f"{prefix}:domain:{domain}"

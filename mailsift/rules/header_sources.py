@@ -7,11 +7,11 @@ X-Spam-Relays-* lines); rebuilding them here lets a site's existing rules run un
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.utils import getaddresses
 
 from mailsift.analysis.model import Message, Relay
 
 MESSAGE_ID_HEADERS = ("Message-Id", "Resent-Message-Id", "X-Message-Id")
+ADDRESS_PART = {"addr": 1, "name": 0}
 
 
 def header_text(msg: Message, name: str, mod: str) -> str | None:
@@ -22,17 +22,10 @@ def header_text(msg: Message, name: str, mod: str) -> str | None:
     values = msg.header_raw(name) if mod == "raw" else msg.header_values(name)
     if not values:
         return None
-    if mod == "addr":
-        return _addresses(values, 1)
-    if mod == "name":
-        return _addresses(values, 0)
+    if mod in ADDRESS_PART:
+        pairs = msg.addresses(name)  # `:addr` is the first address, `:name` its display name
+        return pairs[0][ADDRESS_PART[mod]] if pairs else ""
     return "\n".join(values)
-
-
-def _addresses(values: list[str], index: int) -> str:
-    """`:addr` gives the first address, `:name` its display name, as SpamAssassin does."""
-    pairs = getaddresses(values)
-    return pairs[0][index] if pairs else ""
 
 
 def _all(msg: Message, mod: str) -> str:

@@ -9,7 +9,7 @@ in `shipped/10_header.cf` as ordinary header rules.
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 from mailsift.analysis.model import Message
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
@@ -27,7 +27,7 @@ LETTERS = re.compile(r"[^\W\d_]")
 
 
 def _addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
-    return getaddresses([v for name in names for v in msg.header_values(name)])
+    return [pair for name in names for pair in msg.addresses(name)]
 
 
 def _domain(address: str) -> str:

@@ -28,10 +28,13 @@ LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"
                       "|": "i", "!": "i", "€": "e"})
 # Letters each followed by one separator, at least four letters: "v.i.a.g.r.a", "F R E E".
 SPACED = re.compile(r"(?<![\w.])(?:[a-z][ .\-*_|]){3,}[a-z](?![\w])", re.IGNORECASE | re.ASCII)
-# A word with a digit or symbol standing in for a letter, between or next to letters: "V1AGRA".
-LEET_TOKEN = re.compile(
-    r"(?<![\w@$|!€])(?=[\w@$|!€]*[a-z])[a-z0-9@$|!€]*(?:[a-z][013457@$|!€]|[013457@$|!€][a-z])"
-    r"[a-z0-9@$|!€]*(?![\w@$|!€])", re.IGNORECASE)
+# Candidates for a word with a digit or symbol standing in for a letter ("V1AGRA"): whole runs of
+# word characters and those symbols. Splitting first and filtering in Python is several times
+# faster than one pattern with look-arounds, and this runs over every message's text.
+TOKEN = re.compile(r"[\w@$|!€]+")
+LEET_CHARS = frozenset("013457@$|!€")
+LEET_ALPHABET = re.compile(r"[a-z0-9@$|!€]+", re.IGNORECASE)
+LONGEST_WORD = 16
 SEPARATORS = re.compile(r"[ .\-*_|]")
 WORDS = re.compile(r"\w+")
 UPPER = re.compile(r"[A-Z]")
@@ -43,9 +46,11 @@ def _disguised(text: str) -> str | None:
     for match in SPACED.finditer(text):
         if SEPARATORS.sub("", match.group(0)).lower() in VOCABULARY:
             return match.group(0)
-    for match in LEET_TOKEN.finditer(text):
+    for match in TOKEN.finditer(text):
         token = match.group(0)
-        if token.lower().translate(LEET) in VOCABULARY:
+        if (3 <= len(token) <= LONGEST_WORD and not LEET_CHARS.isdisjoint(token)
+                and LEET_ALPHABET.fullmatch(token) and any(c.isalpha() for c in token)
+                and token.lower().translate(LEET) in VOCABULARY):
             return token
     return None
 
