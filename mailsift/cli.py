@@ -68,12 +68,13 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 def check(global_config: str | None, message: str, as_json: bool, config_path: str | None,
           network: bool | None) -> None:
     """Score one message and explain the score. Exit 0 for ham, 1 for spam, 2 for an error."""
+    from mailsift.classifier.open_store import existing_filter
     from mailsift.report import fold, rule_table, spam_headers
     from mailsift.scanner import Scanner
 
     config = _config(config_path or global_config)
     raw = _read_message(message)
-    result = Scanner(config, network=network).scan(raw)
+    result = Scanner(config, network=network, bayes=existing_filter(config.bayes)).scan(raw)
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     else:

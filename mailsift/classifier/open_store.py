@@ -6,13 +6,17 @@ shared in tickets and version control without leaking the Redis password.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreError, TokenStore
 from mailsift.config import BayesConfig
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
+
+log = logging.getLogger(__name__)
 
 DAY = 86400
 SQLITE = "sqlite://"
@@ -50,3 +54,21 @@ def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
         ssl_keyfile=config.tls_key_file or None, connect_timeout=config.timeout,
         timeout=config.timeout, token_ttl=config.token_ttl_days * DAY,
         hapax_ttl=config.hapax_ttl_days * DAY)
+
+
+def existing_filter(config: BayesConfig) -> BayesFilter | None:
+    """Bayes for read-only scoring (`mailsift check`): the configured store if there is one to read.
+
+    A SQLite file that does not exist holds nothing learned, so none is created just to look; a
+    store that cannot be reached costs one warning and the message is scored by rules alone, as
+    in the milter.
+    """
+    if not config.enabled:
+        return None
+    if config.store.startswith(SQLITE) and not Path(config.store.removeprefix(SQLITE)).exists():
+        return None
+    try:
+        return BayesFilter(config, open_store(config))
+    except StoreError as exc:
+        log.warning("Bayes store unavailable (%s); scoring with rules only", exc)
+        return None

@@ -13,16 +13,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mailsift.analysis.parse import analyse
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, StoreError, read_backup, write_backup
 from mailsift.config import Config
 from mailsift.training.learn import learn
-from mailsift.training.sources import Item, iter_messages, looks_like_mail
+from mailsift.training.sources import iter_messages
 
 VERBS = {"spam": "Learned", "ham": "Learned", "report": "Learned", "revoke": "Learned",
          "forget": "Forgot"}
+SHARING = {"report": "Reported", "revoke": "Revoked"}
 LABELS = {"spam": Label.SPAM, "report": Label.SPAM, "ham": Label.HAM, "revoke": Label.HAM}
 
 
@@ -66,23 +66,13 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
     items = list(iter_messages(paths, force_mbox=mbox))
     progress = tqdm(total=len(items), unit="msg", disable=not sys.stderr.isatty(), leave=False)
     with progress:
-        report = learn(items, LABELS.get(mode), config, bayes, expected=len(items), progress=progress)
+        share = mode if mode in SHARING else ""
+        report = learn(items, LABELS.get(mode), config, bayes, expected=len(items), progress=progress,
+                       share=share)
     lines = [report.summary(VERBS[mode])]
-    if mode in ("report", "revoke"):
-        lines.append(_share(config, bayes, items, mode))
+    if share:
+        lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
     return "\n".join(lines)
-
-
-def _share(config: Config, bayes: BayesFilter, items: list[Item], mode: str) -> str:
-    """Add (report) or withdraw (revoke) the shared digests of the messages just learned."""
-    changed = 0
-    for item in items:
-        if item.raw is None or not looks_like_mail(item.raw):
-            continue
-        msg = analyse(item.raw, config)
-        changed += bayes.report(msg) if mode == "report" else bayes.revoke(msg)
-    verb = "Reported" if mode == "report" else "Revoked"
-    return f"{verb} digests of {changed} message(s)"
 
 
 def _dump(bayes: BayesFilter) -> str:

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from mailsift.analysis.parse import analyse
+from mailsift.classifier.digest import ReportDigests, report_digests
 from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.reports import digest_store
 from mailsift.classifier.store import Label, LearnItem, Outcome
 from mailsift.config import Config
 from mailsift.training.sources import Item, looks_like_mail
@@ -29,6 +31,7 @@ class LearnReport:
     changed: int = 0  # learned, relearned or forgotten
     already: int = 0  # already learned as that class (or, for forget, never learned)
     failed: list[tuple[str, str]] = field(default_factory=list)  # unreadable or not mail
+    shared: int = 0  # messages whose report digests were added (report) or withdrawn (revoke)
     elapsed: float = 0.0
 
     def summary(self, verb: str) -> str:
@@ -42,68 +45,89 @@ class LearnReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    name: str
+    item: LearnItem | None  # None when the file could not be used
+    error: str = ""
+    digests: ReportDigests | None = None  # only when the run shares reports
+
+
 _worker_filter: BayesFilter | None = None
 _worker_config: Config | None = None
+_worker_digests = False
 
 
-def _init_worker(config: Config, bayes: BayesFilter) -> None:
-    global _worker_filter, _worker_config
-    _worker_filter, _worker_config = bayes, config
+def _init_worker(config: Config, bayes: BayesFilter, digests: bool) -> None:
+    global _worker_filter, _worker_config, _worker_digests
+    _worker_filter, _worker_config, _worker_digests = bayes, config, digests
 
 
-def _prepare(item: Item) -> tuple[str, LearnItem | None, str]:
-    """In a worker: turn raw bytes into what the store needs (digest + token keys)."""
+def _prepare(item: Item) -> Prepared:
+    """In a worker: turn raw bytes into what the store needs (digest, token keys, report digests)."""
     assert _worker_filter is not None and _worker_config is not None
     if item.raw is None:
-        return item.name, None, item.error
+        return Prepared(item.name, None, item.error)
     if not looks_like_mail(item.raw):
-        return item.name, None, "not a mail message"
+        return Prepared(item.name, None, "not a mail message")
     msg = analyse(item.raw, _worker_config)
-    return item.name, _worker_filter.item(msg), ""
+    return Prepared(item.name, _worker_filter.item(msg), "",
+                    report_digests(msg) if _worker_digests else None)
 
 
-def prepared(items: Iterable[Item], config: Config, bayes: BayesFilter, expected: int
-             ) -> Iterator[tuple[str, LearnItem | None, str]]:
+def prepared(items: Iterable[Item], config: Config, bayes: BayesFilter, expected: int,
+             digests: bool = False) -> Iterator[Prepared]:
     """Analyse messages, in a worker pool when there are enough of them to pay for it."""
     workers = os.cpu_count() or 1
     if expected < PARALLEL_FROM or workers == 1:
-        _init_worker(config, bayes)
+        _init_worker(config, bayes, digests)
         yield from map(_prepare, items)
         return
     # The store connection is not used in the workers; only the tokenizer settings are.
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_init_worker, initargs=(config, bayes)) as pool:
+    with context.Pool(workers, initializer=_init_worker, initargs=(config, bayes, digests)) as pool:
         yield from pool.imap(_prepare, items, chunksize=16)
 
 
 def learn(items: Iterable[Item], label: Label | None, config: Config, bayes: BayesFilter,
-          expected: int = 0, progress: object = None) -> LearnReport:
-    """Learn every message as `label`, or forget them when `label` is None."""
+          expected: int = 0, progress: object = None, share: str = "") -> LearnReport:
+    """Learn every message as `label`, or forget them when `label` is None.
+
+    `share`: "report" also shares each message's digests, "revoke" withdraws them."""
     report = LearnReport()
     started = time.perf_counter()
-    batch: list[LearnItem] = []
-    for name, item, error in prepared(items, config, bayes, expected):
+    batch: list[Prepared] = []
+    for done in prepared(items, config, bayes, expected, digests=bool(share)):
         report.examined += 1
         if progress is not None:
             progress.update(1)  # type: ignore[attr-defined]
-        if item is None:
-            report.failed.append((name, error))
-            continue
-        if label is None:
-            _count(report, bayes.store.forget(item))
-            continue
-        batch.append(item)
-        if len(batch) >= BATCH:
-            _flush(report, batch, label, bayes)
+        if done.item is None:
+            report.failed.append((done.name, done.error))
+        elif label is None:
+            _count(report, bayes.store.forget(done.item))
+        else:
+            batch.append(done)
+            if len(batch) >= BATCH:
+                _flush(report, batch, label, bayes, share)
     if batch and label is not None:
-        _flush(report, batch, label, bayes)
+        _flush(report, batch, label, bayes, share)
     report.elapsed = time.perf_counter() - started
     return report
 
 
-def _flush(report: LearnReport, batch: list[LearnItem], label: Label, bayes: BayesFilter) -> None:
-    for outcome in bayes.store.learn_batch(batch, label, int(time.time())):
+def _flush(report: LearnReport, batch: list[Prepared], label: Label, bayes: BayesFilter,
+           share: str) -> None:
+    items = [done.item for done in batch if done.item is not None]
+    for outcome in bayes.store.learn_batch(items, label, int(time.time())):
         _count(report, outcome)
+    if share:
+        reports = digest_store(bayes.store)
+        for done in batch:
+            assert done.item is not None and done.digests is not None
+            if share == "report":
+                report.shared += reports.report(done.item.digest, done.digests)
+            else:
+                report.shared += reports.revoke(done.item.digest)
     batch.clear()
 
 

@@ -86,3 +86,16 @@ def test_learn_needs_exactly_one_mode(config: Path) -> None:
     result = mailsift(config, "learn", "--spam", "--ham", "x")
     assert result.returncode == 2
     assert result.stderr.startswith("mailsift: learn: give exactly one of")
+
+
+def test_report_shares_digests_and_revoke_withdraws_them(config: Path, tmp_path: Path) -> None:
+    message = tmp_path / "spam.eml"
+    message.write_bytes(SPAM[1])
+    reported = mailsift(config, "learn", "--report", str(message))
+    assert "Learned tokens from 1 message(s)" in reported.stdout, reported.stderr
+    assert "Reported digests of 1 message(s)" in reported.stdout
+    check = mailsift(config, "check", "--json", str(message))
+    assert '"DIGEST_REPORTED"' in check.stdout
+    revoked = mailsift(config, "learn", "--revoke", str(message))
+    assert "Revoked digests of 1 message(s)" in revoked.stdout
+    assert '"DIGEST_REPORTED"' not in mailsift(config, "check", "--json", str(message)).stdout
