@@ -90,6 +90,7 @@ SPEED_RATIO_TARGET = 10.0
 ADDED_P99_TARGET_MS = 100.0
 
 BASELINE, MAILSIFT, SPAMASS = "Postfix, no milter", "mailsift milter", "spamass-milter + spamd"
+FLOOR = "null pymilter (adds 4 headers)"
 
 
 class Outcome(StrEnum):
@@ -560,9 +561,11 @@ def section(runs: Mapping[str, PassResult], predicted: Sequence[Outcome], info: 
         "## Through Postfix: mailsift milter vs spamass-milter",
         "",
         f"`bench/milter.py --write`, {today}, {score.machine()}, mailsift at commit "
-        f"{score.git_revision()}. Test split ({info.split}) sent three times through one private "
+        f"{score.git_revision()}. Test split ({info.split}) sent four times through one private "
         f"Postfix 3.7 (relaying to an SMTP sink in its own process) by {CLIENTS} concurrent SMTP "
-        "sessions, one message per connection, one recipient per message: no milter; mailsift "
+        "sessions, one message per connection, one recipient per message: no milter; a null "
+        "pymilter that only adds the four X-Spam headers (`bench/null_milter.py`: what any Python "
+        "milter costs here before doing any work); mailsift "
         f"milter ({WORKERS} workers, rules only, autolearn off, default thresholds: "
         f"{info.thresholds}); spamass-milter {info.spamass_version} (`-m -r`, rejecting at the same "
         f"score) with spamd ({WORKERS} children, `--local`, `use_bayes 0`). Latency: connect to the "
@@ -615,6 +618,22 @@ def run_mailsift(milter: MilterProcess, raws: Sequence[bytes], postfix: PostfixI
         postfix.set_milter(milter.postfix_address, "tempfail")
         store = QuarantineStore(milter.config["quarantine"]["dir"])
         return run_pass(MAILSIFT, postfix.smtpd_port, raws, postfix, sink, store)
+
+
+def run_floor(raws: Sequence[bytes], postfix: PostfixInstance, sink: SinkProcess) -> PassResult:
+    """The null milter: what a Python milter costs here before it does any work."""
+    port = free_port()
+    # As a module from the repository root: run as a file, bench/ would come first on sys.path
+    # and this very script would shadow pymilter's `milter` extension.
+    command = [sys.executable, "-m", "bench.null_milter", str(port)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, cwd=REPO) as null:
+        try:
+            assert null.stdout is not None and null.stdout.readline().strip() == b"ready"
+            wait_for_port(port)
+            postfix.set_milter(f"inet:127.0.0.1:{port}", "tempfail")
+            return run_pass(FLOOR, postfix.smtpd_port, raws, postfix, sink)
+        finally:
+            null.terminate()
 
 
 def run_spamass(raws: Sequence[bytes], postfix: PostfixInstance, sink: SinkProcess, workdir: Path,
@@ -680,6 +699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with SinkProcess() as sink, private_postfix(sink.port, workdir) as postfix:
             runs: dict[str, PassResult] = {}
             runs[BASELINE] = run_pass(BASELINE, postfix.plain_port, raws, postfix, sink)
+            runs[FLOOR] = run_floor(raws, postfix, sink)
             runs[MAILSIFT] = run_mailsift(milter, raws, postfix, sink)
             if not args.skip_spamass:
                 runs[SPAMASS] = run_spamass(raws, postfix, sink, workdir, reject_at)
