@@ -3,7 +3,8 @@
 `bench/milter.py` runs it as a reference pass: the cost of any Python milter through Postfix on
 this machine (protocol, libmilter threads, header changes), so that the figures say how much of
 mailsift's added latency is mailsift's own work. Usage, from the repository root:
-`python -m bench.null_milter PORT` (as a file, bench/milter.py would shadow pymilter's `milter`).
+`python -m bench.null_milter unix:/path/to.sock` (or `inet:PORT@HOST`; run as a file,
+bench/milter.py would shadow pymilter's `milter`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ class NullMilter(Milter.Base):
 def main() -> None:
     Milter.factory = NullMilter
     Milter.set_flags(Milter.ADDHDRS)
-    print("ready", flush=True)
-    Milter.runmilter("null", f"inet:{sys.argv[1]}@127.0.0.1", 600)
+    Milter.runmilter("null", sys.argv[1], 600)
 
 
 if __name__ == "__main__":

@@ -274,7 +274,13 @@ class BayesConfig(Section):
 class MilterConfig(Section):
     listen: str = Field(
         "inet:127.0.0.1:11332", description="Where Postfix connects: inet:HOST:PORT or "
-        "unix:PATH (Postfix's own notation; put the same string in smtpd_milters).")
+        "unix:PATH (Postfix's own notation; put the same string in smtpd_milters). On one host "
+        "prefer a unix socket: over loopback TCP the milter's small packets meet Nagle and "
+        "delayed ACKs (bench/milter.py measured 2.2x the throughput for a null milter).")
+    socket_mode: str = Field(
+        "0660", description="Permissions of a unix: socket once it exists (octal). Postfix must "
+        "be able to write it: put the postfix user in mailsift's group, or use 0666 on a "
+        "single-purpose host.")
     workers: Annotated[int, Field(ge=0, le=256)] = Field(
         0, description="Scoring processes; 0 means one per CPU core. Scoring is CPU work and "
         "Python threads cannot share a core, hence processes.")
@@ -303,6 +309,13 @@ class MilterConfig(Section):
         if kind == "inet" and host and port.isdigit() and 0 < int(port) < 65536:
             return value
         raise ValueError("must look like inet:HOST:PORT or unix:/PATH")
+
+    @field_validator("socket_mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if not (len(value) in (3, 4) and all(c in "01234567" for c in value)):
+            raise ValueError("must be an octal mode such as 0660")
+        return value
 
     @field_validator("metrics_listen")
     @classmethod

@@ -8,6 +8,7 @@ libmilter process.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sys
@@ -39,12 +40,15 @@ def libmilter_socket(listen: str) -> str:
     return f"{family}:{port}@{host}"
 
 
-def _announce_when_listening(listen: str) -> None:
-    """Say "ready" once the socket accepts connections: scripts and tests wait for that line."""
+def _announce_when_listening(listen: str, socket_mode: str) -> None:
+    """Say "ready" once the socket accepts connections: scripts and tests wait for that line.
+
+    A unix socket first gets `socket_mode`: libmilter creates it with the process umask."""
     kind, _, rest = listen.partition(":")
     for _ in range(600):
         try:
             if kind == "unix":
+                os.chmod(rest, int(socket_mode, 8))
                 with socket.socket(socket.AF_UNIX) as probe:
                     probe.connect(rest)
             else:
@@ -74,7 +78,8 @@ def run(config: Config) -> None:
     MailsiftMilter.service = Service(config, pool, open_quarantine(config.quarantine), metrics)
     Milter.factory = MailsiftMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.DELRCPT)
-    threading.Thread(target=_announce_when_listening, args=(config.milter.listen,), daemon=True).start()
+    threading.Thread(target=_announce_when_listening,
+                     args=(config.milter.listen, config.milter.socket_mode), daemon=True).start()
     try:
         Milter.runmilter("mailsift", libmilter_socket(config.milter.listen), MTA_IO_TIMEOUT)
     finally:

@@ -70,10 +70,13 @@ class MilterProcess:
     READY = re.compile(r"mailsift milter: ready on (\S+)")
 
     def __init__(self, config: Mapping[str, Any], directory: Path, *, port: int | None = None,
-                 env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> None:
-        """`config`: the TOML content as a dict; `milter.listen` is set to our port."""
+                 env: Mapping[str, str] | None = None, args: Sequence[str] = (),
+                 unix_socket: Path | None = None) -> None:
+        """`config`: the TOML content as a dict; `milter.listen` is set to our port, or to
+        `unix_socket` when given (no TCP on the milter link: see bench/milter.py)."""
         self.port = port or free_port()
-        self.listen = f"inet:{LOOPBACK}:{self.port}"
+        self.unix_socket = unix_socket
+        self.listen = f"unix:{unix_socket}" if unix_socket else f"inet:{LOOPBACK}:{self.port}"
         self.directory = directory
         self.config = merge(config, {"milter": {"listen": self.listen}})
         self.config_path = directory / "mailsift.toml"
@@ -168,8 +171,13 @@ class MilterProcess:
     def _poke(self) -> None:
         """libmilter re-checks for a stop only every ~5 s unless a connection wakes it."""
         try:
-            with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
-                pass
+            if self.unix_socket is not None:
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.settimeout(0.5)
+                    probe.connect(str(self.unix_socket))
+            else:
+                with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
+                    pass
         except OSError:
             pass
 
