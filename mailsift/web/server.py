@@ -8,11 +8,10 @@ command line, where every user of the machine can read it in the process list.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-from pathlib import Path
 
 from mailsift.config import Config, split_host_port
+from mailsift.secrets import SecretError, read_secret
 
 log = logging.getLogger("mailsift.web")
 
@@ -26,13 +25,10 @@ class WebError(Exception):
 
 def session_secret(config: Config) -> str:
     """From web.secret_file, else $MAILSIFT_WEB_SECRET, else random for this run only."""
-    if config.web.secret_file:
-        try:
-            secret = Path(config.web.secret_file).read_text().strip()
-        except OSError as exc:
-            raise WebError(f"web.secret_file {config.web.secret_file}: {exc.strerror}") from None
-    else:
-        secret = os.environ.get(SECRET_ENV, "").strip()
+    try:
+        secret = read_secret(config.web.secret_file, SECRET_ENV, "session secret")
+    except SecretError as exc:
+        raise WebError(f"web.secret_file: {exc}") from None
     if not secret:
         log.warning("no web.secret_file or $%s: using a random session secret; logins end when "
                     "the UI restarts", SECRET_ENV)
