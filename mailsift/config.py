@@ -269,6 +269,9 @@ class BayesConfig(Section):
     hapax_ttl_days: Annotated[int, Field(ge=1)] = Field(
         30, description="Tokens seen in one message only are dropped sooner: they are most of "
         "the store and rarely decide anything.")
+    pyzor: bool = Field(False, description="Also tell Pyzor's network on `learn --report` "
+                        "(pyzor report) and `--revoke` (pyzor whitelist); needs the pyzor command "
+                        "and its servers reachable.")
 
 
 class MilterConfig(Section):

@@ -18,7 +18,8 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, StoreError, read_backup, write_backup
 from mailsift.config import Config
 from mailsift.training.learn import learn
-from mailsift.training.sources import iter_messages
+from mailsift.training.pyzor import tell_pyzor
+from mailsift.training.sources import iter_messages, looks_like_mail
 
 VERBS = {"spam": "Learned", "ham": "Learned", "report": "Learned", "revoke": "Learned",
          "forget": "Forgot"}
@@ -72,6 +73,8 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
     lines = [report.summary(VERBS[mode])]
     if share:
         lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
+        if config.bayes.pyzor:
+            lines.append(tell_pyzor(share, [i.raw for i in items if i.raw and looks_like_mail(i.raw)]))
     return "\n".join(lines)
 
 

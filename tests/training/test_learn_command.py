@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,34 @@ def test_report_shares_digests_and_revoke_withdraws_them(config: Path, tmp_path:
     revoked = mailsift(config, "learn", "--revoke", str(message))
     assert "Revoked digests of 1 message(s)" in revoked.stdout
     assert '"DIGEST_REPORTED"' not in mailsift(config, "check", "--json", str(message)).stdout
+
+
+def test_report_and_revoke_also_tell_pyzor_when_enabled(config: Path, tmp_path: Path) -> None:
+    """Pyzor needs its public servers, which no test here can reach: a stand-in `pyzor` on PATH
+    records how it was called, which is the part that is ours."""
+    calls = tmp_path / "pyzor-calls"
+    fake = tmp_path / "bin" / "pyzor"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\necho \"$1 $(wc -c)\" >> {calls}\n")
+    fake.chmod(0o755)
+    config.write_text(config.read_text().replace("[bayes]\n", "[bayes]\npyzor = true\n"))
+    message = tmp_path / "spam.eml"
+    message.write_bytes(SPAM[2])
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    reported = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "learn",
+                               "--report", str(message)], capture_output=True, text=True, env=env)
+    assert "Pyzor: report sent for 1 message(s)" in reported.stdout, reported.stderr
+    subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "learn", "--revoke",
+                    str(message)], capture_output=True, text=True, env=env, check=True)
+    assert calls.read_text().split("\n")[:2] == [f"report {len(SPAM[2])}", f"whitelist {len(SPAM[2])}"]
+
+
+def test_report_says_so_when_pyzor_is_enabled_but_missing(config: Path, tmp_path: Path) -> None:
+    config.write_text(config.read_text().replace("[bayes]\n", "[bayes]\npyzor = true\n"))
+    message = tmp_path / "spam.eml"
+    message.write_bytes(SPAM[3])
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no pyzor there
+    done = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "learn",
+                           "--report", str(message)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Pyzor: not told (the pyzor command is not installed)" in done.stdout
