@@ -25,14 +25,17 @@ def status_line(result: Result, extra: str = "") -> str:
     return f"{line} version=mailsift-{__version__}"
 
 
-def spam_headers(result: Result) -> list[tuple[str, str]]:
-    """The headers added to every scanned message, in the order SpamAssassin writes them."""
+def spam_headers(result: Result, extra: str = "") -> list[tuple[str, str]]:
+    """The headers added to every scanned message, in the order SpamAssassin writes them.
+
+    `extra` goes into X-Spam-Status before the version, e.g. "autolearn=spam" as SpamAssassin
+    writes it (some sites' scripts read it)."""
     level = LEVEL_CHAR * min(max(int(result.score), 0), MAX_LEVEL)
     return [
         ("X-Spam-Flag", "YES" if result.is_spam else "NO"),
         ("X-Spam-Score", f"{result.score:.1f}"),
         ("X-Spam-Level", level),
-        ("X-Spam-Status", status_line(result)),
+        ("X-Spam-Status", status_line(result, extra)),
     ]
 
 

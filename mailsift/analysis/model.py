@@ -186,10 +186,9 @@ class Message:
         return self.header("Subject")
 
     @cached_property
-    def body_text(self) -> str:
-        """Visible text of all text parts, the subject first, as SpamAssassin's `body` rules see it."""
-        parts = [self.subject] + [p.text for p in self.text_parts]
-        return "\n".join(parts)
+    def visible_text(self) -> str:
+        """What a reader sees of every text part (HTML rendered), for the tokenizer and digests."""
+        return "\n".join(p.text for p in self.text_parts)
 
     @cached_property
     def raw_body_text(self) -> str:

@@ -50,7 +50,7 @@ class ReportDigests:
 
 
 def normalised_lines(msg: Message) -> list[str]:
-    text = "\n".join(part.text for part in msg.text_parts)
+    text = msg.visible_text
     lines = []
     for line in text.splitlines():
         line = NOT_LETTERS.sub(" ", URL_IN_TEXT.sub(" ", line.lower())).strip()

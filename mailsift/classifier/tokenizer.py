@@ -36,15 +36,11 @@ MAILER_HEADERS = ("X-Mailer", "User-Agent")
 def tokenize(msg: Message, bigrams: bool = False) -> list[str]:
     """The message's distinct tokens; a token counts once per message, as in SpamBayes."""
     found: dict[str, None] = {}
-    for source in (_text_tokens(_visible_text(msg), "", bigrams), _subject(msg), _addresses(msg),
+    for source in (_text_tokens(msg.visible_text, "", bigrams), _subject(msg), _addresses(msg),
                    _relay(msg), _received(msg), _mime(msg), _mailer(msg),
                    _message_id(msg), _urls(msg), _html(msg), _attachments(msg), _facts(msg)):
         found.update(dict.fromkeys(source))
     return list(found)
-
-
-def _visible_text(msg: Message) -> str:
-    return "\n".join(part.text for part in msg.text_parts)
 
 
 def _word_token(word: str, prefix: str) -> str | None:

@@ -205,7 +205,7 @@ class MailsiftMilter(Milter.Base):
             for recipient in self.recipients:
                 if recipient.strip().strip("<>") in decision.quarantine:
                     self.delrcpt(recipient)
-        self._replace_spam_headers(spam_headers(result), result)
+        self._replace_spam_headers(spam_headers(result, f"autolearn={scored.autolearned}"), result)
         if result.auth_results:
             self._replace_auth_results(result.auth_results)
         if decision.tag_subject:

@@ -90,7 +90,7 @@ def test_multipart_alternative_gives_both_parts_in_order() -> None:
         ("text/plain", "plain version"), ("text/html", "html version")]
     assert message.mime_parts == 3
     assert message.max_depth == 1
-    assert "plain version" in message.body_text
+    assert "plain version" in message.visible_text
 
 
 def test_attachment_with_rfc2231_filename_and_double_extension() -> None:

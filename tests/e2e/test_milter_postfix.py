@@ -114,6 +114,7 @@ def test_ham_is_delivered_with_spam_headers(mta: Mta, milter: MilterProcess) -> 
     score = float(headers["X-Spam-Score"][0])
     assert score < REQUIRED_SCORE
     assert headers["X-Spam-Status"][0].startswith("No, score=")
+    assert re.search(r"\sautolearn=(ham|no|kept|unavailable)\s", headers["X-Spam-Status"][0])
     assert received.header("Subject") == "Meeting notes"
     head = received.raw.partition(b"\r\n\r\n")[0]
     assert b"\r\r" not in head and b"\n" not in head.replace(b"\r\n", b""), "folding broke line ends"

@@ -85,4 +85,4 @@ def test_the_letters_really_are_decoded() -> None:
     from mailsift.analysis.parse import analyse
 
     msg = analyse(letter(*LETTERS[0]), SCANNER.config, None, None)
-    assert "совещания" in msg.body_text
+    assert "совещания" in msg.visible_text
