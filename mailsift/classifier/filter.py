@@ -13,12 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from functools import cached_property
 from typing import Any
 
 from mailsift.analysis.model import Message
 from mailsift.classifier.bayes import BayesParams, Verdict, classify
 from mailsift.classifier.digest import learn_digest, report_digests
-from mailsift.classifier.reports import ReportMatch, digest_store, match
+from mailsift.classifier.reports import DigestStore, ReportMatch, digest_store, match
 from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError, TokenStore, token_key
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig
@@ -82,6 +83,11 @@ class BayesFilter:
                                   config.max_tokens)
         self.health = health or StoreHealth()
 
+    @cached_property
+    def reports(self) -> DigestStore:
+        """The shared report digests, beside the tokens in the same store (made once)."""
+        return digest_store(self.store)
+
     @property
     def store_down(self) -> bool:
         """True while the store is considered down (messages are then scored by rules alone)."""
@@ -113,7 +119,7 @@ class BayesFilter:
         if self.health.skip():
             return None
         try:
-            found = match(digest_store(self.store), report_digests(msg))
+            found = match(self.reports, report_digests(msg))
         except StoreError as exc:
             self.health.failed(exc)
             return None
@@ -122,10 +128,10 @@ class BayesFilter:
 
     def report(self, msg: Message) -> bool:
         """Share the message's digests so every host recognises copies of it (after learning it)."""
-        return digest_store(self.store).report(learn_digest(msg), report_digests(msg))
+        return self.reports.report(learn_digest(msg), report_digests(msg))
 
     def revoke(self, msg: Message) -> bool:
-        return digest_store(self.store).revoke(learn_digest(msg))
+        return self.reports.revoke(learn_digest(msg))
 
     def learn(self, msg: Message, label: Label) -> Outcome:
         return self.store.learn(self.item(msg), label, int(time.time()))

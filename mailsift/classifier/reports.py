@@ -145,8 +145,10 @@ class SQLiteDigests:
         if not wanted:
             return set()
         ns = self.store.namespace
-        with self.store.writing() as db:  # a write lock only the first time, to create the tables
-            self._ensure_tables(db)
+        if not self._created:  # the one write: scoring must not take the write lock per message
+            with self.store.writing() as db:
+                self._ensure_tables(db)
+        with self.store.reading() as db:
             marks = ",".join("?" * len(wanted))
             rows = db.execute(f"SELECT digest FROM report_digests WHERE ns=? AND reports > 0 "
                               f"AND digest IN ({marks})", (ns, *wanted)).fetchall()

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.digest import ReportDigests, report_digests
 from mailsift.classifier.filter import BayesFilter
-from mailsift.classifier.reports import digest_store
 from mailsift.classifier.store import Label, LearnItem, Outcome
 from mailsift.config import Config
 from mailsift.training.sources import Item, looks_like_mail
@@ -121,7 +120,7 @@ def _flush(report: LearnReport, batch: list[Prepared], label: Label, bayes: Baye
     for outcome in bayes.store.learn_batch(items, label, int(time.time())):
         _count(report, outcome)
     if share:
-        reports = digest_store(bayes.store)
+        reports = bayes.reports
         for done in batch:
             assert done.item is not None and done.digests is not None
             if share == "report":
