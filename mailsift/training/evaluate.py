@@ -21,7 +21,7 @@ from mailsift.config import Config
 from mailsift.scanner import Scanner
 from mailsift.training.learn import learn
 from mailsift.training.metrics import summarize
-from mailsift.training.sources import iter_messages
+from mailsift.training.sources import directory_files, iter_messages
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ def _score(path: str) -> float:
 
 
 def _files(directory: str) -> list[str]:
-    return [item.name for item in iter_messages([directory]) if item.raw is not None]
+    """Names only: the scoring workers read each file themselves."""
+    return [str(path) for path in directory_files(Path(directory))]
 
 
 def evaluate(config: Config, train_spam: str, train_ham: str, test_spam: str, test_ham: str,

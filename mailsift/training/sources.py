@@ -65,15 +65,21 @@ def iter_messages(paths: list[str], force_mbox: bool = False) -> Iterator[Item]:
             yield _file(path)
 
 
-def _directory(path: Path) -> Iterator[Item]:
+def directory_files(path: Path) -> Iterator[Path]:
+    """The message files of a directory, in a stable order: a Maildir's cur/ and new/, else every
+    file below it."""
     if is_maildir(path):
         for sub in ("cur", "new"):
-            yield from (_file(p) for p in sorted((path / sub).iterdir()) if p.is_file())
+            yield from (p for p in sorted((path / sub).iterdir()) if p.is_file())
         return
     for root, dirs, files in os.walk(path):
         dirs.sort()
         for name in sorted(files):
-            yield _file(Path(root, name))
+            yield Path(root, name)
+
+
+def _directory(path: Path) -> Iterator[Item]:
+    return map(_file, directory_files(path))
 
 
 def _file(path: Path) -> Item:
