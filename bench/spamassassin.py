@@ -154,29 +154,28 @@ def _parse_check(stdout: str) -> float:
     return float(stdout.strip().split("/", 1)[0])
 
 
-def check_message(path: Path, port: int) -> SaVerdict:
-    """Score one message with spamc; exit status 1 means spam, 0 ham, anything else is a failure."""
-    cmd = [SPAMC, "-d", HOST, "-p", str(port), "-c", "-x", "-s", str(SPAMC_MAX_SIZE),
+def _spamc(path: Path, port: int, mode: str) -> subprocess.CompletedProcess[str]:
+    """One spamc run on a message: exit status 1 means spam, 0 ham, anything else is a failure."""
+    cmd = [SPAMC, "-d", HOST, "-p", str(port), mode, "-x", "-s", str(SPAMC_MAX_SIZE),
            "-t", str(MESSAGE_TIMEOUT_S)]
     with path.open("rb") as message:
         done = subprocess.run(cmd, stdin=message, capture_output=True, text=True, check=False,
                               timeout=MESSAGE_TIMEOUT_S + 30)
     if done.returncode not in (0, 1):
-        raise RuntimeError(f"spamc failed ({done.returncode}) on {path}: {done.stderr.strip()}")
+        raise RuntimeError(f"spamc {mode} failed ({done.returncode}) on {path}: {done.stderr.strip()}")
+    return done
+
+
+def check_message(path: Path, port: int) -> SaVerdict:
+    """Score one message with spamc."""
+    done = _spamc(path, port, "-c")
     return SaVerdict(score=_parse_check(done.stdout), is_spam=done.returncode == 1)
 
 
 def hit_rules(path: Path, port: int) -> list[str]:
     """The names of the rules one message hits (`spamc -y`): lets a benchmark check that a setting
     took effect, e.g. that BAYES_ rules fire, instead of silently measuring something else."""
-    cmd = [SPAMC, "-d", HOST, "-p", str(port), "-y", "-x", "-s", str(SPAMC_MAX_SIZE),
-           "-t", str(MESSAGE_TIMEOUT_S)]
-    with path.open("rb") as message:
-        done = subprocess.run(cmd, stdin=message, capture_output=True, text=True, check=False,
-                              timeout=MESSAGE_TIMEOUT_S + 30)
-    if done.returncode not in (0, 1):
-        raise RuntimeError(f"spamc -y failed ({done.returncode}) on {path}: {done.stderr.strip()}")
-    return [name for name in done.stdout.strip().split(",") if name]
+    return [name for name in _spamc(path, port, "-y").stdout.strip().split(",") if name]
 
 
 def score_messages(paths: Sequence[Path], port: int, clients: int = 2) -> tuple[list[SaVerdict], float]:
