@@ -55,7 +55,6 @@ class Job:
 class Scored:
     result: Result
     autolearned: str
-    bayes_active: bool
     store_down: bool
 
 
@@ -83,11 +82,10 @@ def score_job(job: Job) -> Scored:
     assert _scanner is not None, "worker used before its initializer ran"
     msg = _scanner.analyse(job.raw, job.envelope, job.arrival)
     result = _scanner.score(msg)
-    bayes_active = result.score_set & 2 == 2
     learned = "no"
     if _bayes is not None:
         learned = autolearn(msg, result, _bayes, _scanner.config.autolearn)
-    return Scored(result, learned, bayes_active, _bayes is not None and _bayes.store_down)
+    return Scored(result, learned, _bayes is not None and _bayes.store_down)
 
 
 def start_process_helpers() -> None:

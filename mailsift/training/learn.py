@@ -31,7 +31,6 @@ class LearnReport:
     already: int = 0  # already learned as that class (or, for forget, never learned)
     failed: list[tuple[str, str]] = field(default_factory=list)  # unreadable or not mail
     shared: int = 0  # messages whose report digests were added (report) or withdrawn (revoke)
-    elapsed: float = 0.0
 
     def summary(self, verb: str) -> str:
         lines = [f"{verb} tokens from {self.changed} message(s) ({self.examined} messages examined)"]
@@ -94,7 +93,6 @@ def learn(items: Iterable[Item], label: Label | None, config: Config, bayes: Bay
 
     `share`: "report" also shares each message's digests, "revoke" withdraws them."""
     report = LearnReport()
-    started = time.perf_counter()
     batch: list[Prepared] = []
     for done in prepared(items, config, bayes, expected, digests=bool(share)):
         report.examined += 1
@@ -110,7 +108,6 @@ def learn(items: Iterable[Item], label: Label | None, config: Config, bayes: Bay
                 _flush(report, batch, label, bayes, share)
     if batch and label is not None:
         _flush(report, batch, label, bayes, share)
-    report.elapsed = time.perf_counter() - started
     return report
 
 
