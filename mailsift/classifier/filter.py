@@ -82,6 +82,9 @@ class BayesFilter:
         self.params = BayesParams(config.strength, config.unknown_prob, config.min_distance,
                                   config.max_tokens)
         self.health = health or StoreHealth()
+        # The message last tokenised, and its tokens: scoring and then autolearning one message
+        # would otherwise tokenise it twice.
+        self._tokenised: tuple[Message, list[str]] | None = None
 
     @cached_property
     def reports(self) -> DigestStore:
@@ -94,7 +97,11 @@ class BayesFilter:
         return self.health.retry_at != 0
 
     def tokens(self, msg: Message) -> list[str]:
-        return tokenize(msg, self.config.bigrams)
+        memo = self._tokenised  # read once: the web UI may call from several threads
+        if memo is None or memo[0] is not msg:
+            memo = (msg, tokenize(msg, self.config.bigrams))
+            self._tokenised = memo
+        return memo[1]
 
     def item(self, msg: Message) -> LearnItem:
         return LearnItem(learn_digest(msg), [token_key(t) for t in self.tokens(msg)])
