@@ -8,28 +8,19 @@ gets the tag in front.
 
 from __future__ import annotations
 
-from email.header import Header, decode_header
+from email.header import Header
+
+from mailsift.analysis.headers import ENCODED_WORD, decode_words, unfold
+from mailsift.analysis.model import Facts
 
 DEFAULT_CHARSET = "utf-8"
 
 
 def _decoded(raw: str) -> tuple[str, str | None]:
-    """The Subject's text and the charset of its first encoded word (None if it has none)."""
-    try:
-        pieces = decode_header(raw)
-    except (ValueError, LookupError):
-        return raw, None
-    text, charset = [], None
-    for chunk, chunk_charset in pieces:
-        if isinstance(chunk, str):
-            text.append(chunk)
-            continue
-        charset = charset or chunk_charset
-        try:
-            text.append(chunk.decode(chunk_charset or "ascii", "replace"))
-        except LookupError:
-            text.append(chunk.decode("latin-1"))
-    return "".join(text), charset
+    """The Subject's text (decoded as the analysis decodes it) and the charset of its first
+    encoded word (None if it has none)."""
+    first = ENCODED_WORD.search(raw)
+    return decode_words(unfold(raw), Facts()), first[1].lower() if first else None
 
 
 def tagged_subject(raw: str, tag: str) -> str:
