@@ -15,6 +15,7 @@ import smtplib
 from datetime import timedelta
 from typing import Any
 
+from mailsift.analysis.model import Message
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
@@ -77,7 +78,7 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
     return outcome
 
 
-def _learn_and_share(bayes: BayesFilter, msg: Any, mode: str) -> str:
+def _learn_and_share(bayes: BayesFilter, msg: Message, mode: str) -> str:
     label = Label.HAM if mode.startswith("ham") else Label.SPAM
     outcome = f"{bayes.learn(msg, label)} as {label}"
     if mode == "spam-report":
