@@ -152,3 +152,40 @@ def test_with_redis_stopped_scoring_falls_back_to_rules_quickly_with_one_warning
         assert extra < 0.1
     warnings = [r for r in caplog.records if "Bayes store unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_report_lookup_does_not_wait_for_a_writer(config: Config) -> None:
+    """Scoring reads the shared reports; it must not queue behind a worker that is learning."""
+    import sqlite3
+
+    bayes = trained(config)
+    msg = analyse(corpus_sample("spam", 1, 210)[0], config)
+    bayes.reported(msg)  # creates the report tables: the one write
+    writer = sqlite3.connect(config.bayes.store.removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.perf_counter()
+        assert bayes.reported(msg) is not None
+        assert time.perf_counter() - started < 0.5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_a_message_scored_then_learned_is_tokenised_once(config: Config,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailsift.classifier import filter as bayes_filter
+
+    calls: list[object] = []
+
+    def counting(msg: object, bigrams: bool) -> list[str]:
+        calls.append(msg)
+        return tokenize(msg, bigrams)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bayes_filter, "tokenize", counting)
+    bayes = trained(config)
+    msg = analyse(corpus_sample("spam_2", 1, 400)[0], config)
+    calls.clear()
+    bayes.verdict(msg)
+    bayes.learn(msg, Label.SPAM)
+    assert calls == [msg]
