@@ -571,6 +571,17 @@ def diagnostics(predicted_scores: Sequence[float], milter_lines: Sequence[str]) 
     return lines
 
 
+def latency_by_outcome(run: PassResult, baseline: PassResult) -> str:
+    """Added p99 per outcome: which action the tail comes from (a quarantine writes to disk)."""
+    added = added_latencies(run.times, baseline.times)
+    parts = []
+    for outcome in ACCOUNTED:
+        mine = [a for a, o in zip(added, run.outcomes, strict=True) if o == outcome]
+        if mine:
+            parts.append(f"{outcome} {_ms(percentile(mine, 99))} ms ({len(mine)})")
+    return f"- {run.name} added p99 by outcome: " + ", ".join(parts)
+
+
 def section(runs: Mapping[str, PassResult], predicted: Sequence[Outcome], info: RunInfo,
             notes: Sequence[str]) -> str:
     """The BENCHMARKS.md section, between its markers, so that --write can replace it in place."""
@@ -731,7 +742,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = RunInfo(before, uptime(), spamass_version(), split, thresholds(config))
     print(table(list(runs.values()), runs[BASELINE]))
     print("\n".join(target_lines(runs, predicted)))
-    notes = diagnostics(predicted_scores, milter.lines)
+    notes = [*diagnostics(predicted_scores, milter.lines),
+             latency_by_outcome(runs[MAILSIFT], runs[BASELINE])]
     print("\n".join(notes))
     for line in mismatch_lines(predicted, predicted_scores, runs[MAILSIFT],
                                milter_scores(milter.lines), paths):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from mailsift.quarantine.model import Query
 from mailsift.quarantine.store import QuarantineStore
+from tests.quarantine.conftest import make_message, make_meta
 
 # Runs QuarantineStore.put in a child whose os.replace SIGKILLs the process just before the
 # message file would be renamed into place: the worst moment for a crash.
@@ -43,3 +45,27 @@ def test_writer_killed_before_rename_leaves_no_visible_message(tmp_path: Path) -
         os.utime(path, (old, old))
     store.expire(datetime.now(UTC) - timedelta(days=30))  # the daily timer sweeps the leftovers
     assert [p.name for p in directory.iterdir() if not p.name.startswith("index.sqlite")] == []
+
+
+def test_expire_rebuilds_an_index_row_lost_with_the_unsynced_commit(tmp_path: Path) -> None:
+    """The index commits without a disk sync: after a power cut a complete message may lack its
+    row. The daily expire indexes it again from its .json, and it is listed and releasable."""
+    directory = tmp_path / "q"
+    store = QuarantineStore(directory)
+    kept = store.put(make_message(body="kept"), make_meta())
+    lost = store.put(make_message(body="row lost"), make_meta())
+    half = directory / "half.json"  # a record whose message file never came
+    half.write_text("{}")
+    with sqlite3.connect(directory / "index.sqlite") as db:
+        db.execute("DELETE FROM messages WHERE id = ?", (lost,))
+        db.execute("DELETE FROM recipients WHERE id = ?", (lost,))
+    assert store.ids() == [kept]
+
+    old = time.time() - 7200
+    for path in directory.iterdir():
+        os.utime(path, (old, old))
+    store.expire(datetime.now(UTC) - timedelta(days=30))
+    assert sorted(store.ids()) == sorted([kept, lost])
+    assert store.raw(lost) == make_message(body="row lost")
+    assert store.search(Query(to=make_meta()["recipients"]))[1] == 2
+    assert not half.exists()
