@@ -1,15 +1,15 @@
 """The single-host quarantine: one file per message, an SQLite index beside them.
 
-Each message is two files named by its id: `ID.json` (the record as it arrived) and `ID.eml` (the
-message, byte for byte), each written under a temporary name, flushed to disk and renamed. The
-index row is inserted last and is what makes a message visible to the list, the CLI and the
-digest: a crash at any point leaves either nothing visible or a complete message. The row also
-carries what happens later (state, history), which the immutable `.json` does not.
+Each message is one file, `ID.msg`: the record as it arrived (one line of JSON), then the message
+byte for byte. It is written under a temporary name, synced to disk and renamed: one disk sync
+per message, the step a quarantine under load waits on (Postfix syncs its queue files on the
+same disk). The index row is inserted last and is what makes a message visible to the list, the
+CLI and the digest: a crash at any point leaves either nothing visible or a complete message.
+The row also carries what happens later (state, history), which the immutable file does not.
 
-The two files are what must survive a power cut, so they are synced; the index commit is not
-(`synchronous=NORMAL`): a sync per commit, taken in turn by every milter thread, was the
-slowest step of quarantining under load. A row lost that way is rebuilt from its `.json` by
-`expire` (the daily timer), which also removes half-written leftovers.
+The index commit itself is not synced (`synchronous=NORMAL`): a power cut may lose the last rows,
+never the messages, and `expire` (the daily timer) indexes a file whose row is missing again
+from its first line, and removes temporary files that a crash left behind.
 
 SQLite because it needs no server, answers the reviewer's searches with indexes, and survives
 several writers (the milter's threads, the web UI, the CLI) through WAL and a busy timeout.
@@ -33,6 +33,7 @@ from mailsift.quarantine.model import QuarantineError, Query, UserLists, valid_i
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
+SUFFIX = ".msg"
 STRAY_AGE_S = 3600  # a temporary file older than this is a crash's leftover, not a write in progress
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -49,6 +50,11 @@ CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INDEX_LOCK = threading.RLock()  # see LocalBackend._db
 SORT_COLUMNS = {"time": "time", "score": "score", "sender": "lower(sender)", "subject": "lower(subject)"}
+
+
+def _record_line(record: dict[str, Any]) -> bytes:
+    """The first line of a message file: JSON escapes newlines, so the record is one line."""
+    return json.dumps(record, ensure_ascii=False).encode() + b"\n"
 
 
 def _like(text: str) -> str:
@@ -89,10 +95,10 @@ class LocalBackend:
             raise QuarantineError(f"quarantine index {self.index_path}: "
                                   f"{getattr(exc, 'strerror', None) or exc}") from None
 
-    def _file(self, message_id: str, suffix: str) -> Path:
+    def _file(self, message_id: str) -> Path:
         if not valid_id(message_id):
             raise QuarantineError(f"not a quarantine id: {message_id!r}")
-        return self.directory / f"{message_id}{suffix}"
+        return self.directory / f"{message_id}{SUFFIX}"
 
     def _write(self, path: Path, data: bytes) -> None:
         with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".tmp-", delete=False) as tmp:
@@ -110,8 +116,7 @@ class LocalBackend:
     def add(self, message_id: str, raw: bytes, record: dict[str, Any]) -> None:
         try:
             self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
-            self._write(self._file(message_id, ".json"), json.dumps(record, ensure_ascii=False).encode())
-            self._write(self._file(message_id, ".eml"), raw)
+            self._write(self._file(message_id), _record_line(record) + raw)
             with self._db() as db:
                 self._index(db, record)
         except (OSError, QuarantineError) as exc:
@@ -129,14 +134,13 @@ class LocalBackend:
                        [(r, record["id"]) for r in record["recipients"]])
 
     def _remove_files(self, message_id: str) -> None:
-        for suffix in (".eml", ".json"):
-            with suppress(OSError):
-                self._file(message_id, suffix).unlink()
+        with suppress(OSError):
+            self._file(message_id).unlink()
 
     def raw(self, message_id: str) -> bytes:
         self.record(message_id)  # only indexed (complete, not deleted) messages have bytes to give
         try:
-            return self._file(message_id, ".eml").read_bytes()
+            return self._file(message_id).read_bytes().partition(b"\n")[2]
         except OSError:
             raise QuarantineError(f"message {message_id} was deleted") from None
 
@@ -157,9 +161,8 @@ class LocalBackend:
 
     def delete(self, message_id: str) -> None:
         """Remove the bytes; the record stays (state deleted) so the history outlives the message."""
-        for suffix in (".eml", ".json"):
-            with suppress(FileNotFoundError):
-                self._file(message_id, suffix).unlink()
+        with suppress(FileNotFoundError):
+            self._file(message_id).unlink()
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         where, args = self._where(query)
@@ -206,32 +209,30 @@ class LocalBackend:
         return len(ids)
 
     def _sweep(self) -> None:
-        """After crashes: index again a complete message whose row was lost (see the module
-        docstring), and remove temporary files and halves of messages never completed."""
+        """After crashes: index again a message whose row was lost (see the module docstring),
+        and remove temporary files. Only files older than STRAY_AGE_S: no writer is still
+        between its rename and its commit."""
         if not self.directory.is_dir():
             return
         with self._db() as db:
             indexed = {r[0] for r in db.execute("SELECT id FROM messages")}
         stale = time.time() - STRAY_AGE_S
-        for path in self.directory.glob("*.json"):
-            # Old enough that no writer is still between its rename and its commit.
+        for path in [*self.directory.glob(".tmp-*"), *self.directory.glob(f"*{SUFFIX}")]:
             with suppress(OSError):
-                if (path.stem not in indexed and path.stat().st_mtime < stale
-                        and path.with_suffix(".eml").exists() and self._reindex(path)):
-                    indexed.add(path.stem)
-        for path in [*self.directory.glob(".tmp-*"), *self.directory.glob("*.eml"),
-                     *self.directory.glob("*.json")]:
-            with suppress(OSError):
-                if path.stem not in indexed and path.stat().st_mtime < stale:
+                if path.stem not in indexed and path.stat().st_mtime < stale and not self._reindex(path):
                     path.unlink()
 
     def _reindex(self, path: Path) -> bool:
+        """Index a message file again from its record line; False if it holds no record."""
+        if path.name.startswith(".tmp-"):
+            return False
         try:
-            record = json.loads(path.read_bytes())
+            with path.open("rb") as file:
+                record = json.loads(file.readline())
             with self._db() as db:
                 self._index(db, record)
-        except (OSError, ValueError, KeyError, QuarantineError):
-            return False  # not a record this store wrote: removed as a leftover
+        except (OSError, ValueError, KeyError, TypeError, QuarantineError):
+            return False
         return True
 
     # --- users' lists and marks ------------------------------------------------------------------

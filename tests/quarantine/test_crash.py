@@ -20,7 +20,7 @@ WRITER = """
 import os, signal, sys
 real_replace = os.replace
 def crash_before_message_rename(src, dst):
-    if str(dst).endswith(".eml"):
+    if str(dst).endswith(".msg"):
         os.kill(os.getpid(), signal.SIGKILL)
     real_replace(src, dst)
 os.replace = crash_before_message_rename
@@ -37,7 +37,7 @@ def test_writer_killed_before_rename_leaves_no_visible_message(tmp_path: Path) -
     assert done.returncode == -9  # it really died mid-write
     store = QuarantineStore(directory)
     assert store.ids() == [] and store.search(Query())[1] == 0
-    assert list(directory.glob("*.eml")) == []
+    assert list(directory.glob("*.msg")) == []
     assert list(directory.glob(".tmp-*")), "the unfinished message file is where the crash left it"
 
     old = time.time() - 7200
@@ -49,13 +49,13 @@ def test_writer_killed_before_rename_leaves_no_visible_message(tmp_path: Path) -
 
 def test_expire_rebuilds_an_index_row_lost_with_the_unsynced_commit(tmp_path: Path) -> None:
     """The index commits without a disk sync: after a power cut a complete message may lack its
-    row. The daily expire indexes it again from its .json, and it is listed and releasable."""
+    row. The daily expire indexes it again from its record line, and it is listed and releasable."""
     directory = tmp_path / "q"
     store = QuarantineStore(directory)
     kept = store.put(make_message(body="kept"), make_meta())
     lost = store.put(make_message(body="row lost"), make_meta())
-    half = directory / "half.json"  # a record whose message file never came
-    half.write_text("{}")
+    junk = directory / "0000junk.msg"  # no record line: not ours, removed
+    junk.write_text("From nobody\n")
     with sqlite3.connect(directory / "index.sqlite") as db:
         db.execute("DELETE FROM messages WHERE id = ?", (lost,))
         db.execute("DELETE FROM recipients WHERE id = ?", (lost,))
@@ -68,4 +68,4 @@ def test_expire_rebuilds_an_index_row_lost_with_the_unsynced_commit(tmp_path: Pa
     assert sorted(store.ids()) == sorted([kept, lost])
     assert store.raw(lost) == make_message(body="row lost")
     assert store.search(Query(to=make_meta()["recipients"]))[1] == 2
-    assert not half.exists()
+    assert not junk.exists()
