@@ -21,13 +21,16 @@ Only token keys carry a TTL; totals, schema and seen records never do. That is w
 recommended policy is `maxmemory-policy volatile-lru`: under memory pressure Redis then evicts
 the least recently used tokens, which costs a little accuracy, and never totals or seen
 records, whose loss would skew every verdict or make learning non-idempotent. With
-`noeviction` a learn over the limit fails with StoreError, as a whole (see learn.lua).
+`noeviction` a learn over the limit fails with StoreError, as a whole (see learn.lua). Redis
+checks the limit only before a script's first write, so one `learn_batch` script may take
+memory up to one chunk past it (SCRIPT_TOKENS tokens, ~3.5 MB).
 Seen records are ~80 bytes per learned message and are not evicted: size maxmemory for them.
 
 Round trips: `lookup` is one pipeline (HMGET s h per token, plus the totals); `learn` and
-`forget` are one EVALSHA each; `learn_batch` sends many script calls per pipeline,
-non-transactionally (each script call is still atomic). The first call on a store adds one
-round trip to check the schema.
+`forget` are one EVALSHA each; `learn_batch` is two per chunk of ~SCRIPT_TOKENS distinct tokens
+(an MGET of the seen records, then one atomic learn_batch.lua call that reads and writes each
+token of the chunk once), or just the MGET when all its messages were learned already. The
+first call on a store adds one round trip to check the schema.
 
 A dead Redis must cost the mail flow little: timeouts are short and there are no retries, so a
 lookup against a stopped server fails at once, and BayesFilter stops asking for a while.
@@ -36,6 +39,7 @@ Errors become StoreError("redis at HOST:PORT: what"); passwords never appear in 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from importlib.resources import files
@@ -58,13 +62,19 @@ from mailsift.classifier.store import (
     StoreError,
     TokenCounts,
     Totals,
+    batch_deltas,
 )
 
 T = TypeVar("T")
 DAY = 86400
 SCAN_COUNT = 1000
 TTL_REFRESH = 3600  # see learn.lua: a token's TTL may end up to this much early, out of months
-PIPELINE_TOKENS = 50_000  # per learn_batch pipeline: ~0.2 s of server work, well inside the read timeout
+PIPELINE_TOKENS = 50_000  # per pipeline of learn.lua calls: ~0.2 s of server work, inside the read timeout
+# Per learn_batch.lua call, which Redis runs alone: ~60 ms of server work, while lookups of the
+# mail flow wait. A batch of 200 real messages (~11,000 distinct tokens) fits in one call.
+# Below 65,536: see _pack.
+SCRIPT_TOKENS = 20_000
+CONFLICT_RETRIES = 3  # then the chunk goes message by message, each message's script reading its own record
 
 
 def _script(name: str) -> str:
@@ -97,6 +107,7 @@ class RedisStore:
         self._token_prefix = f"{self._base}t:".encode()
         self._lookup = client.register_script(_script("lookup"))
         self._learn = client.register_script(_script("learn"))
+        self._learn_batch = client.register_script(_script("learn_batch"))
         self._forget = client.register_script(_script("forget"))
         self._expire = client.register_script(_script("expire"))
         self._schema_checked = False
@@ -246,21 +257,75 @@ class RedisStore:
         return [label.value, now, self.token_ttl, self.hapax_ttl, TTL_REFRESH]
 
     def learn_batch(self, items: Sequence[LearnItem], label: Label, now: int) -> list[Outcome]:
-        """Many script calls per pipeline (plus one SCRIPT EXISTS check per pipeline).
+        """One atomic learn_batch.lua call per chunk of ~SCRIPT_TOKENS distinct tokens.
 
-        If Redis refuses one message (say, out of memory), StoreError is raised after the rest
-        of its pipeline ran; every message is still all-or-nothing, and learning is idempotent,
-        so the caller can simply retry the whole batch."""
+        Each token of a chunk is read and written once, however many of its messages contain
+        it (a batch of real mail repeats each token ~3.5 times). The seen records are read
+        first, to know what each message was learned as; the script writes nothing if one
+        changed meanwhile, and the chunk is read and sent again. If Redis refuses a chunk (say,
+        out of memory), StoreError is raised and that chunk counted nothing; chunks before it
+        stay learned, and learning is idempotent, so the caller can simply retry the batch."""
         client = self._ready()
+        outcomes: list[Outcome] = []
+        for chunk in self._script_chunks(items):
+            outcomes += self._learn_chunk(client, chunk, label, now)
+        return outcomes
+
+    def _learn_chunk(self, client: redis.Redis, chunk: list[LearnItem], label: Label,
+                     now: int) -> list[Outcome]:
+        digests = list(dict.fromkeys(item.digest for item in chunk))
+        for _ in range(CONFLICT_RETRIES):
+            previous = self._previous(client, digests)
+            deltas = batch_deltas(chunk, label, previous)
+            if not deltas.changed:
+                return deltas.outcomes  # nothing to write: the read alone decides
+            prefix, tokens = self._token_prefix, deltas.gains
+            keys = [self._totals_key, *map(self._seen_key, digests), *[prefix + key for key in tokens]]
+            losses = _pack([deltas.losses[key] for key in tokens]) if deltas.losses else b""
+            args = [*self._learn_args(label, now), len(digests),
+                    *(previous[digest] or "" for digest in digests),
+                    _pack(list(tokens.values())), losses]
+            with self._errors():
+                if self._learn_batch(keys, args, client) == b"ok":
+                    return deltas.outcomes
+        return self._learn_each(client, chunk, label, now)
+
+    def _previous(self, client: redis.Redis, digests: list[str]) -> dict[str, Label | None]:
+        """The class each message was learned as, if any (one MGET)."""
+        with self._errors():
+            found = client.mget(list(map(self._seen_key, digests)))
+        return {digest: Label(value.decode()) if value else None
+                for digest, value in zip(digests, found, strict=True)}
+
+    def _learn_each(self, client: redis.Redis, items: list[LearnItem], label: Label,
+                    now: int) -> list[Outcome]:
+        """learn.lua per message, many per pipeline: for a chunk other hosts keep learning
+        into, as each call reads its message's seen record itself and so cannot conflict."""
         args = self._learn_args(label, now)
         outcomes: list[Outcome] = []
-        for chunk in self._pipeline_chunks(items):
+        for part in self._pipeline_chunks(items):
             with self._errors():
                 pipe = client.pipeline(transaction=False)
-                for item in chunk:
+                for item in part:
                     self._learn(self._message_keys(item), args, pipe)
                 outcomes += [Outcome(reply.decode()) for reply in pipe.execute()]
         return outcomes
+
+    @staticmethod
+    def _script_chunks(items: Sequence[LearnItem]) -> Iterator[list[LearnItem]]:
+        """Runs of messages with about SCRIPT_TOKENS distinct tokens (each message counting as
+        one more, for its seen record), so no learn_batch.lua call holds Redis for long: while
+        a script runs, Redis answers no one else, lookups of the mail flow included."""
+        chunk: list[LearnItem] = []
+        tokens: set[bytes] = set()
+        for item in items:
+            chunk.append(item)
+            tokens.update(item.keys)
+            if len(tokens) + len(chunk) >= SCRIPT_TOKENS:
+                yield chunk
+                chunk, tokens = [], set()
+        if chunk:
+            yield chunk
 
     @staticmethod
     def _pipeline_chunks(items: Sequence[LearnItem]) -> Iterator[list[LearnItem]]:
@@ -365,6 +430,12 @@ class RedisStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _pack(numbers: list[int]) -> bytes:
+    """Numbers as learn_batch.lua reads them: 16-bit big-endian. None exceeds SCRIPT_TOKENS,
+    as each message counts towards a chunk's budget."""
+    return struct.pack(f">{len(numbers)}H", *numbers)
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -39,6 +39,7 @@ from mailsift.classifier.store import (
     StoreError,
     TokenCounts,
     Totals,
+    batch_deltas,
 )
 
 BUSY_TIMEOUT_S = 10.0  # a bulk learn_batch may hold the write lock for a second or two
@@ -80,6 +81,11 @@ def _lookup_query(size: int) -> str:
 
 def _delta(label: Label, sign: int) -> tuple[int, int]:
     return (sign, 0) if label is Label.SPAM else (0, sign)
+
+
+def _moves(label: Label, gain: int, loss: int) -> tuple[int, int]:
+    """Spam and ham deltas: `gain` added to `label`'s count, `loss` taken from the other's."""
+    return (gain, -loss) if label is Label.SPAM else (-loss, gain)
 
 
 class SQLiteStore:
@@ -209,28 +215,21 @@ class SQLiteStore:
     # -- learning -----------------------------------------------------------------------------
 
     def learn(self, item: LearnItem, label: Label, now: int) -> Outcome:
-        with self._write() as db:
-            return self._learn(db, item, label, now)
+        return self.learn_batch([item], label, now)[0]
 
     def learn_batch(self, items: Sequence[LearnItem], label: Label, now: int) -> list[Outcome]:
-        """All messages in one transaction: one fsync instead of one per message."""
+        """All messages in one transaction (one fsync instead of one per message), each token
+        written once however many of them contain it (see `batch_deltas`)."""
         with self._write() as db:
-            return [self._learn(db, item, label, now) for item in items]
-
-    def _learn(self, db: sqlite3.Connection, item: LearnItem, label: Label, now: int) -> Outcome:
-        previous = self._label_of(db, item.digest)
-        if previous is label:
-            return Outcome.ALREADY
-        spam, ham = _delta(label, 1)
-        if previous is not None:  # relearn: take the other class's count back at the same time
-            back_spam, back_ham = _delta(previous, -1)
-            spam, ham = spam + back_spam, ham + back_ham
-        keys = dict.fromkeys(item.keys)  # a token counts once per message, whatever the caller sent
-        db.executemany(APPLY_DELTA, ((self._ns, key, spam, ham, now) for key in keys))
-        db.execute(MOVE_TOTALS, (self._ns, spam, ham))
-        db.execute("INSERT OR REPLACE INTO seen (ns, digest, label) VALUES (?, ?, ?)",
-                   (self._ns, item.digest, label.value))
-        return Outcome.LEARNED if previous is None else Outcome.RELEARNED
+            previous = {digest: self._label_of(db, digest)
+                        for digest in dict.fromkeys(item.digest for item in items)}
+            deltas = batch_deltas(items, label, previous)
+            db.executemany(APPLY_DELTA, ((self._ns, key, *_moves(label, gain, deltas.losses[key]), now)
+                                         for key, gain in deltas.gains.items()))
+            db.execute(MOVE_TOTALS, (self._ns, *_moves(label, len(deltas.changed), deltas.moved)))
+            db.executemany("INSERT OR REPLACE INTO seen (ns, digest, label) VALUES (?, ?, ?)",
+                           ((self._ns, digest, label.value) for digest in deltas.changed))
+        return deltas.outcomes
 
     def forget(self, item: LearnItem) -> Outcome:
         with self._write() as db:

@@ -7,7 +7,8 @@ Why this shape:
   same message twice is a no-op, learning it as the other class moves its counts, forgetting
   takes exactly its counts back. Counts never go negative. Each call is atomic: a crash mid-learn
   leaves no half-counted message.
-- `learn_batch` exists so bulk training can send many messages per round trip.
+- `learn_batch` exists so bulk training can send many messages per round trip, and so a store
+  can sum a batch's changes per token (`batch_deltas`) and touch each token once per batch.
 - Tokens are stored by a short hash (`token_key`), never as text: constant size per token, and no
   message words sit in the store in clear.
 """
@@ -15,7 +16,8 @@ Why this shape:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, Protocol
@@ -62,6 +64,54 @@ class TokenCounts:
 class LearnItem:
     digest: str  # hex digest of the message (see mailsift.classifier.digest)
     keys: Sequence[bytes]  # token keys, each once (a token counts once per message)
+
+
+@dataclass(frozen=True)
+class BatchDeltas:
+    """What learning a batch changes: the sum of learning its messages one by one."""
+
+    outcomes: list[Outcome]  # per message, in the order given
+    changed: list[str]  # digests to record as the batch's class, each once
+    moved: int  # how many of them were counted as the other class (relearned)
+    gains: Counter[bytes]  # per token: messages now counted as the batch's class
+    losses: Counter[bytes]  # per token: relearned messages taken from the other class
+
+
+def batch_deltas(items: Sequence[LearnItem], label: Label,
+                 previous: Mapping[str, Label | None]) -> BatchDeltas:
+    """The per-token changes of learning `items` as `label`, given the class each digest was
+    learned as before the batch (`previous`; a digest missing from it was never learned).
+
+    A digest that comes twice counts once: the later copy is "already", as when learned one by
+    one. Summing is exact even though counts are clamped at zero: every message of a batch
+    goes to the same class, so a token's count for that class only grows and its count for
+    the other class only shrinks, and clamping a sum of same-signed steps once equals clamping
+    after each step. So a store can read and write each token once per batch instead of once
+    per message, which is most of the saving: a batch of real mail repeats each token ~3.5
+    times.
+    """
+    known = dict(previous)
+    outcomes: list[Outcome] = []
+    changed: list[str] = []
+    gains: Counter[bytes] = Counter()
+    losses: Counter[bytes] = Counter()
+    for item in items:
+        before = known.get(item.digest)
+        if before == label:
+            outcomes.append(Outcome.ALREADY)
+            continue
+        known[item.digest] = label
+        changed.append(item.digest)
+        # a token counts once per message, whatever the caller sent; keys() rather than a set
+        # keeps the order, so a batch is sent to the store the same way each time
+        tokens = dict.fromkeys(item.keys).keys()
+        gains.update(tokens)
+        if before is None:
+            outcomes.append(Outcome.LEARNED)
+        else:
+            outcomes.append(Outcome.RELEARNED)
+            losses.update(tokens)
+    return BatchDeltas(outcomes, changed, outcomes.count(Outcome.RELEARNED), gains, losses)
 
 
 @dataclass(frozen=True)

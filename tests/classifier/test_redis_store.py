@@ -13,7 +13,8 @@ import pytest
 import redis
 
 from bench.redis_memory import learn_rate, memory_per_token, synthetic_messages
-from mailsift.classifier.redis_store import RedisStore
+from mailsift.classifier import redis_store
+from mailsift.classifier.redis_store import CONFLICT_RETRIES, RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import (
     Label,
@@ -166,6 +167,31 @@ class TestLayout:
         assert client.hgetall(token_name(store, "once")) == {b"s": b"1", b"h": b"0",
                                                              b"a": str(T0).encode()}
 
+    def test_learn_batch_gives_the_ttls_of_learning_one_by_one(self, redis_url: str) -> None:
+        client = redis.Redis.from_url(redis_url)
+        stores = [RedisStore.from_url(redis_url, prefix=prefix, token_ttl=90 * DAY,
+                                      hapax_ttl=10 * DAY) for prefix in ("batch:", "single:")]
+        relearned = message("q" * 40, "fresh", "stale")
+        for store in stores:
+            store.learn(message("p" * 40, "old-hapax", "fresh", "stale"), Label.SPAM, T0)
+            store.learn(relearned, Label.HAM, T0)
+            client.hset(token_name(store, "stale"), "a", T0 - 7200)  # older than TTL_REFRESH
+            client.expire(token_name(store, "fresh"), 5000)  # to see that it is left alone
+            client.expire(token_name(store, "stale"), 5000)
+        items = [message("r" * 40, "new-hapax", "new-pair", "old-hapax", "fresh", "stale"),
+                 message("s" * 40, "new-pair", "fresh"), relearned]
+        batch, single = stores
+        assert batch.learn_batch(items, Label.SPAM, T0 + 60) == [
+            single.learn(item, Label.SPAM, T0 + 60) for item in items]
+        tokens = ["new-hapax", "new-pair", "old-hapax", "fresh", "stale"]
+        ttls = [[client.ttl(token_name(store, token)) for token in tokens] for store in stores]
+        for batch_ttl, single_ttl, expected in zip(*ttls, [10 * DAY, 90 * DAY, 90 * DAY, 5000,
+                                                           90 * DAY], strict=True):
+            assert expected - 5 <= batch_ttl <= expected
+            assert expected - 5 <= single_ttl <= expected
+        assert batch.lookup([token_key(token) for token in tokens]) == single.lookup(
+            [token_key(token) for token in tokens])
+
     def test_expire_gives_a_ttl_to_tokens_without_one(self, store: RedisStore, redis_url: str) -> None:
         now = int(time.time())
         store.learn(message("a" * 40, "kept", "dropped"), Label.SPAM, now)
@@ -198,6 +224,18 @@ class TestAtomicity:
         _, counts = store.lookup([key for key in item.keys if key != token_key("t150")])
         assert set(counts) == {TokenCounts(0, 0)}
 
+    def test_a_batch_failing_midway_counts_nothing(self, store: RedisStore, redis_url: str) -> None:
+        redis.Redis.from_url(redis_url).set(token_name(store, "t150"), "not a hash")
+        items = [message(f"{n:040x}", "common", *(f"t{n * 100 + t}" for t in range(100)))
+                 for n in range(3)]
+        with pytest.raises(StoreError, match="WRONGTYPE"):
+            store.learn_batch(items, Label.SPAM, T0)
+        assert store.totals() == Totals(0, 0)
+        assert all(store.seen(item.digest) is None for item in items)
+        _, counts = store.lookup([key for item in items for key in item.keys
+                                  if key != token_key("t150")])
+        assert set(counts) == {TokenCounts(0, 0)}
+
     def test_a_forget_failing_midway_takes_nothing(self, store: RedisStore, redis_url: str) -> None:
         item = message("a" * 40, *(f"t{n}" for n in range(300)))
         store.learn(item, Label.SPAM, T0)
@@ -213,6 +251,66 @@ class TestAtomicity:
         assert store.forget(message("b" * 40, "hello")) is Outcome.UNKNOWN
         assert store.lookup([token_key("hello")])[1][0].spam == 1
         assert store.totals() == Totals(1, 0)
+
+
+class TestConcurrentLearning:
+    """learn_batch reads the seen records, then sends one script: another host may learn one of
+    the messages in between."""
+
+    def test_a_message_learned_elsewhere_meanwhile_is_not_counted_twice(
+            self, store: RedisStore, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        other_host = RedisStore.from_url(redis_url)
+        contested = message("c" * 40, "hello", "offer")
+        items = [message("a" * 40, "hello", "cheap"), contested]
+        read = store._previous
+        reads: list[dict[str, Label | None]] = []
+
+        def then_the_other_host_learns(client: redis.Redis, digests: list[str]) -> dict[str, Label | None]:
+            found = read(client, digests)
+            if not reads:
+                other_host.learn(contested, Label.HAM, T0)
+            reads.append(found)
+            return found
+
+        monkeypatch.setattr(store, "_previous", then_the_other_host_learns)
+        assert store.learn_batch(items, Label.SPAM, T0) == [Outcome.LEARNED, Outcome.RELEARNED]
+        assert len(reads) == 2  # the script refused the stale read; the second read saw "ham"
+        assert store.totals() == Totals(2, 0)
+        assert store.lookup([token_key(token) for token in ("hello", "offer", "cheap")])[1] == [
+            TokenCounts(2, 0), TokenCounts(1, 0), TokenCounts(1, 0)]
+        assert store.seen(contested.digest) is Label.SPAM
+
+    def test_a_batch_that_keeps_conflicting_is_learned_message_by_message(
+            self, store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        items = [message("a" * 40, "hello", "cheap"), message("b" * 40, "hello", "meeting")]
+        store.learn(items[0], Label.HAM, T0)
+        reads: list[list[str]] = []
+
+        def always_stale(client: redis.Redis, digests: list[str]) -> dict[str, Label | None]:
+            reads.append(digests)
+            return dict.fromkeys(digests)  # as if nothing was learned: never what the script finds
+
+        monkeypatch.setattr(store, "_previous", always_stale)
+        assert store.learn_batch(items, Label.SPAM, T0) == [Outcome.RELEARNED, Outcome.LEARNED]
+        assert len(reads) == CONFLICT_RETRIES
+        assert store.totals() == Totals(2, 0)
+        assert store.lookup([token_key(token) for token in ("hello", "cheap", "meeting")])[1] == [
+            TokenCounts(2, 0), TokenCounts(1, 0), TokenCounts(1, 0)]
+
+    def test_a_batch_split_over_several_scripts_equals_learning_one_by_one(
+            self, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(redis_store, "SCRIPT_TOKENS", 10)
+        batch, single = RedisStore.from_url(redis_url, prefix="batch:"), RedisStore.from_url(
+            redis_url, prefix="single:")
+        items = [message(f"{n % 7:040x}", "common", f"w{n % 5}", f"v{n % 3}") for n in range(20)]
+        for store in (batch, single):
+            store.learn(items[3], Label.HAM, T0)
+        assert batch.learn_batch(items, Label.SPAM, T0) == [
+            single.learn(item, Label.SPAM, T0) for item in items]
+        keys = [token_key(token) for token in ("common", *(f"w{n}" for n in range(5)),
+                                               *(f"v{n}" for n in range(3)))]
+        assert batch.lookup(keys) == single.lookup(keys)
+        assert batch.lookup(keys)[0] == Totals(7, 0)
 
 
 class TestRoundTrips:
@@ -250,11 +348,23 @@ class TestRoundTrips:
             "cmdstat_evalsha": 2, "cmdstat_get": 1, "cmdstat_hset": 2, "cmdstat_set": 1,
             "cmdstat_expire": 1}
 
-    def test_learn_batch_is_one_pipeline(self, store: RedisStore, sends: list[int]) -> None:
-        store.totals()
+    def test_learn_batch_reads_and_writes_each_token_once(self, store: RedisStore, redis_url: str,
+                                                         sends: list[int]) -> None:
+        store.learn_batch([message("warm" * 10, "warm-up")], Label.SPAM, T0)  # loads the script
+        items = [message(f"{n:040x}", "the", "and", f"word{n % 10}", *(f"t{n}-{t}" for t in range(47)))
+                 for n in range(100)]
+        server = redis.Redis.from_url(redis_url)
+        server.config_resetstat()
         sends[0] = 0
-        store.learn_batch(distinct_messages(100, 50), Label.HAM, T0)
-        assert sends[0] <= 3  # SCRIPT EXISTS (+ SCRIPT LOAD the first time), then the pipeline
+        assert store.learn_batch(items, Label.HAM, T0) == [Outcome.LEARNED] * 100
+        assert sends[0] == 2  # MGET of the seen records, then the script
+        distinct = 2 + 10 + 100 * 47
+        stats = server.info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] == 1
+        assert stats["cmdstat_hmget"]["calls"] == stats["cmdstat_hset"]["calls"] == distinct + 1
+        sends[0] = 0
+        assert store.learn_batch(items, Label.HAM, T0) == [Outcome.ALREADY] * 100
+        assert sends[0] == 1  # nothing to write: the read alone answers
 
 
 class TestMemoryLimits:
@@ -292,8 +402,12 @@ class TestMemoryLimits:
         assert store.seen(refused.digest) is None
         assert all(count.spam == 0 for count in store.lookup(list(refused.keys))[1])
         assert store.dump_info().tokens == learned * 300
+        batch = [refused, *distinct_messages(5, 300, tag="more")]
         with pytest.raises(StoreError, match="OutOfMemoryError"):
-            store.learn_batch([refused], Label.SPAM, T0)
+            store.learn_batch(batch, Label.SPAM, T0)
+        assert store.totals() == Totals(learned, 0)
+        assert all(store.seen(item.digest) is None for item in batch)
+        assert store.dump_info().tokens == learned * 300
 
 
 class TestFigures:

@@ -64,6 +64,20 @@ def store(make_store: MakeStore) -> TokenStore:
     return make_store("mailsift:")
 
 
+@pytest.fixture
+def batch_and_single(make_store: MakeStore) -> tuple[TokenStore, TokenStore]:
+    """Two stores of one backend: one to learn batches into, one to learn the same one by one."""
+    return make_store("batch:"), make_store("single:")
+
+
+def same_contents(first: TokenStore, second: TokenStore, items: list[LearnItem]) -> None:
+    """Assert two stores hold the same totals, token counts, seen records and token ages."""
+    keys = list(dict.fromkeys(key for item in items for key in item.keys))
+    assert first.lookup(keys) == second.lookup(keys)
+    assert first.dump_info() == second.dump_info()
+    assert [first.seen(item.digest) for item in items] == [second.seen(item.digest) for item in items]
+
+
 A = message("a" * 40, "viagra", "cheap", "hello")
 B = message("b" * 40, "meeting", "hello", "tomorrow")
 C = message("c" * 40, "cheap", "offer", "hello")
@@ -129,6 +143,54 @@ class TestStoreContract:
         assert batch.totals() == single.totals() == Totals(2, 1)
         assert counts(batch, *tokens) == counts(single, *tokens)
         assert batch.learn_batch([], SPAM, T0) == []
+
+    def test_a_message_twice_in_one_batch_counts_once(self, store: TokenStore) -> None:
+        assert store.learn_batch([A, C, A], SPAM, T0) == [
+            Outcome.LEARNED, Outcome.LEARNED, Outcome.ALREADY]
+        assert store.totals() == Totals(2, 0)
+        assert counts(store, "viagra", "cheap", "hello", "offer") == [(1, 0), (2, 0), (2, 0), (1, 0)]
+        assert store.learn_batch([A, B, A], HAM, T0) == [
+            Outcome.RELEARNED, Outcome.LEARNED, Outcome.ALREADY]
+        assert store.totals() == Totals(1, 2)
+        assert counts(store, "viagra", "cheap", "hello", "meeting") == [(0, 1), (1, 1), (1, 2), (0, 1)]
+
+    def test_a_batch_of_new_already_and_relearned_messages_equals_learning_one_by_one(
+            self, batch_and_single: tuple[TokenStore, TokenStore]) -> None:
+        D = message("d" * 40, "hello", "offer", "tomorrow", "free")
+        E = message("e" * 40, "viagra", "meeting", "free", "unsubscribe")
+        for store in batch_and_single:
+            store.learn(A, SPAM, T0)
+            store.learn(B, HAM, T0)
+            store.learn(D, HAM, T0)
+        batch, single = batch_and_single
+        items = [A, B, C, D, B, E, A, C]
+        expected = [Outcome.ALREADY, Outcome.RELEARNED, Outcome.LEARNED, Outcome.RELEARNED,
+                    Outcome.ALREADY, Outcome.LEARNED, Outcome.ALREADY, Outcome.ALREADY]
+        assert [single.learn(item, SPAM, T0 + DAY) for item in items] == expected
+        assert batch.learn_batch(items, SPAM, T0 + DAY) == expected
+        assert batch.totals() == single.totals() == Totals(5, 0)
+        same_contents(batch, single, items)
+        assert counts(batch, "hello", "free", "meeting", "tomorrow") == [(4, 0), (2, 0), (2, 0),
+                                                                         (2, 0)]
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(st.lists(st.integers(0, 4), max_size=7), st.sampled_from([SPAM, HAM])),
+                    max_size=5))
+    def test_any_batches_equal_learning_one_by_one(
+            self, batch_and_single: tuple[TokenStore, TokenStore],
+            batches: list[tuple[list[int], Label]]) -> None:
+        """Summed per batch or applied per message: the same outcomes, counts and last-seen times."""
+        messages = [message(f"{n:040x}", *vocabulary) for n, vocabulary in enumerate(
+            (["x", "y", "z"], ["y", "z", "w"], ["z", "v"], ["x", "w", "v", "u"], ["z", "z", "t"]))]
+        batch, single = batch_and_single
+        batch.clear()
+        single.clear()
+        for day, (numbers, label) in enumerate(batches):
+            items = [messages[number] for number in numbers]
+            now = T0 + day * DAY
+            assert batch.learn_batch(items, label, now) == [single.learn(item, label, now)
+                                                            for item in items]
+        same_contents(batch, single, messages)
 
     def test_seen_tells_the_class_a_message_was_learned_as(self, store: TokenStore) -> None:
         assert store.seen(A.digest) is None
