@@ -45,7 +45,7 @@ def tokenize(msg: Message, bigrams: bool = False) -> list[str]:
 
 def _word_token(word: str, prefix: str) -> str | None:
     """Short words are noise; long ones and numbers become shapes so they still count."""
-    if DIGITS.search(word) and not word.isalpha():
+    if not word.isalpha() and DIGITS.search(word):
         if word.isdigit():
             return f"{prefix}num:{len(word)}"
         shape = "".join("9" if c.isdigit() else "a" if c.isalpha() else c for c in word[:24])
@@ -68,10 +68,13 @@ def _squeeze(shape: str) -> str:
 
 def _text_tokens(text: str, prefix: str, bigrams: bool) -> Iterable[str]:
     text = text.lower()
+    words = WORD.findall(text)
+    if not bigrams:  # then order and repeats do not matter: each distinct word is looked at once
+        words = list(dict.fromkeys(words))
+    cjk = CJK.search(text) is not None
     previous = None
-    for m in WORD.finditer(text):
-        word = m.group()
-        if CJK.search(word):
+    for word in words:
+        if cjk and CJK.search(word):
             yield from _cjk_pairs(word, prefix)
             previous = None
             continue
