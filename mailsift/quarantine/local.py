@@ -37,6 +37,7 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
 SUFFIX = ".msg"
 STRAY_AGE_S = 3600  # a temporary file older than this is a crash's leftover, not a write in progress
+WRITER_IDLE_S = 5.0  # an index writer with nothing to do this long closes its connection and ends
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY, time TEXT NOT NULL, mail_from TEXT NOT NULL, sender TEXT NOT NULL,
@@ -64,38 +65,51 @@ def _like(text: str) -> str:
 
 
 class _GroupCommit:
-    """Index rows of concurrent `add`s, committed together by one thread.
+    """Index rows of concurrent `add`s, committed together by one thread on one connection.
 
     Under load every commit is slow (the writer shares the CPU with Postfix), and rows committed
-    one after the other made each quarantining milter thread wait behind the others: 94 ms
-    median in bench/milter.py, where a quarantine's own work took 15 ms. One writer commits what
-    has queued meanwhile in one transaction, and each caller still returns only once its row is
-    committed (or with its error), so a message is listed before the milter answers Postfix."""
+    one after the other, each on a new connection, made each quarantining milter thread wait
+    behind the others: 94 ms median in bench/milter.py, where a quarantine's own work took
+    15 ms. One writer commits what has queued meanwhile in one transaction, and each caller
+    still returns only once its row is committed (or with its error), so a message is listed
+    before the milter answers Postfix. The writer closes its connection and ends when idle."""
 
     def __init__(self, backend: LocalBackend) -> None:
         self.backend = backend
-        self.start_lock = threading.Lock()
-        self.queue: queue.SimpleQueue[tuple[dict[str, Any], Future[None]]] = queue.SimpleQueue()
-        self.writer_pid = 0  # the process whose thread serves `queue`: a forked child needs its own
+        self.lock = threading.Lock()
+        self.pending: queue.SimpleQueue[tuple[dict[str, Any], Future[None]]] = queue.SimpleQueue()
+        self.writer_pid = 0  # the process whose writer thread serves `pending`; 0: none
 
     def index(self, record: dict[str, Any]) -> None:
         done: Future[None] = Future()
-        with self.start_lock:
-            if self.writer_pid != os.getpid():
-                self.queue = queue.SimpleQueue()
-                threading.Thread(target=self._run, args=(self.queue,), name="quarantine-index",
+        with self.lock:
+            if self.writer_pid != os.getpid():  # none yet, ended when idle, or we were forked
+                self.pending = queue.SimpleQueue()
+                threading.Thread(target=self._run, args=(self.pending,), name="quarantine-index",
                                  daemon=True).start()
                 self.writer_pid = os.getpid()
-            self.queue.put((record, done))
+            self.pending.put((record, done))
         done.result()
 
     def _run(self, pending: queue.SimpleQueue[tuple[dict[str, Any], Future[None]]]) -> None:
-        while True:
-            batch = [pending.get()]
-            with suppress(queue.Empty):
-                while True:
-                    batch.append(pending.get_nowait())
-            self.backend._index_each(batch)
+        db: sqlite3.Connection | None = None
+        try:
+            while True:
+                try:
+                    batch = [pending.get(timeout=WRITER_IDLE_S)]
+                except queue.Empty:
+                    with self.lock:  # `index` enqueues under this lock: nothing slips in between
+                        if pending.empty():
+                            self.writer_pid = 0
+                            return
+                    continue
+                with suppress(queue.Empty):
+                    while True:
+                        batch.append(pending.get_nowait())
+                db = self.backend._commit_rows(db, batch)
+        finally:
+            if db is not None:
+                db.close()
 
 
 class LocalBackend:
@@ -120,18 +134,24 @@ class LocalBackend:
     @contextmanager
     def _connected(self) -> Iterator[sqlite3.Connection]:
         try:
-            self.index_path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000)) as db:
-                db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
-                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.executescript(SCHEMA)
-                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                with db:
-                    yield db
+            with closing(self._open()) as db, db:
+                yield db
         except (OSError, sqlite3.Error) as exc:
-            raise QuarantineError(f"quarantine index {self.index_path}: "
-                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+            raise self._error(exc) from None
+
+    def _open(self) -> sqlite3.Connection:
+        self.index_path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        db = sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return db
+
+    def _error(self, exc: OSError | sqlite3.Error) -> QuarantineError:
+        return QuarantineError(f"quarantine index {self.index_path}: "
+                               f"{getattr(exc, 'strerror', None) or exc}")
 
     def _file(self, message_id: str) -> Path:
         if not valid_id(message_id):
@@ -245,21 +265,31 @@ class LocalBackend:
         self._sweep()
         return len(ids)
 
-    def _index_each(self, batch: list[tuple[dict[str, Any], Future[None]]]) -> None:
-        """Commit `batch` together, or, if that fails, one by one: a bad row fails alone."""
+    def _commit_rows(self, db: sqlite3.Connection | None,
+                     batch: list[tuple[dict[str, Any], Future[None]]]) -> sqlite3.Connection | None:
+        """Commit `batch` in one transaction on `db` (opened if None), or, if that fails, one by
+        one so that a bad row fails alone. Returns the connection to use next time."""
         try:
-            with self._db() as db:
-                for record, _ in batch:
-                    self._index(db, record)
-        except QuarantineError as exc:
-            if len(batch) > 1:
-                for item in batch:
-                    self._index_each([item])
-            else:
-                batch[0][1].set_exception(exc)
-            return
+            with _INDEX_LOCK:
+                db = db or self._open()
+                with db:
+                    for record, _ in batch:
+                        self._index(db, record)
+        except Exception as exc:  # whatever it is, the callers must hear of it, never hang
+            if db is not None:
+                db.close()
+                db = None
+            if len(batch) == 1:
+                error = (self._error(exc) if isinstance(exc, OSError | sqlite3.Error) else
+                         QuarantineError(f"quarantine index {self.index_path}: {exc!r}"))
+                batch[0][1].set_exception(error)
+                return None
+            for item in batch:
+                db = self._commit_rows(db, [item])
+            return db
         for _, done in batch:
             done.set_result(None)
+        return db
 
     def _sweep(self) -> None:
         """After crashes: index again a message whose row was lost (see the module docstring),
