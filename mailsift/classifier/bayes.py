@@ -17,10 +17,12 @@ from mailsift.classifier.store import TokenCounts, Totals
 
 @dataclass(frozen=True)
 class BayesParams:
-    strength: float = 0.45  # Robinson's s: how much a rare token is pulled towards x
-    unknown_prob: float = 0.5  # Robinson's x: the prior for a token never seen
-    min_distance: float = 0.1  # tokens with |p - 0.5| below this are noise and ignored
-    max_tokens: int = 150  # the most significant tokens used; more adds little and costs time
+    """The tunable constants; their defaults and why live in BayesConfig (config.py)."""
+
+    strength: float  # Robinson's s: how much a rare token is pulled towards x
+    unknown_prob: float  # Robinson's x: the prior for a token never seen
+    min_distance: float  # tokens with |p - 0.5| below this are noise and ignored
+    max_tokens: int  # the most significant tokens used
 
 
 @dataclass(frozen=True)
