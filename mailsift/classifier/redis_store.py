@@ -21,7 +21,7 @@ Only token keys carry a TTL; totals, schema and seen records never do. That is w
 recommended policy is `maxmemory-policy volatile-lru`: under memory pressure Redis then evicts
 the least recently used tokens, which costs a little accuracy, and never totals or seen
 records, whose loss would skew every verdict or make learning non-idempotent. With
-`noeviction` a learn over the limit fails with StoreError, as a whole (see learn.lua). Redis
+`noeviction` a learn over the limit fails with StoreError, as a whole (see learn_batch.lua). Redis
 checks the limit only before a script's first write, so one `learn_batch` script may take
 memory up to one chunk past it (SCRIPT_TOKENS tokens, ~3.5 MB).
 Seen records are ~80 bytes per learned message and are not evicted: size maxmemory for them.
@@ -68,8 +68,7 @@ from mailsift.classifier.store import (
 T = TypeVar("T")
 DAY = 86400
 SCAN_COUNT = 1000
-TTL_REFRESH = 3600  # see learn.lua: a token's TTL may end up to this much early, out of months
-PIPELINE_TOKENS = 50_000  # per pipeline of learn.lua calls: ~0.2 s of server work, inside the read timeout
+TTL_REFRESH = 3600  # see learn_batch.lua: a token's TTL may end up to this much early, out of months
 # Per learn_batch.lua call, which Redis runs alone: ~60 ms of server work, while lookups of the
 # mail flow wait. A batch of 200 real messages (~11,000 distinct tokens) fits in one call.
 # Below 65,536: see _pack.
@@ -106,7 +105,6 @@ class RedisStore:
         self._schema_key = f"{self._base}schema"
         self._token_prefix = f"{self._base}t:".encode()
         self._lookup = client.register_script(_script("lookup"))
-        self._learn = client.register_script(_script("learn"))
         self._learn_batch = client.register_script(_script("learn_batch"))
         self._forget = client.register_script(_script("forget"))
         self._expire = client.register_script(_script("expire"))
@@ -212,7 +210,7 @@ class RedisStore:
         return f"{self._base}seen:{digest}"
 
     def _message_keys(self, item: LearnItem) -> list[str | bytes]:
-        """KEYS for learn.lua/forget.lua; each token once, whatever the caller sent."""
+        """KEYS for forget.lua; each token once, whatever the caller sent."""
         return [self._totals_key, self._seen_key(item.digest),
                 *(self._token(key) for key in dict.fromkeys(item.keys))]
 
@@ -248,10 +246,18 @@ class RedisStore:
     # -- learning -----------------------------------------------------------------------------
 
     def learn(self, item: LearnItem, label: Label, now: int) -> Outcome:
+        """One round trip: learn_batch.lua for a batch of one, reading the seen record itself."""
         client = self._ready()
         with self._errors():
-            outcome = self._learn(self._message_keys(item), self._learn_args(label, now), client)
-        return Outcome(outcome.decode())
+            return Outcome(self._learn_one(item, label, now, client).decode())
+
+    def _learn_one(self, item: LearnItem, label: Label, now: int, client: Any) -> Any:
+        """learn_batch.lua with "?" for the one message: it cannot conflict. `client` may be a
+        pipeline, which queues the call and returns nothing yet."""
+        tokens = list(dict.fromkeys(item.keys))
+        ones = _pack([1] * len(tokens))
+        keys = [self._totals_key, self._seen_key(item.digest), *map(self._token, tokens)]
+        return self._learn_batch(keys, [*self._learn_args(label, now), 1, "?", ones, ones], client)
 
     def _learn_args(self, label: Label, now: int) -> list[str | int]:
         return [label.value, now, self.token_ttl, self.hapax_ttl, TTL_REFRESH]
@@ -299,17 +305,13 @@ class RedisStore:
 
     def _learn_each(self, client: redis.Redis, items: list[LearnItem], label: Label,
                     now: int) -> list[Outcome]:
-        """learn.lua per message, many per pipeline: for a chunk other hosts keep learning
-        into, as each call reads its message's seen record itself and so cannot conflict."""
-        args = self._learn_args(label, now)
-        outcomes: list[Outcome] = []
-        for part in self._pipeline_chunks(items):
-            with self._errors():
-                pipe = client.pipeline(transaction=False)
-                for item in part:
-                    self._learn(self._message_keys(item), args, pipe)
-                outcomes += [Outcome(reply.decode()) for reply in pipe.execute()]
-        return outcomes
+        """One message per script call, all in one pipeline: for a chunk other hosts keep
+        learning into, as each call reads its message's seen record itself (see learn_batch.lua)."""
+        with self._errors():
+            pipe = client.pipeline(transaction=False)
+            for item in items:
+                self._learn_one(item, label, now, pipe)
+            return [Outcome(reply.decode()) for reply in pipe.execute()]
 
     @staticmethod
     def _script_chunks(items: Sequence[LearnItem]) -> Iterator[list[LearnItem]]:
@@ -324,21 +326,6 @@ class RedisStore:
             if len(tokens) + len(chunk) >= SCRIPT_TOKENS:
                 yield chunk
                 chunk, tokens = [], set()
-        if chunk:
-            yield chunk
-
-    @staticmethod
-    def _pipeline_chunks(items: Sequence[LearnItem]) -> Iterator[list[LearnItem]]:
-        """Runs of messages totalling about PIPELINE_TOKENS tokens, so no reply takes longer
-        than the read timeout to come back."""
-        chunk: list[LearnItem] = []
-        tokens = 0
-        for item in items:
-            chunk.append(item)
-            tokens += len(item.keys)
-            if tokens >= PIPELINE_TOKENS:
-                yield chunk
-                chunk, tokens = [], 0
         if chunk:
             yield chunk
 

@@ -344,7 +344,7 @@ class TestRoundTrips:
         ran = {name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"]
                for name in after if name != "cmdstat_info"}
         assert {name: calls for name, calls in ran.items() if calls} == {
-            "cmdstat_hmget": 501 + 2,  # lookup.lua's; then learn.lua's reads of token and totals
+            "cmdstat_hmget": 501 + 2,  # lookup.lua's; then learn_batch.lua's of token and totals
             "cmdstat_evalsha": 2, "cmdstat_get": 1, "cmdstat_hset": 2, "cmdstat_set": 1,
             "cmdstat_expire": 1}
 

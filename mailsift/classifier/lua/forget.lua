@@ -1,5 +1,5 @@
 -- forget.lua: take back exactly what learning one message added. All or nothing, like
--- learn.lua: every key is read before the first write.
+-- learn_batch.lua: every key is read before the first write.
 --
 -- KEYS[1]   totals hash of the store (fields s, h)
 -- KEYS[2]   seen record of the message (string "spam" or "ham")

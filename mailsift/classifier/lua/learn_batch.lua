@@ -4,8 +4,7 @@
 -- this script first checks those records are still what the caller read, and otherwise
 -- changes nothing and returns "conflict" (another host learned one of the messages meanwhile:
 -- the caller reads again and resends).
--- All or nothing, like learn.lua: every key is read (and type-checked by the read) before the
--- first write, and Redis refuses a script over maxmemory only at its first write; Redis does
+-- All or nothing: every key is read (and type-checked by the read) before the first write, and Redis refuses a script over maxmemory only at its first write; Redis does
 -- not roll back a script that fails half-way, so nothing may fail after writing starts.
 --
 -- KEYS[1]          totals hash of the store (fields s, h: messages learned per class)
@@ -15,11 +14,17 @@
 -- ARGV[2]          now, unix seconds (becomes each token's last-seen time)
 -- ARGV[3]          token TTL, seconds: a token seen in two or more messages lives this long
 -- ARGV[4]          hapax TTL, seconds: a token seen in one message only lives this long
--- ARGV[5]          refresh, seconds: see learn.lua
+-- ARGV[5]          refresh, seconds: a token's TTL is reset only when it was last reset longer
+--                  ago than this (or its count leaves or reaches one): EXPIRE would be a third
+--                  call per token, and bulk training sees the same tokens again within minutes
 -- ARGV[6]          n, the number of messages
 -- ARGV[7..n+6]     per message, the class its seen record held when the caller read it, or ""
 --                  when it had none. A message holding ARGV[1] already is left alone; the
---                  others are counted as ARGV[1] (taken from the other class if they held it)
+--                  others are counted as ARGV[1] (taken from the other class if they held it).
+--                  For a batch of one, "?" lets the script read the record itself: one round
+--                  trip, no conflict possible (a single learn, and the fallback of a batch
+--                  that keeps conflicting); gains and losses are then 1 for every token, the
+--                  losses applied only if the record holds the other class.
 -- ARGV[n+7]        gains: per token, in KEYS order, how many of the messages add to its
 --                  ARGV[1] count
 -- ARGV[n+8]        losses: per token, how many relearned messages take from its count of the
@@ -27,9 +32,10 @@
 -- Gains and losses are 16-bit unsigned big-endian numbers, two bytes per token, in one
 -- string each: an argument per number would cost the client and Redis ~20% of a batch.
 --
--- Returns "ok", or "conflict" having changed nothing.
+-- Returns "ok", or "conflict" having changed nothing; with "?": "learned", "relearned" or
+-- "already" (having changed nothing).
 --
--- The result equals learn.lua run once per message (which the caller's summing and the tests
+-- The result equals learning the messages one at a time (which the caller's summing and the tests
 -- rely on): counts clamped at zero once equal counts clamped after each message, as each
 -- field only grows or only shrinks in a batch; and a token's message count (s + h) never
 -- falls in a batch, so it goes from one to more at most once, and one TTL decision on the
@@ -51,12 +57,17 @@ local function number(packed, i)
 end
 
 -- check phase: the seen records, and how the totals move
-local learned, moved = 0, 0
+local learned, moved, decided = 0, 0, {}
 for i = 1, messages do
-    local expected = ARGV[6 + i]
-    if (call('GET', KEYS[1 + i]) or '') ~= expected then
+    local held, expected = call('GET', KEYS[1 + i]) or '', ARGV[6 + i]
+    if expected == '?' then
+        if held == label then return 'already' end
+        if held == '' then losses = '' end
+        expected = held
+    elseif held ~= expected then
         return 'conflict'
     end
+    decided[i] = expected
     if expected ~= label then
         learned = learned + 1
         if expected ~= '' then moved = moved + 1 end
@@ -65,7 +76,8 @@ end
 
 -- new counts of a hash after adding `gain` to this class and taking `loss` from the other,
 -- never below zero (a missing hash counts as zeros), and the TTL to give it now, or false to
--- leave its TTL alone (the rule of learn.lua)
+-- leave its TTL alone: the hapax TTL while the token is in one message, the token TTL from two,
+-- set when the count crosses one or the last setting is older than the refresh time
 local function new_counts(key, gain, loss)
     local old = call('HMGET', key, 's', 'h', 'a')
     local s0, h0 = tonumber(old[1]) or 0, tonumber(old[2]) or 0
@@ -100,8 +112,12 @@ for i = messages + 2, #KEYS do
 end
 call('HSET', KEYS[1], 's', spam[1], 'h', ham[1])
 for i = 1, messages do
-    if ARGV[6 + i] ~= label then
+    if decided[i] ~= label then
         call('SET', KEYS[1 + i], label)
     end
+end
+if ARGV[7] == '?' then
+    if decided[1] == '' then return 'learned' end
+    return 'relearned'
 end
 return 'ok'
