@@ -202,6 +202,11 @@ class WorkerPool:
         """Score in an idle worker, all within `milter.timeout` (waiting for a free one included)."""
         deadline = time.monotonic() + self.timeout
         worker = self._acquire()
+        while not worker.process.is_alive():  # died while idle (OOM killer, kill -9): no job lost
+            log.warning("scoring worker %s had died (exit code %s); replaced",
+                        worker.process.pid, worker.process.exitcode)
+            self._replace(worker)
+            worker = self._acquire()
         try:
             ok, payload = worker.ask(job, deadline, self.timeout)
         except _Lost as exc:

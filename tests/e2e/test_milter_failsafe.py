@@ -29,7 +29,7 @@ from tests.e2e.conftest import SUBJECT_TAG, Mta
 from tests.e2e.messages import SLOW_MARK, TAG_MARK, make_message
 from tests.support.milter_process import MilterProcess
 from tests.support.postfix import PostfixInstance
-from tests.support.procs import alive, busy_process
+from tests.support.procs import alive, busy_process, children
 from tests.support.redis_server import RedisServer
 from tests.support.smtp_client import Sent
 
@@ -116,6 +116,23 @@ def test_worker_killed_mid_message_applies_on_error(
     assert_on_error_outcome(mta, milter, on_error, result[0], message_id)
     assert_scored_normally_after(mta)
     assert_accounted_for(mta, milter, {message_id: result[0]})
+
+
+def test_worker_that_died_while_idle_is_replaced_without_failing_a_message(
+        mta: Mta, start_milter: StartMilter) -> None:
+    """A worker killed between messages (the OOM killer, say): the next message is scored
+    normally by its replacement, not handled by on_error, and the death is logged."""
+    milter = start_milter({"milter": {"workers": 1, "on_error": "tempfail"}})
+    assert_scored_normally_after(mta)  # the worker is up and has scored once
+    # Workers are forked by the fork server, the milter's child: they are its grandchildren.
+    workers = [pid for child in children(milter.pid) for pid in children(child)]
+    assert len(workers) == 1, f"expected one worker under the fork server, found {workers}"
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while alive(workers[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert_scored_normally_after(mta)
+    assert any("had died" in line for line in milter.lines), milter.log
 
 
 @pytest.mark.parametrize("on_error", ["accept", "tempfail"])
