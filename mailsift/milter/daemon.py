@@ -7,6 +7,7 @@ libmilter process.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -76,6 +77,10 @@ def run(config: Config) -> None:
     if config.milter.metrics_listen:
         metrics.serve(config.milter.metrics_listen)
     MailsiftMilter.service = Service(config, pool, open_quarantine(config.quarantine), metrics)
+    # Everything so far lives as long as the milter: out of the collector's sight, a full
+    # collection scans what messages leave behind instead of ~65,000 startup objects (a 23 ms
+    # stall of every thread, measured in bench/milter.py; 0.6-3 ms after freezing).
+    gc.freeze()
     Milter.factory = MailsiftMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.DELRCPT)
     threading.Thread(target=_announce_when_listening,

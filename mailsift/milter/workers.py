@@ -15,6 +15,7 @@ in that machinery plus a longer tail.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -84,6 +85,7 @@ def _start_worker(config: Config, store_health: Any) -> None:
         log.warning("Bayes disabled in this worker: %s", exc)
         _bayes = None
     _scanner = Scanner(config, bayes=_bayes)
+    gc.freeze()  # the rules live as long as the worker: keep full collections from rescanning them
 
 
 def score_job(job: Job) -> Scored:
