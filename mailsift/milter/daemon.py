@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import logging.handlers
 import os
+import queue
 import signal
 import socket
 import sys
@@ -62,6 +64,20 @@ def _announce_when_listening(listen: str, socket_mode: str) -> None:
         return
 
 
+def _log_without_blocking() -> logging.handlers.QueueListener:
+    """Hand log records to one writer thread: a libmilter thread must never wait on stderr.
+
+    Under load, a slow reader of stderr (journald, or the process a test runs the milter
+    under) blocked the writing thread while it held the handler's lock, and every other thread
+    that logged queued behind it: one stall for all the messages in flight."""
+    root = logging.getLogger()
+    listener = logging.handlers.QueueListener(queue.SimpleQueue(), *root.handlers,
+                                              respect_handler_level=True)
+    root.handlers = [logging.handlers.QueueHandler(listener.queue)]
+    listener.start()
+    return listener
+
+
 def run(config: Config) -> None:
     # Before any thread exists (the pool starts some): every thread inherits the blocked mask, so
     # SIGTERM reaches libmilter's signal thread and stops the milter cleanly, workers included.
@@ -85,8 +101,10 @@ def run(config: Config) -> None:
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.DELRCPT)
     threading.Thread(target=_announce_when_listening,
                      args=(config.milter.listen, config.milter.socket_mode), daemon=True).start()
+    listener = _log_without_blocking()
     try:
         Milter.runmilter("mailsift", libmilter_socket(config.milter.listen), MTA_IO_TIMEOUT)
     finally:
         pool.close()
         log.info("stopped")
+        listener.stop()  # writes out what is queued
