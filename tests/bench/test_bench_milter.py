@@ -13,6 +13,7 @@ import pytest
 from bench.milter import (
     Outcome,
     added_latencies,
+    dump_recipients,
     index_of,
     lost,
     milter_errors,
@@ -124,3 +125,14 @@ def test_unaccounted_detail_names_what_happened_instead() -> None:
     assert unaccounted_detail([Outcome.DELIVERED, Outcome.REJECTED]) == ""
     assert unaccounted_detail([Outcome.TEMPFAIL, Outcome.LOST, Outcome.TEMPFAIL]) == \
         " (lost 1, tempfail 2)"
+
+
+def test_dump_recipients_reads_only_the_envelope_of_an_smtp_sink_dump() -> None:
+    """A body line that looks like an envelope line must not count as a delivery."""
+    dump = (b"X-Client-Addr: 127.0.0.1\nX-Client-Proto: ESMTP\nX-Helo-Args: mx.test\n"
+            b"X-Mail-Args: <bench@sender.example> SIZE=120\n"
+            b"X-Rcpt-Args: <U7@bench.example> ORCPT=rfc822;u7@bench.example\n"
+            b"X-Rcpt-Args: <u8@bench.example>\n"
+            b"Received: from mx.test\n\tby smtp-sink\nSubject: x\n\n"
+            b"X-Rcpt-Args: <u9@bench.example>\n")
+    assert dump_recipients(dump) == ["u7@bench.example", "u8@bench.example"]
