@@ -119,6 +119,11 @@ def _valid_ip(text: str) -> str:
 def _auth(protocol: str, text: str) -> str:
     if protocol.upper() in AUTH_PROTOCOLS:
         return protocol.upper()
+    # Every form AUTH_COMMENT knows contains one of these two words; most Received headers have
+    # neither, and the pattern cannot skip ahead on its own (its second branch starts with \b).
+    lowered = text.lower()
+    if "authenticated" not in lowered and "(auth:" not in lowered:
+        return ""
     found = AUTH_COMMENT.search(text)
     return found[0].strip("(: ").lower() if found else ""
 

@@ -64,12 +64,13 @@ _CACHE = _Cache()
        DefaultRule("USER_IN_BLOCKLIST", 100.0, "Sender is on the recipient's block list",
                    args=("block",), group=GROUP, tflags=NO_AUTOLEARN))
 def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
+    # Cheapest test first: most mail has no recipient with lists, and parsing From is not free.
     recipients = [r.lower() for r in ctx.msg.envelope.rcpt_to]
-    sender = (ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From"))).lower()
-    if not recipients or not sender:
-        return None
-    lists = _CACHE.get(ctx.config.quarantine)
+    lists = _CACHE.get(ctx.config.quarantine) if recipients else None
     if not lists:
+        return None
+    sender = (ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From"))).lower()
+    if not sender:
         return None
     entries = [listed(lists.get(r, UserLists()).entries(kind), sender) for r in recipients]
     if not all(entries):
