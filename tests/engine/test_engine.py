@@ -9,6 +9,7 @@ import pytest
 
 from mailsift.analysis.model import Envelope, Facts, Header, HtmlFacts, Message, TextPart, Uri
 from mailsift.config import Config
+from mailsift.rules.checks.text import short_text
 from mailsift.rules.engine import Engine
 from mailsift.rules.model import RuleDef, RuleSet
 from mailsift.rules.patterns import EXACT, REGEX_ONLY
@@ -138,3 +139,10 @@ def test_a_check_that_raises_is_reported_and_the_rest_still_scores() -> None:
     _, result = run([rule("FINE", "body", "x"), raising], message("x"), checks=registry)
     assert result.rule_names == ["FINE"]
     assert "boom" in result.rule_errors["BROKEN_CHECK"]
+
+
+@pytest.mark.parametrize(("words", "expected"), [(59, "59 words"), (60, None), (500, None)])
+def test_short_text_counts_words_up_to_its_limit(words: int, expected: str | None) -> None:
+    """The count stops at the limit: one word fewer hits with the exact count, the limit does not."""
+    body = " ".join(f"w{i}-x" for i in range(words // 2)) + (" tail" if words % 2 else "")
+    assert short_text(CheckContext(message(body), CONFIG), 60) == expected
