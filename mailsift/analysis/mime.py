@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message as ParamParser
 from email.utils import collapse_rfc2231_value
+from functools import lru_cache
 
 from mailsift.analysis.headers import decode_loose_base64, split_block, text_of, unfold
 from mailsift.analysis.model import Facts
@@ -21,6 +22,9 @@ from mailsift.analysis.model import Facts
 KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printable"})
 # RFC 2231 parameters ("name*=", "name*0*="), the ones the stdlib can trip over when they are broken.
 EXTENDED_PARAM = re.compile(r";\s*[^\s;=]+\*[^\s;=]*\s*=\s*(?:\"[^\"]*\"|[^;]*)")
+# Distinct Content-Type/Content-Disposition pairs remembered; a multipart's boundary makes its
+# pair unique, so the cache mostly serves the leaves.
+PARAMS_CACHE = 1024
 BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r?\n|\Z))")
 
 
@@ -98,12 +102,29 @@ def walk(fields: dict[str, str], body: bytes, limits: Limits, facts: Facts) -> W
 
 def read_params(fields: dict[str, str], default_type: str, facts: Facts) -> Params:
     """Content type and parameters of a part; broken RFC 2231 parameters are dropped, not fatal."""
+    values, found = _params(fields.get("content-type"), fields.get("content-disposition"), default_type)
+    for name, evidence in found:
+        facts.add(name, evidence)
+    return Params(*values)
+
+
+@lru_cache(maxsize=PARAMS_CACHE)
+def _params(content_type: str | None, disposition: str | None, default_type: str
+            ) -> tuple[tuple[str, str, str, str, str], tuple[tuple[str, str], ...]]:
+    """read_params for one pair of header values, remembered: most parts of most mail repeat a
+    handful of them ("text/plain; charset=us-ascii"), and the stdlib parameter parser took ~9%
+    of the analysis of a message. Returns the Params fields and the facts to add, in order."""
+    fields = {name: value for name, value in (("content-type", content_type),
+                                              ("content-disposition", disposition)) if value is not None}
+    facts = Facts()
     try:
-        return _read_params(fields, default_type, facts)
+        params = _read_params(fields, default_type, facts)
     except (ValueError, TypeError, IndexError, LookupError, UnicodeError) as exc:
         facts.add("MIME_MALFORMED", f"parameters: {exc}")
         plain = {name: EXTENDED_PARAM.sub("", value) for name, value in fields.items()}
-        return _read_params(plain, default_type, facts)
+        params = _read_params(plain, default_type, facts)
+    values = (params.content_type, params.charset, params.boundary, params.filename, params.disposition)
+    return values, tuple(facts.items.items())
 
 
 def _read_params(fields: dict[str, str], default_type: str, facts: Facts) -> Params:

@@ -43,6 +43,8 @@ AUTH_COMMENT = re.compile(r"\((?:authenticated|Authenticated sender:|AUTH:)|\bau
 # RFC 3848: a protocol ending in "A" means the client authenticated.
 AUTH_PROTOCOLS = frozenset({"ESMTPA", "ESMTPSA", "LMTPA", "LMTPSA", "ASMTP"})
 NO_NAME = frozenset({"unknown", "unverified", ""})
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 def parse_received(value: str) -> Relay | None:
@@ -110,6 +112,10 @@ def _from_clause(name: str, comments: str, exim: bool) -> Relay | None:
 
 
 def _valid_ip(text: str) -> str:
+    """The address in canonical form, '' if it is none. Most are IPv4 already written canonically,
+    which the pattern confirms at a tenth of the cost of the ipaddress module."""
+    if CANONICAL_IPV4.fullmatch(text):
+        return text
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
