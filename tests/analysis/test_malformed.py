@@ -68,6 +68,13 @@ def test_malformed_message_records_its_fact(name: str, fact: str) -> None:
     assert fact in analyse_in_time(MALFORMED[name]).facts
 
 
+@pytest.mark.parametrize("name", ["content_type_garbage", "rfc2231_broken"])
+def test_a_parameter_fact_is_recorded_again_for_the_same_headers(name: str) -> None:
+    """Parameters are parsed once per distinct header pair; every message still gets the fact."""
+    first, second = analyse_in_time(MALFORMED[name]), analyse_in_time(MALFORMED[name])
+    assert first.facts.items["MIME_MALFORMED"] == second.facts.items["MIME_MALFORMED"]
+
+
 def test_text_survives_in_broken_messages() -> None:
     assert "first" in analyse_in_time(MALFORMED["boundary_never_closes"]).visible_text
     assert "text" in analyse_in_time(MALFORMED["multipart_without_boundary"]).visible_text
