@@ -63,7 +63,7 @@ from mailsift.quarantine.store import QuarantineStore
 from mailsift.scanner import Scanner
 from tests.support import postfix as postfix_support
 from tests.support.milter_process import MilterProcess
-from tests.support.ports import LOOPBACK, free_port
+from tests.support.ports import LOOPBACK, free_port, wait_for_port
 from tests.support.postfix import PostfixInstance
 from tests.support.sink import SINK_HOSTNAME
 from tests.support.smtp_client import Sent, send
@@ -218,14 +218,8 @@ class SinkTool:
         self._process = subprocess.Popen(
             [SMTP_SINK, "-u", "nobody", "-h", SINK_HOSTNAME, "-d", f"{self.dir}/",
              f"{LOOPBACK}:{self.port}", str(SINK_BACKLOG)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, self.port), 1):
-                return self
-            if self._process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{SMTP_SINK} did not start listening on port {self.port}")
+        wait_for_port(self.port, timeout=30)
+        return self
 
     def drain(self) -> Counter[str]:
         """Recipient addresses (lower case) of what arrived since the last drain, with counts."""

@@ -254,9 +254,8 @@ class RedisStore:
     def _learn_one(self, item: LearnItem, label: Label, now: int, client: Any) -> Any:
         """learn_batch.lua with "?" for the one message: it cannot conflict. `client` may be a
         pipeline, which queues the call and returns nothing yet."""
-        tokens = list(dict.fromkeys(item.keys))
-        ones = _pack([1] * len(tokens))
-        keys = [self._totals_key, self._seen_key(item.digest), *map(self._token, tokens)]
+        keys = self._message_keys(item)
+        ones = _pack([1] * (len(keys) - 2))  # every token after the totals and the seen record
         return self._learn_batch(keys, [*self._learn_args(label, now), 1, "?", ones, ones], client)
 
     def _learn_args(self, label: Label, now: int) -> list[str | int]:
@@ -285,8 +284,8 @@ class RedisStore:
             deltas = batch_deltas(chunk, label, previous)
             if not deltas.changed:
                 return deltas.outcomes  # nothing to write: the read alone decides
-            prefix, tokens = self._token_prefix, deltas.gains
-            keys = [self._totals_key, *map(self._seen_key, digests), *[prefix + key for key in tokens]]
+            tokens = deltas.gains
+            keys = [self._totals_key, *map(self._seen_key, digests), *map(self._token, tokens)]
             losses = _pack([deltas.losses[key] for key in tokens]) if deltas.losses else b""
             args = [*self._learn_args(label, now), len(digests),
                     *(previous[digest] or "" for digest in digests),

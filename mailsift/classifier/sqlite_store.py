@@ -79,10 +79,6 @@ def _lookup_query(size: int) -> str:
     return f"SELECT key, spam, ham FROM tokens WHERE ns = ? AND key IN ({','.join('?' * size)})"
 
 
-def _delta(label: Label, sign: int) -> tuple[int, int]:
-    return (sign, 0) if label is Label.SPAM else (0, sign)
-
-
 def _moves(label: Label, gain: int, loss: int) -> tuple[int, int]:
     """Spam and ham deltas: `gain` added to `label`'s count, `loss` taken from the other's."""
     return (gain, -loss) if label is Label.SPAM else (-loss, gain)
@@ -236,7 +232,7 @@ class SQLiteStore:
             previous = self._label_of(db, item.digest)
             if previous is None:
                 return Outcome.UNKNOWN
-            spam, ham = _delta(previous, -1)
+            spam, ham = _moves(previous, gain=-1, loss=0)  # its own class loses the message
             keys = list(dict.fromkeys(item.keys))
             db.executemany(FORGET_DELTA, ((self._ns, key, spam, ham) for key in keys))
             db.executemany(DROP_EMPTY, ((self._ns, key) for key in keys))

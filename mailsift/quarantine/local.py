@@ -163,7 +163,7 @@ class LocalBackend:
             try:
                 tmp.write(data)
                 tmp.flush()
-                os.environ.get("NOFSYNC") or os.fsync(tmp.fileno())
+                os.fsync(tmp.fileno())
             except BaseException:
                 os.unlink(tmp.name)
                 raise

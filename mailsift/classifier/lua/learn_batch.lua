@@ -4,8 +4,9 @@
 -- this script first checks those records are still what the caller read, and otherwise
 -- changes nothing and returns "conflict" (another host learned one of the messages meanwhile:
 -- the caller reads again and resends).
--- All or nothing: every key is read (and type-checked by the read) before the first write, and Redis refuses a script over maxmemory only at its first write; Redis does
--- not roll back a script that fails half-way, so nothing may fail after writing starts.
+-- All or nothing: every key is read (and type-checked by the read) before the first write,
+-- and Redis refuses a script over maxmemory only at its first write; Redis does not roll back
+-- a script that fails half-way, so nothing may fail after writing starts.
 --
 -- KEYS[1]          totals hash of the store (fields s, h: messages learned per class)
 -- KEYS[2..n+1]     seen records (string "spam" or "ham") of the batch's n messages, each once
