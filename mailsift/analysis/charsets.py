@@ -9,10 +9,12 @@ reaches the detection fallback nor gets an anomaly fact.
 from __future__ import annotations
 
 import codecs
+import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 
 from charset_normalizer import from_bytes
+from charset_normalizer.constant import IANA_SUPPORTED
 
 # Labels seen in real mail -> the codec that decodes what senders actually produce (WHATWG-style).
 ALIASES: dict[str, str] = {
@@ -54,6 +56,12 @@ ALIASES: dict[str, str] = {
 
 # How many bytes detection looks at: enough to be sure, bounded so a huge part stays cheap.
 DETECT_SAMPLE = 32 * 1024
+# Detection needs evidence. Given English text with a stray 8-bit byte or a few (a Hotmail footer's
+# \x92 quote), it named Central European or Baltic DOS code pages for 140 of the corpus's 193 calls;
+# below this many 8-bit bytes the Windows Western code page is the better guess, and it spares the
+# detector (~1 ms a call, ~20 ms for its first call in a process while it loads its tables).
+DETECT_MIN_8BIT = 16
+ASCII_BYTES = bytes(range(128))
 
 
 @dataclass(slots=True)
@@ -95,6 +103,26 @@ def detect(data: bytes) -> str:
     return codec_for(best.encoding) if best is not None else ""
 
 
+# Western, Cyrillic and Chinese text for warm_up: detection's first pass over each script fills
+# its caches.
+WARM_UP_SAMPLES = (("Grüße aus Köln, café crème " * 20).encode("cp1252"),
+                   ("Привет, как дела? " * 20).encode("cp1251"),
+                   ("你好，欢迎光临 " * 20).encode("gb18030"))
+
+
+def warm_up() -> None:
+    """Do detection's one-time work now, in a process that scores for a long time.
+
+    charset-normalizer imports the module of every codec it tries on first use and caches facts
+    per character: a process's first detection took 15-40 ms instead of ~1-2 ms. In the milter
+    that first message held a scoring worker, and every message queued behind it waited too.
+    """
+    for name in IANA_SUPPORTED:
+        importlib.import_module(f"encodings.{name}")
+    for sample in WARM_UP_SAMPLES:
+        detect(sample)
+
+
 def decode(data: bytes, declared: str) -> Decoded:
     """Decode `data` with the declared charset label, falling back to detection.
 
@@ -118,8 +146,22 @@ def decode(data: bytes, declared: str) -> Decoded:
             return Decoded(data.decode("utf-8"), "utf-8", False, "")
         except UnicodeDecodeError:
             problem = "CHARSET_MISSING_8BIT"
-    found = detect(data) or codec or "cp1252"
-    return Decoded(data.decode(found, errors="replace"), found, True, problem)
+    return Decoded(*_fallback(data, codec), True, problem)
+
+
+def _fallback(data: bytes, codec: str) -> tuple[str, str]:
+    """Text and codec when the declared charset failed or was missing; `codec` is the one that failed.
+
+    With few 8-bit bytes the declared codec still decodes the rest best (UTF-8 text with one stray
+    byte keeps its accents) unless it is ASCII, the label of senders who never thought about
+    charsets; then, as with no label, Windows-1252, the de facto default of unlabeled Western mail.
+    """
+    sample = data[:DETECT_SAMPLE]
+    if len(sample.translate(None, ASCII_BYTES)) < DETECT_MIN_8BIT:
+        found = codec if codec not in ("", "ascii") else "cp1252"
+    else:
+        found = detect(sample) or codec or "cp1252"
+    return data.decode(found, errors="replace"), found
 
 
 def decode_short(data: bytes, declared: str) -> tuple[str, bool]:

@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from typing import Any
 
+from mailsift.analysis import charsets
 from mailsift.analysis.model import Envelope
 from mailsift.classifier.filter import BayesFilter, StoreHealth
 from mailsift.classifier.open_store import open_store
@@ -85,6 +86,7 @@ def _start_worker(config: Config, store_health: Any) -> None:
         log.warning("Bayes disabled in this worker: %s", exc)
         _bayes = None
     _scanner = Scanner(config, bayes=_bayes)
+    charsets.warm_up()
     gc.freeze()  # the rules live as long as the worker: keep full collections from rescanning them
 
 

@@ -73,6 +73,26 @@ def test_unknown_charset_falls_back_to_detection() -> None:
     assert "CHARSET_UNKNOWN" in message.facts
 
 
+def _no_detection(data: bytes) -> str:
+    raise AssertionError("detection ran on a text with a few 8-bit bytes")
+
+
+def test_stray_windows_quote_without_charset_is_windows_1252(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hotmail's footer: one \x92 in English. Detection named Baltic or Central European code pages."""
+    monkeypatch.setattr("mailsift.analysis.charsets.detect", _no_detection)
+    message = run(simple(b"Join the world\x92s largest e-mail service\n", "text/plain", "8bit"))
+    assert message.text_parts[0].text == "Join the world\u2019s largest e-mail service\n"
+    assert "CHARSET_MISSING_8BIT" in message.facts
+
+
+def test_utf8_text_with_a_stray_byte_keeps_its_accents(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mailsift.analysis.charsets.detect", _no_detection)
+    body = "Grüße aus Köln".encode() + b"\x92 \n"
+    message = run(simple(body, "text/plain; charset=utf-8", "8bit"))
+    assert message.text_parts[0].text == "Grüße aus Köln\ufffd \n"
+    assert "CHARSET_MISMATCH" in message.facts
+
+
 def test_charset_aliases_used_by_real_clients() -> None:
     korean = "안녕하세요 반갑습니다"
     message = run(simple(korean.encode("cp949"), "text/plain; charset=ks_c_5601-1987", "8bit"))
