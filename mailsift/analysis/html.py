@@ -28,6 +28,11 @@ BLOCKS = frozenset({
 })
 OBJECTS = frozenset({"object", "embed", "applet"})
 LINK_ATTRIBUTES = ("href", "src", "action", "background")
+LINK_ATTRIBUTE_SET = frozenset(LINK_ATTRIBUTES)
+# Attributes _look reads on any element (`<font>` is read whole: color and size).
+LOOK_ATTRIBUTES = frozenset({"hidden", "bgcolor", "style"})
+# Elements _count counts even without attributes.
+COUNTED_BARE = frozenset({"img", "form", "iframe", "frame"}) | OBJECTS
 STYLE_PROPERTY = re.compile(
     r"(display|visibility|font-size|color|background-color|background|opacity)\s*:\s*([^;]+)")
 FONT_SIZE = re.compile(r"([0-9]*\.?[0-9]+)\s*(px|pt|em|rem|%|ex)?")
@@ -142,8 +147,9 @@ class _Walker:
     def run(self, root: LexborNode) -> None:
         # Items are (node, look) to visit, or (None, marker) to run when a subtree is done.
         stack: list[tuple[LexborNode | None, Look | str]] = [(root, DEFAULT_LOOK)]
+        pop, push = stack.pop, stack.append
         while stack:
-            node, look = stack.pop()
+            node, look = pop()
             if node is None:
                 self._close(look)
                 continue
@@ -155,19 +161,17 @@ class _Walker:
                 self._skipped(node, tag)
                 continue
             look = self._element(node, tag, look)  # type: ignore[arg-type]
-            children = []
-            child = node.child
-            while child is not None:
-                children.append((child, look))
-                child = child.next
             if tag == "a" and self.anchor is not None:
-                stack.append((None, "a"))
+                push((None, "a"))
             if tag in BLOCKS:
                 self.out.append(BLOCK_MARK)
-                stack.append((None, BLOCK_MARK))
+                push((None, BLOCK_MARK))
             elif tag in ("td", "th"):
                 self.out.append(" ")
-            stack.extend(reversed(children))
+            child = node.last_child  # pushed last first, so that they are visited in order
+            while child is not None:
+                push((child, look))
+                child = child.prev
 
     def _close(self, marker: Look | str) -> None:
         if marker == "a" and self.anchor is not None and self.anchor_link is not None:
@@ -205,8 +209,15 @@ class _Walker:
 
     def _element(self, node: LexborNode, tag: str, look: Look) -> Look:
         attributes = node.attributes
-        self._count(tag, attributes)
-        return _look(tag, attributes, look) if attributes else look
+        if attributes:
+            self._count(tag, attributes)
+            # Most attributes (width, align, class...) change neither counts nor looks.
+            if tag == "font" or LOOK_ATTRIBUTES & attributes.keys():
+                return _look(tag, attributes, look)
+            return look
+        if tag in COUNTED_BARE:
+            self._count(tag, attributes)
+        return look
 
     def _count(self, tag: str, attributes: dict[str, str | None]) -> None:
         facts = self.facts
@@ -232,10 +243,11 @@ class _Walker:
         self._links(attributes, tag)
 
     def _links(self, attributes: dict[str, str | None], tag: str) -> None:
-        for name in LINK_ATTRIBUTES:
-            value = attributes.get(name)
-            if value:
-                self.links.append(Link(value.strip(), tag))
+        if LINK_ATTRIBUTE_SET & attributes.keys():
+            for name in LINK_ATTRIBUTES:
+                value = attributes.get(name)
+                if value:
+                    self.links.append(Link(value.strip(), tag))
 
 
 def _look(tag: str, attributes: dict[str, str | None], look: Look) -> Look:
