@@ -295,7 +295,9 @@ class MilterConfig(Section):
         "Python threads cannot share a core, hence processes.")
     timeout: Annotated[float, Field(gt=0, le=300)] = Field(
         20.0, description="Seconds a message may take to score before on_error applies; keep it "
-        "under Postfix's milter_content_timeout (300 s) so Postfix never gives up first.")
+        "under Postfix's milter_content_timeout (300 s) so Postfix never gives up first. Under "
+        "overload a message waits for a free worker at most half of it, so that it still has the "
+        "other half to be scored in.")
     on_error: Literal["accept", "tempfail"] = Field(
         "accept", description="What happens to a message when scoring fails or times out: "
         "accept (delivered with X-Spam-Status: ... error) or tempfail (451, the client retries).")

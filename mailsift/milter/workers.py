@@ -203,14 +203,21 @@ class WorkerPool:
             worker.ask(None, deadline, 120)
 
     def score(self, job: Job) -> Scored:
-        """Score in an idle worker, all within `milter.timeout` (waiting for a free one included)."""
-        deadline = time.monotonic() + self.timeout
-        worker = self._acquire()
+        """Score in an idle worker, all within `milter.timeout` (waiting for a free one included).
+
+        A message waits for a worker at most half its budget; the other half is its own to be
+        scored in. Had it waited longer, a healthy worker would get too little time, overrun, and
+        be killed and replaced (rules reloaded) as too slow, just when the pool is overloaded.
+        """
+        started = time.monotonic()
+        deadline = started + self.timeout
+        patience = started + self.timeout / 2
+        worker = self._acquire(patience)
         while not worker.process.is_alive():  # died while idle (OOM killer, kill -9): no job lost
             log.warning("scoring worker %s had died (exit code %s); replaced",
                         worker.process.pid, worker.process.exitcode)
             self._replace(worker)
-            worker = self._acquire()
+            worker = self._acquire(patience)
         try:
             ok, payload = worker.ask(job, deadline, self.timeout)
         except _Lost as exc:
@@ -221,17 +228,19 @@ class WorkerPool:
             raise ScoringError(f"scoring failed: {payload}")
         return payload  # type: ignore[no-any-return]
 
-    def _acquire(self) -> _Worker:
+    def _acquire(self, patience: float) -> _Worker:
+        """An idle worker, or the first one released before the monotonic time `patience`."""
         with self.lock:
             if self.idle:
                 return self.idle.pop()
             waiter = _Waiter()
             self.waiting.append(waiter)
-        waiter.arrived.wait(self.timeout)
+        waiter.arrived.wait(max(0.0, patience - time.monotonic()))
         with self.lock:
             if waiter.worker is None:
                 self.waiting.remove(waiter)
-                raise ScoringError(f"no scoring worker free within {self.timeout:g}s")
+                raise ScoringError(f"no scoring worker free within {self.timeout / 2:g}s "
+                                   f"(half of milter.timeout)")
         return waiter.worker
 
     def _release(self, worker: _Worker) -> None:

@@ -31,11 +31,11 @@ ENVELOPE = Envelope(client_ip="192.0.2.7", client_name="mx.example.net", helo="m
 ARRIVAL = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-def pool_config(tmp_path: Path, **milter: object) -> Config:
+def pool_config(tmp_path: Path, rule_budget: float = 20.0, **milter: object) -> Config:
     data = base_config(tmp_path)
     data["milter"] = {**data["milter"], "workers": 1, **milter}
     data["bayes"]["enabled"] = False
-    data["scan"]["rule_budget"] = 20.0
+    data["scan"]["rule_budget"] = rule_budget
     return parse_config(data, "test")
 
 
@@ -105,3 +105,30 @@ def _only_worker(pool: WorkerPool) -> int:
     (worker,) = pool.workers
     assert worker.process.pid is not None
     return worker.process.pid
+
+
+def test_message_that_waited_long_gives_up_instead_of_killing_a_healthy_worker(
+        tmp_path: Path, make_pool: StartPool) -> None:
+    """Overload: a message waits for a worker at most half of milter.timeout.
+
+    Here each slow message takes the whole rule_budget (2 s) and the timeout is 3 s. The second
+    one, queued behind the first, would otherwise get the worker with ~1 s left, overrun, and
+    have the healthy worker killed and replaced. It gives up after 1.5 s instead, on_error
+    applies, and the worker lives on to score what comes next."""
+    config = pool_config(tmp_path, rule_budget=2.0, timeout=3.0)
+    pool = make_pool(config)
+    worker = _only_worker(pool)
+    slow = make_message(SLOW_MARK)[0]
+    with ThreadPoolExecutor(2) as callers:
+        first = callers.submit(pool.score, job(slow))
+        time.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(ScoringError) as gave_up:
+            callers.submit(pool.score, job(slow)).result(timeout=30)
+        waited = time.monotonic() - started
+        assert first.result(timeout=30).result.score is not None
+    assert not gave_up.value.worker_lost
+    assert "no scoring worker free" in str(gave_up.value)
+    assert waited < 1.9
+    assert _only_worker(pool) == worker
+    assert "E2E_TAG" in pool.score(job(make_message(TAG_MARK)[0])).result.rule_names
