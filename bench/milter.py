@@ -74,6 +74,7 @@ BEGIN, END = markers("milter.py")
 SPAMASS_MILTER = Path("/usr/sbin/spamass-milter")
 SMTP_SINK = "/usr/sbin/smtp-sink"  # in Debian's postfix package
 SINK_BACKLOG = 256
+RCPT_LINE = b"X-Rcpt-Args: <"  # how a smtp-sink dump names a recipient
 
 CLIENTS = 20
 WORKERS = 2
@@ -242,8 +243,8 @@ def dump_recipients(dump: bytes) -> list[str]:
     for line in dump.split(b"\n"):
         if not line.startswith(b"X-"):
             break
-        if line.startswith(b"X-Rcpt-Args: <"):
-            found.append(line[len(b"X-Rcpt-Args: <"):].partition(b">")[0].decode("ascii", "replace").lower())
+        if line.startswith(RCPT_LINE):
+            found.append(line[len(RCPT_LINE):].partition(b">")[0].decode("ascii", "replace").lower())
     return found
 
 

@@ -112,6 +112,9 @@ def start_process_helpers() -> None:
     forkserver.ensure_running()
 
 
+READY = "ready"  # a worker's first message: rules loaded, store opened
+
+
 def _serve(conn: Connection, config: Config, store_health: Any) -> None:
     """A worker's life: load, say ready, then score each job that arrives until the pipe closes."""
     _start_worker(config, store_health)
@@ -127,9 +130,6 @@ def _serve(conn: Connection, config: Config, store_health: Any) -> None:
             log.exception("scoring failed")
             reply = (False, f"{type(exc).__name__}: {exc}")
         conn.send(reply)
-
-
-READY = "ready"
 
 
 class _Lost(Exception):
@@ -182,6 +182,7 @@ class WorkerPool:
     def __init__(self, config: Config) -> None:
         self.size = config.milter.workers or os.cpu_count() or 1
         self.timeout = config.milter.timeout
+        self.patience = self.timeout / 2  # the longest a message waits for a worker: see score()
         self.config = config
         self.context = multiprocessing.get_context("forkserver")
         # One store health for all workers: a dead Redis costs the pool one timeout, not one each.
@@ -211,13 +212,13 @@ class WorkerPool:
         """
         started = time.monotonic()
         deadline = started + self.timeout
-        patience = started + self.timeout / 2
-        worker = self._acquire(patience)
+        wait_until = started + self.patience
+        worker = self._acquire(wait_until)
         while not worker.process.is_alive():  # died while idle (OOM killer, kill -9): no job lost
             log.warning("scoring worker %s had died (exit code %s); replaced",
                         worker.process.pid, worker.process.exitcode)
             self._replace(worker)
-            worker = self._acquire(patience)
+            worker = self._acquire(wait_until)
         try:
             ok, payload = worker.ask(job, deadline, self.timeout)
         except _Lost as exc:
@@ -228,18 +229,18 @@ class WorkerPool:
             raise ScoringError(f"scoring failed: {payload}")
         return payload  # type: ignore[no-any-return]
 
-    def _acquire(self, patience: float) -> _Worker:
-        """An idle worker, or the first one released before the monotonic time `patience`."""
+    def _acquire(self, wait_until: float) -> _Worker:
+        """An idle worker, or the first one released before the monotonic time `wait_until`."""
         with self.lock:
             if self.idle:
                 return self.idle.pop()
             waiter = _Waiter()
             self.waiting.append(waiter)
-        waiter.arrived.wait(max(0.0, patience - time.monotonic()))
+        waiter.arrived.wait(max(0.0, wait_until - time.monotonic()))
         with self.lock:
             if waiter.worker is None:
                 self.waiting.remove(waiter)
-                raise ScoringError(f"no scoring worker free within {self.timeout / 2:g}s "
+                raise ScoringError(f"no scoring worker free within {self.patience:g}s "
                                    f"(half of milter.timeout)")
         return waiter.worker
 
