@@ -3,6 +3,8 @@ verdicts never score less. A gap would silently drop the Bayes verdict for the m
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from mailsift.config import Config
 from mailsift.rules.model import RuleDef
 from mailsift.scanner import Scanner
@@ -19,7 +21,7 @@ def test_bands_cover_zero_to_one_without_gap_or_overlap() -> None:
     edges = [(float(r.eval_args[0]), float(r.eval_args[1])) for r in bands()]
     assert edges[0][0] == 0.0
     assert edges[-1][1] > 1.0  # a probability of exactly 1 still lands in the top band
-    for (_, high), (low, _) in zip(edges, edges[1:], strict=False):
+    for (_, high), (low, _) in pairwise(edges):
         assert high == low
 
 
