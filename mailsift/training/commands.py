@@ -19,7 +19,7 @@ from mailsift.classifier.store import Label, StoreError, read_backup, write_back
 from mailsift.config import Config
 from mailsift.training.learn import learn
 from mailsift.training.pyzor import tell_pyzor
-from mailsift.training.sources import iter_messages, looks_like_mail
+from mailsift.training.sources import Item, iter_messages, looks_like_mail
 
 VERBS = {"spam": "Learned", "ham": "Learned", "report": "Learned", "revoke": "Learned",
          "forget": "Forgot"}
@@ -74,8 +74,14 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
     if share:
         lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
         if config.bayes.pyzor:
-            lines.append(tell_pyzor(share, [i.raw for i in items if i.raw and looks_like_mail(i.raw)]))
+            lines.append(tell_pyzor(share, _mail(items)))
     return "\n".join(lines)
+
+
+def _mail(items: list[Item]) -> list[bytes]:
+    """The messages of `items` that are readable mail, read again for pyzor."""
+    found = (item.content()[0] for item in items)
+    return [raw for raw in found if raw and looks_like_mail(raw)]
 
 
 def _dump(bayes: BayesFilter) -> str:

@@ -62,13 +62,15 @@ def _init_worker(config: Config, bayes: BayesFilter, digests: bool) -> None:
 
 
 def _prepare(item: Item) -> Prepared:
-    """In a worker: turn raw bytes into what the store needs (digest, token keys, report digests)."""
+    """In a worker: read the message and turn it into what the store needs (digest, token keys,
+    report digests)."""
     assert _worker_filter is not None and _worker_config is not None
-    if item.raw is None:
-        return Prepared(item.name, None, item.error)
-    if not looks_like_mail(item.raw):
+    raw, error = item.content()
+    if raw is None:
+        return Prepared(item.name, None, error)
+    if not looks_like_mail(raw):
         return Prepared(item.name, None, "not a mail message")
-    msg = analyse(item.raw, _worker_config)
+    msg = analyse(raw, _worker_config)
     return Prepared(item.name, _worker_filter.item(msg), "",
                     report_digests(msg) if _worker_digests else None)
 

@@ -19,9 +19,23 @@ MBOX_MARK = b"From "
 
 @dataclass(frozen=True)
 class Item:
+    """One message to learn. A file is only named here and read where it is analysed (in a
+    worker): a directory of 100,000 messages is then never held in memory at once, and the
+    parent does not copy every message to the workers."""
+
     name: str  # what to call the message in reports: file path, or mbox path#index
-    raw: bytes | None  # None when it could not be read
-    error: str = ""
+    raw: bytes | None = None  # the message, when it came from an mbox or stdin
+    error: str = ""  # why there is no message to read
+    path: Path | None = None  # a message file, read by `content()`
+
+    def content(self) -> tuple[bytes | None, str]:
+        """(the message, "") or (None, why it cannot be read)."""
+        if self.path is None:
+            return self.raw, self.error
+        try:
+            return self.path.read_bytes(), ""
+        except OSError as exc:
+            return None, exc.strerror or str(exc)
 
 
 def is_maildir(path: Path) -> bool:
@@ -56,7 +70,7 @@ def iter_messages(paths: list[str], force_mbox: bool = False) -> Iterator[Item]:
             continue
         path = Path(spec)
         if not path.exists():
-            yield Item(spec, None, "no such file or directory")
+            yield Item(spec, error="no such file or directory")
         elif path.is_dir():
             yield from _directory(path)
         elif force_mbox or is_mbox(path):
@@ -83,10 +97,7 @@ def _directory(path: Path) -> Iterator[Item]:
 
 
 def _file(path: Path) -> Item:
-    try:
-        return Item(str(path), path.read_bytes())
-    except OSError as exc:
-        return Item(str(path), None, exc.strerror or str(exc))
+    return Item(str(path), path=path)
 
 
 def _mbox(path: Path) -> Iterator[Item]:
@@ -95,7 +106,7 @@ def _mbox(path: Path) -> Iterator[Item]:
         for index, key in enumerate(box.iterkeys()):
             yield Item(f"{path}#{index}", box.get_bytes(key))
     except (OSError, mailbox.Error) as exc:
-        yield Item(str(path), None, f"cannot read as mbox: {exc}")
+        yield Item(str(path), error=f"cannot read as mbox: {exc}")
 
 
 def looks_like_mail(raw: bytes) -> bool:

@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.store import Label
+from mailsift.config import BayesConfig, Config
+from mailsift.training.learn import learn
+from mailsift.training.sources import iter_messages
 from tests.support.redis_server import RedisServer
 from tests.training.test_bayes_behaviour import corpus_sample
 
@@ -131,3 +137,18 @@ def test_report_says_so_when_pyzor_is_enabled_but_missing(config: Path, tmp_path
                            "--report", str(message)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "Pyzor: not told (the pyzor command is not installed)" in done.stdout
+
+
+def test_a_file_that_vanishes_during_learning_is_named_and_the_rest_learned(tmp_path: Path) -> None:
+    """Files are read where they are analysed, not when the directory is listed; a message moved
+    away in between (an IMAP client expunging a Maildir) is one unreadable file, not an abort."""
+    folder = tmp_path / "spam"
+    folder.mkdir()
+    for i, raw in enumerate(SPAM):
+        (folder / f"{i}.eml").write_bytes(raw)
+    config = Config(bayes=BayesConfig(store=f"sqlite:///{tmp_path}/bayes.sqlite"))
+    items = list(iter_messages([str(folder)]))
+    (folder / "2.eml").unlink()
+    report = learn(items, Label.SPAM, config, BayesFilter(config.bayes, open_store(config.bayes)))
+    assert (report.examined, report.changed) == (6, 5)
+    assert report.failed == [(str(folder / "2.eml"), "No such file or directory")]
