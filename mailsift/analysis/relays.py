@@ -141,14 +141,18 @@ def networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def mark_trust(relays: list[Relay], trusted: Sequence[str], internal: Sequence[str]) -> None:
-    """Set `trusted` and `internal` on the newest-first relays, stopping at the first outsider."""
+    """Set `trusted` and `internal` on the newest-first relays, stopping at the first outsider.
+
+    Addresses past that relay are not parsed: every relay after it is neither, and parsing was
+    most of the cost (a message has ~5 relays, the first is usually already outside)."""
     trusted_nets = networks(tuple(trusted))
     internal_nets = networks(tuple(internal or trusted))
     trusting = inside = True
     for relay in relays:
-        ip = ipaddress.ip_address(relay.ip)
-        trusting = trusting and _within(ip, trusted_nets)
-        inside = inside and _within(ip, internal_nets)
+        if trusting or inside:
+            ip = ipaddress.ip_address(relay.ip)
+            trusting = trusting and _within(ip, trusted_nets)
+            inside = inside and _within(ip, internal_nets)
         relay.trusted, relay.internal = trusting, inside
 
 

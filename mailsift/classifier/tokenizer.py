@@ -13,6 +13,7 @@ read — we tokenise a fixed list of headers — so earlier filtering cannot lea
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 import regex
@@ -22,6 +23,9 @@ from mailsift.analysis.model import Message
 MIN_WORD, MAX_WORD = 3, 20
 # Runs of letters/digits with inner apostrophes, dots or dashes ("don't", "e-mail", "3.5").
 WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+(?:['.\-][\p{L}\p{M}\p{N}]+)*")
+# The same pattern for ASCII text, which is most mail: there the stdlib engine finds the words in
+# about two thirds of the time (70 -> 45 us a message on the corpus).
+ASCII_WORD = re.compile(r"[A-Za-z0-9]+(?:['.\-][A-Za-z0-9]+)*")
 # Scripts written without spaces: split into overlapping character pairs, the usual choice for
 # CJK text when no dictionary segmenter is at hand.
 CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]+")
@@ -41,6 +45,10 @@ def tokenize(msg: Message, bigrams: bool = False) -> list[str]:
                    _message_id(msg), _urls(msg), _html(msg), _attachments(msg), _facts(msg)):
         found.update(dict.fromkeys(source))
     return list(found)
+
+
+def _words(text: str) -> list[str]:
+    return (ASCII_WORD if text.isascii() else WORD).findall(text)
 
 
 def _word_token(word: str, prefix: str) -> str | None:
@@ -68,7 +76,7 @@ def _squeeze(shape: str) -> str:
 
 def _text_tokens(text: str, prefix: str, bigrams: bool) -> Iterable[str]:
     text = text.lower()
-    words = WORD.findall(text)
+    words = _words(text)
     if not bigrams:  # then order and repeats do not matter: each distinct word is looked at once
         words = list(dict.fromkeys(words))
     cjk = CJK.search(text) is not None
@@ -121,7 +129,7 @@ def _addresses(msg: Message) -> Iterable[str]:
                 yield f"{prefix}:domain:{domain}"
             if user:
                 yield _word_token(user, f"{prefix}:user:") or f"{prefix}:user:short"
-            for word in WORD.findall(name.lower()):
+            for word in _words(name.lower()):
                 token = _word_token(word, f"{prefix}:name:")
                 if token:
                     yield token
@@ -176,7 +184,7 @@ def _mime(msg: Message) -> Iterable[str]:
 def _mailer(msg: Message) -> Iterable[str]:
     for header in MAILER_HEADERS:
         for value in msg.header_values(header)[:1]:
-            for word in WORD.findall(value.lower())[:4]:
+            for word in _words(value.lower())[:4]:
                 token = _word_token(word, "mailer:")
                 if token:
                     yield token
