@@ -65,9 +65,11 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
     headers = build_headers(block, _body_charset(block), facts)
     body = data[block.body_start:block.body_start + config.scan.max_bytes]
     body_truncated = len(data) - block.body_start > config.scan.max_bytes
-    fields: dict[str, str] = {}
+    fields: dict[str, str] = {}  # the first of each name, for the MIME walk
     for header in headers:
-        fields.setdefault(header.name.lower(), unfold(header.raw))
+        name = header.name.lower()
+        if name not in fields:
+            fields[name] = unfold(header.raw)
     limits = mime.Limits(config.scan.max_parts, config.scan.max_depth, body_truncated)
     walk = mime.walk(fields, body, limits, facts)
     body_parts = _Body(facts, quiet=body_truncated)
