@@ -7,6 +7,7 @@ are reported by name and counted, never fatal: one bad file must not stop the tr
 
 from __future__ import annotations
 
+import functools
 import mailbox
 import os
 import sys
@@ -19,23 +20,40 @@ MBOX_MARK = b"From "
 
 @dataclass(frozen=True)
 class Item:
-    """One message to learn. A file is only named here and read where it is analysed (in a
-    worker): a directory of 100,000 messages is then never held in memory at once, and the
-    parent does not copy every message to the workers."""
+    """One message to learn. A file or mbox message is only named here and read where it is
+    analysed (in a worker): a Maildir of 100,000 messages or a 2 GB mbox is then never held in
+    memory at once, and the parent does not copy every message to the workers."""
 
     name: str  # what to call the message in reports: file path, or mbox path#index
-    raw: bytes | None = None  # the message, when it came from an mbox or stdin
+    raw: bytes | None = None  # the message, when it came from standard input
     error: str = ""  # why there is no message to read
-    path: Path | None = None  # a message file, read by `content()`
+    path: Path | None = None  # a message file or an mbox, read by `content()`
+    index: int | None = None  # which message of the mbox at `path`
 
     def content(self) -> tuple[bytes | None, str]:
         """(the message, "") or (None, why it cannot be read)."""
         if self.path is None:
             return self.raw, self.error
         try:
-            return self.path.read_bytes(), ""
+            if self.index is None:
+                return self.path.read_bytes(), ""
+            stat = self.path.stat()
+            box = _opened_mbox(os.getpid(), self.path, stat.st_mtime_ns, stat.st_size)
+            return box.get_bytes(self.index), ""
         except OSError as exc:
             return None, exc.strerror or str(exc)
+        except (mailbox.Error, KeyError):
+            return None, "no longer in the mbox (changed since it was listed)"
+
+
+@functools.lru_cache(maxsize=4)
+def _opened_mbox(pid: int, path: Path, mtime_ns: int, size: int) -> mailbox.mbox:
+    """An mbox opened by this process, its table of contents read once per version of the file.
+
+    Keyed by process, because a worker forked from the parent must not share the parent's open
+    file and its position; and by modification time and size, because an mbox that changed
+    (new mail appended, say) must be read afresh, not through offsets into the old one."""
+    return mailbox.mbox(path, create=False)
 
 
 def is_maildir(path: Path) -> bool:
@@ -101,12 +119,16 @@ def _file(path: Path) -> Item:
 
 
 def _mbox(path: Path) -> Iterator[Item]:
+    """One item per message; counting them reads where each message starts, not the messages."""
     try:
         box = mailbox.mbox(path, create=False)
-        for index, key in enumerate(box.iterkeys()):
-            yield Item(f"{path}#{index}", box.get_bytes(key))
+        keys = box.keys()
+        box.close()
     except (OSError, mailbox.Error) as exc:
         yield Item(str(path), error=f"cannot read as mbox: {exc}")
+        return
+    for key in keys:
+        yield Item(f"{path}#{key}", path=path, index=key)
 
 
 def looks_like_mail(raw: bytes) -> bool:

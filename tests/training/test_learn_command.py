@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import mailbox
 import os
 import subprocess
@@ -152,3 +153,52 @@ def test_a_file_that_vanishes_during_learning_is_named_and_the_rest_learned(tmp_
     report = learn(items, Label.SPAM, config, BayesFilter(config.bayes, open_store(config.bayes)))
     assert (report.examined, report.changed) == (6, 5)
     assert report.failed == [(str(folder / "2.eml"), "No such file or directory")]
+
+
+def peak_rss_kib_of_learning(config: Path, path: Path) -> int:
+    """`mailsift learn --spam path` in a fresh interpreter; its own peak RSS (the workers are
+    children and not counted), after its summary line was printed."""
+    code = ("import resource, runpy, sys\n"
+            f"sys.argv = ['mailsift', '--config', {str(config)!r}, 'learn', '--spam', {str(path)!r}]\n"
+            "try:\n    runpy.run_module('mailsift', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "Learned tokens from" in done.stdout, done.stderr
+    return int(done.stdout.split("peak ")[-1])
+
+
+def test_a_big_mbox_is_learned_without_being_held_in_memory(config: Path, tmp_path: Path) -> None:
+    """sa-learn --mbox streams a mailbox; so must we, or a 2 GB spam folder exhausts a small
+    host. Each message is read by the worker that analyses it."""
+    attachment = base64.encodebytes(os.urandom(150_000)).decode()
+    big = mailbox.mbox(tmp_path / "big.mbox")
+    for n in range(400):
+        big.add(f"From: s{n}@example.org\nSubject: offer {n}\nMIME-Version: 1.0\n"
+                "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n"
+                f"cheap offer {n}\n--b\nContent-Type: application/zip\n"
+                f"Content-Transfer-Encoding: base64\n\n{attachment}--b--\n")
+    big.flush()
+    small = mailbox.mbox(tmp_path / "small.mbox")
+    small.add(SPAM[0])
+    small.flush()
+    size_kib = (tmp_path / "big.mbox").stat().st_size // 1024
+    assert size_kib > 75_000
+    growth = peak_rss_kib_of_learning(config, tmp_path / "big.mbox") - \
+        peak_rss_kib_of_learning(config, tmp_path / "small.mbox")
+    assert growth < size_kib // 4, (growth, size_kib)
+
+
+def test_an_mbox_that_shrinks_during_learning_costs_only_its_missing_messages(tmp_path: Path) -> None:
+    box_path = tmp_path / "spam.mbox"
+    box = mailbox.mbox(box_path)
+    for raw in SPAM[:4]:
+        box.add(raw)
+    box.flush()
+    config = Config(bayes=BayesConfig(store=f"sqlite:///{tmp_path}/bayes.sqlite"))
+    items = list(iter_messages([str(box_path)]))
+    box.remove(3)
+    box.flush()
+    report = learn(items, Label.SPAM, config, BayesFilter(config.bayes, open_store(config.bayes)))
+    assert (report.examined, report.changed) == (4, 3)
+    assert report.failed == [(f"{box_path}#3", "no longer in the mbox (changed since it was listed)")]
