@@ -195,6 +195,7 @@ def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_sp
              config_path: str | None) -> None:
     """Learn from empty, score a test set, print FP%, FN%, 1-AUC% and speeds."""
     from mailsift.classifier.store import StoreError
+    from mailsift.training.evaluate import EvalError
     from mailsift.training.evaluate import evaluate as run
 
     if plot:
@@ -210,6 +211,8 @@ def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_sp
                      test_ham, store, network, plot)
     except StoreError as exc:
         raise CliError(f"eval: Bayes store unavailable: {exc}") from None
+    except EvalError as exc:
+        raise CliError(f"eval: {exc}") from None
     click.echo(json.dumps(report.as_dict()) if as_json else report.text())
 
 

@@ -7,8 +7,6 @@ temporary SQLite file unless another is named, so an evaluation never touches pr
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +19,12 @@ from mailsift.config import Config
 from mailsift.scanner import Scanner
 from mailsift.training.learn import learn
 from mailsift.training.metrics import summarize
+from mailsift.training.parallel import Failure, SurvivingPool
 from mailsift.training.sources import directory_files, iter_messages
+
+
+class EvalError(Exception):
+    """The evaluation cannot give figures; the message says which message and why."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,17 @@ def _score(path: str) -> float:
     return _scanner.scan(Path(path).read_bytes()).score
 
 
+def _scores(pool: SurvivingPool[str, float], paths: list[str]) -> list[float]:
+    """Every message's score: an evaluation missing one would be wrong, so a message that cannot
+    be scored stops it, by name."""
+    scores = []
+    for path, score in pool.map(paths):
+        if isinstance(score, Failure):
+            raise EvalError(f"scoring {path} failed: {score.why}")
+        scores.append(score)
+    return scores
+
+
 def _files(directory: str) -> list[str]:
     """Names only: the scoring workers read each file themselves."""
     return [str(path) for path in directory_files(Path(directory))]
@@ -91,11 +105,10 @@ def evaluate(config: Config, train_spam: str, train_ham: str, test_spam: str, te
         learn_seconds = time.perf_counter() - started
         spam, ham = _files(test_spam), _files(test_ham)
         labels = [True] * len(spam) + [False] * len(ham)
-        context = multiprocessing.get_context("fork")
-        with context.Pool(os.cpu_count() or 1, _start_scorer, (config, network)) as pool:
-            pool.map(_score, (spam + ham)[:2])  # start-up (rules, store) is not scoring time
+        with SurvivingPool(_score, _start_scorer, (config, network)) as pool:
+            _scores(pool, (spam + ham)[:2])  # start-up (rules, store) is not scoring time
             started = time.perf_counter()
-            scores = pool.map(_score, spam + ham, chunksize=8)
+            scores = _scores(pool, spam + ham)
             score_seconds = time.perf_counter() - started
     required = config.scoring.required_score
     metrics = summarize(labels, scores, [s >= required for s in scores], score_seconds)

@@ -5,42 +5,27 @@ Reading, parsing and tokenising is the CPU-heavy part (~0.7 ms a message on the 
 process), so it is spread over the cores; the store work is then a few round trips per batch
 instead of one per message.
 
-The pool is pebble's, not the stdlib's: when a worker dies (a crash in a C library, the kernel's
-OOM killer) the stdlib pool waits forever for its results, so one bad message hung the whole
-run. Now a task whose worker died, overran TASK_SECONDS or raised has its messages analysed
-again one by one, and only the one that fails alone is reported as unusable.
+A message whose analysis kills its worker, overruns its time or raises is reported as unusable
+and the run goes on (see mailsift.training.parallel).
 """
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
 import os
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from itertools import islice
-
-from pebble import ProcessExpired, ProcessPool
 
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.digest import ReportDigests, report_digests
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.store import Label, LearnItem, Outcome
 from mailsift.config import Config
+from mailsift.training.parallel import Failure, SurvivingPool
 from mailsift.training.sources import Item, looks_like_mail
-
-log = logging.getLogger(__name__)
 
 BATCH = 200
 PARALLEL_FROM = 64  # below this many messages a worker pool costs more than it saves
-CHUNK = 16  # messages per task: a task's hand-off costs about as much as analysing a message
-WINDOW = 16  # tasks in flight per worker: enough to keep them busy while a batch is stored
-# A chunk takes ~15 ms; only a message that hangs analysis (or a stalled disk) gets near this.
-TASK_SECONDS = 60.0
 
 
 @dataclass
@@ -96,61 +81,18 @@ def _prepare(item: Item) -> Prepared:
 
 def prepared(items: Iterable[Item], config: Config, bayes: BayesFilter, expected: int,
              digests: bool = False) -> Iterator[Prepared]:
-    """Analyse messages, in a worker pool when there are enough of them to pay for it; results
-    come in the order of `items`."""
-    workers = os.cpu_count() or 1
-    if expected < PARALLEL_FROM or workers == 1:
+    """Analyse messages, in worker processes when there are enough of them to pay for it;
+    results come in the order of `items`."""
+    if expected < PARALLEL_FROM or (os.cpu_count() or 1) == 1:
         _init_worker(config, bayes, digests)
         yield from map(_prepare, items)
         return
     # The store connection is not used in the workers; only the tokenizer settings are.
-    context = multiprocessing.get_context("fork")
-    with ProcessPool(workers, initializer=_init_worker, initargs=(config, bayes, digests),
-                     context=context) as pool:
-        window: deque[tuple[list[Item], Future[list[Prepared]]]] = deque()
-        for chunk in _chunks(items):
-            window.append((chunk, pool.schedule(_prepare_chunk, (chunk,), timeout=TASK_SECONDS)))
-            if len(window) > WINDOW * workers:
-                yield from _results(pool, *window.popleft())
-        while window:
-            yield from _results(pool, *window.popleft())
-
-
-def _chunks(items: Iterable[Item]) -> Iterator[list[Item]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, CHUNK)):
-        yield chunk
-
-
-def _prepare_chunk(chunk: list[Item]) -> list[Prepared]:
-    return [_prepare(item) for item in chunk]
-
-
-def _results(pool: ProcessPool, chunk: list[Item], future: Future[list[Prepared]]) -> list[Prepared]:
-    """A chunk's results. When its worker died (a crash in a C library, the kernel's OOM killer),
-    overran or raised, each message is tried again on its own, so only the culprit is lost;
-    the pool has replaced the worker meanwhile."""
-    try:
-        return future.result()
-    except Exception as exc:  # whatever went wrong, the messages get a second try
-        log.warning("analysing %d messages from %s failed (%s); trying them one by one",
-                    len(chunk), chunk[0].name, _why(exc))
-        return [_alone(pool, item) for item in chunk]
-
-
-def _alone(pool: ProcessPool, item: Item) -> Prepared:
-    try:
-        return pool.schedule(_prepare, (item,), timeout=TASK_SECONDS).result()
-    except Exception as exc:  # reported as this file's failure, never fatal
-        return Prepared(item.name, None, f"analysis failed: {_why(exc)}")
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ProcessExpired):
-        return f"its process died (exit code {exc.exitcode})"
-    if isinstance(exc, FutureTimeout):
-        return f"took longer than {TASK_SECONDS:g} s"
-    return f"{type(exc).__name__}: {exc}"
+    with SurvivingPool(_prepare, _init_worker, (config, bayes, digests)) as pool:
+        for item, done in pool.map(items):
+            if isinstance(done, Failure):
+                done = Prepared(item.name, None, f"analysis failed: {done.why}")
+            yield done
 
 
 def learn(items: Iterable[Item], label: Label | None, config: Config, bayes: BayesFilter,

@@ -19,6 +19,7 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label
 from mailsift.config import BayesConfig, Config, ScanConfig
 from mailsift.training import learn as learning
+from mailsift.training import parallel
 from mailsift.training.learn import PARALLEL_FROM, LearnReport
 from mailsift.training.sources import iter_messages
 
@@ -74,7 +75,7 @@ def test_a_killed_worker_costs_nothing_its_messages_are_analysed_again(
 @pytest.mark.timeout(60)
 def test_a_message_that_overruns_the_budget_is_named_and_the_rest_learned(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(learning, "TASK_SECONDS", 0.3)
+    monkeypatch.setattr(parallel, "TASK_SECONDS", 0.3)
     count = PARALLEL_FROM + 8
     write_messages(tmp_path / "spam", count, lines=10)
     big = tmp_path / "spam" / "big.eml"

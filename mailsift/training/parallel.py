@@ -1,0 +1,104 @@
+"""A process pool for runs over many messages (learning, evaluation) that survives its workers.
+
+The stdlib pool waits forever for the results of a worker that died (a crash in a C library, the
+kernel's OOM killer): one bad message hung a whole `mailsift learn`. pebble's pool replaces the
+worker and fails its task; here the items of a task that died, overran its time or raised are
+then tried one by one, so only an item that also fails alone is lost, and the caller decides
+what that means (learning: an unusable file; evaluation: an error).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from itertools import islice
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from pebble import ProcessExpired, ProcessPool
+
+log = logging.getLogger(__name__)
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+CHUNK = 16  # items per task: a task's hand-off costs about as much as analysing a message
+WINDOW = 16  # tasks in flight per worker: enough to keep them busy while the caller stores results
+# A task takes ~15 ms; only an item that hangs (or a stalled disk) gets near this.
+TASK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    why: str  # "its process died (exit code -9)", "took longer than 60 s", or the exception
+
+
+class SurvivingPool(Generic[In, Out]):
+    """`map(items)` runs `func` on each item in worker processes forked from this one, each
+    started with `initializer(*initargs)`, and yields (item, result or Failure) in item order."""
+
+    def __init__(self, func: Callable[[In], Out], initializer: Callable[..., None],
+                 initargs: Sequence[Any]) -> None:
+        self.func = func
+        self.workers = os.cpu_count() or 1
+        self.pool = ProcessPool(self.workers, initializer=initializer, initargs=list(initargs),
+                                context=multiprocessing.get_context("fork"))
+
+    def __enter__(self) -> SurvivingPool[In, Out]:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if exc is None:
+            self.pool.close()  # let the workers finish and exit
+        else:
+            self.pool.stop()
+        self.pool.join()
+
+    def map(self, items: Iterable[In]) -> Iterator[tuple[In, Out | Failure]]:
+        window: deque[tuple[list[In], Future[list[Out]]]] = deque()
+        for chunk in _chunks(items):
+            window.append((chunk, self.pool.schedule(_run_chunk, (self.func, chunk),
+                                                     timeout=TASK_SECONDS)))
+            if len(window) > WINDOW * self.workers:
+                yield from self._results(*window.popleft())
+        while window:
+            yield from self._results(*window.popleft())
+
+    def _results(self, chunk: list[In], future: Future[list[Out]]) -> Iterator[tuple[In, Out | Failure]]:
+        try:
+            results: list[Out | Failure] = list(future.result())
+        except Exception as exc:  # whatever went wrong, the items get a second try each
+            log.warning("a task of %d items failed (%s); trying them one by one", len(chunk), _why(exc))
+            results = [self._alone(item) for item in chunk]
+        return zip(chunk, results, strict=True)
+
+    def _alone(self, item: In) -> Out | Failure:
+        try:
+            return self.pool.schedule(self.func, (item,), timeout=TASK_SECONDS).result()
+        except Exception as exc:  # the caller decides what a lost item means
+            return Failure(_why(exc))
+
+
+def _chunks(items: Iterable[In]) -> Iterator[list[In]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, CHUNK)):
+        yield chunk
+
+
+def _run_chunk(func: Callable[[In], Out], chunk: list[In]) -> list[Out]:
+    return [func(item) for item in chunk]
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ProcessExpired):
+        return f"its process died (exit code {exc.exitcode})"
+    if isinstance(exc, FutureTimeout):
+        return f"took longer than {TASK_SECONDS:g} s"
+    return f"{type(exc).__name__}: {exc}"

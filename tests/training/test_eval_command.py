@@ -1,0 +1,57 @@
+"""`mailsift eval`: the benchmark protocol on anyone's mail, from four directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.training.test_bayes_behaviour import corpus_sample
+from tests.training.test_learn_command import mailsift
+
+KEYS = {"fp_pct", "fn_pct", "one_minus_auc_pct", "fn_at_zero_fp_pct", "learn_msgs_per_s",
+        "score_msgs_per_s"}
+
+
+def fill(folder: Path, messages: list[bytes]) -> str:
+    folder.mkdir(parents=True)
+    for n, raw in enumerate(messages):
+        (folder / f"{n}.eml").write_bytes(raw)
+    return str(folder)
+
+
+@pytest.fixture
+def split(tmp_path: Path) -> list[str]:
+    """--train-spam, --train-ham, --test-spam, --test-ham with real corpus mail."""
+    return ["--train-spam", fill(tmp_path / "train/spam", corpus_sample("spam", 40)),
+            "--train-ham", fill(tmp_path / "train/ham", corpus_sample("easy_ham", 40)),
+            "--test-spam", fill(tmp_path / "test/spam", corpus_sample("spam", 10, start=40)),
+            "--test-ham", fill(tmp_path / "test/ham", corpus_sample("easy_ham", 20, start=40))]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "mailsift.toml"
+    path.write_text(f'[bayes]\nmin_spam = 20\nmin_ham = 20\n[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    return path
+
+
+def test_eval_prints_the_protocol_figures_as_one_json_object(config: Path, split: list[str],
+                                                            tmp_path: Path) -> None:
+    done = mailsift(config, "eval", *split, "--json", "--plot", str(tmp_path / "roc.png"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report.keys() >= KEYS
+    assert (report["spam"], report["ham"]) == (10, 20)
+    assert 0 <= report["fp_pct"] <= 100 and 0 <= report["fn_pct"] <= 100
+    assert report["learn_msgs_per_s"] > 0 and report["score_msgs_per_s"] > 0
+    assert (tmp_path / "roc.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_eval_names_a_missing_directory_in_one_line(config: Path, split: list[str],
+                                                    tmp_path: Path) -> None:
+    split[split.index("--test-ham") + 1] = str(tmp_path / "nowhere")
+    done = mailsift(config, "eval", *split)
+    assert done.returncode != 0
+    assert done.stderr.strip() == f"mailsift: eval: {tmp_path / 'nowhere'}: not a directory"
