@@ -197,6 +197,7 @@ def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_sp
     from mailsift.classifier.store import StoreError
     from mailsift.training.evaluate import EvalError
     from mailsift.training.evaluate import evaluate as run
+    from mailsift.training.parallel import WorkerStartError
 
     if plot:
         try:
@@ -213,6 +214,8 @@ def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_sp
         raise CliError(f"eval: Bayes store unavailable: {exc}") from None
     except EvalError as exc:
         raise CliError(f"eval: {exc}") from None
+    except WorkerStartError as exc:
+        raise CliError(f"eval: the scoring processes cannot start: {exc}") from None
     click.echo(json.dumps(report.as_dict()) if as_json else report.text())
 
 

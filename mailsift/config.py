@@ -63,6 +63,16 @@ class RulesConfig(Section):
     local_cf: str = Field(
         "/etc/mailsift/local.cf", description="The site's own overrides, loaded last so its "
         "scores win; a missing file is fine.")
+
+    @field_validator("paths")
+    @classmethod
+    def _existing(cls, values: list[str]) -> list[str]:
+        """Caught here, a typo names the file and key; in the scanner it would surface as a bare
+        FileNotFoundError, and in the milter's or eval's workers only as workers that cannot start."""
+        for value in values:
+            if not Path(value).exists():
+                raise ValueError(f"{value}: no such file or directory")
+        return values
     cache_dir: str = Field(
         "", description="Where compiled pattern databases are kept between starts (compiling "
         "takes seconds, loading milliseconds); empty: $XDG_CACHE_HOME/mailsift or "

@@ -67,6 +67,8 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     ({"scan": {"max_bytes": "big"}}, "allowed: an integer >= 16384 and <= 268435456"),
     ({"scoring": {"required_score": "5"}}, "scoring.required_score"),
     ({"network": {"trusted_networks": ["10.0.0.x"]}}, "network.trusted_networks"),
+    ({"rules": {"paths": ["/etc/mailsift/rulez"]}},
+     "rules.paths: /etc/mailsift/rulez: no such file or directory"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as err:

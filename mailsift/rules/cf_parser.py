@@ -141,23 +141,32 @@ class _Loader:
 
     # --- files -------------------------------------------------------------------------------
 
-    def load_path(self, path: Path) -> None:
-        """A file, or every `*.cf` of a directory in name order (SpamAssassin's order)."""
+    def load_path(self, path: Path, source: str = "") -> None:
+        """A file, or every `*.cf` of a directory in name order (SpamAssassin's order).
+
+        `source` is the `include` line that names `path`, if one does."""
         if path.is_dir():
             for child in sorted(path.glob("*.cf")):
-                self.load_file(child)
+                self.load_file(child, source)
         else:
-            self.load_file(path)
+            self.load_file(path, source)
 
-    def load_file(self, path: Path) -> None:
+    def load_file(self, path: Path, source: str = "") -> None:
         resolved = path.resolve()
         if resolved in self.reading:
             self.note(str(path), "include", "include loop: file already being read, not read again")
             return
+        try:
+            text = _read_text(path)
+        except OSError as exc:
+            # As SpamAssassin does: a missing include (or a directory called x.cf) costs its
+            # rules, with a lint line, not the whole ruleset and the milter's start.
+            self.skip(source or str(path), "include", f"cannot read {path}: {exc.strerror}", "")
+            return
         self.reading.append(resolved)
         self.result.files.append(str(path))
         outer_conditionals, self.conditionals = self.conditionals, []
-        for number, line in enumerate(_read_text(path).splitlines(), 1):
+        for number, line in enumerate(text.splitlines(), 1):
             self.handle_line(line, f"{path}:{number}", path)
         for block in self.conditionals:
             self.skip(block.source, "if", f"'{block.condition}' has no matching endif", "")
@@ -178,7 +187,7 @@ class _Loader:
         elif not all(block.active for block in self.conditionals):
             self.conditionals[-1].ignored_lines += 1
         elif directive == "include":
-            self.load_path(path.parent / args)
+            self.load_path(path.parent / args, source)
         else:
             handler = _HANDLERS.get(directive)
             if handler is not None:

@@ -39,6 +39,17 @@ class Failure:
     why: str  # "its process died (exit code -9)", "took longer than 60 s", or the exception
 
 
+class WorkerStartError(Exception):
+    """The workers cannot start (say, the rules do not load), so no item can be processed.
+
+    A worker whose initializer raised would exit and be restarted over and over, and the pool
+    could wait forever (pebble sometimes does, the stdlib pool always did); instead the failure
+    is kept and raised by every task, and the run stops with it."""
+
+
+_start_error: WorkerStartError | None = None
+
+
 class SurvivingPool(Generic[In, Out]):
     """`map(items)` runs `func` on each item in worker processes forked from this one, each
     started with `initializer(*initargs)`, and yields (item, result or Failure) in item order."""
@@ -47,7 +58,7 @@ class SurvivingPool(Generic[In, Out]):
                  initargs: Sequence[Any]) -> None:
         self.func = func
         self.workers = os.cpu_count() or 1
-        self.pool = ProcessPool(self.workers, initializer=initializer, initargs=list(initargs),
+        self.pool = ProcessPool(self.workers, initializer=_start, initargs=(initializer, initargs),
                                 context=multiprocessing.get_context("fork"))
 
     def __enter__(self) -> SurvivingPool[In, Out]:
@@ -74,6 +85,8 @@ class SurvivingPool(Generic[In, Out]):
     def _results(self, chunk: list[In], future: Future[list[Out]]) -> Iterator[tuple[In, Out | Failure]]:
         try:
             results: list[Out | Failure] = list(future.result())
+        except WorkerStartError:
+            raise
         except Exception as exc:  # whatever went wrong, the items get a second try each
             log.warning("a task of %d items failed (%s); trying them one by one", len(chunk), _why(exc))
             results = [self._alone(item) for item in chunk]
@@ -81,7 +94,9 @@ class SurvivingPool(Generic[In, Out]):
 
     def _alone(self, item: In) -> Out | Failure:
         try:
-            return self.pool.schedule(self.func, (item,), timeout=TASK_SECONDS).result()
+            return self.pool.schedule(_run_chunk, (self.func, [item]), timeout=TASK_SECONDS).result()[0]
+        except WorkerStartError:
+            raise
         except Exception as exc:  # the caller decides what a lost item means
             return Failure(_why(exc))
 
@@ -92,7 +107,18 @@ def _chunks(items: Iterable[In]) -> Iterator[list[In]]:
         yield chunk
 
 
+def _start(initializer: Callable[..., None], initargs: Sequence[Any]) -> None:
+    """In a new worker: run the caller's initializer, keeping its failure for the tasks."""
+    global _start_error
+    try:
+        initializer(*initargs)
+    except Exception as exc:  # raised again by every task of this worker: see WorkerStartError
+        _start_error = WorkerStartError(f"{type(exc).__name__}: {exc}")
+
+
 def _run_chunk(func: Callable[[In], Out], chunk: list[In]) -> list[Out]:
+    if _start_error is not None:
+        raise _start_error
     return [func(item) for item in chunk]
 
 
