@@ -16,6 +16,7 @@ and `plugin(...)` true; `can(...)` is true for the configuration features mailsi
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from typing import Any
 from mailsift.rules.meta import MetaError, parse_meta
 from mailsift.rules.model import LintItem, RuleDef, RuleSet
 from mailsift.rules.perl_regex import TranslationError, split_delimited, translate_parts
+
+log = logging.getLogger(__name__)
 
 SA_VERSION = "4.000001"
 PERL_VERSION = "5.036000"
@@ -161,7 +164,9 @@ class _Loader:
         except OSError as exc:
             # As SpamAssassin does: a missing include (or a directory called x.cf) costs its
             # rules, with a lint line, not the whole ruleset and the milter's start.
-            self.skip(source or str(path), "include", f"cannot read {path}: {exc.strerror}", "")
+            message = f"cannot read {path}: {exc.strerror}"
+            self.skip(source or str(path), "include", message, "")
+            log.warning("rules: %s: %s; its rules are not loaded", source or path, message)
             return
         self.reading.append(resolved)
         self.result.files.append(str(path))

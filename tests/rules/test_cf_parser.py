@@ -210,7 +210,8 @@ def test_include_is_relative_to_the_including_file(tmp_path: Path) -> None:
     assert any("include loop" in item.message for item in rules.notes)
 
 
-def test_an_unreadable_include_or_cf_directory_costs_its_rules_not_the_ruleset(tmp_path: Path) -> None:
+def test_an_unreadable_include_or_cf_directory_costs_its_rules_not_the_ruleset(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """SpamAssassin warns about a missing include and goes on; mailsift used to stop loading
     with FileNotFoundError, so the milter could not start on such a site's .cf files."""
     (tmp_path / "old.cf").mkdir()  # a directory with a rule file's name: skipped, not read
@@ -221,6 +222,7 @@ def test_an_unreadable_include_or_cf_directory_costs_its_rules_not_the_ruleset(t
         (str(tmp_path / "old.cf"), f"cannot read {tmp_path / 'old.cf'}: Is a directory"),
         (f"{tmp_path / 'site.cf'}:1", f"cannot read {tmp_path / 'gone.cf'}: No such file or directory"),
     ]
+    assert f"rules: {tmp_path / 'site.cf'}:1: cannot read {tmp_path / 'gone.cf'}" in caplog.text
 
 
 def test_replace_tags(tmp_path: Path) -> None:
