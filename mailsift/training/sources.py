@@ -91,6 +91,8 @@ def iter_messages(paths: list[str], force_mbox: bool = False) -> Iterator[Item]:
             yield Item(spec, error="no such file or directory")
         elif path.is_dir():
             yield from _directory(path)
+        elif not path.is_file():  # a FIFO or device: opening it could wait forever
+            yield Item(spec, error="not a regular file")
         elif force_mbox or is_mbox(path):
             yield from _mbox(path)
         else:
@@ -99,7 +101,8 @@ def iter_messages(paths: list[str], force_mbox: bool = False) -> Iterator[Item]:
 
 def directory_files(path: Path) -> Iterator[Path]:
     """The message files of a directory, in a stable order: a Maildir's cur/ and new/, else every
-    file below it."""
+    regular file below it (a FIFO or socket in a mail folder is no message, and reading one
+    could wait forever)."""
     if is_maildir(path):
         for sub in ("cur", "new"):
             yield from (p for p in sorted((path / sub).iterdir()) if p.is_file())
@@ -107,7 +110,8 @@ def directory_files(path: Path) -> Iterator[Path]:
     for root, dirs, files in os.walk(path):
         dirs.sort()
         for name in sorted(files):
-            yield Path(root, name)
+            if (file := Path(root, name)).is_file():
+                yield file
 
 
 def _directory(path: Path) -> Iterator[Item]:

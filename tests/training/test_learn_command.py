@@ -202,3 +202,16 @@ def test_an_mbox_that_shrinks_during_learning_costs_only_its_missing_messages(tm
     report = learn(items, Label.SPAM, config, BayesFilter(config.bayes, open_store(config.bayes)))
     assert (report.examined, report.changed) == (4, 3)
     assert report.failed == [(f"{box_path}#3", "no longer in the mbox (changed since it was listed)")]
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_is_named_or_passed_over_never_waited_on(config: Path, tmp_path: Path) -> None:
+    """Reading a named pipe blocks until someone writes: learning would wait forever."""
+    folder = tmp_path / "spam"
+    folder.mkdir()
+    (folder / "0.eml").write_bytes(SPAM[0])
+    os.mkfifo(folder / "pipe")
+    os.mkfifo(tmp_path / "named-pipe")
+    done = mailsift(config, "learn", "--spam", str(folder), str(tmp_path / "named-pipe"))
+    assert "Learned tokens from 1 message(s) (2 messages examined)" in done.stdout, done.stderr
+    assert f"{tmp_path / 'named-pipe'}: not a regular file" in done.stdout
