@@ -59,10 +59,15 @@ class RulesConfig(Section):
     shipped: bool = Field(True, description="Load the rule files shipped with mailsift.")
     paths: list[str] = Field(
         default_factory=list, description="Further rule files or directories (every *.cf, in name "
-        "order), loaded after the shipped rules; SpamAssassin .cf files work here.")
+        "order), loaded after the shipped rules; SpamAssassin .cf files work here. Each must "
+        "exist.")
     local_cf: str = Field(
         "/etc/mailsift/local.cf", description="The site's own overrides, loaded last so its "
         "scores win; a missing file is fine.")
+    cache_dir: str = Field(
+        "", description="Where compiled pattern databases are kept between starts (compiling "
+        "takes seconds, loading milliseconds); empty: $XDG_CACHE_HOME/mailsift or "
+        "~/.cache/mailsift. An unwritable directory only costs start-up time.")
 
     @field_validator("paths")
     @classmethod
@@ -73,10 +78,6 @@ class RulesConfig(Section):
             if not Path(value).exists():
                 raise ValueError(f"{value}: no such file or directory")
         return values
-    cache_dir: str = Field(
-        "", description="Where compiled pattern databases are kept between starts (compiling "
-        "takes seconds, loading milliseconds); empty: $XDG_CACHE_HOME/mailsift or "
-        "~/.cache/mailsift. An unwritable directory only costs start-up time.")
 
     def cache_path(self) -> Path:
         if self.cache_dir:

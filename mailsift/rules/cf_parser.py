@@ -164,9 +164,9 @@ class _Loader:
         except OSError as exc:
             # As SpamAssassin does: a missing include (or a directory called x.cf) costs its
             # rules, with a lint line, not the whole ruleset and the milter's start.
-            message = f"cannot read {path}: {exc.strerror}"
-            self.skip(source or str(path), "include", message, "")
-            log.warning("rules: %s: %s; its rules are not loaded", source or path, message)
+            where, message = source or str(path), f"cannot read {path}: {exc.strerror}"
+            self.skip(where, "include", message, "")
+            log.warning("rules: %s: %s; its rules are not loaded", where, message)
             return
         self.reading.append(resolved)
         self.result.files.append(str(path))

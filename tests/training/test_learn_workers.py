@@ -52,9 +52,9 @@ def kill_a_busy_worker(after: float) -> threading.Thread:
         while not multiprocessing.active_children() and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(after)
-        children = multiprocessing.active_children()
-        if children:
-            os.kill(children[0].pid or 0, signal.SIGKILL)
+        pids = [child.pid for child in multiprocessing.active_children() if child.pid]
+        if pids:  # never pid 0: that would be this whole process group
+            os.kill(pids[0], signal.SIGKILL)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
