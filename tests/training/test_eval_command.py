@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mailsift.config import BayesConfig, Config, RulesConfig, ScanConfig
+from mailsift.training import parallel
+from mailsift.training.evaluate import EvalError, evaluate
 from tests.training.test_bayes_behaviour import corpus_sample
 from tests.training.test_learn_command import mailsift
 
@@ -55,3 +58,21 @@ def test_eval_names_a_missing_directory_in_one_line(config: Path, split: list[st
     done = mailsift(config, "eval", *split)
     assert done.returncode != 0
     assert done.stderr.strip() == f"mailsift: eval: {tmp_path / 'nowhere'}: not a directory"
+
+
+@pytest.mark.timeout(120)
+def test_eval_stops_naming_a_message_it_cannot_score(split: list[str], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figures that silently left a message out would be wrong: the run stops and says which."""
+    monkeypatch.setattr(parallel, "TASK_SECONDS", 0.3)
+    big = tmp_path / "test/ham/big.eml"
+    with big.open("w") as out:  # ~20 MB of text: about a second to score here, never 0.3 s
+        out.write("From: big@example.org\nSubject: big\n\n")
+        out.writelines(f"line {n} of a very long report\n" for n in range(700_000))
+    args = dict(zip(split[::2], split[1::2], strict=True))
+    config = Config(bayes=BayesConfig(min_spam=20, min_ham=20),
+                    rules=RulesConfig(cache_dir=str(tmp_path / "cache")),
+                    scan=ScanConfig(max_bytes=64 * 1024 * 1024))
+    with pytest.raises(EvalError, match=rf"scoring {big} failed: took longer than 0.3 s"):
+        evaluate(config, args["--train-spam"], args["--train-ham"], args["--test-spam"],
+                 args["--test-ham"])
