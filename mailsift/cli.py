@@ -145,7 +145,8 @@ def _mode_options(func: Callable[..., None]) -> Callable[..., None]:
 @_mode_options
 @click.option("--backup", metavar="FILE", help="Write everything learned to FILE (portable JSON lines).")
 @click.option("--restore", metavar="FILE", help="Replace everything learned with FILE's contents.")
-@click.option("--mbox", is_flag=True, help="Read every file as an mbox (detected when not given).")
+@click.option("--mbox", is_flag=True, help="Read every file as an mbox, in directories too "
+              "(detected when not given; a Maildir stays a Maildir).")
 @click.option("--prefix", metavar="PREFIX", help="Bayes key prefix (per-user or per-domain Bayes).")
 @click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
 @click.pass_obj

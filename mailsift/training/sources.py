@@ -1,8 +1,10 @@
 """Where messages to learn come from: files, directories, mbox files, Maildirs or standard input.
 
 As with sa-learn, a path can be any of these and the kind is detected: a Maildir is a directory
-with `cur/` and `new/`, an mbox is a file whose first line starts with `From `. Unreadable files
-are reported by name and counted, never fatal: one bad file must not stop the training of 10,000.
+with `cur/` and `new/`, an mbox is a file whose first line starts with `From `. Files inside a
+directory are single messages, unless `--mbox` says they are mboxes (a folder of archived spam
+mailboxes, say, as sa-learn --mbox reads one). Unreadable files are reported by name and
+counted, never fatal: one bad file must not stop the training of 10,000.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def iter_messages(paths: list[str], force_mbox: bool = False) -> Iterator[Item]:
         if not path.exists():
             yield Item(spec, error="no such file or directory")
         elif path.is_dir():
-            yield from _directory(path)
+            yield from _directory(path, force_mbox)
         elif not path.is_file():  # a FIFO or device: opening it could wait forever
             yield Item(spec, error="not a regular file")
         elif force_mbox or is_mbox(path):
@@ -114,8 +116,13 @@ def directory_files(path: Path) -> Iterator[Path]:
                 yield file
 
 
-def _directory(path: Path) -> Iterator[Item]:
-    return map(_file, directory_files(path))
+def _directory(path: Path, force_mbox: bool) -> Iterator[Item]:
+    """A Maildir's files are single messages even with `force_mbox`: its layout says so."""
+    if not force_mbox or is_maildir(path):
+        yield from map(_file, directory_files(path))
+        return
+    for file in directory_files(path):
+        yield from _mbox(file)
 
 
 def _file(path: Path) -> Item:
@@ -128,9 +135,12 @@ def _mbox(path: Path) -> Iterator[Item]:
         box = mailbox.mbox(path, create=False)
         keys = box.keys()
         box.close()
+        size = path.stat().st_size
     except (OSError, mailbox.Error) as exc:
         yield Item(str(path), error=f"cannot read as mbox: {exc}")
         return
+    if not keys and size:  # an empty mbox is an emptied folder, not a mistake
+        yield Item(str(path), error='not an mbox (no line starts with "From ")')
     for key in keys:
         yield Item(f"{path}#{key}", path=path, index=key)
 

@@ -215,3 +215,37 @@ def test_a_fifo_is_named_or_passed_over_never_waited_on(config: Path, tmp_path: 
     done = mailsift(config, "learn", "--spam", str(folder), str(tmp_path / "named-pipe"))
     assert "Learned tokens from 1 message(s) (2 messages examined)" in done.stdout, done.stderr
     assert f"{tmp_path / 'named-pipe'}: not a regular file" in done.stdout
+
+
+def test_mbox_flag_reads_a_folder_of_mboxes_and_names_a_file_that_is_none(tmp_path: Path) -> None:
+    """sa-learn --mbox reads each file of a directory as an mbox; without that, a folder of spam
+    archives would be learned as one huge message per file. A file with no `From ` line under
+    --mbox is named rather than counted as an empty mailbox; an empty file is an empty mailbox."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name, raws in (("2024.mbox", SPAM[:2]), ("2025.mbox", SPAM[2:5])):
+        box = mailbox.mbox(archive / name)
+        for raw in raws:
+            box.add(raw)
+        box.flush()
+    (archive / "emptied.mbox").write_bytes(b"")
+    (archive / "notes.txt").write_text("spam archive, one mbox per year\n")
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    maildir.add(SPAM[5])
+    items = list(iter_messages([str(archive), str(tmp_path / "Maildir")], force_mbox=True))
+    assert [item.name for item in items if not item.error] == [
+        *(f"{archive / '2024.mbox'}#{i}" for i in range(2)),
+        *(f"{archive / '2025.mbox'}#{i}" for i in range(3)),
+        *(str(path) for path in sorted((tmp_path / "Maildir" / "new").iterdir())),
+    ]
+    assert [(item.name, item.error) for item in items if item.error] == [
+        (str(archive / "notes.txt"), 'not an mbox (no line starts with "From ")')]
+    assert [(item.content()[0] or b"").count(b"\n") > 5 for item in items if not item.error] == [True] * 6
+
+
+def test_mbox_flag_on_a_file_with_no_messages_names_it(config: Path, tmp_path: Path) -> None:
+    text = tmp_path / "spam.txt"
+    text.write_text("not a mailbox\n")
+    result = mailsift(config, "learn", "--spam", "--mbox", str(text))
+    assert "Learned tokens from 0 message(s) (1 messages examined)" in result.stdout, result.stderr
+    assert f'{text}: not an mbox (no line starts with "From ")' in result.stdout
