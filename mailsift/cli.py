@@ -164,10 +164,12 @@ def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None,
         raise CliError(f"learn --{chosen[0]}: no PATH given (use - for standard input)")
     config = _config(config_path or global_config)
     try:
-        text = run_learn(config, chosen[0], list(paths), backup or restore, mbox, prefix)
+        output = run_learn(config, chosen[0], list(paths), backup or restore, mbox, prefix)
     except LearnCommandError as exc:
         raise CliError(str(exc)) from None
-    click.echo(text)
+    click.echo(output.text)
+    if output.error:
+        raise CliError(output.error)
 
 
 @cli.command()
@@ -217,6 +219,8 @@ def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_sp
         raise CliError(f"eval: {exc}") from None
     except WorkerStartError as exc:
         raise CliError(f"eval: the scoring processes cannot start: {exc}") from None
+    except OSError as exc:  # a test folder that cannot be listed
+        raise CliError(f"eval: {exc.filename}: {exc.strerror}") from None
     click.echo(json.dumps(report.as_dict()) if as_json else report.text())
 
 

@@ -1,13 +1,17 @@
 """What `mailsift learn` does for each of its modes; the CLI only parses options and prints.
 
 Store failures end the command with one clear line (the caller prints it): training that cannot
-reach its store must say so and exit non-zero, never pretend it learned.
+reach its store must say so and exit non-zero, never pretend it learned. So does a PATH named on
+the command line that gave nothing to learn (a typo in a cron job would otherwise learn nothing,
+night after night, with exit status 0); files that fail inside a folder are named in the report
+and do not change the exit status, as one odd file in a spam folder is no reason to alarm.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,8 +35,17 @@ class LearnCommandError(Exception):
     """One line for the user: what failed and where."""
 
 
+@dataclass(frozen=True)
+class LearnOutput:
+    """`text` for standard output; `error`, when set, is the one line that follows it on standard
+    error, with a non-zero exit status."""
+
+    text: str
+    error: str = ""
+
+
 def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbox: bool,
-              prefix: str | None) -> str:
+              prefix: str | None) -> LearnOutput:
     try:
         bayes = BayesFilter(config.bayes, open_store(config.bayes, prefix))
         return _dispatch(config, bayes, mode, paths, file, mbox)
@@ -43,7 +56,15 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
 
 
 def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], file: str | None,
-              mbox: bool) -> str:
+              mbox: bool) -> LearnOutput:
+    if mode in VERBS:
+        bayes.store.totals()  # fail here, with one line, rather than after analysing 10,000 files
+        return _learn_paths(config, bayes, mode, paths, mbox)
+    return LearnOutput(_maintain(bayes, mode, file))
+
+
+def _maintain(bayes: BayesFilter, mode: str, file: str | None) -> str:
+    """The modes that take no messages: dump, clear, expire, backup and (the last) restore."""
     if mode == "dump":
         return _dump(bayes)
     if mode == "clear":
@@ -55,15 +76,13 @@ def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], f
         with Path(file or "").open("w", encoding="utf-8") as out:
             count = write_backup(bayes.store, out)
         return f"Wrote {count} token(s) to {file}"
-    if mode == "restore":
-        with Path(file or "").open(encoding="utf-8") as source:
-            count = read_backup(bayes.store, source, file or "")
-        return f"Restored {count} token(s) from {file}"
-    bayes.store.totals()  # fail here, with one line, rather than after analysing 10,000 files
-    return _learn_paths(config, bayes, mode, paths, mbox)
+    with Path(file or "").open(encoding="utf-8") as source:
+        count = read_backup(bayes.store, source, file or "")
+    return f"Restored {count} token(s) from {file}"
 
 
-def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str], mbox: bool) -> str:
+def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str],
+                 mbox: bool) -> LearnOutput:
     items = list(iter_messages(paths, force_mbox=mbox))
     progress = tqdm(total=len(items), unit="msg", disable=not sys.stderr.isatty(), leave=False)
     with progress:
@@ -75,7 +94,10 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
         lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
         if config.bayes.pyzor:
             lines.append(tell_pyzor(share, _mail(items)))
-    return "\n".join(lines)
+    given = {str(Path(spec)) for spec in paths if spec != "-"}
+    unusable = [name for name, _ in report.failed if name in given]
+    error = f"learn: nothing to learn in {', '.join(unusable)} (see above)" if unusable else ""
+    return LearnOutput("\n".join(lines), error)
 
 
 def _mail(items: list[Item]) -> list[bytes]:

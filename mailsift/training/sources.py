@@ -13,7 +13,7 @@ import functools
 import mailbox
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,26 +90,39 @@ def iter_messages(paths: list[str], force_mbox: bool = False) -> Iterator[Item]:
             continue
         path = Path(spec)
         if not path.exists():
-            yield Item(spec, error="no such file or directory")
+            yield Item(str(path), error="no such file or directory")
         elif path.is_dir():
             yield from _directory(path, force_mbox)
         elif not path.is_file():  # a FIFO or device: opening it could wait forever
-            yield Item(spec, error="not a regular file")
+            yield Item(str(path), error="not a regular file")
         elif force_mbox or is_mbox(path):
             yield from _mbox(path)
         else:
             yield _file(path)
 
 
-def directory_files(path: Path) -> Iterator[Path]:
+def directory_files(path: Path, unreadable: Callable[[OSError], None] | None = None) -> Iterator[Path]:
     """The message files of a directory, in a stable order: a Maildir's cur/ and new/, else every
     regular file below it (a FIFO or socket in a mail folder is no message, and reading one
-    could wait forever)."""
+    could wait forever).
+
+    A folder that cannot be listed goes to `unreadable` and the others are still listed; without
+    it, the OSError is raised (os.walk would otherwise skip the folder in silence)."""
+    def report(exc: OSError) -> None:
+        if unreadable is None:
+            raise exc
+        unreadable(exc)
+
     if is_maildir(path):
         for sub in ("cur", "new"):
-            yield from (p for p in sorted((path / sub).iterdir()) if p.is_file())
+            try:
+                names = sorted((path / sub).iterdir())
+            except OSError as exc:
+                report(exc)
+                continue
+            yield from (p for p in names if p.is_file())
         return
-    for root, dirs, files in os.walk(path):
+    for root, dirs, files in os.walk(path, onerror=report):
         dirs.sort()
         for name in sorted(files):
             if (file := Path(root, name)).is_file():
@@ -117,12 +130,14 @@ def directory_files(path: Path) -> Iterator[Path]:
 
 
 def _directory(path: Path, force_mbox: bool) -> Iterator[Item]:
-    """A Maildir's files are single messages even with `force_mbox`: its layout says so."""
-    if not force_mbox or is_maildir(path):
-        yield from map(_file, directory_files(path))
-        return
-    for file in directory_files(path):
-        yield from _mbox(file)
+    """A Maildir's files are single messages even with `force_mbox`: its layout says so. A folder
+    that cannot be listed becomes an item that names it, as an unreadable file does."""
+    errors: list[OSError] = []
+    mboxes = force_mbox and not is_maildir(path)
+    for file in directory_files(path, errors.append):
+        yield from _mbox(file) if mboxes else (_file(file),)
+    for exc in errors:
+        yield Item(str(exc.filename or path), error=exc.strerror or str(exc))
 
 
 def _file(path: Path) -> Item:
@@ -136,7 +151,10 @@ def _mbox(path: Path) -> Iterator[Item]:
         keys = box.keys()
         box.close()
         size = path.stat().st_size
-    except (OSError, mailbox.Error) as exc:
+    except OSError as exc:
+        yield Item(str(path), error=exc.strerror or str(exc))
+        return
+    except mailbox.Error as exc:
         yield Item(str(path), error=f"cannot read as mbox: {exc}")
         return
     if not keys and size:  # an empty mbox is an emptied folder, not a mistake

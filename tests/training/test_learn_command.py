@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import mailbox
 import os
+import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +21,7 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label
 from mailsift.config import BayesConfig, Config
 from mailsift.training.learn import learn
-from mailsift.training.sources import iter_messages
+from mailsift.training.sources import directory_files, iter_messages
 from tests.support.redis_server import RedisServer
 from tests.training.test_bayes_behaviour import corpus_sample
 
@@ -249,3 +254,53 @@ def test_mbox_flag_on_a_file_with_no_messages_names_it(config: Path, tmp_path: P
     result = mailsift(config, "learn", "--spam", "--mbox", str(text))
     assert "Learned tokens from 0 message(s) (1 messages examined)" in result.stdout, result.stderr
     assert f'{text}: not an mbox (no line starts with "From ")' in result.stdout
+
+
+def test_a_path_given_that_has_nothing_to_learn_makes_the_exit_status_non_zero(
+        config: Path, tmp_path: Path) -> None:
+    """A typo in a cron job must not learn nothing, night after night, with exit status 0. The
+    rest is still learned and reported; the error is one line on standard error."""
+    good, notes = tmp_path / "spam.eml", tmp_path / "notes.txt"
+    good.write_bytes(SPAM[0])
+    notes.write_text("not mail\n")
+    result = mailsift(config, "learn", "--spam", str(good), str(tmp_path / "Junk"), str(notes))
+    assert result.returncode == 2
+    assert "Learned tokens from 1 message(s) (3 messages examined)" in result.stdout
+    assert f"{tmp_path / 'Junk'}: no such file or directory" in result.stdout
+    assert result.stderr == (f"mailsift: learn: nothing to learn in {tmp_path / 'Junk'}, {notes} "
+                             "(see above)\n")
+
+
+@contextlib.contextmanager
+def listing_as_nobody() -> Iterator[None]:
+    """Root reads any folder; to meet a folder it cannot list, list as nobody for a moment."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(pwd.getpwnam("nobody").pw_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+def test_a_folder_that_cannot_be_listed_is_named_and_the_rest_learned() -> None:
+    """os.walk skips a folder it cannot list without a word; the report must name it."""
+    top = Path(tempfile.mkdtemp(prefix="mailsift-locked-"))  # not below pytest's root-only tmp
+    try:
+        (top / "a").mkdir()
+        (top / "a" / "1.eml").write_bytes(SPAM[0])
+        (top / "b").mkdir()
+        (top / "b" / "2.eml").write_bytes(SPAM[1])
+        top.chmod(0o755)
+        (top / "a").chmod(0o755)
+        (top / "b").chmod(0)
+        with listing_as_nobody():
+            items = list(iter_messages([str(top)]))
+            with pytest.raises(PermissionError):  # eval's test folders: scoring a part would mislead
+                list(directory_files(top))
+        assert [(item.name, item.error) for item in items] == [
+            (str(top / "a" / "1.eml"), ""), (str(top / "b"), "Permission denied")]
+    finally:
+        (top / "b").chmod(0o755)
+        shutil.rmtree(top)
