@@ -10,6 +10,7 @@ and do not change the exit status, as one odd file in a spam folder is no reason
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,18 +84,19 @@ def _maintain(bayes: BayesFilter, mode: str, file: str | None) -> str:
 
 def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str],
                  mbox: bool) -> LearnOutput:
-    items = list(iter_messages(paths, force_mbox=mbox))
-    progress = tqdm(total=len(items), unit="msg", disable=not sys.stderr.isatty(), leave=False)
-    with progress:
-        share = mode if mode in SHARING else ""
-        report = learn(items, LABELS.get(mode), config, bayes, expected=len(items), progress=progress,
-                       share=share)
+    share = mode if mode in SHARING else ""
+    with tempfile.TemporaryDirectory(prefix="mailsift-learn-") as spool:
+        items = list(iter_messages(paths, force_mbox=mbox, spool=Path(spool)))
+        with tqdm(total=len(items), unit="msg", disable=not sys.stderr.isatty(), leave=False) as progress:
+            report = learn(items, LABELS.get(mode), config, bayes, expected=len(items),
+                           progress=progress, share=share)
+        mail = _mail(items) if share and config.bayes.pyzor else []
     lines = [report.summary(VERBS[mode])]
     if share:
         lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
         if config.bayes.pyzor:
-            lines.append(tell_pyzor(share, _mail(items)))
-    given = {str(Path(spec)) for spec in paths if spec != "-"}
+            lines.append(tell_pyzor(share, mail))
+    given = {"<stdin>" if spec == "-" else str(Path(spec)) for spec in paths}
     unusable = [name for name, _ in report.failed if name in given]
     error = f"learn: nothing to learn in {', '.join(unusable)} (see above)" if unusable else ""
     return LearnOutput("\n".join(lines), error)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import mailbox
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -83,10 +84,18 @@ def _after_blank_lines(fh: object) -> Iterator[bytes]:
         blank = line in (b"\n", b"\r\n")
 
 
-def iter_messages(paths: list[str], force_mbox: bool = False) -> Iterator[Item]:
+def iter_messages(paths: list[str], force_mbox: bool = False, spool: Path | None = None) -> Iterator[Item]:
+    """The messages of `paths`. Standard input (`-`) is one message, or with `force_mbox` an mbox
+    (`zcat spam.mbox.gz | mailsift learn --spam --mbox -`), which is first copied into the
+    folder `spool` so that it is read message by message like any mbox, never whole."""
     for spec in paths:
         if spec == "-":
-            yield Item("<stdin>", sys.stdin.buffer.read())
+            if not force_mbox:
+                yield Item("<stdin>", sys.stdin.buffer.read())
+                continue
+            if spool is None:
+                raise ValueError("an mbox on standard input needs a spool folder")
+            yield from _mbox(_spooled_stdin(spool), "<stdin>")
             continue
         path = Path(spec)
         if not path.exists():
@@ -144,23 +153,32 @@ def _file(path: Path) -> Item:
     return Item(str(path), path=path)
 
 
-def _mbox(path: Path) -> Iterator[Item]:
-    """One item per message; counting them reads where each message starts, not the messages."""
+def _spooled_stdin(spool: Path) -> Path:
+    path = spool / "stdin.mbox"
+    with path.open("wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out)
+    return path
+
+
+def _mbox(path: Path, name: str = "") -> Iterator[Item]:
+    """One item per message, called `name#N` (`name` defaults to the path); counting them reads
+    where each message starts, not the messages."""
+    name = name or str(path)
     try:
         box = mailbox.mbox(path, create=False)
         keys = box.keys()
         box.close()
         size = path.stat().st_size
     except OSError as exc:
-        yield Item(str(path), error=exc.strerror or str(exc))
+        yield Item(name, error=exc.strerror or str(exc))
         return
     except mailbox.Error as exc:
-        yield Item(str(path), error=f"cannot read as mbox: {exc}")
+        yield Item(name, error=f"cannot read as mbox: {exc}")
         return
     if not keys and size:  # an empty mbox is an emptied folder, not a mistake
-        yield Item(str(path), error='not an mbox (no line starts with "From ")')
+        yield Item(name, error='not an mbox (no line starts with "From ")')
     for key in keys:
-        yield Item(f"{path}#{key}", path=path, index=key)
+        yield Item(f"{name}#{key}", path=path, index=key)
 
 
 def looks_like_mail(raw: bytes) -> bool:

@@ -304,3 +304,19 @@ def test_a_folder_that_cannot_be_listed_is_named_and_the_rest_learned() -> None:
     finally:
         (top / "b").chmod(0o755)
         shutil.rmtree(top)
+
+
+def test_an_mbox_on_standard_input_with_the_mbox_flag(config: Path, tmp_path: Path) -> None:
+    """`zcat spam.mbox.gz | mailsift learn --spam --mbox -`: without --mbox, standard input is one
+    message (what an MDA or sieve pipe sends), and garbage there makes the exit status non-zero."""
+    box = mailbox.mbox(tmp_path / "box.mbox")
+    for raw in SPAM[:3]:
+        box.add(raw)
+    box.flush()
+    piped = mailsift(config, "learn", "--spam", "--mbox", "-", stdin=(tmp_path / "box.mbox").read_bytes())
+    assert piped.returncode == 0, piped.stderr
+    assert "Learned tokens from 3 message(s) (3 messages examined)" in piped.stdout
+    garbage = mailsift(config, "learn", "--spam", "-", stdin=b"hello\n")
+    assert garbage.returncode == 2
+    assert "<stdin>: not a mail message" in garbage.stdout
+    assert garbage.stderr == "mailsift: learn: nothing to learn in <stdin> (see above)\n"
