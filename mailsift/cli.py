@@ -143,8 +143,10 @@ def _mode_options(func: Callable[..., None]) -> Callable[..., None]:
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATH|-]...")
 @_mode_options
-@click.option("--backup", metavar="FILE", help="Write everything learned to FILE (portable JSON lines).")
-@click.option("--restore", metavar="FILE", help="Replace everything learned with FILE's contents.")
+@click.option("--backup", metavar="FILE", help="Write everything learned to FILE (portable JSON lines; "
+              "- for standard output).")
+@click.option("--restore", metavar="FILE", help="Replace everything learned with FILE's contents "
+              "(- for standard input).")
 @click.option("--mbox", is_flag=True, help="Read every file as an mbox, in directories too "
               "(detected when not given; a Maildir stays a Maildir).")
 @click.option("--prefix", metavar="PREFIX", help="Bayes key prefix (per-user or per-domain Bayes).")
@@ -167,7 +169,8 @@ def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None,
         output = run_learn(config, chosen[0], list(paths), backup or restore, mbox, prefix)
     except LearnCommandError as exc:
         raise CliError(str(exc)) from None
-    click.echo(output.text)
+    if output.text:
+        click.echo(output.text)
     if output.error:
         raise CliError(output.error)
 

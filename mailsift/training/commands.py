@@ -9,6 +9,7 @@ and do not change the exit status, as one odd file in a spam folder is no reason
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -74,12 +75,37 @@ def _maintain(bayes: BayesFilter, mode: str, file: str | None) -> str:
     if mode == "expire":
         return f"Expired {bayes.expire()} token(s)"
     if mode == "backup":
-        with Path(file or "").open("w", encoding="utf-8") as out:
-            count = write_backup(bayes.store, out)
-        return f"Wrote {count} token(s) to {file}"
+        return _backup(bayes, file or "")
+    if file == "-":
+        count = read_backup(bayes.store, sys.stdin, "standard input")
+        return f"Restored {count} token(s) from standard input"
     with Path(file or "").open(encoding="utf-8") as source:
         count = read_backup(bayes.store, source, file or "")
     return f"Restored {count} token(s) from {file}"
+
+
+def _backup(bayes: BayesFilter, file: str) -> str:
+    """`-` streams the backup to standard output (to gzip or ssh) and says nothing else there. A
+    file is written under a temporary name and renamed when complete, so a full disk or a crash
+    never leaves a truncated backup in place of yesterday's good one."""
+    if file == "-":
+        write_backup(bayes.store, sys.stdout)
+        return ""
+    target = Path(file)
+    try:
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent,
+                                         prefix=f".{target.name}.", delete=False) as out:
+            try:
+                count = write_backup(bayes.store, out)
+                out.flush()
+                os.fsync(out.fileno())
+            except BaseException:
+                Path(out.name).unlink()
+                raise
+        os.replace(out.name, target)
+    except OSError as exc:  # named after the backup, not after its temporary file
+        raise OSError(exc.errno, exc.strerror, file) from None
+    return f"Wrote {count} token(s) to {file}"
 
 
 def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str],

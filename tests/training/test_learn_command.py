@@ -320,3 +320,42 @@ def test_an_mbox_on_standard_input_with_the_mbox_flag(config: Path, tmp_path: Pa
     assert garbage.returncode == 2
     assert "<stdin>: not a mail message" in garbage.stdout
     assert garbage.stderr == "mailsift: learn: nothing to learn in <stdin> (see above)\n"
+
+
+def test_backup_to_standard_output_restores_from_standard_input(config: Path, tmp_path: Path) -> None:
+    """`mailsift learn --backup - | gzip`: the stream holds the backup and nothing else."""
+    message = tmp_path / "spam.eml"
+    message.write_bytes(SPAM[0])
+    mailsift(config, "learn", "--spam", str(message))
+    dump = mailsift(config, "learn", "--dump").stdout
+    backup = mailsift(config, "learn", "--backup", "-")
+    assert backup.returncode == 0, backup.stderr
+    assert all(line.startswith("{") for line in backup.stdout.splitlines())
+    mailsift(config, "learn", "--clear")
+    restored = mailsift(config, "learn", "--restore", "-", stdin=backup.stdout.encode())
+    assert restored.stdout.startswith("Restored "), restored.stderr
+    assert restored.stdout.rstrip().endswith("token(s) from standard input")
+    assert mailsift(config, "learn", "--dump").stdout == dump
+
+
+def test_a_failed_backup_leaves_the_previous_one_intact(tmp_path: Path) -> None:
+    """Writing in place would truncate yesterday's good backup before the store fails to answer."""
+    server = RedisServer(tmp_path / "redis")
+    url = server.url
+    server.stop()
+    config = tmp_path / "down.toml"
+    config.write_text(f'[bayes]\nstore = "{url}"\n')
+    previous = tmp_path / "bayes.jsonl"
+    previous.write_text('{"format": "an earlier, good backup"}\n')
+    result = mailsift(config, "learn", "--backup", str(previous))
+    assert result.returncode == 2
+    assert result.stderr.startswith("mailsift: learn: Bayes store unavailable: redis at 127.0.0.1:")
+    assert previous.read_text() == '{"format": "an earlier, good backup"}\n'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bayes.jsonl", "down.toml", "redis"]
+
+
+def test_a_backup_into_a_missing_folder_names_the_backup(config: Path, tmp_path: Path) -> None:
+    target = tmp_path / "nowhere" / "bayes.jsonl"
+    result = mailsift(config, "learn", "--backup", str(target))
+    assert result.returncode == 2
+    assert result.stderr == f"mailsift: learn: {target}: No such file or directory\n"
