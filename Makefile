@@ -53,6 +53,7 @@ bench: deps-test
 	@./.ci/apt-install $(APT_BENCH)
 	$(PY) bench/score.py --write
 	$(PY) bench/bayes.py --write
+	$(PY) bench/bayes_cv.py --write
 	$(PY) bench/learn_cpu.py --write
 	$(PY) bench/milter.py --write
 	$(PY) bench/redis_memory.py --write
