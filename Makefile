@@ -48,7 +48,7 @@ test: deps-test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 # Rewrites BENCHMARKS.md: mailsift against SpamAssassin, spamass-milter and bogofilter, side by
-# side in one run each (about 10 minutes on 2 cores; run it on an otherwise idle machine).
+# side in one run each (about 25 minutes on 2 cores; run it on an otherwise idle machine).
 bench: deps-test
 	@./.ci/apt-install $(APT_BENCH)
 	$(PY) bench/score.py --write
