@@ -14,6 +14,7 @@ import mailbox
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,10 +155,10 @@ def _file(path: Path) -> Item:
 
 
 def _spooled_stdin(spool: Path) -> Path:
-    path = spool / "stdin.mbox"
-    with path.open("wb") as out:
+    """A file of its own each time, so a second `-` cannot overwrite what the first one listed."""
+    with tempfile.NamedTemporaryFile("wb", dir=spool, suffix=".mbox", delete=False) as out:
         shutil.copyfileobj(sys.stdin.buffer, out)
-    return path
+    return Path(out.name)
 
 
 def _mbox(path: Path, name: str = "") -> Iterator[Item]:
