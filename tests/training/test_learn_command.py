@@ -81,15 +81,21 @@ def test_forget_takes_messages_back(config: Path, tmp_path: Path) -> None:
     assert "spam messages learned: 0" in mailsift(config, "learn", "--dump").stdout
 
 
-def test_learn_with_the_store_down_exits_non_zero_with_one_line(tmp_path: Path) -> None:
+@pytest.fixture
+def store_down(tmp_path: Path) -> Path:
+    """A config whose Redis store was started once (so its port is real) and then stopped."""
     server = RedisServer(tmp_path / "redis")
     url = server.url
     server.stop()
     config = tmp_path / "down.toml"
     config.write_text(f'[bayes]\nstore = "{url}"\n')
+    return config
+
+
+def test_learn_with_the_store_down_exits_non_zero_with_one_line(store_down: Path, tmp_path: Path) -> None:
     message = tmp_path / "one.eml"
     message.write_bytes(SPAM[0])
-    result = mailsift(config, "learn", "--spam", str(message))
+    result = mailsift(store_down, "learn", "--spam", str(message))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("mailsift: learn: Bayes store unavailable: redis at 127.0.0.1:")
@@ -338,16 +344,11 @@ def test_backup_to_standard_output_restores_from_standard_input(config: Path, tm
     assert mailsift(config, "learn", "--dump").stdout == dump
 
 
-def test_a_failed_backup_leaves_the_previous_one_intact(tmp_path: Path) -> None:
+def test_a_failed_backup_leaves_the_previous_one_intact(store_down: Path, tmp_path: Path) -> None:
     """Writing in place would truncate yesterday's good backup before the store fails to answer."""
-    server = RedisServer(tmp_path / "redis")
-    url = server.url
-    server.stop()
-    config = tmp_path / "down.toml"
-    config.write_text(f'[bayes]\nstore = "{url}"\n')
     previous = tmp_path / "bayes.jsonl"
     previous.write_text('{"format": "an earlier, good backup"}\n')
-    result = mailsift(config, "learn", "--backup", str(previous))
+    result = mailsift(store_down, "learn", "--backup", str(previous))
     assert result.returncode == 2
     assert result.stderr.startswith("mailsift: learn: Bayes store unavailable: redis at 127.0.0.1:")
     assert previous.read_text() == '{"format": "an earlier, good backup"}\n'
