@@ -41,6 +41,7 @@ from mailsift.classifier.store import (
     Totals,
     batch_deltas,
 )
+from mailsift.sqlite_wal import use_wal
 
 BUSY_TIMEOUT_S = 10.0  # a bulk learn_batch may hold the write lock for a second or two
 EXPORT_CHUNK = 5000
@@ -111,7 +112,7 @@ class SQLiteStore:
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                              check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        use_wal(db, BUSY_TIMEOUT_S)
         db.execute("PRAGMA synchronous=NORMAL")
         with self._write(db):
             version = db.execute("PRAGMA user_version").fetchone()[0]

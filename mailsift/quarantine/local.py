@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mailsift.quarantine.model import QuarantineError, Query, UserLists, valid_id
+from mailsift.sqlite_wal import use_wal
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
@@ -144,7 +145,7 @@ class LocalBackend:
         db = sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            db.execute("PRAGMA journal_mode=WAL")
+            use_wal(db, BUSY_TIMEOUT_MS / 1000)
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         return db

@@ -12,6 +12,7 @@ import pytest
 
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import Label, LearnItem, StoreError, TokenCounts, Totals, token_key
+from tests.support.open_together import failures_opening_together
 
 T0 = 1_700_000_000
 WORKERS = 4
@@ -26,6 +27,12 @@ def _learner(path: str, worker: int) -> None:
         store.learn(LearnItem(f"{worker:08x}{n:032x}", [token_key(w) for w in words]), Label.SPAM, T0)
         store.lookup([token_key("shared")])
     store.close()
+
+
+def test_processes_that_create_the_file_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    """The milter's workers on a fresh install, or two learn jobs, open a new file together:
+    SQLite refused the switch to WAL with "database is locked" in 18 of 90 such opens."""
+    assert failures_opening_together(lambda n: SQLiteStore(str(tmp_path / f"{n}.sqlite")).totals()) == []
 
 
 def test_concurrent_processes_learn_into_one_file(tmp_path: Path) -> None:

@@ -1,0 +1,40 @@
+"""Several processes opening one new file at the same moment, as a milter's workers do on a fresh
+install: races in creating a file show only when the opens really coincide, so each round lines
+the processes up at a barrier first."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.queues
+import multiprocessing.synchronize
+from collections.abc import Callable
+
+CONTEXT = multiprocessing.get_context("fork")  # the opener may be a closure
+
+
+def _open(opener: Callable[[int], object], round_: int, start: multiprocessing.synchronize.Barrier,
+          failures: multiprocessing.queues.SimpleQueue[str]) -> None:
+    start.wait()
+    try:
+        opener(round_)
+    except Exception as exc:  # any failure to open is what the caller looks for
+        failures.put(f"{type(exc).__name__}: {exc}")
+
+
+def failures_opening_together(opener: Callable[[int], object], rounds: int = 20,
+                              processes: int = 3) -> list[str]:
+    """Run `opener(round)` in `processes` processes at once, for each round; what failed."""
+    failures = CONTEXT.SimpleQueue()
+    for round_ in range(rounds):
+        start = CONTEXT.Barrier(processes)
+        openers = [CONTEXT.Process(target=_open, args=(opener, round_, start, failures))
+                   for _ in range(processes)]
+        for process in openers:
+            process.start()
+        for process in openers:
+            process.join(timeout=60)
+            assert process.exitcode == 0
+    found = []
+    while not failures.empty():
+        found.append(failures.get())
+    return found
