@@ -91,12 +91,7 @@ def iter_messages(paths: list[str], force_mbox: bool = False, spool: Path | None
     folder `spool` so that it is read message by message like any mbox, never whole."""
     for spec in paths:
         if spec == "-":
-            if not force_mbox:
-                yield Item("<stdin>", sys.stdin.buffer.read())
-                continue
-            if spool is None:
-                raise ValueError("an mbox on standard input needs a spool folder")
-            yield from _mbox(_spooled_stdin(spool), "<stdin>")
+            yield from _stdin(force_mbox, spool)
             continue
         path = Path(spec)
         if not path.exists():
@@ -152,6 +147,15 @@ def _directory(path: Path, force_mbox: bool) -> Iterator[Item]:
 
 def _file(path: Path) -> Item:
     return Item(str(path), path=path)
+
+
+def _stdin(force_mbox: bool, spool: Path | None) -> Iterator[Item]:
+    if not force_mbox:
+        yield Item("<stdin>", sys.stdin.buffer.read())
+        return
+    if spool is None:
+        raise ValueError("an mbox on standard input needs a spool folder")
+    yield from _mbox(_spooled_stdin(spool), "<stdin>")
 
 
 def _spooled_stdin(spool: Path) -> Path:
