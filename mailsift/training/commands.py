@@ -10,6 +10,7 @@ and do not change the exit status, as one odd file in a spam folder is no reason
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
-from mailsift.classifier.store import Label, StoreError, read_backup, write_backup
+from mailsift.classifier.store import BackupError, Label, StoreError, read_backup, write_backup
 from mailsift.config import Config
 from mailsift.training.learn import learn
 from mailsift.training.pyzor import tell_pyzor
@@ -51,6 +52,8 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
     try:
         bayes = BayesFilter(config.bayes, open_store(config.bayes, prefix))
         return _dispatch(config, bayes, mode, paths, file, mbox)
+    except BackupError as exc:
+        raise LearnCommandError(f"learn: {exc}") from None
     except StoreError as exc:
         raise LearnCommandError(f"learn: Bayes store unavailable: {exc}") from None
     except OSError as exc:
@@ -76,8 +79,11 @@ def _maintain(bayes: BayesFilter, mode: str, file: str | None) -> str:
         return f"Expired {bayes.expire()} token(s)"
     if mode == "backup":
         return _backup(bayes, file or "")
-    if file == "-":
-        count = read_backup(bayes.store, sys.stdin, "standard input")
+    if file == "-":  # spooled: a restore reads its backup twice (see read_backup)
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+            shutil.copyfileobj(sys.stdin, spool)
+            spool.seek(0)
+            count = read_backup(bayes.store, spool, "standard input")
         return f"Restored {count} token(s) from standard input"
     with Path(file or "").open(encoding="utf-8") as source:
         count = read_backup(bayes.store, source, file or "")
