@@ -14,6 +14,7 @@ from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreError, TokenStore
 from mailsift.config import BayesConfig
+from mailsift.ownership import make_folders
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
     prefix = config.key_prefix if prefix is None else prefix
     if config.store.startswith(SQLITE):
         path = config.store.removeprefix(SQLITE)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_folders(Path(path).parent)
         return SQLiteStore(path, prefix)
     return RedisStore.from_url(
         config.store, prefix=prefix, username=config.username or None,

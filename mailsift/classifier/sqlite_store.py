@@ -28,6 +28,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cache
+from pathlib import Path
 
 from mailsift.classifier.store import (
     SCHEMA_VERSION,
@@ -41,6 +42,7 @@ from mailsift.classifier.store import (
     Totals,
     batch_deltas,
 )
+from mailsift.ownership import adopt_folder_owner
 from mailsift.sqlite_wal import use_wal
 
 BUSY_TIMEOUT_S = 10.0  # a bulk learn_batch may hold the write lock for a second or two
@@ -110,8 +112,11 @@ class SQLiteStore:
         return self._db
 
     def _open(self) -> sqlite3.Connection:
+        new = not os.path.exists(self.path)
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                              check_same_thread=False)
+        if new:  # before WAL: SQLite gives the -wal and -shm files the database's owner
+            adopt_folder_owner(Path(self.path))
         use_wal(db, BUSY_TIMEOUT_S)
         db.execute("PRAGMA synchronous=NORMAL")
         with self._write(db):

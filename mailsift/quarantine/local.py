@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mailsift.ownership import adopt_folder_owner, make_folders
 from mailsift.quarantine.model import QuarantineError, Query, UserLists, valid_id
 from mailsift.sqlite_wal import use_wal
 
@@ -141,8 +142,11 @@ class LocalBackend:
             raise self._error(exc) from None
 
     def _open(self) -> sqlite3.Connection:
-        self.index_path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        make_folders(self.index_path.parent, 0o750)
+        new = not self.index_path.exists()
         db = sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        if new:  # see mailsift.ownership: root's CLI may create it before the milter does
+            adopt_folder_owner(self.index_path)
         db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             use_wal(db, BUSY_TIMEOUT_MS / 1000)
@@ -174,7 +178,7 @@ class LocalBackend:
 
     def add(self, message_id: str, raw: bytes, record: dict[str, Any]) -> None:
         try:
-            self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+            make_folders(self.directory, 0o750)
             self._write(self._file(message_id), _record_line(record) + raw)
             self._group.index(record)
         except (OSError, QuarantineError) as exc:

@@ -1,0 +1,41 @@
+"""Files and folders mailsift creates belong to the owner of the folder they are created in.
+
+The milter runs as a user of its own (systemd: `User=mailsift`, `StateDirectory=mailsift`), while
+an administrator runs `mailsift learn` or `mailsift quarantine` as root, often before the milter
+ever started: training first is the usual way in. A Bayes store or quarantine index that root
+creates is root's, and the milter can then not even open it (SQLite: "attempt to write a
+readonly database"): Bayes would stay off, and quarantining would fail, until someone chowns the
+files. So, as root, what mailsift creates takes its folder's owner, as SQLite itself does for a
+database's -wal and -shm files.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from contextlib import suppress
+from pathlib import Path
+
+
+def adopt_folder_owner(path: Path) -> None:
+    """As root, give `path` the owner and group of its folder when they differ."""
+    if os.geteuid() != 0:
+        return
+    folder, own = path.parent.stat(), path.stat()
+    if (own.st_uid, own.st_gid) != (folder.st_uid, folder.st_gid):
+        os.chown(path, folder.st_uid, folder.st_gid)
+
+
+def make_folders(path: Path, mode: int = 0o777) -> None:
+    """`mkdir -p`: each folder created takes the owner of the folder it is created in."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with suppress(FileExistsError):  # another process made it meanwhile, and owns it
+            folder.mkdir(mode=mode)
+            adopt_folder_owner(folder)
+    target = missing[0] if missing else path
+    if not target.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target))

@@ -1,0 +1,91 @@
+"""What root creates for mailsift takes the owner of its folder, so the milter's own user can use
+it: an administrator's first `mailsift learn` or `mailsift quarantine` command, run as root before
+the milter ever started, left a Bayes store the milter could not open ("attempt to write a
+readonly database") and an index it could not write."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pwd
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.store import Label, LearnItem, token_key
+from mailsift.config import BayesConfig
+from mailsift.ownership import make_folders
+from mailsift.quarantine.model import Query
+from mailsift.quarantine.store import QuarantineStore
+from tests.quarantine.conftest import make_message, make_meta
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root creates files for another user")
+NOBODY = pwd.getpwnam("nobody")
+
+
+@pytest.fixture
+def milter_home() -> Iterator[Path]:
+    """A state folder owned by the milter's user (nobody here), as systemd's StateDirectory makes
+    it; not below pytest's tmp_path, which only root may enter."""
+    home = Path(tempfile.mkdtemp(prefix="mailsift-state-"))
+    home.chmod(0o755)
+    os.chown(home, NOBODY.pw_uid, NOBODY.pw_gid)
+    yield home
+    shutil.rmtree(home)
+
+
+def _as_nobody(work: Callable[[], object], errors: multiprocessing.SimpleQueue[str]) -> None:
+    os.setgid(NOBODY.pw_gid)
+    os.setuid(NOBODY.pw_uid)
+    try:
+        work()
+    except Exception as exc:  # reported to the test, which shows it
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def failure_as_milter_user(work: Callable[[], object]) -> str:
+    """Run `work` in a child that is the milter's user; what it raised, or ""."""
+    context = multiprocessing.get_context("fork")
+    errors = context.SimpleQueue()
+    child = context.Process(target=_as_nobody, args=(work, errors))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    return "" if errors.empty() else errors.get()
+
+
+def owners(folder: Path) -> set[tuple[str, int]]:
+    return {(path.name, path.stat().st_uid) for path in folder.rglob("*")}
+
+
+def test_a_bayes_store_root_creates_is_the_milter_users(milter_home: Path) -> None:
+    config = BayesConfig(store=f"sqlite://{milter_home}/db/bayes.sqlite")
+    open_store(config).learn(LearnItem("a" * 40, [token_key("viagra")]), Label.SPAM, 1_700_000_000)
+    assert {uid for _, uid in owners(milter_home)} == {NOBODY.pw_uid}
+
+    def autolearn() -> None:
+        open_store(config).learn(LearnItem("b" * 40, [token_key("meeting")]), Label.HAM, 1_700_000_000)
+
+    assert failure_as_milter_user(autolearn) == ""
+
+
+def test_a_quarantine_root_creates_is_the_milter_users(milter_home: Path) -> None:
+    store = QuarantineStore(milter_home / "quarantine")
+    assert store.search(Query(limit=None))[1] == 0  # `mailsift quarantine list`, as root, first
+    assert failure_as_milter_user(lambda: QuarantineStore(milter_home / "quarantine").put(
+        make_message(), make_meta())) == ""
+    assert store.search(Query(limit=None))[1] == 1
+    assert {uid for _, uid in owners(milter_home)} == {NOBODY.pw_uid}
+
+
+def test_make_folders_gives_each_new_folder_its_parents_owner(milter_home: Path) -> None:
+    make_folders(milter_home / "a" / "b", 0o750)
+    make_folders(milter_home / "a" / "b", 0o750)  # already there: nothing to do
+    assert owners(milter_home) == {("a", NOBODY.pw_uid), ("b", NOBODY.pw_uid)}
+    (milter_home / "file").write_text("")
+    with pytest.raises(NotADirectoryError):
+        make_folders(milter_home / "file")
