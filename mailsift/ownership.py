@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
+import sqlite3
 from contextlib import suppress
 from pathlib import Path
 
@@ -39,3 +41,24 @@ def make_folders(path: Path, mode: int = 0o777) -> None:
     target = missing[0] if missing else path
     if not target.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target))
+
+
+def readonly_hint(path: Path, exc: sqlite3.Error) -> str:
+    """For SQLite's "attempt to write a readonly database", whose the file is: mostly one that
+    root created before files took their folder's owner, which the milter's user cannot write."""
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_READONLY:
+        return ""
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        return ""
+    if owner == os.geteuid():
+        return ""
+    return f" (the file belongs to {user_name(owner)}; this process runs as {user_name(os.geteuid())})"
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"

@@ -89,3 +89,26 @@ def test_make_folders_gives_each_new_folder_its_parents_owner(milter_home: Path)
     (milter_home / "file").write_text("")
     with pytest.raises(NotADirectoryError):
         make_folders(milter_home / "file")
+
+
+def test_a_store_the_milter_user_cannot_write_says_whose_it_is(milter_home: Path) -> None:
+    """Stores created by root before files took their folder's owner: the error names both users."""
+    path = milter_home / "bayes.sqlite"
+    store = open_store(BayesConfig(store=f"sqlite://{path}"))
+    store.totals()
+    store.close()
+    for made in milter_home.iterdir():
+        os.chown(made, 0, 0)
+    failure = failure_as_milter_user(lambda: open_store(BayesConfig(store=f"sqlite://{path}")).totals())
+    assert failure == (f"StoreError: sqlite {path}: attempt to write a readonly database "
+                       "(the file belongs to root; this process runs as nobody)")
+
+
+def test_an_index_the_milter_user_cannot_write_says_whose_it_is(milter_home: Path) -> None:
+    store = QuarantineStore(milter_home / "quarantine")
+    store.search(Query(limit=None))
+    for made in (milter_home / "quarantine").glob("index.sqlite*"):
+        os.chown(made, 0, 0)
+    failure = failure_as_milter_user(lambda: QuarantineStore(milter_home / "quarantine").put(
+        make_message(), make_meta()))
+    assert "(the file belongs to root; this process runs as nobody)" in failure

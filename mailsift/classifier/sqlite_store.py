@@ -42,7 +42,7 @@ from mailsift.classifier.store import (
     Totals,
     batch_deltas,
 )
-from mailsift.ownership import adopt_folder_owner
+from mailsift.ownership import adopt_folder_owner, readonly_hint
 from mailsift.sqlite_wal import use_wal
 
 BUSY_TIMEOUT_S = 10.0  # a bulk learn_batch may hold the write lock for a second or two
@@ -138,7 +138,7 @@ class SQLiteStore:
         try:
             yield
         except sqlite3.Error as exc:
-            raise StoreError(f"sqlite {self.path}: {exc}") from exc
+            raise StoreError(f"sqlite {self.path}: {exc}{readonly_hint(Path(self.path), exc)}") from exc
 
     @contextmanager
     def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:

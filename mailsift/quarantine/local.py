@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mailsift.ownership import adopt_folder_owner, make_folders
+from mailsift.ownership import adopt_folder_owner, make_folders, readonly_hint
 from mailsift.quarantine.model import QuarantineError, Query, UserLists, valid_id
 from mailsift.sqlite_wal import use_wal
 
@@ -155,8 +155,9 @@ class LocalBackend:
         return db
 
     def _error(self, exc: OSError | sqlite3.Error) -> QuarantineError:
+        hint = readonly_hint(self.index_path, exc) if isinstance(exc, sqlite3.Error) else ""
         return QuarantineError(f"quarantine index {self.index_path}: "
-                               f"{getattr(exc, 'strerror', None) or exc}")
+                               f"{getattr(exc, 'strerror', None) or exc}{hint}")
 
     def _file(self, message_id: str) -> Path:
         if not valid_id(message_id):
