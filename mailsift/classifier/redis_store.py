@@ -39,6 +39,7 @@ Errors become StoreError("redis at HOST:PORT: what"); passwords never appear in 
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -66,6 +67,7 @@ from mailsift.classifier.store import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 DAY = 86400
 SCAN_COUNT = 1000
 TTL_REFRESH = 3600  # see learn_batch.lua: a token's TTL may end up to this much early, out of months
@@ -188,7 +190,25 @@ class RedisStore:
                     f"version {found.decode(errors='replace')}, this mailsift uses version "
                     f"{SCHEMA_VERSION}; use another prefix or restore a backup into an empty one")
             self._schema_checked = True
+            self._check_eviction()
         return self.client
+
+    def _check_eviction(self) -> None:
+        """Warn when Redis may evict keys that have no TTL: with an allkeys-* policy, memory
+        pressure can drop the totals (every verdict skews) or seen records (learning stops
+        being idempotent), which volatile-lru never touches. Many Redis servers run allkeys-lru
+        because they were set up as a cache; the mail flow keeps working, so only a log line
+        would ever tell. A server that denies CONFIG to this user is not asked again."""
+        try:
+            found = self.client.config_get("maxmemory-policy")
+        except redis.RedisError:
+            return
+        policy = next(iter(found.values()), b"")
+        policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+        if policy.startswith("allkeys-"):
+            log.warning("redis at %s: maxmemory-policy %s may evict the Bayes totals and "
+                        "learned-message records, not only old tokens; set volatile-lru",
+                        self.where, policy)
 
     # -- for the report digests, kept under the same prefix ------------------------------------
 

@@ -410,6 +410,34 @@ class TestMemoryLimits:
         assert store.dump_info().tokens == learned * 300
 
 
+class TestEvictionPolicy:
+    """An allkeys-* policy can evict totals and seen records; only a log line can tell."""
+
+    @pytest.mark.parametrize(("policy", "warned"), [("allkeys-lru", True), ("allkeys-lfu", True),
+                                                    ("volatile-lru", False), ("noeviction", False)])
+    def test_a_policy_that_may_evict_totals_is_named_once(
+            self, redis_server_factory: ServerFactory, caplog: pytest.LogCaptureFixture,
+            policy: str, warned: bool) -> None:
+        server = redis_server_factory("--maxmemory-policy", policy)
+        store = RedisStore.from_url(server.url)
+        store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+        store.lookup([token_key("hello")])
+        found = [r.getMessage() for r in caplog.records if "maxmemory-policy" in r.getMessage()]
+        assert found == ([f"redis at 127.0.0.1:{server.port}: maxmemory-policy {policy} may evict the "
+                          "Bayes totals and learned-message records, not only old tokens; set "
+                          "volatile-lru"] if warned else [])
+
+    def test_a_user_denied_config_is_not_warned_and_works(
+            self, redis_server_factory: ServerFactory, caplog: pytest.LogCaptureFixture) -> None:
+        server = redis_server_factory("--maxmemory-policy", "allkeys-lru")
+        with server.client() as admin:
+            admin.acl_setuser("milter", enabled=True, passwords=["+milter-Pw-1"], keys=["*"],
+                              commands=["+@all", "-config"])
+        store = RedisStore.from_url(server.url, username="milter", password="milter-Pw-1")
+        assert store.learn(message("a" * 40, "hello"), Label.SPAM, T0) is Outcome.LEARNED
+        assert not [r for r in caplog.records if "maxmemory-policy" in r.getMessage()]
+
+
 class TestFigures:
     def test_memory_per_token(self, redis_server_factory: ServerFactory,
                               capsys: pytest.CaptureFixture[str]) -> None:
