@@ -28,8 +28,13 @@ def test_systemd_units_verify_clean(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
 
 
-def test_units_harden_the_milter() -> None:
-    service = (UNITS / "mailsift-milter.service").read_text()
+@pytest.mark.parametrize(("unit", "own"), [
+    ("mailsift-milter.service", "RuntimeDirectory=mailsift"),  # for its unix socket
+    ("mailsift-web.service", f"ExecStart={INSTALLED_PATH} --config /etc/mailsift/mailsift.toml web"),
+])
+def test_units_harden_the_daemons(unit: str, own: str) -> None:
+    """Both daemons run as the milter's user: the web UI changes the milter's quarantine."""
+    service = (UNITS / unit).read_text()
     for setting in ("User=mailsift", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
-                    "StateDirectory=mailsift", "RuntimeDirectory=mailsift", "Restart=on-failure"):
+                    "StateDirectory=mailsift", "Restart=on-failure", "UMask=0027", own):
         assert setting in service
