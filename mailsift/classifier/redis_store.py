@@ -44,8 +44,7 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from importlib.resources import files
-from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -53,6 +52,7 @@ from redis.connection import parse_url
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from mailsift.batches import batched
 from mailsift.classifier.store import (
     SCHEMA_VERSION,
     BackupToken,
@@ -66,7 +66,6 @@ from mailsift.classifier.store import (
     batch_deltas,
 )
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 DAY = 86400
 SCAN_COUNT = 1000
@@ -424,9 +423,9 @@ class RedisStore:
         trims by last-seen time when wanted. Not atomic, so a failed restore is retried whole."""
         with self._errors():
             self._ready().hset(self._totals_key, mapping={"s": totals.spam, "h": totals.ham})
-            for chunk in _chunks(seen.items(), SCAN_COUNT):
+            for chunk in batched(seen.items(), SCAN_COUNT):
                 self.client.mset({self._seen_key(digest): label.value for digest, label in chunk})
-            for chunk in _chunks(tokens, SCAN_COUNT):
+            for chunk in batched(tokens, SCAN_COUNT):
                 pipe = self.client.pipeline(transaction=False)
                 for token in chunk:
                     key = self._token(token.key)
@@ -442,9 +441,3 @@ def _pack(numbers: list[int]) -> bytes:
     """Numbers as learn_batch.lua reads them: 16-bit big-endian. None exceeds SCRIPT_TOKENS,
     as each message counts towards a chunk's budget."""
     return struct.pack(f">{len(numbers)}H", *numbers)
-
-
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk

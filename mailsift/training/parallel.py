@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from itertools import islice
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
+
+from mailsift.batches import batched
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class SurvivingPool(Generic[In, Out]):
 
     def map(self, items: Iterable[In]) -> Iterator[tuple[In, Out | Failure]]:
         window: deque[tuple[list[In], Future[list[Out]]]] = deque()
-        for chunk in _chunks(items):
+        for chunk in batched(items, CHUNK):
             window.append((chunk, self.pool.schedule(_run_chunk, (self.func, chunk),
                                                      timeout=TASK_SECONDS)))
             if len(window) > WINDOW * self.workers:
@@ -99,12 +100,6 @@ class SurvivingPool(Generic[In, Out]):
             raise
         except Exception as exc:  # the caller decides what a lost item means
             return Failure(_why(exc))
-
-
-def _chunks(items: Iterable[In]) -> Iterator[list[In]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, CHUNK)):
-        yield chunk
 
 
 def _start(initializer: Callable[..., None], initargs: Sequence[Any]) -> None:
