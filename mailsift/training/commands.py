@@ -122,12 +122,11 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
         with tqdm(total=len(items), unit="msg", disable=not sys.stderr.isatty(), leave=False) as progress:
             report = learn(items, LABELS.get(mode), config, bayes, expected=len(items),
                            progress=progress, share=share)
-        mail = _mail(items) if share and config.bayes.pyzor else []
-    lines = [report.summary(VERBS[mode])]
-    if share:
-        lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
-        if config.bayes.pyzor:
-            lines.append(tell_pyzor(share, mail))
+        lines = [report.summary(VERBS[mode])]
+        if share:
+            lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
+            if config.bayes.pyzor:  # while the spool lives: stdin messages are read from it
+                lines.append(tell_pyzor(share, _mail(items)))
     given = {"<stdin>" if spec == "-" else str(Path(spec)) for spec in paths}
     unusable = [name for name, _ in report.failed if name in given]
     error = f"learn: nothing to learn in {', '.join(unusable)} (see above)" if unusable else ""
