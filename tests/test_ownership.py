@@ -5,7 +5,6 @@ readonly database") and an index it could not write."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pwd
 import shutil
@@ -22,6 +21,7 @@ from mailsift.ownership import make_folders
 from mailsift.quarantine.model import Query
 from mailsift.quarantine.store import QuarantineStore
 from tests.quarantine.conftest import make_message, make_meta
+from tests.support.open_together import failures_opening_together
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root creates files for another user")
 NOBODY = pwd.getpwnam("nobody")
@@ -38,24 +38,14 @@ def milter_home() -> Iterator[Path]:
     shutil.rmtree(home)
 
 
-def _as_nobody(work: Callable[[], object], errors: multiprocessing.SimpleQueue[str]) -> None:
-    os.setgid(NOBODY.pw_gid)
-    os.setuid(NOBODY.pw_uid)
-    try:
-        work()
-    except Exception as exc:  # reported to the test, which shows it
-        errors.put(f"{type(exc).__name__}: {exc}")
-
-
 def failure_as_milter_user(work: Callable[[], object]) -> str:
     """Run `work` in a child that is the milter's user; what it raised, or ""."""
-    context = multiprocessing.get_context("fork")
-    errors = context.SimpleQueue()
-    child = context.Process(target=_as_nobody, args=(work, errors))
-    child.start()
-    child.join(timeout=60)
-    assert child.exitcode == 0
-    return "" if errors.empty() else errors.get()
+    def as_nobody(_: int) -> None:
+        os.setgid(NOBODY.pw_gid)
+        os.setuid(NOBODY.pw_uid)
+        work()
+
+    return "".join(failures_opening_together(as_nobody, rounds=1, processes=1))
 
 
 def owners(folder: Path) -> set[tuple[str, int]]:

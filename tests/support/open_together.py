@@ -1,6 +1,7 @@
 """Several processes opening one new file at the same moment, as a milter's workers do on a fresh
 install: races in creating a file show only when the opens really coincide, so each round lines
-the processes up at a barrier first."""
+the processes up at a barrier first. One round of one process runs a single child (as another
+user, say) and reports what it raised."""
 
 from __future__ import annotations
 
