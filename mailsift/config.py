@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
 
@@ -249,6 +249,11 @@ class BayesConfig(Section):
                                  "list; when set, the master is found through them (fail-over).")
     sentinel_service: str = Field("mymaster", description="Name of the master the Sentinels "
                                   "watch.")
+    cluster_nodes: list[str] = Field(
+        default_factory=list, description="HOST:PORT of some nodes of a Redis Cluster (name more "
+        "than one: any that answers gives the client the whole cluster). When set, the store "
+        "lives in the cluster, on the node that owns its key prefix, and `store` only says "
+        "redis:// or rediss:// (TLS).")
     tls_ca_file: str = Field("", description="CA bundle to verify a rediss:// server; empty: "
                              "the system's.")
     tls_cert_file: str = Field("", description="Client certificate for rediss:// (mutual TLS).")
@@ -289,6 +294,28 @@ class BayesConfig(Section):
     pyzor: bool = Field(False, description="Also tell Pyzor's network on `learn --report` "
                         "(pyzor report) and `--revoke` (pyzor whitelist); needs the pyzor command "
                         "and its servers reachable.")
+
+    @field_validator("sentinels", "cluster_nodes")
+    @classmethod
+    def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        """Checked here rather than on first use, so the milter does not start with a typo
+        that would leave it scoring by rules alone, one warning at a time."""
+        for value in values:
+            host_port(value)
+        if values and not info.data.get("store", "").startswith(("redis://", "rediss://")):
+            raise ValueError("needs a redis:// or rediss:// store")
+        if values and info.field_name == "cluster_nodes" and info.data.get("sentinels"):
+            raise ValueError("set either sentinels or cluster_nodes: a store is reached through "
+                             "Sentinels or lives in a Redis Cluster, not both")
+        return values
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPv6]:PORT` as (host, port)."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
 
 
 class MilterConfig(Section):

@@ -69,6 +69,15 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     ({"network": {"trusted_networks": ["10.0.0.x"]}}, "network.trusted_networks"),
     ({"rules": {"paths": ["/etc/mailsift/rulez"]}},
      "rules.paths: /etc/mailsift/rulez: no such file or directory"),
+    ({"bayes": {"store": "redis://", "cluster_nodes": ["10.0.0.1:6379", "10.0.0.2"]}},
+     "bayes.cluster_nodes: '10.0.0.2' is not HOST:PORT"),
+    ({"bayes": {"store": "redis://", "sentinels": ["[::1]:99999"]}},
+     "bayes.sentinels: '[::1]:99999' is not HOST:PORT"),
+    ({"bayes": {"cluster_nodes": ["10.0.0.1:6379"]}},
+     "bayes.cluster_nodes: needs a redis:// or rediss:// store"),
+    ({"bayes": {"store": "redis://", "sentinels": ["10.0.0.1:26379"],
+                "cluster_nodes": ["10.0.0.1:6379"]}},
+     "bayes.cluster_nodes: set either sentinels or cluster_nodes"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -13,7 +13,7 @@ from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreError, TokenStore
-from mailsift.config import BayesConfig
+from mailsift.config import BayesConfig, host_port
 from mailsift.ownership import make_folders
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 
@@ -30,16 +30,6 @@ def redis_password(config: BayesConfig) -> str | None:
         raise StoreError(str(exc)) from None
 
 
-def _sentinels(config: BayesConfig) -> list[tuple[str, int]] | None:
-    found = []
-    for spec in config.sentinels:
-        host, _, port = spec.rpartition(":")
-        if not host or not port.isdigit():
-            raise StoreError(f"bayes.sentinels: {spec!r} is not HOST:PORT")
-        found.append((host.strip("[]"), int(port)))
-    return found or None
-
-
 def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
     """The configured store, not yet connected; `prefix` overrides the key prefix (per-user Bayes)."""
     prefix = config.key_prefix if prefix is None else prefix
@@ -49,8 +39,9 @@ def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
         return SQLiteStore(path, prefix)
     return RedisStore.from_url(
         config.store, prefix=prefix, username=config.username or None,
-        password=redis_password(config), sentinel=_sentinels(config),
-        sentinel_service=config.sentinel_service if config.sentinels else None,
+        password=redis_password(config), sentinel=[host_port(node) for node in config.sentinels],
+        sentinel_service=config.sentinel_service,
+        cluster=[host_port(node) for node in config.cluster_nodes],
         ssl_ca_certs=config.tls_ca_file or None, ssl_certfile=config.tls_cert_file or None,
         ssl_keyfile=config.tls_key_file or None, connect_timeout=config.timeout,
         timeout=config.timeout, token_ttl=config.token_ttl_days * DAY,

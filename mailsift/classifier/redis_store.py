@@ -39,16 +39,20 @@ Errors become StoreError("redis at HOST:PORT: what"); passwords never appear in 
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from importlib.resources import files
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.core import Script
 from redis.connection import parse_url
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -75,6 +79,10 @@ TTL_REFRESH = 3600  # see learn_batch.lua: a token's TTL may end up to this much
 # Below 65,536: see _pack.
 SCRIPT_TOKENS = 20_000
 CONFLICT_RETRIES = 3  # then the chunk goes message by message, each message's script reading its own record
+SCRIPTS = ("lookup", "learn_batch", "forget", "expire")
+# redis-py raises RedisClusterException, which is not a RedisError, when no node of a cluster
+# answers or the slot map is incomplete.
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 def _script(name: str) -> str:
@@ -87,15 +95,19 @@ def _glob_escape(text: str) -> str:
 
 
 class RedisStore:
-    """`TokenStore` on Redis; build it with `from_url`."""
+    """`TokenStore` on Redis; build it with `from_url`.
 
-    def __init__(self, client: redis.Redis, where: str, *, prefix: str = "mailsift:",
+    `connect` makes the client (redis.Redis, a Sentinel's master, or RedisCluster) on first
+    use, not here: a cluster client asks its nodes for the slot map as it is built, and a store
+    must be made while Redis is down, to fail on use like one that died."""
+
+    def __init__(self, connect: Callable[[], Any], where: str, *, prefix: str = "mailsift:",
                  token_ttl: int = 180 * DAY, hapax_ttl: int = 30 * DAY,
                  secrets: Sequence[str] = ()) -> None:
         if "{" in prefix or "}" in prefix:
             raise StoreError(f"redis at {where}: key prefix {prefix!r} must not contain {{ or }} "
                              "(the store adds its own Cluster hash tag)")
-        self.client = client
+        self._connect = connect
         self.where = where
         self.prefix = prefix
         self.token_ttl = token_ttl
@@ -105,16 +117,13 @@ class RedisStore:
         self._totals_key = f"{self._base}totals"
         self._schema_key = f"{self._base}schema"
         self._token_prefix = f"{self._base}t:".encode()
-        self._lookup = client.register_script(_script("lookup"))
-        self._learn_batch = client.register_script(_script("learn_batch"))
-        self._forget = client.register_script(_script("forget"))
-        self._expire = client.register_script(_script("expire"))
         self._schema_checked = False
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "mailsift:", username: str | None = None,
                  password: str | None = None, sentinel: list[tuple[str, int]] | None = None,
-                 sentinel_service: str | None = None, ssl_ca_certs: str | None = None,
+                 sentinel_service: str | None = None, cluster: list[tuple[str, int]] | None = None,
+                 ssl_ca_certs: str | None = None,
                  ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
                  ssl_check_hostname: bool = True, connect_timeout: float = 0.5,
                  timeout: float = 1.0, token_ttl: int = 180 * DAY,
@@ -127,6 +136,12 @@ class RedisStore:
         a Redis that is down at start-up shows as StoreError on first use, like one that dies.
         The Sentinels themselves are asked without AUTH (the usual setup); the credentials are
         for the master.
+
+        With `cluster` (HOST, PORT pairs of some of its nodes) the store lives in a Redis
+        Cluster: every key of the store shares one hash tag, so it sits on the one node that
+        owns that slot (and its replicas), and the client follows the slot map through
+        fail-overs and resharding. The URL then only says whether to use TLS; a cluster has
+        database 0 only.
         """
         try:
             parsed = parse_url(url)
@@ -142,18 +157,28 @@ class RedisStore:
             kwargs.update(ssl=True, ssl_ca_certs=ssl_ca_certs, ssl_certfile=ssl_certfile,
                           ssl_keyfile=ssl_keyfile, ssl_check_hostname=ssl_check_hostname,
                           ssl_cert_reqs="required")
-        if sentinel:
+        if sentinel and cluster:
+            raise StoreError("a store is reached through Sentinels or a Redis Cluster, not both")
+        connect: Callable[[], Any]
+        if cluster:
+            if kwargs.pop("db"):
+                raise StoreError(f"bad Redis URL for a cluster: {url!r} names a database other "
+                                 "than 0, and a Redis Cluster has only database 0")
+            nodes = [ClusterNode(host, port) for host, port in cluster]
+            connect = functools.partial(RedisCluster, startup_nodes=nodes, **kwargs)
+            where = "cluster via " + _host_ports(cluster)
+        elif sentinel:
             service = sentinel_service or "mymaster"
             client = Sentinel(sentinel, sentinel_kwargs=dict(timeouts), **kwargs).master_for(service)
-            where = f"sentinel {service} via " + ",".join(f"{host}:{port}" for host, port in sentinel)
+            connect, where = (lambda: client), f"sentinel {service} via {_host_ports(sentinel)}"
         else:
             if "path" in parsed:
                 kwargs["unix_socket_path"] = where = parsed["path"]
             else:
                 kwargs["host"], kwargs["port"] = parsed.get("host", "localhost"), parsed.get("port", 6379)
                 where = f"{kwargs['host']}:{kwargs['port']}"
-            client = redis.Redis(**kwargs)
-        return cls(client, where, prefix=prefix, token_ttl=token_ttl, hapax_ttl=hapax_ttl,
+            connect = functools.partial(redis.Redis, **kwargs)
+        return cls(connect, where, prefix=prefix, token_ttl=token_ttl, hapax_ttl=hapax_ttl,
                    secrets=[password or ""])
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -164,7 +189,7 @@ class RedisStore:
         library message (which might quote a secret) reaches a log through it."""
         try:
             yield
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise StoreError(f"redis at {self.where}: {self._scrub(exc)}") from None
 
     def _scrub(self, exc: Exception) -> str:
@@ -175,7 +200,17 @@ class RedisStore:
             text = text.replace(secret, "***")
         return text
 
-    def _ready(self) -> redis.Redis:
+    @functools.cached_property
+    def client(self) -> Any:
+        """The client, made on first use (see the class docstring); not kept if that fails."""
+        with self._errors():
+            return self._connect()
+
+    @functools.cached_property
+    def _scripts(self) -> dict[str, Script]:
+        return {name: self.client.register_script(_script(name)) for name in SCRIPTS}
+
+    def _ready(self) -> Any:
         """The client, after writing or checking the schema version once per store object."""
         if not self._schema_checked:
             with self._errors():
@@ -199,8 +234,8 @@ class RedisStore:
         because they were set up as a cache; the mail flow keeps working, so only a log line
         would ever tell. A server that denies CONFIG to this user is not asked again."""
         try:
-            found = self.client.config_get("maxmemory-policy")
-        except redis.RedisError:
+            found = self.client.config_get("maxmemory-policy", **self._home())
+        except REDIS_ERRORS:
             return
         policy = next(iter(found.values()), b"")
         policy = policy.decode() if isinstance(policy, bytes) else str(policy)
@@ -214,7 +249,7 @@ class RedisStore:
     def errors(self) -> AbstractContextManager[None]:
         return self._errors()
 
-    def ready(self) -> redis.Redis:
+    def ready(self) -> Any:
         return self._ready()
 
     @property
@@ -233,22 +268,27 @@ class RedisStore:
         return [self._totals_key, self._seen_key(item.digest),
                 *(self._token(key) for key in dict.fromkeys(item.keys))]
 
+    def _home(self) -> dict[str, Any]:
+        """In a cluster, the node holding this store's slot, as `target_nodes` for a command
+        that names no key (SCAN, CONFIG), which the client would otherwise send to every
+        primary or to any one of them."""
+        if isinstance(self.client, RedisCluster):
+            return {"target_nodes": self.client.get_node_from_key(self._totals_key)}
+        return {}
+
     def _scan(self, pattern: str) -> Iterator[list[bytes]]:
         """Batches of this store's keys matching `pattern` (after the hash tag)."""
         match = _glob_escape(self._base) + pattern
         with self._errors():
-            cursor = None
-            while cursor != 0:
-                cursor, keys = self._ready().scan(cursor or 0, match=match, count=SCAN_COUNT)
-                if keys:
-                    yield keys
+            found = self._ready().scan_iter(match=match, count=SCAN_COUNT, **self._home())
+            yield from batched(found, SCAN_COUNT)
 
     # -- classification -----------------------------------------------------------------------
 
     def lookup(self, keys: Sequence[bytes]) -> tuple[Totals, list[TokenCounts]]:
         client = self._ready()
         with self._errors():
-            flat = self._lookup(keys=[self._totals_key, *map(self._token, keys)], client=client)
+            flat = self._scripts["lookup"](keys=[self._totals_key, *map(self._token, keys)], client=client)
         counts = [TokenCounts(int(flat[i] or 0), int(flat[i + 1] or 0)) for i in range(0, len(flat), 2)]
         return Totals(counts[0].spam, counts[0].ham), counts[1:]
 
@@ -275,7 +315,7 @@ class RedisStore:
         pipeline, which queues the call and returns nothing yet."""
         keys = self._message_keys(item)
         ones = _pack([1] * (len(keys) - 2))  # every token after the totals and the seen record
-        return self._learn_batch(keys, [*self._learn_args(label, now), 1, "?", ones, ones], client)
+        return self._scripts["learn_batch"](keys, [*self._learn_args(label, now), 1, "?", ones, ones], client)
 
     def _learn_args(self, label: Label, now: int) -> list[str | int]:
         return [label.value, now, self.token_ttl, self.hapax_ttl, TTL_REFRESH]
@@ -295,7 +335,7 @@ class RedisStore:
             outcomes += self._learn_chunk(client, chunk, label, now)
         return outcomes
 
-    def _learn_chunk(self, client: redis.Redis, chunk: list[LearnItem], label: Label,
+    def _learn_chunk(self, client: Any, chunk: list[LearnItem], label: Label,
                      now: int) -> list[Outcome]:
         digests = list(dict.fromkeys(item.digest for item in chunk))
         for _ in range(CONFLICT_RETRIES):
@@ -310,22 +350,25 @@ class RedisStore:
                     *(previous[digest] or "" for digest in digests),
                     _pack(list(tokens.values())), losses]
             with self._errors():
-                if self._learn_batch(keys, args, client) == b"ok":
+                if self._scripts["learn_batch"](keys, args, client) == b"ok":
                     return deltas.outcomes
         return self._learn_each(client, chunk, label, now)
 
-    def _previous(self, client: redis.Redis, digests: list[str]) -> dict[str, Label | None]:
+    def _previous(self, client: Any, digests: list[str]) -> dict[str, Label | None]:
         """The class each message was learned as, if any (one MGET)."""
         with self._errors():
             found = client.mget(list(map(self._seen_key, digests)))
         return {digest: Label(value.decode()) if value else None
                 for digest, value in zip(digests, found, strict=True)}
 
-    def _learn_each(self, client: redis.Redis, items: list[LearnItem], label: Label,
+    def _learn_each(self, client: Any, items: list[LearnItem], label: Label,
                     now: int) -> list[Outcome]:
         """One message per script call, all in one pipeline: for a chunk other hosts keep
-        learning into, as each call reads its message's seen record itself (see learn_batch.lua)."""
+        learning into, as each call reads its message's seen record itself (see learn_batch.lua).
+        A cluster client refuses scripts in a pipeline, so there it is a round trip each."""
         with self._errors():
+            if isinstance(client, RedisCluster):
+                return [Outcome(self._learn_one(item, label, now, client).decode()) for item in items]
             pipe = client.pipeline(transaction=False)
             for item in items:
                 self._learn_one(item, label, now, pipe)
@@ -350,7 +393,7 @@ class RedisStore:
     def forget(self, item: LearnItem) -> Outcome:
         client = self._ready()
         with self._errors():
-            outcome = self._forget(self._message_keys(item), [self.hapax_ttl], client)
+            outcome = self._scripts["forget"](self._message_keys(item), [self.hapax_ttl], client)
         return Outcome(outcome.decode())
 
     # -- maintenance --------------------------------------------------------------------------
@@ -365,7 +408,7 @@ class RedisStore:
         removed = 0
         for keys in self._scan("t:*"):
             with self._errors():
-                removed += self._expire(keys, [now, token_ttl, hapax_ttl], self.client)
+                removed += self._scripts["expire"](keys, [now, token_ttl, hapax_ttl], self.client)
         return removed
 
     def dump_info(self) -> DumpInfo:
@@ -434,7 +477,12 @@ class RedisStore:
                 pipe.execute()
 
     def close(self) -> None:
-        self.client.close()
+        if "client" in self.__dict__:  # made: closing must not connect
+            self.client.close()
+
+
+def _host_ports(nodes: list[tuple[str, int]]) -> str:
+    return ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in nodes)
 
 
 def _pack(numbers: list[int]) -> bytes:

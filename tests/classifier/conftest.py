@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.redis_server import (
     REDIS_SERVER,
     TEST_PASSWORD,
+    RedisClusterServers,
     RedisServer,
     free_port,
     make_certificates,
@@ -27,13 +28,6 @@ from tests.support.redis_server import (
 )
 
 __all__ = ["TEST_PASSWORD", "RedisServer"]  # re-exported: the store tests import them from here
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -67,6 +61,13 @@ def redis_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis
     server = RedisServer(directory / "server", tls=make_certificates(directory / "certs"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_cluster_seeds(redis_cluster: RedisClusterServers) -> list[tuple[str, int]]:
+    """The shared cluster's node addresses, emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.seeds
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from mailsift.classifier.store import (
     Totals,
     token_key,
 )
+from tests.support.redis_server import TEST_PASSWORD, RedisClusterServers
 
 if TYPE_CHECKING:
     from conftest import RedisServer
@@ -49,6 +50,20 @@ def store(redis_url: str) -> Iterator[RedisStore]:
     store = RedisStore.from_url(redis_url)
     yield store
     store.close()
+
+
+def count_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times the client writes to a socket from now on: one write per round trip."""
+    counter = [0]
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(connection: redis.connection.AbstractConnection, *args: object,
+                 **kwargs: object) -> None:
+        counter[0] += 1
+        original(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return counter
 
 
 def token_name(store: RedisStore, token: str) -> bytes:
@@ -141,6 +156,76 @@ class TestConnecting:
             RedisStore.from_url("http://example.org/")
         with pytest.raises(StoreError, match="must not contain"):
             RedisStore.from_url(redis_url, prefix="a{b}:")
+
+
+class TestCluster:
+    """A store in a real Redis Cluster; the contract suite runs there too (test_store_contract)."""
+
+    def test_a_store_lives_on_the_node_that_owns_its_prefix(
+            self, redis_cluster: RedisClusterServers, redis_cluster_seeds: list[tuple[str, int]]) -> None:
+        prefixes = {redis_cluster.owner(f"{{user{n}:}}").port: f"user{n}:" for n in range(40)}
+        assert len(prefixes) == len(redis_cluster.primaries)  # a store on each node
+        stores = [RedisStore.from_url("redis://", prefix=prefix, cluster=redis_cluster_seeds)
+                  for prefix in prefixes.values()]
+        for n, store in enumerate(stores):
+            store.learn_batch(distinct_messages(20 + n, 5, tag=store.prefix), Label.SPAM, T0)
+        for port, store in zip(prefixes, stores, strict=True):
+            node = next(node for node in redis_cluster.primaries if node.port == port)
+            with node.client() as client:  # schema, totals; per message its seen record, 5 tokens
+                assert client.dbsize() == 2 + 6 * store.totals().spam
+            assert store.dump_info().tokens == 5 * store.totals().spam
+        stores[0].clear()
+        assert [store.dump_info().tokens for store in stores] == [0, 21 * 5, 22 * 5]
+
+    def test_one_round_trip_per_lookup_and_per_learn(self, redis_cluster_seeds: list[tuple[str, int]],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+        store = RedisStore.from_url("redis://", cluster=redis_cluster_seeds)
+        store.learn(message("warm" * 10, "warm-up"), Label.SPAM, T0)  # slot map, schema, script
+        store.lookup([token_key("warm-up")])
+        sends = count_sends(monkeypatch)
+        store.lookup([token_key(f"t{n}") for n in range(500)])
+        store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+        assert sends == [2]
+
+    def test_fail_over_to_a_replica_is_followed_with_a_password(self, tmp_path: Path) -> None:
+        cluster = RedisClusterServers(tmp_path, replicated_key="{mailsift:}totals",
+                                      password=TEST_PASSWORD)
+        try:
+            store = RedisStore.from_url("redis://", cluster=cluster.seeds, password=TEST_PASSWORD)
+            store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+            primary = cluster.owner("{mailsift:}totals")
+            with primary.client() as client:
+                assert client.execute_command("WAIT", 1, 5000) == 1  # the replica has the learn
+            primary.stop()
+            cluster.wait_for_promotion("{mailsift:}totals")
+            failures = 0  # the old primary's connection fails, then the client reads the new map
+            while True:
+                try:
+                    assert store.lookup([token_key("hello")]) == (Totals(1, 0), [TokenCounts(1, 0)])
+                    break
+                except StoreError:
+                    failures += 1
+                    assert failures < 3
+            with pytest.raises(StoreError, match=r"^redis at cluster via ") as refused:
+                RedisStore.from_url("redis://", cluster=cluster.seeds, password="wrong-Pa55word").totals()
+            assert "Pa55word" not in str(refused.value)
+        finally:
+            cluster.stop()
+
+    def test_a_cluster_that_never_ran_fails_fast(self, unused_port: int) -> None:
+        store = RedisStore.from_url("redis://", cluster=[("127.0.0.1", unused_port)])  # no connect
+        for _ in range(2):
+            started = time.perf_counter()
+            with pytest.raises(StoreError, match=f"^redis at cluster via 127.0.0.1:{unused_port}: "):
+                store.lookup([token_key("hello")])
+            assert time.perf_counter() - started < 0.2
+        store.close()
+
+    def test_what_a_cluster_cannot_be(self, redis_cluster_seeds: list[tuple[str, int]]) -> None:
+        with pytest.raises(StoreError, match="has only database 0"):
+            RedisStore.from_url("redis:///3", cluster=redis_cluster_seeds)
+        with pytest.raises(StoreError, match="Sentinels or a Redis Cluster, not both"):
+            RedisStore.from_url("redis://", cluster=redis_cluster_seeds, sentinel=[("127.0.0.1", 1)])
 
 
 class TestLayout:
@@ -316,17 +401,7 @@ class TestConcurrentLearning:
 class TestRoundTrips:
     @pytest.fixture
     def sends(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-        """How many times the client wrote to a socket: one write per round trip."""
-        counter = [0]
-        original = redis.connection.AbstractConnection.send_packed_command
-
-        def counting(connection: redis.connection.AbstractConnection, *args: object,
-                     **kwargs: object) -> None:
-            counter[0] += 1
-            original(connection, *args, **kwargs)
-
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-        return counter
+        return count_sends(monkeypatch)
 
     def test_one_round_trip_per_lookup_and_per_learn(self, store: RedisStore, redis_url: str,
                                                      sends: list[int]) -> None:

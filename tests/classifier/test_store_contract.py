@@ -41,14 +41,18 @@ def counts(store: TokenStore, *tokens: str) -> list[tuple[int, int]]:
     return [(count.spam, count.ham) for count in found]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeStore]:
-    """Stores of one backend, all in the same file or server, told apart by prefix."""
+    """Stores of one backend, all in the same file, server or cluster, told apart by prefix (in
+    the cluster, prefixes hash to different slots and so, mostly, to different nodes)."""
     stores: list[TokenStore] = []
 
     def make(prefix: str = "mailsift:") -> TokenStore:
         if request.param == "sqlite":
             store: TokenStore = SQLiteStore(str(tmp_path / "bayes.sqlite"), prefix)
+        elif request.param == "redis-cluster":
+            store = RedisStore.from_url("redis://", prefix=prefix,
+                                        cluster=request.getfixturevalue("redis_cluster_seeds"))
         else:
             store = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=prefix)
         stores.append(store)

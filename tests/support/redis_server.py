@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -21,8 +22,9 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT_S = 10.0
 TEST_PASSWORD = "s3cret-Pa55word-for-tests"
 
-__all__ = ["REDIS_SERVER", "START_TIMEOUT_S", "TEST_PASSWORD", "RedisServer", "free_port",
-           "make_certificates", "wait_for_sentinel"]
+__all__ = ["REDIS_SERVER", "START_TIMEOUT_S", "TEST_PASSWORD", "RedisClusterServers",
+           "RedisServer", "free_port", "make_certificates", "wait_for_sentinel"]
+SLOTS = 16384
 
 
 class RedisServer:
@@ -113,3 +115,116 @@ def wait_for_sentinel(port: int, master: str = "bayes") -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"redis sentinel on port {port} did not start") from None
             time.sleep(0.02)
+
+
+class RedisClusterServers:
+    """A Redis Cluster of `primaries` redis-server processes sharing the slots, and optionally one
+    replica of the primary that owns `replicated_key`'s slot, for fail-over tests.
+
+    Built by hand (ADDSLOTSRANGE, MEET, REPLICATE) rather than by `redis-cli --cluster create`,
+    which sleeps a second at a time while it waits; each node's bus port is chosen free too, as
+    the default (port + 10000) may be taken or past 65535.
+    """
+
+    NODE_TIMEOUT_MS = 500  # how soon the others call a dead primary failed: quick fail-over tests
+
+    def __init__(self, directory: Path, primaries: int = 3, replicated_key: str | None = None,
+                 password: str | None = None) -> None:
+        self.bus_ports: dict[int, int] = {}  # node port -> its cluster bus port
+        self.password = password
+        self.primaries = [self._node(directory / f"node-{i}") for i in range(primaries)]
+        per_node = SLOTS // primaries
+        for i, node in enumerate(self.primaries):
+            last = SLOTS - 1 if i == primaries - 1 else (i + 1) * per_node - 1
+            with node.client() as client:
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * per_node, last)
+        self.replica: RedisServer | None = None
+        if replicated_key is not None:
+            self.replica = self._node(directory / "replica")
+        self._meet()
+        if self.replica is not None and replicated_key is not None:
+            primary = self.owner(replicated_key)
+            with primary.client() as client:
+                primary_id = client.execute_command("CLUSTER", "MYID")
+            self._wait(lambda: self._replicate(primary_id))
+        self._wait(self._ok)
+
+    def _node(self, directory: Path) -> RedisServer:
+        bus = free_port()
+        auth = ("--masterauth", self.password) if self.password else ()  # a replica's, to its primary
+        node = RedisServer(directory, "--cluster-enabled", "yes", "--cluster-config-file",
+                           str(directory / "nodes.conf"), "--cluster-port", str(bus),
+                           "--cluster-node-timeout", str(self.NODE_TIMEOUT_MS), *auth,
+                           password=self.password)
+        self.bus_ports[node.port] = bus
+        return node
+
+    @property
+    def nodes(self) -> list[RedisServer]:
+        return [*self.primaries, *([self.replica] if self.replica else [])]
+
+    @property
+    def seeds(self) -> list[tuple[str, int]]:
+        """Every node's address, as `RedisStore.from_url(cluster=...)` takes them."""
+        return [("127.0.0.1", node.port) for node in self.nodes]
+
+    def _meet(self) -> None:
+        with self.primaries[0].client() as client:
+            for node in self.nodes[1:]:
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port,
+                                       self.bus_ports[node.port])
+
+    def _replicate(self, primary_id: bytes) -> bool:
+        assert self.replica is not None
+        try:
+            with self.replica.client() as client:
+                client.execute_command("CLUSTER", "REPLICATE", primary_id)
+        except redis.ResponseError:  # the replica has not heard of that primary yet
+            return False
+        return True
+
+    def _ok(self) -> bool:
+        """Every running node sees the whole cluster, all slots served."""
+        for node in self.nodes:
+            if not node.running():
+                continue
+            with node.client() as client:
+                info = client.cluster("INFO")
+            if info["cluster_state"] != "ok" or int(info["cluster_known_nodes"]) != len(self.nodes):
+                return False
+        return True
+
+    def _wait(self, ready: Callable[[], bool], timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the redis cluster did not come together")
+            time.sleep(0.05)
+
+    def owner(self, key: str, asked: RedisServer | None = None) -> RedisServer:
+        """The primary that serves `key`'s slot, as `asked` (the first primary) sees it."""
+        with (asked or self.primaries[0]).client() as client:
+            slot = client.execute_command("CLUSTER", "KEYSLOT", key)
+            for start, end, (_, port, *_), *_ in client.execute_command("CLUSTER", "SLOTS"):
+                if start <= slot <= end:
+                    return next(node for node in self.nodes if node.port == port)
+        raise LookupError(key)
+
+    def flush(self) -> None:
+        for node in self.primaries:
+            with node.client() as client:
+                client.flushall()
+
+    def wait_for_promotion(self, key: str, timeout: float = START_TIMEOUT_S) -> None:
+        """Return once every running node says the replica now serves `key` (its primary died)."""
+        replica = self.replica
+        assert replica is not None
+
+        def promoted() -> bool:
+            return all(self.owner(key, asked=node) is replica for node in self.nodes if node.running())
+
+        self._wait(promoted, timeout)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

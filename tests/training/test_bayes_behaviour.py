@@ -19,7 +19,7 @@ from mailsift.classifier.store import Label, Outcome, read_backup, token_key, wr
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig, Config, RulesConfig
 from mailsift.scanner import Scanner
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisClusterServers, RedisServer
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "spamassassin"
 RUSSIAN = "Здравствуйте, коллеги! Отчёт за квартал готов, встреча в четверг.\n"
@@ -55,10 +55,32 @@ def test_same_text_in_any_charset_and_encoding_gives_the_same_tokens(text: str, 
     assert {"коллеги", "münchen"} & reference
 
 
+def bayes_config(store: str, **more: object) -> BayesConfig:
+    return BayesConfig(store=store, min_spam=20, min_ham=20, **more)  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return Config(bayes=BayesConfig(store=f"sqlite:///{tmp_path}/bayes.sqlite", min_spam=20, min_ham=20),
+def sqlite_config(tmp_path: Path) -> Config:
+    return Config(bayes=bayes_config(f"sqlite:///{tmp_path}/bayes.sqlite"),
                   rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+
+
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
+def config(request: pytest.FixtureRequest, sqlite_config: Config) -> Config:
+    """The same behaviour from every kind of store a site may run: one host's SQLite file, a
+    Redis server, a Redis Cluster."""
+    if request.param == "sqlite":
+        return sqlite_config
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        with server.client() as client:
+            client.flushall()
+        bayes = bayes_config(server.url)
+    else:
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        bayes = bayes_config("redis://", cluster_nodes=[f"{host}:{port}" for host, port in cluster.seeds])
+    return sqlite_config.model_copy(update={"bayes": bayes})
 
 
 def trained(config: Config) -> BayesFilter:
@@ -154,10 +176,11 @@ def test_with_redis_stopped_scoring_falls_back_to_rules_quickly_with_one_warning
     assert len(warnings) == 1
 
 
-def test_report_lookup_does_not_wait_for_a_writer(config: Config) -> None:
+def test_report_lookup_does_not_wait_for_a_writer(sqlite_config: Config) -> None:
     """Scoring reads the shared reports; it must not queue behind a worker that is learning."""
     import sqlite3
 
+    config = sqlite_config
     bayes = trained(config)
     msg = analyse(corpus_sample("spam", 1, 210)[0], config)
     bayes.reported(msg)  # creates the report tables: the one write

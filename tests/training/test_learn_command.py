@@ -23,7 +23,7 @@ from mailsift.classifier.store import BACKUP_FORMAT, SCHEMA_VERSION, Label
 from mailsift.config import BayesConfig, Config
 from mailsift.training.learn import learn
 from mailsift.training.sources import directory_files, iter_messages
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisClusterServers, RedisServer
 from tests.training.test_bayes_behaviour import corpus_sample
 
 SPAM = corpus_sample("spam", 6)
@@ -100,6 +100,32 @@ def test_learn_with_the_store_down_exits_non_zero_with_one_line(store_down: Path
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("mailsift: learn: Bayes store unavailable: redis at 127.0.0.1:")
+
+
+def test_learn_report_backup_and_restore_in_a_redis_cluster(tmp_path: Path) -> None:
+    """The whole command against a real three-node Redis Cluster, named by `bayes.cluster_nodes`."""
+    cluster = RedisClusterServers(tmp_path / "cluster")
+    try:
+        config = tmp_path / "cluster.toml"
+        nodes = ", ".join(f'"{host}:{port}"' for host, port in cluster.seeds)
+        config.write_text(f'[bayes]\nstore = "redis://"\ncluster_nodes = [{nodes}]\n'
+                          f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+        folder = tmp_path / "spam"
+        folder.mkdir()
+        for i, raw in enumerate(SPAM):
+            (folder / f"{i}.eml").write_bytes(raw)
+        learned = mailsift(config, "learn", "--report", str(folder))
+        assert "Learned tokens from 6 message(s) (6 messages examined)" in learned.stdout, learned.stderr
+        assert '"DIGEST_REPORTED"' in mailsift(config, "check", "--json", str(folder / "0.eml")).stdout
+        dump = mailsift(config, "learn", "--dump").stdout
+        assert "spam messages learned: 6" in dump
+        backup = mailsift(config, "learn", "--backup", "-")
+        assert mailsift(config, "learn", "--clear").returncode == 0
+        assert "spam messages learned: 0" in mailsift(config, "learn", "--dump").stdout
+        mailsift(config, "learn", "--restore", "-", stdin=backup.stdout.encode())
+        assert mailsift(config, "learn", "--dump").stdout == dump
+    finally:
+        cluster.stop()
 
 
 def test_learn_needs_exactly_one_mode(config: Path) -> None:
