@@ -10,7 +10,8 @@ How each failure is provoked without any test hook in the milter:
 - a rule misbehaving: a .cf rule cannot raise, so the equivalent is a catastrophically slow
   regex (E2E_SLOW in rules/e2e.cf), cut off by `scan.rule_budget` or, when the budget is larger
   than `milter.timeout`, by the milter's timeout;
-- the Bayes store going away: a private redis-server stopped between two messages;
+- the Bayes store going away: a private redis-server, or the node of a private Redis Cluster
+  that holds the store, stopped between two messages;
 - the milter being down: nothing listening on the milter port.
 """
 
@@ -21,7 +22,9 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +33,7 @@ from tests.e2e.messages import SLOW_MARK, TAG_MARK, make_message
 from tests.support.milter_process import MilterProcess
 from tests.support.postfix import PostfixInstance
 from tests.support.procs import alive, busy_process, children
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisClusterServers, RedisServer
 from tests.support.smtp_client import Sent
 
 BOB = "bob@example.com"
@@ -165,20 +168,45 @@ def test_slow_rule_is_cut_off_by_rule_budget_and_message_is_scored(
     milter.wait_for_log(re.compile(r"E2E_SLOW.*budget"), timeout=5)
 
 
+@dataclass
+class BayesRedis:
+    """Where the milter's Bayes store lives, and the server that holds it, to be stopped."""
+
+    settings: dict[str, object]
+    holder: RedisServer
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def bayes_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BayesRedis]:
+    """A private redis-server, or a private three-node Redis Cluster whose node holding the
+    store (the slot of the default prefix) is the one the test stops."""
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_for_bayes")
+        yield BayesRedis({"store": server.url}, server)
+        return
+    cluster = RedisClusterServers(tmp_path / "cluster")
+    try:
+        nodes = [f"{host}:{port}" for host, port in cluster.seeds]
+        yield BayesRedis({"store": "redis://", "cluster_nodes": nodes},
+                         cluster.owner("{mailsift:}totals"))
+    finally:
+        cluster.stop()
+
+
 def test_redis_stopped_mid_run_mail_flows_scored_by_rules_with_one_warning(
-        mta: Mta, start_milter: StartMilter, redis_for_bayes: RedisServer) -> None:
+        mta: Mta, start_milter: StartMilter, bayes_redis: BayesRedis) -> None:
     # Two workers: the "one warning" is for the pool, not one per worker.
-    milter = start_milter({"bayes": {"store": redis_for_bayes.url, "timeout": 0.5},
+    milter = start_milter({"bayes": {**bayes_redis.settings, "timeout": 0.5},
                            "milter": {"workers": 2}})
     sent: dict[str, Sent] = {}
     raw, first = make_message()
     sent[first] = mta.send(raw, BOB)
     assert sent[first].accepted, sent[first].reply
     mta.delivered(first)
-    with redis_for_bayes.client() as client:
+    with bayes_redis.holder.client() as client:
         assert client.dbsize() > 0, "the store was not used while it was up"
 
-    redis_for_bayes.stop()
+    bayes_redis.holder.stop()
     mark = milter.mark()
     ham, ham_id = make_message()
     spam, spam_id = make_message(TAG_MARK)
