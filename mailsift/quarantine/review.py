@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
@@ -65,12 +66,13 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
     if mode not in LEARN_MODES:
         raise QuarantineError(f"unknown learn mode {mode!r}; use one of {', '.join(LEARN_MODES)}")
     msg = analyse(store.raw(message_id), config)
-    try:
-        bayes = BayesFilter(config.bayes, open_store(config.bayes))
-        if mode == "forget":
-            outcome = f"forgotten ({bayes.forget(msg)})"
-        else:
-            outcome = _learn_and_share(bayes, msg, mode)
+    try:  # closed after the action: each open store holds connections (every node's, in a cluster)
+        with closing(open_store(config.bayes)) as token_store:
+            bayes = BayesFilter(config.bayes, token_store)
+            if mode == "forget":
+                outcome = f"forgotten ({bayes.forget(msg)})"
+            else:
+                outcome = _learn_and_share(bayes, msg, mode)
     except StoreError as exc:
         raise QuarantineError(f"Bayes store unavailable: {exc}") from None
     store.log(message_id, user, "learned", f"{mode}: {outcome}")

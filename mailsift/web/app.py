@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -297,8 +298,11 @@ class Pages:
                            bayes=await run_in_threadpool(self._bayes_totals))
 
     def _bayes_totals(self) -> tuple[int, int] | None:
+        """Read per page view and closed again: a store left open per view would keep its
+        connections (to every node, for a Redis Cluster) until the garbage collector ran."""
         try:
-            totals = open_store(self.config.bayes).totals()
+            with closing(open_store(self.config.bayes)) as store:
+                totals = store.totals()
         except StoreError:
             return None
         return totals.spam, totals.ham

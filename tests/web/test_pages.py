@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.web.app import create_app
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.milter_process import to_toml
+from tests.support.redis_server import RedisClusterServers
 from tests.support.sink import SmtpSink
 from tests.web.conftest import log_in, web_config
 
@@ -83,3 +85,39 @@ def test_hash_password_reads_stdin_and_prints_an_argon2_hash() -> None:
     assert done.exit_code == 0, done.output
     assert PasswordHasher().verify(done.output.strip(), "correct horse battery")
     assert "correct horse" not in done.output
+
+
+def test_bayes_views_and_learning_leave_no_store_connections_open(
+        tmp_path: Path, password_hashes: dict[str, str], redis_cluster: RedisClusterServers) -> None:
+    """Each stats view and each learn action opens the Bayes store; it must close it too. A
+    cluster client's objects refer to each other, so without closing its connections stay
+    until the cyclic garbage collector runs: paused here, as it may not run for a long time."""
+    redis_cluster.flush()
+    data = web_config(tmp_path, password_hashes)
+    data["bayes"] = {"store": "redis://",
+                     "cluster_nodes": [f"{host}:{port}" for host, port in redis_cluster.seeds]}
+    config = parse_config(data, "t")
+    store = open_quarantine(config.quarantine)
+    message_id = store.put(make_message(), make_meta(["jane@example.org"]))
+    gc.collect()
+    gc.disable()
+    try:
+        with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+            token = log_in(client, "admin")
+            for _ in range(3):
+                assert "Learned: 0 spam, 0 ham." in client.get("/stats").text
+            for action in ("ham", "forget", "ham"):
+                client.post(f"/message/{message_id}", data={"csrf": token, "action": action})
+            assert "Learned: 0 spam, 1 ham." in client.get("/stats").text
+            assert cluster_clients(redis_cluster) == 0
+    finally:
+        gc.enable()
+
+
+def cluster_clients(cluster: RedisClusterServers) -> int:
+    """Connections to the cluster's nodes other than the one asking."""
+    total = 0
+    for node in cluster.primaries:
+        with node.client() as probe:
+            total += len(probe.client_list()) - 1
+    return total
