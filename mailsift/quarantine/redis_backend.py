@@ -4,8 +4,9 @@ Why Redis rather than PostgreSQL for the store several mail hosts share: a site 
 mail host already runs Redis for the shared Bayes model (`bayes.store`), with its password file
 understood; PostgreSQL would be one more server to install, back up and secure for a store that
 holds a few weeks of mail. The index takes a plain URL (redis://, rediss:// verified against the
-system's CAs, unix://): not Sentinel, and not a Redis Cluster, as its keys share no hash tag. A message is written with one MULTI/EXEC
-transaction — bytes, record and index entries together — so no host ever sees half of it.
+system's CAs, unix://): not Sentinel, and not a Redis Cluster, as its keys share no hash tag.
+A message is written with one MULTI/EXEC transaction — bytes, record and index entries
+together — so no host ever sees half of it.
 
 What that costs: Redis keeps the quarantine in memory (size it for keep_days of quarantined
 mail), and a search narrows by time and recipient with sorted sets and sets, then filters sender,
