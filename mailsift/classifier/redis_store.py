@@ -49,12 +49,10 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.connection import parse_url
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
-from redis.sentinel import Sentinel
 
 from mailsift.batches import batched
 from mailsift.classifier.store import (
@@ -69,6 +67,7 @@ from mailsift.classifier.store import (
     Totals,
     batch_deltas,
 )
+from mailsift.redis_connect import RedisSettings, RedisSettingsError, connector
 
 log = logging.getLogger(__name__)
 DAY = 86400
@@ -121,65 +120,31 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "mailsift:", username: str | None = None,
-                 password: str | None = None, sentinel: list[tuple[str, int]] | None = None,
-                 sentinel_service: str | None = None, cluster: list[tuple[str, int]] | None = None,
-                 ssl_ca_certs: str | None = None,
-                 ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-                 ssl_check_hostname: bool = True, connect_timeout: float = 0.5,
-                 timeout: float = 1.0, token_ttl: int = 180 * DAY,
+                 password: str | None = None, sentinel: Sequence[tuple[str, int]] = (),
+                 sentinel_service: str = "mymaster", cluster: Sequence[tuple[str, int]] = (),
+                 ssl_ca_certs: str | None = None, ssl_certfile: str | None = None,
+                 ssl_keyfile: str | None = None, ssl_check_hostname: bool = True,
+                 connect_timeout: float = 0.5, timeout: float = 1.0, token_ttl: int = 180 * DAY,
                  hapax_ttl: int = 30 * DAY) -> RedisStore:
-        """A store for `redis://HOST:PORT/DB`, `rediss://` (TLS) or `unix:///PATH?db=N`.
+        """A store for `redis://HOST:PORT/DB`, `rediss://` (TLS) or `unix:///PATH?db=N`, or
+        through `sentinel` or in a `cluster` (see mailsift.redis_connect).
 
-        `username`/`password` override any in the URL. With `sentinel` (HOST, PORT pairs) the
-        master of `sentinel_service` is looked up through them and again after a fail-over; the
-        URL then only gives the database number and whether to use TLS. Nothing connects yet:
-        a Redis that is down at start-up shows as StoreError on first use, like one that dies.
-        The Sentinels themselves are asked without AUTH (the usual setup); the credentials are
-        for the master.
-
-        With `cluster` (HOST, PORT pairs of some of its nodes) the store lives in a Redis
-        Cluster: every key of the store shares one hash tag, so it sits on the one node that
-        owns that slot (and its replicas), and the client follows the slot map through
-        fail-overs and resharding. The URL then only says whether to use TLS; a cluster has
-        database 0 only.
+        In a cluster every key of the store shares one hash tag, so the store sits on the one
+        node that owns that slot (and its replicas). There are no retries: a dead Redis must
+        cost the mail flow one short timeout (see the module docstring).
         """
+        settings = RedisSettings(
+            url, username=username, password=password, sentinels=sentinel,
+            sentinel_service=sentinel_service, cluster=cluster, ssl_ca_certs=ssl_ca_certs,
+            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+            ssl_check_hostname=ssl_check_hostname, connect_timeout=connect_timeout,
+            timeout=timeout, retry=Retry(NoBackoff(), 0))
         try:
-            parsed = parse_url(url)
-        except ValueError as exc:
-            raise StoreError(f"bad Redis URL: {exc}") from None
-        username = username if username is not None else parsed.get("username")
-        password = password if password is not None else parsed.get("password")
-        timeouts = {"socket_connect_timeout": connect_timeout, "socket_timeout": timeout,
-                    "retry": Retry(NoBackoff(), 0)}
-        kwargs: dict[str, Any] = {**timeouts, "username": username or None,
-                                  "password": password or None, "db": parsed.get("db", 0)}
-        if url.startswith("rediss://"):
-            kwargs.update(ssl=True, ssl_ca_certs=ssl_ca_certs, ssl_certfile=ssl_certfile,
-                          ssl_keyfile=ssl_keyfile, ssl_check_hostname=ssl_check_hostname,
-                          ssl_cert_reqs="required")
-        if sentinel and cluster:
-            raise StoreError("a store is reached through Sentinels or a Redis Cluster, not both")
-        connect: Callable[[], Any]
-        if cluster:
-            if kwargs.pop("db"):
-                raise StoreError(f"bad Redis URL for a cluster: {url!r} names a database other "
-                                 "than 0, and a Redis Cluster has only database 0")
-            nodes = [ClusterNode(host, port) for host, port in cluster]
-            connect = functools.partial(RedisCluster, startup_nodes=nodes, **kwargs)
-            where = "cluster via " + _host_ports(cluster)
-        elif sentinel:
-            service = sentinel_service or "mymaster"
-            client = Sentinel(sentinel, sentinel_kwargs=dict(timeouts), **kwargs).master_for(service)
-            connect, where = (lambda: client), f"sentinel {service} via {_host_ports(sentinel)}"
-        else:
-            if "path" in parsed:
-                kwargs["unix_socket_path"] = where = parsed["path"]
-            else:
-                kwargs["host"], kwargs["port"] = parsed.get("host", "localhost"), parsed.get("port", 6379)
-                where = f"{kwargs['host']}:{kwargs['port']}"
-            connect = functools.partial(redis.Redis, **kwargs)
-        return cls(connect, where, prefix=prefix, token_ttl=token_ttl, hapax_ttl=hapax_ttl,
-                   secrets=[password or ""])
+            target = connector(settings)
+        except RedisSettingsError as exc:
+            raise StoreError(str(exc)) from None
+        return cls(target.connect, target.where, prefix=prefix, token_ttl=token_ttl,
+                   hapax_ttl=hapax_ttl, secrets=[target.password])
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -479,10 +444,6 @@ class RedisStore:
     def close(self) -> None:
         if "client" in self.__dict__:  # made: closing must not connect
             self.client.close()
-
-
-def _host_ports(nodes: list[tuple[str, int]]) -> str:
-    return ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in nodes)
 
 
 def _pack(numbers: list[int]) -> bytes:

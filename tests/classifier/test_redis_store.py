@@ -224,7 +224,7 @@ class TestCluster:
     def test_what_a_cluster_cannot_be(self, redis_cluster_seeds: list[tuple[str, int]]) -> None:
         with pytest.raises(StoreError, match="has only database 0"):
             RedisStore.from_url("redis:///3", cluster=redis_cluster_seeds)
-        with pytest.raises(StoreError, match="Sentinels or a Redis Cluster, not both"):
+        with pytest.raises(StoreError, match="through Sentinels or is a Redis Cluster, not both"):
             RedisStore.from_url("redis://", cluster=redis_cluster_seeds, sentinel=[("127.0.0.1", 1)])
 
 

@@ -1,0 +1,98 @@
+"""How mailsift reaches a Redis: one URL plus the settings a site's Redis needs (ACL user,
+password, TLS files, Sentinel or Cluster), turned into a client factory.
+
+The Bayes store and the shared quarantine index both connect this way, so a site that runs
+Redis behind Sentinel, or with its own CA, sets the same keys for both. Nothing connects here:
+the factory is called on first use, so a component can be built while Redis is down and fail
+(with its own error) when it is used, like one whose Redis died.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import parse_url
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+
+class RedisSettingsError(ValueError):
+    """The settings cannot name a Redis (bad URL, Sentinel and Cluster together, ...)."""
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str  # redis://, rediss:// (TLS) or unix://; with sentinels or cluster only its scheme counts
+    username: str | None = None  # overrides the URL's
+    password: str | None = None  # overrides the URL's
+    sentinels: Sequence[tuple[str, int]] = ()  # the master of sentinel_service is found through them
+    sentinel_service: str = "mymaster"
+    cluster: Sequence[tuple[str, int]] = ()  # some nodes of a Redis Cluster
+    ssl_ca_certs: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+    connect_timeout: float = 0.5
+    timeout: float = 1.0
+    retry: Retry | None = None  # None: redis-py's default
+
+
+@dataclass(frozen=True)
+class Connector:
+    connect: Callable[[], Any]  # makes the client
+    where: str  # "HOST:PORT", a socket path, "sentinel SERVICE via ...", "cluster via ..."
+    password: str  # the one in use (settings or URL), for masking in error messages; "" if none
+
+
+def connector(settings: RedisSettings) -> Connector:
+    """A factory of the client the settings name, and what error messages need.
+
+    The Sentinels themselves are asked without AUTH (the usual setup); the credentials are for
+    the master. A cluster client follows the slot map through fail-overs and resharding; a
+    cluster has database 0 only.
+    """
+    try:
+        parsed = parse_url(settings.url)
+    except ValueError as exc:
+        raise RedisSettingsError(f"bad Redis URL: {exc}") from None
+    if settings.sentinels and settings.cluster:
+        raise RedisSettingsError("a Redis is reached through Sentinels or is a Redis Cluster, not both")
+    timeouts: dict[str, Any] = {"socket_connect_timeout": settings.connect_timeout,
+                                "socket_timeout": settings.timeout}
+    if settings.retry is not None:
+        timeouts["retry"] = settings.retry
+    username = settings.username if settings.username is not None else parsed.get("username")
+    password = settings.password if settings.password is not None else parsed.get("password")
+    kwargs: dict[str, Any] = {**timeouts, "username": username or None,
+                              "password": password or None, "db": parsed.get("db", 0)}
+    if settings.url.startswith("rediss://"):
+        kwargs.update(ssl=True, ssl_ca_certs=settings.ssl_ca_certs, ssl_certfile=settings.ssl_certfile,
+                      ssl_keyfile=settings.ssl_keyfile, ssl_check_hostname=settings.ssl_check_hostname,
+                      ssl_cert_reqs="required")
+    if settings.cluster:
+        if kwargs.pop("db"):
+            raise RedisSettingsError(f"bad Redis URL for a cluster: {settings.url!r} names a "
+                                     "database other than 0, and a Redis Cluster has only database 0")
+        nodes = [ClusterNode(host, port) for host, port in settings.cluster]
+        return Connector(functools.partial(RedisCluster, startup_nodes=nodes, **kwargs),
+                         "cluster via " + host_ports(settings.cluster), password or "")
+    if settings.sentinels:
+        service = settings.sentinel_service
+        client = Sentinel(list(settings.sentinels), sentinel_kwargs=timeouts, **kwargs).master_for(service)
+        return Connector(lambda: client, f"sentinel {service} via {host_ports(settings.sentinels)}",
+                         password or "")
+    if "path" in parsed:
+        kwargs["unix_socket_path"] = where = parsed["path"]
+    else:
+        kwargs["host"], kwargs["port"] = parsed.get("host", "localhost"), parsed.get("port", 6379)
+        where = f"{kwargs['host']}:{kwargs['port']}"
+    return Connector(functools.partial(redis.Redis, **kwargs), where, password or "")
+
+
+def host_ports(nodes: Sequence[tuple[str, int]]) -> str:
+    return ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in nodes)
