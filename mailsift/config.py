@@ -232,6 +232,42 @@ class DnsConfig(Section):
         return values
 
 
+def _redis_username() -> Any:
+    return Field("", description="Redis ACL user; empty for the default user.")
+
+
+def _redis_sentinels() -> Any:
+    return Field(default_factory=list, description="Redis Sentinel HOST:PORT list; when set, the "
+                 "master is found through them (fail-over).")
+
+
+def _redis_sentinel_service() -> Any:
+    return Field("mymaster", description="Name of the master the Sentinels watch.")
+
+
+def _redis_tls_ca_file() -> Any:
+    return Field("", description="CA bundle to verify a rediss:// server; empty: the system's.")
+
+
+def _redis_tls_cert_file() -> Any:
+    return Field("", description="Client certificate for rediss:// (mutual TLS).")
+
+
+def _redis_tls_key_file() -> Any:
+    return Field("", description="Key of the client certificate.")
+
+
+def _redis_nodes(values: list[str], info: ValidationInfo, url_key: str) -> list[str]:
+    """HOST:PORT lists, checked when the config loads rather than on first use, so the milter
+    does not start with a typo that leaves it without its store, one warning or tempfail at a
+    time. They only mean something for a Redis URL."""
+    for value in values:
+        host_port(value)
+    if values and not info.data.get(url_key, "").startswith(("redis://", "rediss://")):
+        raise ValueError(f"needs a redis:// or rediss:// {url_key}")
+    return values
+
+
 class BayesConfig(Section):
     enabled: bool = Field(True, description="Add the Bayes verdict to the score once enough mail "
                           "was learned.")
@@ -241,23 +277,20 @@ class BayesConfig(Section):
         "share one model between mail hosts.")
     key_prefix: str = Field("mailsift:", description="Prefix of every key (Redis) or namespace "
                             "(SQLite); a prefix per user or domain gives per-user Bayes.")
-    username: str = Field("", description="Redis ACL user; empty for the default user.")
+    username: str = _redis_username()
     password_file: str = Field("", description="File holding the Redis password (never put the "
                                "password itself in this file: configs get copied and pasted). "
                                "$MAILSIFT_REDIS_PASSWORD is used when this is empty.")
-    sentinels: list[str] = Field(default_factory=list, description="Redis Sentinel HOST:PORT "
-                                 "list; when set, the master is found through them (fail-over).")
-    sentinel_service: str = Field("mymaster", description="Name of the master the Sentinels "
-                                  "watch.")
+    sentinels: list[str] = _redis_sentinels()
+    sentinel_service: str = _redis_sentinel_service()
     cluster_nodes: list[str] = Field(
         default_factory=list, description="HOST:PORT of some nodes of a Redis Cluster (name more "
         "than one: any that answers gives the client the whole cluster). When set, the store "
         "lives in the cluster, on the node that owns its key prefix, and `store` only says "
         "redis:// or rediss:// (TLS).")
-    tls_ca_file: str = Field("", description="CA bundle to verify a rediss:// server; empty: "
-                             "the system's.")
-    tls_cert_file: str = Field("", description="Client certificate for rediss:// (mutual TLS).")
-    tls_key_file: str = Field("", description="Key of the client certificate.")
+    tls_ca_file: str = _redis_tls_ca_file()
+    tls_cert_file: str = _redis_tls_cert_file()
+    tls_key_file: str = _redis_tls_key_file()
     timeout: Annotated[float, Field(gt=0, le=30)] = Field(
         0.5, description="Seconds to wait for the store; a dead store must cost mail little. "
         "While it is down, messages are scored by rules alone and one warning is logged.")
@@ -298,12 +331,7 @@ class BayesConfig(Section):
     @field_validator("sentinels", "cluster_nodes")
     @classmethod
     def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
-        """Checked here rather than on first use, so the milter does not start with a typo
-        that would leave it scoring by rules alone, one warning at a time."""
-        for value in values:
-            host_port(value)
-        if values and not info.data.get("store", "").startswith(("redis://", "rediss://")):
-            raise ValueError("needs a redis:// or rediss:// store")
+        _redis_nodes(values, info, "store")
         if values and info.field_name == "cluster_nodes" and info.data.get("sentinels"):
             raise ValueError("set either sentinels or cluster_nodes: a store is reached through "
                              "Sentinels or lives in a Redis Cluster, not both")
@@ -312,10 +340,10 @@ class BayesConfig(Section):
 
 def host_port(value: str) -> tuple[str, int]:
     """`HOST:PORT` or `[IPv6]:PORT` as (host, port)."""
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    host, port = split_host_port(value, default_port=-1)
+    if not host or not 0 < port < 65536:
         raise ValueError(f"{value!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
+    return host, port
 
 
 class MilterConfig(Section):
@@ -429,6 +457,12 @@ class QuarantineConfig(Section):
         "(rediss://, unix:///PATH) to share one quarantine, messages included, between mail hosts.")
     password_file: str = Field("", description="File holding the Redis password of a redis:// "
                                "index; $MAILSIFT_REDIS_PASSWORD is used when this is empty.")
+    username: str = _redis_username()
+    sentinels: list[str] = _redis_sentinels()
+    sentinel_service: str = _redis_sentinel_service()
+    tls_ca_file: str = _redis_tls_ca_file()
+    tls_cert_file: str = _redis_tls_cert_file()
+    tls_key_file: str = _redis_tls_key_file()
     keep_days: Annotated[int, Field(ge=1, le=3650)] = Field(
         30, description="Days a message is kept before `mailsift quarantine expire` deletes it; a "
         "month covers a holiday, after which nobody asks for a lost mail any more.")
@@ -444,6 +478,11 @@ class QuarantineConfig(Section):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be empty (local index) or a redis://, rediss:// or unix:// URL")
         return value
+
+    @field_validator("sentinels")
+    @classmethod
+    def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        return _redis_nodes(values, info, "index")
 
     @field_validator("release_via")
     @classmethod

@@ -12,13 +12,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
 from redis.retry import Retry
 from redis.sentinel import Sentinel
+
+from mailsift.config import host_port
 
 
 class RedisSettingsError(ValueError):
@@ -47,6 +49,28 @@ class Connector:
     connect: Callable[[], Any]  # makes the client
     where: str  # "HOST:PORT", a socket path, "sentinel SERVICE via ...", "cluster via ..."
     password: str  # the one in use (settings or URL), for masking in error messages; "" if none
+
+
+class RedisKeys(Protocol):
+    """The connection keys a config section with a Redis URL carries ([bayes], [quarantine])."""
+
+    username: str
+    sentinels: list[str]
+    sentinel_service: str
+    tls_ca_file: str
+    tls_cert_file: str
+    tls_key_file: str
+
+
+def settings_for(section: RedisKeys, url: str, password: str | None, **more: Any) -> RedisSettings:
+    """RedisSettings from a config section's keys (empty strings meaning "not set"); `more`
+    sets the fields the section decides itself (timeouts, cluster)."""
+    return RedisSettings(
+        url, username=section.username or None, password=password,
+        sentinels=[host_port(node) for node in section.sentinels],
+        sentinel_service=section.sentinel_service, ssl_ca_certs=section.tls_ca_file or None,
+        ssl_certfile=section.tls_cert_file or None, ssl_keyfile=section.tls_key_file or None,
+        **more)
 
 
 def connector(settings: RedisSettings) -> Connector:

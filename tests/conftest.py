@@ -1,13 +1,14 @@
-"""Servers shared by the test packages for the whole session: one redis-server and one Redis
-Cluster, each emptied by the fixtures that hand them to a test."""
+"""Servers shared by the test packages for the whole session: a redis-server, one speaking TLS
+only, and a Redis Cluster, each emptied by the fixtures that hand them to a test."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.redis_server import RedisClusterServers, RedisServer
+from tests.support.redis_server import RedisClusterServers, RedisServer, make_certificates
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +24,13 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make the test certificates")
+    directory = tmp_path_factory.mktemp("redis-tls")
+    server = RedisServer(directory / "server", tls=make_certificates(directory / "certs"))
+    yield server
+    server.stop()

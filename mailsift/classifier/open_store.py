@@ -15,6 +15,7 @@ from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreError, TokenStore
 from mailsift.config import BayesConfig, host_port
 from mailsift.ownership import make_folders
+from mailsift.redis_connect import settings_for
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 
 log = logging.getLogger(__name__)
@@ -37,15 +38,11 @@ def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
         path = config.store.removeprefix(SQLITE)
         make_folders(Path(path).parent)
         return SQLiteStore(path, prefix)
-    return RedisStore.from_url(
-        config.store, prefix=prefix, username=config.username or None,
-        password=redis_password(config), sentinel=[host_port(node) for node in config.sentinels],
-        sentinel_service=config.sentinel_service,
-        cluster=[host_port(node) for node in config.cluster_nodes],
-        ssl_ca_certs=config.tls_ca_file or None, ssl_certfile=config.tls_cert_file or None,
-        ssl_keyfile=config.tls_key_file or None, connect_timeout=config.timeout,
-        timeout=config.timeout, token_ttl=config.token_ttl_days * DAY,
-        hapax_ttl=config.hapax_ttl_days * DAY)
+    settings = settings_for(config, config.store, redis_password(config),
+                            cluster=[host_port(node) for node in config.cluster_nodes],
+                            connect_timeout=config.timeout, timeout=config.timeout)
+    return RedisStore.from_settings(settings, prefix=prefix, token_ttl=config.token_ttl_days * DAY,
+                                    hapax_ttl=config.hapax_ttl_days * DAY)
 
 
 def existing_filter(config: BayesConfig) -> BayesFilter | None:

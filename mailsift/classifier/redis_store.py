@@ -44,6 +44,7 @@ import logging
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from importlib.resources import files
 from typing import Any
 
@@ -138,9 +139,15 @@ class RedisStore:
             sentinel_service=sentinel_service, cluster=cluster, ssl_ca_certs=ssl_ca_certs,
             ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
             ssl_check_hostname=ssl_check_hostname, connect_timeout=connect_timeout,
-            timeout=timeout, retry=Retry(NoBackoff(), 0))
+            timeout=timeout)
+        return cls.from_settings(settings, prefix=prefix, token_ttl=token_ttl, hapax_ttl=hapax_ttl)
+
+    @classmethod
+    def from_settings(cls, settings: RedisSettings, *, prefix: str = "mailsift:",
+                      token_ttl: int = 180 * DAY, hapax_ttl: int = 30 * DAY) -> RedisStore:
+        """The store where `settings` point, without retries whatever they say."""
         try:
-            target = connector(settings)
+            target = connector(replace(settings, retry=Retry(NoBackoff(), 0)))
         except RedisSettingsError as exc:
             raise StoreError(str(exc)) from None
         return cls(target.connect, target.where, prefix=prefix, token_ttl=token_ttl,

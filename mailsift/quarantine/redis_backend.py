@@ -1,10 +1,10 @@
 """The shared quarantine: messages, index, history and users' lists in one Redis.
 
 Why Redis rather than PostgreSQL for the store several mail hosts share: a site with more than one
-mail host already runs Redis for the shared Bayes model (`bayes.store`), with its password file
-understood; PostgreSQL would be one more server to install, back up and secure for a store that
-holds a few weeks of mail. The index takes a plain URL (redis://, rediss:// verified against the
-system's CAs, unix://): not Sentinel, and not a Redis Cluster, as its keys share no hash tag.
+mail host already runs Redis for the shared Bayes model (`bayes.store`), and the index is reached
+the same way (mailsift.redis_connect: ACL user, password file, TLS files, Sentinel); PostgreSQL
+would be one more server to install, back up and secure for a store that holds a few weeks of
+mail. Not a Redis Cluster: the index's keys share no hash tag.
 A message is written with one MULTI/EXEC transaction — bytes, record and index entries
 together — so no host ever sees half of it.
 
@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import redis
 
 from mailsift.quarantine.model import LIST_KINDS, QuarantineError, Query, UserLists, sort_value, valid_id
+from mailsift.redis_connect import RedisSettings, RedisSettingsError, connector
 
 SCHEMA_VERSION = "1"
 BATCH = 500
@@ -43,10 +45,17 @@ class RedisBackend:
         self._checked = False
 
     @classmethod
-    def from_url(cls, url: str, password: str | None = None,
-                 prefix: str = "mailsift:quarantine:") -> RedisBackend:
-        return cls(redis.Redis.from_url(url, password=password, socket_timeout=TIMEOUT_S,
-                                        socket_connect_timeout=TIMEOUT_S), prefix)
+    def from_settings(cls, settings: RedisSettings, prefix: str = "mailsift:quarantine:") -> RedisBackend:
+        """The index the settings name (a URL, or Sentinels); its timeouts are TIMEOUT_S, and a
+        Redis Cluster is refused: the index's keys share no hash tag, so its MULTI/EXEC would
+        span slots."""
+        if settings.cluster:
+            raise QuarantineError("the quarantine index needs one Redis (or Sentinels), not a cluster")
+        try:
+            target = connector(replace(settings, connect_timeout=TIMEOUT_S, timeout=TIMEOUT_S))
+        except RedisSettingsError as exc:
+            raise QuarantineError(f"quarantine index: {exc}") from None
+        return cls(target.connect(), prefix)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

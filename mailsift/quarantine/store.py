@@ -24,6 +24,7 @@ from mailsift.quarantine.model import (
     normalise,
     valid_id,
 )
+from mailsift.redis_connect import settings_for
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 
 __all__ = ["QuarantineError", "QuarantineStore", "open_quarantine", "valid_id"]
@@ -111,5 +112,6 @@ def open_quarantine(config: QuarantineConfig) -> QuarantineStore:
     if config.index.startswith(REDIS_SCHEMES):
         from mailsift.quarantine.redis_backend import RedisBackend
 
-        return QuarantineStore(config.dir, RedisBackend.from_url(config.index, _password(config)))
+        settings = settings_for(config, config.index, _password(config))
+        return QuarantineStore(config.dir, RedisBackend.from_settings(settings))
     return QuarantineStore(config.dir)

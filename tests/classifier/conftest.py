@@ -6,7 +6,6 @@ Lua atomicity, TTLs, eviction under maxmemory, AUTH, unix sockets, round trips.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -23,7 +22,6 @@ from tests.support.redis_server import (
     RedisClusterServers,
     RedisServer,
     free_port,
-    make_certificates,
     wait_for_sentinel,
 )
 
@@ -49,16 +47,6 @@ def redis_unix_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def redis_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis-auth"), password=TEST_PASSWORD)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is needed to make the test certificates")
-    directory = tmp_path_factory.mktemp("redis-tls")
-    server = RedisServer(directory / "server", tls=make_certificates(directory / "certs"))
     yield server
     server.stop()
 

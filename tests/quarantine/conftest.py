@@ -10,6 +10,7 @@ import pytest
 
 from mailsift.quarantine.redis_backend import RedisBackend
 from mailsift.quarantine.store import QuarantineStore
+from mailsift.redis_connect import RedisSettings
 from tests.support.redis_server import RedisServer
 
 
@@ -28,7 +29,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> QuarantineStore:
     server: RedisServer = request.getfixturevalue("quarantine_redis")
     with server.client() as client:
         client.flushall()
-    return QuarantineStore(tmp_path / "q", RedisBackend.from_url(server.url))
+    return QuarantineStore(tmp_path / "q", RedisBackend.from_settings(RedisSettings(server.url)))
 
 
 def make_message(subject: str = "Cheap pills", sender: str = "spammer@bad.example",

@@ -23,7 +23,7 @@ START_TIMEOUT_S = 10.0
 TEST_PASSWORD = "s3cret-Pa55word-for-tests"
 
 __all__ = ["REDIS_SERVER", "START_TIMEOUT_S", "TEST_PASSWORD", "RedisClusterServers",
-           "RedisServer", "free_port", "make_certificates", "wait_for_sentinel"]
+           "RedisServer", "SentinelPair", "free_port", "make_certificates", "wait_for_sentinel"]
 SLOTS = 16384
 
 
@@ -228,3 +228,66 @@ class RedisClusterServers:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+class SentinelPair:
+    """A master, its replica and one Sentinel watching them as `service`, set to fail over
+    within about a second of the master's death (quorum 1: the one Sentinel decides)."""
+
+    def __init__(self, directory: Path, service: str = "mymaster") -> None:
+        self.service = service
+        self.master = RedisServer(directory / "master")
+        self.replica = RedisServer(directory / "replica", "--replicaof", "127.0.0.1",
+                                   str(self.master.port))
+        # The Sentinel learns of replicas from the master's INFO, at start and then every 10 s:
+        # it is started once the replica is attached, or a quick fail-over has no candidate.
+        self._wait(self._replica_attached)
+        self.port = free_port()
+        config = directory / "sentinel.conf"  # Sentinel rewrites its config: it must be writable
+        config.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {directory}\n"
+                          f"sentinel monitor {service} 127.0.0.1 {self.master.port} 1\n"
+                          f"sentinel down-after-milliseconds {service} 300\n"
+                          f"sentinel failover-timeout {service} 2000\n")
+        self.sentinel = subprocess.Popen([REDIS_SERVER, str(config), "--sentinel"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_sentinel(self.port, service)
+        self._wait(self._sentinel_knows_the_replica)
+
+    def _replica_attached(self) -> bool:
+        with self.master.client() as client:
+            return any(isinstance(value, dict) and value.get("state") == "online"
+                       for value in client.info("replication").values())
+
+    def _sentinel_knows_the_replica(self) -> bool:
+        with redis.Redis(host="127.0.0.1", port=self.port) as client:
+            return bool(client.sentinel_slaves(self.service))
+
+    @staticmethod
+    def _wait(ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Sentinel setup did not come together")
+            time.sleep(0.05)
+
+    def master_port(self) -> int:
+        with redis.Redis(host="127.0.0.1", port=self.port) as client:
+            return int(client.sentinel_get_master_addr_by_name(self.service)[1])
+
+    def fail_over(self) -> None:
+        """Wait until the replica has everything the master wrote, stop the master, and return
+        once the Sentinel names the replica as the new master."""
+        with self.master.client() as client:
+            assert client.execute_command("WAIT", 1, 5000) == 1
+        self.master.stop()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self.master_port() != self.replica.port:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Sentinel did not promote the replica")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.sentinel.terminate()
+        self.sentinel.wait(timeout=10)
+        self.master.stop()
+        self.replica.stop()

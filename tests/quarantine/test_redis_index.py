@@ -1,0 +1,62 @@
+"""Reaching the shared quarantine index as a site's Redis is run: through Sentinel, which must
+survive a fail-over (else every message to quarantine meets milter.on_error until someone edits
+the config), and over TLS with the site's own CA."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailsift.config import QuarantineConfig
+from mailsift.quarantine.model import QuarantineError
+from mailsift.quarantine.store import open_quarantine
+from tests.quarantine.conftest import make_message, make_meta
+from tests.support.redis_server import RedisServer, SentinelPair
+
+
+@pytest.fixture
+def sentinel_pair(tmp_path: Path) -> Iterator[SentinelPair]:
+    pair = SentinelPair(tmp_path / "sentinel", service="quarantine")
+    yield pair
+    pair.stop()
+
+
+def test_an_index_through_sentinel_follows_a_fail_over(sentinel_pair: SentinelPair,
+                                                        tmp_path: Path) -> None:
+    config = QuarantineConfig(dir=str(tmp_path / "q"), index="redis://",
+                              sentinels=[f"127.0.0.1:{sentinel_pair.port}"],
+                              sentinel_service="quarantine")
+    store = open_quarantine(config)
+    before = store.put(make_message(), make_meta())
+    sentinel_pair.fail_over()
+    # Calls fail until the client has asked the Sentinel again and the Sentinel's own view has
+    # settled (for a moment it names no master): a fraction of a second.
+    deadline = time.monotonic() + 2
+    while True:
+        try:
+            after = store.put(make_message("Second"), make_meta(subject="Second"))
+            break
+        except QuarantineError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert set(store.ids()) == {before, after}
+    with sentinel_pair.replica.client() as client:
+        assert client.execute_command("ROLE")[0] == b"master"
+
+
+def test_an_index_over_tls_is_verified_against_the_configured_ca(redis_tls_server: RedisServer,
+                                                                  tmp_path: Path) -> None:
+    assert redis_tls_server.tls is not None
+    url = f"rediss://127.0.0.1:{redis_tls_server.port}/0"
+    with_ca = QuarantineConfig(dir=str(tmp_path / "q"), index=url,
+                               tls_ca_file=str(redis_tls_server.tls / "ca.crt"))
+    store = open_quarantine(with_ca)
+    message_id = store.put(make_message(), make_meta())
+    assert store.raw(message_id) == make_message()
+    without = open_quarantine(QuarantineConfig(dir=str(tmp_path / "q2"), index=url))
+    with pytest.raises(QuarantineError, match="certificate verify failed"):
+        without.ids()  # the system's CAs do not know the test CA
+
