@@ -29,13 +29,20 @@ from datetime import datetime
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from mailsift.quarantine.model import LIST_KINDS, QuarantineError, Query, UserLists, sort_value, valid_id
 from mailsift.redis_connect import RedisSettings, RedisSettingsError, connector
 
 SCHEMA_VERSION = "1"
 BATCH = 500
-TIMEOUT_S = 5.0
+TIMEOUT_S = 5.0  # a read or write: storing a large message takes a while
+CONNECT_TIMEOUT_S = 2.0  # far more than a LAN needs; a blackholed index costs this twice
+# One immediate retry: a pooled connection that a Redis restart or fail-over broke is opened
+# again, but a dead index costs a message to quarantine little before milter.on_error applies.
+# (redis-py's default, three retries with backoff, held each such message about 4 s.)
+RETRIES = 1
 
 
 class RedisBackend:
@@ -46,13 +53,14 @@ class RedisBackend:
 
     @classmethod
     def from_settings(cls, settings: RedisSettings, prefix: str = "mailsift:quarantine:") -> RedisBackend:
-        """The index the settings name (a URL, or Sentinels); its timeouts are TIMEOUT_S, and a
-        Redis Cluster is refused: the index's keys share no hash tag, so its MULTI/EXEC would
-        span slots."""
+        """The index the settings name (a URL, or Sentinels), with this module's timeouts and
+        retry. A Redis Cluster is refused: the index's keys share no hash tag, so its
+        MULTI/EXEC would span slots."""
         if settings.cluster:
             raise QuarantineError("the quarantine index needs one Redis (or Sentinels), not a cluster")
         try:
-            target = connector(replace(settings, connect_timeout=TIMEOUT_S, timeout=TIMEOUT_S))
+            target = connector(replace(settings, connect_timeout=CONNECT_TIMEOUT_S, timeout=TIMEOUT_S,
+                                       retry=Retry(NoBackoff(), RETRIES)))
         except RedisSettingsError as exc:
             raise QuarantineError(f"quarantine index: {exc}") from None
         return cls(target.connect(), prefix)

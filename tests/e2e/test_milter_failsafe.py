@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import SUBJECT_TAG, Mta
-from tests.e2e.messages import SLOW_MARK, TAG_MARK, make_message
+from tests.e2e.messages import QUARANTINE_MARK, SLOW_MARK, TAG_MARK, make_message
 from tests.support.milter_process import MilterProcess
 from tests.support.postfix import PostfixInstance
 from tests.support.procs import alive, busy_process, children
@@ -224,6 +224,40 @@ def test_redis_stopped_mid_run_mail_flows_scored_by_rules_with_one_warning(
     store_warnings = [line for line in warnings if re.search(r"(?i)store|redis", line)]
     assert len(store_warnings) == 1, warnings
     assert set(assert_accounted_for(mta, milter, sent).values()) == {"delivered"}
+
+
+@pytest.mark.parametrize("on_error", ["accept", "tempfail"])
+def test_quarantine_index_stopped_mid_run_gives_on_error_quickly(
+        mta: Mta, start_milter: StartMilter, tmp_path: Path, on_error: str) -> None:
+    """The shared quarantine index (Redis) dies: a message to be quarantined can be neither
+    held nor dropped, so it gets milter.on_error, logged with its queue id, within seconds;
+    mail below the quarantine band flows on."""
+    server = RedisServer(tmp_path / "index")
+    try:
+        milter = start_milter({"quarantine": {"index": server.url}, "milter": {"on_error": on_error}})
+        raw, _ = make_message(QUARANTINE_MARK)
+        assert mta.send(raw, BOB).accepted  # answered after the milter stored it
+        with server.client() as client:
+            assert client.dbsize() > 0, "the index was not used while it was up"
+    finally:
+        server.stop()
+    sent: dict[str, Sent] = {}
+    spam, spam_id = make_message(QUARANTINE_MARK)
+    started = time.monotonic()
+    sent[spam_id] = mta.send(spam, BOB)
+    assert time.monotonic() - started < 2, "a dead quarantine index held the message up"
+    ham, ham_id = make_message()
+    sent[ham_id] = mta.send(ham, BOB)
+    assert sent[ham_id].accepted and mta.delivered(ham_id).header("X-Spam-Flag") == "NO"
+    if on_error == "tempfail":
+        assert sent[spam_id].code == 451, sent[spam_id].reply
+    else:
+        assert sent[spam_id].accepted, sent[spam_id].reply
+        assert (mta.delivered(spam_id).header("X-Spam-Status") or "").endswith("error")
+        milter.wait_for_log(re.compile(rf"{sent[spam_id].queue_id}: quarantine store unavailable"),
+                            timeout=5)
+    outcomes = assert_accounted_for(mta, milter, sent)
+    assert outcomes[ham_id] == "delivered"
 
 
 def test_dead_milter_with_default_action_tempfail_defers_mail(
