@@ -25,7 +25,12 @@ from mailsift.classifier.store import (
     Totals,
     token_key,
 )
-from tests.support.redis_server import TEST_PASSWORD, RedisClusterServers
+from tests.support.redis_server import (
+    TEST_PASSWORD,
+    RedisClusterServers,
+    SentinelPair,
+    after_fail_over,
+)
 
 if TYPE_CHECKING:
     from conftest import RedisServer
@@ -125,6 +130,20 @@ class TestConnecting:
                            match=f"^redis at sentinel nothing via 127.0.0.1:{redis_sentinel}: "):
             unknown.totals()
 
+    def test_a_sentinel_fail_over_is_followed(self, tmp_path: Path) -> None:
+        pair = SentinelPair(tmp_path / "sentinel", service="bayes")
+        try:
+            store = RedisStore.from_url("redis://", sentinel=[("127.0.0.1", pair.port)],
+                                        sentinel_service="bayes")
+            store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+            pair.fail_over()
+            learned = after_fail_over(lambda: store.learn(message("b" * 40, "hello"), Label.SPAM, T0),
+                                      StoreError)
+            assert learned is Outcome.LEARNED
+            assert store.lookup([token_key("hello")]) == (Totals(2, 0), [TokenCounts(2, 0)])
+        finally:
+            pair.stop()
+
     def test_a_stopped_redis_fails_fast(self, redis_server_factory: ServerFactory) -> None:
         server = redis_server_factory()
         store = RedisStore.from_url(server.url)
@@ -198,14 +217,8 @@ class TestCluster:
                 assert client.execute_command("WAIT", 1, 5000) == 1  # the replica has the learn
             primary.stop()
             cluster.wait_for_promotion("{mailsift:}totals")
-            failures = 0  # the old primary's connection fails, then the client reads the new map
-            while True:
-                try:
-                    assert store.lookup([token_key("hello")]) == (Totals(1, 0), [TokenCounts(1, 0)])
-                    break
-                except StoreError:
-                    failures += 1
-                    assert failures < 3
+            found = after_fail_over(lambda: store.lookup([token_key("hello")]), StoreError)
+            assert found == (Totals(1, 0), [TokenCounts(1, 0)])
             with pytest.raises(StoreError, match=r"^redis at cluster via ") as refused:
                 RedisStore.from_url("redis://", cluster=cluster.seeds, password="wrong-Pa55word").totals()
             assert "Pa55word" not in str(refused.value)

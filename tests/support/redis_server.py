@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
@@ -23,7 +24,8 @@ START_TIMEOUT_S = 10.0
 TEST_PASSWORD = "s3cret-Pa55word-for-tests"
 
 __all__ = ["REDIS_SERVER", "START_TIMEOUT_S", "TEST_PASSWORD", "RedisClusterServers",
-           "RedisServer", "SentinelPair", "free_port", "make_certificates", "wait_for_sentinel"]
+           "RedisServer", "SentinelPair", "after_fail_over", "free_port", "make_certificates",
+           "wait_for_sentinel"]
 SLOTS = 16384
 
 
@@ -291,3 +293,19 @@ class SentinelPair:
         self.sentinel.wait(timeout=10)
         self.master.stop()
         self.replica.stop()
+
+
+T = TypeVar("T")
+
+
+def after_fail_over(action: Callable[[], T], errors: type[Exception], within: float = 2.0) -> T:
+    """`action`'s result once it stops failing with `errors`, as calls do for a moment after a
+    fail-over (a pooled connection to the dead server, a Sentinel or slot map not yet re-read);
+    AssertionError if it still fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return action()
+        except errors:
+            assert time.monotonic() < deadline, f"still failing {within:g} s after the fail-over"
+            time.sleep(0.05)
