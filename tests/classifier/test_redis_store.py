@@ -225,6 +225,21 @@ class TestCluster:
         finally:
             cluster.stop()
 
+    def test_a_cluster_over_tls(self, redis_tls_server: RedisServer, tmp_path: Path) -> None:
+        certs = redis_tls_server.tls  # the session's test CA and certificate, for every node too
+        assert certs is not None
+        cluster = RedisClusterServers(tmp_path, tls=certs)
+        try:
+            store = RedisStore.from_url("rediss://", cluster=cluster.seeds,
+                                        ssl_ca_certs=str(certs / "ca.crt"))
+            store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+            assert store.lookup([token_key("hello")])[1] == [TokenCounts(1, 0)]
+            assert store.dump_info().tokens == 1
+            with pytest.raises(StoreError, match="certificate verify failed"):
+                RedisStore.from_url("rediss://", cluster=cluster.seeds).totals()  # system CAs
+        finally:
+            cluster.stop()
+
     def test_a_cluster_that_never_ran_fails_fast(self, unused_port: int) -> None:
         store = RedisStore.from_url("redis://", cluster=[("127.0.0.1", unused_port)])  # no connect
         for _ in range(2):

@@ -131,9 +131,12 @@ class RedisClusterServers:
     NODE_TIMEOUT_MS = 500  # how soon the others call a dead primary failed: quick fail-over tests
 
     def __init__(self, directory: Path, primaries: int = 3, replicated_key: str | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, tls: Path | None = None) -> None:
+        """`tls`: a directory from `make_certificates`; clients, the bus and replication then
+        speak TLS only."""
         self.bus_ports: dict[int, int] = {}  # node port -> its cluster bus port
         self.password = password
+        self.tls = tls
         self.primaries = [self._node(directory / f"node-{i}") for i in range(primaries)]
         per_node = SLOTS // primaries
         for i, node in enumerate(self.primaries):
@@ -154,10 +157,11 @@ class RedisClusterServers:
     def _node(self, directory: Path) -> RedisServer:
         bus = free_port()
         auth = ("--masterauth", self.password) if self.password else ()  # a replica's, to its primary
+        tls = ("--tls-cluster", "yes", "--tls-replication", "yes") if self.tls else ()
         node = RedisServer(directory, "--cluster-enabled", "yes", "--cluster-config-file",
                            str(directory / "nodes.conf"), "--cluster-port", str(bus),
-                           "--cluster-node-timeout", str(self.NODE_TIMEOUT_MS), *auth,
-                           password=self.password)
+                           "--cluster-node-timeout", str(self.NODE_TIMEOUT_MS), *auth, *tls,
+                           password=self.password, tls=self.tls)
         self.bus_ports[node.port] = bus
         return node
 
