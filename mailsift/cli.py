@@ -85,6 +85,26 @@ def check(global_config: str | None, message: str, as_json: bool, config_path: s
     sys.exit(EXIT_SPAM if result.is_spam else EXIT_HAM)
 
 
+@cli.command()
+@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@click.pass_obj
+def configtest(global_config: str | None, config_path: str | None) -> None:
+    """Check the config, load the rules, reach the Bayes store and the quarantine index.
+
+    One line per part, "ok" or "FAIL"; exit 0 when all are ok, 1 otherwise (2: the config
+    itself is wrong). Writes nothing.
+    """
+    from mailsift.configtest import run_checks
+
+    path = config_path or global_config
+    config = _config(path)
+    click.echo(f"{'config':<11}{'ok':<5}{config.source}")
+    checks = run_checks(config)
+    for result in checks:
+        click.echo(result.line())
+    sys.exit(0 if all(result.ok for result in checks) else 1)
+
+
 @cli.group()
 def rules() -> None:
     """Inspect rule files."""

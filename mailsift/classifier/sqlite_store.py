@@ -313,6 +313,10 @@ class SQLiteStore:
                            "VALUES (?, ?, ?, ?, ?)",
                            ((self._ns, t.key, t.spam, t.ham, t.seen) for t in tokens))
 
+    @property
+    def where(self) -> str:
+        return self.path
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()

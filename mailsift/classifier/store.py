@@ -175,6 +175,10 @@ class TokenStore(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def where(self) -> str:
+        """The store for messages: a file path, or the Redis without any secret."""
+
 
 def write_backup(store: TokenStore, out: IO[str]) -> int:
     """A portable, line-oriented JSON backup: one header line, then seen records, then tokens."""

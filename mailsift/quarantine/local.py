@@ -120,6 +120,10 @@ class LocalBackend:
         self.index_path = Path(index_path) if index_path else self.directory / "index.sqlite"
         self._group = _GroupCommit(self)
 
+    @property
+    def where(self) -> str:
+        return str(self.index_path)
+
     # --- plumbing ----------------------------------------------------------------------------
 
     @contextmanager

@@ -46,8 +46,10 @@ RETRIES = 1
 
 
 class RedisBackend:
-    def __init__(self, client: redis.Redis, prefix: str = "mailsift:quarantine:") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "mailsift:quarantine:",
+                 where: str = "redis") -> None:  # where: for messages, as RedisStore.where
         self.client = client
+        self.where = where
         self.prefix = prefix
         self._checked = False
 
@@ -63,7 +65,7 @@ class RedisBackend:
                                        retry=Retry(NoBackoff(), RETRIES)))
         except RedisSettingsError as exc:
             raise QuarantineError(f"quarantine index: {exc}") from None
-        return cls(target.connect(), prefix)
+        return cls(target.connect(), prefix, target.where)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

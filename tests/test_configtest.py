@@ -1,0 +1,63 @@
+"""`mailsift configtest`: every part the milter needs, checked before mail flows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mailsift.classifier.redis_store import RedisStore
+from mailsift.classifier.store import Label, LearnItem, token_key
+from tests.support.milter_process import to_toml
+from tests.support.redis_server import RedisServer
+
+
+def configtest(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "configtest"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def write(tmp_path: Path, settings: dict[str, object]) -> Path:
+    path = tmp_path / "mailsift.toml"
+    path.write_text(to_toml({"rules": {"cache_dir": str(tmp_path / "cache")},
+                             "quarantine": {"dir": str(tmp_path / "quarantine")}, **settings}))
+    return path
+
+
+def lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    return {line.split()[0]: line.split(None, 1)[1] for line in result.stdout.splitlines()}
+
+
+def test_a_fresh_single_host_setup_is_all_ok_and_nothing_is_written(tmp_path: Path) -> None:
+    config = write(tmp_path, {"bayes": {"store": f"sqlite://{tmp_path}/bayes.sqlite"}})
+    result = configtest(config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = lines(result)
+    assert found["config"] == f"ok   {config}"
+    assert found["rules"].startswith("ok   ") and " rules from " in found["rules"]
+    assert found["bayes"] == f"ok   {tmp_path}/bayes.sqlite: nothing learned yet (made by the first learn)"
+    assert found["quarantine"].startswith("ok   ") and "nothing quarantined yet" in found["quarantine"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mailsift.toml"]
+
+
+def test_a_store_that_answers_and_an_index_that_does_not(tmp_path: Path, redis_server: RedisServer) -> None:
+    with redis_server.client() as client:
+        client.flushall()
+    store = RedisStore.from_url(redis_server.url)
+    store.learn(LearnItem("a" * 40, [token_key("hello")]), Label.SPAM, 1)
+    store.close()
+    down = RedisServer(tmp_path / "down")
+    down.stop()
+    secret = tmp_path / "redis-password"
+    secret.write_text("Index-Pa55word\n")
+    config = write(tmp_path, {"bayes": {"store": redis_server.url},
+                              "quarantine": {"dir": str(tmp_path / "q"), "index": down.url,
+                                             "password_file": str(secret)}})
+    result = configtest(config)
+    assert result.returncode == 1
+    found = lines(result)
+    assert found["bayes"] == (f"ok   127.0.0.1:{redis_server.port}: 1 spam, 0 ham learned; Bayes is "
+                              "silent until 200 spam and 200 ham are learned")
+    assert found["quarantine"].startswith("FAIL quarantine store unavailable: ")
+    assert f"127.0.0.1:{down.port}" in found["quarantine"]
+    assert "Pa55word" not in result.stdout + result.stderr
