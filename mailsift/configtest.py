@@ -2,20 +2,25 @@
 
 As `postfix check` or `rspamadm configtest` do, it loads what the milter would load and reaches
 what the milter would reach: the config file, the rule files, the Bayes store and the quarantine
-index, Redis (Sentinel, Cluster, TLS) included. A wrong Sentinel name or CA file otherwise shows
-only as warnings in the mail log, message by message, once mail flows. Nothing is written: a
-store not yet created is reported as such.
+index, Redis (Sentinel, Cluster, TLS) included, and each DNS list through the resolver. A wrong
+Sentinel name, CA file or list zone otherwise shows only as warnings in the mail log, message by
+message, once mail flows, or not at all. Nothing is written: a store not yet created is reported
+as such.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from mailsift.classifier.open_store import SQLITE, open_store
 from mailsift.classifier.store import StoreError
-from mailsift.config import Config
+from mailsift.config import Config, DnsConfig, DnsList
+from mailsift.network.dnslists import LIST_ERRORS, all_lists, counts
+from mailsift.network.resolver import Answer, Lookups, reverse_name, shared_resolver
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import REDIS_SCHEMES, open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
@@ -35,7 +40,7 @@ class Check:
 
 
 def run_checks(config: Config) -> list[Check]:
-    return [rules_check(config), bayes_check(config), quarantine_check(config)]
+    return [rules_check(config), bayes_check(config), quarantine_check(config), *dns_checks(config)]
 
 
 def rules_check(config: Config) -> Check:
@@ -83,3 +88,45 @@ def quarantine_check(config: Config) -> Check:
     except QuarantineError as exc:
         return Check("quarantine", False, str(exc))
     return Check("quarantine", True, f"index {store.backend.where}: reachable")
+
+
+def dns_checks(config: Config) -> list[Check]:
+    """Each DNS list asked for its RFC 5782 test point (127.0.0.2, or the name TEST) through the
+    configured resolver. Public lists answer 127.255.255.x to queries from big public
+    resolvers, and a mistyped zone answers nothing: either way the list silently never hits."""
+    if not config.dns.enabled:
+        return [Check("dns", True, "off (dns.enabled = false)")]
+    lists = all_lists(config.dns)
+    if not lists:
+        return [Check("dns", True, "on; no DNS lists configured")]
+    answers = asyncio.run(_ask_test_points(config.dns, lists))
+    return [_list_check(entry, answer, config.dns.timeout)
+            for entry, answer in zip(lists, answers, strict=True)]
+
+
+def rfc5782_name(entry: DnsList) -> str:
+    return f"test.{entry.zone}" if entry.kind == "uri" else reverse_name("127.0.0.2", entry.zone)
+
+
+async def _ask_test_points(config: DnsConfig, lists: list[DnsList]) -> list[Answer]:
+    lookups = Lookups(shared_resolver(tuple(config.nameservers), 0), config.timeout)
+    return await lookups.query_all([(rfc5782_name(entry), "A") for entry in lists])
+
+
+def _list_check(entry: DnsList, answer: Answer, timeout: float) -> Check:
+    name = rfc5782_name(entry)
+    if answer.unknown:
+        return Check("dnslist", False, f"{entry.zone}: no answer for {name} ({answer.outcome}, "
+                     f"{timeout:g} s): the resolver does not reach the list")
+    refusals = [code for code in answer.records if ipaddress.ip_address(code) in LIST_ERRORS]
+    if refusals:
+        return Check("dnslist", False, f"{entry.zone}: refuses our queries (answer "
+                     f"{', '.join(refusals)}): query it through your own resolver, and check its terms")
+    if not answer.records:
+        return Check("dnslist", False, f"{entry.zone}: does not list its test point {name}: "
+                     "wrong zone, or the resolver does not reach the list")
+    if not any(counts(entry, code) for code in answer.records):
+        return Check("dnslist", False, f"{entry.zone}: answers {', '.join(answer.records)} for its "
+                     f"test point, none of them in its codes {entry.codes}")
+    return Check("dnslist", True, f"{entry.zone}: test point listed ({', '.join(answer.records)}); "
+                 f"rule {entry.rule}")

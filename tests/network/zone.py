@@ -22,6 +22,7 @@ ALLOWED_IP = "192.0.2.50"  # on the allow list; mail.partner.test, confirmed
 BLOCK_ZONE = "bl.test"
 ALLOW_ZONE = "allow.test"
 URI_ZONE = "uribl.test"
+REFUSING_ZONE = "refusing.test"
 LISTED_URI_DOMAIN = "example.com"  # on the URI list
 CLEAN_URI_DOMAIN = "example.org"
 
@@ -73,6 +74,12 @@ def records(dkim_key: str) -> list[str]:
         f"address=/{_list_name(LISTED_IP, BLOCK_ZONE)}/127.0.0.2",
         f"address=/{_list_name(ALLOWED_IP, ALLOW_ZONE)}/127.0.0.2",
         f"address=/{LISTED_URI_DOMAIN}.{URI_ZONE}/127.0.0.2",
+        # RFC 5782 test points (127.0.0.2, the name TEST), which `mailsift configtest` asks
+        f"address=/{_list_name('127.0.0.2', BLOCK_ZONE)}/127.0.0.2",
+        f"address=/{_list_name('127.0.0.2', ALLOW_ZONE)}/127.0.0.2",
+        f"address=/test.{URI_ZONE}/127.0.0.2",
+        # a list that refuses our resolver, as public lists answer queries from big open resolvers
+        f"address=/{_list_name('127.0.0.2', REFUSING_ZONE)}/127.255.255.254",
     ]
 
 

@@ -1,0 +1,41 @@
+"""`mailsift configtest` asks each DNS list for its RFC 5782 test point, through the real test
+DNS server: a list that works, one that refuses our resolver, a mistyped zone, a dead one."""
+
+from __future__ import annotations
+
+from mailsift.config import parse_config
+from mailsift.configtest import dns_checks
+from tests.network.conftest import DnsFixture
+from tests.network.dns_server import SILENT_ZONE
+from tests.network.zone import ALLOW_ZONE, BLOCK_ZONE, REFUSING_ZONE, URI_ZONE
+
+
+def test_each_list_is_asked_for_its_test_point(test_dns: DnsFixture) -> None:
+    lists = [(BLOCK_ZONE, "ip", ["127.0.0.2"]), (URI_ZONE, "uri", []), (REFUSING_ZONE, "ip", []),
+             ("bl-typo.test", "ip", []), (SILENT_ZONE, "ip", []), (BLOCK_ZONE, "ip", ["127.0.0.9"])]
+    config = parse_config({"dns": {
+        "enabled": True, "nameservers": [test_dns.server.address], "timeout": 1.0, "cache_size": 0,
+        "blocklists": [{"zone": zone, "rule": f"LIST_{n}", "score": 1.0, "kind": kind, "codes": codes}
+                       for n, (zone, kind, codes) in enumerate(lists)],
+        "allowlists": [{"zone": ALLOW_ZONE, "rule": "ALLOW", "score": -1.0}],
+    }}, "test")
+    found = [(check.ok, check.detail) for check in dns_checks(config)]
+    assert found == [
+        (True, f"{BLOCK_ZONE}: test point listed (127.0.0.2); rule LIST_0"),
+        (True, f"{URI_ZONE}: test point listed (127.0.0.2); rule LIST_1"),
+        (False, f"{REFUSING_ZONE}: refuses our queries (answer 127.255.255.254): query it through "
+                "your own resolver, and check its terms"),
+        (False, "bl-typo.test: does not list its test point 2.0.0.127.bl-typo.test: wrong zone, or "
+                "the resolver does not reach the list"),
+        (False, f"{SILENT_ZONE}: no answer for 2.0.0.127.{SILENT_ZONE} (timeout, 1 s): the "
+                "resolver does not reach the list"),
+        (False, f"{BLOCK_ZONE}: answers 127.0.0.2 for its test point, none of them in its codes "
+                "['127.0.0.9']"),
+        (True, f"{ALLOW_ZONE}: test point listed (127.0.0.2); rule ALLOW"),
+    ]
+
+
+def test_dns_off_or_without_lists_is_said_so() -> None:
+    assert [c.detail for c in dns_checks(parse_config({}, "test"))] == ["off (dns.enabled = false)"]
+    on = parse_config({"dns": {"enabled": True}}, "test")
+    assert [c.detail for c in dns_checks(on)] == ["on; no DNS lists configured"]
