@@ -103,11 +103,12 @@ class RedisStore:
 
     def __init__(self, connect: Callable[[], Any], where: str, *, prefix: str = "mailsift:",
                  token_ttl: int = 180 * DAY, hapax_ttl: int = 30 * DAY,
-                 secrets: Sequence[str] = ()) -> None:
+                 secrets: Sequence[str] = (), owns_client: bool = True) -> None:
         if "{" in prefix or "}" in prefix:
             raise StoreError(f"redis at {where}: key prefix {prefix!r} must not contain {{ or }} "
                              "(the store adds its own Cluster hash tag)")
         self._connect = connect
+        self._owns_client = owns_client
         self.where = where
         self.prefix = prefix
         self.token_ttl = token_ttl
@@ -448,8 +449,12 @@ class RedisStore:
                     pipe.expire(key, self.token_ttl if token.spam + token.ham > 1 else self.hapax_ttl)
                 pipe.execute()
 
+    def with_prefix(self, prefix: str) -> RedisStore:
+        return RedisStore(lambda: self.client, self.where, prefix=prefix, token_ttl=self.token_ttl,
+                          hapax_ttl=self.hapax_ttl, secrets=self._secrets, owns_client=False)
+
     def close(self) -> None:
-        if "client" in self.__dict__:  # made: closing must not connect
+        if self._owns_client and "client" in self.__dict__:  # made: closing must not connect
             self.client.close()
 
 

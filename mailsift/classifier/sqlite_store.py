@@ -317,6 +317,11 @@ class SQLiteStore:
     def where(self) -> str:
         return self.path
 
+    def with_prefix(self, prefix: str) -> SQLiteStore:
+        """Another namespace of the same file. SQLite connections are cheap and one connection
+        per namespace keeps each store's transactions its own."""
+        return SQLiteStore(self.path, prefix)
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()

@@ -179,6 +179,10 @@ class TokenStore(Protocol):
     def where(self) -> str:
         """The store for messages: a file path, or the Redis without any secret."""
 
+    def with_prefix(self, prefix: str) -> TokenStore:
+        """The same backend under another key prefix (per-recipient Bayes), sharing this store's
+        connection where the backend can (Redis); closing it never closes this store's."""
+
 
 def write_backup(store: TokenStore, out: IO[str]) -> int:
     """A portable, line-oriented JSON backup: one header line, then seen records, then tokens."""

@@ -222,6 +222,16 @@ class TestStoreContract:
         store.learn(B, HAM, T0 + 60)
         assert store.dump_info() == DumpInfo(Totals(1, 1), 5, T0, T0 + 60)
 
+    def test_with_prefix_is_another_namespace_of_the_same_store(self, make_store: MakeStore) -> None:
+        site = make_store("mailsift:")
+        domain = site.with_prefix("mailsift:example.org:")
+        assert domain.learn(A, SPAM, T0) is Outcome.LEARNED
+        assert (site.totals(), domain.totals()) == (Totals(0, 0), Totals(1, 0))
+        assert make_store("mailsift:example.org:").totals() == Totals(1, 0)
+        domain.close()
+        assert site.learn(B, HAM, T0) is Outcome.LEARNED  # its connection is still open
+        assert site.totals() == Totals(0, 1)
+
     def test_clear_touches_only_its_own_prefix(self, make_store: MakeStore) -> None:
         alice, bob = make_store("mailsift:alice@example.org:"), make_store("mailsift:bob@example.org:")
         alice.learn(A, SPAM, T0)
