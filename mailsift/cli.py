@@ -170,10 +170,13 @@ def _mode_options(func: Callable[..., None]) -> Callable[..., None]:
 @click.option("--mbox", is_flag=True, help="Read every file as an mbox, in directories too "
               "(detected when not given; a Maildir stays a Maildir).")
 @click.option("--prefix", metavar="PREFIX", help="Bayes key prefix (per-user or per-domain Bayes).")
+@click.option("--for", "recipient", metavar="NAME", help="The store of this domain or address "
+              "(bayes.per_recipient): what the milter uses for mail to it.")
 @click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
 @click.pass_obj
 def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None, restore: str | None,
-          mbox: bool, prefix: str | None, config_path: str | None, **modes: bool) -> None:
+          mbox: bool, prefix: str | None, recipient: str | None, config_path: str | None,
+          **modes: bool) -> None:
     """Train Bayes, as sa-learn does: PATH is a message file, a directory, an mbox, a Maildir or -."""
     from mailsift.training.commands import LearnCommandError, run_learn
 
@@ -185,6 +188,15 @@ def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None,
     if chosen[0] in NEEDS_PATHS and not paths:
         raise CliError(f"learn --{chosen[0]}: no PATH given (use - for standard input)")
     config = _config(config_path or global_config)
+    if recipient is not None:
+        from mailsift.classifier.filter import recipient_prefix
+
+        if prefix is not None:
+            raise CliError("learn: give --prefix or --for, not both")
+        try:
+            prefix = recipient_prefix(config.bayes, recipient)
+        except ValueError as exc:
+            raise CliError(f"learn: {exc}") from None
     try:
         output = run_learn(config, chosen[0], list(paths), backup or restore, mbox, prefix)
     except LearnCommandError as exc:

@@ -324,6 +324,12 @@ class BayesConfig(Section):
     hapax_ttl_days: Annotated[int, Field(ge=1)] = Field(
         30, description="Tokens seen in one message only are dropped sooner: they are most of "
         "the store and rarely decide anything.")
+    per_recipient: Literal["off", "domain", "address"] = Field(
+        "off", description="Per-recipient Bayes: score a message with the store of the domain "
+        "or address all its recipients share (key_prefix + DOMAIN or ADDRESS + ':'), trained "
+        "with `mailsift learn --for` and by learning from the quarantine. Until that store has "
+        "learned min_spam and min_ham messages, and for mail to several domains or addresses, "
+        "the site-wide store decides; autolearn feeds the site-wide store.")
     pyzor: bool = Field(False, description="Also tell Pyzor's network on `learn --report` "
                         "(pyzor report) and `--revoke` (pyzor whitelist); needs the pyzor command "
                         "and its servers reachable.")

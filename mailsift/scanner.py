@@ -66,7 +66,7 @@ class Scanner:
 
     def score(self, msg: Message) -> Result:
         ctx = CheckContext(msg, self.config)
-        verdict = self.bayes.verdict(msg) if self.bayes is not None else None
+        verdict = self.bayes.recipients_verdict(msg) if self.bayes is not None else None
         ctx.cache[BAYES_KEY] = verdict
         if self.bayes is not None:
             ctx.cache[REPORTS_KEY] = self.bayes.reported(msg)

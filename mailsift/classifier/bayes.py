@@ -37,6 +37,7 @@ class Clue:
 class Verdict:
     prob: float  # spam probability 0..1
     clues: list[Clue]  # the tokens used, most significant first
+    store: str = ""  # the recipient domain or address whose own store decided; "": site-wide
 
 
 def chi2_survival(chi2: float, dof: int) -> float:

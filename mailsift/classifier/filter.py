@@ -10,9 +10,12 @@ not one per worker.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -28,6 +31,10 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER = 10.0
 DAY = 86400
+# Per-recipient stores kept open per process, least recently used closed first: a hosting
+# provider's milter sees thousands of domains, each store a namespace (and, on SQLite, a file
+# connection).
+RECIPIENT_STORES = 256
 
 
 class StoreHealth:
@@ -75,16 +82,60 @@ class StoreHealth:
         return self._shared.get_lock() if self._shared is not None else nullcontext()
 
 
+def recipient_key(config: BayesConfig, recipients: Sequence[str]) -> str | None:
+    """The domain or address (bayes.per_recipient) that every recipient shares, or None: mail
+    to several of them, or no per-recipient Bayes, is judged by the site-wide store."""
+    if config.per_recipient == "off":
+        return None
+    keys = {_recipient_key(recipient, config.per_recipient) for recipient in recipients}
+    if len(keys) != 1:
+        return None
+    return keys.pop() or None
+
+
+def _recipient_key(recipient: str, mode: str) -> str:
+    """The domain (of an address, or a bare domain) or the whole address; "" when there is none.
+    A name with braces gets none: braces would break the Redis hash tag of its store's keys."""
+    address = recipient.strip().strip("<>").lower()
+    local, at, domain = address.rpartition("@")
+    if not domain or "{" in address or "}" in address:
+        return ""
+    if mode == "domain":
+        return domain
+    return address if local and at else ""
+
+
+def recipient_prefix(config: BayesConfig, name: str) -> str:
+    """The key prefix of the store of one domain or address, for `mailsift learn --for`."""
+    if config.per_recipient == "off":
+        raise ValueError("--for needs bayes.per_recipient = \"domain\" or \"address\"")
+    key = _recipient_key(name, config.per_recipient)
+    if not key:
+        wanted = "a domain" if config.per_recipient == "domain" else "an address"
+        raise ValueError(f"--for {name!r}: not {wanted}")
+    return _store_prefix(config, key)
+
+
+def _store_prefix(config: BayesConfig, key: str) -> str:
+    return f"{config.key_prefix}{key}:"
+
+
 class BayesFilter:
-    def __init__(self, config: BayesConfig, store: TokenStore, health: StoreHealth | None = None) -> None:
+    def __init__(self, config: BayesConfig, store: TokenStore, health: StoreHealth | None = None,
+                 site: BayesFilter | None = None) -> None:
+        """`site`: for a per-recipient filter, the site-wide one whose health it shares and
+        whose tokenisation of the message it reuses."""
         self.config = config
         self.store = store
         self.params = BayesParams(config.strength, config.unknown_prob, config.min_distance,
                                   config.max_tokens)
-        self.health = health or StoreHealth()
+        self.health = site.health if site is not None else health or StoreHealth()
+        self._site = site
         # The message last tokenised, and its tokens: scoring and then autolearning one message
         # would otherwise tokenise it twice.
         self._tokenised: tuple[Message, list[str]] | None = None
+        self._recipients: OrderedDict[str, BayesFilter] = OrderedDict()
+        self._recipients_lock = threading.Lock()
 
     @cached_property
     def reports(self) -> DigestStore:
@@ -97,6 +148,8 @@ class BayesFilter:
         return self.health.retry_at != 0
 
     def tokens(self, msg: Message) -> list[str]:
+        if self._site is not None:
+            return self._site.tokens(msg)
         memo = self._tokenised  # read once: the web UI may call from several threads
         if memo is None or memo[0] is not msg:
             memo = (msg, tokenize(msg, self.config.bigrams))
@@ -120,6 +173,37 @@ class BayesFilter:
         if totals.spam < self.config.min_spam or totals.ham < self.config.min_ham:
             return None
         return classify(tokens, counts, totals, self.params)
+
+    def for_recipient(self, key: str) -> BayesFilter:
+        """The filter of one recipient domain or address (see `recipient_key`), on the same
+        backend under the prefix key_prefix + KEY + ':'."""
+        with self._recipients_lock:
+            found = self._recipients.pop(key, None)
+            if found is None:
+                found = BayesFilter(self.config, self.store.with_prefix(_store_prefix(self.config, key)),
+                                    site=self)
+                if len(self._recipients) >= RECIPIENT_STORES:
+                    self._recipients.popitem(last=False)[1].store.close()
+            self._recipients[key] = found
+        return found
+
+    def recipients_verdict(self, msg: Message) -> Verdict | None:
+        """The verdict of the store of the message's recipients when it has learned enough,
+        else the site-wide one (see bayes.per_recipient)."""
+        key = recipient_key(self.config, msg.envelope.rcpt_to)
+        if key is not None:
+            found = self.for_recipient(key).verdict(msg)
+            if found is not None:
+                return replace(found, store=key)
+        return self.verdict(msg)
+
+    def close(self) -> None:
+        """Close the store and those of the recipients opened through it."""
+        with self._recipients_lock:
+            for recipient in self._recipients.values():
+                recipient.store.close()
+            self._recipients.clear()
+        self.store.close()
 
     def reported(self, msg: Message) -> ReportMatch | None:
         """How much of the message matches shared spam reports; None while the store is down."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from mailsift.analysis.model import Message
 from mailsift.analysis.parse import analyse
-from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.filter import BayesFilter, recipient_key
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, StoreError
 from mailsift.config import Config, split_host_port
@@ -66,13 +66,15 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
     if mode not in LEARN_MODES:
         raise QuarantineError(f"unknown learn mode {mode!r}; use one of {', '.join(LEARN_MODES)}")
     msg = analyse(store.raw(message_id), config)
+    key = recipient_key(config.bayes, store.meta(message_id)["recipients"])
     try:  # closed after the action: each open store holds connections (every node's, in a cluster)
-        with closing(open_store(config.bayes)) as token_store:
-            bayes = BayesFilter(config.bayes, token_store)
+        with closing(BayesFilter(config.bayes, open_store(config.bayes))) as bayes:
             if mode == "forget":
                 outcome = f"forgotten ({bayes.forget(msg)})"
             else:
                 outcome = _learn_and_share(bayes, msg, mode)
+            if key is not None:  # a reviewer's verdict is what the recipients' own store is for
+                outcome += f"; {key}'s store: {_learn_recipient(bayes.for_recipient(key), msg, mode)}"
     except StoreError as exc:
         raise QuarantineError(f"Bayes store unavailable: {exc}") from None
     store.log(message_id, user, "learned", f"{mode}: {outcome}")
@@ -81,13 +83,24 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
 
 
 def _learn_and_share(bayes: BayesFilter, msg: Message, mode: str) -> str:
-    label = Label.HAM if mode.startswith("ham") else Label.SPAM
+    label = _label(mode)
     outcome = f"{bayes.learn(msg, label)} as {label}"
     if mode == "spam-report":
         outcome += ", reported" if bayes.report(msg) else ", already reported"
     elif mode == "ham-revoke":
         outcome += ", report revoked" if bayes.revoke(msg) else ", no report to revoke"
     return outcome
+
+
+def _learn_recipient(bayes: BayesFilter, msg: Message, mode: str) -> str:
+    """The same verdict into a recipient's store (digests are shared site-wide, not per store)."""
+    if mode == "forget":
+        return f"forgotten ({bayes.forget(msg)})"
+    return str(bayes.learn(msg, _label(mode)))
+
+
+def _label(mode: str) -> Label:
+    return Label.HAM if mode.startswith("ham") else Label.SPAM
 
 
 def expire(config: Config, store: QuarantineStore) -> int:

@@ -53,6 +53,24 @@ def test_learn_as_ham_counts_in_bayes_and_is_recorded(config_path: Path, tmp_pat
     assert event["action"] == "learned" and event["user"].startswith("cli:")
 
 
+def test_learning_from_the_quarantine_also_teaches_the_recipients_store(
+        config_path: Path, tmp_path: Path) -> None:
+    """With per-recipient Bayes, a reviewer's verdict goes into the site-wide store and into the
+    store of the domain the message was for; mail to several domains only into the site's."""
+    per_domain = config_path.read_text().replace("[bayes]\n", '[bayes]\nper_recipient = "domain"\n')
+    config_path.write_text(per_domain)
+    store = QuarantineStore(tmp_path / "q")
+    ours = store.put(make_message(), make_meta(["jane@example.org", "bob@example.org"]))
+    mixed = store.put(make_message("Mixed"), make_meta(["jane@example.org", "ann@other.example"]))
+    assert "example.org's store: learned" in run(config_path, "learn", ours, "--ham")
+    assert "store:" not in run(config_path, "learn", mixed, "--ham")
+    config = load_config(str(config_path)).bayes
+    assert open_store(config).totals().ham == 2
+    assert open_store(config, "mailsift:example.org:").totals().ham == 1
+    assert "example.org's store: forgotten (forgotten)" in run(config_path, "learn", ours, "--forget")
+    assert open_store(config, "mailsift:example.org:").totals().ham == 0
+
+
 def test_delete_and_expire(config_path: Path, tmp_path: Path) -> None:
     store = QuarantineStore(tmp_path / "q")
     gone = store.put(make_message(), make_meta())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mailsift.analysis.model import Envelope
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
@@ -212,3 +213,33 @@ def test_a_message_scored_then_learned_is_tokenised_once(config: Config,
     bayes.verdict(msg)
     bayes.learn(msg, Label.SPAM)
     assert calls == [msg]
+
+
+def bayes_hit(scanner: Scanner, raw: bytes, *recipients: str) -> tuple[float, str]:
+    """(spam probability, evidence) of the Bayes band the message hits sent to `recipients`."""
+    result = scanner.scan(raw, Envelope(rcpt_to=list(recipients)))
+    [evidence] = [h.evidence for h in result.hits if h.name.startswith("BAYES_")]
+    return float(evidence.removeprefix("p=").split(";")[0]), evidence
+
+
+def test_per_recipient_stores_judge_their_own_mail_once_trained(config: Config) -> None:
+    """A domain whose users call this kind of mail wanted gets its own verdict; mail to another
+    domain, to several, or to a domain whose store has learned too little gets the site's."""
+    config = config.model_copy(update={"bayes": config.bayes.model_copy(update={"per_recipient": "domain"})})
+    site = trained(config)
+    domain = site.for_recipient("example.org")
+    for raw in corpus_sample("spam", 30):  # what example.org's users keep saying is ham
+        domain.learn(analyse(raw, config), Label.HAM)
+    for raw in corpus_sample("easy_ham", 30):
+        domain.learn(analyse(raw, config), Label.SPAM)
+    little = site.for_recipient("small.example")
+    little.learn(analyse(corpus_sample("spam", 1)[0], config), Label.HAM)
+    scanner = Scanner(config, bayes=site)
+    probe = corpus_sample("spam", 1, 5)[0]  # learned as spam site-wide, as ham by example.org
+    for_site = bayes_hit(scanner, probe, "ann@other.example")
+    assert for_site[0] > 0.9 and "store" not in for_site[1]
+    own = bayes_hit(scanner, probe, "Bob@Example.org", "<carol@example.org>")
+    assert own[0] < 0.1 and "; example.org's store" in own[1]
+    assert bayes_hit(scanner, probe, "bob@example.org", "ann@other.example") == for_site
+    assert bayes_hit(scanner, probe, "dan@small.example") == for_site
+    site.close()

@@ -128,6 +128,21 @@ def test_learn_report_backup_and_restore_in_a_redis_cluster(tmp_path: Path) -> N
         cluster.stop()
 
 
+def test_learn_for_a_domain_fills_the_store_the_milter_uses_for_it(config: Path, tmp_path: Path) -> None:
+    message = tmp_path / "one.eml"
+    message.write_bytes(SPAM[0])
+    refused = mailsift(config, "learn", "--spam", "--for", "example.org", str(message))
+    assert refused.returncode == 2
+    assert refused.stderr == 'mailsift: learn: --for needs bayes.per_recipient = "domain" or "address"\n'
+    config.write_text(config.read_text().replace("[bayes]\n", '[bayes]\nper_recipient = "domain"\n'))
+    learned = mailsift(config, "learn", "--spam", "--for", "Example.ORG", str(message))
+    assert "Learned tokens from 1 message(s)" in learned.stdout, learned.stderr
+    assert "spam messages learned: 1" in mailsift(config, "learn", "--dump", "--for", "example.org").stdout
+    assert "spam messages learned: 1" in mailsift(config, "learn", "--dump", "--prefix",
+                                                  "mailsift:example.org:").stdout
+    assert "spam messages learned: 0" in mailsift(config, "learn", "--dump").stdout
+
+
 def test_learn_needs_exactly_one_mode(config: Path) -> None:
     result = mailsift(config, "learn", "--spam", "--ham", "x")
     assert result.returncode == 2

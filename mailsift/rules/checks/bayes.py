@@ -21,4 +21,5 @@ def bayes(ctx: CheckContext, low: float, high: float) -> CheckResult:
     if verdict is None or not (low <= verdict.prob < high):
         return None
     clues = ", ".join(c.token for c in verdict.clues[:EVIDENCE_TOKENS])
-    return f"p={verdict.prob:.6g}" + (f"; {clues}" if clues else "")
+    store = f"; {verdict.store}'s store" if verdict.store else ""
+    return f"p={verdict.prob:.6g}{store}" + (f"; {clues}" if clues else "")
