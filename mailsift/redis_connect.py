@@ -22,6 +22,9 @@ from redis.sentinel import Sentinel
 
 from mailsift.config import host_port
 
+# What a Sentinel connection takes from the client's settings (not the master's credentials).
+TIMEOUT_KEYS = ("socket_connect_timeout", "socket_timeout", "retry")
+
 
 class RedisSettingsError(ValueError):
     """The settings cannot name a Redis (bad URL, Sentinel and Cluster together, ...)."""
@@ -77,8 +80,7 @@ def connector(settings: RedisSettings) -> Connector:
     """A factory of the client the settings name, and what error messages need.
 
     The Sentinels themselves are asked without AUTH (the usual setup); the credentials are for
-    the master. A cluster client follows the slot map through fail-overs and resharding; a
-    cluster has database 0 only.
+    the master. A cluster client follows the slot map through fail-overs and resharding.
     """
     try:
         parsed = parse_url(settings.url)
@@ -86,36 +88,49 @@ def connector(settings: RedisSettings) -> Connector:
         raise RedisSettingsError(f"bad Redis URL: {exc}") from None
     if settings.sentinels and settings.cluster:
         raise RedisSettingsError("a Redis is reached through Sentinels or is a Redis Cluster, not both")
-    timeouts: dict[str, Any] = {"socket_connect_timeout": settings.connect_timeout,
-                                "socket_timeout": settings.timeout}
-    if settings.retry is not None:
-        timeouts["retry"] = settings.retry
-    username = settings.username if settings.username is not None else parsed.get("username")
-    password = settings.password if settings.password is not None else parsed.get("password")
-    kwargs: dict[str, Any] = {**timeouts, "username": username or None,
-                              "password": password or None, "db": parsed.get("db", 0)}
-    if settings.url.startswith("rediss://"):
-        kwargs.update(ssl=True, ssl_ca_certs=settings.ssl_ca_certs, ssl_certfile=settings.ssl_certfile,
-                      ssl_keyfile=settings.ssl_keyfile, ssl_check_hostname=settings.ssl_check_hostname,
-                      ssl_cert_reqs="required")
+    kwargs = _client_kwargs(settings, parsed)
+    password = kwargs["password"] or ""
     if settings.cluster:
-        if kwargs.pop("db"):
-            raise RedisSettingsError(f"bad Redis URL for a cluster: {settings.url!r} names a "
-                                     "database other than 0, and a Redis Cluster has only database 0")
-        nodes = [ClusterNode(host, port) for host, port in settings.cluster]
-        return Connector(functools.partial(RedisCluster, startup_nodes=nodes, **kwargs),
-                         "cluster via " + host_ports(settings.cluster), password or "")
+        return _cluster(settings, kwargs, password)
     if settings.sentinels:
         service = settings.sentinel_service
-        client = Sentinel(list(settings.sentinels), sentinel_kwargs=timeouts, **kwargs).master_for(service)
+        sentinel_kwargs = {key: kwargs[key] for key in TIMEOUT_KEYS if key in kwargs}
+        client = Sentinel(list(settings.sentinels), sentinel_kwargs=sentinel_kwargs,
+                          **kwargs).master_for(service)
         return Connector(lambda: client, f"sentinel {service} via {host_ports(settings.sentinels)}",
-                         password or "")
+                         password)
     if "path" in parsed:
         kwargs["unix_socket_path"] = where = parsed["path"]
     else:
         kwargs["host"], kwargs["port"] = parsed.get("host", "localhost"), parsed.get("port", 6379)
         where = f"{kwargs['host']}:{kwargs['port']}"
-    return Connector(functools.partial(redis.Redis, **kwargs), where, password or "")
+    return Connector(functools.partial(redis.Redis, **kwargs), where, password)
+
+
+def _client_kwargs(settings: RedisSettings, parsed: dict[str, Any]) -> dict[str, Any]:
+    """What every kind of client takes: timeouts, credentials (settings before URL), database,
+    TLS for rediss://."""
+    kwargs: dict[str, Any] = {
+        "socket_connect_timeout": settings.connect_timeout, "socket_timeout": settings.timeout,
+        "username": (settings.username if settings.username is not None else parsed.get("username")) or None,
+        "password": (settings.password if settings.password is not None else parsed.get("password")) or None,
+        "db": parsed.get("db", 0)}
+    if settings.retry is not None:
+        kwargs["retry"] = settings.retry
+    if settings.url.startswith("rediss://"):
+        kwargs.update(ssl=True, ssl_ca_certs=settings.ssl_ca_certs, ssl_certfile=settings.ssl_certfile,
+                      ssl_keyfile=settings.ssl_keyfile, ssl_check_hostname=settings.ssl_check_hostname,
+                      ssl_cert_reqs="required")
+    return kwargs
+
+
+def _cluster(settings: RedisSettings, kwargs: dict[str, Any], password: str) -> Connector:
+    if kwargs.pop("db"):
+        raise RedisSettingsError(f"bad Redis URL for a cluster: {settings.url!r} names a database "
+                                 "other than 0, and a Redis Cluster has only database 0")
+    nodes = [ClusterNode(host, port) for host, port in settings.cluster]
+    return Connector(functools.partial(RedisCluster, startup_nodes=nodes, **kwargs),
+                     "cluster via " + host_ports(settings.cluster), password)
 
 
 def host_ports(nodes: Sequence[tuple[str, int]]) -> str:
