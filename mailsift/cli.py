@@ -89,7 +89,7 @@ def check(global_config: str | None, message: str, as_json: bool, config_path: s
 @click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
 @click.pass_obj
 def configtest(global_config: str | None, config_path: str | None) -> None:
-    """Check the config, load the rules, reach the Bayes store and the quarantine index.
+    """Check the config, load the rules, reach the Bayes store, quarantine index and DNS lists.
 
     One line per part, "ok" or "FAIL"; exit 0 when all are ok, 1 otherwise (2: the config
     itself is wrong). Writes nothing.
