@@ -118,7 +118,7 @@ class RedisStore:
         self._totals_key = f"{self._base}totals"
         self._schema_key = f"{self._base}schema"
         self._token_prefix = f"{self._base}t:".encode()
-        self._schema_checked = False
+        self._schema = "unchecked"  # "absent": read and found empty; "ok": written or checked
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "mailsift:", username: str | None = None,
@@ -183,21 +183,31 @@ class RedisStore:
     def _scripts(self) -> dict[str, Script]:
         return {name: self.client.register_script(_script(name)) for name in SCRIPTS}
 
-    def _ready(self) -> Any:
-        """The client, after writing or checking the schema version once per store object."""
-        if not self._schema_checked:
-            with self._errors():
+    def _ready(self, write: bool = True) -> Any:
+        """The client, after checking the schema version once per store object; a write first
+        writes it. A read of an empty prefix writes nothing: per-recipient Bayes reads the store
+        of every recipient domain it sees, and most never learn anything."""
+        if self._schema == "ok" or (self._schema == "absent" and not write):
+            return self.client
+        with self._errors():
+            if write:
                 pipe = self.client.pipeline(transaction=False)
                 pipe.set(self._schema_key, SCHEMA_VERSION, nx=True)
                 pipe.get(self._schema_key)
                 found = pipe.execute()[1]
-            if found != str(SCHEMA_VERSION).encode():
-                raise StoreError(
-                    f"redis at {self.where}: keys under prefix {self.prefix!r} hold Bayes schema "
-                    f"version {found.decode(errors='replace')}, this mailsift uses version "
-                    f"{SCHEMA_VERSION}; use another prefix or restore a backup into an empty one")
-            self._schema_checked = True
-            self._check_eviction()
+            else:
+                found = self.client.get(self._schema_key)
+        if self._schema == "unchecked" and self._owns_client:
+            self._check_eviction()  # once per server: a store sharing its client skips it
+        if found is None:
+            self._schema = "absent"
+            return self.client
+        if found != str(SCHEMA_VERSION).encode():
+            raise StoreError(
+                f"redis at {self.where}: keys under prefix {self.prefix!r} hold Bayes schema "
+                f"version {found.decode(errors='replace')}, this mailsift uses version "
+                f"{SCHEMA_VERSION}; use another prefix or restore a backup into an empty one")
+        self._schema = "ok"
         return self.client
 
     def _check_eviction(self) -> None:
@@ -222,8 +232,8 @@ class RedisStore:
     def errors(self) -> AbstractContextManager[None]:
         return self._errors()
 
-    def ready(self) -> Any:
-        return self._ready()
+    def ready(self, write: bool = True) -> Any:
+        return self._ready(write)
 
     @property
     def key_base(self) -> str:
@@ -253,13 +263,13 @@ class RedisStore:
         """Batches of this store's keys matching `pattern` (after the hash tag)."""
         match = _glob_escape(self._base) + pattern
         with self._errors():
-            found = self._ready().scan_iter(match=match, count=SCAN_COUNT, **self._home())
+            found = self._ready(write=False).scan_iter(match=match, count=SCAN_COUNT, **self._home())
             yield from batched(found, SCAN_COUNT)
 
     # -- classification -----------------------------------------------------------------------
 
     def lookup(self, keys: Sequence[bytes]) -> tuple[Totals, list[TokenCounts]]:
-        client = self._ready()
+        client = self._ready(write=False)
         with self._errors():
             flat = self._scripts["lookup"](keys=[self._totals_key, *map(self._token, keys)], client=client)
         counts = [TokenCounts(int(flat[i] or 0), int(flat[i + 1] or 0)) for i in range(0, len(flat), 2)]
@@ -267,12 +277,12 @@ class RedisStore:
 
     def totals(self) -> Totals:
         with self._errors():
-            spam, ham = self._ready().hmget(self._totals_key, "s", "h")
+            spam, ham = self._ready(write=False).hmget(self._totals_key, "s", "h")
         return Totals(int(spam or 0), int(ham or 0))
 
     def seen(self, digest: str) -> Label | None:
         with self._errors():
-            label = self._ready().get(self._seen_key(digest))
+            label = self._ready(write=False).get(self._seen_key(digest))
         return Label(label.decode()) if label else None
 
     # -- learning -----------------------------------------------------------------------------

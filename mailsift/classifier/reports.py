@@ -91,7 +91,7 @@ class RedisDigests:
         if not wanted:
             return set()
         with self.store.errors():
-            counts = self.store.ready().mget([self._key("rd", d) for d in wanted])
+            counts = self.store.ready(write=False).mget([self._key("rd", d) for d in wanted])
         return {d for d, count in zip(wanted, counts, strict=True) if count and int(count) > 0}
 
 

@@ -71,6 +71,11 @@ def count_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return counter
 
 
+@pytest.fixture
+def sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    return count_sends(monkeypatch)
+
+
 def token_name(store: RedisStore, token: str) -> bytes:
     return b"{" + store.prefix.encode() + b"}t:" + token_key(token)
 
@@ -258,13 +263,26 @@ class TestCluster:
 
 class TestLayout:
     def test_schema_version_is_written_and_checked(self, store: RedisStore, redis_url: str) -> None:
-        store.totals()
         client = redis.Redis.from_url(redis_url)
+        assert store.totals() == Totals(0, 0)
+        assert client.keys("*") == []  # reading an empty store writes nothing
+        store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
         assert client.get("{mailsift:}schema") == b"1"
         client.set("{mailsift:}schema", "99")
         with pytest.raises(StoreError, match="schema version 99, this mailsift uses version 1"):
             RedisStore.from_url(redis_url).lookup([])
         assert RedisStore.from_url(redis_url, prefix="other:").totals() == Totals(0, 0)
+
+    def test_a_recipient_store_read_but_never_taught_leaves_no_key(
+            self, store: RedisStore, redis_url: str, sends: list[int]) -> None:
+        store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
+        domain = store.with_prefix("mailsift:new.example:")
+        sends[0] = 0
+        for _ in range(3):
+            assert domain.lookup([token_key("hello")]) == (Totals(0, 0), [TokenCounts(0, 0)])
+        assert sends[0] == 1 + 3  # its schema read once (no eviction check: the parent's), lookups
+        client = redis.Redis.from_url(redis_url)
+        assert client.keys("{mailsift:new.example:}*") == []
 
     def test_only_tokens_carry_a_ttl(self, redis_url: str) -> None:
         store = RedisStore.from_url(redis_url, token_ttl=90 * DAY, hapax_ttl=10 * DAY)
@@ -427,10 +445,6 @@ class TestConcurrentLearning:
 
 
 class TestRoundTrips:
-    @pytest.fixture
-    def sends(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-        return count_sends(monkeypatch)
-
     def test_one_round_trip_per_lookup_and_per_learn(self, store: RedisStore, redis_url: str,
                                                      sends: list[int]) -> None:
         store.learn(message("warm" * 10, "warm-up"), Label.SPAM, T0)  # schema check, script load
