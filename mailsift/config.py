@@ -493,9 +493,10 @@ class QuarantineConfig(Section):
     @field_validator("release_via")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host, port = split_host_port(value, default_port=-1)
-        if not host or not 0 < port < 65536:
-            raise ValueError("must look like HOST:PORT, e.g. 127.0.0.1:10026")
+        try:
+            host_port(value)
+        except ValueError:
+            raise ValueError("must look like HOST:PORT, e.g. 127.0.0.1:10026") from None
         return value
 
 

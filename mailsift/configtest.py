@@ -16,7 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailsift.classifier.open_store import SQLITE, open_store
+from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
 from mailsift.config import Config, DnsConfig, DnsList
 from mailsift.network.dnslists import LIST_ERRORS, all_lists, counts
@@ -61,8 +61,8 @@ def bayes_check(config: Config) -> Check:
     bayes = config.bayes
     if not bayes.enabled:
         return Check("bayes", True, "off (bayes.enabled = false)")
-    path = bayes.store.removeprefix(SQLITE)
-    if bayes.store.startswith(SQLITE) and not Path(path).exists():
+    path = unmade_sqlite(bayes)
+    if path is not None:
         return Check("bayes", True, f"{path}: nothing learned yet (made by the first learn)")
     try:
         with closing(open_store(bayes)) as store:
@@ -79,15 +79,15 @@ def bayes_check(config: Config) -> Check:
 
 def quarantine_check(config: Config) -> Check:
     quarantine = config.quarantine
-    index = Path(quarantine.dir) / "index.sqlite"
-    if not quarantine.index.startswith(REDIS_SCHEMES) and not index.exists():
-        return Check("quarantine", True, f"{index}: nothing quarantined yet (made on first use)")
     try:
-        store = open_quarantine(quarantine)
+        store = open_quarantine(quarantine)  # connects to nothing and creates nothing yet
+        where = store.backend.where
+        if not quarantine.index.startswith(REDIS_SCHEMES) and not Path(where).exists():
+            return Check("quarantine", True, f"{where}: nothing quarantined yet (made on first use)")
         store.backend.mark("configtest")  # a read: it reaches the index
     except QuarantineError as exc:
         return Check("quarantine", False, str(exc))
-    return Check("quarantine", True, f"index {store.backend.where}: reachable")
+    return Check("quarantine", True, f"index {where}: reachable")
 
 
 def dns_checks(config: Config) -> list[Check]:

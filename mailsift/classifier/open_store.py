@@ -45,6 +45,13 @@ def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
                                     hapax_ttl=config.hapax_ttl_days * DAY)
 
 
+def unmade_sqlite(config: BayesConfig) -> str | None:
+    """The path of the configured SQLite store when the file does not exist yet: it holds
+    nothing learned, and commands that only look must not create it."""
+    path = config.store.removeprefix(SQLITE)
+    return path if config.store.startswith(SQLITE) and not Path(path).exists() else None
+
+
 def existing_filter(config: BayesConfig) -> BayesFilter | None:
     """Bayes for read-only scoring (`mailsift check`): the configured store if there is one to read.
 
@@ -54,7 +61,7 @@ def existing_filter(config: BayesConfig) -> BayesFilter | None:
     """
     if not config.enabled:
         return None
-    if config.store.startswith(SQLITE) and not Path(config.store.removeprefix(SQLITE)).exists():
+    if unmade_sqlite(config) is not None:
         return None
     try:
         return BayesFilter(config, open_store(config))
