@@ -78,6 +78,8 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     ({"bayes": {"store": "redis://", "sentinels": ["10.0.0.1:26379"],
                 "cluster_nodes": ["10.0.0.1:6379"]}},
      "bayes.cluster_nodes: set either sentinels or cluster_nodes"),
+    ({"quarantine": {"release_via": "127.0.0.1"}},
+     "quarantine.release_via: must look like HOST:PORT, e.g. 127.0.0.1:10026"),
     ({"quarantine": {"sentinels": ["127.0.0.1:26379"]}},
      "quarantine.sentinels: needs a redis:// or rediss:// index"),
     ({"quarantine": {"cluster_nodes": ["127.0.0.1:7000"]}}, "unknown key 'quarantine.cluster_nodes'"),
