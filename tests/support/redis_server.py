@@ -151,8 +151,8 @@ class RedisClusterServers:
             primary = self.owner(replicated_key)
             with primary.client() as client:
                 primary_id = client.execute_command("CLUSTER", "MYID")
-            self._wait(lambda: self._replicate(primary_id))
-        self._wait(self._ok)
+            wait_until(lambda: self._replicate(primary_id), "the replica to attach")
+        wait_until(self._ok, "the redis cluster to come together")
 
     def _node(self, directory: Path) -> RedisServer:
         bus = free_port()
@@ -200,13 +200,6 @@ class RedisClusterServers:
                 return False
         return True
 
-    def _wait(self, ready: Callable[[], bool], timeout: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if time.monotonic() > deadline:
-                raise RuntimeError("the redis cluster did not come together")
-            time.sleep(0.05)
-
     def owner(self, key: str, asked: RedisServer | None = None) -> RedisServer:
         """The primary that serves `key`'s slot, as `asked` (the first primary) sees it."""
         with (asked or self.primaries[0]).client() as client:
@@ -229,7 +222,7 @@ class RedisClusterServers:
         def promoted() -> bool:
             return all(self.owner(key, asked=node) is replica for node in self.nodes if node.running())
 
-        self._wait(promoted, timeout)
+        wait_until(promoted, "the replica's promotion", timeout)
 
     def stop(self) -> None:
         for node in self.nodes:
@@ -247,7 +240,7 @@ class SentinelPair:
                                    str(self.master.port))
         # The Sentinel learns of replicas from the master's INFO, at start and then every 10 s:
         # it is started once the replica is attached, or a quick fail-over has no candidate.
-        self._wait(self._replica_attached)
+        wait_until(self._replica_attached, "the replica to attach")
         self.port = free_port()
         config = directory / "sentinel.conf"  # Sentinel rewrites its config: it must be writable
         config.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {directory}\n"
@@ -257,7 +250,7 @@ class SentinelPair:
         self.sentinel = subprocess.Popen([REDIS_SERVER, str(config), "--sentinel"],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_sentinel(self.port, service)
-        self._wait(self._sentinel_knows_the_replica)
+        wait_until(self._sentinel_knows_the_replica, "the Sentinel to find the replica")
 
     def _replica_attached(self) -> bool:
         with self.master.client() as client:
@@ -267,14 +260,6 @@ class SentinelPair:
     def _sentinel_knows_the_replica(self) -> bool:
         with redis.Redis(host="127.0.0.1", port=self.port) as client:
             return bool(client.sentinel_slaves(self.service))
-
-    @staticmethod
-    def _wait(ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not ready():
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Sentinel setup did not come together")
-            time.sleep(0.05)
 
     def master_port(self) -> int:
         with redis.Redis(host="127.0.0.1", port=self.port) as client:
@@ -286,11 +271,7 @@ class SentinelPair:
         with self.master.client() as client:
             assert client.execute_command("WAIT", 1, 5000) == 1
         self.master.stop()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while self.master_port() != self.replica.port:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Sentinel did not promote the replica")
-            time.sleep(0.05)
+        wait_until(lambda: self.master_port() == self.replica.port, "the Sentinel to promote the replica")
 
     def stop(self) -> None:
         self.sentinel.terminate()
@@ -313,3 +294,12 @@ def after_fail_over(action: Callable[[], T], errors: type[Exception], within: fl
         except errors:
             assert time.monotonic() < deadline, f"still failing {within:g} s after the fail-over"
             time.sleep(0.05)
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout: float = START_TIMEOUT_S) -> None:
+    """Poll `ready` until it is true; RuntimeError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gave up waiting for {what}")
+        time.sleep(0.05)
