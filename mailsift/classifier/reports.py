@@ -116,9 +116,9 @@ class SQLiteDigests:
             self._created = True
 
     def report(self, message: str, digests: ReportDigests) -> bool:
-        ns = self.store.namespace
         with self.store.writing() as db:
             self._ensure_tables(db)
+            ns = self.store.namespace
             if db.execute("SELECT 1 FROM report_messages WHERE ns=? AND message=?",
                           (ns, message)).fetchone():
                 return False
@@ -129,9 +129,9 @@ class SQLiteDigests:
         return True
 
     def revoke(self, message: str) -> bool:
-        ns = self.store.namespace
         with self.store.writing() as db:
             self._ensure_tables(db)
+            ns = self.store.namespace
             rows = db.execute("SELECT digest FROM report_messages WHERE ns=? AND message=?",
                               (ns, message)).fetchall()
             db.executemany("UPDATE report_digests SET reports = reports - 1 WHERE ns=? AND digest=?",
@@ -144,14 +144,13 @@ class SQLiteDigests:
         wanted = sorted(digests)
         if not wanted:
             return set()
-        ns = self.store.namespace
         if not self._created:  # the one write: scoring must not take the write lock per message
             with self.store.writing() as db:
                 self._ensure_tables(db)
         with self.store.reading() as db:
             marks = ",".join("?" * len(wanted))
             rows = db.execute(f"SELECT digest FROM report_digests WHERE ns=? AND reports > 0 "
-                              f"AND digest IN ({marks})", (ns, *wanted)).fetchall()
+                              f"AND digest IN ({marks})", (self.store.namespace, *wanted)).fetchall()
         return {d for (d,) in rows}
 
 

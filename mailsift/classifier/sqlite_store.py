@@ -119,19 +119,39 @@ class SQLiteStore:
             adopt_folder_owner(Path(self.path))
         use_wal(db, BUSY_TIMEOUT_S)
         db.execute("PRAGMA synchronous=NORMAL")
-        with self._write(db):
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in SCHEMA.split(";")[:-1]:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise StoreError(f"sqlite {self.path}: Bayes schema version {version}, this mailsift "
-                                 f"reads version {SCHEMA_VERSION} (restore a backup into a new file)")
-            db.execute("INSERT OR IGNORE INTO namespaces (name) VALUES (?)", (self.prefix,))
-            self._ns = db.execute("SELECT id FROM namespaces WHERE name = ?",
-                                  (self.prefix,)).fetchone()[0]
+        self._check_schema(db)
         return db
+
+    def _check_schema(self, db: sqlite3.Connection) -> None:
+        """Create the tables in a new file; refuse a version this code does not read.
+
+        Only a new file takes the write lock: opening a store (a milter worker starting, a
+        recipient's store on first use) must not wait for a learner's transaction."""
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            with self._write(db, namespace=False):
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:  # nobody created it while we waited for the lock
+                    for statement in SCHEMA.split(";")[:-1]:
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    version = SCHEMA_VERSION
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"sqlite {self.path}: Bayes schema version {version}, this mailsift "
+                             f"reads version {SCHEMA_VERSION} (restore a backup into a new file)")
+
+    def _find_namespace(self, db: sqlite3.Connection, create: bool) -> None:
+        """Resolve the prefix's id, inside a transaction. Until a write makes the row, the id
+        stays 0, which no row carries, so reads of a prefix nobody taught find nothing and
+        write nothing: a milter scoring mail for thousands of recipients (bayes.per_recipient)
+        adds no row per recipient. Looked up again on each transaction until found, as another
+        process may teach the prefix meanwhile."""
+        if self._ns:
+            return
+        row = db.execute("SELECT id FROM namespaces WHERE name = ?", (self.prefix,)).fetchone()
+        if row is None and create:
+            row = (db.execute("INSERT INTO namespaces (name) VALUES (?)", (self.prefix,)).lastrowid,)
+        self._ns = row[0] if row else 0
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -141,12 +161,16 @@ class SQLiteStore:
             raise StoreError(f"sqlite {self.path}: {exc}{readonly_hint(Path(self.path), exc)}") from exc
 
     @contextmanager
-    def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the write lock first so concurrent learners queue."""
+    def _write(self, db: sqlite3.Connection | None = None,
+               namespace: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taking the write lock first so concurrent learners queue;
+        it creates the namespace unless `namespace` is False (while the schema is made)."""
         db = db or self._conn()
         with self._errors():
             db.execute("BEGIN IMMEDIATE")
             try:
+                if namespace:
+                    self._find_namespace(db, create=True)
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
@@ -160,6 +184,7 @@ class SQLiteStore:
         with self._errors():
             db.execute("BEGIN")
             try:
+                self._find_namespace(db, create=False)
                 yield db
             finally:
                 db.execute("COMMIT")
@@ -174,8 +199,8 @@ class SQLiteStore:
 
     @property
     def namespace(self) -> int:
-        """The id of this store's prefix, for tables of other modules that share the file."""
-        self._conn()
+        """The id of this store's prefix, for tables of other modules that share the file; read
+        it inside `reading()` or `writing()` (0 in a read while the prefix was never written)."""
         return self._ns
 
     # -- classification -----------------------------------------------------------------------
@@ -201,18 +226,16 @@ class SQLiteStore:
         return totals, [found.get(key, zero) for key in keys]
 
     def totals(self) -> Totals:
-        with self._errors():
-            return self._totals(self._conn())
+        with self._read() as db:
+            return self._totals(db)
 
     def _totals(self, db: sqlite3.Connection) -> Totals:
         row = db.execute("SELECT spam, ham FROM totals WHERE ns = ?", (self._ns,)).fetchone()
         return Totals(*row) if row else Totals(0, 0)
 
     def seen(self, digest: str) -> Label | None:
-        with self._errors():
-            row = self._conn().execute("SELECT label FROM seen WHERE ns = ? AND digest = ?",
-                                       (self._ns, digest)).fetchone()
-        return Label(row[0]) if row else None
+        with self._read() as db:
+            return self._label_of(db, digest)
 
     # -- learning -----------------------------------------------------------------------------
 
@@ -282,6 +305,7 @@ class SQLiteStore:
         with self._errors():
             db.execute("BEGIN")
             try:
+                self._find_namespace(db, create=False)
                 totals = self._totals(db)
                 seen = {digest: Label(label) for digest, label in db.execute(
                     "SELECT digest, label FROM seen WHERE ns = ?", (self._ns,))}

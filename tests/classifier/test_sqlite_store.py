@@ -66,6 +66,42 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     assert store.totals() == Totals(1, 1)
 
 
+def test_a_recipient_store_read_but_never_taught_adds_no_namespace(tmp_path: Path) -> None:
+    """bayes.per_recipient opens a store for every recipient domain the milter scores mail
+    for; before, each one added a row to the file, taught or not."""
+    path = str(tmp_path / "bayes.sqlite")
+    site = SQLiteStore(path, "mailsift:")
+    site.learn(LearnItem("a" * 40, [token_key("hello")]), Label.SPAM, T0)
+    for n in range(3):
+        domain = site.with_prefix(f"mailsift:d{n}.example:")
+        assert domain.lookup([token_key("hello")]) == (Totals(0, 0), [TokenCounts(0, 0)])
+        assert (domain.totals(), domain.seen("a" * 40)) == (Totals(0, 0), None)
+        assert domain.dump_info().tokens == 0
+        domain.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT name FROM namespaces").fetchall() == [("mailsift:",)]
+
+
+def test_opening_and_reading_a_store_does_not_wait_for_a_learner(tmp_path: Path) -> None:
+    """A learner holds the write lock for a whole batch; a milter worker opening the file, or a
+    recipient's store on its first message, only reads. Before, each open took the write lock
+    and waited up to the 10 s busy timeout, then failed with "database is locked"."""
+    path = str(tmp_path / "bayes.sqlite")
+    SQLiteStore(path).learn(LearnItem("a" * 40, [token_key("hello")]), Label.HAM, T0)
+    learner = sqlite3.connect(path, isolation_level=None)
+    learner.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        for prefix in ("mailsift:", "mailsift:new.example:"):
+            store = SQLiteStore(path, prefix)
+            store.lookup([token_key("hello")])
+            store.close()
+        assert time.monotonic() - started < 1.0
+    finally:
+        learner.execute("ROLLBACK")
+        learner.close()
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bayes.sqlite"
     SQLiteStore(str(path)).close()

@@ -232,6 +232,17 @@ class TestStoreContract:
         assert site.learn(B, HAM, T0) is Outcome.LEARNED  # its connection is still open
         assert site.totals() == Totals(0, 1)
 
+    def test_a_store_read_before_its_prefix_was_taught_sees_what_is_taught_later(
+            self, make_store: MakeStore) -> None:
+        """A milter's recipient store is opened on the first message to that domain, usually
+        before anyone taught it, and must not stay blind to a later `learn --for`."""
+        reader = make_store("mailsift:late.example:")
+        assert (reader.totals(), counts(reader, "hello"), reader.seen(A.digest)) == (
+            Totals(0, 0), [(0, 0)], None)
+        make_store("mailsift:late.example:").learn(A, SPAM, T0)
+        assert (reader.totals(), counts(reader, "hello"), reader.seen(A.digest)) == (
+            Totals(1, 0), [(1, 0)], SPAM)
+
     def test_clear_touches_only_its_own_prefix(self, make_store: MakeStore) -> None:
         alice, bob = make_store("mailsift:alice@example.org:"), make_store("mailsift:bob@example.org:")
         alice.learn(A, SPAM, T0)
