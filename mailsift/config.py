@@ -329,7 +329,8 @@ class BayesConfig(Section):
         "or address all its recipients share (key_prefix + DOMAIN or ADDRESS + ':'), trained "
         "with `mailsift learn --for` and by learning from the quarantine. Until that store has "
         "learned min_spam and min_ham messages, and for mail to several domains or addresses, "
-        "the site-wide store decides; autolearn feeds the site-wide store.")
+        "the site-wide store decides. Autolearn teaches the site-wide store and, for mail to one "
+        "domain or address, that one's store too.")
     pyzor: bool = Field(False, description="Also tell Pyzor's network on `learn --report` "
                         "(pyzor report) and `--revoke` (pyzor whitelist); needs the pyzor command "
                         "and its servers reachable.")

@@ -4,6 +4,12 @@ The rules-only score decides (not the Bayes part), otherwise Bayes would confirm
 mistakes. Mail that a `noautolearn` rule or a welcome/block list decided is never learned, and a
 message that was already learned — by an administrator, a release, or an earlier autolearn — is
 never relearned: a manual correction is not undone by autolearn.
+
+With per-recipient Bayes, mail to one domain or address also teaches that recipient's store, as
+SpamAssassin's autolearn teaches the user's own database: otherwise a recipient's store would
+grow only by hand and seldom reach the size at which it is used. Each store keeps its own
+"learned before" record, so a correction made in it is respected, and a message the site-wide
+store counts as the other class (corrected by hand there) teaches no recipient's store.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ from __future__ import annotations
 import time
 
 from mailsift.analysis.model import Message
-from mailsift.classifier.filter import BayesFilter
-from mailsift.classifier.store import Label, Outcome, StoreError
+from mailsift.classifier.filter import BayesFilter, recipient_key
+from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError
 from mailsift.config import AutolearnConfig
 from mailsift.rules.result import Result
 
@@ -37,18 +43,30 @@ def autolearn_label(result: Result, config: AutolearnConfig) -> Label | None:
 
 
 def autolearn(msg: Message, result: Result, bayes: BayesFilter, config: AutolearnConfig) -> str:
-    """Learn the message if its verdict is clear; returns what happened, for the log line."""
+    """Learn the message if its verdict is clear; returns what happened in the site-wide store,
+    for the log line and X-Spam-Status."""
     label = autolearn_label(result, config)
     if label is None:
         return "no"
     if bayes.store_down:
         return "unavailable"  # the scanner already warned; don't wait on a dead store again
     item = bayes.item(msg)
+    outcome, agrees = _learn_once(bayes, item, label)
+    key = recipient_key(bayes.config, msg.envelope.rcpt_to)
+    if key is not None and agrees:  # never against a correction made in the site-wide store
+        _learn_once(bayes.for_recipient(key), item, label)
+    return outcome
+
+
+def _learn_once(bayes: BayesFilter, item: LearnItem, label: Label) -> tuple[str, bool]:
+    """What happened, and whether the store now counts the message as `label`."""
     try:
-        if bayes.store.seen(item.digest) is not None:
-            return "kept"  # learned before, possibly by hand: never overridden
+        before = bayes.store.seen(item.digest)
+        if before is not None:
+            return "kept", before is label  # learned before, possibly by hand: never overridden
         outcome = bayes.store.learn(item, label, int(time.time()))
     except StoreError as exc:
         bayes.health.failed(exc)
-        return "unavailable"
-    return label.value if outcome is Outcome.LEARNED else "no"
+        return "unavailable", False
+    learned = outcome is Outcome.LEARNED
+    return label.value if learned else "no", learned

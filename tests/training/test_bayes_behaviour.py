@@ -20,16 +20,11 @@ from mailsift.classifier.store import Label, Outcome, read_backup, token_key, wr
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig, Config, RulesConfig
 from mailsift.scanner import Scanner
+from tests.support.corpus import corpus_sample
 from tests.support.redis_server import RedisClusterServers, RedisServer
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "spamassassin"
 RUSSIAN = "Здравствуйте, коллеги! Отчёт за квартал готов, встреча в четверг.\n"
 GERMAN = "Grüße aus München, die Übersicht folgt morgen.\n"
-
-
-def corpus_sample(folder: str, count: int, start: int = 0) -> list[bytes]:
-    files = sorted(p for p in (CORPUS / folder).iterdir() if p.is_file())
-    return [p.read_bytes() for p in files[start:start + count]]
 
 
 def encoded(text: str, charset: str, cte: str) -> bytes:

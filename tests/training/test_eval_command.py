@@ -10,7 +10,7 @@ import pytest
 from mailsift.config import BayesConfig, Config, RulesConfig, ScanConfig
 from mailsift.training import parallel
 from mailsift.training.evaluate import EvalError, evaluate
-from tests.training.test_bayes_behaviour import corpus_sample
+from tests.support.corpus import corpus_sample
 from tests.training.test_learn_command import mailsift
 
 KEYS = {"fp_pct", "fn_pct", "one_minus_auc_pct", "fn_at_zero_fp_pct", "learn_msgs_per_s",

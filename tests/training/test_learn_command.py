@@ -23,8 +23,8 @@ from mailsift.classifier.store import BACKUP_FORMAT, SCHEMA_VERSION, Label
 from mailsift.config import BayesConfig, Config
 from mailsift.training.learn import learn
 from mailsift.training.sources import directory_files, iter_messages
+from tests.support.corpus import corpus_sample
 from tests.support.redis_server import RedisClusterServers, RedisServer
-from tests.training.test_bayes_behaviour import corpus_sample
 
 SPAM = corpus_sample("spam", 6)
 

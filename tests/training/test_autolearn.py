@@ -1,0 +1,140 @@
+"""Autolearn as the milter runs it: real rules score corpus mail, and the thresholds are set
+around the score they gave, so each test decides which side of a threshold the message falls."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mailsift.analysis.model import Envelope, Message
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.store import Label, Totals
+from mailsift.config import AutolearnConfig, BayesConfig, Config, RulesConfig
+from mailsift.rules.result import Result
+from mailsift.scanner import Scanner
+from mailsift.training.autolearn import autolearn, rules_only_score
+from tests.support.corpus import corpus_sample
+from tests.support.ports import free_port
+
+SPAM_MAIL = corpus_sample("spam", 1, 10)[0]
+HAM_MAIL = corpus_sample("easy_ham", 1, 10)[0]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config(bayes=BayesConfig(store=f"sqlite:///{tmp_path}/bayes.sqlite", min_spam=20,
+                                    min_ham=20, per_recipient="domain"),
+                  rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+
+
+@pytest.fixture
+def bayes(config: Config) -> BayesFilter:
+    return BayesFilter(config.bayes, open_store(config.bayes))
+
+
+@pytest.fixture
+def scanner(config: Config, bayes: BayesFilter) -> Scanner:
+    return Scanner(config, bayes=bayes)
+
+
+def scored(scanner: Scanner, raw: bytes, *recipients: str) -> tuple[Message, Result]:
+    msg = scanner.analyse(raw, Envelope(rcpt_to=list(recipients or ["ann@example.net"])))
+    return msg, scanner.score(msg)
+
+
+def as_spam(result: Result) -> AutolearnConfig:
+    """Thresholds that make this result's rules-only score exactly clear-cut spam."""
+    score = rules_only_score(result)
+    return AutolearnConfig(spam_score=score, ham_score=score - 100)
+
+
+def as_ham(result: Result) -> AutolearnConfig:
+    score = rules_only_score(result)
+    return AutolearnConfig(spam_score=score + 100, ham_score=score)
+
+
+def test_clear_verdicts_are_learned_once_and_unclear_ones_never(scanner: Scanner, bayes: BayesFilter) -> None:
+    spam, spam_result = scored(scanner, SPAM_MAIL)
+    ham, ham_result = scored(scanner, HAM_MAIL)
+    score = rules_only_score(spam_result)
+    between = AutolearnConfig(spam_score=score + 0.01, ham_score=score - 0.01)
+    assert autolearn(spam, spam_result, bayes, between) == "no"
+    assert autolearn(spam, spam_result, bayes, as_spam(spam_result).model_copy(
+        update={"enabled": False})) == "no"
+    assert bayes.store.totals() == Totals(0, 0)
+    assert autolearn(spam, spam_result, bayes, as_spam(spam_result)) == "spam"
+    assert autolearn(ham, ham_result, bayes, as_ham(ham_result)) == "ham"
+    assert autolearn(spam, spam_result, bayes, as_spam(spam_result)) == "kept"
+    assert bayes.store.totals() == Totals(1, 1)
+
+
+def test_a_message_learned_by_hand_is_never_relearned(scanner: Scanner, bayes: BayesFilter) -> None:
+    msg, result = scored(scanner, SPAM_MAIL)
+    bayes.learn(msg, Label.HAM)  # someone released it and said it is wanted
+    assert autolearn(msg, result, bayes, as_spam(result)) == "kept"
+    assert bayes.store.seen(bayes.item(msg).digest) is Label.HAM
+    assert bayes.store.totals() == Totals(0, 1)
+
+
+def test_the_bayes_points_do_not_count_towards_autolearn(config: Config, scanner: Scanner,
+                                                         bayes: BayesFilter) -> None:
+    """Bayes would otherwise confirm its own mistakes."""
+    for raw in corpus_sample("spam", 20, 100):
+        bayes.learn(scanner.analyse(raw), Label.SPAM)
+    for raw in corpus_sample("easy_ham", 20, 100):
+        bayes.learn(scanner.analyse(raw), Label.HAM)
+    msg, result = scored(scanner, SPAM_MAIL)
+    [bayes_hit] = [h for h in result.hits if h.name.startswith("BAYES_")]
+    assert bayes_hit.score > 0
+    threshold = rules_only_score(result) + bayes_hit.score / 2  # only reached with Bayes
+    assert result.score >= threshold
+    assert autolearn(msg, result, bayes, AutolearnConfig(spam_score=threshold)) == "no"
+
+
+def test_a_store_that_is_down_costs_one_failure(config: Config, scanner: Scanner) -> None:
+    down = BayesConfig(store=f"redis://127.0.0.1:{free_port()}", per_recipient="domain")
+    dead = BayesFilter(down, open_store(down))
+    msg, result = scored(scanner, SPAM_MAIL, "bob@example.org")
+    assert autolearn(msg, result, dead, as_spam(result)) == "unavailable"
+    assert dead.store_down
+    started = time.monotonic()
+    assert autolearn(msg, result, dead, as_spam(result)) == "unavailable"
+    assert time.monotonic() - started < 0.05  # not a second attempt on the dead store
+
+
+def test_mail_to_one_domain_also_teaches_that_domains_store(scanner: Scanner, bayes: BayesFilter) -> None:
+    msg, result = scored(scanner, SPAM_MAIL, "Bob@Example.org", "carol@example.org")
+    assert autolearn(msg, result, bayes, as_spam(result)) == "spam"
+    assert bayes.for_recipient("example.org").store.totals() == Totals(1, 0)
+    ham, ham_result = scored(scanner, HAM_MAIL, "bob@example.org", "dan@other.example")
+    assert autolearn(ham, ham_result, bayes, as_ham(ham_result)) == "ham"
+    assert bayes.store.totals() == Totals(1, 1)  # the site learns both,
+    assert bayes.for_recipient("example.org").store.totals() == Totals(1, 0)  # a domain its own
+    assert bayes.for_recipient("other.example").store.totals() == Totals(0, 0)
+
+
+def test_a_domains_store_learns_what_the_site_learned_before_unless_corrected(
+        scanner: Scanner, bayes: BayesFilter) -> None:
+    """The same spam reaching a second domain teaches that domain too; a message the site's
+    store holds as the other class (corrected by hand) teaches no domain; a domain's own
+    correction is never overridden."""
+    spam, result = scored(scanner, SPAM_MAIL, "bob@example.org")
+    assert autolearn(spam, result, bayes, as_spam(result)) == "spam"
+    again, again_result = scored(scanner, SPAM_MAIL, "ann@other.example")
+    assert autolearn(again, again_result, bayes, as_spam(again_result)) == "kept"
+    assert bayes.for_recipient("other.example").store.totals() == Totals(1, 0)
+
+    ham, ham_result = scored(scanner, HAM_MAIL, "bob@example.org")
+    bayes.learn(ham, Label.HAM)  # the site's store says ham; the rules, here, say spam
+    assert autolearn(ham, ham_result, bayes, as_spam(ham_result)) == "kept"
+    assert bayes.for_recipient("example.org").store.totals() == Totals(1, 0)
+
+    third = scanner.analyse(corpus_sample("spam", 1, 11)[0], Envelope(rcpt_to=["eve@third.example"]))
+    third_result = scanner.score(third)
+    bayes.for_recipient("third.example").learn(third, Label.HAM)
+    assert autolearn(third, third_result, bayes, as_spam(third_result)) == "spam"
+    domain = bayes.for_recipient("third.example").store
+    assert (domain.totals(), domain.seen(bayes.item(third).digest)) == (Totals(0, 1), Label.HAM)
