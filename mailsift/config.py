@@ -245,6 +245,13 @@ def _redis_sentinel_service() -> Any:
     return Field("mymaster", description="Name of the master the Sentinels watch.")
 
 
+def _redis_cluster_nodes(what: str) -> Any:
+    return Field(default_factory=list, description="HOST:PORT of some nodes of a Redis Cluster "
+                 "(name more than one: any that answers gives the client the whole cluster). "
+                 f"When set, {what} lives in the cluster, on the node that owns its key prefix, "
+                 "and the URL only says redis:// or rediss:// (TLS).")
+
+
 def _redis_tls_ca_file() -> Any:
     return Field("", description="CA bundle to verify a rediss:// server; empty: the system's.")
 
@@ -258,13 +265,16 @@ def _redis_tls_key_file() -> Any:
 
 
 def _redis_nodes(values: list[str], info: ValidationInfo, url_key: str) -> list[str]:
-    """HOST:PORT lists, checked when the config loads rather than on first use, so the milter
-    does not start with a typo that leaves it without its store, one warning or tempfail at a
-    time. They only mean something for a Redis URL."""
+    """HOST:PORT lists (sentinels, cluster_nodes), checked when the config loads rather than on
+    first use, so the milter does not start with a typo that leaves it without its store, one
+    warning or tempfail at a time. They only mean something for a Redis URL."""
     for value in values:
         host_port(value)
     if values and not info.data.get(url_key, "").startswith(("redis://", "rediss://")):
         raise ValueError(f"needs a redis:// or rediss:// {url_key}")
+    if values and info.field_name == "cluster_nodes" and info.data.get("sentinels"):
+        raise ValueError(f"set either sentinels or cluster_nodes: the {url_key} is reached through "
+                         "Sentinels or lives in a Redis Cluster, not both")
     return values
 
 
@@ -283,11 +293,7 @@ class BayesConfig(Section):
                                "$MAILSIFT_REDIS_PASSWORD is used when this is empty.")
     sentinels: list[str] = _redis_sentinels()
     sentinel_service: str = _redis_sentinel_service()
-    cluster_nodes: list[str] = Field(
-        default_factory=list, description="HOST:PORT of some nodes of a Redis Cluster (name more "
-        "than one: any that answers gives the client the whole cluster). When set, the store "
-        "lives in the cluster, on the node that owns its key prefix, and `store` only says "
-        "redis:// or rediss:// (TLS).")
+    cluster_nodes: list[str] = _redis_cluster_nodes("the store")
     tls_ca_file: str = _redis_tls_ca_file()
     tls_cert_file: str = _redis_tls_cert_file()
     tls_key_file: str = _redis_tls_key_file()
@@ -338,11 +344,7 @@ class BayesConfig(Section):
     @field_validator("sentinels", "cluster_nodes")
     @classmethod
     def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
-        _redis_nodes(values, info, "store")
-        if values and info.field_name == "cluster_nodes" and info.data.get("sentinels"):
-            raise ValueError("set either sentinels or cluster_nodes: a store is reached through "
-                             "Sentinels or lives in a Redis Cluster, not both")
-        return values
+        return _redis_nodes(values, info, "store")
 
 
 def host_port(value: str) -> tuple[str, int]:
@@ -467,6 +469,7 @@ class QuarantineConfig(Section):
     username: str = _redis_username()
     sentinels: list[str] = _redis_sentinels()
     sentinel_service: str = _redis_sentinel_service()
+    cluster_nodes: list[str] = _redis_cluster_nodes("the whole quarantine")
     tls_ca_file: str = _redis_tls_ca_file()
     tls_cert_file: str = _redis_tls_cert_file()
     tls_key_file: str = _redis_tls_key_file()
@@ -486,7 +489,7 @@ class QuarantineConfig(Section):
             raise ValueError("must be empty (local index) or a redis://, rediss:// or unix:// URL")
         return value
 
-    @field_validator("sentinels")
+    @field_validator("sentinels", "cluster_nodes")
     @classmethod
     def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
         return _redis_nodes(values, info, "index")

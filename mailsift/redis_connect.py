@@ -17,11 +17,15 @@ from typing import Any, Protocol
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from mailsift.config import host_port
 
+# What a failed call may raise: redis-py raises RedisClusterException, which is not a
+# RedisError, when no node of a cluster answers or the slot map is incomplete.
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 # What a Sentinel connection takes from the client's settings (not the master's credentials).
 TIMEOUT_KEYS = ("socket_connect_timeout", "socket_timeout", "retry")
 
@@ -60,6 +64,7 @@ class RedisKeys(Protocol):
     username: str
     sentinels: list[str]
     sentinel_service: str
+    cluster_nodes: list[str]
     tls_ca_file: str
     tls_cert_file: str
     tls_key_file: str
@@ -67,11 +72,12 @@ class RedisKeys(Protocol):
 
 def settings_for(section: RedisKeys, url: str, password: str | None, **more: Any) -> RedisSettings:
     """RedisSettings from a config section's keys (empty strings meaning "not set"); `more`
-    sets the fields the section decides itself (timeouts, cluster)."""
+    sets the fields the section decides itself (timeouts)."""
     return RedisSettings(
         url, username=section.username or None, password=password,
         sentinels=[host_port(node) for node in section.sentinels],
-        sentinel_service=section.sentinel_service, ssl_ca_certs=section.tls_ca_file or None,
+        sentinel_service=section.sentinel_service,
+        cluster=[host_port(node) for node in section.cluster_nodes], ssl_ca_certs=section.tls_ca_file or None,
         ssl_certfile=section.tls_cert_file or None, ssl_keyfile=section.tls_key_file or None,
         **more)
 

@@ -26,6 +26,13 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     cluster.stop()
 
 
+@pytest.fixture
+def redis_cluster_seeds(redis_cluster: RedisClusterServers) -> list[tuple[str, int]]:
+    """The shared cluster's node addresses, emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.seeds
+
+
 @pytest.fixture(scope="session")
 def redis_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     if not shutil.which("openssl"):

@@ -82,7 +82,11 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
      "quarantine.release_via: must look like HOST:PORT, e.g. 127.0.0.1:10026"),
     ({"quarantine": {"sentinels": ["127.0.0.1:26379"]}},
      "quarantine.sentinels: needs a redis:// or rediss:// index"),
-    ({"quarantine": {"cluster_nodes": ["127.0.0.1:7000"]}}, "unknown key 'quarantine.cluster_nodes'"),
+    ({"quarantine": {"cluster_nodes": ["127.0.0.1:7000"]}},
+     "quarantine.cluster_nodes: needs a redis:// or rediss:// index"),
+    ({"quarantine": {"index": "redis://", "sentinels": ["10.0.0.1:26379"],
+                     "cluster_nodes": ["10.0.0.1:6379"]}},
+     "quarantine.cluster_nodes: set either sentinels or cluster_nodes: the index is reached"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as err:

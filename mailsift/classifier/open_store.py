@@ -13,7 +13,7 @@ from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreError, TokenStore
-from mailsift.config import BayesConfig, host_port
+from mailsift.config import BayesConfig
 from mailsift.ownership import make_folders
 from mailsift.redis_connect import settings_for
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
@@ -39,7 +39,6 @@ def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
         make_folders(Path(path).parent)
         return SQLiteStore(path, prefix)
     settings = settings_for(config, config.store, redis_password(config),
-                            cluster=[host_port(node) for node in config.cluster_nodes],
                             connect_timeout=config.timeout, timeout=config.timeout)
     return RedisStore.from_settings(settings, prefix=prefix, token_ttl=config.token_ttl_days * DAY,
                                     hapax_ttl=config.hapax_ttl_days * DAY)

@@ -48,11 +48,9 @@ from dataclasses import replace
 from importlib.resources import files
 from typing import Any
 
-import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from mailsift.batches import batched
@@ -68,7 +66,7 @@ from mailsift.classifier.store import (
     Totals,
     batch_deltas,
 )
-from mailsift.redis_connect import RedisSettings, RedisSettingsError, connector
+from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
 
 log = logging.getLogger(__name__)
 DAY = 86400
@@ -80,9 +78,6 @@ TTL_REFRESH = 3600  # see learn_batch.lua: a token's TTL may end up to this much
 SCRIPT_TOKENS = 20_000
 CONFLICT_RETRIES = 3  # then the chunk goes message by message, each message's script reading its own record
 SCRIPTS = ("lookup", "learn_batch", "forget", "expire")
-# redis-py raises RedisClusterException, which is not a RedisError, when no node of a cluster
-# answers or the slot map is incomplete.
-REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 def _script(name: str) -> str:

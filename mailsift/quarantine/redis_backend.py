@@ -4,9 +4,13 @@ Why Redis rather than PostgreSQL for the store several mail hosts share: a site 
 mail host already runs Redis for the shared Bayes model (`bayes.store`), and the index is reached
 the same way (mailsift.redis_connect: ACL user, password file, TLS files, Sentinel); PostgreSQL
 would be one more server to install, back up and secure for a store that holds a few weeks of
-mail. Not a Redis Cluster: the index's keys share no hash tag.
-A message is written with one MULTI/EXEC transaction — bytes, record and index entries
+mail. A message is written with one MULTI/EXEC transaction — bytes, record and index entries
 together — so no host ever sees half of it.
+
+In a Redis Cluster the prefix becomes a hash tag (`{mailsift:quarantine:}`), so every key of the
+quarantine is in one slot, where a transaction and SUNION may touch them together: the whole
+quarantine lives on the primary owning that slot (and its replicas), as one Bayes store does. A
+single Redis keeps the plain prefix, so the keys an existing quarantine was written under stay.
 
 What that costs: Redis keeps the quarantine in memory (size it for keep_days of quarantined
 mail), and a search narrows by time and recipient with sorted sets and sets, then filters sender,
@@ -23,17 +27,19 @@ Layout (every key under the prefix; `{p}version` holds the schema version):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from mailsift.quarantine.model import LIST_KINDS, QuarantineError, Query, UserLists, sort_value, valid_id
-from mailsift.redis_connect import RedisSettings, RedisSettingsError, connector
+from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
 
 SCHEMA_VERSION = "1"
 BATCH = 500
@@ -46,26 +52,32 @@ RETRIES = 1
 
 
 class RedisBackend:
-    def __init__(self, client: redis.Redis, prefix: str = "mailsift:quarantine:",
-                 where: str = "redis") -> None:  # where: for messages, as RedisStore.where
-        self.client = client
+    def __init__(self, connect: Callable[[], redis.Redis | RedisCluster],
+                 prefix: str = "mailsift:quarantine:", where: str = "redis") -> None:
+        """`connect` makes the client on first use: a cluster client reads the slot map as it is
+        made, and the milter must start (and meet milter.on_error per message) while the index
+        is down. `where`: for messages, as RedisStore.where."""
+        self._connect = connect
         self.where = where
         self.prefix = prefix
         self._checked = False
 
     @classmethod
     def from_settings(cls, settings: RedisSettings, prefix: str = "mailsift:quarantine:") -> RedisBackend:
-        """The index the settings name (a URL, or Sentinels), with this module's timeouts and
-        retry. A Redis Cluster is refused: the index's keys share no hash tag, so its
-        MULTI/EXEC would span slots."""
+        """The index the settings name (a URL, Sentinels or a cluster), with this module's
+        timeouts and retry."""
         if settings.cluster:
-            raise QuarantineError("the quarantine index needs one Redis (or Sentinels), not a cluster")
+            prefix = "{" + prefix + "}"
         try:
             target = connector(replace(settings, connect_timeout=CONNECT_TIMEOUT_S, timeout=TIMEOUT_S,
                                        retry=Retry(NoBackoff(), RETRIES)))
         except RedisSettingsError as exc:
             raise QuarantineError(f"quarantine index: {exc}") from None
-        return cls(target.connect(), prefix, target.where)
+        return cls(target.connect, prefix, target.where)
+
+    @cached_property
+    def client(self) -> redis.Redis | RedisCluster:
+        return self._connect()
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -208,6 +220,6 @@ class _Guard:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
-        if isinstance(exc, redis.RedisError):
+        if isinstance(exc, REDIS_ERRORS):
             raise QuarantineError(f"quarantine store unavailable: {exc}") from None
         return False

@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.redis_server import (
     REDIS_SERVER,
     TEST_PASSWORD,
-    RedisClusterServers,
     RedisServer,
     free_port,
     wait_for_sentinel,
@@ -49,13 +48,6 @@ def redis_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redi
     server = RedisServer(tmp_path_factory.mktemp("redis-auth"), password=TEST_PASSWORD)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def redis_cluster_seeds(redis_cluster: RedisClusterServers) -> list[tuple[str, int]]:
-    """The shared cluster's node addresses, emptied for this test."""
-    redis_cluster.flush()
-    return redis_cluster.seeds
 
 
 @pytest.fixture

@@ -21,11 +21,14 @@ def quarantine_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis
     server.stop()
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "redis", "redis-cluster"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> QuarantineStore:
-    """An empty store on each backend: every contract test runs on both."""
+    """An empty store on each backend: every contract test runs on each."""
     if request.param == "local":
         return QuarantineStore(tmp_path / "q")
+    if request.param == "redis-cluster":
+        settings = RedisSettings("redis://", cluster=request.getfixturevalue("redis_cluster_seeds"))
+        return QuarantineStore(tmp_path / "q", RedisBackend.from_settings(settings))
     server: RedisServer = request.getfixturevalue("quarantine_redis")
     with server.client() as client:
         client.flushall()

@@ -1,19 +1,21 @@
 """Reaching the shared quarantine index as a site's Redis is run: through Sentinel, which must
 survive a fail-over (else every message to quarantine meets milter.on_error until someone edits
-the config), and over TLS with the site's own CA."""
+the config), over TLS with the site's own CA, and in a Redis Cluster."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mailsift.config import QuarantineConfig
-from mailsift.quarantine.model import QuarantineError
+from mailsift.quarantine.model import QuarantineError, Query
 from mailsift.quarantine.store import open_quarantine
 from tests.quarantine.conftest import make_message, make_meta
-from tests.support.redis_server import RedisServer, SentinelPair, after_fail_over
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisClusterServers, RedisServer, SentinelPair, after_fail_over
 
 
 @pytest.fixture
@@ -52,3 +54,34 @@ def test_an_index_over_tls_is_verified_against_the_configured_ca(redis_tls_serve
     with pytest.raises(QuarantineError, match="certificate verify failed"):
         without.ids()  # the system's CAs do not know the test CA
 
+
+
+def test_a_quarantine_in_a_cluster_lives_on_the_node_of_its_hash_tag(
+        redis_cluster: RedisClusterServers, redis_cluster_seeds: list[tuple[str, int]],
+        tmp_path: Path) -> None:
+    """One hash tag keeps every key in one slot, which MULTI/EXEC and SUNION in a cluster need."""
+    config = QuarantineConfig(dir=str(tmp_path / "q"), index="redis://",
+                              cluster_nodes=[f"{host}:{port}" for host, port in redis_cluster_seeds])
+    store = open_quarantine(config)
+    first = store.put(make_message(), make_meta(recipients=["jane@example.org", "joe@example.net"]))
+    store.put(make_message("Other"), make_meta(recipients=["ann@example.com"], subject="Other"))
+    found, total = store.search(Query(to=["jane@example.org", "joe@example.net"]))  # SUNION
+    assert ([r["id"] for r in found], total) == ([first], 1)
+    holding = []
+    for node in redis_cluster.primaries:
+        with node.client() as client:
+            keys = [key.decode() for key in client.keys("*")]
+        if keys:
+            holding.append(keys)
+    [keys] = holding
+    assert all(key.startswith("{mailsift:quarantine:}") for key in keys)
+
+
+def test_a_cluster_that_never_ran_fails_fast_with_the_quarantine_error(tmp_path: Path) -> None:
+    config = QuarantineConfig(dir=str(tmp_path / "q"), index="redis://",
+                              cluster_nodes=[f"127.0.0.1:{free_port()}"])
+    store = open_quarantine(config)
+    started = time.monotonic()
+    with pytest.raises(QuarantineError, match=r"^quarantine store unavailable: "):
+        store.put(make_message(), make_meta())
+    assert time.monotonic() - started < 1.0
