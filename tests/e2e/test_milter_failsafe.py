@@ -226,21 +226,34 @@ def test_redis_stopped_mid_run_mail_flows_scored_by_rules_with_one_warning(
     assert set(assert_accounted_for(mta, milter, sent).values()) == {"delivered"}
 
 
-@pytest.mark.parametrize("on_error", ["accept", "tempfail"])
+@pytest.mark.parametrize(("on_error", "index"), [("accept", "redis"), ("tempfail", "redis"),
+                                                ("tempfail", "redis-cluster")])
 def test_quarantine_index_stopped_mid_run_gives_on_error_quickly(
-        mta: Mta, start_milter: StartMilter, tmp_path: Path, on_error: str) -> None:
-    """The shared quarantine index (Redis) dies: a message to be quarantined can be neither
-    held nor dropped, so it gets milter.on_error, logged with its queue id, within seconds;
-    mail below the quarantine band flows on."""
-    server = RedisServer(tmp_path / "index")
+        mta: Mta, start_milter: StartMilter, tmp_path: Path, on_error: str, index: str) -> None:
+    """The shared quarantine index (Redis, or the node of a Redis Cluster that holds it) dies: a
+    message to be quarantined can be neither held nor dropped, so it gets milter.on_error,
+    logged with its queue id, within seconds; mail below the quarantine band flows on."""
+    servers: RedisServer | RedisClusterServers
+    if index == "redis":
+        servers = holder = RedisServer(tmp_path / "index")
+        settings: dict[str, object] = {"index": holder.url}
+    else:
+        servers = RedisClusterServers(tmp_path / "cluster")
+        holder = servers.owner("{mailsift:quarantine:}time")
+        settings = {"index": "redis://", "cluster_nodes": [f"{h}:{p}" for h, p in servers.seeds]}
     try:
-        milter = start_milter({"quarantine": {"index": server.url}, "milter": {"on_error": on_error}})
+        milter = start_milter({"quarantine": settings, "milter": {"on_error": on_error}})
         raw, _ = make_message(QUARANTINE_MARK)
         assert mta.send(raw, BOB).accepted  # answered after the milter stored it
-        with server.client() as client:
+        with holder.client() as client:
             assert client.dbsize() > 0, "the index was not used while it was up"
+        holder.stop()
+        _quarantine_with_the_index_dead(mta, milter, on_error)
     finally:
-        server.stop()
+        servers.stop()
+
+
+def _quarantine_with_the_index_dead(mta: Mta, milter: MilterProcess, on_error: str) -> None:
     sent: dict[str, Sent] = {}
     spam, spam_id = make_message(QUARANTINE_MARK)
     started = time.monotonic()
