@@ -54,6 +54,12 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "nul_in_body": lambda: HEAD + b"\nsome\0text\0with NULs\n",
     "single_line_5mb": lambda: HEAD + b"\n" + b"A" * (5 * 1024 * 1024),
     "single_line_5mb_no_headers": lambda: b"x" * (5 * 1024 * 1024),
+    # Unbroken lines in the shapes that make a backtracking pattern quadratic: any \S+ that
+    # must be followed by something the line never has.
+    "single_line_1mb_slashes": lambda: HEAD + b"\n" + b"ab/" * (1024 * 1024 // 3),
+    "single_line_1mb_dots": lambda: HEAD + b"\n" + b"a." * (1024 * 1024 // 2),
+    "single_line_1mb_angles": lambda: HEAD + b"\n" + b"<" * (1024 * 1024),
+    "single_line_1mb_schemes": lambda: HEAD + b"\n" + b"x://" * (1024 * 1024 // 4),
     "header_1mb": lambda: b"Subject: " + b"spam " * (1024 * 1024 // 5) + b"\n" + HEAD + b"\nbody\n",
     "header_1mb_folded": lambda: b"X-Junk: start\n" + b"\tmore folded junk\n" * 60000 + HEAD + b"\nbody\n",
     "many_header_lines": lambda: b"".join(b"X-H%d: v\n" % i for i in range(50000)) + b"\nbody\n",

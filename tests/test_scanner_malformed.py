@@ -1,4 +1,5 @@
-"""Never crash on input: every malformed message is scored, within 2 s, by the whole filter."""
+"""Never crash on input: every malformed message is scored, within 2 s, by the whole filter:
+rules and Bayes (tokens, and the digests matched against shared spam reports), on a real store."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailsift.config import Config
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.open_store import open_store
+from mailsift.config import BayesConfig, Config
 from mailsift.scanner import Scanner
 from tests.malformed_messages import MALFORMED
 
@@ -16,8 +19,9 @@ SCORE_WITHIN = 2.0
 
 
 @pytest.fixture(scope="module")
-def scanner() -> Scanner:
-    return Scanner(Config())
+def scanner(tmp_path_factory: pytest.TempPathFactory) -> Scanner:
+    bayes = BayesConfig(store=f"sqlite:///{tmp_path_factory.mktemp('bayes')}/bayes.sqlite")
+    return Scanner(Config(bayes=bayes), bayes=BayesFilter(bayes, open_store(bayes)))
 
 
 def test_there_are_at_least_30_malformed_messages() -> None:
