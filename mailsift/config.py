@@ -662,6 +662,19 @@ def config_path(explicit: str | None = None) -> Path | None:
     return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else None
 
 
+def _toml_hint(error: tomllib.TOMLDecodeError) -> str:
+    """What to do about tomllib's "Cannot mutate immutable namespace": a key given with `=` that
+    a [table] or [[table]] header adds to again. Uncommenting an example [[policy]] of
+    mailsift.example.toml and keeping its `policy = []` line does this."""
+    found = re.search(r"Cannot mutate immutable namespace \((.*?)\)", str(error))
+    if found is None:
+        return ""
+    name = ".".join(re.findall(r"'([^']*)'", found[1]))
+    last = name.rpartition(".")[2]
+    return (f"; '{name}' is set with `{last} = ...` and again as a table: keep one (to use "
+            f"[[{name}]] tables, delete the `{last} = []` line)")
+
+
 def load_config(explicit: str | None = None) -> Config:
     path = config_path(explicit)
     if path is None:
@@ -672,5 +685,5 @@ def load_config(explicit: str | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}{_toml_hint(exc)}") from None
     return parse_config(data, str(path))

@@ -47,6 +47,55 @@ def test_example_loads() -> None:
     assert load_config(str(EXAMPLE)).scan.max_bytes == 1024 * 1024
 
 
+EXAMPLE_LINE = "#   "  # how the example's commented [[...]] tables are indented
+
+
+def _commented_tables(lines: list[str]) -> list[tuple[str, range]]:
+    """Each commented `[[NAME]]` example of the file: NAME and its lines (header to last key)."""
+    found: list[tuple[str, range]] = []
+    for start, line in enumerate(lines):
+        header = line.removeprefix(EXAMPLE_LINE)
+        if line.startswith(EXAMPLE_LINE) and header.startswith("[["):
+            end = start + 1
+            while (end < len(lines) and lines[end].startswith(EXAMPLE_LINE)
+                   and not lines[end].removeprefix(EXAMPLE_LINE).startswith("[")):
+                end += 1
+            found.append((header.strip().strip("[]"), range(start, end)))
+    return found
+
+
+def _uncommented(name: str, block: range) -> str:
+    """The example file as an admin makes it to use one example, following its own comments:
+    delete the `NAME = []` line above the example (one below it is left: the file does not say
+    to delete that one), uncomment the example."""
+    lines = EXAMPLE.read_text().splitlines()
+    edited = [line.removeprefix(EXAMPLE_LINE) if n in block else line for n, line in enumerate(lines)]
+    defaults = [n for n in range(block.start) if lines[n] == f"{name.rpartition('.')[2]} = []"]
+    if defaults:
+        del edited[defaults[-1]]
+    return "\n".join(edited) + "\n"
+
+
+EXAMPLE_TABLES = _commented_tables(EXAMPLE.read_text().splitlines())
+
+
+def test_the_example_has_commented_tables_for_every_list_of_tables() -> None:
+    assert {name for name, _ in EXAMPLE_TABLES} == {"policy", "dns.blocklists", "dns.allowlists",
+                                                     "web.users"}
+
+
+@pytest.mark.parametrize(("name", "block"), EXAMPLE_TABLES,
+                         ids=[f"{name}@{block.start + 1}" for name, block in EXAMPLE_TABLES])
+def test_uncommenting_an_example_table_gives_a_valid_config(tmp_path: Path, name: str,
+                                                            block: range) -> None:
+    path = tmp_path / "mailsift.toml"
+    path.write_text(_uncommented(name, block))
+    config = load_config(str(path))
+    section, _, key = name.rpartition(".")
+    entries = getattr(getattr(config, section), key) if section else getattr(config, key)
+    assert len(entries) == 1
+
+
 def test_no_file_means_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MAILSIFT_CONFIG", raising=False)
     monkeypatch.setattr("mailsift.config.SYSTEM_CONFIG", tmp_path / "absent.toml")
@@ -102,3 +151,15 @@ def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     path.write_text("[scan\nmax_bytes = 1\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_config(str(path))
+
+
+def test_an_example_table_uncommented_next_to_its_empty_list_says_which_line_to_delete(
+        tmp_path: Path) -> None:
+    path = tmp_path / "mailsift.toml"
+    path.write_text('[dns]\nblocklists = []\n[[dns.blocklists]]\nzone = "zen.example.net"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value) == (
+        f"{path}: not valid TOML: Cannot mutate immutable namespace ('dns', 'blocklists') (at line "
+        "3, column 17); 'dns.blocklists' is set with `blocklists = ...` and again as a table: keep "
+        "one (to use [[dns.blocklists]] tables, delete the `blocklists = []` line)")
