@@ -185,60 +185,92 @@ class TokenStore(Protocol):
 
 
 def write_backup(store: TokenStore, out: IO[str]) -> int:
-    """A portable, line-oriented JSON backup: one header line, then seen records, then tokens."""
+    """A portable, line-oriented JSON backup: one header line, then seen records, then tokens,
+    then an end line with the counts, by which a restore tells a whole backup from a cut one."""
     import json
 
     totals, seen, tokens = store.export()
     out.write(json.dumps({"format": BACKUP_FORMAT, "version": SCHEMA_VERSION,
-                          "spam": totals.spam, "ham": totals.ham}) + "\n")
+                          "spam": totals.spam, "ham": totals.ham, "ends": True}) + "\n")
     for digest, label in seen.items():
         out.write(json.dumps({"m": digest, "c": label.value}) + "\n")
     count = 0
     for token in tokens:
         out.write(json.dumps({"t": token.key.hex(), "s": token.spam, "h": token.ham, "a": token.seen}) + "\n")
         count += 1
+    out.write(json.dumps({"end": {"seen": len(seen), "tokens": count}}) + "\n")
     return count
 
 
 def read_backup(store: TokenStore, source: IO[str], name: str) -> int:
     """Restore a backup written by `write_backup`; a wrong file stops with a clear message.
 
-    `source` must be seekable: it is read twice, first to check every line (a bad line anywhere
-    changes nothing), then to load the tokens as they are read. A store of millions of tokens is
-    so never held in memory whole; holding it took ~200 MB per million tokens."""
+    `source` must be seekable: it is read twice, first to check every line (a bad line anywhere,
+    or a backup cut short, changes nothing), then to load the tokens as they are read. A store of
+    millions of tokens is so never held in memory whole; holding it took ~200 MB per million
+    tokens. Backups written before the end line existed (no "ends" in the header) cannot be
+    checked for completeness and are restored as they are."""
     import json
 
     try:
-        header = json.loads(source.readline() or "{}")
-    except json.JSONDecodeError:
+        header = json.loads(_next_line(source, name, 1) or "{}")
+    except (json.JSONDecodeError, BackupError):
         header = {}
-    if header.get("format") != BACKUP_FORMAT:
+    if not isinstance(header, dict) or header.get("format") != BACKUP_FORMAT:
         raise BackupError(f"{name}: not a mailsift Bayes backup")
     if header.get("version") != SCHEMA_VERSION:
         raise BackupError(f"{name}: backup version {header.get('version')} is not {SCHEMA_VERSION}")
     body = source.tell()
     seen: dict[str, Label] = {}
-    count = sum(1 for _ in _backup_tokens(source, name, seen))
+    end: dict[str, int] = {}
+    count = sum(1 for _ in _backup_tokens(source, name, seen, end))
+    if header.get("ends"):
+        _check_end(name, end, {"seen": len(seen), "tokens": count})
     source.seek(body)
     store.clear()
     store.import_(Totals(int(header["spam"]), int(header["ham"])), seen,
-                  _backup_tokens(source, name, {}))
+                  _backup_tokens(source, name, {}, {}))
     return count
 
 
-def _backup_tokens(source: IO[str], name: str, seen: dict[str, Label]) -> Iterator[BackupToken]:
-    """The token lines from the current position on; seen records go into `seen`. Read with
-    readline, not iteration: a text file forbids tell() once iterated, and read_backup seeks."""
+def _check_end(name: str, end: dict[str, int], found: dict[str, int]) -> None:
+    if not end:
+        raise BackupError(f"{name}: incomplete backup: its end line is missing (cut short in a "
+                          f"copy?); the store was left unchanged")
+    if end != found:
+        raise BackupError(f"{name}: incomplete backup: the end line counts {end['seen']} "
+                          f"message(s) and {end['tokens']} token(s), the file holds "
+                          f"{found['seen']} and {found['tokens']}; the store was left unchanged")
+
+
+def _backup_tokens(source: IO[str], name: str, seen: dict[str, Label],
+                   end: dict[str, int]) -> Iterator[BackupToken]:
+    """The token lines from the current position on; seen records go into `seen`, the end line's
+    counts into `end`. Read with readline, not iteration: a text file forbids tell() once
+    iterated, and read_backup seeks."""
     import json
 
     number = 1
-    while line := source.readline():
+    while line := _next_line(source, name, number + 1):
         number += 1
+        if end:
+            raise BackupError(f"{name}:{number}: a line after the end line")
         try:
             row = json.loads(line)
             if "m" in row:
                 seen[row["m"]] = Label(row["c"])
+            elif "end" in row:
+                end.update(seen=int(row["end"]["seen"]), tokens=int(row["end"]["tokens"]))
             else:
                 yield BackupToken(bytes.fromhex(row["t"]), int(row["s"]), int(row["h"]), int(row["a"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise BackupError(f"{name}:{number}: bad backup line: {exc}") from None
+
+
+def _next_line(source: IO[str], name: str, number: int) -> str:
+    """A line, or "" at the end; a file that is not UTF-8, or a compressed one cut short, is a
+    bad backup, not an internal error."""
+    try:
+        return source.readline()
+    except (UnicodeDecodeError, EOFError, OSError) as exc:
+        raise BackupError(f"{name}:{number}: unreadable backup: {exc}") from None

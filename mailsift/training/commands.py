@@ -9,14 +9,19 @@ and do not change the exit status, as one odd file in a spam folder is no reason
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from tqdm import tqdm
 
@@ -31,6 +36,7 @@ from mailsift.training.sources import Item, iter_messages, looks_like_mail
 VERBS = {"spam": "Learned", "ham": "Learned", "report": "Learned", "revoke": "Learned",
          "forget": "Forgot"}
 SHARING = {"report": "Reported", "revoke": "Revoked"}
+GZIP_MAGIC = b"\x1f\x8b"
 LABELS = {"spam": Label.SPAM, "report": Label.SPAM, "ham": Label.HAM, "revoke": Label.HAM}
 
 
@@ -79,15 +85,28 @@ def _maintain(bayes: BayesFilter, mode: str, file: str | None) -> str:
         return f"Expired {bayes.expire()} token(s)"
     if mode == "backup":
         return _backup(bayes, file or "")
-    if file == "-":  # spooled: a restore reads its backup twice (see read_backup)
-        with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-            shutil.copyfileobj(sys.stdin, spool)
-            spool.seek(0)
-            count = read_backup(bayes.store, spool, "standard input")
-        return f"Restored {count} token(s) from standard input"
-    with Path(file or "").open(encoding="utf-8") as source:
-        count = read_backup(bayes.store, source, file or "")
-    return f"Restored {count} token(s) from {file}"
+    name = "standard input" if file == "-" else file or ""
+    with _backup_source(file or "") as source:
+        count = read_backup(bayes.store, source, name)
+    return f"Restored {count} token(s) from {name}"
+
+
+@contextmanager
+def _backup_source(file: str) -> Iterator[IO[str]]:
+    """The backup as seekable text, read twice (see read_backup): standard input is spooled to a
+    temporary file first, and a gzip-compressed backup (`--backup - | gzip`) is read as it is."""
+    with ExitStack() as stack:
+        if file == "-":
+            raw: IO[bytes] = stack.enter_context(tempfile.TemporaryFile())
+            shutil.copyfileobj(sys.stdin.buffer, raw)
+            raw.seek(0)
+        else:
+            raw = stack.enter_context(Path(file).open("rb"))
+        if raw.read(2) == GZIP_MAGIC:
+            raw.seek(0)
+            raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
+        raw.seek(0)
+        yield stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8"))
 
 
 def _backup(bayes: BayesFilter, file: str) -> str:

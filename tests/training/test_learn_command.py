@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import json
 import mailbox
 import os
@@ -384,6 +385,69 @@ def test_backup_to_standard_output_restores_from_standard_input(config: Path, tm
     assert restored.stdout.startswith("Restored "), restored.stderr
     assert restored.stdout.rstrip().endswith("token(s) from standard input")
     assert mailsift(config, "learn", "--dump").stdout == dump
+
+
+def learned_one_and_backed_up(config: Path, tmp_path: Path) -> tuple[str, Path]:
+    """A store with one message learned, its --dump, and its backup file."""
+    message = tmp_path / "spam.eml"
+    message.write_bytes(SPAM[0])
+    mailsift(config, "learn", "--spam", str(message))
+    backup = tmp_path / "bayes.jsonl"
+    assert mailsift(config, "learn", "--backup", str(backup)).returncode == 0
+    return mailsift(config, "learn", "--dump").stdout, backup
+
+
+def test_a_backup_cut_short_is_refused_and_changes_nothing(config: Path, tmp_path: Path) -> None:
+    """`head -n 100 bayes.jsonl > copy` (or a copy that ran out of disk) once restored 'fine'
+    and replaced a whole store with a fraction of it."""
+    dump, backup = learned_one_and_backed_up(config, tmp_path)
+    lines = backup.read_text().splitlines(keepends=True)
+    assert lines[-1].startswith('{"end": ')
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[:100]))
+    result = mailsift(config, "learn", "--restore", str(cut))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"mailsift: learn: {cut}: incomplete backup: its end line is missing "
+                             "(cut short in a copy?); the store was left unchanged\n")
+    cut.write_text("".join(lines[:100] + lines[-1:]))
+    result = mailsift(config, "learn", "--restore", str(cut))
+    assert result.returncode == 2
+    assert f"{cut}: incomplete backup: the end line counts 1 message(s) and {len(lines) - 3} token(s)" \
+        in result.stderr
+    assert mailsift(config, "learn", "--dump").stdout == dump
+    assert mailsift(config, "learn", "--restore", str(backup)).returncode == 0
+    assert mailsift(config, "learn", "--dump").stdout == dump
+
+
+def test_a_gzipped_backup_restores_from_a_file_and_from_standard_input(config: Path, tmp_path: Path) -> None:
+    """The README's `mailsift learn --backup - | gzip > bayes.jsonl.gz` gave "internal error:
+    UnicodeDecodeError" when given back to --restore."""
+    dump, backup = learned_one_and_backed_up(config, tmp_path)
+    packed = tmp_path / "bayes.jsonl.gz"
+    packed.write_bytes(gzip.compress(backup.read_bytes()))
+    mailsift(config, "learn", "--clear")
+    restored = mailsift(config, "learn", "--restore", str(packed))
+    assert restored.returncode == 0, restored.stderr
+    assert mailsift(config, "learn", "--dump").stdout == dump
+    mailsift(config, "learn", "--clear")
+    piped = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "learn",
+                            "--restore", "-"], input=packed.read_bytes(), capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert mailsift(config, "learn", "--dump").stdout == dump
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed.read_bytes()[:len(packed.read_bytes()) // 2])
+    result = mailsift(config, "learn", "--restore", str(cut))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"mailsift: learn: {cut}:") and "unreadable backup" in result.stderr
+    assert mailsift(config, "learn", "--dump").stdout == dump
+
+
+def test_a_file_that_is_not_text_is_not_a_backup(config: Path, tmp_path: Path) -> None:
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
+    result = mailsift(config, "learn", "--restore", str(binary))
+    assert result.returncode == 2
+    assert result.stderr == f"mailsift: learn: {binary}: not a mailsift Bayes backup\n"
 
 
 def test_a_failed_backup_leaves_the_previous_one_intact(store_down: Path, tmp_path: Path) -> None:
