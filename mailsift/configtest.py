@@ -24,7 +24,7 @@ from mailsift.network.resolver import Answer, Lookups, reverse_name, shared_reso
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import REDIS_SCHEMES, open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
-from mailsift.rules.lint import loaded_share
+from mailsift.rules.lint import item_text, lint_errors, loaded_share
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
 
@@ -43,18 +43,25 @@ def run_checks(config: Config) -> list[Check]:
     return [rules_check(config), bayes_check(config), quarantine_check(config), *dns_checks(config)]
 
 
+RULE_ERRORS_SHOWN = 2  # the first lint errors named on the one line; `rules lint` lists them all
+
+
 def rules_check(config: Config) -> Check:
-    """Rule files load, and something is left to score with; skipped lines of a site's own
-    SpamAssassin files are normal (lint names them), so they do not fail the check."""
+    """Rule files load, something is left to score with, and nothing fails the lint: a rule line
+    mailsift cannot use (a typo in local.cf) fails here as `mailsift rules lint` and
+    `spamassassin --lint` fail, instead of the rule silently never hitting."""
     try:
         rules = load_rule_files(rule_paths(config), load_checks())
     except (OSError, ValueError) as exc:
         return Check("rules", False, str(exc))
     loaded, total = loaded_share(rules)
     detail = f"{loaded} of {total} rules from {len(rules.files)} file(s)"
-    if rules.skipped:
-        detail += f"; {len(rules.skipped)} skipped (`mailsift rules lint` names them)"
-    return Check("rules", loaded > 0, detail)
+    errors = lint_errors(rules)
+    if errors:
+        detail += f"; {len(errors)} skipped: " + "; ".join(map(item_text, errors[:RULE_ERRORS_SHOWN]))
+        if len(errors) > RULE_ERRORS_SHOWN:
+            detail += f"; {len(errors) - RULE_ERRORS_SHOWN} more (`mailsift rules lint` lists all)"
+    return Check("rules", loaded > 0 and not errors, detail)
 
 
 def bayes_check(config: Config) -> Check:

@@ -61,3 +61,21 @@ def test_a_store_that_answers_and_an_index_that_does_not(tmp_path: Path, redis_s
     assert found["quarantine"].startswith("FAIL quarantine store unavailable: ")
     assert f"127.0.0.1:{down.port}" in found["quarantine"]
     assert "Pa55word" not in result.stdout + result.stderr
+
+
+def test_rule_lines_that_fail_the_lint_fail_the_rules_check_by_file_and_line(tmp_path: Path) -> None:
+    """A typo in local.cf fails configtest as it fails `mailsift rules lint` (and SpamAssassin's
+    --lint): the rule would otherwise silently never hit."""
+    local = tmp_path / "local.cf"
+    local.write_text("body MY_RULE /unclosed(/\nscore X abc\n")
+    config = write(tmp_path, {"rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local)},
+                              "bayes": {"store": f"sqlite://{tmp_path}/bayes.sqlite"}})
+    lint = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "rules", "lint"],
+                          capture_output=True, text=True, timeout=120)
+    result = configtest(config)
+    assert (lint.returncode, result.returncode) == (1, 1), result.stdout + result.stderr
+    rules = lines(result)["rules"]
+    assert rules.startswith("FAIL ") and "; 2 skipped: " in rules
+    assert f"{local}:1 MY_RULE: bad regex: " in rules
+    assert f"{local}:2 X: score is not a number: abc" in rules
+    assert lines(result)["bayes"].startswith("ok ")

@@ -31,22 +31,35 @@ def loaded_share(rules: RuleSet) -> tuple[int, int]:
     return sum(loaded for loaded, _ in shares), sum(total for _, total in shares)
 
 
+def lint_errors(rules: RuleSet) -> list[LintItem]:
+    """What fails a lint: rule lines that could not be used (a bad regex, a score that is no
+    number...). Directives read but not acted on are notes, not errors. `rules lint` and
+    `configtest` both fail on these, as `spamassassin --lint` does."""
+    return rules.skipped
+
+
+def item_text(item: LintItem) -> str:
+    """`file:line RULE: why`, as lint lists a skipped line or a note."""
+    return f"{item.source} {item.rule}: {item.message}"
+
+
 def lint_report(paths: list[Path], checks: dict[str, object], verbose: bool = False) -> tuple[str, int]:
-    """Load the rule files and describe the outcome; exit code 0 if nothing was skipped, else 1.
+    """Load the rule files and describe the outcome; exit code 0 without lint errors, else 1.
 
     Notes are summarised per directive (count and first place) unless `verbose`, because stock
     SpamAssassin files carry thousands of settings mailsift does not use.
     """
     rules = load_rule_files(paths, checks)
+    errors = lint_errors(rules)
     lines = [_file_line(rules, name) for name in rules.files]
-    if rules.skipped:
-        lines += ["", f"Skipped ({len(rules.skipped)}):"]
-        lines += [f"  {item.source} {item.rule}: {item.message}" for item in rules.skipped]
+    if errors:
+        lines += ["", f"Skipped ({len(errors)}):"]
+        lines += [f"  {item_text(item)}" for item in errors]
     if rules.notes:
         lines += ["", f"Notes ({len(rules.notes)}):"]
         lines += _verbose_notes(rules.notes) if verbose else _summarised_notes(rules.notes)
     lines += ["", _total_line(rules)]
-    return "\n".join(lines) + "\n", 1 if rules.skipped else 0
+    return "\n".join(lines) + "\n", 1 if errors else 0
 
 
 def _file_of(source: str) -> str:
@@ -62,7 +75,7 @@ def _file_line(rules: RuleSet, name: str) -> str:
 
 
 def _verbose_notes(notes: list[LintItem]) -> list[str]:
-    return [f"  {item.source} {item.rule}: {item.message}" for item in notes]
+    return [f"  {item_text(item)}" for item in notes]
 
 
 def _summarised_notes(notes: list[LintItem]) -> list[str]:
