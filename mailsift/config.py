@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # URLs of a Redis, for the store and the index
+SQLITE_SCHEME = "sqlite:///"  # then the absolute path of the file
 
 
 class ConfigError(Exception):
@@ -341,6 +343,17 @@ class BayesConfig(Section):
                         "(pyzor report) and `--revoke` (pyzor whitelist); needs the pyzor command "
                         "and its servers reachable.")
 
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        """Checked when the config loads: a plain path or a mistyped scheme used to pass here and
+        fail at the first lookup, as a "bad Redis URL" that named neither the file nor the key."""
+        if value.startswith(SQLITE_SCHEME) and value != SQLITE_SCHEME:
+            return value
+        if value.startswith(REDIS_SCHEMES):
+            return value
+        raise ValueError("must be sqlite:///PATH (one host) or a redis://, rediss:// or unix:// URL")
+
     @field_validator("sentinels", "cluster_nodes")
     @classmethod
     def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
@@ -485,7 +498,7 @@ class QuarantineConfig(Section):
     @field_validator("index")
     @classmethod
     def _index(cls, value: str) -> str:
-        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        if value and not value.startswith(REDIS_SCHEMES):
             raise ValueError("must be empty (local index) or a redis://, rediss:// or unix:// URL")
         return value
 

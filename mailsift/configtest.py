@@ -18,11 +18,11 @@ from pathlib import Path
 
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
-from mailsift.config import Config, DnsConfig, DnsList
+from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList
 from mailsift.network.dnslists import LIST_ERRORS, all_lists, counts
 from mailsift.network.resolver import Answer, Lookups, reverse_name, shared_resolver
 from mailsift.quarantine.model import QuarantineError
-from mailsift.quarantine.store import REDIS_SCHEMES, open_quarantine
+from mailsift.quarantine.store import open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.lint import item_text, lint_errors, loaded_share
 from mailsift.rules.registry import load_checks

@@ -127,6 +127,9 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     ({"bayes": {"store": "redis://", "sentinels": ["10.0.0.1:26379"],
                 "cluster_nodes": ["10.0.0.1:6379"]}},
      "bayes.cluster_nodes: set either sentinels or cluster_nodes"),
+    ({"bayes": {"store": "mysql://x"}},
+     "bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or unix:// URL"),
+    ({"bayes": {"store": "sqlite:///"}}, "bayes.store: must be sqlite:///PATH"),
     ({"quarantine": {"release_via": "127.0.0.1"}},
      "quarantine.release_via: must look like HOST:PORT, e.g. 127.0.0.1:10026"),
     ({"quarantine": {"sentinels": ["127.0.0.1:26379"]}},
@@ -144,6 +147,24 @@ def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], e
     assert message.startswith("/etc/mailsift/mailsift.toml: ")
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("store", ["sqlite:///var/lib/mailsift/bayes.sqlite", "redis://10.0.0.5:6379/2",
+                                   "rediss://", "unix:///run/redis/redis.sock"])
+def test_every_kind_of_bayes_store_is_accepted(store: str) -> None:
+    assert parse_config({"bayes": {"store": store}}, "m.toml").bayes.store == store
+
+
+def test_a_bayes_store_that_is_a_plain_path_stops_loading_naming_file_key_and_schemes(
+        tmp_path: Path) -> None:
+    """It used to load, and fail at the first lookup as "bad Redis URL"."""
+    path = tmp_path / "mailsift.toml"
+    path.write_text('[bayes]\nstore = "/var/lib/mailsift/bayes.sqlite"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value) == (
+        f"{path}: bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or "
+        "unix:// URL (got '/var/lib/mailsift/bayes.sqlite'); allowed: a string")
 
 
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:

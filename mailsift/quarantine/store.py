@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from mailsift.config import QuarantineConfig
+from mailsift.config import REDIS_SCHEMES, QuarantineConfig
 from mailsift.quarantine.local import LocalBackend
 from mailsift.quarantine.model import (
     QuarantineError,
@@ -28,8 +28,6 @@ from mailsift.redis_connect import settings_for
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 
 __all__ = ["QuarantineError", "QuarantineStore", "open_quarantine", "valid_id"]
-
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class Backend(Protocol):
