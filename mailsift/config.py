@@ -688,15 +688,28 @@ def _toml_hint(error: tomllib.TOMLDecodeError) -> str:
             f"[[{name}]] tables, delete the `{last} = []` line)")
 
 
+def _config_text(path: Path) -> str:
+    """The file as text. TOML is UTF-8 only; a Latin-1 byte (an accented name in a comment, from
+    an old editor) must say where it is, not end as a bare UnicodeDecodeError."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}, "
+                          f"offset {exc.start}); TOML files must be saved as UTF-8") from None
+
+
 def load_config(explicit: str | None = None) -> Config:
     path = config_path(explicit)
     if path is None:
         return Config()
+    text = _config_text(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}{_toml_hint(exc)}") from None
     return parse_config(data, str(path))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -184,3 +186,14 @@ def test_an_example_table_uncommented_next_to_its_empty_list_says_which_line_to_
         f"{path}: not valid TOML: Cannot mutate immutable namespace ('dns', 'blocklists') (at line "
         "3, column 17); 'dns.blocklists' is set with `blocklists = ...` and again as a table: keep "
         "one (to use [[dns.blocklists]] tables, delete the `blocklists = []` line)")
+
+
+def test_a_config_that_is_not_utf8_names_the_file_and_the_byte_in_one_line(tmp_path: Path) -> None:
+    """A Latin-1 byte in a comment used to end as "internal error: UnicodeDecodeError"."""
+    path = tmp_path / "mailsift.toml"
+    path.write_bytes("[scoring]\n# R\u00e9glages du site\nrequired_score = 6.0\n".encode("latin-1"))
+    done = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(path), "postfix"],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"mailsift: {path}: not UTF-8 text (byte 0xe9 at line 2, offset 13); "
+                           "TOML files must be saved as UTF-8\n")
