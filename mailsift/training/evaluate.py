@@ -37,8 +37,9 @@ class EvalReport:
     score_msgs_per_s: float
     ham: int
     spam: int
+    bayes_silent: str = ""  # why Bayes gave no verdict, when it learned too little to give one
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | str]:
         return asdict(self)
 
     def text(self) -> str:
@@ -50,6 +51,7 @@ class EvalReport:
             f"FN at zero FP:    {self.fn_at_zero_fp_pct:.2f}%",
             f"learning:         {self.learn_msgs_per_s:.0f} msg/s",
             f"scoring:          {self.score_msgs_per_s:.0f} msg/s",
+            *([f"warning:          {self.bayes_silent}"] if self.bayes_silent else []),
         ])
 
 
@@ -91,18 +93,44 @@ def _files(directory: str) -> list[str]:
     return [str(path) for path in directory_files(Path(directory))]
 
 
+def _silence(bayes: BayesFilter) -> str:
+    """Why Bayes will say nothing in this evaluation, or "": with fewer messages learned than
+    bayes.min_spam/min_ham, the figures are the rules' alone, and should say so."""
+    totals, config = bayes.store.totals(), bayes.config
+    if totals.spam >= config.min_spam and totals.ham >= config.min_ham:
+        return ""
+    return (f"Bayes stayed silent: it learned {totals.spam} spam and {totals.ham} ham, and speaks "
+            f"from bayes.min_spam = {config.min_spam} and min_ham = {config.min_ham}; these are "
+            "the figures of the rules alone")
+
+
+def _require_empty(bayes: BayesFilter, store: str | None) -> None:
+    """The protocol starts from an empty store. A store named with --store that holds anything is
+    refused rather than cleared: pointed at the production Redis, eval would wipe the site's model.
+    The totals answer at once; only a store without any is scanned for tokens."""
+    totals = bayes.store.totals()
+    tokens = 0 if totals.spam or totals.ham else bayes.store.dump_info().tokens
+    if totals.spam or totals.ham or tokens:
+        raise EvalError(f"--store {store} (key prefix {bayes.config.key_prefix!r}) already holds "
+                        f"{totals.spam} spam, {totals.ham} ham"
+                        + (f" and {tokens} token(s)" if tokens else "")
+                        + "; eval learns into an empty store: name another one, or another "
+                        "bayes.key_prefix")
+
+
 def evaluate(config: Config, train_spam: str, train_ham: str, test_spam: str, test_ham: str,
              store: str | None = None, network: bool = False, plot: str | None = None) -> EvalReport:
     with tempfile.TemporaryDirectory(prefix="mailsift-eval-") as workdir:
         config = private_config(config, store, workdir)
         bayes = BayesFilter(config.bayes, open_store(config.bayes))
-        bayes.store.clear()
+        _require_empty(bayes, store)
         started = time.perf_counter()
         learned = 0
         for directory, label in ((train_spam, Label.SPAM), (train_ham, Label.HAM)):
             items = list(iter_messages([directory]))
             learned += learn(items, label, config, bayes, expected=len(items)).examined
         learn_seconds = time.perf_counter() - started
+        silent = _silence(bayes)
         spam, ham = _files(test_spam), _files(test_ham)
         labels = [True] * len(spam) + [False] * len(ham)
         with SurvivingPool(_score, _start_scorer, (config, network)) as pool:
@@ -118,4 +146,4 @@ def evaluate(config: Config, train_spam: str, train_ham: str, test_spam: str, te
         draw(labels, scores, required, plot)
     return EvalReport(metrics.fp_pct, metrics.fn_pct, metrics.one_minus_auc_pct,
                       metrics.fn_at_zero_fp_pct, learned / learn_seconds, metrics.msgs_per_s,
-                      len(ham), len(spam))
+                      len(ham), len(spam), silent)

@@ -49,6 +49,7 @@ def test_eval_prints_the_protocol_figures_as_one_json_object(config: Path, split
     assert (report["spam"], report["ham"]) == (10, 20)
     assert 0 <= report["fp_pct"] <= 100 and 0 <= report["fn_pct"] <= 100
     assert report["learn_msgs_per_s"] > 0 and report["score_msgs_per_s"] > 0
+    assert report["bayes_silent"] == ""  # 40 and 40 learned; the config asks for 20 each
     assert (tmp_path / "roc.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -58,6 +59,20 @@ def test_eval_names_a_missing_directory_in_one_line(config: Path, split: list[st
     done = mailsift(config, "eval", *split)
     assert done.returncode != 0
     assert done.stderr.strip() == f"mailsift: eval: {tmp_path / 'nowhere'}: not a directory"
+
+
+@pytest.mark.parametrize("option", ["--train-spam", "--train-ham", "--test-spam", "--test-ham"])
+def test_eval_names_an_empty_folder_in_one_line(config: Path, split: list[str], tmp_path: Path,
+                                                option: str) -> None:
+    """An empty test folder used to end in "internal error: ValueError" from scikit-learn, an
+    empty test ham or spam folder in exit 0 with "1-AUC: nan%"."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    split[split.index(option) + 1] = str(empty)
+    done = mailsift(config, "eval", *split)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"mailsift: eval {option}: {empty}: no message in it (each of the "
+                           "train and test spam and ham folders needs at least one)\n")
 
 
 @pytest.mark.timeout(120)
@@ -76,3 +91,31 @@ def test_eval_stops_naming_a_message_it_cannot_score(split: list[str], tmp_path:
     with pytest.raises(EvalError, match=rf"scoring {big} failed: took longer than 0.3 s"):
         evaluate(config, args["--train-spam"], args["--train-ham"], args["--test-spam"],
                  args["--test-ham"])
+
+
+def test_eval_refuses_a_store_that_holds_anything_and_leaves_it_as_it_was(
+        config: Path, split: list[str], tmp_path: Path) -> None:
+    """`--store` once cleared the store it named: pointed at the site's Redis, eval wiped the model."""
+    store = f"sqlite:///{tmp_path}/site.sqlite"
+    site = tmp_path / "site.toml"
+    site.write_text(f'[bayes]\nstore = "{store}"\n[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    assert mailsift(site, "learn", "--spam", split[split.index("--train-spam") + 1]).returncode == 0
+    dump = mailsift(site, "learn", "--dump").stdout
+    done = mailsift(config, "eval", *split, "--store", store)
+    assert done.returncode == 2
+    assert done.stderr == (f"mailsift: eval: --store {store} (key prefix 'mailsift:') already holds "
+                           "40 spam, 0 ham; eval learns into an empty store: name another one, or "
+                           "another bayes.key_prefix\n")
+    assert mailsift(site, "learn", "--dump").stdout == dump
+    empty = f"sqlite:///{tmp_path}/empty.sqlite"
+    assert mailsift(config, "eval", *split, "--store", empty).returncode == 0
+
+
+def test_eval_says_when_bayes_learned_too_little_to_speak(split: list[str], tmp_path: Path) -> None:
+    """With fewer than bayes.min_spam/min_ham learned, the figures were the rules' alone, silently."""
+    defaults = tmp_path / "defaults.toml"
+    defaults.write_text(f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    done = mailsift(defaults, "eval", *split)
+    assert done.returncode == 0, done.stderr
+    assert ("warning:          Bayes stayed silent: it learned 40 spam and 40 ham, and speaks from "
+            "bayes.min_spam = 200 and min_ham = 200; these are the figures of the rules alone") in done.stdout
