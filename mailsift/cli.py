@@ -217,12 +217,31 @@ def postfix(global_config: str | None, config_path: str | None) -> None:
     click.echo(postfix_lines(_config(config_path or global_config)))
 
 
+def _eval_folder(option: str, directory: str) -> None:
+    """A folder of `eval` must hold a message: figures need both classes learned and scored (an
+    empty test folder ended in an internal error from scikit-learn, an empty test ham or spam
+    folder in "1-AUC: nan%"), and an evaluation of minutes should not end in that."""
+    from mailsift.training.sources import directory_files
+
+    path = Path(directory)
+    if not path.is_dir():
+        raise CliError(f"eval: {directory}: not a directory")
+    try:
+        empty = next(directory_files(path), None) is None
+    except OSError as exc:  # a folder that cannot be listed
+        raise CliError(f"eval: {exc.filename}: {exc.strerror}") from None
+    if empty:
+        raise CliError(f"eval --{option}: {directory}: no message in it (each of the train and "
+                       "test spam and ham folders needs at least one)")
+
+
 @cli.command(name="eval")
 @click.option("--train-spam", required=True, metavar="DIR", help="Spam to learn.")
 @click.option("--train-ham", required=True, metavar="DIR", help="Ham to learn.")
 @click.option("--test-spam", required=True, metavar="DIR", help="Spam to score.")
 @click.option("--test-ham", required=True, metavar="DIR", help="Ham to score.")
-@click.option("--store", metavar="URL", help="Store to train (default: a temporary SQLite file).")
+@click.option("--store", metavar="URL", help="An empty store to train (default: a temporary "
+              "SQLite file); one that holds anything is refused, never cleared.")
 @click.option("--network", is_flag=True, help="Run network checks too (off by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @click.option("--plot", metavar="FILE.png", help="Draw the ROC curve and score histogram.")
@@ -242,9 +261,9 @@ def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_sp
             import matplotlib  # noqa: F401  (checked before an evaluation of minutes, not after)
         except ImportError:
             raise CliError("eval --plot needs matplotlib: pip install 'mailsift[plot]'") from None
-    for directory in (train_spam, train_ham, test_spam, test_ham):
-        if not Path(directory).is_dir():
-            raise CliError(f"eval: {directory}: not a directory")
+    for option, directory in (("train-spam", train_spam), ("train-ham", train_ham),
+                              ("test-spam", test_spam), ("test-ham", test_ham)):
+        _eval_folder(option, directory)
     try:
         report = run(_config(config_path or global_config), train_spam, train_ham, test_spam,
                      test_ham, store, network, plot)
