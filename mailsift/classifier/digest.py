@@ -25,6 +25,7 @@ MAX_LINES = 40
 # `\S+://` backtracked over every start of a long unbroken line (100 KB: 14 s, quadratic).
 URL_IN_TEXT = regex.compile(r"\b[a-z][a-z0-9+.\-]{0,31}://\S+|www\.\S+")
 NOT_LETTERS = regex.compile(r"[^\p{L}]+")
+MBOX_QUOTED_FROM = regex.compile(rb"(?m)^>+From ")
 
 
 def _sha(data: str | bytes, size: int = 16) -> str:
@@ -38,7 +39,16 @@ def learn_digest(msg: Message) -> str:
     if not body:
         _, _, body = msg.raw.partition(b"\r\n\r\n")
     ident = f"{msg.header('Message-ID').strip()}\0{msg.header('Date').strip()}\0".encode()
-    return _sha(ident + body.replace(b"\r\n", b"\n"), 20)
+    return _sha(ident + _mailbox_neutral(body), 20)
+
+
+def _mailbox_neutral(body: bytes) -> bytes:
+    """The body as every way of storing it agrees on: CRLF or LF, no trailing blank lines (an
+    mbox drops the one before the next From line, a file keeps it), and no mbox quoting of body
+    lines that start with "From " (">From ", ">>From " in mboxrd). Without this, learning a
+    folder and later its mbox export counted every message twice."""
+    body = body.replace(b"\r\n", b"\n").rstrip()
+    return MBOX_QUOTED_FROM.sub(b"From ", body)
 
 
 @dataclass(frozen=True)

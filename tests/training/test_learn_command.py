@@ -371,6 +371,27 @@ def test_an_mbox_on_standard_input_with_the_mbox_flag(config: Path, tmp_path: Pa
     assert garbage.stderr == "mailsift: learn: nothing to learn in <stdin> (see above)\n"
 
 
+def test_a_folder_and_its_mbox_export_are_the_same_messages(config: Path, tmp_path: Path) -> None:
+    """Learning a spam folder, then the mbox an MUA exported from it, counted every message
+    twice: the mbox drops each message's last blank line and quotes body lines that start with
+    "From "."""
+    folder = tmp_path / "spam"
+    folder.mkdir()
+    quoted = SPAM[1].replace(b"\n\n", b"\n\nFrom the desk of the CEO:\n", 1)
+    for n, raw in enumerate([*SPAM[:1], quoted, *SPAM[2:]]):
+        (folder / f"{n}.eml").write_bytes(raw if raw.endswith(b"\n\n") else raw + b"\n")
+    first = mailsift(config, "learn", "--spam", str(folder))
+    assert f"Learned tokens from {len(SPAM)} message(s)" in first.stdout, first.stdout
+    box = mailbox.mbox(tmp_path / "export.mbox")
+    for path in sorted(folder.iterdir()):
+        box.add(path.read_bytes())
+    box.flush()
+    assert b"\n>From the desk" in (tmp_path / "export.mbox").read_bytes()
+    again = mailsift(config, "learn", "--spam", "--mbox", str(tmp_path / "export.mbox"))
+    assert f"Learned tokens from 0 message(s) ({len(SPAM)} messages examined)" in again.stdout, again.stdout
+    assert f"spam messages learned: {len(SPAM)}\n" in mailsift(config, "learn", "--dump").stdout
+
+
 def test_backup_to_standard_output_restores_from_standard_input(config: Path, tmp_path: Path) -> None:
     """`mailsift learn --backup - | gzip`: the stream holds the backup and nothing else."""
     message = tmp_path / "spam.eml"
