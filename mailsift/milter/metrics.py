@@ -9,6 +9,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 
+class MetricsListenError(Exception):
+    """milter.metrics_listen cannot be bound: one line naming the key and the address."""
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -30,4 +34,8 @@ class Metrics:
 
     def serve(self, listen: str) -> None:
         host, _, port = listen.rpartition(":")
-        start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
+        try:
+            start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
+        except OSError as exc:  # the port is taken (an old milter still running), or no such address
+            why = exc.strerror or str(exc)
+            raise MetricsListenError(f"milter.metrics_listen {listen}: {why[:1].lower()}{why[1:]}") from None

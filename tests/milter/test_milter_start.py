@@ -1,0 +1,28 @@
+"""`mailsift milter` start-up failures: one line naming the key, as systemd's journal shows it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+from tests.support.milter_process import MilterProcess, mailsift_command
+from tests.support.ports import LOOPBACK
+
+
+def test_a_metrics_port_in_use_stops_the_milter_with_one_line(tmp_path: Path) -> None:
+    """It used to end as "internal error: OSError: [Errno 98] Address already in use"."""
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        address = f"{LOOPBACK}:{taken.getsockname()[1]}"
+        milter = MilterProcess({"milter": {"workers": 1, "metrics_listen": address},
+                                "rules": {"cache_dir": str(tmp_path / "cache")},
+                                "bayes": {"enabled": False},
+                                "quarantine": {"dir": str(tmp_path / "quarantine")}}, tmp_path)
+        done = subprocess.run([*mailsift_command(), "--config", str(milter.config_path), "milter"],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if " INFO " not in line]
+    assert errors == [f"mailsift: milter.metrics_listen {address}: address already in use"]
