@@ -134,14 +134,14 @@ def lint(global_config: str | None, paths: tuple[Path, ...], verbose: bool) -> N
 @click.pass_obj
 def milter(global_config: str | None, config_path: str | None) -> None:
     """Run the milter in the foreground (Postfix connects to milter.listen)."""
-    from mailsift.milter.daemon import run
+    from mailsift.milter.daemon import ListenError, run
     from mailsift.milter.metrics import MetricsListenError
 
     config = _config(config_path or global_config)
     logging.getLogger("mailsift").setLevel(logging.INFO)
     try:
         run(config)
-    except MetricsListenError as exc:
+    except (ListenError, MetricsListenError) as exc:
         raise CliError(str(exc)) from None
 
 

@@ -43,6 +43,38 @@ def libmilter_socket(listen: str) -> str:
     return f"{family}:{port}@{host}"
 
 
+class ListenError(Exception):
+    """milter.listen is taken by another process; the message names the key and the address."""
+
+
+def check_listen_free(listen: str) -> None:
+    """Refuse an address another process serves, before any worker starts.
+
+    libmilter removes an existing unix socket and binds its own: a second `mailsift milter`
+    (a unit started twice, a test run beside production) silently cut the running milter off
+    from Postfix, and its readiness probe, reaching the first milter, even said "ready". A
+    socket file nobody answers on is left from a crash and is replaced, as before."""
+    kind, _, rest = listen.partition(":")
+    if kind == "unix":
+        if not os.path.exists(rest):
+            return
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(rest)
+            except OSError:
+                return  # stale: nobody listens
+        raise ListenError(f"milter.listen {listen}: another process is listening there "
+                          "(a milter already running?)")
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as libmilter binds
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            raise ListenError(f"milter.listen {listen}: {exc.strerror or exc}") from None
+
+
 def _announce_when_listening(listen: str, socket_mode: str) -> None:
     """Say "ready" once the socket accepts connections: scripts and tests wait for that line.
 
@@ -79,6 +111,7 @@ def _log_without_blocking() -> logging.handlers.QueueListener:
 
 
 def run(config: Config) -> None:
+    check_listen_free(config.milter.listen)
     # Before any thread exists (the pool starts some): every thread inherits the blocked mask, so
     # SIGTERM reaches libmilter's signal thread and stops the milter cleanly, workers included.
     start_process_helpers()
