@@ -191,6 +191,11 @@ def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None,
                        + ", --backup FILE, --restore FILE")
     if chosen[0] in NEEDS_PATHS and not paths:
         raise CliError(f"learn --{chosen[0]}: no PATH given (use - for standard input)")
+    if chosen[0] not in NEEDS_PATHS and paths:  # `--clear spam/` would clear everything
+        raise CliError(f"learn --{chosen[0]} takes no PATH (given: {' '.join(paths)}); it acts "
+                       "on the whole store")
+    if mbox and chosen[0] not in NEEDS_PATHS:
+        raise CliError(f"learn --{chosen[0]} takes no --mbox")
     config = _config(config_path or global_config)
     if recipient is not None:
         from mailsift.classifier.filter import recipient_prefix

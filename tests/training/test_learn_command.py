@@ -150,6 +150,20 @@ def test_learn_needs_exactly_one_mode(config: Path) -> None:
     assert result.stderr.startswith("mailsift: learn: give exactly one of")
 
 
+@pytest.mark.parametrize("mode", ["--clear", "--dump", "--expire", "--backup=out.jsonl"])
+def test_a_mode_on_the_whole_store_refuses_paths(config: Path, tmp_path: Path, mode: str) -> None:
+    """`learn --clear spam/` wiped the whole store, exit 0: the PATH was silently ignored."""
+    message = tmp_path / "spam.eml"
+    message.write_bytes(SPAM[0])
+    mailsift(config, "learn", "--spam", str(message))
+    dump = mailsift(config, "learn", "--dump").stdout
+    result = mailsift(config, "learn", mode, str(message))
+    assert result.returncode == 2
+    assert result.stderr == (f"mailsift: learn --{mode[2:].split('=')[0]} takes no PATH (given: {message}); "
+                             "it acts on the whole store\n")
+    assert mailsift(config, "learn", "--dump").stdout == dump
+
+
 def test_report_shares_digests_and_revoke_withdraws_them(config: Path, tmp_path: Path) -> None:
     message = tmp_path / "spam.eml"
     message.write_bytes(SPAM[1])
