@@ -38,12 +38,16 @@ def _config(path: str | None) -> Config:
 
 
 def _read_message(source: str) -> bytes:
-    if source == "-":
-        return sys.stdin.buffer.read()
+    """The message to check. Empty input is refused: it is a mistake (a wrong file, a pipe that
+    failed), and scored it looked like spam (missing headers) with exit status 1."""
+    name = "standard input" if source == "-" else source
     try:
-        return Path(source).read_bytes()
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
         raise CliError(f"{source}: cannot read message: {exc.strerror}") from None
+    if not raw.strip():
+        raise CliError(f"{name}: empty, no message to check")
+    return raw
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

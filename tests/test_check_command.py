@@ -1,0 +1,56 @@
+"""`mailsift check` as an administrator runs it on one message: exit 0 ham, 1 spam, 2 an error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.corpus import corpus_sample
+
+SPAM = corpus_sample("spam", 1, 3)[0]  # 18 points of rules alone
+HAM = corpus_sample("easy_ham", 1)[0]  # none
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "mailsift.toml"
+    path.write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n'
+                    f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    return path
+
+
+def check(config: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "check", *args],
+                          input=stdin, capture_output=True, timeout=120)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(),
+                                       done.stderr.decode())
+
+
+def test_exit_status_says_ham_or_spam_and_the_table_explains(config: Path, tmp_path: Path) -> None:
+    (tmp_path / "spam.eml").write_bytes(SPAM)
+    spam = check(config, str(tmp_path / "spam.eml"))
+    assert spam.returncode == 1, spam.stderr
+    assert spam.stdout.startswith("X-Spam-Flag: YES\n")
+    ham = check(config, stdin=HAM)
+    assert ham.returncode == 0, ham.stderr
+    assert ham.stdout.startswith("X-Spam-Flag: NO\n")
+
+
+def test_empty_input_is_refused_not_scored(config: Path, tmp_path: Path) -> None:
+    """It was scored as spam (5.2, missing headers), exit 1: a wrong file looked like a verdict."""
+    empty = tmp_path / "empty.eml"
+    empty.write_bytes(b"\n\n")
+    done = check(config, str(empty))
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2, "", f"mailsift: {empty}: empty, no message to check\n")
+    piped = check(config, stdin=b"")
+    assert (piped.returncode, piped.stderr) == (2, "mailsift: standard input: empty, no message to check\n")
+
+
+def test_a_missing_file_is_one_line(config: Path, tmp_path: Path) -> None:
+    done = check(config, str(tmp_path / "nowhere.eml"))
+    assert (done.returncode, done.stderr) == (
+        2, f"mailsift: {tmp_path / 'nowhere.eml'}: cannot read message: No such file or directory\n")
