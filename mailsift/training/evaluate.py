@@ -20,7 +20,7 @@ from mailsift.scanner import Scanner
 from mailsift.training.learn import learn
 from mailsift.training.metrics import summarize
 from mailsift.training.parallel import Failure, SurvivingPool
-from mailsift.training.sources import directory_files, iter_messages
+from mailsift.training.sources import directory_files, iter_messages, looks_like_mail
 
 
 class EvalError(Exception):
@@ -38,8 +38,9 @@ class EvalReport:
     ham: int
     spam: int
     bayes_silent: str = ""  # why Bayes gave no verdict, when it learned too little to give one
+    not_mail: tuple[str, ...] = ()  # files of the test folders left out: they are not mail
 
-    def as_dict(self) -> dict[str, float | str]:
+    def as_dict(self) -> dict[str, float | str | tuple[str, ...]]:
         return asdict(self)
 
     def text(self) -> str:
@@ -52,6 +53,8 @@ class EvalReport:
             f"learning:         {self.learn_msgs_per_s:.0f} msg/s",
             f"scoring:          {self.score_msgs_per_s:.0f} msg/s",
             *([f"warning:          {self.bayes_silent}"] if self.bayes_silent else []),
+            *([f"not scored:       {len(self.not_mail)} file(s) that are not mail, e.g. "
+               f"{self.not_mail[0]}"] if self.not_mail else []),
         ])
 
 
@@ -88,9 +91,24 @@ def _scores(pool: SurvivingPool[str, float], paths: list[str]) -> list[float]:
     return scores
 
 
-def _files(directory: str) -> list[str]:
-    """Names only: the scoring workers read each file themselves."""
-    return [str(path) for path in directory_files(Path(directory))]
+def _files(directory: str, not_mail: list[str]) -> list[str]:
+    """The test messages of a folder, by name (the scoring workers read each file themselves).
+    Files that are not mail (a README, an index, an empty file) are left out and named in
+    `not_mail`, as learning leaves them out: scored, they counted as test messages."""
+    found = []
+    for path in directory_files(Path(directory)):
+        (found if _starts_like_mail(path) else not_mail).append(str(path))
+    if not found:
+        raise EvalError(f"{directory}: no mail message in it")
+    return found
+
+
+def _starts_like_mail(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return looks_like_mail(file.read(4096))
+    except OSError:
+        return True  # scored, it stops the run by name, as any message that cannot be scored
 
 
 def _silence(bayes: BayesFilter) -> str:
@@ -131,7 +149,8 @@ def evaluate(config: Config, train_spam: str, train_ham: str, test_spam: str, te
             learned += learn(items, label, config, bayes, expected=len(items)).examined
         learn_seconds = time.perf_counter() - started
         silent = _silence(bayes)
-        spam, ham = _files(test_spam), _files(test_ham)
+        not_mail: list[str] = []
+        spam, ham = _files(test_spam, not_mail), _files(test_ham, not_mail)
         labels = [True] * len(spam) + [False] * len(ham)
         with SurvivingPool(_score, _start_scorer, (config, network)) as pool:
             _scores(pool, (spam + ham)[:2])  # start-up (rules, store) is not scoring time
@@ -146,4 +165,4 @@ def evaluate(config: Config, train_spam: str, train_ham: str, test_spam: str, te
         draw(labels, scores, required, plot)
     return EvalReport(metrics.fp_pct, metrics.fn_pct, metrics.one_minus_auc_pct,
                       metrics.fn_at_zero_fp_pct, learned / learn_seconds, metrics.msgs_per_s,
-                      len(ham), len(spam), silent)
+                      len(ham), len(spam), silent, tuple(not_mail))

@@ -119,3 +119,17 @@ def test_eval_says_when_bayes_learned_too_little_to_speak(split: list[str], tmp_
     assert done.returncode == 0, done.stderr
     assert ("warning:          Bayes stayed silent: it learned 40 spam and 40 ham, and speaks from "
             "bayes.min_spam = 200 and min_ham = 200; these are the figures of the rules alone") in done.stdout
+
+
+def test_files_that_are_not_mail_are_named_and_not_scored(config: Path, split: list[str]) -> None:
+    """A README or an empty file in a test folder counted as a test message (32 spam from 30)."""
+    test_spam = Path(split[split.index("--test-spam") + 1])
+    (test_spam / "README").write_text("Spam collected in March; see the ticket.\n")
+    (test_spam / "empty.eml").write_bytes(b"")
+    done = mailsift(config, "eval", *split, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (report["spam"], report["ham"]) == (10, 20)
+    assert sorted(Path(name).name for name in report["not_mail"]) == ["README", "empty.eml"]
+    text = mailsift(config, "eval", *split).stdout
+    assert "not scored:       2 file(s) that are not mail, e.g. " in text
