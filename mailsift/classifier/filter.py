@@ -10,6 +10,7 @@ not one per worker.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +36,7 @@ DAY = 86400
 # provider's milter sees thousands of domains, each store a namespace (and, on SQLite, a file
 # connection).
 RECIPIENT_STORES = 256
+DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)*")  # labels of letters (any script), digits, hyphens
 
 
 class StoreHealth:
@@ -110,7 +112,9 @@ def recipient_prefix(config: BayesConfig, name: str) -> str:
     if config.per_recipient == "off":
         raise ValueError("--for needs bayes.per_recipient = \"domain\" or \"address\"")
     key = _recipient_key(name, config.per_recipient)
-    if not key:
+    domain = key.rpartition("@")[2]
+    if not key or not DOMAIN.fullmatch(domain) or any(c.isspace() for c in key):
+        # A typo would otherwise make a store that no mail is ever scored with.
         wanted = "a domain" if config.per_recipient == "domain" else "an address"
         raise ValueError(f"--for {name!r}: not {wanted}")
     return _store_prefix(config, key)

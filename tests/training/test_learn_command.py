@@ -81,6 +81,10 @@ def test_forget_takes_messages_back(config: Path, tmp_path: Path) -> None:
     result = mailsift(config, "learn", "--forget", str(message))
     assert "Forgot tokens from 1 message(s)" in result.stdout
     assert "spam messages learned: 0" in mailsift(config, "learn", "--dump").stdout
+    for typo in ("not a domain!!", "example..org", "bob@", "ex ample.org"):
+        bad = mailsift(config, "learn", "--spam", "--for", typo, str(message))
+        assert (bad.returncode, bad.stderr) == (2, f"mailsift: learn: --for {typo!r}: not a domain\n")
+    assert mailsift(config, "learn", "--dump", "--for", "bücher.example").returncode == 0
 
 
 @pytest.fixture
