@@ -343,6 +343,14 @@ class BayesConfig(Section):
                         "(pyzor report) and `--revoke` (pyzor whitelist); needs the pyzor command "
                         "and its servers reachable.")
 
+    @property
+    def sqlite_path(self) -> str | None:
+        """The file of a sqlite:/// store, else None; "sqlite:////var/x" (SQLAlchemy's spelling
+        of an absolute path) names /var/x too, and is shown so."""
+        if not self.store.startswith(SQLITE_SCHEME):
+            return None
+        return "/" + self.store.removeprefix(SQLITE_SCHEME).lstrip("/")
+
     @field_validator("store")
     @classmethod
     def _store(cls, value: str) -> str:

@@ -157,6 +157,14 @@ def test_every_kind_of_bayes_store_is_accepted(store: str) -> None:
     assert parse_config({"bayes": {"store": store}}, "m.toml").bayes.store == store
 
 
+@pytest.mark.parametrize(("store", "path"), [
+    ("sqlite:///var/lib/mailsift/bayes.sqlite", "/var/lib/mailsift/bayes.sqlite"),
+    ("sqlite:////var/lib/mailsift/bayes.sqlite", "/var/lib/mailsift/bayes.sqlite"),  # shown as //var
+    ("redis://127.0.0.1:6379/0", None)])
+def test_the_sqlite_file_of_a_store(store: str, path: str | None) -> None:
+    assert parse_config({"bayes": {"store": store}}, "m.toml").bayes.sqlite_path == path
+
+
 def test_a_bayes_store_that_is_a_plain_path_stops_loading_naming_file_key_and_schemes(
         tmp_path: Path) -> None:
     """It used to load, and fail at the first lookup as "bad Redis URL"."""

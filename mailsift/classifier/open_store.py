@@ -21,7 +21,6 @@ from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 log = logging.getLogger(__name__)
 
 DAY = 86400
-SQLITE = "sqlite://"
 
 
 def redis_password(config: BayesConfig) -> str | None:
@@ -34,8 +33,8 @@ def redis_password(config: BayesConfig) -> str | None:
 def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
     """The configured store, not yet connected; `prefix` overrides the key prefix (per-user Bayes)."""
     prefix = config.key_prefix if prefix is None else prefix
-    if config.store.startswith(SQLITE):
-        path = config.store.removeprefix(SQLITE)
+    path = config.sqlite_path
+    if path is not None:
         make_folders(Path(path).parent)
         return SQLiteStore(path, prefix)
     settings = settings_for(config, config.store, redis_password(config),
@@ -47,8 +46,8 @@ def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:
 def unmade_sqlite(config: BayesConfig) -> str | None:
     """The path of the configured SQLite store when the file does not exist yet: it holds
     nothing learned, and commands that only look must not create it."""
-    path = config.store.removeprefix(SQLITE)
-    return path if config.store.startswith(SQLITE) and not Path(path).exists() else None
+    path = config.sqlite_path
+    return path if path is not None and not Path(path).exists() else None
 
 
 def existing_filter(config: BayesConfig) -> BayesFilter | None:
