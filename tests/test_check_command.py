@@ -6,20 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support.corpus import corpus_sample
+from tests.training import test_learn_command
 
 SPAM = corpus_sample("spam", 1, 3)[0]  # 18 points of rules alone
 HAM = corpus_sample("easy_ham", 1)[0]  # none
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "mailsift.toml"
-    path.write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n'
-                    f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
-    return path
+config = test_learn_command.config  # the fixture: a config with a private SQLite store
 
 
 def check(config: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:

@@ -157,6 +157,14 @@ def test_every_kind_of_bayes_store_is_accepted(store: str) -> None:
     assert parse_config({"bayes": {"store": store}}, "m.toml").bayes.store == store
 
 
+def load_error(path: Path, text: str) -> str:
+    """The one line loading `text` from `path` stops with."""
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    return str(err.value)
+
+
 @pytest.mark.parametrize(("store", "path"), [
     ("sqlite:///var/lib/mailsift/bayes.sqlite", "/var/lib/mailsift/bayes.sqlite"),
     ("sqlite:////var/lib/mailsift/bayes.sqlite", "/var/lib/mailsift/bayes.sqlite"),  # shown as //var
@@ -169,10 +177,7 @@ def test_a_bayes_store_that_is_a_plain_path_stops_loading_naming_file_key_and_sc
         tmp_path: Path) -> None:
     """It used to load, and fail at the first lookup as "bad Redis URL"."""
     path = tmp_path / "mailsift.toml"
-    path.write_text('[bayes]\nstore = "/var/lib/mailsift/bayes.sqlite"\n')
-    with pytest.raises(ConfigError) as err:
-        load_config(str(path))
-    assert str(err.value) == (
+    assert load_error(path, '[bayes]\nstore = "/var/lib/mailsift/bayes.sqlite"\n') == (
         f"{path}: bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or "
         "unix:// URL (got '/var/lib/mailsift/bayes.sqlite'); allowed: a string")
 
@@ -187,10 +192,7 @@ def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
 def test_an_example_table_uncommented_next_to_its_empty_list_says_which_line_to_delete(
         tmp_path: Path) -> None:
     path = tmp_path / "mailsift.toml"
-    path.write_text('[dns]\nblocklists = []\n[[dns.blocklists]]\nzone = "zen.example.net"\n')
-    with pytest.raises(ConfigError) as err:
-        load_config(str(path))
-    assert str(err.value) == (
+    assert load_error(path, '[dns]\nblocklists = []\n[[dns.blocklists]]\nzone = "zen.example.net"\n') == (
         f"{path}: not valid TOML: Cannot mutate immutable namespace ('dns', 'blocklists') (at line "
         "3, column 17); 'dns.blocklists' is set with `blocklists = ...` and again as a table: keep "
         "one (to use [[dns.blocklists]] tables, delete the `blocklists = []` line)")
