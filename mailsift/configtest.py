@@ -61,6 +61,9 @@ def rules_check(config: Config) -> Check:
         detail += f"; {len(errors)} skipped: " + "; ".join(map(item_text, errors[:RULE_ERRORS_SHOWN]))
         if len(errors) > RULE_ERRORS_SHOWN:
             detail += f"; {len(errors) - RULE_ERRORS_SHOWN} more (`mailsift rules lint` lists all)"
+    unsupported = len(rules.skipped) - len(errors)
+    if unsupported:
+        detail += f"; {unsupported} call eval checks mailsift lacks (`mailsift rules lint` names them)"
     return Check("rules", loaded > 0 and not errors, detail)
 
 

@@ -258,7 +258,7 @@ class _Loader:
             self.skip(source, name, str(exc), rule_kind)
             return
         if rule.eval_name is not None and rule.eval_name not in self.checks:
-            self.skip(source, name, f"unknown eval check {rule.eval_name}", rule_kind)
+            self.skip(source, name, f"{UNKNOWN_EVAL}{rule.eval_name}", rule_kind)
             return
         self.define(_Test(rule, perl))
 
@@ -491,6 +491,7 @@ class _Loader:
 
 
 CHECK_SOURCE = "check:"  # source of a rule declared by a Python check rather than read from a file
+UNKNOWN_EVAL = "unknown eval check "  # the reason given for a rule calling an eval check we lack
 
 
 def _split_word(text: str) -> tuple[str, str]:
