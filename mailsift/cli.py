@@ -51,6 +51,9 @@ def _read_message(source: str) -> bytes:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The installed distribution's version (importlib.metadata), so it is what pip installed, for bug
+# reports and upgrade checks.
+@click.version_option(package_name="mailsift", prog_name="mailsift")
 @click.option("--config", "config_path", metavar="FILE", envvar="MAILSIFT_CONFIG",
               help="Config file (default: $MAILSIFT_CONFIG, then /etc/mailsift/mailsift.toml).")
 @click.option("-v", "--verbose", is_flag=True, help="Log what is going on to stderr.")
