@@ -391,22 +391,47 @@ def quarantine_delete(global_config: str | None, message_id: str) -> None:
     click.echo(f"Deleted {message_id}")
 
 
+# mode (as quarantine.review.learn names it) -> its options, the first the name, and the help.
+# --report and --revoke are the names `mailsift learn` gives the same modes: one vocabulary works
+# for both commands.
+QUARANTINE_LEARN_MODES: dict[str, tuple[tuple[str, ...], str]] = {
+    "ham": (("--ham",), "Learn as ham."),
+    "spam": (("--spam",), "Learn as spam."),
+    "forget": (("--forget",), "Take back what learning it added."),
+    "spam-report": (("--spam-report", "--report"), "Learn as spam and share its digests "
+                    "(DIGEST_REPORTED); --report, as `mailsift learn` names it."),
+    "ham-revoke": (("--ham-revoke", "--revoke"), "Learn as ham and withdraw a report; --revoke, "
+                   "as `mailsift learn` names it."),
+}
+
+
+def _only_one(command: str, chosen: list[str], options: list[str]) -> str:
+    """The one mode given. None, or several, is refused: with several, click's last-one-wins
+    would silently do one the admin may not have meant (`--spam --ham` learned as ham)."""
+    if len(chosen) != 1:
+        raise CliError(f"{command}: give exactly one of {', '.join(options)}")
+    return chosen[0]
+
+
+def _quarantine_learn_options(func: Callable[..., None]) -> Callable[..., None]:
+    """One flag per mode, each its own parameter (not a shared flag_value) so that several can
+    be seen, and refused."""
+    for mode, (flags, text) in reversed(QUARANTINE_LEARN_MODES.items()):
+        func = click.option(*flags, mode.replace("-", "_"), is_flag=True, help=text)(func)
+    return func
+
+
 @quarantine.command(name="learn")
 @click.argument("message_id", metavar="ID")
-@click.option("--ham", "mode", flag_value="ham", help="Learn as ham.")
-@click.option("--spam", "mode", flag_value="spam", help="Learn as spam.")
-@click.option("--forget", "mode", flag_value="forget", help="Take back what learning it added.")
-@click.option("--spam-report", "mode", flag_value="spam-report",
-              help="Learn as spam and share its digests (DIGEST_REPORTED).")
-@click.option("--ham-revoke", "mode", flag_value="ham-revoke", help="Learn as ham and withdraw a report.")
+@_quarantine_learn_options
 @click.pass_obj
-def quarantine_learn(global_config: str | None, message_id: str, mode: str | None) -> None:
+def quarantine_learn(global_config: str | None, message_id: str, **modes: bool) -> None:
     """Teach Bayes with a quarantined message."""
     from mailsift.quarantine.review import learn
 
-    if mode is None:
-        raise CliError("quarantine learn: give one of --ham, --spam, --forget, --spam-report, "
-                       "--ham-revoke")
+    chosen = [mode for mode in QUARANTINE_LEARN_MODES if modes[mode.replace("-", "_")]]
+    mode = _only_one("quarantine learn", chosen, [
+        " or ".join(flags) for flags, _ in QUARANTINE_LEARN_MODES.values()])
     config, store = _quarantine(global_config)
     outcome = _quarantine_call(lambda: learn(config, store, message_id, _operator(), mode))
     click.echo(f"{message_id}: {outcome}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,3 +100,33 @@ def test_ids_never_start_with_a_dash_that_the_command_line_would_read_as_an_opti
     assert not any(i.startswith("-") for i in ids)
     assert all(valid_id(i) for i in ids)
     assert not valid_id("-" + "A" * 21)
+
+
+def mailsift(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command as an admin runs it (a new process: click parsing, exit status)."""
+    return subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_learn_refuses_two_modes_instead_of_doing_the_last(config_path: Path, tmp_path: Path) -> None:
+    """`--spam --ham` was learned as ham, silently; `mailsift learn --spam --ham` refuses."""
+    message_id = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    done = mailsift(config_path, "quarantine", "learn", message_id, "--spam", "--ham")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("mailsift: quarantine learn: give exactly one of --ham, --spam")
+    assert done.stderr.count("\n") == 1
+    totals = open_store(load_config(str(config_path)).bayes).totals()
+    assert (totals.spam, totals.ham) == (0, 0)
+
+
+def test_learn_takes_the_report_and_revoke_names_of_the_learn_command(
+        config_path: Path, tmp_path: Path) -> None:
+    message_id = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    reported = mailsift(config_path, "quarantine", "learn", message_id, "--report")
+    assert reported.returncode == 0, reported.stderr
+    assert reported.stdout == f"{message_id}: learned as spam, reported\n"
+    revoked = mailsift(config_path, "quarantine", "learn", message_id, "--revoke")
+    assert revoked.stdout == f"{message_id}: relearned as ham, report revoked\n", revoked.stderr
+    again = mailsift(config_path, "quarantine", "learn", message_id, "--spam-report")
+    assert again.stdout == f"{message_id}: relearned as spam, reported\n", again.stderr
+    assert "--spam-report, --report" in mailsift(config_path, "quarantine", "learn", "--help").stdout
