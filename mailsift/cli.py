@@ -451,9 +451,13 @@ def quarantine_expire(global_config: str | None) -> None:
 @click.pass_obj
 def quarantine_digest(global_config: str | None) -> None:
     """Mail each user a summary of their newly quarantined mail (run daily by a systemd timer)."""
-    from mailsift.quarantine.digest import send_digests
+    from mailsift.quarantine.digest import nobody_to_mail, send_digests
 
     config, store = _quarantine(global_config)
+    nobody = nobody_to_mail(config)
+    if nobody:
+        click.echo(f"No digest sent: {nobody}")
+        return
     for sent in _quarantine_call(lambda: send_digests(config, store)):
         click.echo(f"Digest of {sent.messages} message(s) sent to {sent.user} <{sent.to}>")
 

@@ -39,6 +39,16 @@ def base_url(config: Config) -> str:
     return (config.web.base_url or f"http://{config.web.listen}").rstrip("/")
 
 
+def nobody_to_mail(config: Config) -> str:
+    """Why no digest can go to anyone ('' when someone can get one): a timer's run that sends
+    nothing should say so, or a site missing `web.users` never learns why no digest arrives."""
+    if not config.web.users:
+        return "no user is configured (web.users)"
+    if not any(user.addresses for user in config.web.users):
+        return "no user in web.users has addresses"
+    return ""
+
+
 def send_digests(config: Config, store: QuarantineStore, at: datetime | None = None) -> list[Sent]:
     """Mail every user with addresses who has new quarantined mail; returns what was sent."""
     at = at or now()

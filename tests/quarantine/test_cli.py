@@ -130,3 +130,17 @@ def test_learn_takes_the_report_and_revoke_names_of_the_learn_command(
     again = mailsift(config_path, "quarantine", "learn", message_id, "--spam-report")
     assert again.stdout == f"{message_id}: relearned as spam, reported\n", again.stderr
     assert "--spam-report, --report" in mailsift(config_path, "quarantine", "learn", "--help").stdout
+
+
+def test_digest_without_users_says_why_nothing_was_sent(config_path: Path, tmp_path: Path) -> None:
+    """It printed nothing, exit 0: a timer's run that never mails anyone looked like success."""
+    QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    done = mailsift(config_path, "quarantine", "digest")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, "No digest sent: no user is configured (web.users)\n", "")
+    admin_only = config_path.read_text() + (
+        '[[web.users]]\nname = "admin"\nrole = "admin"\n'
+        'password_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"\n')
+    config_path.write_text(admin_only)
+    done = mailsift(config_path, "quarantine", "digest")
+    assert (done.returncode, done.stdout) == (0, "No digest sent: no user in web.users has addresses\n")
