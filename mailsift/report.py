@@ -13,6 +13,7 @@ from mailsift.rules.result import Result
 
 MAX_LEVEL = 50
 LEVEL_CHAR = "*"
+CAP_DESCRIPTION = "group total limited to its cap"
 
 
 def status_line(result: Result, extra: str = "") -> str:
@@ -53,6 +54,12 @@ def fold(name: str, value: str, width: int = 78) -> str:
     return "\n".join([f"{name}: {first}", *lines[1:]])
 
 
+def cap_rows(capped: dict[str, float]) -> list[tuple[float, str, str]]:
+    """(score, name, description) of what each capped group lost: rows of their own in every rule
+    table (check's, the quarantine's), else the rows add up to more than the score."""
+    return [(-removed, f"(cap: {group})", CAP_DESCRIPTION) for group, removed in sorted(capped.items())]
+
+
 def rule_table(result: Result) -> str:
     """Highest score first, with the evidence that made each rule fire."""
     rows = [" Score | Rule                     | Description",
@@ -62,8 +69,8 @@ def rule_table(result: Result) -> str:
         if hit.evidence:
             description += f" [{hit.evidence}]"
         rows.append(f"{hit.score:6.1f} | {hit.name:<24} | {description}")
-    for group, removed in sorted(result.capped.items()):
-        rows.append(f"{-removed:6.1f} | {'(cap: ' + group + ')':<24} | group total limited to its cap")
+    for score, name, description in cap_rows(result.capped):
+        rows.append(f"{score:6.1f} | {name:<24} | {description}")
     for name, why in sorted(result.rule_errors.items()):
         rows.append(f"{'-':>6} | {name:<24} | not scored: {why}")
     return "\n".join(rows)

@@ -17,6 +17,7 @@ from typing import Any
 
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
+from mailsift.report import cap_rows
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
 SORT_KEYS = ("time", "score", "sender", "subject")
@@ -82,6 +83,18 @@ def normalise(raw: bytes, meta: dict[str, Any]) -> dict[str, Any]:
         "state": "held",
         "events": [],
     }
+
+
+def rule_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A message's rule table, for `quarantine show` and the web UI: its rules, highest first, then
+    what each capped group lost, so the rows add up to the score. The caps are read from the
+    stored verdict (the milter's `Result.as_dict()`), which every record keeps: messages held
+    before this table had cap rows show them too. They are not rules, so `record["rules"]`
+    (counted by the stats page) leaves them out."""
+    capped = (record.get("verdict") or {}).get("capped_groups") or {}
+    caps = [{"name": name, "score": score, "description": description, "evidence": ""}
+            for score, name, description in cap_rows(capped)]
+    return [*record["rules"], *caps]
 
 
 def event(user: str, action: str, detail: str = "") -> dict[str, str]:

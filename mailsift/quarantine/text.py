@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mailsift.quarantine.model import rule_rows
+
 RELATIVE = re.compile(r"^(\d+)([dh])$")
 SUBJECT_WIDTH = 40
 SENDER_WIDTH = 28
@@ -45,6 +47,8 @@ def list_text(records: list[dict[str, Any]], total: int) -> str:
 
 
 def show_text(r: dict[str, Any]) -> str:
+    """One message for `quarantine show`. The score line names the action only: the stored reason
+    ("score 11.0 (required 5.0): RULES") repeats the score beside it and the rules below."""
     lines = [
         f"Id:          {r['id']}   ({r['state']})",
         f"Arrived:     {short_time(r['time'])} UTC on {r.get('host', '-')}, "
@@ -55,12 +59,12 @@ def show_text(r: dict[str, Any]) -> str:
         f"From:        {r.get('from', '')}",
         f"Subject:     {r.get('subject', '')}",
         f"Size:        {r['size']} bytes",
-        f"Score:       {r['score']:.1f} (required {r['required_score']:.1f}), {r['action']}: {r['reason']}",
+        f"Score:       {r['score']:.1f} (required {r['required_score']:.1f}), {r['action']}",
         "",
         " Score | Matching rule            | Description",
         "-------+--------------------------+" + "-" * 40,
     ]
-    for rule in r["rules"]:
+    for rule in rule_rows(r):
         text = rule["description"] + (f" [{rule['evidence']}]" if rule["evidence"] else "")
         lines.append(f"{rule['score']:6.1f} | {rule['name']:<24} | {text}")
     history = [f"  {e['time']}  {e['user']}: {e['action']} {e['detail']}".rstrip()

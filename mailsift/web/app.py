@@ -43,6 +43,7 @@ from mailsift.quarantine.model import (
     QuarantineError,
     Query,
     list_entry,
+    rule_rows,
     valid_id,
 )
 from mailsift.quarantine.store import QuarantineStore
@@ -245,7 +246,8 @@ class Pages:
         if record["state"] != "deleted":
             raw = await run_in_threadpool(self.store.raw, message_id)
             view = await run_in_threadpool(message_view, self.config, raw)
-        return self.render(request, "message.html", record=record, view=view, actions=ACTIONS)
+        return self.render(request, "message.html", record=record, rules=rule_rows(record), view=view,
+                           actions=ACTIONS)
 
     async def message_action(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)

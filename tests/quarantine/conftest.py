@@ -11,6 +11,7 @@ import pytest
 from mailsift.quarantine.redis_backend import RedisBackend
 from mailsift.quarantine.store import QuarantineStore
 from mailsift.redis_connect import RedisSettings
+from mailsift.rules.result import Hit, Result
 from tests.support.redis_server import RedisServer
 
 
@@ -57,6 +58,15 @@ def make_meta(recipients: list[str] | None = None, score: float = 42.0, subject:
     if time:
         meta["time"] = time
     return meta
+
+
+def make_capped_meta() -> dict[str, Any]:
+    """A verdict as the milter stores it (`Result.as_dict()`) whose "money" group was capped: its
+    rules add up to 12.4, the score is 11.0."""
+    hits = [Hit("MONEY_BIG", 8.5, "lots of money", "USD 1,000,000", group="money"),
+            Hit("MONEY_FAST", 2.4, "money fast", group="money"),
+            Hit("LOW_RULE", 1.5, "a small sign")]
+    return {**make_meta(), "verdict": Result(11.0, 5.0, hits, capped={"money": 1.4}).as_dict()}
 
 
 # The real Postfix, sink and milter of tests/e2e, for the release tests (fixtures by import).

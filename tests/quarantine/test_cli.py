@@ -14,7 +14,7 @@ from mailsift.classifier.open_store import open_store
 from mailsift.cli import cli
 from mailsift.config import load_config
 from mailsift.quarantine.store import QuarantineStore
-from tests.quarantine.conftest import make_message, make_meta
+from tests.quarantine.conftest import make_capped_meta, make_message, make_meta
 from tests.support.milter_process import to_toml
 
 
@@ -144,3 +144,18 @@ def test_digest_without_users_says_why_nothing_was_sent(config_path: Path, tmp_p
     config_path.write_text(admin_only)
     done = mailsift(config_path, "quarantine", "digest")
     assert (done.returncode, done.stdout) == (0, "No digest sent: no user in web.users has addresses\n")
+
+
+def test_show_lists_the_cap_row_so_the_rows_add_up_to_the_score(
+        config_path: Path, tmp_path: Path) -> None:
+    """The rules summed to 12.4 against "Score: 11.0": `check`'s (cap: money) row was missing.
+    And the score line said the score twice ("..., quarantine: score 11.0 (required 5.0): ...")."""
+    message_id = QuarantineStore(tmp_path / "q").put(make_message(), make_capped_meta())
+    done = mailsift(config_path, "quarantine", "show", message_id)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "Score:       11.0 (required 5.0), quarantine" in lines
+    table = lines[lines.index(next(line for line in lines if line.startswith("-------+"))) + 1:]
+    rows = table[:table.index("")]
+    assert rows[-1].split("|")[1].strip() == "(cap: money)"
+    assert round(sum(float(row.split("|")[0]) for row in rows), 1) == 11.0

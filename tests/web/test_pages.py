@@ -14,7 +14,7 @@ from mailsift.cli import cli
 from mailsift.config import Config, parse_config
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.web.app import create_app
-from tests.quarantine.conftest import make_message, make_meta
+from tests.quarantine.conftest import make_capped_meta, make_message, make_meta
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisClusterServers
 from tests.support.sink import SmtpSink
@@ -121,3 +121,13 @@ def cluster_clients(cluster: RedisClusterServers) -> int:
         with node.client() as probe:
             total += len(probe.client_list()) - 1
     return total
+
+
+def test_message_page_lists_the_cap_row_as_quarantine_show_does(
+        client: TestClient, store: QuarantineStore) -> None:
+    """The rule table left out what a capped group lost, so its rows added up to more than the score."""
+    message_id = store.put(make_message(), make_capped_meta())
+    log_in(client, "admin")
+    page = client.get(f"/message/{message_id}").text
+    assert "<td>(cap: money)</td>" in page and '<td class="num">-1.4</td>' in page
+    assert "score 11.0 (required 5.0)" not in page  # the stored reason repeated the Score row
