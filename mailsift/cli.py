@@ -50,6 +50,20 @@ def _read_message(source: str) -> bytes:
     return raw
 
 
+def _use_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        ctx.obj = value  # what @click.pass_obj hands the command: it wins over the global one
+    return value
+
+
+def config_option(func: Callable[..., None]) -> Callable[..., None]:
+    """`--config FILE` after the subcommand as well as before it: admins type it at the end
+    (`mailsift quarantine list --config F`), and it was refused after some commands only. Each
+    command reads the file to use from its context object (`@click.pass_obj`)."""
+    return click.option("--config", metavar="FILE", expose_value=False, callback=_use_config,
+                        help="Config file (overrides the global one).")(func)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 # The installed distribution's version (importlib.metadata), so it is what pip installed, for bug
 # reports and upgrade checks.
@@ -93,9 +107,9 @@ def check(global_config: str | None, message: str, as_json: bool, config_path: s
 
 
 @cli.command()
-@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@config_option
 @click.pass_obj
-def configtest(global_config: str | None, config_path: str | None) -> None:
+def configtest(config_path: str | None) -> None:
     """Check the config, load the rules, reach the Bayes store, quarantine index and DNS lists.
 
     One line per part, "ok" or "FAIL"; exit 0 when all are ok, 1 otherwise (2: the config
@@ -103,8 +117,7 @@ def configtest(global_config: str | None, config_path: str | None) -> None:
     """
     from mailsift.configtest import run_checks
 
-    path = config_path or global_config
-    config = _config(path)
+    config = _config(config_path)
     click.echo(f"{'config':<11}{'ok':<5}{config.source}")
     checks = run_checks(config)
     for result in checks:
@@ -120,6 +133,7 @@ def rules() -> None:
 @rules.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--verbose", is_flag=True, help="List every directive that was read but not used.")
+@config_option
 @click.pass_obj
 def lint(global_config: str | None, paths: tuple[Path, ...], verbose: bool) -> None:
     """Report, per file, what loaded and what was skipped (with file:line and why).
@@ -137,14 +151,14 @@ def lint(global_config: str | None, paths: tuple[Path, ...], verbose: bool) -> N
 
 
 @cli.command()
-@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@config_option
 @click.pass_obj
-def milter(global_config: str | None, config_path: str | None) -> None:
+def milter(config_path: str | None) -> None:
     """Run the milter in the foreground (Postfix connects to milter.listen)."""
     from mailsift.milter.daemon import ListenError, run
     from mailsift.milter.metrics import MetricsListenError
 
-    config = _config(config_path or global_config)
+    config = _config(config_path)
     logging.getLogger("mailsift").setLevel(logging.INFO)
     try:
         run(config)
@@ -224,13 +238,13 @@ def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None,
 
 
 @cli.command()
-@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@config_option
 @click.pass_obj
-def postfix(global_config: str | None, config_path: str | None) -> None:
+def postfix(config_path: str | None) -> None:
     """Print the Postfix main.cf and master.cf lines for this configuration."""
     from mailsift.milter.postfix import postfix_lines
 
-    click.echo(postfix_lines(_config(config_path or global_config)))
+    click.echo(postfix_lines(_config(config_path)))
 
 
 def _eval_folder(option: str, directory: str) -> None:
@@ -261,11 +275,10 @@ def _eval_folder(option: str, directory: str) -> None:
 @click.option("--network", is_flag=True, help="Run network checks too (off by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @click.option("--plot", metavar="FILE.png", help="Draw the ROC curve and score histogram.")
-@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@config_option
 @click.pass_obj
-def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_spam: str,
-             test_ham: str, store: str | None, network: bool, as_json: bool, plot: str | None,
-             config_path: str | None) -> None:
+def evaluate(config_path: str | None, train_spam: str, train_ham: str, test_spam: str,
+             test_ham: str, store: str | None, network: bool, as_json: bool, plot: str | None) -> None:
     """Learn from empty, score a test set, print FP%, FN%, 1-AUC% and speeds."""
     from mailsift.classifier.store import StoreError
     from mailsift.training.evaluate import EvalError
@@ -281,7 +294,7 @@ def evaluate(global_config: str | None, train_spam: str, train_ham: str, test_sp
                               ("test-spam", test_spam), ("test-ham", test_ham)):
         _eval_folder(option, directory)
     try:
-        report = run(_config(config_path or global_config), train_spam, train_ham, test_spam,
+        report = run(_config(config_path), train_spam, train_ham, test_spam,
                      test_ham, store, network, plot)
     except StoreError as exc:
         raise CliError(f"eval: Bayes store unavailable: {exc}") from None
@@ -325,6 +338,7 @@ def quarantine() -> None:
 @click.option("--min-score", type=float, help="Score at least this.")
 @click.option("--since", metavar="WHEN", help="Arrived since WHEN: 2024-05-01, an ISO time, or 7d / 12h.")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many.")
+@config_option
 @click.pass_obj
 def quarantine_list(global_config: str | None, to: tuple[str, ...], sender: str, subject: str,
                     min_score: float | None, since: str | None, limit: int) -> None:
@@ -353,6 +367,7 @@ def _quarantine_call(action: Callable[[], Any]) -> Any:
 @quarantine.command(name="show")
 @click.argument("message_id", metavar="ID")
 @click.option("--raw", is_flag=True, help="Write the message itself, byte for byte.")
+@config_option
 @click.pass_obj
 def quarantine_show(global_config: str | None, message_id: str, raw: bool) -> None:
     """Show a message's envelope, rules and history (or, with --raw, the message)."""
@@ -369,6 +384,7 @@ def quarantine_show(global_config: str | None, message_id: str, raw: bool) -> No
 @click.argument("message_id", metavar="ID")
 @click.option("--to", "to", metavar="ADDR", multiple=True,
               help="Deliver to ADDR instead of the quarantined recipients (repeatable).")
+@config_option
 @click.pass_obj
 def quarantine_release(global_config: str | None, message_id: str, to: tuple[str, ...]) -> None:
     """Deliver the original message through Postfix's no-milter port (quarantine.release_via)."""
@@ -381,6 +397,7 @@ def quarantine_release(global_config: str | None, message_id: str, to: tuple[str
 
 @quarantine.command(name="delete")
 @click.argument("message_id", metavar="ID")
+@config_option
 @click.pass_obj
 def quarantine_delete(global_config: str | None, message_id: str) -> None:
     """Delete a message (its history stays until it expires)."""
@@ -424,6 +441,7 @@ def _quarantine_learn_options(func: Callable[..., None]) -> Callable[..., None]:
 @quarantine.command(name="learn")
 @click.argument("message_id", metavar="ID")
 @_quarantine_learn_options
+@config_option
 @click.pass_obj
 def quarantine_learn(global_config: str | None, message_id: str, **modes: bool) -> None:
     """Teach Bayes with a quarantined message."""
@@ -438,6 +456,7 @@ def quarantine_learn(global_config: str | None, message_id: str, **modes: bool) 
 
 
 @quarantine.command(name="expire")
+@config_option
 @click.pass_obj
 def quarantine_expire(global_config: str | None) -> None:
     """Delete messages older than quarantine.keep_days (run daily by a systemd timer)."""
@@ -448,6 +467,7 @@ def quarantine_expire(global_config: str | None) -> None:
 
 
 @quarantine.command(name="digest")
+@config_option
 @click.pass_obj
 def quarantine_digest(global_config: str | None) -> None:
     """Mail each user a summary of their newly quarantined mail (run daily by a systemd timer)."""
@@ -465,6 +485,7 @@ def quarantine_digest(global_config: str | None) -> None:
 # --- web -------------------------------------------------------------------------------------
 
 @cli.group(invoke_without_command=True)
+@config_option
 @click.pass_context
 def web(ctx: click.Context) -> None:
     """Run the quarantine review UI on web.listen (needs an admin in [[web.users]])."""
