@@ -141,6 +141,7 @@ class _Loader:
     replace_rules: dict[str, str] = field(default_factory=dict)
     conditionals: list[_Conditional] = field(default_factory=list)
     reading: list[Path] = field(default_factory=list)
+    directives: int = 0  # lines that were a directive we know, to find files with none
 
     # --- files -------------------------------------------------------------------------------
 
@@ -149,7 +150,10 @@ class _Loader:
 
         `source` is the `include` line that names `path`, if one does."""
         if path.is_dir():
-            for child in sorted(path.glob("*.cf")):
+            children = sorted(path.glob("*.cf"))
+            if not children:
+                self.result.unread[str(path)] = "a directory without a *.cf file"
+            for child in children:
                 self.load_file(child, source)
         else:
             self.load_file(path, source)
@@ -161,6 +165,12 @@ class _Loader:
             return
         try:
             text = _read_text(path)
+        except BinaryFileError:  # named by an include line, or given itself
+            where, what, named = (source, "include", f"{path}: ") if source else (str(path), "file", "")
+            message = named + "a binary file, not a rule file"
+            self.skip(where, what, message, "")
+            log.warning("rules: %s: %s; not read", where, message)
+            return
         except OSError as exc:
             # As SpamAssassin does: a missing include (or a directory called x.cf) costs its
             # rules, with a lint line, not the whole ruleset and the milter's start.
@@ -171,8 +181,11 @@ class _Loader:
         self.reading.append(resolved)
         self.result.files.append(str(path))
         outer_conditionals, self.conditionals = self.conditionals, []
+        directives_before = self.directives
         for number, line in enumerate(text.splitlines(), 1):
             self.handle_line(line, f"{path}:{number}", path)
+        if self.directives == directives_before:
+            self.result.unread[str(path)] = "no line of it is a rule or a directive mailsift knows"
         for block in self.conditionals:
             self.skip(block.source, "if", f"'{block.condition}' has no matching endif", "")
         self.conditionals = outer_conditionals
@@ -187,6 +200,7 @@ class _Loader:
             return
         directive, args = _split_word(text)
         directive = directive.lower()
+        self.directives += _known_directive(directive)
         if directive in ("if", "ifplugin", "else", "endif"):
             self.conditional(directive, args, source)
         elif not all(block.active for block in self.conditionals):
@@ -500,13 +514,27 @@ def _split_word(text: str) -> tuple[str, str]:
     return (parts[0], parts[1]) if len(parts) == 2 else (parts[0] if parts else "", "")
 
 
+class BinaryFileError(ValueError):
+    """A file with a NUL byte: no rule file (text) has one, and read as Latin-1 its bytes made
+    lines that `rules lint` reported as unused settings, with exit 0."""
+
+
 def _read_text(path: Path) -> str:
     """Rule files are UTF-8 in practice; older ones may be Latin-1, which always decodes."""
     data = path.read_bytes()
+    if b"\0" in data:
+        raise BinaryFileError(str(path))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def _known_directive(directive: str) -> bool:
+    """A directive mailsift reads or knows by meaning. Any other lower-case word is noted as a
+    setting it does not use, which is every line of some non-rule files: they count as none."""
+    return (directive in ("if", "ifplugin", "else", "endif", "include") or directive in _HANDLERS
+            or directive in _NOTE_MEANINGS or directive.startswith(tuple(_NOTE_PREFIXES)))
 
 
 def _substitute_condition(expr: str) -> str:

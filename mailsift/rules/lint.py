@@ -46,7 +46,8 @@ def item_text(item: LintItem) -> str:
 
 
 def lint_report(paths: list[Path], checks: dict[str, object], verbose: bool = False) -> tuple[str, int]:
-    """Load the rule files and describe the outcome; exit code 0 if nothing was skipped, else 1.
+    """Load the rule files and describe the outcome; exit code 0 if nothing was skipped and
+    something was read from every file, else 1 (`rules lint photo.jpg` is a mistake).
 
     Notes are summarised per directive (count and first place) unless `verbose`, because stock
     SpamAssassin files carry thousands of settings mailsift does not use.
@@ -59,8 +60,11 @@ def lint_report(paths: list[Path], checks: dict[str, object], verbose: bool = Fa
     if rules.notes:
         lines += ["", f"Notes ({len(rules.notes)}):"]
         lines += _verbose_notes(rules.notes) if verbose else _summarised_notes(rules.notes)
+    if rules.unread:
+        lines += ["", f"Nothing read ({len(rules.unread)}):"]
+        lines += [f"  {path}: {why}" for path, why in rules.unread.items()]
     lines += ["", _total_line(rules)]
-    return "\n".join(lines) + "\n", 1 if rules.skipped else 0
+    return "\n".join(lines) + "\n", 1 if rules.skipped or rules.unread else 0
 
 
 def _file_of(source: str) -> str:
@@ -94,7 +98,9 @@ def _summarised_notes(notes: list[LintItem]) -> list[str]:
 
 def _total_line(rules: RuleSet) -> str:
     loaded, total = loaded_share(rules)
-    percent = 100.0 * loaded / total if total else 100.0
+    if not total:  # "0 of 0 rules (100.0%)" read as all well
+        return "Loaded no rules: none found"
+    percent = 100.0 * loaded / total
     per_kind = ", ".join(
         f"{kind} {done}/{count}" for kind, (done, count) in kind_shares(rules).items() if count
     )

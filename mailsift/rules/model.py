@@ -69,3 +69,6 @@ class RuleSet:
     skipped: list[LintItem] = field(default_factory=list)  # rules that could not be used
     notes: list[LintItem] = field(default_factory=list)  # directives read but not used by mailsift
     files: list[str] = field(default_factory=list)
+    # path -> why nothing was read from it (a file without one directive, a directory without a
+    # *.cf file): not an error for the milter, but `rules lint` of it must not look like success
+    unread: dict[str, str] = field(default_factory=dict)
