@@ -184,7 +184,7 @@ class _Loader:
         directives_before = self.directives
         for number, line in enumerate(text.splitlines(), 1):
             self.handle_line(line, f"{path}:{number}", path)
-        if self.directives == directives_before:
+        if self.directives == directives_before and _has_content(text):  # empty: nothing to say
             self.result.unread[str(path)] = "no line of it is a rule or a directive mailsift knows"
         for block in self.conditionals:
             self.skip(block.source, "if", f"'{block.condition}' has no matching endif", "")
@@ -528,6 +528,12 @@ def _read_text(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def _has_content(text: str) -> bool:
+    """A line that is neither blank nor a comment: an empty local.cf, or Debian's commented one,
+    is a normal state and no mistake."""
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
 
 
 def _known_directive(directive: str) -> bool:

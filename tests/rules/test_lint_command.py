@@ -19,7 +19,6 @@ def lint(*paths: Path) -> subprocess.CompletedProcess[str]:
 NOT_RULES = {
     "bin.eml": (b"data \x00\x01\x02\xff\xfe\nmore \x00\x00\x89\n\n", " file: a binary file, not a rule file"),
     "notes.cf": (b"hello world\nthanks for all\n", ": no line of it is a rule or a directive mailsift knows"),
-    "comments.cf": (b"# nothing here yet\n\n", ": no line of it is a rule or a directive mailsift knows"),
 }
 
 
@@ -44,6 +43,7 @@ def test_a_directory_without_rule_files_is_named(tmp_path: Path) -> None:
 def test_a_rule_file_beside_them_still_counts(tmp_path: Path) -> None:
     (tmp_path / "good.cf").write_text("body MY_PILLS /cheap pills/\nscore MY_PILLS 2.0\n")
     (tmp_path / "scores.cf").write_text("score MY_PILLS 3.0\n")  # a local.cf of scores only
-    done = lint(tmp_path / "good.cf", tmp_path / "scores.cf")
+    (tmp_path / "local.cf").write_text("# add your own rules here\n\n")  # as shipped: no mistake
+    done = lint(tmp_path / "good.cf", tmp_path / "scores.cf", tmp_path / "local.cf")
     assert done.returncode == 0, done.stdout
     assert "Nothing read" not in done.stdout and "Loaded 1 of 1 rules (100.0%)" in done.stdout
