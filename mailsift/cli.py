@@ -82,18 +82,17 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 @cli.command()
 @click.argument("message", default="-", metavar="[FILE|-]")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON object.")
-@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@config_option
 @click.option("--network/--no-network", default=None,
               help="Run the DNS checks (SPF, DKIM, DMARC, lists...) or not; default: dns.enabled.")
 @click.pass_obj
-def check(global_config: str | None, message: str, as_json: bool, config_path: str | None,
-          network: bool | None) -> None:
+def check(config_path: str | None, message: str, as_json: bool, network: bool | None) -> None:
     """Score one message and explain the score. Exit 0 for ham, 1 for spam, 2 for an error."""
     from mailsift.classifier.open_store import existing_filter
     from mailsift.report import fold, rule_table, spam_headers
     from mailsift.scanner import Scanner
 
-    config = _config(config_path or global_config)
+    config = _config(config_path)
     raw = _read_message(message)
     result = Scanner(config, network=network, bayes=existing_filter(config.bayes)).scan(raw)
     if as_json:
@@ -197,27 +196,24 @@ def _mode_options(func: Callable[..., None]) -> Callable[..., None]:
 @click.option("--prefix", metavar="PREFIX", help="Bayes key prefix (per-user or per-domain Bayes).")
 @click.option("--for", "recipient", metavar="NAME", help="The store of this domain or address "
               "(bayes.per_recipient): what the milter uses for mail to it.")
-@click.option("--config", "config_path", metavar="FILE", help="Config file (overrides the global one).")
+@config_option
 @click.pass_obj
-def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None, restore: str | None,
-          mbox: bool, prefix: str | None, recipient: str | None, config_path: str | None,
-          **modes: bool) -> None:
+def learn(config_path: str | None, paths: tuple[str, ...], backup: str | None, restore: str | None,
+          mbox: bool, prefix: str | None, recipient: str | None, **modes: bool) -> None:
     """Train Bayes, as sa-learn does: PATH is a message file, a directory, an mbox, a Maildir or -."""
     from mailsift.training.commands import LearnCommandError, run_learn
 
-    chosen = [m for m, on in modes.items() if on] + [m for m, v in (("backup", backup),
-                                                                      ("restore", restore)) if v]
-    if len(chosen) != 1:
-        raise CliError("learn: give exactly one of " + ", ".join(f"--{m}" for m in MODE_HELP)
-                       + ", --backup FILE, --restore FILE")
-    if chosen[0] in NEEDS_PATHS and not paths:
-        raise CliError(f"learn --{chosen[0]}: no PATH given (use - for standard input)")
-    if chosen[0] not in NEEDS_PATHS and paths:  # `--clear spam/` would clear everything
-        raise CliError(f"learn --{chosen[0]} takes no PATH (given: {' '.join(paths)}); it acts "
+    mode = _only_one("learn", [m for m, on in modes.items() if on]
+                     + [m for m, v in (("backup", backup), ("restore", restore)) if v],
+                     [f"--{m}" for m in MODE_HELP] + ["--backup FILE", "--restore FILE"])
+    if mode in NEEDS_PATHS and not paths:
+        raise CliError(f"learn --{mode}: no PATH given (use - for standard input)")
+    if mode not in NEEDS_PATHS and paths:  # `--clear spam/` would clear everything
+        raise CliError(f"learn --{mode} takes no PATH (given: {' '.join(paths)}); it acts "
                        "on the whole store")
-    if mbox and chosen[0] not in NEEDS_PATHS:
-        raise CliError(f"learn --{chosen[0]} takes no --mbox")
-    config = _config(config_path or global_config)
+    if mbox and mode not in NEEDS_PATHS:
+        raise CliError(f"learn --{mode} takes no --mbox")
+    config = _config(config_path)
     if recipient is not None:
         from mailsift.classifier.filter import recipient_prefix
 
@@ -228,7 +224,7 @@ def learn(global_config: str | None, paths: tuple[str, ...], backup: str | None,
         except ValueError as exc:
             raise CliError(f"learn: {exc}") from None
     try:
-        output = run_learn(config, chosen[0], list(paths), backup or restore, mbox, prefix)
+        output = run_learn(config, mode, list(paths), backup or restore, mbox, prefix)
     except LearnCommandError as exc:
         raise CliError(str(exc)) from None
     if output.text:
