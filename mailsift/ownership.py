@@ -48,6 +48,11 @@ def readonly_hint(path: Path, exc: sqlite3.Error) -> str:
     root created before files took their folder's owner, which the milter's user cannot write."""
     if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_READONLY:
         return ""
+    return owner_hint(path)
+
+
+def owner_hint(path: Path) -> str:
+    """Whose the file is, when it is not this process's user ("" when it is, or is gone)."""
     try:
         owner = path.stat().st_uid
     except OSError:

@@ -42,7 +42,7 @@ from mailsift.classifier.store import (
     Totals,
     batch_deltas,
 )
-from mailsift.ownership import adopt_folder_owner, readonly_hint
+from mailsift.ownership import adopt_folder_owner, owner_hint, readonly_hint
 from mailsift.sqlite_wal import use_wal
 
 BUSY_TIMEOUT_S = 10.0  # a bulk learn_batch may hold the write lock for a second or two
@@ -113,6 +113,11 @@ class SQLiteStore:
 
     def _open(self) -> sqlite3.Connection:
         new = not os.path.exists(self.path)
+        if not new and not os.access(self.path, os.W_OK):
+            # Said at open, as when opening took the write lock: the milter learns (autolearn),
+            # and a store it can only read would otherwise fail message by message.
+            raise StoreError(f"sqlite {self.path}: attempt to write a readonly database"
+                             f"{owner_hint(Path(self.path))}")
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                              check_same_thread=False)
         if new:  # before WAL: SQLite gives the -wal and -shm files the database's owner
