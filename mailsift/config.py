@@ -343,6 +343,11 @@ class BayesConfig(Section):
                         "(pyzor report) and `--revoke` (pyzor whitelist); needs the pyzor command "
                         "and its servers reachable.")
 
+    def speaks(self, spam: int, ham: int) -> bool:
+        """Whether Bayes gives a verdict after learning this much (min_spam and min_ham): the
+        one test behind scoring, `learn --dump`, `configtest` and `eval`'s warning."""
+        return spam >= self.min_spam and ham >= self.min_ham
+
     @property
     def sqlite_path(self) -> str | None:
         """The file of a sqlite:/// store, else None; "sqlite:////var/x" (SQLAlchemy's spelling

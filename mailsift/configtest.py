@@ -80,7 +80,7 @@ def bayes_check(config: Config) -> Check:
             where = store.where
     except StoreError as exc:
         return Check("bayes", False, str(exc))
-    if totals.spam >= bayes.min_spam and totals.ham >= bayes.min_ham:
+    if bayes.speaks(totals.spam, totals.ham):
         state = "Bayes has its say"
     else:
         state = f"Bayes is silent until {bayes.min_spam} spam and {bayes.min_ham} ham are learned"

@@ -174,7 +174,7 @@ class BayesFilter:
             self.health.failed(exc)
             return None
         self.health.ok()
-        if totals.spam < self.config.min_spam or totals.ham < self.config.min_ham:
+        if not self.config.speaks(totals.spam, totals.ham):
             return None
         return classify(tokens, counts, totals, self.params)
 

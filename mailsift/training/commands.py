@@ -180,6 +180,6 @@ def _dump(bayes: BayesFilter) -> str:
 
 def _active(bayes: BayesFilter, spam: int, ham: int) -> str:
     need = bayes.config
-    if spam >= need.min_spam and ham >= need.min_ham:
+    if need.speaks(spam, ham):
         return "yes"
     return f"no (needs {need.min_spam} spam and {need.min_ham} ham)"

@@ -115,7 +115,7 @@ def _silence(bayes: BayesFilter) -> str:
     """Why Bayes will say nothing in this evaluation, or "": with fewer messages learned than
     bayes.min_spam/min_ham, the figures are the rules' alone, and should say so."""
     totals, config = bayes.store.totals(), bayes.config
-    if totals.spam >= config.min_spam and totals.ham >= config.min_ham:
+    if config.speaks(totals.spam, totals.ham):
         return ""
     return (f"Bayes stayed silent: it learned {totals.spam} spam and {totals.ham} ham, and speaks "
             f"from bayes.min_spam = {config.min_spam} and min_ham = {config.min_ham}; these are "
