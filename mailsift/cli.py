@@ -134,7 +134,7 @@ def rules() -> None:
 @click.option("--verbose", is_flag=True, help="List every directive that was read but not used.")
 @config_option
 @click.pass_obj
-def lint(global_config: str | None, paths: tuple[Path, ...], verbose: bool) -> None:
+def lint(config_path: str | None, paths: tuple[Path, ...], verbose: bool) -> None:
     """Report, per file, what loaded and what was skipped (with file:line and why).
 
     Without PATHS, lints the rule files the configuration would load.
@@ -143,7 +143,7 @@ def lint(global_config: str | None, paths: tuple[Path, ...], verbose: bool) -> N
     from mailsift.rules.registry import load_checks
     from mailsift.scanner import rule_paths
 
-    targets = list(paths) or rule_paths(_config(global_config))
+    targets = list(paths) or rule_paths(_config(config_path))
     text, status = lint_report(targets, load_checks(), verbose=verbose)
     click.echo(text)
     sys.exit(status)
@@ -305,10 +305,10 @@ def evaluate(config_path: str | None, train_spam: str, train_ham: str, test_spam
 
 # --- quarantine ------------------------------------------------------------------------------
 
-def _quarantine(global_config: str | None) -> tuple[Config, Any]:
+def _quarantine(config_path: str | None) -> tuple[Config, Any]:
     from mailsift.quarantine.store import QuarantineError, open_quarantine
 
-    config = _config(global_config)
+    config = _config(config_path)
     try:
         return config, open_quarantine(config.quarantine)
     except QuarantineError as exc:
@@ -336,13 +336,13 @@ def quarantine() -> None:
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many.")
 @config_option
 @click.pass_obj
-def quarantine_list(global_config: str | None, to: tuple[str, ...], sender: str, subject: str,
+def quarantine_list(config_path: str | None, to: tuple[str, ...], sender: str, subject: str,
                     min_score: float | None, since: str | None, limit: int) -> None:
     """List held messages, newest first."""
     from mailsift.quarantine.model import Query
     from mailsift.quarantine.text import list_text, parse_since
 
-    _, store = _quarantine(global_config)
+    _, store = _quarantine(config_path)
     try:
         query = Query(to=[a.lower() for a in to] or None, sender=sender, subject=subject,
                       min_score=min_score, since=parse_since(since) if since else None, limit=limit)
@@ -365,11 +365,11 @@ def _quarantine_call(action: Callable[[], Any]) -> Any:
 @click.option("--raw", is_flag=True, help="Write the message itself, byte for byte.")
 @config_option
 @click.pass_obj
-def quarantine_show(global_config: str | None, message_id: str, raw: bool) -> None:
+def quarantine_show(config_path: str | None, message_id: str, raw: bool) -> None:
     """Show a message's envelope, rules and history (or, with --raw, the message)."""
     from mailsift.quarantine.text import show_text
 
-    _, store = _quarantine(global_config)
+    _, store = _quarantine(config_path)
     if raw:
         sys.stdout.buffer.write(_quarantine_call(lambda: store.raw(message_id)))
         return
@@ -382,11 +382,11 @@ def quarantine_show(global_config: str | None, message_id: str, raw: bool) -> No
               help="Deliver to ADDR instead of the quarantined recipients (repeatable).")
 @config_option
 @click.pass_obj
-def quarantine_release(global_config: str | None, message_id: str, to: tuple[str, ...]) -> None:
+def quarantine_release(config_path: str | None, message_id: str, to: tuple[str, ...]) -> None:
     """Deliver the original message through Postfix's no-milter port (quarantine.release_via)."""
     from mailsift.quarantine.review import release
 
-    config, store = _quarantine(global_config)
+    config, store = _quarantine(config_path)
     done = _quarantine_call(lambda: release(config, store, message_id, _operator(), list(to) or None))
     click.echo(f"Released {message_id} to {', '.join(done) or 'nobody (all refused)'}")
 
@@ -395,11 +395,11 @@ def quarantine_release(global_config: str | None, message_id: str, to: tuple[str
 @click.argument("message_id", metavar="ID")
 @config_option
 @click.pass_obj
-def quarantine_delete(global_config: str | None, message_id: str) -> None:
+def quarantine_delete(config_path: str | None, message_id: str) -> None:
     """Delete a message (its history stays until it expires)."""
     from mailsift.quarantine.review import delete
 
-    _, store = _quarantine(global_config)
+    _, store = _quarantine(config_path)
     _quarantine_call(lambda: delete(store, message_id, _operator()))
     click.echo(f"Deleted {message_id}")
 
@@ -439,14 +439,14 @@ def _quarantine_learn_options(func: Callable[..., None]) -> Callable[..., None]:
 @_quarantine_learn_options
 @config_option
 @click.pass_obj
-def quarantine_learn(global_config: str | None, message_id: str, **modes: bool) -> None:
+def quarantine_learn(config_path: str | None, message_id: str, **modes: bool) -> None:
     """Teach Bayes with a quarantined message."""
     from mailsift.quarantine.review import learn
 
     chosen = [mode for mode in QUARANTINE_LEARN_MODES if modes[mode.replace("-", "_")]]
     mode = _only_one("quarantine learn", chosen, [
         " or ".join(flags) for flags, _ in QUARANTINE_LEARN_MODES.values()])
-    config, store = _quarantine(global_config)
+    config, store = _quarantine(config_path)
     outcome = _quarantine_call(lambda: learn(config, store, message_id, _operator(), mode))
     click.echo(f"{message_id}: {outcome}")
 
@@ -454,22 +454,22 @@ def quarantine_learn(global_config: str | None, message_id: str, **modes: bool) 
 @quarantine.command(name="expire")
 @config_option
 @click.pass_obj
-def quarantine_expire(global_config: str | None) -> None:
+def quarantine_expire(config_path: str | None) -> None:
     """Delete messages older than quarantine.keep_days (run daily by a systemd timer)."""
     from mailsift.quarantine.review import expire
 
-    config, store = _quarantine(global_config)
+    config, store = _quarantine(config_path)
     click.echo(f"Expired {_quarantine_call(lambda: expire(config, store))} message(s)")
 
 
 @quarantine.command(name="digest")
 @config_option
 @click.pass_obj
-def quarantine_digest(global_config: str | None) -> None:
+def quarantine_digest(config_path: str | None) -> None:
     """Mail each user a summary of their newly quarantined mail (run daily by a systemd timer)."""
     from mailsift.quarantine.digest import nobody_to_mail, send_digests
 
-    config, store = _quarantine(global_config)
+    config, store = _quarantine(config_path)
     nobody = nobody_to_mail(config)
     if nobody:
         click.echo(f"No digest sent: {nobody}")
