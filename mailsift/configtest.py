@@ -47,9 +47,9 @@ RULE_ERRORS_SHOWN = 2  # the first lint errors named on the one line; `rules lin
 
 
 def rules_check(config: Config) -> Check:
-    """Rule files load, something is left to score with, and nothing fails the lint: a rule line
-    mailsift cannot use (a typo in local.cf) fails here as `mailsift rules lint` and
-    `spamassassin --lint` fail, instead of the rule silently never hitting."""
+    """Rule files load, something is left to score with, and no rule line has a mistake (see
+    `lint_errors`): a typo in local.cf fails here as `spamassassin --lint` fails, instead of the
+    rule silently never hitting; rules calling eval checks mailsift lacks are only counted."""
     try:
         rules = load_rule_files(rule_paths(config), load_checks())
     except (OSError, ValueError) as exc:
