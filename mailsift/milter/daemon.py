@@ -119,12 +119,14 @@ def run(config: Config) -> None:
     # milliseconds instead of each compiling the same patterns at once.
     Scanner(config)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    pool = WorkerPool(config)
-    log.info("starting %d scoring workers", pool.size)
-    pool.warm_up()
+    # Before the workers, so a taken port is refused at once rather than after their start-up;
+    # after the signal mask, as the server's thread must not take SIGTERM from libmilter.
     metrics = Metrics()
     if config.milter.metrics_listen:
         metrics.serve(config.milter.metrics_listen)
+    pool = WorkerPool(config)
+    log.info("starting %d scoring workers", pool.size)
+    pool.warm_up()
     MailsiftMilter.service = Service(config, pool, open_quarantine(config.quarantine), metrics)
     # Everything so far lives as long as the milter: out of the collector's sight, a full
     # collection scans what messages leave behind instead of ~65,000 startup objects (a 23 ms
