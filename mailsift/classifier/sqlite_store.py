@@ -282,10 +282,14 @@ class SQLiteStore:
     # -- maintenance --------------------------------------------------------------------------
 
     def expire(self, now: int, token_ttl: int, hapax_ttl: int) -> int:
-        with self._write() as db:
+        """Also the per-recipient stores under this prefix (bayes.per_recipient: prefix + KEY +
+        ':'), which nothing else would ever prune: the daily `learn --expire` names no recipient,
+        and unlike Redis keys, rows carry no TTL of their own."""
+        with self._write(namespace=False) as db:
             cursor = db.execute(
-                "DELETE FROM tokens WHERE ns = ? AND (seen < ? OR (spam + ham <= 1 AND seen < ?))",
-                (self._ns, now - token_ttl, now - hapax_ttl))
+                "DELETE FROM tokens WHERE ns IN (SELECT id FROM namespaces WHERE substr(name, 1, ?) = ?)"
+                " AND (seen < ? OR (spam + ham <= 1 AND seen < ?))",
+                (len(self.prefix), self.prefix, now - token_ttl, now - hapax_ttl))
             return cursor.rowcount
 
     def dump_info(self) -> DumpInfo:

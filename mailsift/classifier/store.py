@@ -162,6 +162,7 @@ class TokenStore(Protocol):
     def expire(self, now: int, token_ttl: int, hapax_ttl: int) -> int:
         """Drop tokens unseen for `token_ttl` s, and single-occurrence ones unseen for `hapax_ttl` s.
 
+        SQLite: in the per-recipient stores under this prefix too; Redis expires theirs by TTL.
         Returns how many tokens were removed."""
 
     def clear(self) -> None:

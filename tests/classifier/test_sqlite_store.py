@@ -15,6 +15,7 @@ from mailsift.classifier.store import Label, LearnItem, StoreError, TokenCounts,
 from tests.support.open_together import failures_opening_together
 
 T0 = 1_700_000_000
+DAY = 86400
 WORKERS = 4
 PER_WORKER = 40
 
@@ -80,6 +81,24 @@ def test_a_recipient_store_read_but_never_taught_adds_no_namespace(tmp_path: Pat
         domain.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT name FROM namespaces").fetchall() == [("mailsift:",)]
+
+
+def test_expire_prunes_the_per_recipient_stores_too(tmp_path: Path) -> None:
+    """The daily `learn --expire` names no recipient; before, the per-recipient stores of a
+    SQLite file (bayes.per_recipient) kept every token forever. A store under another prefix
+    is not one of them and is left alone."""
+    path = str(tmp_path / "bayes.sqlite")
+    site = SQLiteStore(path, "mailsift:")
+    stores = [site.with_prefix("mailsift:example.com:"), site.with_prefix("other:")]
+    for n, store in enumerate(stores):
+        store.learn(LearnItem(str(n) * 40, [token_key("old")]), Label.SPAM, T0)
+    assert site.expire(T0 + 400 * DAY, 180 * DAY, 30 * DAY) == 1
+    assert [store.lookup([token_key("old")])[1] for store in stores] == [
+        [TokenCounts(0, 0)], [TokenCounts(1, 0)]]
+    assert [store.totals() for store in stores] == [Totals(1, 0)] * 2
+    with sqlite3.connect(path) as db:  # expiring made no row for the never-taught site store
+        assert db.execute("SELECT name FROM namespaces ORDER BY id").fetchall() == [
+            ("mailsift:example.com:",), ("other:",)]
 
 
 def test_opening_and_reading_a_store_does_not_wait_for_a_learner(tmp_path: Path) -> None:
