@@ -30,14 +30,14 @@ milter_content_timeout = {timeout}s
 
 # --- /etc/postfix/master.cf ----------------------------------------------------------
 # Re-injection of released quarantine mail: loopback only, and without the milter, so a
-# released message is not caught again.
+# released message is not caught again. Address mappings stay on: the quarantine keeps the
+# recipients as the client gave them, before virtual_alias_maps, so an alias must be expanded here.
 {reinject} inet n - n - - smtpd
   -o smtpd_milters=
   -o non_smtpd_milters=
   -o mynetworks=127.0.0.0/8
   -o smtpd_client_restrictions=permit_mynetworks,reject
   -o smtpd_recipient_restrictions=permit_mynetworks,reject
-  -o receive_override_options=no_address_mappings
 
 # Then: postfix check && postfix reload
 """

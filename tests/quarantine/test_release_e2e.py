@@ -15,10 +15,14 @@ from mailsift.quarantine.store import QuarantineStore
 from tests.e2e.conftest import MilterFactory, Mta
 from tests.e2e.messages import QUARANTINE_MARK, new_message_id
 from tests.support.milter_process import merge, to_toml
+from tests.support.ports import LOOPBACK, free_port, wait_for_port
+from tests.support.postfix import PostfixInstance
+from tests.support.sink import SmtpSink
 
 SUBJECT = "Счёт на оплату №42"
 SENDER = "petr@sender.example"
 RECIPIENT = "bob@example.com"
+ALIAS = "sales@example.com"  # a virtual alias of RECIPIENT
 RECEIVED = re.compile(rb"\AReceived: [^\r\n]*(?:\r\n[ \t][^\r\n]*)*\r\n")
 
 
@@ -77,3 +81,41 @@ def test_store_that_cannot_write_applies_on_error(mta: Mta, start_milter: Milter
     else:
         assert sent.code == 451
         assert mta.not_delivered(message_id)
+
+
+def printed_release_service(config_path: Path) -> str:
+    """The master.cf entry `mailsift postfix` prints for released mail, as an admin pastes it."""
+    done = CliRunner().invoke(cli, ["--config", str(config_path), "postfix"])
+    assert done.exit_code == 0, done.output
+    master = done.output.split("/etc/postfix/master.cf", 1)[1].split("\n", 1)[1]
+    return "\n".join(line for line in master.splitlines() if line and not line.startswith("#"))
+
+
+def test_release_through_the_printed_master_cf_entry_expands_virtual_aliases(
+        sink: SmtpSink, postfix_available: None, tmp_path: Path) -> None:
+    """The quarantine keeps RCPT TO as the client gave it (sales@, an alias), so the re-injection
+    port must map it: with `no_address_mappings` there, a released message went to the alias
+    itself, which no mailbox holds, and bounced back to the outside sender."""
+    release_port = free_port()
+    config_path = tmp_path / "mailsift.toml"
+    config_path.write_text(to_toml({"quarantine": {
+        "dir": str(tmp_path / "q"), "release_via": f"{LOOPBACK}:{release_port}"}}))
+    instance = PostfixInstance(sink.port)
+    instance.postconf(virtual_alias_maps=f"inline:{{{ALIAS}={RECIPIENT}}}")
+    with (instance.etc / "master.cf").open("a") as master_cf:
+        master_cf.write(printed_release_service(config_path) + "\n")
+    store = QuarantineStore(tmp_path / "q")
+    raw, message_id = windows_1251_message()
+    stored = store.put(raw, {"mail_from": SENDER, "recipients": [ALIAS], "subject": "x"})
+    sink.clear()
+    try:
+        instance.start()
+        wait_for_port(release_port, 10)
+        done = CliRunner().invoke(cli, ["--config", str(config_path), "quarantine", "release", stored])
+        assert done.exit_code == 0, done.output
+        received = sink.wait_for_id(message_id)
+        instance.wait_queue_empty()
+    finally:
+        instance.cleanup()
+    assert received.recipients == (RECIPIENT,)
+    assert received.sender == SENDER
