@@ -460,6 +460,23 @@ class ActionsConfig(Thresholds):
     report_header: bool = Field(
         False, description="Also add X-Spam-Report with the rules that hit and their evidence.")
 
+    @field_validator("reject_text")
+    @classmethod
+    def _reply_text(cls, value: str) -> str:
+        """An SMTP reply is one line of printable US-ASCII (RFC 5321 4.2): a line break would end
+        it early, and libmilter refuses other characters, so mail meant for 550 met on_error."""
+        if not all(" " <= c <= "~" for c in value):
+            raise ValueError("must be one line of printable ASCII (an SMTP reply)")
+        return value
+
+    @field_validator("subject_tag")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        """A control character (a line break above all) would split or corrupt the Subject."""
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must be one line without control characters")
+        return value
+
 
 class OutboundConfig(Thresholds):
     """Thresholds for mail our own users send (see milter.trusted / milter.authenticated)."""

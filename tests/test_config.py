@@ -141,6 +141,11 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     ({"quarantine": {"index": "redis://", "sentinels": ["10.0.0.1:26379"],
                      "cluster_nodes": ["10.0.0.1:6379"]}},
      "quarantine.cluster_nodes: set either sentinels or cluster_nodes: the index is reached"),
+    ({"actions": {"reject_text": "Rejected\r\n250 OK"}},
+     "actions.reject_text: must be one line of printable ASCII (an SMTP reply)"),
+    ({"actions": {"reject_text": "Rejeté comme spam"}}, "actions.reject_text: must be one line"),
+    ({"actions": {"subject_tag": "[SPAM]\nBcc: x@example.org"}},
+     "actions.subject_tag: must be one line without control characters"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as err:

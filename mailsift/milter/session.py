@@ -191,7 +191,8 @@ class MailsiftMilter(Milter.Base):
         config = self.service.config
         result = scored.result
         if decision.reject:
-            self.setreply("550", "5.7.1", config.actions.reject_text)
+            # libmilter reads '%' as an escape (pymilter refuses a single one): double it.
+            self.setreply("550", "5.7.1", config.actions.reject_text.replace("%", "%%"))
             return self._done(queue_id, result, decision.summary, started, Milter.REJECT)
         if decision.quarantine:
             try:

@@ -1,0 +1,24 @@
+"""The SMTP replies a client sees from the milter, through a real Postfix, for texts an admin
+may write in the config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.e2e.conftest import Mta
+from tests.e2e.messages import REJECT_MARK, make_message
+from tests.support.milter_process import MilterProcess
+
+StartMilter = Callable[..., MilterProcess]
+
+
+def test_reject_text_with_a_percent_sign_is_sent_as_written(
+        mta: Mta, start_milter: StartMilter) -> None:
+    """libmilter reads '%' in a reply as an escape, and pymilter refuses a single one: every
+    message in the reject band met milter.on_error instead (451 here, delivered under accept)."""
+    text = "Refused: 100% spam, see https://example.org/why?a=%41"
+    start_milter({"actions": {"reject_text": text}})
+    raw, message_id = make_message(REJECT_MARK)
+    sent = mta.send(raw, "bob@example.com")
+    assert sent.reply == f"550 5.7.1 {text}"
+    assert mta.not_delivered(message_id)
