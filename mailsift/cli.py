@@ -380,14 +380,18 @@ def quarantine_show(config_path: str | None, message_id: str, raw: bool) -> None
 @click.argument("message_id", metavar="ID")
 @click.option("--to", "to", metavar="ADDR", multiple=True,
               help="Deliver to ADDR instead of the quarantined recipients (repeatable).")
+@click.option("--again", is_flag=True,
+              help="Deliver another copy to recipients it was already released to.")
 @config_option
 @click.pass_obj
-def quarantine_release(config_path: str | None, message_id: str, to: tuple[str, ...]) -> None:
+def quarantine_release(config_path: str | None, message_id: str, to: tuple[str, ...],
+                       again: bool) -> None:
     """Deliver the original message through Postfix's no-milter port (quarantine.release_via)."""
     from mailsift.quarantine.review import release
 
     config, store = _quarantine(config_path)
-    done = _quarantine_call(lambda: release(config, store, message_id, _operator(), list(to) or None))
+    done = _quarantine_call(lambda: release(config, store, message_id, _operator(),
+                                            list(to) or None, again))
     click.echo(f"Released {message_id} to {', '.join(done) or 'nobody (all refused)'}")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 from contextlib import closing
 from datetime import timedelta
 from typing import Any
@@ -29,6 +30,7 @@ log = logging.getLogger("mailsift.quarantine")
 
 SMTP_TIMEOUT_S = 30.0
 LEARN_MODES = ("ham", "spam", "forget", "spam-report", "ham-revoke")
+_RELEASING = threading.Lock()
 
 
 def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[str, Any]:
@@ -44,14 +46,25 @@ def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[
 
 
 def release(config: Config, store: QuarantineStore, message_id: str, user: str,
-            to: list[str] | None = None) -> list[str]:
-    """Deliver the original message to `to` (default: its quarantined recipients)."""
-    record = store.meta(message_id)
-    recipients = to or record["recipients"]
-    refused = smtp_send(config.quarantine.release_via, record["mail_from"], recipients,
-                        store.raw(message_id))
-    delivered = [r for r in recipients if r not in refused]
-    store.log(message_id, user, "released", "to " + ", ".join(delivered), state="released")
+            to: list[str] | None = None, again: bool = False) -> list[str]:
+    """Deliver the original message to `to` (default: its quarantined recipients), once each.
+
+    A recipient it was released to before is skipped: a double click, a bulk release over a page
+    that shows released mail, or a retried command each delivered another copy. `again` sends
+    one more on purpose. Releases in one process take turns, so two clicks cannot both pass."""
+    with _RELEASING:
+        record = store.meta(message_id)
+        before = record.get("released_to", [])
+        wanted = to or record["recipients"]
+        recipients = wanted if again else [r for r in wanted if r not in before]
+        if not recipients:
+            raise QuarantineError(f"message {message_id} was already released to "
+                                  f"{', '.join(wanted)} (release again on purpose: --again)")
+        refused = smtp_send(config.quarantine.release_via, record["mail_from"], recipients,
+                            store.raw(message_id))
+        delivered = [r for r in recipients if r not in refused]
+        store.log(message_id, user, "released", "to " + ", ".join(delivered), state="released",
+                  changes={"released_to": sorted({*before, *delivered})})
     log.info("%s: released to %s by %s", message_id, ",".join(delivered), user)
     return delivered
 

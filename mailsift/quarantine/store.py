@@ -80,12 +80,14 @@ class QuarantineStore:
         return self.backend.search(query)
 
     def log(self, message_id: str, user: str, action: str, detail: str = "",
-            state: str | None = None) -> dict[str, Any]:
-        """Append to the message's history (and change its state); returns the new record."""
+            state: str | None = None, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append to the message's history (and change its state and any `changes` fields);
+        returns the new record."""
         record = self.backend.record(message_id)
         record["events"] = [*record.get("events", []), event(user, action, detail)]
         if state is not None:
             record["state"] = state
+        record.update(changes or {})
         self.backend.update(message_id, record)
         return record
 

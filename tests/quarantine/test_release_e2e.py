@@ -119,3 +119,31 @@ def test_release_through_the_printed_master_cf_entry_expands_virtual_aliases(
         instance.cleanup()
     assert received.recipients == (RECIPIENT,)
     assert received.sender == SENDER
+
+
+def test_releasing_twice_delivers_one_copy_unless_asked_again(
+        mta: Mta, start_milter: MilterFactory, tmp_path: Path) -> None:
+    """A second release (a double click, a bulk release over a page showing released mail, a
+    retried command) delivered a second copy; now it is refused in one line, exit status 2."""
+    milter = start_milter()
+    raw, message_id = windows_1251_message()
+    assert mta.send(raw, RECIPIENT, sender=SENDER).accepted
+    assert mta.not_delivered(message_id)
+    [stored] = mta.quarantined(milter, message_id)
+    config = tmp_path / "release.toml"
+    config.write_text(to_toml(merge(milter.config, {"quarantine": {
+        "release_via": f"127.0.0.1:{mta.postfix.plain_port}"}})))
+    release = ["--config", str(config), "quarantine", "release", stored.id]
+
+    assert CliRunner().invoke(cli, release).exit_code == 0
+    mta.delivered(message_id)
+    again = CliRunner().invoke(cli, release)
+    mta.settle()
+    assert again.exit_code == 2
+    assert again.output.strip() == (f"mailsift: quarantine: message {stored.id} was already "
+                                     f"released to {RECIPIENT} (release again on purpose: --again)")
+    assert len(mta.sink.find(message_id)) == 1
+
+    assert CliRunner().invoke(cli, [*release, "--again"]).exit_code == 0
+    mta.settle()
+    assert len(mta.sink.find(message_id)) == 2
