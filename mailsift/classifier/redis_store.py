@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -78,6 +79,7 @@ TTL_REFRESH = 3600  # see learn_batch.lua: a token's TTL may end up to this much
 SCRIPT_TOKENS = 20_000
 CONFLICT_RETRIES = 3  # then the chunk goes message by message, each message's script reading its own record
 SCRIPTS = ("lookup", "learn_batch", "forget", "expire")
+PIPELINE_COMMAND = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: ", re.DOTALL)
 
 
 def _script(name: str) -> str:
@@ -162,8 +164,9 @@ class RedisStore:
 
     def _scrub(self, exc: Exception) -> str:
         """The error's class and text (the class carries what redis-py takes out of the reply,
-        e.g. OutOfMemoryError for -OOM), with any secret masked."""
-        text = f"{type(exc).__name__}: {exc}"
+        e.g. OutOfMemoryError for -OOM), with any secret masked, and without the command a
+        pipeline quotes, whose binary token keys would reach the terminal and the log."""
+        text = PIPELINE_COMMAND.sub("", f"{type(exc).__name__}: {exc}")
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text

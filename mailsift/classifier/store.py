@@ -228,9 +228,14 @@ def read_backup(store: TokenStore, source: IO[str], name: str) -> int:
     if header.get("ends"):
         _check_end(name, end, {"seen": len(seen), "tokens": count})
     source.seek(body)
-    store.clear()
-    store.import_(Totals(int(header["spam"]), int(header["ham"])), seen,
-                  _backup_tokens(source, name, {}, {}))
+    store.totals()  # a store down from the start fails here, unchanged, as "unavailable"
+    try:
+        store.clear()
+        store.import_(Totals(int(header["spam"]), int(header["ham"])), seen,
+                      _backup_tokens(source, name, {}, {}))
+    except StoreError as exc:  # neither step is one transaction on Redis, nor both on SQLite
+        raise BackupError(f"{name}: the restore stopped part-way, so the store holds only part "
+                          f"of the backup; run it again once the store is fixed ({exc})") from exc
     return count
 
 

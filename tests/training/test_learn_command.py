@@ -458,6 +458,34 @@ def test_a_backup_cut_short_is_refused_and_changes_nothing(config: Path, tmp_pat
     assert mailsift(config, "learn", "--dump").stdout == dump
 
 
+def test_a_restore_that_fails_part_way_says_the_store_holds_part_of_it(tmp_path: Path) -> None:
+    """Restoring into a Redis too small for the backup used to end as "Bayes store unavailable",
+    though Redis was up and the store had just been cleared and part-filled."""
+    server = RedisServer(tmp_path / "redis", "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    try:
+        config = tmp_path / "small.toml"
+        config.write_text(f'[bayes]\nstore = "{server.url}"\n')
+        backup = tmp_path / "big.jsonl"
+        tokens = 40_000  # ~7 MB of Redis memory
+        lines = [json.dumps({"format": BACKUP_FORMAT, "version": SCHEMA_VERSION, "spam": 1,
+                             "ham": 0, "ends": True}),
+                 json.dumps({"m": "a" * 40, "c": "spam"}),
+                 *(json.dumps({"t": n.to_bytes(8, "big").hex(), "s": 1, "h": 0, "a": 1_700_000_000})
+                   for n in range(tokens)),
+                 json.dumps({"end": {"seen": 1, "tokens": tokens}})]
+        backup.write_text("\n".join(lines) + "\n")
+        result = mailsift(config, "learn", "--restore", str(backup))
+    finally:
+        server.stop()
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"mailsift: learn: {backup}: the restore stopped part-way, so "
+                                    "the store holds only part of the backup; run it again once the "
+                                    "store is fixed (redis at 127.0.0.1:")
+    assert result.stderr.endswith(": OutOfMemoryError: command not allowed when used memory > "
+                                  "'maxmemory'.)\n")  # not the pipeline's command, binary keys and all
+
+
 def test_a_gzipped_backup_restores_from_a_file_and_from_standard_input(config: Path, tmp_path: Path) -> None:
     """The README's `mailsift learn --backup - | gzip > bayes.jsonl.gz` gave "internal error:
     UnicodeDecodeError" when given back to --restore."""
