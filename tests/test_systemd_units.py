@@ -36,5 +36,14 @@ def test_units_harden_the_daemons(unit: str, own: str) -> None:
     """Both daemons run as the milter's user: the web UI changes the milter's quarantine."""
     service = (UNITS / unit).read_text()
     for setting in ("User=mailsift", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
-                    "StateDirectory=mailsift", "Restart=on-failure", "UMask=0027", own):
+                    "StateDirectory=mailsift", "Restart=always", "UMask=0027", own):
         assert setting in service
+
+
+@pytest.mark.parametrize("unit", ["mailsift-milter.service", "mailsift-web.service"])
+def test_daemons_come_back_after_the_clean_exit_a_sighup_causes(unit: str) -> None:
+    """libmilter treats SIGHUP as a stop and the milter exits 0 (the web UI dies of it, which
+    systemd counts as clean too), so Restart=on-failure left them down: a `kill -HUP` meant as
+    a reload left mail unfiltered until someone noticed. Restart whatever the exit status."""
+    service = (UNITS / unit).read_text().splitlines()
+    assert [line for line in service if line.startswith("Restart=")] == ["Restart=always"]
