@@ -25,6 +25,7 @@ from mailsift.milter.metrics import Metrics
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
 from mailsift.quarantine.store import open_quarantine
+from mailsift.rules.lint import item_text, lint_errors
 from mailsift.scanner import Scanner
 
 log = logging.getLogger("mailsift.milter")
@@ -110,6 +111,13 @@ def _log_without_blocking() -> logging.handlers.QueueListener:
     return listener
 
 
+def _warn_rule_mistakes(scanner: Scanner) -> None:
+    """Name every rule line skipped as a mistake (the milter runs on without it). A restart
+    after a bad edit to local.cf used to say nothing: the rule simply never hit."""
+    for item in lint_errors(scanner.ruleset):
+        log.warning("rule skipped: %s", item_text(item))
+
+
 def run(config: Config) -> None:
     check_listen_free(config.milter.listen)
     # Before any thread exists (the pool starts some): every thread inherits the blocked mask, so
@@ -117,7 +125,7 @@ def run(config: Config) -> None:
     start_process_helpers()
     # Compile the rules once here, into the on-disk cache, so the workers load them in
     # milliseconds instead of each compiling the same patterns at once.
-    Scanner(config)
+    _warn_rule_mistakes(Scanner(config))
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     # Before the workers, so a taken port is refused at once rather than after their start-up;
     # after the signal mask, as the server's thread must not take SIGTERM from libmilter.

@@ -28,3 +28,18 @@ def test_a_metrics_port_in_use_stops_the_milter_with_one_line(tmp_path: Path) ->
     errors = [line for line in done.stderr.splitlines() if " INFO " not in line]
     assert errors == [f"mailsift: milter.metrics_listen {address}: address already in use"]
     assert "scoring workers" not in done.stderr, "refused only after starting the workers"
+
+
+def test_a_rule_line_with_a_mistake_is_named_when_the_milter_starts(tmp_path: Path) -> None:
+    """The milter starts without the line (mail keeps flowing), but it used to say nothing:
+    after a restart for a local.cf edit, the rule simply never hit."""
+    local_cf = tmp_path / "local.cf"
+    local_cf.write_text("body LOCAL_TYPO /(unclosed/\nscore LOCAL_TYPO 3.0\n")
+    milter = MilterProcess({"milter": {"workers": 1},
+                            "rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local_cf)},
+                            "bayes": {"enabled": False},
+                            "quarantine": {"dir": str(tmp_path / "quarantine")}}, tmp_path)
+    with milter.start():
+        warnings = [line for line in milter.lines if "rule skipped" in line]
+    assert warnings == [f"mailsift: WARNING mailsift.milter: rule skipped: {local_cf}:1 LOCAL_TYPO: "
+                        "bad regex: missing ) at position 9"]
