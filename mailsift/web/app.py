@@ -274,6 +274,11 @@ class Pages:
     def _do(self, viewer: Viewer, record: dict[str, Any], action: str) -> str:
         message_id, who = record["id"], viewer.name
         if action == "delete":
+            if not viewer.admin and set(record["recipients"]) - set(viewer.addresses):
+                # Deleting removes the message for every recipient: a user would throw away
+                # mail held for colleagues they cannot even see the list of.
+                raise QuarantineError("it is held for other recipients too; only an admin can "
+                                      "delete it")
             review.delete(self.store, message_id, who)
             return "Deleted."
         parts = []

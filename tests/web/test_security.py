@@ -91,3 +91,21 @@ def test_pages_need_a_login(client: TestClient) -> None:
     for path in ("/", "/stats", "/lists", "/message/AAAAAAAAAAAAAAAAAAAAAA"):
         response = client.get(path)
         assert (response.status_code, response.headers["location"]) == (303, "/login")
+
+
+def test_user_cannot_delete_a_message_also_held_for_someone_else(client: TestClient,
+                                                                 store: QuarantineStore) -> None:
+    """Delete removes the message for every recipient: jane's delete used to take bob's
+    held copy with it, which he then could neither see nor release."""
+    shared = store.put(make_message(), make_meta(["jane@example.org", "bob@example.org"]))
+    token = log_in(client, "jane")
+    response = client.post(f"/message/{shared}", data={"action": "delete", "csrf": token})
+    assert response.status_code == 303
+    assert store.exists(shared)
+    assert "held for other recipients too; only an admin can delete it" in client.get(
+        f"/message/{shared}").text
+    client.post("/bulk", data={"action": "delete", "ids": [shared], "csrf": token})
+    assert store.exists(shared)
+    own = store.put(make_message("own"), make_meta(["jane@example.org"], subject="own"))
+    client.post(f"/message/{own}", data={"action": "delete", "csrf": token})
+    assert not store.exists(own)
