@@ -52,6 +52,7 @@ from typing import Any
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import OutOfMemoryError
 from redis.retry import Retry
 
 from mailsift.batches import batched
@@ -79,7 +80,12 @@ TTL_REFRESH = 3600  # see learn_batch.lua: a token's TTL may end up to this much
 SCRIPT_TOKENS = 20_000
 CONFLICT_RETRIES = 3  # then the chunk goes message by message, each message's script reading its own record
 SCRIPTS = ("lookup", "learn_batch", "forget", "expire")
-PIPELINE_COMMAND = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: ", re.DOTALL)
+# What redis-py and Redis add to an error's text that tells an administrator nothing: the command
+# a pipeline failed on (binary token keys and all) and the SHA and line of a failing script.
+NOISE = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: |\s*script: [0-9a-f]{40}, "
+                   r"on @user_script:\d+\.", re.DOTALL)
+FULL = ("Redis is full: raise maxmemory, or set maxmemory-policy volatile-lru so that old tokens "
+        "make room")
 
 
 def _script(name: str) -> str:
@@ -164,9 +170,11 @@ class RedisStore:
 
     def _scrub(self, exc: Exception) -> str:
         """The error's class and text (the class carries what redis-py takes out of the reply,
-        e.g. OutOfMemoryError for -OOM), with any secret masked, and without the command a
-        pipeline quotes, whose binary token keys would reach the terminal and the log."""
-        text = PIPELINE_COMMAND.sub("", f"{type(exc).__name__}: {exc}")
+        e.g. OutOfMemoryError for -OOM, which also gets a hint), with any secret masked and
+        without the NOISE."""
+        text = NOISE.sub("", f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, OutOfMemoryError):
+            text += f" ({FULL})"
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text

@@ -29,7 +29,7 @@ from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import BackupError, Label, StoreError, read_backup, write_backup
 from mailsift.config import Config
-from mailsift.training.learn import learn
+from mailsift.training.learn import LearnStopped, learn
 from mailsift.training.pyzor import tell_pyzor
 from mailsift.training.sources import Item, iter_messages, looks_like_mail
 
@@ -138,9 +138,15 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
     share = mode if mode in SHARING else ""
     with tempfile.TemporaryDirectory(prefix="mailsift-learn-") as spool:
         items = list(iter_messages(paths, force_mbox=mbox, spool=Path(spool)))
-        with tqdm(total=len(items), unit="msg", disable=not sys.stderr.isatty(), leave=False) as progress:
-            report = learn(items, LABELS.get(mode), config, bayes, expected=len(items),
-                           progress=progress, share=share)
+        try:
+            with tqdm(total=len(items), unit="msg", disable=not sys.stderr.isatty(),
+                      leave=False) as progress:
+                report = learn(items, LABELS.get(mode), config, bayes, expected=len(items),
+                               progress=progress, share=share)
+        except LearnStopped as stopped:  # say what was done before, as it stays done
+            return LearnOutput(stopped.report.summary(VERBS[mode]),
+                               f"learn: stopped, the Bayes store failed: {stopped.cause}; what is "
+                               "counted above stays learned, run the same command again for the rest")
         lines = [report.summary(VERBS[mode])]
         if share:
             lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.digest import ReportDigests, report_digests
 from mailsift.classifier.filter import BayesFilter
-from mailsift.classifier.store import Label, LearnItem, Outcome
+from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError
 from mailsift.config import Config
 from mailsift.training.parallel import Failure, SurvivingPool
 from mailsift.training.sources import Item, looks_like_mail
@@ -45,6 +45,16 @@ class LearnReport:
             lines.append(f"Could not use {len(self.failed)} file(s):")
             lines += [f"  {name}: {why}" for name, why in self.failed]
         return "\n".join(lines)
+
+
+class LearnStopped(Exception):
+    """The store failed part-way through a run: `report` counts what was stored before (which
+    stays learned; learning again skips it), `cause` says why."""
+
+    def __init__(self, report: LearnReport, cause: StoreError) -> None:
+        super().__init__(str(cause))
+        self.report = report
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -102,28 +112,35 @@ def learn(items: Iterable[Item], label: Label | None, config: Config, bayes: Bay
     `share`: "report" also shares each message's digests, "revoke" withdraws them."""
     report = LearnReport()
     batch: list[Prepared] = []
-    for done in prepared(items, config, bayes, expected, digests=bool(share)):
-        report.examined += 1
-        if progress is not None:
-            progress.update(1)  # type: ignore[attr-defined]
-        if done.item is None:
-            report.failed.append((done.name, done.error))
-        elif label is None:
-            _count(report, bayes.store.forget(done.item))
-        else:
-            batch.append(done)
-            if len(batch) >= BATCH:
-                _flush(report, batch, label, bayes, share)
-    if batch and label is not None:
-        _flush(report, batch, label, bayes, share)
+    try:
+        for done in prepared(items, config, bayes, expected, digests=bool(share)):
+            report.examined += 1
+            if progress is not None:
+                progress.update(1)  # type: ignore[attr-defined]
+            if done.item is None:
+                report.failed.append((done.name, done.error))
+            elif label is None:
+                batch.append(done)  # while it is forgotten: see below
+                _count(report, bayes.store.forget(done.item))
+                batch.clear()
+            else:
+                batch.append(done)
+                if len(batch) >= BATCH:
+                    _flush(report, batch, label, bayes, share)
+        if batch and label is not None:
+            _flush(report, batch, label, bayes, share)
+    except StoreError as exc:
+        report.examined -= len(batch)  # examined, but whether the store took them is unknown
+        raise LearnStopped(report, exc) from exc
     return report
 
 
 def _flush(report: LearnReport, batch: list[Prepared], label: Label, bayes: BayesFilter,
            share: str) -> None:
+    """Store a batch; it is counted only once all of it is done, sharing included, so that a
+    failing store leaves the batch uncounted (see learn)."""
     items = [done.item for done in batch if done.item is not None]
-    for outcome in bayes.store.learn_batch(items, label, int(time.time())):
-        _count(report, outcome)
+    outcomes = bayes.store.learn_batch(items, label, int(time.time()))
     if share:
         reports = bayes.reports
         for done in batch:
@@ -132,6 +149,8 @@ def _flush(report: LearnReport, batch: list[Prepared], label: Label, bayes: Baye
                 report.shared += reports.report(done.item.digest, done.digests)
             else:
                 report.shared += reports.revoke(done.item.digest)
+    for outcome in outcomes:
+        _count(report, outcome)
     batch.clear()
 
 

@@ -458,6 +458,38 @@ def test_a_backup_cut_short_is_refused_and_changes_nothing(config: Path, tmp_pat
     assert mailsift(config, "learn", "--dump").stdout == dump
 
 
+def test_a_store_that_fills_up_part_way_reports_what_was_learned(tmp_path: Path) -> None:
+    """A Redis under maxmemory with noeviction refuses a batch when full. Before, `learn` said
+    only "Bayes store unavailable" (with the script's SHA), as if nothing had been learned,
+    though the batches before stay learned; run again, it learns the rest."""
+    folder = tmp_path / "spam"
+    folder.mkdir()
+    for i, raw in enumerate(corpus_sample("spam_2", 400)):
+        (folder / f"{i}.eml").write_bytes(raw)
+    server = RedisServer(tmp_path / "redis", "--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+    try:
+        config = tmp_path / "small.toml"
+        config.write_text(f'[bayes]\nstore = "{server.url}"\n')
+        full = mailsift(config, "learn", "--spam", str(folder))
+        learned = int(server.client().hget("{mailsift:}totals", "s") or 0)
+        server.client().config_set("maxmemory", "0")
+        again = mailsift(config, "learn", "--spam", str(folder))
+    finally:
+        server.stop()
+    assert 0 < learned < 400
+    assert (full.returncode, full.stdout) == (
+        2, f"Learned tokens from {learned} message(s) ({learned} messages examined)\n")
+    assert full.stderr == (
+        f"mailsift: learn: stopped, the Bayes store failed: redis at 127.0.0.1:{server.port}: "
+        "OutOfMemoryError: command not allowed when used memory > 'maxmemory'. (Redis is full: "
+        "raise maxmemory, or set maxmemory-policy volatile-lru so that old tokens make room); "
+        "what is counted above stays learned, run the same command again for the rest\n")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [
+        f"Learned tokens from {400 - learned} message(s) (400 messages examined)",
+        f"Skipped {learned} message(s) already learned"]
+
+
 def test_a_restore_that_fails_part_way_says_the_store_holds_part_of_it(tmp_path: Path) -> None:
     """Restoring into a Redis too small for the backup used to end as "Bayes store unavailable",
     though Redis was up and the store had just been cleared and part-filled."""
@@ -482,8 +514,9 @@ def test_a_restore_that_fails_part_way_says_the_store_holds_part_of_it(tmp_path:
     assert result.stderr.startswith(f"mailsift: learn: {backup}: the restore stopped part-way, so "
                                     "the store holds only part of the backup; run it again once the "
                                     "store is fixed (redis at 127.0.0.1:")
-    assert result.stderr.endswith(": OutOfMemoryError: command not allowed when used memory > "
-                                  "'maxmemory'.)\n")  # not the pipeline's command, binary keys and all
+    assert result.stderr.endswith(  # not the pipeline's command, binary keys and all
+        ": OutOfMemoryError: command not allowed when used memory > 'maxmemory'. (Redis is full: "
+        "raise maxmemory, or set maxmemory-policy volatile-lru so that old tokens make room))\n")
 
 
 def test_a_gzipped_backup_restores_from_a_file_and_from_standard_input(config: Path, tmp_path: Path) -> None:
