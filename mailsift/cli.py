@@ -478,8 +478,15 @@ def quarantine_digest(config_path: str | None) -> None:
     if nobody:
         click.echo(f"No digest sent: {nobody}")
         return
-    for sent in _quarantine_call(lambda: send_digests(config, store)):
-        click.echo(f"Digest of {sent.messages} message(s) sent to {sent.user} <{sent.to}>")
+    results = _quarantine_call(lambda: send_digests(config, store))
+    for sent in results:
+        if sent.error:
+            click.echo(f"mailsift: digest for {sent.user} <{sent.to}> not sent: {sent.error}", err=True)
+        else:
+            click.echo(f"Digest of {sent.messages} message(s) sent to {sent.user} <{sent.to}>")
+    failed = sum(1 for sent in results if sent.error)
+    if failed:
+        raise CliError(f"quarantine digest: {failed} of {len(results)} digest(s) not sent")
 
 
 # --- web -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from mailsift.config import Config, WebUser
-from mailsift.quarantine.model import Query, now
+from mailsift.quarantine.model import QuarantineError, Query, now
 from mailsift.quarantine.review import smtp_send
 from mailsift.quarantine.store import QuarantineStore
 
@@ -33,6 +33,7 @@ class Sent:
     user: str
     to: str
     messages: int
+    error: str = ""  # why it was not sent: its messages go in this user's next digest
 
 
 def base_url(config: Config) -> str:
@@ -62,8 +63,15 @@ def send_digests(config: Config, store: QuarantineStore, at: datetime | None = N
         records, _ = store.search(Query(to=user.addresses, since=since, until=at, sort="time",
                                         descending=False, limit=None))
         if records:
-            smtp_send(config.quarantine.release_via, config.quarantine.digest_from,
-                      [user.addresses[0]], digest_mail(config, user, records, at))
+            # One user's refused address (or a hiccup) must not cost every later user their
+            # digest: it used to end the run there.
+            try:
+                smtp_send(config.quarantine.release_via, config.quarantine.digest_from,
+                          [user.addresses[0]], digest_mail(config, user, records, at))
+            except QuarantineError as exc:
+                log.error("digest for %s <%s> not sent: %s", user.name, user.addresses[0], exc)
+                sent.append(Sent(user.name, user.addresses[0], len(records), str(exc)))
+                continue  # the mark stays: these messages go in the next digest
             sent.append(Sent(user.name, user.addresses[0], len(records)))
             log.info("digest of %d message(s) sent to %s", len(records), user.addresses[0])
         store.backend.set_mark(mark, at.isoformat())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,28 @@ def test_each_user_gets_one_digest_with_their_messages(tmp_path: Path, digest_si
     digest_sink.clear()
     assert _digest(config) == ""  # nothing new since: no second digest
     assert digest_sink.messages == []
+
+
+LONG = "j" * 600 + "@example.org"  # a RCPT line the server refuses as too long
+
+
+def test_a_digest_that_cannot_be_sent_does_not_stop_the_others(tmp_path: Path,
+                                                                digest_sink: SmtpSink) -> None:
+    """The run used to end at the first refused address: every user after it got no digest."""
+    path = _config(tmp_path, digest_sink)
+    config = tomllib.loads(path.read_text())
+    config["web"]["users"][0]["addresses"] = [LONG]
+    path.write_text(to_toml(config))
+    store = QuarantineStore(tmp_path / "q")
+    store.put(make_message("Cheap pills"), make_meta([LONG], 42.5, "Cheap pills"))
+    store.put(make_message("Casino"), make_meta(["bob@example.org"], 30.0, "Casino"))
+
+    done = CliRunner().invoke(cli, ["--config", str(path), "quarantine", "digest"])
+    assert done.exit_code == 2, done.output
+    [bobs] = digest_sink.wait_for(1)
+    assert bobs.recipients == ("bob@example.org",)
+    assert done.exit_code == 2
+    errors = [line for line in done.output.splitlines() if line.startswith("mailsift:")]
+    assert len(errors) == 2
+    assert errors[0].startswith(f"mailsift: digest for jane <{LONG}> not sent: ")
+    assert errors[1] == "mailsift: quarantine digest: 1 of 2 digest(s) not sent"
