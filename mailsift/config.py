@@ -156,8 +156,8 @@ class DnsList(Section):
                                        "addresses; uri: look up the domains the message links to.")
     codes: list[str] = Field(
         default_factory=list, description="Answers that count as listed, e.g. [\"127.0.0.2\"]; "
-        "empty: any 127.0.0.0/8 answer except 127.255.255.0/24, which lists use to report errors "
-        "such as queries through public resolvers.")
+        "empty: any 127.0.0.0/8 answer except 127.0.0.1 and 127.255.255.0/24, which lists use to "
+        "refuse queries (e.g. through public resolvers); those never count, even when named here.")
     relays: Literal["first", "all"] = Field(
         "all", description="ip lists: look up every untrusted relay, or only the one that handed "
         "the message to us (right for lists of dynamic address space).")

@@ -11,7 +11,6 @@ as such.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ from pathlib import Path
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
 from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList
-from mailsift.network.dnslists import LIST_ERRORS, all_lists, counts
-from mailsift.network.resolver import Answer, Lookups, reverse_name, shared_resolver
+from mailsift.network.dnslists import all_lists, counts, refusal, test_points
+from mailsift.network.resolver import Answer, Lookups, shared_resolver
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
@@ -100,35 +99,34 @@ def quarantine_check(config: Config) -> Check:
     return Check("quarantine", True, f"index {where}: reachable")
 
 
-def dns_checks(config: Config) -> list[Check]:
-    """Each DNS list asked for its RFC 5782 test point (127.0.0.2, or the name TEST) through the
-    configured resolver. Public lists answer 127.255.255.x to queries from big public
-    resolvers, and a mistyped zone answers nothing: either way the list silently never hits."""
+def dns_checks(config: DnsConfig) -> list[Check]:
+    """Each DNS list asked for its RFC 5782 test points through the configured resolver: the one it
+    must list (127.0.0.2, or the name TEST) and the one it must never list (127.0.0.1, or INVALID).
+    Public lists refuse queries from big public resolvers (127.255.255.x, or 127.0.0.1 for URI
+    lists), a mistyped zone answers nothing, and a dead list may list everything: the first two
+    silently never hit, the last hits every message."""
     if not config.dns.enabled:
         return [Check("dns", True, "off (dns.enabled = false)")]
     lists = all_lists(config.dns)
     if not lists:
         return [Check("dns", True, "on; no DNS lists configured")]
     answers = asyncio.run(_ask_test_points(config.dns, lists))
-    return [_list_check(entry, answer, config.dns.timeout)
-            for entry, answer in zip(lists, answers, strict=True)]
-
-
-def rfc5782_name(entry: DnsList) -> str:
-    return f"test.{entry.zone}" if entry.kind == "uri" else reverse_name("127.0.0.2", entry.zone)
+    return [_list_check(entry, answers[2 * n], answers[2 * n + 1], config.dns.timeout)
+            for n, entry in enumerate(lists)]
 
 
 async def _ask_test_points(config: DnsConfig, lists: list[DnsList]) -> list[Answer]:
+    """Both test points of every list, in list order: listed, then never-listed."""
     lookups = Lookups(shared_resolver(tuple(config.nameservers), 0), config.timeout)
-    return await lookups.query_all([(rfc5782_name(entry), "A") for entry in lists])
+    return await lookups.query_all([(name, "A") for entry in lists for name in test_points(entry)])
 
 
-def _list_check(entry: DnsList, answer: Answer, timeout: float) -> Check:
-    name = rfc5782_name(entry)
+def _list_check(entry: DnsList, answer: Answer, never: Answer, timeout: float) -> Check:
+    name, never_name = test_points(entry)
     if answer.unknown:
         return Check("dnslist", False, f"{entry.zone}: no answer for {name} ({answer.outcome}, "
                      f"{timeout:g} s): the resolver does not reach the list")
-    refusals = [code for code in answer.records if ipaddress.ip_address(code) in LIST_ERRORS]
+    refusals = [code for code in answer.records if refusal(code)]
     if refusals:
         return Check("dnslist", False, f"{entry.zone}: refuses our queries (answer "
                      f"{', '.join(refusals)}): query it through your own resolver, and check its terms")
@@ -138,5 +136,10 @@ def _list_check(entry: DnsList, answer: Answer, timeout: float) -> Check:
     if not any(counts(entry, code) for code in answer.records):
         return Check("dnslist", False, f"{entry.zone}: answers {', '.join(answer.records)} for its "
                      f"test point, none of them in its codes {entry.codes}")
+    everything = [code for code in never.records if counts(entry, code)]
+    if everything:
+        return Check("dnslist", False, f"{entry.zone}: lists everything ({', '.join(everything)} "
+                     f"also for {never_name}, which no list may list): the list is dead or broken; "
+                     "remove it")
     return Check("dnslist", True, f"{entry.zone}: test point listed ({', '.join(answer.records)}); "
                  f"rule {entry.rule}")

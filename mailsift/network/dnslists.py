@@ -17,14 +17,33 @@ from mailsift.network.resolver import Lookups, reverse_name
 
 log = logging.getLogger(__name__)
 
-# Lists answer from 127.255.255.0/24 to say "you may not query me" (e.g. through a public
-# resolver): an error to log, never a listing.
-LIST_ERRORS = ipaddress.ip_network("127.255.255.0/24")
+# Answers that say "you may not query me" rather than "listed": 127.255.255.0/24 (Spamhaus and
+# others, e.g. for queries through a public resolver) and 127.0.0.1 (URI lists such as URIBL and
+# SURBL; RFC 5782 keeps it for "not listed"). An error to log, never a listing.
+REFUSALS = (ipaddress.ip_network("127.255.255.0/24"), ipaddress.ip_network("127.0.0.1/32"))
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
 
 def all_lists(config: DnsConfig) -> list[DnsList]:
     return [*config.blocklists, *config.allowlists]
+
+
+def test_points(entry: DnsList) -> tuple[str, str]:
+    """RFC 5782's test points: the name every list must list (127.0.0.2, or TEST for domain lists)
+    and the one it must never list (127.0.0.1, or INVALID). A list that lists the second is dead
+    or broken: retired lists have been known to answer "listed" for every query."""
+    if entry.kind == "uri":
+        return f"test.{entry.zone}", f"invalid.{entry.zone}"
+    return reverse_name("127.0.0.2", entry.zone), reverse_name("127.0.0.1", entry.zone)
+
+
+def refusal(code: str) -> bool:
+    """Whether an answer is a list's way of refusing the query (see REFUSALS)."""
+    try:
+        address = ipaddress.ip_address(code)
+    except ValueError:
+        return False
+    return any(address in network for network in REFUSALS)
 
 
 def questions(entry: DnsList, ids: Identities) -> list[tuple[str, str]]:
@@ -36,27 +55,45 @@ def questions(entry: DnsList, ids: Identities) -> list[tuple[str, str]]:
 
 
 async def check_lists(config: DnsConfig, ids: Identities, lookups: Lookups) -> dict[str, str]:
-    """Rule name -> evidence, for every list that lists something of this message."""
+    """Rule name -> evidence, for every list that lists something of this message.
+
+    Each list asked anything is also asked its never-listed test point, in the same round (the
+    resolver's cache makes that one query per TTL): a list that lists it would add its score to
+    every message, so none of its answers count."""
     asked = [(entry, subject, name) for entry in all_lists(config)
              for subject, name in questions(entry, ids)]
-    answers = await lookups.query_all([(name, "A") for _, _, name in asked])
+    probed = list({entry.rule: entry for entry, _, _ in asked}.values())
+    answers = await lookups.query_all([(name, "A") for _, _, name in asked]
+                                      + [(test_points(entry)[1], "A") for entry in probed])
+    dead = {entry.rule for entry, answer in zip(probed, answers[len(asked):], strict=True)
+            if _lists_everything(entry, answer.records)}
     listed: dict[str, str] = {}
-    for (entry, subject, _), answer in zip(asked, answers, strict=True):
+    for (entry, subject, _), answer in zip(asked, answers[:len(asked)], strict=True):
         codes = [code for code in answer.records if counts(entry, code)]
-        if codes and entry.rule not in listed:
+        if codes and entry.rule not in listed and entry.rule not in dead:
             listed[entry.rule] = f"{subject} listed in {entry.zone} ({', '.join(codes)})"
     return listed
 
 
+def _lists_everything(entry: DnsList, records: tuple[str, ...]) -> bool:
+    found = [code for code in records if counts(entry, code)]
+    if found:
+        log.warning("DNS list %s lists %s (%s), which no list may list: it lists everything, so "
+                    "none of its answers count; remove it", entry.zone, test_points(entry)[1],
+                    ", ".join(found))
+    return bool(found)
+
+
 def counts(entry: DnsList, code: str) -> bool:
-    if entry.codes:
-        return code in entry.codes
-    try:
-        address = ipaddress.ip_address(code)
-    except ValueError:
-        return False
-    if address in LIST_ERRORS:
+    """Whether an answer is a listing: one of the list's codes, or any 127/8 answer when it has
+    none; a refusal (REFUSALS) never is, whatever the codes say."""
+    if refusal(code):
         log.warning("DNS list %s refuses our queries (answer %s): check its terms and the resolver",
                     entry.zone, code)
         return False
-    return address in LOOPBACK
+    if entry.codes:
+        return code in entry.codes
+    try:
+        return ipaddress.ip_address(code) in LOOPBACK
+    except ValueError:
+        return False

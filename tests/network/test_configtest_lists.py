@@ -7,7 +7,14 @@ from mailsift.config import parse_config
 from mailsift.configtest import dns_checks
 from tests.network.conftest import DnsFixture
 from tests.network.dns_server import SILENT_ZONE
-from tests.network.zone import ALLOW_ZONE, BLOCK_ZONE, REFUSING_ZONE, URI_ZONE
+from tests.network.zone import (
+    ALLOW_ZONE,
+    BLOCK_ZONE,
+    BLOCKED_URI_ZONE,
+    EVERYTHING_ZONE,
+    REFUSING_ZONE,
+    URI_ZONE,
+)
 
 
 def test_each_list_is_asked_for_its_test_point(test_dns: DnsFixture) -> None:
@@ -39,3 +46,24 @@ def test_dns_off_or_without_lists_is_said_so() -> None:
     assert [c.detail for c in dns_checks(parse_config({}, "test"))] == ["off (dns.enabled = false)"]
     on = parse_config({"dns": {"enabled": True}}, "test")
     assert [c.detail for c in dns_checks(on)] == ["on; no DNS lists configured"]
+
+
+def test_list_that_lists_everything_fails(test_dns: DnsFixture) -> None:
+    """A dead list answering 127.0.0.2 for every name passes the positive test point; the RFC 5782
+    point that must never be listed (127.0.0.1, or the name INVALID) shows it lists the world,
+    and a URI list answering 127.0.0.1 to say "refused" is named as refusing."""
+    lists = [(EVERYTHING_ZONE, "ip"), (EVERYTHING_ZONE, "uri"), (BLOCKED_URI_ZONE, "uri")]
+    config = parse_config({"dns": {
+        "enabled": True, "nameservers": [test_dns.server.address], "timeout": 1.0, "cache_size": 0,
+        "blocklists": [{"zone": zone, "rule": f"LIST_{n}", "score": 1.0, "kind": kind}
+                       for n, (zone, kind) in enumerate(lists)],
+    }}, "test")
+    found = [(check.ok, check.detail) for check in dns_checks(config)]
+    assert found == [
+        (False, f"{EVERYTHING_ZONE}: lists everything (127.0.0.2 also for 1.0.0.127.{EVERYTHING_ZONE}, "
+                "which no list may list): the list is dead or broken; remove it"),
+        (False, f"{EVERYTHING_ZONE}: lists everything (127.0.0.2 also for invalid.{EVERYTHING_ZONE}, "
+                "which no list may list): the list is dead or broken; remove it"),
+        (False, f"{BLOCKED_URI_ZONE}: refuses our queries (answer 127.0.0.1): query it through "
+                "your own resolver, and check its terms"),
+    ]

@@ -10,10 +10,13 @@ from tests.network.messages import BODY, letter, scan
 from tests.network.zone import (
     ALLOWED_IP,
     BLOCK_ZONE,
+    BLOCKED_URI_ZONE,
     CLEAN_URI_DOMAIN,
+    EVERYTHING_ZONE,
     GOOD_IP,
     LISTED_IP,
     LISTED_URI_DOMAIN,
+    REFUSING_ZONE,
 )
 
 RELAYED = ("Received: from mail.listed.test (mail.listed.test [{ip}])\r\n"
@@ -75,3 +78,45 @@ def test_list_rules_score_only_with_the_network(scanner: Scanner) -> None:
     rule = scanner.engine.rules["RCVD_IN_TEST_BL"]
     assert "net" in rule.tflags
     assert [rule.score_for(i) for i in range(len(SCORE_SET_NAMES))] == [0.0, 2.5, 0.0, 2.5]
+
+
+def _with_lists(test_dns_address: str, *lists: dict[str, object]) -> Scanner:
+    config = network_config(test_dns_address).model_dump()
+    config["dns"]["blocklists"] = list(lists)
+    return Scanner(parse_config(config, "test"))
+
+
+def test_refusal_answer_for_a_listed_relay_is_not_a_listing(test_dns_address: str) -> None:
+    """Spamhaus answers 127.255.255.254 to queries through public resolvers: an error, whether
+    the list has its codes configured or not."""
+    for codes in ([], ["127.0.0.2", "127.255.255.254"]):
+        scanner = _with_lists(test_dns_address, {"zone": REFUSING_ZONE, "rule": "RCVD_IN_REFUSING",
+                                                 "score": 3.0, "codes": codes})
+        assert "RCVD_IN_REFUSING" not in scan(scanner, letter(), ip=LISTED_IP).rule_names
+
+
+def test_dead_list_that_lists_every_address_hits_nothing(test_dns_address: str) -> None:
+    """A retired list may answer 127.0.0.2 for every query to make people remove it: it would
+    add its score to every message. Its RFC 5782 never-listed point 127.0.0.1 gives it away."""
+    scanner = _with_lists(test_dns_address,
+                          {"zone": EVERYTHING_ZONE, "rule": "RCVD_IN_DEAD", "score": 4.0},
+                          {"zone": BLOCK_ZONE, "rule": "RCVD_IN_TEST_BL", "score": 2.5})
+    names = scan(scanner, letter(), ip=LISTED_IP).rule_names
+    assert "RCVD_IN_DEAD" not in names
+    assert "RCVD_IN_TEST_BL" in names  # a list that works still counts
+
+
+def test_dead_uri_list_that_lists_every_domain_hits_nothing(test_dns_address: str) -> None:
+    scanner = _with_lists(test_dns_address, {"zone": EVERYTHING_ZONE, "rule": "URIBL_DEAD",
+                                             "score": 4.0, "kind": "uri"})
+    raw = letter(body=BODY + f"\nThe agenda is at https://www.{CLEAN_URI_DOMAIN}/agenda\n")
+    assert "URIBL_DEAD" not in scan(scanner, raw).rule_names
+
+
+def test_uri_list_refusing_us_with_127_0_0_1_lists_nothing(test_dns_address: str) -> None:
+    """URI lists answer 127.0.0.1 for "query refused"; without configured codes that was a
+    listing of every link domain of every message."""
+    scanner = _with_lists(test_dns_address, {"zone": BLOCKED_URI_ZONE, "rule": "URIBL_BLOCKED_US",
+                                             "score": 4.0, "kind": "uri"})
+    raw = letter(body=BODY + f"\nThe agenda is at https://www.{CLEAN_URI_DOMAIN}/agenda\n")
+    assert "URIBL_BLOCKED_US" not in scan(scanner, raw).rule_names

@@ -23,6 +23,8 @@ BLOCK_ZONE = "bl.test"
 ALLOW_ZONE = "allow.test"
 URI_ZONE = "uribl.test"
 REFUSING_ZONE = "refusing.test"
+EVERYTHING_ZONE = "everything.test"  # a dead list that answers 127.0.0.2 for every name
+BLOCKED_URI_ZONE = "blocked-uribl.test"  # a URI list refusing us with 127.0.0.1 for every name
 LISTED_URI_DOMAIN = "example.com"  # on the URI list
 CLEAN_URI_DOMAIN = "example.org"
 
@@ -80,6 +82,10 @@ def records(dkim_key: str) -> list[str]:
         f"address=/test.{URI_ZONE}/127.0.0.2",
         # a list that refuses our resolver, as public lists answer queries from big open resolvers
         f"address=/{_list_name('127.0.0.2', REFUSING_ZONE)}/127.255.255.254",
+        f"address=/{_list_name(LISTED_IP, REFUSING_ZONE)}/127.255.255.254",
+        # address=/ZONE/ answers for the zone and every name under it: a list that lists the world
+        f"address=/{EVERYTHING_ZONE}/127.0.0.2",
+        f"address=/{BLOCKED_URI_ZONE}/127.0.0.1",
     ]
 
 
