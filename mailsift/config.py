@@ -224,9 +224,12 @@ class DnsConfig(Section):
 
     _servers = field_validator("nameservers")(_nameservers)
 
-    @field_validator("allowlists")
+    @field_validator("blocklists", "allowlists")
     @classmethod
-    def _unique_rules(cls, values: list[AllowList], info: Any) -> list[AllowList]:
+    def _unique_rules(cls, values: list[DnsList], info: Any) -> list[DnsList]:
+        """Each list is its own rule: two lists under one name (a copied [[dns.blocklists]] whose
+        rule was not renamed) reported each other's listings and kept only the last one's score.
+        Block lists are validated first, so the allow lists are checked against them too."""
         names = [entry.rule for entry in [*info.data.get("blocklists", []), *values]]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -29,6 +29,9 @@ def test_nameserver_may_carry_a_port(text: str, expected: tuple[str, int]) -> No
      "dns.blocklists.0.codes"),
     ({"dns": {"blocklists": [{"zone": "bl.test", "rule": "X", "score": 1.0}],
               "allowlists": [{"zone": "al.test", "rule": "X", "score": -1.0}]}}, "more than one list: X"),
+    ({"dns": {"blocklists": [{"zone": "bl.test", "rule": "X", "score": 1.0},
+                             {"zone": "other-bl.test", "rule": "X", "score": 2.0}]}},
+     "dns.blocklists: rule names used by more than one list: X"),
     ({"network": {"own_domains": ["not a domain"]}}, "network.own_domains"),
 ])
 def test_bad_dns_settings_are_one_line_errors(data: dict[str, object], expected: str) -> None:
