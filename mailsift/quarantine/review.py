@@ -36,10 +36,16 @@ _RELEASING = threading.Lock()
 def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[str, Any]:
     """Hand bytes to an SMTP server unchanged (only dot-stuffed); returns refused recipients."""
     host, port = split_host_port(via, default_port=25)
+    international = next((a for a in (sender, *recipients) if not a.isascii()), None)
     try:
         with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_S) as smtp:
             smtp.ehlo()
             options = ["BODY=8BITMIME"] if not raw.isascii() and smtp.has_extn("8bitmime") else []
+            if international is not None:  # without SMTPUTF8 smtplib raised UnicodeEncodeError
+                if not smtp.has_extn("smtputf8"):
+                    raise QuarantineError(f"cannot hand the message to {via}: it does not offer "
+                                          f"SMTPUTF8, which {international} needs")
+                options.append("SMTPUTF8")
             return smtp.sendmail(sender, recipients, raw, mail_options=options)
     except (smtplib.SMTPException, OSError) as exc:
         raise QuarantineError(f"cannot hand the message to {via}: {exc}") from None

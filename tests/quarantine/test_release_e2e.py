@@ -147,3 +147,18 @@ def test_releasing_twice_delivers_one_copy_unless_asked_again(
     assert CliRunner().invoke(cli, [*release, "--again"]).exit_code == 0
     mta.settle()
     assert len(mta.sink.find(message_id)) == 2
+
+
+def test_release_to_an_international_address_uses_smtputf8(sink: SmtpSink, tmp_path: Path) -> None:
+    """smtplib sends commands as ASCII unless told SMTPUTF8: releasing mail held for
+    jäne@example.org ended in a UnicodeEncodeError (a traceback, a 500 page in the web UI)."""
+    address = "jäne@example.org"
+    config_path = tmp_path / "mailsift.toml"
+    config_path.write_text(to_toml({"quarantine": {
+        "dir": str(tmp_path / "q"), "release_via": f"{LOOPBACK}:{sink.port}"}}))
+    raw, message_id = windows_1251_message()
+    stored = QuarantineStore(tmp_path / "q").put(raw, {"mail_from": SENDER, "recipients": [address]})
+    sink.clear()
+    done = CliRunner().invoke(cli, ["--config", str(config_path), "quarantine", "release", stored])
+    assert done.exit_code == 0, done.output
+    assert sink.wait_for_id(message_id).recipients == (address,)
