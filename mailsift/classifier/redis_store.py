@@ -79,7 +79,7 @@ TTL_REFRESH = 3600  # see learn_batch.lua: a token's TTL may end up to this much
 # Below 65,536: see _pack.
 SCRIPT_TOKENS = 20_000
 CONFLICT_RETRIES = 3  # then the chunk goes message by message, each message's script reading its own record
-SCRIPTS = ("lookup", "learn_batch", "forget", "expire")
+SCRIPTS = ("lookup", "learn_batch", "forget", "expire", "report")
 # What redis-py and Redis add to an error's text that tells an administrator nothing: the command
 # a pipeline failed on (binary token keys and all) and the SHA and line of a failing script.
 NOISE = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: |\s*script: [0-9a-f]{40}, "
@@ -237,6 +237,10 @@ class RedisStore:
 
     def errors(self) -> AbstractContextManager[None]:
         return self._errors()
+
+    def script(self, name: str) -> Script:
+        """One of the SCRIPTS, for the report digests kept beside the tokens."""
+        return self._scripts[name]
 
     def ready(self, write: bool = True) -> Any:
         return self._ready(write)

@@ -61,16 +61,10 @@ class RedisDigests:
 
     def report(self, message: str, digests: ReportDigests) -> bool:
         members = sorted(digests.all)
+        keys = [self._key("rm", message), *(self._key("rd", digest) for digest in members)]
         with self.store.errors():
-            client = self.store.ready()
             # "-" keeps the record even for a message without digests, so a repeat is recognised.
-            if not client.sadd(self._key("rm", message), "-", *members):
-                return False
-            pipe = client.pipeline(transaction=True)
-            for digest in members:
-                pipe.incr(self._key("rd", digest))
-            pipe.execute()
-        return True
+            return bool(self.store.script("report")(keys, ["-", *members], self.store.ready()))
 
     def revoke(self, message: str) -> bool:
         with self.store.errors():

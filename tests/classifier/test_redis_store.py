@@ -14,7 +14,9 @@ import redis
 
 from bench.redis_memory import learn_rate, memory_per_token, synthetic_messages
 from mailsift.classifier import redis_store
+from mailsift.classifier.digest import ReportDigests
 from mailsift.classifier.redis_store import CONFLICT_RETRIES, RedisStore
+from mailsift.classifier.reports import digest_store
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import (
     Label,
@@ -573,3 +575,28 @@ class TestFigures:
             store.close()
             with capsys.disabled():
                 print(f"\n{name} learn_batch: {rate:.0f} msg/s (1000 messages x 300 tokens)")
+
+
+def test_a_report_is_recorded_and_counted_all_or_nothing(redis_server_factory: ServerFactory) -> None:
+    """Reporting recorded the message, then counted its digests in a second call. A failure
+    between the two (here an ACL denying the counters; in life, Redis gone or full) left the
+    message recorded and nothing counted, and reporting it again found the record and counted
+    nothing ever after."""
+    server = redis_server_factory()
+    with server.client() as admin:
+        admin.acl_setuser("reporter", enabled=True, passwords=["+Reporter-Pw-1"], commands=["+@all"],
+                          keys=["{mailsift:}schema", "{mailsift:}rm:*"])
+    store = RedisStore.from_url(server.url, username="reporter", password="Reporter-Pw-1")
+    digests = ReportDigests(frozenset({"line-digest"}), frozenset({"url-digest"}))
+    with pytest.raises(StoreError, match="NoPermissionError"):
+        digest_store(store).report("m" * 40, digests)
+    with server.client() as admin:
+        assert admin.keys("*rm:*") == []
+        admin.acl_setuser("reporter", enabled=True, keys=["*"])
+    reports = digest_store(RedisStore.from_url(server.url, username="reporter",
+                                               password="Reporter-Pw-1"))
+    assert reports.report("m" * 40, digests) is True
+    assert reports.count_reported(["line-digest", "url-digest"]) == {"line-digest", "url-digest"}
+    assert reports.report("m" * 40, digests) is False  # a repeat still counts once
+    assert reports.revoke("m" * 40) is True
+    assert reports.count_reported(["line-digest", "url-digest"]) == set()
