@@ -23,7 +23,8 @@ from mailsift.network.resolver import Answer, Lookups, shared_resolver
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
-from mailsift.rules.lint import item_text, lint_errors, loaded_share
+from mailsift.rules.lint import item_text, lint_errors, loaded_share, unapplied_settings
+from mailsift.rules.model import LintItem
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
 
@@ -43,6 +44,7 @@ def run_checks(config: Config) -> list[Check]:
 
 
 RULE_ERRORS_SHOWN = 2  # the first lint errors named on the one line; `rules lint` lists them all
+SETTINGS_SHOWN = 5  # the first unapplied SpamAssassin settings named; a local.cf rarely has more
 
 
 def rules_check(config: Config) -> Check:
@@ -63,7 +65,20 @@ def rules_check(config: Config) -> Check:
     unsupported = len(rules.skipped) - len(errors)
     if unsupported:
         detail += f"; {unsupported} call eval checks mailsift lacks (`mailsift rules lint` names them)"
+    detail += _settings_text(unapplied_settings(rules, config.scoring.required_score))
     return Check("rules", loaded > 0 and not errors, detail)
+
+
+def _settings_text(settings: list[LintItem]) -> str:
+    """SpamAssassin settings mailsift does not apply, named but not failed: a site loading
+    SpamAssassin's own files must pass, and these are decisions to make, not mistakes."""
+    if not settings:
+        return ""
+    text = (f"; {len(settings)} SpamAssassin setting(s) not applied: "
+            + "; ".join(map(item_text, settings[:SETTINGS_SHOWN])))
+    if len(settings) > SETTINGS_SHOWN:
+        text += f"; {len(settings) - SETTINGS_SHOWN} more (`mailsift rules lint` lists all)"
+    return text
 
 
 def bayes_check(config: Config) -> Check:

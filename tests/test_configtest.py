@@ -92,3 +92,29 @@ def test_rules_calling_eval_checks_mailsift_lacks_are_counted_not_failed(tmp_pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert lines(result)["rules"].endswith(
         "; 1 call eval checks mailsift lacks (`mailsift rules lint` names them)")
+
+
+def test_spamassassin_settings_that_change_verdicts_are_named_with_what_to_set(tmp_path: Path) -> None:
+    """A migrated local.cf raising required_score, welcome-listing a partner or rescoring a rule
+    mailsift does not have loaded "ok" and lost its effect in silence: only `rules lint` noted it.
+    configtest names each, by file:line, with the mailsift way; the check still passes (a site
+    loading SpamAssassin's files must), and a required_score equal to ours is no news."""
+    local = tmp_path / "local.cf"
+    local.write_text("required_score 6.0\nrewrite_header Subject *****SPAM*****\n"
+                     "whitelist_from *@partner.example\ntrusted_networks 10.0.0.0/8\n"
+                     "score MISSING_DATE 2.0\nscore NO_SUCH_RULE 3.0\nrequired_score 5\n"
+                     "bayes_auto_learn 1\n")
+    config = write(tmp_path, {"rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local)},
+                              "bayes": {"store": f"sqlite://{tmp_path}/bayes.sqlite"}})
+    result = configtest(config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rules = lines(result)["rules"]
+    assert rules.startswith("ok   ")
+    assert "; 5 SpamAssassin setting(s) not applied: " in rules
+    assert f"{local}:1 required_score 6.0: not read from rule files: set scoring.required_score" in rules
+    assert f"{local}:2 rewrite_header Subject *****SPAM*****: set actions.subject_tag" in rules
+    assert f"{local}:3 whitelist_from *@partner.example: site-wide allow and block lists" in rules
+    assert (f"{local}:4 trusted_networks 10.0.0.0/8: not read from rule files: set "
+            "network.trusted_networks") in rules
+    assert f"{local}:6 score: NO_SUCH_RULE: rule is not defined" in rules
+    assert "MISSING_DATE" not in rules and ":7 " not in rules and "bayes_auto_learn" not in rules

@@ -61,7 +61,6 @@ _REPLACE_MODIFIER = r"(pre|inter|post) (.+?)"
 # Directives that are valid SpamAssassin but do not define rules; value = what the note says.
 _NOT_USED = "not used by mailsift"
 _NOTE_MEANINGS: dict[str, str] = {
-    "required_score": "spam threshold: set required_score in mailsift's configuration",
     "loadplugin": "Perl plugin: not used by mailsift (checks are Python, see `eval:`)",
     "tryplugin": "Perl plugin: not used by mailsift (checks are Python, see `eval:`)",
     "priority": "evaluation order: mailsift orders rules by their dependencies",
@@ -75,13 +74,7 @@ _NOTE_PREFIXES: dict[str, str] = {
     "bayes_": "Bayes setting: mailsift's classifier has its own configuration",
     "report": "report template: mailsift formats its own reports",
     "clear_": "reset of a SpamAssassin setting: not used by mailsift",
-    "whitelist_": "allow/block list: use mailsift's configuration",
-    "welcomelist_": "allow/block list: use mailsift's configuration",
-    "blacklist_": "allow/block list: use mailsift's configuration",
-    "blocklist_": "allow/block list: use mailsift's configuration",
-    "def_": "default allow list: use mailsift's configuration",
-    "unwhitelist_": "allow/block list: use mailsift's configuration",
-    "unblacklist_": "allow/block list: use mailsift's configuration",
+    "def_": "SpamAssassin's default allow list: not used by mailsift",
     "util_rb_": "registry-boundary TLD list: mailsift uses the public suffix list",
     "uridnsbl": "URI DNS blocklist definition: " + _NOT_USED,
     "urirhs": "URI DNS blocklist definition: " + _NOT_USED,
@@ -91,6 +84,23 @@ _NOTE_PREFIXES: dict[str, str] = {
     "add_header": "header added by SpamAssassin: mailsift adds its own headers",
     "remove_header": "header removal: " + _NOT_USED,
 }
+_NOT_READ = "not read from rule files: set "
+_ALLOW_BLOCK = ("site-wide allow and block lists are not supported: write a header rule on "
+                "From:addr with a large score (-20, or 20), or users keep their own lists in the "
+                "review UI")
+# Settings of a site's local.cf that decide which mail is spam or how it is marked, which mailsift
+# takes from mailsift.toml or lacks: notes marked `verdict`, which `configtest` names.
+_VERDICT_SETTINGS: dict[str, str] = {
+    "required_score": _NOT_READ + "scoring.required_score in mailsift.toml",
+    "trusted_networks": _NOT_READ + "network.trusted_networks in mailsift.toml",
+    "internal_networks": _NOT_READ + "network.internal_networks in mailsift.toml",
+    "msa_networks": _NOT_READ + "milter.authenticated in mailsift.toml (SASL senders)",
+    "rewrite_header": "set actions.subject_tag and actions.rewrite_subject in mailsift.toml",
+    "all_spam_to": _ALLOW_BLOCK,
+    "more_spam_to": _ALLOW_BLOCK,
+}
+_VERDICT_PREFIXES = ("whitelist_", "welcomelist_", "blacklist_", "blocklist_", "unwhitelist_",
+                     "unwelcomelist_", "unblacklist_", "unblocklist_")
 # Any other directive name made of these characters is a SpamAssassin setting we do not use.
 _SETTING_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
@@ -212,7 +222,7 @@ class _Loader:
             if handler is not None:
                 handler(self, args, source, directive)
             else:
-                self.other_directive(directive, source)
+                self.other_directive(directive, args, source)
 
     def conditional(self, directive: str, args: str, source: str) -> None:
         active = all(block.active for block in self.conditionals)
@@ -243,8 +253,12 @@ class _Loader:
             self.skip(source, "if", f"cannot evaluate '{expr}': {exc}; block ignored", "")
             return False
 
-    def other_directive(self, directive: str, source: str) -> None:
+    def other_directive(self, directive: str, args: str, source: str) -> None:
         """A directive that is not about rules: a note, or a skip if it is not SpamAssassin's at all."""
+        verdict = _verdict_meaning(directive)
+        if verdict:
+            self.result.notes.append(LintItem(source, directive, verdict, verdict=True, value=args))
+            return
         meaning = _NOTE_MEANINGS.get(directive)
         if meaning is None:
             prefixed = (text for prefix, text in _NOTE_PREFIXES.items() if directive.startswith(prefix))
@@ -495,8 +509,12 @@ class _Loader:
         ):
             for name, setting in settings.items():
                 if name not in defined:
-                    why = "was skipped" if name in self.skipped_names else "is not defined"
-                    self.note(setting.source, what, f"{name}: rule {why}")
+                    skipped = name in self.skipped_names
+                    why = "was skipped" if skipped else "is not defined"
+                    # a rescore of a rule that does not exist (a typo, or a SpamAssassin rule
+                    # mailsift lacks) changes nothing; one of a skipped rule is counted already
+                    self.result.notes.append(LintItem(setting.source, what, f"{name}: rule {why}",
+                                                      verdict=what == "score" and not skipped))
         for name, rule in defined.items():
             if rule.meta_expr is not None:
                 missing = sorted(parse_meta(rule.meta_expr).names - defined.keys())
@@ -540,7 +558,15 @@ def _known_directive(directive: str) -> bool:
     """A directive mailsift reads or knows by meaning. Any other lower-case word is noted as a
     setting it does not use, which is every line of some non-rule files: they count as none."""
     return (directive in ("if", "ifplugin", "else", "endif", "include") or directive in _HANDLERS
-            or directive in _NOTE_MEANINGS or directive.startswith(tuple(_NOTE_PREFIXES)))
+            or directive in _NOTE_MEANINGS or directive.startswith(tuple(_NOTE_PREFIXES))
+            or bool(_verdict_meaning(directive)))
+
+
+def _verdict_meaning(directive: str) -> str:
+    """What to do instead, for a setting that changes verdicts (see _VERDICT_SETTINGS); else ''."""
+    if directive.startswith(_VERDICT_PREFIXES):
+        return _ALLOW_BLOCK
+    return _VERDICT_SETTINGS.get(directive, "")
 
 
 def _substitute_condition(expr: str) -> str:

@@ -40,9 +40,27 @@ def lint_errors(rules: RuleSet) -> list[LintItem]:
     return [item for item in rules.skipped if not item.message.startswith(UNKNOWN_EVAL)]
 
 
+def unapplied_settings(rules: RuleSet, required_score: float) -> list[LintItem]:
+    """The notes on SpamAssassin settings that change verdicts and that mailsift does not apply
+    (`LintItem.verdict`), the files loaded last (the site's own) first. A required_score equal to
+    the configured one changes nothing (SpamAssassin's own defaults file sets 5) and is left out."""
+    order = {name: index for index, name in enumerate(rules.files)}
+    found = [item for item in rules.notes if item.verdict
+             and not (item.rule == "required_score" and _number(item.value) == required_score)]
+    return sorted(found, key=lambda item: -order.get(_file_of(item.source), -1))
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def item_text(item: LintItem) -> str:
-    """`file:line RULE: why`, as lint lists a skipped line or a note."""
-    return f"{item.source} {item.rule}: {item.message}"
+    """`file:line RULE: why`, as lint lists a skipped line or a note (with its value, if kept)."""
+    value = f" {item.value}" if item.value else ""
+    return f"{item.source} {item.rule}{value}: {item.message}"
 
 
 def lint_report(paths: list[Path], checks: dict[str, object], verbose: bool = False) -> tuple[str, int]:

@@ -58,6 +58,11 @@ class LintItem:
     rule: str  # rule name, or the directive if the line is not about a rule
     message: str
     kind: str = ""  # for a skipped rule line: the rule's kind (one of KINDS), else ""
+    # A note on a SpamAssassin setting that changes which mail is spam or how it is marked, and
+    # that mailsift does not apply (a site's required_score, whitelist_from, a rescore of a rule
+    # it lacks...): `configtest` names these, since a migrated local.cf would lose them silently.
+    verdict: bool = False
+    value: str = ""  # the setting's value as written, for those notes
 
 
 @dataclass
