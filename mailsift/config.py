@@ -601,6 +601,10 @@ class AutolearnConfig(Section):
     spam_score: float = Field(12.0, description="Learn as spam at or above this score counted "
                               "without Bayes: only mail the rules alone find clearly spam.")
     ham_score: float = Field(0.1, description="Learn as ham at or below this score without Bayes.")
+    outbound: bool = Field(False, description="Also learn from mail judged as outbound "
+                           "(milter.authenticated or milter.trusted = \"outbound\"). Off, as "
+                           "a customer could otherwise teach the Bayes that judges inbound mail "
+                           "that their spam is ham, simply by sending it.")
 
 
 class Config(Section):

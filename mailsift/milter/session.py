@@ -158,7 +158,7 @@ class MailsiftMilter(Milter.Base):
             self.service.metrics.messages.labels("skip").inc()
             return Milter.ACCEPT
         try:
-            scored = self.service.pool.score(self._job(queue_id))
+            scored = self.service.pool.score(self._job(queue_id, outbound))
         except ScoringError as exc:
             if exc.worker_lost:
                 self.service.metrics.worker_restarts.inc()
@@ -168,13 +168,14 @@ class MailsiftMilter(Milter.Base):
         decision = decide(scored.result.score, self.addresses, config, outbound)
         return self._act(queue_id, scored, decision, started)
 
-    def _job(self, queue_id: str) -> Job:
+    def _job(self, queue_id: str, outbound: bool) -> Job:
         envelope = Envelope(client_ip=self.client_ip, client_name=self.client_name, helo=self.helo,
                             mail_from=self.mail_from, rcpt_to=self.addresses,
                             auth_user=self.auth_user, queue_id=queue_id)
         self.spool.seek(0)
         head = self._raw_headers()
-        return Job(head + self.spool.read(self.service.config.scan.max_bytes), envelope, self.arrival)
+        return Job(head + self.spool.read(self.service.config.scan.max_bytes), envelope, self.arrival,
+                   outbound)
 
     def _raw_headers(self) -> bytes:
         lines = []

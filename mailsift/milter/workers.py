@@ -59,6 +59,7 @@ class Job:
     raw: bytes  # the headers and at most scan.max_bytes of body
     envelope: Envelope
     arrival: datetime
+    outbound: bool = False  # judged by [outbound]: autolearned only if autolearn.outbound
 
 
 @dataclass
@@ -95,8 +96,9 @@ def score_job(job: Job) -> Scored:
     msg = _scanner.analyse(job.raw, job.envelope, job.arrival)
     result = _scanner.score(msg)
     learned = "no"
-    if _bayes is not None:
-        learned = autolearn(msg, result, _bayes, _scanner.config.autolearn)
+    config = _scanner.config.autolearn
+    if _bayes is not None and (config.outbound or not job.outbound):
+        learned = autolearn(msg, result, _bayes, config)
     return Scored(result, learned, _bayes is not None and _bayes.store_down)
 
 

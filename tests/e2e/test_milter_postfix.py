@@ -307,3 +307,17 @@ def test_authenticated_sender_is_judged_by_outbound_thresholds(
     sent = mta.send(raw, BOB, xclient={"LOGIN": "alice"})
     assert sent.reply == f"550 5.7.1 {REJECT_TEXT}"
     assert mta.not_delivered(message_id)
+
+
+def test_an_authenticated_senders_mail_is_not_autolearned(mta: Mta, milter: MilterProcess) -> None:
+    """Outbound mail taught the Bayes that judges inbound mail: a customer's spam, sent with
+    ham-like rules scores, came back autolearn=ham. autolearn.outbound is off by default."""
+    statuses = []
+    for xclient in (None, {"LOGIN": "alice"}):
+        raw, message_id = make_message(subject="Quarterly figures, as promised")
+        sent = mta.send(raw, BOB, xclient=xclient)
+        assert sent.accepted, sent.reply
+        statuses.append(mta.delivered(message_id).header("X-Spam-Status") or "")
+    inbound, outbound = (re.search(r"\sautolearn=(\w+)", status) for status in statuses)
+    assert inbound is not None and inbound[1] == "ham", statuses[0]
+    assert outbound is not None and outbound[1] == "no", statuses[1]
