@@ -137,14 +137,21 @@ def rules() -> None:
 def lint(config_path: str | None, paths: tuple[Path, ...], verbose: bool) -> None:
     """Report, per file, what loaded and what was skipped (with file:line and why).
 
-    Without PATHS, lints the rule files the configuration would load.
+    Without PATHS, lints the rule files the configuration would load. With PATHS, the rules the
+    configuration loads beside them count as defined (a local.cf rescores shipped rules).
     """
     from mailsift.rules.lint import lint_report
     from mailsift.rules.registry import load_checks
-    from mailsift.scanner import rule_paths
+    from mailsift.scanner import SHIPPED_RULES, rule_paths
 
-    targets = list(paths) or rule_paths(_config(config_path))
-    text, status = lint_report(targets, load_checks(), verbose=verbose)
+    try:
+        configured = rule_paths(_config(config_path))
+    except CliError:
+        if not paths:
+            raise
+        configured = [SHIPPED_RULES]  # a broken config must not stop linting a named file
+    text, status = lint_report(list(paths) or configured, load_checks(), verbose=verbose,
+                               beside=configured)
     click.echo(text)
     sys.exit(status)
 

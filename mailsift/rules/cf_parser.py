@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,7 @@ class _Loader:
     """State of one `load_rule_files` call: definitions by rule name, tags, open conditionals."""
 
     checks: dict[str, object]
+    known: frozenset[str] = frozenset()  # rules defined by files loaded beside these (see load_rule_files)
     result: RuleSet = field(default_factory=RuleSet)
     tests: dict[str, _Test] = field(default_factory=dict)
     scores: dict[str, _Attribute] = field(default_factory=dict)
@@ -499,7 +500,7 @@ class _Loader:
 
     def note_orphans(self) -> None:
         """Settings for rules never defined are allowed, but usually mean a typo or a skipped rule."""
-        defined = self.result.rules
+        defined = self.result.rules.keys() | self.known
         for what, settings in (
             ("score", self.scores),
             ("describe", self.describes),
@@ -515,9 +516,9 @@ class _Loader:
                     # mailsift lacks) changes nothing; one of a skipped rule is counted already
                     self.result.notes.append(LintItem(setting.source, what, f"{name}: rule {why}",
                                                       verdict=what == "score" and not skipped))
-        for name, rule in defined.items():
+        for name, rule in self.result.rules.items():
             if rule.meta_expr is not None:
-                missing = sorted(parse_meta(rule.meta_expr).names - defined.keys())
+                missing = sorted(parse_meta(rule.meta_expr).names - defined)
                 if missing:
                     self.note(rule.source, "meta", f"{name}: undefined rule(s) count 0: {', '.join(missing)}")
 
@@ -671,13 +672,16 @@ _HANDLERS: dict[str, _Handler] = {
 }
 
 
-def load_rule_files(paths: list[Path], checks: dict[str, object]) -> RuleSet:
+def load_rule_files(paths: list[Path], checks: dict[str, object],
+                    known: Collection[str] = ()) -> RuleSet:
     """Read rule files and directories (every `*.cf`, in name order) into one `RuleSet`.
 
     `checks` is the eval registry (`registry.load_checks()`): `eval:` rules naming a check that is
-    not registered are skipped with the reason "unknown eval check NAME".
+    not registered are skipped with the reason "unknown eval check NAME". `known` names rules
+    defined by other files loaded beside these (`rules lint local.cf`: the shipped rules), which
+    settings and metas may refer to without a note.
     """
-    loader = _Loader(checks)
+    loader = _Loader(checks, frozenset(known))
     for path in paths:
         loader.load_path(Path(path))
     return loader.finish()

@@ -63,14 +63,19 @@ def item_text(item: LintItem) -> str:
     return f"{item.source} {item.rule}{value}: {item.message}"
 
 
-def lint_report(paths: list[Path], checks: dict[str, object], verbose: bool = False) -> tuple[str, int]:
+def lint_report(paths: list[Path], checks: dict[str, object], verbose: bool = False,
+                beside: list[Path] | None = None) -> tuple[str, int]:
     """Load the rule files and describe the outcome; exit code 0 if nothing was skipped and
     something was read from every file, else 1 (`rules lint photo.jpg` is a mistake).
 
+    `beside`: the other rule files the milter loads with `paths`, read only for their rule names
+    so that a local.cf linted alone may rescore them without a note.
     Notes are summarised per directive (count and first place) unless `verbose`, because stock
     SpamAssassin files carry thousands of settings mailsift does not use.
     """
-    rules = load_rule_files(paths, checks)
+    others = [path for path in beside or [] if path not in paths]
+    known = load_rule_files(others, checks).rules.keys() if others else ()
+    rules = load_rule_files(paths, checks, known)
     lines = [_file_line(rules, name) for name in rules.files]
     if rules.skipped:
         lines += ["", f"Skipped ({len(rules.skipped)}):"]

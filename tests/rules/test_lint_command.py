@@ -47,3 +47,19 @@ def test_a_rule_file_beside_them_still_counts(tmp_path: Path) -> None:
     done = lint(tmp_path / "good.cf", tmp_path / "scores.cf", tmp_path / "local.cf")
     assert done.returncode == 0, done.stdout
     assert "Nothing read" not in done.stdout and "Loaded 1 of 1 rules (100.0%)" in done.stdout
+
+
+def test_linting_local_cf_alone_knows_the_rules_it_rescores(tmp_path: Path) -> None:
+    """`rules lint /etc/mailsift/local.cf` read the file alone, so every rescore of a shipped
+    rule (`score MISSING_DATE 2.0`, the very thing local.cf is for) was noted as "rule is not
+    defined", as a real typo is. The rules loaded beside it count as defined."""
+    config = tmp_path / "mailsift.toml"
+    config.write_text(f'[rules]\nlocal_cf = "{tmp_path}/none.cf"\ncache_dir = "{tmp_path}/cache"\n')
+    local = tmp_path / "local.cf"
+    local.write_text("score MISSING_DATE 2.0\nmeta LOCAL_NO_DATE_SPAM MISSING_DATE && MISSING_MSGID\n"
+                     "score NO_SUCH_RULE 1.0\n")
+    done = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "rules", "lint",
+                           "--verbose", str(local)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{local}:3 score: NO_SUCH_RULE: rule is not defined" in done.stdout
+    assert "MISSING_DATE" not in done.stdout and "MISSING_MSGID" not in done.stdout
