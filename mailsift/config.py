@@ -31,6 +31,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _allowed_text(text: str) -> dict[str, object]:
+    """A field's `json_schema_extra` naming the form its values take, for the one-line error: the
+    type alone ("a list of strings") tells an admin who wrote a host name or a bad CIDR nothing."""
+    return {"allowed": text}
+
+
+CIDR_FORM = _allowed_text('IP networks in CIDR notation, e.g. ["192.0.2.0/24", "2001:db8::/32"]')
+
+
 def _networks(values: list[str]) -> list[str]:
     for value in values:
         ipaddress.ip_network(value, strict=False)
@@ -91,14 +100,15 @@ class RulesConfig(Section):
 class NetworkConfig(Section):
     trusted_networks: list[str] = Field(
         default_factory=list, description="Relays whose Received headers are believed (CIDR). "
-        "Loopback is always trusted; list your MX and relay hosts.")
+        "Loopback is always trusted; list your MX and relay hosts.", json_schema_extra=CIDR_FORM)
     internal_networks: list[str] = Field(
         default_factory=list, description="Relays inside your organisation (CIDR); defaults to the "
-        "trusted networks when empty, as in SpamAssassin.")
+        "trusted networks when empty, as in SpamAssassin.", json_schema_extra=CIDR_FORM)
     own_domains: list[str] = Field(
         default_factory=list, description="Mail domains that are ours. Outside mail using them in "
         "the HELO or the From display name, or a From domain that imitates one, is a forgery sign; "
-        "empty: those checks stay off.")
+        "empty: those checks stay off.",
+        json_schema_extra=_allowed_text('domain names, e.g. ["example.org"]'))
 
     _check = field_validator("trusted_networks", "internal_networks")(_networks)
 
@@ -147,7 +157,8 @@ class DnsList(Section):
     """One DNS list: a zone queried for relay IPs or for the registrable domains of the links."""
 
     zone: str = Field(description="The list's DNS zone, e.g. zen.example.net; a commercial list's "
-                      "private zone (with its access key) works the same.")
+                      "private zone (with its access key) works the same.",
+                      json_schema_extra=_allowed_text('a DNS zone name, e.g. "zen.example.net"'))
     rule: str = Field(description="Name of the rule a listing hits, e.g. RCVD_IN_EXAMPLE; it shows "
                       "in reports like any rule.")
     score: float = Field(description="The rule's score when the network is used; this is the one "
@@ -157,7 +168,8 @@ class DnsList(Section):
     codes: list[str] = Field(
         default_factory=list, description="Answers that count as listed, e.g. [\"127.0.0.2\"]; "
         "empty: any 127.0.0.0/8 answer except 127.0.0.1 and 127.255.255.0/24, which lists use to "
-        "refuse queries (e.g. through public resolvers); those never count, even when named here.")
+        "refuse queries (e.g. through public resolvers); those never count, even when named here.",
+        json_schema_extra=_allowed_text('IPv4 addresses, e.g. ["127.0.0.2", "127.0.0.3"]'))
     relays: Literal["first", "all"] = Field(
         "all", description="ip lists: look up every untrusted relay, or only the one that handed "
         "the message to us (right for lists of dynamic address space).")
@@ -202,7 +214,9 @@ class DnsConfig(Section):
         "big public resolvers, so point nameservers at your own resolver first.")
     nameservers: list[str] = Field(
         default_factory=list, description="Resolvers as IP or IP:PORT ([IPv6]:PORT); empty: "
-        "those of /etc/resolv.conf.")
+        "those of /etc/resolv.conf.",
+        json_schema_extra=_allowed_text('IP addresses with an optional :PORT, e.g. ["127.0.0.1", '
+                                        '"[::1]:5353"]'))
     timeout: Annotated[float, Field(gt=0, le=60)] = Field(
         3.0, description="Seconds all DNS lookups of one message may take together; what has not "
         "answered by then counts as not hit and the fact DNS_TIMEOUT is recorded.")
@@ -670,6 +684,8 @@ def _allowed(path: tuple[str | int, ...]) -> str:
     field = model.model_fields.get(key or "")
     if field is None:
         return "keys: " + ", ".join(_keys(model))
+    if isinstance(field.json_schema_extra, dict) and "allowed" in field.json_schema_extra:
+        return str(field.json_schema_extra["allowed"])
     bounds = []
     for meta in field.metadata:
         for attr, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):

@@ -47,3 +47,21 @@ def test_network_follows_the_configuration_unless_forced() -> None:
     assert Scanner(enabled).network is True
     assert Scanner(enabled, network=False).network is False
     assert Scanner(Config(), network=True).network is True
+
+
+@pytest.mark.parametrize(("data", "allowed"), [
+    ({"dns": {"nameservers": ["localhost"]}},
+     "allowed: IP addresses with an optional :PORT, e.g. [\"127.0.0.1\", \"[::1]:5353\"]"),
+    ({"network": {"trusted_networks": ["10.0.0.0/33"]}},
+     "allowed: IP networks in CIDR notation, e.g. [\"192.0.2.0/24\", \"2001:db8::/32\"]"),
+    ({"network": {"own_domains": ["@example.org"]}}, "allowed: domain names, e.g. [\"example.org\"]"),
+    ({"dns": {"blocklists": [{"zone": "http://bl.test", "rule": "X", "score": 1.0}]}},
+     "allowed: a DNS zone name, e.g. \"zen.example.net\""),
+    ({"dns": {"blocklists": [{"zone": "bl.test", "rule": "X", "score": 1.0, "codes": ["127.2"]}]}},
+     "allowed: IPv4 addresses, e.g. [\"127.0.0.2\", \"127.0.0.3\"]"),
+])
+def test_a_bad_address_or_name_says_what_form_is_allowed(data: dict[str, object], allowed: str) -> None:
+    """"allowed: a list of strings" told an admin who wrote a host name or a bad CIDR nothing."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "mailsift.toml")
+    assert str(err.value).endswith(allowed)
