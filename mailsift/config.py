@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # URLs of a Redis, for the store and the index
@@ -457,17 +466,43 @@ class MilterConfig(Section):
         return value
 
 
-class Thresholds(Section):
-    """Scores at or above which each action is taken; a missing threshold never triggers."""
+def _never_if_false(value: object) -> object:
+    """`quarantine = false`: TOML has no null, and leaving the key out means its default."""
+    return math.inf if value is False else value
 
-    rewrite_subject: float | None = Field(
+
+# A score at or above which an action is taken; false: never.
+Threshold = Annotated[float | None, BeforeValidator(_never_if_false)]
+
+
+class Thresholds(Section):
+    """Scores at or above which each action is taken; false (infinity) never triggers."""
+
+    rewrite_subject: Threshold = Field(
         6.0, description="Tag the Subject. A little above required_score: borderline mail gets "
         "the X-Spam headers only.")
-    quarantine: float | None = Field(
-        10.0, description="Keep the message in quarantine instead of delivering it.")
-    reject: float | None = Field(
-        15.0, description="Refuse at SMTP time with 550 5.7.1: the sender learns it was refused, "
-        "nobody has to review it.")
+    quarantine: Threshold = Field(
+        10.0, validate_default=True,  # checked against a rewrite_subject set above it
+        description="Keep the message in quarantine instead of delivering it.")
+    reject: Threshold = Field(
+        15.0, validate_default=True, description="Refuse at SMTP time with 550 5.7.1: the sender "
+        "learns it was refused, nobody has to review it.")
+
+    @field_validator("quarantine", "reject")
+    @classmethod
+    def _above_milder_actions(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """Thresholds out of order (quarantine 20, reject 10) silently made an action one that
+        never happens: the stronger action takes every message the milder one would."""
+        for milder in ("rewrite_subject", "quarantine"):
+            below = info.data.get(milder)
+            if milder != info.field_name and _taken(value) and _taken(below) and value <= below:
+                raise ValueError(f"must be above {milder} ({below:g}), or {milder} never happens; "
+                                 f"set {milder} = false to never take that action")
+        return value
+
+
+def _taken(threshold: float | None) -> bool:
+    return threshold is not None and threshold != math.inf
 
 
 class ActionsConfig(Thresholds):
@@ -498,10 +533,12 @@ class ActionsConfig(Thresholds):
 class OutboundConfig(Thresholds):
     """Thresholds for mail our own users send (see milter.trusted / milter.authenticated)."""
 
-    rewrite_subject: float | None = Field(None, description="Tagging outbound mail helps nobody.")
-    quarantine: float | None = Field(8.0, description="Hold a customer's likely spam for review.")
-    reject: float | None = Field(12.0, description="Refuse a customer's obvious spam; their "
-                                 "client shows the 550 text.")
+    rewrite_subject: Threshold = Field(None, description="Tagging outbound mail helps nobody.")
+    quarantine: Threshold = Field(8.0, validate_default=True,
+                                  description="Hold a customer's likely spam for review.")
+    reject: Threshold = Field(12.0, validate_default=True,
+                              description="Refuse a customer's obvious spam; their client shows "
+                              "the 550 text.")
 
 
 class Policy(Section):
@@ -510,9 +547,12 @@ class Policy(Section):
     match: list[str] = Field(description="Recipients this policy is for: user@example.org, "
                              "@example.org or example.org.")
     bypass: bool = Field(False, description="Do not scan mail to these recipients at all.")
-    rewrite_subject: float | None = Field(None, description="Override; empty: the global value.")
-    quarantine: float | None = Field(None, description="Override; empty: the global value.")
-    reject: float | None = Field(None, description="Override; empty: the global value.")
+    rewrite_subject: Threshold = Field(None, description="Override; false: never; left out: "
+                                       "the global value.")
+    quarantine: Threshold = Field(None, description="Override; false: never; left out: the "
+                                  "global value.")
+    reject: Threshold = Field(None, description="Override; false: never; left out: the global "
+                              "value.")
     no_reject: bool = Field(False, description="Never reject for these recipients (quarantine "
                             "instead), e.g. for abuse@ and postmaster@.")
 
@@ -684,6 +724,8 @@ def _allowed(path: tuple[str | int, ...]) -> str:
     field = model.model_fields.get(key or "")
     if field is None:
         return "keys: " + ", ".join(_keys(model))
+    if any(getattr(meta, "func", None) is _never_if_false for meta in field.metadata):
+        return "a number, or false to never take this action"
     if isinstance(field.json_schema_extra, dict) and "allowed" in field.json_schema_extra:
         return str(field.json_schema_extra["allowed"])
     bounds = []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailsift.config import Config, ConfigError, load_config, parse_config
+from mailsift.milter.actions import Action, action_for, limits_for
 
 EXAMPLE = Path(__file__).parent.parent / "mailsift.example.toml"
 
@@ -146,6 +147,14 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     ({"actions": {"reject_text": "Rejeté comme spam"}}, "actions.reject_text: must be one line"),
     ({"actions": {"subject_tag": "[SPAM]\nBcc: x@example.org"}},
      "actions.subject_tag: must be one line without control characters"),
+    ({"actions": {"quarantine": 20.0, "reject": 10.0}},
+     "actions.reject: must be above quarantine (20), or quarantine never happens; set quarantine "
+     "= false to never take that action (got 10.0); allowed: a number, or false to never take "
+     "this action"),
+    ({"actions": {"quarantine": True}}, "actions.quarantine: Input should be a valid number"),
+    ({"actions": {"rewrite_subject": 12.0}},
+     "actions.quarantine: must be above rewrite_subject (12), or rewrite_subject never happens"),
+    ({"outbound": {"reject": 8.0}}, "outbound.reject: must be above quarantine (8)"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -212,3 +221,16 @@ def test_a_config_that_is_not_utf8_names_the_file_and_the_byte_in_one_line(tmp_p
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (f"mailsift: {path}: not UTF-8 text (byte 0xe9 at line 2, offset 13); "
                            "TOML files must be saved as UTF-8\n")
+
+
+def test_false_means_never_take_that_action_globally_and_in_a_policy() -> None:
+    """TOML has no null: the example said "leave one out to never take that action", but a key
+    left out keeps its default, so mail still went to quarantine from 10 points on."""
+    config = parse_config({"actions": {"quarantine": False},
+                           "policy": [{"match": ["@strict.example"], "reject": False,
+                                       "quarantine": 8.0}]}, "m.toml")
+    normal, strict = (limits_for(f"bob@{d}.example", config, False) for d in ("plain", "strict"))
+    assert [action_for(score, normal) for score in (5.0, 12.0, 99.0)] == [
+        Action.PASS, Action.TAG, Action.REJECT]
+    assert [action_for(score, strict) for score in (7.0, 8.0, 99.0)] == [
+        Action.TAG, Action.QUARANTINE, Action.QUARANTINE]
