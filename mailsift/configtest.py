@@ -114,7 +114,7 @@ def quarantine_check(config: Config) -> Check:
     return Check("quarantine", True, f"index {where}: reachable")
 
 
-def dns_checks(config: DnsConfig) -> list[Check]:
+def dns_checks(config: Config) -> list[Check]:
     """Each DNS list asked for its RFC 5782 test points through the configured resolver: the one it
     must list (127.0.0.2, or the name TEST) and the one it must never list (127.0.0.1, or INVALID).
     Public lists refuse queries from big public resolvers (127.255.255.x, or 127.0.0.1 for URI
