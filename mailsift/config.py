@@ -472,11 +472,13 @@ def _never_if_false(value: object) -> object:
 
 
 # A score at or above which an action is taken; false: never.
-Threshold = Annotated[float | None, BeforeValidator(_never_if_false)]
+Threshold = Annotated[float | None, BeforeValidator(_never_if_false),
+                      Field(json_schema_extra=_allowed_text("a number, or false to never take "
+                                                            "this action"))]
 
 
 class Thresholds(Section):
-    """Scores at or above which each action is taken; false (infinity) never triggers."""
+    """Scores at or above which each action is taken; None, or false (infinity), never triggers."""
 
     rewrite_subject: Threshold = Field(
         6.0, description="Tag the Subject. A little above required_score: borderline mail gets "
@@ -724,8 +726,6 @@ def _allowed(path: tuple[str | int, ...]) -> str:
     field = model.model_fields.get(key or "")
     if field is None:
         return "keys: " + ", ".join(_keys(model))
-    if any(getattr(meta, "func", None) is _never_if_false for meta in field.metadata):
-        return "a number, or false to never take this action"
     if isinstance(field.json_schema_extra, dict) and "allowed" in field.json_schema_extra:
         return str(field.json_schema_extra["allowed"])
     bounds = []
