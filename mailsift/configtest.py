@@ -18,7 +18,7 @@ from pathlib import Path
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
 from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList
-from mailsift.network.dnslists import all_lists, counts, refusal, test_points
+from mailsift.network.dnslists import all_lists, listings, refusal, test_points
 from mailsift.network.resolver import Answer, Lookups, shared_resolver
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import open_quarantine
@@ -148,10 +148,10 @@ def _list_check(entry: DnsList, answer: Answer, never: Answer, timeout: float) -
     if not answer.records:
         return Check("dnslist", False, f"{entry.zone}: does not list its test point {name}: "
                      "wrong zone, or the resolver does not reach the list")
-    if not any(counts(entry, code) for code in answer.records):
+    if not listings(entry, answer.records):
         return Check("dnslist", False, f"{entry.zone}: answers {', '.join(answer.records)} for its "
                      f"test point, none of them in its codes {entry.codes}")
-    everything = [code for code in never.records if counts(entry, code)]
+    everything = listings(entry, never.records)
     if everything:
         return Check("dnslist", False, f"{entry.zone}: lists everything ({', '.join(everything)} "
                      f"also for {never_name}, which no list may list): the list is dead or broken; "

@@ -69,19 +69,24 @@ async def check_lists(config: DnsConfig, ids: Identities, lookups: Lookups) -> d
             if _lists_everything(entry, answer.records)}
     listed: dict[str, str] = {}
     for (entry, subject, _), answer in zip(asked, answers[:len(asked)], strict=True):
-        codes = [code for code in answer.records if counts(entry, code)]
+        codes = listings(entry, answer.records)
         if codes and entry.rule not in listed and entry.rule not in dead:
             listed[entry.rule] = f"{subject} listed in {entry.zone} ({', '.join(codes)})"
     return listed
 
 
 def _lists_everything(entry: DnsList, records: tuple[str, ...]) -> bool:
-    found = [code for code in records if counts(entry, code)]
+    found = listings(entry, records)
     if found:
         log.warning("DNS list %s lists %s (%s), which no list may list: it lists everything, so "
                     "none of its answers count; remove it", entry.zone, test_points(entry)[1],
                     ", ".join(found))
     return bool(found)
+
+
+def listings(entry: DnsList, records: tuple[str, ...]) -> list[str]:
+    """The answers that count as listings (see counts)."""
+    return [code for code in records if counts(entry, code)]
 
 
 def counts(entry: DnsList, code: str) -> bool:
