@@ -120,9 +120,7 @@ def learn(items: Iterable[Item], label: Label | None, config: Config, bayes: Bay
             if done.item is None:
                 report.failed.append((done.name, done.error))
             elif label is None:
-                batch.append(done)  # while it is forgotten: see below
                 _count(report, bayes.store.forget(done.item))
-                batch.clear()
             else:
                 batch.append(done)
                 if len(batch) >= BATCH:
@@ -130,7 +128,8 @@ def learn(items: Iterable[Item], label: Label | None, config: Config, bayes: Bay
         if batch and label is not None:
             _flush(report, batch, label, bayes, share)
     except StoreError as exc:
-        report.examined -= len(batch)  # examined, but whether the store took them is unknown
+        # examined, but whether the store took them is unknown: the batch, or the one forgotten
+        report.examined -= len(batch) if label is not None else 1
         raise LearnStopped(report, exc) from exc
     return report
 
