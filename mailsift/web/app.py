@@ -49,7 +49,7 @@ from mailsift.quarantine.model import (
 from mailsift.quarantine.store import QuarantineStore
 from mailsift.quarantine.text import parse_since
 from mailsift.web import stats
-from mailsift.web.auth import LoginThrottle, Viewer, check_password, same_token
+from mailsift.web.auth import LoginThrottle, Revoked, Viewer, check_password, password_key, same_token
 from mailsift.web.message_view import message_view
 
 log = logging.getLogger("mailsift.web")
@@ -102,6 +102,8 @@ class Pages:
         self.config = config
         self.store = store
         self.throttle = LoginThrottle(config.web.login_attempts, config.web.login_delay)
+        self.revoked = Revoked()
+        self.session_seconds = config.web.session_minutes * 60
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
         env.filters["when"] = lambda iso: datetime.fromisoformat(iso).astimezone(UTC).strftime(
             "%Y-%m-%d %H:%M")
@@ -110,12 +112,16 @@ class Pages:
     # --- session, CSRF, rendering -----------------------------------------------------------
 
     def viewer(self, request: Request) -> Viewer | None:
-        """The logged-in user, while the login is younger than web.session_minutes."""
-        name, since = request.session.get("user"), request.session.get("since", 0)
-        if not name or time.time() - since > self.config.web.session_minutes * 60:
+        """The logged-in user, while the login is younger than web.session_minutes, was not
+        logged out, and their password is still the one it was opened with."""
+        session = request.session
+        name, since = session.get("user"), session.get("since", 0)
+        if not name or time.time() - since > self.session_seconds or session.get("sid") in self.revoked:
             return None
         user = next((u for u in self.config.web.users if u.name == name), None)
-        return Viewer.of(user) if user else None
+        if user is None or not same_token(password_key(user), session.get("key")):
+            return None
+        return Viewer.of(user)
 
     @staticmethod
     def csrf(request: Request) -> str:
@@ -166,22 +172,25 @@ class Pages:
                         name, client, wait)
             return self.render(request, "login.html", 429, error=f"Too many failed logins. Try "
                                f"again in {wait:.0f} seconds.", name=name)
-        viewer = await run_in_threadpool(check_password, self.config.web, name, password)
-        if viewer is None:
+        user = await run_in_threadpool(check_password, self.config.web, name, password)
+        if user is None:
             self.throttle.failed(name, client)
             log.warning("failed login of %r from %s", name, client)
             return self.render(request, "login.html", 401, error="Wrong name or password.", name=name)
         self.throttle.succeeded(name, client)
         request.session.clear()  # a new session on login: nothing from before it carries over
-        request.session.update(user=viewer.name, since=int(time.time()),
-                               csrf=secrets.token_urlsafe(32))
-        log.info("%s logged in from %s", viewer.name, client)
+        request.session.update(user=user.name, since=int(time.time()), key=password_key(user),
+                               sid=secrets.token_urlsafe(16), csrf=secrets.token_urlsafe(32))
+        log.info("%s logged in from %s", user.name, client)
         return RedirectResponse("/", 303)
 
     async def logout(self, request: Request) -> Response:
         await self.form(request)
-        log.info("%s logged out", request.session.get("user", "-"))
-        request.session.clear()
+        session = request.session
+        log.info("%s logged out", session.get("user", "-"))
+        if isinstance(session.get("sid"), str):  # a copy of the cookie must not stay logged in
+            self.revoked.add(session["sid"], session.get("since", 0) + self.session_seconds)
+        session.clear()
         return RedirectResponse("/login", 303)
 
     # --- the list -------------------------------------------------------------------------------

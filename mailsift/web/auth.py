@@ -3,10 +3,16 @@
 Passwords are checked against argon2 hashes from the config (`mailsift web hash-password` makes
 them); the password itself is never stored, logged or accepted on a command line. An unknown user
 costs the same hash check as a known one, so timing does not reveal who exists.
+
+The session lives in a signed cookie, which alone cannot be withdrawn: a copy of it would stay
+valid until it expires. So a session also names its login (`sid`), which logout revokes on the
+server, and the password it was opened with (`key`, a digest of the hash), which a password
+change in the config no longer matches.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import threading
@@ -54,13 +60,41 @@ class Viewer:
         return [a for a in record.get("recipients") or [] if a in self.addresses]  # type: ignore[union-attr]
 
 
-def check_password(config: WebConfig, name: str, password: str) -> Viewer | None:
+def check_password(config: WebConfig, name: str, password: str) -> WebUser | None:
     user = next((u for u in config.users if u.name == name), None)
     try:
         HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    return Viewer.of(user) if user else None
+    return user
+
+
+def password_key(user: WebUser) -> str:
+    """Names the password a session was opened with, without revealing it or its hash (the
+    cookie is signed, not encrypted): a new hash in the config ends the sessions of the old."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+class Revoked:
+    """Logins ended by logout, kept until they would have expired anyway.
+
+    In memory, like the throttle: the UI is one process, and its restart forgives only sessions
+    younger than web.session_minutes, which an attacker cannot force."""
+
+    def __init__(self) -> None:
+        self.clock = time.time
+        self.lock = threading.Lock()
+        self.until: dict[str, float] = {}
+
+    def add(self, sid: str, expires: float) -> None:
+        now = self.clock()
+        with self.lock:
+            self.until = {s: t for s, t in self.until.items() if t > now}
+            self.until[sid] = expires
+
+    def __contains__(self, sid: object) -> bool:
+        with self.lock:
+            return sid in self.until
 
 
 def same_token(expected: object, given: object) -> bool:

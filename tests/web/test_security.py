@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.testclient import TestClient
 
-from mailsift.config import Config
+from mailsift.config import Config, parse_config
 from mailsift.quarantine.store import QuarantineStore
-from mailsift.web.app import create_app
+from mailsift.web.app import SESSION_COOKIE, create_app
+from mailsift.web.auth import hash_password
 from tests.quarantine.conftest import make_message, make_meta
-from tests.web.conftest import csrf_of, log_in
+from tests.web.conftest import csrf_of, log_in, web_config
 
 XSS_SUBJECT = '<script>alert("s")</script><img src=x onerror=alert(1)>'
 XSS_BODY = '<script>alert("b")</script><img src="http://tracker.example/p.gif" onerror="alert(2)">'
@@ -109,3 +112,49 @@ def test_user_cannot_delete_a_message_also_held_for_someone_else(client: TestCli
     own = store.put(make_message("own"), make_meta(["jane@example.org"], subject="own"))
     client.post(f"/message/{own}", data={"action": "delete", "csrf": token})
     assert not store.exists(own)
+
+
+def _session_cookie(client: TestClient) -> str:
+    return str(client.cookies[SESSION_COOKIE])
+
+
+def _use_cookie(client: TestClient, cookie: str) -> None:
+    """Send only this session cookie, as another browser holding a copy of it would."""
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, cookie)
+
+
+def test_a_copied_session_cookie_stops_working_at_logout(client: TestClient, config: Config,
+                                                          store: QuarantineStore) -> None:
+    """The cookie is signed, not stored: before, a copy taken before logout (a shared machine,
+    a proxy log) stayed logged in until it expired."""
+    token = log_in(client, "jane")
+    copied = _session_cookie(client)
+    assert client.post("/logout", data={"csrf": token}).status_code == 303
+    _use_cookie(client, copied)
+    assert client.get("/").headers["location"] == "/login"
+    log_in(client, "jane")  # logging in again gives a new, working session
+    assert client.get("/").status_code == 200
+
+
+def test_a_password_change_ends_the_sessions_of_the_old_password(
+        tmp_path: Path, password_hashes: dict[str, str], store: QuarantineStore) -> None:
+    """Changing a leaked password (a new hash in the config, then a restart with the same
+    session secret) used to leave whoever had logged in with it logged in."""
+    secret = "restart-secret-" + "x" * 20
+    before = parse_config(web_config(tmp_path, password_hashes), "test")
+    with TestClient(create_app(before, store, secret), follow_redirects=False) as old_ui:
+        log_in(old_ui, "jane")
+        log_in(old_ui, "bob")  # the same browser, now bob: his password does not change
+        bobs = _session_cookie(old_ui)
+        log_in(old_ui, "jane")
+        janes = _session_cookie(old_ui)
+    changed = {**password_hashes, "jane": hash_password("a-new-pass-456")}
+    after = parse_config(web_config(tmp_path, changed), "test")
+    with TestClient(create_app(after, store, secret), follow_redirects=False) as new_ui:
+        _use_cookie(new_ui, janes)
+        assert new_ui.get("/").headers["location"] == "/login"
+        _use_cookie(new_ui, bobs)
+        assert new_ui.get("/").status_code == 200
+        log_in(new_ui, "jane", "a-new-pass-456")
+        assert new_ui.get("/").status_code == 200
