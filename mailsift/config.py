@@ -82,8 +82,8 @@ class RulesConfig(Section):
         "order), loaded after the shipped rules; SpamAssassin .cf files work here. Each must "
         "exist.")
     local_cf: str = Field(
-        "/etc/mailsift/local.cf", description="The site's own overrides, loaded last so its "
-        "scores win; a missing file is fine.")
+        "/etc/mailsift/local.cf", description="The site's own overrides (a file, or a directory "
+        "whose *.cf are read in name order), loaded last so its scores win; a missing one is fine.")
     cache_dir: str = Field(
         "", description="Where compiled pattern databases are kept between starts (compiling "
         "takes seconds, loading milliseconds); empty: $XDG_CACHE_HOME/mailsift or "
@@ -132,6 +132,27 @@ def _domain_name(value: str) -> str:
     if not DOMAIN_NAME.fullmatch(name):
         raise ValueError(f"{value!r} is not a domain name")
     return name
+
+
+def _mailbox(value: str) -> str:
+    """A full address, lowercased: quarantine access and digests go by it, so "jane@" or
+    "jane" would grant nothing and mail nobody (the digest crashed on it)."""
+    local, _, domain = value.strip().lower().rpartition("@")
+    if not local or any(c.isspace() or c in '<>*?,"' for c in local) \
+            or not DOMAIN_NAME.fullmatch(domain.rstrip(".")):
+        raise ValueError(f"{value!r} is not a mail address like jane@example.org")
+    return f"{local}@{domain.rstrip('.')}"
+
+
+def _recipient_pattern(value: str) -> str:
+    """user@example.org, @example.org or example.org; a wildcard would silently match nobody."""
+    text = value.strip()
+    if "*" in text or "?" in text:
+        raise ValueError(f"{value!r}: no wildcards; @example.org is every address of that domain, "
+                         "example.org also its subdomains")
+    if text.startswith("@"):
+        return "@" + _domain_name(text[1:])
+    return _mailbox(text) if "@" in text else _domain_name(text)
 
 
 def _nameserver(value: str) -> str:
@@ -546,8 +567,10 @@ class OutboundConfig(Thresholds):
 class Policy(Section):
     """Overrides for some recipients, addressed as user@domain, @domain or domain."""
 
-    match: list[str] = Field(description="Recipients this policy is for: user@example.org, "
-                             "@example.org or example.org.")
+    match: Annotated[list[str], Field(min_length=1)] = Field(
+        description="Recipients this policy is for: user@example.org, @example.org or example.org.",
+        json_schema_extra=_allowed_text('a non-empty list of user@example.org, @example.org (the '
+                                        'domain) or example.org (with its subdomains)'))
     bypass: bool = Field(False, description="Do not scan mail to these recipients at all.")
     rewrite_subject: Threshold = Field(None, description="Override; false: never; left out: "
                                        "the global value.")
@@ -557,6 +580,11 @@ class Policy(Section):
                               "value.")
     no_reject: bool = Field(False, description="Never reject for these recipients (quarantine "
                             "instead), e.g. for abuse@ and postmaster@.")
+
+    @field_validator("match")
+    @classmethod
+    def _patterns(cls, values: list[str]) -> list[str]:
+        return [_recipient_pattern(v) for v in values]
 
 
 class QuarantineConfig(Section):
@@ -614,7 +642,9 @@ class WebUser(Section):
     role: Literal["admin", "user"] = Field("user", description="admin: every message and "
                                            "action; user: only mail to their own addresses.")
     addresses: list[str] = Field(default_factory=list, description="The user's mail addresses: "
-                                 "what they may see, and where their digest goes.")
+                                 "what they may see, and where their digest goes.",
+                                 json_schema_extra=_allowed_text('full mail addresses, e.g. '
+                                                                 '["jane@example.org"]'))
 
     @field_validator("password_hash")
     @classmethod
@@ -625,8 +655,8 @@ class WebUser(Section):
 
     @field_validator("addresses")
     @classmethod
-    def _lower(cls, values: list[str]) -> list[str]:
-        return [v.strip().lower() for v in values]
+    def _addresses(cls, values: list[str]) -> list[str]:
+        return [_mailbox(v) for v in values]
 
 
 class WebConfig(Section):

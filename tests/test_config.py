@@ -13,6 +13,7 @@ from mailsift.config import Config, ConfigError, load_config, parse_config
 from mailsift.milter.actions import Action, action_for, limits_for
 
 EXAMPLE = Path(__file__).parent.parent / "mailsift.example.toml"
+ARGON2 = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"  # the form; never checked here
 
 
 def _defaults(model: type, prefix: str = "") -> dict[str, object]:
@@ -112,6 +113,16 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     assert load_config(None).scoring.required_score == 6.5
 
 
+def test_recipient_patterns_and_user_addresses_are_kept_lowercased_and_trimmed() -> None:
+    """As the milter compares them: recipients arrive lowercased, without <>."""
+    config = parse_config({"policy": [{"match": [" Abuse@Example.ORG", "@Lists.Example.org",
+                                                 "Example.NET."]}],
+                           "web": {"users": [{"name": "jane", "password_hash": ARGON2,
+                                              "addresses": [" Jane@Example.org "]}]}}, "m.toml")
+    assert config.policy[0].match == ["abuse@example.org", "@lists.example.org", "example.net"]
+    assert config.web.users[0].addresses == ["jane@example.org"]
+
+
 @pytest.mark.parametrize(("data", "expected"), [
     ({"scna": {}}, "unknown key 'scna' (did you mean 'scan'?)"),
     ({"scan": {"max_byte": 1}}, "unknown key 'scan.max_byte' (did you mean 'max_bytes'?)"),
@@ -155,6 +166,17 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     ({"actions": {"rewrite_subject": 12.0}},
      "actions.quarantine: must be above rewrite_subject (12), or rewrite_subject never happens"),
     ({"outbound": {"reject": 8.0}}, "outbound.reject: must be above quarantine (8)"),
+    ({"policy": [{"match": ["*@example.org"]}]},
+     "policy.0.match: '*@example.org': no wildcards; @example.org is every address of that domain"),
+    ({"policy": [{"match": ["postmaster@"]}]},
+     "policy.0.match: 'postmaster@' is not a mail address like jane@example.org"),
+    ({"policy": [{"match": ["example"]}]}, "policy.0.match: 'example' is not a domain name"),
+    ({"policy": [{"match": [], "bypass": True}]},
+     "policy.0.match: List should have at least 1 item after validation, not 0 (got []); "
+     "allowed: a non-empty list of user@example.org, @example.org (the domain) or example.org"),
+    ({"web": {"users": [{"name": "jane", "password_hash": ARGON2, "addresses": ["jane@"]}]}},
+     "web.users.0.addresses: 'jane@' is not a mail address like jane@example.org (got ['jane@']); "
+     'allowed: full mail addresses, e.g. ["jane@example.org"]'),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as err:
