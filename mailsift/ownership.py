@@ -7,6 +7,10 @@ creates is root's, and the milter can then not even open it (SQLite: "attempt to
 readonly database"): Bayes would stay off, and quarantining would fail, until someone chowns the
 files. So, as root, what mailsift creates takes its folder's owner, as SQLite itself does for a
 database's -wal and -shm files.
+
+Whatever the umask of whoever creates them, other users get no access to the databases either:
+a Bayes store holds the words of the site's mail, a quarantine index its senders and subjects,
+and an administrator's shell (umask 022) made both readable by every local user.
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ def adopt_folder_owner(path: Path) -> None:
         os.chown(path, folder.st_uid, folder.st_gid)
 
 
+def settle_new_file(path: Path) -> None:
+    """A database mailsift just created: its folder's owner, and no access for other users.
+    Before SQLite makes the -wal and -shm files, which take the database's owner and mode."""
+    adopt_folder_owner(path)
+    mode = path.stat().st_mode
+    if mode & 0o007:
+        os.chmod(path, mode & 0o770)
+
+
 def make_folders(path: Path, mode: int = 0o777) -> None:
     """`mkdir -p`: each folder created takes the owner of the folder it is created in."""
     missing = []
@@ -43,10 +56,12 @@ def make_folders(path: Path, mode: int = 0o777) -> None:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target))
 
 
-def readonly_hint(path: Path, exc: sqlite3.Error) -> str:
-    """For SQLite's "attempt to write a readonly database", whose the file is: mostly one that
-    root created before files took their folder's owner, which the milter's user cannot write."""
-    if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_READONLY:
+def access_hint(path: Path, exc: sqlite3.Error) -> str:
+    """For SQLite's "attempt to write a readonly database" or "unable to open database file",
+    whose the file is: mostly one that root created before files took their folder's owner
+    (readable by all then, closed to other users since), which the milter's user cannot use."""
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_READONLY,
+                                                          sqlite3.SQLITE_CANTOPEN):
         return ""
     return owner_hint(path)
 

@@ -42,7 +42,7 @@ from mailsift.classifier.store import (
     Totals,
     batch_deltas,
 )
-from mailsift.ownership import adopt_folder_owner, owner_hint, readonly_hint
+from mailsift.ownership import access_hint, owner_hint, settle_new_file
 from mailsift.sqlite_wal import use_wal
 
 BUSY_TIMEOUT_S = 10.0  # a bulk learn_batch may hold the write lock for a second or two
@@ -121,7 +121,7 @@ class SQLiteStore:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                              check_same_thread=False)
         if new:  # before WAL: SQLite gives the -wal and -shm files the database's owner
-            adopt_folder_owner(Path(self.path))
+            settle_new_file(Path(self.path))
         use_wal(db, BUSY_TIMEOUT_S)
         db.execute("PRAGMA synchronous=NORMAL")
         self._check_schema(db)
@@ -163,7 +163,7 @@ class SQLiteStore:
         try:
             yield
         except sqlite3.Error as exc:
-            raise StoreError(f"sqlite {self.path}: {exc}{readonly_hint(Path(self.path), exc)}") from exc
+            raise StoreError(f"sqlite {self.path}: {exc}{access_hint(Path(self.path), exc)}") from exc
 
     @contextmanager
     def _write(self, db: sqlite3.Connection | None = None,

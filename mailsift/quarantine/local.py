@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mailsift.ownership import adopt_folder_owner, make_folders, readonly_hint
+from mailsift.ownership import access_hint, make_folders, settle_new_file
 from mailsift.quarantine.model import QuarantineError, Query, UserLists, valid_id
 from mailsift.sqlite_wal import use_wal
 
@@ -150,7 +150,7 @@ class LocalBackend:
         new = not self.index_path.exists()
         db = sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         if new:  # see mailsift.ownership: root's CLI may create it before the milter does
-            adopt_folder_owner(self.index_path)
+            settle_new_file(self.index_path)
         db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             use_wal(db, BUSY_TIMEOUT_MS / 1000)
@@ -159,7 +159,7 @@ class LocalBackend:
         return db
 
     def _error(self, exc: OSError | sqlite3.Error) -> QuarantineError:
-        hint = readonly_hint(self.index_path, exc) if isinstance(exc, sqlite3.Error) else ""
+        hint = access_hint(self.index_path, exc) if isinstance(exc, sqlite3.Error) else ""
         return QuarantineError(f"quarantine index {self.index_path}: "
                                f"{getattr(exc, 'strerror', None) or exc}{hint}")
 
