@@ -12,10 +12,12 @@ import ipaddress
 import logging
 
 from mailsift.config import DnsConfig, DnsList
+from mailsift.log_throttle import ThrottledWarning
 from mailsift.network.identities import Identities
 from mailsift.network.resolver import Lookups, reverse_name
 
 log = logging.getLogger(__name__)
+warn = ThrottledWarning(log).warn  # a dead or refusing list answers so for every message
 
 # Answers that say "you may not query me" rather than "listed": 127.255.255.0/24 (Spamhaus and
 # others, e.g. for queries through a public resolver) and 127.0.0.1 (URI lists such as URIBL and
@@ -78,9 +80,9 @@ async def check_lists(config: DnsConfig, ids: Identities, lookups: Lookups) -> d
 def _lists_everything(entry: DnsList, records: tuple[str, ...]) -> bool:
     found = listings(entry, records)
     if found:
-        log.warning("DNS list %s lists %s (%s), which no list may list: it lists everything, so "
-                    "none of its answers count; remove it", entry.zone, test_points(entry)[1],
-                    ", ".join(found))
+        warn(f"dead {entry.zone}", "DNS list %s lists %s (%s), which no list may list: it lists "
+             "everything, so none of its answers count; remove it", entry.zone,
+             test_points(entry)[1], ", ".join(found))
     return bool(found)
 
 
@@ -93,8 +95,8 @@ def counts(entry: DnsList, code: str) -> bool:
     """Whether an answer is a listing: one of the list's codes, or any 127/8 answer when it has
     none; a refusal (REFUSALS) never is, whatever the codes say."""
     if refusal(code):
-        log.warning("DNS list %s refuses our queries (answer %s): check its terms and the resolver",
-                    entry.zone, code)
+        warn(f"refused {entry.zone}", "DNS list %s refuses our queries (answer %s): check its "
+             "terms and the resolver", entry.zone, code)
         return False
     if entry.codes:
         return code in entry.codes

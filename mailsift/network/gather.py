@@ -14,6 +14,7 @@ import logging
 
 from mailsift.analysis.model import Message
 from mailsift.config import Config
+from mailsift.log_throttle import ThrottledWarning
 from mailsift.network import dmarc, dnslists, hosts, sender
 from mailsift.network.dkim import check_dkim
 from mailsift.network.identities import Identities, identities
@@ -22,6 +23,7 @@ from mailsift.network.spf import check_spf
 from mailsift.network.verdicts import NetworkVerdicts
 
 log = logging.getLogger(__name__)
+warn = ThrottledWarning(log).warn  # a resolver that stops answering does so for every message
 
 # The outer guard: every lookup already stops at the budget, this only catches a check that hangs.
 GUARD_SECONDS = 0.3
@@ -48,7 +50,7 @@ async def gather_async(msg: Message, config: Config) -> NetworkVerdicts:
         async with asyncio.timeout(settings.timeout + GUARD_SECONDS):
             await _lookups(msg, config, ids, lookups, verdicts)
     except TimeoutError:
-        log.warning("network checks cut off after %.1fs", settings.timeout + GUARD_SECONDS)
+        warn("cut off", "network checks cut off after %.1fs", settings.timeout + GUARD_SECONDS)
         msg.facts.add("DNS_TIMEOUT", "network checks cut off at the budget")
     _record_failures(msg, lookups, verdicts)
     return verdicts

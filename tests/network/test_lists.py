@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from mailsift.config import parse_config
+from mailsift.log_throttle import ThrottledWarning
+from mailsift.network import dnslists
 from mailsift.rules.model import SCORE_SET_NAMES
 from mailsift.scanner import Scanner
 from tests.network.conftest import network_config
@@ -120,3 +126,21 @@ def test_uri_list_refusing_us_with_127_0_0_1_lists_nothing(test_dns_address: str
                                              "score": 4.0, "kind": "uri"})
     raw = letter(body=BODY + f"\nThe agenda is at https://www.{CLEAN_URI_DOMAIN}/agenda\n")
     assert "URIBL_BLOCKED_US" not in scan(scanner, raw).rule_names
+
+
+def test_a_refusing_list_is_warned_about_once_not_per_message_and_link(
+        test_dns_address: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, every link domain of every message logged the refusal again: a URI list refusing a
+    busy site's resolver wrote tens of thousands of identical warnings a day."""
+    # a fresh throttle, so that earlier tests' warnings do not silence this one's
+    monkeypatch.setattr(dnslists, "warn", ThrottledWarning(dnslists.log).warn)
+    scanner = _with_lists(test_dns_address, {"zone": BLOCKED_URI_ZONE, "rule": "URIBL_BLOCKED_US",
+                                             "score": 4.0, "kind": "uri"})
+    raw = letter(body=BODY + f"\nhttps://www.{CLEAN_URI_DOMAIN}/agenda https://{LISTED_URI_DOMAIN}/"
+                 "\nhttps://shop.example.net/\n")
+    with caplog.at_level(logging.WARNING, logger=dnslists.log.name):
+        for _ in range(3):
+            scan(scanner, raw)
+    refusals = [r.getMessage() for r in caplog.records if "refuses our queries" in r.getMessage()]
+    assert refusals == [f"DNS list {BLOCKED_URI_ZONE} refuses our queries (answer 127.0.0.1): "
+                        "check its terms and the resolver"]
