@@ -60,17 +60,34 @@ def cap_rows(capped: dict[str, float]) -> list[tuple[float, str, str]]:
     return [(-removed, f"(cap: {group})", CAP_DESCRIPTION) for group, removed in sorted(capped.items())]
 
 
+def score_text(score: float) -> str:
+    """A rule's score as a rules file would write it: one decimal, or as many (up to three, as
+    `Result.as_dict` keeps) as it takes not to hide it. SpamAssassin gives rules that only inform
+    0.001, and shown as 0.0 such a rule reads as one that was turned off."""
+    text = f"{score:.3f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def score_table(rows: list[tuple[float | None, str, str]], rule_heading: str = "Rule") -> str:
+    """The `Score | Rule | Description` table of (score, rule, description) rows, for `check` and
+    `quarantine show`. The columns widen to the longest score and rule name: SpamAssassin's own
+    names run past 40 characters, and a fixed width pushed those rows' descriptions out of line.
+    A row whose score is None was not scored (its description says why)."""
+    scores = [score_text(score) if score is not None else "-" for score, _, _ in rows]
+    score_width = max([len(" Score"), *map(len, scores)])
+    name_width = max([24, len(rule_heading), *(len(name) for _, name, _ in rows)])
+    lines = [f"{'Score':>{score_width}} | {rule_heading:<{name_width}} | Description",
+             f"{'-' * (score_width + 1)}+{'-' * (name_width + 2)}+{'-' * 40}"]
+    lines += [f"{score:>{score_width}} | {name:<{name_width}} | {description}"
+              for score, (_, name, description) in zip(scores, rows, strict=True)]
+    return "\n".join(lines)
+
+
 def rule_table(result: Result) -> str:
     """Highest score first, with the evidence that made each rule fire."""
-    rows = [" Score | Rule                     | Description",
-            "-------+--------------------------+" + "-" * 40]
-    for hit in result.hits:
-        description = hit.description or "(no description)"
-        if hit.evidence:
-            description += f" [{hit.evidence}]"
-        rows.append(f"{hit.score:6.1f} | {hit.name:<24} | {description}")
-    for score, name, description in cap_rows(result.capped):
-        rows.append(f"{score:6.1f} | {name:<24} | {description}")
-    for name, why in sorted(result.rule_errors.items()):
-        rows.append(f"{'-':>6} | {name:<24} | not scored: {why}")
-    return "\n".join(rows)
+    rows: list[tuple[float | None, str, str]] = [
+        (hit.score, hit.name, (hit.description or "(no description)")
+         + (f" [{hit.evidence}]" if hit.evidence else "")) for hit in result.hits]
+    rows += cap_rows(result.capped)
+    rows += [(None, name, f"not scored: {why}") for name, why in sorted(result.rule_errors.items())]
+    return score_table(rows)

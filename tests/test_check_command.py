@@ -46,3 +46,23 @@ def test_a_missing_file_is_one_line(config: Path, tmp_path: Path) -> None:
     done = check(config, str(tmp_path / "nowhere.eml"))
     assert (done.returncode, done.stderr) == (
         2, f"mailsift: {tmp_path / 'nowhere.eml'}: cannot read message: No such file or directory\n")
+
+
+def test_table_shows_informational_scores_and_keeps_columns_with_long_rule_names(
+        tmp_path: Path) -> None:
+    """A 0.001-point rule (SpamAssassin's score for a rule that only informs) read 0.0, as if it
+    were off, and a rule name over 24 characters pushed its row's Description out of line."""
+    rules = tmp_path / "site.cf"
+    rules.write_text("header TINY_INFORMATIONAL Subject =~ /offer/\nscore TINY_INFORMATIONAL 0.001\n"
+                     "header FREEMAIL_FORGED_REPLYTO_AND_DISPLAY_NAME Subject =~ /offer/\n"
+                     "score FREEMAIL_FORGED_REPLYTO_AND_DISPLAY_NAME 2.5\n")
+    path = tmp_path / "mailsift.toml"
+    path.write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n[rules]\nshipped = false\n'
+                    f'paths = ["{rules}"]\nlocal_cf = "{tmp_path}/none.cf"\ncache_dir = "{tmp_path}/cache"\n')
+    done = check(path, stdin=b"From: a@example.org\nSubject: an offer\n\nhello\n")
+    assert done.returncode == 0, done.stderr
+    table = done.stdout[done.stdout.index(" Score |"):].splitlines()
+    rows = {row.split("|")[1].strip(): row for row in table[2:]}
+    assert rows["TINY_INFORMATIONAL"].split("|")[0].strip() == "0.001"
+    assert rows["FREEMAIL_FORGED_REPLYTO_AND_DISPLAY_NAME"].split("|")[0].strip() == "2.5"
+    assert len({row.index("|", 8) for row in table if "|" in row}) == 1  # one Description column

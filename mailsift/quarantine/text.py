@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailsift.quarantine.model import rule_rows
+from mailsift.report import score_table
 
 RELATIVE = re.compile(r"^(\d+)([dh])$")
 SUBJECT_WIDTH = 40
@@ -61,12 +62,10 @@ def show_text(r: dict[str, Any]) -> str:
         f"Size:        {r['size']} bytes",
         f"Score:       {r['score']:.1f} (required {r['required_score']:.1f}), {r['action']}",
         "",
-        " Score | Matching rule            | Description",
-        "-------+--------------------------+" + "-" * 40,
+        score_table([(rule["score"], rule["name"],
+                      rule["description"] + (f" [{rule['evidence']}]" if rule["evidence"] else ""))
+                     for rule in rule_rows(r)], "Matching rule"),
     ]
-    for rule in rule_rows(r):
-        text = rule["description"] + (f" [{rule['evidence']}]" if rule["evidence"] else "")
-        lines.append(f"{rule['score']:6.1f} | {rule['name']:<24} | {text}")
     history = [f"  {e['time']}  {e['user']}: {e['action']} {e['detail']}".rstrip()
                for e in r.get("events", [])]
     lines += ["", "History:", *(history or ["  (nothing done yet)"])]

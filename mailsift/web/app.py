@@ -48,6 +48,7 @@ from mailsift.quarantine.model import (
 )
 from mailsift.quarantine.store import QuarantineStore
 from mailsift.quarantine.text import parse_since
+from mailsift.report import score_text
 from mailsift.web import stats
 from mailsift.web.auth import LoginThrottle, Revoked, Viewer, check_password, password_key, same_token
 from mailsift.web.message_view import message_view
@@ -107,6 +108,7 @@ class Pages:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
         env.filters["when"] = lambda iso: datetime.fromisoformat(iso).astimezone(UTC).strftime(
             "%Y-%m-%d %H:%M")
+        env.filters["rule_score"] = score_text
         self.templates = Jinja2Templates(env=env)
 
     # --- session, CSRF, rendering -----------------------------------------------------------

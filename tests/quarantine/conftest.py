@@ -69,6 +69,16 @@ def make_capped_meta() -> dict[str, Any]:
     return {**make_meta(), "verdict": Result(11.0, 5.0, hits, capped={"money": 1.4}).as_dict()}
 
 
+def informational_meta() -> dict[str, Any]:
+    """A verdict with a 0.001-point rule and a rule name longer than the table's old column."""
+    meta = make_meta(score=9.001)
+    meta["verdict"]["rules"] += [
+        {"name": "URIBL_BLOCKED", "score": 0.001, "description": "the list refused", "evidence": ""},
+        {"name": "FREEMAIL_FORGED_REPLYTO_AND_DISPLAY_NAME", "score": 0.5, "description": "forged",
+         "evidence": ""}]
+    return meta
+
+
 # The real Postfix, sink and milter of tests/e2e, for the release tests (fixtures by import).
 from tests.e2e.conftest import (  # noqa: E402, F401
     milter_port,

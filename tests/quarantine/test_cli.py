@@ -14,7 +14,12 @@ from mailsift.classifier.open_store import open_store
 from mailsift.cli import cli
 from mailsift.config import load_config
 from mailsift.quarantine.store import QuarantineStore
-from tests.quarantine.conftest import make_capped_meta, make_message, make_meta
+from tests.quarantine.conftest import (
+    informational_meta,
+    make_capped_meta,
+    make_message,
+    make_meta,
+)
 from tests.support.milter_process import to_toml
 
 
@@ -159,3 +164,13 @@ def test_show_lists_the_cap_row_so_the_rows_add_up_to_the_score(
     rows = table[:table.index("")]
     assert rows[-1].split("|")[1].strip() == "(cap: money)"
     assert round(sum(float(row.split("|")[0]) for row in rows), 1) == 11.0
+
+
+def test_show_gives_informational_scores_and_keeps_its_columns(config_path: Path, tmp_path: Path) -> None:
+    """URIBL_BLOCKED (0.001) read 0.0, as if turned off, and a long rule name broke the columns."""
+    message_id = QuarantineStore(tmp_path / "q").put(make_message(), informational_meta())
+    lines = run(config_path, "show", message_id).splitlines()
+    table = lines[lines.index(next(line for line in lines if line.startswith(" Score |"))):]
+    rows = table[:table.index("")]
+    assert [row.split("|")[0].strip() for row in rows if "URIBL_BLOCKED" in row] == ["0.001"]
+    assert len({row.index("|", 8) for row in rows if "|" in row}) == 1

@@ -14,7 +14,7 @@ from mailsift.cli import cli
 from mailsift.config import Config, parse_config
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.web.app import create_app
-from tests.quarantine.conftest import make_capped_meta, make_message, make_meta
+from tests.quarantine.conftest import informational_meta, make_capped_meta, make_message, make_meta
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisClusterServers
 from tests.support.sink import SmtpSink
@@ -131,3 +131,10 @@ def test_message_page_lists_the_cap_row_as_quarantine_show_does(
     page = client.get(f"/message/{message_id}").text
     assert "<td>(cap: money)</td>" in page and '<td class="num">-1.4</td>' in page
     assert "score 11.0 (required 5.0)" not in page  # the stored reason repeated the Score row
+
+
+def test_message_page_shows_informational_scores(client: TestClient, store: QuarantineStore) -> None:
+    """A 0.001-point rule showed as 0.0 beside the rules that counted."""
+    message_id = store.put(make_message(), informational_meta())
+    log_in(client, "admin")
+    assert '<td class="num">0.001</td><td>URIBL_BLOCKED</td>' in client.get(f"/message/{message_id}").text
