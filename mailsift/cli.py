@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from mailsift.config import Config, ConfigError, load_config
+from mailsift.quarantine.model import SORT_KEYS
 
 EXIT_HAM, EXIT_SPAM, EXIT_ERROR = 0, 1, 2
 
@@ -340,22 +341,38 @@ def quarantine() -> None:
 @click.option("--subject", metavar="TEXT", default="", help="Subject contains TEXT.")
 @click.option("--min-score", type=float, help="Score at least this.")
 @click.option("--since", metavar="WHEN", help="Arrived since WHEN: 2024-05-01, an ISO time, or 7d / 12h.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many.")
+@click.option("--sort", type=click.Choice(SORT_KEYS), default="time", show_default=True,
+              help="Order by this, as the web UI's columns do.")
+@click.option("--desc/--asc", "descending", default=True,
+              help="Newest, highest, Z first (default), or the other way round.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="Messages per page.")
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True, help="Which page of --limit.")
+@click.option("--all", "every", is_flag=True, help="Every message that matches, not one page.")
 @config_option
 @click.pass_obj
 def quarantine_list(config_path: str | None, to: tuple[str, ...], sender: str, subject: str,
-                    min_score: float | None, since: str | None, limit: int) -> None:
-    """List held messages, newest first."""
-    from mailsift.quarantine.model import Query
+                    min_score: float | None, since: str | None, sort: str, descending: bool,
+                    limit: int, page: int, every: bool) -> None:
+    """List quarantined messages (held and released), newest first, one page at a time.
+
+    A page, not everything: a quarantine holds tens of thousands of messages, and the last line
+    says how many more there are and how to see them."""
+    from mailsift.quarantine.model import Query, page_count
     from mailsift.quarantine.text import list_text, parse_since
 
     _, store = _quarantine(config_path)
     try:
         query = Query(to=[a.lower() for a in to] or None, sender=sender, subject=subject,
-                      min_score=min_score, since=parse_since(since) if since else None, limit=limit)
+                      min_score=min_score, since=parse_since(since) if since else None,
+                      sort=sort, descending=descending, limit=None)
     except ValueError as exc:
         raise CliError(f"quarantine list: {exc}") from None
-    click.echo(_quarantine_call(lambda: list_text(*store.search(query))))
+    if every:
+        records, total = _quarantine_call(lambda: store.search(query))
+        click.echo(list_text(records, total, 1, 1))
+    else:
+        records, total = _quarantine_call(lambda: store.search(query.on_page(page, limit)))
+        click.echo(list_text(records, total, page, page_count(total, limit)))
 
 
 def _quarantine_call(action: Callable[[], Any]) -> Any:

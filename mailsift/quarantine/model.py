@@ -123,8 +123,9 @@ class Query:
     limit: int | None = 50
     include_deleted: bool = False
 
-    def page(self, offset: int, limit: int | None) -> Query:
-        return replace(self, offset=offset, limit=limit)
+    def on_page(self, page: int, size: int) -> Query:
+        """Page `page` (from 1) of `size` messages: the web UI's pages and `list --page` alike."""
+        return replace(self, offset=(page - 1) * size, limit=size)
 
     def matches(self, record: dict[str, Any]) -> bool:
         """The same test the SQL of the SQLite index makes, for backends that filter in Python."""
@@ -147,6 +148,11 @@ class Query:
                     or (self.max_score is not None and score > self.max_score)
                     or (self.since is not None and when < self.since)
                     or (self.until is not None and when >= self.until))
+
+
+def page_count(total: int, size: int) -> int:
+    """Pages of `size` that `total` messages fill; one when there are none (an empty page 1)."""
+    return max(1, -(-total // size))
 
 
 def sort_value(record: dict[str, Any], key: str) -> Any:

@@ -36,15 +36,21 @@ def short_time(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def list_text(records: list[dict[str, Any]], total: int) -> str:
-    rows = [f"{'ID':<22}  {'Time (UTC)':<16}  {'Score':>6}  {'From':<{SENDER_WIDTH}}  Subject"]
+def list_text(records: list[dict[str, Any]], total: int, page: int, pages: int) -> str:
+    """The list, then a line saying which page this is and what to type for the next one."""
+    rows = [f"{'ID':<22}  {'Time (UTC)':<16}  {'Score':>6}  {'State':<8}  "
+            f"{'From':<{SENDER_WIDTH}}  Subject"]
     for r in records:
         sender = r.get("from") or r.get("mail_from") or "<>"
-        rows.append(f"{r['id']:<22}  {short_time(r['time']):<16}  {r['score']:6.1f}  "
+        rows.append(f"{r['id']:<22}  {short_time(r['time']):<16}  {r['score']:6.1f}  {r['state']:<8}  "
                     f"{_cut(sender, SENDER_WIDTH):<{SENDER_WIDTH}}  "
                     f"{_cut(r.get('subject') or '(no subject)', SUBJECT_WIDTH)}")
-    rows.append(f"{len(records)} of {total} message(s)")
-    return "\n".join(rows)
+    footer = f"{len(records)} of {total} message(s)"
+    if pages > 1:
+        footer += f", page {page} of {pages}"
+    if page < pages:
+        footer += f"; next: --page {page + 1} (every one: --all)"
+    return "\n".join([*rows, footer])
 
 
 def show_text(r: dict[str, Any]) -> str:

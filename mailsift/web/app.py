@@ -43,6 +43,7 @@ from mailsift.quarantine.model import (
     QuarantineError,
     Query,
     list_entry,
+    page_count,
     rule_rows,
     valid_id,
 )
@@ -205,17 +206,16 @@ class Pages:
             wanted = [params["to"].lower()]
             scope = wanted if scope is None else [a for a in scope if a in wanted]
         page = int(params["page"]) if params["page"].isdigit() and int(params["page"]) > 0 else 1
-        size = self.config.web.page_size
         query = Query(to=scope, sender=params["from"], subject=params["subject"],
                       min_score=_number(params["min_score"]), since=_since(params["since"]),
                       sort=params["sort"] if params["sort"] in SORT_KEYS else "time",
-                      descending=params["dir"] != "asc", offset=(page - 1) * size, limit=size)
-        return query, params, page
+                      descending=params["dir"] != "asc")
+        return query.on_page(page, self.config.web.page_size), params, page
 
     async def list_page(self, request: Request, viewer: Viewer) -> Response:
         query, params, page = self._query(request, viewer)
         records, total = await run_in_threadpool(self.store.search, query)
-        pages = max(1, -(-total // self.config.web.page_size))
+        pages = page_count(total, self.config.web.page_size)
 
         def link(**change: object) -> str:
             merged = {**params, **{k: str(v) for k, v in change.items()}}

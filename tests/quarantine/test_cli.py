@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from mailsift.classifier.open_store import open_store
 from mailsift.cli import cli
 from mailsift.config import load_config
-from mailsift.quarantine.store import QuarantineStore
+from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from tests.quarantine.conftest import (
     informational_meta,
     make_capped_meta,
@@ -30,6 +30,10 @@ def config_path(tmp_path: Path) -> Path:
                              "bayes": {"store": f"sqlite:///{tmp_path / 'bayes.sqlite'}"},
                              "rules": {"local_cf": str(tmp_path / "none.cf")}}))
     return path
+
+
+def load_quarantine(config: Path) -> QuarantineStore:
+    return open_quarantine(load_config(str(config)).quarantine)
 
 
 def run(config: Path, *args: str) -> str:
@@ -174,3 +178,37 @@ def test_show_gives_informational_scores_and_keeps_its_columns(config_path: Path
     rows = table[:table.index("")]
     assert [row.split("|")[0].strip() for row in rows if "URIBL_BLOCKED" in row] == ["0.001"]
     assert len({row.index("|", 8) for row in rows if "|" in row}) == 1
+
+
+@pytest.fixture(params=["local", "redis"])
+def backend_config(request: pytest.FixtureRequest, config_path: Path) -> Path:
+    """The CLI's config on each backend: the local index, or a real redis-server's."""
+    if request.param == "redis":
+        server = request.getfixturevalue("quarantine_redis")
+        with server.client() as client:
+            client.flushall()
+        config_path.write_text(config_path.read_text().replace(
+            "[quarantine]\n", f'[quarantine]\nindex = "{server.url}"\n'))
+    return config_path
+
+
+def listed_ids(output: str) -> list[str]:
+    """The ids of `quarantine list`'s rows (between its heading and its last line)."""
+    return [line.split()[0] for line in output.splitlines()[1:-1]]
+
+
+def test_list_prints_one_page_and_says_how_to_get_the_next(backend_config: Path) -> None:
+    """`list` printed the first --limit messages and stopped: no way to see the 51st of 30,000
+    but --limit 30000, and no way to sort by score as the web UI does."""
+    store = load_quarantine(backend_config)
+    ids = {store.put(make_message(f"m{n}"), make_meta(score=10.0 + n, subject=f"s{n}")): n
+           for n in range(7)}
+    first = run(backend_config, "list", "--limit", "3", "--sort", "score", "--asc")
+    assert first.splitlines()[-1] == "3 of 7 message(s), page 1 of 3; next: --page 2 (every one: --all)"
+    pages = [listed_ids(first)] + [
+        listed_ids(run(backend_config, "list", "--limit", "3", "--sort", "score", "--asc", "--page", page))
+        for page in ("2", "3")]
+    assert [ids[i] for page in pages for i in page] == list(range(7))
+    everything = run(backend_config, "list", "--all", "--sort", "score")
+    assert [ids[i] for i in listed_ids(everything)] == list(range(6, -1, -1))
+    assert everything.splitlines()[-1] == "7 of 7 message(s)"
