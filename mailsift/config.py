@@ -562,6 +562,10 @@ class OutboundConfig(Thresholds):
     reject: Threshold = Field(12.0, validate_default=True,
                               description="Refuse a customer's obvious spam; their client shows "
                               "the 550 text.")
+    add_headers: bool = Field(False, description="Add X-Spam-* and Authentication-Results to "
+                              "outbound mail too. Off: they would tell a spamming customer, and "
+                              "every recipient, which rules to dodge. X-Spam-* headers the sender "
+                              "wrote are removed either way, so no mail vouches for itself.")
 
 
 class Policy(Section):

@@ -166,7 +166,7 @@ class MailsiftMilter(Milter.Base):
         if scored.store_down:
             self.service.metrics.store_errors.inc()
         decision = decide(scored.result.score, self.addresses, config, outbound)
-        return self._act(queue_id, scored, decision, started)
+        return self._act(queue_id, scored, decision, started, outbound)
 
     def _job(self, queue_id: str, outbound: bool) -> Job:
         envelope = Envelope(client_ip=self.client_ip, client_name=self.client_name, helo=self.helo,
@@ -188,7 +188,8 @@ class MailsiftMilter(Milter.Base):
         self.spool.seek(0)
         return self._raw_headers() + self.spool.read()
 
-    def _act(self, queue_id: str, scored: Scored, decision: Decision, started: float) -> int:
+    def _act(self, queue_id: str, scored: Scored, decision: Decision, started: float,
+             outbound: bool) -> int:
         config = self.service.config
         result = scored.result
         if decision.reject:
@@ -207,9 +208,12 @@ class MailsiftMilter(Milter.Base):
             for recipient in self.recipients:
                 if recipient.strip().strip("<>") in decision.quarantine:
                     self.delrcpt(recipient)
-        self._replace_spam_headers(spam_headers(result, f"autolearn={scored.autolearned}"), result)
-        if result.auth_results:
-            self._replace_auth_results(result.auth_results)
+        if outbound and not config.outbound.add_headers:
+            self._replace_spam_headers([], None)  # the sender's own verdict goes, ours is kept back
+        else:
+            self._replace_spam_headers(spam_headers(result, f"autolearn={scored.autolearned}"), result)
+            if result.auth_results:
+                self._replace_auth_results(result.auth_results)
         if decision.tag_subject:
             self._tag_subject()
         return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT)

@@ -22,3 +22,14 @@ def test_reject_text_with_a_percent_sign_is_sent_as_written(
     sent = mta.send(raw, "bob@example.com")
     assert sent.reply == f"550 5.7.1 {text}"
     assert mta.not_delivered(message_id)
+
+
+def test_outbound_mail_keeps_our_verdict_headers_when_the_site_wants_them(
+        mta: Mta, start_milter: StartMilter) -> None:
+    """outbound.add_headers: a site that reads outbound verdicts in its own relay's logs."""
+    start_milter({"outbound": {"add_headers": True}})
+    raw, message_id = make_message()
+    sent = mta.send(raw, "bob@example.com", xclient={"LOGIN": "alice"})
+    assert sent.accepted, sent.reply
+    status = mta.delivered(message_id).header("X-Spam-Status") or ""
+    assert status.startswith("No, score=") and " tests=" in status, status
