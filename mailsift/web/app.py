@@ -63,6 +63,7 @@ ACTIONS = {
     "spam": "Learn as spam", "ham": "Learn as ham", "forget": "Forget",
     "spam-report": "Spam + Report", "ham-revoke": "Ham + Revoke",
 }
+A_TO_Z_FIRST = ("sender", "subject")  # text columns; time and score start newest, highest first
 LEARN = {"spam": "spam", "ham": "ham", "forget": "forget", "spam-report": "spam-report",
          "ham-revoke": "ham-revoke"}
 SECURITY_HEADERS = [
@@ -221,9 +222,18 @@ class Pages:
             merged = {**params, **{k: str(v) for k, v in change.items()}}
             return "/?" + urlencode({k: v for k, v in merged.items() if v})
 
+        def heading_dir(key: str) -> str:
+            """Where a column heading sorts: the column sorted now the other way round, others
+            in the order a reviewer reads them first (newest, highest, A to Z). It compared the
+            raw parameter, so "Time" on the default list sorted it newest first again."""
+            if key == query.sort:
+                return "asc" if query.descending else "desc"
+            return "asc" if key in A_TO_Z_FIRST else "desc"
+
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return self.render(request, "list.html", records=records, total=total, page=page,
-                           pages=pages, params=params, link=link, actions=ACTIONS, here=here)
+                           pages=pages, params=params, query=query, link=link,
+                           heading_dir=heading_dir, actions=ACTIONS, here=here)
 
     async def bulk(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import html
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,13 +57,21 @@ def test_user_release_goes_only_to_their_own_address(tmp_path: Path, password_ha
     assert store.meta(message_id)["events"][-1]["user"] == "jane"
 
 
-def test_list_pages_and_sorts(tmp_path: Path, password_hashes: dict[str, str]) -> None:
+@contextmanager
+def admin_on_pages_of_five(tmp_path: Path, password_hashes: dict[str, str], messages: int
+                           ) -> Iterator[TestClient]:
+    """An admin's client on a list of `messages` messages, five a page, scored 10, 11, 12..."""
     config: Config = parse_config(web_config(tmp_path, password_hashes, web={"page_size": 5}), "t")
     store = open_quarantine(config.quarantine)
-    for n in range(7):
+    for n in range(messages):
         store.put(make_message(f"m{n}"), make_meta(score=10.0 + n, subject=f"subject-{n}"))
     with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
         log_in(client, "admin")
+        yield client
+
+
+def test_list_pages_and_sorts(tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    with admin_on_pages_of_five(tmp_path, password_hashes, 7) as client:
         first = client.get("/?sort=score&dir=asc").text
         second = client.get("/?sort=score&dir=asc&page=2").text
     assert "subject-0" in first and "subject-4" in first and "subject-5" not in first
@@ -138,3 +150,27 @@ def test_message_page_shows_informational_scores(client: TestClient, store: Quar
     message_id = store.put(make_message(), informational_meta())
     log_in(client, "admin")
     assert '<td class="num">0.001</td><td>URIBL_BLOCKED</td>' in client.get(f"/message/{message_id}").text
+
+
+def sort_links(page: str) -> dict[str, str]:
+    """Each column heading's link, by its label."""
+    return {label: html.unescape(href) for href, label in re.findall(
+        r'<th[^>]*><a href="([^"]+)">([^<]+?)(?: [▲▼])?</a></th>', page)}
+
+
+def test_headings_and_pager_follow_the_sort_shown(tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """Sorted by score, the pager still offered "Older →" (it led to lower scores, not older
+    mail); "Time" on the default list sorted it newest first again, so the first click did
+    nothing; and no heading said which column the list was sorted by."""
+    with admin_on_pages_of_five(tmp_path, password_hashes, 12) as client:
+        default = client.get("/").text
+        by_score = client.get("/?sort=score&dir=asc&page=2").text
+    assert sort_links(default)["Time (UTC)"] == "/?sort=time&dir=asc&page=1"
+    assert sort_links(default)["Subject"] == "/?sort=subject&dir=asc&page=1"
+    assert 'aria-sort="descending"><a href="/?sort=time&amp;dir=asc&amp;page=1">Time (UTC) ▼' in default
+    assert 'aria-sort="ascending"><a href="/?sort=score&amp;dir=desc&amp;page=1">Score ▲' in by_score
+    assert "Older" not in by_score and "Newer" not in by_score
+    pager = dict((label, html.unescape(href)) for href, label in re.findall(
+        r'<a href="([^"]+)"[^>]*>([^<]+)</a>', by_score.split('<nav class="pages">')[1]))
+    assert pager == {"« First": "/?sort=score&dir=asc&page=1", "← Previous": "/?sort=score&dir=asc&page=1",
+                     "Next →": "/?sort=score&dir=asc&page=3", "Last »": "/?sort=score&dir=asc&page=3"}
