@@ -562,6 +562,12 @@ class OutboundConfig(Thresholds):
     reject: Threshold = Field(12.0, validate_default=True,
                               description="Refuse a customer's obvious spam; their client shows "
                               "the 550 text.")
+    pause_after: Annotated[int, Field(ge=0, le=100000)] = Field(
+        10, description="After this many messages in pause_minutes at or above quarantine, defer "
+        "(451) all mail of that sender (SASL login, or trusted client address) until the oldest "
+        "leaves the window: a compromised account's spam run stalls; 0: never.")
+    pause_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = Field(
+        60, description="The window pause_after counts in.")
     add_headers: bool = Field(False, description="Add X-Spam-* and Authentication-Results to "
                               "outbound mail too. Off: they would tell a spamming customer, and "
                               "every recipient, which rules to dodge. X-Spam-* headers the sender "

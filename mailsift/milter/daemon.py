@@ -22,6 +22,7 @@ import Milter
 
 from mailsift.config import Config
 from mailsift.milter.metrics import Metrics
+from mailsift.milter.sender_hold import SenderHold
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
 from mailsift.quarantine.store import open_quarantine
@@ -135,7 +136,8 @@ def run(config: Config) -> None:
     pool = WorkerPool(config)
     log.info("starting %d scoring workers", pool.size)
     pool.warm_up()
-    MailsiftMilter.service = Service(config, pool, open_quarantine(config.quarantine), metrics)
+    MailsiftMilter.service = Service(config, pool, open_quarantine(config.quarantine), metrics,
+                                     SenderHold(config.outbound.pause_after, config.outbound.pause_minutes))
     # Everything so far lives as long as the milter: out of the collector's sight, a full
     # collection scans what messages leave behind instead of ~65,000 startup objects (a 23 ms
     # stall of every thread, measured in bench/milter.py; 0.6-3 ms after freezing).

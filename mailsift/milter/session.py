@@ -25,6 +25,7 @@ from mailsift.analysis.relays import networks
 from mailsift.config import Config
 from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import Metrics
+from mailsift.milter.sender_hold import HOLD_REPLY, SenderHold
 from mailsift.milter.subject import tagged_subject
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
@@ -47,6 +48,7 @@ class Service:
     pool: WorkerPool
     quarantine: QuarantineStore
     metrics: Metrics
+    hold: SenderHold
 
 
 class MailsiftMilter(Milter.Base):
@@ -143,6 +145,10 @@ class MailsiftMilter(Milter.Base):
             return milter.trusted
         return "scan"
 
+    def _sender(self) -> str:
+        """Who sends outbound mail: the SASL login, else the trusted client's address."""
+        return f"SASL login {self.auth_user}" if self.auth_user else f"client {self.client_ip}"
+
     def _trusted_client(self) -> bool:
         address = ip_address(self.client_ip)
         if address.is_loopback:
@@ -157,6 +163,11 @@ class MailsiftMilter(Milter.Base):
             self._log(queue_id, None, "skip", started)
             self.service.metrics.messages.labels("skip").inc()
             return Milter.ACCEPT
+        if outbound and self.service.hold.held(self._sender()):
+            self.setreply(*HOLD_REPLY)
+            self._log(queue_id, None, "paused", started)
+            self.service.metrics.messages.labels("paused").inc()
+            return Milter.TEMPFAIL
         try:
             scored = self.service.pool.score(self._job(queue_id, outbound))
         except ScoringError as exc:
@@ -166,6 +177,8 @@ class MailsiftMilter(Milter.Base):
         if scored.store_down:
             self.service.metrics.store_errors.inc()
         decision = decide(scored.result.score, self.addresses, config, outbound)
+        if outbound and (decision.reject or decision.quarantine):
+            self.service.hold.spam(self._sender())
         return self._act(queue_id, scored, decision, started, outbound)
 
     def _job(self, queue_id: str, outbound: bool) -> Job:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mailsift.milter.sender_hold import HOLD_REPLY
 from tests.e2e.conftest import Mta
-from tests.e2e.messages import REJECT_MARK, make_message
+from tests.e2e.messages import REJECT_MARK, TAG_MARK, make_message
 from tests.support.milter_process import MilterProcess
 
 StartMilter = Callable[..., MilterProcess]
@@ -33,3 +34,23 @@ def test_outbound_mail_keeps_our_verdict_headers_when_the_site_wants_them(
     assert sent.accepted, sent.reply
     status = mta.delivered(message_id).header("X-Spam-Status") or ""
     assert status.startswith("No, score=") and " tests=" in status, status
+
+
+def test_a_login_whose_mail_keeps_scoring_as_spam_is_paused_and_others_are_not(
+        mta: Mta, start_milter: StartMilter) -> None:
+    """A compromised account's run: every message over the outbound reject threshold was refused,
+    but nothing slowed the account down, so the rest of its spam (scored a little lower) left."""
+    milter = start_milter({"outbound": {"pause_after": 2}})
+    for _ in range(2):
+        raw, message_id = make_message(TAG_MARK)  # far over outbound.reject
+        assert mta.send(raw, "bob@example.com", xclient={"LOGIN": "alice"}).reply.startswith("550 ")
+    raw, message_id = make_message()
+    sent = mta.send(raw, "bob@example.com", xclient={"LOGIN": "alice"})
+    assert sent.reply == f"451 4.7.1 {HOLD_REPLY[2]}"
+    assert mta.not_delivered(message_id)
+    milter.wait_for_log("outbound mail of SASL login alice paused: 2 messages in 60 minutes")
+    for login in ("carol", None):  # another customer, and inbound mail, go on as before
+        raw, message_id = make_message()
+        sent = mta.send(raw, "bob@example.com", xclient={"LOGIN": login} if login else None)
+        assert sent.accepted, sent.reply
+        mta.delivered(message_id)
