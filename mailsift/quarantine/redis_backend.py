@@ -14,12 +14,16 @@ single Redis keeps the plain prefix, so the keys an existing quarantine was writ
 
 What that costs: Redis keeps the quarantine in memory (size it for keep_days of quarantined
 mail), and a search narrows by time and recipient with sorted sets and sets, then filters sender,
-subject and score in Python: fine for the tens of thousands of messages a quarantine holds.
+subject and score in Python over each message's summary (the few fields a search reads, one
+HMGET for thousands), and reads whole records for the page it shows only: reading every record
+made each list page of a 30,000-message quarantine take 1.2 s.
 
 Layout (every key under the prefix; `{p}version` holds the schema version):
     {p}msg:ID        hash: raw (the message, byte-exact), record (JSON)
     {p}time          sorted set: ID -> arrival (epoch seconds)
     {p}rcpt:ADDRESS  set of IDs addressed to ADDRESS
+    {p}summary       hash: ID -> the record's summary (JSON, model.summary); a message stored
+                     without one (by a mailsift before it) gets it at its first search
     {p}list:KIND:ADDRESS  set of welcome/block entries of ADDRESS; {p}listed: addresses with lists
     {p}mark:NAME     string (e.g. when the last digest was sent)
 """
@@ -38,11 +42,20 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from mailsift.quarantine.model import LIST_KINDS, QuarantineError, Query, UserLists, sort_value, valid_id
+from mailsift.quarantine.model import (
+    LIST_KINDS,
+    QuarantineError,
+    Query,
+    UserLists,
+    sort_value,
+    summary,
+    valid_id,
+)
 from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
 
 SCHEMA_VERSION = "1"
 BATCH = 500
+SUMMARY_BATCH = 5000  # summaries per HMGET: about 1 MB a reply
 TIMEOUT_S = 5.0  # a read or write: storing a large message takes a while
 CONNECT_TIMEOUT_S = 2.0  # far more than a LAN needs; a blackholed index costs this twice
 # One immediate retry: a pooled connection that a Redis restart or fail-over broke is opened
@@ -103,6 +116,7 @@ class RedisBackend:
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(self._key("msg", message_id),
                       mapping={"raw": raw, "record": json.dumps(record, ensure_ascii=False)})
+            pipe.hset(self._key("summary"), message_id, _summary_json(record))
             pipe.zadd(self._key("time"), {message_id: datetime.fromisoformat(record["time"]).timestamp()})
             for address in record["recipients"]:
                 pipe.sadd(self._key("rcpt", address), message_id)
@@ -127,18 +141,26 @@ class RedisBackend:
 
     def update(self, message_id: str, record: dict[str, Any]) -> None:
         with self._call():
-            self.client.hset(self._key("msg", message_id), "record",
-                             json.dumps(record, ensure_ascii=False))
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self._key("msg", message_id), "record", json.dumps(record, ensure_ascii=False))
+            pipe.hset(self._key("summary"), message_id, _summary_json(record))
+            pipe.execute()
 
     def delete(self, message_id: str) -> None:
         with self._call():
             self.client.hdel(self._key("msg", message_id), "raw")
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
-        found = [r for r in self._records(self._candidates(query)) if query.matches(r)]
+        """A page is chosen from summaries and read whole; without a limit (stats, digests)
+        every record that matches is read anyway, so it is chosen from the records."""
+        ids = self._candidates(query)
+        rows = self._records(ids) if query.limit is None else self._summaries(ids)
+        found = [r for r in rows if query.matches(r)]
         found.sort(key=lambda r: (sort_value(r, query.sort), r["id"]), reverse=query.descending)
-        end = None if query.limit is None else query.offset + query.limit
-        return found[query.offset:end], len(found)
+        if query.limit is None:
+            return found[query.offset:], len(found)
+        page = found[query.offset:query.offset + query.limit]
+        return list(self._records([r["id"] for r in page])), len(found)
 
     def _candidates(self, query: Query) -> list[str]:
         low = query.since.timestamp() if query.since else "-inf"
@@ -160,6 +182,27 @@ class RedisBackend:
                 values = pipe.execute()
             yield from (json.loads(v) for v in values if v is not None)
 
+    def _summaries(self, ids: list[str]) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(ids), SUMMARY_BATCH):
+            chunk = ids[start:start + SUMMARY_BATCH]
+            with self._call():
+                values = self.client.hmget(self._key("summary"), chunk)
+            yield from (json.loads(v) for v in values if v is not None)
+            missing = [i for i, v in zip(chunk, values, strict=True) if v is None]
+            if missing:
+                yield from self._summarise(missing)
+
+    def _summarise(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Summaries made from the records of messages stored without one. HSETNX: a summary
+        that an update wrote meanwhile is newer than the record read here."""
+        records = list(self._records(ids))
+        with self._call():
+            pipe = self.client.pipeline(transaction=False)
+            for record in records:
+                pipe.hsetnx(self._key("summary"), record["id"], _summary_json(record))
+            pipe.execute()
+        return [summary(r) for r in records]
+
     def purge(self, before: datetime) -> int:
         with self._call():
             ids = [i.decode() for i in self.client.zrangebyscore(self._key("time"), "-inf",
@@ -173,6 +216,7 @@ class RedisBackend:
                     for address in record["recipients"]:
                         pipe.srem(self._key("rcpt", address), record["id"])
                 pipe.delete(*[self._key("msg", i) for i in chunk])
+                pipe.hdel(self._key("summary"), *chunk)
                 pipe.zrem(self._key("time"), *chunk)
                 pipe.execute()
         return len(ids)
@@ -208,6 +252,10 @@ class RedisBackend:
     def set_mark(self, name: str, value: str) -> None:
         with self._call():
             self.client.set(self._key("mark", name), value)
+
+
+def _summary_json(record: dict[str, Any]) -> str:
+    return json.dumps(summary(record), ensure_ascii=False)
 
 
 class _Guard:
