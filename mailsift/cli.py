@@ -336,7 +336,8 @@ def quarantine() -> None:
 
 
 @quarantine.command(name="list")
-@click.option("--to", "to", metavar="ADDR", multiple=True, help="Addressed to ADDR (repeatable).")
+@click.option("--to", "to", metavar="ADDR", multiple=True,
+              help="Addressed to ADDR, or to any address of a domain (@example.org) (repeatable).")
 @click.option("--from", "sender", metavar="TEXT", default="", help="Sender address or name contains TEXT.")
 @click.option("--subject", metavar="TEXT", default="", help="Subject contains TEXT.")
 @click.option("--min-score", type=float, help="Score at least this.")
@@ -357,12 +358,12 @@ def quarantine_list(config_path: str | None, to: tuple[str, ...], sender: str, s
 
     A page, not everything: a quarantine holds tens of thousands of messages, and the last line
     says how many more there are and how to see them."""
-    from mailsift.quarantine.model import Query, page_count
+    from mailsift.quarantine.model import Query, page_count, recipient_filter
     from mailsift.quarantine.text import list_text, parse_since
 
     _, store = _quarantine(config_path)
     try:
-        query = Query(to=[a.lower() for a in to] or None, sender=sender, subject=subject,
+        query = Query(to=[recipient_filter(a) for a in to] or None, sender=sender, subject=subject,
                       min_score=min_score, since=parse_since(since) if since else None,
                       sort=sort, descending=descending, limit=None)
     except ValueError as exc:

@@ -62,8 +62,17 @@ def _record_line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode() + b"\n"
 
 
+def _escaped(text: str) -> str:
+    """`text` lower-cased, its LIKE wildcards made plain characters (with ESCAPE '\\')."""
+    return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like(text: str) -> str:
-    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "%" + _escaped(text) + "%"
+
+
+def _like_suffix(text: str) -> str:
+    return "%" + _escaped(text)
 
 
 class _GroupCommit:
@@ -247,9 +256,12 @@ class LocalBackend:
         if not query.include_deleted:
             clauses.append("state != 'deleted'")
         if query.to is not None:
-            marks = ",".join("?" * len(query.to))
-            clauses.append(f"id IN (SELECT id FROM recipients WHERE address IN ({marks}))")
-            args += list(query.to)
+            addresses = [a for a in query.to if not a.startswith("@")]
+            domains = [_like_suffix(d) for d in query.to if d.startswith("@")]
+            wanted = [f"address IN ({','.join('?' * len(addresses))})",
+                      *["address LIKE ? ESCAPE '\\'"] * len(domains)]
+            clauses.append(f"id IN (SELECT id FROM recipients WHERE {' OR '.join(wanted)})")
+            args += addresses + domains
         if query.sender:
             clauses.append("(lower(mail_from) LIKE ? ESCAPE '\\' OR lower(sender) LIKE ? ESCAPE '\\')")
             args += [_like(query.sender)] * 2

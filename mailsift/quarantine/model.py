@@ -104,9 +104,22 @@ def event(user: str, action: str, detail: str = "") -> dict[str, str]:
             "detail": detail}
 
 
+def recipient_filter(text: str) -> str:
+    """What a reviewer typed as the recipient, as `Query.to` takes it: an address, or `@domain`
+    for a bare or @-prefixed domain (a hosting provider looks up one customer's mail at once)."""
+    wanted = text.strip().lower()
+    return wanted if "@" in wanted else "@" + wanted
+
+
+def addressed_to(wanted: str, address: str) -> bool:
+    """Whether a recipient is the address `wanted`, or in its domain when it is `@domain`."""
+    return address.endswith(wanted) if wanted.startswith("@") else address == wanted
+
+
 @dataclass(frozen=True)
 class Query:
-    """A search over the index; every field narrows it, `to` to any of the given addresses.
+    """A search over the index; every field narrows it, `to` to any of the given addresses and
+    `@domain`s.
 
     `to=None` means every recipient (an admin); `to=[]` matches nothing (a user without addresses).
     """
@@ -132,7 +145,8 @@ class Query:
         """The same test the SQL of the SQLite index makes, for backends that filter in Python."""
         if not self.include_deleted and record.get("state") == "deleted":
             return False
-        if self.to is not None and not set(self.to) & set(record.get("recipients", [])):
+        if self.to is not None and not any(addressed_to(wanted, address) for wanted in self.to
+                                           for address in record.get("recipients", [])):
             return False
         sender = self.sender.lower()
         if sender and sender not in record.get("mail_from", "").lower() \

@@ -42,8 +42,10 @@ from mailsift.quarantine.model import (
     SORT_KEYS,
     QuarantineError,
     Query,
+    addressed_to,
     list_entry,
     page_count,
+    recipient_filter,
     rule_rows,
     valid_id,
 )
@@ -204,8 +206,8 @@ class Pages:
                   for k in ("to", "from", "subject", "min_score", "since", "sort", "dir", "page")}
         scope = viewer.scope()
         if params["to"]:
-            wanted = [params["to"].lower()]
-            scope = wanted if scope is None else [a for a in scope if a in wanted]
+            wanted = recipient_filter(params["to"])
+            scope = [wanted] if scope is None else [a for a in scope if addressed_to(wanted, a)]
         page = int(params["page"]) if params["page"].isdigit() and int(params["page"]) > 0 else 1
         query = Query(to=scope, sender=params["from"], subject=params["subject"],
                       min_score=_number(params["min_score"]), since=_since(params["since"]),

@@ -113,3 +113,16 @@ def test_marks_remember_a_value(store: QuarantineStore) -> None:
     assert store.backend.mark("digest:jane") is None
     store.backend.set_mark("digest:jane", "2024-01-01T00:00:00+00:00")
     assert store.backend.mark("digest:jane") == "2024-01-01T00:00:00+00:00"
+
+
+def test_search_by_recipient_domain(store: QuarantineStore) -> None:
+    """A hosting provider's admin asked about one customer's held mail could only list it
+    address by address: `@domain` in `to` matches every address of that domain, and only it."""
+    ours = store.put(make_message(), make_meta(["ann@customer.example", "joe@other.example"]))
+    also = store.put(make_message("b"), make_meta(["bob@customer.example"]))
+    store.put(make_message("c"), make_meta(["eve@sub.customer.example", "x@customer.example.net"]))
+    found, total = store.search(Query(to=["@customer.example"], sort="time", descending=False))
+    assert ([r["id"] for r in found], total) == ([ours, also], 2)
+    found, _ = store.search(Query(to=["@other.example", "bob@customer.example"], sort="time",
+                                  descending=False))
+    assert [r["id"] for r in found] == [ours, also]

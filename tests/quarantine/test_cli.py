@@ -212,3 +212,11 @@ def test_list_prints_one_page_and_says_how_to_get_the_next(backend_config: Path)
     everything = run(backend_config, "list", "--all", "--sort", "score")
     assert [ids[i] for i in listed_ids(everything)] == list(range(6, -1, -1))
     assert everything.splitlines()[-1] == "7 of 7 message(s)"
+
+
+def test_list_to_a_domain(config_path: Path, tmp_path: Path) -> None:
+    store = QuarantineStore(tmp_path / "q")
+    store.put(make_message(), make_meta(["jane@example.org"]))
+    store.put(make_message("b"), make_meta(["bob@example.org"]))
+    store.put(make_message("c"), make_meta(["ann@elsewhere.example"]))
+    assert run(config_path, "list", "--to", "@example.org").splitlines()[-1] == "2 of 2 message(s)"

@@ -174,3 +174,19 @@ def test_headings_and_pager_follow_the_sort_shown(tmp_path: Path, password_hashe
         r'<a href="([^"]+)"[^>]*>([^<]+)</a>', by_score.split('<nav class="pages">')[1]))
     assert pager == {"« First": "/?sort=score&dir=asc&page=1", "← Previous": "/?sort=score&dir=asc&page=1",
                      "Next →": "/?sort=score&dir=asc&page=3", "Last »": "/?sort=score&dir=asc&page=3"}
+
+
+def test_to_filter_takes_a_domain(client: TestClient, store: QuarantineStore) -> None:
+    """An admin typing a customer's domain in "To" found nothing; a user typing their own domain
+    sees their own mail in it and nobody else's."""
+    store.put(make_message(), make_meta(["jane@example.org"], subject="for-jane"))
+    store.put(make_message("b"), make_meta(["bob@example.org"], subject="for-bob"))
+    store.put(make_message("c"), make_meta(["ann@elsewhere.example"], subject="for-ann"))
+    log_in(client, "admin")
+    for typed in ("example.org", "@Example.org"):
+        page = client.get("/", params={"to": typed}).text
+        assert "for-jane" in page and "for-bob" in page and "for-ann" not in page
+    client.cookies.clear()
+    log_in(client, "jane")
+    page = client.get("/", params={"to": "example.org"}).text
+    assert "for-jane" in page and "for-bob" not in page
