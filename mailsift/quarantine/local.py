@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import closing, contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,12 @@ SORT_COLUMNS = {"time": "time", "score": "score", "sender": "lower(sender)", "su
 def _record_line(record: dict[str, Any]) -> bytes:
     """The first line of a message file: JSON escapes newlines, so the record is one line."""
     return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+
+
+def _as_stored(when: datetime) -> str:
+    """A time as the `time` column holds them (UTC ISO text), so comparing the text compares the
+    instants: a --since with another offset compared as text was off by that offset."""
+    return when.astimezone(UTC).isoformat()
 
 
 def _escaped(text: str) -> str:
@@ -272,14 +278,14 @@ class LocalBackend:
                                   ("time", ">=", query.since), ("time", "<", query.until)):
             if value is not None:
                 clauses.append(f"{column} {op} ?")
-                args.append(value.isoformat() if isinstance(value, datetime) else value)
+                args.append(_as_stored(value) if isinstance(value, datetime) else value)
         return " AND ".join(clauses), args
 
     def purge(self, before: datetime) -> int:
         """Forget every message that arrived before `before`, and sweep crash leftovers."""
         with self._db() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE time < ?",
-                                            (before.isoformat(),))]
+                                            (_as_stored(before),))]
             db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
             db.executemany("DELETE FROM recipients WHERE id = ?", [(i,) for i in ids])
         for message_id in ids:

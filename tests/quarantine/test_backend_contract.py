@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -126,3 +126,13 @@ def test_search_by_recipient_domain(store: QuarantineStore) -> None:
     found, _ = store.search(Query(to=["@other.example", "bob@customer.example"], sort="time",
                                   descending=False))
     assert [r["id"] for r in found] == [ours, also]
+
+
+def test_since_and_until_in_another_time_zone_mean_the_same_instant(store: QuarantineStore) -> None:
+    """`list --since 2024-05-01T09:00+02:00` found nothing on the SQLite index, which compared the
+    text with its UTC times; the Redis index compared instants."""
+    now = store.put(make_message(), make_meta())
+    east = timezone(timedelta(hours=2))
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).astimezone(east)
+    assert [r["id"] for r in store.search(Query(since=hour_ago))[0]] == [now]
+    assert store.search(Query(until=hour_ago))[1] == 0
