@@ -190,3 +190,11 @@ def test_to_filter_takes_a_domain(client: TestClient, store: QuarantineStore) ->
     log_in(client, "jane")
     page = client.get("/", params={"to": "example.org"}).text
     assert "for-jane" in page and "for-bob" not in page
+
+
+def test_a_search_keeps_the_sort(client: TestClient, store: QuarantineStore) -> None:
+    """Typing a subject into the search of a list sorted by score sorted it by time again."""
+    log_in(client, "admin")
+    form = client.get("/?sort=score&dir=asc").text.split('<form class="search"')[1].split("</form>")[0]
+    assert '<input type="hidden" name="sort" value="score">' in form
+    assert '<input type="hidden" name="dir" value="asc">' in form
