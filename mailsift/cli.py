@@ -557,6 +557,8 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        sys.exit(_usage_error(exc))
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_ERROR)
@@ -568,3 +570,11 @@ def main() -> None:
         click.echo(f"mailsift: internal error: {type(exc).__name__}: {exc} "
                    "(set MAILSIFT_DEBUG=1 for details)", err=True)
         sys.exit(EXIT_ERROR)
+
+
+def _usage_error(exc: click.UsageError) -> int:
+    """One line, like every other error here, instead of click's usage block, "Try ... --help"
+    and the error below them: the line names the command, what was wrong, and where help is."""
+    command = exc.ctx.command_path if exc.ctx is not None else "mailsift"
+    click.echo(f"{command}: {exc.format_message().rstrip('.')} (see '{command} --help')", err=True)
+    return EXIT_ERROR

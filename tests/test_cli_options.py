@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from mailsift.cli import cli
 from mailsift.quarantine.store import QuarantineStore
 from tests.quarantine.conftest import make_message, make_meta
-from tests.support.milter_process import to_toml
+from tests.support.milter_process import mailsift_command, to_toml
 
 
 def mailsift(*args: str) -> subprocess.CompletedProcess[str]:
@@ -70,3 +70,17 @@ def test_quarantine_list_and_rules_lint_read_the_config_given_after_them(tmp_pat
     linted = mailsift("rules", "lint", "--config", str(config))
     assert linted.returncode == 0, linted.stderr
     assert linted.stdout.startswith(f"{local_cf}: body 1; skipped 0\n")
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["learn", "--bogus"], "mailsift learn: No such option '--bogus'. Did you mean '--mbox'? "
+                           "(see 'mailsift learn --help')"),
+    (["quarantine", "list", "--limit", "0"], "mailsift quarantine list: Invalid value for "
+     "'--limit': 0 is not in the range x>=1 (see 'mailsift quarantine list --help')"),
+    (["frob"], "mailsift: No such command 'frob' (see 'mailsift --help')"),
+])
+def test_a_mistyped_command_line_is_one_error_line(args: list[str], line: str) -> None:
+    """click printed its usage block, a "Try ... --help" line and the error: three lines and a
+    blank, where every other mailsift error is one line."""
+    done = subprocess.run([*mailsift_command(), *args], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
