@@ -39,7 +39,7 @@ def test_a_rule_line_with_a_mistake_is_named_when_the_milter_starts(tmp_path: Pa
                             "rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local_cf)},
                             "bayes": {"enabled": False},
                             "quarantine": {"dir": str(tmp_path / "quarantine")}}, tmp_path)
-    with milter.start():
+    with milter:
         warnings = [line for line in milter.lines if "rule skipped" in line]
     assert warnings == [f"mailsift: WARNING mailsift.milter: rule skipped: {local_cf}:1 LOCAL_TYPO: "
                         "bad regex: missing ) at position 9"]

@@ -102,6 +102,9 @@ class MilterProcess:
         return self.process.pid
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> MilterProcess:
+        # A second start would orphan the first process (`with p.start():` did: __enter__
+        # starts too), leaving a milter running after the tests.
+        assert self.process is None, "this MilterProcess was started already"
         cmd = [*mailsift_command(), "--config", str(self.config_path), "milter", *self.args]
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, env=self.env,
