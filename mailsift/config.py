@@ -138,10 +138,10 @@ def _mailbox(value: str) -> str:
     """A full address, lowercased: quarantine access and digests go by it, so "jane@" or
     "jane" would grant nothing and mail nobody (the digest crashed on it)."""
     local, _, domain = value.strip().lower().rpartition("@")
-    if not local or any(c.isspace() or c in '<>*?,"' for c in local) \
-            or not DOMAIN_NAME.fullmatch(domain.rstrip(".")):
+    domain = domain.rstrip(".")
+    if not local or any(c.isspace() or c in '<>*?,"' for c in local) or not DOMAIN_NAME.fullmatch(domain):
         raise ValueError(f"{value!r} is not a mail address like jane@example.org")
-    return f"{local}@{domain.rstrip('.')}"
+    return f"{local}@{domain}"
 
 
 def _recipient_pattern(value: str) -> str:

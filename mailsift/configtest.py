@@ -59,9 +59,7 @@ def rules_check(config: Config) -> Check:
     detail = f"{loaded} of {total} rules from {len(rules.files)} file(s)"
     errors = lint_errors(rules)
     if errors:
-        detail += f"; {len(errors)} skipped: " + "; ".join(map(item_text, errors[:RULE_ERRORS_SHOWN]))
-        if len(errors) > RULE_ERRORS_SHOWN:
-            detail += f"; {len(errors) - RULE_ERRORS_SHOWN} more (`mailsift rules lint` lists all)"
+        detail += f"; {len(errors)} skipped: " + _first(errors, RULE_ERRORS_SHOWN)
     unsupported = len(rules.skipped) - len(errors)
     if unsupported:
         detail += f"; {unsupported} call eval checks mailsift lacks (`mailsift rules lint` names them)"
@@ -74,10 +72,14 @@ def _settings_text(settings: list[LintItem]) -> str:
     SpamAssassin's own files must pass, and these are decisions to make, not mistakes."""
     if not settings:
         return ""
-    text = (f"; {len(settings)} SpamAssassin setting(s) not applied: "
-            + "; ".join(map(item_text, settings[:SETTINGS_SHOWN])))
-    if len(settings) > SETTINGS_SHOWN:
-        text += f"; {len(settings) - SETTINGS_SHOWN} more (`mailsift rules lint` lists all)"
+    return f"; {len(settings)} SpamAssassin setting(s) not applied: " + _first(settings, SETTINGS_SHOWN)
+
+
+def _first(items: list[LintItem], shown: int) -> str:
+    """The first `shown` items, and how many more there are: configtest's line stays one line."""
+    text = "; ".join(map(item_text, items[:shown]))
+    if len(items) > shown:
+        text += f"; {len(items) - shown} more (`mailsift rules lint` lists all)"
     return text
 
 

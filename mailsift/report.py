@@ -40,9 +40,14 @@ def spam_headers(result: Result, extra: str = "") -> list[tuple[str, str]]:
     ]
 
 
+def with_evidence(text: str, evidence: str) -> str:
+    """A rule's text followed by what made it fire, in brackets, as every report writes it."""
+    return f"{text} [{evidence}]" if evidence else text
+
+
 def report_text(result: Result) -> str:
     """The X-Spam-Report value: every rule that hit, its score and evidence, in one line."""
-    parts = [f"{h.name}={h.score:.1f}" + (f" [{h.evidence}]" if h.evidence else "") for h in result.hits]
+    parts = [with_evidence(f"{h.name}={h.score:.1f}", h.evidence) for h in result.hits]
     return "; ".join(parts) or "none"
 
 
@@ -86,8 +91,8 @@ def score_table(rows: list[tuple[float | None, str, str]], rule_heading: str = "
 def rule_table(result: Result) -> str:
     """Highest score first, with the evidence that made each rule fire."""
     rows: list[tuple[float | None, str, str]] = [
-        (hit.score, hit.name, (hit.description or "(no description)")
-         + (f" [{hit.evidence}]" if hit.evidence else "")) for hit in result.hits]
+        (hit.score, hit.name, with_evidence(hit.description or "(no description)", hit.evidence))
+        for hit in result.hits]
     rows += cap_rows(result.capped)
     rows += [(None, name, f"not scored: {why}") for name, why in sorted(result.rule_errors.items())]
     return score_table(rows)

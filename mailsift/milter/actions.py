@@ -54,9 +54,9 @@ class Decision:
 
 
 def _domain_matches(pattern: str, address: str) -> int:
-    """How specifically `pattern` names `address` (0: not at all); the most specific policy wins."""
+    """How specifically `pattern` (lowercased by the config) names `address` (0: not at all);
+    the most specific policy wins."""
     address = address.lower().strip("<>")
-    pattern = pattern.lower()
     domain = address.rpartition("@")[2]
     if "@" in pattern and not pattern.startswith("@"):
         return 1000 if pattern == address else 0

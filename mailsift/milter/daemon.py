@@ -20,7 +20,7 @@ import time
 
 import Milter
 
-from mailsift.config import Config
+from mailsift.config import Config, host_port
 from mailsift.milter.metrics import Metrics
 from mailsift.milter.sender_hold import SenderHold
 from mailsift.milter.session import MailsiftMilter, Service
@@ -39,8 +39,7 @@ def libmilter_socket(listen: str) -> str:
     kind, _, rest = listen.partition(":")
     if kind == "unix":
         return listen
-    host, _, port = rest.rpartition(":")
-    host = host.strip("[]")
+    host, port = host_port(rest)
     family = "inet6" if ":" in host else "inet"
     return f"{family}:{port}@{host}"
 
@@ -67,12 +66,11 @@ def check_listen_free(listen: str) -> None:
                 return  # stale: nobody listens
         raise ListenError(f"milter.listen {listen}: another process is listening there "
                           "(a milter already running?)")
-    host, _, port = rest.rpartition(":")
-    host = host.strip("[]")
+    host, port = host_port(rest)
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as libmilter binds
         try:
-            probe.bind((host, int(port)))
+            probe.bind((host, port))
         except OSError as exc:
             raise ListenError(f"milter.listen {listen}: {exc.strerror or exc}") from None
 
@@ -89,8 +87,7 @@ def _announce_when_listening(listen: str, socket_mode: str) -> None:
                 with socket.socket(socket.AF_UNIX) as probe:
                     probe.connect(rest)
             else:
-                host, _, port = rest.rpartition(":")
-                socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+                socket.create_connection(host_port(rest), timeout=1).close()
         except OSError:
             time.sleep(0.05)
             continue

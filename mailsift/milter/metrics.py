@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from mailsift.config import host_port
+
 
 class MetricsListenError(Exception):
     """milter.metrics_listen cannot be bound: one line naming the key and the address."""
@@ -33,9 +35,9 @@ class Metrics:
                               ["reason"], registry=self.registry)
 
     def serve(self, listen: str) -> None:
-        host, _, port = listen.rpartition(":")
+        host, port = host_port(listen)
         try:
-            start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:  # the port is taken (an old milter still running), or no such address
             why = exc.strerror or str(exc)
             raise MetricsListenError(f"milter.metrics_listen {listen}: {why[:1].lower()}{why[1:]}") from None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailsift.quarantine.model import rule_rows
-from mailsift.report import score_table
+from mailsift.report import score_table, with_evidence
 
 RELATIVE = re.compile(r"^(\d+)([dh])$")
 SUBJECT_WIDTH = 40
@@ -68,8 +68,7 @@ def show_text(r: dict[str, Any]) -> str:
         f"Size:        {r['size']} bytes",
         f"Score:       {r['score']:.1f} (required {r['required_score']:.1f}), {r['action']}",
         "",
-        score_table([(rule["score"], rule["name"],
-                      rule["description"] + (f" [{rule['evidence']}]" if rule["evidence"] else ""))
+        score_table([(rule["score"], rule["name"], with_evidence(rule["description"], rule["evidence"]))
                      for rule in rule_rows(r)], "Matching rule"),
     ]
     history = [f"  {e['time']}  {e['user']}: {e['action']} {e['detail']}".rstrip()
