@@ -168,7 +168,7 @@ def milter(config_path: str | None) -> None:
     config = _config(config_path)
     logging.getLogger("mailsift").setLevel(logging.INFO)
     try:
-        run(config)
+        run(config, config_path)
     except (ListenError, MetricsListenError) as exc:
         raise CliError(str(exc)) from None
 

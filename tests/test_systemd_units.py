@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mailsift.milter.reload import RELOAD_SIGNAL
+
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
 INSTALLED_PATH = "/usr/local/bin/mailsift"
 
@@ -56,3 +58,9 @@ def test_daemons_come_back_after_the_clean_exit_a_sighup_causes(unit: str) -> No
     a reload left mail unfiltered until someone noticed. Restart whatever the exit status."""
     service = (UNITS / unit).read_text().splitlines()
     assert [line for line in service if line.startswith("Restart=")] == ["Restart=always"]
+
+
+def test_systemctl_reload_sends_the_signal_the_milter_reloads_on() -> None:
+    service = (UNITS / "mailsift-milter.service").read_text().splitlines()
+    reload = [line for line in service if line.startswith("ExecReload=")]
+    assert reload == [f"ExecReload=/bin/kill -{RELOAD_SIGNAL.name.removeprefix('SIG')} $MAINPID"]

@@ -22,6 +22,7 @@ import Milter
 
 from mailsift.config import Config, host_port
 from mailsift.milter.metrics import Metrics
+from mailsift.milter.reload import Reloader, block_reload_signal
 from mailsift.milter.sender_hold import SenderHold
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
@@ -116,25 +117,43 @@ def _warn_rule_mistakes(scanner: Scanner) -> None:
         log.warning("rule skipped: %s", item_text(item))
 
 
-def run(config: Config) -> None:
+def start_service(config: Config, metrics: Metrics, running: Service | None = None) -> Service:
+    """Compile the rules, start and warm up a pool of scoring workers, open the quarantine.
+
+    The rules are compiled here once, into the on-disk cache, so the workers load them in
+    milliseconds instead of each compiling the same patterns at once. `running`, on a reload:
+    the outbound pause counts carry over while its settings are unchanged."""
+    _warn_rule_mistakes(Scanner(config))
+    pool = WorkerPool(config)
+    log.info("starting %d scoring workers", pool.size)
+    try:
+        pool.warm_up()
+        quarantine = open_quarantine(config.quarantine)
+    except BaseException:
+        pool.close()
+        raise
+    outbound = config.outbound
+    hold = running.hold if running is not None else None
+    if hold is None or (hold.limit, hold.minutes) != (outbound.pause_after, outbound.pause_minutes):
+        hold = SenderHold(outbound.pause_after, outbound.pause_minutes)
+    return Service(config, pool, quarantine, metrics, hold)
+
+
+def run(config: Config, config_file: str | None = None) -> None:
+    """Serve until SIGTERM; SIGUSR1 reloads `config_file` (see mailsift.milter.reload)."""
+    block_reload_signal()
     check_listen_free(config.milter.listen)
     # Before any thread exists (the pool starts some): every thread inherits the blocked mask, so
     # SIGTERM reaches libmilter's signal thread and stops the milter cleanly, workers included.
     start_process_helpers()
-    # Compile the rules once here, into the on-disk cache, so the workers load them in
-    # milliseconds instead of each compiling the same patterns at once.
-    _warn_rule_mistakes(Scanner(config))
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     # Before the workers, so a taken port is refused at once rather than after their start-up;
     # after the signal mask, as the server's thread must not take SIGTERM from libmilter.
     metrics = Metrics()
     if config.milter.metrics_listen:
         metrics.serve(config.milter.metrics_listen)
-    pool = WorkerPool(config)
-    log.info("starting %d scoring workers", pool.size)
-    pool.warm_up()
-    MailsiftMilter.service = Service(config, pool, open_quarantine(config.quarantine), metrics,
-                                     SenderHold(config.outbound.pause_after, config.outbound.pause_minutes))
+    MailsiftMilter.current = start_service(config, metrics)
+    reloader = Reloader(config_file, config, lambda new, running: start_service(new, metrics, running))
     # Everything so far lives as long as the milter: out of the collector's sight, a full
     # collection scans what messages leave behind instead of ~65,000 startup objects (a 23 ms
     # stall of every thread, measured in bench/milter.py; 0.6-3 ms after freezing).
@@ -144,9 +163,11 @@ def run(config: Config) -> None:
     threading.Thread(target=_announce_when_listening,
                      args=(config.milter.listen, config.milter.socket_mode), daemon=True).start()
     listener = _log_without_blocking()
+    reloader.start()
     try:
         Milter.runmilter("mailsift", libmilter_socket(config.milter.listen), MTA_IO_TIMEOUT)
     finally:
-        pool.close()
+        reloader.close()
+        MailsiftMilter.current.pool.close()
         log.info("stopped")
         listener.stop()  # writes out what is queued

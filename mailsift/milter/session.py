@@ -42,7 +42,7 @@ TOP_RULES_LOGGED = 5
 
 @dataclass
 class Service:
-    """What every session shares: built once by the daemon."""
+    """What every session shares: built by the daemon at start and on each reload."""
 
     config: Config
     pool: WorkerPool
@@ -52,9 +52,12 @@ class Service:
 
 
 class MailsiftMilter(Milter.Base):
-    service: ClassVar[Service]
+    # What new messages use; a reload (mailsift.milter.reload) replaces it. Each message takes
+    # it once, at end of message, so one message is never scored and acted on by two configs.
+    current: ClassVar[Service]
 
     def __init__(self) -> None:
+        self.service = self.current
         self.client_ip = ""
         self.client_name = ""
         self.helo = ""
@@ -113,6 +116,7 @@ class MailsiftMilter(Milter.Base):
 
     def eom(self) -> int:
         started = time.monotonic()
+        self.service = self.current
         queue_id = self.getsymval("{i}") or "-"
         try:
             return self._end_of_message(queue_id, started)
