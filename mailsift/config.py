@@ -644,6 +644,14 @@ class QuarantineConfig(Section):
         return value
 
 
+# What a reviewer can do to a held message (mailsift.web.app.ACTIONS labels each).
+ReviewAction = Literal["release", "release-ham", "delete", "spam", "ham", "forget", "spam-report",
+                       "ham-revoke"]
+# Reports and revokes change what every host matches (DIGEST_REPORTED): admins only, unless a
+# site says otherwise.
+USER_ACTIONS: list[ReviewAction] = ["release", "release-ham", "delete", "spam", "ham", "forget"]
+
+
 class WebUser(Section):
     """One login of the review UI; the hash comes from `mailsift web hash-password`."""
 
@@ -687,6 +695,11 @@ class WebConfig(Section):
     login_delay: Annotated[float, Field(gt=0, le=3600)] = Field(
         30.0, description="Seconds a slowed login must wait, doubled for every further failure.")
     page_size: Annotated[int, Field(ge=5, le=1000)] = Field(50, description="Messages per page.")
+    user_actions: list[ReviewAction] = Field(
+        default_factory=lambda: list(USER_ACTIONS), description="What a user (role user) may do "
+        "to mail held for them; admins may do everything. spam-report and ham-revoke share or "
+        "withdraw a message's digests on every host, so they are left to admins. Where users must "
+        "not teach the site's Bayes (a hosting provider's customers), keep only release and delete.")
     users: list[WebUser] = Field(default_factory=list, description="Logins, each a [[web.users]] "
                                  "table; the UI refuses to start without an admin.")
 
@@ -737,6 +750,8 @@ def _describe_type(annotation: object) -> str:
     args = [a for a in get_args(annotation) if a is not type(None)]
     if get_origin(annotation) is list:
         inner = _describe_type(args[0]).removeprefix("a ").removeprefix("an ") if args else ""
+        if inner.startswith("one of "):
+            return f"a list, each {inner}"
         return f"a list of {inner}s" if inner else "a list"
     if args:
         base = " or ".join(_describe_type(a) for a in args)

@@ -177,6 +177,9 @@ def test_recipient_patterns_and_user_addresses_are_kept_lowercased_and_trimmed()
     ({"web": {"users": [{"name": "jane", "password_hash": ARGON2, "addresses": ["jane@"]}]}},
      "web.users.0.addresses: 'jane@' is not a mail address like jane@example.org (got ['jane@']); "
      'allowed: full mail addresses, e.g. ["jane@example.org"]'),
+    ({"web": {"user_actions": ["release", "report"]}},
+     "(got 'report'); allowed: a list, each one of 'release', 'release-ham', 'delete', 'spam', "
+     "'ham', 'forget', 'spam-report', 'ham-revoke'"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as err:

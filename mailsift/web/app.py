@@ -127,7 +127,7 @@ class Pages:
         user = next((u for u in self.config.web.users if u.name == name), None)
         if user is None or not same_token(password_key(user), session.get("key")):
             return None
-        return Viewer.of(user)
+        return Viewer.of(user, self.config.web)
 
     @staticmethod
     def csrf(request: Request) -> str:
@@ -235,7 +235,7 @@ class Pages:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return self.render(request, "list.html", records=records, total=total, page=page,
                            pages=pages, params=params, query=query, link=link,
-                           heading_dir=heading_dir, actions=ACTIONS, here=here)
+                           heading_dir=heading_dir, actions=_allowed(viewer), here=here)
 
     async def bulk(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)
@@ -270,7 +270,7 @@ class Pages:
             raw = await run_in_threadpool(self.store.raw, message_id)
             view = await run_in_threadpool(message_view, self.config, raw)
         return self.render(request, "message.html", record=record, rules=rule_rows(record), view=view,
-                           actions=ACTIONS)
+                           actions=_allowed(viewer))
 
     async def message_action(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)
@@ -296,6 +296,8 @@ class Pages:
 
     def _do(self, viewer: Viewer, record: dict[str, Any], action: str) -> str:
         message_id, who = record["id"], viewer.name
+        if action not in viewer.actions:
+            raise QuarantineError(f"{ACTIONS[action]} is not allowed for your login")
         if action == "delete":
             if not viewer.admin and set(record["recipients"]) - set(viewer.addresses):
                 # Deleting removes the message for every recipient: a user would throw away
@@ -358,6 +360,11 @@ class Pages:
         self.flash(request, f"{'Added' if present else 'Removed'} {entry} "
                    f"{'to' if present else 'from'} the {kind} list of {address}.")
         return RedirectResponse("/lists", 303)
+
+
+def _allowed(viewer: Viewer) -> dict[str, str]:
+    """The action buttons this viewer gets: only what web.user_actions lets them do."""
+    return {key: label for key, label in ACTIONS.items() if key in viewer.actions}
 
 
 def _number(text: str) -> float | None:

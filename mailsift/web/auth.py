@@ -18,11 +18,12 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from mailsift.config import WebConfig, WebUser
+from mailsift.config import ReviewAction, WebConfig, WebUser
 
 HASHER = PasswordHasher()
 # Verified when the name is unknown, so a wrong name takes as long as a wrong password.
@@ -40,10 +41,13 @@ class Viewer:
     name: str
     admin: bool
     addresses: tuple[str, ...]
+    actions: frozenset[str]  # what they may do to a message they see (web.user_actions)
 
     @classmethod
-    def of(cls, user: WebUser) -> Viewer:
-        return cls(user.name, user.role == "admin", tuple(user.addresses))
+    def of(cls, user: WebUser, config: WebConfig) -> Viewer:
+        admin = user.role == "admin"
+        actions = get_args(ReviewAction) if admin else config.user_actions
+        return cls(user.name, admin, tuple(user.addresses), frozenset(actions))
 
     def scope(self) -> list[str] | None:
         """The recipients whose mail this viewer may see: None = all (admin)."""

@@ -158,3 +158,45 @@ def test_a_password_change_ends_the_sessions_of_the_old_password(
         assert new_ui.get("/").status_code == 200
         log_in(new_ui, "jane", "a-new-pass-456")
         assert new_ui.get("/").status_code == 200
+
+
+def _learned(store: QuarantineStore, message_id: str) -> list[str]:
+    meta = store.meta(message_id)
+    assert meta is not None
+    return [event["action"] for event in meta.get("events", []) if event["action"] == "learned"]
+
+
+def test_reports_shared_with_every_host_are_for_admins_unless_the_site_allows_them(
+        client: TestClient, store: QuarantineStore) -> None:
+    """A user's "Spam + Report" made every host score copies of the message as reported, and
+    "Ham + Revoke" withdrew an admin's report: one mailbox owner changed the verdicts of all."""
+    held = store.put(make_message(), make_meta(["jane@example.org"]))
+    token = log_in(client, "jane")
+    page = client.get(f"/message/{held}").text
+    assert 'value="ham"' in page and 'value="spam-report"' not in page and 'value="ham-revoke"' not in page
+    for action in ("spam-report", "ham-revoke"):
+        client.post(f"/message/{held}", data={"action": action, "csrf": token})
+        assert "is not allowed for your login" in client.get(f"/message/{held}").text
+        client.post("/bulk", data={"action": action, "ids": [held], "csrf": token})
+    assert _learned(store, held) == []
+    client.post(f"/message/{held}", data={"action": "spam", "csrf": token})
+    assert _learned(store, held) == ["learned"]
+
+
+def test_a_site_can_keep_users_from_teaching_its_bayes(
+        tmp_path: Path, password_hashes: dict[str, str], store: QuarantineStore) -> None:
+    config = parse_config(web_config(tmp_path, password_hashes,
+                                     web={"user_actions": ["release", "delete"]}), "test")
+    held = store.put(make_message(), make_meta(["jane@example.org"]))
+    with TestClient(create_app(config, store, "test-secret-" + "x" * 20),
+                    follow_redirects=False) as ui:
+        token = log_in(ui, "jane")
+        page = ui.get(f"/message/{held}").text
+        assert 'value="release"' in page and 'value="ham"' not in page
+        for action in ("ham", "release-ham", "spam", "forget"):
+            ui.post(f"/message/{held}", data={"action": action, "csrf": token})
+        assert _learned(store, held) == []
+        assert store.meta(held)["state"] == "held"  # release-ham did not release either
+        token = log_in(ui, "admin")
+        ui.post(f"/message/{held}", data={"action": "spam-report", "csrf": token})
+        assert _learned(store, held) == ["learned"]
