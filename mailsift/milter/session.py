@@ -27,6 +27,7 @@ from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import Metrics
 from mailsift.milter.sender_hold import HOLD_REPLY, SenderHold
 from mailsift.milter.subject import tagged_subject
+from mailsift.milter.trace import Hop, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
 from mailsift.report import fold, report_text, spam_headers
@@ -201,9 +202,15 @@ class MailsiftMilter(Milter.Base):
             lines.append(f"{name}: {value}\r\n".encode("utf-8", "surrogateescape"))
         return b"".join(lines) + b"\r\n"
 
-    def _raw_message(self) -> bytes:
+    def _held_copy(self, queue_id: str, recipients: list[str]) -> bytes:
+        """The message for the quarantine as Postfix would have delivered it: whole, and headed
+        by the Received header of this hop, which Postfix never shows a milter (see trace)."""
+        hop = Hop(helo=self.helo, client_name=self.client_name, client_ip=self.client_ip,
+                  by=self.getsymval("j") or socket.gethostname(), queue_id=queue_id,
+                  authenticated=bool(self.auth_user), tls=bool(self.getsymval("{tls_version}")),
+                  recipients=recipients, arrival=self.arrival)
         self.spool.seek(0)
-        return self._raw_headers() + self.spool.read()
+        return received_header(hop) + self._raw_headers() + self.spool.read()
 
     def _act(self, queue_id: str, scored: Scored, decision: Decision, started: float,
              outbound: bool) -> int:
@@ -215,7 +222,7 @@ class MailsiftMilter(Milter.Base):
             return self._done(queue_id, result, decision.summary, started, Milter.REJECT)
         if decision.quarantine:
             try:
-                stored = self.service.quarantine.put(self._raw_message(),
+                stored = self.service.quarantine.put(self._held_copy(queue_id, decision.quarantine),
                                                      self._quarantine_meta(queue_id, result, decision))
             except QuarantineError as exc:
                 return self._on_error(queue_id, str(exc), started)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from mailsift.analysis.relays import parse_received
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Totals
 from mailsift.config import parse_config
@@ -39,8 +40,10 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.messages import QUARANTINE_MARK, REJECT_MARK, SENDER, TAG_MARK, make_message
 from tests.support.milter_process import MilterProcess, merge
+from tests.support.ports import LOOPBACK
 from tests.support.postfix import PostfixInstance
 from tests.support.sink import Received
+from tests.support.smtp_client import CLIENT_HELO
 
 BOB = "bob@example.com"
 CAROL = "carol@example.com"
@@ -170,11 +173,19 @@ def test_quarantined_mail_is_stored_and_not_delivered(mta: Mta, milter: MilterPr
     assert sent.accepted, sent.reply  # the sender is not told: quarantine is silent
     assert mta.not_delivered(message_id)
     [stored] = mta.quarantined(milter, message_id)
-    assert QUARANTINE_MARK.encode() in stored.raw
     assert stored.meta["recipients"] == [BOB]
     assert stored.meta["queue_id"] == sent.queue_id
     assert sent.queue_id is not None
     assert "quarantine" in log_line(milter, sent.queue_id)
+    # Kept whole, headed by the Received header Postfix writes but never shows a milter: a
+    # released copy used to arrive with no trace of the hop that received it.
+    trace, rest = stored.raw.split(b"\r\n", 3)[:3], stored.raw.split(b"\r\n", 3)[3]
+    assert rest == raw
+    relay = parse_received(b" ".join(trace).decode().removeprefix("Received: "))
+    assert relay is not None
+    assert (relay.ip, relay.helo, relay.by, relay.id) == (LOOPBACK, CLIENT_HELO, mta.postfix.hostname,
+                                                          sent.queue_id)
+    assert trace[2].startswith(f"\tfor <{BOB}>; ".encode())
 
 
 def raw_8bit_subject(mark: str) -> tuple[bytes, str]:

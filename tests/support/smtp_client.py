@@ -17,6 +17,8 @@ from tests.support.ports import LOOPBACK
 
 QUEUED_AS = re.compile(r"queued as (\w+)")
 
+CLIENT_HELO = "client.test.invalid"  # what the test client says in EHLO
+
 
 @dataclass
 class Sent:
@@ -52,7 +54,7 @@ def send(port: int, sender: str, recipients: Sequence[str], raw: bytes, *,
     sender, {"ADDR": "192.0.2.7"} for a client address): the milter sees them as if real.
     """
     started = time.perf_counter()
-    with smtplib.SMTP(LOOPBACK, port, local_hostname="client.test.invalid",
+    with smtplib.SMTP(LOOPBACK, port, local_hostname=CLIENT_HELO,
                       timeout=timeout) as smtp:
         sent = _transaction(smtp, sender, recipients, raw, xclient)
         sent.seconds = time.perf_counter() - started

@@ -1,0 +1,49 @@
+"""The Received header a quarantined copy starts with reads back as the hop it describes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from mailsift.analysis.relays import parse_received
+from mailsift.milter.trace import Hop, received_header
+
+ARRIVAL = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+
+def hop(**changes: object) -> Hop:
+    fields: dict[str, object] = {
+        "helo": "mail.sender.example", "client_name": "mail.sender.example",
+        "client_ip": "192.0.2.7", "by": "mx.example.org", "queue_id": "4Xb2Lm0QkPz1",
+        "authenticated": False, "tls": False, "recipients": ["jane@example.org"], "arrival": ARRIVAL}
+    return Hop(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def value(header: bytes) -> str:
+    assert header.startswith(b"Received: ") and header.endswith(b"\r\n")
+    return header.decode().removeprefix("Received: ")
+
+
+def test_the_header_names_the_client_the_host_the_queue_id_and_the_one_recipient() -> None:
+    header = received_header(hop())
+    relay = parse_received(value(header))
+    assert relay is not None
+    assert (relay.ip, relay.rdns, relay.helo, relay.by, relay.id, relay.auth) == (
+        "192.0.2.7", "mail.sender.example", "mail.sender.example", "mx.example.org", "4Xb2Lm0QkPz1",
+        "")
+    assert header.endswith(b"\tfor <jane@example.org>; " + ARRIVAL.astimezone().strftime(
+        "%a, %d %b %Y %H:%M:%S %z").encode() + b"\r\n")
+
+
+def test_an_authenticated_tls_client_is_esmtpsa_and_counts_as_authenticated() -> None:
+    header = received_header(hop(authenticated=True, tls=True))
+    assert b" with ESMTPSA id " in header
+    relay = parse_received(value(header))
+    assert relay is not None and relay.auth
+
+
+def test_a_client_without_a_verified_name_is_unknown_and_several_recipients_are_not_listed() -> None:
+    header = received_header(hop(client_name="[192.0.2.7]", recipients=["a@example.org", "b@example.org"]))
+    assert header.startswith(b"Received: from mail.sender.example (unknown [192.0.2.7])\r\n")
+    assert b"for <" not in header and b"example.org>" not in header
+    relay = parse_received(value(header))
+    assert relay is not None and (relay.ip, relay.rdns) == ("192.0.2.7", "")
