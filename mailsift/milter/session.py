@@ -220,15 +220,16 @@ class MailsiftMilter(Milter.Base):
             # libmilter reads '%' as an escape (pymilter refuses a single one): double it.
             self.setreply("550", "5.7.1", config.actions.reject_text.replace("%", "%%"))
             return self._done(queue_id, result, decision.summary, started, Milter.REJECT)
+        held = ""  # the log line's quarantine fields
         if decision.quarantine:
             try:
                 stored = self.service.quarantine.put(self._held_copy(queue_id, decision.quarantine),
                                                      self._quarantine_meta(queue_id, result, decision))
             except QuarantineError as exc:
                 return self._on_error(queue_id, str(exc), started)
-            log.info("%s: quarantined as %s for %s", queue_id, stored, ",".join(decision.quarantine))
+            held = f" quarantine_id={stored} held_for={_addresses(decision.quarantine)}"
             if not decision.deliver:
-                return self._done(queue_id, result, decision.summary, started, Milter.DISCARD)
+                return self._done(queue_id, result, decision.summary, started, Milter.DISCARD, held)
             for recipient in self.recipients:
                 if recipient.strip().strip("<>") in decision.quarantine:
                     self.delrcpt(recipient)
@@ -240,7 +241,7 @@ class MailsiftMilter(Milter.Base):
                 self._replace_auth_results(result.auth_results)
         if decision.tag_subject:
             self._tag_subject()
-        return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT)
+        return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT, held)
 
     def _header(self, name: str) -> str | None:
         """The first `name` header as text, raw 8-bit bytes decoded (see `header_text`)."""
@@ -310,19 +311,26 @@ class MailsiftMilter(Milter.Base):
         self.service.metrics.messages.labels("error-accept").inc()
         return Milter.ACCEPT
 
-    def _done(self, queue_id: str, result: Result, action: str, started: float, reply: int) -> int:
-        self._log(queue_id, result, action, started)
+    def _done(self, queue_id: str, result: Result, action: str, started: float, reply: int,
+              held: str = "") -> int:
+        self._log(queue_id, result, action, started, held)
         self.service.metrics.messages.labels(action).inc()
         self.service.metrics.latency.observe(time.monotonic() - started)
         return reply
 
-    def _log(self, queue_id: str, result: Result | None, action: str, started: float) -> None:
+    def _log(self, queue_id: str, result: Result | None, action: str, started: float,
+             held: str = "") -> None:
+        """The one line per message; `held`: its quarantine fields, when a copy was held."""
         score = f"{result.score:.1f}" if result is not None else "-"
         rules = ",".join(result.rule_names[:TOP_RULES_LOGGED]) if result is not None else "-"
-        log.info("%s: client=%s[%s] from=<%s> to=%s score=%s action=%s rules=%s time=%.0fms",
+        log.info("%s: client=%s[%s] from=<%s> to=%s score=%s action=%s%s rules=%s time=%.0fms",
                  queue_id, self.client_name or "-", self.client_ip or "-", self.mail_from,
-                 ",".join(f"<{a}>" for a in self.addresses), score, action, rules,
+                 _addresses(self.addresses), score, action, held, rules,
                  (time.monotonic() - started) * 1000)
+
+
+def _addresses(addresses: list[str]) -> str:
+    return ",".join(f"<{a}>" for a in addresses)
 
 
 def _authserv_id(value: str) -> str:

@@ -176,7 +176,10 @@ def test_quarantined_mail_is_stored_and_not_delivered(mta: Mta, milter: MilterPr
     assert stored.meta["recipients"] == [BOB]
     assert stored.meta["queue_id"] == sent.queue_id
     assert sent.queue_id is not None
-    assert "quarantine" in log_line(milter, sent.queue_id)
+    # One line per message, naming the copy: the quarantine id was on a line of its own.
+    assert f"action=quarantine quarantine_id={stored.id} held_for=<{BOB}> rules=" in log_line(
+        milter, sent.queue_id)
+    assert [line for line in milter.lines if sent.queue_id in line] == [log_line(milter, sent.queue_id)]
     # Kept whole, headed by the Received header Postfix writes but never shows a milter: a
     # released copy used to arrive with no trace of the hop that received it.
     trace, rest = stored.raw.split(b"\r\n", 3)[:3], stored.raw.split(b"\r\n", 3)[3]
@@ -253,6 +256,8 @@ def test_rejecting_recipient_is_quarantined_when_another_accepts(
     assert received.header("X-Spam-Flag") == "YES"
     [stored] = mta.quarantined(milter, message_id)
     assert stored.meta["recipients"] == [BOB]
+    assert f"action=partial-quarantine quarantine_id={stored.id} held_for=<{BOB}> " in log_line(
+        milter, sent.queue_id or "")
 
 
 def test_no_reject_recipient_gets_quarantine_instead_of_reject(
