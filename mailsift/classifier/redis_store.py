@@ -21,7 +21,7 @@ Only token keys carry a TTL; totals, schema and seen records never do. That is w
 recommended policy is `maxmemory-policy volatile-lru`: under memory pressure Redis then evicts
 the least recently used tokens, which costs a little accuracy, and never totals or seen
 records, whose loss would skew every verdict or make learning non-idempotent. With
-`noeviction` a learn over the limit fails with StoreError, as a whole (see learn_batch.lua). Redis
+`noeviction` a learn over the limit fails with StoreFull, as a whole (see learn_batch.lua). Redis
 checks the limit only before a script's first write, so one `learn_batch` script may take
 memory up to one chunk past it (SCRIPT_TOKENS tokens, ~3.5 MB).
 Seen records are ~80 bytes per learned message and are not evicted: size maxmemory for them.
@@ -64,6 +64,7 @@ from mailsift.classifier.store import (
     LearnItem,
     Outcome,
     StoreError,
+    StoreFull,
     TokenCounts,
     Totals,
     batch_deltas,
@@ -161,12 +162,13 @@ class RedisStore:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """Redis failures as StoreError naming the server; the cause is not chained, so no
-        library message (which might quote a secret) reaches a log through it."""
+        """Redis failures as StoreError (StoreFull for -OOM) naming the server; the cause is
+        not chained, so no library message (which might quote a secret) reaches a log through it."""
         try:
             yield
         except REDIS_ERRORS as exc:
-            raise StoreError(f"redis at {self.where}: {self._scrub(exc)}") from None
+            error = StoreFull if isinstance(exc, OutOfMemoryError) else StoreError
+            raise error(f"redis at {self.where}: {self._scrub(exc)}") from None
 
     def _scrub(self, exc: Exception) -> str:
         """The error's class and text (the class carries what redis-py takes out of the reply,

@@ -45,6 +45,13 @@ class StoreError(Exception):
     """The store cannot be reached or refused the operation; the message says which and why."""
 
 
+class StoreFull(StoreError):
+    """The store answered but has no room for a write (Redis at maxmemory with noeviction).
+
+    It still answers reads, so the milter keeps scoring with Bayes: only learning stops, and
+    the store must not be taken for down (see `autolearn`)."""
+
+
 class BackupError(StoreError):
     """A backup that cannot be restored (named, with the line); the store was left unchanged."""
 

@@ -10,20 +10,27 @@ SpamAssassin's autolearn teaches the user's own database: otherwise a recipient'
 grow only by hand and seldom reach the size at which it is used. Each store keeps its own
 "learned before" record, so a correction made in it is respected, and a message the site-wide
 store counts as the other class (corrected by hand there) teaches no recipient's store.
+
+A store that cannot be reached is marked down for the scanner (`StoreHealth`); one that is only
+full (Redis under noeviction) is not, as it still answers the lookups that scoring needs.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from mailsift.analysis.model import Message
 from mailsift.classifier.filter import BayesFilter, recipient_key
-from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError
+from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError, StoreFull
 from mailsift.config import AutolearnConfig
+from mailsift.log_throttle import ThrottledWarning
 from mailsift.rules.result import Result
 
 NO_AUTOLEARN = "noautolearn"
 BAYES_FLAG = "learn"  # tflags of the rules that carry the Bayes verdict
+# A full store refuses every autolearn until someone makes room: the same news for each message.
+_full = ThrottledWarning(logging.getLogger(__name__))
 
 
 def rules_only_score(result: Result) -> float:
@@ -65,6 +72,11 @@ def _learn_once(bayes: BayesFilter, item: LearnItem, label: Label) -> tuple[str,
         if before is not None:
             return "kept", before is label  # learned before, possibly by hand: never overridden
         outcome = bayes.store.learn(item, label, int(time.time()))
+    except StoreFull as exc:
+        # It still reads: taking it for down would score every message by rules alone, and log
+        # "unavailable" and "back" in turn, for as long as it stays full.
+        _full.warn("full", "Bayes autolearn refused, scoring goes on (%s)", exc)
+        return "failed", False
     except StoreError as exc:
         bayes.health.failed(exc)
         return "unavailable", False

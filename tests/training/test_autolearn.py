@@ -3,6 +3,7 @@ around the score they gave, so each test decides which side of a threshold the m
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from mailsift.scanner import Scanner
 from mailsift.training.autolearn import autolearn, rules_only_score
 from tests.support.corpus import corpus_sample
 from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
 SPAM_MAIL = corpus_sample("spam", 1, 10)[0]
 HAM_MAIL = corpus_sample("easy_ham", 1, 10)[0]
@@ -138,3 +140,31 @@ def test_a_domains_store_learns_what_the_site_learned_before_unless_corrected(
     assert autolearn(third, third_result, bayes, as_spam(third_result)) == "spam"
     domain = bayes.for_recipient("third.example").store
     assert (domain.totals(), domain.seen(bayes.item(third).digest)) == (Totals(0, 1), Label.HAM)
+
+
+def test_a_full_redis_refuses_autolearn_but_bayes_keeps_scoring(
+        config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Redis at maxmemory with noeviction refuses writes and still answers reads. A refused
+    autolearn used to mark the store down: every message for the next 10 s was scored by rules
+    alone, and "unavailable" and "is back" were logged in turn for as long as it stayed full."""
+    server = RedisServer(tmp_path / "redis", "--maxmemory-policy", "noeviction")
+    try:
+        bayes_config = config.bayes.model_copy(update={"store": server.url, "min_spam": 1, "min_ham": 1})
+        bayes = BayesFilter(bayes_config, open_store(bayes_config))
+        scanner = Scanner(config.model_copy(update={"bayes": bayes_config}), bayes=bayes)
+        bayes.learn(scanner.analyse(SPAM_MAIL), Label.SPAM)
+        bayes.learn(scanner.analyse(HAM_MAIL), Label.HAM)
+        with server.client() as client:
+            client.config_set("maxmemory", client.info("memory")["used_memory"])
+        caplog.set_level(logging.WARNING)
+        for raw in corpus_sample("spam", 3, 20):
+            msg, result = scored(scanner, raw)
+            assert [h.name for h in result.hits if h.name.startswith("BAYES_")], "scored without Bayes"
+            assert autolearn(msg, result, bayes, as_spam(result)) == "failed"
+            assert not bayes.store_down
+    finally:
+        server.stop()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Bayes autolearn refused, scoring goes on (redis at 127.0.0.1:{server.port}: "
+        "OutOfMemoryError: command not allowed when used memory > 'maxmemory'. (Redis is full: "
+        "raise maxmemory, or set maxmemory-policy volatile-lru so that old tokens make room))"]
