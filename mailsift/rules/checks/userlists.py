@@ -9,6 +9,14 @@ A message is scored once for all its recipients, so one user's list must not dec
 a rule hits only when every envelope recipient has the sender on that list. The sender is the
 envelope sender, else the From address; an entry is an address or a domain (covering its
 subdomains). A store that cannot be read means no lists, never a failed scan.
+
+Anyone can write any sender address, and spam that forges a bank or a colleague is common: a
+welcome entry (-100) counts only when SPF passes for that envelope sender or a DKIM signature of
+its domain verifies, as SpamAssassin's welcomelist_auth. Otherwise USER_WELCOME_UNVERIFIED shows
+the entry in the report and weighs nothing. Mail that never passed an untrusted relay (from our
+own networks) needs no proof, and without the network checks there is none to be had, so there
+the entries count as written. Block entries need no proof: forging a sender to be blocked gains
+a spammer nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ import threading
 import time
 
 from mailsift.config import QuarantineConfig
+from mailsift.network.dmarc import aligned
+from mailsift.network.verdicts import NETWORK_KEY
 from mailsift.quarantine.model import QuarantineError, UserLists, address_of, listed
+from mailsift.rules.checks.network_auth import network_verdicts
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
 
 log = logging.getLogger(__name__)
@@ -62,8 +73,11 @@ _CACHE = _Cache()
        DefaultRule("USER_IN_WELCOMELIST", -100.0, "Sender is on the recipient's welcome list",
                    args=("welcome",), group=GROUP, tflags=NO_AUTOLEARN),
        DefaultRule("USER_IN_BLOCKLIST", 100.0, "Sender is on the recipient's block list",
-                   args=("block",), group=GROUP, tflags=NO_AUTOLEARN))
+                   args=("block",), group=GROUP, tflags=NO_AUTOLEARN),
+       DefaultRule("USER_WELCOME_UNVERIFIED", 0.001, "Sender is on the recipient's welcome list, "
+                   "but neither SPF nor DKIM confirms it", args=("unverified",), group=GROUP))
 def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
+    """kind: "welcome" (a confirmed sender), "unverified" (an unconfirmed one) or "block"."""
     # Cheapest test first: most mail has no recipient with lists, and parsing From is not free.
     recipients = [r.lower() for r in ctx.msg.envelope.rcpt_to]
     lists = _CACHE.get(ctx.config.quarantine) if recipients else None
@@ -72,7 +86,20 @@ def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
     sender = (ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From"))).lower()
     if not sender:
         return None
-    entries = [listed(lists.get(r, UserLists()).entries(kind), sender) for r in recipients]
-    if not all(entries):
+    entries = [listed(lists.get(r, UserLists()).entries("welcome" if kind == "unverified" else kind),
+                      sender) for r in recipients]
+    if not all(entries) or (kind != "block" and _confirmed(ctx, sender) != (kind == "welcome")):
         return None
     return ", ".join(sorted(set(entries)))
+
+
+def _confirmed(ctx: CheckContext, sender: str) -> bool:
+    """Whether the sender is who it says it is, as far as this scan can tell (see above)."""
+    if ctx.msg.first_untrusted is None or NETWORK_KEY not in ctx.cache:
+        return True
+    verdicts = network_verdicts(ctx)
+    spf = verdicts.spf
+    if spf is not None and (spf.result, spf.identity, spf.sender.lower()) == ("pass", "mailfrom", sender):
+        return True
+    domain = sender.rpartition("@")[2]
+    return any(s.result == "pass" and aligned(s.domain, domain, strict=False) for s in verdicts.dkim)

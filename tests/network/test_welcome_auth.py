@@ -1,0 +1,69 @@
+"""A user's welcome entry counts only for a sender that SPF or DKIM confirms: spam forging a
+welcomed address (a bank, a colleague) used to get its -100 and reach the inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailsift.config import QuarantineConfig
+from mailsift.quarantine.store import open_quarantine
+from mailsift.rules.checks import userlists
+from mailsift.scanner import Scanner
+from tests.network.conftest import DnsFixture, network_config
+from tests.network.messages import letter, scan, signed
+from tests.network.zone import GOOD_IP, NO_PTR_IP
+
+WELCOME_RULES = {"USER_IN_WELCOMELIST", "USER_WELCOME_UNVERIFIED"}
+
+
+@pytest.fixture(scope="module")
+def welcoming(test_dns: DnsFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanner]:
+    """A scanner whose recipient anna@our.test welcomes shop.test and mia@soft.test, and blocks
+    neutral.test."""
+    quarantine = QuarantineConfig(dir=str(Path(tmp_path_factory.mktemp("welcome")) / "q"))
+    backend = open_quarantine(quarantine).backend
+    backend.set_listed("anna@our.test", "welcome", "shop.test", True)
+    backend.set_listed("anna@our.test", "welcome", "mia@soft.test", True)
+    backend.set_listed("anna@our.test", "block", "neutral.test", True)
+    config = network_config(test_dns.server.address).model_copy(update={"quarantine": quarantine})
+    saved = userlists._CACHE
+    userlists._CACHE = userlists._Cache()
+    yield Scanner(config)
+    userlists._CACHE = saved
+
+
+def welcome_hits(scanner: Scanner, raw: bytes, ip: str, mail_from: str = "tom@shop.test") -> set[str]:
+    return WELCOME_RULES & set(scan(scanner, raw, ip=ip, mail_from=mail_from).rule_names)
+
+
+def test_a_sender_spf_confirms_is_welcomed(welcoming: Scanner) -> None:
+    assert welcome_hits(welcoming, letter(), GOOD_IP) == {"USER_IN_WELCOMELIST"}
+
+
+def test_a_forged_welcomed_sender_is_shown_but_not_welcomed(welcoming: Scanner) -> None:
+    result = scan(welcoming, letter(), ip=NO_PTR_IP)  # SPF fails: not a shop.test server
+    assert WELCOME_RULES & set(result.rule_names) == {"USER_WELCOME_UNVERIFIED"}
+    hit = next(h for h in result.hits if h.name == "USER_WELCOME_UNVERIFIED")
+    assert (hit.score, hit.evidence) == (0.001, "shop.test")
+
+
+def test_a_verifying_dkim_signature_of_the_senders_domain_confirms_it(
+        welcoming: Scanner, test_dns: DnsFixture) -> None:
+    """Forwarded mail fails SPF but keeps its signature."""
+    raw = signed(letter(), test_dns.dkim_private_key)
+    assert welcome_hits(welcoming, raw, NO_PTR_IP) == {"USER_IN_WELCOMELIST"}
+    another_domains = signed(letter("Mia <mia@soft.test>"), test_dns.dkim_private_key)
+    assert welcome_hits(welcoming, another_domains, NO_PTR_IP, "mia@soft.test") == {
+        "USER_WELCOME_UNVERIFIED"}
+
+
+def test_mail_from_our_own_network_needs_no_proof(welcoming: Scanner) -> None:
+    assert welcome_hits(welcoming, letter(), "127.0.0.1") == {"USER_IN_WELCOMELIST"}
+
+
+def test_a_block_entry_needs_no_proof(welcoming: Scanner) -> None:
+    result = scan(welcoming, letter("Ned <ned@neutral.test>"), ip=NO_PTR_IP, mail_from="ned@neutral.test")
+    assert "USER_IN_BLOCKLIST" in result.rule_names
