@@ -1,8 +1,8 @@
 """Bayes as the scanner and `mailsift learn` use it: tokens in, a verdict or a learn outcome out.
 
 A store that is down must not hold mail up: the first failure logs one warning, and for the next
-`RETRY_AFTER` seconds messages are scored by rules alone without touching the store again, so a
-dead Redis costs each message nothing rather than a connection timeout. The milter's scoring
+`RETRY_AFTER` seconds (mailsift.breaker) messages are scored by rules alone without touching the
+store again, so a dead Redis costs each message nothing rather than a connection timeout. The milter's scoring
 workers share one `StoreHealth` in shared memory: one timeout and one warning for the whole pool,
 not one per worker.
 """
@@ -15,12 +15,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
 from mailsift.analysis.model import Message
+from mailsift.breaker import Breaker
 from mailsift.classifier.bayes import BayesParams, Verdict, classify
 from mailsift.classifier.digest import learn_digest, report_digests
 from mailsift.classifier.reports import DigestStore, ReportMatch, digest_store, match
@@ -30,7 +30,6 @@ from mailsift.config import BayesConfig
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER = 10.0
 DAY = 86400
 # Per-recipient stores kept open per process, least recently used closed first: a hosting
 # provider's milter sees thousands of domains, each store a namespace (and, on SQLite, a file
@@ -39,49 +38,12 @@ RECIPIENT_STORES = 256
 DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)*")  # labels of letters (any script), digits, hyphens
 
 
-class StoreHealth:
-    """When the store may be tried again (0: it is healthy), shared by processes if need be.
-
-    `shared` is a `multiprocessing.Value("d")` made before the workers start; without one the
-    state is this process's own. CLOCK_MONOTONIC is system-wide, so processes agree on "now".
-    """
+class StoreHealth(Breaker):
+    """The Bayes store's breaker; the milter's workers pass one `shared` value (see above)."""
 
     def __init__(self, shared: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._shared = shared
-        self._local = 0.0
-        self._clock = clock
-
-    @property
-    def retry_at(self) -> float:
-        return self._shared.value if self._shared is not None else self._local
-
-    def _set(self, value: float) -> None:
-        if self._shared is not None:
-            self._shared.value = value
-        else:
-            self._local = value
-
-    def skip(self) -> bool:
-        return self._clock() < self.retry_at
-
-    def failed(self, exc: StoreError) -> None:
-        with self._lock():
-            first = self.retry_at == 0
-            self._set(self._clock() + RETRY_AFTER)
-        if first:
-            log.warning("Bayes store unavailable (%s); scoring with rules only until it is back", exc)
-
-    def ok(self) -> None:
-        if self.retry_at == 0:
-            return
-        with self._lock():
-            recovered = self.retry_at != 0
-            self._set(0.0)
-        if recovered:
-            log.warning("Bayes store is back; Bayes verdicts resume")
-
-    def _lock(self) -> AbstractContextManager[object]:
-        return self._shared.get_lock() if self._shared is not None else nullcontext()
+        super().__init__("Bayes store", "scoring with rules only until it is back",
+                         "Bayes verdicts resume", log, shared, clock)
 
 
 def recipient_key(config: BayesConfig, recipients: Sequence[str]) -> str | None:

@@ -31,6 +31,7 @@ Layout (every key under the prefix; `{p}version` holds the schema version):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -42,6 +43,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from mailsift.breaker import RETRY_AFTER, Breaker
 from mailsift.quarantine.model import (
     LIST_KINDS,
     QuarantineError,
@@ -52,6 +54,8 @@ from mailsift.quarantine.model import (
     valid_id,
 )
 from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
 BATCH = 500
@@ -64,6 +68,14 @@ CONNECT_TIMEOUT_S = 2.0  # far more than a LAN needs; a blackholed index costs t
 RETRIES = 1
 
 
+class IndexTimeout(QuarantineError):
+    """The index did not answer in time (hung, overloaded, or its host gone without a reset)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"quarantine store unavailable: {reason}")
+        self.reason = reason
+
+
 class RedisBackend:
     def __init__(self, connect: Callable[[], redis.Redis | RedisCluster],
                  prefix: str = "mailsift:quarantine:", where: str = "redis") -> None:
@@ -74,6 +86,12 @@ class RedisBackend:
         self.where = where
         self.prefix = prefix
         self._checked = False
+        # For `add`, which the milter's threads call: a hung index cost each message to
+        # quarantine this module's timeouts (10 s), not one message per RETRY_AFTER. Only a
+        # timeout trips it: a refused connection costs a millisecond, and trying each message
+        # quarantines again the moment a restarted index is back.
+        self.health = Breaker("quarantine index", "mail to quarantine gets milter.on_error until "
+                              "it is back", "quarantining resumes", log)
 
     @classmethod
     def from_settings(cls, settings: RedisSettings, prefix: str = "mailsift:quarantine:") -> RedisBackend:
@@ -111,16 +129,26 @@ class RedisBackend:
     # --- messages ------------------------------------------------------------------------------
 
     def add(self, message_id: str, raw: bytes, record: dict[str, Any]) -> None:
-        with self._call():
-            self._check_version()
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(self._key("msg", message_id),
-                      mapping={"raw": raw, "record": json.dumps(record, ensure_ascii=False)})
-            pipe.hset(self._key("summary"), message_id, _summary_json(record))
-            pipe.zadd(self._key("time"), {message_id: datetime.fromisoformat(record["time"]).timestamp()})
-            for address in record["recipients"]:
-                pipe.sadd(self._key("rcpt", address), message_id)
-            pipe.execute()
+        """Store one message, or fail at once while the index is taken for hung (see `health`)."""
+        if self.health.skip():
+            raise QuarantineError(f"quarantine store unavailable: redis at {self.where} did not "
+                                  f"answer in time less than {RETRY_AFTER:g}s ago; not asked again yet")
+        try:
+            with self._call():
+                self._check_version()
+                pipe = self.client.pipeline(transaction=True)
+                pipe.hset(self._key("msg", message_id),
+                          mapping={"raw": raw, "record": json.dumps(record, ensure_ascii=False)})
+                pipe.hset(self._key("summary"), message_id, _summary_json(record))
+                pipe.zadd(self._key("time"),
+                          {message_id: datetime.fromisoformat(record["time"]).timestamp()})
+                for address in record["recipients"]:
+                    pipe.sadd(self._key("rcpt", address), message_id)
+                pipe.execute()
+        except IndexTimeout as exc:
+            self.health.failed(f"redis at {self.where}: {exc.reason}")
+            raise
+        self.health.ok()
 
     def raw(self, message_id: str) -> bytes:
         self.record(message_id)
@@ -268,6 +296,8 @@ class _Guard:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+        if isinstance(exc, redis.TimeoutError):
+            raise IndexTimeout(str(exc)) from None
         if isinstance(exc, REDIS_ERRORS):
             raise QuarantineError(f"quarantine store unavailable: {exc}") from None
         return False

@@ -333,6 +333,35 @@ def test_hung_redis_costs_only_the_first_message_a_timeout(
         os.kill(redis_for_bayes.process.pid, signal.SIGCONT)
 
 
+
+def test_hung_quarantine_index_costs_only_the_first_message_to_quarantine_a_wait(
+        mta: Mta, start_milter: StartMilter, redis_for_bayes: RedisServer) -> None:
+    """The shared quarantine index stops answering (SIGSTOP). Each message to quarantine waited
+    out the index's timeouts, about 10 s, before milter.on_error; now only the first does, the
+    next ones get on_error at once, and one warning names the index."""
+    index = redis_for_bayes
+    milter = start_milter({"quarantine": {"index": index.url}, "milter": {"on_error": "tempfail"}})
+    raw, _ = make_message(QUARANTINE_MARK)
+    assert mta.send(raw, BOB).accepted
+    os.kill(index.process.pid, signal.SIGSTOP)
+    try:
+        mark = milter.mark()
+        took: list[float] = []
+        sent: dict[str, Sent] = {}
+        for _ in range(3):
+            raw, message_id = make_message(QUARANTINE_MARK)
+            started = time.monotonic()
+            sent[message_id] = mta.send(raw, BOB)
+            took.append(time.monotonic() - started)
+            assert sent[message_id].code == 451, sent[message_id].reply
+        assert max(took[1:]) < 1, f"later messages waited for the index: {took}"
+        assert set(assert_accounted_for(mta, milter, sent).values()) == {"refused 451"}
+        warnings = [line for line in milter.lines[mark:] if re.search(r"(?i)warn.*quarantine", line)]
+        assert len(warnings) == 1 and f"redis at 127.0.0.1:{index.port}" in warnings[0], warnings
+    finally:
+        os.kill(index.process.pid, signal.SIGCONT)
+
+
 def test_sigterm_stops_the_milter_and_its_workers(mta: Mta, start_milter: StartMilter) -> None:
     """systemd's stop: exit status 0 within seconds, and no scoring process left behind."""
     milter = start_milter()

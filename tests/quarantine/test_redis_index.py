@@ -4,16 +4,25 @@ the config), over TLS with the site's own CA, and in a Redis Cluster."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from mailsift import breaker
 from mailsift.config import QuarantineConfig
 from mailsift.quarantine.model import QuarantineError, Query
-from mailsift.quarantine.store import open_quarantine
+from mailsift.quarantine.redis_backend import RETRIES, RedisBackend
+from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisClusterServers, RedisServer, SentinelPair, after_fail_over
@@ -136,3 +145,59 @@ def test_messages_stored_without_a_summary_are_found_and_given_one(quarantine_re
         assert client.hlen("mailsift:quarantine:summary") == 4
     oldest, _ = store.search(Query(include_deleted=True, sort="score", descending=False))
     assert oldest[0]["state"] == "deleted"
+
+
+
+@pytest.fixture
+def hung_index(tmp_path: Path) -> Iterator[tuple[QuarantineStore, RedisServer]]:
+    """A store on a Redis that the test may SIGSTOP, reached with a 0.5 s socket timeout and the
+    backend's own retry (from_settings gives 5 s: the same thing, ten times slower)."""
+    server = RedisServer(tmp_path / "redis")
+    backend = RedisBackend(functools.partial(redis.Redis, host="127.0.0.1", port=server.port,
+                                             socket_timeout=0.5, retry=Retry(NoBackoff(), RETRIES)),
+                           where=f"127.0.0.1:{server.port}")
+    yield QuarantineStore(tmp_path / "q", backend), server
+    os.kill(server.process.pid, signal.SIGCONT)
+    server.stop()
+
+
+def put_while_hung(store: QuarantineStore, server: RedisServer, messages: int) -> list[float]:
+    """How long each of `messages` puts took to fail with the index's Redis stopped (SIGSTOP)."""
+    os.kill(server.process.pid, signal.SIGSTOP)
+    took = []
+    for _ in range(messages):
+        started = time.monotonic()
+        with pytest.raises(QuarantineError, match="quarantine store unavailable"):
+            store.put(make_message(), make_meta())
+        took.append(time.monotonic() - started)
+    os.kill(server.process.pid, signal.SIGCONT)
+    return took
+
+
+def test_a_hung_index_costs_one_message_a_timeout_not_every_message(
+        hung_index: tuple[QuarantineStore, RedisServer], caplog: pytest.LogCaptureFixture) -> None:
+    """A Redis that accepts connections but never answers (hung or overloaded). Each message to
+    quarantine waited out the index's timeouts (10 s with the milter's settings) before
+    milter.on_error applied; now only the first does, the next ones fail at once, and one
+    warning says so."""
+    store, server = hung_index
+    store.put(make_message(), make_meta())
+    caplog.set_level(logging.WARNING)
+    took = put_while_hung(store, server, 4)
+    assert took[0] >= 0.5 and max(took[1:]) < 0.05, took
+    assert [r.getMessage() for r in caplog.records] == [
+        f"quarantine index unavailable (redis at 127.0.0.1:{server.port}: Timeout reading from "
+        "socket); mail to quarantine gets milter.on_error until it is back"]
+
+
+def test_a_hung_index_is_asked_again_after_retry_after(
+        hung_index: tuple[QuarantineStore, RedisServer], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(breaker, "RETRY_AFTER", 0.5)
+    store, server = hung_index
+    put_while_hung(store, server, 2)
+    caplog.clear()
+    time.sleep(0.5)
+    kept = store.put(make_message("Back"), make_meta(subject="Back"))
+    assert store.meta(kept)["subject"] == "Back"
+    assert [r.getMessage() for r in caplog.records] == ["quarantine index is back; quarantining resumes"]
