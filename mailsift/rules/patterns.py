@@ -132,19 +132,40 @@ def _hyperscan_mode(expression: bytes, flags: int) -> tuple[str, int]:
 
 
 def _modes(sources: list[tuple[bytes, int]], cache: Path | None) -> list[tuple[str, int]]:
-    """Each pattern's mode. Probing compiles every pattern alone, so the answer is cached too."""
-    key = hashlib.sha256(repr((hyperscan.__version__, sources)).encode()).hexdigest()[:32]
-    cached = cache / f"{key}.modes" if cache else None
-    if cached is not None and cached.exists():
-        try:
-            return [(mode, int(flags)) for mode, flags in
-                    (line.split() for line in cached.read_text().splitlines())]
-        except ValueError:
-            log.warning("ignoring unreadable cache file %s", cached)
-    modes = _probe_all(sources)
-    if cached is not None:
-        _write_atomically(cached, "".join(f"{m} {f}\n" for m, f in modes).encode())
-    return modes
+    """Each pattern's mode. Probing compiles every pattern alone, which takes a SpamAssassin
+    ruleset close to a minute, so each answer is cached by its own pattern: an edit to one rule
+    file probes only the patterns that changed (a cache per whole set probed them all again)."""
+    keys = [_mode_key(expression, flags) for expression, flags in sources]
+    known = _read_modes(cache)
+    missing = {key: source for key, source in zip(keys, sources, strict=True) if key not in known}
+    if missing:
+        known.update(zip(missing, _probe_all(list(missing.values())), strict=True))
+        if cache is not None:
+            # Merged with what another process may have written meanwhile (workers start at once).
+            merged = {**_read_modes(cache), **known}
+            _write_atomically(_modes_file(cache), "".join(
+                f"{key} {mode} {flags}\n" for key, (mode, flags) in merged.items()).encode())
+    return [known[key] for key in keys]
+
+
+def _mode_key(expression: bytes, flags: int) -> str:
+    return hashlib.sha256(repr((expression, flags)).encode()).hexdigest()[:32]
+
+
+def _modes_file(cache: Path) -> Path:
+    return cache / f"modes-hyperscan-{hyperscan.__version__}.txt"
+
+
+def _read_modes(cache: Path | None) -> dict[str, tuple[str, int]]:
+    path = _modes_file(cache) if cache is not None else None
+    if path is None or not path.exists():
+        return {}
+    try:
+        return {key: (mode, int(flags)) for key, mode, flags in
+                (line.split() for line in path.read_text().splitlines())}
+    except (ValueError, OSError):
+        log.warning("ignoring unreadable cache file %s", path)
+        return {}
 
 
 def _probe_all(sources: list[tuple[bytes, int]]) -> list[tuple[str, int]]:
