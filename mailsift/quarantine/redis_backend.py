@@ -94,14 +94,15 @@ class RedisBackend:
                               "it is back", "quarantining resumes", log)
 
     @classmethod
-    def from_settings(cls, settings: RedisSettings, prefix: str = "mailsift:quarantine:") -> RedisBackend:
+    def from_settings(cls, settings: RedisSettings, prefix: str = "mailsift:quarantine:",
+                      timeout: float = TIMEOUT_S) -> RedisBackend:
         """The index the settings name (a URL, Sentinels or a cluster), with this module's
-        timeouts and retry."""
+        retry and `timeout` (a shorter one for a small read in the mail path)."""
         if settings.cluster:
             prefix = "{" + prefix + "}"
         try:
-            target = connector(replace(settings, connect_timeout=CONNECT_TIMEOUT_S, timeout=TIMEOUT_S,
-                                       retry=Retry(NoBackoff(), RETRIES)))
+            target = connector(replace(settings, connect_timeout=min(CONNECT_TIMEOUT_S, timeout),
+                                       timeout=timeout, retry=Retry(NoBackoff(), RETRIES)))
         except RedisSettingsError as exc:
             raise QuarantineError(f"quarantine index: {exc}") from None
         return cls(target.connect, prefix, target.where)

@@ -109,11 +109,13 @@ def _password(config: QuarantineConfig) -> str | None:
         raise QuarantineError(str(exc)) from None
 
 
-def open_quarantine(config: QuarantineConfig) -> QuarantineStore:
-    """The store the configuration names: local files and SQLite, or a shared Redis."""
+def open_quarantine(config: QuarantineConfig, timeout: float | None = None) -> QuarantineStore:
+    """The store the configuration names: local files and SQLite, or a shared Redis, waited
+    for up to `timeout` seconds a call (None: the Redis backend's own, for large messages)."""
     if config.index.startswith(REDIS_SCHEMES):
-        from mailsift.quarantine.redis_backend import RedisBackend
+        from mailsift.quarantine.redis_backend import TIMEOUT_S, RedisBackend
 
         settings = settings_for(config, config.index, _password(config))
-        return QuarantineStore(config.dir, RedisBackend.from_settings(settings))
+        backend = RedisBackend.from_settings(settings, timeout=TIMEOUT_S if timeout is None else timeout)
+        return QuarantineStore(config.dir, backend)
     return QuarantineStore(config.dir)

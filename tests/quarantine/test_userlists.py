@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ from mailsift.rules.checks import userlists
 from mailsift.scanner import Scanner
 from mailsift.training.autolearn import autolearn_label
 from tests.quarantine.conftest import make_message
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +73,38 @@ def test_unreadable_store_means_no_lists_not_a_failed_scan(tmp_path: Path, scann
     (tmp_path / "q").mkdir()
     (tmp_path / "q" / "index.sqlite").write_bytes(b"not a database, " * 100)
     config = parse_config({"quarantine": {"dir": str(tmp_path / "q")}}, "test")
-    assert userlists._load(config.quarantine) == {}
+    assert userlists._CACHE.get(config.quarantine) == {}
     monkeypatch.setattr(scanner, "config", config)
     assert "USER_IN_BLOCKLIST" not in _hits(scanner, ["bob@example.org"], "pest@spam.example")
+
+
+def test_a_hung_index_costs_scoring_a_short_wait_and_keeps_the_lists_read_before(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared Redis holding the lists stops answering (SIGSTOP). Each reload of the lists
+    (once a minute in each worker) held a message about 10 s, the quarantine's timeouts, and then
+    dropped every user's lists: a blocked sender's spam went through until the next reload."""
+    server = RedisServer(tmp_path / "redis")
+    try:
+        config = parse_config({"quarantine": {"dir": str(tmp_path / "q"), "index": server.url},
+                               "rules": {"local_cf": str(tmp_path / "none.cf"),
+                                         "cache_dir": str(tmp_path / "cache")},
+                               "bayes": {"enabled": False}}, "test")
+        open_quarantine(config.quarantine).backend.set_listed("bob@example.org", "block",
+                                                              "pest@spam.example", True)
+        scanner = Scanner(config, network=False)
+        assert "USER_IN_BLOCKLIST" in _hits(scanner, ["bob@example.org"], "pest@spam.example")
+        monkeypatch.setattr(userlists, "REFRESH_S", 0.5)
+        caplog.set_level(logging.WARNING)
+        os.kill(server.process.pid, signal.SIGSTOP)
+        for _ in range(2):
+            time.sleep(0.5)  # each message reads the lists again
+            started = time.monotonic()
+            hits = _hits(scanner, ["bob@example.org"], "pest@spam.example")
+            assert time.monotonic() - started < 1.5
+            assert "USER_IN_BLOCKLIST" in hits
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()
+    assert [r.getMessage() for r in caplog.records] == [
+        "users' welcome/block lists unavailable, scoring with those read before, if any: "
+        "quarantine store unavailable: Timeout reading from socket"]

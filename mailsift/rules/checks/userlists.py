@@ -8,7 +8,11 @@ which is where each scoring process reads them, all lists at once, at most every
 A message is scored once for all its recipients, so one user's list must not decide for another:
 a rule hits only when every envelope recipient has the sender on that list. The sender is the
 envelope sender, else the From address; an entry is an address or a domain (covering its
-subdomains). A store that cannot be read means no lists, never a failed scan.
+subdomains). A store that cannot be read never fails a scan: the lists read before stay in use
+(none, if it never could be read), as a blip of the shared Redis must not drop every user's
+lists for a minute, and a warning says so at most every 10 minutes. A read waits at most
+LOAD_TIMEOUT_S, twice with the retry: with a hung Redis one message per worker and minute waits
+about a second, not the quarantine's 10 s.
 
 Anyone can write any sender address, and spam that forges a bank or a colleague is common: a
 welcome entry (-100) counts only when SPF passes for that envelope sender or a DKIM signature of
@@ -26,6 +30,7 @@ import threading
 import time
 
 from mailsift.config import QuarantineConfig
+from mailsift.log_throttle import ThrottledWarning
 from mailsift.network.dmarc import aligned
 from mailsift.network.verdicts import NETWORK_KEY
 from mailsift.quarantine.model import QuarantineError, UserLists, address_of, listed
@@ -36,6 +41,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "userlists"
 REFRESH_S = 60.0
+LOAD_TIMEOUT_S = 0.5  # a read of small sets, in the mail path: as bayes.timeout's default
 NO_AUTOLEARN = frozenset({"noautolearn"})  # the user's say-so is no evidence about the content
 
 
@@ -47,11 +53,18 @@ class _Cache:
         self.loaded_at = -REFRESH_S
         self.source: QuarantineConfig | None = None
         self.lists: dict[str, UserLists] = {}
+        self.unavailable = ThrottledWarning(log)
 
     def get(self, config: QuarantineConfig) -> dict[str, UserLists]:
         with self.lock:
             if config != self.source or time.monotonic() - self.loaded_at >= REFRESH_S:
-                self.lists = _load(config)
+                try:
+                    self.lists = _load(config)
+                except (QuarantineError, OSError, ValueError) as exc:
+                    if config != self.source:
+                        self.lists = {}  # another index's lists are no one's here
+                    self.unavailable.warn("lists", "users' welcome/block lists unavailable, "
+                                          "scoring with those read before, if any: %s", exc)
                 self.source, self.loaded_at = config, time.monotonic()
             return self.lists
 
@@ -59,11 +72,7 @@ class _Cache:
 def _load(config: QuarantineConfig) -> dict[str, UserLists]:
     from mailsift.quarantine.store import open_quarantine
 
-    try:
-        return open_quarantine(config).backend.all_lists()
-    except (QuarantineError, OSError, ValueError) as exc:
-        log.warning("users' welcome/block lists unavailable, scoring without them: %s", exc)
-        return {}
+    return open_quarantine(config, timeout=LOAD_TIMEOUT_S).backend.all_lists()
 
 
 _CACHE = _Cache()
