@@ -27,6 +27,8 @@ from pydantic import (
     field_validator,
 )
 
+from mailsift.secrets import masked_urls
+
 SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # URLs of a Redis, for the store and the index
 SQLITE_SCHEME = "sqlite:///"  # then the absolute path of the file
@@ -805,7 +807,7 @@ def _explain(error: dict[str, Any], source: str) -> str:
         return f"{source}: unknown key '{key}'{hint}; allowed here: {', '.join(known)}"
     got = error.get("input")
     message = error["msg"].removeprefix("Value error, ")
-    return f"{source}: {key}: {message} (got {got!r}); allowed: {_allowed(path)}"
+    return masked_urls(f"{source}: {key}: {message} (got {got!r}); allowed: {_allowed(path)}")
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:

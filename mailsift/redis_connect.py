@@ -22,6 +22,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from mailsift.config import host_port
+from mailsift.secrets import masked_urls
 
 # What a failed call may raise: redis-py raises RedisClusterException, which is not a
 # RedisError, when no node of a cluster answers or the slot map is incomplete.
@@ -132,7 +133,8 @@ def _client_kwargs(settings: RedisSettings, parsed: dict[str, Any]) -> dict[str,
 
 def _cluster(settings: RedisSettings, kwargs: dict[str, Any], password: str) -> Connector:
     if kwargs.pop("db"):
-        raise RedisSettingsError(f"bad Redis URL for a cluster: {settings.url!r} names a database "
+        url = masked_urls(repr(settings.url))
+        raise RedisSettingsError(f"bad Redis URL for a cluster: {url} names a database "
                                  "other than 0, and a Redis Cluster has only database 0")
     nodes = [ClusterNode(host, port) for host, port in settings.cluster]
     return Connector(functools.partial(RedisCluster, startup_nodes=nodes, **kwargs),

@@ -221,6 +221,19 @@ def test_a_bayes_store_that_is_a_plain_path_stops_loading_naming_file_key_and_sc
         "unix:// URL (got '/var/lib/mailsift/bayes.sqlite'); allowed: a string")
 
 
+
+def test_a_config_error_quoting_a_redis_url_masks_its_password(tmp_path: Path) -> None:
+    """A Redis URL may carry the password (redis://:PASSWORD@host, which redis-py reads); a
+    mistyped one was quoted whole, password and all, to the terminal and the journal."""
+    path = tmp_path / "mailsift.toml"
+    assert load_error(path, '[quarantine]\nindex = "redis:/:Secr3t-pw@10.0.0.7:6379/0"\n') == (
+        f"{path}: quarantine.index: must be empty (local index) or a redis://, rediss:// or "
+        "unix:// URL (got 'redis:/:***@10.0.0.7:6379/0'); allowed: a string")
+    assert load_error(path, '[bayes]\nstore = "redi://jane:Secr3t-pw@10.0.0.5:6379/0"\n') == (
+        f"{path}: bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or "
+        "unix:// URL (got 'redi://jane:***@10.0.0.5:6379/0'); allowed: a string")
+
+
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[scan\nmax_bytes = 1\n")

@@ -183,6 +183,12 @@ class TestConnecting:
         with pytest.raises(StoreError, match="must not contain"):
             RedisStore.from_url(redis_url, prefix="a{b}:")
 
+    def test_a_bad_cluster_url_is_named_without_its_password(self) -> None:
+        with pytest.raises(StoreError) as err:
+            RedisStore.from_url("redis://:Secr3t-pw@/3", cluster=[("127.0.0.1", 1)])
+        assert str(err.value) == ("bad Redis URL for a cluster: 'redis://:***@/3' names a database "
+                                  "other than 0, and a Redis Cluster has only database 0")
+
 
 class TestCluster:
     """A store in a real Redis Cluster; the contract suite runs there too (test_store_contract)."""
