@@ -147,7 +147,7 @@ class RedisBackend:
                     pipe.sadd(self._key("rcpt", address), message_id)
                 pipe.execute()
         except IndexTimeout as exc:
-            self.health.failed(f"redis at {self.where}: {exc.reason}")
+            self.health.failed(exc.reason)
             raise
         self.health.ok()
 
@@ -288,7 +288,10 @@ def _summary_json(record: dict[str, Any]) -> str:
 
 
 class _Guard:
-    """Turns a Redis failure into the one error type the milter and the commands handle."""
+    """Turns a Redis failure into the one error type the milter and the commands handle, naming
+    the server and what failed as the Bayes store's errors do: a site may run the index and the
+    Bayes store on different Redis servers, and "invalid username-password pair" alone does not
+    say which password file to fix."""
 
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
@@ -297,8 +300,9 @@ class _Guard:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+        if not isinstance(exc, REDIS_ERRORS):
+            return False
+        reason = f"redis at {self.backend.where}: {type(exc).__name__}: {exc}"
         if isinstance(exc, redis.TimeoutError):
-            raise IndexTimeout(str(exc)) from None
-        if isinstance(exc, REDIS_ERRORS):
-            raise QuarantineError(f"quarantine store unavailable: {exc}") from None
-        return False
+            raise IndexTimeout(reason) from None
+        raise QuarantineError(f"quarantine store unavailable: {reason}") from None

@@ -21,6 +21,7 @@ from tests.quarantine.conftest import (
     make_meta,
 )
 from tests.support.milter_process import to_toml
+from tests.support.redis_server import TEST_PASSWORD, RedisServer
 
 
 @pytest.fixture
@@ -220,3 +221,29 @@ def test_list_to_a_domain(config_path: Path, tmp_path: Path) -> None:
     store.put(make_message("b"), make_meta(["bob@example.org"]))
     store.put(make_message("c"), make_meta(["ann@elsewhere.example"]))
     assert run(config_path, "list", "--to", "@example.org").splitlines()[-1] == "2 of 2 message(s)"
+
+
+def test_a_wrong_redis_password_is_one_line_naming_the_server_and_never_the_password(
+        tmp_path: Path) -> None:
+    """The shared Redis's password was changed and the password file not: the quarantine said
+    only "invalid username-password pair", not which of the site's Redis servers refused it, as
+    the Bayes store's error does."""
+    server = RedisServer(tmp_path / "redis", password=TEST_PASSWORD)
+    try:
+        secret = tmp_path / "redis-password"
+        secret.write_text("the-0ld-Passw0rd\n")
+        secret.chmod(0o600)
+        redis = {"password_file": str(secret)}
+        config = tmp_path / "mailsift.toml"
+        config.write_text(to_toml({"quarantine": {"dir": str(tmp_path / "q"), "index": server.url, **redis},
+                                   "bayes": {"store": server.url, **redis}}))
+        listed = mailsift(config, "quarantine", "list")
+        learned = mailsift(config, "learn", "--dump")
+    finally:
+        server.stop()
+    refused = (f"redis at 127.0.0.1:{server.port}: AuthenticationError: invalid username-password "
+               "pair or user is disabled.\n")
+    assert (listed.returncode, listed.stdout, listed.stderr) == (
+        2, "", f"mailsift: quarantine: quarantine store unavailable: {refused}")
+    assert (learned.returncode, learned.stdout, learned.stderr) == (
+        2, "", f"mailsift: learn: Bayes store unavailable: {refused}")

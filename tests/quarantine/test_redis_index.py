@@ -186,8 +186,8 @@ def test_a_hung_index_costs_one_message_a_timeout_not_every_message(
     took = put_while_hung(store, server, 4)
     assert took[0] >= 0.5 and max(took[1:]) < 0.05, took
     assert [r.getMessage() for r in caplog.records] == [
-        f"quarantine index unavailable (redis at 127.0.0.1:{server.port}: Timeout reading from "
-        "socket); mail to quarantine gets milter.on_error until it is back"]
+        f"quarantine index unavailable (redis at 127.0.0.1:{server.port}: TimeoutError: Timeout "
+        "reading from socket); mail to quarantine gets milter.on_error until it is back"]
 
 
 def test_a_hung_index_is_asked_again_after_retry_after(

@@ -107,4 +107,5 @@ def test_a_hung_index_costs_scoring_a_short_wait_and_keeps_the_lists_read_before
         server.stop()
     assert [r.getMessage() for r in caplog.records] == [
         "users' welcome/block lists unavailable, scoring with those read before, if any: "
-        "quarantine store unavailable: Timeout reading from socket"]
+        f"quarantine store unavailable: redis at 127.0.0.1:{server.port}: TimeoutError: Timeout "
+        "reading from socket"]
