@@ -392,6 +392,15 @@ async def _error(request: Request, exc: Exception) -> Response:
     return Response(f"{exc.status_code}: {text}\n", exc.status_code, media_type="text/plain")
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """The index could not be read (Redis down, a wrong password): a 503 the user can act on,
+    and the reason in the log for the admin, instead of a 500 and a traceback per page. The
+    page names no server: users are a hosting provider's customers."""
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return Response("503: The quarantine is unavailable right now; try again in a few minutes.\n",
+                    503, media_type="text/plain", headers={"Retry-After": "60"})
+
+
 def create_app(config: Config, store: QuarantineStore, secret: str) -> Starlette:
     pages = Pages(config, store)
     guard = pages.login_required
@@ -414,4 +423,5 @@ def create_app(config: Config, store: QuarantineStore, secret: str) -> Starlette
                    max_age=config.web.session_minutes * 60, same_site="strict",
                    https_only=config.web.secure_cookies),
     ]
-    return Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _error})
+    return Starlette(routes=routes, middleware=middleware,
+                     exception_handlers={HTTPException: _error, QuarantineError: _unavailable})
