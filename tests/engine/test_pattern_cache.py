@@ -4,8 +4,10 @@ file pay all of it again, at the next start and at every reload."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import hyperscan
 import pytest
 
 from mailsift.config import Config
@@ -50,3 +52,21 @@ def test_an_unreadable_cache_is_probed_again(tmp_path: Path, monkeypatch: pytest
     [modes] = tmp_path.glob("modes-*")
     modes.write_text("garbage\n")
     assert len(build(RULES, tmp_path, monkeypatch)) == 3
+
+
+# Bounded gaps between alternations, caseless in UTF-8/UCP mode: hyperscan compiles this for
+# over 30 s (it then works); three such gaps are common in SpamAssassin's phrase rules.
+SLOW = rb"(?:click|visit|go)[^<]{0,300}(?:here|now)[^<]{0,300}(?:free|win)[^<]{0,300}(?:prize|cash)"
+SLOW_FLAGS = (hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_UTF8
+              | hyperscan.HS_FLAG_UCP)
+
+
+def test_a_pattern_hyperscan_compiles_too_slowly_is_given_up_on_time() -> None:
+    """pebble's SIGTERM waited for the compile to return (its handler runs in Python), then up
+    to 3 s for SIGKILL: SpamAssassin's stock rules took 65 s to start instead of 22."""
+    fast = [(f"word{i}".encode(), hyperscan.HS_FLAG_SINGLEMATCH) for i in range(patterns.PARALLEL_PROBE_FROM)]
+    started = time.monotonic()
+    modes = patterns._probe_all([(SLOW, SLOW_FLAGS), *fast])
+    assert time.monotonic() - started < 2.5
+    assert modes[0] == (patterns.REGEX_ONLY, SLOW_FLAGS)
+    assert {mode for mode, _ in modes[1:]} == {patterns.EXACT}
