@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -178,7 +179,10 @@ def _probe_all(sources: list[tuple[bytes, int]]) -> list[tuple[str, int]]:
     """
     if len(sources) < PARALLEL_PROBE_FROM or multiprocessing.current_process().daemon:
         return [_hyperscan_mode(expression, flags) for expression, flags in sources]
-    context = multiprocessing.get_context("fork")
+    # fork copies the calling thread alone: in the threaded milter (a reload) a lock another thread
+    # held would stay held in the child for good. The fork server (started by the milter before
+    # its first thread) hands out clean copies; forking is cheaper where no other thread exists.
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     with ProcessPool(max_workers=os.cpu_count() or 1, context=context, initializer=_killable) as pool:
         futures = [pool.schedule(_hyperscan_mode, args=source, timeout=PROBE_SECONDS)
                    for source in sources]

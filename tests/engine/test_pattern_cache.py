@@ -4,6 +4,7 @@ file pay all of it again, at the next start and at every reload."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -70,3 +71,18 @@ def test_a_pattern_hyperscan_compiles_too_slowly_is_given_up_on_time() -> None:
     assert time.monotonic() - started < 2.5
     assert modes[0] == (patterns.REGEX_ONLY, SLOW_FLAGS)
     assert {mode for mode, _ in modes[1:]} == {patterns.EXACT}
+
+
+def test_probing_beside_other_threads_works_from_the_fork_server() -> None:
+    """A reload probes new patterns in the threaded milter, where plain fork is unsafe."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        fast = [(f"word{i}".encode(), hyperscan.HS_FLAG_SINGLEMATCH)
+                for i in range(patterns.PARALLEL_PROBE_FROM)]
+        assert patterns._probe_all([(SLOW, SLOW_FLAGS), *fast])[:2] == [
+            (patterns.REGEX_ONLY, SLOW_FLAGS), (patterns.EXACT, hyperscan.HS_FLAG_SINGLEMATCH)]
+    finally:
+        stop.set()
+        other.join()
