@@ -30,6 +30,11 @@ class QuarantineError(Exception):
     """The store could not keep or find a message; the text says which and why."""
 
 
+class IndexUnavailable(QuarantineError):
+    """The shared index's Redis failed (down, hung, refused the command): no answer about any
+    message, which the web UI must not show as "no such message"."""
+
+
 def new_id() -> str:
     """128 random bits, URL-safe; never starting with "-", which a command line reads as an option."""
     while True:

@@ -46,6 +46,7 @@ from redis.retry import Retry
 from mailsift.breaker import RETRY_AFTER, Breaker
 from mailsift.quarantine.model import (
     LIST_KINDS,
+    IndexUnavailable,
     QuarantineError,
     Query,
     UserLists,
@@ -68,7 +69,7 @@ CONNECT_TIMEOUT_S = 2.0  # far more than a LAN needs; a blackholed index costs t
 RETRIES = 1
 
 
-class IndexTimeout(QuarantineError):
+class IndexTimeout(IndexUnavailable):
     """The index did not answer in time (hung, overloaded, or its host gone without a reset)."""
 
     def __init__(self, reason: str) -> None:
@@ -305,4 +306,4 @@ class _Guard:
         reason = f"redis at {self.backend.where}: {type(exc).__name__}: {exc}"
         if isinstance(exc, redis.TimeoutError):
             raise IndexTimeout(reason) from None
-        raise QuarantineError(f"quarantine store unavailable: {reason}") from None
+        raise IndexUnavailable(f"quarantine store unavailable: {reason}") from None

@@ -40,6 +40,7 @@ from mailsift.quarantine import review
 from mailsift.quarantine.model import (
     LIST_KINDS,
     SORT_KEYS,
+    IndexUnavailable,
     QuarantineError,
     Query,
     addressed_to,
@@ -256,6 +257,8 @@ class Pages:
         """The record if it exists and this viewer may see it; 404 alike otherwise (no probing)."""
         try:
             record = self.store.meta(message_id) if valid_id(message_id) else None
+        except IndexUnavailable:
+            raise  # a 503 (see _unavailable): the message may well exist
         except QuarantineError:
             record = None
         if record is None or not viewer.may_see(record):

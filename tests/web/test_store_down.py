@@ -11,22 +11,26 @@ from starlette.testclient import TestClient
 from mailsift.config import parse_config
 from mailsift.quarantine.store import open_quarantine
 from mailsift.web.app import create_app
+from tests.quarantine.conftest import make_message, make_meta
 from tests.support.redis_server import RedisServer
 from tests.web.conftest import log_in, web_config
 
 
 def test_a_page_while_the_index_is_down_is_a_503_and_one_log_line(
         tmp_path: Path, password_hashes: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
-    """It was a 500 "Internal Server Error" and a traceback in the log for every page."""
+    """It was a 500 "Internal Server Error" and a traceback in the log for every page, and a
+    message's own page said "404: No such message", as if it had been deleted."""
     server = RedisServer(tmp_path / "redis")
     config = parse_config(web_config(tmp_path, password_hashes, quarantine={"index": server.url}),
                           "test")
-    with TestClient(create_app(config, open_quarantine(config.quarantine), "s" * 32),
-                    follow_redirects=False) as client:
+    store = open_quarantine(config.quarantine)
+    held = store.put(make_message(), make_meta())
+    pages = ("/", "/stats", "/lists", f"/message/{held}")
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
         log_in(client, "admin")
         server.stop()
         caplog.set_level(logging.INFO)
-        for page in ("/", "/stats", "/lists"):
+        for page in pages:
             response = client.get(page)
             assert response.status_code == 503, (page, response.text)
             assert response.text == ("503: The quarantine is unavailable right now; try again in "
@@ -36,4 +40,4 @@ def test_a_page_while_the_index_is_down_is_a_503_and_one_log_line(
     assert [(r.getMessage(), r.exc_info) for r in warnings] == [
         (f"GET {page}: quarantine store unavailable: redis at 127.0.0.1:{server.port}: "
          f"ConnectionError: Error 111 connecting to 127.0.0.1:{server.port}. Connection refused.", None)
-        for page in ("/", "/stats", "/lists")]
+        for page in pages]
