@@ -185,7 +185,7 @@ def test_a_hung_index_costs_one_message_a_timeout_not_every_message(
     caplog.set_level(logging.WARNING)
     took = put_while_hung(store, server, 4)
     assert took[0] >= 0.5 and max(took[1:]) < 0.05, took
-    assert [r.getMessage() for r in caplog.records] == [
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
         f"quarantine index unavailable (redis at 127.0.0.1:{server.port}: TimeoutError: Timeout "
         "reading from socket); mail to quarantine gets milter.on_error until it is back"]
 
@@ -200,4 +200,5 @@ def test_a_hung_index_is_asked_again_after_retry_after(
     time.sleep(0.5)
     kept = store.put(make_message("Back"), make_meta(subject="Back"))
     assert store.meta(kept)["subject"] == "Back"
-    assert [r.getMessage() for r in caplog.records] == ["quarantine index is back; quarantining resumes"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "quarantine index is back; quarantining resumes"]
