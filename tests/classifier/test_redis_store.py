@@ -27,6 +27,7 @@ from mailsift.classifier.store import (
     Totals,
     token_key,
 )
+from tests.support.ports import LOOPBACK, unanswered_port
 from tests.support.redis_server import (
     TEST_PASSWORD,
     RedisClusterServers,
@@ -171,11 +172,12 @@ class TestConnecting:
         assert time.perf_counter() - started < 0.2
 
     def test_a_blackholed_redis_costs_the_connect_timeout(self) -> None:
-        store = RedisStore.from_url("redis://192.0.2.1:6379/0", connect_timeout=0.1)
-        started = time.perf_counter()
-        with pytest.raises(StoreError, match="^" + re.escape("redis at 192.0.2.1:6379: ")):
-            store.lookup([token_key("hello")])
-        assert time.perf_counter() - started < 0.5
+        with unanswered_port() as port:
+            store = RedisStore.from_url(f"redis://{LOOPBACK}:{port}/0", connect_timeout=0.1)
+            started = time.perf_counter()
+            with pytest.raises(StoreError, match="^" + re.escape(f"redis at {LOOPBACK}:{port}: ")):
+                store.lookup([token_key("hello")])
+            assert time.perf_counter() - started < 0.5
 
     def test_bad_url_and_bad_prefix(self, redis_url: str) -> None:
         with pytest.raises(StoreError, match="bad Redis URL"):

@@ -8,8 +8,10 @@ itself.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
+from collections.abc import Iterator
 
 LOOPBACK = "127.0.0.1"
 
@@ -32,3 +34,22 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = LOOPBACK) -> Non
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s") from None
             time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A loopback port where a TCP connect hangs, as to a firewalled host (nothing beyond loopback
+    is reachable here): its listener never accepts, and once its queue of one is full the kernel
+    drops every further SYN."""
+    with socket.socket() as listener:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(0)
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(listener.getsockname())
+            yield int(listener.getsockname()[1])
+        finally:
+            for filler in fillers:
+                filler.close()
