@@ -292,6 +292,8 @@ class Pages:
             result = self._do(viewer, record, action)
         except HTTPException:
             result = f"!{message_id}: no such message"
+        except IndexUnavailable:
+            raise  # a 503 page (see _unavailable): the reason names the admin's Redis, not for users
         except QuarantineError as exc:
             result = f"!{message_id}: {exc}"
         log.info("user=%s action=%s id=%s result=%s", viewer.name, action, message_id, result)

@@ -41,3 +41,22 @@ def test_a_page_while_the_index_is_down_is_a_503_and_one_log_line(
         (f"GET {page}: quarantine store unavailable: redis at 127.0.0.1:{server.port}: "
          f"ConnectionError: Error 111 connecting to 127.0.0.1:{server.port}. Connection refused.", None)
         for page in pages]
+
+
+def test_an_action_while_the_index_is_down_names_no_server_to_the_user(
+        tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """A bulk action showed each message's "redis at HOST:PORT: ..." to the user, a hosting
+    provider's customer; it is the 503 page now, as for every other page."""
+    server = RedisServer(tmp_path / "redis")
+    config = parse_config(web_config(tmp_path, password_hashes, quarantine={"index": server.url}),
+                          "test")
+    store = open_quarantine(config.quarantine)
+    held = store.put(make_message(), make_meta(["jane@example.org"]))
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        token = log_in(client, "jane")
+        server.stop()
+        for path, form in (("/bulk", {"action": "release", "ids": [held]}),
+                           (f"/message/{held}", {"action": "release"})):
+            response = client.post(path, data={**form, "csrf": token})
+            assert response.status_code == 503, (path, response.text)
+            assert str(server.port) not in response.text
