@@ -40,6 +40,7 @@ BUSY_TIMEOUT_MS = 10_000
 SUFFIX = ".msg"
 STRAY_AGE_S = 3600  # a temporary file older than this is a crash's leftover, not a write in progress
 WRITER_IDLE_S = 5.0  # an index writer with nothing to do this long closes its connection and ends
+INDEX_WRITER = "quarantine-index"  # the writer thread's name
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY, time TEXT NOT NULL, mail_from TEXT NOT NULL, sender TEXT NOT NULL,
@@ -102,7 +103,7 @@ class _GroupCommit:
         with self.lock:
             if self.writer_pid != os.getpid():  # none yet, ended when idle, or we were forked
                 self.pending = queue.SimpleQueue()
-                threading.Thread(target=self._run, args=(self.pending,), name="quarantine-index",
+                threading.Thread(target=self._run, args=(self.pending,), name=INDEX_WRITER,
                                  daemon=True).start()
                 self.writer_pid = os.getpid()
             self.pending.put((record, done))
