@@ -9,6 +9,7 @@ can decide per policy: score a p=none failure lightly, reject on p=reject.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailsift.network.identities import org_domain
@@ -70,10 +71,15 @@ def evaluate(from_domain: str, found: DmarcRecord | Answer | None, spf: SpfVerdi
         return DmarcVerdict("none", "none", from_domain)
     policy = found.policy if found.domain == from_domain else found.subdomain_policy
     spf_ok = spf is not None and spf.result == "pass" and aligned(spf.domain, from_domain, found.strict_spf)
-    dkim_ok = any(s.result == "pass" and aligned(s.domain, from_domain, found.strict_dkim)
-                  for s in signatures)
+    dkim_ok = signed_by(signatures, from_domain, found.strict_dkim) is not None
     return DmarcVerdict("pass" if spf_ok or dkim_ok else "fail", policy, from_domain, found.domain,
                         spf_ok, dkim_ok)
+
+
+def signed_by(signatures: Iterable[DkimSignature], domain: str, strict: bool) -> DkimSignature | None:
+    """A verifying signature aligned with `domain` (DMARC's test; also the welcome lists'), if any."""
+    return next((s for s in signatures if s.result == "pass" and aligned(s.domain, domain, strict)),
+                None)
 
 
 def aligned(domain: str, from_domain: str, strict: bool) -> bool:

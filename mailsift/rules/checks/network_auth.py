@@ -7,7 +7,7 @@ Rules using them carry `tflags net`: without the network they are off.
 
 from __future__ import annotations
 
-from mailsift.network.dmarc import aligned
+from mailsift.network.dmarc import signed_by
 from mailsift.network.verdicts import NETWORK_KEY, NetworkVerdicts
 from mailsift.rules.registry import CheckContext, CheckResult, check
 
@@ -37,8 +37,8 @@ def dkim(ctx: CheckContext, state: str) -> CheckResult:
     if state == "valid":
         return ", ".join(s.domain for s in good) if good else None
     if state == "aligned":
-        mine = [s for s in good if aligned(s.domain, verdicts.from_domain, strict=False)]
-        return mine[0].domain if mine else None
+        mine = signed_by(signatures, verdicts.from_domain, strict=False)
+        return mine.domain if mine else None
     if state == "invalid":
         broken = [s for s in signatures if s.result in ("fail", "permerror")]
         return None if good or not broken else f"{broken[0].domain}: {broken[0].reason}"

@@ -31,7 +31,7 @@ import time
 
 from mailsift.config import QuarantineConfig
 from mailsift.log_throttle import ThrottledWarning
-from mailsift.network.dmarc import aligned
+from mailsift.network.dmarc import signed_by
 from mailsift.network.verdicts import NETWORK_KEY
 from mailsift.quarantine.model import QuarantineError, UserLists, address_of, listed
 from mailsift.rules.checks.network_auth import network_verdicts
@@ -95,9 +95,11 @@ def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
     sender = (ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From"))).lower()
     if not sender:
         return None
-    entries = [listed(lists.get(r, UserLists()).entries("welcome" if kind == "unverified" else kind),
-                      sender) for r in recipients]
-    if not all(entries) or (kind != "block" and _confirmed(ctx, sender) != (kind == "welcome")):
+    kept = "block" if kind == "block" else "welcome"  # "unverified" reads the welcome lists
+    entries = [listed(lists.get(r, UserLists()).entries(kept), sender) for r in recipients]
+    if not all(entries):
+        return None
+    if kept == "welcome" and _confirmed(ctx, sender) != (kind == "welcome"):
         return None
     return ", ".join(sorted(set(entries)))
 
@@ -110,5 +112,4 @@ def _confirmed(ctx: CheckContext, sender: str) -> bool:
     spf = verdicts.spf
     if spf is not None and (spf.result, spf.identity, spf.sender.lower()) == ("pass", "mailfrom", sender):
         return True
-    domain = sender.rpartition("@")[2]
-    return any(s.result == "pass" and aligned(s.domain, domain, strict=False) for s in verdicts.dkim)
+    return signed_by(verdicts.dkim, sender.rpartition("@")[2], strict=False) is not None
