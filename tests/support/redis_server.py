@@ -50,7 +50,14 @@ class RedisServer:
                      "--tls-cert-file", str(tls / "server.crt"), "--tls-key-file",
                      str(tls / "server.key"), "--tls-ca-cert-file", str(tls / "ca.crt")]
         directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._args = args
+        self.start()
+
+    def start(self) -> None:
+        """Run the server (again, after `stop`: same port and directory, so a `dump.rdb` that
+        a SAVE left there is loaded, as a restarted production Redis loads its snapshot)."""
+        self.process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
         self._wait_for_ping()
 
     @property

@@ -14,11 +14,13 @@ import pytest
 
 from mailsift.analysis.model import Envelope
 from mailsift.analysis.parse import analyse
-from mailsift.classifier.filter import BayesFilter
+from mailsift.breaker import RETRY_AFTER
+from mailsift.classifier.filter import BayesFilter, StoreHealth
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, Outcome, read_backup, token_key, write_backup
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig, Config, RulesConfig
+from mailsift.rules.result import Result
 from mailsift.scanner import Scanner
 from tests.support.corpus import corpus_sample
 from tests.support.redis_server import RedisClusterServers, RedisServer
@@ -170,6 +172,40 @@ def test_with_redis_stopped_scoring_falls_back_to_rules_quickly_with_one_warning
         assert extra < 0.1
     warnings = [r for r in caplog.records if "Bayes store unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_bayes_verdicts_resume_once_a_restarted_redis_answers(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Redis restarts (an upgrade, a crash) and loads its snapshot: meanwhile messages are
+    scored by the rules alone, and once the breaker's pause is over the next message gets
+    Bayes again over a new connection, with one line saying so. Nobody restarts the milter."""
+    server = RedisServer(tmp_path / "redis")
+    try:
+        config = Config(bayes=bayes_config(server.url, timeout=0.5),
+                        rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+        trained(config).close()
+        now = [1000.0]
+        bayes = BayesFilter(config.bayes, open_store(config.bayes), StoreHealth(clock=lambda: now[0]))
+        scanner = Scanner(config, bayes=bayes)
+        spam = corpus_sample("spam", 1, 300)[0]
+        caplog.set_level(logging.WARNING)
+        assert bayes_rules(scanner.scan(spam))
+        with server.client() as client:
+            client.save()
+        server.stop()
+        assert not bayes_rules(scanner.scan(spam))
+        server.start()
+        assert not bayes_rules(scanner.scan(spam)), "asked the store during the breaker's pause"
+        now[0] += RETRY_AFTER + 1
+        assert bayes_rules(scanner.scan(spam))
+        lines = [r.getMessage() for r in caplog.records if "Bayes store" in r.getMessage()]
+        assert len(lines) == 2 and "unavailable" in lines[0] and "is back" in lines[1], lines
+    finally:
+        server.stop()
+
+
+def bayes_rules(result: Result) -> list[str]:
+    return [name for name in result.rule_names if name.startswith("BAYES_")]
 
 
 def test_report_lookup_does_not_wait_for_a_writer(sqlite_config: Config) -> None:
