@@ -38,6 +38,11 @@ def _garbage(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
+def _hostile_addresses(value: bytes) -> bytes:
+    return b"".join(name + b": " + value + b"\n" for name in (b"From", b"To", b"Cc", b"Reply-To",
+                                                             b"Return-Path")) + b"Subject: x\n\nbody\n"
+
+
 def _broken_multipart(boundary: bytes, parts: bytes) -> bytes:
     return _mime(b'multipart/mixed; boundary="' + boundary + b'"', parts)
 
@@ -112,6 +117,9 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "mixed_line_ends": lambda: b"From: a@b.c\r\nSubject: x\n\r\n--\r\rbody\n\r",
     "nul_in_boundary": lambda: _broken_multipart(b"a\0b", b"--a\0b\n\nx\n--a\0b--\n"),
     "message_rfc822_empty": lambda: _mime(b"message/rfc822", b""),
+    # The stdlib address parser recurses per nested comment and per group.
+    "address_comments_3000": lambda: _hostile_addresses(b"(" * 3000 + b"a@example.com"),
+    "address_groups_3000": lambda: _hostile_addresses(b"g: " * 3000 + b"a@example.com;"),
 }
 
 

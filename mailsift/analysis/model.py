@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import getaddresses
 from functools import cached_property, lru_cache
+
+from mailsift.analysis.addresses import address_pairs
 
 
 @dataclass(slots=True)
@@ -209,4 +210,4 @@ def _parse_addresses(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """getaddresses, remembered across messages: the stdlib parser is pure Python and the same
     From, To and Cc values come back again and again (list mail, regular correspondents; 70% of
     the address headers in the corpus repeat one seen before)."""
-    return tuple(getaddresses(values))
+    return address_pairs(values)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from email.utils import getaddresses, parseaddr
 
 from publicsuffixlist import PublicSuffixList
 
+from mailsift.analysis.addresses import address_pairs, parse_address
 from mailsift.analysis.model import Message, Relay
 
 # Unknown top-level domains count as public suffixes (the PSL's "*" rule), as DMARC requires.
@@ -58,12 +58,12 @@ def org_domain(domain: str) -> str:
 
 def identities(msg: Message, max_uri_domains: int) -> Identities:
     relay = msg.first_untrusted
-    from_name, from_address = parseaddr(msg.header("From"))
+    from_name, from_address = parse_address(msg.header("From"))
     found = Identities(
         from_name=from_name,
         from_address=from_address.lower(),
         from_domain=domain_of(from_address),
-        reply_to_domains=sorted({domain_of(a) for _, a in getaddresses(msg.header_values("Reply-To"))}
+        reply_to_domains=sorted({domain_of(a) for _, a in address_pairs(msg.header_values("Reply-To"))}
                                 - {""}),
         via_list=any(msg.has_header(h) for h in LIST_HEADERS),
         relay_ips=_listable(msg.untrusted_relays),
@@ -79,7 +79,7 @@ def _envelope_sender(msg: Message, relay: Relay) -> str:
     """The MTA's MAIL FROM for the hop it saw itself (even when empty), else what was recorded."""
     if msg.envelope.client_ip and relay.ip == msg.envelope.client_ip:
         return msg.envelope.mail_from
-    return relay.envfrom or parseaddr(msg.header("Return-Path"))[1]
+    return relay.envfrom or parse_address(msg.header("Return-Path"))[1]
 
 
 def _listable(relays: list[Relay]) -> list[str]:

@@ -12,9 +12,9 @@ import secrets
 import socket
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.utils import getaddresses
 from typing import Any
 
+from mailsift.analysis.addresses import address_pairs
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
 from mailsift.report import cap_rows
@@ -30,7 +30,13 @@ class QuarantineError(Exception):
     """The store could not keep or find a message; the text says which and why."""
 
 
-class IndexUnavailable(QuarantineError):
+class ServerFailed(QuarantineError):
+    """A server an action needs failed (the index's Redis, the Bayes store, the release port):
+    the text names it, which helps the admin and is not for a user (a hosting provider's
+    customer) to see."""
+
+
+class IndexUnavailable(ServerFailed):
     """The shared index's Redis failed (down, hung, refused the command): no answer about any
     message, which the web UI must not show as "no such message"."""
 
@@ -59,7 +65,7 @@ def decoded(value: str) -> str:
 
 def address_of(value: str) -> str:
     """The bare lower-case address in a From-style value ('' when there is none)."""
-    found = [addr for _name, addr in getaddresses([value]) if "@" in addr]
+    found = [addr for _name, addr in address_pairs([value]) if "@" in addr]
     return found[0].lower() if found else ""
 
 

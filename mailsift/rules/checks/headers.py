@@ -9,8 +9,8 @@ in `shipped/10_header.cf` as ordinary header rules.
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
 
+from mailsift.analysis.addresses import parse_address
 from mailsift.analysis.model import Message
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
 
@@ -68,7 +68,7 @@ def from_malformed(ctx: CheckContext) -> CheckResult:
     values = ctx.msg.header_values("From")
     if not values:
         return None
-    address = parseaddr(values[0])[1]
+    address = parse_address(values[0])[1]
     local, at, domain = address.rpartition("@")
     if at and local and "." in domain:
         return None
@@ -84,7 +84,7 @@ def from_name_other_address(ctx: CheckContext) -> CheckResult:
     if not pairs:
         return None
     name, address = pairs[0]
-    shown = parseaddr(name)[1] if "@" in name else ""
+    shown = parse_address(name)[1] if "@" in name else ""
     if not shown or "@" not in address or _domain(shown) == _domain(address):
         return None
     return f"{shown[:40]} -> {_domain(address)}"
