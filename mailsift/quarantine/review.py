@@ -23,7 +23,7 @@ from mailsift.classifier.filter import BayesFilter, recipient_key
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, StoreError
 from mailsift.config import Config, split_host_port
-from mailsift.quarantine.model import QuarantineError, now
+from mailsift.quarantine.model import QuarantineError, ServerFailed, now
 from mailsift.quarantine.store import QuarantineStore
 
 log = logging.getLogger("mailsift.quarantine")
@@ -43,12 +43,12 @@ def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[
             options = ["BODY=8BITMIME"] if not raw.isascii() and smtp.has_extn("8bitmime") else []
             if international is not None:  # without SMTPUTF8 smtplib raised UnicodeEncodeError
                 if not smtp.has_extn("smtputf8"):
-                    raise QuarantineError(f"cannot hand the message to {via}: it does not offer "
-                                          f"SMTPUTF8, which {international} needs")
+                    raise ServerFailed(f"cannot hand the message to {via}: it does not offer "
+                                       f"SMTPUTF8, which {international} needs")
                 options.append("SMTPUTF8")
             return smtp.sendmail(sender, recipients, raw, mail_options=options)
     except (smtplib.SMTPException, OSError) as exc:
-        raise QuarantineError(f"cannot hand the message to {via}: {exc}") from None
+        raise ServerFailed(f"cannot hand the message to {via}: {exc}") from None
 
 
 def release(config: Config, store: QuarantineStore, message_id: str, user: str,
@@ -95,7 +95,7 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
             if key is not None:  # a reviewer's verdict is what the recipients' own store is for
                 outcome += f"; {key}'s store: {_learn_recipient(bayes.for_recipient(key), msg, mode)}"
     except StoreError as exc:
-        raise QuarantineError(f"Bayes store unavailable: {exc}") from None
+        raise ServerFailed(f"Bayes store unavailable: {exc}") from None
     store.log(message_id, user, "learned", f"{mode}: {outcome}")
     log.info("%s: learned %s by %s: %s", message_id, mode, user, outcome)
     return outcome

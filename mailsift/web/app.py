@@ -43,6 +43,7 @@ from mailsift.quarantine.model import (
     IndexUnavailable,
     QuarantineError,
     Query,
+    ServerFailed,
     addressed_to,
     list_entry,
     page_count,
@@ -292,9 +293,9 @@ class Pages:
             result = self._do(viewer, record, action)
         except HTTPException:
             result = f"!{message_id}: no such message"
-        except IndexUnavailable:
-            raise  # a 503 page (see _unavailable): the reason names the admin's Redis, not for users
         except QuarantineError as exc:
+            if not _shown_to(viewer, exc):
+                raise  # the 503 page (see _unavailable), with the reason in the log
             result = f"!{message_id}: {exc}"
         log.info("user=%s action=%s id=%s result=%s", viewer.name, action, message_id, result)
         return result
@@ -370,6 +371,15 @@ class Pages:
 def _allowed(viewer: Viewer) -> dict[str, str]:
     """The action buttons this viewer gets: only what web.user_actions lets them do."""
     return {key: label for key, label in ACTIONS.items() if key in viewer.actions}
+
+
+def _shown_to(viewer: Viewer, exc: QuarantineError) -> bool:
+    """Whether the reason an action failed may be shown to this viewer. A failed server's
+    reason names it (Redis URL, release host:port): admins read it, a user (a hosting provider's
+    customer) gets the 503 page. A down index is that page for everyone: no action can work."""
+    if isinstance(exc, IndexUnavailable):
+        return False
+    return viewer.admin or not isinstance(exc, ServerFailed)
 
 
 def _number(text: str) -> float | None:

@@ -12,6 +12,7 @@ from mailsift.config import parse_config
 from mailsift.quarantine.store import open_quarantine
 from mailsift.web.app import create_app
 from tests.quarantine.conftest import make_message, make_meta
+from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 from tests.web.conftest import log_in, web_config
 
@@ -60,3 +61,29 @@ def test_an_action_while_the_index_is_down_names_no_server_to_the_user(
             response = client.post(path, data={**form, "csrf": token})
             assert response.status_code == 503, (path, response.text)
             assert str(server.port) not in response.text
+
+
+def test_a_failed_release_or_learn_names_no_server_to_a_user(
+        tmp_path: Path, password_hashes: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """With the release port refusing and the Bayes Redis down, a user's flash read "cannot hand
+    the message to 127.0.0.1:PORT: ..." and "Bayes store unavailable: redis at 127.0.0.1:PORT";
+    it is the 503 page now, the reason in the log, and an admin still reads it in the flash."""
+    closed = free_port()
+    data = web_config(tmp_path, password_hashes, quarantine={"release_via": f"127.0.0.1:{closed}"})
+    data["bayes"] = {"store": f"redis://127.0.0.1:{closed}/0"}
+    config = parse_config(data, "test")
+    store = open_quarantine(config.quarantine)
+    held = store.put(make_message(), make_meta(["jane@example.org"]))
+    caplog.set_level(logging.WARNING)
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        token = log_in(client, "jane")
+        for path, form in (("/bulk", {"action": "release", "ids": [held]}),
+                           (f"/message/{held}", {"action": "release"}),
+                           (f"/message/{held}", {"action": "ham"})):
+            response = client.post(path, data={**form, "csrf": token})
+            assert response.status_code == 503, (path, form, response.text)
+            assert f"{closed}" not in response.text + client.get(f"/message/{held}").text
+        assert len([r for r in caplog.records if f"127.0.0.1:{closed}" in r.getMessage()]) == 3
+        token = log_in(client, "admin")
+        client.post(f"/message/{held}", data={"action": "release", "csrf": token})
+        assert f"cannot hand the message to 127.0.0.1:{closed}" in client.get(f"/message/{held}").text
