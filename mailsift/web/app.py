@@ -109,7 +109,7 @@ class Pages:
         self.config = config
         self.store = store
         self.throttle = LoginThrottle(config.web.login_attempts, config.web.login_delay)
-        self.revoked = Revoked()
+        self.revoked = Revoked(store.backend)
         self.session_seconds = config.web.session_minutes * 60
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
         env.filters["when"] = lambda iso: datetime.fromisoformat(iso).astimezone(UTC).strftime(
@@ -121,10 +121,12 @@ class Pages:
 
     def viewer(self, request: Request) -> Viewer | None:
         """The logged-in user, while the login is younger than web.session_minutes, was not
-        logged out, and their password is still the one it was opened with."""
+        logged out, and their password is still the one it was opened with. Reads the index
+        (see Revoked): call it in the thread pool."""
         session = request.session
         name, since = session.get("user"), session.get("since", 0)
-        if not name or time.time() - since > self.session_seconds or session.get("sid") in self.revoked:
+        if not isinstance(name, str) or time.time() - since > self.session_seconds \
+                or self.revoked.ended(name, session.get("sid")):
             return None
         user = next((u for u in self.config.web.users if u.name == name), None)
         if user is None or not same_token(password_key(user), session.get("key")):
@@ -147,7 +149,7 @@ class Pages:
         return form
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
-        context.update(viewer=self.viewer(request), csrf=self.csrf(request),
+        context.update(viewer=getattr(request.state, "viewer", None), csrf=self.csrf(request),
                        flash=request.session.pop("flash", None))
         return self.templates.TemplateResponse(request, template, context, status_code=status)
 
@@ -158,10 +160,11 @@ class Pages:
     def login_required(self, handler: Callable[[Request, Viewer], Awaitable[Response]]
                        ) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
-            viewer = self.viewer(request)
+            viewer = await run_in_threadpool(self.viewer, request)
             if viewer is None:
                 request.session.pop("user", None)
                 return RedirectResponse("/login", 303)
+            request.state.viewer = viewer  # for render: the page header names who is logged in
             return await handler(request, viewer)
         return guarded
 
@@ -194,11 +197,13 @@ class Pages:
 
     async def logout(self, request: Request) -> Response:
         await self.form(request)
-        session = request.session
+        session = dict(request.session)
+        request.session.clear()  # first: this browser is logged out even if the index is down
         log.info("%s logged out", session.get("user", "-"))
-        if isinstance(session.get("sid"), str):  # a copy of the cookie must not stay logged in
-            self.revoked.add(session["sid"], session.get("since", 0) + self.session_seconds)
-        session.clear()
+        if isinstance(session.get("user"), str) and isinstance(session.get("sid"), str):
+            # A copy of the cookie must not stay logged in.
+            await run_in_threadpool(self.revoked.add, session["user"], session["sid"],
+                                    session.get("since", 0) + self.session_seconds)
         return RedirectResponse("/login", 303)
 
     # --- the list -------------------------------------------------------------------------------

@@ -5,15 +5,16 @@ them); the password itself is never stored, logged or accepted on a command line
 costs the same hash check as a known one, so timing does not reveal who exists.
 
 The session lives in a signed cookie, which alone cannot be withdrawn: a copy of it would stay
-valid until it expires. So a session also names its login (`sid`), which logout revokes on the
-server, and the password it was opened with (`key`, a digest of the hash), which a password
-change in the config no longer matches.
+valid until it expires. So a session also names its login (`sid`), which logout revokes in the
+quarantine index, and the password it was opened with (`key`, a digest of the hash), which a
+password change in the config no longer matches.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -24,8 +25,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mailsift.config import ReviewAction, WebConfig, WebUser
+from mailsift.quarantine.store import Backend
 
 HASHER = PasswordHasher()
+_LOGOUTS = "web-logouts:"  # + user name: the index mark of their ended logins (see Revoked)
 # Verified when the name is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
 
@@ -80,25 +83,26 @@ def password_key(user: WebUser) -> str:
 
 
 class Revoked:
-    """Logins ended by logout, kept until they would have expired anyway.
+    """Logins ended by logout, kept in the quarantine index until they would have expired anyway.
 
-    In memory, like the throttle: the UI is one process, and its restart forgives only sessions
-    younger than web.session_minutes, which an attacker cannot force."""
+    In the index, not in memory: a restart of the UI forgot them (a copied cookie worked again),
+    and a second UI on the same index (another worker or host behind the proxy) never knew them.
+    One mark per user holds their ended logins; two logouts of one user in the same instant
+    could lose one, which leaves a copied cookie working as it did before."""
 
-    def __init__(self) -> None:
-        self.clock = time.time
-        self.lock = threading.Lock()
-        self.until: dict[str, float] = {}
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
 
-    def add(self, sid: str, expires: float) -> None:
-        now = self.clock()
-        with self.lock:
-            self.until = {s: t for s, t in self.until.items() if t > now}
-            self.until[sid] = expires
+    def add(self, user: str, sid: str, expires: float) -> None:
+        now = time.time()
+        ended = {s: t for s, t in self._ended(user).items() if t > now}
+        self.backend.set_mark(_LOGOUTS + user, json.dumps({**ended, sid: expires}))
 
-    def __contains__(self, sid: object) -> bool:
-        with self.lock:
-            return sid in self.until
+    def ended(self, user: str, sid: object) -> bool:
+        return isinstance(sid, str) and sid in self._ended(user)
+
+    def _ended(self, user: str) -> dict[str, float]:
+        return dict(json.loads(self.backend.mark(_LOGOUTS + user) or "{}"))
 
 
 def same_token(expected: object, given: object) -> bool:

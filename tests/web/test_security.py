@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from mailsift.config import Config, parse_config
-from mailsift.quarantine.store import QuarantineStore
+from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.web.app import SESSION_COOKIE, create_app
 from mailsift.web.auth import hash_password
 from tests.quarantine.conftest import make_message, make_meta
@@ -135,6 +135,28 @@ def test_a_copied_session_cookie_stops_working_at_logout(client: TestClient, con
     assert client.get("/").headers["location"] == "/login"
     log_in(client, "jane")  # logging in again gives a new, working session
     assert client.get("/").status_code == 200
+
+
+def test_a_logout_holds_in_a_second_ui_and_after_a_restart(config: Config, store: QuarantineStore
+                                                           ) -> None:
+    """Logouts were kept in the UI's memory: a copied cookie worked again once the UI restarted,
+    and all along in a second UI on the same index (another worker, or host behind the proxy)."""
+    secret = "shared-secret-" + "x" * 20
+    with TestClient(create_app(config, store, secret), follow_redirects=False) as first, \
+            TestClient(create_app(config, open_quarantine(config.quarantine), secret),
+                       follow_redirects=False) as second:
+        token = log_in(first, "jane")
+        copied = _session_cookie(first)
+        _use_cookie(second, copied)
+        assert second.get("/").status_code == 200
+        first.post("/logout", data={"csrf": token})
+        assert second.get("/").headers["location"] == "/login"
+    with TestClient(create_app(config, open_quarantine(config.quarantine), secret),
+                    follow_redirects=False) as restarted:
+        _use_cookie(restarted, copied)
+        assert restarted.get("/").headers["location"] == "/login"
+        log_in(restarted, "jane")
+        assert restarted.get("/").status_code == 200
 
 
 def test_a_password_change_ends_the_sessions_of_the_old_password(
