@@ -240,9 +240,9 @@ class Pages:
             return "asc" if key in A_TO_Z_FIRST else "desc"
 
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return self.render(request, "list.html", records=records, total=total, page=page,
-                           pages=pages, params=params, query=query, link=link,
-                           heading_dir=heading_dir, actions=_allowed(viewer), here=here)
+        return self.render(request, "list.html", records=[viewer.shown(r) for r in records],
+                           total=total, page=page, pages=pages, params=params, query=query,
+                           link=link, heading_dir=heading_dir, actions=_allowed(viewer), here=here)
 
     async def bulk(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)
@@ -278,8 +278,8 @@ class Pages:
         if record["state"] != "deleted":
             raw = await run_in_threadpool(self.store.raw, message_id)
             view = await run_in_threadpool(message_view, self.config, raw)
-        return self.render(request, "message.html", record=record, rules=rule_rows(record), view=view,
-                           actions=_allowed(viewer))
+        return self.render(request, "message.html", record=viewer.shown(record), rules=rule_rows(record),
+                           view=view, actions=_allowed(viewer))
 
     async def message_action(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)

@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -59,6 +59,17 @@ class Viewer:
     def may_see(self, record: dict[str, object]) -> bool:
         recipients = record.get("recipients") or []
         return self.admin or bool(set(self.addresses) & set(recipients))  # type: ignore[arg-type]
+
+    def shown(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as this viewer may read it. A user sees only their own addresses among
+        the recipients, and what others did to the message without its detail ("released to
+        ADDRESSES"): the other recipients may have been Bcc'd, or be another customer."""
+        if self.admin:
+            return record
+        events = [e if e.get("user") == self.name else {**e, "detail": ""}
+                  for e in record.get("events", [])]
+        own = [a for a in record.get("recipients", []) if a in self.addresses]
+        return {**record, "recipients": own, "events": events}
 
     def release_to(self, record: dict[str, object]) -> list[str] | None:
         """Where a release by this viewer goes: every recipient (admin), else only their own."""

@@ -222,3 +222,19 @@ def test_a_site_can_keep_users_from_teaching_its_bayes(
         token = log_in(ui, "admin")
         ui.post(f"/message/{held}", data={"action": "spam-report", "csrf": token})
         assert _learned(store, held) == ["learned"]
+
+
+def test_a_user_does_not_see_the_other_recipients_of_a_message(client: TestClient,
+                                                                store: QuarantineStore) -> None:
+    """Jane's list and message page named every envelope recipient, and the history said whom
+    an admin released the message to: a Bcc'd recipient, or another customer, shown to her."""
+    shared = store.put(make_message(), make_meta(["jane@example.org", "boss@example.org"]))
+    store.log(shared, "admin", "released", "to jane@example.org, boss@example.org", state="released")
+    log_in(client, "jane")
+    for page in (client.get("/").text, client.get(f"/message/{shared}").text):
+        assert "jane@example.org" in page and "boss@example.org" not in page
+    assert "<td>admin</td><td>released" in client.get(f"/message/{shared}").text
+    client.cookies.clear()
+    log_in(client, "admin")
+    assert "boss@example.org" in client.get("/").text
+    assert "released to jane@example.org, boss@example.org" in client.get(f"/message/{shared}").text
