@@ -55,7 +55,15 @@ from mailsift.quarantine.store import QuarantineStore
 from mailsift.quarantine.text import parse_since
 from mailsift.report import score_text
 from mailsift.web import stats
-from mailsift.web.auth import LoginThrottle, Revoked, Viewer, check_password, password_key, same_token
+from mailsift.web.auth import (
+    LoginThrottle,
+    Revoked,
+    Viewer,
+    check_password,
+    logged_name,
+    password_key,
+    same_token,
+)
 from mailsift.web.message_view import message_view
 
 log = logging.getLogger("mailsift.web")
@@ -179,14 +187,14 @@ class Pages:
         client = request.client.host if request.client else "-"
         wait = self.throttle.wait(name, client)
         if wait:
-            log.warning("login of %r from %s refused: too many failures (%.0f s to wait)",
-                        name, client, wait)
+            log.warning("login of %s from %s refused: too many failures (%.0f s to wait)",
+                        logged_name(self.config.web, name), client, wait)
             return self.render(request, "login.html", 429, error=f"Too many failed logins. Try "
                                f"again in {wait:.0f} seconds.", name=name)
         user = await run_in_threadpool(check_password, self.config.web, name, password)
         if user is None:
             self.throttle.failed(name, client)
-            log.warning("failed login of %r from %s", name, client)
+            log.warning("failed login of %s from %s", logged_name(self.config.web, name), client)
             return self.render(request, "login.html", 401, error="Wrong name or password.", name=name)
         self.throttle.succeeded(name, client)
         request.session.clear()  # a new session on login: nothing from before it carries over

@@ -87,6 +87,12 @@ def check_password(config: WebConfig, name: str, password: str) -> WebUser | Non
     return user
 
 
+def logged_name(config: WebConfig, name: str) -> str:
+    """A login name as the log shows it: quoted when it is a user's, else "an unknown name" —
+    what is typed into the name field is now and then the password itself."""
+    return repr(name) if any(u.name == name for u in config.users) else "an unknown name"
+
+
 def password_key(user: WebUser) -> str:
     """Names the password a session was opened with, without revealing it or its hash (the
     cookie is signed, not encrypted): a new hash in the config ends the sessions of the old."""

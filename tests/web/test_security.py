@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from mailsift.config import Config, parse_config
@@ -238,3 +240,16 @@ def test_a_user_does_not_see_the_other_recipients_of_a_message(client: TestClien
     log_in(client, "admin")
     assert "boss@example.org" in client.get("/").text
     assert "released to jane@example.org, boss@example.org" in client.get(f"/message/{shared}").text
+
+
+def test_a_password_typed_into_the_name_field_stays_out_of_the_log(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """A failed or slowed login logged the name as typed, and now and then that is the password."""
+    caplog.set_level(logging.INFO)
+    token = csrf_of(client.get("/login").text)
+    for _ in range(6):
+        client.post("/login", data={"csrf": token, "name": "jane-pass-123", "password": "jane"})
+    client.post("/login", data={"csrf": token, "name": "jane", "password": "guess"})
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "jane-pass-123" not in logged
+    assert "refused: too many failures" in logged and "failed login of 'jane' from" in logged
