@@ -16,14 +16,14 @@ SENDER_WIDTH = 28
 
 def parse_since(value: str) -> datetime:
     """'7d', '12h', '2024-05-01' or an ISO time (UTC unless it says otherwise); ValueError."""
-    relative = RELATIVE.match(value.strip())
-    if relative:
-        amount = int(relative[1])
-        delta = timedelta(days=amount) if relative[2] == "d" else timedelta(hours=amount)
-        return datetime.now(UTC) - delta
     try:
+        relative = RELATIVE.match(value.strip())
+        if relative:  # 99999999999d overflows: as any time no calendar holds, a ValueError
+            amount = int(relative[1])
+            delta = timedelta(days=amount) if relative[2] == "d" else timedelta(hours=amount)
+            return datetime.now(UTC) - delta
         when = datetime.fromisoformat(value.strip())
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError(f"--since {value!r}: use 7d, 12h, 2024-05-01 or an ISO time") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 

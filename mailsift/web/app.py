@@ -75,6 +75,7 @@ ACTIONS = {
     "spam": "Learn as spam", "ham": "Learn as ham", "forget": "Forget",
     "spam-report": "Spam + Report", "ham-revoke": "Ham + Revoke",
 }
+MAX_PAGE_DIGITS = 9  # a billion pages: more than any quarantine holds, and a safe offset
 A_TO_Z_FIRST = ("sender", "subject")  # text columns; time and score start newest, highest first
 LEARN = {"spam": "spam", "ham": "ham", "forget": "forget", "spam-report": "spam-report",
          "ham-revoke": "ham-revoke"}
@@ -223,7 +224,7 @@ class Pages:
         if params["to"]:
             wanted = recipient_filter(params["to"])
             scope = [wanted] if scope is None else [a for a in scope if addressed_to(wanted, a)]
-        page = int(params["page"]) if params["page"].isdigit() and int(params["page"]) > 0 else 1
+        page = _page(params["page"])
         query = Query(to=scope, sender=params["from"], subject=params["subject"],
                       min_score=_number(params["min_score"]), since=_since(params["since"]),
                       sort=params["sort"] if params["sort"] in SORT_KEYS else "time",
@@ -393,6 +394,14 @@ def _shown_to(viewer: Viewer, exc: QuarantineError) -> bool:
     if isinstance(exc, IndexUnavailable):
         return False
     return viewer.admin or not isinstance(exc, ServerFailed)
+
+
+def _page(text: str) -> int:
+    """The page asked for; 1 for anything else. Only ASCII digits, and few enough that the
+    offset fits the index's integers: "²" or 5,000 digits raised (a 500), and 20 digits
+    overflowed SQLite's integer, reported as the index being down (a 503 and a warning)."""
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= MAX_PAGE_DIGITS else 1
+    return max(number, 1)
 
 
 def _number(text: str) -> float | None:

@@ -198,3 +198,16 @@ def test_a_search_keeps_the_sort(client: TestClient, store: QuarantineStore) -> 
     form = client.get("/?sort=score&dir=asc").text.split('<form class="search"')[1].split("</form>")[0]
     assert '<input type="hidden" name="sort" value="score">' in form
     assert '<input type="hidden" name="dir" value="asc">' in form
+
+
+def test_odd_search_parameters_give_the_list_not_an_error(client: TestClient, store: QuarantineStore
+                                                          ) -> None:
+    """A page of "²" or 5,000 digits was a 500, one of 20 digits overflowed SQLite and read as
+    "the quarantine is unavailable" (a 503 and a warning), and since=99999999999d was a 500."""
+    store.put(make_message(), make_meta(subject="still-listed"))
+    log_in(client, "admin")
+    for odd in ({"page": "²"}, {"page": "9" * 5000}, {"page": "9" * 20}, {"page": "0"},
+                {"since": "99999999999d"}, {"since": "99999999999h"}):
+        response = client.get("/", params=odd)
+        assert response.status_code == 200, (odd, response.status_code)
+    assert "still-listed" in client.get("/", params={"page": "-1", "since": "9" * 40 + "d"}).text
