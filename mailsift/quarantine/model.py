@@ -214,7 +214,9 @@ def list_entry(value: str) -> str:
     entry = value.strip().lower().removeprefix("@")
     local, at, domain = entry.rpartition("@")
     host = domain if at else entry
-    if not host or "." not in host or any(c in entry for c in " <>,;\"'") or (at and not local):
+    # A line break or tab inside (not printable) let a user's entry write lines of its own to the log.
+    if not host or "." not in host or any(c in entry for c in " <>,;\"'") or (at and not local) \
+            or not entry.isprintable():
         raise ValueError(f"not an address or domain: {value!r}")
     return entry
 

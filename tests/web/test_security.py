@@ -253,3 +253,17 @@ def test_a_password_typed_into_the_name_field_stays_out_of_the_log(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "jane-pass-123" not in logged
     assert "refused: too many failures" in logged and "failed login of 'jane' from" in logged
+
+
+def test_a_list_entry_cannot_write_lines_of_its_own_to_the_log(
+        client: TestClient, store: QuarantineStore, caplog: pytest.LogCaptureFixture) -> None:
+    """An entry with a line break inside was stored and logged as typed: its second line read
+    as a log line of its own ("mailsift: INFO mailsift.web: user=admin ...")."""
+    caplog.set_level(logging.INFO)
+    token = log_in(client, "jane")
+    forged = "x.example\nmailsift:\tINFO\tmailsift.web:\tuser=admin"
+    client.post("/lists", data={"csrf": token, "address": "jane@example.org", "kind": "block",
+                                "entry": forged, "op": "add"})
+    assert store.backend.all_lists() == {}
+    assert "not an address or domain" in client.get("/lists").text
+    assert not [r for r in caplog.records if "\n" in r.getMessage()]
