@@ -164,12 +164,13 @@ def milter(config_path: str | None) -> None:
     """Run the milter in the foreground (Postfix connects to milter.listen)."""
     from mailsift.milter.daemon import ListenError, run
     from mailsift.milter.metrics import MetricsListenError
+    from mailsift.milter.sender_hold import PauseStoreError
 
     config = _config(config_path)
     logging.getLogger("mailsift").setLevel(logging.INFO)
     try:
         run(config, config_path)
-    except (ListenError, MetricsListenError) as exc:
+    except (ListenError, MetricsListenError, PauseStoreError) as exc:
         raise CliError(str(exc)) from None
 
 

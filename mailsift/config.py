@@ -570,10 +570,43 @@ class OutboundConfig(Thresholds):
         "leaves the window: a compromised account's spam run stalls; 0: never.")
     pause_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = Field(
         60, description="The window pause_after counts in.")
+    pause_store: str = Field(
+        "", description="Where the pause_after counts live: empty for this milter host's memory "
+        "(all one host needs; with N hosts a sender is paused on each by its own count, after up "
+        "to N x pause_after); redis://HOST:PORT/DB (rediss://, unix:///PATH) for a Redis every "
+        "milter host shares, so a sender is paused everywhere at once. While that Redis fails, "
+        "each host counts in its own memory (one warning) and no mail waits for it.",
+        json_schema_extra=_allowed_text("empty (this host's memory) or a redis://, rediss:// or "
+                                        'unix:// URL, e.g. "redis://10.0.0.5:6379/0"'))
+    pause_key_prefix: str = Field(
+        "mailsift:pause:", description="Prefix of the pause counts' keys in that Redis; a prefix "
+        "of their own lets several sites (or test runs) share one Redis.")
+    password_file: str = Field("", description="File holding the Redis password of a redis:// "
+                               "pause_store; $MAILSIFT_REDIS_PASSWORD is used when this is empty.")
+    username: str = _redis_username()
+    sentinels: list[str] = _redis_sentinels()
+    sentinel_service: str = _redis_sentinel_service()
+    cluster_nodes: list[str] = _redis_cluster_nodes("every pause count")
+    tls_ca_file: str = _redis_tls_ca_file()
+    tls_cert_file: str = _redis_tls_cert_file()
+    tls_key_file: str = _redis_tls_key_file()
     add_headers: bool = Field(False, description="Add X-Spam-* and Authentication-Results to "
                               "outbound mail too. Off: they would tell a spamming customer, and "
                               "every recipient, which rules to dodge. X-Spam-* headers the sender "
                               "wrote are removed either way, so no mail vouches for itself.")
+
+    @field_validator("pause_store")
+    @classmethod
+    def _pause_store(cls, value: str) -> str:
+        if value and not value.startswith(REDIS_SCHEMES):
+            raise ValueError("must be empty (count in this host's memory) or a redis://, rediss:// "
+                             "or unix:// URL")
+        return value
+
+    @field_validator("sentinels", "cluster_nodes")
+    @classmethod
+    def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        return _redis_nodes(values, info, "pause_store")
 
 
 class Policy(Section):

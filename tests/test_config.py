@@ -153,6 +153,14 @@ def test_recipient_patterns_and_user_addresses_are_kept_lowercased_and_trimmed()
     ({"quarantine": {"index": "redis://", "sentinels": ["10.0.0.1:26379"],
                      "cluster_nodes": ["10.0.0.1:6379"]}},
      "quarantine.cluster_nodes: set either sentinels or cluster_nodes: the index is reached"),
+    ({"outbound": {"pause_store": "memcached://10.0.0.5"}},
+     "outbound.pause_store: must be empty (count in this host's memory) or a redis://, rediss:// "
+     "or unix:// URL (got 'memcached://10.0.0.5'); allowed: empty (this host's memory) or a "
+     'redis://, rediss:// or unix:// URL, e.g. "redis://10.0.0.5:6379/0"'),
+    ({"outbound": {"sentinels": ["127.0.0.1:26379"]}},
+     "outbound.sentinels: needs a redis:// or rediss:// pause_store"),
+    ({"outbound": {"pause_store": "redis://", "cluster_nodes": ["10.0.0.1"]}},
+     "outbound.cluster_nodes: '10.0.0.1' is not HOST:PORT"),
     ({"actions": {"reject_text": "Rejected\r\n250 OK"}},
      "actions.reject_text: must be one line of printable ASCII (an SMTP reply)"),
     ({"actions": {"reject_text": "Rejeté comme spam"}}, "actions.reject_text: must be one line"),
@@ -196,6 +204,11 @@ def test_every_kind_of_bayes_store_is_accepted(store: str) -> None:
     assert parse_config({"bayes": {"store": store}}, "m.toml").bayes.store == store
 
 
+@pytest.mark.parametrize("store", ["", "redis://10.0.0.5:6379/2", "rediss://", "unix:///run/redis/redis.sock"])
+def test_the_outbound_pause_counts_in_memory_or_in_any_kind_of_redis(store: str) -> None:
+    assert parse_config({"outbound": {"pause_store": store}}, "m.toml").outbound.pause_store == store
+
+
 def load_error(path: Path, text: str) -> str:
     """The one line loading `text` from `path` stops with."""
     path.write_text(text)
@@ -232,6 +245,13 @@ def test_a_config_error_quoting_a_redis_url_masks_its_password(tmp_path: Path) -
     assert load_error(path, '[bayes]\nstore = "redi://jane:Secr3t-pw@10.0.0.5:6379/0"\n') == (
         f"{path}: bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or "
         "unix:// URL (got 'redi://jane:***@10.0.0.5:6379/0'); allowed: a string")
+
+
+def test_a_mistyped_pause_store_is_quoted_without_its_password(tmp_path: Path) -> None:
+    path = tmp_path / "mailsift.toml"
+    assert load_error(path, '[outbound]\npause_store = "redis:/:Secr3t-pw@10.0.0.7:6379/0"\n').startswith(
+        f"{path}: outbound.pause_store: must be empty (count in this host's memory) or a redis://, "
+        "rediss:// or unix:// URL (got 'redis:/:***@10.0.0.7:6379/0'); allowed: ")
 
 
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:

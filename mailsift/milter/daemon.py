@@ -23,7 +23,7 @@ import Milter
 from mailsift.config import Config, host_port
 from mailsift.milter.metrics import Metrics
 from mailsift.milter.reload import Reloader, block_reload_signal
-from mailsift.milter.sender_hold import SenderHold
+from mailsift.milter.sender_hold import sender_hold
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
 from mailsift.quarantine.store import open_quarantine
@@ -122,7 +122,9 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
 
     The rules are compiled here once, into the on-disk cache, so the workers load them in
     milliseconds instead of each compiling the same patterns at once. `running`, on a reload:
-    the outbound pause counts carry over while its settings are unchanged."""
+    the outbound pause counts carry over while its settings are unchanged. The pause comes first:
+    a pause_store that cannot be used stops start-up before any worker starts."""
+    hold = sender_hold(config.outbound, running.hold if running is not None else None)
     _warn_rule_mistakes(Scanner(config))
     pool = WorkerPool(config)
     log.info("starting %d scoring workers", pool.size)
@@ -132,10 +134,6 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     except BaseException:
         pool.close()
         raise
-    outbound = config.outbound
-    hold = running.hold if running is not None else None
-    if hold is None or (hold.limit, hold.minutes) != (outbound.pause_after, outbound.pause_minutes):
-        hold = SenderHold(outbound.pause_after, outbound.pause_minutes)
     return Service(config, pool, quarantine, metrics, hold)
 
 

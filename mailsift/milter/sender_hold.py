@@ -7,38 +7,203 @@ gets the provider's relays listed. So once a sender has sent `limit` such messag
 nothing is lost, a legitimate user sees their client retry, and a spam run stalls. A sender is the
 SASL login, or the client address for hosts in trusted_networks.
 
-The moving window comes from the `limits` library (Flask-Limiter's engine). Counts are kept per
-milter host, in memory: a restart forgives, as it does for the web UI's login throttle.
+The moving window comes from the `limits` library (Flask-Limiter's engine). By default a milter
+host counts in its own memory: all a site with one host needs, and a restart forgives, as it does
+for the web UI's login throttle. A provider with N milter hosts behind one name would let a
+compromised account send up to N x limit before every host paused it, each at its own moment, so
+`outbound.pause_store` keeps the counts in a Redis the hosts share (reached like the Bayes store
+and the quarantine index: mailsift.redis_connect), and the account stalls everywhere at once.
+
+Why limits' `RedisStorage` is handed our client (`ClientStorage`): limits 5.8 makes its own client
+from a URL, or from one connection pool, and its cluster storage makes a RedisCluster from a URL of
+its own form. Neither takes a site's Sentinels, ACL user, password file and TLS files as [bayes]
+and [quarantine] do, and a cluster client has no single pool to pass. Everything else of limits is
+kept: its Lua scripts (atomic on the server, so hosts counting at once never lose a hit) and its
+key layout, PREFIX + "LIMITER/SENDER/LIMIT/SECONDS/second", a list of the times (each host's clock:
+keep them in NTP) of the sender's latest spam, trimmed to LIMIT and expiring with the window.
+Deleting a sender's key lifts their pause. No schema version key: a key lives one window at most,
+so a layout change would cost one window of counts, never a misread.
+
+That Redis must never hold mail up: each call waits `TIMEOUT_S` at most, without retries, and a
+failure (down, hung, refusing writes) opens a breaker (mailsift.breaker): for its RETRY_AFTER the
+host counts in its own memory without asking, with one warning for the outage and one when the
+Redis is back. What the host counted meanwhile still adds to the shared count until it leaves the
+window, so a spam run that spans the outage is paused at the same total.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any, TypeVar
 
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from mailsift.breaker import Breaker
+from mailsift.config import OutboundConfig
+from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector, settings_for
+from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, masked_urls, read_secret
 
 log = logging.getLogger("mailsift.milter")
 
 HOLD_REPLY = ("451", "4.7.1", "Sending paused: too much of your recent mail looked like spam; "
               "it will resume by itself, or ask your provider")
+# Connect and read, per call: a Redis on the LAN answers in a millisecond, and the one message
+# that meets a dead or hung one waits this long, once per breaker period.
+TIMEOUT_S = 0.25
+
+T = TypeVar("T")
+
+
+class PauseStoreError(Exception):
+    """outbound.pause_store cannot be used as configured; the text names the key."""
+
+
+@dataclass(frozen=True)
+class PauseSettings:
+    """What a SenderHold is made of; a reload keeps the running one while these stay equal."""
+
+    limit: int  # spam messages in the window that pause a sender; 0: never
+    minutes: float  # the window
+    store: RedisSettings | None = None  # the Redis the milter hosts share; None: this host's memory
+    key_prefix: str = "mailsift:pause:"
+
+
+def pause_settings(config: OutboundConfig) -> PauseSettings:
+    """The settings [outbound] names, with the Redis password read now (again on each reload,
+    so a changed password is taken up)."""
+    if not config.pause_store:
+        return PauseSettings(config.pause_after, config.pause_minutes)
+    try:
+        password = read_secret(config.password_file, REDIS_PASSWORD_ENV, "Redis password")
+    except SecretError as exc:
+        raise PauseStoreError(f"outbound.password_file: {exc}") from None
+    return PauseSettings(config.pause_after, config.pause_minutes,
+                         settings_for(config, config.pause_store, password), config.pause_key_prefix)
 
 
 class SenderHold:
     """`held(sender)` before scoring; `spam(sender)` for each outbound message stopped as spam."""
 
-    def __init__(self, limit: int, minutes: int) -> None:
-        self.limit = limit
-        self.minutes = minutes
-        self.window = RateLimitItemPerMinute(max(limit, 1), minutes)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+    def __init__(self, settings: PauseSettings) -> None:
+        self.settings = settings
+        self.window = RateLimitItemPerSecond(max(settings.limit, 1), max(round(settings.minutes * 60), 1))
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        self.shared = SharedCounts(settings.store, settings.key_prefix) if settings.store else None
 
     def held(self, sender: str) -> bool:
-        return self.limit > 0 and not self.limiter.test(self.window, sender)
+        return self.settings.limit > 0 and self._count(sender) >= self.settings.limit
 
     def spam(self, sender: str) -> None:
-        if self.limit > 0 and self.limiter.hit(self.window, sender) and self.held(sender):
-            log.warning("outbound mail of %s paused: %d messages in %d minutes scored as spam; "
-                        "their mail is deferred until the window lets one go", sender, self.limit,
-                        self.minutes)
+        if self.settings.limit <= 0:
+            return
+        counted = self.shared.hit(self.window, sender) if self.shared else None
+        if counted is None:  # no shared store, or it failed: this host counts
+            counted = self.local.hit(self.window, sender)
+        if counted and self.held(sender):
+            log.warning("outbound mail of %s paused: %d messages in %g minutes scored as spam; "
+                        "their mail is deferred until the window lets one go", sender,
+                        self.settings.limit, self.settings.minutes)
+
+    def _count(self, sender: str) -> int:
+        """The sender's spam in the window: what this host counted in memory (everything, without
+        a shared store) plus the shared count, while the shared store answers."""
+        shared = self.shared.count(self.window, sender) if self.shared else None
+        return count_in(self.local, self.window, sender) + (shared or 0)
+
+
+class SharedCounts:
+    """The moving window in the Redis the milter hosts share; a call answers None while it fails."""
+
+    def __init__(self, settings: RedisSettings, key_prefix: str) -> None:
+        try:
+            self.target = connector(replace(settings, connect_timeout=TIMEOUT_S, timeout=TIMEOUT_S,
+                                            retry=Retry(NoBackoff(), 0)))
+        except RedisSettingsError as exc:
+            raise PauseStoreError(f"outbound.pause_store: {exc}") from None
+        # In a cluster every count sits in the slot of one hash tag, as the quarantine does: a
+        # site's pause counts are found (and a pause lifted) on one node.
+        self.key_prefix = "{" + key_prefix + "}" if settings.cluster else key_prefix
+        self.health = Breaker("outbound pause store", "this host counts senders' spam in its own "
+                              "memory until it is back", "senders' spam is counted there again", log)
+
+    @cached_property
+    def limiter(self) -> MovingWindowRateLimiter:
+        """Made on first use: a cluster client reads the slot map as it is made, and the milter
+        must start (and count in memory) while the store is down."""
+        return MovingWindowRateLimiter(ClientStorage(self.target.connect(), self.key_prefix))
+
+    def count(self, window: RateLimitItem, sender: str) -> int | None:
+        return self._ask(lambda limiter: count_in(limiter, window, sender), writes=False)
+
+    def hit(self, window: RateLimitItem, sender: str) -> bool | None:
+        """True: counted; False: the window is full already; None: not counted, store failing."""
+        return self._ask(lambda limiter: limiter.hit(window, sender), writes=True)
+
+    def check(self) -> str | None:
+        """Why the store cannot be used now, None if it answers (for configtest)."""
+        try:
+            self.limiter.storage.get_connection().ping()  # type: ignore[attr-defined]
+        except REDIS_ERRORS as exc:
+            return self._reason(exc)
+        return None
+
+    def _ask(self, call: Callable[[MovingWindowRateLimiter], T], writes: bool) -> T | None:
+        """`call`'s answer, or None while the store fails. Only a write that worked says the store
+        is back: a Redis refusing writes (a replica, out of memory) still answers reads, and would
+        otherwise be logged as back and as failing again every RETRY_AFTER."""
+        if self.health.skip():
+            return None
+        try:
+            answer = call(self.limiter)
+        except REDIS_ERRORS as exc:
+            self.health.failed(self._reason(exc))
+            return None
+        if writes:
+            self.health.ok()
+        return answer
+
+    def _reason(self, exc: Exception) -> str:
+        """The error for the log, naming the server but never a password."""
+        text = masked_urls(f"redis at {self.target.where}: {type(exc).__name__}: {exc}")
+        return text.replace(self.target.password, "***") if self.target.password else text
+
+
+class ClientStorage(RedisStorage):
+    """limits' Redis storage on a client made by mailsift.redis_connect (see the module docstring).
+
+    `RedisStorage.__init__` is skipped, as limits' own cluster storage skips it, because it makes a
+    client; everything else reaches the client through `get_connection`, which returns ours."""
+
+    def __init__(self, client: Any, key_prefix: str) -> None:
+        super(RedisStorage, self).__init__()
+        self.storage = client
+        self.key_prefix = key_prefix
+        self.initialize_storage("")
+
+    @property
+    def base_exceptions(self) -> tuple[type[Exception], ...]:
+        return REDIS_ERRORS
+
+    def prefixed_key(self, key: str) -> str:
+        """PREFIX + key: our prefixes end in ':' as [bayes] key_prefix does (limits adds one)."""
+        return self.key_prefix + key
+
+
+def sender_hold(config: OutboundConfig, running: SenderHold | None = None) -> SenderHold:
+    """The hold [outbound] asks for: the `running` one while its settings are the same, as a
+    reload must not forgive the senders this host counted in memory."""
+    wanted = pause_settings(config)
+    if running is not None and running.settings == wanted:
+        return running
+    return SenderHold(wanted)
+
+
+def count_in(limiter: MovingWindowRateLimiter, window: RateLimitItem, sender: str) -> int:
+    return window.amount - limiter.get_window_stats(window, sender).remaining

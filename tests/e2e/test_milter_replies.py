@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailsift.milter.sender_hold import HOLD_REPLY
+from mailsift.config import OutboundConfig
+from mailsift.milter.sender_hold import HOLD_REPLY, sender_hold
 from tests.e2e.conftest import Mta
 from tests.e2e.messages import REJECT_MARK, TAG_MARK, make_message
 from tests.support.milter_process import MilterProcess
+from tests.support.redis_server import RedisServer
 
 StartMilter = Callable[..., MilterProcess]
 
@@ -54,3 +56,23 @@ def test_a_login_whose_mail_keeps_scoring_as_spam_is_paused_and_others_are_not(
         sent = mta.send(raw, "bob@example.com", xclient={"LOGIN": login} if login else None)
         assert sent.accepted, sent.reply
         mta.delivered(message_id)
+
+
+def test_milter_hosts_sharing_a_pause_store_pause_a_login_at_their_common_count(
+        mta: Mta, start_milter: StartMilter, redis_server: RedisServer) -> None:
+    """Each host counted alone, so N milter hosts let a compromised account send up to N x
+    pause_after spam; with outbound.pause_store one spam on another host counts here too."""
+    with redis_server.client() as client:
+        client.flushall()
+    outbound = {"pause_after": 2, "pause_store": redis_server.url, "pause_key_prefix": "e2e:pause:"}
+    other_host = sender_hold(OutboundConfig.model_validate(outbound))
+    other_host.spam("SASL login alice")
+    milter = start_milter({"outbound": outbound})
+    raw, _ = make_message(TAG_MARK)
+    assert mta.send(raw, "bob@example.com", xclient={"LOGIN": "alice"}).reply.startswith("550 ")
+    milter.wait_for_log("outbound mail of SASL login alice paused: 2 messages in 60 minutes")
+    assert other_host.held("SASL login alice")
+    raw, message_id = make_message()
+    sent = mta.send(raw, "bob@example.com", xclient={"LOGIN": "alice"})
+    assert sent.reply == f"451 4.7.1 {HOLD_REPLY[2]}"
+    assert mta.not_delivered(message_id)

@@ -6,8 +6,24 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.support.milter_process import MilterProcess, mailsift_command
+from tests.support.milter_process import MilterProcess, mailsift_command, merge
 from tests.support.ports import LOOPBACK
+
+
+def refused_start(tmp_path: Path, settings: dict[str, dict[str, object]]) -> list[str]:
+    """What `mailsift milter` says, other than INFO lines, when it refuses to start (exit 2)
+    before any scoring worker starts."""
+    milter = MilterProcess(merge({"milter": {"workers": 1},
+                                  "rules": {"cache_dir": str(tmp_path / "cache")},
+                                  "bayes": {"enabled": False},
+                                  "quarantine": {"dir": str(tmp_path / "quarantine")}}, settings),
+                           tmp_path)
+    done = subprocess.run([*mailsift_command(), "--config", str(milter.config_path), "milter"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "scoring workers" not in done.stderr, "refused only after starting the workers"
+    return [line for line in done.stderr.splitlines() if " INFO " not in line]
 
 
 def test_a_metrics_port_in_use_stops_the_milter_with_one_line(tmp_path: Path) -> None:
@@ -17,17 +33,8 @@ def test_a_metrics_port_in_use_stops_the_milter_with_one_line(tmp_path: Path) ->
         taken.bind((LOOPBACK, 0))
         taken.listen()
         address = f"{LOOPBACK}:{taken.getsockname()[1]}"
-        milter = MilterProcess({"milter": {"workers": 1, "metrics_listen": address},
-                                "rules": {"cache_dir": str(tmp_path / "cache")},
-                                "bayes": {"enabled": False},
-                                "quarantine": {"dir": str(tmp_path / "quarantine")}}, tmp_path)
-        done = subprocess.run([*mailsift_command(), "--config", str(milter.config_path), "milter"],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
-                              cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    errors = [line for line in done.stderr.splitlines() if " INFO " not in line]
+        errors = refused_start(tmp_path, {"milter": {"metrics_listen": address}})
     assert errors == [f"mailsift: milter.metrics_listen {address}: address already in use"]
-    assert "scoring workers" not in done.stderr, "refused only after starting the workers"
 
 
 def test_a_rule_line_with_a_mistake_is_named_when_the_milter_starts(tmp_path: Path) -> None:
@@ -43,3 +50,12 @@ def test_a_rule_line_with_a_mistake_is_named_when_the_milter_starts(tmp_path: Pa
         warnings = [line for line in milter.lines if "rule skipped" in line]
     assert warnings == [f"mailsift: WARNING mailsift.milter: rule skipped: {local_cf}:1 LOCAL_TYPO: "
                         "bad regex: missing ) at position 9"]
+
+
+def test_an_unreadable_pause_store_password_stops_the_milter_with_one_line(tmp_path: Path) -> None:
+    """It ended in a traceback; refused before the scoring workers start, naming key and file."""
+    missing = tmp_path / "no-such-password"
+    errors = refused_start(tmp_path, {"outbound": {"pause_store": "redis://127.0.0.1:6379/0",
+                                                   "password_file": str(missing)}})
+    assert errors == [f"mailsift: outbound.password_file: {missing}: cannot read the Redis password: "
+                      "No such file or directory"]
