@@ -66,7 +66,23 @@ from mailsift.web.auth import (
 )
 from mailsift.web.message_view import message_view
 
+# Control characters (line breaks, C1, Unicode line and paragraph separators), as \n, \x1b...
+UNPRINTABLE = str.maketrans({chr(c): chr(c).encode("unicode_escape").decode()
+                             for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]})
+
+
+class OneLine(logging.Filter):
+    """Keeps each record of the UI's log on one line. Ids, paths and names in it come from
+    users: a posted id with a line break in it wrote a line of its own ("user=admin
+    action=delete ..."), which whoever reads the log of actions would take for ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = record.getMessage().translate(UNPRINTABLE), ()
+        return True
+
+
 log = logging.getLogger("mailsift.web")
+log.addFilter(OneLine())
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "mailsift_session"

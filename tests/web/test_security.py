@@ -267,3 +267,16 @@ def test_a_list_entry_cannot_write_lines_of_its_own_to_the_log(
     assert store.backend.all_lists() == {}
     assert "not an address or domain" in client.get("/lists").text
     assert not [r for r in caplog.records if "\n" in r.getMessage()]
+
+
+def test_a_posted_id_cannot_write_lines_of_its_own_to_the_log(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """The id of a bulk action was logged as posted: one with a line break in it made a second
+    line that read as an admin's action."""
+    caplog.set_level(logging.INFO)
+    token = log_in(client, "jane")
+    forged = "nope\nmailsift: INFO mailsift.web: user=admin action=delete id=X result=Deleted."
+    client.post("/bulk", data={"csrf": token, "action": "delete", "ids": [forged]})
+    actions = [r.getMessage() for r in caplog.records if r.name == "mailsift.web"]
+    assert actions and not [m for m in actions if "\n" in m]
+    assert "id=nope\\nmailsift: INFO" in actions[-1]
