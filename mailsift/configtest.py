@@ -1,11 +1,11 @@
 """`mailsift configtest`: prove a setup before Postfix sends mail to it.
 
 As `postfix check` or `rspamadm configtest` do, it loads what the milter would load and reaches
-what the milter would reach: the config file, the rule files, the Bayes store and the quarantine
-index, Redis (Sentinel, Cluster, TLS) included, and each DNS list through the resolver. A wrong
-Sentinel name, CA file or list zone otherwise shows only as warnings in the mail log, message by
-message, once mail flows, or not at all. Nothing is written: a store not yet created is reported
-as such.
+what the milter would reach: the config file, the rule files, the Bayes store, the quarantine
+index and the outbound pause store, Redis (Sentinel, Cluster, TLS) included, and each DNS list
+through the resolver. A wrong Sentinel name, CA file or list zone otherwise shows only as warnings
+in the mail log, message by message, once mail flows, or not at all. Nothing is written: a store
+not yet created is reported as such.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
 from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList
+from mailsift.milter.sender_hold import PauseStoreError, sender_hold
 from mailsift.network.dnslists import all_lists, listings, refusal, test_points
 from mailsift.network.resolver import Answer, Lookups, shared_resolver
 from mailsift.quarantine.model import QuarantineError
@@ -40,7 +41,8 @@ class Check:
 
 
 def run_checks(config: Config) -> list[Check]:
-    return [rules_check(config), bayes_check(config), quarantine_check(config), *dns_checks(config)]
+    return [rules_check(config), bayes_check(config), quarantine_check(config), pause_check(config),
+            *dns_checks(config)]
 
 
 RULE_ERRORS_SHOWN = 2  # the first lint errors named on the one line; `rules lint` lists them all
@@ -114,6 +116,21 @@ def quarantine_check(config: Config) -> Check:
     except QuarantineError as exc:
         return Check("quarantine", False, str(exc))
     return Check("quarantine", True, f"index {where}: reachable")
+
+
+def pause_check(config: Config) -> Check:
+    """The Redis of outbound.pause_store answers: while it does not, each milter host pauses a
+    sender on its own count, and only a warning in the mail log says so."""
+    try:
+        shared = sender_hold(config.outbound).shared
+    except PauseStoreError as exc:
+        return Check("pause", False, str(exc))
+    if shared is None:
+        return Check("pause", True, "counted in each milter host's own memory (no outbound.pause_store)")
+    problem = shared.check()
+    if problem is not None:
+        return Check("pause", False, f"{problem}; each milter host would count on its own")
+    return Check("pause", True, f"counts shared in redis at {shared.target.where}")
 
 
 def dns_checks(config: Config) -> list[Check]:

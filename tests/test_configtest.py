@@ -63,6 +63,24 @@ def test_a_store_that_answers_and_an_index_that_does_not(tmp_path: Path, redis_s
     assert "Pa55word" not in result.stdout + result.stderr
 
 
+def test_the_outbound_pause_store_is_reached_and_a_dead_one_fails(tmp_path: Path,
+                                                                  redis_server: RedisServer) -> None:
+    """A dead pause store only showed as one warning in the mail log, once mail flowed: each
+    host then pauses senders on its own count."""
+    result = configtest(write(tmp_path, {"outbound": {"pause_store": redis_server.url}}))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lines(result)["pause"] == f"ok   counts shared in redis at 127.0.0.1:{redis_server.port}"
+    down = RedisServer(tmp_path / "down")
+    down.stop()
+    url = f"redis://:Pause-Pa55word@127.0.0.1:{down.port}/0"
+    result = configtest(write(tmp_path, {"outbound": {"pause_store": url}}))
+    assert result.returncode == 1
+    assert lines(result)["pause"] == (
+        f"FAIL redis at 127.0.0.1:{down.port}: ConnectionError: Error 111 connecting to "
+        f"127.0.0.1:{down.port}. Connection refused.; each milter host would count on its own")
+    assert "Pa55word" not in result.stdout + result.stderr
+
+
 def test_rule_lines_that_fail_the_lint_fail_the_rules_check_by_file_and_line(tmp_path: Path) -> None:
     """A typo in local.cf fails configtest as it fails `mailsift rules lint` (and SpamAssassin's
     --lint): the rule would otherwise silently never hit."""
