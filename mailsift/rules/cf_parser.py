@@ -216,6 +216,9 @@ class _Loader:
             self.conditional(directive, args, source)
         elif not all(block.active for block in self.conditionals):
             self.conditionals[-1].ignored_lines += 1
+        elif not args and (directive == "include" or directive in _HANDLERS):
+            # a bare `tflags` stopped the whole load; a bare `include` read the folder again
+            self.skip(source, directive, f"{directive} with nothing after it", "")
         elif directive == "include":
             self.load_path(path.parent / args, source)
         else:

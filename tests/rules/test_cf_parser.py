@@ -177,6 +177,20 @@ def test_garbage_directive_is_skipped(tmp_path: Path) -> None:
     assert rules.skipped[0].message == "not a directive"
 
 
+@pytest.mark.parametrize("directive", ["tflags", "group", "score", "describe", "body", "meta",
+                                       "replace_tag", "lang", "include"])
+def test_a_directive_with_nothing_after_it_is_skipped_by_file_line(tmp_path: Path,
+                                                                    directive: str) -> None:
+    """A bare `tflags` (a half-deleted line in a site's local.cf) stopped the whole rule load,
+    so the milter could not start; a bare `include` read the file's folder again."""
+    (tmp_path / "other.cf").write_text("body OTHER /y/\n", encoding="utf-8")
+    rules = load(tmp_path, f"body R /x/\n{directive}   \nscore R 2\n")
+    assert rules.rules["R"].scores[0] == 2
+    assert [(item.source.rsplit(":", 1)[1], item.message) for item in rules.skipped] == [
+        ("2", f"{directive} with nothing after it")]
+    assert "OTHER" not in rules.rules
+
+
 def test_conditionals(tmp_path: Path) -> None:
     rules = load(
         tmp_path,
