@@ -328,6 +328,20 @@ def test_authenticated_sender_is_judged_by_outbound_thresholds(
     assert mta.not_delivered(message_id)
 
 
+def test_the_log_line_of_an_authenticated_senders_mail_names_the_login(
+        mta: Mta, milter: MilterProcess) -> None:
+    """The outbound pause counts by SASL login, but each message's line named only the client
+    and the envelope sender, which a spam bot sets freely: an admin could not tell which login's
+    messages were counted, nor whose mail action=paused deferred."""
+    raw, message_id = make_message()
+    assert mta.send(raw, BOB, xclient={"LOGIN": "carol"}).accepted
+    mta.delivered(message_id)
+    queue_id = mta.queue_id(message_id)
+    assert queue_id is not None
+    line = log_line(milter, queue_id)
+    assert f"{queue_id}: client=localhost[127.0.0.1] login=carol from=<{SENDER}> " in line
+
+
 def test_an_authenticated_senders_mail_is_not_autolearned(mta: Mta, milter: MilterProcess) -> None:
     """Outbound mail taught the Bayes that judges inbound mail: a customer's spam, sent with
     ham-like rules scores, was learned as ham. autolearn.outbound is off by default."""
