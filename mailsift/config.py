@@ -453,7 +453,10 @@ class MilterConfig(Section):
         "accept (delivered with X-Spam-Status: ... error) or tempfail (451, the client retries).")
     trusted: Literal["scan", "skip", "outbound"] = Field(
         "outbound", description="Mail from trusted_networks: scan like any other, skip scanning, "
-        "or scan with the [outbound] thresholds (a hosting provider stopping its customers' spam).")
+        "or scan with the [outbound] thresholds (a hosting provider stopping its customers' spam). "
+        "With outbound, trusted_networks must hold only hosts sending your customers' own mail: "
+        "inbound mail relayed by a backup MX listed there would be judged, and paused, as that "
+        "host's outbound mail; use scan then.")
     authenticated: Literal["scan", "skip", "outbound"] = Field(
         "outbound", description="Mail from SASL-authenticated senders: as for trusted.")
     metrics_listen: str = Field(
