@@ -157,7 +157,7 @@ def test_a_redis_that_does_not_answer_costs_one_message_the_timeout_once(
     else:
         with unanswered_port() as port:
             took = count_until_paused(hosts(f"redis://{LOOPBACK}:{port}/0", count=1)[0], 3)
-    assert TIMEOUT_S <= took[0] < TIMEOUT_S + 0.2 and max(took[1:]) < FAST_S, took
+    assert TIMEOUT_S <= took[0] < TIMEOUT_S + 0.3 and max(took[1:]) < FAST_S, took
     assert len(warnings(caplog)) == 2 and "Timeout" in warnings(caplog)[0], warnings(caplog)
 
 
