@@ -75,6 +75,13 @@ def _start_scorer(config: Config, network: bool) -> None:
     _scanner = Scanner(config, network=network, bayes=BayesFilter(config.bayes, open_store(config.bayes)))
 
 
+def _probe_rules(config: Config, network: bool) -> None:
+    """Build the rules once here, so that the scoring workers (daemonic: they may not start the
+    processes that probe a new pattern with a time limit) find every pattern's mode cached."""
+    scanner = Scanner(config, network=network)
+    scanner.engine.plan(scanner.score_set(bayes=True))
+
+
 def _score(path: str) -> float:
     assert _scanner is not None
     return _scanner.scan(Path(path).read_bytes()).score
@@ -152,6 +159,7 @@ def evaluate(config: Config, train_spam: str, train_ham: str, test_spam: str, te
         not_mail: list[str] = []
         spam, ham = _files(test_spam, not_mail), _files(test_ham, not_mail)
         labels = [True] * len(spam) + [False] * len(ham)
+        _probe_rules(config, network)
         with SurvivingPool(_score, _start_scorer, (config, network)) as pool:
             _scores(pool, (spam + ham)[:2])  # start-up (rules, store) is not scoring time
             started = time.perf_counter()

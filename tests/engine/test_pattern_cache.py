@@ -25,13 +25,13 @@ RULES = [rule("WORD_ONE", "body", r"\bcheap\s+watches\b"), rule("WORD_TWO", "bod
 def build(rules: list[RuleDef], cache: Path, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Build an engine's plan; return the patterns it had to probe."""
     probed: list[bytes] = []
-    real = patterns._hyperscan_mode
+    real = patterns._probe_all
 
-    def counting(expression: bytes, flags: int) -> tuple[str, int]:
-        probed.append(expression)
-        return real(expression, flags)
+    def counting(sources: list[tuple[bytes, int]]) -> list[tuple[str, int]]:
+        probed.extend(expression for expression, _ in sources)
+        return real(sources)
 
-    monkeypatch.setattr(patterns, "_hyperscan_mode", counting)
+    monkeypatch.setattr(patterns, "_probe_all", counting)
     engine = Engine(RuleSet(rules={r.name: r for r in rules}), {}, cache)
     engine.plan(0)
     return probed
@@ -65,7 +65,7 @@ SLOW_FLAGS = (hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS | hyper
 def test_a_pattern_hyperscan_compiles_too_slowly_is_given_up_on_time() -> None:
     """pebble's SIGTERM waited for the compile to return (its handler runs in Python), then up
     to 3 s for SIGKILL: SpamAssassin's stock rules took 65 s to start instead of 22."""
-    fast = [(f"word{i}".encode(), hyperscan.HS_FLAG_SINGLEMATCH) for i in range(patterns.PARALLEL_PROBE_FROM)]
+    fast = [(f"word{i}".encode(), hyperscan.HS_FLAG_SINGLEMATCH) for i in range(16)]
     started = time.monotonic()
     modes = patterns._probe_all([(SLOW, SLOW_FLAGS), *fast])
     assert time.monotonic() - started < 2.5
@@ -79,10 +79,23 @@ def test_probing_beside_other_threads_works_from_the_fork_server() -> None:
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        fast = [(f"word{i}".encode(), hyperscan.HS_FLAG_SINGLEMATCH)
-                for i in range(patterns.PARALLEL_PROBE_FROM)]
-        assert patterns._probe_all([(SLOW, SLOW_FLAGS), *fast])[:2] == [
+        assert patterns._probe_all([(SLOW, SLOW_FLAGS), (b"word", hyperscan.HS_FLAG_SINGLEMATCH)]) == [
             (patterns.REGEX_ONLY, SLOW_FLAGS), (patterns.EXACT, hyperscan.HS_FLAG_SINGLEMATCH)]
     finally:
         stop.set()
         other.join()
+
+
+
+def test_one_slow_rule_added_to_a_site_file_is_given_up_on_time(tmp_path: Path) -> None:
+    """Sets of fewer than 16 new patterns were probed in-process, without a limit: one such rule
+    added to local.cf (or changed by sa-update) held the start, or a reload, for 30 s and more."""
+    # SLOW with a non-ASCII word, so that the rule compiles in UTF-8/UCP mode as SLOW does
+    slow = rule("SLOW_PHRASE", "body", SLOW.decode().replace("cash", "cash|\u00e9t\u00e9"),
+                flags="i")
+    engine = Engine(RuleSet(rules={slow.name: slow}), {}, tmp_path)
+    started = time.monotonic()
+    engine.plan(0)
+    assert time.monotonic() - started < 2.5
+    result = engine.run(CheckContext(message("click here, a free prize"), Config()), 0, 5.0, 1.0)
+    assert result.rule_names == ["SLOW_PHRASE"]  # on `regex`, under the message budget
