@@ -21,13 +21,18 @@ from mailsift.network.verdicts import DkimSignature
 
 log = logging.getLogger(__name__)
 MAX_SIGNATURES = 5  # real mail carries one to three; more is an attempt to make us work
+# What dkimpy raises besides its own errors on input a sender controls: IndexError splitting a
+# message whose first line continues no header, AssertionError reading a malformed key record,
+# binascii.Error (a ValueError) decoding a bh= tag that is not base64. Each stopped the network
+# checks, so the message was not scored at all (milter.on_error). Found by fuzzing.
+LIBRARY_ERRORS = (dkim.DKIMException, IndexError, AssertionError, ValueError)
 
 
 def _signature_tags(raw: bytes) -> list[dict[bytes, bytes] | None]:
     """The tags of each DKIM-Signature in header order (None for one that cannot be read)."""
     try:
         headers = dkim.DKIM(raw).headers
-    except dkim.DKIMException:
+    except LIBRARY_ERRORS:
         return []
     tags: list[dict[bytes, bytes] | None] = []
     for name, value in headers:
@@ -106,4 +111,6 @@ def _run(verifier: dkim.DKIM, index: int, key: Answer) -> tuple[str, str]:
         return "fail", str(exc)[:80]
     except dkim.DKIMException as exc:
         return "permerror", str(exc)[:80]
+    except LIBRARY_ERRORS as exc:
+        return "permerror", f"unreadable ({type(exc).__name__})"
     return ("pass", "") if valid else ("fail", "signature does not verify")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mailsift.config import ScanConfig
 from mailsift.scanner import Scanner
 from tests.network.conftest import DnsFixture, network_config
@@ -59,3 +61,26 @@ def test_body_cut_at_the_scan_limit_is_neutral_not_invalid(test_dns: DnsFixture)
     result = scan(Scanner(config), head + b"\r\n\r\n" + body[:MIN_SCAN_BYTES])  # as the milter passes it
     assert not DKIM_RULES & set(result.rule_names)
     assert "dkim=neutral" in result.auth_results
+
+
+def test_a_key_the_dkim_library_cannot_read_makes_the_signature_invalid(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    """A sender's DNS is theirs to write: dkimpy's reader failed on this key with an
+    AssertionError, which stopped the network checks and so the scoring of the message."""
+    raw = signed(letter("Tom <tom@badkey.test>"), test_dns.dkim_private_key, domain="badkey.test")
+    result = scan(scanner, raw, mail_from="tom@badkey.test")
+    assert DKIM_RULES & set(result.rule_names) == {"DKIM_INVALID"}
+    assert "dkim=permerror" in result.auth_results
+
+
+def test_a_message_dkimpy_cannot_split_into_headers_is_scored(scanner: Scanner) -> None:
+    """A first line that continues a header nobody began: dkimpy raised IndexError."""
+    assert dkim_hits(scanner, b" continued\r\n" + letter(body=BODY)) == {"DKIM_ABSENT"}
+
+
+def test_a_body_hash_that_is_not_base64_makes_the_signature_invalid(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    """Anyone can write this one, in the message itself: dkimpy checks the b= tag where it means
+    bh= (four characters pass), then its base64 decoding raised binascii.Error."""
+    raw = re.sub(rb"bh=[^;]+;", b"bh=ab=c;", signed(letter(), test_dns.dkim_private_key))
+    assert dkim_hits(scanner, raw) == {"DKIM_INVALID"}

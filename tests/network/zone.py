@@ -8,6 +8,8 @@ knows those and gives them a registrable domain, as real links have.
 
 from __future__ import annotations
 
+import base64
+
 OWN_DOMAIN = "our.test"
 
 # Connecting hosts
@@ -31,6 +33,13 @@ CLEAN_URI_DOMAIN = "example.org"
 SELECTOR = "sel"
 
 
+def _unreadable(key: str) -> str:
+    """The key with a length given to the NULL parameter of its algorithm (which has none)."""
+    der = bytearray(base64.b64decode(key))
+    der[der.index(b"\x05\x00") + 1] = 1
+    return base64.b64encode(der).decode()
+
+
 def records(dkim_key: str) -> list[str]:
     """dnsmasq configuration lines; `dkim_key` is the base64 public key for sel._domainkey.shop.test."""
     return [
@@ -46,6 +55,8 @@ def records(dkim_key: str) -> list[str]:
         f'txt-record=shop.test,"v=spf1 ip4:{GOOD_IP} -all"',
         '''txt-record=_dmarc.shop.test,"v=DMARC1; p=reject; sp=quarantine"''',
         f'txt-record={SELECTOR}._domainkey.shop.test,"v=DKIM1; k=rsa; p={dkim_key}"',
+        # the same key, unreadable in a way dkimpy's reader fails on with an AssertionError
+        f'txt-record={SELECTOR}._domainkey.badkey.test,"v=DKIM1; k=rsa; p={_unreadable(dkim_key)}"',
         f'txt-record=bounces.shop.test,"v=spf1 ip4:{GOOD_IP} -all"',
         "mx-host=sub.shop.test,mail.shop.test,10",
         # other SPF outcomes, DMARC policies
