@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from mailsift.analysis.model import Message
 from mailsift.config import Config
@@ -28,6 +30,7 @@ warn = ThrottledWarning(log).warn  # a resolver that stops answering does so for
 # The outer guard: every lookup already stops at the budget, this only catches a check that hangs.
 GUARD_SECONDS = 0.3
 FACTS = {Outcome.TIMEOUT: "DNS_TIMEOUT", Outcome.SERVFAIL: "DNS_SERVFAIL"}
+T = TypeVar("T")
 
 
 def gather(msg: Message, config: Config) -> NetworkVerdicts:
@@ -59,12 +62,12 @@ async def gather_async(msg: Message, config: Config) -> NetworkVerdicts:
 async def _lookups(msg: Message, config: Config, ids: Identities, lookups: Lookups,
                    verdicts: NetworkVerdicts) -> None:
     spf, signatures, (record, txt), listed, rdns, domains = await asyncio.gather(
-        check_spf(ids, lookups),
-        check_dkim(msg.raw, lookups, config.scan.max_bytes),
-        _policy_records(ids, lookups),
-        dnslists.check_lists(config.dns, ids, lookups),
-        hosts.check_rdns(ids, lookups),
-        sender.check_domains(ids, lookups),
+        _isolated("SPF", check_spf(ids, lookups), None),
+        _isolated("DKIM", check_dkim(msg.raw, lookups, config.scan.max_bytes), []),
+        _isolated("DMARC record", _policy_records(ids, lookups), (None, None)),
+        _isolated("DNS lists", dnslists.check_lists(config.dns, ids, lookups), {}),
+        _isolated("reverse DNS", hosts.check_rdns(ids, lookups), {}),
+        _isolated("sender domain", sender.check_domains(ids, lookups), {}),
     )
     verdicts.spf, verdicts.dkim, verdicts.listed = spf, signatures, listed
     verdicts.findings.update(rdns | domains)
@@ -72,6 +75,19 @@ async def _lookups(msg: Message, config: Config, ids: Identities, lookups: Looku
         verdicts.dmarc = dmarc.evaluate(ids.from_domain, record, spf, signatures)
         if txt is not None:
             verdicts.findings.update(sender.weak_domain(ids, record, txt))
+
+
+async def _isolated(name: str, check: Coroutine[Any, Any, T], nothing: T) -> T:
+    """The check's verdict, or `nothing` (its rules do not fire) when it raises: the libraries
+    read records and signatures a sender writes, and one of their failures (dkimpy had three)
+    must cost that check, not the scoring of the whole message, as a rule that raises costs only
+    itself (mailsift.rules.engine)."""
+    try:
+        return await check
+    except Exception as exc:  # see above: any failure of one check, logged with its cause
+        warn(f"check {name}", "network check %s failed (%s: %s); its rules count as not hit",
+             name, type(exc).__name__, exc)
+        return nothing
 
 
 async def _policy_records(ids: Identities, lookups: Lookups
