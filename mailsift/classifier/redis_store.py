@@ -247,6 +247,10 @@ class RedisStore:
     def ready(self, write: bool = True) -> Any:
         return self._ready(write)
 
+    def scan(self, pattern: str) -> Iterator[list[bytes]]:
+        """Batches of this store's keys matching `pattern` (after the hash tag)."""
+        return self._scan(pattern)
+
     @property
     def key_base(self) -> str:
         """`{prefix}`: the hash-tagged start of every key of this store."""

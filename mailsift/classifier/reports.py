@@ -44,6 +44,12 @@ class DigestStore(Protocol):
     def count_reported(self, digests: Iterable[str]) -> set[str]:
         """Which of these digests some report carries."""
 
+    def export(self) -> dict[str, list[str]]:
+        """Every reported message with its digests, for a backup (see ReportRecords)."""
+
+    def replace(self, reports: dict[str, list[str]]) -> None:
+        """Withdraw every report, then record `reports` (a restore)."""
+
 
 def match(store: DigestStore, digests: ReportDigests) -> ReportMatch:
     found = store.count_reported(digests.all)
@@ -60,7 +66,9 @@ class RedisDigests:
         return f"{self.store.key_base}{kind}:{name}"
 
     def report(self, message: str, digests: ReportDigests) -> bool:
-        members = sorted(digests.all)
+        return self._record(message, sorted(digests.all))
+
+    def _record(self, message: str, members: list[str]) -> bool:
         keys = [self._key("rm", message), *(self._key("rd", digest) for digest in members)]
         with self.store.errors():
             # "-" keeps the record even for a message without digests, so a repeat is recognised.
@@ -88,6 +96,28 @@ class RedisDigests:
             counts = self.store.ready(write=False).mget([self._key("rd", d) for d in wanted])
         return {d for d, count in zip(wanted, counts, strict=True) if count and int(count) > 0}
 
+    def export(self) -> dict[str, list[str]]:
+        start = len(self._key("rm", "").encode())
+        found: dict[str, list[str]] = {}
+        for keys in self.store.scan("rm:*"):
+            with self.store.errors():
+                pipe = self.store.ready(write=False).pipeline(transaction=False)
+                for key in keys:
+                    pipe.smembers(key)
+                members = pipe.execute()
+            found.update((key[start:].decode(), sorted(m.decode() for m in held if m != b"-"))
+                         for key, held in zip(keys, members, strict=True) if held)
+        return found
+
+    def replace(self, reports: dict[str, list[str]]) -> None:
+        """Not atomic, like a restore of the tokens: a failed one is run again whole."""
+        for pattern in ("rm:*", "rd:*"):
+            for keys in self.store.scan(pattern):
+                with self.store.errors():
+                    self.store.ready().unlink(*keys)
+        for message, digests in reports.items():
+            self._record(message, sorted(set(digests)))
+
 
 class SQLiteDigests:
     """Two tables in the Bayes file: digest -> report count, and message -> its digests."""
@@ -112,14 +142,19 @@ class SQLiteDigests:
     def report(self, message: str, digests: ReportDigests) -> bool:
         with self.store.writing() as db:
             self._ensure_tables(db)
-            ns = self.store.namespace
-            if db.execute("SELECT 1 FROM report_messages WHERE ns=? AND message=?",
-                          (ns, message)).fetchone():
-                return False
-            db.executemany("INSERT INTO report_messages VALUES (?, ?, ?)",
-                           [(ns, message, d) for d in sorted(digests.all | {"-"})])
-            db.executemany("INSERT INTO report_digests VALUES (?, ?, 1) ON CONFLICT(ns, digest) "
-                           "DO UPDATE SET reports = reports + 1", [(ns, d) for d in digests.all])
+            return self._record(db, message, digests.all)
+
+    def _record(self, db: sqlite3.Connection, message: str, digests: Iterable[str]) -> bool:
+        """`report` inside the caller's write transaction; "-" marks a message without digests."""
+        ns = self.store.namespace
+        if db.execute("SELECT 1 FROM report_messages WHERE ns=? AND message=?",
+                      (ns, message)).fetchone():
+            return False
+        members = set(digests) - {"-"}
+        db.executemany("INSERT INTO report_messages VALUES (?, ?, ?)",
+                       [(ns, message, d) for d in sorted(members | {"-"})])
+        db.executemany("INSERT INTO report_digests VALUES (?, ?, 1) ON CONFLICT(ns, digest) "
+                       "DO UPDATE SET reports = reports + 1", [(ns, d) for d in sorted(members)])
         return True
 
     def revoke(self, message: str) -> bool:
@@ -138,14 +173,37 @@ class SQLiteDigests:
         wanted = sorted(digests)
         if not wanted:
             return set()
-        if not self._created:  # the one write: scoring must not take the write lock per message
-            with self.store.writing() as db:
-                self._ensure_tables(db)
+        self._made()
         with self.store.reading() as db:
             marks = ",".join("?" * len(wanted))
             rows = db.execute(f"SELECT digest FROM report_digests WHERE ns=? AND reports > 0 "
                               f"AND digest IN ({marks})", (self.store.namespace, *wanted)).fetchall()
         return {d for (d,) in rows}
+
+    def _made(self) -> None:
+        """The tables, made once: scoring must not take the write lock per message."""
+        if not self._created:
+            with self.store.writing() as db:
+                self._ensure_tables(db)
+
+    def export(self) -> dict[str, list[str]]:
+        self._made()
+        found: dict[str, list[str]] = {}
+        with self.store.reading() as db:
+            for message, digest in db.execute(
+                    "SELECT message, digest FROM report_messages WHERE ns=? ORDER BY message, digest",
+                    (self.store.namespace,)):
+                found.setdefault(message, []).extend([digest] if digest != "-" else [])
+        return found
+
+    def replace(self, reports: dict[str, list[str]]) -> None:
+        """In one transaction: a failed restore leaves the reports as they were."""
+        with self.store.writing() as db:
+            self._ensure_tables(db)
+            for table in ("report_messages", "report_digests"):
+                db.execute(f"DELETE FROM {table} WHERE ns=?", (self.store.namespace,))
+            for message, digests in reports.items():
+                self._record(db, message, digests)
 
 
 def digest_store(store: TokenStore) -> DigestStore:

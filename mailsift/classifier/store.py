@@ -192,32 +192,55 @@ class TokenStore(Protocol):
         connection where the backend can (Redis); closing it never closes this store's."""
 
 
-def write_backup(store: TokenStore, out: IO[str]) -> int:
-    """A portable, line-oriented JSON backup: one header line, then seen records, then tokens,
-    then an end line with the counts, by which a restore tells a whole backup from a cut one."""
+class ReportRecords(Protocol):
+    """The shared report digests kept beside a store (mailsift.classifier.reports), as a backup
+    carries them: each reported message with its digests. Reports are made by hand, so there
+    are few enough to hold at once."""
+
+    def export(self) -> dict[str, list[str]]: ...
+
+    def replace(self, reports: dict[str, list[str]]) -> None:
+        """Withdraw every report of this store, then record `reports`."""
+
+
+def write_backup(store: TokenStore, out: IO[str], reports: ReportRecords | None = None) -> int:
+    """A portable, line-oriented JSON backup: one header line, then seen records, then the
+    report digests (when `reports` is given), then tokens, then an end line with the counts,
+    by which a restore tells a whole backup from a cut one."""
     import json
 
+    # first: a SQLite export holds its read transaction open while the tokens stream
+    reported = reports.export() if reports is not None else None
     totals, seen, tokens = store.export()
     out.write(json.dumps({"format": BACKUP_FORMAT, "version": SCHEMA_VERSION,
                           "spam": totals.spam, "ham": totals.ham, "ends": True}) + "\n")
     for digest, label in seen.items():
         out.write(json.dumps({"m": digest, "c": label.value}) + "\n")
+    for message, digests in (reported or {}).items():
+        out.write(json.dumps({"r": message, "d": digests}) + "\n")
     count = 0
     for token in tokens:
         out.write(json.dumps({"t": token.key.hex(), "s": token.spam, "h": token.ham, "a": token.seen}) + "\n")
         count += 1
-    out.write(json.dumps({"end": {"seen": len(seen), "tokens": count}}) + "\n")
+    end = {"seen": len(seen), "tokens": count}
+    if reported is not None:
+        end["reports"] = len(reported)
+    out.write(json.dumps({"end": end}) + "\n")
     return count
 
 
-def read_backup(store: TokenStore, source: IO[str], name: str) -> int:
+def read_backup(store: TokenStore, source: IO[str], name: str,
+                reports: ReportRecords | None = None) -> int:
     """Restore a backup written by `write_backup`; a wrong file stops with a clear message.
 
     `source` must be seekable: it is read twice, first to check every line (a bad line anywhere,
     or a backup cut short, changes nothing), then to load the tokens as they are read. A store of
     millions of tokens is so never held in memory whole; holding it took ~200 MB per million
     tokens. Backups written before the end line existed (no "ends" in the header) cannot be
-    checked for completeness and are restored as they are."""
+    checked for completeness and are restored as they are.
+
+    `reports` are replaced by the backup's when it carries them (its end line counts them):
+    a backup made without them, or before they were backed up, leaves them as they are."""
     import json
 
     try:
@@ -230,16 +253,20 @@ def read_backup(store: TokenStore, source: IO[str], name: str) -> int:
         raise BackupError(f"{name}: backup version {header.get('version')} is not {SCHEMA_VERSION}")
     body = source.tell()
     seen: dict[str, Label] = {}
+    reported: dict[str, list[str]] = {}
     end: dict[str, int] = {}
-    count = sum(1 for _ in _backup_tokens(source, name, seen, end))
+    count = sum(1 for _ in _backup_tokens(source, name, seen, end, reported))
     if header.get("ends"):
-        _check_end(name, end, {"seen": len(seen), "tokens": count})
+        found = {"seen": len(seen), "tokens": count}
+        _check_end(name, end, found | ({"reports": len(reported)} if "reports" in end else {}))
     source.seek(body)
     store.totals()  # a store down from the start fails here, unchanged, as "unavailable"
     try:
         store.clear()
         store.import_(Totals(int(header["spam"]), int(header["ham"])), seen,
-                      _backup_tokens(source, name, {}, {}))
+                      _backup_tokens(source, name, {}, {}, {}))
+        if reports is not None and "reports" in end:
+            reports.replace(reported)
     except StoreError as exc:  # neither step is one transaction on Redis, nor both on SQLite
         raise BackupError(f"{name}: the restore stopped part-way, so the store holds only part "
                           f"of the backup; run it again once the store is fixed ({exc})") from exc
@@ -256,11 +283,11 @@ def _check_end(name: str, end: dict[str, int], found: dict[str, int]) -> None:
                           f"{found['seen']} and {found['tokens']}; the store was left unchanged")
 
 
-def _backup_tokens(source: IO[str], name: str, seen: dict[str, Label],
-                   end: dict[str, int]) -> Iterator[BackupToken]:
-    """The token lines from the current position on; seen records go into `seen`, the end line's
-    counts into `end`. Read with readline, not iteration: a text file forbids tell() once
-    iterated, and read_backup seeks."""
+def _backup_tokens(source: IO[str], name: str, seen: dict[str, Label], end: dict[str, int],
+                   reported: dict[str, list[str]]) -> Iterator[BackupToken]:
+    """The token lines from the current position on; seen records go into `seen`, reported
+    messages into `reported`, the end line's counts into `end`. Read with readline, not
+    iteration: a text file forbids tell() once iterated, and read_backup seeks."""
     import json
 
     number = 1
@@ -272,8 +299,13 @@ def _backup_tokens(source: IO[str], name: str, seen: dict[str, Label],
             row = json.loads(line)
             if "m" in row:
                 seen[row["m"]] = Label(row["c"])
+            elif "r" in row:
+                reported[str(row["r"])] = [str(digest) for digest in row["d"]]
             elif "end" in row:
-                end.update(seen=int(row["end"]["seen"]), tokens=int(row["end"]["tokens"]))
+                counts = row["end"]
+                end.update(seen=int(counts["seen"]), tokens=int(counts["tokens"]))
+                if "reports" in counts:
+                    end["reports"] = int(counts["reports"])
             else:
                 yield BackupToken(bytes.fromhex(row["t"]), int(row["s"]), int(row["h"]), int(row["a"]))
         except (ValueError, KeyError, TypeError) as exc:

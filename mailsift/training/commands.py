@@ -87,7 +87,7 @@ def _maintain(bayes: BayesFilter, mode: str, file: str | None) -> str:
         return _backup(bayes, file or "")
     name = "standard input" if file == "-" else file or ""
     with _backup_source(file or "") as source:
-        count = read_backup(bayes.store, source, name)
+        count = read_backup(bayes.store, source, name, bayes.reports)
     return f"Restored {count} token(s) from {name}"
 
 
@@ -114,14 +114,14 @@ def _backup(bayes: BayesFilter, file: str) -> str:
     file is written under a temporary name and renamed when complete, so a full disk or a crash
     never leaves a truncated backup in place of yesterday's good one."""
     if file == "-":
-        write_backup(bayes.store, sys.stdout)
+        write_backup(bayes.store, sys.stdout, bayes.reports)
         return ""
     target = Path(file)
     try:
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent,
                                          prefix=f".{target.name}.", delete=False) as out:
             try:
-                count = write_backup(bayes.store, out)
+                count = write_backup(bayes.store, out, bayes.reports)
                 out.flush()
                 os.fsync(out.fileno())
             except BaseException:
