@@ -129,9 +129,20 @@ def directory_files(path: Path, unreadable: Callable[[OSError], None] | None = N
         return
     for root, dirs, files in os.walk(path, onerror=report):
         dirs.sort()
-        for name in sorted(files):
+        for name in sorted(_maildir_pruned(Path(root), dirs, files)):
             if (file := Path(root, name)).is_file():
                 yield file
+
+
+def _maildir_pruned(root: Path, dirs: list[str], files: list[str]) -> list[str]:
+    """The files of `root` that may be messages, and `dirs` pruned in place, for a Maildir met
+    in a folder walk (a folder of users' Maildirs): its tmp/ holds deliveries still being
+    written, and its own files (dovecot-uidlist, dovecot.index*, subscriptions) are no mail,
+    so only its cur/, new/ and subfolders (Maildir++ .Junk) are read."""
+    if not is_maildir(root):
+        return files
+    dirs[:] = [name for name in dirs if name != "tmp"]
+    return []
 
 
 def _directory(path: Path, force_mbox: bool) -> Iterator[Item]:

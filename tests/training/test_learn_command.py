@@ -603,3 +603,22 @@ def test_a_bad_line_at_the_end_of_a_backup_changes_nothing(config: Path, tmp_pat
     assert result.returncode == 2
     assert result.stderr.startswith(f"mailsift: learn: {backup}:1003: bad backup line: ")
     assert mailsift(config, "learn", "--dump").stdout == dump
+
+
+def test_a_maildir_inside_a_folder_gives_its_mail_not_tmp_or_dovecot_files(tmp_path: Path) -> None:
+    """Learning a folder of users' Maildirs learned the half-written deliveries in each tmp/ and
+    named Dovecot's index files as files it could not use."""
+    (tmp_path / "jane").mkdir()
+    maildir = mailbox.Maildir(tmp_path / "jane" / "Maildir", create=True)
+    junk = maildir.add_folder("Junk")
+    maildir.add(SPAM[0])
+    junk.add(SPAM[1])
+    for box in (tmp_path / "jane" / "Maildir", tmp_path / "jane" / "Maildir" / ".Junk"):
+        (box / "tmp" / "1700000000.M1P2.host").write_bytes(SPAM[2][:300])
+        (box / "dovecot-uidlist").write_text("3 V1700000000 N2\n1 1700000000.M1P1.host\n")
+        (box / "dovecot.index.cache").write_bytes(b"\0\1" * 100)
+    (tmp_path / "jane" / "notes.eml").write_bytes(SPAM[3])
+    items = list(iter_messages([str(tmp_path)]))
+    assert sorted(Path(item.name).relative_to(tmp_path).parts[:-1] for item in items) == [
+        ("jane",), ("jane", "Maildir", ".Junk", "new"), ("jane", "Maildir", "new")]
+    assert not any(item.error for item in items)
