@@ -52,6 +52,12 @@ class Service:
     hold: SenderHold
 
 
+@dataclass(frozen=True)
+class Recipient:
+    written: str  # RCPT TO as the client wrote it
+    address: str  # as Postfix resolved it: for policies, the log and the quarantine
+
+
 class MailsiftMilter(Milter.Base):
     # What new messages use; a reload (mailsift.milter.reload) replaces it. Each message takes
     # it once, at end of message, so one message is never scored and acted on by two configs.
@@ -66,7 +72,7 @@ class MailsiftMilter(Milter.Base):
 
     def _new_message(self) -> None:
         self.mail_from = ""
-        self.recipients: list[str] = []  # as Postfix gave them, for delrcpt
+        self.recipients: list[Recipient] = []
         self.headers: list[tuple[str, str]] = []
         if hasattr(self, "spool"):
             self.spool.close()
@@ -96,13 +102,13 @@ class MailsiftMilter(Milter.Base):
     @Milter.noreply
     def envfrom(self, mailfrom: str, *esmtp: str) -> int:
         self._new_message()
-        self.mail_from = mailfrom.strip().strip("<>")
+        self.mail_from = self._resolved("{mail_addr}", mailfrom)
         self.auth_user = self.getsymval("{auth_authen}") or ""
         return Milter.CONTINUE
 
     @Milter.noreply
     def envrcpt(self, to: str, *esmtp: str) -> int:
-        self.recipients.append(to)
+        self.recipients.append(Recipient(to, self._resolved("{rcpt_addr}", to)))
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -135,11 +141,21 @@ class MailsiftMilter(Milter.Base):
         self.spool.close()
         return Milter.CONTINUE
 
+    def _resolved(self, macro: str, written: str) -> str:
+        """An envelope address as Postfix resolves it, which is where it delivers the mail.
+
+        Postfix hands the milter the address as the client wrote it. Judged by that, a recipient
+        with needless quotes (`<"bob"@example.com>`), a trailing dot or a source route
+        (`<@relay:bob@example.com>`) met another policy than its own. The macro ({mail_addr},
+        {rcpt_addr}, sent by Postfix by default) holds the resolved form; without it, as written."""
+        resolved = self.getsymval(macro)
+        return _address(written) if resolved is None else resolved
+
     # --- end of message --------------------------------------------------------------------
 
     @property
     def addresses(self) -> list[str]:
-        return [r.strip().strip("<>") for r in self.recipients]
+        return [r.address for r in self.recipients]
 
     def _outbound_mode(self) -> str:
         """How mail from this client is treated: "scan", "skip" or "outbound"."""
@@ -231,8 +247,8 @@ class MailsiftMilter(Milter.Base):
             if not decision.deliver:
                 return self._done(queue_id, result, decision.summary, started, Milter.DISCARD, held)
             for recipient in self.recipients:
-                if recipient.strip().strip("<>") in decision.quarantine:
-                    self.delrcpt(recipient)
+                if recipient.address in decision.quarantine:
+                    self._remove(recipient)
         if outbound and not config.outbound.add_headers:
             self._replace_spam_headers([], None)  # the sender's own verdict goes, ours is kept back
         else:
@@ -242,6 +258,14 @@ class MailsiftMilter(Milter.Base):
         if decision.tag_subject:
             self._tag_subject()
         return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT, held)
+
+    def _remove(self, recipient: Recipient) -> None:
+        """Take a recipient out of the envelope. Postfix's delrcpt matches the address as smtpd
+        parsed it, which keeps a trailing dot but drops a source route: neither the written nor
+        the resolved form finds every recipient, so both are asked for. A form that matches no
+        recipient removes nothing, and both forms name the same address, so no other goes."""
+        for form in dict.fromkeys((recipient.written.strip(), f"<{recipient.address}>")):
+            self.delrcpt(form)
 
     def _header(self, name: str) -> str | None:
         """The first `name` header as text, raw 8-bit bytes decoded (see `header_text`)."""
@@ -330,6 +354,10 @@ class MailsiftMilter(Milter.Base):
                  queue_id, self.client_name or "-", self.client_ip or "-", login, self.mail_from,
                  _addresses(self.addresses), score, action, held, rules,
                  (time.monotonic() - started) * 1000)
+
+
+def _address(written: str) -> str:
+    return written.strip().strip("<>")
 
 
 def _addresses(addresses: list[str]) -> str:

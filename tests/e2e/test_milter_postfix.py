@@ -260,6 +260,26 @@ def test_rejecting_recipient_is_quarantined_when_another_accepts(
         milter, sent.queue_id or "")
 
 
+@pytest.mark.parametrize(("written", "meant", "mark", "other"), [
+    (f"<@relay.example:{BOB}>", BOB, REJECT_MARK, LENIENT),
+    ('<"strict"@example.com>', STRICT, TAG_MARK, BOB),
+    (f"<{STRICT}.>", STRICT, TAG_MARK, BOB),
+], ids=["source-route", "needless-quotes", "trailing-dot"])
+def test_recipient_written_oddly_gets_the_outcome_of_the_address_postfix_delivers_to(
+        mta: Mta, milter: MilterProcess, written: str, meant: str, mark: str, other: str) -> None:
+    """Postfix delivers to its own parse of RCPT TO, but the milter judged the address as written:
+    a source-routed recipient to be quarantined was not found by delrcpt and got the spam too,
+    and quotes or a trailing dot took a recipient out of its own policy."""
+    raw, message_id = make_message(mark)
+    sent = mta.send(raw, [written, other])
+    assert sent.accepted, sent.reply
+    mta.delivered(message_id)
+    mta.settle()
+    assert [m.recipients for m in mta.sink.find(message_id)] == [(other,)]
+    [stored] = mta.quarantined(milter, message_id)
+    assert stored.meta["recipients"] == [meant]
+
+
 def test_no_reject_recipient_gets_quarantine_instead_of_reject(
         mta: Mta, milter: MilterProcess) -> None:
     raw, message_id = make_message(REJECT_MARK)
