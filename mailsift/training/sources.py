@@ -10,6 +10,7 @@ counted, never fatal: one bad file must not stop the training of 10,000.
 from __future__ import annotations
 
 import functools
+import gzip
 import mailbox
 import os
 import shutil
@@ -18,8 +19,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 MBOX_MARK = b"From "
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def _after_blank_lines(fh: object) -> Iterator[bytes]:
 def iter_messages(paths: list[str], force_mbox: bool = False, spool: Path | None = None) -> Iterator[Item]:
     """The messages of `paths`. Standard input (`-`) is one message, or with `force_mbox` an mbox
     (`zcat spam.mbox.gz | mailsift learn --spam --mbox -`), which is first copied into the
-    folder `spool` so that it is read message by message like any mbox, never whole."""
+    folder `spool` so that it is read message by message like any mbox, never whole. So is a
+    gzip-compressed file (`spam-2023.mbox.gz`, as archives are kept), decompressed there."""
     for spec in paths:
         if spec == "-":
             yield from _stdin(force_mbox, spool)
@@ -97,9 +101,11 @@ def iter_messages(paths: list[str], force_mbox: bool = False, spool: Path | None
         if not path.exists():
             yield Item(str(path), error="no such file or directory")
         elif path.is_dir():
-            yield from _directory(path, force_mbox)
+            yield from _directory(path, force_mbox, spool)
         elif not path.is_file():  # a FIFO or device: opening it could wait forever
             yield Item(str(path), error="not a regular file")
+        elif spool is not None and _is_gzip(path):
+            yield from _gunzipped(path, spool, force_mbox or None)
         elif force_mbox or is_mbox(path):
             yield from _mbox(path)
         else:
@@ -145,13 +151,16 @@ def _maildir_pruned(root: Path, dirs: list[str], files: list[str]) -> list[str]:
     return []
 
 
-def _directory(path: Path, force_mbox: bool) -> Iterator[Item]:
+def _directory(path: Path, force_mbox: bool, spool: Path | None) -> Iterator[Item]:
     """A Maildir's files are single messages even with `force_mbox`: its layout says so. A folder
     that cannot be listed becomes an item that names it, as an unreadable file does."""
     errors: list[OSError] = []
     mboxes = force_mbox and not is_maildir(path)
     for file in directory_files(path, errors.append):
-        yield from _mbox(file) if mboxes else (_file(file),)
+        if spool is not None and _is_gzip(file):
+            yield from _gunzipped(file, spool, mboxes)
+        else:
+            yield from _mbox(file) if mboxes else (_file(file),)
     for exc in errors:
         yield Item(str(exc.filename or path), error=exc.strerror or str(exc))
 
@@ -160,19 +169,43 @@ def _file(path: Path) -> Item:
     return Item(str(path), path=path)
 
 
+def _is_gzip(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(2) == GZIP_MAGIC
+    except OSError:
+        return False  # named as unreadable where the file is read
+
+
+def _gunzipped(path: Path, spool: Path, mbox: bool | None) -> Iterator[Item]:
+    """The messages of a gzip-compressed file, decompressed (streamed) into `spool`: an mbox when
+    `mbox` says so, or when None and its content looks like one; else one message."""
+    try:
+        with gzip.open(path) as packed:
+            plain = _spooled(packed, spool)
+    except (OSError, EOFError) as exc:  # BadGzipFile is an OSError; EOFError: cut short
+        yield Item(str(path), error=f"cannot decompress: {exc}")
+        return
+    if mbox or (mbox is None and is_mbox(plain)):
+        yield from _mbox(plain, str(path))
+    else:
+        yield Item(str(path), path=plain)
+
+
 def _stdin(force_mbox: bool, spool: Path | None) -> Iterator[Item]:
     if not force_mbox:
         yield Item("<stdin>", sys.stdin.buffer.read())
         return
     if spool is None:
         raise ValueError("an mbox on standard input needs a spool folder")
-    yield from _mbox(_spooled_stdin(spool), "<stdin>")
+    yield from _mbox(_spooled(sys.stdin.buffer, spool), "<stdin>")
 
 
-def _spooled_stdin(spool: Path) -> Path:
-    """A file of its own each time, so a second `-` cannot overwrite what the first one listed."""
+def _spooled(source: IO[bytes], spool: Path) -> Path:
+    """A file of its own each time, so a second `-` (or archive) cannot overwrite what the first
+    one listed."""
     with tempfile.NamedTemporaryFile("wb", dir=spool, suffix=".mbox", delete=False) as out:
-        shutil.copyfileobj(sys.stdin.buffer, out)
+        shutil.copyfileobj(source, out)
     return Path(out.name)
 
 

@@ -622,3 +622,26 @@ def test_a_maildir_inside_a_folder_gives_its_mail_not_tmp_or_dovecot_files(tmp_p
     assert sorted(Path(item.name).relative_to(tmp_path).parts[:-1] for item in items) == [
         ("jane",), ("jane", "Maildir", ".Junk", "new"), ("jane", "Maildir", "new")]
     assert not any(item.error for item in items)
+
+
+def test_gzip_compressed_mboxes_and_messages_are_learned_as_they_are(config: Path, tmp_path: Path) -> None:
+    """Spam archives are kept as `spam-2023.mbox.gz`: learning one named it "not a mail message"
+    and exited 2. One cut short is named, not a traceback."""
+    box = mailbox.mbox(tmp_path / "spam.mbox")
+    for raw in SPAM[:3]:
+        box.add(raw)
+    box.flush()
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    packed = gzip.compress((tmp_path / "spam.mbox").read_bytes())
+    (archives / "2023.mbox.gz").write_bytes(packed)
+    (tmp_path / "one.eml.gz").write_bytes(gzip.compress(SPAM[3]))
+    (tmp_path / "cut.mbox.gz").write_bytes(packed[:len(packed) // 2])
+    learned = mailsift(config, "learn", "--spam", str(archives / "2023.mbox.gz"),
+                       str(tmp_path / "one.eml.gz"))
+    assert learned.returncode == 0, learned.stderr
+    assert "Learned tokens from 4 message(s) (4 messages examined)" in learned.stdout
+    again = mailsift(config, "learn", "--spam", "--mbox", str(archives), str(tmp_path / "cut.mbox.gz"))
+    assert "Learned tokens from 0 message(s) (4 messages examined)" in again.stdout, again.stdout
+    assert f"{tmp_path / 'cut.mbox.gz'}: cannot decompress: " in again.stdout
+    assert again.stderr == f"mailsift: learn: nothing to learn in {tmp_path / 'cut.mbox.gz'} (see above)\n"
