@@ -103,7 +103,7 @@ class MailsiftMilter(Milter.Base):
     def envfrom(self, mailfrom: str, *esmtp: str) -> int:
         self._new_message()
         self.mail_from = self._resolved("{mail_addr}", mailfrom)
-        self.auth_user = self.getsymval("{auth_authen}") or ""
+        self.auth_user = self._macro("{auth_authen}") or ""
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -148,8 +148,19 @@ class MailsiftMilter(Milter.Base):
         with needless quotes (`<"bob"@example.com>`), a trailing dot or a source route
         (`<@relay:bob@example.com>`) met another policy than its own. The macro ({mail_addr},
         {rcpt_addr}, sent by Postfix by default) holds the resolved form; without it, as written."""
-        resolved = self.getsymval(macro)
-        return _address(written) if resolved is None else resolved
+        resolved = self._macro(macro)
+        return milter_text(_address(written)) if resolved is None else resolved
+
+    def _macro(self, name: str) -> str | None:
+        """A macro's value; None when Postfix did not send it, or when it holds raw 8-bit bytes.
+
+        pymilter decodes macros as strict UTF-8 and raises on anything else, and Postfix with
+        `smtputf8_enable = no` takes raw 8-bit addresses and SASL names: the exception left the
+        callback half done, and such a recipient went missing from the milter's view."""
+        try:
+            return self.getsymval(name)
+        except UnicodeDecodeError:
+            return None
 
     # --- end of message --------------------------------------------------------------------
 
@@ -238,6 +249,10 @@ class MailsiftMilter(Milter.Base):
             return self._done(queue_id, result, decision.summary, started, Milter.REJECT)
         held = ""  # the log line's quarantine fields
         if decision.quarantine:
+            stuck = self._unremovable(decision.quarantine) if decision.deliver else []
+            if stuck:
+                return self._on_error(queue_id, f"recipient not removable: {_addresses(stuck)} written "
+                                      "in raw 8-bit bytes, which pymilter's delrcpt cannot pass", started)
             try:
                 stored = self.service.quarantine.put(self._held_copy(queue_id, decision.quarantine),
                                                      self._quarantine_meta(queue_id, result, decision))
@@ -259,6 +274,12 @@ class MailsiftMilter(Milter.Base):
             self._tag_subject()
         return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT, held)
 
+    def _unremovable(self, addresses: list[str]) -> list[str]:
+        """Those of `addresses` that delrcpt cannot name: pymilter passes text to Postfix as
+        UTF-8, so a recipient written in raw 8-bit bytes cannot be matched (see `_macro`)."""
+        return [r.address for r in self.recipients
+                if r.address in addresses and _has_raw_bytes(r.written)]
+
     def _remove(self, recipient: Recipient) -> None:
         """Take a recipient out of the envelope. Postfix's delrcpt matches the address as smtpd
         parsed it, which keeps a trailing dot but drops a source route: neither the written nor
@@ -268,9 +289,9 @@ class MailsiftMilter(Milter.Base):
             self.delrcpt(form)
 
     def _header(self, name: str) -> str | None:
-        """The first `name` header as text, raw 8-bit bytes decoded (see `header_text`)."""
+        """The first `name` header as text, raw 8-bit bytes decoded (see `milter_text`)."""
         value = next((v for n, v in self.headers if n.lower() == name), None)
-        return None if value is None else header_text(value)
+        return None if value is None else milter_text(value)
 
     def _quarantine_meta(self, queue_id: str, result: Result, decision: Decision) -> dict[str, Any]:
         subject = self._header("subject") or ""
@@ -370,10 +391,16 @@ def _authserv_id(value: str) -> str:
     return words[0].lower() if words else ""
 
 
-def header_text(value: str) -> str:
-    """A header value as real text. pymilter hands raw 8-bit bytes over as surrogate escapes,
-    which cannot be written anywhere: turn them back into bytes and decode them (UTF-8, else
+def milter_text(value: str) -> str:
+    """A header value or envelope address as real text. pymilter hands raw 8-bit bytes over as
+    surrogate escapes, which cannot be written anywhere (the quarantine refused such a message,
+    and it was deferred on every retry): turn them back into bytes and decode them (UTF-8, else
     Windows-1252, which maps every byte)."""
-    if not any("\udc80" <= c <= "\udcff" for c in value):
+    if not _has_raw_bytes(value):
         return value
     return decode_short(value.encode("utf-8", "surrogateescape"), "")[0]
+
+
+def _has_raw_bytes(value: str) -> bool:
+    """True when pymilter's text holds bytes that were not UTF-8 (as surrogate escapes)."""
+    return any("\udc80" <= c <= "\udcff" for c in value)

@@ -280,6 +280,38 @@ def test_recipient_written_oddly_gets_the_outcome_of_the_address_postfix_deliver
     assert stored.meta["recipients"] == [meant]
 
 
+@pytest.fixture
+def raw_8bit_envelopes(postfix: PostfixInstance) -> Iterator[None]:
+    """Postfix as many sites run it, with `smtputf8_enable = no`: it then takes MAIL FROM and
+    RCPT TO in raw 8-bit bytes and hands them on as they are."""
+    postfix.postconf(smtputf8_enable="no")
+    postfix.reload()
+    yield
+    postfix.postconf(smtputf8_enable="yes")  # the default at compatibility_level 3.6
+    postfix.reload()
+
+
+def test_raw_8bit_envelope_addresses_are_quarantined_or_get_on_error(
+        mta: Mta, milter: MilterProcess, raw_8bit_envelopes: None) -> None:
+    """pymilter hands raw 8-bit addresses over as surrogate escapes: the quarantine could not store
+    them (deferred on every retry), and {rcpt_addr} raised, so such a recipient went missing from
+    the milter's view and got the spam meant for quarantine. A recipient delrcpt cannot name gets
+    milter.on_error (tempfail here) rather than the spam."""
+    mark = milter.mark()
+    raw, message_id = make_message(QUARANTINE_MARK)
+    sent = mta.send(raw, BOB, sender="j\xf6rg@sender.example")
+    assert sent.accepted, sent.reply
+    [stored] = mta.quarantined(milter, message_id)
+    assert stored.meta["mail_from"] == "jörg@sender.example"
+    raw, message_id = make_message(REJECT_MARK)
+    sent = mta.send(raw, ["<b\xf6b@example.com>", LENIENT])
+    assert sent.reply.startswith("451 4.7.1"), sent.reply
+    assert mta.not_delivered(message_id)
+    assert mta.quarantined(milter, message_id) == []
+    assert "recipient not removable: <böb@example.com>" in milter.wait_for_log("on_error=", start=mark).string
+    assert not [line for line in milter.lines[mark:] if "Traceback" in line or "Error:" in line]
+
+
 def test_no_reject_recipient_gets_quarantine_instead_of_reject(
         mta: Mta, milter: MilterProcess) -> None:
     raw, message_id = make_message(REJECT_MARK)
