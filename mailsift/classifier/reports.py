@@ -45,7 +45,8 @@ class DigestStore(Protocol):
         """Which of these digests some report carries."""
 
     def export(self) -> dict[str, list[str]]:
-        """Every reported message with its digests, for a backup (see ReportRecords)."""
+        """Every reported message with its digests, for a backup. Reports are made by hand, so
+        there are few enough to hold at once."""
 
     def replace(self, reports: dict[str, list[str]]) -> None:
         """Withdraw every report, then record `reports` (a restore)."""
@@ -193,7 +194,9 @@ class SQLiteDigests:
             for message, digest in db.execute(
                     "SELECT message, digest FROM report_messages WHERE ns=? ORDER BY message, digest",
                     (self.store.namespace,)):
-                found.setdefault(message, []).extend([digest] if digest != "-" else [])
+                digests = found.setdefault(message, [])  # "-" alone: reported, without digests
+                if digest != "-":
+                    digests.append(digest)
         return found
 
     def replace(self, reports: dict[str, list[str]]) -> None:

@@ -21,7 +21,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # reports.py builds on this module
+    from mailsift.classifier.reports import DigestStore
 
 TOKEN_KEY_BYTES = 8  # 64 bits: collisions stay negligible up to billions of tokens
 SCHEMA_VERSION = 1
@@ -192,18 +195,7 @@ class TokenStore(Protocol):
         connection where the backend can (Redis); closing it never closes this store's."""
 
 
-class ReportRecords(Protocol):
-    """The shared report digests kept beside a store (mailsift.classifier.reports), as a backup
-    carries them: each reported message with its digests. Reports are made by hand, so there
-    are few enough to hold at once."""
-
-    def export(self) -> dict[str, list[str]]: ...
-
-    def replace(self, reports: dict[str, list[str]]) -> None:
-        """Withdraw every report of this store, then record `reports`."""
-
-
-def write_backup(store: TokenStore, out: IO[str], reports: ReportRecords | None = None) -> int:
+def write_backup(store: TokenStore, out: IO[str], reports: DigestStore | None = None) -> int:
     """A portable, line-oriented JSON backup: one header line, then seen records, then the
     report digests (when `reports` is given), then tokens, then an end line with the counts,
     by which a restore tells a whole backup from a cut one."""
@@ -230,7 +222,7 @@ def write_backup(store: TokenStore, out: IO[str], reports: ReportRecords | None 
 
 
 def read_backup(store: TokenStore, source: IO[str], name: str,
-                reports: ReportRecords | None = None) -> int:
+                reports: DigestStore | None = None) -> int:
     """Restore a backup written by `write_backup`; a wrong file stops with a clear message.
 
     `source` must be seekable: it is read twice, first to check every line (a bad line anywhere,

@@ -170,6 +170,10 @@ def _file(path: Path) -> Item:
 
 
 def _is_gzip(path: Path) -> bool:
+    """A `.gz` file that is compressed. The name is asked first: opening every file of a folder
+    for its first bytes cost ~5 µs a message, on the path that feeds bulk learning."""
+    if path.suffix.lower() != ".gz":
+        return False
     try:
         with path.open("rb") as fh:
             return fh.read(2) == GZIP_MAGIC
