@@ -14,7 +14,9 @@ from pathlib import Path
 
 from mailsift.analysis.model import Envelope, Message
 from mailsift.analysis.parse import analyse
+from mailsift.classifier.bayes import Verdict
 from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.reports import ReportMatch
 from mailsift.config import Config
 from mailsift.network import NETWORK_KEY, authentication_results, gather, local_authserv_id
 from mailsift.rules.cf_parser import load_rule_files
@@ -66,10 +68,8 @@ class Scanner:
 
     def score(self, msg: Message) -> Result:
         ctx = CheckContext(msg, self.config)
-        verdict = self.bayes.recipients_verdict(msg) if self.bayes is not None else None
+        verdict, ctx.cache[REPORTS_KEY] = self._bayes_view(msg)
         ctx.cache[BAYES_KEY] = verdict
-        if self.bayes is not None:
-            ctx.cache[REPORTS_KEY] = self.bayes.reported(msg)
         if self.network:  # all DNS of the message, within dns.timeout, before any rule runs
             ctx.cache[NETWORK_KEY] = gather(msg, self.config)
         result = self.engine.run(ctx, self.score_set(verdict is not None),
@@ -78,6 +78,20 @@ class Scanner:
             auth_id = self.config.dns.authserv_id or local_authserv_id()
             result.auth_results = authentication_results(ctx, auth_id)
         return result
+
+    def _bayes_view(self, msg: Message) -> tuple[Verdict | None, ReportMatch | None]:
+        """The Bayes verdict and the report match, or neither. A store that is down is handled
+        inside BayesFilter; this catches what nobody foresaw (a count in the store that is not
+        a number, a tokenizer bug on some input): it costs the message its Bayes rules, not its
+        scan, as a failing network check or rule costs only itself."""
+        if self.bayes is None:
+            return None, None
+        try:
+            return self.bayes.recipients_verdict(msg), self.bayes.reported(msg)
+        except Exception as exc:  # see above: logged with its cause, the rules still score
+            self.bayes.warnings.warn("score", "Bayes failed on a message (%s: %s); it is scored "
+                                     "by the rules alone", type(exc).__name__, exc)
+            return None, None
 
     def scan(self, raw: bytes, envelope: Envelope | None = None,
              arrival: datetime | None = None) -> Result:

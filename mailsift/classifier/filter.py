@@ -27,6 +27,7 @@ from mailsift.classifier.reports import DigestStore, ReportMatch, digest_store, 
 from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError, TokenStore, token_key
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig
+from mailsift.log_throttle import ThrottledWarning
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class BayesFilter:
         self.params = BayesParams(config.strength, config.unknown_prob, config.min_distance,
                                   config.max_tokens)
         self.health = site.health if site is not None else health or StoreHealth()
+        # Damaged store data, a full store: the same news for message after message.
+        self.warnings = site.warnings if site is not None else ThrottledWarning(log)
         self._site = site
         # The message last tokenised, and its tokens: scoring and then autolearning one message
         # would otherwise tokenise it twice.

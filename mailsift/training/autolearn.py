@@ -17,20 +17,16 @@ full (Redis under noeviction) is not, as it still answers the lookups that scori
 
 from __future__ import annotations
 
-import logging
 import time
 
 from mailsift.analysis.model import Message
 from mailsift.classifier.filter import BayesFilter, recipient_key
 from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError, StoreFull
 from mailsift.config import AutolearnConfig
-from mailsift.log_throttle import ThrottledWarning
 from mailsift.rules.result import Result
 
 NO_AUTOLEARN = "noautolearn"
 BAYES_FLAG = "learn"  # tflags of the rules that carry the Bayes verdict
-# A full store refuses every autolearn until someone makes room: the same news for each message.
-_full = ThrottledWarning(logging.getLogger(__name__))
 
 
 def rules_only_score(result: Result) -> float:
@@ -57,6 +53,18 @@ def autolearn(msg: Message, result: Result, bayes: BayesFilter, config: Autolear
         return "no"
     if bayes.store_down:
         return "unavailable"  # the scanner already warned; don't wait on a dead store again
+    try:
+        return _learn_everywhere(msg, bayes, label)
+    except Exception as exc:  # the message is scored; learning it is a bonus (see below)
+        bayes.warnings.warn("autolearn", "Bayes autolearn failed on a message (%s: %s), "
+                            "scoring goes on", type(exc).__name__, exc)
+        return "failed"
+
+
+def _learn_everywhere(msg: Message, bayes: BayesFilter, label: Label) -> str:
+    """Learn the message in the site-wide store and, if it agrees, its recipients' store. A
+    store that is down or full is handled here; what nobody foresaw (a seen record holding no
+    class, a tokenizer bug) is caught by the caller, which must still deliver the verdict."""
     item = bayes.item(msg)
     outcome, agrees = _learn_once(bayes, item, label)
     key = recipient_key(bayes.config, msg.envelope.rcpt_to)
@@ -75,7 +83,7 @@ def _learn_once(bayes: BayesFilter, item: LearnItem, label: Label) -> tuple[str,
     except StoreFull as exc:
         # It still reads: taking it for down would score every message by rules alone, and log
         # "unavailable" and "back" in turn, for as long as it stays full.
-        _full.warn("full", "Bayes autolearn refused, scoring goes on (%s)", exc)
+        bayes.warnings.warn("full", "Bayes autolearn refused, scoring goes on (%s)", exc)
         return "failed", False
     except StoreError as exc:
         bayes.health.failed(exc)

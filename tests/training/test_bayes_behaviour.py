@@ -7,6 +7,7 @@ import base64
 import io
 import logging
 import quopri
+import sqlite3
 import time
 from pathlib import Path
 
@@ -15,13 +16,16 @@ import pytest
 from mailsift.analysis.model import Envelope
 from mailsift.analysis.parse import analyse
 from mailsift.breaker import RETRY_AFTER
+from mailsift.classifier.digest import learn_digest
 from mailsift.classifier.filter import BayesFilter, StoreHealth
 from mailsift.classifier.open_store import open_store
+from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import Label, Outcome, read_backup, token_key, write_backup
 from mailsift.classifier.tokenizer import tokenize
-from mailsift.config import BayesConfig, Config, RulesConfig
+from mailsift.config import AutolearnConfig, BayesConfig, Config, RulesConfig
 from mailsift.rules.result import Result
 from mailsift.scanner import Scanner
+from mailsift.training.autolearn import autolearn
 from tests.support.corpus import corpus_sample
 from tests.support.redis_server import RedisClusterServers, RedisServer
 
@@ -202,6 +206,41 @@ def test_bayes_verdicts_resume_once_a_restarted_redis_answers(
         assert len(lines) == 2 and "unavailable" in lines[0] and "is back" in lines[1], lines
     finally:
         server.stop()
+
+
+def damage(bayes: BayesFilter, digest: str) -> None:
+    """Write what mailsift never writes, as a hand edit or another tool under our prefix might:
+    a total that is not a number, and a learned-message record that names no class."""
+    store = bayes.store
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(store.path) as db:
+            db.execute("UPDATE totals SET spam = 'lots'")
+            db.execute("UPDATE seen SET label = 'maybe' WHERE digest = ?", (digest,))
+        db.close()
+    else:
+        store.client.hset(store._totals_key, "s", "lots")
+        store.client.set(store._seen_key(digest), "maybe")
+
+
+def test_damaged_store_data_costs_a_message_its_bayes_rules_not_its_scan(
+        config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    """Scoring and autolearn go on by the rules, with one warning each that quotes the cause,
+    rather than failing every scan (the milter would answer each message with on_error)."""
+    bayes = trained(config)
+    spam = corpus_sample("spam", 1, 300)[0]
+    msg = analyse(spam, config)
+    bayes.learn(msg, Label.SPAM)
+    damage(bayes, learn_digest(msg))
+    scanner = Scanner(config, bayes=bayes)
+    caplog.set_level(logging.WARNING)
+    results = [scanner.scan(spam) for _ in range(3)]
+    assert {r.score for r in results} == {Scanner(config).scan(spam).score}
+    learn_anything = AutolearnConfig(spam_score=-100.0)
+    assert [autolearn(msg, results[0], bayes, learn_anything) for _ in range(3)] == ["failed"] * 3
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("Bayes failed on a message (") and "rules alone" in lines[0]
+    assert lines[1].startswith("Bayes autolearn failed on a message (")
 
 
 def bayes_rules(result: Result) -> list[str]:
