@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from mailsift.config import Config, ConfigError, load_config
-from mailsift.quarantine.model import SORT_KEYS
+from mailsift.quarantine.model import MAX_PAGE, SORT_KEYS
 
 EXIT_HAM, EXIT_SPAM, EXIT_ERROR = 0, 1, 2
 
@@ -181,7 +181,8 @@ MODE_HELP = {
     "report": "Learn as spam and share their digests so every host recognises copies.",
     "revoke": "Learn as ham and withdraw a report.",
     "dump": "Show counts and token ages.",
-    "clear": "Remove everything learned.",
+    "stores": "List the per-recipient stores under this one, each with its counts.",
+    "clear": "Remove the learned tokens, counts and records (shared spam reports stay).",
     "expire": "Drop tokens not seen for a long time.",
 }
 NEEDS_PATHS = ("spam", "ham", "forget", "report", "revoke")
@@ -347,8 +348,10 @@ def quarantine() -> None:
               help="Order by this, as the web UI's columns do.")
 @click.option("--desc/--asc", "descending", default=True,
               help="Newest, highest, Z first (default), or the other way round.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="Messages per page.")
-@click.option("--page", type=click.IntRange(1), default=1, show_default=True, help="Which page of --limit.")
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True,
+              help="Messages per page.")
+@click.option("--page", type=click.IntRange(1, MAX_PAGE), default=1, show_default=True,
+              help="Which page of --limit.")
 @click.option("--all", "every", is_flag=True, help="Every message that matches, not one page.")
 @config_option
 @click.pass_obj

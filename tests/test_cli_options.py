@@ -76,7 +76,7 @@ def test_quarantine_list_and_rules_lint_read_the_config_given_after_them(tmp_pat
     (["learn", "--bogus"], "mailsift learn: No such option '--bogus'. Did you mean '--mbox'? "
                            "(see 'mailsift learn --help')"),
     (["quarantine", "list", "--limit", "0"], "mailsift quarantine list: Invalid value for "
-     "'--limit': 0 is not in the range x>=1 (see 'mailsift quarantine list --help')"),
+     "'--limit': 0 is not in the range 1<=x<=999999999 (see 'mailsift quarantine list --help')"),
     (["frob"], "mailsift: No such command 'frob' (see 'mailsift --help')"),
 ])
 def test_a_mistyped_command_line_is_one_error_line(args: list[str], line: str) -> None:

@@ -21,6 +21,10 @@ from mailsift.report import cap_rows
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
 SORT_KEYS = ("time", "score", "sender", "subject")
+# The highest page number, and page size, a list may ask for: more than any quarantine holds,
+# and small enough that the offset, (page - 1) * size, fits SQLite's 64-bit integers (20 digits
+# overflowed them: "datatype mismatch").
+MAX_PAGE = 999_999_999
 LIST_KINDS = ("welcome", "block")
 SUMMARY_FIELDS = ("id", "time", "score", "state", "recipients", "mail_from", "from", "subject")
 REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognise the pattern

@@ -20,7 +20,7 @@ from tests.quarantine.conftest import (
     make_message,
     make_meta,
 )
-from tests.support.milter_process import to_toml
+from tests.support.milter_process import mailsift_command, to_toml
 from tests.support.redis_server import TEST_PASSWORD, RedisServer
 
 
@@ -213,6 +213,27 @@ def test_list_prints_one_page_and_says_how_to_get_the_next(backend_config: Path)
     everything = run(backend_config, "list", "--all", "--sort", "score")
     assert [ids[i] for i in listed_ids(everything)] == list(range(6, -1, -1))
     assert everything.splitlines()[-1] == "7 of 7 message(s)"
+
+
+@pytest.mark.parametrize("option", ["--page", "--limit"])
+def test_a_page_beyond_sqlites_integers_is_one_error_line(config_path: Path, tmp_path: Path,
+                                                          option: str) -> None:
+    """`list --page 99999999999999999999` reached the index and failed as "quarantine index
+    ...: datatype mismatch", as if the index were broken."""
+    QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    huge = "9" * 20
+    done = subprocess.run([*mailsift_command(), "--config", str(config_path), "quarantine", "list",
+                           option, huge], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2, "", f"mailsift quarantine list: Invalid value for '{option}': {huge} is not in the "
+        "range 1<=x<=999999999 (see 'mailsift quarantine list --help')\n")
+
+
+def test_the_last_page_a_list_allows_is_empty_not_an_error(backend_config: Path) -> None:
+    store = load_quarantine(backend_config)
+    store.put(make_message(), make_meta())
+    last = run(backend_config, "list", "--page", "999999999", "--limit", "999999999")
+    assert last.splitlines()[-1].startswith("0 of 1 message(s)")
 
 
 def test_list_to_a_domain(config_path: Path, tmp_path: Path) -> None:
