@@ -129,34 +129,65 @@ def same_token(expected: object, given: object) -> bool:
 
 
 class LoginThrottle:
-    """After `attempts` wrong passwords for one name from one address, make each try wait.
+    """Slows password guessing: after `attempts` wrong passwords for one name from one address,
+    or `CLIENT_FACTOR` times as many from one address over all names, each try must wait.
 
     The wait starts at `delay` seconds and doubles with every further failure; while it runs no
-    password is even checked. Kept in memory: a restart forgives, which an attacker cannot force.
+    password is even checked. The per-name count alone never slowed password spraying (one
+    common password tried against every name, once each); the per-address count does. Its
+    numbers: an address may be an office or a provider's NAT, where several people mistype their
+    own passwords, so it gets four times a name's allowance (20 with the default 5) before it
+    waits, and its count is forgotten after `CLIENT_FORGET` (an hour) without a failure once
+    its wait is over, so typos do not add up over weeks. A sprayer then gets 20 guesses, about
+    7 more in the next hour (waits of 30 s, 60 s, ... 32 min), and 20 again only after a further
+    two hours of silence: some ten names an hour, where a spray needs thousands. A success ends
+    only that name's count: a customer with a login of their own must not be able to clear
+    their address's count by logging in between guesses. The counts are kept in memory: a
+    restart forgives, which an attacker cannot force.
     """
+
+    CLIENT_FACTOR = 4
+    CLIENT_FORGET = 3600.0
 
     def __init__(self, attempts: int, delay: float) -> None:
         self.attempts = attempts
         self.delay = delay
         self.clock = time.monotonic
         self.lock = threading.Lock()
-        self.failures: dict[tuple[str, str], tuple[int, float]] = {}
+        self.failures: dict[tuple[str, str], tuple[int, float]] = {}  # (name, address): count, until
+        self.clients: dict[str, tuple[int, float, float]] = {}  # address: count, until, last failure
 
     def wait(self, name: str, client: str) -> float:
         """Seconds until this name may try again from this address (0: now)."""
         with self.lock:
+            now = self.clock()
             _, until = self.failures.get((name.lower(), client), (0, 0.0))
-        return max(0.0, until - self.clock())
+            _, client_until, _ = self._client(client, now)
+        return max(0.0, until - now, client_until - now)
 
     def failed(self, name: str, client: str) -> None:
         key = (name.lower(), client)
         with self.lock:
+            now = self.clock()
             count, _ = self.failures.get(key, (0, 0.0))
-            count += 1
-            over = count - self.attempts
-            until = self.clock() + self.delay * 2 ** over if over >= 0 else 0.0
-            self.failures[key] = (count, until)
+            self.failures[key] = (count + 1, self._until(count + 1, self.attempts, now))
+            count, _, _ = self._client(client, now)
+            limit = self.attempts * self.CLIENT_FACTOR
+            self.clients[client] = (count + 1, self._until(count + 1, limit, now), now)
 
     def succeeded(self, name: str, client: str) -> None:
         with self.lock:
             self.failures.pop((name.lower(), client), None)
+
+    def _until(self, count: int, allowed: int, now: float) -> float:
+        """When the next try may be checked, after `count` failures of which `allowed` are free."""
+        over = count - allowed
+        return now + self.delay * 2 ** over if over >= 0 else 0.0
+
+    def _client(self, client: str, now: float) -> tuple[int, float, float]:
+        """The address's count, dropped once it has been quiet for CLIENT_FORGET."""
+        count, until, last = self.clients.get(client, (0, 0.0, 0.0))
+        if count and now - max(until, last) >= self.CLIENT_FORGET:
+            del self.clients[client]
+            return 0, 0.0, 0.0
+        return count, until, last

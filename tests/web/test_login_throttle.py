@@ -1,0 +1,84 @@
+"""Login throttling: per name and address, and per address over all names (password spraying)."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from mailsift.web.auth import LoginThrottle
+from tests.web.conftest import PASSWORDS, csrf_of
+
+ADDRESS, OTHER = "127.0.0.66", "127.0.0.77"
+
+
+class Clock:
+    """The throttle's monotonic clock, moved by the test: its waits last up to an hour."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def throttle(attempts: int = 5) -> tuple[LoginThrottle, Clock]:
+    clock = Clock()
+    made = LoginThrottle(attempts, 30.0)
+    made.clock = clock
+    return made, clock
+
+
+def test_one_password_tried_against_many_names_slows_the_address(client: TestClient) -> None:
+    """Failures were counted per name and address only: one address trying one password
+    against every name was never slowed, however many names it tried."""
+    token = csrf_of(client.get("/login").text)
+    for n in range(20):  # four times login_attempts (5 in the fixture's config)
+        wrong = client.post("/login", data={"csrf": token, "name": f"user{n}", "password": "Summer2024"})
+        assert wrong.status_code == 401, n
+    slowed = client.post("/login", data={"csrf": token, "name": "jane", "password": PASSWORDS["jane"]})
+    assert slowed.status_code == 429
+    assert "Too many failed logins" in slowed.text
+
+
+def test_the_address_limit_counts_failures_over_all_names_and_leaves_other_addresses_alone() -> None:
+    limiter, _ = throttle(attempts=2)
+    for n in range(7):
+        limiter.failed(f"user{n}", ADDRESS)
+    assert limiter.wait("jane", ADDRESS) == 0
+    limiter.failed("user7", ADDRESS)
+    assert limiter.wait("jane", ADDRESS) == 30.0
+    assert limiter.wait("jane", OTHER) == 0
+
+
+def test_a_name_is_still_slowed_after_its_own_failures_alone() -> None:
+    limiter, _ = throttle(attempts=2)
+    limiter.failed("jane", ADDRESS)
+    limiter.failed("Jane", ADDRESS)
+    assert limiter.wait("jane", ADDRESS) == 30.0
+    assert limiter.wait("bob", ADDRESS) == 0
+    limiter.failed("jane", OTHER)
+    assert limiter.wait("jane", OTHER) == 0
+
+
+def test_a_success_does_not_clear_the_addresss_count() -> None:
+    """A customer with a login of their own could otherwise spray, log in, and spray again."""
+    limiter, _ = throttle(attempts=1)
+    for n in range(3):
+        limiter.failed(f"user{n}", ADDRESS)
+    limiter.succeeded("mallory", ADDRESS)
+    limiter.failed("user3", ADDRESS)
+    assert limiter.wait("mallory", ADDRESS) == 30.0
+
+
+def test_an_addresss_failures_are_forgotten_after_an_hour_of_quiet() -> None:
+    """An office behind one NAT must not be slowed for typos spread over weeks."""
+    limiter, clock = throttle(attempts=1)
+    for n in range(3):
+        limiter.failed(f"user{n}", ADDRESS)
+    clock.now += LoginThrottle.CLIENT_FORGET - 1
+    limiter.failed("user3", ADDRESS)  # within the hour: the fourth failure, which slows
+    assert limiter.wait("someone", ADDRESS) == 30.0
+    clock.now += 30 + LoginThrottle.CLIENT_FORGET  # the wait, then an hour without a failure
+    assert limiter.wait("someone", ADDRESS) == 0
+    for n in range(3):
+        limiter.failed(f"other{n}", ADDRESS)
+    assert limiter.wait("someone", ADDRESS) == 0
