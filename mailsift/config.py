@@ -725,11 +725,23 @@ class WebConfig(Section):
         "empty; neither: a random one per start (everyone logs in again after a restart).")
     secure_cookies: bool = Field(True, description="Mark the session cookie Secure: sent over "
                                  "HTTPS only (browsers allow it on http://127.0.0.1 and localhost "
-                                 "too, e.g. through an SSH tunnel); off only for plain-http tests.")
+                                 "too, e.g. through an SSH tunnel); off only for plain-http tests. "
+                                 "A request that came over https gets a Secure cookie either way.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Addresses or networks of the reverse proxies in front "
+        "of the UI, whose X-Forwarded-For and X-Forwarded-Proto headers are believed: they give "
+        "the client address that login throttling and the log go by, and whether the request "
+        "came over https (then HSTS and a Secure cookie). Empty: no forwarded header is believed, "
+        "as anyone who connects could write one; behind a proxy every login then comes from the "
+        "proxy's address, so one client's failed logins slow everyone's.",
+        json_schema_extra=_allowed_text('IP addresses or networks of your proxies, e.g. '
+                                        '["127.0.0.1", "::1", "10.0.0.0/24"]'))
     session_minutes: Annotated[int, Field(ge=5, le=7 * 24 * 60)] = Field(
         480, description="A login lasts this long (a working day), then it must be renewed.")
     login_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
-        5, description="Wrong passwords per user and client address before logins are slowed.")
+        5, description="Wrong passwords per user and client address before logins are slowed; "
+        "four times as many from one address, whatever the names, slow that address (password "
+        "spraying).")
     login_delay: Annotated[float, Field(gt=0, le=3600)] = Field(
         30.0, description="Seconds a slowed login must wait, doubled for every further failure.")
     page_size: Annotated[int, Field(ge=5, le=1000)] = Field(50, description="Messages per page.")
@@ -740,6 +752,20 @@ class WebConfig(Section):
         "not teach the site's Bayes (a hosting provider's customers), keep only release and delete.")
     users: list[WebUser] = Field(default_factory=list, description="Logins, each a [[web.users]] "
                                  "table; the UI refuses to start without an admin.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, values: list[str]) -> list[str]:
+        """Each as the network uvicorn reads: a value it cannot parse it would keep as a literal
+        name that no client address ever equals, and its proxy would silently go unbelieved."""
+        return [_proxy_network(v) for v in values]
+
+
+def _proxy_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or network") from None
 
 
 class AutolearnConfig(Section):

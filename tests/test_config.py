@@ -123,6 +123,14 @@ def test_recipient_patterns_and_user_addresses_are_kept_lowercased_and_trimmed()
     assert config.web.users[0].addresses == ["jane@example.org"]
 
 
+def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
+    """uvicorn takes a network with host bits set ("10.0.0.5/24") for a literal name no client
+    address equals: that proxy's forwarded headers would be ignored without a word."""
+    config = parse_config({"web": {"trusted_proxies": ["127.0.0.1", "::1", "10.0.0.5/24"]}}, "m.toml")
+    assert config.web.trusted_proxies == ["127.0.0.1/32", "::1/128", "10.0.0.0/24"]
+    assert Config().web.trusted_proxies == []
+
+
 @pytest.mark.parametrize(("data", "expected"), [
     ({"scna": {}}, "unknown key 'scna' (did you mean 'scan'?)"),
     ({"scan": {"max_byte": 1}}, "unknown key 'scan.max_byte' (did you mean 'max_bytes'?)"),
@@ -185,6 +193,12 @@ def test_recipient_patterns_and_user_addresses_are_kept_lowercased_and_trimmed()
     ({"web": {"users": [{"name": "jane", "password_hash": ARGON2, "addresses": ["jane@"]}]}},
      "web.users.0.addresses: 'jane@' is not a mail address like jane@example.org (got ['jane@']); "
      'allowed: full mail addresses, e.g. ["jane@example.org"]'),
+    ({"web": {"trusted_proxies": ["proxy.example.org"]}},
+     "web.trusted_proxies: 'proxy.example.org' is not an IP address or network (got "
+     "['proxy.example.org']); allowed: IP addresses or networks of your proxies, e.g. "
+     '["127.0.0.1", "::1", "10.0.0.0/24"]'),
+    ({"web": {"trusted_proxies": ["*"]}}, "web.trusted_proxies: '*' is not an IP address"),
+    ({"web": {"trusted_proxies": "127.0.0.1"}}, "web.trusted_proxies: Input should be a valid list"),
     ({"web": {"user_actions": ["release", "report"]}},
      "(got 'report'); allowed: a list, each one of 'release', 'release-ham', 'delete', 'spam', "
      "'ham', 'forget', 'spam-report', 'ham-revoke'"),

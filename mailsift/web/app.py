@@ -39,6 +39,7 @@ from mailsift.config import Config
 from mailsift.quarantine import review
 from mailsift.quarantine.model import (
     LIST_KINDS,
+    MAX_PAGE,
     SORT_KEYS,
     IndexUnavailable,
     QuarantineError,
@@ -91,7 +92,7 @@ ACTIONS = {
     "spam": "Learn as spam", "ham": "Learn as ham", "forget": "Forget",
     "spam-report": "Spam + Report", "ham-revoke": "Ham + Revoke",
 }
-MAX_PAGE_DIGITS = 9  # a billion pages: more than any quarantine holds, and a safe offset
+MAX_PAGE_DIGITS = len(str(MAX_PAGE))  # longer is no page a list can have
 A_TO_Z_FIRST = ("sender", "subject")  # text columns; time and score start newest, highest first
 LEARN = {"spam": "spam", "ham": "ham", "forget": "forget", "spam-report": "spam-report",
          "ham-revoke": "ham-revoke"}
@@ -103,10 +104,22 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+# Sent over https only (browsers ignore it over plain http): for a year
+# the browser then reaches this host name over https alone, so a login page typed as http:// is
+# never shown by whoever sits in between. No includeSubDomains: the other hosts under the UI's
+# name are not the UI's to decide for.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+def _https(scope: Scope) -> bool:
+    """The request came over https: to this server, or to a proxy of web.trusted_proxies
+    (uvicorn sets the scheme from its X-Forwarded-Proto)."""
+    return scope.get("scheme") == "https"
 
 
 class SecurityHeaders:
-    """Adds the CSP and friends to every response; pages (not static files) are never cached."""
+    """Adds the CSP and friends to every response, and HSTS to those over https; pages (not
+    static files) are never cached."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -116,15 +129,31 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = scope["path"].startswith("/static/")
+        headers = [*SECURITY_HEADERS, HSTS] if _https(scope) else SECURITY_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *headers]
                 if not static:
                     message["headers"].append((b"cache-control", b"no-store"))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class Sessions:
+    """Starlette's signed-cookie sessions, with a Secure cookie for every request over https.
+
+    web.secure_cookies = false (plain-http tests) made every cookie plain, those sent over https
+    too: a browser then sent it over plain http to the same host as well (a link or a typed
+    http:// address), in clear text to whoever sits in between."""
+
+    def __init__(self, app: ASGIApp, secure: bool, **options: Any) -> None:
+        self.secure = SessionMiddleware(app, https_only=True, **options)
+        self.plain = self.secure if secure else SessionMiddleware(app, https_only=False, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await (self.secure if _https(scope) else self.plain)(scope, receive, send)
 
 
 class Pages:
@@ -472,9 +501,9 @@ def create_app(config: Config, store: QuarantineStore, secret: str) -> Starlette
     ]
     middleware = [
         Middleware(SecurityHeaders),
-        Middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
-                   max_age=config.web.session_minutes * 60, same_site="strict",
-                   https_only=config.web.secure_cookies),
+        Middleware(Sessions, secure=config.web.secure_cookies, secret_key=secret,
+                   session_cookie=SESSION_COOKIE, max_age=config.web.session_minutes * 60,
+                   same_site="strict"),
     ]
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={HTTPException: _error, QuarantineError: _unavailable})

@@ -56,5 +56,11 @@ def serve(config: Config) -> None:
         raise WebError(f"web.listen {config.web.listen!r}: not HOST:PORT")
     app = create_app(config, open_quarantine(config.quarantine), session_secret(config))
     log.info("review UI on http://%s:%d/", host, port)
+    proxies = config.web.trusted_proxies
+    if proxies:
+        log.info("X-Forwarded-For and X-Forwarded-Proto believed from %s", ", ".join(proxies))
+    # uvicorn takes the client address from X-Forwarded-For only when the connection comes from
+    # one of these, and then the rightmost address no trusted proxy holds (the one the outermost
+    # proxy saw); with none listed, forwarded headers are ignored, as any client could write them.
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
-                proxy_headers=False)
+                proxy_headers=bool(proxies), forwarded_allow_ips=list(proxies))
