@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from mailsift.analysis.model import Envelope, Message
 from mailsift.analysis.parse import analyse
@@ -42,6 +43,14 @@ def rule_paths(config: Config) -> list[Path]:
     return paths
 
 
+class BayesView(NamedTuple):
+    """What Bayes had to say about one message, and why it said nothing (see Result.bayes_missing)."""
+
+    verdict: Verdict | None
+    reports: ReportMatch | None
+    missing: str
+
+
 class Scanner:
     def __init__(self, config: Config, *, network: bool | None = None,
                  bayes: BayesFilter | None = None) -> None:
@@ -68,30 +77,36 @@ class Scanner:
 
     def score(self, msg: Message) -> Result:
         ctx = CheckContext(msg, self.config)
-        verdict, ctx.cache[REPORTS_KEY] = self._bayes_view(msg)
-        ctx.cache[BAYES_KEY] = verdict
+        bayes = self._bayes_view(msg)
+        ctx.cache[BAYES_KEY], ctx.cache[REPORTS_KEY] = bayes.verdict, bayes.reports
         if self.network:  # all DNS of the message, within dns.timeout, before any rule runs
             ctx.cache[NETWORK_KEY] = gather(msg, self.config)
-        result = self.engine.run(ctx, self.score_set(verdict is not None),
+        result = self.engine.run(ctx, self.score_set(bayes.verdict is not None),
                                  self.config.scoring.required_score, self.config.scan.rule_budget)
+        result.bayes_missing = bayes.missing
         if self.network:
             auth_id = self.config.dns.authserv_id or local_authserv_id()
             result.auth_results = authentication_results(ctx, auth_id)
+            result.dns_failures = list(ctx.cache[NETWORK_KEY].failures.values())
         return result
 
-    def _bayes_view(self, msg: Message) -> tuple[Verdict | None, ReportMatch | None]:
-        """The Bayes verdict and the report match, or neither. A store that is down is handled
+    def _bayes_view(self, msg: Message) -> BayesView:
+        """The Bayes verdict and the report match, or neither and why. A store that is down is handled
         inside BayesFilter; this catches what nobody foresaw (a count in the store that is not
         a number, a tokenizer bug on some input): it costs the message its Bayes rules, not its
         scan, as a failing network check or rule costs only itself."""
         if self.bayes is None:
-            return None, None
+            return BayesView(None, None, "off")
         try:
-            return self.bayes.recipients_verdict(msg), self.bayes.reported(msg)
+            verdict, reports = self.bayes.recipients_verdict(msg), self.bayes.reported(msg)
         except Exception as exc:  # see above: logged with its cause, the rules still score
             self.bayes.warnings.warn("score", "Bayes failed on a message (%s: %s); it is scored "
                                      "by the rules alone", type(exc).__name__, exc)
-            return None, None
+            return BayesView(None, None, "failed")
+        if verdict is not None:
+            return BayesView(verdict, reports, "")
+        # No verdict and no failure: the store was down (now or moments ago), else too small.
+        return BayesView(None, reports, "unavailable" if self.bayes.store_down else "untrained")
 
     def scan(self, raw: bytes, envelope: Envelope | None = None,
              arrival: datetime | None = None) -> Result:

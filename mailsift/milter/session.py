@@ -206,8 +206,7 @@ class MailsiftMilter(Milter.Base):
             if exc.worker_lost:
                 self.service.metrics.worker_restarts.inc()
             return self._on_error(queue_id, str(exc), started)
-        if scored.store_down:
-            self.service.metrics.store_errors.inc()
+        self.service.metrics.scored(scored)
         decision = decide(scored.result.score, self.addresses, config, outbound)
         if outbound and (decision.reject or decision.quarantine):
             self.service.hold.spam(self._sender())

@@ -64,9 +64,10 @@ class Job:
 
 @dataclass
 class Scored:
+    """A worker's answer: the verdict, and what it saw on the way, for the milter's metrics."""
+
     result: Result
-    autolearned: str
-    store_down: bool
+    autolearned: str  # what autolearn did: see mailsift.training.autolearn
 
 
 _scanner: Scanner | None = None
@@ -99,7 +100,7 @@ def score_job(job: Job) -> Scored:
     config = _scanner.config.autolearn
     if _bayes is not None and (config.outbound or not job.outbound):
         learned = autolearn(msg, result, _bayes, config)
-    return Scored(result, learned, _bayes is not None and _bayes.store_down)
+    return Scored(result, learned)
 
 
 def start_process_helpers() -> None:

@@ -28,6 +28,11 @@ class Result:
     elapsed: float = 0.0
     # Authentication-Results value (SPF, DKIM, DMARC) when the network checks ran, else ""
     auth_results: str = ""
+    # Why Bayes had no say ("" when it had): "off", "untrained", "unavailable" (its store is
+    # down) or "failed" (see Scanner._bayes_view). The milter counts these for its metrics.
+    bayes_missing: str = ""
+    # The outcome ("timeout", "servfail") of each DNS lookup of the network checks that got no answer
+    dns_failures: list[str] = field(default_factory=list)
 
     @property
     def is_spam(self) -> bool:

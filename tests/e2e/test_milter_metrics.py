@@ -1,0 +1,156 @@
+"""The milter's Prometheus metrics, read from the /metrics endpoint of a running milter after
+real mail went through the session Postfix: what an administrator graphs and alerts on must
+count what happened to that mail (the workers score, the milter process exports)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from mailsift.analysis.parse import analyse
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.store import Label
+from mailsift.config import parse_config
+from tests.e2e.conftest import MilterFactory, Mta, base_config
+from tests.e2e.messages import SLOW_MARK, TAG_MARK, make_message
+from tests.e2e.test_milter_network import RECIPIENT, dns_overrides
+from tests.network.conftest import DnsFixture, test_dns  # noqa: F401  (the session DNS server)
+from tests.network.messages import letter
+from tests.network.zone import LISTED_IP
+from tests.support.milter_process import MilterProcess, merge
+from tests.support.ports import LOOPBACK, free_port
+from tests.support.redis_server import RedisServer
+
+BOB = "bob@example.com"
+
+
+def start_exporting(start_milter: MilterFactory, overrides: dict[str, object] | None = None
+                    ) -> MilterProcess:
+    """A milter (base config + `overrides`) serving its metrics on a free loopback port."""
+    return start_milter(merge(overrides or {}, {"milter": {"metrics_listen": f"{LOOPBACK}:{free_port()}"}}))
+
+
+def samples(milter: MilterProcess) -> list[Sample]:
+    """Every sample /metrics shows now."""
+    url = f"http://{milter.config['milter']['metrics_listen']}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def metric(milter: MilterProcess, name: str) -> float:
+    """A counter without labels."""
+    [value] = [s.value for s in samples(milter) if s.name == name]
+    return float(value)
+
+
+def series(milter: MilterProcess, name: str, label: str) -> dict[str, float]:
+    """Every series of a counter with one label, as label value -> count (none: nothing counted)."""
+    return {s.labels.get(label, ""): s.value for s in samples(milter) if s.name == name}
+
+
+def status_word(status: str, key: str) -> str:
+    """A `key=value` of X-Spam-Status (folded over lines)."""
+    found = re.search(rf"\b{key}=(\S+)", " ".join(status.split()))
+    assert found, status
+    return found.group(1)
+
+
+def deliver(mta: Mta, *marks: str) -> str:
+    """Send a message with these marker words to Bob; its X-Spam-Status as delivered."""
+    raw, message_id = make_message(*marks)
+    sent = mta.send(raw, BOB)
+    assert sent.accepted, sent.reply
+    return mta.delivered(message_id).header("X-Spam-Status") or ""
+
+
+def test_autolearn_outcomes_are_counted_as_x_spam_status_names_them(
+        mta: Mta, start_milter: MilterFactory) -> None:
+    milter = start_exporting(start_milter)
+    statuses = [deliver(mta), deliver(mta, TAG_MARK)]
+    said = Counter(status_word(s, "autolearn") for s in statuses)
+    assert said["spam"] == 1, statuses  # the tag mark scores far above autolearn's 12 points
+    assert series(milter, "mailsift_autolearn_total", "outcome") == said
+
+
+def test_rule_hits_are_counted_by_the_rules_x_spam_status_names(
+        mta: Mta, start_milter: MilterFactory) -> None:
+    milter = start_exporting(start_milter)
+    status = deliver(mta, TAG_MARK)
+    named = status_word(status, "tests").split(",")
+    assert "E2E_TAG" in named
+    assert series(milter, "mailsift_rule_hits_total", "rule") == dict.fromkeys(named, 1.0)
+
+
+def test_a_rule_that_overruns_the_budget_is_counted_by_name(
+        mta: Mta, start_milter: MilterFactory) -> None:
+    milter = start_exporting(start_milter, {"scan": {"rule_budget": 0.2}})
+    deliver(mta, SLOW_MARK)
+    assert series(milter, "mailsift_rule_errors_total", "rule") == {"E2E_SLOW": 1.0}
+
+
+def test_messages_scored_while_bayes_is_untrained_are_counted_apart_from_a_store_down(
+        mta: Mta, start_milter: MilterFactory) -> None:
+    """A new site's Bayes has no say until min_spam and min_ham are learned: no error, but
+    the admin should see how much mail it still misses."""
+    milter = start_exporting(start_milter)
+    deliver(mta)
+    deliver(mta)
+    assert series(milter, "mailsift_bayes_skipped_total", "reason") == {"untrained": 2.0}
+    assert metric(milter, "mailsift_store_errors_total") == 0
+
+
+def test_messages_scored_while_the_store_is_down_are_counted_as_store_errors_only(
+        mta: Mta, start_milter: MilterFactory, redis_for_bayes: RedisServer) -> None:
+    """The worker used to report the store's state after autolearn; now the scan says why
+    Bayes had no say, and a store that is down is not also counted as untrained."""
+    milter = start_exporting(start_milter, {"bayes": {"store": redis_for_bayes.url}})
+    redis_for_bayes.stop()
+    deliver(mta)
+    deliver(mta)
+    assert metric(milter, "mailsift_store_errors_total") == 2
+    assert series(milter, "mailsift_bayes_skipped_total", "reason") == {}
+
+
+def damaged_store(directory: Path) -> str:
+    """A SQLite Bayes store holding one ham, whose spam total is then overwritten with text,
+    as a hand edit might: every lookup fails on it while the store itself answers."""
+    url = f"sqlite:///{directory / 'damaged.sqlite'}"
+    config = parse_config(merge(base_config(directory), {"bayes": {"store": url}}), "test")
+    bayes = BayesFilter(config.bayes, open_store(config.bayes))
+    bayes.learn(analyse(make_message()[0], config), Label.HAM)
+    bayes.close()
+    with sqlite3.connect(directory / "damaged.sqlite") as db:
+        db.execute("UPDATE totals SET spam = 'lots'")
+    db.close()
+    return url
+
+
+def test_a_message_bayes_fails_on_is_counted_as_failed_not_as_store_down(
+        mta: Mta, start_milter: MilterFactory, tmp_path: Path) -> None:
+    milter = start_exporting(start_milter, {"bayes": {"store": damaged_store(tmp_path)}})
+    status = deliver(mta, TAG_MARK)
+    assert "E2E_TAG" in status_word(status, "tests")
+    assert series(milter, "mailsift_bayes_skipped_total", "reason") == {"failed": 1.0}
+    assert metric(milter, "mailsift_store_errors_total") == 0
+
+
+def test_dns_lookups_that_time_out_or_fail_are_counted_by_outcome(
+        mta: Mta, start_milter: MilterFactory, test_dns: DnsFixture) -> None:  # noqa: F811
+    """The counter existed but nothing fed it: it stayed at 0 while every lookup timed out."""
+    milter = start_exporting(start_milter, dns_overrides(test_dns.server.address))
+    # x.never.test never answers (timeout); unserved.example is refused by the server (servfail)
+    raw = letter("Sam <sam@x.never.test>")
+    sent = mta.send(raw, RECIPIENT, sender="ann@unserved.example",
+                    xclient={"ADDR": LISTED_IP, "NAME": "mail.listed.test", "HELO": "mail.listed.test"})
+    assert sent.accepted, sent.reply
+    mta.delivered("<minutes-42@shop.test>")
+    counted = series(milter, "mailsift_dns_errors_total", "outcome")
+    assert set(counted) == {"timeout", "servfail"} and min(counted.values()) >= 1, counted
