@@ -24,7 +24,15 @@ from mailsift.breaker import Breaker
 from mailsift.classifier.bayes import BayesParams, Verdict, classify
 from mailsift.classifier.digest import learn_digest, report_digests
 from mailsift.classifier.reports import DigestStore, ReportMatch, digest_store, match
-from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError, TokenStore, token_key
+from mailsift.classifier.store import (
+    Label,
+    LearnItem,
+    Outcome,
+    StoreDamaged,
+    StoreError,
+    TokenStore,
+    token_key,
+)
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig
 from mailsift.log_throttle import ThrottledWarning
@@ -135,6 +143,8 @@ class BayesFilter:
         tokens = self.tokens(msg)
         try:
             totals, counts = self.store.lookup([token_key(t) for t in tokens])
+        except StoreDamaged:
+            raise  # the store answers: this message's failure (see Scanner._bayes_view), not an outage
         except StoreError as exc:
             self.health.failed(exc)
             return None

@@ -43,6 +43,7 @@ import functools
 import logging
 import re
 import struct
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
@@ -65,9 +66,14 @@ from mailsift.classifier.store import (
     Outcome,
     StoreError,
     StoreFull,
+    StoreName,
+    StoreSummary,
     TokenCounts,
     Totals,
     batch_deltas,
+    damaged,
+    read_count,
+    read_label,
 )
 from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
 
@@ -85,6 +91,7 @@ SCRIPTS = ("lookup", "learn_batch", "forget", "expire", "report")
 # a pipeline failed on (binary token keys and all) and the SHA and line of a failing script.
 NOISE = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: |\s*script: [0-9a-f]{40}, "
                    r"on @user_script:\d+\.", re.DOTALL)
+DAMAGED = b"damaged:"  # a script's answer when the message's seen record holds no class
 FULL = ("Redis is full: raise maxmemory, or set maxmemory-policy volatile-lru so that old tokens "
         "make room")
 
@@ -122,6 +129,7 @@ class RedisStore:
         self._totals_key = f"{self._base}totals"
         self._schema_key = f"{self._base}schema"
         self._token_prefix = f"{self._base}t:".encode()
+        self._named = StoreName(f"redis at {where}", prefix)
         self._schema = "unchecked"  # "absent": read and found empty; "ok": written or checked
 
     @classmethod
@@ -277,9 +285,13 @@ class RedisStore:
 
     def _scan(self, pattern: str) -> Iterator[list[bytes]]:
         """Batches of this store's keys matching `pattern` (after the hash tag)."""
-        match = _glob_escape(self._base) + pattern
+        return self._scan_keys(_glob_escape(self._base) + pattern, **self._home())
+
+    def _scan_keys(self, match: str, **where: Any) -> Iterator[list[bytes]]:
+        """Batches of the keys matching `match`; in a cluster, of the nodes `where` names, by
+        default of every primary."""
         with self._errors():
-            found = self._ready(write=False).scan_iter(match=match, count=SCAN_COUNT, **self._home())
+            found = self._ready(write=False).scan_iter(match=match, count=SCAN_COUNT, **where)
             yield from batched(found, SCAN_COUNT)
 
     # -- classification -----------------------------------------------------------------------
@@ -288,18 +300,48 @@ class RedisStore:
         client = self._ready(write=False)
         with self._errors():
             flat = self._scripts["lookup"](keys=[self._totals_key, *map(self._token, keys)], client=client)
-        counts = [TokenCounts(int(flat[i] or 0), int(flat[i + 1] or 0)) for i in range(0, len(flat), 2)]
+        try:
+            numbers = [int(value or 0) for value in flat]
+        except ValueError:  # named one by one only now: this is the mail path
+            numbers = [read_count(value or 0, self._named, self._lookup_record(keys, i))
+                       for i, value in enumerate(flat)]
+        counts = [TokenCounts(numbers[i], numbers[i + 1]) for i in range(0, len(numbers), 2)]
         return Totals(counts[0].spam, counts[0].ham), counts[1:]
+
+    def _lookup_record(self, keys: Sequence[bytes], i: int) -> str:
+        """What the `i`th number of lookup.lua's answer is: the totals', then each token's."""
+        field = "spam" if i % 2 == 0 else "ham"
+        if i < 2:
+            return f"the {field} total ({self._totals_key})"
+        return f"the {field} count of token {keys[i // 2 - 1].hex()}"
 
     def totals(self) -> Totals:
         with self._errors():
             spam, ham = self._ready(write=False).hmget(self._totals_key, "s", "h")
-        return Totals(int(spam or 0), int(ham or 0))
+        return self._checked_totals(self._named, spam, ham, self._totals_key)
+
+    @staticmethod
+    def _checked_totals(store: StoreName, spam: bytes | None, ham: bytes | None, key: str) -> Totals:
+        """The totals hash `key` of `store`, as HMGET s h gives it (None: no such field)."""
+        return Totals(read_count(spam or 0, store, f"the spam total ({key})"),
+                      read_count(ham or 0, store, f"the ham total ({key})"))
 
     def seen(self, digest: str) -> Label | None:
         with self._errors():
             label = self._ready(write=False).get(self._seen_key(digest))
-        return Label(label.decode()) if label else None
+        return self._label(digest, label) if label else None
+
+    def _label(self, digest: str, value: bytes) -> Label:
+        return read_label(value, self._named, self._seen_record(digest))
+
+    def _seen_record(self, digest: str) -> str:
+        return f"the learned-message record {self._seen_key(digest)}"
+
+    def _outcome(self, reply: bytes, digest: str) -> Outcome:
+        """A script's answer about one message; see DAMAGED."""
+        if reply.startswith(DAMAGED):
+            raise damaged(self._named, self._seen_record(digest), reply[len(DAMAGED):], "spam or ham")
+        return Outcome(reply.decode())
 
     # -- learning -----------------------------------------------------------------------------
 
@@ -307,7 +349,8 @@ class RedisStore:
         """One round trip: learn_batch.lua for a batch of one, reading the seen record itself."""
         client = self._ready()
         with self._errors():
-            return Outcome(self._learn_one(item, label, now, client).decode())
+            reply = self._learn_one(item, label, now, client)
+        return self._outcome(reply, item.digest)
 
     def _learn_one(self, item: LearnItem, label: Label, now: int, client: Any) -> Any:
         """learn_batch.lua with "?" for the one message: it cannot conflict. `client` may be a
@@ -357,7 +400,7 @@ class RedisStore:
         """The class each message was learned as, if any (one MGET)."""
         with self._errors():
             found = client.mget(list(map(self._seen_key, digests)))
-        return {digest: Label(value.decode()) if value else None
+        return {digest: self._label(digest, value) if value else None
                 for digest, value in zip(digests, found, strict=True)}
 
     def _learn_each(self, client: Any, items: list[LearnItem], label: Label,
@@ -367,11 +410,13 @@ class RedisStore:
         A cluster client refuses scripts in a pipeline, so there it is a round trip each."""
         with self._errors():
             if isinstance(client, RedisCluster):
-                return [Outcome(self._learn_one(item, label, now, client).decode()) for item in items]
-            pipe = client.pipeline(transaction=False)
-            for item in items:
-                self._learn_one(item, label, now, pipe)
-            return [Outcome(reply.decode()) for reply in pipe.execute()]
+                replies = [self._learn_one(item, label, now, client) for item in items]
+            else:
+                pipe = client.pipeline(transaction=False)
+                for item in items:
+                    self._learn_one(item, label, now, pipe)
+                replies = pipe.execute()
+        return [self._outcome(reply, item.digest) for reply, item in zip(replies, items, strict=True)]
 
     @staticmethod
     def _script_chunks(items: Sequence[LearnItem]) -> Iterator[list[LearnItem]]:
@@ -393,7 +438,7 @@ class RedisStore:
         client = self._ready()
         with self._errors():
             outcome = self._scripts["forget"](self._message_keys(item), [self.hapax_ttl], client)
-        return Outcome(outcome.decode())
+        return self._outcome(outcome, item.digest)
 
     # -- maintenance --------------------------------------------------------------------------
 
@@ -417,12 +462,44 @@ class RedisStore:
                 pipe = self.client.pipeline(transaction=False)
                 for key in keys:
                     pipe.hget(key, "a")
-                stamps = [int(stamp) for stamp in pipe.execute() if stamp is not None]
+                stamps = [read_count(stamp, self._named, f"the last-seen time of token "
+                                     f"{key[len(self._token_prefix):].hex()}")
+                          for key, stamp in zip(keys, pipe.execute(), strict=True) if stamp is not None]
             if stamps:
                 count += len(stamps)
                 oldest = min(stamps) if oldest is None else min(oldest, *stamps)
                 newest = max(stamps) if newest is None else max(newest, *stamps)
         return DumpInfo(self.totals(), count, oldest, newest)
+
+    def nested_stores(self) -> list[StoreSummary]:
+        """One SCAN of the keys whose hash tag starts with this prefix (on every primary of a
+        cluster, as the stores' tags spread over its slots), counting each store's token keys,
+        then one pipeline for their totals. A tag without a schema key is no Bayes store (the
+        pause counts or the quarantine index may use a prefix under ours): left out."""
+        tokens: Counter[bytes] = Counter()
+        stores: set[bytes] = set()
+        own = self.prefix.encode()
+        for keys in self._scan_keys("{" + _glob_escape(self.prefix) + "*"):
+            for key in keys:
+                tag, _, rest = key[1:].partition(b"}")
+                if tag == own:  # this store's own keys: the pattern's * matched past its tag
+                    continue
+                if rest == b"schema":
+                    stores.add(tag)
+                elif rest.startswith(b"t:"):
+                    tokens[tag] += 1
+        tags = sorted(stores)
+        prefixes = [tag.decode(errors="replace") for tag in tags]
+        keys = [f"{{{prefix}}}totals" for prefix in prefixes]
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(key, "s", "h")
+            rows = pipe.execute() if keys else []
+        found = [StoreSummary(prefix, self._checked_totals(replace(self._named, prefix=prefix), *row, key),
+                              tokens[tag])
+                 for tag, prefix, key, row in zip(tags, prefixes, keys, rows, strict=True)]
+        return [store for store in found if not store.empty]
 
     def clear(self) -> None:
         """Unlink this store's tokens, seen records and totals; the schema key stays."""
@@ -441,7 +518,7 @@ class RedisStore:
         for keys in self._scan("seen:*"):
             with self._errors():
                 labels = self.client.mget(keys)
-            seen.update((key[start:].decode(), Label(label.decode()))
+            seen.update((key[start:].decode(), self._label(key[start:].decode(), label))
                         for key, label in zip(keys, labels, strict=True) if label)
         return self.totals(), seen, self._stream_tokens()
 
@@ -455,7 +532,11 @@ class RedisStore:
                 rows = pipe.execute()
             for key, (spam, ham, stamp) in zip(keys, rows, strict=True):
                 if stamp is not None:  # expired between SCAN and HMGET
-                    yield BackupToken(key[start:], int(spam or 0), int(ham or 0), int(stamp))
+                    token = f"token {key[start:].hex()}"
+                    yield BackupToken(key[start:],
+                                      read_count(spam or 0, self._named, f"the spam count of {token}"),
+                                      read_count(ham or 0, self._named, f"the ham count of {token}"),
+                                      read_count(stamp, self._named, f"the last-seen time of {token}"))
 
     def import_(self, totals: Totals, seen: dict[str, Label], tokens: Iterable[BackupToken]) -> None:
         """Write a backup into the (cleared) store, in pipelines of SCAN_COUNT keys.

@@ -38,9 +38,13 @@ from mailsift.classifier.store import (
     LearnItem,
     Outcome,
     StoreError,
+    StoreName,
+    StoreSummary,
     TokenCounts,
     Totals,
     batch_deltas,
+    read_count,
+    read_label,
 )
 from mailsift.ownership import access_hint, owner_hint, settle_new_file
 from mailsift.sqlite_wal import use_wal
@@ -236,7 +240,15 @@ class SQLiteStore:
 
     def _totals(self, db: sqlite3.Connection) -> Totals:
         row = db.execute("SELECT spam, ham FROM totals WHERE ns = ?", (self._ns,)).fetchone()
-        return Totals(*row) if row else Totals(0, 0)
+        return self._checked_totals(self.prefix, *row) if row else Totals(0, 0)
+
+    def _checked_totals(self, prefix: str, spam: object, ham: object) -> Totals:
+        """A row of `totals`, which SQLite would hand over as it is, text and all."""
+        store = self._named(prefix)
+        return Totals(read_count(spam, store, "the spam total"), read_count(ham, store, "the ham total"))
+
+    def _named(self, prefix: str) -> StoreName:
+        return StoreName(f"sqlite {self.path}", prefix)
 
     def seen(self, digest: str) -> Label | None:
         with self._read() as db:
@@ -277,7 +289,10 @@ class SQLiteStore:
     def _label_of(self, db: sqlite3.Connection, digest: str) -> Label | None:
         row = db.execute("SELECT label FROM seen WHERE ns = ? AND digest = ?",
                          (self._ns, digest)).fetchone()
-        return Label(row[0]) if row else None
+        return self._label(digest, row[0]) if row else None
+
+    def _label(self, digest: str, value: str) -> Label:
+        return read_label(value, self._named(self.prefix), f"the learned-message record of {digest}")
 
     # -- maintenance --------------------------------------------------------------------------
 
@@ -300,6 +315,18 @@ class SQLiteStore:
                 (self._ns,)).fetchone()
         return DumpInfo(totals, count, oldest, newest)
 
+    def nested_stores(self) -> list[StoreSummary]:
+        """One query: the token count of each namespace is a range of the primary key."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT n.name, t.spam, t.ham, (SELECT count(*) FROM tokens WHERE ns = n.id) "
+                "FROM namespaces n LEFT JOIN totals t ON t.ns = n.id "
+                "WHERE substr(n.name, 1, ?) = ? AND n.name != ? ORDER BY n.name",
+                (len(self.prefix), self.prefix, self.prefix)).fetchall()
+        found = [StoreSummary(name, self._checked_totals(name, spam or 0, ham or 0), tokens)
+                 for name, spam, ham, tokens in rows]
+        return [store for store in found if not store.empty]
+
     def clear(self) -> None:
         with self._write() as db:
             self._delete_all(db)
@@ -316,7 +343,7 @@ class SQLiteStore:
             try:
                 self._find_namespace(db, create=False)
                 totals = self._totals(db)
-                seen = {digest: Label(label) for digest, label in db.execute(
+                seen = {digest: self._label(digest, label) for digest, label in db.execute(
                     "SELECT digest, label FROM seen WHERE ns = ?", (self._ns,))}
             except BaseException:
                 db.execute("COMMIT")
@@ -330,9 +357,17 @@ class SQLiteStore:
                 cursor = db.execute("SELECT key, spam, ham, seen FROM tokens WHERE ns = ?",
                                     (self._ns,))
                 while rows := cursor.fetchmany(EXPORT_CHUNK):
-                    yield from (BackupToken(*row) for row in rows)
+                    yield from map(self._backup_token, rows)
         finally:
             db.execute("COMMIT")
+
+    def _backup_token(self, row: tuple[bytes, object, object, object]) -> BackupToken:
+        """A token row, checked: a backup must restore, and a restore reads numbers only."""
+        key, spam, ham, seen = row
+        store, token = self._named(self.prefix), f"token {key.hex()}"
+        return BackupToken(key, read_count(spam, store, f"the spam count of {token}"),
+                           read_count(ham, store, f"the ham count of {token}"),
+                           read_count(seen, store, f"the last-seen time of {token}"))
 
     def import_(self, totals: Totals, seen: dict[str, Label], tokens: Iterable[BackupToken]) -> None:
         """Replace this namespace's contents in one transaction: a failed restore changes nothing."""

@@ -59,6 +59,51 @@ class BackupError(StoreError):
     """A backup that cannot be restored (named, with the line); the store was left unchanged."""
 
 
+class StoreDamaged(StoreError):
+    """A record holds what mailsift never writes: a count that is no number, a learned-message
+    record naming no class (a hand edit, another program writing under our prefix).
+
+    The store answers, so it must not be taken for down (that would stop Bayes for every
+    message, and flap as the next lookup succeeds): only what reads the record fails, and the
+    message names the store, the record and the way out."""
+
+
+@dataclass(frozen=True)
+class StoreName:
+    """A store as errors about its data name it."""
+
+    where: str  # "sqlite PATH", "redis at HOST:PORT"
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"{self.where}, store {self.prefix!r}"
+
+
+def damaged(store: StoreName, record: str, value: object, wanted: str) -> StoreDamaged:
+    """The error for `record` of `store` holding `value` instead of `wanted`, with the repair."""
+    shown = value.decode(errors="replace") if isinstance(value, bytes) else value
+    return StoreDamaged(f"{store}: {record} holds {shown!r}, not {wanted}, which mailsift never "
+                        "writes (a hand edit, or another program using this prefix?); restore a "
+                        "backup of this store or empty it and learn again (mailsift learn --prefix "
+                        f"{store.prefix!r} --restore FILE, or --clear)")
+
+
+def read_count(value: object, store: StoreName, record: str) -> int:
+    """A number as a backend gives it (an int from SQLite, digits in bytes from Redis)."""
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise damaged(store, record, value, "a number") from None
+
+
+def read_label(value: str | bytes, store: StoreName, record: str) -> Label:
+    """The class a learned-message record holds."""
+    try:
+        return Label(value.decode() if isinstance(value, bytes) else value)
+    except (UnicodeDecodeError, ValueError):
+        raise damaged(store, record, value, "spam or ham") from None
+
+
 # Most of a message's tokens are common words seen in many messages: 89% of the lookups while
 # learning the corpus's train split hit this cache, which halves the hashing (75 -> 38 us a
 # message). Full, the 65,536 entries take ~10 MB a process (tracemalloc).
@@ -142,6 +187,20 @@ class DumpInfo:
 
 
 @dataclass(frozen=True)
+class StoreSummary:
+    """One store nested under another's prefix (per-recipient Bayes), and what it holds."""
+
+    prefix: str
+    totals: Totals
+    tokens: int
+
+    @property
+    def empty(self) -> bool:
+        """Nothing learned: the milter falls back to the site-wide store as if there were none."""
+        return not (self.tokens or self.totals.spam or self.totals.ham)
+
+
+@dataclass(frozen=True)
 class BackupToken:
     key: bytes
     spam: int
@@ -150,6 +209,8 @@ class BackupToken:
 
 
 class TokenStore(Protocol):
+    prefix: str  # what its keys (Redis) or its namespace (SQLite) are named by
+
     def lookup(self, keys: Sequence[bytes]) -> tuple[Totals, list[TokenCounts]]:
         """Totals and the counts of each key (zeros when unknown), in one round trip."""
 
@@ -174,6 +235,11 @@ class TokenStore(Protocol):
 
         SQLite: in the per-recipient stores under this prefix too; Redis expires theirs by TTL.
         Returns how many tokens were removed."""
+
+    def nested_stores(self) -> list[StoreSummary]:
+        """The stores whose prefix extends this one's (bayes.per_recipient: prefix + NAME + ':'),
+        by prefix, each with its totals and token count; a store holding nothing is left out, as
+        the milter treats it as none. One pass over the store, like `expire`: for maintenance."""
 
     def clear(self) -> None:
         """Remove every token, total and seen record of this store (its key prefix only)."""

@@ -21,7 +21,7 @@ import time
 
 from mailsift.analysis.model import Message
 from mailsift.classifier.filter import BayesFilter, recipient_key
-from mailsift.classifier.store import Label, LearnItem, Outcome, StoreError, StoreFull
+from mailsift.classifier.store import Label, LearnItem, Outcome, StoreDamaged, StoreError, StoreFull
 from mailsift.config import AutolearnConfig
 from mailsift.rules.result import Result
 
@@ -85,6 +85,8 @@ def _learn_once(bayes: BayesFilter, item: LearnItem, label: Label) -> tuple[str,
         # "unavailable" and "back" in turn, for as long as it stays full.
         bayes.warnings.warn("full", "Bayes autolearn refused, scoring goes on (%s)", exc)
         return "failed", False
+    except StoreDamaged:
+        raise  # it answers too: this message's failure, which the caller warns of (throttled)
     except StoreError as exc:
         bayes.health.failed(exc)
         return "unavailable", False

@@ -27,7 +27,15 @@ from tqdm import tqdm
 
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
-from mailsift.classifier.store import BackupError, Label, StoreError, read_backup, write_backup
+from mailsift.classifier.store import (
+    BackupError,
+    Label,
+    StoreDamaged,
+    StoreError,
+    StoreSummary,
+    read_backup,
+    write_backup,
+)
 from mailsift.config import Config
 from mailsift.training.learn import LearnStopped, learn
 from mailsift.training.pyzor import tell_pyzor
@@ -58,7 +66,7 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
     try:
         bayes = BayesFilter(config.bayes, open_store(config.bayes, prefix))
         return _dispatch(config, bayes, mode, paths, file, mbox)
-    except BackupError as exc:
+    except (BackupError, StoreDamaged) as exc:  # the store answers: "unavailable" would mislead
         raise LearnCommandError(f"learn: {exc}") from None
     except StoreError as exc:
         raise LearnCommandError(f"learn: Bayes store unavailable: {exc}") from None
@@ -71,16 +79,17 @@ def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], f
     if mode in VERBS:
         bayes.store.totals()  # fail here, with one line, rather than after analysing 10,000 files
         return _learn_paths(config, bayes, mode, paths, mbox)
-    return LearnOutput(_maintain(bayes, mode, file))
+    return LearnOutput(_maintain(config, bayes, mode, file))
 
 
-def _maintain(bayes: BayesFilter, mode: str, file: str | None) -> str:
-    """The modes that take no messages: dump, clear, expire, backup and (the last) restore."""
+def _maintain(config: Config, bayes: BayesFilter, mode: str, file: str | None) -> str:
+    """The modes that take no messages: dump, stores, clear, expire, backup and (the last) restore."""
     if mode == "dump":
         return _dump(bayes)
+    if mode == "stores":
+        return "\n".join(_store_line(bayes.store.prefix, store) for store in bayes.store.nested_stores())
     if mode == "clear":
-        bayes.store.clear()
-        return "Cleared all learned tokens, counts and seen messages"
+        return _clear(config, bayes)
     if mode == "expire":
         return f"Expired {bayes.expire()} token(s)"
     if mode == "backup":
@@ -107,6 +116,27 @@ def _backup_source(file: str) -> Iterator[IO[str]]:
             raw = stack.enter_context(gzip.GzipFile(fileobj=raw))
         raw.seek(0)
         yield stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8"))
+
+
+def _store_line(within: str, store: StoreSummary) -> str:
+    """One store of `learn --stores`: named as `--for` takes it, awk-able (no name holds a space)."""
+    name = store.prefix.removeprefix(within).removesuffix(":")
+    return f"{name} {store.totals.spam} spam, {store.totals.ham} ham, {store.tokens} tokens"
+
+
+def _clear(config: Config, bayes: BayesFilter) -> str:
+    """Clear what Bayes learned, and say what stays: the shared spam reports (made by hand, and
+    matched by every host: a retraining must not silently stop DIGEST_REPORTED everywhere), and
+    the per-recipient stores under the site-wide one (each is cleared with --for)."""
+    bayes.store.clear()
+    lines = [f"Cleared Bayes store {bayes.store.prefix!r} in {bayes.store.where}: every learned "
+             "token, the spam and ham counts and the learned-message records",
+             f"Kept {len(bayes.reports.export())} shared spam report(s), which every host matches "
+             "(DIGEST_REPORTED): withdraw one with mailsift learn --revoke MESSAGE"]
+    if config.bayes.per_recipient != "off" and bayes.store.prefix == config.bayes.key_prefix:
+        lines.append("Kept the per-recipient stores (mailsift learn --stores lists them; "
+                     "--clear --for NAME clears one)")
+    return "\n".join(lines)
 
 
 def _backup(bayes: BayesFilter, file: str) -> str:
@@ -144,9 +174,7 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
                 report = learn(items, LABELS.get(mode), config, bayes, expected=len(items),
                                progress=progress, share=share)
         except LearnStopped as stopped:  # say what was done before, as it stays done
-            return LearnOutput(stopped.report.summary(VERBS[mode]),
-                               f"learn: stopped, the Bayes store failed: {stopped.cause}; what is "
-                               "counted above stays learned, run the same command again for the rest")
+            return LearnOutput(stopped.report.summary(VERBS[mode]), _stopped(stopped.cause))
         lines = [report.summary(VERBS[mode])]
         if share:
             lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
@@ -156,6 +184,15 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
     unusable = [name for name, _ in report.failed if name in given]
     error = f"learn: nothing to learn in {', '.join(unusable)} (see above)" if unusable else ""
     return LearnOutput("\n".join(lines), error)
+
+
+def _stopped(cause: StoreError) -> str:
+    """Why learning stopped part-way. Running again helps once a failing store is back, not
+    while a record of it is damaged: the cause then says how to repair it."""
+    if isinstance(cause, StoreDamaged):
+        return f"learn: stopped: {cause}; what is counted above stays learned"
+    return (f"learn: stopped, the Bayes store failed: {cause}; what is counted above stays "
+            "learned, run the same command again for the rest")
 
 
 def _mail(items: list[Item]) -> list[bytes]:

@@ -294,6 +294,18 @@ class TestLayout:
         client = redis.Redis.from_url(redis_url)
         assert client.keys("{mailsift:new.example:}*") == []
 
+    def test_keys_of_other_features_under_the_prefix_are_no_nested_store(
+            self, store: RedisStore, redis_url: str) -> None:
+        """In a cluster the outbound pause counts and the quarantine index tag their keys
+        {mailsift:pause:} and {mailsift:quarantine:}: under our prefix, but no Bayes store. Nor
+        are token keys whose raw bytes hold a "}" (which the SCAN pattern's * matches past)."""
+        client = redis.Redis.from_url(redis_url)
+        client.set("{mailsift:pause:}LIMITER/sender/1", 3)
+        client.set("{mailsift:quarantine:}version", 1)
+        client.hset("{mailsift:quarantine:}msg:1", "raw", "x")
+        store.learn(LearnItem("a" * 40, [b"}t:abc}x", token_key("hello")]), Label.SPAM, T0)
+        assert store.nested_stores() == []
+
     def test_only_tokens_carry_a_ttl(self, redis_url: str) -> None:
         store = RedisStore.from_url(redis_url, token_ttl=90 * DAY, hapax_ttl=10 * DAY)
         store.learn(message("a" * 40, "once", "twice"), Label.SPAM, T0)

@@ -17,6 +17,7 @@ from mailsift.classifier.store import (
     Label,
     LearnItem,
     Outcome,
+    StoreSummary,
     TokenCounts,
     TokenStore,
     Totals,
@@ -242,6 +243,27 @@ class TestStoreContract:
         make_store("mailsift:late.example:").learn(A, SPAM, T0)
         assert (reader.totals(), counts(reader, "hello"), reader.seen(A.digest)) == (
             Totals(1, 0), [(1, 0)], SPAM)
+
+    def test_nested_stores_are_listed_by_prefix_with_what_each_learned(self, make_store: MakeStore) -> None:
+        """A hosting provider's per-recipient stores: listed from the site-wide store, each once
+        (in a cluster, from whichever node holds its slot), a store that holds nothing left out
+        as the milter treats it as none; its own contents are no nested store."""
+        site = make_store("mailsift:")
+        site.learn(C, SPAM, T0)
+        assert site.nested_stores() == []
+        site.with_prefix("mailsift:example.org:").learn_batch([A, C], SPAM, T0)
+        site.with_prefix("mailsift:bücher.example:").learn(B, HAM, T0)
+        emptied = site.with_prefix("mailsift:gone.example:")
+        emptied.learn(B, HAM, T0)
+        emptied.forget(B)
+        site.with_prefix("mailsift:cleared.example:").learn(A, SPAM, T0)
+        site.with_prefix("mailsift:cleared.example:").clear()
+        make_store("other:example.net:").learn(A, SPAM, T0)
+        assert site.nested_stores() == [
+            StoreSummary("mailsift:bücher.example:", Totals(0, 1), 3),
+            StoreSummary("mailsift:example.org:", Totals(2, 0), 4),
+        ]
+        assert site.with_prefix("mailsift:example.org:").nested_stores() == []
 
     def test_clear_touches_only_its_own_prefix(self, make_store: MakeStore) -> None:
         alice, bob = make_store("mailsift:alice@example.org:"), make_store("mailsift:bob@example.org:")

@@ -10,6 +10,7 @@ import mailbox
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,8 +21,9 @@ import pytest
 
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
+from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import BACKUP_FORMAT, SCHEMA_VERSION, Label
-from mailsift.config import BayesConfig, Config
+from mailsift.config import BayesConfig, Config, load_config
 from mailsift.training.learn import learn
 from mailsift.training.sources import directory_files, iter_messages
 from tests.support.corpus import corpus_sample
@@ -645,3 +647,138 @@ def test_gzip_compressed_mboxes_and_messages_are_learned_as_they_are(config: Pat
     assert "Learned tokens from 0 message(s) (4 messages examined)" in again.stdout, again.stdout
     assert f"{tmp_path / 'cut.mbox.gz'}: cannot decompress: " in again.stdout
     assert again.stderr == f"mailsift: learn: nothing to learn in {tmp_path / 'cut.mbox.gz'} (see above)\n"
+
+
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
+def per_domain(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A config with per-domain Bayes on each kind of store a site may run, emptied."""
+    if request.param == "sqlite":
+        store = f'store = "sqlite:///{tmp_path}/bayes.sqlite"'
+    elif request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        with server.client() as client:
+            client.flushall()
+        store = f'store = "{server.url}"'
+    else:
+        seeds = request.getfixturevalue("redis_cluster_seeds")
+        nodes = ", ".join(f'"{host}:{port}"' for host, port in seeds)
+        store = f'store = "redis://"\ncluster_nodes = [{nodes}]'
+    path = tmp_path / "per-domain.toml"
+    path.write_text(f'[bayes]\n{store}\nper_recipient = "domain"\n[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    return path
+
+
+def spam_folder(tmp_path: Path, count: int) -> Path:
+    folder = tmp_path / "spam"
+    folder.mkdir()
+    for i, raw in enumerate(SPAM[:count]):
+        (folder / f"{i}.eml").write_bytes(raw)
+    return folder
+
+
+def dumped(config: Path, *args: str) -> dict[str, str]:
+    """`learn --dump ARGS` as a dict of its lines."""
+    lines = mailsift(config, "learn", "--dump", *args).stdout.splitlines()
+    return {name.strip(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+
+
+def test_stores_lists_each_recipient_store_with_what_it_learned(per_domain: Path, tmp_path: Path) -> None:
+    """A hosting provider with thousands of domains had no way to see which of them have a store
+    of their own, nor how far each is trained."""
+    folder = spam_folder(tmp_path, 3)
+    mailsift(per_domain, "learn", "--spam", str(folder))
+    mailsift(per_domain, "learn", "--spam", "--for", "example.org", str(folder / "0.eml"))
+    taught = mailsift(per_domain, "learn", "--ham", "--for", "bücher.example", str(folder / "1.eml"),
+                      str(folder / "2.eml"))
+    assert taught.returncode == 0, taught.stderr
+    listed = mailsift(per_domain, "learn", "--stores")
+    assert listed.returncode == 0, listed.stderr
+    tokens = {name: dumped(per_domain, "--for", name)["tokens"] for name in ("example.org", "bücher.example")}
+    assert listed.stdout.splitlines() == [
+        f"bücher.example 0 spam, 2 ham, {tokens['bücher.example']} tokens",
+        f"example.org 1 spam, 0 ham, {tokens['example.org']} tokens"]
+    assert mailsift(per_domain, "learn", "--stores", "--for", "example.org").stdout == ""
+
+
+def damage_totals(config: Path, spam: str) -> None:
+    """Write the spam total as a hand edit or another program might."""
+    store = open_store(load_config(str(config)).bayes)
+    if isinstance(store, SQLiteStore):
+        with contextlib.closing(sqlite3.connect(store.path)) as db, db:
+            db.execute("UPDATE totals SET spam = ?", (spam,))
+    else:
+        store.client.hset("{mailsift:}totals", "s", spam)
+    store.close()
+
+
+def damage_seen_records(config: Path) -> None:
+    """Make every learned-message record name no class."""
+    store = open_store(load_config(str(config)).bayes)
+    if isinstance(store, SQLiteStore):
+        with contextlib.closing(sqlite3.connect(store.path)) as db, db:
+            db.execute("UPDATE seen SET label = 'maybe'")
+    else:
+        for key in store.client.scan_iter(match="{mailsift:}seen:*"):
+            store.client.set(key, "maybe")
+    store.close()
+
+
+def one_line_naming(result: subprocess.CompletedProcess[str], record: str, value: str) -> None:
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("mailsift: learn: ")
+    assert f", store 'mailsift:': {record}" in result.stderr
+    assert f" holds {value}, not " in result.stderr
+    assert result.stderr.endswith("(mailsift learn --prefix 'mailsift:' --restore FILE, or --clear)"
+                                  "\n") or result.stderr.endswith("; what is counted above stays learned\n")
+
+
+def test_damaged_store_data_is_one_line_naming_the_record_and_the_repair(
+        per_domain: Path, tmp_path: Path) -> None:
+    """A total that is no number, or a learned-message record naming no class, made `learn`,
+    `--dump` and `--backup` end in "internal error: ValueError: 'maybe' is not a valid Label"
+    or a TypeError; on Redis, `--forget` counted such a message as ham."""
+    folder = spam_folder(tmp_path, 3)
+    mailsift(per_domain, "learn", "--spam", str(folder))
+    backup = tmp_path / "bayes.jsonl"
+    damage_totals(per_domain, "lots")
+    for args in (["--spam", str(folder)], ["--dump"], ["--backup", str(backup)]):
+        result = mailsift(per_domain, "learn", *args)
+        one_line_naming(result, "the spam total", "'lots'")
+        assert result.stdout == ""
+    damage_totals(per_domain, "3")
+    damage_seen_records(per_domain)
+    for args in (["--ham", str(folder)], ["--forget", str(folder / "0.eml")], ["--backup", str(backup)]):
+        one_line_naming(mailsift(per_domain, "learn", *args), "the learned-message record ", "'maybe'")
+    assert not backup.exists()
+    assert dumped(per_domain)["spam messages learned"] == "3"  # --forget changed nothing
+    assert mailsift(per_domain, "learn", "--clear").returncode == 0  # the repair it names
+    again = mailsift(per_domain, "learn", "--spam", str(folder))
+    assert "Learned tokens from 3 message(s)" in again.stdout, again.stderr
+
+
+def test_clear_says_what_it_cleared_and_that_shared_reports_and_recipient_stores_stay(
+        config: Path, tmp_path: Path) -> None:
+    """`--clear` retrains Bayes from nothing; the spam an admin reported by hand stays reported
+    on every host, and the domains' stores stay: the output now says both."""
+    config.write_text(config.read_text().replace("[bayes]\n", '[bayes]\nper_recipient = "domain"\n'))
+    folder = spam_folder(tmp_path, 2)
+    mailsift(config, "learn", "--report", str(folder / "0.eml"))
+    mailsift(config, "learn", "--spam", str(folder / "1.eml"))
+    mailsift(config, "learn", "--spam", "--for", "example.org", str(folder / "1.eml"))
+    cleared = mailsift(config, "learn", "--clear")
+    assert cleared.returncode == 0, cleared.stderr
+    assert cleared.stdout.splitlines() == [
+        f"Cleared Bayes store 'mailsift:' in {tmp_path / 'bayes.sqlite'}: every learned token, the "
+        "spam and ham counts and the learned-message records",
+        "Kept 1 shared spam report(s), which every host matches (DIGEST_REPORTED): withdraw one "
+        "with mailsift learn --revoke MESSAGE",
+        "Kept the per-recipient stores (mailsift learn --stores lists them; --clear --for NAME "
+        "clears one)"]
+    assert dumped(config)["spam messages learned"] == "0"
+    assert '"DIGEST_REPORTED"' in mailsift(config, "check", "--json", str(folder / "0.eml")).stdout
+    assert mailsift(config, "learn", "--stores").stdout.startswith("example.org 1 spam, 0 ham, ")
+    domain = mailsift(config, "learn", "--clear", "--for", "example.org").stdout
+    assert domain.startswith("Cleared Bayes store 'mailsift:example.org:' in ")
+    assert "per-recipient" not in domain
+    assert mailsift(config, "learn", "--stores").stdout == ""

@@ -6,7 +6,8 @@
 -- KEYS[3..] token hashes (fields s, h, a), each token once
 -- ARGV[1]   hapax TTL, seconds: a token left with a count of one gets at most this TTL
 --
--- Returns "forgotten", or "unknown" (changing nothing) when the message was never learned.
+-- Returns "forgotten", or "unknown" (changing nothing) when the message was never learned, or
+-- "damaged:" and what the seen record holds (changing nothing) when it names neither class.
 -- Tokens that expired or were evicted since are skipped; counts never go below zero, and a
 -- token left with no count at all is deleted.
 
@@ -15,6 +16,9 @@ local hapax_ttl = tonumber(ARGV[1])
 local previous = redis.call('GET', KEYS[2])
 if not previous then
     return 'unknown'
+end
+if previous ~= 'spam' and previous ~= 'ham' then
+    return 'damaged:' .. previous
 end
 local field = 'h'
 if previous == 'spam' then field = 's' end

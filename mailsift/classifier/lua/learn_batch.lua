@@ -34,7 +34,8 @@
 -- string each: an argument per number would cost the client and Redis ~20% of a batch.
 --
 -- Returns "ok", or "conflict" having changed nothing; with "?": "learned", "relearned" or
--- "already" (having changed nothing).
+-- "already" (having changed nothing). A seen record holding neither class (a hand edit, another
+-- program under the prefix) gives "damaged:" and what it holds, having changed nothing.
 --
 -- The result equals learning the messages one at a time (which the caller's summing and the tests
 -- rely on): counts clamped at zero once equal counts clamped after each message, as each
@@ -61,6 +62,7 @@ end
 local learned, moved, decided = 0, 0, {}
 for i = 1, messages do
     local held, expected = call('GET', KEYS[1 + i]) or '', ARGV[6 + i]
+    if held ~= '' and held ~= 'spam' and held ~= 'ham' then return 'damaged:' .. held end
     if expected == '?' then
         if held == label then return 'already' end
         if held == '' then losses = '' end
