@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import threading
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -128,6 +130,11 @@ def same_token(expected: object, given: object) -> bool:
         and hmac.compare_digest(expected.encode(), given.encode())
 
 
+# A throttle's failures by key: count, until when the key waits, last failure; the least recently
+# failing first (a failure moves its key to the end).
+Counts = dict[Hashable, tuple[int, float, float]]
+
+
 class LoginThrottle:
     """Slows password guessing: after `attempts` wrong passwords for one name from one address,
     or `CLIENT_FACTOR` times as many from one address over all names, each try must wait.
@@ -137,57 +144,80 @@ class LoginThrottle:
     common password tried against every name, once each); the per-address count does. Its
     numbers: an address may be an office or a provider's NAT, where several people mistype their
     own passwords, so it gets four times a name's allowance (20 with the default 5) before it
-    waits, and its count is forgotten after `CLIENT_FORGET` (an hour) without a failure once
-    its wait is over, so typos do not add up over weeks. A sprayer then gets 20 guesses, about
-    7 more in the next hour (waits of 30 s, 60 s, ... 32 min), and 20 again only after a further
-    two hours of silence: some ten names an hour, where a spray needs thousands. A success ends
-    only that name's count: a customer with a login of their own must not be able to clear
-    their address's count by logging in between guesses. The counts are kept in memory: a
-    restart forgives, which an attacker cannot force.
+    waits. A sprayer then gets 20 guesses, about 7 more in the next hour (waits of 30 s, 60 s,
+    ... 32 min), and 20 again only after a further two hours of silence: some ten names an hour,
+    where a spray needs thousands. A success ends only that name's count: a customer with a
+    login of their own must not be able to clear their address's count by logging in between
+    guesses.
+
+    Counts are forgotten after `FORGET` (an hour) without a failure once their wait is over, so
+    typos do not add up over weeks. An IPv6 client counts by its /64, the block one subscriber
+    or server gets: counted per address, any host could take a fresh allowance for every guess.
+    The counts are kept in memory (a restart forgives, which an attacker cannot force), at most
+    `MAX_COUNTS` of each kind: the least recently failing are dropped first, so guesses from
+    ever new addresses cannot grow the process without bound, and an attacker who fills the
+    table forgets only quiet counts before their own.
     """
 
     CLIENT_FACTOR = 4
-    CLIENT_FORGET = 3600.0
+    FORGET = 3600.0
+    MAX_COUNTS = 100_000  # of each kind, some 20 MB together at most
 
     def __init__(self, attempts: int, delay: float) -> None:
         self.attempts = attempts
         self.delay = delay
         self.clock = time.monotonic
         self.lock = threading.Lock()
-        self.failures: dict[tuple[str, str], tuple[int, float]] = {}  # (name, address): count, until
-        self.clients: dict[str, tuple[int, float, float]] = {}  # address: count, until, last failure
+        self.names: Counts = {}  # by (name, address block)
+        self.clients: Counts = {}  # by address block
 
     def wait(self, name: str, client: str) -> float:
         """Seconds until this name may try again from this address (0: now)."""
+        block = client_block(client)
         with self.lock:
             now = self.clock()
-            _, until = self.failures.get((name.lower(), client), (0, 0.0))
-            _, client_until, _ = self._client(client, now)
+            _, until, _ = _count(self.names, (name.lower(), block), now)
+            _, client_until, _ = _count(self.clients, block, now)
         return max(0.0, until - now, client_until - now)
 
     def failed(self, name: str, client: str) -> None:
-        key = (name.lower(), client)
+        block = client_block(client)
         with self.lock:
             now = self.clock()
-            count, _ = self.failures.get(key, (0, 0.0))
-            self.failures[key] = (count + 1, self._until(count + 1, self.attempts, now))
-            count, _, _ = self._client(client, now)
-            limit = self.attempts * self.CLIENT_FACTOR
-            self.clients[client] = (count + 1, self._until(count + 1, limit, now), now)
+            self._fail(self.names, (name.lower(), block), self.attempts, now)
+            self._fail(self.clients, block, self.attempts * self.CLIENT_FACTOR, now)
 
     def succeeded(self, name: str, client: str) -> None:
         with self.lock:
-            self.failures.pop((name.lower(), client), None)
+            self.names.pop((name.lower(), client_block(client)), None)
 
-    def _until(self, count: int, allowed: int, now: float) -> float:
-        """When the next try may be checked, after `count` failures of which `allowed` are free."""
-        over = count - allowed
-        return now + self.delay * 2 ** over if over >= 0 else 0.0
+    def _fail(self, counts: Counts, key: Hashable, allowed: int, now: float) -> None:
+        """Count one more failure of `key`, moving it to the end (the most recent)."""
+        count, _, _ = _count(counts, key, now)
+        counts.pop(key, None)
+        over = count + 1 - allowed
+        counts[key] = (count + 1, now + self.delay * 2 ** over if over >= 0 else 0.0, now)
+        while len(counts) > self.MAX_COUNTS:
+            del counts[next(iter(counts))]
 
-    def _client(self, client: str, now: float) -> tuple[int, float, float]:
-        """The address's count, dropped once it has been quiet for CLIENT_FORGET."""
-        count, until, last = self.clients.get(client, (0, 0.0, 0.0))
-        if count and now - max(until, last) >= self.CLIENT_FORGET:
-            del self.clients[client]
-            return 0, 0.0, 0.0
-        return count, until, last
+
+def _count(counts: Counts, key: Hashable, now: float) -> tuple[int, float, float]:
+    """The count of `key`, dropped once it has been quiet for LoginThrottle.FORGET."""
+    count, until, last = counts.get(key, (0, 0.0, 0.0))
+    if count and now - max(until, last) >= LoginThrottle.FORGET:
+        del counts[key]
+        return 0, 0.0, 0.0
+    return count, until, last
+
+
+def client_block(client: str) -> str:
+    """What the throttle counts a client by: its IPv4 address, or its IPv6 /64."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client  # not an address (a test client, a socket): counted as given
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d from a dual-stack socket
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

@@ -74,11 +74,46 @@ def test_an_addresss_failures_are_forgotten_after_an_hour_of_quiet() -> None:
     limiter, clock = throttle(attempts=1)
     for n in range(3):
         limiter.failed(f"user{n}", ADDRESS)
-    clock.now += LoginThrottle.CLIENT_FORGET - 1
+    clock.now += LoginThrottle.FORGET - 1
     limiter.failed("user3", ADDRESS)  # within the hour: the fourth failure, which slows
     assert limiter.wait("someone", ADDRESS) == 30.0
-    clock.now += 30 + LoginThrottle.CLIENT_FORGET  # the wait, then an hour without a failure
+    clock.now += 30 + LoginThrottle.FORGET  # the wait, then an hour without a failure
     assert limiter.wait("someone", ADDRESS) == 0
     for n in range(3):
         limiter.failed(f"other{n}", ADDRESS)
     assert limiter.wait("someone", ADDRESS) == 0
+
+
+def test_an_ipv6_client_counts_by_its_64_block() -> None:
+    """A host with a /64 (every IPv6 subscriber or server) could take a fresh allowance for
+    each guess by changing the last bits of its address."""
+    limiter, _ = throttle(attempts=1)
+    for n in range(4):
+        limiter.failed(f"user{n}", f"2001:db8:1:2::{n + 1:x}")
+    assert limiter.wait("jane", "2001:db8:1:2:ffff::9") == 30.0
+    assert limiter.wait("jane", "2001:db8:1:3::1") == 0
+    limiter.failed("jane", "::ffff:192.0.2.7")  # IPv4 through a dual-stack socket
+    assert limiter.wait("jane", "192.0.2.7") == 30.0
+
+
+def test_a_names_failures_are_forgotten_after_an_hour_of_quiet() -> None:
+    """Four typos last month and one today are not five failures in a row."""
+    limiter, clock = throttle(attempts=2)
+    limiter.failed("jane", ADDRESS)
+    clock.now += LoginThrottle.FORGET
+    limiter.failed("jane", ADDRESS)
+    assert limiter.wait("jane", ADDRESS) == 0
+    limiter.failed("jane", ADDRESS)
+    assert limiter.wait("jane", ADDRESS) == 30.0
+
+
+def test_guesses_from_ever_new_addresses_keep_the_counts_bounded() -> None:
+    """The least recently failing counts go first; the latest guesser stays counted."""
+    limiter, clock = throttle(attempts=1)
+    limiter.MAX_COUNTS = 50
+    for n in range(1000):
+        clock.now += 1
+        limiter.failed("admin", f"198.51.{n // 250}.{n % 250}")
+    assert len(limiter.names) == len(limiter.clients) == 50
+    assert limiter.wait("admin", "198.51.3.249") > 0
+    assert limiter.wait("admin", "198.51.0.0") == 0
