@@ -12,12 +12,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mailsift.config import Config, ConfigError, load_config
 from mailsift.quarantine.model import MAX_PAGE, SORT_KEYS
+
+if TYPE_CHECKING:
+    from mailsift.milter.sender_hold import SenderHold, SharedCounts
 
 EXIT_HAM, EXIT_SPAM, EXIT_ERROR = 0, 1, 2
 
@@ -516,6 +519,87 @@ def quarantine_digest(config_path: str | None) -> None:
     failed = sum(1 for sent in results if sent.error)
     if failed:
         raise CliError(f"quarantine digest: {failed} of {len(results)} digest(s) not sent")
+
+
+# --- outbound --------------------------------------------------------------------------------
+
+@cli.group()
+def outbound() -> None:
+    """See and lift outbound pauses (outbound.pause_after) kept in outbound.pause_store.
+
+    Without a pause_store each milter process counts in its own memory, which these commands
+    cannot reach: restarting the milter lifts every pause there."""
+
+
+def _pause_store(config_path: str | None, command: str) -> tuple[SenderHold, SharedCounts]:
+    """The hold the milter hosts share, or a CliError saying why there is none to ask."""
+    from mailsift.milter.sender_hold import PauseStoreError, sender_hold
+
+    config = _config(config_path)
+    if config.outbound.pause_after == 0:
+        raise CliError(f"{command}: outbound.pause_after = 0: no sender is counted or paused")
+    try:
+        hold = sender_hold(config.outbound)
+    except PauseStoreError as exc:
+        raise CliError(f"{command}: {exc}") from None
+    if hold.shared is None:
+        raise CliError(f"{command}: no outbound.pause_store: each milter process counts senders' "
+                       "spam in its own memory, out of this command's reach; restart the milter "
+                       "to lift a pause, or set outbound.pause_store to share the counts in Redis")
+    return hold, hold.shared
+
+
+@outbound.command(name="list")
+@config_option
+@click.pass_obj
+def outbound_list(config_path: str | None) -> None:
+    """List every sender with spam counted in the window, paused ones first.
+
+    One line each: "paused until TIME" (when the oldest counted message leaves the window and
+    mail is accepted again) or "not paused", the count of outbound.pause_after, and the sender
+    as the milter's log names it."""
+    from mailsift.milter.sender_hold import PauseStoreError
+
+    hold, shared = _pause_store(config_path, "outbound list")
+    try:
+        standings = shared.standings(hold.window)
+    except PauseStoreError as exc:
+        raise CliError(f"outbound list: {exc}") from None
+    if not standings:
+        click.echo(f"No sender has spam counted in the last {hold.settings.minutes:g} minutes")
+    for standing in standings:
+        click.echo(standing.line())
+
+
+@outbound.command(name="lift")
+@click.argument("sender", nargs=-1, required=True)
+@config_option
+@click.pass_obj
+def outbound_lift(config_path: str | None, sender: tuple[str, ...]) -> None:
+    """Lift the pause of SENDER on every milter host at once by clearing its spam count.
+
+    SENDER as `outbound list` and the milter's log name it ("SASL login alice",
+    "client 192.0.2.7"; the quotes may be left out), or the bare login or address. The lift
+    is logged, with the Unix user who ran it, on standard error. A sender with nothing
+    counted exits with status 2."""
+    from mailsift.milter.sender_hold import PauseStoreError, named_sender
+
+    hold, shared = _pause_store(config_path, "outbound lift")
+    name = named_sender(" ".join(sender))
+    logging.getLogger("mailsift").setLevel(logging.INFO)  # the lift's log line, always
+    try:
+        was = shared.lift(hold.window, name, _operator())
+    except PauseStoreError as exc:
+        raise CliError(f"outbound lift: {exc}") from None
+    if not was.count:
+        raise CliError(f"outbound lift: {name}: no spam counted in the last "
+                       f"{hold.settings.minutes:g} minutes, so no pause to lift "
+                       "(`mailsift outbound list` shows who has)")
+    if was.paused:
+        click.echo(f"Lifted the pause of {name} (paused until {was.until_text()}, {was.count} "
+                   f"of {was.limit} messages scored as spam); its mail is accepted again")
+    else:
+        click.echo(f"{name} was not paused; cleared its count of {was.count} of {was.limit}")
 
 
 # --- web -------------------------------------------------------------------------------------

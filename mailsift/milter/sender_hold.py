@@ -21,8 +21,13 @@ and [quarantine] do, and a cluster client has no single pool to pass. Everything
 kept: its Lua scripts (atomic on the server, so hosts counting at once never lose a hit) and its
 key layout, PREFIX + "LIMITER/SENDER/LIMIT/SECONDS/second", a list of the times (each host's clock:
 keep them in NTP) of the sender's latest spam, trimmed to LIMIT and expiring with the window.
-Deleting a sender's key lifts their pause. No schema version key: a key lives one window at most,
-so a layout change would cost one window of counts, never a misread.
+No schema version key: a key lives one window at most, so a layout change would cost one window
+of counts, never a misread.
+
+`mailsift outbound list` and `lift` work on that Redis: they find the senders by SCANning for the
+keys limits makes for the configured window, read each with `get_window_stats` and lift a pause
+with limits' `clear` (the key goes). `_key_ends` is the one place that knows a key holds its
+sender. Without a shared store the counts are in each milter process's memory, out of reach.
 
 That Redis must never hold mail up: each call waits `TIMEOUT_S` at most, without retries, and a
 failure (down, hung, refusing writes) opens a breaker (mailsift.breaker): for its RETRY_AFTER the
@@ -34,9 +39,12 @@ window, so a spam run that spans the outage is paused at the same total.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import cached_property
+from ipaddress import ip_address
 from typing import Any, TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -57,12 +65,17 @@ HOLD_REPLY = ("451", "4.7.1", "Sending paused: too much of your recent mail look
 # Connect and read, per call: a Redis on the LAN answers in a millisecond, and the one message
 # that meets a dead or hung one waits this long, once per breaker period.
 TIMEOUT_S = 0.25
+# How a sender is named, in its key, in the milter's log and to `mailsift outbound`.
+LOGIN, CLIENT = "SASL login ", "client "
+SCAN_COUNT = 1000  # keys a SCAN call looks at: a shared Redis holds the Bayes tokens too
+SENDER_MARK = "\0"  # stands for the sender in a key made to find where the sender goes
 
 T = TypeVar("T")
 
 
 class PauseStoreError(Exception):
-    """outbound.pause_store cannot be used as configured; the text names the key."""
+    """outbound.pause_store cannot be used as configured (the text names the key), or, for
+    `mailsift outbound`, its Redis failed (the text names the server, never the password)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,45 @@ class PauseSettings:
     minutes: float  # the window
     store: RedisSettings | None = None  # the Redis the milter hosts share; None: this host's memory
     key_prefix: str = "mailsift:pause:"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A sender's spam counted in the shared window, as `mailsift outbound` shows it."""
+
+    sender: str
+    count: int
+    limit: int
+    until: float  # Unix time at which the oldest counted message leaves the window
+
+    @property
+    def paused(self) -> bool:
+        return self.count >= self.limit
+
+    def until_text(self) -> str:
+        return datetime.fromtimestamp(self.until, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    def line(self) -> str:
+        """State, count and sender, the sender last as it may hold spaces and is what an admin
+        copies into `outbound lift`."""
+        state = f"paused until {self.until_text()}" if self.paused else "not paused"
+        return f"{state:<36}  {self.count:>4} of {self.limit:<4}  {self.sender}"
+
+
+def sender_name(login: str, client_ip: str) -> str:
+    """Who a message is counted for: the SASL login, else the (trusted) client's address."""
+    return LOGIN + login if login else CLIENT + client_ip
+
+
+def named_sender(text: str) -> str:
+    """The sender an admin means: as the milter's log and `outbound list` name it, or by the
+    bare login or address, as Postfix's log shows them (`alice`, `192.0.2.7`)."""
+    if text.startswith((LOGIN, CLIENT)):
+        return text
+    try:
+        return CLIENT + str(ip_address(text))  # written as the milter gets it (compressed IPv6)
+    except ValueError:
+        return LOGIN + text
 
 
 def pause_settings(config: OutboundConfig) -> PauseSettings:
@@ -134,10 +186,14 @@ class SharedCounts:
                               "memory until it is back", "senders' spam is counted there again", log)
 
     @cached_property
-    def limiter(self) -> MovingWindowRateLimiter:
+    def storage(self) -> ClientStorage:
         """Made on first use: a cluster client reads the slot map as it is made, and the milter
         must start (and count in memory) while the store is down."""
-        return MovingWindowRateLimiter(ClientStorage(self.target.connect(), self.key_prefix))
+        return ClientStorage(self.target.connect(), self.key_prefix)
+
+    @cached_property
+    def limiter(self) -> MovingWindowRateLimiter:
+        return MovingWindowRateLimiter(self.storage)
 
     def count(self, window: RateLimitItem, sender: str) -> int | None:
         return self._ask(lambda limiter: count_in(limiter, window, sender), writes=False)
@@ -149,10 +205,54 @@ class SharedCounts:
     def check(self) -> str | None:
         """Why the store cannot be used now, None if it answers (for configtest)."""
         try:
-            self.limiter.storage.get_connection().ping()  # type: ignore[attr-defined]
+            self.storage.get_connection().ping()
         except REDIS_ERRORS as exc:
             return self._reason(exc)
         return None
+
+    # What `mailsift outbound` asks. These raise PauseStoreError where the calls above answer
+    # None: mail must flow while the store fails, but a command must say that it failed.
+
+    def standings(self, window: RateLimitItem) -> list[Standing]:
+        """Every sender with spam in `window`, paused ones first, then by count. SCAN, never
+        KEYS: KEYS stops a Redis, which the milter hosts and the Bayes store may share, while it
+        walks every key."""
+        def read() -> list[Standing]:
+            head, tail = self._key_ends(window)
+            keys = self.storage.get_connection().scan_iter(
+                match=glob_escaped(head) + "*" + glob_escaped(tail), count=SCAN_COUNT)
+            senders = {key.decode()[len(head):-len(tail)] for key in keys}
+            found = (standing_in(self.limiter, window, sender) for sender in senders)
+            counted = [s for s in found if s.count]  # a key outlives its entries by up to a window
+            return sorted(counted, key=lambda s: (not s.paused, -s.count, s.sender))
+        return self._admin(read)
+
+    def lift(self, window: RateLimitItem, sender: str, by: str) -> Standing:
+        """Forget the sender's count, so no host pauses them, and log who did; the standing it
+        had (count 0: nothing was counted, nothing done)."""
+        def clear() -> Standing:
+            standing = standing_in(self.limiter, window, sender)
+            if standing.count:
+                self.limiter.clear(window, sender)
+            return standing
+        standing = self._admin(clear)
+        if standing.count:
+            log.info("outbound spam count of %s cleared by %s: %d of %d, %s", sender, by,
+                     standing.count, standing.limit,
+                     f"paused until {standing.until_text()}" if standing.paused else "not paused")
+        return standing
+
+    def _key_ends(self, window: RateLimitItem) -> tuple[str, str]:
+        """What comes before and after the sender in a key of `window`: limits' layout
+        (`key_for`) under our prefix (`prefixed_key`), asked of limits rather than copied."""
+        head, tail = self.storage.prefixed_key(window.key_for(SENDER_MARK)).split(SENDER_MARK)
+        return head, tail
+
+    def _admin(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except REDIS_ERRORS as exc:
+            raise PauseStoreError(self._reason(exc)) from None
 
     def _ask(self, call: Callable[[MovingWindowRateLimiter], T], writes: bool) -> T | None:
         """`call`'s answer, or None while the store fails. Only a write that worked says the store
@@ -206,4 +306,15 @@ def sender_hold(config: OutboundConfig, running: SenderHold | None = None) -> Se
 
 
 def count_in(limiter: MovingWindowRateLimiter, window: RateLimitItem, sender: str) -> int:
-    return window.amount - limiter.get_window_stats(window, sender).remaining
+    return standing_in(limiter, window, sender).count
+
+
+def standing_in(limiter: MovingWindowRateLimiter, window: RateLimitItem, sender: str) -> Standing:
+    """limits' `reset_time` of a moving window is when its oldest entry leaves it."""
+    stats = limiter.get_window_stats(window, sender)
+    return Standing(sender, window.amount - stats.remaining, window.amount, stats.reset_time)
+
+
+def glob_escaped(text: str) -> str:
+    """`text` matched literally by a SCAN pattern (a prefix may hold `[` or `*`)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -25,7 +25,7 @@ from mailsift.analysis.relays import networks
 from mailsift.config import Config
 from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import Metrics
-from mailsift.milter.sender_hold import HOLD_REPLY, SenderHold
+from mailsift.milter.sender_hold import HOLD_REPLY, SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
 from mailsift.milter.trace import Hop, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
@@ -179,7 +179,7 @@ class MailsiftMilter(Milter.Base):
 
     def _sender(self) -> str:
         """Who sends outbound mail: the SASL login, else the trusted client's address."""
-        return f"SASL login {self.auth_user}" if self.auth_user else f"client {self.client_ip}"
+        return sender_name(self.auth_user, self.client_ip)
 
     def _trusted_client(self) -> bool:
         address = ip_address(self.client_ip)
