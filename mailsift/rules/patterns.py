@@ -37,6 +37,7 @@ import regex
 from hyperscan._hs_ext import HS_MODE_BLOCK
 from pebble import ProcessPool
 
+from mailsift.ownership import adopt_folder_owner, make_folders, owner_hint
 from mailsift.rules.model import RuleDef
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ EVIDENCE_CHARS = 60
 # Modes a compiled rule can be in: hyperscan decides alone (exact), hyperscan narrows the candidates
 # that `regex` decides (prefilter), or `regex` alone under the time budget.
 EXACT, PREFILTER, REGEX_ONLY = "exact", "prefilter", "regex"
+MODES = frozenset({EXACT, PREFILTER, REGEX_ONLY})
 PROBE_SECONDS = 0.25  # a pattern hyperscan needs longer than this for runs on `regex` instead
 
 HIGH_BYTE = "mailsift-high-byte"
@@ -138,7 +140,8 @@ def _modes(sources: list[tuple[bytes, int]], cache: Path | None) -> list[tuple[s
     file probes only the patterns that changed (a cache per whole set probed them all again)."""
     keys = [_mode_key(expression, flags) for expression, flags in sources]
     known = _read_modes(cache)
-    missing = {key: source for key, source in zip(keys, sources, strict=True) if key not in known}
+    missing = {key: source for key, source in zip(keys, sources, strict=True)
+               if not _fits(known.get(key), source[1])}
     if missing:
         known.update(zip(missing, _probe_all(list(missing.values())), strict=True))
         if cache is not None:
@@ -158,15 +161,39 @@ def _modes_file(cache: Path) -> Path:
 
 
 def _read_modes(cache: Path | None) -> dict[str, tuple[str, int]]:
-    path = _modes_file(cache) if cache is not None else None
-    if path is None or not path.exists():
+    if cache is None:
         return {}
     try:
-        return {key: (mode, int(flags)) for key, mode, flags in
-                (line.split() for line in path.read_text().splitlines())}
-    except (ValueError, OSError):
-        log.warning("ignoring unreadable cache file %s", path)
+        text = _modes_file(cache).read_text(encoding="ascii")
+    except FileNotFoundError:
         return {}
+    except OSError as exc:  # unreadable for this user, say
+        _cache_trouble(cache, _os_error_text(exc))
+        return {}
+    except ValueError:  # not text: damaged
+        _cache_trouble(cache, f"{_modes_file(cache).name} is damaged")
+        return {}
+    return dict(filter(None, map(_mode_line, text.split("\n")[:-1])))
+
+
+def _mode_line(line: str) -> tuple[str, tuple[str, int]] | None:
+    """One cached answer, or None for a line no mailsift wrote. Only lines ending in a newline
+    are read (the split drops the last piece): a file cut short mid-line could otherwise turn
+    flags 29 into 2, a caseless pattern into a case-sensitive one."""
+    fields = line.split(" ")
+    if len(fields) != 3 or fields[1] not in MODES or not fields[2].isdigit():
+        return None
+    key, mode, flags = fields
+    return key, (mode, int(flags))
+
+
+def _fits(known: tuple[str, int] | None, flags: int) -> bool:
+    """A cached answer agrees with the flags it was asked for: the prefilter flag alone may differ
+    (see `_hyperscan_mode`). Anything else is damage, and the pattern is probed again."""
+    if known is None:
+        return False
+    mode, found = known
+    return found == (flags | hyperscan.HS_FLAG_PREFILTER if mode == PREFILTER else flags)
 
 
 def _probe_all(sources: list[tuple[bytes, int]]) -> list[tuple[str, int]]:
@@ -208,14 +235,61 @@ def _probe_result(future: Future[tuple[str, int]], flags: int) -> tuple[str, int
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Several workers may start at once: write aside and rename, so nobody reads half a file."""
+    """Several workers may start at once: write aside and rename, so nobody reads half a file;
+    synced before the rename, so a power cut leaves the old file or the new one, not an empty
+    one. As root (`mailsift check` after an upgrade), what is written takes the folder's owner,
+    or the milter's user could no longer read the cache (see mailsift.ownership)."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_folders(path.parent, 0o700)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-            tmp.write(data)
+            try:
+                tmp.write(data)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+                adopt_folder_owner(Path(tmp.name))
+            except BaseException:
+                os.unlink(tmp.name)
+                raise
         os.replace(tmp.name, path)
     except OSError as exc:
-        log.info("cannot cache compiled rules in %s: %s", path.parent, exc)
+        _cache_trouble(path.parent, _os_error_text(exc))
+
+
+def _load_database(path: Path) -> hyperscan.Database | None:
+    """A database an earlier start compiled, or None to compile it again: a file cut short or
+    damaged, one this user may not read (written by root), or one hyperscan will not load
+    (another hyperscan build or CPU) must cost start-up time, never the start."""
+    try:
+        return hyperscan.loadb(path.read_bytes(), HS_MODE_BLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _cache_trouble(path.parent, _os_error_text(exc))
+        return None
+    except hyperscan.error as exc:
+        _cache_trouble(path.parent, f"{path.name} is damaged or was compiled by another hyperscan "
+                                    f"build or CPU ({type(exc).__name__})")
+        return None
+
+
+_troubled: set[Path] = set()  # cache folders this process has warned about
+
+
+def _os_error_text(exc: OSError) -> str:
+    """The error and, when a file or folder is another user's, whose it is (root's, mostly)."""
+    named = Path(exc.filename) if exc.filename else None
+    return f"{exc}{(named and owner_hint(named)) or ''}"
+
+
+def _cache_trouble(cache: Path, why: str) -> None:
+    """One warning per folder and process, however many files fail: the cache is rebuilt or
+    skipped, and the admin needs to hear it once. A scoring worker only logs it at info level,
+    as the milter process, which builds the same rules just before, has warned already."""
+    if cache in _troubled:
+        return
+    _troubled.add(cache)
+    level = logging.INFO if multiprocessing.current_process().daemon else logging.WARNING
+    log.log(level, "rules cache %s: %s; compiling instead of loading (a slower start)", cache, why)
 
 
 @dataclass
@@ -248,9 +322,8 @@ class _Database:
         key = hashlib.sha256(repr((hyperscan.__version__, self.ids, self.expressions, self.flags))
                              .encode()).hexdigest()[:32]
         cached = cache / f"{key}.hsdb" if cache else None
-        if cached is not None and cached.exists():
-            self.database = hyperscan.loadb(cached.read_bytes(), HS_MODE_BLOCK)
-        else:
+        self.database = _load_database(cached) if cached is not None else None
+        if self.database is None:
             self.database = hyperscan.Database()
             self.database.compile(expressions=self.expressions, ids=self.ids, elements=len(self.ids),
                                   flags=self.flags)
