@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mailsift.ownership import access_hint, make_folders, settle_new_file
-from mailsift.quarantine.model import QuarantineError, Query, UserLists, valid_id
+from mailsift.quarantine.model import QuarantineError, Query, UserLists, unreadable_schema, valid_id
 from mailsift.sqlite_wal import use_wal
 
 SCHEMA_VERSION = 1
@@ -168,10 +168,17 @@ class LocalBackend:
         if new:  # see mailsift.ownership: root's CLI may create it before the milter does
             settle_new_file(self.index_path)
         db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
-        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:  # new (or made by a process that stopped before its first commit)
             use_wal(db, BUSY_TIMEOUT_MS / 1000)
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            # Any other version was rewritten as ours: after a rollback, even configtest marked
+            # a newer mailsift's index version 1 and called it reachable.
+            db.close()
+            raise QuarantineError(unreadable_schema(str(self.index_path), str(version),
+                                                    str(SCHEMA_VERSION)))
         return db
 
     def _error(self, exc: OSError | sqlite3.Error) -> QuarantineError:
@@ -309,9 +316,7 @@ class LocalBackend:
                 db.close()
                 db = None
             if len(batch) == 1:
-                error = (self._error(exc) if isinstance(exc, OSError | sqlite3.Error) else
-                         QuarantineError(f"quarantine index {self.index_path}: {exc!r}"))
-                batch[0][1].set_exception(error)
+                batch[0][1].set_exception(self._commit_error(exc))
                 return None
             for item in batch:
                 db = self._commit_rows(db, [item])
@@ -319,6 +324,14 @@ class LocalBackend:
         for _, done in batch:
             done.set_result(None)
         return db
+
+    def _commit_error(self, exc: Exception) -> QuarantineError:
+        """What a failed commit tells its caller: one line naming the index, as any other error."""
+        if isinstance(exc, OSError | sqlite3.Error):
+            return self._error(exc)
+        if isinstance(exc, QuarantineError):  # it names the index already (an unknown schema)
+            return exc
+        return QuarantineError(f"quarantine index {self.index_path}: {exc!r}")
 
     def _sweep(self) -> None:
         """After crashes: index again a message whose row was lost (see the module docstring),

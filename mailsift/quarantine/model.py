@@ -34,6 +34,18 @@ class QuarantineError(Exception):
     """The store could not keep or find a message; the text says which and why."""
 
 
+def unreadable_schema(where: str, found: str, reads: str) -> str:
+    """The one line for an index another mailsift wrote: whose it is and what the admin does. A
+    newer one means a rollback; this code must neither read nor rewrite what it does not know."""
+    if found.isdigit() and reads.isdigit() and int(found) > int(reads):
+        whose = "written by a newer mailsift"
+    else:
+        whose = "not one this mailsift can migrate"
+    return (f"quarantine index {where}: schema version {found} ({whose}; this one reads version "
+            f"{reads}): run that mailsift again, or put back the index's copy from before the "
+            "upgrade (README: Backups and upgrades)")
+
+
 class ServerFailed(QuarantineError):
     """A server an action needs failed (the index's Redis, the Bayes store, the release port):
     the text names it, which helps the admin and is not for a user (a hosting provider's

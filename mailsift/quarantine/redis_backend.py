@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import cached_property
@@ -52,6 +53,7 @@ from mailsift.quarantine.model import (
     UserLists,
     sort_value,
     summary,
+    unreadable_schema,
     valid_id,
 )
 from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
@@ -115,18 +117,25 @@ class RedisBackend:
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
-    def _call(self) -> _Guard:
-        return _Guard(self)
+    @contextmanager
+    def _call(self, write: bool = False) -> Iterator[None]:
+        with _Guard(self):
+            self._check_version(write)
+            yield
 
-    def _check_version(self) -> None:
-        """Refuse a store written by another schema instead of misreading it."""
+    def _check_version(self, write: bool) -> None:
+        """Refuse a store written by another schema instead of misreading it, on every path: only
+        `add` checked, so after a rollback the web UI, the CLI and configtest ("reachable") read
+        a newer mailsift's index as their own. A write marks a store nobody wrote yet as ours;
+        a read leaves it as it is (configtest writes nothing), and asks again next time."""
         if self._checked:
             return
-        found = self.client.set(self._key("version"), SCHEMA_VERSION, nx=True, get=True)
+        key = self._key("version")
+        found = self.client.set(key, SCHEMA_VERSION, nx=True, get=True) if write else self.client.get(key)
         if found is not None and found.decode() != SCHEMA_VERSION:
-            raise QuarantineError(f"quarantine store has schema {found.decode()}, "
-                                  f"this mailsift needs {SCHEMA_VERSION}")
-        self._checked = True
+            raise QuarantineError(unreadable_schema(f"redis at {self.where} (keys {self.prefix}*)",
+                                                    found.decode(errors="replace"), SCHEMA_VERSION))
+        self._checked = write or found is not None
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -136,8 +145,7 @@ class RedisBackend:
             raise QuarantineError(f"quarantine store unavailable: redis at {self.where} did not "
                                   f"answer in time less than {RETRY_AFTER:g}s ago; not asked again yet")
         try:
-            with self._call():
-                self._check_version()
+            with self._call(write=True):
                 pipe = self.client.pipeline(transaction=True)
                 pipe.hset(self._key("msg", message_id),
                           mapping={"raw": raw, "record": json.dumps(record, ensure_ascii=False)})
@@ -170,14 +178,14 @@ class RedisBackend:
         return json.loads(data)
 
     def update(self, message_id: str, record: dict[str, Any]) -> None:
-        with self._call():
+        with self._call(write=True):
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(self._key("msg", message_id), "record", json.dumps(record, ensure_ascii=False))
             pipe.hset(self._key("summary"), message_id, _summary_json(record))
             pipe.execute()
 
     def delete(self, message_id: str) -> None:
-        with self._call():
+        with self._call(write=True):
             self.client.hdel(self._key("msg", message_id), "raw")
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
@@ -226,7 +234,7 @@ class RedisBackend:
         """Summaries made from the records of messages stored without one. HSETNX: a summary
         that an update wrote meanwhile is newer than the record read here."""
         records = list(self._records(ids))
-        with self._call():
+        with self._call(write=True):
             pipe = self.client.pipeline(transaction=False)
             for record in records:
                 pipe.hsetnx(self._key("summary"), record["id"], _summary_json(record))
@@ -240,7 +248,7 @@ class RedisBackend:
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
             records = list(self._records(chunk))
-            with self._call():
+            with self._call(write=True):
                 pipe = self.client.pipeline(transaction=True)
                 for record in records:
                     for address in record["recipients"]:
@@ -265,7 +273,7 @@ class RedisBackend:
                 for a in addresses}
 
     def set_listed(self, address: str, kind: str, entry: str, present: bool) -> None:
-        with self._call():
+        with self._call(write=True):
             pipe = self.client.pipeline(transaction=True)
             if present:
                 pipe.sadd(self._key("list", kind, address), entry)
@@ -280,7 +288,7 @@ class RedisBackend:
         return value.decode() if value is not None else None
 
     def set_mark(self, name: str, value: str) -> None:
-        with self._call():
+        with self._call(write=True):
             self.client.set(self._key("mark", name), value)
 
 
