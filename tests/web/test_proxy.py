@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -38,10 +38,10 @@ class Ui:
     url: str
     log: Path
 
-    def client(self, source: str = PROXY, **headers: str) -> httpx.Client:
+    def client(self, source: str = PROXY, **headers: str) -> httpx2.Client:
         """A client connecting from `source`, sending `headers` with every request."""
-        return httpx.Client(base_url=self.url, headers=headers, follow_redirects=False,
-                            transport=httpx.HTTPTransport(local_address=source))
+        return httpx2.Client(base_url=self.url, headers=headers, follow_redirects=False,
+                             transport=httpx2.HTTPTransport(local_address=source))
 
     def logged(self) -> str:
         return self.log.read_text()
@@ -54,9 +54,9 @@ def _wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) 
         if process.poll() is not None:
             pytest.fail(f"mailsift web exited with {process.returncode}: {log.read_text()}")
         try:
-            httpx.get(f"http://{PROXY}:{port}/login", timeout=1)
+            httpx2.get(f"http://{PROXY}:{port}/login", timeout=1)
             return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             time.sleep(0.05)
     pytest.fail(f"mailsift web did not answer within 30 s: {log.read_text()}")
 
@@ -86,7 +86,7 @@ def start_ui(tmp_path: Path, password_hashes: dict[str, str]) -> Iterator[Callab
         process.wait(timeout=15)
 
 
-def login(client: httpx.Client, name: str, password: str | None = None) -> int:
+def login(client: httpx2.Client, name: str, password: str | None = None) -> int:
     """Post the login form as a browser would; returns the status (303 in, 401 wrong, 429 slowed)."""
     page = client.get("/login")
     response = client.post("/login", data={"csrf": csrf_of(page.text), "name": name,
@@ -133,7 +133,7 @@ def test_no_proxy_is_believed_by_default(start_ui: Callable[..., Ui]) -> None:
     assert f"failed login of 'jane' from {PROXY}" in ui.logged()
 
 
-def _cookie_flags(response: httpx.Response) -> set[str]:
+def _cookie_flags(response: httpx2.Response) -> set[str]:
     """The attributes of the session cookie set by `response`, lowercased (secure, httponly...)."""
     cookie = response.headers["set-cookie"]
     return {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
