@@ -70,10 +70,12 @@ from mailsift.classifier.store import (
     StoreSummary,
     TokenCounts,
     Totals,
+    backup_token,
     batch_deltas,
     damaged,
     read_count,
     read_label,
+    token_count,
 )
 from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
 
@@ -462,8 +464,8 @@ class RedisStore:
                 pipe = self.client.pipeline(transaction=False)
                 for key in keys:
                     pipe.hget(key, "a")
-                stamps = [read_count(stamp, self._named, f"the last-seen time of token "
-                                     f"{key[len(self._token_prefix):].hex()}")
+                start = len(self._token_prefix)
+                stamps = [token_count(stamp, self._named, "last-seen time", key[start:])
                           for key, stamp in zip(keys, pipe.execute(), strict=True) if stamp is not None]
             if stamps:
                 count += len(stamps)
@@ -532,11 +534,7 @@ class RedisStore:
                 rows = pipe.execute()
             for key, (spam, ham, stamp) in zip(keys, rows, strict=True):
                 if stamp is not None:  # expired between SCAN and HMGET
-                    token = f"token {key[start:].hex()}"
-                    yield BackupToken(key[start:],
-                                      read_count(spam or 0, self._named, f"the spam count of {token}"),
-                                      read_count(ham or 0, self._named, f"the ham count of {token}"),
-                                      read_count(stamp, self._named, f"the last-seen time of {token}"))
+                    yield backup_token(key[start:], spam or 0, ham or 0, stamp, self._named)
 
     def import_(self, totals: Totals, seen: dict[str, Label], tokens: Iterable[BackupToken]) -> None:
         """Write a backup into the (cleared) store, in pipelines of SCAN_COUNT keys.

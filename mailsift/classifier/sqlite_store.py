@@ -42,6 +42,7 @@ from mailsift.classifier.store import (
     StoreSummary,
     TokenCounts,
     Totals,
+    backup_token,
     batch_deltas,
     read_count,
     read_label,
@@ -356,18 +357,12 @@ class SQLiteStore:
             with self._errors():
                 cursor = db.execute("SELECT key, spam, ham, seen FROM tokens WHERE ns = ?",
                                     (self._ns,))
+                store = self._named(self.prefix)
                 while rows := cursor.fetchmany(EXPORT_CHUNK):
-                    yield from map(self._backup_token, rows)
+                    for key, spam, ham, seen in rows:
+                        yield backup_token(key, spam, ham, seen, store)
         finally:
             db.execute("COMMIT")
-
-    def _backup_token(self, row: tuple[bytes, object, object, object]) -> BackupToken:
-        """A token row, checked: a backup must restore, and a restore reads numbers only."""
-        key, spam, ham, seen = row
-        store, token = self._named(self.prefix), f"token {key.hex()}"
-        return BackupToken(key, read_count(spam, store, f"the spam count of {token}"),
-                           read_count(ham, store, f"the ham count of {token}"),
-                           read_count(seen, store, f"the last-seen time of {token}"))
 
     def import_(self, totals: Totals, seen: dict[str, Label], tokens: Iterable[BackupToken]) -> None:
         """Replace this namespace's contents in one transaction: a failed restore changes nothing."""

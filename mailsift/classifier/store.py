@@ -96,6 +96,23 @@ def read_count(value: object, store: StoreName, record: str) -> int:
         raise damaged(store, record, value, "a number") from None
 
 
+def token_count(value: object, store: StoreName, field: str, key: bytes) -> int:
+    """One number of a token (`field`: "spam count", ...), its record named only when damaged:
+    a backup or dump reads millions of them."""
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return read_count(value, store, f"the {field} of token {key.hex()}")
+
+
+def backup_token(key: bytes, spam: object, ham: object, seen: object, store: StoreName) -> BackupToken:
+    """A token as a backend reads it, checked: a backup must restore, and a restore reads
+    numbers only."""
+    return BackupToken(key, token_count(spam, store, "spam count", key),
+                       token_count(ham, store, "ham count", key),
+                       token_count(seen, store, "last-seen time", key))
+
+
 def read_label(value: str | bytes, store: StoreName, record: str) -> Label:
     """The class a learned-message record holds."""
     try:
