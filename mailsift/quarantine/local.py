@@ -9,7 +9,9 @@ The row also carries what happens later (state, history), which the immutable fi
 
 The index commit itself is not synced (`synchronous=NORMAL`): a power cut may lose the last rows,
 never the messages, and `expire` (the daily timer) indexes a file whose row is missing again
-from its first line, and removes temporary files that a crash left behind.
+from its first line, and removes temporary files that a crash left behind. A message file whose
+first line it cannot read (damaged, or written by a newer mailsift before a rollback) is moved to
+`unreadable/`, never deleted: it may be the only copy of someone's mail.
 
 SQLite because it needs no server, answers the reviewer's searches with indexes, and survives
 several writers (the milter's threads, the web UI, the CLI) through WAL and a busy timeout.
@@ -18,6 +20,7 @@ several writers (the milter's threads, the web UI, the CLI) through WAL and a bu
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -32,13 +35,23 @@ from pathlib import Path
 from typing import Any
 
 from mailsift.ownership import access_hint, make_folders, settle_new_file
-from mailsift.quarantine.model import QuarantineError, Query, UserLists, unreadable_schema, valid_id
+from mailsift.quarantine.model import (
+    SUMMARY_FIELDS,
+    QuarantineError,
+    Query,
+    UserLists,
+    unreadable_schema,
+    valid_id,
+)
 from mailsift.sqlite_wal import use_wal
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
 SUFFIX = ".msg"
 STRAY_AGE_S = 3600  # a temporary file older than this is a crash's leftover, not a write in progress
+UNREADABLE = "unreadable"  # where expire sets aside message files whose record it cannot read
 WRITER_IDLE_S = 5.0  # an index writer with nothing to do this long closes its connection and ends
 INDEX_WRITER = "quarantine-index"  # the writer thread's name
 SCHEMA = """
@@ -80,6 +93,46 @@ def _like(text: str) -> str:
 
 def _like_suffix(text: str) -> str:
     return "%" + _escaped(text)
+
+
+class UnreadableRecord(Exception):
+    """A message file's first line is not a record this mailsift can index; the text says why."""
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    """The record line of a message file, checked for everything the index row takes from it."""
+    with path.open("rb") as file:
+        line = file.readline()
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise UnreadableRecord("its first line is not a mailsift record") from None
+    problem = _record_problem(record, path.stem)
+    if problem:
+        raise UnreadableRecord(problem)
+    return record
+
+
+def _record_problem(record: Any, file_id: str) -> str:
+    """What keeps `record` from being indexed as message `file_id` ("" when nothing does)."""
+    if not isinstance(record, dict):
+        return "its first line is not a mailsift record"
+    missing = [name for name in SUMMARY_FIELDS if name not in record]
+    if missing:
+        return f"its record lacks {', '.join(missing)}"
+    if record["id"] != file_id:
+        return f"its record is that of message {str(record['id'])[:40]!r}"
+    texts = ("time", "mail_from", "from", "subject", "state")
+    if (not all(isinstance(record[name], str) for name in texts)
+            or not isinstance(record["score"], int | float) or isinstance(record["score"], bool)
+            or not isinstance(record["recipients"], list)
+            or not all(isinstance(r, str) for r in record["recipients"])):
+        return "its record holds a field of another type than this mailsift writes"
+    try:
+        datetime.fromisoformat(record["time"])
+    except ValueError:
+        return f"its record's time {record['time'][:40]!r} is not one this mailsift writes"
+    return ""
 
 
 class _GroupCommit:
@@ -336,29 +389,52 @@ class LocalBackend:
     def _sweep(self) -> None:
         """After crashes: index again a message whose row was lost (see the module docstring),
         and remove temporary files. Only files older than STRAY_AGE_S: no writer is still
-        between its rename and its commit."""
+        between its rename and its commit. An index that fails here raises (expire ends with
+        its one line) rather than let a file it could not index look unreadable."""
         if not self.directory.is_dir():
             return
         with self._db() as db:
             indexed = {r[0] for r in db.execute("SELECT id FROM messages")}
         stale = time.time() - STRAY_AGE_S
-        for path in [*self.directory.glob(".tmp-*"), *self.directory.glob(f"*{SUFFIX}")]:
+        for path in self.directory.glob(".tmp-*"):
             with suppress(OSError):
-                if path.stem not in indexed and path.stat().st_mtime < stale and not self._reindex(path):
+                if path.stat().st_mtime < stale:
                     path.unlink()
+        for path in self.directory.glob(f"*{SUFFIX}"):
+            with suppress(FileNotFoundError):  # deleted meanwhile (a reviewer, another expire)
+                if path.stem not in indexed and path.stat().st_mtime < stale:
+                    self._reindex(path)
 
-    def _reindex(self, path: Path) -> bool:
-        """Index a message file again from its record line; False if it holds no record."""
-        if path.name.startswith(".tmp-"):
-            return False
+    def _reindex(self, path: Path) -> None:
+        """Index a message file again from its record line, or set it aside if that line is
+        not one this mailsift can read."""
         try:
-            with path.open("rb") as file:
-                record = json.loads(file.readline())
-            with self._db() as db:
-                self._index(db, record)
-        except (OSError, ValueError, KeyError, TypeError, QuarantineError):
-            return False
-        return True
+            record = _file_record(path)
+        except UnreadableRecord as exc:
+            self._set_aside(path, str(exc))
+            return
+        except FileNotFoundError:  # deleted meanwhile
+            return
+        except OSError as exc:
+            log.warning("quarantine file %s: cannot read it (%s); kept where it is", path,
+                        exc.strerror or exc)
+            return
+        with self._db() as db:
+            self._index(db, record)
+
+    def _set_aside(self, path: Path, why: str) -> None:
+        """Move an unreadable message file to UNREADABLE/, where expire no longer meets it (each
+        run would warn again) and an admin can read it by hand or with a newer mailsift."""
+        folder = self.directory / UNREADABLE
+        make_folders(folder, 0o750)
+        try:
+            os.replace(path, folder / path.name)
+        except OSError as exc:
+            log.warning("quarantine file %s: %s; kept where it is (cannot move it to %s: %s)",
+                        path, why, folder, exc.strerror or exc)
+            return
+        log.warning("quarantine file %s: %s; moved to %s (the message is kept; no list shows "
+                    "it)", path, why, folder)
 
     # --- users' lists and marks ------------------------------------------------------------------
 
