@@ -21,6 +21,7 @@ import time
 import Milter
 
 from mailsift.config import Config, host_port
+from mailsift.configtest import quarantine_check
 from mailsift.milter.metrics import Metrics
 from mailsift.milter.reload import Reloader, block_reload_signal
 from mailsift.milter.sender_hold import sender_hold
@@ -117,6 +118,17 @@ def _warn_rule_mistakes(scanner: Scanner) -> None:
         log.warning("rule skipped: %s", item_text(item))
 
 
+def _warn_quarantine_trouble(config: Config) -> None:
+    """Name a quarantine index the milter cannot use (one another mailsift wrote, a wrong Redis
+    password) once at start, as configtest does. The milter runs on, since only mail it would
+    quarantine needs it; but that mail met `milter.on_error` with an error per message, and
+    nothing at start said why."""
+    check = quarantine_check(config)
+    if not check.ok:
+        log.error("%s; until it is mended, a message to quarantine gets milter.on_error (%s)",
+                  check.detail, config.milter.on_error)
+
+
 def start_service(config: Config, metrics: Metrics, running: Service | None = None) -> Service:
     """Compile the rules, start and warm up a pool of scoring workers, open the quarantine.
 
@@ -131,6 +143,7 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     try:
         pool.warm_up()
         quarantine = open_quarantine(config.quarantine)
+        _warn_quarantine_trouble(config)
     except BaseException:
         pool.close()
         raise

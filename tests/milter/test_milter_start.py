@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 from tests.support.milter_process import MilterProcess, mailsift_command, merge
@@ -59,3 +61,24 @@ def test_an_unreadable_pause_store_password_stops_the_milter_with_one_line(tmp_p
                                                    "password_file": str(missing)}})
     assert errors == [f"mailsift: outbound.password_file: {missing}: cannot read the Redis password: "
                       "No such file or directory"]
+
+
+def test_a_quarantine_index_it_cannot_use_is_named_when_the_milter_starts(tmp_path: Path) -> None:
+    """An index a newer mailsift wrote (after a rollback) makes every message to quarantine meet
+    milter.on_error; the milter still starts (other mail needs no index), and now says why at
+    once instead of only in an error per message."""
+    folder = tmp_path / "quarantine"
+    folder.mkdir()
+    with closing(sqlite3.connect(folder / "index.sqlite")) as db:
+        db.execute("PRAGMA user_version=2")
+    milter = MilterProcess({"milter": {"workers": 1, "on_error": "tempfail"},
+                            "rules": {"cache_dir": str(tmp_path / "cache")},
+                            "bayes": {"enabled": False}, "quarantine": {"dir": str(folder)}},
+                           tmp_path)
+    with milter:
+        errors = [line for line in milter.lines if " ERROR " in line]
+    assert errors == [f"mailsift: ERROR mailsift.milter: quarantine index {folder / 'index.sqlite'}: "
+                      "schema version 2 (written by a newer mailsift; this one reads version 1): "
+                      "run that mailsift again, or put back the index's copy from before the "
+                      "upgrade (README: Backups and upgrades); until it is mended, a message to "
+                      "quarantine gets milter.on_error (tempfail)"]
