@@ -29,6 +29,7 @@ from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
 from mailsift.quarantine.store import open_quarantine
 from mailsift.rules.lint import item_text, lint_errors
+from mailsift.rules.patterns import prune_cache
 from mailsift.scanner import Scanner
 
 log = logging.getLogger("mailsift.milter")
@@ -138,6 +139,7 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     a pause_store that cannot be used stops start-up before any worker starts."""
     hold = sender_hold(config.outbound, running.hold if running is not None else None)
     _warn_rule_mistakes(Scanner(config))
+    prune_cache(config.rules.cache_path())  # after the compile: it marked what is in use
     pool = WorkerPool(config)
     log.info("starting %d scoring workers", pool.size)
     try:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ EVIDENCE_CHARS = 60
 # that `regex` decides (prefilter), or `regex` alone under the time budget.
 EXACT, PREFILTER, REGEX_ONLY = "exact", "prefilter", "regex"
 MODES = frozenset({EXACT, PREFILTER, REGEX_ONLY})
+CACHE_UNUSED_DAYS = 30  # see prune_cache
 PROBE_SECONDS = 0.25  # a pattern hyperscan needs longer than this for runs on `regex` instead
 
 HIGH_BYTE = "mailsift-high-byte"
@@ -173,6 +175,7 @@ def _read_modes(cache: Path | None) -> dict[str, tuple[str, int]]:
     except ValueError:  # not text: damaged
         _cache_trouble(cache, f"{_modes_file(cache).name} is damaged")
         return {}
+    _mark_used(_modes_file(cache))
     return dict(filter(None, map(_mode_line, text.split("\n")[:-1])))
 
 
@@ -260,7 +263,7 @@ def _load_database(path: Path) -> hyperscan.Database | None:
     damaged, one this user may not read (written by root), or one hyperscan will not load
     (another hyperscan build or CPU) must cost start-up time, never the start."""
     try:
-        return hyperscan.loadb(path.read_bytes(), HS_MODE_BLOCK)
+        database = hyperscan.loadb(path.read_bytes(), HS_MODE_BLOCK)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -270,6 +273,35 @@ def _load_database(path: Path) -> hyperscan.Database | None:
         _cache_trouble(path.parent, f"{path.name} is damaged or was compiled by another hyperscan "
                                     f"build or CPU ({type(exc).__name__})")
         return None
+    _mark_used(path)
+    return database
+
+
+def _mark_used(path: Path) -> None:
+    """Date a cache file by its last use, which is what prune_cache goes by. A file the milter's
+    user may read but not change (root's) keeps its date, and may be pruned and rebuilt."""
+    with suppress(OSError):
+        os.utime(path)
+
+
+def _ours(name: str) -> bool:
+    """A file this cache writes: a database, a modes file (`*.modes` from older mailsifts), or
+    the temporary file of a write a crash cut short. Only these: rules.cache_dir may name a
+    folder that holds other things."""
+    return name.endswith((".hsdb", ".modes")) or name.startswith(("modes-hyperscan-", "tmp"))
+
+
+def prune_cache(cache: Path) -> None:
+    """Remove the cache files no start has used for CACHE_UNUSED_DAYS. Every edit of a rule file
+    adds databases (half a megabyte for the shipped body rules), every hyperscan upgrade a new
+    modes file, and nothing removed the old ones: the folder only grew. A file pruned that was
+    still wanted (a config started once a quarter) costs that start a compile, no more."""
+    old = time.time() - CACHE_UNUSED_DAYS * 86400
+    with suppress(OSError):
+        for path in cache.iterdir():
+            with suppress(OSError):
+                if _ours(path.name) and path.stat().st_mtime < old:
+                    path.unlink()
 
 
 _troubled: set[Path] = set()  # cache folders this process has warned about

@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -156,3 +157,22 @@ def test_a_cache_folder_root_made_costs_the_milter_user_one_warning(milter_home:
     cache.mkdir(mode=0o700)
     assert scored(cache) == ["CHEAP_WATCHES"]
     assert as_milter_user(milter_start(cache, said, warnings=1)) == ""
+
+
+def test_cache_files_no_start_used_for_a_month_are_pruned(tmp_path: Path) -> None:
+    """Each rule edit added databases and each hyperscan upgrade a modes file, and nothing removed
+    the old ones. What a start loads is dated by that use and stays, however old the file; what
+    no start used for CACHE_UNUSED_DAYS goes, and files the cache does not write stay."""
+    scored(tmp_path)
+    in_use = {path.name for path in tmp_path.iterdir()}
+    for name in ["0123abcd.hsdb", "0123abcd.modes", "modes-hyperscan-0.1.0.txt", "tmpk2j3h4",
+                 "notes.txt", "recent.hsdb"]:
+        (tmp_path / name).write_bytes(b"x")
+    month_ago = time.time() - (patterns.CACHE_UNUSED_DAYS + 1) * 86400
+    for path in tmp_path.iterdir():
+        os.utime(path, (month_ago, month_ago) if path.name != "recent.hsdb" else None)
+
+    assert scored(tmp_path) == ["CHEAP_WATCHES"]  # the next start loads (and so dates) its files
+    patterns.prune_cache(tmp_path)
+    assert {path.name for path in tmp_path.iterdir()} == in_use | {"notes.txt", "recent.hsdb"}
+    assert scored(tmp_path) == ["CHEAP_WATCHES"]
