@@ -72,8 +72,8 @@ class Scanner:
         return 2 * bayes + self.network
 
     def analyse(self, raw: bytes, envelope: Envelope | None = None,
-                arrival: datetime | None = None) -> Message:
-        return analyse(raw, self.config, envelope, arrival)
+                arrival: datetime | None = None, body_cut: bool = False) -> Message:
+        return analyse(raw, self.config, envelope, arrival, body_cut)
 
     def score(self, msg: Message) -> Result:
         ctx = CheckContext(msg, self.config)

@@ -35,12 +35,15 @@ PRINTABLE_ASCII = re.compile(rb"[^\t\n\r\x20-\x7e]")
 
 
 def analyse(raw: bytes, config: Config, envelope: Envelope | None = None,
-            arrival: datetime | None = None) -> Message:
-    """Analyse one message; `arrival` stands in for the date when no Received header has one."""
+            arrival: datetime | None = None, body_cut: bool = False) -> Message:
+    """Analyse one message; `arrival` stands in for the date when no Received header has one.
+
+    `body_cut`: the caller already cut the body at scan.max_bytes (the milter sends a worker no
+    more), so its unfinished end is ours, not the sender's, as when the cut is made here."""
     raw = _strip_mbox_line(raw)
     facts = Facts()
     try:
-        return _analyse(raw, config, envelope or Envelope(), arrival, facts)
+        return _analyse(raw, config, envelope or Envelope(), arrival, facts, body_cut)
     except Exception as exc:
         # Every known kind of bad input is handled above; this guard exists so that a parser bug
         # still leaves a scoreable message (headers-less, fact set) instead of a tempfail loop.
@@ -59,12 +62,12 @@ def _strip_mbox_line(raw: bytes) -> bytes:
 
 
 def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime | None,
-             facts: Facts) -> Message:
+             facts: Facts, body_cut: bool) -> Message:
     data = raw.replace(b"\r\n", b"\n") if b"\r" in raw else raw
     block = split_block(data, facts)
     headers = build_headers(block, _body_charset(block), facts)
     body = data[block.body_start:block.body_start + config.scan.max_bytes]
-    body_truncated = len(data) - block.body_start > config.scan.max_bytes
+    body_truncated = body_cut or len(data) - block.body_start > config.scan.max_bytes
     fields: dict[str, str] = {}  # the first of each name, for the MIME walk
     for header in headers:
         name = header.name.lower()

@@ -60,6 +60,7 @@ class Job:
     envelope: Envelope
     arrival: datetime
     outbound: bool = False  # judged by [outbound]: autolearned only if autolearn.outbound
+    body_cut: bool = False  # the body went on past scan.max_bytes: see analysis.parse.analyse
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _start_worker(config: Config, store_health: Any) -> None:
 
 def score_job(job: Job) -> Scored:
     assert _scanner is not None, "worker used before its initializer ran"
-    msg = _scanner.analyse(job.raw, job.envelope, job.arrival)
+    msg = _scanner.analyse(job.raw, job.envelope, job.arrival, job.body_cut)
     result = _scanner.score(msg)
     learned = "no"
     config = _scanner.config.autolearn
