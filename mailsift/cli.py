@@ -329,10 +329,18 @@ def _quarantine(config_path: str | None) -> tuple[Config, Any]:
 
 
 def _operator() -> str:
-    """Who acts from the command line, for the message history: the login name."""
-    import getpass
+    """Who acts from the command line, for the message history and the system log: the Unix
+    user the command runs as (its uid, not $USER, which anyone can set), and who ran sudo, as
+    admins sharing a host lift pauses and release mail as root."""
+    import pwd
 
-    return f"cli:{getpass.getuser()}"
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (a container's)
+        user = str(uid)
+    by = os.environ.get("SUDO_USER") if uid == 0 else None
+    return f"cli:{user} (sudo by {by})" if by and by != user else f"cli:{user}"
 
 
 @cli.group()
@@ -580,21 +588,23 @@ def outbound_lift(config_path: str | None, sender: tuple[str, ...]) -> None:
 
     SENDER as `outbound list` and the milter's log name it ("SASL login alice",
     "client 192.0.2.7"; the quotes may be left out), or the bare login or address. The lift
-    is logged, with the Unix user who ran it, on standard error. A sender with nothing
-    counted exits with status 2."""
+    is recorded, with the Unix user who ran it, in the system log beside the milter's lines
+    (`journalctl -t mailsift`). A sender with nothing counted exits with status 2."""
+    from mailsift import audit
     from mailsift.milter.sender_hold import PauseStoreError, named_sender
 
     hold, shared = _pause_store(config_path, "outbound lift")
     name = named_sender(" ".join(sender))
-    logging.getLogger("mailsift").setLevel(logging.INFO)  # the lift's log line, always
     try:
-        was = shared.lift(hold.window, name, _operator())
+        was = shared.lift(hold.window, name)
     except PauseStoreError as exc:
         raise CliError(f"outbound lift: {exc}") from None
     if not was.count:
         raise CliError(f"outbound lift: {name}: no spam counted in the last "
                        f"{hold.settings.minutes:g} minutes, so no pause to lift "
                        "(`mailsift outbound list` shows who has)")
+    audit.record(f"outbound spam count of {name} cleared by {_operator()}: {was.count} of "
+                 f"{was.limit}, {was.state()}")
     if was.paused:
         click.echo(f"Lifted the pause of {name} (paused until {was.until_text()}, {was.count} "
                    f"of {was.limit} messages scored as spam); its mail is accepted again")

@@ -7,10 +7,13 @@ command reads), in real redis-servers.
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,9 +47,26 @@ def held(config: Path, sender: str) -> bool:
     return sender_hold(load_config(str(config)).outbound).held(sender)
 
 
-def outbound(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def outbound(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The command as an admin runs it; its system log is a socket no test listens on unless
+    `env` names one (MAILSIFT_SYSLOG), as this machine has no /dev/log of its own."""
     return subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "outbound", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MAILSIFT_SYSLOG": str(config.parent / "no-syslog"),
+                               **(env or {})})
+
+
+@pytest.fixture
+def syslog(tmp_path: Path) -> Iterator[socket.socket]:
+    """A system log socket as journald and rsyslog bind /dev/log: a Unix datagram socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "log"))
+        sock.settimeout(10)
+        yield sock
+
+
+def logged(syslog: socket.socket) -> str:
+    return syslog.recv(65536).decode()
 
 
 @pytest.fixture
@@ -88,21 +108,52 @@ def test_list_with_nobody_counted_says_so(tmp_path: Path, empty_redis: RedisServ
         0, "No sender has spam counted in the last 30 minutes\n", "")
 
 
-def test_lift_lets_a_paused_login_send_again_on_every_host_and_logs_who_lifted_it(
-        tmp_path: Path, empty_redis: RedisServer) -> None:
+def test_lift_lets_a_paused_login_send_again_on_every_host_and_logs_who_lifted_it_in_the_system_log(
+        tmp_path: Path, empty_redis: RedisServer, syslog: socket.socket) -> None:
+    """In the system log beside the milter's "paused" line (identifier mailsift, daemon.info),
+    where a colleague finds who let a spammer send again; the line was on the lifter's terminal
+    only."""
     config = write(tmp_path, {"pause_store": empty_redis.url})
     spam(config, ALICE, 2)
     spam(config, CLIENT, 2)
     assert held(config, ALICE)
-    lifted = outbound(config, "lift", "alice")  # as Postfix's log names the login
-    assert lifted.returncode == 0, lifted.stderr
+    lifted = outbound(config, "lift", "alice", env={"MAILSIFT_SYSLOG": syslog.getsockname()})
+    assert (lifted.returncode, lifted.stderr) == (0, "")  # as Postfix's log names the login
     assert lifted.stdout.startswith(f"Lifted the pause of {ALICE} (paused until ")
     assert lifted.stdout.endswith(" UTC, 2 of 2 messages scored as spam); its mail is accepted again\n")
-    assert lifted.stderr.startswith("mailsift: INFO mailsift.milter: outbound spam count of "
-                                    f"{ALICE} cleared by cli:{getpass.getuser()}: 2 of 2, paused until ")
+    line = logged(syslog)
+    assert line.startswith("<30>mailsift[")  # facility daemon (3 x 8) + info (6)
+    assert line.split("]: ", 1)[1].startswith(
+        f"outbound spam count of {ALICE} cleared by cli:{pwd.getpwuid(os.getuid()).pw_name}: "
+        "2 of 2, paused until ")
     assert not held(config, ALICE)
     assert held(config, CLIENT)  # only the one named
     assert outbound(config, "list").stdout.endswith(f"2 of 2     {CLIENT}\n")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="sudo leaves SUDO_USER only for root")
+def test_a_lift_through_sudo_names_who_ran_sudo(tmp_path: Path, empty_redis: RedisServer,
+                                                syslog: socket.socket) -> None:
+    """Admins sharing a host lift as root: "cli:root" alone told nobody who it was."""
+    config = write(tmp_path, {"pause_store": empty_redis.url})
+    spam(config, ALICE, 1)
+    outbound(config, "lift", "alice", env={"MAILSIFT_SYSLOG": syslog.getsockname(),
+                                           "SUDO_USER": "carol", "USER": "someone-else"})
+    assert f"{ALICE} cleared by cli:root (sudo by carol): 1 of 2, not paused" in logged(syslog)
+
+
+def test_a_lift_the_system_log_cannot_take_is_on_standard_error_and_still_done(
+        tmp_path: Path, empty_redis: RedisServer) -> None:
+    config = write(tmp_path, {"pause_store": empty_redis.url})
+    spam(config, ALICE, 2)
+    lifted = outbound(config, "lift", "alice")
+    assert lifted.returncode == 0
+    text, warning = lifted.stderr.splitlines()
+    assert text.startswith(f"mailsift: outbound spam count of {ALICE} cleared by cli:")
+    assert warning == (f"mailsift: warning: the line above is not in the system log: "
+                       f"{tmp_path / 'no-syslog'}: No such file or directory "
+                       "($MAILSIFT_SYSLOG names another socket)")
+    assert not held(config, ALICE)
 
 
 @pytest.mark.parametrize(("counted", "named"), [

@@ -104,11 +104,13 @@ class Standing:
     def until_text(self) -> str:
         return datetime.fromtimestamp(self.until, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
+    def state(self) -> str:
+        return f"paused until {self.until_text()}" if self.paused else "not paused"
+
     def line(self) -> str:
         """State, count and sender, the sender last as it may hold spaces and is what an admin
         copies into `outbound lift`."""
-        state = f"paused until {self.until_text()}" if self.paused else "not paused"
-        return f"{state:<36}  {self.count:>4} of {self.limit:<4}  {self.sender}"
+        return f"{self.state():<36}  {self.count:>4} of {self.limit:<4}  {self.sender}"
 
 
 def sender_name(login: str, client_ip: str) -> str:
@@ -227,20 +229,15 @@ class SharedCounts:
             return sorted(counted, key=lambda s: (not s.paused, -s.count, s.sender))
         return self._admin(read)
 
-    def lift(self, window: RateLimitItem, sender: str, by: str) -> Standing:
-        """Forget the sender's count, so no host pauses them, and log who did; the standing it
-        had (count 0: nothing was counted, nothing done)."""
+    def lift(self, window: RateLimitItem, sender: str) -> Standing:
+        """Forget the sender's count, so no host pauses them; the standing it had (count 0:
+        nothing was counted, nothing done). The caller records who did (mailsift.audit)."""
         def clear() -> Standing:
             standing = standing_in(self.limiter, window, sender)
             if standing.count:
                 self.limiter.clear(window, sender)
             return standing
-        standing = self._admin(clear)
-        if standing.count:
-            log.info("outbound spam count of %s cleared by %s: %d of %d, %s", sender, by,
-                     standing.count, standing.limit,
-                     f"paused until {standing.until_text()}" if standing.paused else "not paused")
-        return standing
+        return self._admin(clear)
 
     def _key_ends(self, window: RateLimitItem) -> tuple[str, str]:
         """What comes before and after the sender in a key of `window`: limits' layout
