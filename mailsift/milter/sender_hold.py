@@ -25,8 +25,9 @@ No schema version key: a key lives one window at most, so a layout change would 
 of counts, never a misread.
 
 `mailsift outbound list` and `lift` work on that Redis: they find the senders by SCANning for the
-keys limits makes for the configured window, read each with `get_window_stats` and lift a pause
-with limits' `clear` (the key goes). `_key_ends` is the one place that knows a key holds its
+keys limits makes for the configured window, read them with limits' moving-window script (`list`
+pipelines it, SCAN_COUNT senders a round trip) and lift a pause with limits' `clear` (the key
+goes). `_key_ends` is the one place that knows a key holds its
 sender. Without a shared store the counts are in each milter process's memory, out of reach.
 
 That Redis must never hold mail up: each call waits `TIMEOUT_S` at most, without retries, and a
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -51,8 +53,11 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
+from redis.client import Pipeline
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from mailsift.batches import batched
 from mailsift.breaker import Breaker
 from mailsift.config import OutboundConfig
 from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector, settings_for
@@ -224,10 +229,33 @@ class SharedCounts:
             keys = self.storage.get_connection().scan_iter(
                 match=glob_escaped(head) + "*" + glob_escaped(tail), count=SCAN_COUNT)
             senders = {key.decode()[len(head):-len(tail)] for key in keys}
-            found = (standing_in(self.limiter, window, sender) for sender in senders)
+            found = (standing for batch in batched(senders, SCAN_COUNT)
+                     for standing in self._standings_of(window, batch, self._pipeline(head)))
             counted = [s for s in found if s.count]  # a key outlives its entries by up to a window
             return sorted(counted, key=lambda s: (not s.paused, -s.count, s.sender))
         return self._admin(read)
+
+    def _standings_of(self, window: RateLimitItem, senders: list[str], pipe: Pipeline) -> list[Standing]:
+        """`standing_in` for many senders in one round trip: a provider's list counts thousands,
+        and one call each took 1.6 s for 10,000 on loopback (a round trip is ~0.15 ms there,
+        ten times that across a LAN). limits asks one at a time, so its moving-window script is
+        queued here as `RedisStorage.get_moving_window` runs it, and read as
+        `get_window_stats` reads it."""
+        now, expiry = time.time(), window.get_expiry()
+        for sender in senders:
+            self.storage.lua_moving_window([self.storage.prefixed_key(window.key_for(sender))],
+                                           [now - expiry, window.amount], client=pipe)
+        return [Standing(sender, int(answer[1]) if answer else 0, window.amount,
+                         (float(answer[0]) if answer else now) + expiry)
+                for sender, answer in zip(senders, pipe.execute(), strict=True)]
+
+    def _pipeline(self, key: str) -> Pipeline:
+        """A pipeline to the Redis holding `key`. A cluster client takes no script into its
+        pipelines, but every count sits in the slot of our hash tag: that node's own client does."""
+        client = self.storage.get_connection()
+        if isinstance(client, RedisCluster):
+            client = client.get_redis_connection(client.get_node_from_key(key))
+        return client.pipeline(transaction=False)
 
     def lift(self, window: RateLimitItem, sender: str) -> Standing:
         """Forget the sender's count, so no host pauses them; the standing it had (count 0:
