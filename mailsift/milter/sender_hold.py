@@ -159,16 +159,20 @@ class SenderHold:
     def held(self, sender: str) -> bool:
         return self.settings.limit > 0 and self._count(sender) >= self.settings.limit
 
-    def spam(self, sender: str) -> None:
+    def spam(self, sender: str, message: str = "") -> None:
+        """Count one message of `sender` stopped as spam; `message` names it for the line that
+        says the sender is paused ("QUEUE-ID from client NAME[IP]"): an abuse desk wants the
+        address a compromised login sends from, and the queue id finds the rest in Postfix's log."""
         if self.settings.limit <= 0:
             return
         counted = self.shared.hit(self.window, sender) if self.shared else None
         if counted is None:  # no shared store, or it failed: this host counts
             counted = self.local.hit(self.window, sender)
-        if counted and self.held(sender):
-            log.warning("outbound mail of %s paused: %d messages in %g minutes scored as spam; "
-                        "their mail is deferred until the window lets one go", sender,
-                        self.settings.limit, self.settings.minutes)
+        count = self._count(sender) if counted else 0
+        if count >= self.settings.limit:
+            log.warning("outbound mail of %s paused: %d messages in %g minutes scored as spam%s; "
+                        "their mail is deferred until the window lets one go", sender, count,
+                        self.settings.minutes, f", the last {message}" if message else "")
 
     def _count(self, sender: str) -> int:
         """The sender's spam in the window: what this host counted in memory (everything, without

@@ -210,7 +210,8 @@ class MailsiftMilter(Milter.Base):
         self.service.metrics.scored(scored)
         decision = decide(scored.result.score, self.addresses, config, outbound)
         if outbound and (decision.reject or decision.quarantine):
-            self.service.hold.spam(self._sender())
+            self.service.hold.spam(self._sender(), f"{queue_id} from client "
+                                   f"{self.client_name or '-'}[{self.client_ip or '-'}]")
         return self._act(queue_id, scored, decision, started, outbound)
 
     def _job(self, queue_id: str, outbound: bool) -> Job:

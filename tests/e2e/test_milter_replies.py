@@ -50,7 +50,12 @@ def test_a_login_whose_mail_keeps_scoring_as_spam_is_paused_and_others_are_not(
     sent = mta.send(raw, "bob@example.com", xclient={"LOGIN": "alice"})
     assert sent.reply == f"451 4.7.1 {HOLD_REPLY[2]}"
     assert mta.not_delivered(message_id)
-    milter.wait_for_log("outbound mail of SASL login alice paused: 2 messages in 60 minutes")
+    # With where the login sent from, as an abuse desk asks, and the queue id of the message
+    # that paused it (its own line and Postfix's): the pause line named neither.
+    paused = milter.wait_for_log(r"outbound mail of SASL login alice paused: 2 messages in 60 "
+                                 r"minutes scored as spam, the last (\S+) from client "
+                                 r"localhost\[127\.0\.0\.1\]; their mail is deferred")
+    milter.wait_for_log(rf"{paused[1]}: client=localhost\[127\.0\.0\.1\] login=alice .* action=reject")
     for login in ("carol", None):  # another customer, and inbound mail, go on as before
         raw, message_id = make_message()
         sent = mta.send(raw, "bob@example.com", xclient={"LOGIN": login} if login else None)
