@@ -186,6 +186,7 @@ MODE_HELP = {
     "dump": "Show counts and token ages.",
     "stores": "List the per-recipient stores under this one, each with its counts.",
     "clear": "Remove the learned tokens, counts and records (shared spam reports stay).",
+    "clear-reports": "Withdraw every shared spam report (what Bayes learned stays).",
     "expire": "Drop tokens not seen for a long time.",
 }
 NEEDS_PATHS = ("spam", "ham", "forget", "report", "revoke")
@@ -193,7 +194,7 @@ NEEDS_PATHS = ("spam", "ham", "forget", "report", "revoke")
 
 def _mode_options(func: Callable[..., None]) -> Callable[..., None]:
     for mode, text in reversed(MODE_HELP.items()):
-        func = click.option(f"--{mode}", mode, is_flag=True, help=text)(func)
+        func = click.option(f"--{mode}", mode.replace("-", "_"), is_flag=True, help=text)(func)
     return func
 
 
@@ -216,7 +217,7 @@ def learn(config_path: str | None, paths: tuple[str, ...], backup: str | None, r
     """Train Bayes, as sa-learn does: PATH is a message file, a directory, an mbox, a Maildir or -."""
     from mailsift.training.commands import LearnCommandError, run_learn
 
-    mode = _only_one("learn", [m for m, on in modes.items() if on]
+    mode = _only_one("learn", [m for m in MODE_HELP if modes[m.replace("-", "_")]]
                      + [m for m, v in (("backup", backup), ("restore", restore)) if v],
                      [f"--{m}" for m in MODE_HELP] + ["--backup FILE", "--restore FILE"])
     if mode in NEEDS_PATHS and not paths:
@@ -242,8 +243,10 @@ def learn(config_path: str | None, paths: tuple[str, ...], backup: str | None, r
         raise CliError(str(exc)) from None
     if output.text:
         click.echo(output.text)
-    if output.error:
-        raise CliError(output.error)
+    for line in output.errors:
+        CliError(line).show()
+    if output.errors:
+        sys.exit(EXIT_ERROR)
 
 
 @cli.command()

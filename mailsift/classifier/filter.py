@@ -190,6 +190,8 @@ class BayesFilter:
             return None
         try:
             found = match(self.reports, report_digests(msg))
+        except StoreDamaged:
+            raise  # as in `verdict`: the store answers, so it is not taken for down
         except StoreError as exc:
             self.health.failed(exc)
             return None

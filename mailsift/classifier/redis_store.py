@@ -75,6 +75,7 @@ from mailsift.classifier.store import (
     damaged,
     read_count,
     read_label,
+    summary,
     token_count,
 )
 from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
@@ -260,6 +261,10 @@ class RedisStore:
     def scan(self, pattern: str) -> Iterator[list[bytes]]:
         """Batches of this store's keys matching `pattern` (after the hash tag)."""
         return self._scan(pattern)
+
+    @property
+    def named(self) -> StoreName:
+        return self._named
 
     @property
     def key_base(self) -> str:
@@ -458,6 +463,10 @@ class RedisStore:
         return removed
 
     def dump_info(self) -> DumpInfo:
+        """The token count is of keys as SCAN finds them while mail flows: learning and expiry
+        during the scan move it a little (SCAN may even give a key twice while Redis resizes
+        its table), which a count of a store's size can bear; an exact one would hold every
+        key in memory or lock the store. The totals are one exact read."""
         count, oldest, newest = 0, None, None
         for keys in self._scan("t:*"):
             with self._errors():
@@ -498,8 +507,8 @@ class RedisStore:
             for key in keys:
                 pipe.hmget(key, "s", "h")
             rows = pipe.execute() if keys else []
-        found = [StoreSummary(prefix, self._checked_totals(replace(self._named, prefix=prefix), *row, key),
-                              tokens[tag])
+        found = [summary(prefix, tokens[tag], functools.partial(
+                     self._checked_totals, replace(self._named, prefix=prefix), *row, key))
                  for tag, prefix, key, row in zip(tags, prefixes, keys, rows, strict=True)]
         return [store for store in found if not store.empty]
 

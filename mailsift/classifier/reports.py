@@ -4,7 +4,9 @@
 digest; `revoke` takes exactly those away again. Each digest counts how many reported messages
 carry it, so revoking one report leaves the digests other reports share. Lookups are one round
 trip per message. The store is the Bayes store's: the same Redis (keys under the same prefix and
-hash tag) or the same SQLite file.
+hash tag) or the same SQLite file. A count that is no number (a hand edit) is StoreDamaged when
+it is read or about to be written, naming the count and `--clear-reports`, as `--clear` keeps
+the reports.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailsift.classifier.digest import ReportDigests
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
-from mailsift.classifier.store import StoreError, TokenStore
+from mailsift.classifier.store import StoreError, TokenStore, read_count
 
 MIN_LINES = 2  # one shared line ("Click here to unsubscribe") says nothing about a message
+CLEAR_REPORTS = "--clear-reports"  # what empties them: the repair a damaged count names
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class DigestStore(Protocol):
         """Every reported message with its digests, for a backup. Reports are made by hand, so
         there are few enough to hold at once."""
 
+    def clear(self) -> int:
+        """Withdraw every report; how many messages were reported."""
+
     def replace(self, reports: dict[str, list[str]]) -> None:
         """Withdraw every report, then record `reports` (a restore)."""
 
@@ -71,14 +77,28 @@ class RedisDigests:
 
     def _record(self, message: str, members: list[str]) -> bool:
         keys = [self._key("rm", message), *(self._key("rd", digest) for digest in members)]
+        client = self.store.ready()
+        self._counts(client, members)  # report.lua's INCR would fail part-way on a damaged one
         with self.store.errors():
             # "-" keeps the record even for a message without digests, so a repeat is recognised.
-            return bool(self.store.script("report")(keys, ["-", *members], self.store.ready()))
+            return bool(self.store.script("report")(keys, ["-", *members], client))
+
+    def _counts(self, client: Any, digests: list[str]) -> list[int]:
+        """How many reports carry each digest (one MGET), checked: a DECR or INCR of a damaged
+        count would fail after the others were applied, and scoring would read it as no number."""
+        keys = [self._key("rd", digest) for digest in digests]
+        with self.store.errors():
+            found = client.mget(keys) if keys else []
+        return [0 if count is None else read_count(count, self.store.named, f"the report count {key}",
+                                                   CLEAR_REPORTS)
+                for key, count in zip(keys, found, strict=True)]
 
     def revoke(self, message: str) -> bool:
         with self.store.errors():
             client = self.store.ready()
             members = [m.decode() for m in client.smembers(self._key("rm", message)) if m != b"-"]
+        self._counts(client, members)
+        with self.store.errors():
             pipe = client.pipeline(transaction=True)
             for digest in members:
                 pipe.decr(self._key("rd", digest))
@@ -93,9 +113,8 @@ class RedisDigests:
         wanted = sorted(digests)
         if not wanted:
             return set()
-        with self.store.errors():
-            counts = self.store.ready(write=False).mget([self._key("rd", d) for d in wanted])
-        return {d for d, count in zip(wanted, counts, strict=True) if count and int(count) > 0}
+        counts = self._counts(self.store.ready(write=False), wanted)
+        return {d for d, count in zip(wanted, counts, strict=True) if count > 0}
 
     def export(self) -> dict[str, list[str]]:
         start = len(self._key("rm", "").encode())
@@ -110,12 +129,23 @@ class RedisDigests:
                          for key, held in zip(keys, members, strict=True) if held)
         return found
 
+    def clear(self) -> int:
+        """Counted by what UNLINK removed, so a key SCAN returns twice counts once. Not atomic:
+        if Redis fails part-way, running it again withdraws the rest."""
+        withdrawn = self._unlink("rm:*")
+        self._unlink("rd:*")
+        return withdrawn
+
+    def _unlink(self, pattern: str) -> int:
+        removed = 0
+        for keys in self.store.scan(pattern):
+            with self.store.errors():
+                removed += self.store.ready().unlink(*keys)
+        return removed
+
     def replace(self, reports: dict[str, list[str]]) -> None:
         """Not atomic, like a restore of the tokens: a failed one is run again whole."""
-        for pattern in ("rm:*", "rd:*"):
-            for keys in self.store.scan(pattern):
-                with self.store.errors():
-                    self.store.ready().unlink(*keys)
+        self.clear()
         for message, digests in reports.items():
             self._record(message, sorted(set(digests)))
 
@@ -152,6 +182,7 @@ class SQLiteDigests:
                       (ns, message)).fetchone():
             return False
         members = set(digests) - {"-"}
+        self._counts(db, sorted(members))
         db.executemany("INSERT INTO report_messages VALUES (?, ?, ?)",
                        [(ns, message, d) for d in sorted(members | {"-"})])
         db.executemany("INSERT INTO report_digests VALUES (?, ?, 1) ON CONFLICT(ns, digest) "
@@ -164,6 +195,7 @@ class SQLiteDigests:
             ns = self.store.namespace
             rows = db.execute("SELECT digest FROM report_messages WHERE ns=? AND message=?",
                               (ns, message)).fetchall()
+            self._counts(db, [d for (d,) in rows if d != "-"])
             db.executemany("UPDATE report_digests SET reports = reports - 1 WHERE ns=? AND digest=?",
                            [(ns, d) for (d,) in rows if d != "-"])
             db.execute("DELETE FROM report_digests WHERE ns=? AND reports <= 0", (ns,))
@@ -176,10 +208,17 @@ class SQLiteDigests:
             return set()
         self._made()
         with self.store.reading() as db:
-            marks = ",".join("?" * len(wanted))
-            rows = db.execute(f"SELECT digest FROM report_digests WHERE ns=? AND reports > 0 "
-                              f"AND digest IN ({marks})", (self.store.namespace, *wanted)).fetchall()
-        return {d for (d,) in rows}
+            return {d for d, count in self._counts(db, wanted).items() if count > 0}
+
+    def _counts(self, db: sqlite3.Connection, digests: list[str]) -> dict[str, int]:
+        """How many reports carry each of `digests` that some report carries, checked in
+        Python: in SQL, text ranks above every number, so a damaged count matched as reported,
+        and `reports - 1` turned it into a number unseen."""
+        marks = ",".join("?" * len(digests))
+        rows = db.execute(f"SELECT digest, reports FROM report_digests WHERE ns=? AND digest IN ({marks})",
+                          (self.store.namespace, *digests))
+        return {d: read_count(count, self.store.named, f"the report count of digest {d}", CLEAR_REPORTS)
+                for d, count in rows}
 
     def _made(self) -> None:
         """The tables, made once: scoring must not take the write lock per message."""
@@ -199,12 +238,23 @@ class SQLiteDigests:
                     digests.append(digest)
         return found
 
+    def clear(self) -> int:
+        with self.store.writing() as db:
+            return self._delete_all(db)
+
+    def _delete_all(self, db: sqlite3.Connection) -> int:
+        """Inside the caller's write transaction."""
+        self._ensure_tables(db)
+        ns = self.store.namespace
+        (withdrawn,), = db.execute("SELECT count(DISTINCT message) FROM report_messages WHERE ns=?", (ns,))
+        for table in ("report_messages", "report_digests"):
+            db.execute(f"DELETE FROM {table} WHERE ns=?", (ns,))
+        return withdrawn
+
     def replace(self, reports: dict[str, list[str]]) -> None:
         """In one transaction: a failed restore leaves the reports as they were."""
         with self.store.writing() as db:
-            self._ensure_tables(db)
-            for table in ("report_messages", "report_digests"):
-                db.execute(f"DELETE FROM {table} WHERE ns=?", (self.store.namespace,))
+            self._delete_all(db)
             for message, digests in reports.items():
                 self._record(db, message, digests)
 

@@ -27,7 +27,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from mailsift.classifier.store import (
@@ -46,6 +46,7 @@ from mailsift.classifier.store import (
     batch_deltas,
     read_count,
     read_label,
+    summary,
 )
 from mailsift.ownership import access_hint, owner_hint, settle_new_file
 from mailsift.sqlite_wal import use_wal
@@ -208,6 +209,10 @@ class SQLiteStore:
         return self._read()
 
     @property
+    def named(self) -> StoreName:
+        return self._named(self.prefix)
+
+    @property
     def namespace(self) -> int:
         """The id of this store's prefix, for tables of other modules that share the file; read
         it inside `reading()` or `writing()` (0 in a read while the prefix was never written)."""
@@ -324,7 +329,7 @@ class SQLiteStore:
                 "FROM namespaces n LEFT JOIN totals t ON t.ns = n.id "
                 "WHERE substr(n.name, 1, ?) = ? AND n.name != ? ORDER BY n.name",
                 (len(self.prefix), self.prefix, self.prefix)).fetchall()
-        found = [StoreSummary(name, self._checked_totals(name, spam or 0, ham or 0), tokens)
+        found = [summary(name, tokens, partial(self._checked_totals, name, spam or 0, ham or 0))
                  for name, spam, ham, tokens in rows]
         return [store for store in found if not store.empty]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Protocol
@@ -79,21 +79,24 @@ class StoreName:
         return f"{self.where}, store {self.prefix!r}"
 
 
-def damaged(store: StoreName, record: str, value: object, wanted: str) -> StoreDamaged:
-    """The error for `record` of `store` holding `value` instead of `wanted`, with the repair."""
+def damaged(store: StoreName, record: str, value: object, wanted: str,
+            clear: str = "--clear") -> StoreDamaged:
+    """The error for `record` of `store` holding `value` instead of `wanted`, with the repair:
+    `clear` is the `learn` option that empties what holds the record (the shared spam reports
+    have their own, as --clear keeps them)."""
     shown = value.decode(errors="replace") if isinstance(value, bytes) else value
     return StoreDamaged(f"{store}: {record} holds {shown!r}, not {wanted}, which mailsift never "
                         "writes (a hand edit, or another program using this prefix?); restore a "
                         "backup of this store or empty it and learn again (mailsift learn --prefix "
-                        f"{store.prefix!r} --restore FILE, or --clear)")
+                        f"{store.prefix!r} --restore FILE, or {clear})")
 
 
-def read_count(value: object, store: StoreName, record: str) -> int:
+def read_count(value: object, store: StoreName, record: str, clear: str = "--clear") -> int:
     """A number as a backend gives it (an int from SQLite, digits in bytes from Redis)."""
     try:
         return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        raise damaged(store, record, value, "a number") from None
+        raise damaged(store, record, value, "a number", clear) from None
 
 
 def token_count(value: object, store: StoreName, field: str, key: bytes) -> int:
@@ -205,16 +208,30 @@ class DumpInfo:
 
 @dataclass(frozen=True)
 class StoreSummary:
-    """One store nested under another's prefix (per-recipient Bayes), and what it holds."""
+    """One store nested under another's prefix (per-recipient Bayes), and what it holds.
+
+    `damage` is what reading its totals raised (they are then None): one store holding what
+    mailsift never writes must not hide every other store from the list."""
 
     prefix: str
-    totals: Totals
+    totals: Totals | None
     tokens: int
+    damage: StoreDamaged | None = None
 
     @property
     def empty(self) -> bool:
         """Nothing learned: the milter falls back to the site-wide store as if there were none."""
+        if self.totals is None:
+            return False
         return not (self.tokens or self.totals.spam or self.totals.ham)
+
+
+def summary(prefix: str, tokens: int, totals: Callable[[], Totals]) -> StoreSummary:
+    """A nested store as `nested_stores` lists it, its damaged totals kept as its `damage`."""
+    try:
+        return StoreSummary(prefix, totals(), tokens)
+    except StoreDamaged as exc:
+        return StoreSummary(prefix, None, tokens, exc)
 
 
 @dataclass(frozen=True)
@@ -256,7 +273,8 @@ class TokenStore(Protocol):
     def nested_stores(self) -> list[StoreSummary]:
         """The stores whose prefix extends this one's (bayes.per_recipient: prefix + NAME + ':'),
         by prefix, each with its totals and token count; a store holding nothing is left out, as
-        the milter treats it as none. One pass over the store, like `expire`: for maintenance."""
+        the milter treats it as none, and one whose totals are damaged is listed with its
+        `damage`. One pass over the store, like `expire`: for maintenance."""
 
     def clear(self) -> None:
         """Remove every token, total and seen record of this store (its key prefix only)."""

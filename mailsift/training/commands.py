@@ -32,7 +32,8 @@ from mailsift.classifier.store import (
     Label,
     StoreDamaged,
     StoreError,
-    StoreSummary,
+    TokenStore,
+    Totals,
     read_backup,
     write_backup,
 )
@@ -54,11 +55,11 @@ class LearnCommandError(Exception):
 
 @dataclass(frozen=True)
 class LearnOutput:
-    """`text` for standard output; `error`, when set, is the one line that follows it on standard
-    error, with a non-zero exit status."""
+    """`text` for standard output; `errors`, when any, follow it on standard error, one line
+    each, with a non-zero exit status."""
 
     text: str
-    error: str = ""
+    errors: tuple[str, ...] = ()
 
 
 def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbox: bool,
@@ -79,17 +80,20 @@ def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], f
     if mode in VERBS:
         bayes.store.totals()  # fail here, with one line, rather than after analysing 10,000 files
         return _learn_paths(config, bayes, mode, paths, mbox)
+    if mode == "stores":
+        return _stores(bayes.store)
     return LearnOutput(_maintain(config, bayes, mode, file))
 
 
 def _maintain(config: Config, bayes: BayesFilter, mode: str, file: str | None) -> str:
-    """The modes that take no messages: dump, stores, clear, expire, backup and (the last) restore."""
+    """The modes that take no messages and print only: dump, clear, clear-reports, expire,
+    backup and (the last) restore."""
     if mode == "dump":
         return _dump(bayes)
-    if mode == "stores":
-        return "\n".join(_store_line(bayes.store.prefix, store) for store in bayes.store.nested_stores())
     if mode == "clear":
         return _clear(config, bayes)
+    if mode == "clear-reports":
+        return _clear_reports(bayes)
     if mode == "expire":
         return f"Expired {bayes.expire()} token(s)"
     if mode == "backup":
@@ -118,10 +122,23 @@ def _backup_source(file: str) -> Iterator[IO[str]]:
         yield stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8"))
 
 
-def _store_line(within: str, store: StoreSummary) -> str:
+def _stores(store: TokenStore) -> LearnOutput:
+    """Every store that can be read, and one error line for each that cannot: a hosting
+    provider's one damaged domain must not hide the thousands of others, nor go unnoticed in a
+    cron job (exit status 2)."""
+    lines: list[str] = []
+    errors: list[str] = []
+    for nested in store.nested_stores():
+        if nested.totals is None:
+            errors.append(f"learn: {nested.damage}")
+        else:
+            lines.append(_store_line(nested.prefix.removeprefix(store.prefix), nested.totals, nested.tokens))
+    return LearnOutput("\n".join(lines), tuple(errors))
+
+
+def _store_line(name: str, totals: Totals, tokens: int) -> str:
     """One store of `learn --stores`: named as `--for` takes it, awk-able (no name holds a space)."""
-    name = store.prefix.removeprefix(within).removesuffix(":")
-    return f"{name} {store.totals.spam} spam, {store.totals.ham} ham, {store.tokens} tokens"
+    return f"{name.removesuffix(':')} {totals.spam} spam, {totals.ham} ham, {tokens} tokens"
 
 
 def _clear(config: Config, bayes: BayesFilter) -> str:
@@ -137,6 +154,18 @@ def _clear(config: Config, bayes: BayesFilter) -> str:
         lines.append("Kept the per-recipient stores (mailsift learn --stores lists them; "
                      "--clear --for NAME clears one)")
     return "\n".join(lines)
+
+
+def _clear_reports(bayes: BayesFilter) -> str:
+    """Withdraw every shared spam report at once (a batch reported by mistake, a fresh start),
+    and say what stays: what Bayes learned from the reported messages, as --report also
+    learned each as spam, and --forget or --ham takes one back."""
+    withdrawn = bayes.reports.clear()
+    return "\n".join([
+        f"Withdrew {withdrawn} shared spam report(s) of Bayes store {bayes.store.prefix!r} in "
+        f"{bayes.store.where}: no host matches their copies any more (DIGEST_REPORTED)",
+        "Kept what Bayes learned from the reported messages, each as spam (mailsift learn "
+        "--forget MESSAGE takes one back)"])
 
 
 def _backup(bayes: BayesFilter, file: str) -> str:
@@ -174,7 +203,7 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
                 report = learn(items, LABELS.get(mode), config, bayes, expected=len(items),
                                progress=progress, share=share)
         except LearnStopped as stopped:  # say what was done before, as it stays done
-            return LearnOutput(stopped.report.summary(VERBS[mode]), _stopped(stopped.cause))
+            return LearnOutput(stopped.report.summary(VERBS[mode]), (_stopped(stopped.cause),))
         lines = [report.summary(VERBS[mode])]
         if share:
             lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
@@ -182,8 +211,8 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
                 lines.append(tell_pyzor(share, _mail(items)))
     given = {"<stdin>" if spec == "-" else str(Path(spec)) for spec in paths}
     unusable = [name for name, _ in report.failed if name in given]
-    error = f"learn: nothing to learn in {', '.join(unusable)} (see above)" if unusable else ""
-    return LearnOutput("\n".join(lines), error)
+    errors = (f"learn: nothing to learn in {', '.join(unusable)} (see above)",) if unusable else ()
+    return LearnOutput("\n".join(lines), errors)
 
 
 def _stopped(cause: StoreError) -> str:

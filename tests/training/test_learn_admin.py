@@ -1,0 +1,140 @@
+"""`mailsift learn` as an administrator keeps Bayes with it: every recipient store listed whatever
+one of them holds, every shared spam report withdrawn at once, a damaged report count named in
+one line. Each on SQLite, a real redis-server and a real Redis Cluster (`per_domain`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mailsift.analysis.parse import analyse
+from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.open_store import open_store
+from mailsift.classifier.sqlite_store import SQLiteStore
+from mailsift.classifier.store import StoreDamaged
+from mailsift.config import load_config
+from tests.training.test_learn_command import SPAM, dumped, mailsift, spam_folder
+from tests.training.test_learn_command import per_domain as per_domain  # the fixture, re-exported
+
+
+def damage_total(config: Path, prefix: str, field: str, value: str) -> None:
+    """Write the `field` total ("spam" or "ham") of the store under `prefix` as a hand edit might."""
+    store = open_store(load_config(str(config)).bayes, prefix)
+    if isinstance(store, SQLiteStore):
+        with contextlib.closing(sqlite3.connect(store.path)) as db, db:
+            db.execute(f"UPDATE totals SET {field} = ? WHERE ns = "
+                       "(SELECT id FROM namespaces WHERE name = ?)", (value, prefix))
+    else:
+        store.client.hset(f"{{{prefix}}}totals", field[0], value)
+    store.close()
+
+
+def damage_report_counts(config: Path, value: str) -> None:
+    """Write every count of a shared report's digests as a hand edit might."""
+    store = open_store(load_config(str(config)).bayes)
+    if isinstance(store, SQLiteStore):
+        with contextlib.closing(sqlite3.connect(store.path)) as db, db:
+            db.execute("UPDATE report_digests SET reports = ?", (value,))
+    else:
+        for key in store.client.scan_iter(match="{mailsift:}rd:*"):
+            store.client.set(key, value)
+    store.close()
+
+
+def reported(config: Path, message: Path) -> bool:
+    result = mailsift(config, "check", "--json", str(message))
+    return "DIGEST_REPORTED" in {hit["name"] for hit in json.loads(result.stdout)["rules"]}
+
+
+def test_stores_lists_every_store_it_can_and_names_each_damaged_one(per_domain: Path,
+                                                                     tmp_path: Path) -> None:
+    """One damaged store stopped `--stores` at itself: every store after it went unlisted,
+    and a second damaged one unnamed, until the first was repaired."""
+    folder = spam_folder(tmp_path, 3)
+    for domain, message in (("a.example", "0"), ("b.example", "1"), ("c.example", "2")):
+        mailsift(per_domain, "learn", "--spam", "--for", domain, str(folder / f"{message}.eml"))
+    tokens = dumped(per_domain, "--for", "c.example")["tokens"]
+    damage_total(per_domain, "mailsift:a.example:", "spam", "lots")
+    damage_total(per_domain, "mailsift:b.example:", "ham", "x")
+    listed = mailsift(per_domain, "learn", "--stores")
+    assert listed.returncode == 2
+    assert listed.stdout == f"c.example 1 spam, 0 ham, {tokens} tokens\n"
+    lines = listed.stderr.splitlines()
+    assert len(lines) == 2, listed.stderr
+    for line, prefix, record in zip(lines, ("mailsift:a.example:", "mailsift:b.example:"),
+                                    ("the spam total", "the ham total"), strict=True):
+        assert line.startswith("mailsift: learn: ")
+        assert f", store '{prefix}': {record}" in line
+        assert line.endswith(f"(mailsift learn --prefix '{prefix}' --restore FILE, or --clear)")
+    assert "Traceback" not in listed.stderr
+    damage_total(per_domain, "mailsift:a.example:", "spam", "1")
+    damage_total(per_domain, "mailsift:b.example:", "ham", "0")
+    repaired = mailsift(per_domain, "learn", "--stores")
+    assert (repaired.returncode, repaired.stderr) == (0, "")
+    assert [line.split()[:3] for line in repaired.stdout.splitlines()] == [
+        ["a.example", "1", "spam,"], ["b.example", "1", "spam,"], ["c.example", "1", "spam,"]]
+
+
+def test_clear_reports_withdraws_every_shared_report_and_keeps_what_bayes_learned(
+        per_domain: Path, tmp_path: Path) -> None:
+    """A batch reported by mistake could only be withdrawn with --revoke, message by message
+    (each also learned as ham), or by restoring a backup over what Bayes learned since."""
+    folder = spam_folder(tmp_path, 3)
+    shared = mailsift(per_domain, "learn", "--report", str(folder / "0.eml"), str(folder / "1.eml"))
+    assert shared.returncode == 0, shared.stderr
+    mailsift(per_domain, "learn", "--spam", str(folder / "2.eml"))
+    assert reported(per_domain, folder / "0.eml")
+    cleared = mailsift(per_domain, "learn", "--clear-reports")
+    assert (cleared.returncode, cleared.stderr) == (0, "")
+    withdrew, kept = cleared.stdout.splitlines()
+    assert withdrew.startswith("Withdrew 2 shared spam report(s) of Bayes store 'mailsift:' in ")
+    assert withdrew.endswith(": no host matches their copies any more (DIGEST_REPORTED)")
+    assert kept == ("Kept what Bayes learned from the reported messages, each as spam (mailsift "
+                    "learn --forget MESSAGE takes one back)")
+    assert not reported(per_domain, folder / "0.eml")
+    assert not reported(per_domain, folder / "1.eml")
+    assert dumped(per_domain)["spam messages learned"] == "3"
+    again = mailsift(per_domain, "learn", "--clear-reports")
+    assert again.stdout.startswith("Withdrew 0 shared spam report(s) ")
+    assert mailsift(per_domain, "learn", "--report", str(folder / "0.eml")).returncode == 0
+    assert reported(per_domain, folder / "0.eml")  # reporting works again from nothing
+
+
+def test_clear_reports_takes_no_path(per_domain: Path, tmp_path: Path) -> None:
+    """Like --clear: a PATH after it would read as "withdraw this one", and withdraw them all."""
+    folder = spam_folder(tmp_path, 1)
+    mailsift(per_domain, "learn", "--report", str(folder / "0.eml"))
+    result = mailsift(per_domain, "learn", "--clear-reports", str(folder / "0.eml"))
+    assert result.returncode == 2
+    assert result.stderr == (f"mailsift: learn --clear-reports takes no PATH (given: {folder / '0.eml'}); "
+                             "it acts on the whole store\n")
+    assert reported(per_domain, folder / "0.eml")
+
+
+def test_a_damaged_report_count_is_one_line_naming_it_and_clear_reports(per_domain: Path,
+                                                                        tmp_path: Path) -> None:
+    """A report count that is no number made scoring fail with "ValueError: invalid literal for
+    int()" on Redis, matched as reported on SQLite, and made --revoke on Redis say the store was
+    unavailable after withdrawing part of the report."""
+    folder = spam_folder(tmp_path, 2)
+    mailsift(per_domain, "learn", "--report", str(folder / "0.eml"))
+    damage_report_counts(per_domain, "lots")
+    config = load_config(str(per_domain))
+    bayes = BayesFilter(config.bayes, open_store(config.bayes))
+    with pytest.raises(StoreDamaged, match=r"store 'mailsift:': the report count .* holds 'lots', not a "
+                                           r"number, .*, or --clear-reports\)$"):
+        bayes.reported(analyse(SPAM[0], config))
+    assert not bayes.store_down  # the store answers: Bayes must go on for other messages
+    bayes.close()
+    revoked = mailsift(per_domain, "learn", "--revoke", str(folder / "0.eml"))
+    assert revoked.returncode == 2
+    assert revoked.stderr.count("\n") == 1, revoked.stderr
+    assert revoked.stderr.startswith("mailsift: learn: stopped: ")
+    assert "the report count " in revoked.stderr and "or --clear-reports); " in revoked.stderr
+    assert mailsift(per_domain, "learn", "--clear-reports").stdout.startswith("Withdrew 1 ")
+    assert mailsift(per_domain, "learn", "--report", str(folder / "1.eml")).returncode == 0
+    assert reported(per_domain, folder / "1.eml")
