@@ -37,6 +37,12 @@ class Metrics:
             "mailsift_scoring_seconds", "Time from end of message to verdict",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60),
             registry=self.registry)
+        # From end of message to a free worker: above zero only while every worker is busy, and
+        # up to half of milter.timeout (then on_error), so what tells an admin to add workers.
+        self.worker_wait = Histogram(
+            "mailsift_worker_wait_seconds", "Time a message waited for a free scoring worker",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 150),
+            registry=self.registry)
         self.store_errors = Counter("mailsift_store_errors", "Messages scored without Bayes "
                                     "because its store failed", registry=self.registry)
         self.bayes_skipped = Counter("mailsift_bayes_skipped", "Messages scored without Bayes "

@@ -202,7 +202,8 @@ class MailsiftMilter(Milter.Base):
             self.service.metrics.messages.labels("paused").inc()
             return Milter.TEMPFAIL
         try:
-            scored = self.service.pool.score(self._job(queue_id, outbound))
+            scored = self.service.pool.score(self._job(queue_id, outbound),
+                                             self.service.metrics.worker_wait.observe)
         except ScoringError as exc:
             if exc.worker_lost:
                 self.service.metrics.worker_restarts.inc()

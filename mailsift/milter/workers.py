@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -207,22 +208,26 @@ class WorkerPool:
         for worker in self.workers:
             worker.ask(None, deadline, 120)
 
-    def score(self, job: Job) -> Scored:
+    def score(self, job: Job, waited: Callable[[float], None] = lambda seconds: None) -> Scored:
         """Score in an idle worker, all within `milter.timeout` (waiting for a free one included).
 
         A message waits for a worker at most half its budget; the other half is its own to be
         scored in. Had it waited longer, a healthy worker would get too little time, overrun, and
         be killed and replaced (rules reloaded) as too slow, just when the pool is overloaded.
+        `waited` is told how long it waited: the milter's measure of a pool too small.
         """
         started = time.monotonic()
         deadline = started + self.timeout
         wait_until = started + self.patience
-        worker = self._acquire(wait_until)
-        while not worker.process.is_alive():  # died while idle (OOM killer, kill -9): no job lost
-            log.warning("scoring worker %s had died (exit code %s); replaced",
-                        worker.process.pid, worker.process.exitcode)
-            self._replace(worker)
+        try:
             worker = self._acquire(wait_until)
+            while not worker.process.is_alive():  # died while idle (OOM killer, kill -9): no job lost
+                log.warning("scoring worker %s had died (exit code %s); replaced",
+                            worker.process.pid, worker.process.exitcode)
+                self._replace(worker)
+                worker = self._acquire(wait_until)
+        finally:  # a message that got no worker waited too, the longest of all
+            waited(time.monotonic() - started)
         try:
             ok, payload = worker.ask(job, deadline, self.timeout)
         except _Lost as exc:

@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,8 +30,9 @@ from mailsift.scanner import Scanner
 from tests.e2e.conftest import MilterFactory, Mta
 from tests.e2e.messages import QUARANTINE_MARK, SLOW_MARK, TAG_MARK, make_message
 from tests.e2e.test_milter_failsafe import assert_accounted_for, assert_scored_normally_after
-from tests.e2e.test_milter_metrics import start_exporting, status_word
+from tests.e2e.test_milter_metrics import samples, start_exporting, status_word
 from tests.support.milter_process import MilterProcess
+from tests.support.procs import children
 from tests.support.smtp_client import Sent
 
 BOB = "bob@example.com"
@@ -134,22 +135,34 @@ def settled(milter: MilterProcess, before: Usage) -> Usage:
         time.sleep(0.2)
 
 
-def assert_tempfails_were_asked_for(milter: MilterProcess, burst: Burst,
-                                    reasons: Callable[[str], bool]) -> list[str]:
-    """Each 451 is the milter's on_error (not Postfix's fallback), logged with its queue id and
-    a reason `reasons` accepts; returns those reasons."""
-    found = []
+def tempfail_reasons(mta: Mta, milter: MilterProcess, burst: Burst) -> list[str]:
+    """Why each refused message was refused, as the milter logged it next to its queue id; each
+    must be the milter's own 451 (on_error), not Postfix's fallback for a milter that failed it."""
+    reasons = []
     for message_id, reply in burst.sent.items():
         if reply.accepted:
             continue
         assert reply.code == 451 and ON_ERROR_TEXT in reply.text, f"{message_id}: {reply.reply}"
-        line = milter.wait_for_log(re.compile(r"(\w+): (.*); applying on_error=tempfail"), 5)
-        found.append(line.group(2))
-    logged = [m.group(1) for line in milter.lines
-              if (m := re.search(r"\w+: (.*); applying on_error=tempfail", line))]
-    assert len(logged) == len(found), logged
-    assert all(reasons(reason) for reason in logged), logged
-    return logged
+        queue_id = mta.queue_id(message_id)
+        assert queue_id, f"{message_id}: no queue id in the maillog"
+        logged = milter.wait_for_log(rf"{queue_id}: (.*); applying on_error=tempfail", 5)
+        reasons.append(logged.group(1))
+    return reasons
+
+
+def postfix_milter_warnings(mta: Mta, offset: int) -> list[str]:
+    """What Postfix said about the milter itself (a timeout, a dropped connection) since `offset`."""
+    return [line for line in mta.postfix.log_text(since=offset).splitlines()
+            if re.search(r"warning: milter", line)]
+
+
+def waits(milter: MilterProcess) -> tuple[int, int]:
+    """From mailsift_worker_wait_seconds: how many messages waited for a worker, and how many of
+    them longer than a second."""
+    found = {(s.name, s.labels.get("le")): s.value for s in samples(milter)
+             if s.name.startswith("mailsift_worker_wait_seconds")}
+    count = int(found[("mailsift_worker_wait_seconds_count", None)])
+    return count, count - int(found[("mailsift_worker_wait_seconds_bucket", "1.0")])
 
 
 def report(name: str, burst: Burst, before: Usage, after: Usage, milter_times: list[float]) -> None:
@@ -175,25 +188,72 @@ def milter_times(milter: MilterProcess, start: int = 0) -> list[float]:
 
 def test_burst_of_sessions_is_fully_accounted_for_and_leaves_the_milter_as_it_was(
         mta: Mta, start_milter: MilterFactory) -> None:
-    """40 sessions at once, four of them 3 MB, four with a rule that takes its whole rule budget,
-    against two workers: every message is scored (the load fits in the budget, so no 451), each
-    within milter.timeout, and afterwards nothing is left behind."""
+    """Two bursts of 40 sessions at once, four of them 3 MB, four with a rule that takes its whole
+    rule budget, against two workers: every message is scored (the load fits in the budget, so
+    no 451), each within milter.timeout; the metrics show the waiting; after each burst nothing
+    is left behind, and the second leaves the milter no bigger than the first."""
     timeout = 20.0
     milter = start_exporting(start_milter, {"milter": {"workers": 2, "timeout": timeout,
                                                        "on_error": "tempfail"}})
     assert_scored_normally_after(mta)  # every thread and buffer a message needs exists now
     before = Usage.of(milter.pid)
-    mark = milter.mark()
-    burst = send_burst(mta, milter, burst_messages(SESSIONS, slow=4))
-    where = assert_accounted_for(mta, milter, burst.sent)
-    assert set(where.values()) == {"delivered", "quarantined"}, where
-    assert burst.timings[-1] < timeout, f"a session took {burst.timings[-1]:.1f} s"
+    settled_after = []
+    for name in ("burst 1", "burst 2"):
+        mark, offset = milter.mark(), mta.postfix.log_offset()
+        burst = send_burst(mta, milter, burst_messages(SESSIONS, slow=4))
+        where = assert_accounted_for(mta, milter, burst.sent)
+        assert set(where.values()) == {"delivered", "quarantined"}, where
+        assert burst.timings[-1] < timeout, f"a session took {burst.timings[-1]:.1f} s"
+        times = milter_times(milter, mark)
+        assert len(times) == SESSIONS and max(times) < timeout, times
+        assert not postfix_milter_warnings(mta, offset)
+        settled_after.append(settled(milter, before))
+        report(name, burst, before, settled_after[-1], times)
+        assert settled_after[-1].fds <= before.fds, (before, settled_after[-1])
+        assert settled_after[-1].threads <= before.threads, (before, settled_after[-1])
+    # Slow messages hold both workers for seconds: the others' wait must show, every message counted.
+    waited, over_a_second = waits(milter)
+    assert waited == 2 * SESSIONS + 1 and over_a_second > 0, (waited, over_a_second)
+    assert settled_after[1].rss_mb < settled_after[0].rss_mb + 10, settled_after
+    assert_scored_normally_after(mta)
+
+
+def test_with_every_worker_busy_each_message_is_answered_within_milter_timeout(
+        mta: Mta, start_milter: MilterFactory) -> None:
+    """Overload: four messages whose slow rule would run for 20 s hold both workers until
+    milter.timeout (4 s) kills them, while 16 more arrive. Those wait at most half the timeout,
+    then get on_error; every 451 is one the config asked for (overrun or no free worker), each
+    client is answered well before Postfix's own milter timeouts, and the pool is whole after."""
+    timeout = 4.0
+    milter = start_exporting(start_milter, {"milter": {"workers": 2, "timeout": timeout,
+                                                       "on_error": "tempfail"},
+                                            "scan": {"rule_budget": 20.0}})
+    assert_scored_normally_after(mta)
+    before = Usage.of(milter.pid)
+    mark, offset = milter.mark(), mta.postfix.log_offset()
+    messages = [make_message(TAG_MARK, SLOW_MARK) for _ in range(4)]
+    messages += [make_message(TAG_MARK) for _ in range(16)]
+    burst = send_burst(mta, milter, messages)
+    assert_accounted_for(mta, milter, burst.sent)
+    reasons = tempfail_reasons(mta, milter, burst)
+    assert reasons and all(r.startswith(("no scoring worker free within 2s",
+                                         f"scoring took longer than {timeout:g}s")) for r in reasons)
     times = milter_times(milter, mark)
-    assert len(times) == SESSIONS and max(times) < timeout, times
+    assert len(times) == len(messages) and max(times) < timeout + 1, times
+    # What Postfix waits can be longer than the milter's own time: libmilter hands a session's
+    # end of message to a thread of its pool, and when every thread sits in another message's
+    # end of message it waits for one of them to finish, up to one milter.timeout more.
+    assert burst.timings[-1] < 2 * timeout + 1, f"a session took {burst.timings[-1]:.1f} s"
+    assert not postfix_milter_warnings(mta, offset)
+    gave_up = sum(r.startswith("no scoring worker free") for r in reasons)
+    waited, over_a_second = waits(milter)
+    assert waited == len(messages) + 1 and over_a_second >= gave_up, (waited, over_a_second)
     after = settled(milter, before)
-    report("burst", burst, before, after, times)
+    report("every worker busy", burst, before, after, times)
     assert after.fds <= before.fds and after.threads <= before.threads, (before, after)
     assert_scored_normally_after(mta)
+    # Workers are the fork server's children (it is the milter's): the two replacements, no more.
+    assert len([w for child in children(milter.pid) for w in children(child)]) == 2
 
 
 def test_big_message_is_scored_as_mailsift_check_scores_it(
