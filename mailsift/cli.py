@@ -238,7 +238,8 @@ def learn(config_path: str | None, paths: tuple[str, ...], backup: str | None, r
         except ValueError as exc:
             raise CliError(f"learn: {exc}") from None
     try:
-        output = run_learn(config, mode, list(paths), backup or restore, mbox, prefix)
+        output = run_learn(config, mode, list(paths), backup or restore, mbox, prefix,
+                           recipient is not None)
     except LearnCommandError as exc:
         raise CliError(str(exc)) from None
     if output.text:

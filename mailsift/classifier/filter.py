@@ -116,8 +116,16 @@ class BayesFilter:
 
     @cached_property
     def reports(self) -> DigestStore:
-        """The shared report digests, beside the tokens in the same store (made once)."""
-        return digest_store(self.store)
+        """The shared report digests, beside the site-wide tokens (made once). A recipient's
+        filter has the site's: every message is matched against those alone, so a report kept
+        under a recipient's store (`learn --report --for`) was never matched."""
+        return self._site.reports if self._site is not None else digest_store(self.store)
+
+    @property
+    def own_reports(self) -> DigestStore | None:
+        """The reports that belong to this store (in its backup, cleared by --clear-reports):
+        a recipient's store has none."""
+        return self.reports if self._site is None else None
 
     @property
     def store_down(self) -> bool:

@@ -63,9 +63,12 @@ class LearnOutput:
 
 
 def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbox: bool,
-              prefix: str | None) -> LearnOutput:
+              prefix: str | None, recipient: bool = False) -> LearnOutput:
+    """`recipient`: `prefix` is the store of one recipient (`--for`), which shares the site's
+    spam reports (see BayesFilter.reports)."""
     try:
-        bayes = BayesFilter(config.bayes, open_store(config.bayes, prefix))
+        site = BayesFilter(config.bayes, open_store(config.bayes)) if recipient else None
+        bayes = BayesFilter(config.bayes, open_store(config.bayes, prefix), site=site)
         return _dispatch(config, bayes, mode, paths, file, mbox)
     except (BackupError, StoreDamaged) as exc:  # the store answers: "unavailable" would mislead
         raise LearnCommandError(f"learn: {exc}") from None
@@ -100,7 +103,7 @@ def _maintain(config: Config, bayes: BayesFilter, mode: str, file: str | None) -
         return _backup(bayes, file or "")
     name = "standard input" if file == "-" else file or ""
     with _backup_source(file or "") as source:
-        count = read_backup(bayes.store, source, name, bayes.reports)
+        count = read_backup(bayes.store, source, name, bayes.own_reports)
     return f"Restored {count} token(s) from {name}"
 
 
@@ -160,7 +163,10 @@ def _clear_reports(bayes: BayesFilter) -> str:
     """Withdraw every shared spam report at once (a batch reported by mistake, a fresh start),
     and say what stays: what Bayes learned from the reported messages, as --report also
     learned each as spam, and --forget or --ham takes one back."""
-    withdrawn = bayes.reports.clear()
+    if bayes.own_reports is None:
+        raise LearnCommandError("learn --clear-reports takes no --for: the shared spam reports "
+                                "are the site's, matched for every recipient")
+    withdrawn = bayes.own_reports.clear()
     return "\n".join([
         f"Withdrew {withdrawn} shared spam report(s) of Bayes store {bayes.store.prefix!r} in "
         f"{bayes.store.where}: no host matches their copies any more (DIGEST_REPORTED)",
@@ -173,14 +179,14 @@ def _backup(bayes: BayesFilter, file: str) -> str:
     file is written under a temporary name and renamed when complete, so a full disk or a crash
     never leaves a truncated backup in place of yesterday's good one."""
     if file == "-":
-        write_backup(bayes.store, sys.stdout, bayes.reports)
+        write_backup(bayes.store, sys.stdout, bayes.own_reports)
         return ""
     target = Path(file)
     try:
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent,
                                          prefix=f".{target.name}.", delete=False) as out:
             try:
-                count = write_backup(bayes.store, out, bayes.reports)
+                count = write_backup(bayes.store, out, bayes.own_reports)
                 out.flush()
                 os.fsync(out.fileno())
             except BaseException:

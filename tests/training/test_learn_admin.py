@@ -138,3 +138,31 @@ def test_a_damaged_report_count_is_one_line_naming_it_and_clear_reports(per_doma
     assert mailsift(per_domain, "learn", "--clear-reports").stdout.startswith("Withdrew 1 ")
     assert mailsift(per_domain, "learn", "--report", str(folder / "1.eml")).returncode == 0
     assert reported(per_domain, folder / "1.eml")
+
+
+def test_a_report_made_for_a_recipient_store_is_matched_for_everyone(per_domain: Path,
+                                                                     tmp_path: Path) -> None:
+    """`--report --for` learned the message into that recipient's store and kept the digests
+    there too, where nothing looks: every message is matched against the site's reports alone,
+    so the report never hit, and said "Reported digests of 1 message(s)" all the same."""
+    folder = spam_folder(tmp_path, 2)
+    shared = mailsift(per_domain, "learn", "--report", "--for", "a.example", str(folder / "0.eml"))
+    assert shared.returncode == 0, shared.stderr
+    assert reported(per_domain, folder / "0.eml")
+    assert dumped(per_domain, "--for", "a.example")["spam messages learned"] == "1"
+    assert dumped(per_domain)["spam messages learned"] == "0"
+    revoked = mailsift(per_domain, "learn", "--revoke", "--for", "a.example", str(folder / "0.eml"))
+    assert revoked.returncode == 0, revoked.stderr
+    assert not reported(per_domain, folder / "0.eml")
+
+    refused = mailsift(per_domain, "learn", "--clear-reports", "--for", "a.example")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == ("mailsift: learn --clear-reports takes no --for: the shared spam "
+                              "reports are the site's, matched for every recipient\n")
+
+    assert mailsift(per_domain, "learn", "--report", str(folder / "1.eml")).returncode == 0
+    backup = tmp_path / "a.jsonl"  # a recipient's backup and restore leave the site's reports be
+    assert mailsift(per_domain, "learn", "--backup", str(backup), "--for", "a.example").returncode == 0
+    restored = mailsift(per_domain, "learn", "--restore", str(backup), "--for", "a.example")
+    assert restored.returncode == 0, restored.stderr
+    assert reported(per_domain, folder / "1.eml")
