@@ -1,12 +1,12 @@
 """What an administrator changed by hand, in the system log, where a colleague looks for it.
 
 The milter logs to standard error, which systemd hands to the journal under the identifier
-`mailsift` (the program's name, as mailsift-milter.service sets none): its "paused" lines are
-there. A command an admin types has its standard error on their terminal, gone when they log
-out, so a colleague asking why a spammer sends again found nothing. So `record` sends its line
+`mailsift` (the program's name, as mailsift-milter.service sets none) and the facility mail
+(its SyslogFacility=): its "paused" lines are there, beside Postfix's. A command an admin
+types has its standard error on their terminal, gone when they log out, so a colleague asking why a spammer sends again found nothing. So `record` sends its line
 to the system log socket (/dev/log: journald's, or rsyslog's without systemd) with that same
-identifier and the facility systemd gives a service's lines (daemon): `journalctl -t mailsift`,
-or the syslog file daemon.* goes to, shows who lifted a pause next to the pause itself.
+identifier and facility: `journalctl -t mailsift`, or the mail log (rsyslog's mail.*), shows who
+lifted a pause next to the pause itself.
 
 $MAILSIFT_SYSLOG names another socket (a container's or a chroot's log socket). When the socket
 cannot be reached, the line goes to standard error with why, never lost silently and never
@@ -34,7 +34,7 @@ class _Handler(SysLogHandler):
 
 
 def record(text: str) -> None:
-    """Send `text` to the system log, as mailsift[PID] at daemon.info; failing that, write it
+    """Send `text` to the system log, as mailsift[PID] at mail.info; failing that, write it
     to standard error, saying why it is not in the system log."""
     path = os.environ.get(SOCKET_ENV) or SYSLOG_SOCKET
     try:
@@ -46,7 +46,7 @@ def record(text: str) -> None:
 
 
 def _send(path: str, text: str) -> None:
-    handler = _Handler(path, SysLogHandler.LOG_DAEMON)
+    handler = _Handler(path, SysLogHandler.LOG_MAIL)
     handler.ident = f"{IDENT}[{os.getpid()}]: "
     try:
         handler.emit(LogRecord("mailsift.audit", INFO, __file__, 0, text, None, None))

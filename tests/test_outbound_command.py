@@ -161,7 +161,7 @@ def test_list_with_nobody_counted_says_so(tmp_path: Path, empty_redis: RedisServ
 
 def test_lift_lets_a_paused_login_send_again_on_every_host_and_logs_who_lifted_it_in_the_system_log(
         tmp_path: Path, empty_redis: RedisServer, syslog: socket.socket) -> None:
-    """In the system log beside the milter's "paused" line (identifier mailsift, daemon.info),
+    """In the system log beside the milter's "paused" line (identifier mailsift, mail.info),
     where a colleague finds who let a spammer send again; the line was on the lifter's terminal
     only."""
     config = write(tmp_path, {"pause_store": empty_redis.url})
@@ -173,7 +173,7 @@ def test_lift_lets_a_paused_login_send_again_on_every_host_and_logs_who_lifted_i
     assert lifted.stdout.startswith(f"Lifted the pause of {ALICE} (paused until ")
     assert lifted.stdout.endswith(" UTC, 2 of 2 messages scored as spam); its mail is accepted again\n")
     line = logged(syslog)
-    assert line.startswith("<30>mailsift[")  # facility daemon (3 x 8) + info (6)
+    assert line.startswith("<22>mailsift[")  # facility mail (2 x 8) + info (6)
     assert line.split("]: ", 1)[1].startswith(
         f"outbound spam count of {ALICE} cleared by cli:{pwd.getpwuid(os.getuid()).pw_name}: "
         "2 of 2, paused until ")
