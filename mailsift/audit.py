@@ -3,10 +3,11 @@
 The milter logs to standard error, which systemd hands to the journal under the identifier
 `mailsift` (the program's name, as mailsift-milter.service sets none) and the facility mail
 (its SyslogFacility=): its "paused" lines are there, beside Postfix's. A command an admin
-types has its standard error on their terminal, gone when they log out, so a colleague asking why a spammer sends again found nothing. So `record` sends its line
-to the system log socket (/dev/log: journald's, or rsyslog's without systemd) with that same
-identifier and facility: `journalctl -t mailsift`, or the mail log (rsyslog's mail.*), shows who
-lifted a pause next to the pause itself.
+types has its standard error on their terminal, gone when they log out, so a colleague asking
+why a spammer sends again found nothing. So `record` sends its line to the system log socket
+(/dev/log: journald's, or rsyslog's without systemd) with that same identifier and facility:
+`journalctl -t mailsift`, or the mail log (rsyslog's mail.*), shows who lifted a pause next to
+the pause itself.
 
 $MAILSIFT_SYSLOG names another socket (a container's or a chroot's log socket). When the socket
 cannot be reached, the line goes to standard error with why, never lost silently and never
