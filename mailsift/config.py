@@ -543,11 +543,7 @@ class ActionsConfig(Thresholds):
     @field_validator("reject_text")
     @classmethod
     def _reply_text(cls, value: str) -> str:
-        """An SMTP reply is one line of printable US-ASCII (RFC 5321 4.2): a line break would end
-        it early, and libmilter refuses other characters, so mail meant for 550 met on_error."""
-        if not all(" " <= c <= "~" for c in value):
-            raise ValueError("must be one line of printable ASCII (an SMTP reply)")
-        return value
+        return smtp_reply_text(value)
 
     @field_validator("subject_tag")
     @classmethod
@@ -556,6 +552,14 @@ class ActionsConfig(Thresholds):
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError("must be one line without control characters")
         return value
+
+
+def smtp_reply_text(value: str) -> str:
+    """An SMTP reply is one line of printable US-ASCII (RFC 5321 4.2): a line break would end it
+    early, and libmilter refuses other characters, so mail meant for that reply met on_error."""
+    if not all(" " <= c <= "~" for c in value):
+        raise ValueError("must be one line of printable ASCII (an SMTP reply)")
+    return value
 
 
 class OutboundConfig(Thresholds):
@@ -573,6 +577,11 @@ class OutboundConfig(Thresholds):
         "leaves the window: a compromised account's spam run stalls; 0: never.")
     pause_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = Field(
         60, description="The window pause_after counts in.")
+    pause_text: str = Field(
+        "Sending paused: too much of your recent mail looked like spam; it will resume by "
+        "itself, or ask your provider", description="Text after 451 4.7.1 in the reply to a "
+        "paused sender, which their mail client shows: a provider's help page or desk belongs "
+        "here.")
     pause_store: str = Field(
         "", description="Where the pause_after counts live: empty for this milter host's memory "
         "(all one host needs; with N hosts a sender is paused on each by its own count, after up "
@@ -597,6 +606,11 @@ class OutboundConfig(Thresholds):
                               "outbound mail too. Off: they would tell a spamming customer, and "
                               "every recipient, which rules to dodge. X-Spam-* headers the sender "
                               "wrote are removed either way, so no mail vouches for itself.")
+
+    @field_validator("pause_text")
+    @classmethod
+    def _reply_text(cls, value: str) -> str:
+        return smtp_reply_text(value)
 
     @field_validator("pause_store")
     @classmethod

@@ -172,6 +172,8 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
     ({"actions": {"reject_text": "Rejected\r\n250 OK"}},
      "actions.reject_text: must be one line of printable ASCII (an SMTP reply)"),
     ({"actions": {"reject_text": "Rejeté comme spam"}}, "actions.reject_text: must be one line"),
+    ({"outbound": {"pause_text": "Paused\r\n250 OK"}},
+     "outbound.pause_text: must be one line of printable ASCII (an SMTP reply)"),
     ({"actions": {"subject_tag": "[SPAM]\nBcc: x@example.org"}},
      "actions.subject_tag: must be one line without control characters"),
     ({"actions": {"quarantine": 20.0, "reject": 10.0}},

@@ -65,8 +65,6 @@ from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, masked_urls, read_
 
 log = logging.getLogger("mailsift.milter")
 
-HOLD_REPLY = ("451", "4.7.1", "Sending paused: too much of your recent mail looked like spam; "
-              "it will resume by itself, or ask your provider")
 # Connect and read, per call: a Redis on the LAN answers in a millisecond, and the one message
 # that meets a dead or hung one waits this long, once per breaker period.
 TIMEOUT_S = 0.25

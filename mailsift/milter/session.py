@@ -26,7 +26,7 @@ from mailsift.analysis.relays import networks
 from mailsift.config import Config
 from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import Metrics
-from mailsift.milter.sender_hold import HOLD_REPLY, SenderHold, sender_name
+from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
 from mailsift.milter.trace import Hop, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
@@ -197,7 +197,7 @@ class MailsiftMilter(Milter.Base):
             self.service.metrics.messages.labels("skip").inc()
             return Milter.ACCEPT
         if outbound and self.service.hold.held(self._sender()):
-            self.setreply(*HOLD_REPLY)
+            self.setreply("451", "4.7.1", config.outbound.pause_text.replace("%", "%%"))
             self._log(queue_id, None, "paused", started)
             self.service.metrics.messages.labels("paused").inc()
             return Milter.TEMPFAIL
