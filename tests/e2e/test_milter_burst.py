@@ -214,7 +214,9 @@ def test_burst_of_sessions_is_fully_accounted_for_and_leaves_the_milter_as_it_wa
     # Slow messages hold both workers for seconds: the others' wait must show, every message counted.
     waited, over_a_second = waits(milter)
     assert waited == 2 * SESSIONS + 1 and over_a_second > 0, (waited, over_a_second)
-    assert settled_after[1].rss_mb < settled_after[0].rss_mb + 10, settled_after
+    # The allocator keeps some of a burst's buffers (+2 to +8 MB measured, less with each burst,
+    # about 93 MB after six): a leak would keep what its four big messages brought, burst after burst.
+    assert settled_after[1].rss_mb < settled_after[0].rss_mb + 4 * BIG_BYTES / 2**20, settled_after
     assert_scored_normally_after(mta)
 
 
