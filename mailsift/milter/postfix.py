@@ -8,7 +8,9 @@ from mailsift.config import Config
 def postfix_lines(config: Config) -> str:
     listen = config.milter.listen
     reinject = config.quarantine.release_via  # where released mail re-enters, past the milter
-    timeout = int(config.milter.timeout) + 30
+    # A message may first wait for a libmilter thread while others use their whole
+    # milter.timeout (tests/e2e/test_milter_burst.py), so Postfix must wait for two of them.
+    timeout = 2 * int(config.milter.timeout) + 10
     default = "tempfail" if config.milter.on_error == "tempfail" else "accept"
     unix_note = ""
     if listen.startswith("unix:"):
@@ -25,7 +27,8 @@ milter_protocol = 6
 milter_mail_macros = i {{auth_type}} {{auth_authen}} {{auth_author}} {{mail_addr}}
 milter_end_of_data_macros = i
 milter_connect_timeout = 10s
-# Longer than milter.timeout ({config.milter.timeout:g}s), so mailsift's own on_error decides.
+# Over twice milter.timeout ({config.milter.timeout:g}s): mailsift's own on_error decides, even
+# for a message that first waited for a thread while others used their whole time.
 milter_content_timeout = {timeout}s
 
 # --- /etc/postfix/master.cf ----------------------------------------------------------
