@@ -7,6 +7,7 @@ command reads), in real redis-servers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import socket
@@ -125,7 +126,9 @@ class CountingRelay:
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
-        with source, sink:
+        """Until either side ends; the other direction's thread then finds both sockets closed
+        (an OSError that ends it too, rather than surfacing as an unhandled thread error)."""
+        with source, sink, contextlib.suppress(OSError):
             while data := source.recv(65536):
                 self.writes += counted
                 sink.sendall(data)
