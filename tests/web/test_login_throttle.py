@@ -27,6 +27,13 @@ def throttle(attempts: int = 5) -> tuple[LoginThrottle, Clock]:
     return made, clock
 
 
+def spray(limiter: LoginThrottle, count: int, name: str = "user") -> None:
+    """`count` wrong passwords from ADDRESS, each for another name: one password tried
+    against many logins, which no per-name count sees."""
+    for n in range(count):
+        limiter.failed(f"{name}{n}", ADDRESS)
+
+
 def test_one_password_tried_against_many_names_slows_the_address(client: TestClient) -> None:
     """Failures were counted per name and address only: one address trying one password
     against every name was never slowed, however many names it tried."""
@@ -41,8 +48,7 @@ def test_one_password_tried_against_many_names_slows_the_address(client: TestCli
 
 def test_the_address_limit_counts_failures_over_all_names_and_leaves_other_addresses_alone() -> None:
     limiter, _ = throttle(attempts=2)
-    for n in range(7):
-        limiter.failed(f"user{n}", ADDRESS)
+    spray(limiter, 7)
     assert limiter.wait("jane", ADDRESS) == 0
     limiter.failed("user7", ADDRESS)
     assert limiter.wait("jane", ADDRESS) == 30.0
@@ -62,8 +68,7 @@ def test_a_name_is_still_slowed_after_its_own_failures_alone() -> None:
 def test_a_success_does_not_clear_the_addresss_count() -> None:
     """A customer with a login of their own could otherwise spray, log in, and spray again."""
     limiter, _ = throttle(attempts=1)
-    for n in range(3):
-        limiter.failed(f"user{n}", ADDRESS)
+    spray(limiter, 3)
     limiter.succeeded("mallory", ADDRESS)
     limiter.failed("user3", ADDRESS)
     assert limiter.wait("mallory", ADDRESS) == 30.0
@@ -72,15 +77,13 @@ def test_a_success_does_not_clear_the_addresss_count() -> None:
 def test_an_addresss_failures_are_forgotten_after_an_hour_of_quiet() -> None:
     """An office behind one NAT must not be slowed for typos spread over weeks."""
     limiter, clock = throttle(attempts=1)
-    for n in range(3):
-        limiter.failed(f"user{n}", ADDRESS)
+    spray(limiter, 3)
     clock.now += LoginThrottle.FORGET - 1
     limiter.failed("user3", ADDRESS)  # within the hour: the fourth failure, which slows
     assert limiter.wait("someone", ADDRESS) == 30.0
     clock.now += 30 + LoginThrottle.FORGET  # the wait, then an hour without a failure
     assert limiter.wait("someone", ADDRESS) == 0
-    for n in range(3):
-        limiter.failed(f"other{n}", ADDRESS)
+    spray(limiter, 3, "other")
     assert limiter.wait("someone", ADDRESS) == 0
 
 
