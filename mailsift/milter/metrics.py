@@ -10,18 +10,46 @@ BAYES_* bands they show how sure Bayes is (no separate histogram needed). Only r
 get a series, bounded by the rules loaded (190 scoring rules shipped; Debian's stock
 SpamAssassin rules add about 650), and counting a message's hits costs microseconds, against
 the milliseconds of scoring it.
+
+Each label with a fixed list of values has every series from the start, at zero. Prometheus
+sees no increase in a series whose first sample is already 1, so an alert such as
+`increase(mailsift_errors_total[10m]) > 0` missed the first on_error after a start, and with
+it a fault that struck once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from mailsift.config import host_port
+from mailsift.milter.actions import Action
+from mailsift.milter.workers import SCORING_FAILURES
+from mailsift.network.resolver import UNKNOWN
 
 if TYPE_CHECKING:
     from mailsift.milter.workers import Scored
+
+
+# Why a message got milter.on_error beyond scoring's own reasons (see the session's _on_error).
+INTERNAL_ERROR, RECIPIENT_STUCK, QUARANTINE_FAILED = (
+    "internal_error", "recipient_not_removable", "quarantine_failed")
+
+# The values of each fixed-list label, as README's Monitoring table names them.
+MESSAGE_ACTIONS = (*Action, "partial-quarantine", "skip", "paused", "tempfail", "error-accept")
+ERROR_REASONS = (*SCORING_FAILURES, INTERNAL_ERROR, RECIPIENT_STUCK, QUARANTINE_FAILED)
+BAYES_SKIPPED = ("untrained", "failed")
+AUTOLEARN_OUTCOMES = ("spam", "ham", "kept", "no", "failed", "unavailable")
+DNS_ERRORS = tuple(sorted(UNKNOWN))
+
+
+def _from_zero(counter: Counter, values: Iterable[str]) -> Counter:
+    """`counter` with a series at zero for each of `values` (see the module's docstring)."""
+    for value in values:
+        counter.labels(value)
+    return counter
 
 
 class MetricsListenError(Exception):
@@ -31,8 +59,8 @@ class MetricsListenError(Exception):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.messages = Counter("mailsift_messages", "Messages handled, by action",
-                                ["action"], registry=self.registry)
+        self.messages = _from_zero(Counter("mailsift_messages", "Messages handled, by action",
+                                           ["action"], registry=self.registry), MESSAGE_ACTIONS)
         self.latency = Histogram(
             "mailsift_scoring_seconds", "Time from end of message to verdict",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60),
@@ -45,14 +73,16 @@ class Metrics:
             registry=self.registry)
         self.store_errors = Counter("mailsift_store_errors", "Messages scored without Bayes "
                                     "because its store failed", registry=self.registry)
-        self.bayes_skipped = Counter("mailsift_bayes_skipped", "Messages scored without Bayes "
-                                     "although its store answered, by reason (untrained, failed)",
-                                     ["reason"], registry=self.registry)
-        self.autolearn = Counter("mailsift_autolearn", "Messages scored, by what autolearn did "
-                                 "(spam, ham, kept, failed, unavailable, no)", ["outcome"],
-                                 registry=self.registry)
-        self.dns_errors = Counter("mailsift_dns_errors", "DNS lookups of the network checks that "
-                                  "timed out or failed, by outcome", ["outcome"], registry=self.registry)
+        self.bayes_skipped = _from_zero(Counter(
+            "mailsift_bayes_skipped", "Messages scored without Bayes although its store "
+            "answered, by reason (untrained, failed)", ["reason"], registry=self.registry),
+            BAYES_SKIPPED)
+        self.autolearn = _from_zero(Counter(
+            "mailsift_autolearn", "Messages scored, by what autolearn did (spam, ham, kept, "
+            "failed, unavailable, no)", ["outcome"], registry=self.registry), AUTOLEARN_OUTCOMES)
+        self.dns_errors = _from_zero(Counter(
+            "mailsift_dns_errors", "DNS lookups of the network checks that timed out or failed, "
+            "by outcome", ["outcome"], registry=self.registry), DNS_ERRORS)
         self.rule_hits = Counter("mailsift_rule_hits", "Scoring hits, by rule", ["rule"],
                                  registry=self.registry)
         self.rule_errors = Counter("mailsift_rule_errors", "Rules counted as not hit because they "
@@ -61,8 +91,9 @@ class Metrics:
         self.worker_restarts = Counter("mailsift_worker_restarts", "Scoring workers replaced "
                                        "after dying or overrunning the budget",
                                        registry=self.registry)
-        self.errors = Counter("mailsift_errors", "Messages that got milter.on_error, by reason",
-                              ["reason"], registry=self.registry)
+        self.errors = _from_zero(Counter("mailsift_errors", "Messages that got milter.on_error, "
+                                         "by reason", ["reason"], registry=self.registry),
+                                 ERROR_REASONS)
 
     def scored(self, scored: Scored) -> None:
         """Count what a worker saw while scoring one message."""

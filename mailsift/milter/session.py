@@ -25,7 +25,7 @@ from mailsift.analysis.model import Envelope
 from mailsift.analysis.relays import networks
 from mailsift.config import Config
 from mailsift.milter.actions import Decision, all_bypass, decide
-from mailsift.milter.metrics import Metrics
+from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
 from mailsift.milter.trace import Hop, received_header
@@ -130,7 +130,8 @@ class MailsiftMilter(Milter.Base):
             return self._end_of_message(queue_id, started)
         except Exception as exc:  # nothing a sender writes may bypass milter.on_error
             log.exception("%s: internal error", queue_id)
-            return self._on_error(queue_id, f"internal error: {type(exc).__name__}", started)
+            return self._on_error(queue_id, f"internal error: {type(exc).__name__}", INTERNAL_ERROR,
+                                  started)
         finally:
             self.spool.close()
 
@@ -207,7 +208,7 @@ class MailsiftMilter(Milter.Base):
         except ScoringError as exc:
             if exc.worker_lost:
                 self.service.metrics.worker_restarts.inc()
-            return self._on_error(queue_id, str(exc), started)
+            return self._on_error(queue_id, str(exc), exc.kind, started)
         self.service.metrics.scored(scored)
         decision = decide(scored.result.score, self.addresses, config, outbound)
         if outbound and (decision.reject or decision.quarantine):
@@ -257,12 +258,13 @@ class MailsiftMilter(Milter.Base):
             stuck = self._unremovable(decision.quarantine) if decision.deliver else []
             if stuck:
                 return self._on_error(queue_id, f"recipient not removable: {_addresses(stuck)} written "
-                                      "in raw 8-bit bytes, which pymilter's delrcpt cannot pass", started)
+                                      "in raw 8-bit bytes, which pymilter's delrcpt cannot pass",
+                                      RECIPIENT_STUCK, started)
             try:
                 stored = self.service.quarantine.put(self._held_copy(queue_id, decision.quarantine),
                                                      self._quarantine_meta(queue_id, result, decision))
             except QuarantineError as exc:
-                return self._on_error(queue_id, str(exc), started)
+                return self._on_error(queue_id, str(exc), QUARANTINE_FAILED, started)
             held = f" quarantine_id={stored} held_for={_addresses(decision.quarantine)}"
             if not decision.deliver:
                 return self._done(queue_id, result, decision.summary, started, Milter.DISCARD, held)
@@ -345,11 +347,12 @@ class MailsiftMilter(Milter.Base):
         else:
             self.chgheader("Subject", 1, tagged_subject(subject, tag))
 
-    def _on_error(self, queue_id: str, reason: str, started: float) -> int:
-        """The configured safe outcome: never lose the message, never leave it unexplained."""
+    def _on_error(self, queue_id: str, reason: str, kind: str, started: float) -> int:
+        """The configured safe outcome: never lose the message, never leave it unexplained. The
+        log line gives `reason`, the metrics `kind` (one of metrics.ERROR_REASONS)."""
         config = self.service.config
         log.error("%s: %s; applying on_error=%s", queue_id, reason, config.milter.on_error)
-        self.service.metrics.errors.labels(reason.split(":")[0][:40]).inc()
+        self.service.metrics.errors.labels(kind).inc()
         if config.milter.on_error == "tempfail":
             self.setreply("451", "4.7.1", "Temporary failure while scanning, try again later")
             self._log(queue_id, None, "tempfail", started)

@@ -47,12 +47,28 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
-class ScoringError(Exception):
-    """Scoring did not produce a verdict: overran its budget, the worker died, or it raised."""
+# Why scoring gave no verdict. The first two cost the worker (see _Lost).
+WORKER_DIED, SCORING_TIMEOUT, SCORING_FAILED, NO_WORKER = (
+    "worker_died", "scoring_timeout", "scoring_failed", "no_worker_free")
+LOST = (WORKER_DIED, SCORING_TIMEOUT)
+SCORING_FAILURES = (*LOST, SCORING_FAILED, NO_WORKER)
 
-    def __init__(self, reason: str, worker_lost: bool = False) -> None:
+
+class ScoringError(Exception):
+    """Scoring did not produce a verdict: overran its budget, the worker died, or it raised.
+
+    `kind` is one of SCORING_FAILURES, a fixed word for the metrics' `reason` label: the text
+    carries numbers (exit codes, seconds) and a worker's exception, which a label must not.
+    """
+
+    def __init__(self, reason: str, kind: str) -> None:
         super().__init__(reason)
-        self.worker_lost = worker_lost
+        self.kind = kind
+
+    @property
+    def worker_lost(self) -> bool:
+        """The worker was killed or died with the message, and a new one took its place."""
+        return self.kind in LOST
 
 
 @dataclass
@@ -140,6 +156,10 @@ def _serve(conn: Connection, config: Config, store_health: Any) -> None:
 class _Lost(Exception):
     """The worker is unusable (dead or overran the budget) and must be replaced."""
 
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
 
 class _Worker:
     def __init__(self, context: ForkServerContext, config: Config, store_health: Any) -> None:
@@ -162,11 +182,11 @@ class _Worker:
             return self._receive(deadline, budget)
         except (EOFError, OSError):
             self.process.join(1)
-            raise _Lost(f"worker died (exit code {self.process.exitcode}); replaced") from None
+            raise _Lost(f"worker died (exit code {self.process.exitcode}); replaced", WORKER_DIED) from None
 
     def _receive(self, deadline: float, budget: float) -> Any:
         if not self.conn.poll(max(0.0, deadline - time.monotonic())):
-            raise _Lost(f"scoring took longer than {budget:g}s; worker replaced")
+            raise _Lost(f"scoring took longer than {budget:g}s; worker replaced", SCORING_TIMEOUT)
         return self.conn.recv()
 
     def stop(self) -> None:
@@ -232,10 +252,10 @@ class WorkerPool:
             ok, payload = worker.ask(job, deadline, self.timeout)
         except _Lost as exc:
             self._replace(worker)
-            raise ScoringError(str(exc), worker_lost=True) from None
+            raise ScoringError(str(exc), exc.kind) from None
         self._release(worker)
         if not ok:
-            raise ScoringError(f"scoring failed: {payload}")
+            raise ScoringError(f"scoring failed: {payload}", SCORING_FAILED)
         return payload  # type: ignore[no-any-return]
 
     def _acquire(self, wait_until: float) -> _Worker:
@@ -250,7 +270,7 @@ class WorkerPool:
             if waiter.worker is None:
                 self.waiting.remove(waiter)
                 raise ScoringError(f"no scoring worker free within {self.patience:g}s "
-                                   f"(half of milter.timeout)")
+                                   f"(half of milter.timeout)", NO_WORKER)
         return waiter.worker
 
     def _release(self, worker: _Worker) -> None:

@@ -20,6 +20,7 @@ from mailsift.classifier.store import Label
 from mailsift.config import parse_config
 from tests.e2e.conftest import MilterFactory, Mta, base_config
 from tests.e2e.messages import SLOW_MARK, TAG_MARK, make_message
+from tests.e2e.test_milter_failsafe import assert_on_error_outcome
 from tests.e2e.test_milter_network import RECIPIENT, dns_overrides
 from tests.network.conftest import DnsFixture, test_dns  # noqa: F401  (the session DNS server)
 from tests.network.messages import letter
@@ -29,6 +30,9 @@ from tests.support.ports import LOOPBACK, free_port
 from tests.support.redis_server import RedisServer
 
 BOB = "bob@example.com"
+README = Path(__file__).parents[2] / "README.md"
+FIXED_LISTS = ["mailsift_messages_total", "mailsift_errors_total", "mailsift_bayes_skipped_total",
+               "mailsift_autolearn_total", "mailsift_dns_errors_total"]
 
 
 def start_exporting(start_milter: MilterFactory, overrides: dict[str, object] | None = None
@@ -51,9 +55,22 @@ def metric(milter: MilterProcess, name: str) -> float:
     return float(value)
 
 
-def series(milter: MilterProcess, name: str, label: str) -> dict[str, float]:
-    """Every series of a counter with one label, as label value -> count (none: nothing counted)."""
+def every_series(milter: MilterProcess, name: str, label: str) -> dict[str, float]:
+    """Every series of a counter with one label, as label value -> count, zeros included."""
     return {s.labels.get(label, ""): s.value for s in samples(milter) if s.name == name}
+
+
+def series(milter: MilterProcess, name: str, label: str) -> dict[str, float]:
+    """What a counter with one label counted, as label value -> count (none: nothing counted)."""
+    return {value: count for value, count in every_series(milter, name, label).items() if count}
+
+
+def readme_values(name: str) -> tuple[str, set[str]]:
+    """The label of metric `name` and the values README's Monitoring table lists for it."""
+    [row] = [line for line in README.read_text().splitlines() if line.startswith(f"| `{name}` |")]
+    label, _, values = row.split("|")[2].strip().partition(":")
+    values = re.sub(r"\([^)]*\)", "", values)  # the explanations in brackets hold commas
+    return label.strip("` "), {value.strip() for value in values.split(",")}
 
 
 def status_word(status: str, key: str) -> str:
@@ -154,3 +171,26 @@ def test_dns_lookups_that_time_out_or_fail_are_counted_by_outcome(
     mta.delivered("<minutes-42@shop.test>")
     counted = series(milter, "mailsift_dns_errors_total", "outcome")
     assert set(counted) == {"timeout", "servfail"} and min(counted.values()) >= 1, counted
+
+
+def test_every_series_of_a_fixed_list_label_is_there_at_zero_from_the_start(
+        start_milter: MilterFactory) -> None:
+    """Prometheus takes a series that first shows up at 1 for one that was always 1: README's
+    `increase(mailsift_errors_total[10m]) > 0` stayed silent after the first on_error."""
+    milter = start_exporting(start_milter)
+    for name in FIXED_LISTS:
+        label, values = readme_values(name)
+        assert every_series(milter, name, label) == dict.fromkeys(values, 0.0), name
+
+
+def test_on_error_is_counted_under_a_fixed_reason_not_the_logged_text(
+        mta: Mta, start_milter: MilterFactory) -> None:
+    """The label was the logged reason cut at 40 characters: mid-word, and carrying the
+    configured timeout ("scoring took longer than 1s; worker rep")."""
+    milter = start_exporting(start_milter, {"milter": {"workers": 1, "timeout": 1.0,
+                                                       "on_error": "accept"},
+                                            "scan": {"rule_budget": 20.0}})
+    raw, message_id = make_message(SLOW_MARK)
+    assert_on_error_outcome(mta, milter, "accept", mta.send(raw, BOB), message_id)
+    assert series(milter, "mailsift_errors_total", "reason") == {"scoring_timeout": 1.0}
+    assert series(milter, "mailsift_messages_total", "action") == {"error-accept": 1.0}
