@@ -17,16 +17,23 @@ from typing import Any, Protocol
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
-from redis.exceptions import RedisClusterException
+from redis.exceptions import AuthenticationError, RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from mailsift.config import host_port
-from mailsift.secrets import masked_urls
+from mailsift.secrets import REDIS_PASSWORD_ENV, masked_urls
 
 # What a failed call may raise: redis-py raises RedisClusterException, which is not a
 # RedisError, when no node of a cluster answers or the slot map is incomplete.
 REDIS_ERRORS = (redis.RedisError, RedisClusterException)
+# Said instead of what a Redis that wants a password answers a client that gave none: "HELLO must
+# be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option
+# can be used ..." names no password, and the usual cause is a command run by hand without the
+# unit's EnvironmentFile (root-only, read by systemd before it drops to the mailsift user).
+NO_PASSWORD = (f"the server wants a password and none was given (password_file in the config section "
+               f"of this Redis, or ${REDIS_PASSWORD_ENV}, which the systemd units read from "
+               f"/etc/mailsift/secrets.env: a command run by hand needs it too)")
 # What a Sentinel connection takes from the client's settings (not the master's credentials).
 TIMEOUT_KEYS = ("socket_connect_timeout", "socket_timeout", "retry")
 
@@ -143,3 +150,12 @@ def _cluster(settings: RedisSettings, kwargs: dict[str, Any], password: str) -> 
 
 def host_ports(nodes: Sequence[tuple[str, int]]) -> str:
     return ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in nodes)
+
+
+def failure_text(exc: BaseException, password: str) -> str:
+    """One line for a failed Redis call: the error's class and text, with the password in use
+    (`Connector.password`) and any URL's masked, and a missing password said in plain words."""
+    if isinstance(exc, AuthenticationError) and not password:
+        return f"{type(exc).__name__}: {NO_PASSWORD}"
+    text = masked_urls(f"{type(exc).__name__}: {exc}")
+    return text.replace(password, "***") if password else text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,29 @@ def test_spamassassin_settings_that_change_verdicts_are_named_with_what_to_set(t
             "network.trusted_networks") in rules
     assert f"{local}:6 score: NO_SUCH_RULE: rule is not defined" in rules
     assert "MISSING_DATE" not in rules and ":7 " not in rules and "bayes_auto_learn" not in rules
+
+
+def test_a_redis_wanting_a_password_none_was_given_says_so_and_where_it_comes_from(
+        tmp_path: Path) -> None:
+    """Redis answers a client without a password "HELLO must be called with the client already
+    authenticated, otherwise the HELLO AUTH <user> <pass> option can be used ...". The usual
+    cause is README's `sudo -u mailsift mailsift configtest`, run without the units' root-only
+    secrets.env, and that line named no password at all."""
+    server = RedisServer(tmp_path / "redis", password="Shared-Pa55word")
+    try:
+        config = write(tmp_path, {"bayes": {"store": server.url},
+                                  "quarantine": {"dir": str(tmp_path / "q"), "index": server.url},
+                                  "outbound": {"pause_store": server.url}})
+        refused = configtest(config)
+        env = {**os.environ, "MAILSIFT_REDIS_PASSWORD": "Shared-Pa55word"}
+        given = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config),
+                                "configtest"], capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        server.stop()
+    assert refused.returncode == 1
+    for check in ("bayes", "quarantine", "pause"):
+        assert lines(refused)[check].startswith("FAIL "), refused.stdout
+        assert (f"redis at 127.0.0.1:{server.port}: AuthenticationError: the server wants a "
+                "password and none was given") in lines(refused)[check]
+        assert "/etc/mailsift/secrets.env" in lines(refused)[check]
+    assert given.returncode == 0, given.stdout + given.stderr

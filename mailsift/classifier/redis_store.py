@@ -78,7 +78,7 @@ from mailsift.classifier.store import (
     summary,
     token_count,
 )
-from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
+from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector, failure_text
 
 log = logging.getLogger(__name__)
 DAY = 86400
@@ -117,7 +117,7 @@ class RedisStore:
 
     def __init__(self, connect: Callable[[], Any], where: str, *, prefix: str = "mailsift:",
                  token_ttl: int = 180 * DAY, hapax_ttl: int = 30 * DAY,
-                 secrets: Sequence[str] = (), owns_client: bool = True) -> None:
+                 password: str = "", owns_client: bool = True) -> None:
         if "{" in prefix or "}" in prefix:
             raise StoreError(f"redis at {where}: key prefix {prefix!r} must not contain {{ or }} "
                              "(the store adds its own Cluster hash tag)")
@@ -127,7 +127,7 @@ class RedisStore:
         self.prefix = prefix
         self.token_ttl = token_ttl
         self.hapax_ttl = hapax_ttl
-        self._secrets = [secret for secret in secrets if secret]
+        self._password = password  # the one in use, to mask and to know none was given
         self._base = "{" + prefix + "}"
         self._totals_key = f"{self._base}totals"
         self._schema_key = f"{self._base}schema"
@@ -167,7 +167,7 @@ class RedisStore:
         except RedisSettingsError as exc:
             raise StoreError(str(exc)) from None
         return cls(target.connect, target.where, prefix=prefix, token_ttl=token_ttl,
-                   hapax_ttl=hapax_ttl, secrets=[target.password])
+                   hapax_ttl=hapax_ttl, password=target.password)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -185,12 +185,8 @@ class RedisStore:
         """The error's class and text (the class carries what redis-py takes out of the reply,
         e.g. OutOfMemoryError for -OOM, which also gets a hint), with any secret masked and
         without the NOISE."""
-        text = NOISE.sub("", f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, OutOfMemoryError):
-            text += f" ({FULL})"
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        text = NOISE.sub("", failure_text(exc, self._password))
+        return f"{text} ({FULL})" if isinstance(exc, OutOfMemoryError) else text
 
     @functools.cached_property
     def client(self) -> Any:
@@ -565,7 +561,7 @@ class RedisStore:
 
     def with_prefix(self, prefix: str) -> RedisStore:
         return RedisStore(lambda: self.client, self.where, prefix=prefix, token_ttl=self.token_ttl,
-                          hapax_ttl=self.hapax_ttl, secrets=self._secrets, owns_client=False)
+                          hapax_ttl=self.hapax_ttl, password=self._password, owns_client=False)
 
     def close(self) -> None:
         if self._owns_client and "client" in self.__dict__:  # made: closing must not connect

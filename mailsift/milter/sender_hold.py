@@ -60,8 +60,15 @@ from redis.retry import Retry
 from mailsift.batches import batched
 from mailsift.breaker import Breaker
 from mailsift.config import OutboundConfig
-from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector, settings_for
-from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, masked_urls, read_secret
+from mailsift.redis_connect import (
+    REDIS_ERRORS,
+    RedisSettings,
+    RedisSettingsError,
+    connector,
+    failure_text,
+    settings_for,
+)
+from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
 
 log = logging.getLogger("mailsift.milter")
 
@@ -298,8 +305,7 @@ class SharedCounts:
 
     def _reason(self, exc: Exception) -> str:
         """The error for the log, naming the server but never a password."""
-        text = masked_urls(f"redis at {self.target.where}: {type(exc).__name__}: {exc}")
-        return text.replace(self.target.password, "***") if self.target.password else text
+        return f"redis at {self.target.where}: {failure_text(exc, self.target.password)}"
 
 
 class ClientStorage(RedisStorage):

@@ -56,7 +56,7 @@ from mailsift.quarantine.model import (
     unreadable_schema,
     valid_id,
 )
-from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector
+from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector, failure_text
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,13 @@ class IndexTimeout(IndexUnavailable):
 
 class RedisBackend:
     def __init__(self, connect: Callable[[], redis.Redis | RedisCluster],
-                 prefix: str = "mailsift:quarantine:", where: str = "redis") -> None:
+                 prefix: str = "mailsift:quarantine:", where: str = "redis", password: str = "") -> None:
         """`connect` makes the client on first use: a cluster client reads the slot map as it is
         made, and the milter must start (and meet milter.on_error per message) while the index
-        is down. `where`: for messages, as RedisStore.where."""
+        is down. `where` and `password` (the one in use): for messages, as RedisStore's."""
         self._connect = connect
         self.where = where
+        self.password = password
         self.prefix = prefix
         self._checked = False
         # For `add`, which the milter's threads call: a hung index cost each message to
@@ -108,7 +109,7 @@ class RedisBackend:
                                        timeout=timeout, retry=Retry(NoBackoff(), RETRIES)))
         except RedisSettingsError as exc:
             raise QuarantineError(f"quarantine index: {exc}") from None
-        return cls(target.connect, prefix, target.where)
+        return cls(target.connect, prefix, target.where, target.password)
 
     @cached_property
     def client(self) -> redis.Redis | RedisCluster:
@@ -311,7 +312,7 @@ class _Guard:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
         if not isinstance(exc, REDIS_ERRORS):
             return False
-        reason = f"redis at {self.backend.where}: {type(exc).__name__}: {exc}"
+        reason = f"redis at {self.backend.where}: {failure_text(exc, self.backend.password)}"
         if isinstance(exc, redis.TimeoutError):
             raise IndexTimeout(reason) from None
         raise IndexUnavailable(f"quarantine store unavailable: {reason}") from None
