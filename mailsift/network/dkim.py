@@ -4,7 +4,8 @@ The selectors' key records are looked up together with all other lookups of the 
 dkimpy verifies offline, in a worker thread, with a DNS function that only reads those answers.
 So a slow signer's DNS costs no more than the message's budget, and a key that did not arrive in
 time gives `temperror`, never `fail`: the signature may well be good. Likewise a body the milter
-cut at scan.max_bytes gives `neutral` rather than a broken body hash.
+cut at scan.max_bytes gives `neutral` rather than a broken body hash, and so does a failure under a
+key in testing mode (t=y). ed25519 signatures (RFC 8463) need PyNaCl, a dependency for that reason.
 """
 
 from __future__ import annotations
@@ -86,24 +87,42 @@ def _verify(verifier: dkim.DKIM, index: int, tags: dict[bytes, bytes] | None,
     domain = tags[b"d"].decode("ascii", "replace").lower()
     selector = tags[b"s"].decode("ascii", "replace")
     b_prefix = tags.get(b"b", b"").decode("ascii", "replace").replace(" ", "")[:8]
-    key = keys[key_name(tags)]
-    result, reason = _key_problem(key) or _run(verifier, index, key)
+    result, reason = _judge(verifier, index, keys[key_name(tags)])
     return DkimSignature(domain, selector, result, reason, b_prefix)
 
 
-def _key_problem(key: Answer) -> tuple[str, str] | None:
+def _judge(verifier: dkim.DKIM, index: int, key: Answer) -> tuple[str, str]:
     if key.unknown:
         return "temperror", f"key lookup {key.outcome}"
-    if not any("p=" in record for record in key.records):
+    record = next((r for r in key.records if "p=" in r), None)
+    if record is None:
         return "permerror", "no key published for the selector"
-    return None
+    tags = _key_tags(record)
+    if tags.get(b"p") == b"":
+        result, reason = "permerror", "key revoked (empty p=)"
+    else:
+        result, reason = _run(verifier, index, record)
+    if result != "pass" and _testing(tags):
+        return "neutral", f"key in testing mode (t=y): {reason}"
+    return result, reason
 
 
-def _run(verifier: dkim.DKIM, index: int, key: Answer) -> tuple[str, str]:
-    record = next(r for r in key.records if "p=" in r).encode()
+def _key_tags(record: str) -> dict[bytes, bytes]:
+    try:
+        return parse_tag_value(record.encode())
+    except InvalidTagValueList:
+        return {}  # dkimpy says what is wrong with it when it reads the key
 
+
+def _testing(key_tags: dict[bytes, bytes]) -> bool:
+    """t=y: the signer is trying DKIM out, and RFC 6376 3.6.1 says its failures must weigh as
+    unsigned mail does; they become neutral (no rule fires), passes stay passes."""
+    return b"y" in [flag.strip() for flag in key_tags.get(b"t", b"").split(b":")]
+
+
+def _run(verifier: dkim.DKIM, index: int, record: str) -> tuple[str, str]:
     def dnsfunc(_name: bytes, timeout: float = 0) -> bytes:
-        return record
+        return record.encode()
 
     try:
         valid = verifier.verify(idx=index, dnsfunc=dnsfunc)

@@ -10,7 +10,7 @@ import pytest
 
 from mailsift.config import Config, parse_config
 from mailsift.scanner import Scanner
-from tests.network.dns_server import DnsServer, make_dkim_key
+from tests.network.dns_server import DnsServer, make_dkim_key, make_ed25519_key
 from tests.network.zone import ALLOW_ZONE, BLOCK_ZONE, OWN_DOMAIN, URI_ZONE
 
 BUDGET_S = 2.0
@@ -20,14 +20,16 @@ BUDGET_S = 2.0
 class DnsFixture:
     server: DnsServer
     dkim_private_key: bytes
+    ed25519_private_key: bytes
 
 
 @pytest.fixture(scope="session")
 def test_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsFixture]:
     directory: Path = tmp_path_factory.mktemp("dns")
     private, public = make_dkim_key(directory)
-    server = DnsServer(directory, public)
-    yield DnsFixture(server, private)
+    ed25519_private, ed25519_public = make_ed25519_key()
+    server = DnsServer(directory, public, ed25519_public)
+    yield DnsFixture(server, private, ed25519_private)
     server.stop()
 
 

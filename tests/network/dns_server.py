@@ -20,8 +20,10 @@ from pathlib import Path
 
 import dns.message
 import dns.query
+import nacl.encoding
+import nacl.signing
 
-from tests.network.zone import records
+from tests.network.zone import PSL_ZONE, SILENT_KEYS, records
 from tests.support.ports import LOOPBACK, free_port
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
@@ -32,7 +34,7 @@ SILENT_ZONE = "never.test"
 class DnsServer:
     """dnsmasq serving the test zones; `silent` is the socket standing in for a dead server."""
 
-    def __init__(self, directory: Path, dkim_public_key: str) -> None:
+    def __init__(self, directory: Path, dkim_public_key: str, ed25519_public_key: str) -> None:
         self.directory = directory
         self.port = free_port()
         self.silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -43,8 +45,9 @@ class DnsServer:
             f"port={self.port}", f"listen-address={LOOPBACK}", "bind-interfaces", "no-resolv",
             "no-hosts", "keep-in-foreground", "user=root", "cache-size=0", "log-queries",
             "log-facility=-", "local=/test/", "local=/in-addr.arpa/", "local=/ip6.arpa/",
-            f"server=/{SILENT_ZONE}/{LOOPBACK}#{silent_port}",
-            *records(dkim_public_key), ""]))
+            f"local=/{PSL_ZONE}/", f"server=/{SILENT_ZONE}/{LOOPBACK}#{silent_port}",
+            f"server=/{SILENT_KEYS}/{LOOPBACK}#{silent_port}",
+            *records(dkim_public_key, ed25519_public_key), ""]))
         self.log = directory / "dnsmasq.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen([DNSMASQ, f"--conf-file={conf}"], stdout=log, stderr=log)
@@ -87,3 +90,10 @@ def make_dkim_key(directory: Path) -> tuple[bytes, str]:
     public = subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-outform", "DER"],
                             check=True, capture_output=True).stdout
     return private.read_bytes(), base64.b64encode(public).decode()
+
+
+def make_ed25519_key() -> tuple[bytes, str]:
+    """A fresh ed25519 key (RFC 8463): (base64 seed for dkim.sign, base64 public key for p=)."""
+    key = nacl.signing.SigningKey.generate()
+    public = key.verify_key.encode(nacl.encoding.Base64Encoder).decode()
+    return key.encode(nacl.encoding.Base64Encoder), public

@@ -9,6 +9,7 @@ from mailsift.rules.result import Result
 from mailsift.scanner import Scanner
 from tests.network.zone import GOOD_IP, SELECTOR
 
+MIN_SCAN_BYTES = 16 * 1024  # the smallest scan.max_bytes allowed
 BODY = ("Hello Anna,\n\nthe minutes of Tuesday's meeting are attached as promised. Let me know if\n"
         "anything is missing before Friday.\n\nBest regards,\nTom\n")
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+import dkim
+
 from mailsift.config import ScanConfig
 from mailsift.scanner import Scanner
 from tests.network.conftest import DnsFixture, network_config
-from tests.network.messages import BODY, letter, scan, signed
+from tests.network.messages import BODY, MIN_SCAN_BYTES, letter, scan, signed
+from tests.network.zone import SELECTOR
 
-MIN_SCAN_BYTES = 16 * 1024  # the smallest scan.max_bytes allowed
 DKIM_RULES = {"DKIM_VALID", "DKIM_VALID_AU", "DKIM_INVALID", "DKIM_ABSENT"}
 
 
@@ -84,3 +86,52 @@ def test_a_body_hash_that_is_not_base64_makes_the_signature_invalid(
     bh= (four characters pass), then its base64 decoding raised binascii.Error."""
     raw = re.sub(rb"bh=[^;]+;", b"bh=ab=c;", signed(letter(), test_dns.dkim_private_key))
     assert dkim_hits(scanner, raw) == {"DKIM_INVALID"}
+
+
+def test_failing_signature_of_a_key_in_testing_mode_counts_as_unsigned(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    """RFC 6376 3.6.1: mail signed with a t=y key must not be treated differently from unsigned
+    mail, even when the signature fails: the signer is still setting DKIM up."""
+    raw = signed(letter("Tom <tom@testing.test>"), test_dns.dkim_private_key, domain="testing.test")
+    result = scan(scanner, raw.replace(b"before Friday", b"before Monday"), mail_from="tom@testing.test")
+    assert not DKIM_RULES & set(result.rule_names)
+    assert "dkim=neutral" in result.auth_results
+
+
+def test_good_signature_of_a_key_in_testing_mode_still_verifies(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    raw = signed(letter("Tom <tom@testing.test>"), test_dns.dkim_private_key, domain="testing.test")
+    assert dkim_hits(scanner, raw) == {"DKIM_VALID", "DKIM_VALID_AU"}
+
+
+def test_signature_of_a_revoked_key_is_invalid(scanner: Scanner, test_dns: DnsFixture) -> None:
+    """An empty p= is a key its owner withdrew (RFC 6376 3.6.1): nothing it signed verifies."""
+    raw = signed(letter("Tom <tom@revoked.test>"), test_dns.dkim_private_key, domain="revoked.test")
+    result = scan(scanner, raw, mail_from="tom@revoked.test")
+    assert DKIM_RULES & set(result.rule_names) == {"DKIM_INVALID"}
+    assert "dkim=permerror" in result.auth_results
+
+
+def test_ed25519_signature_verifies(scanner: Scanner, test_dns: DnsFixture) -> None:
+    """RFC 8463: senders sign with ed25519, alone or beside RSA; dkimpy needs PyNaCl for it."""
+    raw = letter("Tom <tom@ed.test>")
+    raw = dkim.sign(raw, SELECTOR.encode(), b"ed.test", test_dns.ed25519_private_key,
+                    include_headers=[b"from", b"to", b"subject"], signature_algorithm=b"ed25519-sha256") + raw
+    result = scan(scanner, raw, mail_from="tom@ed.test")
+    assert DKIM_RULES & set(result.rule_names) == {"DKIM_VALID", "DKIM_VALID_AU"}
+    assert "dkim=pass header.d=ed.test" in result.auth_results
+
+
+def test_header_added_after_signing_leaves_the_signature_valid(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    """A relay's Received or a list's List-Id, unsigned, changes nothing (RFC 6376 5.4)."""
+    raw = b"List-Id: <minutes.shop.test>\r\n" + signed(letter(), test_dns.dkim_private_key)
+    assert dkim_hits(scanner, raw) == {"DKIM_VALID", "DKIM_VALID_AU"}
+
+
+def test_second_copy_of_a_signed_header_added_on_top_breaks_nothing_it_covers(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    """A second Subject placed above the signed one: verifiers read the bottom one (RFC 6376
+    5.4.2), so the signature still verifies; the message's From is the one signed."""
+    raw = b"Subject: Urgent: verify your account\r\n" + signed(letter(), test_dns.dkim_private_key)
+    assert dkim_hits(scanner, raw) == {"DKIM_VALID", "DKIM_VALID_AU"}

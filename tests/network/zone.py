@@ -31,6 +31,10 @@ LISTED_URI_DOMAIN = "example.com"  # on the URI list
 CLEAN_URI_DOMAIN = "example.org"
 
 SELECTOR = "sel"
+# DKIM keys under this name are forwarded to the silent server: a signer whose key never arrives
+SILENT_KEYS = "_domainkey.slowkey.test"
+# A real public suffix of two labels, served here, for DMARC's organisational domain (PSL)
+PSL_ZONE = "co.uk"
 
 
 def _unreadable(key: str) -> str:
@@ -40,8 +44,13 @@ def _unreadable(key: str) -> str:
     return base64.b64encode(der).decode()
 
 
-def records(dkim_key: str) -> list[str]:
-    """dnsmasq configuration lines; `dkim_key` is the base64 public key for sel._domainkey.shop.test."""
+def records(dkim_key: str, ed25519_key: str) -> list[str]:
+    """dnsmasq configuration lines; `dkim_key` is the base64 public key for sel._domainkey.shop.test,
+    `ed25519_key` the one for sel._domainkey.ed.test (RFC 8463)."""
+    return [*_base_records(dkim_key), *_spf_edges(), *_dmarc_edges(), *_dkim_edges(dkim_key, ed25519_key)]
+
+
+def _base_records(dkim_key: str) -> list[str]:
     return [
         # hosts (host-record also publishes the matching PTR)
         f"host-record=mail.shop.test,{GOOD_IP}",
@@ -97,6 +106,68 @@ def records(dkim_key: str) -> list[str]:
         # address=/ZONE/ answers for the zone and every name under it: a list that lists the world
         f"address=/{EVERYTHING_ZONE}/127.0.0.2",
         f"address=/{BLOCKED_URI_ZONE}/127.0.0.1",
+    ]
+
+
+def _spf_edges() -> list[str]:
+    """SPF records as real senders write them, and the limits of RFC 7208 section 4.6.4."""
+    hosts = " ".join(["a:mail.shop.test"] * 11)  # 11 terms that query DNS: one too many
+    return [
+        'txt-record=incl.test,"v=spf1 include:nospf.test -all"',  # include of a domain without SPF
+        f'txt-record=many.test,"v=spf1 {hosts} -all"',
+        'txt-record=void.test,"v=spf1 a:n1.void.test a:n2.void.test a:n3.void.test ?all"',
+        'txt-record=redir.test,"v=spf1 redirect=shop.test"',
+        'txt-record=redirnone.test,"v=spf1 redirect=nospf.test"',
+        'txt-record=macro.test,"v=spf1 exists:%{ir}.%{l}._spf.%{d} -all"',
+        f"address=/{_reversed(GOOD_IP)}.tom._spf.macro.test/127.0.0.2",
+        'txt-record=six.test,"v=spf1 a:mail6.six.test mx -all"',
+        "host-record=mail6.six.test,2001:db8:1::25",
+        "mx-host=six.test,mx6.six.test,10",
+        "host-record=mx6.six.test,2001:db8:2::25",
+        # one record in two strings (RFC 7208 3.3: joined without a space); .66 only in the second
+        'txt-record=split.test,"v=spf1 ip4:192.0.2.0/28 ","ip4:192.0.2.64/28 -all"',
+        f'txt-record=explained.test,"v=spf1 ip4:{GOOD_IP} -all exp=why.never.test"',
+    ]
+
+
+def _dmarc_edges() -> list[str]:
+    """DMARC records with pct=, several records, syntax slips, a temperror, a real public suffix."""
+    return [
+        "mx-host=pct.test,mail.shop.test,10",
+        'txt-record=_dmarc.pct.test,"v=DMARC1; p=reject; pct=0"',
+        "mx-host=half.test,mail.shop.test,10",
+        'txt-record=_dmarc.half.test,"v=DMARC1; p=quarantine; pct=50"',
+        "mx-host=twice.shop.test,mail.shop.test,10",
+        'txt-record=_dmarc.twice.shop.test,"v=DMARC1; p=none"',
+        'txt-record=_dmarc.twice.shop.test,"v=DMARC1; p=reject"',
+        "mx-host=typo.test,mail.shop.test,10",
+        'txt-record=_dmarc.typo.test,"v=DMARC1 p=reject"',
+        "mx-host=extra.test,mail.shop.test,10",
+        'txt-record=_dmarc.extra.test,"v=DMARC1; p=reject; fo=1; np=reject; future=yes"',
+        "mx-host=badp.test,mail.shop.test,10",
+        'txt-record=_dmarc.badp.test,"v=DMARC1; p=rejected"',
+        "mx-host=badprua.test,mail.shop.test,10",
+        'txt-record=_dmarc.badprua.test,"v=DMARC1; p=rejected; rua=mailto:dmarc@badprua.test"',
+        'txt-record=_dmarc.slow.test,"v=DMARC1; p=reject"',
+        "mx-host=slowkey.test,mail.shop.test,10",
+        'txt-record=slowkey.test,"v=spf1 -all"',
+        'txt-record=_dmarc.slowkey.test,"v=DMARC1; p=reject"',
+        f"mx-host=example.{PSL_ZONE},mail.shop.test,10",
+        f'txt-record=_dmarc.example.{PSL_ZONE},"v=DMARC1; p=reject; sp=quarantine"',
+        f'txt-record=mail.example.{PSL_ZONE},"v=spf1 ip4:{GOOD_IP} -all"',
+        f'txt-record=other.{PSL_ZONE},"v=spf1 ip4:{GOOD_IP} -all"',
+    ]
+
+
+def _dkim_edges(dkim_key: str, ed25519_key: str) -> list[str]:
+    """Key records in testing mode (t=y), revoked (empty p=), and an ed25519 key (RFC 8463)."""
+    return [
+        "mx-host=testing.test,mail.shop.test,10",
+        f'txt-record={SELECTOR}._domainkey.testing.test,"v=DKIM1; k=rsa; t=y; p={dkim_key}"',
+        "mx-host=revoked.test,mail.shop.test,10",
+        f'txt-record={SELECTOR}._domainkey.revoked.test,"v=DKIM1; k=rsa; p="',
+        "mx-host=ed.test,mail.shop.test,10",
+        f'txt-record={SELECTOR}._domainkey.ed.test,"v=DKIM1; k=ed25519; p={ed25519_key}"',
     ]
 
 
