@@ -18,7 +18,7 @@ import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from mailsift.network.resolver import Answer, Lookups
-from mailsift.network.verdicts import DkimSignature
+from mailsift.network.verdicts import BODY_CUT, DkimSignature
 
 log = logging.getLogger(__name__)
 MAX_SIGNATURES = 5  # real mail carries one to three; more is an attempt to make us work
@@ -76,7 +76,7 @@ def _verify_all(raw: bytes, signatures: list[dict[bytes, bytes] | None],
 def _excuse_cut_body(signature: DkimSignature) -> DkimSignature:
     """A body cut at the scan limit cannot match its hash: that says nothing about the sender."""
     if signature.result == "fail" and "body hash" in signature.reason:
-        return replace(signature, result="neutral", reason="body cut at scan.max_bytes")
+        return replace(signature, result="neutral", reason=BODY_CUT)
     return signature
 
 

@@ -17,6 +17,7 @@ from mailsift.network.resolver import Answer, Lookups
 from mailsift.network.verdicts import DkimSignature, DmarcVerdict, SpfVerdict
 
 POLICIES = ("none", "quarantine", "reject")
+FULL_PERCENT = 100
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class DmarcRecord:
     subdomain_policy: str
     strict_dkim: bool
     strict_spf: bool
+    percent: int = FULL_PERCENT  # pct=: the share of failing mail the policy is meant for
 
 
 def record_names(from_domain: str) -> list[str]:
@@ -37,30 +39,56 @@ def record_names(from_domain: str) -> list[str]:
 
 
 async def fetch_record(from_domain: str, lookups: Lookups) -> DmarcRecord | Answer | None:
-    """The record that applies; the failed Answer when a lookup gave no verdict; None: no record."""
+    """The record that applies; the failed Answer when a lookup gave no verdict; None: no record.
+
+    The organisational domain's record counts only when the From domain publishes no DMARC record
+    at all: one it got wrong (two records, no usable p=) ends the search (RFC 7489 6.6.3), as its
+    owner did not leave the choice to the parent domain.
+    """
     names = record_names(from_domain)
     answers = await lookups.query_all([(n, "TXT") for n in names])
     for name, answer in zip(names, answers, strict=True):
         if answer.unknown:
             return answer
-        record = parse_record(name.removeprefix("_dmarc."), answer.records)
-        if record is not None:
-            return record
+        found = [tags for tags in map(_tags, answer.records) if _is_dmarc(tags)]
+        if found:
+            return parse_record(name.removeprefix("_dmarc."), found)
     return None
 
 
-def parse_record(domain: str, texts: tuple[str, ...]) -> DmarcRecord | None:
-    """The one DMARC record among the TXT records (none if zero or several, per RFC 7489 6.6.3)."""
-    candidates = [t for t in texts if t.replace(" ", "").lower().startswith("v=dmarc1")]
-    if len(candidates) != 1:
-        return None
-    tags = {}
-    for part in candidates[0].split(";"):
+def _tags(text: str) -> list[tuple[str, str]]:
+    """'v=DMARC1; p=reject' -> [('v', 'dmarc1'), ('p', 'reject')]; names and values lowercased."""
+    pairs = []
+    for part in text.split(";"):
         key, _, value = part.partition("=")
-        tags[key.strip().lower()] = value.strip().lower()
-    policy = tags.get("p", "none") if tags.get("p") in POLICIES else "none"
-    subdomain = tags.get("sp", policy) if tags.get("sp") in POLICIES else policy
-    return DmarcRecord(domain, policy, subdomain, tags.get("adkim") == "s", tags.get("aspf") == "s")
+        if key.strip():
+            pairs.append((key.strip().lower(), value.strip().lower()))
+    return pairs
+
+
+def _is_dmarc(tags: list[tuple[str, str]]) -> bool:
+    """A DMARC record starts with the tag v=DMARC1 ('v=DMARC1 p=reject' does not: no separator)."""
+    return bool(tags) and tags[0] == ("v", "dmarc1")
+
+
+def parse_record(domain: str, records: list[list[tuple[str, str]]]) -> DmarcRecord | None:
+    """The one DMARC record's policy; None, no DMARC, for several records (RFC 7489 6.6.3) and for
+    one without a valid p= (or with an invalid sp=) and no rua= (6.6.3; with a rua= it is p=none)."""
+    if len(records) != 1:
+        return None
+    tags = dict(records[0])
+    policy, subdomain = tags.get("p"), tags.get("sp", tags.get("p"))
+    if policy not in POLICIES or subdomain not in POLICIES:
+        if not tags.get("rua"):
+            return None
+        policy = subdomain = "none"
+    return DmarcRecord(domain, policy, subdomain, tags.get("adkim") == "s", tags.get("aspf") == "s",
+                       _percent(tags.get("pct", "")))
+
+
+def _percent(text: str) -> int:
+    """pct= as 0-100; anything else is the default of 100, as for a tag that is absent."""
+    return int(text) if text.isdigit() and int(text) <= FULL_PERCENT else FULL_PERCENT
 
 
 def evaluate(from_domain: str, found: DmarcRecord | Answer | None, spf: SpfVerdict | None,
@@ -69,11 +97,39 @@ def evaluate(from_domain: str, found: DmarcRecord | Answer | None, spf: SpfVerdi
         return DmarcVerdict("temperror", "none", from_domain)
     if found is None:
         return DmarcVerdict("none", "none", from_domain)
-    policy = found.policy if found.domain == from_domain else found.subdomain_policy
     spf_ok = spf is not None and spf.result == "pass" and aligned(spf.domain, from_domain, found.strict_spf)
     dkim_ok = signed_by(signatures, from_domain, found.strict_dkim) is not None
-    return DmarcVerdict("pass" if spf_ok or dkim_ok else "fail", policy, from_domain, found.domain,
+    if spf_ok or dkim_ok:
+        result = "pass"
+    elif _undecided(from_domain, found, spf, signatures):
+        result = "temperror"
+    else:
+        result = "fail"
+    return DmarcVerdict(result, applied_policy(from_domain, found), from_domain, found.domain,
                         spf_ok, dkim_ok)
+
+
+def _undecided(from_domain: str, found: DmarcRecord, spf: SpfVerdict | None,
+               signatures: list[DkimSignature]) -> bool:
+    """Could an aligned identifier still pass? An SPF temperror, or a signature whose key did not
+    arrive or whose body the milter cut: failing DMARC then would weigh DNS trouble (or our own
+    scan limit) as forgery, and a p=reject domain's real mail would pay for it."""
+    if spf is not None and spf.result == "temperror" and aligned(spf.domain, from_domain, found.strict_spf):
+        return True
+    return any(s.undecided and aligned(s.domain, from_domain, found.strict_dkim) for s in signatures)
+
+
+def applied_policy(from_domain: str, found: DmarcRecord) -> str:
+    """p= (sp= for a subdomain); one step lower when pct= is under 100.
+
+    RFC 7489 6.6.4 picks the mail outside pct= by chance, and gives it the next lower policy. A
+    score must not depend on chance, so the lower policy stands for all of it: a domain still
+    rolling out (pct=0 is common) has not yet vouched that all its failing mail is forged.
+    """
+    policy = found.policy if found.domain == from_domain else found.subdomain_policy
+    if found.percent < FULL_PERCENT:
+        policy = POLICIES[max(POLICIES.index(policy) - 1, 0)]
+    return policy
 
 
 def signed_by(signatures: Iterable[DkimSignature], domain: str, strict: bool) -> DkimSignature | None:

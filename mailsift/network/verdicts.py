@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 # Where the scanner leaves the verdicts for the checks: `CheckContext.cache[NETWORK_KEY]`.
 NETWORK_KEY = "network"
 
+# The reason of a signature whose body the milter cut at scan.max_bytes: its hash cannot match.
+BODY_CUT = "body cut at scan.max_bytes"
+
 # SPF results (RFC 7208 section 2.6), as pyspf names them.
 SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
 
@@ -35,6 +38,11 @@ class DkimSignature:
     result: str
     reason: str = ""
     b_prefix: str = ""  # the first characters of b=, to tell signatures apart in the header
+
+    @property
+    def undecided(self) -> bool:
+        """No verdict yet: the key did not arrive, or the body was cut; it might well verify."""
+        return self.result == "temperror" or self.reason == BODY_CUT
 
 
 @dataclass(frozen=True)
