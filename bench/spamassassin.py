@@ -20,6 +20,7 @@ because its default 500 KB cap lets big spam through unscanned.
 from __future__ import annotations
 
 import contextlib
+import email.parser
 import os
 import pwd
 import shutil
@@ -154,13 +155,14 @@ def _parse_check(stdout: str) -> float:
     return float(stdout.strip().split("/", 1)[0])
 
 
-def _spamc(path: Path, port: int, mode: str) -> subprocess.CompletedProcess[str]:
-    """One spamc run on a message: exit status 1 means spam, 0 ham, anything else is a failure."""
-    cmd = [SPAMC, "-d", HOST, "-p", str(port), mode, "-x", "-s", str(SPAMC_MAX_SIZE),
+def _spamc(path: Path, port: int, *mode: str) -> subprocess.CompletedProcess[str]:
+    """One spamc run on a message: exit status 1 means spam, 0 ham, anything else is a failure.
+    No `mode`: spamd returns the message with its headers added."""
+    cmd = [SPAMC, "-d", HOST, "-p", str(port), *mode, "-x", "-s", str(SPAMC_MAX_SIZE),
            "-t", str(MESSAGE_TIMEOUT_S)]
     with path.open("rb") as message:
-        done = subprocess.run(cmd, stdin=message, capture_output=True, text=True, check=False,
-                              timeout=MESSAGE_TIMEOUT_S + 30)
+        done = subprocess.run(cmd, stdin=message, capture_output=True, text=True, errors="replace",
+                              check=False, timeout=MESSAGE_TIMEOUT_S + 30)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"spamc {mode} failed ({done.returncode}) on {path}: {done.stderr.strip()}")
     return done
@@ -176,6 +178,25 @@ def hit_rules(path: Path, port: int) -> list[str]:
     """The names of the rules one message hits (`spamc -y`): lets a benchmark check that a setting
     took effect, e.g. that BAYES_ rules fire, instead of silently measuring something else."""
     return [name for name in _spamc(path, port, "-y").stdout.strip().split(",") if name]
+
+
+# Headers naming every rule hit, `__` sub-rules included (spamc -y lists only the scoring ones);
+# space-separated so that SpamAssassin can fold them. For a Spamd's config_lines.
+HIT_HEADER_LINES = ("report_safe 0", "add_header all Tests _TESTS( )_",
+                    "add_header all Subtests _SUBTESTS( )_")
+
+
+def all_hit_rules(path: Path, port: int) -> set[str]:
+    """Every rule one message hits, sub-rules included; the spamd needs HIT_HEADER_LINES."""
+    processed = _spamc(path, port).stdout
+    headers = email.parser.HeaderParser().parsestr(processed.split("\n\n", 1)[0] + "\n\n")
+    names: set[str] = set()
+    for header in ("X-Spam-Tests", "X-Spam-Subtests"):
+        value = headers.get(header)
+        if value is None:
+            raise RuntimeError(f"spamd added no {header} header to {path}: HIT_HEADER_LINES missing?")
+        names.update(name for name in str(value).split() if name != "none")
+    return names
 
 
 def score_messages(paths: Sequence[Path], port: int, clients: int = 2) -> tuple[list[SaVerdict], float]:

@@ -106,6 +106,9 @@ class Relay:
     id: str = ""
     trusted: bool = False
     internal: bool = False
+    # position among the message's Received headers (0 = topmost); -1 for the hop the MTA told
+    # us itself (milter) when no header records it: SpamAssassin's ALL-EXTERNAL etc. need it
+    received_index: int = -1
 
 
 @dataclass(slots=True)
@@ -190,10 +193,6 @@ class Message:
     def visible_text(self) -> str:
         """What a reader sees of every text part (HTML rendered), for the tokenizer and digests."""
         return "\n".join(p.text for p in self.text_parts)
-
-    @cached_property
-    def raw_body_text(self) -> str:
-        return "\n".join(p.raw_text for p in self.text_parts)
 
     @property
     def untrusted_relays(self) -> list[Relay]:

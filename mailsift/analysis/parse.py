@@ -176,9 +176,16 @@ class _Body:
 
 def _relays(headers: list[Header], config: Config, envelope: Envelope) -> list[Relay]:
     found = [relays.parse_received(h.value) for h in headers if h.name.lower() == "received"]
-    chain = [r for r in found if r is not None]
+    chain: list[Relay] = []
+    for index, relay in enumerate(found):
+        if relay is not None:
+            relay.received_index = index
+            chain.append(relay)
     if envelope.client_ip:
-        chain = [_connection(envelope), *chain[1 if chain and chain[0].ip == envelope.client_ip else 0:]]
+        recorded = bool(chain) and chain[0].ip == envelope.client_ip
+        connection = _connection(envelope)
+        connection.received_index = chain[0].received_index if recorded else -1
+        chain = [connection, *chain[1 if recorded else 0:]]
     relays.mark_trust(chain, config.network.trusted_networks, config.network.internal_networks)
     return chain
 

@@ -28,9 +28,10 @@ from mailsift.rules.result import Hit, Result
 log = logging.getLogger(__name__)
 
 PATTERN_KINDS = ("body", "rawbody", "uri", "full")
-# SpamAssassin matches body and rawbody rules per paragraph and uri rules per URI: with the lines
-# joined by newlines, multi-line mode gives `^` and `$` that meaning.
-MULTILINE_KINDS = frozenset({"body", "rawbody", "uri"})
+# SpamAssassin matches body rules per paragraph and uri rules per URI: with the lines joined by
+# newlines, multi-line mode gives `^` and `$` that meaning. rawbody rules see each text part whole
+# (SpamAssassin's chunks are 2-4 KB), so there `^` is the part's start unless the rule says /m.
+MULTILINE_KINDS = frozenset({"body", "uri"})
 # stdlib `re`, not `regex`: a plain split on every message's text, where `re` is ~20% faster.
 PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 DEFAULT_MAXHITS = 1000
@@ -107,19 +108,27 @@ class Engine:
 
     def run(self, ctx: CheckContext, score_set: int, required: float, budget_seconds: float) -> Result:
         started = time.perf_counter()
+        errors: dict[str, str] = {}
+        hits = self.all_hits(ctx, score_set, budget_seconds, errors)
+        result = self._result(self.plan(score_set), hits, required, errors)
+        result.elapsed = time.perf_counter() - started
+        return result
+
+    def all_hits(self, ctx: CheckContext, score_set: int, budget_seconds: float,
+                 errors: dict[str, str]) -> dict[str, Match]:
+        """Every rule that hit, `__` sub-rules and zero scores included (a `Result` lists only
+        what scored): what bench/sa_rule_agreement.py compares with SpamAssassin's hits."""
         plan = self.plan(score_set)
         budget = Budget(budget_seconds)
-        errors: dict[str, str] = {}
         texts = RuleTexts(ctx.msg, ctx.config.scan.max_bytes)
         hits: dict[str, Match] = {}
         for kind, patterns in plan.patterns.items():
-            hits.update(patterns.match(texts.for_kind(kind), budget, errors))
+            for text in texts.segments(kind):
+                _add_hits(hits, patterns.match(text, budget, errors), self.rules)
         hits.update(_header_hits(ctx.msg, plan.headers, budget, errors))
         hits.update(self._eval_hits(ctx, plan.evals, errors))
         _meta_hits(plan.metas, hits)
-        result = self._result(plan, hits, required, errors)
-        result.elapsed = time.perf_counter() - started
-        return result
+        return hits
 
     def _eval_hits(self, ctx: CheckContext, rules: list[RuleDef], errors: dict[str, str]
                    ) -> dict[str, Match]:
@@ -162,16 +171,18 @@ class RuleTexts:
     def for_kind(self, kind: str) -> str:
         return getattr(self, kind)
 
+    def segments(self, kind: str) -> list[str]:
+        """The texts a rule kind is matched against one by one: each text part for rawbody."""
+        if kind == "rawbody":
+            return [part.raw_text for part in self.msg.text_parts]
+        return [self.for_kind(kind)]
+
     @cached_property
     def body(self) -> str:
         """One line per paragraph, like SpamAssassin's body: a phrase wrapped over lines still matches."""
         paragraphs = [p for part in self.msg.text_parts for p in PARAGRAPH_BREAK.split(part.text)]
         # split() + join: whitespace runs become one space, ends trimmed, 3x faster than a sub
         return "\n".join(filter(None, (" ".join(p.split()) for p in [self.msg.subject, *paragraphs])))
-
-    @cached_property
-    def rawbody(self) -> str:
-        return self.msg.raw_body_text
 
     @cached_property
     def uri(self) -> str:
@@ -189,20 +200,32 @@ def _header_hits(msg: Message, rules: Iterable[tuple[RuleDef, regex.Pattern[str]
     values: dict[tuple[str, str], str | None] = {}
     for rule, compiled in rules:
         header = rule.header or ""
-        if rule.exists:
-            if msg.has_header(header):
-                hits[rule.name] = Match(1, header)
-            continue
         key = (header, rule.header_mod)
         if key not in values:
             values[key] = header_text(msg, header, rule.header_mod)
         text = values[key]
+        if rule.exists:  # as SpamAssassin: a pseudo-header (ToCc...) exists when it has a value
+            if text is not None:
+                hits[rule.name] = Match(1, header)
+            continue
         if text is None:
             text = rule.if_unset if rule.if_unset is not None else ""
         found = _search_header(rule, compiled, text, budget, errors)
         if found is not None:
             hits[rule.name] = found
     return hits
+
+
+def _add_hits(hits: dict[str, Match], found: dict[str, Match], rules: dict[str, RuleDef]) -> None:
+    """Merge one segment's hits: counts add up to the rule's maxhits, the first evidence stays."""
+    for name, match in found.items():
+        earlier = hits.get(name)
+        if earlier is None:
+            hits[name] = match
+            continue
+        count = earlier.count + match.count
+        limit = rules[name].maxhits
+        hits[name] = Match(min(count, limit) if limit else count, earlier.evidence)
 
 
 def _search_header(rule: RuleDef, compiled: regex.Pattern[str] | None, text: str, budget: Budget,

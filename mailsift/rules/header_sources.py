@@ -1,47 +1,84 @@
 """The text a `header` rule matches: a real header, a `:raw/:addr/:name` view of it, or a pseudo-header.
 
-Pseudo-headers are the ones SpamAssassin rules rely on (ALL, ToCc, MESSAGEID, EnvelopeFrom and the
-X-Spam-Relays-* lines); rebuilding them here lets a site's existing rules run unchanged.
+Pseudo-headers are the ones SpamAssassin rules rely on (ALL, ALL-TRUSTED, ALL-INTERNAL,
+ALL-UNTRUSTED, ALL-EXTERNAL, ToCc, MESSAGEID, EnvelopeFrom and the X-Spam-Relays-* lines);
+rebuilding them here lets a site's existing rules run unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailsift.analysis.model import Message, Relay
+from mailsift.analysis.model import Header, Message, Relay
 
-MESSAGE_ID_HEADERS = ("Message-Id", "Resent-Message-Id", "X-Message-Id")
+# Mailing lists move the real Message-Id to one of the others; SpamAssassin's order
+MESSAGE_ID_HEADERS = ("X-Message-Id", "Resent-Message-Id", "X-Original-Message-ID", "Message-Id")
 ADDRESS_PART = {"addr": 1, "name": 0}
 
 
 def header_text(msg: Message, name: str, mod: str) -> str | None:
-    """The value a rule on `name` with modifier `mod` sees; None when the header is absent."""
-    pseudo = _PSEUDO.get(name.lower())
+    """The value a rule on `name` with modifier `mod` sees; None when the header is absent.
+
+    As in SpamAssassin 4, every value is seen, one per line: all the headers of that name, and
+    with `:addr` (`:name`) every address (display name) they hold, not only the first.
+    """
+    pseudo = _PSEUDO_EXACT.get(name) or _PSEUDO.get(name.lower())
     if pseudo is not None:
         return pseudo(msg, mod)
-    values = msg.header_raw(name) if mod == "raw" else msg.header_values(name)
-    if not values:
-        return None
-    if mod in ADDRESS_PART:
-        pairs = msg.addresses(name)  # `:addr` is the first address, `:name` its display name
-        return pairs[0][ADDRESS_PART[mod]] if pairs else ""
-    return "\n".join(values)
+    return _headers_text(msg, (name,), mod)
+
+
+def _headers_text(msg: Message, names: tuple[str, ...], mod: str) -> str | None:
+    mods = set(mod.split(":"))
+    part = next((ADDRESS_PART[m] for m in mods if m in ADDRESS_PART), None)
+    if part is not None:
+        values = [pair[part] for name in names for pair in msg.addresses(name) if pair[part]]
+    else:
+        values = [v for name in names
+                  for v in (msg.header_raw(name) if "raw" in mods else msg.header_values(name))]
+    return "\n".join(values) if values else None
+
+
+def _header_lines(headers: list[Header], mod: str) -> str:
+    if "raw" in mod.split(":"):
+        return "".join(f"{h.name}: {h.raw}\n" for h in headers)
+    return "".join(f"{h.name}: {h.value}\n" for h in headers)
 
 
 def _all(msg: Message, mod: str) -> str:
-    if mod == "raw":
-        return "".join(f"{h.name}: {h.raw}\n" for h in msg.headers)
-    return "".join(f"{h.name}: {h.value}\n" for h in msg.headers)
+    return _header_lines(msg.headers, mod)
 
 
-def _to_cc(msg: Message, _mod: str) -> str | None:
-    values = msg.header_values("To") + msg.header_values("Cc")
-    return ", ".join(values) if values else None
+def _to_cc(msg: Message, mod: str) -> str | None:
+    return _headers_text(msg, ("To", "Cc"), mod)
 
 
-def _message_id(msg: Message, _mod: str) -> str | None:
-    values = [v for name in MESSAGE_ID_HEADERS for v in msg.header_values(name)]
-    return "\n".join(values) if values else None
+def _message_id(msg: Message, mod: str) -> str | None:
+    return _headers_text(msg, MESSAGE_ID_HEADERS, mod)
+
+
+def _relay_headers(select: str) -> Callable[[Message, str], str | None]:
+    """ALL-TRUSTED, ALL-INTERNAL (the headers above the first outside hop, its Received header
+    included) and ALL-UNTRUSTED, ALL-EXTERNAL (from that Received header down), as SpamAssassin
+    cuts the header block; None when the part is empty."""
+    inside, below = {"trusted": ("trusted", False), "internal": ("internal", False),
+                     "untrusted": ("trusted", True), "external": ("internal", True)}[select]
+
+    def read(msg: Message, mod: str) -> str | None:
+        outside = (r.received_index for r in msg.relays
+                   if r.received_index >= 0 and not getattr(r, inside))
+        received = [h.name.lower() == "received" for h in msg.headers]
+        boundary = next(outside, sum(received))
+        index, chosen = -1, []  # index: of the last Received header seen
+        for header, is_received in zip(msg.headers, received, strict=True):
+            index += is_received
+            if index >= boundary if below else index <= boundary:
+                chosen.append(header)
+            if not below and index == boundary:  # the boundary's own Received header: done
+                break
+        return _header_lines(chosen, mod) or None
+
+    return read
 
 
 def _envelope_from(msg: Message, _mod: str) -> str | None:
@@ -73,10 +110,16 @@ def _relays(select: str) -> Callable[[Message, str], str]:
     return read
 
 
+# Spelled exactly so, as SpamAssassin compares them: `exists:MessageID` is an ordinary header
+_PSEUDO_EXACT = {
+    "ALL": _all,
+    "MESSAGEID": _message_id,
+    **{f"ALL-{select.upper()}": _relay_headers(select)
+       for select in ("trusted", "internal", "untrusted", "external")},
+}
+# In any case
 _PSEUDO = {
-    "all": _all,
     "tocc": _to_cc,
-    "messageid": _message_id,
     "envelopefrom": _envelope_from,
     "x-spam-relays-trusted": _relays("trusted"),
     "x-spam-relays-untrusted": _relays("untrusted"),
