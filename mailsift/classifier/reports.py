@@ -130,18 +130,21 @@ class RedisDigests:
         return found
 
     def clear(self) -> int:
-        """Counted by what UNLINK removed, so a key SCAN returns twice counts once. Not atomic:
-        if Redis fails part-way, running it again withdraws the rest."""
-        withdrawn = self._unlink("rm:*")
-        self._unlink("rd:*")
-        return withdrawn
-
-    def _unlink(self, pattern: str) -> int:
-        removed = 0
-        for keys in self.store.scan(pattern):
-            with self.store.errors():
-                removed += self.store.ready().unlink(*keys)
-        return removed
+        """Every report's keys found first, then unlinked in one transaction: all or none, as
+        on SQLite. Unlinked a SCAN batch at a time, a Redis failing part-way left some reports
+        matched and others gone. Reports are made by hand, so their keys fit one transaction.
+        Counted by what UNLINK removed, so a key SCAN returns twice counts once."""
+        reports, counts = ({key for keys in self.store.scan(pattern) for key in keys}
+                           for pattern in ("rm:*", "rd:*"))
+        if not reports and not counts:
+            return 0
+        with self.store.errors():
+            pipe = self.store.ready().pipeline(transaction=True)
+            for keys in (reports, counts):
+                if keys:
+                    pipe.unlink(*keys)
+            replies = pipe.execute()
+        return replies[0] if reports else 0
 
     def replace(self, reports: dict[str, list[str]]) -> None:
         """Not atomic, like a restore of the tokens: a failed one is run again whole."""

@@ -47,6 +47,7 @@ from mailsift.classifier.store import (
     read_count,
     read_label,
     summary,
+    token_count,
 )
 from mailsift.ownership import access_hint, owner_hint, settle_new_file
 from mailsift.sqlite_wal import use_wal
@@ -236,9 +237,15 @@ class SQLiteStore:
                 size = min(limit, 1 << (len(chunk) - 1).bit_length())
                 chunk += chunk[-1:] * (size - len(chunk))
                 for key, spam, ham in db.execute(_lookup_query(size), [self._ns, *chunk]):
-                    found[key] = TokenCounts(spam, ham)
+                    found[key] = self._token_counts(key, spam, ham)
         zero = TokenCounts(0, 0)
         return totals, [found.get(key, zero) for key in keys]
+
+    def _token_counts(self, key: bytes, spam: object, ham: object) -> TokenCounts:
+        """A token's row, checked as Redis's are: SQLite hands over text or a fraction as it is."""
+        store = self.named
+        return TokenCounts(token_count(spam, store, "spam count", key),
+                           token_count(ham, store, "ham count", key))
 
     def totals(self) -> Totals:
         with self._read() as db:
@@ -269,6 +276,7 @@ class SQLiteStore:
         """All messages in one transaction (one fsync instead of one per message), each token
         written once however many of them contain it (see `batch_deltas`)."""
         with self._write() as db:
+            self._totals(db)  # a damaged total is refused, not learned over (MOVE_TOTALS reads text as 0)
             previous = {digest: self._label_of(db, digest)
                         for digest in dict.fromkeys(item.digest for item in items)}
             deltas = batch_deltas(items, label, previous)
@@ -284,6 +292,7 @@ class SQLiteStore:
             previous = self._label_of(db, item.digest)
             if previous is None:
                 return Outcome.UNKNOWN
+            self._totals(db)  # as in learn_batch
             spam, ham = _moves(previous, gain=-1, loss=0)  # its own class loses the message
             keys = list(dict.fromkeys(item.keys))
             db.executemany(FORGET_DELTA, ((self._ns, key, spam, ham) for key in keys))

@@ -60,12 +60,33 @@ class BackupError(StoreError):
 
 
 class StoreDamaged(StoreError):
-    """A record holds what mailsift never writes: a count that is no number, a learned-message
-    record naming no class (a hand edit, another program writing under our prefix).
+    """A record holds what mailsift never writes: a count that is no whole number from 0, a
+    learned-message record naming no class, a key of another type (a hand edit, another
+    program writing under our prefix).
 
     The store answers, so it must not be taken for down (that would stop Bayes for every
     message, and flap as the next lookup succeeds): only what reads the record fails, and the
-    message names the store, the record and the way out."""
+    message names the store, the record and the way out. The way out names the store by
+    `--prefix` until the command that knows how the administrator names it (`--for NAME`, or
+    nothing for the site-wide store) says so with `named_by`."""
+
+    def __init__(self, store: StoreName, record: str, value: object, wanted: str,
+                 clear: str = "--clear", option: str | None = None) -> None:
+        self.store, self.record, self.value, self.wanted, self.clear = store, record, value, wanted, clear
+        self.option = f"--prefix {store.prefix!r}" if option is None else option
+        shown = value.decode(errors="replace") if isinstance(value, bytes) else value
+        restore = " ".join(filter(None, ("mailsift learn", self.option, "--restore FILE")))
+        super().__init__(f"{store}: {record} holds {shown!r}, not {wanted}, which mailsift never "
+                         "writes (a hand edit, or another program using this prefix?); restore a "
+                         f"backup of this store or empty it and learn again ({restore}, or {clear})")
+
+    def named_by(self, option: str) -> StoreDamaged:
+        """The same damage, its repair naming the store by `option` ("" for none)."""
+        return StoreDamaged(self.store, self.record, self.value, self.wanted, self.clear, option)
+
+    def __reduce__(self) -> tuple[type[StoreDamaged], tuple[object, ...]]:
+        """Pickled by its parts (it crosses from a worker process like any error)."""
+        return StoreDamaged, (self.store, self.record, self.value, self.wanted, self.clear, self.option)
 
 
 @dataclass(frozen=True)
@@ -79,33 +100,37 @@ class StoreName:
         return f"{self.where}, store {self.prefix!r}"
 
 
-def damaged(store: StoreName, record: str, value: object, wanted: str,
-            clear: str = "--clear") -> StoreDamaged:
-    """The error for `record` of `store` holding `value` instead of `wanted`, with the repair:
-    `clear` is the `learn` option that empties what holds the record (the shared spam reports
-    have their own, as --clear keeps them)."""
-    shown = value.decode(errors="replace") if isinstance(value, bytes) else value
-    return StoreDamaged(f"{store}: {record} holds {shown!r}, not {wanted}, which mailsift never "
-                        "writes (a hand edit, or another program using this prefix?); restore a "
-                        "backup of this store or empty it and learn again (mailsift learn --prefix "
-                        f"{store.prefix!r} --restore FILE, or {clear})")
+COUNT = "a whole number from 0"  # what every count mailsift writes is
+
+
+def as_count(value: object) -> int | None:
+    """`value` as a count mailsift writes it (an int from SQLite, ASCII digits from Redis), or
+    None when it is none: text, a fraction, a negative number. SQLite hands over whatever a
+    column holds, and Lua's tonumber took "lots" as 0 and "-4" as -4, so a damaged count was
+    read, or learned over, as if it were one."""
+    if type(value) is int:
+        return value if value >= 0 else None
+    if isinstance(value, bytes) and value.isdigit():  # ASCII only: no "+5", " 5", "1_0"
+        return int(value)
+    return None
 
 
 def read_count(value: object, store: StoreName, record: str, clear: str = "--clear") -> int:
-    """A number as a backend gives it (an int from SQLite, digits in bytes from Redis)."""
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise damaged(store, record, value, "a number", clear) from None
+    """A count as a backend gives it (see `as_count`); `clear` is the `learn` option that empties
+    what holds the record (the shared spam reports have their own, as --clear keeps them)."""
+    found = as_count(value)
+    if found is None:
+        raise StoreDamaged(store, record, value, COUNT, clear)
+    return found
 
 
 def token_count(value: object, store: StoreName, field: str, key: bytes) -> int:
     """One number of a token (`field`: "spam count", ...), its record named only when damaged:
-    a backup or dump reads millions of them."""
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    a backup or dump reads millions of them, and a lookup hundreds per message."""
+    found = as_count(value)
+    if found is None:
         return read_count(value, store, f"the {field} of token {key.hex()}")
+    return found
 
 
 def backup_token(key: bytes, spam: object, ham: object, seen: object, store: StoreName) -> BackupToken:
@@ -121,7 +146,7 @@ def read_label(value: str | bytes, store: StoreName, record: str) -> Label:
     try:
         return Label(value.decode() if isinstance(value, bytes) else value)
     except (UnicodeDecodeError, ValueError):
-        raise damaged(store, record, value, "spam or ham") from None
+        raise StoreDamaged(store, record, value, "spam or ham") from None
 
 
 # Most of a message's tokens are common words seen in many messages: 89% of the lookups while

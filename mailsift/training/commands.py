@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from typing import IO
 
 from tqdm import tqdm
 
-from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.filter import BayesFilter, recipient_prefix
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import (
     BackupError,
@@ -37,7 +38,7 @@ from mailsift.classifier.store import (
     read_backup,
     write_backup,
 )
-from mailsift.config import Config
+from mailsift.config import BayesConfig, Config
 from mailsift.training.learn import LearnStopped, learn
 from mailsift.training.pyzor import tell_pyzor
 from mailsift.training.sources import Item, iter_messages, looks_like_mail
@@ -70,12 +71,30 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
         site = BayesFilter(config.bayes, open_store(config.bayes)) if recipient else None
         bayes = BayesFilter(config.bayes, open_store(config.bayes, prefix), site=site)
         return _dispatch(config, bayes, mode, paths, file, mbox)
-    except (BackupError, StoreDamaged) as exc:  # the store answers: "unavailable" would mislead
+    except StoreDamaged as exc:  # the store answers: "unavailable" would mislead
+        raise LearnCommandError(f"learn: {_named_for_learn(config.bayes, exc)}") from None
+    except BackupError as exc:
         raise LearnCommandError(f"learn: {exc}") from None
     except StoreError as exc:
         raise LearnCommandError(f"learn: Bayes store unavailable: {exc}") from None
     except OSError as exc:
         raise LearnCommandError(f"learn: {exc.filename or file}: {exc.strerror}") from None
+
+
+def _named_for_learn(config: BayesConfig, damage: StoreDamaged) -> StoreDamaged:
+    """`damage` with its repair naming the store as `learn` does: nothing for the site-wide
+    store, `--for NAME` for a recipient's (the store's prefix would send an administrator who
+    used --for looking for an option they never needed), `--prefix` for any other."""
+    prefix = damage.store.prefix
+    if prefix == config.key_prefix:
+        return damage.named_by("")
+    name = prefix.removeprefix(config.key_prefix).removesuffix(":")
+    try:
+        if recipient_prefix(config, name) == prefix:
+            return damage.named_by(f"--for {shlex.quote(name)}")
+    except ValueError:  # bayes.per_recipient is off, or the prefix holds no domain or address
+        pass
+    return damage
 
 
 def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], file: str | None,
@@ -84,7 +103,7 @@ def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], f
         bayes.store.totals()  # fail here, with one line, rather than after analysing 10,000 files
         return _learn_paths(config, bayes, mode, paths, mbox)
     if mode == "stores":
-        return _stores(bayes.store)
+        return _stores(config.bayes, bayes.store)
     return LearnOutput(_maintain(config, bayes, mode, file))
 
 
@@ -125,16 +144,16 @@ def _backup_source(file: str) -> Iterator[IO[str]]:
         yield stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8"))
 
 
-def _stores(store: TokenStore) -> LearnOutput:
+def _stores(config: BayesConfig, store: TokenStore) -> LearnOutput:
     """Every store that can be read, and one error line for each that cannot: a hosting
     provider's one damaged domain must not hide the thousands of others, nor go unnoticed in a
     cron job (exit status 2)."""
     lines: list[str] = []
     errors: list[str] = []
     for nested in store.nested_stores():
-        if nested.totals is None:
-            errors.append(f"learn: {nested.damage}")
-        else:
+        if nested.damage is not None:
+            errors.append(f"learn: {_named_for_learn(config, nested.damage)}")
+        elif nested.totals is not None:
             lines.append(_store_line(nested.prefix.removeprefix(store.prefix), nested.totals, nested.tokens))
     return LearnOutput("\n".join(lines), tuple(errors))
 
@@ -209,7 +228,8 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
                 report = learn(items, LABELS.get(mode), config, bayes, expected=len(items),
                                progress=progress, share=share)
         except LearnStopped as stopped:  # say what was done before, as it stays done
-            return LearnOutput(stopped.report.summary(VERBS[mode]), (_stopped(stopped.cause),))
+            return LearnOutput(stopped.report.summary(VERBS[mode]),
+                               (_stopped(config.bayes, stopped.cause),))
         lines = [report.summary(VERBS[mode])]
         if share:
             lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
@@ -221,11 +241,11 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
     return LearnOutput("\n".join(lines), errors)
 
 
-def _stopped(cause: StoreError) -> str:
+def _stopped(config: BayesConfig, cause: StoreError) -> str:
     """Why learning stopped part-way. Running again helps once a failing store is back, not
     while a record of it is damaged: the cause then says how to repair it."""
     if isinstance(cause, StoreDamaged):
-        return f"learn: stopped: {cause}; what is counted above stays learned"
+        return f"learn: stopped: {_named_for_learn(config, cause)}; what is counted above stays learned"
     return (f"learn: stopped, the Bayes store failed: {cause}; what is counted above stays "
             "learned, run the same command again for the rest")
 

@@ -22,6 +22,7 @@ from mailsift.classifier.store import (
     Label,
     LearnItem,
     Outcome,
+    StoreDamaged,
     StoreError,
     TokenCounts,
     Totals,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 T0 = 1_700_000_000
 DAY = 86400
+NOT_A_HASH = r"the key \{mailsift:\}t:[0-9a-f]{16} holds 'a string', not a hash"
 
 
 def message(digest: str, *tokens: str) -> LearnItem:
@@ -366,11 +368,12 @@ class TestLayout:
 
 class TestAtomicity:
     def test_a_script_failing_midway_counts_nothing(self, store: RedisStore, redis_url: str) -> None:
-        """A key of the wrong type in the middle of a message fails it before any write."""
+        """A key of the wrong type in the middle of a message fails it before any write, naming
+        the key (it was a WRONGTYPE error, taken for a store that is down)."""
         client = redis.Redis.from_url(redis_url)
         client.set(token_name(store, "t150"), "not a hash")
         item = message("a" * 40, *(f"t{n}" for n in range(300)))
-        with pytest.raises(StoreError, match="WRONGTYPE"):
+        with pytest.raises(StoreDamaged, match=NOT_A_HASH):
             store.learn(item, Label.SPAM, T0)
         assert store.totals() == Totals(0, 0)
         assert store.seen(item.digest) is None
@@ -381,7 +384,7 @@ class TestAtomicity:
         redis.Redis.from_url(redis_url).set(token_name(store, "t150"), "not a hash")
         items = [message(f"{n:040x}", "common", *(f"t{n * 100 + t}" for t in range(100)))
                  for n in range(3)]
-        with pytest.raises(StoreError, match="WRONGTYPE"):
+        with pytest.raises(StoreDamaged, match=NOT_A_HASH):
             store.learn_batch(items, Label.SPAM, T0)
         assert store.totals() == Totals(0, 0)
         assert all(store.seen(item.digest) is None for item in items)
@@ -393,11 +396,37 @@ class TestAtomicity:
         item = message("a" * 40, *(f"t{n}" for n in range(300)))
         store.learn(item, Label.SPAM, T0)
         redis.Redis.from_url(redis_url).set(token_name(store, "t150"), "not a hash")
-        with pytest.raises(StoreError, match="WRONGTYPE"):
+        with pytest.raises(StoreDamaged, match=NOT_A_HASH):
             store.forget(item)
         assert store.totals() == Totals(1, 0)
         assert store.seen(item.digest) is Label.SPAM
         assert store.lookup([token_key("t0")])[1][0].spam == 1
+
+    def test_a_totals_key_of_another_type_is_damage_not_an_outage(self, store: RedisStore,
+                                                                   redis_url: str) -> None:
+        """`SET {mailsift:}totals 5` over the hash (a redis-cli session gone wrong) gave
+        WRONGTYPE, which every caller took for a store that is down: `learn --stores` said
+        "unavailable" for all stores, and the milter stopped asking Bayes about any message.
+        Each read and write now names the key, and a store nested under it lists it as damaged."""
+        item = message("a" * 40, "cheap")
+        store.learn(item, Label.SPAM, T0)
+        nested = store.with_prefix("mailsift:a.example:")
+        nested.learn(item, Label.SPAM, T0)
+        client = redis.Redis.from_url(redis_url)
+        for key in ("{mailsift:}totals", "{mailsift:a.example:}totals"):
+            client.delete(key)
+            client.set(key, 5)
+        totals_key = r"the key \{mailsift:\}totals holds 'a string', not a hash"
+        for attempt in (store.totals, lambda: store.lookup(item.keys),
+                        lambda: store.learn(message("b" * 40, "x"), Label.HAM, T0),
+                        lambda: store.learn_batch([message("c" * 40, "y")] * 2, Label.HAM, T0),
+                        lambda: store.forget(item)):
+            with pytest.raises(StoreDamaged, match=totals_key):
+                attempt()
+        assert client.get("{mailsift:}totals") == b"5"
+        (listed,) = RedisStore.from_url(redis_url, prefix="mailsift:").nested_stores()
+        assert (listed.prefix, listed.totals) == ("mailsift:a.example:", None)
+        assert "the key {mailsift:a.example:}totals holds 'a string'" in str(listed.damage)
 
     def test_forget_of_an_unknown_digest_leaves_the_counts(self, store: RedisStore) -> None:
         store.learn(message("a" * 40, "hello"), Label.SPAM, T0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from mailsift.classifier.store import (
     Label,
     LearnItem,
     Outcome,
+    StoreDamaged,
     StoreSummary,
     TokenCounts,
     TokenStore,
@@ -335,3 +338,54 @@ class TestStoreContract:
         labels = list(learned.values())
         assert store.totals() == Totals(labels.count(SPAM), labels.count(HAM))
         assert store.dump_info().tokens == sum(1 for spam, ham in model.values() if spam + ham)
+
+
+def hand_edit(store: TokenStore, field: str, value: str | int, token: str | None = None) -> None:
+    """Write `value` into the `field` ("spam" or "ham") of the totals, or of `token`'s counts,
+    as `sqlite3` or `redis-cli` in an administrator's hands might."""
+    if isinstance(store, SQLiteStore):
+        table, row = ("tokens", " AND key = ?") if token else ("totals", "")
+        with contextlib.closing(sqlite3.connect(store.path)) as db, db:
+            db.execute(f"UPDATE {table} SET {field} = ? WHERE ns = (SELECT id FROM namespaces "
+                       f"WHERE name = ?){row}",
+                       (value, store.prefix, *([token_key(token)] if token else [])))
+    else:
+        assert isinstance(store, RedisStore)
+        key = store._token(token_key(token)) if token else store._totals_key
+        store.client.hset(key, field[0], value)
+
+
+class TestDamagedData:
+    """What mailsift never writes, as an administrator meets it after a hand edit: named in one
+    StoreDamaged, the same on every backend, and never learned over."""
+
+    @pytest.mark.parametrize("value", ["lots", "-3", "2.5"])
+    def test_a_token_count_that_is_no_count_is_named_by_the_lookup(self, store: TokenStore,
+                                                                   value: str) -> None:
+        """SQLite handed 'lots' to the classifier as it was, and neither backend minded -3."""
+        store.learn(A, SPAM, T0)
+        hand_edit(store, "spam", float(value) if value == "2.5" else value, token="cheap")
+        with pytest.raises(StoreDamaged, match=f"the spam count of token {token_key('cheap').hex()} "
+                                               rf"holds '?{value}'?, not a whole number from 0"):
+            store.lookup([token_key("hello"), token_key("cheap")])
+        assert counts(store, "hello", "viagra") == [(1, 0), (1, 0)]
+
+    @pytest.mark.parametrize("value", ["lots", "-4"])
+    def test_a_damaged_total_is_refused_by_learning_not_learned_over(self, store: TokenStore,
+                                                                     value: str) -> None:
+        """Learning took 'lots' as 0 and wrote 1 over it, so the damage was gone unseen, and
+        a negative total grew from below zero."""
+        store.learn(A, SPAM, T0)
+        hand_edit(store, "spam", value)
+        for attempt in (lambda: store.learn(B, HAM, T0), lambda: store.learn_batch([B, C], SPAM, T0),
+                        lambda: store.forget(A)):
+            with pytest.raises(StoreDamaged, match=rf"the spam total.* holds '?{value}'?, not a "
+                                                   "whole number from 0"):
+                attempt()
+        with pytest.raises(StoreDamaged):
+            store.totals()  # still damaged: left for the administrator to repair
+        hand_edit(store, "spam", 1)
+        assert (store.seen(A.digest), store.seen(B.digest), store.seen(C.digest)) == (SPAM, None, None)
+        assert counts(store, "meeting", "viagra", "offer") == [(0, 0), (1, 0), (0, 0)]
+        assert store.learn(B, HAM, T0) is Outcome.LEARNED
+        assert store.totals() == Totals(1, 1)

@@ -17,6 +17,7 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreDamaged
 from mailsift.config import load_config
+from tests.support.redis_server import RedisServer
 from tests.training.test_learn_command import SPAM, dumped, mailsift, spam_folder
 from tests.training.test_learn_command import per_domain as per_domain  # the fixture, re-exported
 
@@ -65,11 +66,11 @@ def test_stores_lists_every_store_it_can_and_names_each_damaged_one(per_domain: 
     assert listed.stdout == f"c.example 1 spam, 0 ham, {tokens} tokens\n"
     lines = listed.stderr.splitlines()
     assert len(lines) == 2, listed.stderr
-    for line, prefix, record in zip(lines, ("mailsift:a.example:", "mailsift:b.example:"),
-                                    ("the spam total", "the ham total"), strict=True):
+    for line, name, record in zip(lines, ("a.example", "b.example"),
+                                  ("the spam total", "the ham total"), strict=True):
         assert line.startswith("mailsift: learn: ")
-        assert f", store '{prefix}': {record}" in line
-        assert line.endswith(f"(mailsift learn --prefix '{prefix}' --restore FILE, or --clear)")
+        assert f", store 'mailsift:{name}:': {record}" in line
+        assert line.endswith(f"(mailsift learn --for {name} --restore FILE, or --clear)")
     assert "Traceback" not in listed.stderr
     damage_total(per_domain, "mailsift:a.example:", "spam", "1")
     damage_total(per_domain, "mailsift:b.example:", "ham", "0")
@@ -126,7 +127,7 @@ def test_a_damaged_report_count_is_one_line_naming_it_and_clear_reports(per_doma
     config = load_config(str(per_domain))
     bayes = BayesFilter(config.bayes, open_store(config.bayes))
     with pytest.raises(StoreDamaged, match=r"store 'mailsift:': the report count .* holds 'lots', not a "
-                                           r"number, .*, or --clear-reports\)$"):
+                                           r"whole number from 0, .*, or --clear-reports\)$"):
         bayes.reported(analyse(SPAM[0], config))
     assert not bayes.store_down  # the store answers: Bayes must go on for other messages
     bayes.close()
@@ -166,3 +167,84 @@ def test_a_report_made_for_a_recipient_store_is_matched_for_everyone(per_domain:
     restored = mailsift(per_domain, "learn", "--restore", str(backup), "--for", "a.example")
     assert restored.returncode == 0, restored.stderr
     assert reported(per_domain, folder / "1.eml")
+
+
+def test_the_repair_of_a_damaged_store_names_it_as_the_administrator_does(per_domain: Path,
+                                                                         tmp_path: Path) -> None:
+    """The repair named the store by a prefix (`learn --prefix 'mailsift:a.example:' --restore
+    FILE`) to an administrator who knows it as `--for a.example`: an option they never used,
+    with a quoting of its own. The site-wide store needs neither."""
+    folder = spam_folder(tmp_path, 2)
+    for domain in ("a.example", "b.example"):
+        mailsift(per_domain, "learn", "--spam", "--for", domain, str(folder / "0.eml"))
+    damage_total(per_domain, "mailsift:a.example:", "spam", "lots")
+    refused = mailsift(per_domain, "learn", "--spam", "--for", "a.example", str(folder / "1.eml"))
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.startswith("mailsift: learn: ") and refused.stderr.count("\n") == 1
+    assert refused.stderr.endswith("(mailsift learn --for a.example --restore FILE, or --clear)\n")
+    assert "--prefix" not in refused.stderr
+    mailsift(per_domain, "learn", "--spam", str(folder / "0.eml"))
+    damage_total(per_domain, "mailsift:", "ham", "-1")
+    site = mailsift(per_domain, "learn", "--dump")
+    assert site.returncode == 2
+    assert "store 'mailsift:': the ham total" in site.stderr
+    assert "-1" in site.stderr and "not a whole number from 0" in site.stderr
+    assert site.stderr.endswith("learn again (mailsift learn --restore FILE, or --clear)\n")
+    assert mailsift(per_domain, "learn", "--clear", "--for", "a.example").returncode == 0
+    assert mailsift(per_domain, "learn", "--stores").stdout.startswith("b.example 1 spam")
+
+
+def test_stores_names_a_totals_key_of_another_type_and_lists_the_others(per_domain: Path,
+                                                                        tmp_path: Path) -> None:
+    """`SET {mailsift:a.example:}totals 5` in redis-cli made `learn --stores` say "Bayes store
+    unavailable" (WRONGTYPE) and list nothing, where other damage is one line for that store."""
+    if "redis" not in per_domain.read_text():
+        pytest.skip("a key of another type is Redis's own kind of damage")
+    folder = spam_folder(tmp_path, 2)
+    for domain, message in (("a.example", "0"), ("b.example", "1")):
+        mailsift(per_domain, "learn", "--spam", "--for", domain, str(folder / f"{message}.eml"))
+    store = open_store(load_config(str(per_domain)).bayes, "mailsift:a.example:")
+    store.client.delete("{mailsift:a.example:}totals")
+    store.client.set("{mailsift:a.example:}totals", 5)
+    store.close()
+    listed = mailsift(per_domain, "learn", "--stores")
+    assert listed.returncode == 2
+    assert listed.stdout.startswith("b.example 1 spam, 0 ham, ")
+    assert listed.stderr.startswith("mailsift: learn: redis at ")
+    assert ("store 'mailsift:a.example:': the key {mailsift:a.example:}totals holds 'a string', "
+            "not a hash, which mailsift never writes") in listed.stderr
+    assert listed.stderr.endswith("(mailsift learn --for a.example --restore FILE, or --clear)\n")
+    assert listed.stderr.count("\n") == 1 and "unavailable" not in listed.stderr
+    assert mailsift(per_domain, "learn", "--clear", "--for", "a.example").returncode == 0
+    repaired = mailsift(per_domain, "learn", "--stores")
+    assert (repaired.returncode, repaired.stderr) == (0, "")
+
+
+def test_clear_reports_that_fails_part_way_withdraws_none(redis_server: RedisServer,
+                                                           tmp_path: Path) -> None:
+    """It unlinked the reports a SCAN batch at a time, so a Redis refusing part of it (here an
+    ACL user that may not touch the report counts; in life a fail-over, a timeout) left the
+    report records gone and their digests still matched by every host. Now all go or none."""
+    with redis_server.client() as client:
+        client.flushall()
+    config = tmp_path / "redis.toml"
+    rules = f'[rules]\ncache_dir = "{tmp_path}/cache"\n'
+    config.write_text(f'[bayes]\nstore = "{redis_server.url}"\n{rules}')
+    folder = spam_folder(tmp_path, 2)
+    assert mailsift(config, "learn", "--report", str(folder / "0.eml"), str(folder / "1.eml")).returncode == 0
+    (tmp_path / "password").write_text("cleaner-pw\n")
+    limited = tmp_path / "limited.toml"
+    limited.write_text(f'[bayes]\nstore = "{redis_server.url}"\nusername = "cleaner"\n'
+                       f'password_file = "{tmp_path}/password"\n{rules}')
+    with redis_server.client() as client:
+        client.acl_setuser("cleaner", enabled=True, passwords=["+cleaner-pw"], commands=["+@all"],
+                           keys=["{mailsift:}schema", "{mailsift:}rm:*"])
+        try:
+            failed = mailsift(limited, "learn", "--clear-reports")
+        finally:
+            client.acl_deluser("cleaner")
+        assert failed.returncode == 2 and "NoPermissionError" in failed.stderr, failed.stderr
+        assert len(list(client.scan_iter(match="{mailsift:}rm:*"))) == 2
+    assert reported(config, folder / "0.eml") and reported(config, folder / "1.eml")
+    cleared = mailsift(config, "learn", "--clear-reports")
+    assert cleared.stdout.startswith("Withdrew 2 shared spam report(s) ")

@@ -6,8 +6,10 @@
 -- KEYS[3..] token hashes (fields s, h, a), each token once
 -- ARGV[1]   hapax TTL, seconds: a token left with a count of one gets at most this TTL
 --
--- Returns "forgotten", or "unknown" (changing nothing) when the message was never learned, or
--- "damaged:" and what the seen record holds (changing nothing) when it names neither class.
+-- Returns "forgotten", or "unknown" (changing nothing) when the message was never learned, or,
+-- changing nothing, what learn_batch.lua answers about what mailsift never writes: "damaged:"
+-- and what the seen record holds when it names neither class, "badtotal:" when a total is no
+-- whole number from 0, "wrongtype:" when a key is not a hash.
 -- Tokens that expired or were evicted since are skipped; counts never go below zero, and a
 -- token left with no count at all is deleted.
 
@@ -30,17 +32,24 @@ local function decremented(counts)
     return s, h
 end
 
--- read phase: the counts of the tokens still present, and the totals
+-- read phase: the totals, checked, and the counts of the tokens still present
+local totals = redis.pcall('HMGET', KEYS[1], 's', 'h')
+if totals.err then return 'wrongtype:' .. KEYS[1] end
+for i, name in ipairs({'s', 'h'}) do
+    local held = totals[i]
+    if held and not string.find(held, '^%d+$') then return 'badtotal:' .. name .. ':' .. held end
+end
 local present, spam, ham, ttls = {}, {}, {}, {}
 for i = 3, #KEYS do
-    local counts = redis.call('HMGET', KEYS[i], 's', 'h')
+    local counts = redis.pcall('HMGET', KEYS[i], 's', 'h')
+    if counts.err then return 'wrongtype:' .. KEYS[i] end
     if counts[1] or counts[2] then
         present[#present + 1] = i
         spam[i], ham[i] = decremented(counts)
         ttls[i] = redis.call('TTL', KEYS[i])
     end
 end
-local total_spam, total_ham = decremented(redis.call('HMGET', KEYS[1], 's', 'h'))
+local total_spam, total_ham = decremented(totals)
 
 -- write phase
 for _, i in ipairs(present) do

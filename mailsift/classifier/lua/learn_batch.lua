@@ -34,8 +34,11 @@
 -- string each: an argument per number would cost the client and Redis ~20% of a batch.
 --
 -- Returns "ok", or "conflict" having changed nothing; with "?": "learned", "relearned" or
--- "already" (having changed nothing). A seen record holding neither class (a hand edit, another
--- program under the prefix) gives "damaged:" and what it holds, having changed nothing.
+-- "already" (having changed nothing). What mailsift never writes (a hand edit, another program
+-- under the prefix) is refused, having changed nothing, rather than learned over: a seen record
+-- holding neither class gives "damaged:" and what it holds; a total that is no whole number
+-- from 0, "badtotal:", its field, ":" and what it holds; a key of another type than a hash,
+-- "wrongtype:" and its name.
 --
 -- The result equals learning the messages one at a time (which the caller's summing and the tests
 -- rely on): counts clamped at zero once equal counts clamped after each message, as each
@@ -58,7 +61,13 @@ local function number(packed, i)
     return high * 256 + low
 end
 
--- check phase: the seen records, and how the totals move
+-- check phase: the totals, the seen records, and how the totals move
+local totals = redis.pcall('HMGET', KEYS[1], 's', 'h')
+if totals.err then return 'wrongtype:' .. KEYS[1] end
+for i, name in ipairs({'s', 'h'}) do
+    local held = totals[i]
+    if held and not string.find(held, '^%d+$') then return 'badtotal:' .. name .. ':' .. held end
+end
 local learned, moved, decided = 0, 0, {}
 for i = 1, messages do
     local held, expected = call('GET', KEYS[1 + i]) or '', ARGV[6 + i]
@@ -80,9 +89,11 @@ end
 -- new counts of a hash after adding `gain` to this class and taking `loss` from the other,
 -- never below zero (a missing hash counts as zeros), and the TTL to give it now, or false to
 -- leave its TTL alone: the hapax TTL while the token is in one message, the token TTL from two,
--- set when the count crosses one or the last setting is older than the refresh time
-local function new_counts(key, gain, loss)
-    local old = call('HMGET', key, 's', 'h', 'a')
+-- set when the count crosses one or the last setting is older than the refresh time; nothing
+-- for a key of another type. `old`: its fields s, h, a when read already
+local function new_counts(key, gain, loss, old)
+    old = old or redis.pcall('HMGET', key, 's', 'h', 'a')
+    if old.err then return nil end
     local s0, h0 = tonumber(old[1]) or 0, tonumber(old[2]) or 0
     local s, h
     if label == 'spam' then
@@ -100,9 +111,10 @@ end
 
 -- read phase: KEYS[1] (totals) and the tokens
 local spam, ham, ttls = {}, {}, {}
-spam[1], ham[1] = new_counts(KEYS[1], learned, moved)
+spam[1], ham[1] = new_counts(KEYS[1], learned, moved, totals)
 for i = messages + 2, #KEYS do
     spam[i], ham[i], ttls[i] = new_counts(KEYS[i], number(gains, i), number(losses, i))
+    if not spam[i] then return 'wrongtype:' .. KEYS[i] end
 end
 
 -- write phase

@@ -7,12 +7,15 @@
 -- KEYS[2..] token hashes (fields s, h)
 --
 -- Returns a flat array: spam, ham of the totals, then spam, ham of each token in KEYS order;
--- false (a nil reply) where a count does not exist.
+-- false (a nil reply) where a count does not exist. A key of another type than a hash (a SET
+-- over it by hand) gives "wrongtype:" and its name instead: the store answers, so the caller
+-- must not take it for down, as the error of a plain call would make it.
 
-local call = redis.call
+local pcall = redis.pcall
 local out = {}
 for i, key in ipairs(KEYS) do
-    local counts = call('HMGET', key, 's', 'h')
+    local counts = pcall('HMGET', key, 's', 'h')
+    if counts.err then return 'wrongtype:' .. key end
     out[2 * i - 1] = counts[1] or false
     out[2 * i] = counts[2] or false
 end
