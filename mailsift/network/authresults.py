@@ -64,5 +64,7 @@ def _dmarc(verdicts: NetworkVerdicts) -> Results:
     if dmarc is None:
         return []
     policy = dmarc.policy if dmarc.result in ("pass", "fail") else None
+    if dmarc.override:
+        policy = "none"  # the policy applied, as pct= lowers it: downstream must not reject on it
     return [authres.dmarc.DMARCAuthenticationResult(result=dmarc.result, header_from=dmarc.from_domain,
-                                                    policy=policy)]
+                                                    policy=policy, reason=dmarc.override or None)]

@@ -6,6 +6,14 @@ So a slow signer's DNS costs no more than the message's budget, and a key that d
 time gives `temperror`, never `fail`: the signature may well be good. Likewise a body the milter
 cut at scan.max_bytes gives `neutral` rather than a broken body hash, and so does a failure under a
 key in testing mode (t=y). ed25519 signatures (RFC 8463) need PyNaCl, a dependency for that reason.
+
+A signature with a body length count (l=, RFC 6376 3.5) vouches for the first l bytes of the body
+only, and anyone may append to it: a paragraph, a link, a MIME part (RFC 6376 8.2). When something
+follows the signed part, the signature verifies but is not counted as a pass: its result is
+`policy` (RFC 8601: signed, but not acceptable to the verifier), so it earns no DKIM credit, no
+DMARC pass and no welcome-list entry. It is no failure either, as a mailing list's footer does the
+same; DMARC weighs it (see dmarc.py) and the rule DKIM_UNSIGNED_TAIL shows it. An l= that reaches the
+end of the body is an ordinary pass.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import logging
 from dataclasses import replace
 
 import dkim
+from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from mailsift.network.resolver import Answer, Lookups
@@ -88,7 +97,23 @@ def _verify(verifier: dkim.DKIM, index: int, tags: dict[bytes, bytes] | None,
     selector = tags[b"s"].decode("ascii", "replace")
     b_prefix = tags.get(b"b", b"").decode("ascii", "replace").replace(" ", "")[:8]
     result, reason = _judge(verifier, index, keys[key_name(tags)])
-    return DkimSignature(domain, selector, result, reason, b_prefix)
+    unsigned = _unsigned_tail(verifier.body, tags) if result == "pass" else 0
+    if unsigned:
+        result, reason = "policy", f"l={int(tags[b'l'])} leaves {unsigned} body bytes unsigned"
+    return DkimSignature(domain, selector, result, reason, b_prefix, unsigned)
+
+
+def _unsigned_tail(body: bytes, tags: dict[bytes, bytes]) -> int:
+    """How many bytes of the body follow the part a verified signature's l= covers.
+
+    Counted on the body canonicalised as the signer did (c=), as l= is: trailing empty lines, and
+    under relaxed also trailing blanks, are no content. Only called after dkimpy verified the
+    signature, so l= is a number and c= is valid.
+    """
+    if b"l" not in tags:
+        return 0
+    policy = CanonicalizationPolicy.from_c_value(tags.get(b"c", b"simple/simple"))
+    return max(len(policy.canonicalize_body(body)) - int(tags[b"l"]), 0)
 
 
 def _judge(verifier: dkim.DKIM, index: int, key: Answer) -> tuple[str, str]:

@@ -5,6 +5,12 @@ miss, at the organisational domain (Public Suffix List). The message passes when
 signature passed for a domain aligned with the From domain (strict: the same name; relaxed: the
 same organisational domain). A failure is reported together with the published policy, so a site
 can decide per policy: score a p=none failure lightly, reject on p=reject.
+
+A signature of the From domain that covers only the start of the body (l=, with content after it)
+is no pass: the domain did not vouch for what was appended, and a pass would let anyone append his
+own text to a bank's signed mail. Nor is the failure scored as the domain's policy asks (RFC 7489
+6.7 lets a receiver override it): the domain did sign the message, and a mailing list's footer
+looks the same. The verdict says `fail` with the override as its reason.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 
 from mailsift.network.identities import org_domain
 from mailsift.network.resolver import Answer, Lookups
-from mailsift.network.verdicts import DkimSignature, DmarcVerdict, SpfVerdict
+from mailsift.network.verdicts import PARTLY_SIGNED, DkimSignature, DmarcVerdict, SpfVerdict
 
 POLICIES = ("none", "quarantine", "reject")
 FULL_PERCENT = 100
@@ -105,8 +111,14 @@ def evaluate(from_domain: str, found: DmarcRecord | Answer | None, spf: SpfVerdi
         result = "temperror"
     else:
         result = "fail"
+    partly = result == "fail" and _partly_signed(signatures, from_domain, found.strict_dkim)
     return DmarcVerdict(result, applied_policy(from_domain, found), from_domain, found.domain,
-                        spf_ok, dkim_ok)
+                        spf_ok, dkim_ok, PARTLY_SIGNED if partly else "")
+
+
+def _partly_signed(signatures: list[DkimSignature], from_domain: str, strict: bool) -> bool:
+    """An aligned signature verified, but its l= left the end of the body unsigned."""
+    return any(s.unsigned_bytes and aligned(s.domain, from_domain, strict) for s in signatures)
 
 
 def _undecided(from_domain: str, found: DmarcRecord, spf: SpfVerdict | None,

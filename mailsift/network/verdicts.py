@@ -15,6 +15,10 @@ NETWORK_KEY = "network"
 # The reason of a signature whose body the milter cut at scan.max_bytes: its hash cannot match.
 BODY_CUT = "body cut at scan.max_bytes"
 
+# Why a DMARC failure is not held against the From domain's policy (RFC 7489 6.7, local policy):
+# the domain's own signature verifies over the start of the body, and only what follows is unsigned.
+PARTLY_SIGNED = "local policy: the From domain signed the body up to its l= count only"
+
 # SPF results (RFC 7208 section 2.6), as pyspf names them.
 SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
 
@@ -34,10 +38,12 @@ class DkimSignature:
     domain: str  # d=
     selector: str  # s=
     # pass, fail (signature or body hash broken), permerror (bad key or tags), temperror (key lookup),
-    # neutral (body cut at scan.max_bytes, so its hash cannot match)
+    # neutral (body cut at scan.max_bytes, so its hash cannot match), policy (verifies, but its l=
+    # leaves body content after the signed part: RFC 8601's "not acceptable to the verifier")
     result: str
     reason: str = ""
     b_prefix: str = ""  # the first characters of b=, to tell signatures apart in the header
+    unsigned_bytes: int = 0  # body bytes after the l= count (canonicalised as signed); 0: all signed
 
     @property
     def undecided(self) -> bool:
@@ -53,6 +59,7 @@ class DmarcVerdict:
     record_domain: str = ""  # where the record was found: the From domain or its organisational domain
     spf_aligned: bool = False
     dkim_aligned: bool = False
+    override: str = ""  # why this failure is not scored as the domain's policy; '' when it is
 
 
 @dataclass

@@ -67,3 +67,20 @@ def test_mail_from_our_own_network_needs_no_proof(welcoming: Scanner) -> None:
 def test_a_block_entry_needs_no_proof(welcoming: Scanner) -> None:
     result = scan(welcoming, letter("Ned <ned@neutral.test>"), ip=NO_PTR_IP, mail_from="ned@neutral.test")
     assert "USER_IN_BLOCKLIST" in result.rule_names
+
+
+def test_a_signature_whose_length_covers_the_whole_body_confirms_the_sender(
+        welcoming: Scanner, test_dns: DnsFixture) -> None:
+    raw = signed(letter(), test_dns.dkim_private_key, length=True)
+    assert welcome_hits(welcoming, raw, NO_PTR_IP) == {"USER_IN_WELCOMELIST"}
+
+
+def test_a_signature_over_part_of_the_body_does_not_confirm_the_sender(
+        welcoming: Scanner, test_dns: DnsFixture) -> None:
+    """l= lets anyone append to a welcomed partner's signed mail: a replayed message with a
+    spammer's link after the signed text got the welcome's -100."""
+    raw = signed(letter(), test_dns.dkim_private_key, length=True)
+    appended = raw + b"\r\nNew bank details for your next payment: https://pay.example.com/iban\r\n"
+    result = scan(welcoming, appended, ip=NO_PTR_IP)
+    assert WELCOME_RULES & set(result.rule_names) == {"USER_WELCOME_UNVERIFIED"}
+    assert "DKIM_UNSIGNED_TAIL" in result.rule_names

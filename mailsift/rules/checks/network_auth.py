@@ -30,7 +30,8 @@ def spf(ctx: CheckContext, result: str) -> CheckResult:
 @check("dkim")
 def dkim(ctx: CheckContext, state: str) -> CheckResult:
     """valid: a signature verifies; aligned: one of the From domain does; invalid: signatures, none
-    verifying (temporary key failures aside); absent: no signature at all."""
+    verifying (temporary key failures aside); partial: a signature verifies over the start of the
+    body only (l=), and content follows it; absent: no signature at all."""
     verdicts = network_verdicts(ctx)
     signatures = verdicts.dkim
     good = [s for s in signatures if s.result == "pass"]
@@ -42,6 +43,9 @@ def dkim(ctx: CheckContext, state: str) -> CheckResult:
     if state == "invalid":
         broken = [s for s in signatures if s.result in ("fail", "permerror")]
         return None if good or not broken else f"{broken[0].domain}: {broken[0].reason}"
+    if state == "partial":
+        tails = [s for s in signatures if s.unsigned_bytes]
+        return f"{tails[0].domain}: {tails[0].reason}" if tails else None
     if state == "absent":
         return not signatures and NETWORK_KEY in ctx.cache
     raise ValueError(f"unknown dkim state {state!r}")
@@ -49,9 +53,11 @@ def dkim(ctx: CheckContext, state: str) -> CheckResult:
 
 @check("dmarc")
 def dmarc(ctx: CheckContext, result: str, policy: str = "") -> CheckResult:
-    """Hit when DMARC gave `result` (and, if given, the From domain's policy is `policy`)."""
+    """Hit when DMARC gave `result` (and, if given, the From domain's policy is `policy`); a failure
+    whose policy we override (the domain signed part of the body) is DKIM_UNSIGNED_TAIL's to show."""
     verdict = network_verdicts(ctx).dmarc
-    if verdict is None or verdict.result != result or (policy and verdict.policy != policy):
+    if (verdict is None or verdict.result != result or (policy and verdict.policy != policy)
+            or verdict.override):
         return None
     if not verdict.record_domain:
         return f"{verdict.from_domain} publishes no DMARC record"

@@ -16,7 +16,8 @@ about a second, not the quarantine's 10 s.
 
 Anyone can write any sender address, and spam that forges a bank or a colleague is common: a
 welcome entry (-100) counts only when SPF passes for that envelope sender or a DKIM signature of
-its domain verifies, as SpamAssassin's welcomelist_auth. Otherwise USER_WELCOME_UNVERIFIED shows
+its domain verifies, as SpamAssassin's welcomelist_auth; over the whole body, as a signature whose
+l= leaves content unsigned is no pass (network/dkim.py). Otherwise USER_WELCOME_UNVERIFIED shows
 the entry in the report and weighs nothing. Mail that never passed an untrusted relay (from our
 own networks) needs no proof, and without the network checks there is none to be had, so there
 the entries count as written. Block entries need no proof: forging a sender to be blocked gains
