@@ -36,10 +36,10 @@ from typing import Any
 
 from mailsift.ownership import access_hint, make_folders, settle_new_file
 from mailsift.quarantine.model import (
-    SUMMARY_FIELDS,
     QuarantineError,
     Query,
     UserLists,
+    record_problem,
     unreadable_schema,
     valid_id,
 )
@@ -107,32 +107,10 @@ def _file_record(path: Path) -> dict[str, Any]:
         record = json.loads(line)
     except ValueError:
         raise UnreadableRecord("its first line is not a mailsift record") from None
-    problem = _record_problem(record, path.stem)
+    problem = record_problem(record, path.stem)
     if problem:
         raise UnreadableRecord(problem)
     return record
-
-
-def _record_problem(record: Any, file_id: str) -> str:
-    """What keeps `record` from being indexed as message `file_id` ("" when nothing does)."""
-    if not isinstance(record, dict):
-        return "its first line is not a mailsift record"
-    missing = [name for name in SUMMARY_FIELDS if name not in record]
-    if missing:
-        return f"its record lacks {', '.join(missing)}"
-    if record["id"] != file_id:
-        return f"its record is that of message {str(record['id'])[:40]!r}"
-    texts = ("time", "mail_from", "from", "subject", "state")
-    if (not all(isinstance(record[name], str) for name in texts)
-            or not isinstance(record["score"], int | float) or isinstance(record["score"], bool)
-            or not isinstance(record["recipients"], list)
-            or not all(isinstance(r, str) for r in record["recipients"])):
-        return "its record holds a field of another type than this mailsift writes"
-    try:
-        datetime.fromisoformat(record["time"])
-    except ValueError:
-        return f"its record's time {record['time'][:40]!r} is not one this mailsift writes"
-    return ""
 
 
 class _GroupCommit:

@@ -199,6 +199,30 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
     return {key: record[key] for key in SUMMARY_FIELDS if key in record}
 
 
+def record_problem(record: Any, message_id: str) -> str:
+    """What keeps `record` (a message file's first line, a record or summary in the shared index)
+    from being read as message `message_id`'s ("" when nothing does): every field that searching,
+    sorting and listing read, of the type this mailsift writes."""
+    if not isinstance(record, dict):
+        return "it is not a mailsift record"
+    missing = [name for name in SUMMARY_FIELDS if name not in record]
+    if missing:
+        return f"its record lacks {', '.join(missing)}"
+    if record["id"] != message_id:
+        return f"its record is that of message {str(record['id'])[:40]!r}"
+    texts = ("time", "mail_from", "from", "subject", "state")
+    if (not all(isinstance(record[name], str) for name in texts)
+            or not isinstance(record["score"], int | float) or isinstance(record["score"], bool)
+            or not isinstance(record["recipients"], list)
+            or not all(isinstance(r, str) for r in record["recipients"])):
+        return "its record holds a field of another type than this mailsift writes"
+    try:
+        datetime.fromisoformat(record["time"])
+    except ValueError:
+        return f"its record's time {record['time'][:40]!r} is not one this mailsift writes"
+    return ""
+
+
 def page_count(total: int, size: int) -> int:
     """Pages of `size` that `total` messages fill; one when there are none (an empty page 1)."""
     return max(1, -(-total // size))

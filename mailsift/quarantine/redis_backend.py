@@ -51,6 +51,7 @@ from mailsift.quarantine.model import (
     QuarantineError,
     Query,
     UserLists,
+    record_problem,
     sort_value,
     summary,
     unreadable_schema,
@@ -162,21 +163,50 @@ class RedisBackend:
         self.health.ok()
 
     def raw(self, message_id: str) -> bytes:
-        self.record(message_id)
+        """The message, also when its record is damaged: it may be the only copy of someone's
+        mail, and `quarantine show ID --raw` is how the administrator saves it."""
         with self._call():
-            data = self.client.hget(self._key("msg", message_id), "raw")
+            data, record = self.client.hmget(self._message_key(message_id), "raw", "record")
+        if record is None:
+            raise QuarantineError(f"no quarantined message {message_id}")
         if data is None:
             raise QuarantineError(f"message {message_id} was deleted")
         return bytes(data)
 
     def record(self, message_id: str) -> dict[str, Any]:
-        if not valid_id(message_id):
-            raise QuarantineError(f"not a quarantine id: {message_id!r}")
         with self._call():
-            data = self.client.hget(self._key("msg", message_id), "record")
+            data = self.client.hget(self._message_key(message_id), "record")
         if data is None:
             raise QuarantineError(f"no quarantined message {message_id}")
-        return json.loads(data)
+        record, problem = self._parsed(data, message_id)
+        if problem:
+            raise QuarantineError(self._damaged(message_id, problem))
+        return record
+
+    def _message_key(self, message_id: str) -> str:
+        """The key of a message whose id came from a URL or a command line."""
+        if not valid_id(message_id):
+            raise QuarantineError(f"not a quarantine id: {message_id!r}")
+        return self._key("msg", message_id)
+
+    @staticmethod
+    def _parsed(data: bytes, message_id: str) -> tuple[dict[str, Any], str]:
+        """A record or summary as stored, and what is wrong with it ("" when nothing is): a
+        hand edit with redis-cli, or a restore from the wrong backup, leaves what no page can
+        show, and one such message must not stop the list of every other."""
+        try:
+            record = json.loads(data)
+        except ValueError:
+            return {}, "it is not JSON"
+        return record, record_problem(record, message_id)
+
+    def _damaged(self, message_id: str, problem: str, effect: str = "") -> str:
+        """The line that names a damaged record, what that does (`effect`) and the way out;
+        the message's bytes are kept."""
+        return (f"quarantine index redis at {self.where}: the record of message {message_id} (field "
+                f"record of key {self._key('msg', message_id)}) is not one mailsift writes: {problem}"
+                f"{effect}; save the message with mailsift quarantine show {message_id} --raw, then "
+                "put back the record from a backup of the index or delete the key")
 
     def update(self, message_id: str, record: dict[str, Any]) -> None:
         with self._call(write=True):
@@ -212,31 +242,53 @@ class RedisBackend:
             addressed = {i.decode() for i in self.client.sunion(keys)} if keys else set()
         return [i for i in ids if i in addressed]
 
-    def _records(self, ids: list[str]) -> Iterator[dict[str, Any]]:
+    def _records(self, ids: list[str], damaged: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """The records of `ids` that are readable; each damaged one is left out with a warning
+        naming it (see `_damaged`), and its id added to `damaged`."""
         for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
             with self._call():
                 pipe = self.client.pipeline(transaction=False)
-                for message_id in ids[start:start + BATCH]:
+                for message_id in chunk:
                     pipe.hget(self._key("msg", message_id), "record")
                 values = pipe.execute()
-            yield from (json.loads(v) for v in values if v is not None)
+            for message_id, value in zip(chunk, values, strict=True):
+                if value is not None:
+                    record, problem = self._parsed(value, message_id)
+                    if problem:
+                        log.warning("%s", self._damaged(message_id, problem, ", so lists and expire "
+                                                        "leave the message out"))
+                        if damaged is not None:
+                            damaged.append(message_id)
+                    else:
+                        yield record
 
     def _summaries(self, ids: list[str]) -> Iterator[dict[str, Any]]:
         for start in range(0, len(ids), SUMMARY_BATCH):
             chunk = ids[start:start + SUMMARY_BATCH]
             with self._call():
                 values = self.client.hmget(self._key("summary"), chunk)
-            yield from (json.loads(v) for v in values if v is not None)
-            missing = [i for i, v in zip(chunk, values, strict=True) if v is None]
-            if missing:
-                yield from self._summarise(missing)
+            missing, damaged = [], []  # each made again from its record
+            for message_id, value in zip(chunk, values, strict=True):
+                found, problem = self._parsed(value, message_id) if value is not None else ({}, "")
+                if value is None:
+                    missing.append(message_id)
+                elif problem:
+                    damaged.append(message_id)
+                else:
+                    yield found
+            if missing or damaged:
+                yield from self._summarise(missing, damaged)
 
-    def _summarise(self, ids: list[str]) -> list[dict[str, Any]]:
-        """Summaries made from the records of messages stored without one. HSETNX: a summary
-        that an update wrote meanwhile is newer than the record read here."""
-        records = list(self._records(ids))
+    def _summarise(self, ids: list[str], damaged: list[str]) -> list[dict[str, Any]]:
+        """Summaries made from the records of messages stored without one, or with a `damaged`
+        one, which goes first. HSETNX: a summary that an update wrote meanwhile is newer than
+        the record read here."""
+        records = list(self._records(ids + damaged))
         with self._call(write=True):
             pipe = self.client.pipeline(transaction=False)
+            if damaged:
+                pipe.hdel(self._key("summary"), *damaged)
             for record in records:
                 pipe.hsetnx(self._key("summary"), record["id"], _summary_json(record))
             pipe.execute()
@@ -246,9 +298,15 @@ class RedisBackend:
         with self._call():
             ids = [i.decode() for i in self.client.zrangebyscore(self._key("time"), "-inf",
                                                                  f"({before.timestamp()}")]
+        expired = 0
         for start in range(0, len(ids), BATCH):
-            chunk = ids[start:start + BATCH]
-            records = list(self._records(chunk))
+            # a message whose record is damaged is kept (with its warning), as the local
+            # backend keeps its file: it may be the only copy of someone's mail
+            damaged: list[str] = []
+            records = list(self._records(ids[start:start + BATCH], damaged))
+            chunk = [i for i in ids[start:start + BATCH] if i not in damaged]
+            if not chunk:
+                continue
             with self._call(write=True):
                 pipe = self.client.pipeline(transaction=True)
                 for record in records:
@@ -258,7 +316,8 @@ class RedisBackend:
                 pipe.hdel(self._key("summary"), *chunk)
                 pipe.zrem(self._key("time"), *chunk)
                 pipe.execute()
-        return len(ids)
+            expired += len(chunk)
+        return expired
 
     # --- users' lists and marks ------------------------------------------------------------------
 

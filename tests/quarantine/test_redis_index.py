@@ -5,11 +5,15 @@ the config), over TLS with the site's own CA, and in a Redis Cluster."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from mailsift.config import QuarantineConfig
 from mailsift.quarantine.model import QuarantineError, Query
 from mailsift.quarantine.redis_backend import RETRIES, RedisBackend
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
+from mailsift.redis_connect import RedisSettings
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisClusterServers, RedisServer, SentinelPair, after_fail_over
@@ -202,3 +207,62 @@ def test_a_hung_index_is_asked_again_after_retry_after(
     assert store.meta(kept)["subject"] == "Back"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
         "quarantine index is back; quarantining resumes"]
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def shared_index(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, RedisBackend]:
+    """A config naming an emptied shared index, on one Redis or in a cluster, and its backend."""
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("quarantine_redis")
+        with server.client() as client:
+            client.flushall()
+        index = f'index = "{server.url}"'
+        settings = RedisSettings(server.url)
+    else:
+        seeds = request.getfixturevalue("redis_cluster_seeds")
+        nodes = ", ".join(f'"{host}:{port}"' for host, port in seeds)
+        index = f'index = "redis://"\ncluster_nodes = [{nodes}]'
+        settings = RedisSettings("redis://", cluster=seeds)
+    config = tmp_path / "mailsift.toml"
+    config.write_text(f'[quarantine]\ndir = "{tmp_path}/q"\n{index}\n')
+    return config, RedisBackend.from_settings(settings)
+
+
+def test_a_damaged_record_is_named_once_and_every_other_message_is_listed(
+        shared_index: tuple[Path, RedisBackend], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A record that a redis-cli session left as no JSON, or as JSON of another shape, made
+    `quarantine list` and `show` end in "internal error" (JSONDecodeError, AttributeError), and
+    `expire` too: no message could be listed, nor the damaged one saved."""
+    config, backend = shared_index
+    store = QuarantineStore(tmp_path / "q", backend)
+    garbled, reshaped, intact = (store.put(make_message(s), make_meta(subject=s))
+                                 for s in ("Garbled", "Reshaped", "Intact"))
+    key = f"{backend.prefix}msg:{garbled}"
+    backend.client.hset(key, "record", "{not json")
+    backend.client.hset(f"{backend.prefix}summary", garbled, "[1]")
+    backend.client.hset(f"{backend.prefix}msg:{reshaped}", "record", json.dumps({"id": reshaped}))
+    caplog.set_level(logging.WARNING)
+    for query in (Query(), Query(limit=None)):
+        caplog.clear()
+        found, _ = store.search(query)
+        assert [r["id"] for r in found] == [intact]
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 2, warned
+        both = " ".join(warned)
+        assert (f"the record of message {garbled} (field record of key {key}) is not one mailsift "
+                "writes: it is not JSON") in both
+        assert f"message {reshaped}" in both and "its record lacks time" in both
+    listed = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "quarantine",
+                             "list"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "Intact" in listed.stdout and "Traceback" not in listed.stderr
+    shown = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "quarantine",
+                            "show", garbled], capture_output=True, text=True, timeout=120)
+    assert (shown.returncode, shown.stdout) == (2, "")
+    assert shown.stderr.count("\n") == 1 and "is not JSON" in shown.stderr, shown.stderr
+    assert f"mailsift quarantine show {garbled} --raw" in shown.stderr
+    assert store.raw(garbled) == make_message("Garbled")  # the mail itself is never lost
+    with pytest.raises(QuarantineError, match="its record lacks time"):
+        store.meta(reshaped)
+    assert store.expire(datetime.now(UTC) + timedelta(days=1)) == 1  # the damaged ones are kept
+    assert store.raw(garbled) == make_message("Garbled") and store.raw(reshaped)
