@@ -168,5 +168,10 @@ def build_headers(block: HeaderBlock, fallback_charset: str, facts: Facts) -> li
     headers = []
     for name, value in block.fields:
         raw = text_of(value, fallback_charset, facts)
-        headers.append(Header(name, raw, decode_words(unfold(raw), facts).strip()))
+        headers.append(Header(name, raw, header_value(raw, facts)))
     return headers
+
+
+def header_value(raw: str, facts: Facts) -> str:
+    """A field's value as rules and checks read it: unfolded, RFC 2047 words decoded, trimmed."""
+    return decode_words(unfold(raw), facts).strip()

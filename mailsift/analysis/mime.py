@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message as ParamParser
 from email.utils import collapse_rfc2231_value
 from functools import lru_cache
@@ -64,26 +64,36 @@ class Leaf:
         return self.params.disposition
 
 
+# A part's header fields as (name, value as written: folding and encoded words kept)
+Fields = list[tuple[str, str]]
+
+
 @dataclass(slots=True)
 class Walk:
     leaves: list[Leaf]
     parts: int  # entities visited, containers included
     max_depth: int  # deepest level visited; the top-level message is 0
     truncated: bool  # limits stopped the walk
+    # The header fields of every part visited below the top level, containers included, in the
+    # order visited: what `mimeheader` rules match besides the message's own headers.
+    part_headers: list[Fields] = field(default_factory=list)
 
 
-def walk(fields: dict[str, str], body: bytes, limits: Limits, facts: Facts) -> Walk:
+def walk(headers: Fields, body: bytes, limits: Limits, facts: Facts) -> Walk:
     """Visit the message's parts depth-first in message order, within max_parts and max_depth."""
     result = Walk([], 0, 0, False)
-    stack: list[tuple[dict[str, str], bytes, int, str]] = [(fields, body, 0, "text/plain")]
+    stack: list[tuple[Fields, bytes, int, str]] = [(headers, body, 0, "text/plain")]
     while stack:
         if result.parts >= limits.max_parts:
             facts.add("MIME_TOO_MANY_PARTS", f"more than {limits.max_parts}")
             result.truncated = True
             break
-        part_fields, part_body, depth, default_type = stack.pop()
+        part_headers, part_body, depth, default_type = stack.pop()
+        if depth:
+            result.part_headers.append(part_headers)
         result.parts += 1
         result.max_depth = max(result.max_depth, depth)
+        part_fields = _first_of_each(part_headers)
         params = read_params(part_fields, default_type, facts)
         ctype = params.content_type
         if ctype.startswith("multipart/") or ctype == "message/rfc822":
@@ -98,6 +108,16 @@ def walk(fields: dict[str, str], body: bytes, limits: Limits, facts: Facts) -> W
             params.content_type = "text/plain"
         result.leaves.append(Leaf(params, _transfer_encoding(part_fields, facts), part_body, depth))
     return result
+
+
+def _first_of_each(headers: Fields) -> dict[str, str]:
+    """The first field of each name (lower-case), unfolded: the one that decides a part's type."""
+    fields: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key not in fields:
+            fields[key] = unfold(value)
+    return fields
 
 
 def read_params(fields: dict[str, str], default_type: str, facts: Facts) -> Params:
@@ -165,7 +185,7 @@ def _transfer_encoding(fields: dict[str, str], facts: Facts) -> str:
 
 
 def _children(ctype: str, params: Params, body: bytes, limits: Limits,
-              facts: Facts) -> list[tuple[dict[str, str], bytes, str]] | None:
+              facts: Facts) -> list[tuple[Fields, bytes, str]] | None:
     """The child parts of a container as (fields, body, default type), or None to read it as text."""
     if ctype == "message/rfc822":
         return [_split_part(body, "text/plain", facts)]
@@ -184,18 +204,16 @@ def _children(ctype: str, params: Params, body: bytes, limits: Limits,
     return [_split_part(b, default, facts) for b in bodies]
 
 
-def _split_part(data: bytes, default_type: str, facts: Facts) -> tuple[dict[str, str], bytes, str]:
-    """A part's header fields (first of each name, unfolded) and body.
+def _split_part(data: bytes, default_type: str, facts: Facts) -> tuple[Fields, bytes, str]:
+    """A part's header fields (all of them, folding kept) and body.
 
     A part that starts with its body (no headers, just the empty line or not even that) is legal
     and common, so only the top-level message records a missing header block.
     """
     if data.startswith(b"\n"):
-        return {}, data[1:], default_type
+        return [], data[1:], default_type
     block = split_block(data, Facts())
-    fields: dict[str, str] = {}
-    for name, value in block.fields:
-        fields.setdefault(name.lower(), unfold(text_of(value, "", facts)))
+    fields = [(name, text_of(value, "", facts)) for name, value in block.fields]
     return fields, data[block.body_start:], default_type
 
 

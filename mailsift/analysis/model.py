@@ -155,6 +155,10 @@ class Message:
     mime_parts: int
     max_depth: int
     truncated: bool = False  # body analysis stopped at scan limits
+    # (name, value as written) of the header fields of each MIME part below the top level, in
+    # message order, within the scan limits: `mimeheader` rules match them. Decoded only when a
+    # rule asks, since few sites have such rules.
+    part_headers: list[list[tuple[str, str]]] = field(default_factory=list)
     _by_name: dict[str, list[Header]] = field(default_factory=dict, repr=False)
     _addresses: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
 

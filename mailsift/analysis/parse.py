@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 
 from mailsift.analysis import attachments, charsets, mime, relays, uris
-from mailsift.analysis.headers import HeaderBlock, build_headers, split_block, unfold
+from mailsift.analysis.headers import HeaderBlock, build_headers, split_block
 from mailsift.analysis.html import Link, render
 from mailsift.analysis.model import (
     Attachment,
@@ -68,13 +68,8 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
     headers = build_headers(block, _body_charset(block), facts)
     body = data[block.body_start:block.body_start + config.scan.max_bytes]
     body_truncated = body_cut or len(data) - block.body_start > config.scan.max_bytes
-    fields: dict[str, str] = {}  # the first of each name, for the MIME walk
-    for header in headers:
-        name = header.name.lower()
-        if name not in fields:
-            fields[name] = unfold(header.raw)
     limits = mime.Limits(config.scan.max_parts, config.scan.max_depth, body_truncated)
-    walk = mime.walk(fields, body, limits, facts)
+    walk = mime.walk([(h.name, h.raw) for h in headers], body, limits, facts)
     body_parts = _Body(facts, quiet=body_truncated)
     for leaf in walk.leaves:
         body_parts.add(leaf)
@@ -94,6 +89,7 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
         mime_parts=walk.parts,
         max_depth=walk.max_depth,
         truncated=body_truncated or walk.truncated,
+        part_headers=walk.part_headers,
     )
 
 

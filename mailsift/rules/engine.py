@@ -18,7 +18,7 @@ from pathlib import Path
 import regex
 
 from mailsift.analysis.model import Message
-from mailsift.rules.header_sources import header_text
+from mailsift.rules.header_sources import header_texts
 from mailsift.rules.meta import MetaExpr, parse_meta
 from mailsift.rules.model import RuleDef, RuleSet
 from mailsift.rules.patterns import Budget, Match, PatternSet, regex_flags
@@ -197,20 +197,18 @@ class RuleTexts:
 def _header_hits(msg: Message, rules: Iterable[tuple[RuleDef, regex.Pattern[str] | None]],
                  budget: Budget, errors: dict[str, str]) -> dict[str, Match]:
     hits: dict[str, Match] = {}
-    values: dict[tuple[str, str], str | None] = {}
+    values: dict[tuple[str, str], list[str | None]] = {}
     for rule, compiled in rules:
         header = rule.header or ""
         key = (header, rule.header_mod)
         if key not in values:
-            values[key] = header_text(msg, header, rule.header_mod)
-        text = values[key]
+            values[key] = header_texts(msg, header, rule.header_mod)
+        texts = values[key]
         if rule.exists:  # as SpamAssassin: a pseudo-header (ToCc...) exists when it has a value
-            if text is not None:
+            if any(text is not None for text in texts):
                 hits[rule.name] = Match(1, header)
             continue
-        if text is None:
-            text = rule.if_unset if rule.if_unset is not None else ""
-        found = _search_header(rule, compiled, text, budget, errors)
+        found = _search_header(rule, compiled, texts, budget, errors)
         if found is not None:
             hits[rule.name] = found
     return hits
@@ -228,19 +226,24 @@ def _add_hits(hits: dict[str, Match], found: dict[str, Match], rules: dict[str, 
         hits[name] = Match(min(count, limit) if limit else count, earlier.evidence)
 
 
-def _search_header(rule: RuleDef, compiled: regex.Pattern[str] | None, text: str, budget: Budget,
-                   errors: dict[str, str]) -> Match | None:
+def _search_header(rule: RuleDef, compiled: regex.Pattern[str] | None, texts: list[str | None],
+                   budget: Budget, errors: dict[str, str]) -> Match | None:
+    """The first text the pattern matches (each MIME part's for a mimeheader rule) is the hit;
+    with `!~`, the rule hits when none matches."""
     if compiled is None:
         return None
-    try:
-        m = compiled.search(text, timeout=max(budget.remaining(), 0.001))
-    except TimeoutError:
-        log.warning("rule %s: exceeded the per-message time budget; counted as not hit", rule.name)
-        errors[rule.name] = "exceeded the per-message time budget"
-        return None
-    if rule.negate:
-        return None if m else Match(1, "")
-    return Match(1, f"{rule.header}: {m.group(0)[:60]}") if m else None
+    default = rule.if_unset if rule.if_unset is not None else ""
+    for text in texts:
+        try:
+            m = compiled.search(default if text is None else text,
+                                timeout=max(budget.remaining(), 0.001))
+        except TimeoutError:
+            log.warning("rule %s: exceeded the per-message time budget; counted as not hit", rule.name)
+            errors[rule.name] = "exceeded the per-message time budget"
+            return None
+        if m:
+            return None if rule.negate else Match(1, f"{rule.header}: {m.group(0)[:60]}")
+    return Match(1, "") if rule.negate else None
 
 
 def _meta_order(metas: list[RuleDef]) -> list[tuple[RuleDef, MetaExpr]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailsift.analysis.model import Header, Message, Relay
+from mailsift.analysis.headers import header_value
+from mailsift.analysis.model import Facts, Header, Message, Relay
 
 # Mailing lists move the real Message-Id to one of the others; SpamAssassin's order
 MESSAGE_ID_HEADERS = ("X-Message-Id", "Resent-Message-Id", "X-Original-Message-ID", "Message-Id")
@@ -26,6 +27,40 @@ def header_text(msg: Message, name: str, mod: str) -> str | None:
     if pseudo is not None:
         return pseudo(msg, mod)
     return _headers_text(msg, (name,), mod)
+
+
+def header_texts(msg: Message, name: str, mod: str) -> list[str | None]:
+    """The texts a rule on `name` with modifier `mod` is matched against, one at a time: the one
+    of `header_text` for a `header` rule, one per MIME part for a `mimeheader` rule."""
+    mods = mod.split(":")
+    if mods[0] == "mime":
+        return _mime_texts(msg, name, mod, "raw" in mods)
+    return [header_text(msg, name, mod)]
+
+
+def _mime_texts(msg: Message, name: str, mod: str, raw: bool) -> list[str | None]:
+    """As SpamAssassin's mimeheader: the message's own header block first, then each part below
+    it (containers included) in message order; of each, the last field called `name`.
+
+    A part without one gives None (the rule's `[if-unset: ...]`, else empty), except with `:raw`,
+    where SpamAssassin reads an absent field as empty and so never applies `if-unset`. `ALL` is each
+    part's whole header block. RFC 2231 parameters stay as written, as SpamAssassin leaves them.
+    """
+    if name == "ALL":
+        blocks = ([Header(n, r, header_value(r, Facts())) for n, r in fields]
+                  for fields in msg.part_headers)
+        return [_all(msg, mod), *(_header_lines(block, mod) for block in blocks)]
+    absent = "" if raw else None
+    own = msg.header_raw(name) if raw else msg.header_values(name)
+    texts = [own[-1] if own else absent]
+    key = name.lower()
+    for fields in msg.part_headers:
+        found = [value for field, value in fields if field.lower() == key]
+        if not found:
+            texts.append(absent)
+        else:  # decoded after the analysis, so a broken word here is no fact: nothing scores it
+            texts.append(found[-1] if raw else header_value(found[-1], Facts()))
+    return texts
 
 
 def _headers_text(msg: Message, names: tuple[str, ...], mod: str) -> str | None:
