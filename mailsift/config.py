@@ -461,6 +461,11 @@ class MilterConfig(Section):
         "host's outbound mail; use scan then.")
     authenticated: Literal["scan", "skip", "outbound"] = Field(
         "outbound", description="Mail from SASL-authenticated senders: as for trusted.")
+    local: Literal["scan", "skip", "outbound"] = Field(
+        "outbound", description="Mail local programs hand to Postfix's sendmail command (a web "
+        "site's PHP mail(), cron), which reaches mailsift through non_smtpd_milters: as for "
+        "trusted. On a hosting server it is the customers' own mail, and a compromised site's "
+        "spam run comes this way; the pause counts it per envelope sender.")
     metrics_listen: str = Field(
         "", description="HOST:PORT for Prometheus metrics, e.g. 127.0.0.1:9185; empty: off. "
         "Only loopback addresses are accepted: metrics are not for the world.")

@@ -9,7 +9,7 @@ envelope, the message kept for review) and the others still receive it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from mailsift.config import Config, Policy, Thresholds
@@ -118,13 +118,23 @@ def action_for(score: float, limits: Limits | None) -> Action:
     return Action.PASS
 
 
+def _no_reject(limits: Limits | None, no_reject: bool) -> Limits | None:
+    return replace(limits, no_reject=True) if limits is not None and no_reject else limits
+
+
 def all_bypass(recipients: Sequence[str], config: Config, outbound: bool) -> bool:
     """True when no recipient wants the message scanned, so scoring can be skipped entirely."""
     return bool(recipients) and all(limits_for(r, config, outbound) is None for r in recipients)
 
 
-def decide(score: float, recipients: Sequence[str], config: Config, outbound: bool) -> Decision:
-    actions = {r: action_for(score, limits_for(r, config, outbound)) for r in recipients}
+def decide(score: float, recipients: Sequence[str], config: Config, outbound: bool,
+           bounces: bool = False) -> Decision:
+    """`bounces`: a reject would come back as a bounce to the envelope sender, as Postfix does
+    for mail of its sendmail command (there is no client to tell). That sender is the script's
+    choice, often a stranger's address, so such mail is quarantined instead: a rejected spam run
+    would have sent backscatter from our host, one bounce per message."""
+    actions = {r: action_for(score, _no_reject(limits_for(r, config, outbound), bounces))
+               for r in recipients}
     decision = Decision(actions)
     if actions and all(a is Action.REJECT for a in actions.values()):
         decision.reject = True

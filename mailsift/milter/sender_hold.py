@@ -5,7 +5,8 @@ quarantine or reject threshold is stopped, but the rest, scored a little lower, 
 gets the provider's relays listed. So once a sender has sent `limit` such messages within
 `minutes`, all their mail is deferred (451) until the oldest of them falls out of that window:
 nothing is lost, a legitimate user sees their client retry, and a spam run stalls. A sender is the
-SASL login, or the client address for hosts in trusted_networks.
+SASL login, the client address for hosts in trusted_networks, or, for mail a local program handed
+to Postfix's sendmail command, the envelope sender (see `sender_name`).
 
 The moving window comes from the `limits` library (Flask-Limiter's engine). By default a milter
 host counts in its own memory: all a site with one host needs, and a restart forgives, as it does
@@ -76,7 +77,7 @@ log = logging.getLogger("mailsift.milter")
 # that meets a dead or hung one waits this long, once per breaker period.
 TIMEOUT_S = 0.25
 # How a sender is named, in its key, in the milter's log and to `mailsift outbound`.
-LOGIN, CLIENT = "SASL login ", "client "
+LOGIN, CLIENT, LOCAL = "SASL login ", "client ", "local sender "
 SCAN_COUNT = 1000  # keys a SCAN call looks at: a shared Redis holds the Bayes tokens too
 SENDER_MARK = "\0"  # stands for the sender in a key made to find where the sender goes
 
@@ -123,15 +124,29 @@ class Standing:
         return f"{self.state():<36}  {self.count:>4} of {self.limit:<4}  {self.sender}"
 
 
-def sender_name(login: str, client_ip: str) -> str:
-    """Who a message is counted for: the SASL login, else the (trusted) client's address."""
-    return LOGIN + login if login else CLIENT + client_ip
+def sender_name(login: str, client_ip: str, local_sender: str | None = None) -> str:
+    """Who a message is counted for: the SASL login, else, for local submission (`local_sender`
+    not None), its envelope sender, else the (trusted) client's address.
+
+    Local submission is counted per envelope sender, not per client: Postfix hands every message
+    of the sendmail command to the milter as from localhost[127.0.0.1], so one compromised web
+    site would pause every site on the host. The Unix user who ran sendmail is what an admin
+    would want counted, but Postfix never tells a milter (its "from userid N" Received header is
+    not among the headers the milter sees). Without -f the envelope sender is that user's login
+    at $myorigin; with -f it is whatever the script chose, unless the site ties senders to logins
+    with Postfix's local_login_sender_maps (README, outbound)."""
+    if login:
+        return LOGIN + login
+    if local_sender is not None:
+        return LOCAL + (local_sender or "<>")
+    return CLIENT + client_ip
 
 
 def named_sender(text: str) -> str:
     """The sender an admin means: as the milter's log and `outbound list` name it, or by the
-    bare login or address, as Postfix's log shows them (`alice`, `192.0.2.7`)."""
-    if text.startswith((LOGIN, CLIENT)):
+    bare login or address, as Postfix's log shows them (`alice`, `192.0.2.7`). A local sender
+    is named in full (`local sender web1@host.example`): a login may be an address too."""
+    if text.startswith((LOGIN, CLIENT, LOCAL)):
         return text
     try:
         return CLIENT + str(ip_address(text))  # written as the milter gets it (compressed IPv6)

@@ -69,6 +69,7 @@ class MailsiftMilter(Milter.Base):
         self.client_ip = ""
         self.client_name = ""
         self.helo = ""
+        self.local = False  # handed to Postfix's sendmail command, not over SMTP (see connect)
         self._new_message()
 
     def _new_message(self) -> None:
@@ -93,6 +94,7 @@ class MailsiftMilter(Milter.Base):
         self.client_name = hostname or ""
         if family in (socket.AF_INET, socket.AF_INET6) and hostaddr:
             self.client_ip = str(hostaddr[0])
+        self.local = _local_submission(self.client_name, family, hostaddr)
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -175,13 +177,16 @@ class MailsiftMilter(Milter.Base):
         milter = self.service.config.milter
         if self.auth_user and milter.authenticated != "scan":
             return milter.authenticated
+        if self.local and milter.local != "scan":
+            return milter.local
         if self.client_ip and milter.trusted != "scan" and self._trusted_client():
             return milter.trusted
         return "scan"
 
     def _sender(self) -> str:
-        """Who sends outbound mail: the SASL login, else the trusted client's address."""
-        return sender_name(self.auth_user, self.client_ip)
+        """Who sends outbound mail: the SASL login, the local envelope sender, else the trusted
+        client's address."""
+        return sender_name(self.auth_user, self.client_ip, self.mail_from if self.local else None)
 
     def _trusted_client(self) -> bool:
         address = ip_address(self.client_ip)
@@ -210,7 +215,7 @@ class MailsiftMilter(Milter.Base):
                 self.service.metrics.worker_restarts.inc()
             return self._on_error(queue_id, str(exc), exc.kind, started)
         self.service.metrics.scored(scored)
-        decision = decide(scored.result.score, self.addresses, config, outbound)
+        decision = decide(scored.result.score, self.addresses, config, outbound, bounces=self.local)
         if outbound and (decision.reject or decision.quarantine):
             self.service.hold.spam(self._sender(), f"{queue_id} from client "
                                    f"{self.client_name or '-'}[{self.client_ip or '-'}]")
@@ -375,14 +380,23 @@ class MailsiftMilter(Milter.Base):
              held: str = "") -> None:
         """The one line per message; `held`: its quarantine fields, when a copy was held. The
         SASL login is named, as the outbound pause counts by it: the envelope sender is the
-        spammer's choice, and many customers share one webmail or NAT address."""
+        spammer's choice, and many customers share one webmail or NAT address. Mail of the
+        sendmail command says `via=sendmail`: it is counted by its from=<...> (`sender_name`)."""
         score = f"{result.score:.1f}" if result is not None else "-"
         rules = ",".join(result.rule_names[:TOP_RULES_LOGGED]) if result is not None else "-"
-        login = f" login={self.auth_user}" if self.auth_user else ""
+        login = f" login={self.auth_user}" if self.auth_user else " via=sendmail" if self.local else ""
         log.info("%s: client=%s[%s]%s from=<%s> to=%s score=%s action=%s%s rules=%s time=%.0fms",
                  queue_id, self.client_name or "-", self.client_ip or "-", login, self.mail_from,
                  _addresses(self.addresses), score, action, held, rules,
                  (time.monotonic() - started) * 1000)
+
+
+def _local_submission(hostname: str, family: int, hostaddr: Any) -> bool:
+    """True for mail Postfix's cleanup hands over for its sendmail command (non_smtpd_milters):
+    it makes up a connection from localhost[127.0.0.1] port 0. An SMTP client, even a local one,
+    always comes from a real port, so none can pass for local submission."""
+    return (family == socket.AF_INET and hostname == "localhost"
+            and tuple(hostaddr or ()) == ("127.0.0.1", 0))
 
 
 def _address(written: str) -> str:

@@ -6,7 +6,7 @@ milter's quarantine. Scores are set by the marker words of tests/e2e/rules/e2e.c
 one band of the test config (tag 20, quarantine 40, reject 80), and `Scanner` is asked first
 (`test_markers_score_in_their_bands`) so a change in the rules shows up as that one clear failure.
 
-Non-SMTP submission (sendmail/pickup through non_smtpd_milters) is out of scope.
+Non-SMTP submission (sendmail/pickup through non_smtpd_milters): test_milter_local_submission.py.
 """
 
 from __future__ import annotations

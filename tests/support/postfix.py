@@ -17,6 +17,15 @@ Two smtpd services listen on loopback: `smtpd_port` with the milter, `plain_port
 (`-o smtpd_milters=`): the reinjection port for released quarantine mail, and the no-milter
 baseline for benchmarks. All mail, bounces included, is relayed to `relayhost = [127.0.0.1]:SINK`,
 so a test can account for every message it sent.
+
+Local submission (`sendmail`: a web site's PHP mail()) goes sendmail -> postdrop -> maildrop ->
+pickup -> cleanup, and reaches the milter through `non_smtpd_milters`, which names the same milter
+as `smtpd_milters`, as `mailsift postfix` prints it. To submit as any Unix user, the instance has
+its own command directory, B/bin: links to /usr/sbin's Postfix commands, but a postdrop without
+set-gid. The real one is set-gid postdrop, and a set-gid program reads only /etc/postfix/main.cf
+for a non-root user (alternate_config_directories there), which this instance never touches; the
+caller gets the postdrop group instead (`sendmail`). The queue file is the user's either way, so
+pickup sees the same uid as on a real host.
 """
 
 from __future__ import annotations
@@ -35,6 +44,9 @@ from tests.support.procs import alive, children
 POSTFIX = Path("/usr/sbin/postfix")
 POSTCONF = Path("/usr/sbin/postconf")
 POSTSUPER = Path("/usr/sbin/postsuper")
+POSTKICK = Path("/usr/sbin/postkick")
+SENDMAIL = Path("/usr/sbin/sendmail")
+POSTDROP_GROUP = "postdrop"
 DAEMON_DIRECTORY = Path("/usr/lib/postfix/sbin")
 
 START_TIMEOUT_S = 30.0  # first start takes 2-3 s (postfix-script checks and creates the queue)
@@ -72,6 +84,7 @@ class PostfixInstance:
         self.etc = self.base / "etc"
         self.queue = self.base / "queue"
         self.data = self.base / "data"
+        self.bin = self.base / "bin"
         self.maillog = self.base / "maillog"
         self.hostname = hostname
         self.sink_port = sink_port
@@ -90,7 +103,7 @@ class PostfixInstance:
             "queue_directory": str(self.queue),
             "data_directory": str(self.data),
             "daemon_directory": str(DAEMON_DIRECTORY),
-            "command_directory": str(POSTFIX.parent),
+            "command_directory": str(self.bin),
             "mail_owner": "postfix",
             "setgid_group": "postdrop",
             # Postfix refuses a maillog_file outside the listed prefixes: startup is fatal.
@@ -137,7 +150,7 @@ class PostfixInstance:
             # FROM on (needs smtpd_delay_open_until_valid_rcpt = no for MAIL FROM itself) and the
             # SASL login {auth_authen}.
             "smtpd_milters": self.milter or "",
-            "non_smtpd_milters": "",
+            "non_smtpd_milters": self.milter or "",
             "milter_protocol": "6",
             "milter_default_action": self.milter_default_action,
             "milter_connect_macros": "j {daemon_name} {daemon_addr} v _ {client_addr} {client_name}",
@@ -180,6 +193,8 @@ class PostfixInstance:
             # Without proxymap smtpd hangs ~110 s before its banner.
             ("proxymap", "unix", "-", "-", "-", "-", "proxymap"),
             ("postlog", "unix-dgram", "n", "-", "-", "1", "postlogd"),
+            # Local submission: the maildrop queue, filled by postdrop, emptied into cleanup.
+            ("pickup", "unix", "n", "-", "60", "1", "pickup"),
         ]
         lines = [service.format(name=n, kind=k, private=p, unpriv=u, wakeup=w, limit=lim, cmd=c)
                  for n, k, p, u, w, lim, c in rows]
@@ -194,6 +209,17 @@ class PostfixInstance:
         main = "".join(f"{key} = {value}\n" for key, value in self._main_cf().items())
         (self.etc / "main.cf").write_text("# written by tests/support/postfix.py\n" + main)
         (self.etc / "master.cf").write_text(self._master_cf())
+        self._write_commands()
+
+    def _write_commands(self) -> None:
+        """B/bin: /usr/sbin's Postfix commands, with a postdrop that is not set-gid (see top)."""
+        self.bin.mkdir(mode=0o755)
+        for command in POSTFIX.parent.iterdir():
+            if command.name.startswith("post") or command == SENDMAIL:
+                (self.bin / command.name).symlink_to(command)
+        (self.bin / "postdrop").unlink()
+        shutil.copyfile(POSTFIX.parent / "postdrop", self.bin / "postdrop")
+        (self.bin / "postdrop").chmod(0o755)
 
     def postconf(self, **settings: str | int) -> None:
         """Change main.cf (`postconf -e`); takes effect for new processes after `reload()`."""
@@ -210,7 +236,7 @@ class PostfixInstance:
         """Point the milter-enabled smtpd at `milter` (None: no milter) and reload if it changed."""
         settings: dict[str, str | int] = {}
         if milter != self.milter:
-            settings["smtpd_milters"] = milter or ""
+            settings["smtpd_milters"] = settings["non_smtpd_milters"] = milter or ""
             self.milter = milter
         if default_action is not None and default_action != self.milter_default_action:
             settings["milter_default_action"] = default_action
@@ -219,6 +245,31 @@ class PostfixInstance:
             self.postconf(**settings)
             if self.running():
                 self.reload()
+
+    def sendmail(self, raw: bytes, recipients: list[str], *, uid: int = 0,
+                 sender: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Hand `raw` to Postfix's sendmail command as Unix user `uid`, as PHP's mail() does:
+        `-f sender` when given, else Postfix takes the user's login. The command only drops the
+        message into the maildrop queue: what the milter says shows in the log and the sink."""
+        options = ["-f", sender] if sender is not None else []
+        user = {} if uid == 0 else {"user": uid, "group": uid,
+                                    "extra_groups": [POSTDROP_GROUP]}
+        done = subprocess.run([str(SENDMAIL), *options, "-i", "--", *recipients], input=raw,
+                              capture_output=True, timeout=60, cwd="/",
+                              env={"MAIL_CONFIG": str(self.etc), "PATH": "/usr/bin:/bin"}, **user)
+        if done.returncode != 0:
+            raise PostfixError(f"sendmail as uid {uid} failed ({done.returncode}): "
+                               f"{done.stderr.decode(errors='replace').strip()}\n{self.log_tail()}")
+        return done
+
+    def kick_pickup(self) -> None:
+        """Make pickup scan the maildrop queue now, as it does every 60 s or on a new message:
+        a message a milter deferred (451) waits there for it."""
+        self._run(str(POSTKICK), "-c", str(self.etc), "public", "pickup", "W")
+
+    def maildrop(self) -> list[Path]:
+        """Messages waiting in the maildrop queue (submitted, not yet accepted by cleanup)."""
+        return sorted((self.queue / "maildrop").glob("*"))
 
     # -- process control -------------------------------------------------------------------------
 
