@@ -105,8 +105,16 @@ FULL = ("Redis is full: raise maxmemory, or set maxmemory-policy volatile-lru so
         "make room")
 
 
+# Scripts that write the totals, which start with the shared check of lua/totals.lua.
+WRITES_TOTALS = frozenset({"learn_batch", "forget"})
+
+
 def _script(name: str) -> str:
-    return files("mailsift.classifier").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+    """The script's Lua source, after totals.lua's if it writes the totals (Redis scripts
+    cannot include one another)."""
+    parts = (["totals"] if name in WRITES_TOTALS else []) + [name]
+    return "".join(files("mailsift.classifier").joinpath(f"lua/{part}.lua").read_text(encoding="utf-8")
+                   for part in parts)
 
 
 def _glob_escape(text: str) -> str:

@@ -33,12 +33,8 @@ local function decremented(counts)
 end
 
 -- read phase: the totals, checked, and the counts of the tokens still present
-local totals = redis.pcall('HMGET', KEYS[1], 's', 'h')
-if totals.err then return 'wrongtype:' .. KEYS[1] end
-for i, name in ipairs({'s', 'h'}) do
-    local held = totals[i]
-    if held and not string.find(held, '^%d+$') then return 'badtotal:' .. name .. ':' .. held end
-end
+local totals, refused = checked_totals(KEYS[1])
+if refused then return refused end
 local present, spam, ham, ttls = {}, {}, {}, {}
 for i = 3, #KEYS do
     local counts = redis.pcall('HMGET', KEYS[i], 's', 'h')

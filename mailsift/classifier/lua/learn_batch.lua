@@ -62,12 +62,8 @@ local function number(packed, i)
 end
 
 -- check phase: the totals, the seen records, and how the totals move
-local totals = redis.pcall('HMGET', KEYS[1], 's', 'h')
-if totals.err then return 'wrongtype:' .. KEYS[1] end
-for i, name in ipairs({'s', 'h'}) do
-    local held = totals[i]
-    if held and not string.find(held, '^%d+$') then return 'badtotal:' .. name .. ':' .. held end
-end
+local totals, refused = checked_totals(KEYS[1])
+if refused then return refused end
 local learned, moved, decided = 0, 0, {}
 for i = 1, messages do
     local held, expected = call('GET', KEYS[1 + i]) or '', ARGV[6 + i]
