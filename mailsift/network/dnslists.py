@@ -1,4 +1,5 @@
-"""DNS block and allow lists, as configured: relay addresses and link domains looked up in zones.
+"""DNS block and allow lists, as configured: relay addresses, and the domains of links and those
+written as text (`identities`), looked up in zones.
 
 Which lists, which answers count and what a listing is worth are the site's choice (public lists
 have terms of use, commercial ones private zones), so nothing here names a list: every configured

@@ -14,6 +14,7 @@ from publicsuffixlist import PublicSuffixList
 
 from mailsift.analysis.addresses import address_pairs, parse_address
 from mailsift.analysis.model import Message, Relay
+from mailsift.network.textdomains import written_domains
 
 # Unknown top-level domains count as public suffixes (the PSL's "*" rule), as DMARC requires.
 PSL = PublicSuffixList()
@@ -40,7 +41,7 @@ class Identities:
     reply_to_domains: list[str] = field(default_factory=list)
     via_list: bool = False  # posted through a mailing list
     relay_ips: list[str] = field(default_factory=list)  # untrusted and listable, newest first
-    uri_domains: list[str] = field(default_factory=list)
+    uri_domains: list[str] = field(default_factory=list)  # for domain lists: links', then written
 
     @property
     def mail_from_domain(self) -> str:
@@ -67,12 +68,25 @@ def identities(msg: Message, max_uri_domains: int) -> Identities:
                                 - {""}),
         via_list=any(msg.has_header(h) for h in LIST_HEADERS),
         relay_ips=_listable(msg.untrusted_relays),
-        uri_domains=list(dict.fromkeys(u.domain for u in msg.uris if u.domain))[:max_uri_domains],
+        uri_domains=_uri_domains(msg, max_uri_domains),
     )
     if relay is not None and not relay.auth:
         found.client_ip, found.helo, found.client_rdns = relay.ip, relay.helo, relay.rdns
         found.mail_from = _envelope_sender(msg, relay)
     return found
+
+
+def _uri_domains(msg: Message, limit: int) -> list[str]:
+    """The domains to look up in domain lists: those of links first, then those written as text
+    (`textdomains`), at most `limit`. Links first because a link is what a reader follows, and so
+    that domains a spammer writes as text cannot push a linked one out of the limit."""
+    found = dict.fromkeys(u.domain for u in msg.uris if u.domain)
+    if len(found) < limit:
+        for domain in written_domains(msg.visible_text):
+            found[domain] = None
+            if len(found) == limit:
+                break
+    return list(found)[:limit]
 
 
 def _envelope_sender(msg: Message, relay: Relay) -> str:

@@ -29,6 +29,8 @@ EVERYTHING_ZONE = "everything.test"  # a dead list that answers 127.0.0.2 for ev
 BLOCKED_URI_ZONE = "blocked-uribl.test"  # a URI list refusing us with 127.0.0.1 for every name
 LISTED_URI_DOMAIN = "example.com"  # on the URI list
 CLEAN_URI_DOMAIN = "example.org"
+WRITTEN_URI_DOMAIN = "example.net"  # on the URI list; the tests write it without a link
+WRITTEN_IDN_DOMAIN = "bücher.de"  # on the URI list in its IDNA form
 
 SELECTOR = "sel"
 # DKIM keys under this name are forwarded to the silent server: a signer whose key never arrives
@@ -96,6 +98,8 @@ def _base_records(dkim_key: str) -> list[str]:
         f"address=/{_list_name(LISTED_IP, BLOCK_ZONE)}/127.0.0.2",
         f"address=/{_list_name(ALLOWED_IP, ALLOW_ZONE)}/127.0.0.2",
         f"address=/{LISTED_URI_DOMAIN}.{URI_ZONE}/127.0.0.2",
+        f"address=/{WRITTEN_URI_DOMAIN}.{URI_ZONE}/127.0.0.2",
+        f"address=/{WRITTEN_IDN_DOMAIN.encode('idna').decode()}.{URI_ZONE}/127.0.0.2",
         # RFC 5782 test points (127.0.0.2, the name TEST), which `mailsift configtest` asks
         f"address=/{_list_name('127.0.0.2', BLOCK_ZONE)}/127.0.0.2",
         f"address=/{_list_name('127.0.0.2', ALLOW_ZONE)}/127.0.0.2",
