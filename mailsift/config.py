@@ -258,8 +258,9 @@ class DnsConfig(Section):
         50_000, description="Answers kept in memory (per process, honouring their TTL); a burst "
         "from one sender costs one lookup. 0: no cache.")
     max_uri_domains: Annotated[int, Field(ge=0, le=1000)] = Field(
-        20, description="Link domains looked up in URI lists per message; spam with hundreds of "
-        "links must not turn into hundreds of queries.")
+        20, description="Domains looked up in URI lists per message, those of links first, then "
+        "those written as text; spam with hundreds of links must not turn into hundreds of "
+        "queries.")
     authserv_id: str = Field(
         "", description="The name in Authentication-Results headers (RFC 8601 authserv-id); "
         "empty: this host's fully qualified name.")
