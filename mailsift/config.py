@@ -113,10 +113,13 @@ class RulesConfig(Section):
 class NetworkConfig(Section):
     trusted_networks: list[str] = Field(
         default_factory=list, description="Relays whose Received headers are believed (CIDR). "
-        "Loopback is always trusted; list your MX and relay hosts.", json_schema_extra=CIDR_FORM)
+        "Loopback is always trusted; list your MX and relay hosts. Empty (with internal_networks "
+        "empty too): every private address is trusted, as SpamAssassin infers, so an internal relay "
+        "in front of mailsift is not judged as the sender.", json_schema_extra=CIDR_FORM)
     internal_networks: list[str] = Field(
         default_factory=list, description="Relays inside your organisation (CIDR); defaults to the "
-        "trusted networks when empty, as in SpamAssassin.", json_schema_extra=CIDR_FORM)
+        "trusted networks when empty, and stands in for them when they are empty, as in "
+        "SpamAssassin.", json_schema_extra=CIDR_FORM)
     own_domains: list[str] = Field(
         default_factory=list, description="Mail domains that are ours. Outside mail using them in "
         "the HELO or the From display name, or a From domain that imitates one, is a forgery sign; "

@@ -15,6 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailsift.analysis.relays import NOT_PUBLIC, trusted_networks
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
 from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList
@@ -42,7 +43,21 @@ class Check:
 
 def run_checks(config: Config) -> list[Check]:
     return [rules_check(config), bayes_check(config), quarantine_check(config), pause_check(config),
-            *dns_checks(config)]
+            trust_check(config), *dns_checks(config)]
+
+
+def trust_check(config: Config) -> Check:
+    """Whose Received headers are believed, so whose address the network checks judge. With no
+    network listed, private ranges are trusted by inference: said here, because the administrator
+    of a host behind a public relay, or of one reached directly by untrusted private hosts, must
+    list networks instead."""
+    network = config.network
+    trusted = trusted_networks(network.trusted_networks, network.internal_networks)
+    if trusted is NOT_PUBLIC:
+        return Check("trust", True, "loopback + private ranges (inferred; set network.trusted_networks "
+                                    "to decide)")
+    key = "trusted_networks" if network.trusted_networks else "internal_networks"
+    return Check("trust", True, f"loopback + {', '.join(map(str, trusted))} (network.{key})")
 
 
 RULE_ERRORS_SHOWN = 2  # the first lint errors named on the one line; `rules lint` lists them all

@@ -163,3 +163,13 @@ def test_a_redis_wanting_a_password_none_was_given_says_so_and_where_it_comes_fr
                 "password and none was given") in lines(refused)[check]
         assert "/etc/mailsift/secrets.env" in lines(refused)[check]
     assert given.returncode == 0, given.stdout + given.stderr
+
+
+def test_the_trusted_relays_are_shown_and_an_inferred_trust_says_how_to_decide(tmp_path: Path) -> None:
+    """With no network listed, private relays are trusted by inference: the administrator must see
+    that, and which setting replaces it."""
+    inferred = lines(configtest(write(tmp_path, {})))
+    listed = lines(configtest(write(tmp_path, {"network": {"trusted_networks": ["10.0.0.5"]}})))
+    assert inferred["trust"] == ("ok   loopback + private ranges (inferred; set "
+                                 "network.trusted_networks to decide)")
+    assert listed["trust"] == "ok   loopback + 10.0.0.5/32 (network.trusted_networks)"

@@ -4,7 +4,10 @@ Network checks (DNS blocklists, SPF, HELO forgery) must judge the first host out
 network, so every Received header is reduced to one `Relay` and trust is assigned the way
 SpamAssassin does: walking from the newest hop, a relay is trusted while its IP is loopback or in
 `trusted_networks`; the first one that is not ends trust for all older hops, because anything it
-wrote (and everything before it) may be forged.
+wrote (and everything before it) may be forged. When the administrator has listed no network at
+all, every address that is not on the public Internet is trusted, as SpamAssassin infers: a
+mailsift host behind an internal relay (an edge MX at 10.0.0.5) would otherwise judge that relay
+as the sender, fail the SPF of every domain ending in -all and reject a bank's DMARC-protected mail.
 
 MTAs word their headers differently but share a shape: `from NAME (COMMENTS) by HOST with PROTO
 id ID; DATE`. The comment forms recognised are Postfix, Sendmail and Gmail `(rdns [ip])`, Exim
@@ -134,10 +137,25 @@ def _auth(protocol: str, text: str) -> str:
     return found[0].strip("(: ").lower() if found else ""
 
 
+# Addresses not on the public Internet (RFC 1918 and 6598 private and shared space, loopback,
+# link-local, IPv6 unique-local, "this network", multicast and reserved). No DNS list can know them,
+# and only a site's own hosts can connect from them.
+NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "224.0.0.0/3", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
+
+
 @lru_cache(maxsize=32)
 def networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
     """Parsed networks, cached because the configuration does not change between messages."""
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def trusted_networks(trusted: Sequence[str], internal: Sequence[str]) -> tuple[Network, ...]:
+    """The networks whose Received headers are believed: `trusted_networks`, else
+    `internal_networks` (an internal relay is trusted too, as in SpamAssassin), else, when the
+    administrator listed neither, every range that is not public (`NOT_PUBLIC`, inferred)."""
+    return networks(tuple(trusted or internal)) or NOT_PUBLIC
 
 
 def mark_trust(relays: list[Relay], trusted: Sequence[str], internal: Sequence[str]) -> None:
@@ -145,18 +163,19 @@ def mark_trust(relays: list[Relay], trusted: Sequence[str], internal: Sequence[s
 
     Addresses past that relay are not parsed: every relay after it is neither, and parsing was
     most of the cost (a message has ~5 relays, the first is usually already outside)."""
-    trusted_nets = networks(tuple(trusted))
-    internal_nets = networks(tuple(internal or trusted))
+    trusted_nets = trusted_networks(trusted, internal)
+    internal_nets = networks(tuple(internal)) or trusted_nets
     trusting = inside = True
     for relay in relays:
         if trusting or inside:
             ip = ipaddress.ip_address(relay.ip)
-            trusting = trusting and _within(ip, trusted_nets)
-            inside = inside and _within(ip, internal_nets)
+            trusting = trusting and within(ip, trusted_nets)
+            inside = inside and within(ip, internal_nets)
         relay.trusted, relay.internal = trusting, inside
 
 
-def _within(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: tuple[Network, ...]) -> bool:
+def within(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: tuple[Network, ...]) -> bool:
+    """Whether `ip` is loopback (always ours) or in one of `nets`."""
     return ip.is_loopback or any(ip.version == net.version and ip in net for net in nets)
 
 

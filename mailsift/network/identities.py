@@ -14,16 +14,12 @@ from publicsuffixlist import PublicSuffixList
 
 from mailsift.analysis.addresses import address_pairs, parse_address
 from mailsift.analysis.model import Message, Relay
+from mailsift.analysis.relays import NOT_PUBLIC, within
 from mailsift.network.textdomains import written_domains
 
 # Unknown top-level domains count as public suffixes (the PSL's "*" rule), as DMARC requires.
 PSL = PublicSuffixList()
 
-# Relay addresses never looked up in DNS lists: they are not on the public Internet, so no list
-# can know them, and sending them would leak the site's internal addressing.
-NOT_LISTABLE = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.168.0.0/16", "224.0.0.0/3", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
 MAX_RELAYS = 5
 # Headers of mailing-list posts; lists point Reply-To at the list, whatever the author's domain.
 LIST_HEADERS = ("List-Id", "List-Post", "Mailing-List")
@@ -90,17 +86,21 @@ def _uri_domains(msg: Message, limit: int) -> list[str]:
 
 
 def _envelope_sender(msg: Message, relay: Relay) -> str:
-    """The MTA's MAIL FROM for the hop it saw itself (even when empty), else what was recorded."""
-    if msg.envelope.client_ip and relay.ip == msg.envelope.client_ip:
+    """The envelope sender `relay` gave: the MTA's MAIL FROM (even when empty) for the hop it saw
+    itself, else what a trusted hop recorded, else the MTA's MAIL FROM again, since only trusted
+    relays (our edge MX) stand between `relay` and the MTA and they pass the sender on unchanged;
+    for a message read from a file, the Return-Path header."""
+    if msg.envelope.client_ip and (relay.ip == msg.envelope.client_ip or not relay.envfrom):
         return msg.envelope.mail_from
     return relay.envfrom or parse_address(msg.header("Return-Path"))[1]
 
 
 def _listable(relays: list[Relay]) -> list[str]:
+    """Relay addresses to look up in DNS lists: not the non-public ones, which no list can know and
+    whose lookup would leak the site's internal addressing."""
     ips = []
     for relay in relays:
-        address = ipaddress.ip_address(relay.ip)
-        if relay.auth or any(address.version == n.version and address in n for n in NOT_LISTABLE):
+        if relay.auth or within(ipaddress.ip_address(relay.ip), NOT_PUBLIC):
             continue
         ips.append(relay.ip)
     return list(dict.fromkeys(ips))[:MAX_RELAYS]

@@ -93,8 +93,24 @@ def test_trust_stops_at_the_first_untrusted_relay() -> None:
     assert len(message.untrusted_relays) == 2
 
 
-def test_only_loopback_is_trusted_by_default() -> None:
-    assert [r.trusted for r in run(chain()).relays] == [True, False, False, False]
+def test_private_relays_are_trusted_while_no_network_is_listed() -> None:
+    """SpamAssassin's inference: the internal relay (10.0.0.2) is ours, the first public hop is the
+    sender, and the private address written below it (by the outsider) is not believed."""
+    assert [(r.trusted, r.internal) for r in run(chain()).relays] == [
+        (True, True), (True, True), (False, False), (False, False)]
+
+
+def test_listed_networks_replace_the_inference() -> None:
+    """Once the administrator lists networks, only those (and loopback) are trusted."""
+    assert [r.trusted for r in run(chain(), config(trusted=["192.0.2.0/24"])).relays] == [
+        True, False, False, False]
+
+
+def test_internal_networks_alone_are_trusted_too() -> None:
+    """As in SpamAssassin: an internal relay is trusted, and listing one ends the inference."""
+    message = run(chain(), config(internal=["172.16.0.0/12"]))
+    assert [(r.trusted, r.internal) for r in message.relays] == [
+        (True, True), (False, False), (False, False), (False, False)]
 
 
 def test_internal_networks_are_separate_from_trusted() -> None:
