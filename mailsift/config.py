@@ -458,11 +458,13 @@ class MilterConfig(Section):
         "accept", description="What happens to a message when scoring fails or times out: "
         "accept (delivered with X-Spam-Status: ... error) or tempfail (451, the client retries).")
     trusted: Literal["scan", "skip", "outbound"] = Field(
-        "outbound", description="Mail from trusted_networks: scan like any other, skip scanning, "
+        "scan", description="Mail from trusted_networks: scan like any other, skip scanning, "
         "or scan with the [outbound] thresholds (a hosting provider stopping its customers' spam). "
-        "With outbound, trusted_networks must hold only hosts sending your customers' own mail: "
-        "inbound mail relayed by a backup MX listed there would be judged, and paused, as that "
-        "host's outbound mail; use scan then.")
+        "scan by default: trusted_networks usually holds your own MX and relays, which pass "
+        "inbound mail on, and judged as outbound that mail would lose its X-Spam headers and "
+        "pause the relay after outbound.pause_after spams, deferring all inbound mail. Set "
+        "outbound only when trusted_networks holds nothing but hosts sending your customers' "
+        "own mail.")
     authenticated: Literal["scan", "skip", "outbound"] = Field(
         "outbound", description="Mail from SASL-authenticated senders: as for trusted.")
     local: Literal["scan", "skip", "outbound"] = Field(

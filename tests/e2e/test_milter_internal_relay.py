@@ -8,6 +8,8 @@ ending in -all, and a bank's DMARC p=reject turns that into DMARC_REJECT on its 
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.conftest import MilterFactory, Mta
 from tests.e2e.test_milter_network import AUTHSERV_ID, RECIPIENT, dns_overrides
 from tests.network.conftest import DnsFixture, test_dns  # noqa: F401  (the session DNS server)
@@ -23,9 +25,15 @@ EDGE_RECEIVED = (f"Received: from mail.shop.test (mail.shop.test [{GOOD_IP}])\r\
 NETWORK_RULES = ("SPF_FAIL", "DMARC_REJECT", "RDNS_NONE", "HELO_")
 
 
+@pytest.mark.parametrize("trusted", [[], [EDGE_MX]], ids=["inferred", "listed"])
 def test_bank_mail_through_the_internal_relay_is_judged_by_its_internet_sender(
-        mta: Mta, start_milter: MilterFactory, test_dns: DnsFixture) -> None:  # noqa: F811
-    start_milter(dns_overrides(test_dns.server.address))
+        mta: Mta, start_milter: MilterFactory, test_dns: DnsFixture,  # noqa: F811
+        trusted: list[str]) -> None:
+    """Listed as the config's description of trusted_networks asks ("list your MX and relay
+    hosts"), the edge MX also made all inbound mail outbound while milter.trusted defaulted to
+    outbound: no X-Spam headers, and a pause of the edge MX after ten spams."""
+    start_milter({**dns_overrides(test_dns.server.address),
+                  "network": {"trusted_networks": trusted}})
     sent = mta.send(EDGE_RECEIVED + letter(), RECIPIENT, sender="tom@shop.test",
                     xclient={"ADDR": EDGE_MX, "NAME": "[UNAVAILABLE]", "HELO": "edge.our.test"})
     assert sent.accepted, sent.reply
@@ -35,3 +43,4 @@ def test_bank_mail_through_the_internal_relay_is_judged_by_its_internet_sender(
                        "dmarc=pass header.from=shop.test policy.dmarc=reject"]
     status = " ".join((delivered.header("X-Spam-Status") or "").split())
     assert not [rule for rule in NETWORK_RULES if rule in status], status
+    assert status.startswith("No, score="), status  # scanned as inbound mail: our verdict is on it
