@@ -57,7 +57,17 @@ def trust_check(config: Config) -> Check:
         return Check("trust", True, "loopback + private ranges (inferred; set network.trusted_networks "
                                     "to decide)")
     key = "trusted_networks" if network.trusted_networks else "internal_networks"
-    return Check("trust", True, f"loopback + {', '.join(map(str, trusted))} (network.{key})")
+    return Check("trust", True, f"loopback + {', '.join(map(str, trusted))} (network.{key})"
+                                f"{_treated(config) if network.trusted_networks else ''}")
+
+
+def _treated(config: Config) -> str:
+    """How the milter treats mail from listed trusted_networks: the default changed from outbound
+    to scan, and an upgraded hosting provider must see that its web servers' mail is no longer
+    judged as outbound (nor a company that its relays' mail is)."""
+    mode = config.milter.trusted
+    said = {"scan": "scanned as inbound", "skip": "not scanned", "outbound": "judged as outbound"}
+    return f"; their mail is {said[mode]} (milter.trusted = {mode})"
 
 
 RULE_ERRORS_SHOWN = 2  # the first lint errors named on the one line; `rules lint` lists them all

@@ -172,4 +172,8 @@ def test_the_trusted_relays_are_shown_and_an_inferred_trust_says_how_to_decide(t
     listed = lines(configtest(write(tmp_path, {"network": {"trusted_networks": ["10.0.0.5"]}})))
     assert inferred["trust"] == ("ok   loopback + private ranges (inferred; set "
                                  "network.trusted_networks to decide)")
-    assert listed["trust"] == "ok   loopback + 10.0.0.5/32 (network.trusted_networks)"
+    assert listed["trust"] == ("ok   loopback + 10.0.0.5/32 (network.trusted_networks); their mail is "
+                               "scanned as inbound (milter.trusted = scan)")
+    outbound = lines(configtest(write(tmp_path, {"network": {"trusted_networks": ["10.0.0.5"]},
+                                                 "milter": {"trusted": "outbound"}})))
+    assert outbound["trust"].endswith("; their mail is judged as outbound (milter.trusted = outbound)")
