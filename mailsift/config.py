@@ -123,7 +123,8 @@ class NetworkConfig(Section):
     own_domains: list[str] = Field(
         default_factory=list, description="Mail domains that are ours. Outside mail using them in "
         "the HELO or the From display name, or a From domain that imitates one, is a forgery sign; "
-        "empty: those checks stay off.",
+        "empty: those checks stay off. Domain lists are never asked about them (nor about the "
+        "registrable domain of a host name listed here).",
         json_schema_extra=_allowed_text('domain names, e.g. ["example.org"]'))
 
     _check = field_validator("trusted_networks", "internal_networks")(_networks)
@@ -261,9 +262,9 @@ class DnsConfig(Section):
         50_000, description="Answers kept in memory (per process, honouring their TTL); a burst "
         "from one sender costs one lookup. 0: no cache.")
     max_uri_domains: Annotated[int, Field(ge=0, le=1000)] = Field(
-        20, description="Domains looked up in URI lists per message, those of links first, then "
-        "those written as text; spam with hundreds of links must not turn into hundreds of "
-        "queries.")
+        20, description="Domains looked up in URI lists per message, those of links (mailto: "
+        "links included) first, then those written as text, own_domains left out; spam with "
+        "hundreds of links must not turn into hundreds of queries.")
     authserv_id: str = Field(
         "", description="The name in Authentication-Results headers (RFC 8601 authserv-id); "
         "empty: this host's fully qualified name.")

@@ -44,8 +44,8 @@ def gather(msg: Message, config: Config) -> NetworkVerdicts:
 async def gather_async(msg: Message, config: Config) -> NetworkVerdicts:
     settings = config.dns
     lookups = Lookups(shared_resolver(tuple(settings.nameservers), settings.cache_size), settings.timeout)
-    ids = identities(msg, settings.max_uri_domains)
     own = config.network.own_domains
+    ids = identities(msg, settings.max_uri_domains, own)
     verdicts = NetworkVerdicts(from_domain=ids.from_domain)
     verdicts.findings.update(hosts.check_helo(ids, own))
     verdicts.findings.update(sender.check_from(ids, own))

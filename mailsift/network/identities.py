@@ -8,13 +8,18 @@ for a message read from a file the Return-Path header stands in for it, as in Sp
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
+from urllib.parse import parse_qsl, unquote
 
 from publicsuffixlist import PublicSuffixList
 
 from mailsift.analysis.addresses import address_pairs, parse_address
-from mailsift.analysis.model import Message, Relay
+from mailsift.analysis.model import Message, Relay, Uri
 from mailsift.analysis.relays import NOT_PUBLIC, within
+from mailsift.analysis.uris import host_info
+from mailsift.network.resolver import encodable
 from mailsift.network.textdomains import written_domains
 
 # Unknown top-level domains count as public suffixes (the PSL's "*" rule), as DMARC requires.
@@ -23,6 +28,8 @@ PSL = PublicSuffixList()
 MAX_RELAYS = 5
 # Headers of mailing-list posts; lists point Reply-To at the list, whatever the author's domain.
 LIST_HEADERS = ("List-Id", "List-Post", "Mailing-List")
+# The fields of a mailto: link (RFC 6068) that name more addressees than those before the '?'.
+MAILTO_ADDRESS_FIELDS = frozenset({"to", "cc", "bcc"})
 
 
 @dataclass
@@ -53,7 +60,7 @@ def org_domain(domain: str) -> str:
     return PSL.privatesuffix(domain) or domain
 
 
-def identities(msg: Message, max_uri_domains: int) -> Identities:
+def identities(msg: Message, max_uri_domains: int, own_domains: Sequence[str] = ()) -> Identities:
     relay = msg.first_untrusted
     from_name, from_address = parse_address(msg.header("From"))
     found = Identities(
@@ -64,7 +71,7 @@ def identities(msg: Message, max_uri_domains: int) -> Identities:
                                 - {""}),
         via_list=any(msg.has_header(h) for h in LIST_HEADERS),
         relay_ips=_listable(msg.untrusted_relays),
-        uri_domains=_uri_domains(msg, max_uri_domains),
+        uri_domains=_uri_domains(msg, max_uri_domains, own_domains),
     )
     if relay is not None and not relay.auth:
         found.client_ip, found.helo, found.client_rdns = relay.ip, relay.helo, relay.rdns
@@ -72,17 +79,53 @@ def identities(msg: Message, max_uri_domains: int) -> Identities:
     return found
 
 
-def _uri_domains(msg: Message, limit: int) -> list[str]:
+def _uri_domains(msg: Message, limit: int, own_domains: Sequence[str]) -> list[str]:
     """The domains to look up in domain lists: those of links first, then those written as text
-    (`textdomains`), at most `limit`. Links first because a link is what a reader follows, and so
-    that domains a spammer writes as text cannot push a linked one out of the limit."""
-    found = dict.fromkeys(u.domain for u in msg.uris if u.domain)
-    if len(found) < limit:
-        for domain in written_domains(msg.visible_text):
-            found[domain] = None
-            if len(found) == limit:
-                break
-    return list(found)[:limit]
+    (`textdomains`), at most `limit`, none of ours. Links first because a link is what a reader
+    follows, and so that domains a spammer writes as text cannot push a linked one out of the
+    limit. Our own domains are left out because nearly every letter names them (the recipient's
+    address in a quoted "anna@our.example wrote:", our staff's signatures): asking costs a slot
+    and a query per list for each message, and a list that once lists our domain (a hacked page,
+    a list's mistake) must not add its score to every reply our users get."""
+    ours = _own_organisations(own_domains)
+    domains = chain(_link_domains(msg.uris), written_domains(msg.visible_text))
+    return list(islice(_unique(d for d in domains if d not in ours), limit))
+
+
+def _link_domains(uris: Iterable[Uri]) -> Iterator[str]:
+    """The registrable domain of each link, in link order, and those of a mailto: link's
+    addressees in its place (the link's own domain stays empty: the uri rules and the Bayes tokens
+    read it); only names the resolver can encode, so a host of emoji costs no slot."""
+    for uri in uris:
+        for domain in (uri.domain,) if uri.domain else _mailto_domains(uri):
+            if domain and encodable(domain):
+                yield domain
+
+
+def _mailto_domains(uri: Uri) -> list[str]:
+    """The registrable domains of the addresses a mailto: link writes to: before the '?' and in
+    its to, cc and bcc fields, percent-decoded (`mailto:%6Frders@shop.example?cc=x@y.example`)."""
+    if uri.scheme != "mailto":
+        return []
+    path, _, query = uri.url.partition(":")[2].partition("?")
+    values = [unquote(path), *(v for k, v in parse_qsl(query) if k.lower() in MAILTO_ADDRESS_FIELDS)]
+    return [host_info(domain_of(address)).domain for _, address in address_pairs(values)]
+
+
+def _own_organisations(own_domains: Sequence[str]) -> frozenset[str]:
+    """The registrable domain of each of our domains, as a link's would be spelt: the lists are
+    asked about registrable domains only, so a link to shop.our.example, or any other name under
+    our.example when mail.our.example is ours, would ask about our.example."""
+    return frozenset(host_info(own).domain or own for own in own_domains)
+
+
+def _unique(domains: Iterable[str]) -> Iterator[str]:
+    """Each domain once, in order; lazy, so the text scan stops when the limit is reached."""
+    seen: set[str] = set()
+    for domain in domains:
+        if domain not in seen:
+            seen.add(domain)
+            yield domain
 
 
 def _envelope_sender(msg: Message, relay: Relay) -> str:

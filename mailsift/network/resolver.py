@@ -85,6 +85,19 @@ def _nameserver(text: str) -> dns.nameserver.Nameserver:
     return dns.nameserver.Do53Nameserver(host, port)
 
 
+def encodable(name: str) -> bool:
+    """Whether a query for `name` can be sent at all: dnspython encodes a non-ASCII name by IDNA
+    2008, which refuses emoji, fractions and the like. Such a name would take a lookup slot and
+    record DNS_SERVFAIL (a fact scoring may use) for a question no server ever saw."""
+    if name.isascii():
+        return True
+    try:
+        dns.name.from_text(name)
+    except (dns.exception.DNSException, UnicodeError):
+        return False
+    return True
+
+
 def reverse_name(ip: str, zone: str = "") -> str:
     """192.0.2.1 -> 1.2.0.192.in-addr.arpa, or 1.2.0.192.ZONE for a DNS list (nibbles for IPv6)."""
     name = dns.reversename.from_address(ip).to_text(omit_final_dot=True)

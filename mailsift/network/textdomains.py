@@ -18,10 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import dns.exception
-import dns.name
-
 from mailsift.analysis.uris import host_info
+from mailsift.network.resolver import encodable
 
 # Letters and digits (any script), hyphens only inside. Possessive, since a shorter run can
 # never be followed by what ends a name: half the time on the corpus (61 against 118 us/msg).
@@ -47,14 +45,5 @@ def written_domains(text: str) -> Iterator[str]:
 
 
 def _lookupable(domain: str) -> bool:
-    """Not a file name, and encodable as the resolver encodes it (IDNA 2008 for non-ASCII): a
-    name it cannot encode would cost a lookup slot and record a DNS failure for nothing."""
-    if domain.rpartition(".")[2] in FILE_NAME_TLDS:
-        return False
-    if domain.isascii():
-        return True
-    try:
-        dns.name.from_text(domain)
-    except (dns.exception.DNSException, UnicodeError):
-        return False
-    return True
+    """Not a file name, and a name the resolver can ask about (`encodable`)."""
+    return domain.rpartition(".")[2] not in FILE_NAME_TLDS and encodable(domain)
