@@ -126,10 +126,19 @@ class NetworkConfig(Section):
         "empty: those checks stay off. Domain lists are never asked about them (nor about the "
         "registrable domain of a host name listed here).",
         json_schema_extra=_allowed_text('domain names, e.g. ["example.org"]'))
+    arc_trusted_sealers: list[str] = Field(
+        default_factory=list, description="Forwarders whose ARC seal (RFC 8617) you believe, by the "
+        "seal's d= domain (subdomains included), e.g. a mailing list host or the mail provider your "
+        "users forward from. A DMARC failure of mail whose valid ARC chain such a forwarder sealed "
+        "last, having recorded that DMARC (or aligned SPF or DKIM) passed when the mail reached it, "
+        "is not scored as the domain's policy: forwarding breaks SPF, and footers and subject tags "
+        "break DKIM. Empty: ARC is not checked; anyone can write an ARC seal, so no sealer is "
+        "trusted unless you list it.",
+        json_schema_extra=_allowed_text('domain names, e.g. ["lists.example.org", "google.com"]'))
 
     _check = field_validator("trusted_networks", "internal_networks")(_networks)
 
-    @field_validator("own_domains")
+    @field_validator("own_domains", "arc_trusted_sealers")
     @classmethod
     def _domains(cls, values: list[str]) -> list[str]:
         return [_domain_name(v) for v in values]

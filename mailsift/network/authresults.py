@@ -1,8 +1,9 @@
-"""The Authentication-Results header (RFC 8601) for SPF, DKIM and DMARC, built with `authres`.
+"""The Authentication-Results header (RFC 8601) for SPF, DKIM, DMARC and ARC, built with `authres`.
 
 Downstream filters and mail clients read this header instead of repeating the checks, so it states
-exactly what the rules saw: one entry per DKIM signature, the DMARC policy that applied, and
-`none` for a method that had nothing to check.
+exactly what the rules saw: one entry per DKIM signature, the DMARC policy that applied, the ARC
+chain when one sealed by a trusted forwarder was checked, and `none` for a method that had nothing
+to check.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import authres
+import authres.arc
 import authres.dmarc
 
 from mailsift.network.verdicts import NETWORK_KEY, NetworkVerdicts
@@ -29,7 +31,8 @@ def authentication_results(ctx_or_facts: CheckContext | NetworkVerdicts, authser
         verdicts: NetworkVerdicts | None = ctx_or_facts
     else:
         verdicts = ctx_or_facts.cache.get(NETWORK_KEY)
-    results = [] if verdicts is None else [*_spf(verdicts), *_dkim(verdicts), *_dmarc(verdicts)]
+    results = [] if verdicts is None else [*_spf(verdicts), *_dkim(verdicts), *_dmarc(verdicts),
+                                           *_arc(verdicts)]
     if not results:
         results = [authres.NoneAuthenticationResult()]
     header = authres.AuthenticationResultsHeader(authserv_id=authserv_id, results=results)
@@ -68,3 +71,10 @@ def _dmarc(verdicts: NetworkVerdicts) -> Results:
         policy = "none"  # the policy applied, as pct= lowers it: downstream must not reject on it
     return [authres.dmarc.DMARCAuthenticationResult(result=dmarc.result, header_from=dmarc.from_domain,
                                                     policy=policy, reason=dmarc.override or None)]
+
+
+def _arc(verdicts: NetworkVerdicts) -> Results:
+    sealed = verdicts.arc
+    if sealed is None:
+        return []
+    return [authres.arc.ARCAuthenticationResult(result=sealed.result, reason=sealed.reason or None)]

@@ -1,10 +1,10 @@
 """Run every network check of one message at once, within the message's DNS budget.
 
-SPF, DKIM key fetches, the DMARC record, DNS lists, reverse DNS and the sender-domain lookups all
-start together; DMARC is judged last because it needs the SPF and DKIM outcomes. Each lookup gets
-only what is left of `dns.timeout`, so the whole costs at most the budget (plus a safety margin
-for the outer guard). Lookups that timed out or failed are recorded on the message as the facts
-DNS_TIMEOUT and DNS_SERVFAIL; rules that depended on them simply do not fire.
+SPF, DKIM and ARC key fetches, the DMARC record, DNS lists, reverse DNS and the sender-domain
+lookups all start together; DMARC is judged last because it needs the SPF, DKIM and ARC outcomes.
+Each lookup gets only what is left of `dns.timeout`, so the whole costs at most the budget (plus a
+safety margin for the outer guard). Lookups that timed out or failed are recorded on the message as
+the facts DNS_TIMEOUT and DNS_SERVFAIL; rules that depended on them simply do not fire.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from mailsift.analysis.model import Message
 from mailsift.config import Config
 from mailsift.log_throttle import ThrottledWarning
-from mailsift.network import dmarc, dnslists, hosts, sender
+from mailsift.network import arc, dmarc, dnslists, hosts, sender
 from mailsift.network.dkim import check_dkim
 from mailsift.network.identities import Identities, identities
 from mailsift.network.resolver import Answer, Lookups, Outcome, shared_resolver
@@ -61,18 +61,20 @@ async def gather_async(msg: Message, config: Config) -> NetworkVerdicts:
 
 async def _lookups(msg: Message, config: Config, ids: Identities, lookups: Lookups,
                    verdicts: NetworkVerdicts) -> None:
-    spf, signatures, (record, txt), listed, rdns, domains = await asyncio.gather(
+    spf, signatures, sealed, (record, txt), listed, rdns, domains = await asyncio.gather(
         _isolated("SPF", check_spf(ids, lookups), None),
         _isolated("DKIM", check_dkim(msg.raw, lookups, config.scan.max_bytes), []),
+        _isolated("ARC", arc.check_arc(msg.raw, lookups, config.network.arc_trusted_sealers), None),
         _isolated("DMARC record", _policy_records(ids, lookups), (None, None)),
         _isolated("DNS lists", dnslists.check_lists(config.dns, ids, lookups), {}),
         _isolated("reverse DNS", hosts.check_rdns(ids, lookups), {}),
         _isolated("sender domain", sender.check_domains(ids, lookups), {}),
     )
-    verdicts.spf, verdicts.dkim, verdicts.listed = spf, signatures, listed
+    verdicts.spf, verdicts.dkim, verdicts.arc, verdicts.listed = spf, signatures, sealed, listed
     verdicts.findings.update(rdns | domains)
     if ids.from_domain:
-        verdicts.dmarc = dmarc.evaluate(ids.from_domain, record, spf, signatures)
+        found = dmarc.evaluate(ids.from_domain, record, spf, signatures)
+        verdicts.dmarc = arc.forwarded(found, sealed, record)
         if txt is not None:
             verdicts.findings.update(sender.weak_domain(ids, record, txt))
 

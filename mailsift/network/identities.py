@@ -55,6 +55,11 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].strip().rstrip(".").lower() if "@" in address else ""
 
 
+def within_domains(domain: str, domains: list[str]) -> bool:
+    """`domain` is one of `domains` or a subdomain of one."""
+    return any(domain == d or domain.endswith("." + d) for d in domains)
+
+
 def org_domain(domain: str) -> str:
     """The registrable ("organisational") domain: mail.shop.example.co.uk -> example.co.uk."""
     return PSL.privatesuffix(domain) or domain

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from mailsift.network.confusables import imitated
 from mailsift.network.dmarc import DmarcRecord
-from mailsift.network.identities import Identities
+from mailsift.network.identities import Identities, within_domains
 from mailsift.network.resolver import Answer, Lookups, Outcome
 
 # Free-mail providers whose addresses anyone can get in a minute; kept short on purpose: the big
@@ -65,7 +65,7 @@ def check_from(ids: Identities, own_domains: list[str]) -> dict[str, str]:
     other = [d for d in ids.reply_to_domains if d != ids.from_domain]
     if ids.from_domain in FREEMAIL and other and not ids.via_list:
         findings["from.freemail_reply_to"] = f"From {ids.from_domain}, Reply-To {other[0]}"
-    if not _ours(ids.from_domain, own_domains):
+    if not within_domains(ids.from_domain, own_domains):
         name = ids.from_name.lower()
         claimed = next((d for d in own_domains if d in name), None)
         if claimed is not None:
@@ -74,7 +74,3 @@ def check_from(ids: Identities, own_domains: list[str]) -> dict[str, str]:
     if copied is not None:
         findings["from.lookalike"] = f"{ids.from_domain} imitates {copied}"
     return findings
-
-
-def _ours(domain: str, own_domains: list[str]) -> bool:
-    return any(domain == d or domain.endswith("." + d) for d in own_domains)

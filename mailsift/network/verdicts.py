@@ -60,6 +60,21 @@ class DmarcVerdict:
     spf_aligned: bool = False
     dkim_aligned: bool = False
     override: str = ""  # why this failure is not scored as the domain's policy; '' when it is
+    forwarder: str = ""  # the trusted ARC sealer whose record is that reason; '' for other reasons
+
+
+@dataclass(frozen=True)
+class ArcVerdict:
+    """An ARC chain (RFC 8617) whose most recent seal is by a sealer in network.arc_trusted_sealers;
+    chains sealed by anyone else are not checked at all."""
+
+    result: str  # pass, fail (the chain does not validate), temperror (a sealer's key did not arrive)
+    sealer: str  # d= of the most recent ARC-Seal
+    instance: int  # its i=, the number of forwarders that sealed the message
+    reason: str = ""
+    # What that sealer's ARC-Authentication-Results recorded as passing, as (method, domain):
+    # ("dmarc", header.from), ("dkim", header.d), ("spf", the smtp.mailfrom domain).
+    passes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -70,6 +85,7 @@ class NetworkVerdicts:
     spf: SpfVerdict | None = None  # None: nothing to check (no untrusted client, or a lookup failed)
     dkim: list[DkimSignature] = field(default_factory=list)
     dmarc: DmarcVerdict | None = None  # None: no From domain
+    arc: ArcVerdict | None = None  # None: no ARC chain sealed by a trusted sealer was checked
     listed: dict[str, str] = field(default_factory=dict)  # DNS list rule -> what was listed
     findings: dict[str, str] = field(default_factory=dict)  # e.g. "rdns.none" -> "192.0.2.7"
     failures: dict[str, str] = field(default_factory=dict)  # "name/TYPE" -> timeout | servfail

@@ -35,6 +35,11 @@ WRITTEN_IDN_DOMAIN = "bücher.de"  # on the URI list in its IDNA form
 SELECTOR = "sel"
 # DKIM keys under this name are forwarded to the silent server: a signer whose key never arrives
 SILENT_KEYS = "_domainkey.slowkey.test"
+# ARC sealers (RFC 8617): a forwarder the ARC tests list in network.arc_trusted_sealers, one they
+# do not, and one that seals without ever being looked up (no key published)
+TRUSTED_SEALER = "forwarder.test"
+UNTRUSTED_SEALER = "relay.test"
+UNLISTED_SEALER = "quiet.test"
 # A real public suffix of two labels, served here, for DMARC's organisational domain (PSL)
 PSL_ZONE = "co.uk"
 
@@ -49,7 +54,8 @@ def _unreadable(key: str) -> str:
 def records(dkim_key: str, ed25519_key: str) -> list[str]:
     """dnsmasq configuration lines; `dkim_key` is the base64 public key for sel._domainkey.shop.test,
     `ed25519_key` the one for sel._domainkey.ed.test (RFC 8463)."""
-    return [*_base_records(dkim_key), *_spf_edges(), *_dmarc_edges(), *_dkim_edges(dkim_key, ed25519_key)]
+    return [*_base_records(dkim_key), *_spf_edges(), *_dmarc_edges(), *_dkim_edges(dkim_key, ed25519_key),
+            *_arc_sealers(dkim_key)]
 
 
 def _base_records(dkim_key: str) -> list[str]:
@@ -173,6 +179,13 @@ def _dkim_edges(dkim_key: str, ed25519_key: str) -> list[str]:
         "mx-host=ed.test,mail.shop.test,10",
         f'txt-record={SELECTOR}._domainkey.ed.test,"v=DKIM1; k=ed25519; p={ed25519_key}"',
     ]
+
+
+def _arc_sealers(dkim_key: str) -> list[str]:
+    """ARC sealing keys (RFC 8617): a forwarder the ARC tests trust and one they do not. The sealer
+    whose key never arrives is slowkey.test (SILENT_KEYS)."""
+    return [f'txt-record={SELECTOR}._domainkey.{sealer},"v=DKIM1; k=rsa; p={dkim_key}"'
+            for sealer in (TRUSTED_SEALER, UNTRUSTED_SEALER)]
 
 
 def _reversed(ip: str) -> str:

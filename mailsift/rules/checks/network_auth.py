@@ -1,4 +1,5 @@
-"""`eval:spf(RESULT)`, `eval:dkim(STATE)`, `eval:dmarc(RESULT[, POLICY])`: sender authentication.
+"""`eval:spf(RESULT)`, `eval:dkim(STATE)`, `eval:dmarc(RESULT[, POLICY])`, `eval:arc(STATE)`: sender
+authentication.
 
 The verdicts were gathered before the rules ran (`mailsift.network.gather`); these checks only read
 them, so every rule of a family agrees with the others and with the Authentication-Results header.
@@ -54,7 +55,8 @@ def dkim(ctx: CheckContext, state: str) -> CheckResult:
 @check("dmarc")
 def dmarc(ctx: CheckContext, result: str, policy: str = "") -> CheckResult:
     """Hit when DMARC gave `result` (and, if given, the From domain's policy is `policy`); a failure
-    whose policy we override (the domain signed part of the body) is DKIM_UNSIGNED_TAIL's to show."""
+    whose policy we override is shown by the rule of the reason: DKIM_UNSIGNED_TAIL (the domain
+    signed part of the body), ARC_TRUSTED_FORWARD (a trusted forwarder saw it pass)."""
     verdict = network_verdicts(ctx).dmarc
     if (verdict is None or verdict.result != result or (policy and verdict.policy != policy)
             or verdict.override):
@@ -62,3 +64,13 @@ def dmarc(ctx: CheckContext, result: str, policy: str = "") -> CheckResult:
     if not verdict.record_domain:
         return f"{verdict.from_domain} publishes no DMARC record"
     return f"{verdict.from_domain} (record at {verdict.record_domain}, p={verdict.policy})"
+
+
+@check("arc")
+def arc(ctx: CheckContext, state: str) -> CheckResult:
+    """trusted_forward: DMARC failed, and a forwarder in network.arc_trusted_sealers sealed a valid
+    ARC chain recording that the From domain's mail passed on arrival; its policy was not applied."""
+    if state != "trusted_forward":
+        raise ValueError(f"unknown arc state {state!r}")
+    verdict = network_verdicts(ctx).dmarc
+    return verdict.override if verdict is not None and verdict.forwarder else None
