@@ -11,7 +11,9 @@ network.arc_trusted_sealers. Chains sealed by anyone else are not checked: belie
 change nothing, and their keys would cost lookups.
 
 Keys are fetched with the message's other lookups and dkimpy validates offline, as for DKIM
-(dkim.py): a key that did not arrive in time gives `temperror`, which lifts no policy.
+(dkim.py): a key that did not arrive in time gives `temperror`. It grants no override, but when
+the trusted sealer recorded a pass, DMARC is a temperror too rather than a fail: DNS trouble is
+no forgery, as for an aligned DKIM key that did not arrive (dmarc.py).
 """
 
 from __future__ import annotations
@@ -63,8 +65,9 @@ async def check_arc(raw: bytes, lookups: Lookups, trusted: list[str]) -> ArcVerd
     names = sorted(_key_names(sets))
     keys = dict(zip(names, await lookups.query_all([(n, "TXT") for n in names]), strict=True))
     missing = next((k for k in keys.values() if k.unknown), None)
-    if missing is not None:
-        return ArcVerdict("temperror", sealer, newest, f"key lookup {missing.outcome}")
+    if missing is not None:  # what the sealer recorded still counts: see `forwarded`
+        return ArcVerdict("temperror", sealer, newest, f"key lookup {missing.outcome}",
+                          passes=_passes(_newest_results(sets, newest)))
     return await asyncio.to_thread(_validate, raw, sealer, newest, keys)
 
 
@@ -88,6 +91,13 @@ def _sealer(sets: Sets, instance: int) -> str:
     seal = next((h for i, h in sets if i == instance and h[0].lower() == b"arc-seal"), None)
     domain = _tags(seal).get(b"d", b"") if seal else b""
     return domain.decode("ascii", "replace").strip().lower()
+
+
+def _newest_results(sets: Sets, instance: int) -> bytes:
+    """The ARC-Authentication-Results value of `instance`, unfolded, as dkimpy gives it."""
+    value = next((h[1] for i, h in sets if i == instance and h[0].lower() == b"arc-authentication-results"),
+                 b"")
+    return re.sub(rb"\r?\n[ \t]+", b" ", value)
 
 
 def _key_names(sets: Sets) -> set[str]:
@@ -136,14 +146,18 @@ def forwarded(verdict: DmarcVerdict, arc: ArcVerdict | None,
     """`verdict`, with the policy lifted when a trusted forwarder's valid chain vouches for the
     From domain: its ARC-Authentication-Results recorded DMARC passing for it, or SPF or DKIM
     passing for a domain aligned with it as the domain's record asks."""
-    if (verdict.result != "fail" or verdict.override or arc is None or arc.result != "pass"
-            or not isinstance(record, DmarcRecord)):
+    if (verdict.result != "fail" or verdict.override or arc is None
+            or arc.result not in ("pass", "temperror") or not isinstance(record, DmarcRecord)):
         return verdict
     vouching = next((f"{method}=pass" for method in VOUCHING for passed, domain in arc.passes
                      if passed == method and _vouches(method, domain, verdict.from_domain, record)),
                     None)
     if vouching is None:
         return verdict
+    if arc.result == "temperror":
+        # The seal might well validate: DNS trouble is no forgery (as in dmarc._undecided), so
+        # the domain's policy is not applied either way, and no override is granted.
+        return replace(verdict, result="temperror")
     reason = f"local policy: trusted forwarder {arc.sealer} (ARC i={arc.instance}) saw {vouching}"
     return replace(verdict, override=reason, forwarder=arc.sealer)
 

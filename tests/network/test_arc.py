@@ -117,13 +117,22 @@ def test_body_changed_after_sealing_fails_the_chain(arc_scanner: Scanner, test_d
     assert "; arc=fail" in result.auth_results
 
 
-def test_sealer_key_that_never_arrives_lifts_nothing_and_says_temperror(
+def test_sealer_key_that_never_arrives_makes_dmarc_a_temperror_not_a_reject(
         arc_scanner: Scanner, test_dns: DnsFixture) -> None:
+    """The trusted sealer recorded DMARC passing and its seal might well validate: DNS trouble
+    is no forgery (as for a DKIM key that did not arrive), so no DMARC_REJECT, and no override."""
     result = from_forwarder(arc_scanner, forwarded(test_dns, sealer=SLOW_SEALER))
-    assert DMARC_RULES & set(result.rule_names) == {"DMARC_REJECT"}
+    assert DMARC_RULES & set(result.rule_names) == set()
     assert "ARC_TRUSTED_FORWARD" not in result.rule_names
-    assert "; arc=temperror" in result.auth_results
+    assert "dmarc=temperror" in result.auth_results and "; arc=temperror" in result.auth_results
     assert "DNS_TIMEOUT" in result.rule_names
+
+
+def test_sealer_key_that_never_arrives_keeps_the_policy_when_the_sealer_saw_a_failure(
+        arc_scanner: Scanner, test_dns: DnsFixture) -> None:
+    result = from_forwarder(arc_scanner, forwarded(test_dns, sealer=SLOW_SEALER, saw=SAW_FAIL))
+    assert DMARC_RULES & set(result.rule_names) == {"DMARC_REJECT"}
+    assert "; arc=temperror" in result.auth_results
 
 
 def test_chain_longer_than_the_limit_is_not_validated(arc_scanner: Scanner, test_dns: DnsFixture) -> None:
