@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from mailsift.network.identities import org_domain
+from mailsift.network.identities import org_domain, within_domains
 
 # Cyrillic, Greek and Latin-extended letters, and digits, that pass for a Latin letter.
 LOOKALIKES = str.maketrans({
@@ -52,7 +52,7 @@ def _unicode(domain: str) -> str:
 def imitated(domain: str, own_domains: list[str]) -> str | None:
     """The own domain that `domain` imitates, if any; a domain (or subdomain) of ours never does."""
     domain = domain.lower().rstrip(".")
-    if not domain or any(domain == d or domain.endswith("." + d) for d in own_domains):
+    if not domain or within_domains(domain, own_domains):
         return None
     candidates = {domain, org_domain(domain)}
     for own in own_domains:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from mailsift.network.identities import Identities
+from mailsift.network.identities import Identities, within_domains
 from mailsift.network.resolver import Lookups, reverse_name
 
 MAX_PTR_NAMES = 3
@@ -74,8 +74,7 @@ def check_helo(ids: Identities, own_domains: list[str]) -> dict[str, str]:
     findings = {}
     if "." not in helo or LOCAL_HELO.search(helo):
         findings["helo.not_fqdn"] = f"HELO {ids.helo}"
-    own = next((d for d in own_domains if helo == d or helo.endswith("." + d)), None)
-    if own is not None:
+    if within_domains(helo, own_domains):
         findings["helo.own_domain"] = f"HELO {ids.helo} from {ids.client_ip}"
     return findings
 
