@@ -105,10 +105,16 @@ FULL = ("Redis is full: raise maxmemory, or set maxmemory-policy volatile-lru so
         "make room")
 
 
+def _total_record(label: str, key: str) -> str:
+    """How damage names a field of the totals hash `key`."""
+    return f"the {label} total ({key})"
+
+
 # Scripts that write the totals, which start with the shared check of lua/totals.lua.
 WRITES_TOTALS = frozenset({"learn_batch", "forget"})
 
 
+@functools.cache  # read once a process: the milter makes a store per recipient (see filter.py)
 def _script(name: str) -> str:
     """The script's Lua source, after totals.lua's if it writes the totals (Redis scripts
     cannot include one another)."""
@@ -335,7 +341,7 @@ class RedisStore:
         """What the `i`th number of lookup.lua's answer is: the totals', then each token's."""
         field = "spam" if i % 2 == 0 else "ham"
         if i < 2:
-            return f"the {field} total ({self._totals_key})"
+            return _total_record(field, self._totals_key)
         return f"the {field} count of token {keys[i // 2 - 1].hex()}"
 
     def totals(self) -> Totals:
@@ -352,15 +358,20 @@ class RedisStore:
         path only; else the error as `_errors` gives it."""
         if not str(exc).startswith("WRONGTYPE"):
             return self._failure(exc)
+        return self._wrong_type(store, key, key)
+
+    def _wrong_type(self, store: StoreName, key: str | bytes, shown: str) -> StoreDamaged:
+        """The damage of `key` (named `shown`), which holds another type than the hash mailsift
+        writes: one TYPE more says which, on this path only."""
         with self._errors():
             kind = self.client.type(key).decode()
-        return StoreDamaged(store, f"the key {key}", f"a {kind}", "a hash")
+        return StoreDamaged(store, f"the key {shown}", f"a {kind}", "a hash")
 
     @staticmethod
     def _checked_totals(store: StoreName, spam: bytes | None, ham: bytes | None, key: str) -> Totals:
         """The totals hash `key` of `store`, as HMGET s h gives it (None: no such field)."""
-        return Totals(read_count(spam or 0, store, f"the spam total ({key})"),
-                      read_count(ham or 0, store, f"the ham total ({key})"))
+        return Totals(read_count(spam or 0, store, _total_record("spam", key)),
+                      read_count(ham or 0, store, _total_record("ham", key)))
 
     def seen(self, digest: str) -> Label | None:
         with self._errors():
@@ -385,13 +396,11 @@ class RedisStore:
             raise StoreDamaged(self._named, self._seen_record(digest), reply[len(DAMAGED):], "spam or ham")
         if reply.startswith(WRONG_TYPE):
             key = reply[len(WRONG_TYPE):]
-            with self._errors():
-                kind = self.client.type(key).decode()
-            raise StoreDamaged(self._named, f"the key {self._key_name(key)}", f"a {kind}", "a hash")
+            raise self._wrong_type(self._named, key, self._key_name(key))
         if reply.startswith(BAD_TOTAL):
             field, _, value = reply[len(BAD_TOTAL):].partition(b":")
             label = "spam" if field == b"s" else "ham"
-            raise StoreDamaged(self._named, f"the {label} total ({self._totals_key})", value, COUNT)
+            raise StoreDamaged(self._named, _total_record(label, self._totals_key), value, COUNT)
 
     # -- learning -----------------------------------------------------------------------------
 

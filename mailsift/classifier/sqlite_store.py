@@ -27,7 +27,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from pathlib import Path
 
 from mailsift.classifier.store import (
@@ -209,8 +209,9 @@ class SQLiteStore:
     def reading(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._read()
 
-    @property
+    @cached_property
     def named(self) -> StoreName:
+        """Made once: every token row of a lookup is checked against it (see _token_counts)."""
         return self._named(self.prefix)
 
     @property
@@ -307,7 +308,7 @@ class SQLiteStore:
         return self._label(digest, row[0]) if row else None
 
     def _label(self, digest: str, value: str) -> Label:
-        return read_label(value, self._named(self.prefix), f"the learned-message record of {digest}")
+        return read_label(value, self.named, f"the learned-message record of {digest}")
 
     # -- maintenance --------------------------------------------------------------------------
 
@@ -371,7 +372,7 @@ class SQLiteStore:
             with self._errors():
                 cursor = db.execute("SELECT key, spam, ham, seen FROM tokens WHERE ns = ?",
                                     (self._ns,))
-                store = self._named(self.prefix)
+                store = self.named
                 while rows := cursor.fetchmany(EXPORT_CHUNK):
                     for key, spam, ham, seen in rows:
                         yield backup_token(key, spam, ham, seen, store)
