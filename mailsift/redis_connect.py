@@ -34,6 +34,9 @@ REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 NO_PASSWORD = (f"the server wants a password and none was given (password_file in the config section "
                f"of this Redis, or ${REDIS_PASSWORD_ENV}, which the systemd units read from "
                f"/etc/mailsift/secrets.env: a command run by hand needs it too)")
+# Keys a SCAN call looks at, and so what a pipeline of its findings carries: a Redis the milter
+# hosts share holds the Bayes tokens too, so a command must not walk it in one go.
+SCAN_COUNT = 1000
 # What a Sentinel connection takes from the client's settings (not the master's credentials).
 TIMEOUT_KEYS = ("socket_connect_timeout", "socket_timeout", "retry")
 
@@ -159,3 +162,8 @@ def failure_text(exc: BaseException, password: str) -> str:
         return f"{type(exc).__name__}: {NO_PASSWORD}"
     text = masked_urls(f"{type(exc).__name__}: {exc}")
     return text.replace(password, "***") if password else text
+
+
+def glob_escaped(text: str) -> str:
+    """`text` matched literally by a SCAN pattern (a prefix may hold `[` or `*`)."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)

@@ -79,11 +79,18 @@ from mailsift.classifier.store import (
     summary,
     token_count,
 )
-from mailsift.redis_connect import REDIS_ERRORS, RedisSettings, RedisSettingsError, connector, failure_text
+from mailsift.redis_connect import (
+    REDIS_ERRORS,
+    SCAN_COUNT,
+    RedisSettings,
+    RedisSettingsError,
+    connector,
+    failure_text,
+    glob_escaped,
+)
 
 log = logging.getLogger(__name__)
 DAY = 86400
-SCAN_COUNT = 1000
 TTL_REFRESH = 3600  # see learn_batch.lua: a token's TTL may end up to this much early, out of months
 # Per learn_batch.lua call, which Redis runs alone: ~60 ms of server work, while lookups of the
 # mail flow wait. A batch of 200 real messages (~11,000 distinct tokens) fits in one call.
@@ -121,11 +128,6 @@ def _script(name: str) -> str:
     parts = (["totals"] if name in WRITES_TOTALS else []) + [name]
     return "".join(files("mailsift.classifier").joinpath(f"lua/{part}.lua").read_text(encoding="utf-8")
                    for part in parts)
-
-
-def _glob_escape(text: str) -> str:
-    """`text` as a literal in a SCAN MATCH pattern."""
-    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
 
 
 class RedisStore:
@@ -311,7 +313,7 @@ class RedisStore:
 
     def _scan(self, pattern: str) -> Iterator[list[bytes]]:
         """Batches of this store's keys matching `pattern` (after the hash tag)."""
-        return self._scan_keys(_glob_escape(self._base) + pattern, **self._home())
+        return self._scan_keys(glob_escaped(self._base) + pattern, **self._home())
 
     def _scan_keys(self, match: str, **where: Any) -> Iterator[list[bytes]]:
         """Batches of the keys matching `match`; in a cluster, of the nodes `where` names, by
@@ -544,7 +546,7 @@ class RedisStore:
         tokens: Counter[bytes] = Counter()
         stores: set[bytes] = set()
         own = self.prefix.encode()
-        for keys in self._scan_keys("{" + _glob_escape(self.prefix) + "*"):
+        for keys in self._scan_keys("{" + glob_escaped(self.prefix) + "*"):
             for key in keys:
                 tag, _, rest = key[1:].partition(b"}")
                 if tag == own:  # this store's own keys: the pattern's * matched past its tag

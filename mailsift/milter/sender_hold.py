@@ -41,7 +41,6 @@ window, so a spam run that spans the outage is paused at the same total.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -63,10 +62,12 @@ from mailsift.breaker import Breaker
 from mailsift.config import OutboundConfig
 from mailsift.redis_connect import (
     REDIS_ERRORS,
+    SCAN_COUNT,
     RedisSettings,
     RedisSettingsError,
     connector,
     failure_text,
+    glob_escaped,
     settings_for,
 )
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
@@ -78,7 +79,6 @@ log = logging.getLogger("mailsift.milter")
 TIMEOUT_S = 0.25
 # How a sender is named, in its key, in the milter's log and to `mailsift outbound`.
 LOGIN, CLIENT, LOCAL = "SASL login ", "client ", "local sender "
-SCAN_COUNT = 1000  # keys a SCAN call looks at: a shared Redis holds the Bayes tokens too
 SENDER_MARK = "\0"  # stands for the sender in a key made to find where the sender goes
 
 T = TypeVar("T")
@@ -250,11 +250,11 @@ class SharedCounts:
         walks every key."""
         def read() -> list[Standing]:
             head, tail = self._key_ends(window)
-            keys = self.storage.get_connection().scan_iter(
-                match=glob_escaped(head) + "*" + glob_escaped(tail), count=SCAN_COUNT)
+            home = self._home(head)
+            keys = home.scan_iter(match=glob_escaped(head) + "*" + glob_escaped(tail), count=SCAN_COUNT)
             senders = {key.decode()[len(head):-len(tail)] for key in keys}
             found = (standing for batch in batched(senders, SCAN_COUNT)
-                     for standing in self._standings_of(window, batch, self._pipeline(head)))
+                     for standing in self._standings_of(window, batch, home.pipeline(transaction=False)))
             counted = [s for s in found if s.count]  # a key outlives its entries by up to a window
             return sorted(counted, key=lambda s: (not s.paused, -s.count, s.sender))
         return self._admin(read)
@@ -273,13 +273,14 @@ class SharedCounts:
                          (float(answer[0]) if answer else now) + expiry)
                 for sender, answer in zip(senders, pipe.execute(), strict=True)]
 
-    def _pipeline(self, key: str) -> Pipeline:
-        """A pipeline to the Redis holding `key`. A cluster client takes no script into its
-        pipelines, but every count sits in the slot of our hash tag: that node's own client does."""
+    def _home(self, key: str) -> Any:
+        """The client of the Redis holding `key`. Every count sits in the slot of our hash tag:
+        in a cluster, that node's own client scans only it (the cluster client's SCAN walks every
+        primary, Bayes tokens and all) and takes scripts into its pipelines (the cluster's does not)."""
         client = self.storage.get_connection()
         if isinstance(client, RedisCluster):
-            client = client.get_redis_connection(client.get_node_from_key(key))
-        return client.pipeline(transaction=False)
+            return client.get_redis_connection(client.get_node_from_key(key))
+        return client
 
     def lift(self, window: RateLimitItem, sender: str) -> Standing:
         """Forget the sender's count, so no host pauses them; the standing it had (count 0:
@@ -362,7 +363,3 @@ def standing_in(limiter: MovingWindowRateLimiter, window: RateLimitItem, sender:
     stats = limiter.get_window_stats(window, sender)
     return Standing(sender, window.amount - stats.remaining, window.amount, stats.reset_time)
 
-
-def glob_escaped(text: str) -> str:
-    """`text` matched literally by a SCAN pattern (a prefix may hold `[` or `*`)."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
