@@ -556,6 +556,14 @@ def _taken(threshold: float | None) -> bool:
     return threshold is not None and threshold != math.inf
 
 
+def smtp_reply_text(value: str) -> str:
+    """An SMTP reply is one line of printable US-ASCII (RFC 5321 4.2): a line break would end it
+    early, and libmilter refuses other characters, so mail meant for that reply met on_error."""
+    if not all(" " <= c <= "~" for c in value):
+        raise ValueError("must be one line of printable ASCII (an SMTP reply)")
+    return value
+
+
 class ActionsConfig(Thresholds):
     subject_tag: str = Field("[SPAM]", description="Put in front of the Subject of tagged mail.")
     reject_text: str = Field(
@@ -563,10 +571,7 @@ class ActionsConfig(Thresholds):
     report_header: bool = Field(
         False, description="Also add X-Spam-Report with the rules that hit and their evidence.")
 
-    @field_validator("reject_text")
-    @classmethod
-    def _reply_text(cls, value: str) -> str:
-        return smtp_reply_text(value)
+    _reply_text = field_validator("reject_text")(smtp_reply_text)
 
     @field_validator("subject_tag")
     @classmethod
@@ -575,14 +580,6 @@ class ActionsConfig(Thresholds):
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError("must be one line without control characters")
         return value
-
-
-def smtp_reply_text(value: str) -> str:
-    """An SMTP reply is one line of printable US-ASCII (RFC 5321 4.2): a line break would end it
-    early, and libmilter refuses other characters, so mail meant for that reply met on_error."""
-    if not all(" " <= c <= "~" for c in value):
-        raise ValueError("must be one line of printable ASCII (an SMTP reply)")
-    return value
 
 
 class OutboundConfig(Thresholds):
@@ -630,10 +627,7 @@ class OutboundConfig(Thresholds):
                               "every recipient, which rules to dodge. X-Spam-* headers the sender "
                               "wrote are removed either way, so no mail vouches for itself.")
 
-    @field_validator("pause_text")
-    @classmethod
-    def _reply_text(cls, value: str) -> str:
-        return smtp_reply_text(value)
+    _reply_text = field_validator("pause_text")(smtp_reply_text)
 
     @field_validator("pause_store")
     @classmethod

@@ -23,7 +23,7 @@ from mailsift.milter.sender_hold import PauseStoreError, sender_hold
 from mailsift.network.dnslists import all_lists, listings, refusal, test_points
 from mailsift.network.resolver import Answer, Lookups, shared_resolver
 from mailsift.quarantine.model import QuarantineError
-from mailsift.quarantine.store import open_quarantine
+from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.lint import item_text, lint_errors, loaded_share, unapplied_settings
 from mailsift.rules.model import LintItem
@@ -130,10 +130,11 @@ def bayes_check(config: Config) -> Check:
     return Check("bayes", True, f"{where}: {totals.spam} spam, {totals.ham} ham learned; {state}")
 
 
-def quarantine_check(config: Config) -> Check:
+def quarantine_check(config: Config, store: QuarantineStore | None = None) -> Check:
+    """The quarantine index answers; `store`: the one the milter already opened, if any."""
     quarantine = config.quarantine
     try:
-        store = open_quarantine(quarantine)  # connects to nothing and creates nothing yet
+        store = store or open_quarantine(quarantine)  # connects to nothing and creates nothing yet
         where = store.backend.where
         if not quarantine.index.startswith(REDIS_SCHEMES) and not Path(where).exists():
             return Check("quarantine", True, f"{where}: nothing quarantined yet (made on first use)")

@@ -27,7 +27,7 @@ from mailsift.milter.reload import Reloader, block_reload_signal
 from mailsift.milter.sender_hold import sender_hold
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
-from mailsift.quarantine.store import open_quarantine
+from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.rules.lint import item_text, lint_errors
 from mailsift.rules.patterns import prune_cache
 from mailsift.scanner import Scanner
@@ -119,12 +119,12 @@ def _warn_rule_mistakes(scanner: Scanner) -> None:
         log.warning("rule skipped: %s", item_text(item))
 
 
-def _warn_quarantine_trouble(config: Config) -> None:
+def _warn_quarantine_trouble(config: Config, quarantine: QuarantineStore) -> None:
     """Name a quarantine index the milter cannot use (one another mailsift wrote, a wrong Redis
     password) once at start, as configtest does. The milter runs on, since only mail it would
     quarantine needs it; but that mail met `milter.on_error` with an error per message, and
     nothing at start said why."""
-    check = quarantine_check(config)
+    check = quarantine_check(config, quarantine)
     if not check.ok:
         log.error("%s; until it is mended, a message to quarantine gets milter.on_error (%s)",
                   check.detail, config.milter.on_error)
@@ -145,7 +145,7 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     try:
         pool.warm_up()
         quarantine = open_quarantine(config.quarantine)
-        _warn_quarantine_trouble(config)
+        _warn_quarantine_trouble(config, quarantine)
     except BaseException:
         pool.close()
         raise

@@ -101,7 +101,7 @@ class Metrics:
         self.autolearn.labels(scored.autolearned).inc()
         if result.bayes_missing == "unavailable":
             self.store_errors.inc()
-        elif result.bayes_missing in ("untrained", "failed"):  # "off" is the config, not news
+        elif result.bayes_missing in BAYES_SKIPPED:  # "off" is the config, not news
             self.bayes_skipped.labels(result.bayes_missing).inc()
         for outcome in result.dns_failures:
             self.dns_errors.labels(outcome).inc()

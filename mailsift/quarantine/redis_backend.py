@@ -270,10 +270,11 @@ class RedisBackend:
                 values = self.client.hmget(self._key("summary"), chunk)
             missing, damaged = [], []  # each made again from its record
             for message_id, value in zip(chunk, values, strict=True):
-                found, problem = self._parsed(value, message_id) if value is not None else ({}, "")
                 if value is None:
                     missing.append(message_id)
-                elif problem:
+                    continue
+                found, problem = self._parsed(value, message_id)
+                if problem:
                     damaged.append(message_id)
                 else:
                     yield found
@@ -302,9 +303,9 @@ class RedisBackend:
         for start in range(0, len(ids), BATCH):
             # a message whose record is damaged is kept (with its warning), as the local
             # backend keeps its file: it may be the only copy of someone's mail
-            damaged: list[str] = []
-            records = list(self._records(ids[start:start + BATCH], damaged))
-            chunk = [i for i in ids[start:start + BATCH] if i not in damaged]
+            batch, damaged = ids[start:start + BATCH], []
+            records = list(self._records(batch, damaged))
+            chunk = [i for i in batch if i not in damaged]
             if not chunk:
                 continue
             with self._call(write=True):
