@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING
 from bench import spamassassin
 from bench.corpus import stratified_subset, train_set
 from mailsift.rules.cf_parser import CHECK_SOURCE
-from mailsift.rules.meta import parse_meta
 
 if TYPE_CHECKING:
     from mailsift.config import Config
@@ -76,7 +75,8 @@ def _init_worker(rules: Sequence[Path]) -> None:
     global _scanner
     from mailsift.scanner import Scanner
 
-    _scanner = Scanner(_config(rules), network=False)
+    if _scanner is None:  # a forked worker has the one comparable_rules built (1.5 s a build)
+        _scanner = Scanner(_config(rules), network=False)
 
 
 def _mailsift_hits(path: str) -> set[str]:
@@ -109,15 +109,9 @@ def comparable_rules(rules: Sequence[Path]) -> dict[str, str]:
              if name in plan.scores and not rule.source.startswith(CHECK_SOURCE)}
     usable = {name: rule.kind for name, rule in tests.items()
               if rule.kind != "meta" and not rule.eval_name}
-    metas = {name: parse_meta(rule.meta_expr or "").names for name, rule in tests.items()
-             if rule.kind == "meta"}
-    changed = True
-    while changed:  # a meta joins once everything it reads has joined
-        changed = False
-        for name, needs in metas.items():
-            if name not in usable and needs <= usable.keys():
-                usable[name] = "meta"
-                changed = True
+    for rule, expr in plan.metas:  # in dependency order, so a meta on metas comes after them
+        if rule.name in tests and expr.names <= usable.keys():
+            usable[rule.name] = "meta"
     return usable
 
 
