@@ -203,7 +203,7 @@ class MailsiftMilter(Milter.Base):
             self.service.metrics.messages.labels("skip").inc()
             return Milter.ACCEPT
         if outbound and self.service.hold.held(self._sender()):
-            self.setreply("451", "4.7.1", config.outbound.pause_text.replace("%", "%%"))
+            self._reply("451", "4.7.1", config.outbound.pause_text)
             self._log(queue_id, None, "paused", started)
             self.service.metrics.messages.labels("paused").inc()
             return Milter.TEMPFAIL
@@ -217,8 +217,7 @@ class MailsiftMilter(Milter.Base):
         self.service.metrics.scored(scored)
         decision = decide(scored.result.score, self.addresses, config, outbound, bounces=self.local)
         if outbound and (decision.reject or decision.quarantine):
-            self.service.hold.spam(self._sender(), f"{queue_id} from client "
-                                   f"{self.client_name or '-'}[{self.client_ip or '-'}]")
+            self.service.hold.spam(self._sender(), f"{queue_id} from client {self._client()}")
         return self._act(queue_id, scored, decision, started, outbound)
 
     def _job(self, queue_id: str, outbound: bool) -> Job:
@@ -255,8 +254,7 @@ class MailsiftMilter(Milter.Base):
         config = self.service.config
         result = scored.result
         if decision.reject:
-            # libmilter reads '%' as an escape (pymilter refuses a single one): double it.
-            self.setreply("550", "5.7.1", config.actions.reject_text.replace("%", "%%"))
+            self._reply("550", "5.7.1", config.actions.reject_text)
             return self._done(queue_id, result, decision.summary, started, Milter.REJECT)
         held = ""  # the log line's quarantine fields
         if decision.quarantine:
@@ -376,6 +374,15 @@ class MailsiftMilter(Milter.Base):
         self.service.metrics.latency.observe(time.monotonic() - started)
         return reply
 
+    def _reply(self, code: str, extended: str, text: str) -> None:
+        """A configured reply text: libmilter reads '%' as an escape (pymilter refuses a single
+        one), so it is doubled."""
+        self.setreply(code, extended, text.replace("%", "%%"))
+
+    def _client(self) -> str:
+        """The client as Postfix's log writes it: name[address]."""
+        return f"{self.client_name or '-'}[{self.client_ip or '-'}]"
+
     def _log(self, queue_id: str, result: Result | None, action: str, started: float,
              held: str = "") -> None:
         """The one line per message; `held`: its quarantine fields, when a copy was held. The
@@ -385,8 +392,8 @@ class MailsiftMilter(Milter.Base):
         score = f"{result.score:.1f}" if result is not None else "-"
         rules = ",".join(result.rule_names[:TOP_RULES_LOGGED]) if result is not None else "-"
         login = f" login={self.auth_user}" if self.auth_user else " via=sendmail" if self.local else ""
-        log.info("%s: client=%s[%s]%s from=<%s> to=%s score=%s action=%s%s rules=%s time=%.0fms",
-                 queue_id, self.client_name or "-", self.client_ip or "-", login, self.mail_from,
+        log.info("%s: client=%s%s from=<%s> to=%s score=%s action=%s%s rules=%s time=%.0fms",
+                 queue_id, self._client(), login, self.mail_from,
                  _addresses(self.addresses), score, action, held, rules,
                  (time.monotonic() - started) * 1000)
 
