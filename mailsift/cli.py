@@ -336,13 +336,10 @@ def _operator() -> str:
     """Who acts from the command line, for the message history and the system log: the Unix
     user the command runs as (its uid, not $USER, which anyone can set), and who ran sudo, as
     admins sharing a host lift pauses and release mail as root."""
-    import pwd
+    from mailsift.ownership import user_name
 
     uid = os.getuid()
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:  # a uid without a passwd entry (a container's)
-        user = str(uid)
+    user = user_name(uid)  # "uid N" for a uid without a passwd entry (a container's)
     by = os.environ.get("SUDO_USER") if uid == 0 else None
     return f"cli:{user} (sudo by {by})" if by and by != user else f"cli:{user}"
 
