@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from mailsift.domains import ascii_domain
 from mailsift.secrets import masked_urls
 
 SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
@@ -145,7 +146,9 @@ class NetworkConfig(Section):
 
 
 def _domain_name(value: str) -> str:
-    name = value.strip().rstrip(".").lower()
+    """A domain as the checks compare it: in its ASCII form, so `bücher.example` may be written
+    as the company spells it and still match mail that says xn--bcher-kva.example."""
+    name = ascii_domain(value)
     if not DOMAIN_NAME.fullmatch(name):
         raise ValueError(f"{value!r} is not a domain name")
     return name

@@ -27,6 +27,7 @@ import authres
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
+from mailsift.domains import ascii_domain
 from mailsift.network.dkim import LIBRARY_ERRORS, body_length, key_name
 from mailsift.network.dmarc import DmarcRecord, aligned
 from mailsift.network.identities import domain_of, within_domains
@@ -137,7 +138,7 @@ def _passes(aar: bytes) -> tuple[tuple[str, str], ...]:
             continue
         for prop in result.properties:
             if (prop.type, prop.name) == wanted:
-                found.append((result.method, domain_of(prop.value) or prop.value.lower()))
+                found.append((result.method, domain_of(prop.value) or ascii_domain(prop.value)))
     return tuple(found)
 
 

@@ -26,6 +26,7 @@ import dkim
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
+from mailsift.domains import ascii_domain
 from mailsift.network.resolver import Answer, Lookups
 from mailsift.network.verdicts import BODY_CUT, DkimSignature
 
@@ -93,7 +94,7 @@ def _verify(verifier: dkim.DKIM, index: int, tags: dict[bytes, bytes] | None,
             keys: dict[str, Answer]) -> DkimSignature:
     if tags is None or b"s" not in tags or b"d" not in tags:
         return DkimSignature("", "", "permerror", "unreadable signature")
-    domain = tags[b"d"].decode("ascii", "replace").lower()
+    domain = ascii_domain(tags[b"d"].decode("utf-8", "replace"))  # RFC 8616 allows U-labels
     selector = tags[b"s"].decode("ascii", "replace")
     b_prefix = tags.get(b"b", b"").decode("ascii", "replace").replace(" ", "")[:8]
     result, reason = _judge(verifier, index, keys[key_name(tags)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from mailsift.domains import ascii_domain
 from mailsift.network.identities import Identities, within_domains
 from mailsift.network.resolver import Lookups, reverse_name
 
@@ -63,7 +64,7 @@ def _same_address(ip: str, addresses: set[str]) -> bool:
 
 def check_helo(ids: Identities, own_domains: list[str]) -> dict[str, str]:
     """helo.not_fqdn / helo.ip_mismatch / helo.own_domain findings; no DNS needed."""
-    helo = ids.helo.strip().lower().rstrip(".")
+    helo = ascii_domain(ids.helo)  # a HELO of ours in U-labels is still ours
     if not ids.client_ip or not helo:
         return {}
     literal = _address_literal(helo)

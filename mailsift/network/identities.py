@@ -19,6 +19,7 @@ from mailsift.analysis.addresses import address_pairs, parse_address
 from mailsift.analysis.model import Message, Relay, Uri
 from mailsift.analysis.relays import NOT_PUBLIC, within
 from mailsift.analysis.uris import host_info
+from mailsift.domains import ascii_domain
 from mailsift.network.resolver import encodable
 from mailsift.network.textdomains import written_domains
 
@@ -52,7 +53,9 @@ class Identities:
 
 
 def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].strip().rstrip(".").lower() if "@" in address else ""
+    """The domain of an address in its ASCII form (`ascii_domain`), so that SPF's, DKIM's and
+    the From's domain compare equal however each was spelt; '' without an @."""
+    return ascii_domain(address.rpartition("@")[2]) if "@" in address else ""
 
 
 def within_domains(domain: str, domains: list[str]) -> bool:

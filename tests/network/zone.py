@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 
+from mailsift.network.resolver import reverse_name
+
 OWN_DOMAIN = "our.test"
 
 # Connecting hosts
@@ -19,6 +21,10 @@ NO_PTR_IP = "192.0.2.20"
 UNCONFIRMED_IP = "192.0.2.30"  # PTR fake.shop.test, whose address is another one
 DYNAMIC_IP = "192.0.2.40"  # PTR 40-2-0-192.dsl.isp.test (confirmed, but a consumer line)
 ALLOWED_IP = "192.0.2.50"  # on the allow list; mail.partner.test, confirmed
+# IPv6 hosts (RFC 3849 documentation range)
+GOOD_IP6 = "2001:db8:1::25"  # mail6.six.test, forward-confirmed; allowed to send for six.test
+LISTED_IP6 = "2001:db8:66::2"  # on the block list (nibble name); PTR mail6.listed.test, confirmed
+NO_PTR_IP6 = "2001:db8:20::5"
 
 # DNS lists
 BLOCK_ZONE = "bl.test"
@@ -40,6 +46,10 @@ SILENT_KEYS = "_domainkey.slowkey.test"
 TRUSTED_SEALER = "forwarder.test"
 UNTRUSTED_SEALER = "relay.test"
 UNLISTED_SEALER = "quiet.test"
+# An internationalised sender domain (SMTPUTF8 mail writes it in U-labels, the DNS holds A-labels):
+# SPF allows GOOD_IP, DMARC p=reject, the test DKIM key; all published under the A-label only
+IDN_DOMAIN = "bücher.test"
+IDN_ASCII = "xn--bcher-kva.test"
 # A real public suffix of two labels, served here, for DMARC's organisational domain (PSL)
 PSL_ZONE = "co.uk"
 
@@ -55,7 +65,7 @@ def records(dkim_key: str, ed25519_key: str) -> list[str]:
     """dnsmasq configuration lines; `dkim_key` is the base64 public key for sel._domainkey.shop.test,
     `ed25519_key` the one for sel._domainkey.ed.test (RFC 8463)."""
     return [*_base_records(dkim_key), *_spf_edges(), *_dmarc_edges(), *_dkim_edges(dkim_key, ed25519_key),
-            *_arc_sealers(dkim_key)]
+            *_arc_sealers(dkim_key), *_idn_sender(dkim_key)]
 
 
 def _base_records(dkim_key: str) -> list[str]:
@@ -103,6 +113,8 @@ def _base_records(dkim_key: str) -> list[str]:
         # lists
         f"address=/{_list_name(LISTED_IP, BLOCK_ZONE)}/127.0.0.2",
         f"address=/{_list_name(ALLOWED_IP, ALLOW_ZONE)}/127.0.0.2",
+        f"host-record=mail6.listed.test,{LISTED_IP6}",
+        f"address=/{reverse_name(LISTED_IP6, BLOCK_ZONE)}/127.0.0.2",
         f"address=/{LISTED_URI_DOMAIN}.{URI_ZONE}/127.0.0.2",
         f"address=/{WRITTEN_URI_DOMAIN}.{URI_ZONE}/127.0.0.2",
         f"address=/{WRITTEN_IDN_DOMAIN.encode('idna').decode()}.{URI_ZONE}/127.0.0.2",
@@ -186,6 +198,16 @@ def _arc_sealers(dkim_key: str) -> list[str]:
     whose key never arrives is slowkey.test (SILENT_KEYS)."""
     return [f'txt-record={SELECTOR}._domainkey.{sealer},"v=DKIM1; k=rsa; p={dkim_key}"'
             for sealer in (TRUSTED_SEALER, UNTRUSTED_SEALER)]
+
+
+def _idn_sender(dkim_key: str) -> list[str]:
+    """IDN_DOMAIN as a DNS server holds it: in its A-label form (IDN_ASCII) alone."""
+    return [
+        f"mx-host={IDN_ASCII},mail.shop.test,10",
+        f'txt-record={IDN_ASCII},"v=spf1 ip4:{GOOD_IP} -all"',
+        f'txt-record=_dmarc.{IDN_ASCII},"v=DMARC1; p=reject"',
+        f'txt-record={SELECTOR}._domainkey.{IDN_ASCII},"v=DKIM1; k=rsa; p={dkim_key}"',
+    ]
 
 
 def _reversed(ip: str) -> str:
