@@ -68,8 +68,7 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
     """`recipient`: `prefix` is the store of one recipient (`--for`), which shares the site's
     spam reports (see BayesFilter.reports)."""
     try:
-        site = BayesFilter(config.bayes, open_store(config.bayes)) if recipient else None
-        bayes = BayesFilter(config.bayes, open_store(config.bayes, prefix), site=site)
+        bayes = _learn_filter(config.bayes, prefix, recipient)
         return _dispatch(config, bayes, mode, paths, file, mbox)
     except StoreDamaged as exc:  # the store answers: "unavailable" would mislead
         raise LearnCommandError(f"learn: {_named_for_learn(config.bayes, exc)}") from None
@@ -79,6 +78,15 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
         raise LearnCommandError(f"learn: Bayes store unavailable: {exc}") from None
     except OSError as exc:
         raise LearnCommandError(f"learn: {exc.filename or file}: {exc.strerror}") from None
+
+
+def _learn_filter(config: BayesConfig, prefix: str | None, recipient: bool) -> BayesFilter:
+    """A recipient's filter shares the site store's connection, as in the milter (a second
+    client would double the connections and logins a busy Redis counts)."""
+    if recipient and prefix is not None:
+        site = BayesFilter(config, open_store(config))
+        return BayesFilter(config, site.store.with_prefix(prefix), site=site)
+    return BayesFilter(config, open_store(config, prefix))
 
 
 def _named_for_learn(config: BayesConfig, damage: StoreDamaged) -> StoreDamaged:

@@ -247,3 +247,24 @@ def test_clear_reports_that_fails_part_way_withdraws_none(redis_server: RedisSer
     assert reported(config, folder / "0.eml") and reported(config, folder / "1.eml")
     cleared = mailsift(config, "learn", "--clear-reports")
     assert cleared.stdout.startswith("Withdrew 2 shared spam report(s) ")
+
+
+def test_learning_for_a_recipient_logs_in_to_redis_once(redis_server: RedisServer,
+                                                         tmp_path: Path) -> None:
+    """`--report --for` opened a second client for the recipient's store beside the site's
+    (whose spam reports it shares): two connections and two logins, where the milter shares one."""
+    with redis_server.client() as client:
+        client.flushall()
+    config = tmp_path / "per-domain.toml"
+    config.write_text(f'[bayes]\nstore = "{redis_server.url}"\nper_recipient = "domain"\n'
+                      f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    message = spam_folder(tmp_path, 1) / "0.eml"
+
+    def connections(*args: str) -> int:
+        with redis_server.client() as client:
+            before = client.info("stats")["total_connections_received"]
+            assert mailsift(config, "learn", "--report", *args, str(message)).returncode == 0
+            return client.info("stats")["total_connections_received"] - before
+
+    site = connections()
+    assert connections("--for", "a.example") == site
