@@ -314,12 +314,17 @@ class Pages:
     # --- one message ----------------------------------------------------------------------------
 
     def _record(self, viewer: Viewer, message_id: str) -> dict[str, Any]:
-        """The record if it exists and this viewer may see it; 404 alike otherwise (no probing)."""
+        """The record if it exists and this viewer may see it; 404 alike otherwise (no probing).
+        An admin is told why a record cannot be read (a damaged one, with the way to save the
+        message): "No such message" sent them looking for mail that was there all along."""
         try:
             record = self.store.meta(message_id) if valid_id(message_id) else None
         except IndexUnavailable:
             raise  # a 503 (see _unavailable): the message may well exist
-        except QuarantineError:
+        except QuarantineError as exc:
+            if viewer.admin:
+                log.warning("%s", exc)
+                raise HTTPException(500, str(exc)) from None
             record = None
         if record is None or not viewer.may_see(record):
             raise HTTPException(404, "No such message.")
@@ -350,8 +355,8 @@ class Pages:
         try:
             record = self._record(viewer, message_id)
             result = self._do(viewer, record, action)
-        except HTTPException:
-            result = f"!{message_id}: no such message"
+        except HTTPException as exc:
+            result = f"!{message_id}: {'no such message' if exc.status_code == 404 else exc.detail}"
         except QuarantineError as exc:
             if not _shown_to(viewer, exc):
                 raise  # the 503 page (see _unavailable), with the reason in the log

@@ -87,3 +87,30 @@ def test_a_failed_release_or_learn_names_no_server_to_a_user(
         token = log_in(client, "admin")
         client.post(f"/message/{held}", data={"action": "release", "csrf": token})
         assert f"cannot hand the message to 127.0.0.1:{closed}" in client.get(f"/message/{held}").text
+
+
+def test_a_damaged_record_is_named_to_an_admin_and_hidden_from_a_user(
+        tmp_path: Path, password_hashes: dict[str, str], redis_server: RedisServer) -> None:
+    """A record a redis-cli session garbled read "404: No such message" to the admin too, on the
+    page and in a bulk action, where `quarantine show` names it and how to save the message."""
+    config = parse_config(web_config(tmp_path, password_hashes,
+                                     quarantine={"index": redis_server.url}), "test")
+    store = open_quarantine(config.quarantine)
+    held = store.put(make_message(), make_meta(["jane@example.org"]))
+    with redis_server.client() as redis:
+        for key in redis.scan_iter(match=f"*msg:{held}"):
+            redis.hset(key, "record", "{not json")
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        token = log_in(client, "admin")
+        page = client.get(f"/message/{held}")
+        assert page.status_code == 500
+        assert f"the record of message {held}" in page.text and "is not JSON" in page.text
+        assert f"mailsift quarantine show {held} --raw" in page.text
+        client.post("/bulk", data={"action": "delete", "ids": [held], "csrf": token})
+        flashed = client.get("/").text
+        assert f"{held}: quarantine index redis at" in flashed and "is not JSON" in flashed
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        log_in(client, "jane")
+        page = client.get(f"/message/{held}")
+        assert (page.status_code, page.text) == (404, "404: No such message.\n")
+    assert store.raw(held) == make_message()
