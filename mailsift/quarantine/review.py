@@ -11,6 +11,7 @@ envelope sender: the message arrives as it was sent and is not caught a second t
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import threading
 from contextlib import closing
@@ -29,6 +30,7 @@ from mailsift.quarantine.store import QuarantineStore
 log = logging.getLogger("mailsift.quarantine")
 
 SMTP_TIMEOUT_S = 30.0
+HEADER_END = re.compile(rb"\r?\n\r?\n")
 LEARN_MODES = ("ham", "spam", "forget", "spam-report", "ham-revoke")
 _RELEASING = threading.Lock()
 
@@ -46,9 +48,27 @@ def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[
                     raise ServerFailed(f"cannot hand the message to {via}: it does not offer "
                                        f"SMTPUTF8, which {international} needs")
                 options.append("SMTPUTF8")
+            elif _utf8_header(raw) and smtp.has_extn("smtputf8"):
+                options.append("SMTPUTF8")
             return smtp.sendmail(sender, recipients, raw, mail_options=options)
     except (smtplib.SMTPException, OSError) as exc:
         raise ServerFailed(f"cannot hand the message to {via}: {exc}") from None
+
+
+def _utf8_header(raw: bytes) -> bool:
+    """Whether the header holds raw UTF-8 (RFC 6532): mail that came with SMTPUTF8, as a From of
+    jörg@bücher.example does, even when both envelope addresses are ASCII. Released without it,
+    Postfix no longer knew the message as SMTPUTF8 mail and passed its 8-bit header on to servers
+    that never offered SMTPUTF8. Legacy 8-bit text that is not UTF-8 is no such mail, and a
+    server without SMTPUTF8 still takes such a header as it took it before."""
+    head = HEADER_END.split(raw, maxsplit=1)[0]
+    if head.isascii():
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def release(config: Config, store: QuarantineStore, message_id: str, user: str,

@@ -103,11 +103,12 @@ class Mta:
     sink: SmtpSink
 
     def send(self, raw: bytes, recipients: list[str] | str, *, sender: str = "alice@sender.example",
-             plain: bool = False, xclient: dict[str, str] | None = None) -> Sent:
+             plain: bool = False, xclient: dict[str, str] | None = None,
+             smtputf8: bool = False) -> Sent:
         """Submit through the milter-enabled smtpd (or the no-milter one with `plain`)."""
         rcpts = [recipients] if isinstance(recipients, str) else recipients
         port = self.postfix.plain_port if plain else self.postfix.smtpd_port
-        return send(port, sender, rcpts, raw, xclient=xclient)
+        return send(port, sender, rcpts, raw, xclient=xclient, smtputf8=smtputf8)
 
     def delivered(self, message_id: str, timeout: float = DELIVERY_TIMEOUT_S) -> Received:
         return self.sink.wait_for_id(message_id, timeout)

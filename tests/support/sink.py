@@ -32,6 +32,7 @@ class Received:
     recipients: tuple[str, ...]
     raw: bytes
     at: float = field(default_factory=time.monotonic)
+    smtputf8: bool = False  # the sender asked for SMTPUTF8 (RFC 6531) in MAIL FROM
 
     @property
     def message(self) -> EmailMessage:
@@ -61,7 +62,8 @@ class _Recorder:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         self.sink._add(Received(sender=envelope.mail_from or "",
-                                recipients=tuple(envelope.rcpt_tos), raw=raw))
+                                recipients=tuple(envelope.rcpt_tos), raw=raw,
+                                smtputf8=envelope.smtp_utf8))
         return "250 2.0.0 Ok: stored by sink"
 
 

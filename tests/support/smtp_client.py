@@ -47,24 +47,26 @@ class Sent:
 
 
 def send(port: int, sender: str, recipients: Sequence[str], raw: bytes, *,
-         xclient: dict[str, str] | None = None, timeout: float = 60.0) -> Sent:
+         xclient: dict[str, str] | None = None, timeout: float = 60.0,
+         smtputf8: bool = False) -> Sent:
     """Submit one message to the smtpd on `port`; never raises for an SMTP-level refusal.
 
     `xclient`: attributes for Postfix's XCLIENT (e.g. {"LOGIN": "alice"} for an authenticated
     sender, {"ADDR": "192.0.2.7"} for a client address): the milter sees them as if real.
+    `smtputf8`: MAIL FROM asks for SMTPUTF8 (RFC 6531), and addresses go out in UTF-8.
     """
     started = time.perf_counter()
     with smtplib.SMTP(LOOPBACK, port, local_hostname=CLIENT_HELO,
                       timeout=timeout) as smtp:
         # ASCII commands go out the same; a test writes a raw 8-bit envelope byte as U+0080-U+00FF
         smtp.command_encoding = "latin-1"
-        sent = _transaction(smtp, sender, recipients, raw, xclient)
+        sent = _transaction(smtp, sender, recipients, raw, xclient, ["SMTPUTF8"] if smtputf8 else [])
         sent.seconds = time.perf_counter() - started
         return sent
 
 
 def _transaction(smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], raw: bytes,
-                 xclient: dict[str, str] | None) -> Sent:
+                 xclient: dict[str, str] | None, options: list[str]) -> Sent:
     """EHLO (and XCLIENT) through the final reply on an open connection."""
     smtp.ehlo()
     if xclient:
@@ -73,7 +75,7 @@ def _transaction(smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], raw
         if code != 220:
             return Sent(code, text.decode(errors="replace"), "xclient")
         smtp.ehlo()
-    code, text = smtp.mail(sender)
+    code, text = smtp.mail(sender, options)  # SMTPUTF8 switches commands to UTF-8
     if code != 250:
         smtp.rset()
         return Sent(code, text.decode(errors="replace"), "mail")
