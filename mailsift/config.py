@@ -172,7 +172,10 @@ def _recipient_pattern(value: str) -> str:
                          "example.org also its subdomains")
     if text.startswith("@"):
         return "@" + _domain_name(text[1:])
-    return _mailbox(text) if "@" in text else _domain_name(text)
+    if "@" in text:  # the domain in its ASCII form, as policy_for compares it
+        local, _, domain = text.rpartition("@")
+        return _mailbox(f"{local}@{ascii_domain(domain)}")
+    return _domain_name(text)
 
 
 def _nameserver(value: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from mailsift.config import Config, Policy, Thresholds
+from mailsift.domains import ascii_domain
 
 
 class Action(StrEnum):
@@ -56,8 +57,9 @@ class Decision:
 def _domain_matches(pattern: str, address: str) -> int:
     """How specifically `pattern` (lowercased by the config) names `address` (0: not at all);
     the most specific policy wins."""
-    address = address.lower().strip("<>")
-    domain = address.rpartition("@")[2]
+    local, _, domain = address.lower().strip("<>").rpartition("@")
+    domain = ascii_domain(domain)  # as the config stores it: jörg@bücher.example is ours too
+    address = f"{local}@{domain}"
     if "@" in pattern and not pattern.startswith("@"):
         return 1000 if pattern == address else 0
     if pattern.startswith("@"):
