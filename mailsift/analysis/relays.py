@@ -35,7 +35,9 @@ BRACKETED = re.compile(
 # qmail and Exchange: "(1.2.3.4)", "(ident@1.2.3.4)", "(2001:db8::1)".
 PARENTHESISED = re.compile(
     r"\((?:([^\s@()]+)@)?([0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)\)")
-BARE = re.compile(r"\[?\b([0-9]{1,3}(?:\.[0-9]{1,3}){3})\b\]?")
+# An address alone: IPv4 with or without brackets, IPv6 only in brackets ("from [IPv6:2001:db8::1]"
+# of Exim and others), as unbracketed it would take the times of a date for an address.
+BARE = re.compile(r"\[?\b([0-9]{1,3}(?:\.[0-9]{1,3}){3})\b\]?|\[(?:IPv6:)?([0-9A-Fa-f]*:[0-9A-Fa-f:.]+)\]")
 QMAIL_HELO = re.compile(r"\(HELO\s+([^)\s]*)\)", re.IGNORECASE)
 EXIM_HELO = re.compile(r"\bhelo=([^)\s]+)")
 EXIM_IDENT = re.compile(r"\bident=([^)\s]+)")
@@ -95,7 +97,7 @@ def _from_clause(name: str, comments: str, exim: bool) -> Relay | None:
         bare = BARE.fullmatch(name) or BARE.search(comments)
         if bare is None:
             return None
-        ip = bare[1]
+        ip = bare[1] or bare[2]
     ip = _valid_ip(ip)
     if not ip:
         return None
@@ -115,14 +117,24 @@ def _from_clause(name: str, comments: str, exim: bool) -> Relay | None:
 
 
 def _valid_ip(text: str) -> str:
-    """The address in canonical form, '' if it is none. Most are IPv4 already written canonically,
-    which the pattern confirms at a tenth of the cost of the ipaddress module."""
+    """The address in canonical form (`canonical_ip`), '' if it is none. Most are IPv4 already
+    written canonically, which the pattern confirms at a tenth of the cost of the ipaddress module."""
     if CANONICAL_IPV4.fullmatch(text):
         return text
     try:
-        return str(ipaddress.ip_address(text))
+        return canonical_ip(text)
     except ValueError:
         return ""
+
+
+def canonical_ip(text: str) -> str:
+    """An address as every check compares it: compressed IPv6, and an IPv4-mapped IPv6 address
+    (::ffff:192.0.2.1, what a dual-stack socket reports for an IPv4 client) as the IPv4 address
+    it is, so trusted_networks, DNS lists, SPF and rDNS judge 192.0.2.1, not a nibble name that
+    no list and no IPv4 network can match. ValueError if `text` is no address."""
+    address = ipaddress.ip_address(text)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
 
 
 def _auth(protocol: str, text: str) -> str:

@@ -50,11 +50,13 @@ def refusal(code: str) -> bool:
 
 
 def questions(entry: DnsList, ids: Identities) -> list[tuple[str, str]]:
-    """(what is looked up, DNS name) pairs for one list."""
+    """(what is looked up, DNS name) pairs for one list; IPv6 relays only for a list that says it
+    lists IPv6 (`ipv6`). The relays' addresses are canonical already: an IPv4-mapped address is
+    asked about as the IPv4 address it is (`relays.canonical_ip`)."""
     if entry.kind == "uri":
         return [(domain, f"{domain}.{entry.zone}") for domain in ids.uri_domains]
     ips = ids.relay_ips if entry.relays == "all" else [ip for ip in ids.relay_ips[:1] if ip == ids.client_ip]
-    return [(ip, reverse_name(ip, entry.zone)) for ip in ips]
+    return [(ip, reverse_name(ip, entry.zone)) for ip in ips if entry.ipv6 or ":" not in ip]
 
 
 async def check_lists(config: DnsConfig, ids: Identities, lookups: Lookups) -> dict[str, str]:

@@ -144,3 +144,56 @@ def test_postfix_own_received_header_for_the_same_hop_is_not_counted_twice() -> 
     msg = run(build([own, ("From", "a@sender.example")]), envelope=envelope)
     assert [r.ip for r in msg.relays] == ["192.0.2.44"]
     assert msg.relays[0].rdns == "mail.sender.example"
+
+
+@pytest.mark.parametrize("value", [
+    "from [IPv6:2001:db8::25] (helo=laptop) by mx.example.org with esmtp (Exim 4.96) id 1rX; "
+    "Mon, 01 Jan 2024 10:00:00 +0000",
+    "from [2001:db8::25] by mx.example.org with ESMTP id 1rX; Mon, 01 Jan 2024 10:00:00 +0000",
+])
+def test_relay_named_only_by_its_bracketed_ipv6_address_is_a_hop(value: str) -> None:
+    """As `from [192.0.2.45] (helo=laptop)` is: left out, the hop's older neighbour was taken
+    for the first untrusted relay, and its address judged in this one's place."""
+    relay = parse_received(value)
+    assert relay is not None and (relay.ip, relay.rdns) == ("2001:db8::25", "")
+
+
+@pytest.mark.parametrize("written", ["[IPv6:::ffff:192.0.2.66]", "[::FFFF:192.0.2.66]",
+                                     "[::ffff:c000:242]"])
+def test_ipv4_mapped_relay_address_is_its_ipv4_address(written: str) -> None:
+    relay = parse_received(f"from mail.example.net (mail.example.net {written}) by mx.example.org "
+                           "(Postfix) with ESMTP id 4A; Mon, 1 Jan 2024 10:00:00 +0000")
+    assert relay is not None and relay.ip == "192.0.2.66"
+
+
+def test_ipv4_mapped_relay_is_trusted_by_its_ipv4_network() -> None:
+    own = ("Received", "from edge.example.org (edge.example.org [IPv6:::ffff:10.0.0.5]) by "
+           "mx.example.org (Postfix) with ESMTP id 4A; Mon, 1 Jan 2024 10:00:00 +0000")
+    outside = ("Received", f"{POSTFIX.split(' by ')[0]} by edge.example.org (Postfix) with ESMTP "
+               "id 3B; Mon, 1 Jan 2024 09:59:00 +0000")
+    msg = run(build([own, outside, ("From", "a@example.net")]),
+              config(trusted=["10.0.0.0/8"]))
+    assert [(r.ip, r.trusted) for r in msg.relays] == [("10.0.0.5", True), ("192.0.2.10", False)]
+
+
+def test_relays_in_ipv6_trusted_networks_are_trusted() -> None:
+    own = ("Received", "from edge.example.org (edge.example.org [IPv6:2001:db8:7::5]) by "
+           "mx.example.org (Postfix) with ESMTP id 4A; Mon, 1 Jan 2024 10:00:00 +0000")
+    outside = ("Received", "from mail.example.net (mail.example.net [IPv6:2001:db8:99::1]) by "
+               "edge.example.org (Postfix) with ESMTP id 3B; Mon, 1 Jan 2024 09:59:00 +0000")
+    msg = run(build([own, outside, ("From", "a@example.net")]),
+              config(trusted=["2001:db8:7::/48"]))
+    assert [(r.ip, r.trusted) for r in msg.relays] == [("2001:db8:7::5", True), ("2001:db8:99::1", False)]
+    assert msg.first_untrusted is not None and msg.first_untrusted.rdns == "mail.example.net"
+
+
+@pytest.mark.parametrize("name", ["[2001:db8::5]", "[192.0.2.44]", "unknown"])
+def test_client_without_a_verified_name_has_no_reverse_name(name: str) -> None:
+    """libmilter hands over such a client's name as its address in brackets: taken for a name,
+    Bayes learnt a token per address and the relay header showed a reverse name it never had."""
+    from mailsift.analysis.model import Envelope
+
+    envelope = Envelope(client_ip=name.strip("[]") if name != "unknown" else "192.0.2.44",
+                        client_name=name, helo="laptop.example", mail_from="x@example.net")
+    msg = run(build([("From", "x@example.net")]), envelope=envelope)
+    assert msg.relays[0].rdns == ""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 
+from mailsift.network.resolver import reverse_name
+
 OWN_DOMAIN = "our.test"
 
 # Connecting hosts
@@ -19,6 +21,10 @@ NO_PTR_IP = "192.0.2.20"
 UNCONFIRMED_IP = "192.0.2.30"  # PTR fake.shop.test, whose address is another one
 DYNAMIC_IP = "192.0.2.40"  # PTR 40-2-0-192.dsl.isp.test (confirmed, but a consumer line)
 ALLOWED_IP = "192.0.2.50"  # on the allow list; mail.partner.test, confirmed
+# IPv6 hosts (RFC 3849 documentation range)
+GOOD_IP6 = "2001:db8:1::25"  # mail6.six.test, forward-confirmed; allowed to send for six.test
+LISTED_IP6 = "2001:db8:66::2"  # on the block list (nibble name); PTR mail6.listed.test, confirmed
+NO_PTR_IP6 = "2001:db8:20::5"
 
 # DNS lists
 BLOCK_ZONE = "bl.test"
@@ -107,6 +113,8 @@ def _base_records(dkim_key: str) -> list[str]:
         # lists
         f"address=/{_list_name(LISTED_IP, BLOCK_ZONE)}/127.0.0.2",
         f"address=/{_list_name(ALLOWED_IP, ALLOW_ZONE)}/127.0.0.2",
+        f"host-record=mail6.listed.test,{LISTED_IP6}",
+        f"address=/{reverse_name(LISTED_IP6, BLOCK_ZONE)}/127.0.0.2",
         f"address=/{LISTED_URI_DOMAIN}.{URI_ZONE}/127.0.0.2",
         f"address=/{WRITTEN_URI_DOMAIN}.{URI_ZONE}/127.0.0.2",
         f"address=/{WRITTEN_IDN_DOMAIN.encode('idna').decode()}.{URI_ZONE}/127.0.0.2",
