@@ -588,14 +588,15 @@ def outbound_lift(config_path: str | None, sender: tuple[str, ...]) -> None:
     """Lift the pause of SENDER on every milter host at once by clearing its spam count.
 
     SENDER as `outbound list` and the milter's log name it ("SASL login alice",
-    "client 192.0.2.7"; the quotes may be left out), or the bare login or address. The lift
+    "client 192.0.2.7"; the quotes may be left out), or the bare login or address (of IPv6:
+    any address in the counted network, "client 2001:db8:7:1::/64"). The lift
     is recorded, with the Unix user who ran it, in the system log beside the milter's lines
     (`journalctl -t mailsift`). A sender with nothing counted exits with status 2."""
     from mailsift import audit
     from mailsift.milter.sender_hold import PauseStoreError, named_sender
 
     hold, shared = _pause_store(config_path, "outbound lift")
-    name = named_sender(" ".join(sender))
+    name = named_sender(" ".join(sender), hold.settings.ipv6_prefix)
     try:
         was = shared.lift(hold.window, name)
     except PauseStoreError as exc:

@@ -607,6 +607,12 @@ class OutboundConfig(Thresholds):
         "leaves the window: a compromised account's spam run stalls; 0: never.")
     pause_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = Field(
         60, description="The window pause_after counts in.")
+    pause_ipv6_prefix: Annotated[int, Field(ge=32, le=128)] = Field(
+        64, description="A trusted client on IPv6 is counted by its network of this prefix "
+        "length, not by its address: a host given a /64 (the usual customer server or VPS) can "
+        "send from any of its 2^64 addresses, one per message, and would never be paused. 128 "
+        "counts each address; lower it to the prefix each customer gets when that is wider; "
+        "IPv4 clients are counted by address.")
     pause_text: str = Field(
         "Sending paused: too much of your recent mail looked like spam; it will resume by "
         "itself, or ask your provider", description="Text after 451 4.7.1 in the reply to a "

@@ -212,7 +212,10 @@ def test_a_lift_the_system_log_cannot_take_is_on_standard_error_and_still_done(
 
 @pytest.mark.parametrize(("counted", "named"), [
     (BOB, ["SASL", "login", "bob"]),  # as `outbound list` writes it, unquoted
-    ("client 2001:db8::7", ["2001:DB8:0::7"]),  # an address written another way
+    # an IPv6 client is counted by its /64 (outbound.pause_ipv6_prefix): an address in it, written
+    # as Postfix's log or any other way, or the network as the milter's log names it, lifts that
+    ("client 2001:db8::/64", ["2001:DB8:0::7"]),
+    ("client 2001:db8::/64", ["2001:db8::/64"]),
 ])
 def test_lift_of_a_sender_counted_below_the_limit_clears_its_count(
         tmp_path: Path, empty_redis: RedisServer, counted: str, named: list[str]) -> None:

@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from typing import Any, TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -97,6 +97,7 @@ class PauseSettings:
     minutes: float  # the window
     store: RedisSettings | None = None  # the Redis the milter hosts share; None: this host's memory
     key_prefix: str = "mailsift:pause:"
+    ipv6_prefix: int = 64  # an IPv6 client is counted by its network of this length (client_group)
 
 
 @dataclass(frozen=True)
@@ -124,9 +125,10 @@ class Standing:
         return f"{self.state():<36}  {self.count:>4} of {self.limit:<4}  {self.sender}"
 
 
-def sender_name(login: str, client_ip: str, local_sender: str | None = None) -> str:
+def sender_name(login: str, client_ip: str, ipv6_prefix: int, local_sender: str | None = None) -> str:
     """Who a message is counted for: the SASL login, else, for local submission (`local_sender`
-    not None), its envelope sender, else the (trusted) client's address.
+    not None), its envelope sender, else the (trusted) client's address, or for IPv6 its
+    network (`client_group`).
 
     Local submission is counted per envelope sender, not per client: Postfix hands every message
     of the sendmail command to the milter as from localhost[127.0.0.1], so one compromised web
@@ -139,17 +141,30 @@ def sender_name(login: str, client_ip: str, local_sender: str | None = None) -> 
         return LOGIN + login
     if local_sender is not None:
         return LOCAL + (local_sender or "<>")
-    return CLIENT + client_ip
+    return CLIENT + client_group(client_ip, ipv6_prefix)
 
 
-def named_sender(text: str) -> str:
+def client_group(address: str, ipv6_prefix: int) -> str:
+    """What a client address is counted as: an IPv4 address alone, an IPv6 one as its network of
+    `ipv6_prefix` bits ("2001:db8:7:1::/64"; 128: the address). A server holds a whole IPv6
+    network, a /64 at least, and can send each message from another of its addresses: counted
+    per address, a spam run that rotates them would never reach pause_after. The cost is that
+    hosts sharing one such network are paused together, which is why the prefix is the site's."""
+    address = ip_address(address)
+    if address.version == 4 or ipv6_prefix == address.max_prefixlen:
+        return str(address)
+    return str(ip_network(f"{address}/{ipv6_prefix}", strict=False))
+
+
+def named_sender(text: str, ipv6_prefix: int) -> str:
     """The sender an admin means: as the milter's log and `outbound list` name it, or by the
-    bare login or address, as Postfix's log shows them (`alice`, `192.0.2.7`). A local sender
-    is named in full (`local sender web1@host.example`): a login may be an address too."""
+    bare login, address or network, as Postfix's log shows them (`alice`, `192.0.2.7`; an IPv6
+    address means the network it is counted in). A local sender is named in full
+    (`local sender web1@host.example`): a login may be an address too."""
     if text.startswith((LOGIN, CLIENT, LOCAL)):
         return text
     try:
-        return CLIENT + str(ip_address(text))  # written as the milter gets it (compressed IPv6)
+        return CLIENT + client_group(text.partition("/")[0], ipv6_prefix)  # as the milter names it
     except ValueError:
         return LOGIN + text
 
@@ -158,13 +173,15 @@ def pause_settings(config: OutboundConfig) -> PauseSettings:
     """The settings [outbound] names, with the Redis password read now (again on each reload,
     so a changed password is taken up)."""
     if not config.pause_store:
-        return PauseSettings(config.pause_after, config.pause_minutes)
+        return PauseSettings(config.pause_after, config.pause_minutes,
+                             ipv6_prefix=config.pause_ipv6_prefix)
     try:
         password = read_secret(config.password_file, REDIS_PASSWORD_ENV, "Redis password")
     except SecretError as exc:
         raise PauseStoreError(f"outbound.password_file: {exc}") from None
     return PauseSettings(config.pause_after, config.pause_minutes,
-                         settings_for(config, config.pause_store, password), config.pause_key_prefix)
+                         settings_for(config, config.pause_store, password), config.pause_key_prefix,
+                         config.pause_ipv6_prefix)
 
 
 class SenderHold:

@@ -28,7 +28,7 @@ from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
-from mailsift.milter.trace import Hop, received_header
+from mailsift.milter.trace import Hop, received_header, verified_name
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
 from mailsift.report import fold, report_text, spam_headers
@@ -93,6 +93,8 @@ class MailsiftMilter(Milter.Base):
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
         self.client_name = hostname or ""
         if family in (socket.AF_INET, socket.AF_INET6) and hostaddr:
+            # (address, port) for IPv4, (address, port, flow info, scope id) for IPv6; Postfix
+            # reports an IPv4 client on a dual-stack socket as IPv4, never as ::ffff:192.0.2.1
             self.client_ip = str(hostaddr[0])
         self.local = _local_submission(self.client_name, family, hostaddr)
         return Milter.CONTINUE
@@ -186,7 +188,8 @@ class MailsiftMilter(Milter.Base):
     def _sender(self) -> str:
         """Who sends outbound mail: the SASL login, the local envelope sender, else the trusted
         client's address."""
-        return sender_name(self.auth_user, self.client_ip, self.mail_from if self.local else None)
+        return sender_name(self.auth_user, self.client_ip, self.service.hold.settings.ipv6_prefix,
+                           self.mail_from if self.local else None)
 
     def _trusted_client(self) -> bool:
         address = ip_address(self.client_ip)
@@ -380,8 +383,8 @@ class MailsiftMilter(Milter.Base):
         self.setreply(code, extended, text.replace("%", "%%"))
 
     def _client(self) -> str:
-        """The client as Postfix's log writes it: name[address]."""
-        return f"{self.client_name or '-'}[{self.client_ip or '-'}]"
+        """The client as Postfix's log writes it: name[address], unknown[address] without a name."""
+        return f"{verified_name(self.client_name)}[{self.client_ip or '-'}]"
 
     def _log(self, queue_id: str, result: Result | None, action: str, started: float,
              held: str = "") -> None:

@@ -27,9 +27,16 @@ class Hop:
     arrival: datetime
 
 
+def verified_name(client_name: str) -> str:
+    """The client's name as Postfix writes it in its log and Received header: "unknown" when the
+    address has no verified name, for which libmilter hands over the address in brackets
+    ("[2001:db8::5]"), which would read as a name and repeat the address."""
+    return client_name if client_name and not client_name.startswith("[") else "unknown"
+
+
 def received_header(hop: Hop) -> bytes:
     """RFC 5321 section 4.4 trace line, folded, CRLF-terminated; `with` as in RFC 3848."""
-    name = hop.client_name if hop.client_name and not hop.client_name.startswith("[") else "unknown"
+    name = verified_name(hop.client_name)
     client = f"{name} [{hop.client_ip}]" if hop.client_ip else name
     protocol = "ESMTP" + ("S" if hop.tls else "") + ("A" if hop.authenticated else "")
     date = format_datetime(hop.arrival.astimezone())

@@ -14,7 +14,14 @@ import pytest
 
 from mailsift import breaker
 from mailsift.config import OutboundConfig
-from mailsift.milter.sender_hold import TIMEOUT_S, PauseSettings, SenderHold, sender_hold
+from mailsift.milter.sender_hold import (
+    TIMEOUT_S,
+    PauseSettings,
+    SenderHold,
+    named_sender,
+    sender_hold,
+    sender_name,
+)
 from mailsift.redis_connect import RedisSettings
 from tests.support.ports import LOOPBACK, free_port, unanswered_port
 from tests.support.redis_server import TEST_PASSWORD, RedisClusterServers, RedisServer
@@ -205,3 +212,15 @@ def test_a_refused_password_is_never_logged(tmp_path: Path, caplog: pytest.LogCa
         server.stop()
     assert "AuthenticationError" in warnings(caplog)[0]
     assert not any(wrong in text for text in caplog.text.splitlines())
+
+
+@pytest.mark.parametrize(("client", "prefix", "counted"), [
+    ("2001:db8:7:1::a", 64, "client 2001:db8:7:1::/64"),
+    ("2001:db8:7:1:ffff::b", 64, "client 2001:db8:7:1::/64"),  # the same /64
+    ("2001:db8:7:1::a", 56, "client 2001:db8:7::/56"),
+    ("2001:db8:7:1::a", 128, "client 2001:db8:7:1::a"),  # per address, as the site chose
+    ("192.0.2.7", 64, "client 192.0.2.7"),  # IPv4: the address
+])
+def test_trusted_ipv6_client_is_counted_by_its_network(client: str, prefix: int, counted: str) -> None:
+    assert sender_name("", client, prefix) == counted
+    assert named_sender(client, prefix) == counted
