@@ -16,7 +16,7 @@ from typing import NamedTuple
 from mailsift.analysis.model import Envelope, Message
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.bayes import Verdict
-from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.filter import BayesFilter, repair_named
 from mailsift.classifier.reports import ReportMatch
 from mailsift.config import Config
 from mailsift.network import NETWORK_KEY, authentication_results, gather, local_authserv_id
@@ -100,6 +100,7 @@ class Scanner:
         try:
             verdict, reports = self.bayes.recipients_verdict(msg), self.bayes.reported(msg)
         except Exception as exc:  # see above: logged with its cause, the rules still score
+            exc = repair_named(self.config.bayes, exc)
             self.bayes.warnings.warn("score", "Bayes failed on a message (%s: %s); it is scored "
                                      "by the rules alone", type(exc).__name__, exc)
             return BayesView(None, None, "failed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 import threading
 import time
 from collections import OrderedDict
@@ -89,6 +90,26 @@ def recipient_prefix(config: BayesConfig, name: str) -> str:
         wanted = "a domain" if config.per_recipient == "domain" else "an address"
         raise ValueError(f"--for {name!r}: not {wanted}")
     return _store_prefix(config, key)
+
+
+def repair_named(config: BayesConfig, damage: Exception) -> Exception:
+    """`damage` (a StoreDamaged; any other error is returned as it is) with its repair naming
+    the store as the administrator does in `mailsift learn`: nothing for the site-wide store,
+    `--for NAME` for a recipient's (the store's prefix would send them looking for an option
+    they never needed), `--prefix` for any other. For every place that shows it: learn, the
+    milter log of a scan or an autolearn, a quarantine review."""
+    if not isinstance(damage, StoreDamaged):
+        return damage
+    prefix = damage.store.prefix
+    if prefix == config.key_prefix:
+        return damage.named_by("")
+    name = prefix.removeprefix(config.key_prefix).removesuffix(":")
+    try:
+        if recipient_prefix(config, name) == prefix:
+            return damage.named_by(f"--for {shlex.quote(name)}")
+    except ValueError:  # bayes.per_recipient is off, or the prefix holds no domain or address
+        pass
+    return damage
 
 
 def _store_prefix(config: BayesConfig, key: str) -> str:

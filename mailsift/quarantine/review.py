@@ -20,9 +20,9 @@ from typing import Any
 
 from mailsift.analysis.model import Message
 from mailsift.analysis.parse import analyse
-from mailsift.classifier.filter import BayesFilter, recipient_key
+from mailsift.classifier.filter import BayesFilter, recipient_key, repair_named
 from mailsift.classifier.open_store import open_store
-from mailsift.classifier.store import Label, StoreError
+from mailsift.classifier.store import Label, StoreDamaged, StoreError
 from mailsift.config import Config, split_host_port
 from mailsift.quarantine.model import QuarantineError, ServerFailed, now
 from mailsift.quarantine.store import QuarantineStore
@@ -114,6 +114,8 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
                 outcome = _learn_and_share(bayes, msg, mode)
             if key is not None:  # a reviewer's verdict is what the recipients' own store is for
                 outcome += f"; {key}'s store: {_learn_recipient(bayes.for_recipient(key), msg, mode)}"
+    except StoreDamaged as exc:  # the store answers: "unavailable" would mislead
+        raise ServerFailed(f"Bayes: {repair_named(config.bayes, exc)}") from None
     except StoreError as exc:
         raise ServerFailed(f"Bayes store unavailable: {exc}") from None
     store.log(message_id, user, "learned", f"{mode}: {outcome}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 
 from mailsift.analysis.model import Message
-from mailsift.classifier.filter import BayesFilter, recipient_key
+from mailsift.classifier.filter import BayesFilter, recipient_key, repair_named
 from mailsift.classifier.store import Label, LearnItem, Outcome, StoreDamaged, StoreError, StoreFull
 from mailsift.config import AutolearnConfig
 from mailsift.rules.result import Result
@@ -57,7 +57,7 @@ def autolearn(msg: Message, result: Result, bayes: BayesFilter, config: Autolear
         return _learn_everywhere(msg, bayes, label)
     except Exception as exc:  # the message is scored; learning it is a bonus (see below)
         bayes.warnings.warn("autolearn", "Bayes autolearn failed on a message (%s: %s), "
-                            "scoring goes on", type(exc).__name__, exc)
+                            "scoring goes on", type(exc).__name__, repair_named(bayes.config, exc))
         return "failed"
 
 

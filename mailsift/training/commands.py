@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shlex
 import shutil
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from typing import IO
 
 from tqdm import tqdm
 
-from mailsift.classifier.filter import BayesFilter, recipient_prefix
+from mailsift.classifier.filter import BayesFilter, repair_named
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import (
     BackupError,
@@ -71,7 +70,7 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
         bayes = _learn_filter(config.bayes, prefix, recipient)
         return _dispatch(config, bayes, mode, paths, file, mbox)
     except StoreDamaged as exc:  # the store answers: "unavailable" would mislead
-        raise LearnCommandError(f"learn: {_named_for_learn(config.bayes, exc)}") from None
+        raise LearnCommandError(f"learn: {repair_named(config.bayes, exc)}") from None
     except BackupError as exc:
         raise LearnCommandError(f"learn: {exc}") from None
     except StoreError as exc:
@@ -87,22 +86,6 @@ def _learn_filter(config: BayesConfig, prefix: str | None, recipient: bool) -> B
         site = BayesFilter(config, open_store(config))
         return BayesFilter(config, site.store.with_prefix(prefix), site=site)
     return BayesFilter(config, open_store(config, prefix))
-
-
-def _named_for_learn(config: BayesConfig, damage: StoreDamaged) -> StoreDamaged:
-    """`damage` with its repair naming the store as `learn` does: nothing for the site-wide
-    store, `--for NAME` for a recipient's (the store's prefix would send an administrator who
-    used --for looking for an option they never needed), `--prefix` for any other."""
-    prefix = damage.store.prefix
-    if prefix == config.key_prefix:
-        return damage.named_by("")
-    name = prefix.removeprefix(config.key_prefix).removesuffix(":")
-    try:
-        if recipient_prefix(config, name) == prefix:
-            return damage.named_by(f"--for {shlex.quote(name)}")
-    except ValueError:  # bayes.per_recipient is off, or the prefix holds no domain or address
-        pass
-    return damage
 
 
 def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], file: str | None,
@@ -160,7 +143,7 @@ def _stores(config: BayesConfig, store: TokenStore) -> LearnOutput:
     errors: list[str] = []
     for nested in store.nested_stores():
         if nested.damage is not None:
-            errors.append(f"learn: {_named_for_learn(config, nested.damage)}")
+            errors.append(f"learn: {repair_named(config, nested.damage)}")
         elif nested.totals is not None:
             lines.append(_store_line(nested.prefix.removeprefix(store.prefix), nested.totals, nested.tokens))
     return LearnOutput("\n".join(lines), tuple(errors))
@@ -253,7 +236,7 @@ def _stopped(config: BayesConfig, cause: StoreError) -> str:
     """Why learning stopped part-way. Running again helps once a failing store is back, not
     while a record of it is damaged: the cause then says how to repair it."""
     if isinstance(cause, StoreDamaged):
-        return f"learn: stopped: {_named_for_learn(config, cause)}; what is counted above stays learned"
+        return f"learn: stopped: {repair_named(config, cause)}; what is counted above stays learned"
     return (f"learn: stopped, the Bayes store failed: {cause}; what is counted above stays "
             "learned, run the same command again for the rest")
 

@@ -5,6 +5,7 @@ one line. Each on SQLite, a real redis-server and a real Redis Cluster (`per_dom
 from __future__ import annotations
 
 import contextlib
+import logging
 import json
 import sqlite3
 from pathlib import Path
@@ -268,3 +269,34 @@ def test_learning_for_a_recipient_logs_in_to_redis_once(redis_server: RedisServe
 
     site = connections()
     assert connections("--for", "a.example") == site
+
+
+def test_the_log_and_a_quarantine_review_name_a_damaged_store_as_learn_does(
+        per_domain: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The milter's warning for a scan or autolearn, and `quarantine learn`, named a recipient's
+    damaged store by `--prefix 'mailsift:a.example:'` (and the review called the store, which
+    answers, "unavailable"), where `learn` names it `--for a.example`."""
+    from mailsift.analysis.model import Envelope
+    from mailsift.quarantine.store import open_quarantine
+    from mailsift.scanner import Scanner
+    from tests.quarantine.conftest import make_message, make_meta
+
+    per_domain.write_text(per_domain.read_text() + f'[quarantine]\ndir = "{tmp_path}/q"\n')
+    folder = spam_folder(tmp_path, 1)
+    assert mailsift(per_domain, "learn", "--spam", "--for", "a.example",
+                    str(folder / "0.eml")).returncode == 0
+    damage_total(per_domain, "mailsift:a.example:", "spam", "lots")
+    repair = "(mailsift learn --for a.example --restore FILE, or --clear)"
+
+    config = load_config(str(per_domain))
+    caplog.set_level(logging.WARNING)
+    with contextlib.closing(BayesFilter(config.bayes, open_store(config.bayes))) as bayes:
+        Scanner(config, bayes=bayes).scan(SPAM[1], Envelope(rcpt_to=["jane@a.example"]))
+    assert [r.getMessage() for r in caplog.records if repair in r.getMessage()], caplog.text
+    assert "--prefix" not in caplog.text
+
+    held = open_quarantine(config.quarantine).put(make_message(), make_meta(["jane@a.example"]))
+    reviewed = mailsift(per_domain, "quarantine", "learn", "--spam", held)
+    assert (reviewed.returncode, reviewed.stdout) == (2, ""), reviewed.stderr
+    assert reviewed.stderr.count("\n") == 1 and reviewed.stderr.endswith(f"{repair}\n"), reviewed.stderr
+    assert "unavailable" not in reviewed.stderr
