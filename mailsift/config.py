@@ -227,9 +227,9 @@ class DnsList(Section):
         "all", description="ip lists: look up every untrusted relay, or only the one that handed "
         "the message to us (right for lists of dynamic address space).")
     ipv6: bool = Field(
-        False, description="ip lists: also look up IPv6 relays (as RFC 5782's nibble names). Only "
-        "for a list whose operator says it lists IPv6 addresses: many list IPv4 only, and asking "
-        "them costs a query per IPv6 message and tells them who writes to you, for no answer.")
+        True, description="ip lists: also look up IPv6 relays (as RFC 5782's nibble names). On "
+        "by default, so no list that does list IPv6 misses such a client; false for a list whose "
+        "operator says it lists IPv4 only: asking it costs a query per IPv6 message, for no answer.")
     describe: str = Field("", description="Description shown in reports; empty: one is made up "
                           "from the zone.")
 

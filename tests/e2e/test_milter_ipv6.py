@@ -17,9 +17,7 @@ CUSTOMERS = "2001:db8:7::/48"  # a hosting provider's customer servers, one /64 
 
 def test_listed_ipv6_client_hits_a_list_of_ipv6_and_is_logged_as_postfix_names_it(
         mta: Mta, start_milter: MilterFactory, test_dns: DnsFixture) -> None:  # noqa: F811
-    overrides = dns_overrides(test_dns.server.address)
-    overrides["dns"]["blocklists"][0]["ipv6"] = True  # type: ignore[index]
-    milter = start_milter(overrides)
+    milter = start_milter(dns_overrides(test_dns.server.address))
     sent = mta.send(letter(), RECIPIENT, sender="tom@shop.test",
                     xclient={"ADDR": f"IPV6:{LISTED_IP6}", "NAME": "mail6.listed.test",
                              "HELO": f"[IPv6:{LISTED_IP6}]"})
