@@ -20,7 +20,7 @@ from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
 from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList
 from mailsift.milter.sender_hold import PauseStoreError, sender_hold
-from mailsift.network.dnslists import all_lists, listings, refusal, test_points
+from mailsift.network.dnslists import IPV6_TEST_POINTS, all_lists, listings, refusal, test_points
 from mailsift.network.resolver import Answer, Lookups, shared_resolver
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
@@ -161,7 +161,8 @@ def pause_check(config: Config) -> Check:
 
 def dns_checks(config: Config) -> list[Check]:
     """Each DNS list asked for its RFC 5782 test points through the configured resolver: the one it
-    must list (127.0.0.2, or the name TEST) and the one it must never list (127.0.0.1, or INVALID).
+    must list (127.0.0.2, or the name TEST) and the one it must never list (127.0.0.1, or INVALID),
+    and for a list asked about IPv6 hosts (`ipv6`) their IPv6 forms too (`_ipv6_text`).
     Public lists refuse queries from big public resolvers (127.255.255.x, or 127.0.0.1 for URI
     lists), a mistyped zone answers nothing, and a dead list may list everything: the first two
     silently never hit, the last hits every message."""
@@ -170,15 +171,28 @@ def dns_checks(config: Config) -> list[Check]:
     lists = all_lists(config.dns)
     if not lists:
         return [Check("dns", True, "on; no DNS lists configured")]
-    answers = asyncio.run(_ask_test_points(config.dns, lists))
-    return [_list_check(entry, answers[2 * n], answers[2 * n + 1], config.dns.timeout)
-            for n, entry in enumerate(lists)]
+    answers = iter(asyncio.run(_ask_test_points(config.dns, lists)))
+    checks = []
+    for entry in lists:
+        check = _list_check(entry, next(answers), next(answers), config.dns.timeout)
+        if _asks_ipv6(entry):
+            check = _ipv6_check(entry, check, next(answers), next(answers))
+        checks.append(check)
+    return checks
+
+
+def _asks_ipv6(entry: DnsList) -> bool:
+    return entry.kind != "uri" and entry.ipv6
 
 
 async def _ask_test_points(config: DnsConfig, lists: list[DnsList]) -> list[Answer]:
-    """Both test points of every list, in list order: listed, then never-listed."""
+    """The test points of every list, in list order: listed, then never-listed; then the IPv6
+    pair likewise for a list asked about IPv6 hosts."""
     lookups = Lookups(shared_resolver(tuple(config.nameservers), 0), config.timeout)
-    return await lookups.query_all([(name, "A") for entry in lists for name in test_points(entry)])
+    versions = [(entry, version) for entry in lists for version in (4, 6)
+                if version == 4 or _asks_ipv6(entry)]
+    return await lookups.query_all([(name, "A") for entry, version in versions
+                                    for name in test_points(entry, version)])
 
 
 def _list_check(entry: DnsList, answer: Answer, never: Answer, timeout: float) -> Check:
@@ -203,3 +217,22 @@ def _list_check(entry: DnsList, answer: Answer, never: Answer, timeout: float) -
                      "remove it")
     return Check("dnslist", True, f"{entry.zone}: test point listed ({', '.join(answer.records)}); "
                  f"rule {entry.rule}")
+
+
+def _ipv6_check(entry: DnsList, check: Check, answer: Answer, never: Answer) -> Check:
+    """`check` (the IPv4 verdict) with what the IPv6 test points say, for a list set to be asked
+    about IPv6 hosts, as it is by default. One that lists the never-listed point would hit every
+    message from an IPv6 host; one that lists neither point most likely lists IPv4 alone, and
+    asking it costs a query for every such message and tells it who writes to us."""
+    if not check.ok:
+        return check
+    name, never_name = test_points(entry, 6)
+    everything = listings(entry, never.records)
+    if everything:
+        return Check("dnslist", False, f"{entry.zone}: lists every IPv6 address ({', '.join(everything)} "
+                     f"also for {never_name}, which no list may list): set ipv6 = false for it")
+    if listings(entry, answer.records):
+        return Check("dnslist", True, f"{check.detail}; IPv6 test point listed too")
+    return Check("dnslist", True, f"{check.detail}; does not list its IPv6 test point "
+                 f"{IPV6_TEST_POINTS[0]} ({name}): it probably lists IPv4 only; set ipv6 = false "
+                 "for it to save a query per message from an IPv6 host")

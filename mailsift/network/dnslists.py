@@ -31,13 +31,29 @@ def all_lists(config: DnsConfig) -> list[DnsList]:
     return [*config.blocklists, *config.allowlists]
 
 
-def test_points(entry: DnsList) -> tuple[str, str]:
-    """RFC 5782's test points: the name every list must list (127.0.0.2, or TEST for domain lists)
-    and the one it must never list (127.0.0.1, or INVALID). A list that lists the second is dead
-    or broken: retired lists have been known to answer "listed" for every query."""
+# RFC 5782 section 5: a list of IPv6 addresses lists ::FFFF:7F00:2 and never ::FFFF:7F00:1, the
+# IPv4-mapped forms of its IPv4 test points, asked about by their nibble names as any IPv6 address.
+IPV6_TEST_POINTS = ("::ffff:7f00:2", "::ffff:7f00:1")
+
+
+def test_points(entry: DnsList, version: int = 4) -> tuple[str, str]:
+    """RFC 5782's test points: the name every list must list (127.0.0.2, or TEST for domain lists;
+    ::FFFF:7F00:2 for `version` 6) and the one it must never list (127.0.0.1, or INVALID;
+    ::FFFF:7F00:1). A list that lists the second is dead or broken: retired lists have been
+    known to answer "listed" for every query, and a zone may do so for IPv6 names alone."""
     if entry.kind == "uri":
         return f"test.{entry.zone}", f"invalid.{entry.zone}"
+    if version == 6:
+        # by hand: dnspython names an IPv4-mapped address as the IPv4 address it maps
+        listed, never = (ipaddress.ip_address(ip).reverse_pointer.removesuffix("ip6.arpa")
+                         for ip in IPV6_TEST_POINTS)
+        return f"{listed}{entry.zone}", f"{never}{entry.zone}"
     return reverse_name("127.0.0.2", entry.zone), reverse_name("127.0.0.1", entry.zone)
+
+
+def version_of(subject: str) -> int:
+    """6 for an IPv6 address asked about, 4 for an IPv4 one and for a domain."""
+    return 6 if ":" in subject else 4
 
 
 def refusal(code: str) -> bool:
@@ -63,26 +79,33 @@ async def check_lists(config: DnsConfig, ids: Identities, lookups: Lookups) -> d
     """Rule name -> evidence, for every list that lists something of this message.
 
     Each list asked anything is also asked its never-listed test point, in the same round (the
-    resolver's cache makes that one query per TTL): a list that lists it would add its score to
-    every message, so none of its answers count."""
+    resolver's cache makes that one query per TTL), the IPv6 one too when it is asked about an
+    IPv6 relay: a list that lists it would add its score to every message (from an IPv6 host),
+    so none of its answers (for IPv6 hosts) count."""
     asked = [(entry, subject, name) for entry in all_lists(config)
              for subject, name in questions(entry, ids)]
-    probed = list({entry.rule: entry for entry, _, _ in asked}.values())
+    probed = list({(entry.rule, version_of(subject)): (entry, version_of(subject))
+                   for entry, subject, _ in asked}.values())
     answers = await lookups.query_all([(name, "A") for _, _, name in asked]
-                                      + [(test_points(entry)[1], "A") for entry in probed])
-    dead = {entry.rule for entry, answer in zip(probed, answers[len(asked):], strict=True)
-            if _lists_everything(entry, answer.records)}
+                                      + [(test_points(entry, version)[1], "A") for entry, version in probed])
+    dead = {(entry.rule, version) for (entry, version), answer
+            in zip(probed, answers[len(asked):], strict=True)
+            if _lists_everything(entry, version, answer.records)}
     listed: dict[str, str] = {}
     for (entry, subject, _), answer in zip(asked, answers[:len(asked)], strict=True):
         codes = listings(entry, answer.records)
-        if codes and entry.rule not in listed and entry.rule not in dead:
+        if codes and entry.rule not in listed and (entry.rule, version_of(subject)) not in dead:
             listed[entry.rule] = f"{subject} listed in {entry.zone} ({', '.join(codes)})"
     return listed
 
 
-def _lists_everything(entry: DnsList, records: tuple[str, ...]) -> bool:
+def _lists_everything(entry: DnsList, version: int, records: tuple[str, ...]) -> bool:
     found = listings(entry, records)
-    if found:
+    if found and version == 6:
+        warn(f"dead6 {entry.zone}", "DNS list %s lists %s (%s), which no list may list: it lists "
+             "every IPv6 address, so none of its answers for IPv6 hosts count; set ipv6 = false "
+             "for it", entry.zone, test_points(entry, 6)[1], ", ".join(found))
+    elif found:
         warn(f"dead {entry.zone}", "DNS list %s lists %s (%s), which no list may list: it lists "
              "everything, so none of its answers count; remove it", entry.zone,
              test_points(entry)[1], ", ".join(found))

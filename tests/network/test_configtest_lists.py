@@ -11,10 +11,16 @@ from tests.network.zone import (
     ALLOW_ZONE,
     BLOCK_ZONE,
     BLOCKED_URI_ZONE,
+    EVERY_IP6_ZONE,
     EVERYTHING_ZONE,
+    IP6_NEVER_POINT,
     REFUSING_ZONE,
     URI_ZONE,
 )
+
+IPV4_ONLY = ("does not list its IPv6 test point ::ffff:7f00:2 (2.0.0.0.0.0.f.7.f.f.f.f" + ".0" * 20
+             + f".{ALLOW_ZONE}): it probably lists IPv4 only; set ipv6 = false for it to save a query "
+             "per message from an IPv6 host")
 
 
 def test_each_list_is_asked_for_its_test_point(test_dns: DnsFixture) -> None:
@@ -28,7 +34,7 @@ def test_each_list_is_asked_for_its_test_point(test_dns: DnsFixture) -> None:
     }}, "test")
     found = [(check.ok, check.detail) for check in dns_checks(config)]
     assert found == [
-        (True, f"{BLOCK_ZONE}: test point listed (127.0.0.2); rule LIST_0"),
+        (True, f"{BLOCK_ZONE}: test point listed (127.0.0.2); rule LIST_0; IPv6 test point listed too"),
         (True, f"{URI_ZONE}: test point listed (127.0.0.2); rule LIST_1"),
         (False, f"{REFUSING_ZONE}: refuses our queries (answer 127.255.255.254): query it through "
                 "your own resolver, and check its terms"),
@@ -38,7 +44,7 @@ def test_each_list_is_asked_for_its_test_point(test_dns: DnsFixture) -> None:
                 "resolver does not reach the list"),
         (False, f"{BLOCK_ZONE}: answers 127.0.0.2 for its test point, none of them in its codes "
                 "['127.0.0.9']"),
-        (True, f"{ALLOW_ZONE}: test point listed (127.0.0.2); rule ALLOW"),
+        (True, f"{ALLOW_ZONE}: test point listed (127.0.0.2); rule ALLOW; {IPV4_ONLY}"),
     ]
 
 
@@ -66,4 +72,27 @@ def test_list_that_lists_everything_fails(test_dns: DnsFixture) -> None:
                 "which no list may list): the list is dead or broken; remove it"),
         (False, f"{BLOCKED_URI_ZONE}: refuses our queries (answer 127.0.0.1): query it through "
                 "your own resolver, and check its terms"),
+    ]
+
+
+def test_list_asked_about_ipv6_hosts_is_asked_for_the_ipv6_test_points(test_dns: DnsFixture) -> None:
+    """RFC 5782 gives an IPv6 list the test points ::FFFF:7F00:2 and ::FFFF:7F00:1. As every list
+    is asked about IPv6 hosts unless set `ipv6 = false`, one that lists neither is named (most
+    list IPv4 alone), and one that lists the never-listed point, which would hit every message
+    from an IPv6 host, fails even though its IPv4 test points are right."""
+    lists = [(BLOCK_ZONE, "ip", True), (ALLOW_ZONE, "ip", True), (EVERY_IP6_ZONE, "ip", True),
+             (EVERY_IP6_ZONE, "ip", False), (URI_ZONE, "uri", True)]
+    config = parse_config({"dns": {
+        "enabled": True, "nameservers": [test_dns.server.address], "timeout": 1.0, "cache_size": 0,
+        "blocklists": [{"zone": zone, "rule": f"LIST_{n}", "score": 1.0, "kind": kind, "ipv6": ipv6}
+                       for n, (zone, kind, ipv6) in enumerate(lists)],
+    }}, "test")
+    found = [(check.ok, check.detail) for check in dns_checks(config)]
+    assert found == [
+        (True, f"{BLOCK_ZONE}: test point listed (127.0.0.2); rule LIST_0; IPv6 test point listed too"),
+        (True, f"{ALLOW_ZONE}: test point listed (127.0.0.2); rule LIST_1; {IPV4_ONLY}"),
+        (False, f"{EVERY_IP6_ZONE}: lists every IPv6 address (127.0.0.2 also for "
+                f"{IP6_NEVER_POINT}.{EVERY_IP6_ZONE}, which no list may list): set ipv6 = false for it"),
+        (True, f"{EVERY_IP6_ZONE}: test point listed (127.0.0.2); rule LIST_3"),
+        (True, f"{URI_ZONE}: test point listed (127.0.0.2); rule LIST_4"),
     ]

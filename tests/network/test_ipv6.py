@@ -13,7 +13,14 @@ from mailsift.config import parse_config
 from mailsift.scanner import Scanner
 from tests.network.conftest import network_config
 from tests.network.messages import letter, scan
-from tests.network.zone import BLOCK_ZONE, GOOD_IP6, LISTED_IP, LISTED_IP6, NO_PTR_IP6
+from tests.network.zone import (
+    BLOCK_ZONE,
+    EVERY_IP6_ZONE,
+    GOOD_IP6,
+    LISTED_IP,
+    LISTED_IP6,
+    NO_PTR_IP6,
+)
 
 SIX_LETTER = letter("Tom Baker <tom@six.test>")
 RDNS_RULES = {"RDNS_NONE", "RDNS_UNCONFIRMED", "RDNS_DYNAMIC"}
@@ -22,8 +29,9 @@ EDGE_MX = "10.0.0.5"
 
 
 def scanner_with(test_dns_address: str, *, ipv6: bool | None = None,
-                 trusted: list[str] | None = None) -> Scanner:
+                 trusted: list[str] | None = None, zone: str = BLOCK_ZONE) -> Scanner:
     settings = network_config(test_dns_address).model_dump()
+    settings["dns"]["blocklists"][0]["zone"] = zone
     if ipv6 is not None:
         settings["dns"]["blocklists"][0]["ipv6"] = ipv6
     if trusted is not None:
@@ -48,6 +56,19 @@ def test_list_said_to_list_ipv4_only_is_never_asked_about_an_ipv6_client(
                   mail_from="tom@six.test")
     assert "RCVD_IN_TEST_BL" not in result.rule_names
     assert "RCVD_IN_TEST_BL" in scan(scanner, letter(), ip=LISTED_IP).rule_names  # IPv4 still
+
+
+def test_list_that_lists_every_ipv6_address_does_not_count_for_ipv6_hosts(
+        test_dns_address: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A zone listing RFC 5782's never-listed ::FFFF:7F00:1 would hit every message from an IPv6
+    host; its IPv4 test points are right, so its answers for IPv4 hosts still count."""
+    scanner = scanner_with(test_dns_address, zone=EVERY_IP6_ZONE)
+    result = scan(scanner, SIX_LETTER, ip=LISTED_IP6, helo="mail6.listed.test",
+                  mail_from="tom@six.test")
+    assert "RCVD_IN_TEST_BL" not in result.rule_names
+    assert f"DNS list {EVERY_IP6_ZONE} lists 1.0.0.0.0.0.f.7.f.f.f.f" in caplog.text
+    assert "set ipv6 = false for it" in caplog.text
+    assert "RCVD_IN_TEST_BL" in scan(scanner, letter(), ip=LISTED_IP).rule_names
 
 
 @pytest.mark.parametrize("written", [f"IPv6:::ffff:{LISTED_IP}", f"::ffff:{LISTED_IP}"])

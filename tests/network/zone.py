@@ -33,6 +33,12 @@ URI_ZONE = "uribl.test"
 REFUSING_ZONE = "refusing.test"
 EVERYTHING_ZONE = "everything.test"  # a dead list that answers 127.0.0.2 for every name
 BLOCKED_URI_ZONE = "blocked-uribl.test"  # a URI list refusing us with 127.0.0.1 for every name
+# IPv4 test points as they should be, but 127.0.0.2 for the never-listed IPv6 one: a zone that
+# answers every nibble name
+EVERY_IP6_ZONE = "every-ip6.test"
+# RFC 5782's IPv6 test points ::FFFF:7F00:2 (listed) and ::FFFF:7F00:1 (never), as nibble names
+IP6_TEST_POINT = "2.0.0.0.0.0.f.7.f.f.f.f" + ".0" * 20
+IP6_NEVER_POINT = "1.0.0.0.0.0.f.7.f.f.f.f" + ".0" * 20
 LISTED_URI_DOMAIN = "example.com"  # on the URI list
 CLEAN_URI_DOMAIN = "example.org"
 WRITTEN_URI_DOMAIN = "example.net"  # on the URI list; the tests write it without a link
@@ -121,6 +127,11 @@ def _base_records(dkim_key: str) -> list[str]:
         # RFC 5782 test points (127.0.0.2, the name TEST), which `mailsift configtest` asks
         f"address=/{_list_name('127.0.0.2', BLOCK_ZONE)}/127.0.0.2",
         f"address=/{_list_name('127.0.0.2', ALLOW_ZONE)}/127.0.0.2",
+        f"address=/{IP6_TEST_POINT}.{BLOCK_ZONE}/127.0.0.2",
+        f"address=/{_list_name('127.0.0.2', EVERY_IP6_ZONE)}/127.0.0.2",
+        f"address=/{IP6_NEVER_POINT}.{EVERY_IP6_ZONE}/127.0.0.2",
+        f"address=/{reverse_name(LISTED_IP6, EVERY_IP6_ZONE)}/127.0.0.2",
+        f"address=/{_list_name(LISTED_IP, EVERY_IP6_ZONE)}/127.0.0.2",
         f"address=/test.{URI_ZONE}/127.0.0.2",
         # a list that refuses our resolver, as public lists answer queries from big open resolvers
         f"address=/{_list_name('127.0.0.2', REFUSING_ZONE)}/127.255.255.254",
