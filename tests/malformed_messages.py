@@ -80,6 +80,13 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "unknown_charset": lambda: _mime(b"text/plain; charset=x-no-such-charset", "Привет мир".encode("koi8-r")),
     "wrong_charset": lambda: _mime(b"text/plain; charset=utf-8", "Здравствуйте, друзья".encode("koi8-r")),
     "utf16_odd_length": lambda: _mime(b"text/plain; charset=utf-16", b"\xff\xfeA\x00B"),
+    # Python codecs that are no charset: transforms that bytes.decode refuses (LookupError),
+    # and codecs for host names or Python literals that raise even with errors="replace".
+    "charset_is_a_transform": lambda: _mime(b"text/plain; charset=quopri", "Grüße".encode("latin-1")),
+    "charset_is_idna": lambda: _mime(b"text/plain; charset=idna", "Grüße ".encode("latin-1") * 3),
+    "charset_is_punycode": lambda: _mime(b"text/plain; charset=punycode", b"a-\xff" * 5),
+    "encoded_words_in_python_codecs": lambda: (b"Subject: =?rot13?Q?nop?= and =?idna?Q?a..b?= and "
+                                               b"=?undefined?B?YQ==?=\n" + HEAD + b"\nbody\n"),
     "iso2022jp_bad_escapes": lambda: _mime(b"text/plain; charset=iso-2022-jp", b"\x1b$B\x1b(\x1b$Z\xff\xfe"),
     "broken_rfc2047": lambda: (b"Subject: =?utf-8?B?!!!?= =?x-unknown?Q?abc?= =?utf-8?Q?=FF=FE?= =?utf-8?\n"
                                b"From: =?koi8-r?B?8NLJ1w?= <a@b.c>\nTo: =?=?=??==?\n\nbody\n"),

@@ -73,11 +73,20 @@ class Decoded:
     problem: str  # '' or the fact name that explains why detection was needed
 
 
+# Python codecs that decode no mail text: bytes-to-bytes and text-to-text transforms, which
+# `bytes.decode` refuses with LookupError, and codecs for host names and Python literals or that
+# always fail. A sender who declares one ("charset=hex", "=?idna?Q?...?=") gets CHARSET_UNKNOWN
+# or HEADER_BAD_ENCODED_WORD, as for a label no codec knows, instead of an analysis error.
+NOT_CHARSETS = frozenset({"base64", "bz2", "hex", "quopri", "uu", "zlib", "rot-13",
+                          "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
+
+
 def _lookup(name: str) -> str:
     try:
-        return codecs.lookup(name).name
+        found = codecs.lookup(name).name
     except (LookupError, ValueError):
         return ""
+    return "" if found in NOT_CHARSETS else found
 
 
 @lru_cache(maxsize=512)
