@@ -87,6 +87,10 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "charset_is_punycode": lambda: _mime(b"text/plain; charset=punycode", b"a-\xff" * 5),
     "encoded_words_in_python_codecs": lambda: (b"Subject: =?rot13?Q?nop?= and =?idna?Q?a..b?= and "
                                                b"=?undefined?B?YQ==?=\n" + HEAD + b"\nbody\n"),
+    # Its instant is in year 10000 in UTC, which no datetime holds.
+    "received_date_year_9999_west": lambda: (b"Received: from a (b [192.0.2.1]) by c; "
+                                             b"Fri, 31 Dec 9999 23:59:59 -1400\n"
+                                             b"Date: Mon, 1 Jan 2001 00:00:00 +0000\n" + HEAD + b"\nx\n"),
     "iso2022jp_bad_escapes": lambda: _mime(b"text/plain; charset=iso-2022-jp", b"\x1b$B\x1b(\x1b$Z\xff\xfe"),
     "broken_rfc2047": lambda: (b"Subject: =?utf-8?B?!!!?= =?x-unknown?Q?abc?= =?utf-8?Q?=FF=FE?= =?utf-8?\n"
                                b"From: =?koi8-r?B?8NLJ1w?= <a@b.c>\nTo: =?=?=??==?\n\nbody\n"),

@@ -192,12 +192,18 @@ def within(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: tuple[Networ
 
 
 def received_date(value: str) -> datetime | None:
-    """The date after the last ';' of a Received header, as an aware datetime (UTC if unzoned)."""
+    """The date after the last ';' of a Received header, as an aware datetime (UTC if unzoned).
+
+    A date whose instant has no UTC datetime (31 Dec 9999 west of Greenwich, 1 Jan 0001 east of
+    it) is as unreadable as garbage: the date checks convert the arrival time to UTC."""
     text = value.rpartition(";")[2].strip()
     if not text:
         return None
     try:
         when = parsedate_to_datetime(text)
+        if when.tzinfo is None:
+            return when.replace(tzinfo=UTC)
+        when.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return when
