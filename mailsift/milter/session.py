@@ -28,7 +28,7 @@ from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
-from mailsift.milter.trace import Hop, received_header, verified_name
+from mailsift.milter.trace import Hop, client_text, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
 from mailsift.report import fold, report_text, spam_headers
@@ -383,8 +383,7 @@ class MailsiftMilter(Milter.Base):
         self.setreply(code, extended, text.replace("%", "%%"))
 
     def _client(self) -> str:
-        """The client as Postfix's log writes it: name[address], unknown[address] without a name."""
-        return f"{verified_name(self.client_name)}[{self.client_ip or '-'}]"
+        return client_text(self.client_name, self.client_ip)
 
     def _log(self, queue_id: str, result: Result | None, action: str, started: float,
              held: str = "") -> None:

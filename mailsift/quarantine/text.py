@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mailsift.milter.trace import client_text
 from mailsift.quarantine.model import rule_rows
 from mailsift.report import score_table, with_evidence
 
@@ -60,7 +61,7 @@ def show_text(r: dict[str, Any]) -> str:
         f"Id:          {r['id']}   ({r['state']})",
         f"Arrived:     {short_time(r['time'])} UTC on {r.get('host', '-')}, "
         f"queue id {r.get('queue_id', '-')}",
-        f"Client:      {r.get('client_name') or '-'} [{r.get('client_ip') or '-'}] "
+        f"Client:      {client_text(r.get('client_name') or '', r.get('client_ip') or '')} "
         f"HELO {r.get('helo') or '-'}",
         f"Envelope:    <{r['mail_from']}> -> {', '.join(f'<{a}>' for a in r['recipients'])}",
         f"From:        {r.get('from', '')}",

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import StoreError
 from mailsift.config import Config
+from mailsift.milter.trace import client_text
 from mailsift.quarantine import review
 from mailsift.quarantine.model import (
     LIST_KINDS,
@@ -169,6 +170,7 @@ class Pages:
         env.filters["when"] = lambda iso: datetime.fromisoformat(iso).astimezone(UTC).strftime(
             "%Y-%m-%d %H:%M")
         env.filters["rule_score"] = score_text
+        env.globals["client_text"] = client_text  # the client as the milter's log names it
         self.templates = Jinja2Templates(env=env)
 
     # --- session, CSRF, rendering -----------------------------------------------------------

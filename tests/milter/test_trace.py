@@ -47,3 +47,11 @@ def test_a_client_without_a_verified_name_is_unknown_and_several_recipients_are_
     assert b"for <" not in header and b"example.org>" not in header
     relay = parse_received(value(header))
     assert relay is not None and (relay.ip, relay.rdns) == ("192.0.2.7", "")
+
+
+def test_an_ipv6_client_is_written_as_postfix_writes_it() -> None:
+    """Postfix writes an IPv6 client as the RFC 5321 literal [IPv6:...]; the copy wrote it bare."""
+    header = received_header(hop(client_name="[2001:db8::5]", client_ip="2001:db8::5"))
+    assert header.startswith(b"Received: from mail.sender.example (unknown [IPv6:2001:db8::5])\r\n")
+    relay = parse_received(value(header))
+    assert relay is not None and (relay.ip, relay.rdns) == ("2001:db8::5", "")

@@ -56,6 +56,20 @@ def test_list_filters_and_show_prints_the_rule_table(config_path: Path, tmp_path
     assert raw.stdout_bytes == make_message()
 
 
+@pytest.mark.parametrize(("name", "ip", "shown"), [
+    ("[2001:db8::5]", "2001:db8::5", "unknown[2001:db8::5]"),  # libmilter's name for no name
+    ("mail.bad.example", "2001:db8::5", "mail.bad.example[2001:db8::5]"),
+    ("[192.0.2.7]", "192.0.2.7", "unknown[192.0.2.7]"),
+])
+def test_show_names_the_client_as_the_milter_log_does(config_path: Path, tmp_path: Path, name: str,
+                                                      ip: str, shown: str) -> None:
+    """A client without a verified name showed as '[2001:db8::5] [2001:db8::5]'; the log line that
+    an administrator finds it by says 'unknown[2001:db8::5]'."""
+    meta = {**make_meta(), "client_name": name, "client_ip": ip}
+    message_id = QuarantineStore(tmp_path / "q").put(make_message(), meta)
+    assert f"Client:      {shown} HELO bad.example\n" in run(config_path, "show", message_id)
+
+
 def test_learn_as_ham_counts_in_bayes_and_is_recorded(config_path: Path, tmp_path: Path) -> None:
     message_id = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
     assert "learned as ham" in run(config_path, "learn", message_id, "--ham")

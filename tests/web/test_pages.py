@@ -152,6 +152,15 @@ def test_message_page_shows_informational_scores(client: TestClient, store: Quar
     assert '<td class="num">0.001</td><td>URIBL_BLOCKED</td>' in client.get(f"/message/{message_id}").text
 
 
+def test_message_page_names_a_client_without_a_verified_name_unknown(
+        client: TestClient, store: QuarantineStore) -> None:
+    """It read '[2001:db8::5] [2001:db8::5]'; the milter's log line says 'unknown[2001:db8::5]'."""
+    meta = {**make_meta(), "client_name": "[2001:db8::5]", "client_ip": "2001:db8::5"}
+    message_id = store.put(make_message(), meta)
+    log_in(client, "admin")
+    assert "<dd>unknown[2001:db8::5], HELO bad.example</dd>" in client.get(f"/message/{message_id}").text
+
+
 def sort_links(page: str) -> dict[str, str]:
     """Each column heading's link, by its label."""
     return {label: html.unescape(href) for href, label in re.findall(
