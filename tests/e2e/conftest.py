@@ -22,7 +22,7 @@ import pytest
 from mailsift.quarantine.store import QuarantineStore
 from tests.support import postfix as postfix_support
 from tests.support.milter_process import MilterProcess, merge
-from tests.support.ports import LOOPBACK, free_port
+from tests.support.ports import LOOPBACK, LOOPBACK6, free_port
 from tests.support.postfix import PostfixError, PostfixInstance
 from tests.support.redis_server import RedisServer
 from tests.support.sink import Received, SmtpSink
@@ -104,11 +104,16 @@ class Mta:
 
     def send(self, raw: bytes, recipients: list[str] | str, *, sender: str = "alice@sender.example",
              plain: bool = False, xclient: dict[str, str] | None = None,
-             smtputf8: bool = False) -> Sent:
-        """Submit through the milter-enabled smtpd (or the no-milter one with `plain`)."""
+             smtputf8: bool = False, ipv6: bool = False) -> Sent:
+        """Submit through the milter-enabled smtpd (or the no-milter one with `plain`; with `ipv6`,
+        the milter-enabled one on [::1], over a real IPv6 connection)."""
         rcpts = [recipients] if isinstance(recipients, str) else recipients
         port = self.postfix.plain_port if plain else self.postfix.smtpd_port
-        return send(port, sender, rcpts, raw, xclient=xclient, smtputf8=smtputf8)
+        if ipv6:
+            assert self.postfix.ipv6_port, "this host has no ::1"
+            port = self.postfix.ipv6_port
+        return send(port, sender, rcpts, raw, xclient=xclient, smtputf8=smtputf8,
+                    host=LOOPBACK6 if ipv6 else LOOPBACK)
 
     def delivered(self, message_id: str, timeout: float = DELIVERY_TIMEOUT_S) -> Received:
         return self.sink.wait_for_id(message_id, timeout)

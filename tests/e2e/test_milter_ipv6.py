@@ -1,9 +1,12 @@
 """IPv6 clients through a real Postfix: XCLIENT claims the address (ADDR=IPV6:...), and the milter
-sees it as Postfix reports any IPv6 client, family AF_INET6 and a 4-tuple address."""
+sees it as Postfix reports any IPv6 client, family AF_INET6 and a 4-tuple address; and one real
+connection over [::1], without XCLIENT."""
 
 from __future__ import annotations
 
 import re
+
+import pytest
 
 from tests.e2e.conftest import MilterFactory, Mta
 from tests.e2e.messages import QUARANTINE_MARK, TAG_MARK, make_message
@@ -11,6 +14,7 @@ from tests.e2e.test_milter_network import RECIPIENT, dns_overrides
 from tests.network.conftest import DnsFixture, test_dns  # noqa: F401  (the session DNS server)
 from tests.network.messages import letter
 from tests.network.zone import LISTED_IP6
+from tests.support.ports import has_loopback6
 
 CUSTOMERS = "2001:db8:7::/48"  # a hosting provider's customer servers, one /64 each
 
@@ -38,7 +42,7 @@ def test_ipv6_client_without_a_name_is_unknown_in_the_log_and_the_quarantine(
     milter.wait_for_log(rf"{sent.queue_id}: client=unknown\[2001:db8::5\] .* action=quarantine")
     [held] = mta.quarantined(milter, message_id)
     assert (held.meta["client_ip"], held.meta["client_name"]) == ("2001:db8::5", "[2001:db8::5]")
-    assert b"(unknown [2001:db8::5])" in held.raw.split(b"\r\n\r\n")[0]
+    assert b"(unknown [IPv6:2001:db8::5])" in held.raw.split(b"\r\n\r\n")[0]
 
 
 def test_trusted_ipv6_client_is_paused_for_its_whole_64_not_one_address(
@@ -59,3 +63,19 @@ def test_trusted_ipv6_client_is_paused_for_its_whole_64_not_one_address(
     raw, message_id = make_message()  # the next customer's /64 sends on
     assert mta.send(raw, "bob@example.com", xclient={"ADDR": "IPV6:2001:db8:7:2::a"}).accepted
     mta.delivered(message_id)
+
+
+@pytest.mark.skipif(not has_loopback6(), reason="this host has no ::1")
+def test_real_connection_over_ipv6_loopback_is_scored_and_logged_as_postfix_names_it(
+        mta: Mta, start_milter: MilterFactory) -> None:
+    """Every other test here claims its IPv6 client by XCLIENT; this one connects to Postfix on
+    [::1], so the milter gets what smtpd itself saw on an IPv6 socket, and names the client as
+    Postfix's own log line does."""
+    milter = start_milter()
+    raw, message_id = make_message()
+    sent = mta.send(raw, "bob@example.com", ipv6=True)
+    assert sent.accepted, sent.reply
+    assert mta.delivered(message_id).header("X-Spam-Status")
+    named = re.search(r"connect from (\S+)\[::1\]", mta.postfix.log_text())
+    assert named, mta.postfix.log_tail()
+    milter.wait_for_log(rf"{sent.queue_id}: client={re.escape(named[1])}\[::1\] ")

@@ -14,13 +14,23 @@ import time
 from collections.abc import Iterator
 
 LOOPBACK = "127.0.0.1"
+LOOPBACK6 = "::1"
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
+def free_port(host: str = LOOPBACK) -> int:
+    """A loopback port nobody listens on now (on ::1 for `host` LOOPBACK6)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def has_loopback6() -> bool:
+    """Whether this host has ::1 (a container may run without IPv6)."""
+    try:
+        free_port(LOOPBACK6)
+    except OSError:
+        return False
+    return True
 
 
 def wait_for_port(port: int, timeout: float = 10.0, host: str = LOOPBACK) -> None:

@@ -15,8 +15,9 @@ Layout of the base directory B (a 0755 directory under /tmp, because Postfix's d
 
 Two smtpd services listen on loopback: `smtpd_port` with the milter, `plain_port` without it
 (`-o smtpd_milters=`): the reinjection port for released quarantine mail, and the no-milter
-baseline for benchmarks. All mail, bounces included, is relayed to `relayhost = [127.0.0.1]:SINK`,
-so a test can account for every message it sent.
+baseline for benchmarks; on a host with ::1, `ipv6_port` is a third, with the milter, on [::1]
+for a real IPv6 client (the others claim one by XCLIENT). All mail, bounces included, is relayed
+to `relayhost = [127.0.0.1]:SINK`, so a test can account for every message it sent.
 
 Local submission (`sendmail`: a web site's PHP mail()) goes sendmail -> postdrop -> maildrop ->
 pickup -> cleanup, and reaches the milter through `non_smtpd_milters`, which names the same milter
@@ -38,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.ports import LOOPBACK, free_port, wait_for_port
+from tests.support.ports import LOOPBACK, LOOPBACK6, free_port, has_loopback6, wait_for_port
 from tests.support.procs import alive, children
 
 POSTFIX = Path("/usr/sbin/postfix")
@@ -90,6 +91,8 @@ class PostfixInstance:
         self.sink_port = sink_port
         self.smtpd_port = free_port()
         self.plain_port = free_port()
+        # The milter-enabled smtpd on [::1] too, for a real IPv6 client; None without ::1
+        self.ipv6_port = free_port(LOOPBACK6) if has_loopback6() else None
         self.milter = milter
         self.milter_default_action = milter_default_action
         self._write_config()
@@ -176,6 +179,8 @@ class PostfixInstance:
             (f"{LOOPBACK}:{self.smtpd_port}", "inet", "n", "-", "-", "-", "smtpd"),
             (f"{LOOPBACK}:{self.plain_port}", "inet", "n", "-", "-", "-",
              "smtpd -o smtpd_milters= -o syslog_name=postfix/plain"),
+            *([(f"[{LOOPBACK6}]:{self.ipv6_port}", "inet", "n", "-", "-", "-", "smtpd")]
+              if self.ipv6_port else []),
             ("cleanup", "unix", "n", "-", "-", "0", "cleanup"),
             ("qmgr", "unix", "n", "-", "300", "1", "qmgr"),
             ("rewrite", "unix", "-", "-", "-", "-", "trivial-rewrite"),
@@ -304,8 +309,13 @@ class PostfixInstance:
             if time.monotonic() > deadline:
                 raise PostfixError(f"postfix master did not start\n{self.log_tail()}")
             time.sleep(POLL_S)
-        for port in (self.smtpd_port, self.plain_port):
-            wait_for_port(port, max(deadline - time.monotonic(), 1.0))
+        for port, host in self._listening():
+            wait_for_port(port, max(deadline - time.monotonic(), 1.0), host)
+
+    def _listening(self) -> list[tuple[int, str]]:
+        """(port, address) of each smtpd."""
+        ports = [(self.smtpd_port, LOOPBACK), (self.plain_port, LOOPBACK)]
+        return [*ports, (self.ipv6_port, LOOPBACK6)] if self.ipv6_port else ports
 
     def stop(self) -> None:
         """`postfix stop`, then wait for the master to exit (never leave an orphaned master)."""
@@ -342,8 +352,8 @@ class PostfixInstance:
             if time.monotonic() > deadline:
                 raise PostfixError(f"old smtpd processes {sorted(old)} still alive after reload")
             time.sleep(POLL_S)
-        for port in (self.smtpd_port, self.plain_port):
-            wait_for_port(port, RELOAD_TIMEOUT_S)
+        for port, host in self._listening():
+            wait_for_port(port, RELOAD_TIMEOUT_S, host)
 
     def cleanup(self) -> None:
         """Stop and remove the base directory (kept when MAILSIFT_KEEP_POSTFIX is set)."""

@@ -48,15 +48,16 @@ class Sent:
 
 def send(port: int, sender: str, recipients: Sequence[str], raw: bytes, *,
          xclient: dict[str, str] | None = None, timeout: float = 60.0,
-         smtputf8: bool = False) -> Sent:
+         smtputf8: bool = False, host: str = LOOPBACK) -> Sent:
     """Submit one message to the smtpd on `port`; never raises for an SMTP-level refusal.
 
     `xclient`: attributes for Postfix's XCLIENT (e.g. {"LOGIN": "alice"} for an authenticated
     sender, {"ADDR": "192.0.2.7"} for a client address): the milter sees them as if real.
     `smtputf8`: MAIL FROM asks for SMTPUTF8 (RFC 6531), and addresses go out in UTF-8.
+    `host`: where the smtpd listens (LOOPBACK6 for a real IPv6 connection).
     """
     started = time.perf_counter()
-    with smtplib.SMTP(LOOPBACK, port, local_hostname=CLIENT_HELO,
+    with smtplib.SMTP(host, port, local_hostname=CLIENT_HELO,
                       timeout=timeout) as smtp:
         # ASCII commands go out the same; a test writes a raw 8-bit envelope byte as U+0080-U+00FF
         smtp.command_encoding = "latin-1"
