@@ -150,11 +150,15 @@ def _auth(protocol: str, text: str) -> str:
 
 
 # Addresses not on the public Internet (RFC 1918 and 6598 private and shared space, loopback,
-# link-local, IPv6 unique-local, "this network", multicast and reserved). No DNS list can know them,
-# and only a site's own hosts can connect from them.
+# link-local, IPv6 unique-local, "this network" and IPv6's unspecified ::, multicast and reserved).
+# No DNS list can know them, and only a site's own hosts can connect from them. Not here, as
+# they are public: NAT64's 64:ff9b::/96, met only behind a site's own translator, whose prefix
+# may be another one, so mapping it back to IPv4 is for its administrator to ask for; and 6to4's
+# 2002::/16, a real IPv6 host that SPF's ip6: and reverse DNS judge as such, and the lists by its
+# nibble name (6to4 is deprecated, RFC 7526).
 NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.168.0.0/16", "224.0.0.0/3", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
+    "192.168.0.0/16", "224.0.0.0/3", "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
 
 
 @lru_cache(maxsize=32)

@@ -187,6 +187,17 @@ def test_relays_in_ipv6_trusted_networks_are_trusted() -> None:
     assert msg.first_untrusted is not None and msg.first_untrusted.rdns == "mail.example.net"
 
 
+def test_unspecified_ipv6_relay_is_not_public() -> None:
+    """'::' is no host's address (as 0.0.0.0 is none): a relay so written is inside, trusted by
+    inference as 0.0.0.0/8 is, never the outside sender asked about in the lists."""
+    own = ("Received", "from localhost ([IPv6:::]) by mx.example.org (Postfix) with ESMTP id 4A; "
+           "Mon, 1 Jan 2024 10:00:00 +0000")
+    outside = ("Received", f"{POSTFIX.split(' by ')[0]} by localhost (Postfix) with ESMTP "
+               "id 3B; Mon, 1 Jan 2024 09:59:00 +0000")
+    msg = run(build([own, outside, ("From", "a@example.net")]), config())
+    assert [(r.ip, r.trusted) for r in msg.relays] == [("::", True), ("192.0.2.10", False)]
+
+
 @pytest.mark.parametrize("name", ["[2001:db8::5]", "[192.0.2.44]", "unknown"])
 def test_client_without_a_verified_name_has_no_reverse_name(name: str) -> None:
     """libmilter hands over such a client's name as its address in brackets: taken for a name,
