@@ -5,8 +5,8 @@ one line. Each on SQLite, a real redis-server and a real Redis Cluster (`per_dom
 from __future__ import annotations
 
 import contextlib
-import logging
 import json
+import logging
 import sqlite3
 from pathlib import Path
 
