@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from mailsift.domains import ascii_domain
+from mailsift.domains import ascii_address, ascii_domain
 from mailsift.secrets import masked_urls
 
 SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
@@ -156,10 +156,13 @@ def _domain_name(value: str) -> str:
 
 def _mailbox(value: str) -> str:
     """A full address, lowercased: quarantine access and digests go by it, so "jane@" or
-    "jane" would grant nothing and mail nobody (the digest crashed on it)."""
+    "jane" would grant nothing and mail nobody (the digest crashed on it). An internationalised
+    domain is kept as written (jörg@bücher.example is what its user reads and where the digest
+    goes); what reads it compares it in its ASCII form (`ascii_address`)."""
     local, _, domain = value.strip().lower().rpartition("@")
     domain = domain.rstrip(".")
-    if not local or any(c.isspace() or c in '<>*?,"' for c in local) or not DOMAIN_NAME.fullmatch(domain):
+    if not local or any(c.isspace() or c in '<>*?,"' for c in local) \
+            or not DOMAIN_NAME.fullmatch(ascii_domain(domain)):
         raise ValueError(f"{value!r} is not a mail address like jane@example.org")
     return f"{local}@{domain}"
 
@@ -173,8 +176,7 @@ def _recipient_pattern(value: str) -> str:
     if text.startswith("@"):
         return "@" + _domain_name(text[1:])
     if "@" in text:  # the domain in its ASCII form, as policy_for compares it
-        local, _, domain = text.rpartition("@")
-        return _mailbox(f"{local}@{ascii_domain(domain)}")
+        return ascii_address(_mailbox(text))
     return _domain_name(text)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from mailsift.config import Config, Policy, Thresholds
-from mailsift.domains import ascii_domain
+from mailsift.domains import ascii_address
 
 
 class Action(StrEnum):
@@ -57,9 +57,8 @@ class Decision:
 def _domain_matches(pattern: str, address: str) -> int:
     """How specifically `pattern` (lowercased by the config) names `address` (0: not at all);
     the most specific policy wins."""
-    local, _, domain = address.lower().strip("<>").rpartition("@")
-    domain = ascii_domain(domain)  # as the config stores it: jörg@bücher.example is ours too
-    address = f"{local}@{domain}"
+    address = ascii_address(address.strip("<>"))  # as the config stores it: jörg@bücher.example is ours too
+    domain = address.rpartition("@")[2]
     if "@" in pattern and not pattern.startswith("@"):
         return 1000 if pattern == address else 0
     if pattern.startswith("@"):

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mailsift.domains import spellings
 from mailsift.ownership import access_hint, make_folders, settle_new_file
 from mailsift.quarantine.model import (
     QuarantineError,
@@ -301,8 +302,9 @@ class LocalBackend:
         if not query.include_deleted:
             clauses.append("state != 'deleted'")
         if query.to is not None:
-            addresses = [a for a in query.to if not a.startswith("@")]
-            domains = [_like_suffix(d) for d in query.to if d.startswith("@")]
+            # Recipients are indexed as Postfix gave them: an internationalised one in either form.
+            addresses = [s for a in query.to if not a.startswith("@") for s in spellings(a)]
+            domains = [_like_suffix(s) for d in query.to if d.startswith("@") for s in spellings(d)]
             wanted = [f"address IN ({','.join('?' * len(addresses))})",
                       *["address LIKE ? ESCAPE '\\'"] * len(domains)]
             clauses.append(f"id IN (SELECT id FROM recipients WHERE {' OR '.join(wanted)})")

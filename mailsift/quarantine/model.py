@@ -17,6 +17,7 @@ from typing import Any
 from mailsift.analysis.addresses import address_pairs
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
+from mailsift.domains import ascii_address
 from mailsift.report import cap_rows
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
@@ -133,13 +134,19 @@ def event(user: str, action: str, detail: str = "") -> dict[str, str]:
 
 def recipient_filter(text: str) -> str:
     """What a reviewer typed as the recipient, as `Query.to` takes it: an address, or `@domain`
-    for a bare or @-prefixed domain (a hosting provider looks up one customer's mail at once)."""
-    wanted = text.strip().lower()
-    return wanted if "@" in wanted else "@" + wanted
+    for a bare or @-prefixed domain (a hosting provider looks up one customer's mail at once),
+    with the domain in its ASCII form (see `addressed_to`)."""
+    wanted = text.strip()
+    return ascii_address(wanted if "@" in wanted else "@" + wanted)
 
 
 def addressed_to(wanted: str, address: str) -> bool:
-    """Whether a recipient is the address `wanted`, or in its domain when it is `@domain`."""
+    """Whether a recipient is the address `wanted`, or in its domain when it is `@domain`.
+
+    `wanted` is in ASCII form (`ascii_address`, as `Query` and `recipient_filter` give it) and the
+    recipient, stored as Postfix gave it, is compared in that form too: jörg@bücher.example and
+    jörg@xn--bcher-kva.example are one mailbox, whichever way the owner's address was written."""
+    address = ascii_address(address)
     return address.endswith(wanted) if wanted.startswith("@") else address == wanted
 
 
@@ -163,6 +170,11 @@ class Query:
     offset: int = 0
     limit: int | None = 50
     include_deleted: bool = False
+
+    def __post_init__(self) -> None:
+        """`to` in ASCII form, as `addressed_to` compares: made once here, not once per record."""
+        if self.to is not None:
+            object.__setattr__(self, "to", [ascii_address(wanted) for wanted in self.to])
 
     def on_page(self, page: int, size: int) -> Query:
         """Page `page` (from 1) of `size` messages: the web UI's pages and `list --page` alike."""
@@ -250,20 +262,22 @@ class UserLists:
 
 
 def list_entry(value: str) -> str:
-    """A list entry as stored: lower-case address, or a domain without a leading @; ValueError."""
-    entry = value.strip().lower().removeprefix("@")
+    """A list entry as stored: lower-case address, or a domain without a leading @, the domain in
+    its ASCII form (`bücher.example` and `xn--bcher-kva.example` are one entry, as they are one
+    domain); ValueError, also for a domain IDNA refuses, which no sender's domain can ever be."""
+    entry = ascii_address(value.strip().removeprefix("@"))
     local, at, domain = entry.rpartition("@")
     host = domain if at else entry
     # A line break or tab inside (not printable) let a user's entry write lines of its own to the log.
-    if not host or "." not in host or any(c in entry for c in " <>,;\"'") or (at and not local) \
-            or not entry.isprintable():
+    if not host or "." not in host or not host.isascii() or any(c in entry for c in " <>,;\"'") \
+            or (at and not local) or not entry.isprintable():
         raise ValueError(f"not an address or domain: {value!r}")
     return entry
 
 
 def listed(entries: set[str], sender: str) -> str:
-    """The entry that covers `sender` (the address, its domain or a parent domain), or ''."""
-    sender = sender.lower()
+    """The entry that covers `sender` (the address, its domain or a parent domain), or ''; both
+    with the domain in ASCII form (`ascii_address`)."""
     if sender in entries:
         return sender
     domain = sender.rpartition("@")[2]

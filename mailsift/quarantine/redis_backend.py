@@ -45,6 +45,7 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from mailsift.breaker import RETRY_AFTER, Breaker
+from mailsift.domains import spellings
 from mailsift.quarantine.model import (
     LIST_KINDS,
     IndexUnavailable,
@@ -238,7 +239,8 @@ class RedisBackend:
             ids = [i.decode() for i in self.client.zrangebyscore(self._key("time"), low, high)]
             if query.to is None or any(wanted.startswith("@") for wanted in query.to):
                 return ids  # a domain has no set: query.matches picks its recipients out
-            keys = [self._key("rcpt", a) for a in query.to]
+            # Recipients are indexed as Postfix gave them: an internationalised one in either form.
+            keys = [self._key("rcpt", s) for a in query.to for s in spellings(a)]
             addressed = {i.decode() for i in self.client.sunion(keys)} if keys else set()
         return [i for i in ids if i in addressed]
 

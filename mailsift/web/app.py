@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import StoreError
 from mailsift.config import Config
+from mailsift.domains import unicode_address
 from mailsift.milter.trace import client_text
 from mailsift.quarantine import review
 from mailsift.quarantine.model import (
@@ -171,6 +172,7 @@ class Pages:
             "%Y-%m-%d %H:%M")
         env.filters["rule_score"] = score_text
         env.globals["client_text"] = client_text  # the client as the milter's log names it
+        env.filters["as_written"] = unicode_address  # a list entry as its user knows the domain
         self.templates = Jinja2Templates(env=env)
 
     # --- session, CSRF, rendering -----------------------------------------------------------
@@ -371,7 +373,7 @@ class Pages:
         if action not in viewer.actions:
             raise QuarantineError(f"{ACTIONS[action]} is not allowed for your login")
         if action == "delete":
-            if not viewer.admin and set(record["recipients"]) - set(viewer.addresses):
+            if not viewer.admin and not all(viewer.owns(a) for a in record["recipients"]):
                 # Deleting removes the message for every recipient: a user would throw away
                 # mail held for colleagues they cannot even see the list of.
                 raise QuarantineError("it is held for other recipients too; only an admin can "
@@ -426,10 +428,13 @@ class Pages:
             self.flash(request, str(exc))
             return RedirectResponse("/lists", 303)
         present = form.get("op") != "remove"
-        await run_in_threadpool(self.store.backend.set_listed, address, kind, entry, present)
+        # Removed as stored, too: entries were kept as typed (bücher.example) before the ASCII form.
+        stored = {entry} if present else {entry, str(form.get("entry", "")).strip().lower()}
+        for spelling in stored:
+            await run_in_threadpool(self.store.backend.set_listed, address, kind, spelling, present)
         log.info("user=%s %s %s list of %s: %s", viewer.name, "added to" if present else "removed from",
                  kind, address, entry)
-        self.flash(request, f"{'Added' if present else 'Removed'} {entry} "
+        self.flash(request, f"{'Added' if present else 'Removed'} {unicode_address(entry)} "
                    f"{'to' if present else 'from'} the {kind} list of {address}.")
         return RedirectResponse("/lists", 303)
 

@@ -21,12 +21,14 @@ import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mailsift.config import ReviewAction, WebConfig, WebUser
+from mailsift.domains import ascii_address
 from mailsift.quarantine.store import Backend
 
 HASHER = PasswordHasher()
@@ -58,9 +60,21 @@ class Viewer:
         """The recipients whose mail this viewer may see: None = all (admin)."""
         return None if self.admin else list(self.addresses)
 
+    @cached_property
+    def _owned(self) -> frozenset[str]:
+        return frozenset(ascii_address(a) for a in self.addresses)
+
+    def owns(self, recipient: str) -> bool:
+        """Whether `recipient` (as Postfix gave it) is one of this viewer's addresses (as the
+        config writes them): compared with both domains in ASCII form, so jörg@bücher.example
+        owns mail to jörg@xn--bcher-kva.example and the other way round. Only what IDNA maps
+        to the very same A-labels matches; a look-alike (a Cyrillic letter) is another domain,
+        and a domain IDNA refuses stays as written and equals no configured one."""
+        return ascii_address(recipient) in self._owned
+
     def may_see(self, record: dict[str, object]) -> bool:
-        recipients = record.get("recipients") or []
-        return self.admin or bool(set(self.addresses) & set(recipients))  # type: ignore[arg-type]
+        recipients: list[str] = record.get("recipients") or []  # type: ignore[assignment]
+        return self.admin or any(self.owns(a) for a in recipients)
 
     def shown(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record as this viewer may read it. A user sees only their own addresses among
@@ -70,14 +84,14 @@ class Viewer:
             return record
         events = [e if e.get("user") == self.name else {**e, "detail": ""}
                   for e in record.get("events", [])]
-        own = [a for a in record.get("recipients", []) if a in self.addresses]
+        own = [a for a in record.get("recipients", []) if self.owns(a)]
         return {**record, "recipients": own, "events": events}
 
     def release_to(self, record: dict[str, object]) -> list[str] | None:
         """Where a release by this viewer goes: every recipient (admin), else only their own."""
         if self.admin:
             return None
-        return [a for a in record.get("recipients") or [] if a in self.addresses]  # type: ignore[union-attr]
+        return [a for a in record.get("recipients") or [] if self.owns(a)]  # type: ignore[union-attr]
 
 
 def check_password(config: WebConfig, name: str, password: str) -> WebUser | None:

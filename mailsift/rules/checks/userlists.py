@@ -8,11 +8,14 @@ which is where each scoring process reads them, all lists at once, at most every
 A message is scored once for all its recipients, so one user's list must not decide for another:
 a rule hits only when every envelope recipient has the sender on that list. The sender is the
 envelope sender, else the From address; an entry is an address or a domain (covering its
-subdomains). A store that cannot be read never fails a scan: the lists read before stay in use
-(none, if it never could be read), as a blip of the shared Redis must not drop every user's
-lists for a minute, and a warning says so at most every 10 minutes. A read waits at most
-LOAD_TIMEOUT_S, twice with the retry: with a hung Redis one message per worker and minute waits
-about a second, not the quarantine's 10 s.
+subdomains). Owners, entries and senders are compared with their domains in ASCII form, as an
+internationalised domain is one domain in U-labels and A-labels; the lists are brought into that
+form once per read, entries that older versions stored as typed included, so a message costs a
+set lookup per recipient, whatever the lists' size. A store that cannot be read never fails a
+scan: the lists read before stay in use (none, if it never could be read), as a blip of the
+shared Redis must not drop every user's lists for a minute, and a warning says so at most
+every 10 minutes. A read waits at most LOAD_TIMEOUT_S, twice with the retry: with a hung Redis
+one message per worker and minute waits about a second, not the quarantine's 10 s.
 
 Anyone can write any sender address, and spam that forges a bank or a colleague is common: a
 welcome entry (-100) counts only when SPF passes for that envelope sender or a DKIM signature of
@@ -31,10 +34,11 @@ import threading
 import time
 
 from mailsift.config import QuarantineConfig
+from mailsift.domains import ascii_address
 from mailsift.log_throttle import ThrottledWarning
 from mailsift.network.dmarc import signed_by
 from mailsift.network.verdicts import NETWORK_KEY
-from mailsift.quarantine.model import QuarantineError, UserLists, address_of, listed
+from mailsift.quarantine.model import LIST_KINDS, QuarantineError, UserLists, address_of, listed
 from mailsift.rules.checks.network_auth import network_verdicts
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
 
@@ -73,7 +77,19 @@ class _Cache:
 def _load(config: QuarantineConfig) -> dict[str, UserLists]:
     from mailsift.quarantine.store import open_quarantine
 
-    return open_quarantine(config, timeout=LOAD_TIMEOUT_S).backend.all_lists()
+    return _comparable(open_quarantine(config, timeout=LOAD_TIMEOUT_S).backend.all_lists())
+
+
+def _comparable(lists: dict[str, UserLists]) -> dict[str, UserLists]:
+    """`lists` keyed and filled in ASCII form (`ascii_address`): an owner configured as
+    jörg@bücher.example has the lists of a RCPT TO in either form, and entries stored in U-labels
+    before entries were stored in ASCII form keep covering their senders."""
+    found: dict[str, UserLists] = {}
+    for owner, kept in lists.items():
+        merged = found.setdefault(ascii_address(owner), UserLists())
+        for kind in LIST_KINDS:
+            merged.entries(kind).update(ascii_address(entry) for entry in kept.entries(kind))
+    return found
 
 
 _CACHE = _Cache()
@@ -89,11 +105,11 @@ _CACHE = _Cache()
 def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
     """kind: "welcome" (a confirmed sender), "unverified" (an unconfirmed one) or "block"."""
     # Cheapest test first: most mail has no recipient with lists, and parsing From is not free.
-    recipients = [r.lower() for r in ctx.msg.envelope.rcpt_to]
+    recipients = [ascii_address(r) for r in ctx.msg.envelope.rcpt_to]
     lists = _CACHE.get(ctx.config.quarantine) if recipients else None
     if not lists:
         return None
-    sender = (ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From"))).lower()
+    sender = ascii_address(ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From")))
     if not sender:
         return None
     kept = "block" if kind == "block" else "welcome"  # "unverified" reads the welcome lists
@@ -111,6 +127,7 @@ def _confirmed(ctx: CheckContext, sender: str) -> bool:
         return True
     verdicts = network_verdicts(ctx)
     spf = verdicts.spf
-    if spf is not None and (spf.result, spf.identity, spf.sender.lower()) == ("pass", "mailfrom", sender):
+    if spf is not None and (spf.result, spf.identity, ascii_address(spf.sender)) == (
+            "pass", "mailfrom", sender):
         return True
     return signed_by(verdicts.dkim, sender.rpartition("@")[2], strict=False) is not None
