@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import filetype
 
+from mailsift.analysis import archives
 from mailsift.analysis.headers import decode_words
 from mailsift.analysis.mime import Leaf
 from mailsift.analysis.model import Attachment, Facts
@@ -53,13 +54,18 @@ def extensions(name: str) -> list[str]:
     return chain[::-1]
 
 
-def build(leaf: Leaf, name: str, data: bytes) -> Attachment:
-    """The Attachment for a part whose transfer encoding is already removed."""
+def build(leaf: Leaf, name: str, data: bytes, budget: archives.Budget) -> Attachment:
+    """The Attachment for a part whose transfer encoding is already removed.
+
+    `budget` is the message's allowance for decompressing archives inside archives.
+    """
     kind = filetype.guess(data[:SNIFF_BYTES]) if data else None
+    sniffed = kind.mime if kind is not None else ""
     return Attachment(
         filename=name,
         declared_type=leaf.content_type,
-        sniffed_type=kind.mime if kind is not None else "",
+        sniffed_type=sniffed,
         size=len(data),
         extensions=extensions(name),
+        archive=archives.read(data, sniffed, budget),
     )

@@ -79,12 +79,28 @@ class TextPart:
 
 
 @dataclass(slots=True)
+class Archive:
+    """What an attached archive holds, as far as it can be read without unpacking it.
+
+    Malware travels inside archives because gateways judge the outer name; the member names are
+    what the recipient double-clicks after opening it.
+    """
+
+    kind: str  # "zip", "gzip", "rar", "7z", ...: recognised by the first bytes
+    # Member names as stored (paths kept), at most archives.MAX_MEMBERS; a member of a zip inside
+    # the zip is written "inner.zip/name". Empty for kinds that are recognised but not read.
+    members: list[str] = field(default_factory=list)
+    encrypted: bool = False  # a member's content is encrypted (its name still is not)
+
+
+@dataclass(slots=True)
 class Attachment:
     filename: str  # decoded (RFC 2231 / RFC 2047), '' if none
     declared_type: str  # lower-case Content-Type of the part
     sniffed_type: str  # MIME type guessed from the first bytes, '' if unknown
     size: int  # decoded size in bytes (of what was read within limits)
     extensions: list[str] = field(default_factory=list)  # lower-case, e.g. ["pdf", "exe"]
+    archive: Archive | None = None  # set when the bytes are an archive
 
     @property
     def double_extension(self) -> bool:

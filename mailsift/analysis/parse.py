@@ -12,7 +12,7 @@ import logging
 import re
 from datetime import datetime
 
-from mailsift.analysis import attachments, charsets, mime, relays, uris
+from mailsift.analysis import archives, attachments, charsets, mime, relays, uris
 from mailsift.analysis.headers import HeaderBlock, build_headers, split_block
 from mailsift.analysis.html import Link, render
 from mailsift.analysis.model import (
@@ -110,6 +110,7 @@ class _Body:
         self.quiet = quiet
         self.text_parts: list[TextPart] = []
         self.attachments: list[Attachment] = []
+        self.archive_budget = archives.Budget()
         self.html = HtmlFacts()
         self.html_links: list[Uri] = []
 
@@ -118,7 +119,7 @@ class _Body:
         data = mime.decode_transfer(leaf.body, leaf.transfer_encoding, facts, self.quiet)
         name = attachments.filename(leaf, facts)
         if attachments.is_attachment(leaf, name):
-            self.attachments.append(attachments.build(leaf, name, data))
+            self.attachments.append(attachments.build(leaf, name, data, self.archive_budget))
         if leaf.content_type.startswith("text/"):
             self.text_parts.append(self._text_part(leaf, data))
 

@@ -7,7 +7,7 @@ is missing from it.
 
 from __future__ import annotations
 
-from tests.ruleset.messages import LETTER, html_mail, html_page, mail, raw, with_attachment
+from tests.ruleset.messages import LETTER, html_mail, html_page, mail, raw, with_attachment, zip_of
 
 PLAIN = mail()
 IMG = '<img src="http://img.example.com/offer.gif" width="600" height="400">'
@@ -262,6 +262,14 @@ CASES: dict[str, tuple[bytes, bytes]] = {
     "ATTACH_NAME_CLSID": (with_attachment("readme.txt.{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}"),
                           with_attachment("readme.txt")),
     "ATTACH_PROGRAM_TERSE": (with_attachment("setup.exe", text="see attached"), with_attachment("setup.exe")),
+    "ATTACH_ARCHIVED_PROGRAM": (with_attachment("invoice.zip", zip_of("Invoice 0417.pdf.js")),
+                                with_attachment("invoice.zip", zip_of("Invoice 0417.pdf"))),
+    "ATTACH_ARCHIVED_WEB_PAGE": (with_attachment("statement.zip", zip_of("statement.html")),
+                                 with_attachment("site.zip", zip_of("index.html", "style.css", "logo.png"))),
+    "ATTACH_ENCRYPTED_WITH_PASSWORD": (
+        with_attachment("scan.zip", zip_of("scan.pdf", encrypted=True), text=LETTER + "\nPassword: 4417\n"),
+        with_attachment("scan.zip", zip_of("scan.pdf", encrypted=True),
+                        text=LETTER + "\nThe password follows in a separate message.\n")),
     # --- combinations ----------------------------------------------------------------------
     "META_PHISH_LINK": (
         html_mail(html_page(LONG_TEXT + '<p>Please verify your account: <a href="http://64.86.155.21/">'

@@ -7,6 +7,8 @@ changes only what its rule is about, so a hit can be blamed on that change and n
 from __future__ import annotations
 
 import base64
+import io
+import zipfile
 
 ARRIVED = "Tue, 06 Aug 2002 10:55:17 +0100"
 SENT = "Tue, 06 Aug 2002 10:50:02 +0100"
@@ -72,6 +74,34 @@ def with_attachment(filename: str, content: bytes = b"%PDF-1.4 sample\n", *, tex
         "Content-Transfer-Encoding: base64\n\n" + encoded + "--mix--\n"
     )
     return mail(body, content_type='multipart/mixed; boundary="mix"')
+
+
+def zip_of(*names: str, content: bytes = b"%PDF-1.4 sample\n", encrypted: bool = False) -> bytes:
+    """A zip archive as the stdlib writes it, each member holding `content`.
+
+    `encrypted` sets the encryption flag in every member's local and central header, which is
+    all a reader of the member list can see of encryption (the stdlib cannot write encrypted zips;
+    the content is left as it is).
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            archive.writestr(name, content)
+    data = buffer.getvalue()
+    if encrypted:
+        data = _set_encrypted(data)
+    return data
+
+
+def _set_encrypted(data: bytes) -> bytes:
+    """Bit 0 of the general purpose flags, at offset 6 of a local and 8 of a central header."""
+    out = bytearray(data)
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = out.find(signature)
+        while start >= 0:
+            out[start + flags_at] |= 1
+            start = out.find(signature, start + 4)
+    return bytes(out)
 
 
 def raw(text: str) -> bytes:

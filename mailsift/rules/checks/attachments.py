@@ -2,11 +2,16 @@
 
 Nobody needs to mail a program to a stranger, and a file that pretends to be a document while it
 is a program (`invoice.pdf.exe`, or a PE file called `photo.jpg`) is malware by construction.
-Only names and the first bytes are used: archives are not opened.
+Only names and the first bytes are used. An archive is looked into only as far as its list of
+member names (mailsift/analysis/archives.py): programs are mailed inside zips so that gateways
+judging the outer name let them through, and the member names are what the recipient runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from mailsift.analysis.attachments import extensions
 from mailsift.analysis.model import Attachment
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
 
@@ -26,6 +31,11 @@ DECOY = frozenset({
 })
 # Disk images mount on a double click and hide their content from mail gateways.
 DISK_IMAGE = frozenset({"iso", "img", "vhd", "vhdx"})
+# Opened in a browser from a file, a page is past every link scanner and can post a login form.
+WEB_PAGE = frozenset({"htm", "html", "shtml", "xhtml", "mht", "mhtml"})
+# An archive holding at most this many files, all web pages, is a page sent to be opened; a saved
+# web site or documentation comes with its style sheets, scripts and images.
+MAX_LONE_PAGES = 2
 EXECUTABLE_SNIFFED = frozenset({
     "application/x-dosexec", "application/x-msdownload", "application/x-executable",
     "application/vnd.microsoft.portable-executable", "application/x-ms-shortcut",
@@ -86,4 +96,60 @@ def attachment_disguised_program(ctx: CheckContext) -> CheckResult:
     for attachment in ctx.msg.attachments:
         if attachment.sniffed_type in EXECUTABLE_SNIFFED and _last(attachment) not in EXECUTABLE:
             return f"{attachment.filename[:40] or 'unnamed'} is {attachment.sniffed_type}"
+    return None
+
+
+def _members(attachments: list[Attachment]) -> Iterator[tuple[Attachment, str]]:
+    """(archive, member name) for every member listed in every archive attachment."""
+    for attachment in attachments:
+        if attachment.archive is not None:
+            for member in attachment.archive.members:
+                yield attachment, member
+
+
+def _member_extension(member: str) -> str:
+    found = extensions(member)
+    return found[-1] if found else ""
+
+
+def _in_archive(attachment: Attachment, member: str) -> str:
+    """Evidence naming a member and its archive; names are the sender's, so unprintables go."""
+    text = f"{member[-40:]} in {attachment.filename[:30] or 'an unnamed archive'}"
+    return "".join(char if char.isprintable() else "?" for char in text)
+
+
+@check("attachment_archived_program",
+       DefaultRule("ATTACH_ARCHIVED_PROGRAM", 2.0,
+                   "Archive attachment holds a Windows program, script, shortcut or disk image", group=GROUP))
+def attachment_archived_program(ctx: CheckContext) -> CheckResult:
+    """What ATTACH_EXECUTABLE and ATTACH_DISK_IMAGE catch by name, zipped to pass gateways that
+    block it. Scored a little below a program attached as it is: developers and admins do zip
+    tools for each other, while a stranger's zipped program has no other reason."""
+    for attachment, member in _members(ctx.msg.attachments):
+        if _member_extension(member) in EXECUTABLE | DISK_IMAGE:
+            return _in_archive(attachment, member)
+    return None
+
+
+@check("attachment_archived_web_page",
+       DefaultRule("ATTACH_ARCHIVED_WEB_PAGE", 1.5, "Archive attachment holds nothing but a web page",
+                   group=GROUP))
+def attachment_archived_web_page(ctx: CheckContext) -> CheckResult:
+    """A lone page in a zip is a phishing form sent as a file: people link to pages, and a saved
+    page comes with its images. Lower than a program: the page still needs the reader to type."""
+    for attachment in ctx.msg.attachments:
+        archive = attachment.archive
+        files = [m for m in archive.members if not m.endswith("/")] if archive is not None else []
+        if 0 < len(files) <= MAX_LONE_PAGES and all(_member_extension(m) in WEB_PAGE for m in files):
+            return _in_archive(attachment, files[0])
+    return None
+
+
+@check("attachment_archive_encrypted")
+def attachment_archive_encrypted(ctx: CheckContext) -> CheckResult:
+    """An archive whose content is encrypted: no scanner can look into it. Common in business
+    mail on its own, so 40_attachment.cf scores it only with a password written in the message."""
+    for attachment in ctx.msg.attachments:
+        if attachment.archive is not None and attachment.archive.encrypted:
+            return _in_archive(attachment, "encrypted content")
     return None

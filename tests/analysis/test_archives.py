@@ -1,0 +1,204 @@
+"""Archive attachments: member names read from real archive structures, within the limits.
+
+Archives are written here by the stdlib (zipfile, gzip) as a mail client would attach them, then
+cut, corrupted or patched where a test is about a hostile or unusual one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+import time
+import tracemalloc
+import zipfile
+
+import pytest
+
+from mailsift.analysis import archives
+from mailsift.analysis.archives import MAX_MEMBERS, NESTED_BYTES, Budget
+from mailsift.analysis.model import Archive
+from mailsift.config import Config
+from mailsift.scanner import Scanner
+from tests.analysis.helpers import config, run
+from tests.ruleset.messages import LETTER, with_attachment, zip_of
+
+SCANNER = Scanner(Config())
+ARCHIVE_RULES = {"ATTACH_ARCHIVED_PROGRAM", "ATTACH_ARCHIVED_WEB_PAGE", "ATTACH_ENCRYPTED_WITH_PASSWORD"}
+
+
+def archive_of(data: bytes, name: str = "files.zip", cfg: Config | None = None) -> Archive | None:
+    return run(with_attachment(name, data), cfg).attachments[0].archive
+
+
+def hits(message: bytes) -> set[str]:
+    return set(SCANNER.scan(message).rule_names)
+
+
+def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("member", [
+    "invoice.js", "setup.exe", "Invoice 0417.pdf.lnk", "disk.iso", "scan/../../run.scr", "docs\\tool.vbs",
+])
+def test_program_inside_a_zip_is_named(member: str) -> None:
+    message = with_attachment("invoice.zip", zip_of("readme.txt", member))
+    assert "ATTACH_ARCHIVED_PROGRAM" in hits(message)
+    assert archive_of(zip_of("readme.txt", member)) == Archive("zip", ["readme.txt", member])
+
+
+def test_zip_of_documents_scores_nothing() -> None:
+    message = with_attachment("quarterly.zip", zip_of("Q3 figures.pdf", "summary.docx", "tables/north.xlsx"))
+    assert not hits(message) & ARCHIVE_RULES
+    assert archive_of(zip_of("a.pdf")) == Archive("zip", ["a.pdf"])
+
+
+def test_office_document_is_not_taken_for_an_archive() -> None:
+    """A .docx is a zip, but a document: its XML parts are not files the reader sees."""
+    docx = zip_bytes({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"})
+    assert archive_of(docx, "letter.docx") is None
+
+
+def test_lone_web_page_in_a_zip_but_not_a_saved_site() -> None:
+    assert "ATTACH_ARCHIVED_WEB_PAGE" in hits(with_attachment("remittance.zip", zip_of("remittance.htm")))
+    site = zip_of("docs/", "docs/index.html", "docs/style.css")
+    assert "ATTACH_ARCHIVED_WEB_PAGE" not in hits(with_attachment("docs.zip", site))
+
+
+def test_zipped_program_with_almost_no_text_is_terse() -> None:
+    message = with_attachment("invoice.zip", zip_of("invoice.js"), text="see attached")
+    assert "ATTACH_PROGRAM_TERSE" in hits(message)
+
+
+@pytest.mark.parametrize("text", ["Password: 4417", "The password is 8812x", "Passwort lautet: 2024",
+                                  "пароль 5531"])
+def test_encrypted_zip_with_its_password_in_the_text(text: str) -> None:
+    encrypted = zip_of("scan.pdf", encrypted=True)
+    assert archive_of(encrypted) == Archive("zip", ["scan.pdf"], encrypted=True)
+    assert "ATTACH_ENCRYPTED_WITH_PASSWORD" in hits(with_attachment("scan.zip", encrypted,
+                                                                    text=f"{LETTER}\n{text}\n"))
+
+
+def test_encrypted_zip_alone_or_password_alone_scores_nothing() -> None:
+    encrypted = with_attachment("payroll.zip", zip_of("payroll.xlsx", encrypted=True))
+    plain_with_password = with_attachment("payroll.zip", zip_of("payroll.xlsx"),
+                                          text=f"{LETTER}\nPassword: 4417\n")
+    assert not hits(encrypted) & ARCHIVE_RULES
+    assert not hits(plain_with_password) & ARCHIVE_RULES
+
+
+def test_zip_inside_a_zip_is_read_one_level_deep() -> None:
+    inner = zip_of("invoice.js", "deeper.zip")
+    innermost = zip_of("hidden.exe")
+    nested = zip_bytes({"inner.zip": zip_bytes({"invoice.js": b"x", "deeper.zip": innermost})})
+    assert archive_of(nested).members == ["inner.zip", "inner.zip/invoice.js", "inner.zip/deeper.zip"]
+    stored = zip_bytes({"inner.zip": inner}, zipfile.ZIP_STORED)
+    assert archive_of(stored).members[1] == "inner.zip/invoice.js"
+    assert "ATTACH_ARCHIVED_PROGRAM" in hits(with_attachment("documents.zip", nested))
+
+
+def test_encrypted_zip_inside_a_zip_counts_as_encrypted() -> None:
+    nested = zip_bytes({"inner.zip": zip_of("scan.pdf", encrypted=True)})
+    assert archive_of(nested) == Archive("zip", ["inner.zip", "inner.zip/scan.pdf"], encrypted=True)
+
+
+def test_nested_bomb_is_never_inflated_beyond_the_cap() -> None:
+    """inner.zip inflates to 64 MiB of zeros: only NESTED_BYTES of it are ever produced."""
+    bomb = zip_bytes({"inner.zip": bytes(64 * 1024 * 1024)})
+    budget = Budget()
+    tracemalloc.start()
+    started = time.process_time()
+    archive = archives.read(bomb, "application/zip", budget)
+    elapsed = time.process_time() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert archive == Archive("zip", ["inner.zip"])
+    assert budget.left == 0
+    assert peak < 3 * NESTED_BYTES
+    assert elapsed < 0.5
+    # The budget is the message's: a second nested zip after the bomb is not inflated at all.
+    assert archives.read(zip_bytes({"b.zip": zip_of("x.js")}), "application/zip", budget).members == ["b.zip"]
+
+
+def test_hundred_thousand_members_are_capped_and_fast() -> None:
+    many = zip_bytes({f"{n}.txt": b"" for n in range(100_000)}, zipfile.ZIP_STORED)
+    started = time.process_time()
+    archive = archives.read(many, "application/zip", Budget())
+    elapsed = time.process_time() - started
+    assert archive is not None and len(archive.members) == MAX_MEMBERS
+    assert archive.members[-1] == f"{MAX_MEMBERS - 1}.txt"
+    assert elapsed < 0.1  # the stdlib's zipfile needs about 0.4 s to open it
+    found = archive_of(many, cfg=config(max_bytes=32 * 1024 * 1024))
+    assert found is not None and len(found.members) == MAX_MEMBERS
+
+
+def test_truncated_and_corrupt_zips_never_raise() -> None:
+    whole = zip_of("a.pdf", "b.js", "c.docx")
+    for cut in range(0, len(whole), 3):
+        archive = archives.read(whole[:cut], "application/zip", Budget())
+        assert archive is not None and set(archive.members) <= {"a.pdf", "b.js", "c.docx"}
+    for at in range(len(whole)):
+        damaged = bytearray(whole)
+        damaged[at] ^= 0xFF
+        archives.read(bytes(damaged), "application/zip", Budget())
+    run(with_attachment("cut.zip", whole[: len(whole) // 2]))
+
+
+def test_directory_that_lies_about_its_size_and_offset() -> None:
+    whole = zip_of("a.pdf", "b.js")
+    end = whole.rfind(b"PK\x05\x06")
+    for size, offset in ((0, 0), (0x7FFFFFFF, 0x7FFFFFFF), (5, len(whole) + 100)):
+        lying = whole[:end + 12] + struct.pack("<2L", size, offset) + whole[end + 20:]
+        assert archives.read(lying, "application/zip", Budget()) is not None
+
+
+def test_second_zip_appended_to_a_first_is_the_one_listed() -> None:
+    """Two zips in one file: some unpackers show the first, WinRAR the last. Malware puts the
+    decoy first; the list is read from the end, where the second zip's directory is, although
+    its offsets count from its own start."""
+    joined = zip_of("invoice.pdf") + zip_of("invoice.exe")
+    assert archive_of(joined) == Archive("zip", ["invoice.exe"])
+
+
+def test_zip64_end_record() -> None:
+    """Writers using ZIP64 put 0xFFFFFFFF in the classic end record and the truth before it."""
+    whole = zip_of("report.pdf", "run.exe")
+    end = whole.rfind(b"PK\x05\x06")
+    _, _, _, _, count, size, offset, _ = struct.unpack("<4s4H2LH", whole[end:end + 22])
+    zip64_end = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    classic = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    zip64 = whole[:end] + zip64_end + locator + classic
+    assert archive_of(zip64) == Archive("zip", ["report.pdf", "run.exe"])
+
+
+def test_names_without_the_utf8_flag_are_read_as_the_dos_code_page() -> None:
+    """Old Windows zippers write names in code page 437 and leave the UTF-8 flag unset."""
+    data = zip_of("factura_X.js").replace(b"factura_X.js", b"factura_\x94.js")
+    assert archive_of(data) == Archive("zip", ["factura_ö.js"])
+    assert archive_of(zip_of("Rechnung_März.exe")) == Archive("zip", ["Rechnung_März.exe"])
+
+
+@pytest.mark.parametrize("content", [b"%PDF-1.4 not a zip\n", b"PK\x03\x04" + bytes(40), b"", b"PK"])
+def test_something_else_named_zip_is_no_crash(content: bytes) -> None:
+    attachment = run(with_attachment("invoice.zip", content)).attachments[0]
+    assert attachment.archive is None or attachment.archive.members == []
+
+
+def test_gzip_names_its_one_member_in_its_header() -> None:
+    buffer = io.BytesIO()
+    with gzip.GzipFile("invoice.exe", "wb", fileobj=buffer) as packed:
+        packed.write(b"MZ" + bytes(100))
+    assert archive_of(buffer.getvalue(), "invoice.gz") == Archive("gzip", ["invoice.exe"])
+    assert "ATTACH_ARCHIVED_PROGRAM" in hits(with_attachment("invoice.gz", buffer.getvalue()))
+
+
+@pytest.mark.parametrize(("magic", "kind"), [(b"Rar!\x1a\x07\x01\x00", "rar"),
+                                             (b"7z\xbc\xaf\x27\x1c\x00\x04", "7z")])
+def test_rar_and_7z_are_recognised_but_not_read(magic: bytes, kind: str) -> None:
+    assert archive_of(magic + bytes(300), f"invoice.{kind}") == Archive(kind)
