@@ -91,6 +91,11 @@ class Archive:
     # the zip is written "inner.zip/name". Empty for kinds that are recognised but not read.
     members: list[str] = field(default_factory=list)
     encrypted: bool = False  # a member's content is encrypted (its name still is not)
+    # A zip (or a zip inside it) whose list of members is over archives.MAX_DIRECTORY: not read.
+    too_big: bool = False
+    # A zip (or a zip inside it) that zipfile cannot list: damaged, truncated, lying or using an
+    # unknown method. zipfile lists all or nothing, so that zip gave no names.
+    unreadable: bool = False
 
 
 @dataclass(slots=True)
