@@ -24,7 +24,8 @@ from tests.analysis.helpers import config, run
 from tests.ruleset.messages import LETTER, with_attachment, zip_of
 
 SCANNER = Scanner(Config())
-ARCHIVE_RULES = {"ATTACH_ARCHIVED_PROGRAM", "ATTACH_ARCHIVED_WEB_PAGE", "ATTACH_ENCRYPTED_WITH_PASSWORD"}
+ARCHIVE_RULES = {"ATTACH_ARCHIVED_PROGRAM", "ATTACH_ARCHIVED_WEB_PAGE", "ATTACH_ENCRYPTED_WITH_PASSWORD",
+                 "ATTACH_ARCHIVE_UNLISTED"}
 
 
 def archive_of(data: bytes, name: str = "files.zip", cfg: Config | None = None) -> Archive | None:
@@ -251,3 +252,19 @@ def test_gzip_names_its_one_member_in_its_header() -> None:
                                              (b"7z\xbc\xaf\x27\x1c\x00\x04", "7z")])
 def test_rar_and_7z_are_recognised_but_not_read(magic: bytes, kind: str) -> None:
     assert archive_of(magic + bytes(300), f"invoice.{kind}") == Archive(kind)
+
+
+def test_zip_whose_files_cannot_be_listed_is_unlisted_unless_the_scan_cut_it() -> None:
+    """Padding a zip's directory past the cap, or damaging it where lenient unpackers still
+    extract, hid a program from every archive rule for nothing. A zip cut short because the
+    message was bigger than scan.max_bytes is the scan's doing, not the sender's."""
+    padded = zip_bytes({f"{n}.txt": b"" for n in range(100_000)} | {"run.js": b""}, zipfile.ZIP_STORED)
+    roomy = Scanner(config(max_bytes=32 * 1024 * 1024))
+    assert "ATTACH_ARCHIVE_UNLISTED" in roomy.scan(with_attachment("files.zip", padded)).rule_names
+    damaged = with_attachment("invoice.zip", zip_of("invoice.js")[:-30])
+    assert "ATTACH_ARCHIVE_UNLISTED" in hits(damaged)
+    assert "ATTACH_ARCHIVE_UNLISTED" not in hits(with_attachment("invoice.zip", zip_of("invoice.pdf")))
+    big = with_attachment("photos.zip", zip_bytes({"a.jpg": bytes(range(256)) * 400}, zipfile.ZIP_STORED))
+    cut = Scanner(config(max_bytes=64 * 1024))
+    assert "ATTACH_ARCHIVE_UNLISTED" not in cut.scan(big).rule_names
+    assert "ATTACH_ARCHIVE_UNLISTED" not in hits(big)

@@ -270,6 +270,8 @@ CASES: dict[str, tuple[bytes, bytes]] = {
         with_attachment("scan.zip", zip_of("scan.pdf", encrypted=True), text=LETTER + "\nPassword: 4417\n"),
         with_attachment("scan.zip", zip_of("scan.pdf", encrypted=True),
                         text=LETTER + "\nThe password follows in a separate message.\n")),
+    "ATTACH_ARCHIVE_UNLISTED": (with_attachment("invoice.zip", zip_of("Invoice 0417.pdf")[:-30]),
+                                with_attachment("invoice.zip", zip_of("Invoice 0417.pdf"))),
     # --- combinations ----------------------------------------------------------------------
     "META_PHISH_LINK": (
         html_mail(html_page(LONG_TEXT + '<p>Please verify your account: <a href="http://64.86.155.21/">'

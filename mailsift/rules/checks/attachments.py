@@ -145,6 +145,26 @@ def attachment_archived_web_page(ctx: CheckContext) -> CheckResult:
     return None
 
 
+@check("attachment_archive_unlisted",
+       DefaultRule("ATTACH_ARCHIVE_UNLISTED", 1.0,
+                   "Zip attachment whose list of files cannot be read (damaged, or padded past the "
+                   "reading limit)", group=GROUP))
+def attachment_archive_unlisted(ctx: CheckContext) -> CheckResult:
+    """A zip whose member list could not be read hides its files from the archive rules above:
+    padding its directory past archives.MAX_DIRECTORY, or damaging it where lenient unpackers
+    still extract from the member headers, is how malware would slip by them. Mail programs write
+    zips that read, so the score is small, and nothing counts where the scan cut the message
+    short (a big message's last zip is cut, not damaged)."""
+    if ctx.msg.truncated:
+        return None
+    for attachment in ctx.msg.attachments:
+        archive = attachment.archive
+        if archive is not None and (archive.too_big or archive.unreadable):
+            reason = "too many files to list" if archive.too_big else "damaged"
+            return _in_archive(attachment, reason)
+    return None
+
+
 @check("attachment_archive_encrypted")
 def attachment_archive_encrypted(ctx: CheckContext) -> CheckResult:
     """An archive whose content is encrypted: no scanner can look into it. Common in business
