@@ -54,6 +54,12 @@ def extensions(name: str) -> list[str]:
     return chain[::-1]
 
 
+def last_extension(name: str) -> str:
+    """The extension Windows opens the file by ('' if none): what decides a member of an archive."""
+    found = extensions(name)
+    return found[-1] if found else ""
+
+
 def build(leaf: Leaf, name: str, data: bytes, budget: archives.Budget) -> Attachment:
     """The Attachment for a part whose transfer encoding is already removed.
 

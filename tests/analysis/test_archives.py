@@ -268,3 +268,19 @@ def test_zip_whose_files_cannot_be_listed_is_unlisted_unless_the_scan_cut_it() -
     cut = Scanner(config(max_bytes=64 * 1024))
     assert "ATTACH_ARCHIVE_UNLISTED" not in cut.scan(big).rule_names
     assert "ATTACH_ARCHIVE_UNLISTED" not in hits(big)
+
+
+def test_bayes_learns_what_kinds_of_file_an_archive_holds() -> None:
+    """Bayes saw a zip only as `att:ext:zip`: a lone invoice.js and a folder of PDFs were one
+    token to it. Kinds are capped per archive, so a zip of many files is not many tokens."""
+    from mailsift.classifier.tokenizer import MAX_MEMBER_KINDS, tokenize
+
+    def archive_tokens(data: bytes) -> set[str]:
+        return {t for t in tokenize(run(with_attachment("files.zip", data))) if t.startswith("att:")}
+
+    assert {"att:archive:zip", "att:member:js"} <= archive_tokens(zip_of("Invoice 0417.pdf.js"))
+    assert "att:member:pdf" in archive_tokens(zip_of("a.pdf", "b.pdf"))
+    assert "att:archive:encrypted" in archive_tokens(zip_of("scan.pdf", encrypted=True))
+    assert "att:archive:unlisted" in archive_tokens(zip_of("invoice.js")[:-30])
+    varied = zip_of(*(f"file.{chr(97 + n)}{chr(97 + n)}" for n in range(26)))
+    assert len([t for t in archive_tokens(varied) if t.startswith("att:member:")]) == MAX_MEMBER_KINDS

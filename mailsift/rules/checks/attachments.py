@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mailsift.analysis.attachments import extensions
+from mailsift.analysis.attachments import last_extension
 from mailsift.analysis.model import Attachment
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
 
@@ -107,11 +107,6 @@ def _members(attachments: list[Attachment]) -> Iterator[tuple[Attachment, str]]:
                 yield attachment, member
 
 
-def _member_extension(member: str) -> str:
-    found = extensions(member)
-    return found[-1] if found else ""
-
-
 def _in_archive(attachment: Attachment, member: str) -> str:
     """Evidence naming a member and its archive; names are the sender's, so unprintables go."""
     text = f"{member[-40:]} in {attachment.filename[:30] or 'an unnamed archive'}"
@@ -126,7 +121,7 @@ def attachment_archived_program(ctx: CheckContext) -> CheckResult:
     block it. Scored a little below a program attached as it is: developers and admins do zip
     tools for each other, while a stranger's zipped program has no other reason."""
     for attachment, member in _members(ctx.msg.attachments):
-        if _member_extension(member) in EXECUTABLE | DISK_IMAGE:
+        if last_extension(member) in EXECUTABLE | DISK_IMAGE:
             return _in_archive(attachment, member)
     return None
 
@@ -140,7 +135,7 @@ def attachment_archived_web_page(ctx: CheckContext) -> CheckResult:
     for attachment in ctx.msg.attachments:
         archive = attachment.archive
         files = [m for m in archive.members if not m.endswith("/")] if archive is not None else []
-        if 0 < len(files) <= MAX_LONE_PAGES and all(_member_extension(m) in WEB_PAGE for m in files):
+        if 0 < len(files) <= MAX_LONE_PAGES and all(last_extension(m) in WEB_PAGE for m in files):
             return _in_archive(attachment, files[0])
     return None
 
