@@ -350,8 +350,10 @@ class MailsiftMilter(Milter.Base):
         subject = self._header("subject")
         if subject is None:
             self.addheader("Subject", tag)
-        else:
-            self.chgheader("Subject", 1, tagged_subject(subject, tag))
+            return
+        tagged = tagged_subject(subject, tag)
+        if tagged != subject:  # tagged already: a change could only fail on a Subject too long
+            self.chgheader("Subject", 1, tagged)
 
     def _on_error(self, queue_id: str, reason: str, kind: str, started: float) -> int:
         """The configured safe outcome: never lose the message, never leave it unexplained. The

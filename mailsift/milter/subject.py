@@ -14,6 +14,11 @@ from mailsift.analysis.headers import ENCODED_WORD, decode_words, unfold
 from mailsift.analysis.model import Facts
 
 DEFAULT_CHARSET = "utf-8"
+# libmilter refuses to send a command over its data size limit (64 KiB by default; Debian 12's
+# took a 100 KB Subject and refused a 300 KB one), and Postfix passes headers up to
+# header_size_limit (100 KiB): a long raw 8-bit Subject, tripled by RFC 2047 encoding, made
+# chgheader raise, and the message met milter.on_error on every retry. 64 KiB fits any build.
+MAX_VALUE_BYTES = 65_000
 
 
 def _decoded(raw: str) -> tuple[str, str | None]:
@@ -24,11 +29,23 @@ def _decoded(raw: str) -> tuple[str, str | None]:
 
 
 def tagged_subject(raw: str, tag: str) -> str:
-    """The new raw Subject value. Calling it on an already tagged Subject leaves it as it is."""
+    """The new raw Subject value. Calling it on an already tagged Subject leaves it as it is.
+
+    A Subject too long for the milter protocol keeps the tag and loses its end (see
+    MAX_VALUE_BYTES): no mail client shows 64 KiB of Subject, and left untagged it would let a
+    sender escape rewrite_subject by padding."""
     text, charset = _decoded(raw)
     if text.startswith(tag):
         return raw
-    new = f"{tag} {text}" if text else tag
+    new = _encoded(f"{tag} {text}" if text else tag, charset)
+    while len(new.encode()) > MAX_VALUE_BYTES:
+        text = text[:len(text) * MAX_VALUE_BYTES // len(new.encode()) - 1]
+        new = _encoded(f"{tag} {text}", charset)
+    return new
+
+
+def _encoded(new: str, charset: str | None) -> str:
+    """`new` as a raw header value: as it is when ASCII, else RFC 2047 encoded."""
     if new.isascii():
         return new
     for candidate in (charset, DEFAULT_CHARSET):

@@ -214,6 +214,25 @@ def test_raw_8bit_subject_is_quarantined_not_tempfailed(mta: Mta, milter: Milter
     assert stored.meta["subject"] == "Café crème"
 
 
+@pytest.mark.parametrize(("subject", "shown_start"), [
+    (b"S" * 100_000, f"{SUBJECT_TAG} SSS"), (b"\xe9" * 90_000, f"{SUBJECT_TAG} \u00e9\u00e9\u00e9"),
+    (f"{SUBJECT_TAG} ".encode() + b"S" * 90_000, f"{SUBJECT_TAG} SSS"),
+], ids=["ascii", "raw-8bit", "tagged-already"])
+def test_subject_longer_than_the_milter_protocol_carries_is_tagged_not_tempfailed(
+        mta: Mta, milter: MilterProcess, subject: bytes, shown_start: str) -> None:
+    """Postfix passes a Subject up to header_size_limit (100 KiB), but libmilter sends no
+    command over 64 KiB: changing such a Subject raised, and the message was deferred on every
+    retry. It is tagged with its end cut instead."""
+    raw, message_id = make_message(TAG_MARK, subject="PLACEHOLDER")
+    sent = mta.send(raw.replace(b"PLACEHOLDER", subject), BOB)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    [value] = email.message_from_bytes(received.raw, policy=email.policy.compat32).get_all("Subject")
+    shown = str(make_header(decode_header(value)))
+    assert shown.startswith(shown_start)
+    assert received.header("X-Spam-Flag") == "YES"
+
+
 def test_spam_above_reject_is_refused_with_configured_text(mta: Mta, milter: MilterProcess) -> None:
     raw, message_id = make_message(REJECT_MARK)
     sent = mta.send(raw, BOB)
