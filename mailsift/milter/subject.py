@@ -8,8 +8,10 @@ gets the tag in front.
 
 from __future__ import annotations
 
+from email.charset import Charset
 from email.header import Header
 
+from mailsift.analysis.charsets import codec_for
 from mailsift.analysis.headers import ENCODED_WORD, decode_words, unfold
 from mailsift.analysis.model import Facts
 
@@ -45,15 +47,28 @@ def tagged_subject(raw: str, tag: str) -> str:
 
 
 def _encoded(new: str, charset: str | None) -> str:
-    """`new` as a raw header value: as it is when ASCII, else RFC 2047 encoded."""
-    if new.isascii():
+    """`new` as a raw header value: as it is when printable ASCII, else RFC 2047 encoded.
+
+    Text decoded from a sender's encoded words may hold control characters: written raw, an
+    encoded CR LF ended the Subject and began a header of the sender's choosing, and a NUL made
+    pymilter raise (milter.on_error on every retry). Encoded, they stay inside the Subject."""
+    if all(c == "\t" or " " <= c <= "~" for c in new):
         return new
     for candidate in (charset, DEFAULT_CHARSET):
-        if candidate is None:
+        if candidate is None or not _encodes_words(candidate):
             continue
         try:
             new.encode(candidate)
-        except (UnicodeEncodeError, LookupError):
+        except UnicodeEncodeError:
             continue
         return Header(new, candidate, header_name="Subject").encode()
     return Header(new, DEFAULT_CHARSET, header_name="Subject").encode()
+
+
+def _encodes_words(charset: str) -> bool:
+    """True for a mail charset whose encoded words carry any text: not a codec that is no
+    charset (idna raised UnicodeError, as no other label did), not one that leaves text raw
+    (us-ascii: see `_encoded`), and ASCII-compatible (utf-16 put a byte-order mark in each word)."""
+    if not codec_for(charset) or Charset(charset).header_encoding is None:
+        return False
+    return "a".encode(charset) == b"a"

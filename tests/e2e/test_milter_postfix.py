@@ -233,6 +233,21 @@ def test_subject_longer_than_the_milter_protocol_carries_is_tagged_not_tempfaile
     assert received.header("X-Spam-Flag") == "YES"
 
 
+@pytest.mark.parametrize("subject", [b"=?utf-8?Q?Invoice=0D=0ABcc:_victim@example.org?=",
+                                     b"=?utf-8?Q?Invoice=00?="], ids=["crlf", "nul"])
+def test_control_characters_in_encoded_subject_neither_add_a_header_nor_tempfail(
+        mta: Mta, milter: MilterProcess, subject: bytes) -> None:
+    """Tagging wrote the decoded Subject back raw: an encoded CR LF began a Bcc header of the
+    sender's choosing, an encoded NUL made pymilter raise (deferred on every retry)."""
+    raw, message_id = make_message(TAG_MARK, subject="PLACEHOLDER")
+    sent = mta.send(raw.replace(b"PLACEHOLDER", subject), BOB)
+    assert sent.accepted, sent.reply
+    received = mta.delivered(message_id)
+    assert received.headers("Bcc") == []
+    [value] = email.message_from_bytes(received.raw, policy=email.policy.compat32).get_all("Subject")
+    assert str(make_header(decode_header(value))).startswith(f"{SUBJECT_TAG} Invoice")
+
+
 def test_spam_above_reject_is_refused_with_configured_text(mta: Mta, milter: MilterProcess) -> None:
     raw, message_id = make_message(REJECT_MARK)
     sent = mta.send(raw, BOB)

@@ -38,3 +38,23 @@ def test_plain_subject_gets_the_tag_in_front_and_only_once() -> None:
 def test_broken_encoded_word_is_tagged_not_raised() -> None:
     tagged = tagged_subject("=?x-no-such-charset?B?!!!?= offer", TAG)
     assert shown(tagged).startswith(TAG)
+
+
+@pytest.mark.parametrize("raw", ["=?utf-8?Q?Invoice=0D=0ABcc:_victim@example.org?=", "=?utf-8?Q?a=00b?=",
+                                 "=?us-ascii?Q?a=00b?="])
+def test_control_characters_from_encoded_words_stay_encoded(raw: str) -> None:
+    """Written raw, a decoded CR LF began a header of the sender's choosing and a NUL made
+    pymilter raise: every line of the value must be a folded continuation, with no NUL."""
+    tagged = tagged_subject(raw, TAG)
+    assert "\0" not in tagged and "\r" not in tagged
+    assert all(line[:1] in (" ", "\t") for line in tagged.split("\n")[1:])
+    assert shown(tagged).startswith(TAG)
+
+
+@pytest.mark.parametrize("label", ["idna", "utf-16"])
+def test_codec_that_is_no_mail_charset_is_not_used_to_encode_the_tag(label: str) -> None:
+    """idna raised UnicodeError on a long word; utf-16 put a byte-order mark in every word."""
+    raw = f"=?{label}?Q?{'x' * 70}?= caf\u00e9"
+    tagged = tagged_subject(raw, TAG)
+    assert f"?{label}?" not in tagged.lower()
+    assert "\ufeff" not in shown(tagged) and shown(tagged).startswith(TAG)
