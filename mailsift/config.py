@@ -136,10 +136,19 @@ class NetworkConfig(Section):
         "break DKIM. Empty: ARC is not checked; anyone can write an ARC seal, so no sealer is "
         "trusted unless you list it.",
         json_schema_extra=_allowed_text('domain names, e.g. ["lists.example.org", "google.com"]'))
+    outbound_relays: list[str] = Field(
+        default_factory=list, description="Host names of the servers your mail leaves through, as "
+        "each writes itself after `by` in its Received header (Postfix: myhostname); a name covers "
+        "the hosts under it. A bounce or auto-reply whose original message shows a whole Received "
+        "chain that none of them (nor your hosts that passed the bounce on) wrote, and a "
+        "Message-ID none of them made, answers mail forged in your name: RETURNED_NOT_OURS. "
+        "Empty: bounces are recognised, never scored, as no other setting says which hosts send "
+        "your mail (your MX may not be one).",
+        json_schema_extra=_allowed_text('host names, e.g. ["smtp.example.org", "out.example.org"]'))
 
     _check = field_validator("trusted_networks", "internal_networks")(_networks)
 
-    @field_validator("own_domains", "arc_trusted_sealers")
+    @field_validator("own_domains", "arc_trusted_sealers", "outbound_relays")
     @classmethod
     def _domains(cls, values: list[str]) -> list[str]:
         return [_domain_name(v) for v in values]

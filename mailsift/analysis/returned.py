@@ -1,0 +1,165 @@
+"""Returned mail: bounces and auto-replies, and the original message each one answers.
+
+When spammers put a company's addresses in the From of their mail, every server that refuses
+that spam, every vacation responder and every challenge-response filter writes back to the
+company: backscatter. Telling it from the bounce of a message a user really sent takes two
+steps: recognising returned mail, then finding the original it carries so that its Received
+chain and Message-ID can be compared with our own relays (`rules/checks/returned.py` judges).
+
+Returned mail is recognised by its structure, not its wording, which every MTA and language
+words differently: a multipart/report (RFC 6522: delivery status, read receipts, abuse
+feedback), an RFC 3834 auto-reply header, or mail from the null sender or a mailer daemon
+that carries an original. The original is looked for where bouncers put it: a message/rfc822
+part, a text/rfc822-headers part (headers only), or headers quoted in the text, as qmail and
+older MTAs write them. Nothing here raises: a bounce without an original, or with its headers
+cut short, is returned mail whose original is unknown or incomplete.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailsift.analysis.addresses import parse_address
+from mailsift.analysis.headers import split_block, unfold
+from mailsift.analysis.model import Facts, Message
+
+# RFC 6522 report types, named as an administrator reads them in the rule's evidence.
+REPORT_KINDS = {"delivery-status": "delivery report", "disposition-notification": "read receipt",
+                "feedback-report": "abuse feedback report"}
+REPORT_TYPE = re.compile(r"""report-type\s*=\s*["']?([\w.-]+)""", re.IGNORECASE)
+# The senders bounces come from when the envelope is not known (`mailsift check` of a saved file).
+DAEMON_SENDERS = frozenset({"mailer-daemon", "mailerdaemon", "mail-daemon", "postmaster"})
+# RFC 3834's keyword, before any parameter or comment ("auto-replied (vacation)").
+AUTO_REPLIED = re.compile(r"\s*auto-replied(?![\w-])", re.IGNORECASE)
+# Vacation and autoresponder programs that predate RFC 3834 mark their replies with these.
+AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond")
+# The first line of a header block quoted in a bounce's text: the fields bouncers start with.
+QUOTED_HEADERS = re.compile(r"^(?:Return-Path|Received|Message-ID)[ \t]*:", re.IGNORECASE | re.MULTILINE)
+# Fields the sender's own program writes: the MTAs on the way put Received fields above them,
+# so one of these below the last Received shows the chain reaches back to the sender.
+ORIGINATOR_FIELDS = frozenset({"from", "date", "message-id", "subject"})
+BY_HOST = re.compile(r"(?:^|[\s(])by\s+([A-Za-z0-9][A-Za-z0-9.-]*)", re.IGNORECASE)
+MSG_ID_DOMAIN = re.compile(r"<[^<>@\s]+@([^<>@\s]+)>")
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """The header fields of the message a bounce answers, in their order, values unfolded."""
+
+    fields: tuple[tuple[str, str], ...]
+    found_in: str  # "message/rfc822", "text/rfc822-headers" or "quoted text"
+
+    def values(self, name: str) -> list[str]:
+        key = name.lower()
+        return [value for field, value in self.fields if field.lower() == key]
+
+    @property
+    def relay_hosts(self) -> list[str]:
+        """Every host named after `by` in the Received fields, lower-case: the MTAs it passed.
+        Taken from the text, not from `relays.parse_received`, which skips a Received field
+        without a connecting address, such as Postfix's record of mail its own users submit."""
+        return [host.lower().rstrip(".") for value in self.values("Received")
+                for host in BY_HOST.findall(value)]
+
+    @property
+    def message_id_domains(self) -> list[str]:
+        return message_id_domains(self.values("Message-ID"))
+
+    @property
+    def chain_complete(self) -> bool:
+        """Whether the Received chain is there down to the sender: at least one Received field,
+        and a field the sender's program wrote below the last one. A bouncer that cut the
+        headers short (or kept none) may have dropped the hop that shows the mail was ours."""
+        names = [field.lower() for field, _ in self.fields]
+        if "received" not in names:
+            return False
+        last = len(names) - 1 - names[::-1].index("received")
+        return any(name in ORIGINATOR_FIELDS for name in names[last + 1:])
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """A bounce or auto-reply: what kind, the original it carries, and the Message-IDs it says
+    it answers (In-Reply-To, References: all an auto-reply usually keeps of the original)."""
+
+    kind: str
+    original: Original | None
+    answered_domains: tuple[str, ...]
+
+
+def message_id_domains(values: list[str]) -> list[str]:
+    """The domain of each <id@domain> in the values, lower-case."""
+    return [domain.lower().rstrip(".") for value in values for domain in MSG_ID_DOMAIN.findall(value)]
+
+
+def returned(msg: Message) -> Returned | None:
+    """The message as returned mail, or None when it is none."""
+    kind = _declared_kind(msg)
+    original = _original(msg) if kind or _from_bouncer(msg) else None
+    if not kind and original is None:
+        return None
+    answered = message_id_domains(msg.header_values("In-Reply-To") + msg.header_values("References"))
+    return Returned(kind or "bounce", original, tuple(answered))
+
+
+def _declared_kind(msg: Message) -> str:
+    """What the message says it is by its structure or an auto-reply header, '' if nothing."""
+    content_type = msg.header("Content-Type")
+    if content_type.split(";", 1)[0].strip().lower() == "multipart/report":
+        found = REPORT_TYPE.search(content_type)
+        report = found[1].lower() if found else ""
+        return REPORT_KINDS.get(report, f"report ({report or 'no type'})")
+    if AUTO_REPLIED.match(msg.header("Auto-Submitted")):
+        return "auto-reply"
+    if any(msg.has_header(name) for name in AUTOREPLY_HEADERS):
+        return "auto-reply"
+    return ""
+
+
+def _from_bouncer(msg: Message) -> bool:
+    """Sent by the null sender (the envelope the milter saw, or the Return-Path a delivery
+    wrote) or by a mailer daemon: a bounce if it carries an original. Without the milter the
+    envelope sender is unknown ('' too), so it counts only when a client is known."""
+    envelope = msg.envelope
+    if envelope.client_ip and not envelope.mail_from:
+        return True
+    if any(value.strip() == "<>" for value in msg.header_values("Return-Path")):
+        return True
+    local = parse_address(msg.header("From"))[1].rpartition("@")[0]
+    return local.lower() in DAEMON_SENDERS
+
+
+def _original(msg: Message) -> Original | None:
+    """The original message's headers, from the first place a bouncer puts them."""
+    enclosed = _enclosed(msg)
+    if enclosed is not None:
+        return enclosed
+    for part in msg.text_parts:
+        if part.content_type == "text/rfc822-headers":
+            return _read_headers(part.raw_text, "text/rfc822-headers")
+    for part in msg.text_parts:
+        if part.content_type == "text/plain":
+            start = QUOTED_HEADERS.search(part.raw_text)
+            if start is not None:
+                return _read_headers(part.raw_text[start.start():], "quoted text")
+    return None
+
+
+def _enclosed(msg: Message) -> Original | None:
+    """The headers of the first message/rfc822 part. The walk records a container's header
+    fields and then its child's, so the enclosed message's are those after the container's."""
+    parts = msg.part_headers
+    for index, fields in enumerate(parts[:-1]):
+        content_type = next((value for name, value in fields if name.lower() == "content-type"), "")
+        if unfold(content_type).split(";", 1)[0].strip().lower() == "message/rfc822":
+            return Original(tuple((name, unfold(value)) for name, value in parts[index + 1]),
+                            "message/rfc822")
+    return None
+
+
+def _read_headers(text: str, found_in: str) -> Original:
+    """A header block written as text; it ends at the first line that is not a header line."""
+    block = split_block(text.encode("utf-8", errors="replace"), Facts())
+    fields = tuple((name, unfold(value.decode("utf-8", errors="replace"))) for name, value in block.fields)
+    return Original(fields, found_in)
