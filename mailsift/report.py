@@ -6,6 +6,7 @@ mail-client filters on `X-Spam-Flag` / `X-Spam-Status` keep working after the sw
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from mailsift import __version__
@@ -14,6 +15,9 @@ from mailsift.rules.result import Result
 MAX_LEVEL = 50
 LEVEL_CHAR = "*"
 CAP_DESCRIPTION = "group total limited to its cap"
+# Control characters other than the whitespace fold() turns into spaces: a rule's evidence
+# quotes the sender's text, and a NUL in a header value made pymilter raise (milter.on_error).
+CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def status_line(result: Result, extra: str = "") -> str:
@@ -52,7 +56,9 @@ def report_text(result: Result) -> str:
 
 
 def fold(name: str, value: str, width: int = 78) -> str:
-    """One header as it would be written, folded at commas and spaces so no line is too long."""
+    """One header as it would be written, folded at commas and spaces so no line is too long;
+    control characters are shown escaped (\\x00), as no header may carry them."""
+    value = CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", value)
     lines = textwrap.wrap(value, width=width - 1, initial_indent=" " * (len(name) + 2),
                           subsequent_indent="\t", break_long_words=False, break_on_hyphens=False)
     first = lines[0][len(name) + 2:] if lines else ""
