@@ -156,8 +156,11 @@ class Lookups:
             found = await self.resolver.resolve(qname, rdtype, lifetime=lifetime, search=False,
                                                 raise_on_no_answer=False)
         except (dns.name.NameTooLong, dns.name.LabelTooLong, dns.name.EmptyLabel,
-                dns.exception.SyntaxError, UnicodeError):
-            return Answer(Outcome.NXDOMAIN)  # no such name can exist in the DNS
+                dns.exception.SyntaxError, dns.name.IDNAException, UnicodeError):
+            # No such name can exist in the DNS, nor be asked about: IDNA refuses an emoji or a
+            # U+FFFD in a sender's d= or From domain. As a DNSException it was a SERVFAIL, so a
+            # question no server saw made SPF, DKIM and DMARC temperror (DMARC not applied).
+            return Answer(Outcome.NXDOMAIN)
         except dns.resolver.NXDOMAIN:
             return Answer(Outcome.NXDOMAIN)
         except dns.exception.Timeout:
