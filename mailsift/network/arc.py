@@ -110,7 +110,7 @@ def _key_names(sets: Sets) -> set[str]:
 
 def _validate(raw: bytes, sealer: str, newest: int, keys: dict[str, Answer]) -> ArcVerdict:
     def dnsfunc(name: bytes, timeout: float = 0) -> bytes:
-        answer = keys.get(name.decode("ascii", "replace").lower().rstrip("."))
+        answer = keys.get(ascii_domain(name.decode("utf-8", "replace")))  # as key_name spells it
         record = next((r for r in answer.records if "p=" in r), "") if answer else ""
         return record.encode()
 

@@ -57,7 +57,10 @@ def _signature_tags(raw: bytes) -> list[dict[bytes, bytes] | None]:
 
 
 def key_name(tags: dict[bytes, bytes]) -> str:
-    return (tags[b"s"] + b"._domainkey." + tags[b"d"]).decode("ascii", "replace").lower()
+    """Where the signature's key is published, in the ASCII form the DNS holds. RFC 8616 lets s=
+    and d= be written in UTF-8 U-labels (d=bücher.example): read as ASCII, their bytes became
+    U+FFFD, a name no server holds, and a good signature got `temperror`."""
+    return ascii_domain((tags[b"s"] + b"._domainkey." + tags[b"d"]).decode("utf-8", "replace"))
 
 
 async def check_dkim(raw: bytes, lookups: Lookups, max_body: int) -> list[DkimSignature]:

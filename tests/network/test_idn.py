@@ -72,3 +72,14 @@ def test_own_domain_matches_in_either_form(test_dns: DnsFixture, own: str, helo:
     assert own_config.network.own_domains == [OWN_DOMAIN, "xn--unsere-bcher-klb.test"]
     result = scan(Scanner(own_config), letter(), helo=helo)
     assert "HELO_OWN_DOMAIN" in result.rule_names
+
+
+def test_dkim_signature_in_u_labels_is_verified_with_the_a_label_key(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    """RFC 8616 lets a signer write d=bücher.test; its key was looked up under the UTF-8 bytes
+    read as ASCII (each byte a U+FFFD), a name no server holds: the signature got temperror."""
+    raw = signed(letter(f"Jörg <jörg@{IDN_DOMAIN}>"), test_dns.dkim_private_key, IDN_DOMAIN)
+    result = scan(scanner, raw, ip=NO_PTR_IP, mail_from="bounce@shop.test")
+    assert {"DKIM_VALID", "DKIM_VALID_AU"} <= set(result.rule_names)
+    assert DMARC_RULES & set(result.rule_names) == {"DMARC_PASS"}
+    assert f"dkim=pass header.d={IDN_ASCII}" in result.auth_results
