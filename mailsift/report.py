@@ -15,6 +15,10 @@ from mailsift.rules.result import Result
 MAX_LEVEL = 50
 LEVEL_CHAR = "*"
 CAP_DESCRIPTION = "group total limited to its cap"
+# X-Spam-Report's longest value: far above any real message's report (a few hundred characters),
+# far below the 64 KiB libmilter passes, and readable in a mail client's header view.
+REPORT_CHARS = 16_000
+LEFT_OUT = "and {} more rules"
 # Control characters other than the whitespace fold() turns into spaces: a rule's evidence
 # quotes the sender's text, and a NUL in a header value made pymilter raise (milter.on_error).
 CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -50,9 +54,20 @@ def with_evidence(text: str, evidence: str) -> str:
 
 
 def report_text(result: Result) -> str:
-    """The X-Spam-Report value: every rule that hit, its score and evidence, in one line."""
+    """The X-Spam-Report value: every rule that hit, its score and evidence, in one line, within
+    REPORT_CHARS. A site's own rule files can make hundreds of rules hit one crafted message, and
+    a value over libmilter's 64 KiB is refused, which met milter.on_error on every retry; the
+    rules left out are counted (the score and X-Spam-Status still name them all)."""
     parts = [with_evidence(f"{h.name}={h.score:.1f}", h.evidence) for h in result.hits]
-    return "; ".join(parts) or "none"
+    text = "; ".join(parts) or "none"
+    if len(text) <= REPORT_CHARS:
+        return text
+    kept, used = 0, 0
+    for part in parts:
+        if used + len(part) + 2 > REPORT_CHARS - len(LEFT_OUT):
+            break
+        kept, used = kept + 1, used + len(part) + 2
+    return "; ".join([*parts[:kept], LEFT_OUT.format(len(parts) - kept)])
 
 
 def fold(name: str, value: str, width: int = 78) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from mailsift.config import load_config
-from mailsift.report import fold, report_text
+from mailsift.report import REPORT_CHARS, fold, report_text
+from mailsift.rules.patterns import EVIDENCE_CHARS
+from mailsift.rules.result import Hit, Result
 from mailsift.scanner import Scanner
 
 NUL_LINK = (b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n"
@@ -23,3 +25,16 @@ def test_fold_escapes_control_characters_and_keeps_one_header() -> None:
     folded = fold("X-Spam-Report", "R=1.0 [a\0b\x1b] c\r\nBcc: x")
     assert folded.startswith("X-Spam-Report: R=1.0 [a\\x00b\\x1b] c")
     assert all(line[:1] == "\t" for line in folded.split("\n")[1:])
+
+
+def test_report_of_hundreds_of_hits_stays_within_what_libmilter_passes() -> None:
+    """A site's own rule files hit 900 times by one crafted message made a report of over
+    64 KiB, which libmilter refused: the message met milter.on_error on every retry."""
+    hits = [Hit(f"LOCAL_RULE_{n}", 0.1, "", "x" * EVIDENCE_CHARS) for n in range(900)]
+    report = report_text(Result(90.0, 5.0, hits))
+    assert len(report) <= REPORT_CHARS
+    kept = report.count("LOCAL_RULE_")
+    assert 100 < kept < 900
+    assert report.startswith("LOCAL_RULE_0=0.1 [xx") and report.endswith(f"; and {900 - kept} more rules")
+    short = report_text(Result(0.2, 5.0, hits[:2]))
+    assert short == f"LOCAL_RULE_0=0.1 [{'x' * EVIDENCE_CHARS}]; LOCAL_RULE_1=0.1 [{'x' * EVIDENCE_CHARS}]"
