@@ -15,9 +15,9 @@ from mailsift.rules.result import Result
 MAX_LEVEL = 50
 LEVEL_CHAR = "*"
 CAP_DESCRIPTION = "group total limited to its cap"
-# X-Spam-Report's longest value: far above any real message's report (a few hundred characters),
-# far below the 64 KiB libmilter passes, and readable in a mail client's header view.
-REPORT_CHARS = 16_000
+# X-Spam-Report's longest value in bytes: far above any real message's report (a few hundred),
+# far below the 64 KiB libmilter passes even once folded, and readable in a mail client.
+REPORT_BYTES = 16_000
 LEFT_OUT = "and {} more rules"
 # Control characters other than the whitespace fold() turns into spaces: a rule's evidence
 # quotes the sender's text, and a NUL in a header value made pymilter raise (milter.on_error).
@@ -55,25 +55,33 @@ def with_evidence(text: str, evidence: str) -> str:
 
 def report_text(result: Result) -> str:
     """The X-Spam-Report value: every rule that hit, its score and evidence, in one line, within
-    REPORT_CHARS. A site's own rule files can make hundreds of rules hit one crafted message, and
-    a value over libmilter's 64 KiB is refused, which met milter.on_error on every retry; the
-    rules left out are counted (the score and X-Spam-Status still name them all)."""
-    parts = [with_evidence(f"{h.name}={h.score:.1f}", h.evidence) for h in result.hits]
+    REPORT_BYTES once written. A site's own rule files can make hundreds of rules hit one crafted
+    message, and a value over libmilter's 64 KiB is refused, which met milter.on_error on every
+    retry; the rules left out are counted (the score and X-Spam-Status still name them all).
+    Measured as written: control characters escaped, as `fold` shows them, UTF-8 bytes."""
+    parts = [escaped(with_evidence(f"{h.name}={h.score:.1f}", h.evidence)) for h in result.hits]
     text = "; ".join(parts) or "none"
-    if len(text) <= REPORT_CHARS:
+    if len(text.encode()) <= REPORT_BYTES:
         return text
-    kept, used = 0, 0
+    kept, used = 0, len(LEFT_OUT) + 8  # room for the count of those left out
     for part in parts:
-        if used + len(part) + 2 > REPORT_CHARS - len(LEFT_OUT):
+        used += len(part.encode()) + 2
+        if used > REPORT_BYTES:
             break
-        kept, used = kept + 1, used + len(part) + 2
+        kept += 1
     return "; ".join([*parts[:kept], LEFT_OUT.format(len(parts) - kept)])
+
+
+def escaped(text: str) -> str:
+    """`text` with its control characters shown escaped (\\x00): no header may carry them, and
+    the evidence quotes whatever the sender wrote."""
+    return CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", text)
 
 
 def fold(name: str, value: str, width: int = 78) -> str:
     """One header as it would be written, folded at commas and spaces so no line is too long;
     control characters are shown escaped (\\x00), as no header may carry them."""
-    value = CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", value)
+    value = escaped(value)
     lines = textwrap.wrap(value, width=width - 1, initial_indent=" " * (len(name) + 2),
                           subsequent_indent="\t", break_long_words=False, break_on_hyphens=False)
     first = lines[0][len(name) + 2:] if lines else ""
