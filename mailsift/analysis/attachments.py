@@ -24,6 +24,21 @@ KNOWN_EXTENSIONS = frozenset({t.extension.lower() for t in filetype.types}) | fr
 })
 MAX_EXTENSION = 10
 
+# Kinds of file by what opening one does; the attachment rules and the Bayes tokens read them.
+# Windows runs these directly (or through a shipped interpreter) on a double click.
+EXECUTABLE = frozenset({
+    "exe", "scr", "pif", "com", "cpl", "msi", "msp", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf",
+    "wsh", "hta", "lnk", "ps1", "reg", "jar", "appx", "msix", "application", "gadget", "inf", "sct",
+})
+# Office formats that may carry macros by design (the x formats cannot).
+MACRO_DOCUMENT = frozenset({"docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm"})
+# Disk images mount on a double click and hide their content from mail gateways.
+DISK_IMAGE = frozenset({"iso", "img", "vhd", "vhdx"})
+# Opened in a browser from a file, a page is past every link scanner and can post a login form.
+WEB_PAGE = frozenset({"htm", "html", "shtml", "xhtml", "mht", "mhtml"})
+# What malware sends: a program, a document that runs macros, a disk image, a page with a form.
+RISKY = EXECUTABLE | MACRO_DOCUMENT | DISK_IMAGE | WEB_PAGE
+
 
 def is_attachment(leaf: Leaf, name: str) -> bool:
     """A part the reader sees as a file: declared so, named, or not text at all."""

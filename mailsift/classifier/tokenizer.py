@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import regex
 
-from mailsift.analysis.attachments import last_extension
+from mailsift.analysis.attachments import RISKY, last_extension
 from mailsift.analysis.model import Archive, Message
 
 MIN_WORD, MAX_WORD = 3, 20
@@ -254,8 +254,11 @@ def _archive(archive: Archive) -> Iterable[str]:
     if archive.too_big or archive.unreadable:
         yield "att:archive:unlisted"
     kinds = {last_extension(member) or "none" for member in archive.members}
-    for kind in sorted(kinds)[:MAX_MEMBER_KINDS]:
+    # Risky kinds first: ten decoy kinds (a.a0 ... a.a9) must not push the .js out of the tokens.
+    for kind in sorted(kinds, key=lambda kind: (kind not in RISKY, kind))[:MAX_MEMBER_KINDS]:
         yield f"att:member:{kind}"
+    if len(kinds) > MAX_MEMBER_KINDS:
+        yield "att:member:many"
 
 
 def _facts(msg: Message) -> Iterable[str]:

@@ -11,28 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mailsift.analysis.attachments import last_extension
+from mailsift.analysis.attachments import DISK_IMAGE, EXECUTABLE, MACRO_DOCUMENT, WEB_PAGE, last_extension
 from mailsift.analysis.model import Attachment
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
 
 GROUP = "attachment"
 
-# Windows runs these directly (or through a shipped interpreter) on a double click.
-EXECUTABLE = frozenset({
-    "exe", "scr", "pif", "com", "cpl", "msi", "msp", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf",
-    "wsh", "hta", "lnk", "ps1", "reg", "jar", "appx", "msix", "application", "gadget", "inf", "sct",
-})
-# Office formats that may carry macros by design (the x formats cannot).
-MACRO_DOCUMENT = frozenset({"docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm"})
 # Extensions readers trust, put in front of a real one as a decoy.
 DECOY = frozenset({
     "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "txt", "rtf", "jpg", "jpeg", "gif", "png", "bmp",
     "htm", "html", "mp3", "wav", "avi", "mpg", "zip",
 })
-# Disk images mount on a double click and hide their content from mail gateways.
-DISK_IMAGE = frozenset({"iso", "img", "vhd", "vhdx"})
-# Opened in a browser from a file, a page is past every link scanner and can post a login form.
-WEB_PAGE = frozenset({"htm", "html", "shtml", "xhtml", "mht", "mhtml"})
 # An archive holding at most this many files, all web pages, is a page sent to be opened; a saved
 # web site or documentation comes with its style sheets, scripts and images.
 MAX_LONE_PAGES = 2
