@@ -77,7 +77,7 @@ def test_zipped_program_with_almost_no_text_is_terse() -> None:
 
 
 @pytest.mark.parametrize("text", ["Password: 4417", "The password is 8812x", "Passwort lautet: 2024",
-                                  "пароль 5531"])
+                                  "пароль 5531", "Hasło: 7730", "PW: 1188", "lösenordet är 5512"])
 def test_encrypted_zip_with_its_password_in_the_text(text: str) -> None:
     encrypted = zip_of("scan.pdf", encrypted=True)
     assert archive_of(encrypted) == Archive("zip", ["scan.pdf"], encrypted=True)
@@ -91,6 +91,9 @@ def test_encrypted_zip_alone_or_password_alone_scores_nothing() -> None:
                                           text=f"{LETTER}\nPassword: 4417\n")
     assert not hits(encrypted) & ARCHIVE_RULES
     assert not hits(plain_with_password) & ARCHIVE_RULES
+    page_one = with_attachment("payroll.zip", zip_of("payroll.xlsx", encrypted=True),
+                               text=f"{LETTER}\nSee pw 1 of the handbook.\n")  # no "password" in it
+    assert not hits(page_one) & ARCHIVE_RULES
 
 
 def test_zip_inside_a_zip_is_read_one_level_deep() -> None:
