@@ -152,7 +152,9 @@ def attachment_archive_unlisted(ctx: CheckContext) -> CheckResult:
 @check("attachment_archive_encrypted")
 def attachment_archive_encrypted(ctx: CheckContext) -> CheckResult:
     """An archive whose content is encrypted: no scanner can look into it. Common in business
-    mail on its own, so 40_attachment.cf scores it only with a password written in the message."""
+    mail on its own, so 40_attachment.cf scores it only with a password written in the message.
+    Zips only (and zips inside them): RAR and 7z are recognised but not read, so their
+    encryption is not seen."""
     for attachment in ctx.msg.attachments:
         if attachment.archive is not None and attachment.archive.encrypted:
             return _in_archive(attachment, "encrypted content")
