@@ -216,6 +216,8 @@ def test_a_lift_the_system_log_cannot_take_is_on_standard_error_and_still_done(
     # as Postfix's log or any other way, or the network as the milter's log names it, lifts that
     ("client 2001:db8::/64", ["2001:DB8:0::7"]),
     ("client 2001:db8::/64", ["2001:db8::/64"]),
+    ("client 2001:db8::/64", ["client 2001:db8::7"]),  # as the milter's log names a client
+    ("client 2001:db8::/64", ["client", "2001:db8:0:0:ffff::9"]),  # unquoted, another address in it
 ])
 def test_lift_of_a_sender_counted_below_the_limit_clears_its_count(
         tmp_path: Path, empty_redis: RedisServer, counted: str, named: list[str]) -> None:

@@ -57,6 +57,7 @@ from redis.client import Pipeline
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from mailsift.analysis.relays import canonical_ip
 from mailsift.batches import batched
 from mailsift.breaker import Breaker
 from mailsift.config import OutboundConfig
@@ -149,8 +150,10 @@ def client_group(address: str, ipv6_prefix: int) -> str:
     `ipv6_prefix` bits ("2001:db8:7:1::/64"; 128: the address). A server holds a whole IPv6
     network, a /64 at least, and can send each message from another of its addresses: counted
     per address, a spam run that rotates them would never reach pause_after. The cost is that
-    hosts sharing one such network are paused together, which is why the prefix is the site's."""
-    address = ip_address(address)
+    hosts sharing one such network are paused together, which is why the prefix is the site's.
+    An IPv4-mapped address (::ffff:192.0.2.1) is the IPv4 client it is (`canonical_ip`): read as
+    IPv6, every such client fell in ::/64 and shared one count."""
+    address = ip_address(canonical_ip(address))
     if address.version == 4 or ipv6_prefix == address.max_prefixlen:
         return str(address)
     return str(ip_network(f"{address}/{ipv6_prefix}", strict=False))
@@ -158,15 +161,17 @@ def client_group(address: str, ipv6_prefix: int) -> str:
 
 def named_sender(text: str, ipv6_prefix: int) -> str:
     """The sender an admin means: as the milter's log and `outbound list` name it, or by the
-    bare login, address or network, as Postfix's log shows them (`alice`, `192.0.2.7`; an IPv6
-    address means the network it is counted in). A local sender is named in full
-    (`local sender web1@host.example`): a login may be an address too."""
-    if text.startswith((LOGIN, CLIENT, LOCAL)):
+    bare login, address or network, as Postfix's log shows them (`alice`, `192.0.2.7`). An IPv6
+    address, bare or as "client 2001:db8:7:1::5", means the network it is counted in, so any
+    address of it, as the log line of one of its messages writes it, lifts the pause. A local
+    sender is named in full (`local sender web1@host.example`): a login may be an address too."""
+    if text.startswith((LOGIN, LOCAL)):
         return text
+    address = text.removeprefix(CLIENT)
     try:
-        return CLIENT + client_group(text.partition("/")[0], ipv6_prefix)  # as the milter names it
+        return CLIENT + client_group(address.partition("/")[0], ipv6_prefix)  # as the milter names it
     except ValueError:
-        return LOGIN + text
+        return text if address != text else LOGIN + text
 
 
 def pause_settings(config: OutboundConfig) -> PauseSettings:

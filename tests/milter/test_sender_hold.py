@@ -220,7 +220,12 @@ def test_a_refused_password_is_never_logged(tmp_path: Path, caplog: pytest.LogCa
     ("2001:db8:7:1::a", 56, "client 2001:db8:7::/56"),
     ("2001:db8:7:1::a", 128, "client 2001:db8:7:1::a"),  # per address, as the site chose
     ("192.0.2.7", 64, "client 192.0.2.7"),  # IPv4: the address
+    # IPv4-mapped: the IPv4 client it is, not ::/64 shared by every such client
+    ("::ffff:192.0.2.1", 64, "client 192.0.2.1"),
+    ("::ffff:192.0.2.2", 64, "client 192.0.2.2"),
 ])
 def test_trusted_ipv6_client_is_counted_by_its_network(client: str, prefix: int, counted: str) -> None:
+    """An admin lifts with the address as Postfix's log writes it, with the "client " the milter's
+    log line puts before it, or with what `outbound list` shows: each names the counted sender."""
     assert sender_name("", client, prefix) == counted
-    assert named_sender(client, prefix) == counted
+    assert [named_sender(name, prefix) for name in (client, f"client {client}", counted)] == [counted] * 3
