@@ -189,13 +189,11 @@ def _relays(headers: list[Header], config: Config, envelope: Envelope) -> list[R
 
 def _connection(envelope: Envelope) -> Relay:
     """The hop the MTA saw itself: authoritative, unlike any Received header the client wrote.
-    A client without a verified name comes as "unknown" or, from libmilter, as its address in
-    brackets ("[2001:db8::5]"): no reverse name, which rules and Bayes must see as none."""
-    name = envelope.client_name
-    rdns = "" if name in ("", "unknown") or name.startswith("[") else name
-    return Relay(ip=envelope.client_ip, rdns=rdns, helo=envelope.helo, by="",
-                 auth="SASL" if envelope.auth_user else "", envfrom=envelope.mail_from,
-                 id=envelope.queue_id)
+    A client without a verified name ("unknown", libmilter's "[2001:db8::5]") has no reverse
+    name, which rules and Bayes must see as none (`relays.verified_name`)."""
+    return Relay(ip=envelope.client_ip, rdns=relays.verified_name(envelope.client_name),
+                 helo=envelope.helo, by="", auth="SASL" if envelope.auth_user else "",
+                 envfrom=envelope.mail_from, id=envelope.queue_id)
 
 
 def _received_time(headers: list[Header]) -> datetime | None:

@@ -106,14 +106,28 @@ def _from_clause(name: str, comments: str, exim: bool) -> Relay | None:
     if exim_helo is not None or (exim and not rdns):
         # Exim: the name after "from" is the verified reverse name, the HELO is given apart
         # (and left out when it equals the reverse name).
-        rdns = "" if name.startswith("[") else name
+        rdns = verified_name(name)
         helo = exim_helo[1] if exim_helo is not None else rdns
         found = EXIM_IDENT.search(comments)
         ident = found[1] if found else ident
     elif qmail_helo is not None:
         rdns, helo = name, qmail_helo[1]
-    rdns = "" if rdns.lower() in NO_NAME else rdns.rstrip(".")
-    return Relay(ip=ip, rdns=rdns, helo=helo, by="", ident=ident)
+    return Relay(ip=ip, rdns=verified_name(rdns).rstrip("."), helo=helo, by="", ident=ident)
+
+
+def verified_name(name: str) -> str:
+    """A client's reverse name, '' when it has none verified. MTAs write such a client's name as
+    "unknown" (Postfix), "unverified", or its address in brackets (Exim's "from [192.0.2.1]",
+    libmilter's "[2001:db8::5]"): taken for a name it becomes a Bayes token per address and a
+    reverse name the relay rules see. Asked for the relays of a Received chain, the connection
+    the MTA saw, and `client_text`."""
+    return "" if name.lower() in NO_NAME or name.startswith("[") else name
+
+
+def client_text(name: str, ip: str) -> str:
+    """The client as Postfix's log writes it, name[address] (unknown[2001:db8::5]): the milter's
+    log line and the quarantine's views name it alike, so the one can be found from the other."""
+    return f"{verified_name(name) or 'unknown'}[{ip or '-'}]"
 
 
 def _valid_ip(text: str) -> str:

@@ -22,13 +22,13 @@ import Milter
 
 from mailsift.analysis.charsets import decode_short
 from mailsift.analysis.model import Envelope
-from mailsift.analysis.relays import networks
+from mailsift.analysis.relays import client_text, networks
 from mailsift.config import Config
 from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
-from mailsift.milter.trace import Hop, client_text, received_header
+from mailsift.milter.trace import Hop, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
 from mailsift.report import fold, report_text, spam_headers

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
+from mailsift.analysis.relays import verified_name
+
 
 @dataclass(frozen=True)
 class Hop:
@@ -27,23 +29,10 @@ class Hop:
     arrival: datetime
 
 
-def verified_name(client_name: str) -> str:
-    """The client's name as Postfix writes it in its log and Received header: "unknown" when the
-    address has no verified name, for which libmilter hands over the address in brackets
-    ("[2001:db8::5]"), which would read as a name and repeat the address."""
-    return client_name if client_name and not client_name.startswith("[") else "unknown"
-
-
-def client_text(client_name: str, client_ip: str) -> str:
-    """The client as Postfix's log writes it, name[address] (unknown[2001:db8::5]): the milter's
-    log line and the quarantine's views name it alike, so the one can be found from the other."""
-    return f"{verified_name(client_name)}[{client_ip or '-'}]"
-
-
 def received_header(hop: Hop) -> bytes:
     """RFC 5321 section 4.4 trace line, folded, CRLF-terminated; `with` as in RFC 3848. An IPv6
     client is written [IPv6:2001:db8::5], RFC 5321's address literal, as Postfix writes it."""
-    name = verified_name(hop.client_name)
+    name = verified_name(hop.client_name) or "unknown"
     literal = f"IPv6:{hop.client_ip}" if ":" in hop.client_ip else hop.client_ip
     client = f"{name} [{literal}]" if hop.client_ip else name
     protocol = "ESMTP" + ("S" if hop.tls else "") + ("A" if hop.authenticated else "")

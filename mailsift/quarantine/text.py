@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mailsift.milter.trace import client_text
+from mailsift.analysis.relays import client_text
 from mailsift.quarantine.model import rule_rows
 from mailsift.report import score_table, with_evidence
 

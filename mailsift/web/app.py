@@ -33,11 +33,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mailsift.analysis.relays import client_text
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import StoreError
 from mailsift.config import Config
 from mailsift.domains import unicode_address
-from mailsift.milter.trace import client_text
 from mailsift.quarantine import review
 from mailsift.quarantine.model import (
     LIST_KINDS,
