@@ -61,7 +61,8 @@ def _utf8_header(raw: bytes) -> bool:
     Postfix no longer knew the message as SMTPUTF8 mail and passed its 8-bit header on to servers
     that never offered SMTPUTF8. Legacy 8-bit text that is not UTF-8 is no such mail, and a
     server without SMTPUTF8 still takes such a header as it took it before."""
-    head = HEADER_END.split(raw, maxsplit=1)[0]
+    end = HEADER_END.search(raw)
+    head = raw[:end.start()] if end else raw  # not split(): it copies the body too
     if head.isascii():
         return False
     try:
