@@ -189,6 +189,18 @@ def _recipient_pattern(value: str) -> str:
     return _domain_name(text)
 
 
+def _list_entry(value: str) -> str:
+    """An address or a domain (with its subdomains), in ASCII form as the sender is compared:
+    the form users' list entries take. A wildcard would match nothing as written."""
+    text = value.strip().removeprefix("@")
+    if "*" in text or "?" in text:
+        raise ValueError(f"{value!r}: no wildcards; partner.example is every address of that "
+                         "domain and its subdomains")
+    if "@" in text:
+        return ascii_address(_mailbox(text))
+    return _domain_name(text)
+
+
 def _nameserver(value: str) -> str:
     """HOST or HOST:PORT, IPv6 as [ADDR]:PORT: a test or a local resolver may sit on any port."""
     host, port = split_host_port(value)
@@ -693,6 +705,29 @@ class Policy(Section):
         return [_recipient_pattern(v) for v in values]
 
 
+LIST_FORM = _allowed_text('addresses or domains (a domain covers its subdomains), e.g. '
+                          '["billing@bank.example", "partner.example"]')
+
+
+class ListsConfig(Section):
+    """The site's own welcome and block lists, for every recipient (rules/checks/sitelists.py)."""
+
+    welcome: list[str] = Field(
+        default_factory=list, description="Senders welcomed for every recipient (SITE_IN_WELCOMELIST, "
+        "-100) when SPF passes for them or a DKIM signature of their domain verifies: spam forges "
+        "banks and partners, so an unconfirmed sender only shows as SITE_WELCOME_UNVERIFIED. "
+        "whitelist_from lines of local.cf add to it.", json_schema_extra=LIST_FORM)
+    block: list[str] = Field(
+        default_factory=list, description="Senders blocked for every recipient (SITE_IN_BLOCKLIST, "
+        "+100), by envelope sender or From, with no proof asked: forging a blocked sender gains a "
+        "spammer nothing. blacklist_from lines of local.cf add to it.", json_schema_extra=LIST_FORM)
+
+    @field_validator("welcome", "block")
+    @classmethod
+    def _entries(cls, values: list[str]) -> list[str]:
+        return [_list_entry(v) for v in values]
+
+
 class QuarantineConfig(Section):
     dir: str = Field("/var/lib/mailsift/quarantine", description="Where quarantined messages "
                      "are kept, one file each, written atomically.")
@@ -849,6 +884,7 @@ class Config(Section):
     actions: ActionsConfig = ActionsConfig()
     outbound: OutboundConfig = OutboundConfig()
     policy: list[Policy] = Field(default_factory=list)
+    lists: ListsConfig = ListsConfig()
     quarantine: QuarantineConfig = QuarantineConfig()
     autolearn: AutolearnConfig = AutolearnConfig()
     web: WebConfig = WebConfig()

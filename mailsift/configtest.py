@@ -11,6 +11,7 @@ not yet created is reported as such.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,9 @@ from mailsift.network.resolver import Answer, Lookups, shared_resolver
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
-from mailsift.rules.lint import item_text, lint_errors, loaded_share, unapplied_settings
-from mailsift.rules.model import LintItem
+from mailsift.rules.checks.sitelists import site_lists
+from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, unapplied_settings
+from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
 
@@ -42,8 +44,9 @@ class Check:
 
 
 def run_checks(config: Config) -> list[Check]:
-    return [rules_check(config), bayes_check(config), quarantine_check(config), pause_check(config),
-            trust_check(config), *dns_checks(config)]
+    rules = _loaded_rules(config)
+    return [rules_check(config, rules), lists_check(config, rules), bayes_check(config),
+            quarantine_check(config), pause_check(config), trust_check(config), *dns_checks(config)]
 
 
 def trust_check(config: Config) -> Check:
@@ -74,14 +77,20 @@ RULE_ERRORS_SHOWN = 2  # the first lint errors named on the one line; `rules lin
 SETTINGS_SHOWN = 5  # the first unapplied SpamAssassin settings named; a local.cf rarely has more
 
 
-def rules_check(config: Config) -> Check:
+def _loaded_rules(config: Config) -> RuleSet | str:
+    """The rule files as the milter loads them, or why they do not load."""
+    try:
+        return load_rule_files(rule_paths(config), load_checks())
+    except (OSError, ValueError) as exc:
+        return str(exc)
+
+
+def rules_check(config: Config, rules: RuleSet | str) -> Check:
     """Rule files load, something is left to score with, and no rule line has a mistake (see
     `lint_errors`): a typo in local.cf fails here as `spamassassin --lint` fails, instead of the
     rule silently never hitting; rules calling eval checks mailsift lacks are only counted."""
-    try:
-        rules = load_rule_files(rule_paths(config), load_checks())
-    except (OSError, ValueError) as exc:
-        return Check("rules", False, str(exc))
+    if isinstance(rules, str):
+        return Check("rules", False, rules)
     loaded, total = loaded_share(rules)
     detail = f"{loaded} of {total} rules from {len(rules.files)} file(s)"
     errors = lint_errors(rules)
@@ -92,6 +101,26 @@ def rules_check(config: Config) -> Check:
         detail += f"; {unsupported} call eval checks mailsift lacks (`mailsift rules lint` names them)"
     detail += _settings_text(unapplied_settings(rules, config.scoring.required_score))
     return Check("rules", loaded > 0 and not errors, detail)
+
+
+def lists_check(config: Config, rules: RuleSet | str) -> Check:
+    """How many entries the site's welcome and block lists hold, and which file gave them: a
+    migrated local.cf's whitelist_from lines are taken, and the administrator sees that they
+    were, and how many, before mail is judged by them. Globs the lists cannot hold are named by
+    the rules check, among the settings not applied."""
+    found = rules if isinstance(rules, RuleSet) else RuleSet()  # files that do not load give none
+    lists = site_lists(config.lists, found)
+    if not lists.welcome and not lists.block:
+        return Check("lists", True, "no site welcome or block entries ([lists] in the config, or "
+                                    "whitelist_from/blacklist_from lines in local.cf)")
+    counts = Counter((file_of(source), kind) for kind, entries in found.site_lists.items()
+                     for source in entries.values())
+    origins = {f"{config.source} [lists]": (len(config.lists.welcome), len(config.lists.block))}
+    origins |= {path: (counts[path, "welcome"], counts[path, "block"]) for path, _ in counts}
+    taken = "; ".join(f"{where}: {welcome} welcome, {block} block"
+                      for where, (welcome, block) in origins.items() if welcome or block)
+    return Check("lists", True, f"{len(lists.welcome)} welcome, {len(lists.block)} block entries "
+                                f"({taken})")
 
 
 def _settings_text(settings: list[LintItem]) -> str:

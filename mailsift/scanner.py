@@ -24,6 +24,7 @@ from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.checks.bayes import BAYES_KEY
 from mailsift.rules.checks.network_lists import list_rules
 from mailsift.rules.checks.reports import REPORTS_KEY
+from mailsift.rules.checks.sitelists import SITE_LISTS_KEY, site_lists
 from mailsift.rules.engine import Engine
 from mailsift.rules.registry import CheckContext, load_checks
 from mailsift.rules.result import Result
@@ -62,6 +63,7 @@ class Scanner:
         self.ruleset = load_rule_files(rule_paths(config), checks)
         # DNS lists are defined in the configuration, which is also the one place of their scores
         self.ruleset.rules.update(list_rules(config.dns))
+        self.site_lists = site_lists(config.lists, self.ruleset)
         self.engine = Engine(self.ruleset, checks, config.rules.cache_path())
         self.engine.plan(self.score_set(bayes=False))
         if bayes is not None:
@@ -79,6 +81,7 @@ class Scanner:
         ctx = CheckContext(msg, self.config)
         bayes = self._bayes_view(msg)
         ctx.cache[BAYES_KEY], ctx.cache[REPORTS_KEY] = bayes.verdict, bayes.reports
+        ctx.cache[SITE_LISTS_KEY] = self.site_lists
         if self.network:  # all DNS of the message, within dns.timeout, before any rule runs
             ctx.cache[NETWORK_KEY] = gather(msg, self.config)
         result = self.engine.run(ctx, self.score_set(bayes.verdict is not None),

@@ -120,7 +120,7 @@ def test_spamassassin_settings_that_change_verdicts_are_named_with_what_to_set(t
     loading SpamAssassin's files must), and a required_score equal to ours is no news."""
     local = tmp_path / "local.cf"
     local.write_text("required_score 6.0\nrewrite_header Subject *****SPAM*****\n"
-                     "whitelist_from *@partner.example\ntrusted_networks 10.0.0.0/8\n"
+                     "whitelist_from *-news@partner.example\ntrusted_networks 10.0.0.0/8\n"
                      "score MISSING_DATE 2.0\nscore NO_SUCH_RULE 3.0\nrequired_score 5\n"
                      "bayes_auto_learn 1\n")
     config = write(tmp_path, {"rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local)},
@@ -132,11 +132,39 @@ def test_spamassassin_settings_that_change_verdicts_are_named_with_what_to_set(t
     assert "; 5 SpamAssassin setting(s) not applied: " in rules
     assert f"{local}:1 required_score 6.0: not read from rule files: set scoring.required_score" in rules
     assert f"{local}:2 rewrite_header Subject *****SPAM*****: set actions.subject_tag" in rules
-    assert f"{local}:3 whitelist_from *@partner.example: site-wide allow and block lists" in rules
+    assert (f"{local}:3 whitelist_from *-news@partner.example: a partial wildcard is not taken: "
+            "site lists hold an address or a domain with its subdomains; write each address, or "
+            "*@partner.example for all of partner.example") in rules
     assert (f"{local}:4 trusted_networks 10.0.0.0/8: not read from rule files: set "
             "network.trusted_networks") in rules
     assert f"{local}:6 score: NO_SUCH_RULE: rule is not defined" in rules
     assert "MISSING_DATE" not in rules and ":7 " not in rules and "bayes_auto_learn" not in rules
+
+
+def test_site_list_entries_are_counted_by_the_file_that_gave_them(tmp_path: Path) -> None:
+    """A migrated local.cf's whitelist_from and blacklist_from lines were named as unsupported
+    and lost; now they are site list entries, and configtest says how many each file gave."""
+    local = tmp_path / "local.cf"
+    local.write_text("whitelist_from *@partner.example boss@bank.example\n"
+                     "welcomelist_auth *@*.supplier.example\nblacklist_from *@spam.example\n")
+    config = write(tmp_path, {"rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local)},
+                              "lists": {"welcome": ["bank.example"], "block": ["junk.example"]}})
+    result = configtest(config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lines(result)["lists"] == (f"ok   4 welcome, 2 block entries ({config} [lists]: 1 "
+                                      f"welcome, 1 block; {local}: 3 welcome, 1 block)")
+    assert "not applied" not in lines(result)["rules"]
+
+
+def test_a_bad_site_list_entry_is_one_line_naming_file_key_and_form(tmp_path: Path) -> None:
+    config = write(tmp_path, {"lists": {"welcome": ["partner.example", "*@bank.example"]}})
+    result = configtest(config)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == (
+        f"mailsift: {config}: lists.welcome: '*@bank.example': no wildcards; partner.example is "
+        "every address of that domain and its subdomains (got ['partner.example', "
+        "'*@bank.example']); allowed: addresses or domains (a domain covers its subdomains), "
+        'e.g. ["billing@bank.example", "partner.example"]\n')
 
 
 def test_a_redis_wanting_a_password_none_was_given_says_so_and_where_it_comes_from(

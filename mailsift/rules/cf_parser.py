@@ -6,8 +6,10 @@ per rule name while reading and merged only at the end; the last definition of a
 Pattern translation is also deferred to the end, because `replace_tag` substitution applies to the
 final set of tags whatever the order of the lines (as in SpamAssassin's ReplaceTags plugin).
 
-Nothing is dropped silently: a rule line that cannot be used lands in `RuleSet.skipped`, and any
-other directive mailsift does not act on lands in `RuleSet.notes`, each with its `file:line`.
+`whitelist_from`, `blacklist_from` and their kin become entries of the site's welcome and block
+lists (`RuleSet.site_lists`; sa_lists.py says how). Nothing is dropped silently: a rule line that
+cannot be used lands in `RuleSet.skipped`, and any other directive mailsift does not act on lands
+in `RuleSet.notes`, each with its `file:line`.
 
 Conditionals: `ifplugin` is taken as true (mailsift provides the behaviour of the stock plugins, or
 skips the rules whose checks it lacks), `if` expressions are evaluated with `version` = 4.000001
@@ -26,6 +28,14 @@ from typing import Any
 from mailsift.rules.meta import MetaError, parse_meta
 from mailsift.rules.model import LintItem, RuleDef, RuleSet
 from mailsift.rules.perl_regex import TranslationError, split_delimited, translate_parts
+from mailsift.rules.sa_lists import (
+    ADDING,
+    REMOVING,
+    Untranslatable,
+    addresses,
+    entry_of,
+    foreign_signer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +95,9 @@ _NOTE_PREFIXES: dict[str, str] = {
     "remove_header": "header removal: " + _NOT_USED,
 }
 _NOT_READ = "not read from rule files: set "
-_ALLOW_BLOCK = ("site-wide allow and block lists are not supported: write a header rule on "
-                "From:addr with a large score (-20, or 20), or users keep their own lists in the "
-                "review UI")
+_ALLOW_BLOCK = ("not supported: the site's lists (lists.welcome and lists.block, or whitelist_from "
+                "and blacklist_from lines) judge the sender's address alone; write a header rule "
+                "with a large score (-20, or 20), or users keep their own lists in the review UI")
 # Settings of a site's local.cf that decide which mail is spam or how it is marked, which mailsift
 # takes from mailsift.toml or lacks: notes marked `verdict`, which `configtest` names.
 _VERDICT_SETTINGS: dict[str, str] = {
@@ -363,6 +373,28 @@ class _Loader:
             self.describe_line(rest.split(" ", 1)[1] if " " in rest else "", source, "describe")
         else:
             self.note(source, directive, f"'{language}' {rest.split(' ', 1)[0]}: non-English text ignored")
+
+    def list_line(self, args: str, source: str, directive: str) -> None:
+        """`whitelist_from`, `blacklist_from` and the like (sa_lists.py): entries of the site's
+        lists, added or (`un...`) removed in reading order, the last line winning as in
+        SpamAssassin; a glob the lists cannot hold is a note `configtest` names."""
+        kind = ADDING.get(directive) or REMOVING[directive]
+        entries = self.result.site_lists[kind]
+        for glob in addresses(directive, args):
+            try:
+                entry = entry_of(glob)
+            except Untranslatable as exc:
+                self.result.notes.append(LintItem(source, directive, str(exc), verdict=True, value=glob))
+                continue
+            if directive in REMOVING:
+                entries.pop(entry, None)
+                continue
+            entries[entry] = source
+            signer = foreign_signer(directive, args, entry)
+            if signer:
+                self.result.notes.append(LintItem(
+                    source, directive, f"welcomed when SPF or a DKIM signature of its own domain "
+                    f"confirms it; a signature of {signer} alone does not", verdict=True, value=args))
 
     def group_line(self, args: str, source: str, _directive: str) -> None:
         group, *names = args.split()
@@ -668,6 +700,7 @@ _HANDLERS: dict[str, _Handler] = {
     "lang": _Loader.lang_line,
     "group": _Loader.group_line,
     "group_cap": _Loader.group_cap_line,
+    **dict.fromkeys([*ADDING, *REMOVING], _Loader.list_line),
     **dict.fromkeys(
         ("replace_" + kind for kind in ("tag", "pre", "inter", "post", "start", "end", "rules")),
         _Loader.replace_line,

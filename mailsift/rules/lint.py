@@ -47,7 +47,7 @@ def unapplied_settings(rules: RuleSet, required_score: float) -> list[LintItem]:
     order = {name: index for index, name in enumerate(rules.files)}
     found = [item for item in rules.notes if item.verdict
              and not (item.rule == "required_score" and _number(item.value) == required_score)]
-    return sorted(found, key=lambda item: -order.get(_file_of(item.source), -1))
+    return sorted(found, key=lambda item: -order.get(file_of(item.source), -1))
 
 
 def _number(text: str) -> float | None:
@@ -90,14 +90,14 @@ def lint_report(paths: list[Path], checks: dict[str, object], verbose: bool = Fa
     return "\n".join(lines) + "\n", 1 if rules.skipped or rules.unread else 0
 
 
-def _file_of(source: str) -> str:
+def file_of(source: str) -> str:
     return source.rsplit(":", 1)[0]
 
 
 def _file_line(rules: RuleSet, name: str) -> str:
     """`file: body 120, meta 40; skipped 2` for one file (rules overridden later count there)."""
-    kinds = Counter(rule.kind for rule in rules.rules.values() if _file_of(rule.source) == name)
-    skipped = sum(1 for item in rules.skipped if _file_of(item.source) == name)
+    kinds = Counter(rule.kind for rule in rules.rules.values() if file_of(rule.source) == name)
+    skipped = sum(1 for item in rules.skipped if file_of(item.source) == name)
     loaded = ", ".join(f"{kind} {kinds[kind]}" for kind in KINDS if kinds[kind]) or "no rules"
     return f"{name}: {loaded}; skipped {skipped}"
 

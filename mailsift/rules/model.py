@@ -59,7 +59,7 @@ class LintItem:
     message: str
     kind: str = ""  # for a skipped rule line: the rule's kind (one of KINDS), else ""
     # A note on a SpamAssassin setting that changes which mail is spam or how it is marked, and
-    # that mailsift does not apply (a site's required_score, whitelist_from, a rescore of a rule
+    # that mailsift does not apply (a site's required_score, whitelist_to, a rescore of a rule
     # it lacks...): `configtest` names these, since a migrated local.cf would lose them silently.
     verdict: bool = False
     value: str = ""  # the setting's value as written, for those notes
@@ -74,6 +74,11 @@ class RuleSet:
     skipped: list[LintItem] = field(default_factory=list)  # rules that could not be used
     notes: list[LintItem] = field(default_factory=list)  # directives read but not used by mailsift
     files: list[str] = field(default_factory=list)
+    # The site's welcome and block lists as SpamAssassin's whitelist_*/blacklist_* lines wrote
+    # them: kind ("welcome", "block") -> entry (as `list_entry` keeps it) -> the "file:line" that
+    # added it, so configtest can say how many each file gave.
+    site_lists: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {"welcome": {}, "block": {}})
     # path -> why nothing was read from it (a file without one directive, a directory without a
     # *.cf file): not an error for the milter, but `rules lint` of it must not look like success
     unread: dict[str, str] = field(default_factory=dict)

@@ -145,7 +145,7 @@ def test_non_rule_directives_are_notes_not_dropped(tmp_path: Path) -> None:
     rules = load(
         tmp_path,
         "required_score 5\nreport _SUMMARY_\nloadplugin Mail::SpamAssassin::Plugin::Foo\n"
-        "whitelist_from *@example.com\nbayes_auto_learn 0\nuridnsbl URIBL_X x.example. A\n"
+        "whitelist_to *@example.com\nbayes_auto_learn 0\nuridnsbl URIBL_X x.example. A\n"
         "priority R -100\nshortcircuit R on\nadd_header all Status _YESNO_\nutil_rb_tld com\n"
         "lang de describe R Beschreibung\n",
     )
@@ -154,7 +154,7 @@ def test_non_rule_directives_are_notes_not_dropped(tmp_path: Path) -> None:
         "required_score",
         "report",
         "loadplugin",
-        "whitelist_from",
+        "whitelist_to",
         "bayes_auto_learn",
         "uridnsbl",
         "priority",

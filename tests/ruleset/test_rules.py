@@ -23,8 +23,9 @@ RULES_ONLY = 0  # score set without Bayes and network tests: the one the ruleset
 # tested in tests/quarantine/test_userlists.py).
 STORE_CHECKS = {"reported", "user_listed"}
 # Checks that score only with a setting this table's default Config leaves empty: returned mail
-# needs network.outbound_relays (tests/rules/test_returned_mail.py).
-CONFIGURED_CHECKS = {"returned_mail"}
+# needs network.outbound_relays (tests/rules/test_returned_mail.py), the site's lists [lists]
+# entries or whitelist_from lines (tests/network/test_site_lists.py).
+CONFIGURED_CHECKS = {"returned_mail", "site_listed"}
 
 
 def shipped_scoring_rules() -> set[str]:

@@ -18,13 +18,10 @@ every 10 minutes. A read waits at most LOAD_TIMEOUT_S, twice with the retry: wit
 one message per worker and minute waits about a second, not the quarantine's 10 s.
 
 Anyone can write any sender address, and spam that forges a bank or a colleague is common: a
-welcome entry (-100) counts only when SPF passes for that envelope sender or a DKIM signature of
-its domain verifies, as SpamAssassin's welcomelist_auth; over the whole body, as a signature whose
-l= leaves content unsigned is no pass (network/dkim.py). Otherwise USER_WELCOME_UNVERIFIED shows
-the entry in the report and weighs nothing. Mail that never passed an untrusted relay (from our
-own networks) needs no proof, and without the network checks there is none to be had, so there
-the entries count as written. Block entries need no proof: forging a sender to be blocked gains
-a spammer nothing.
+welcome entry (-100) counts only for a sender SPF or DKIM confirms (sender_proof.py, shared with
+the site's lists), as SpamAssassin's welcomelist_auth. Otherwise USER_WELCOME_UNVERIFIED shows
+the entry in the report and weighs nothing. Block entries need no proof: forging a sender to be
+blocked gains a spammer nothing.
 """
 
 from __future__ import annotations
@@ -36,18 +33,15 @@ import time
 from mailsift.config import QuarantineConfig
 from mailsift.domains import ascii_address
 from mailsift.log_throttle import ThrottledWarning
-from mailsift.network.dmarc import signed_by
-from mailsift.network.verdicts import NETWORK_KEY
-from mailsift.quarantine.model import LIST_KINDS, QuarantineError, UserLists, address_of, listed
-from mailsift.rules.checks.network_auth import network_verdicts
-from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
+from mailsift.quarantine.model import LIST_KINDS, QuarantineError, UserLists, listed
+from mailsift.rules.checks.sender_proof import claimed_sender, confirmed, list_rules
+from mailsift.rules.registry import CheckContext, CheckResult, check
 
 log = logging.getLogger(__name__)
 
 GROUP = "userlists"
 REFRESH_S = 60.0
 LOAD_TIMEOUT_S = 0.5  # a read of small sets, in the mail path: as bayes.timeout's default
-NO_AUTOLEARN = frozenset({"noautolearn"})  # the user's say-so is no evidence about the content
 
 
 class _Cache:
@@ -95,13 +89,7 @@ def _comparable(lists: dict[str, UserLists]) -> dict[str, UserLists]:
 _CACHE = _Cache()
 
 
-@check("user_listed",
-       DefaultRule("USER_IN_WELCOMELIST", -100.0, "Sender is on the recipient's welcome list",
-                   args=("welcome",), group=GROUP, tflags=NO_AUTOLEARN),
-       DefaultRule("USER_IN_BLOCKLIST", 100.0, "Sender is on the recipient's block list",
-                   args=("block",), group=GROUP, tflags=NO_AUTOLEARN),
-       DefaultRule("USER_WELCOME_UNVERIFIED", 0.001, "Sender is on the recipient's welcome list, "
-                   "but neither SPF nor DKIM confirms it", args=("unverified",), group=GROUP))
+@check("user_listed", *list_rules("USER", "the recipient's", GROUP))
 def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
     """kind: "welcome" (a confirmed sender), "unverified" (an unconfirmed one) or "block"."""
     # Cheapest test first: most mail has no recipient with lists, and parsing From is not free.
@@ -109,25 +97,13 @@ def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
     lists = _CACHE.get(ctx.config.quarantine) if recipients else None
     if not lists:
         return None
-    sender = ascii_address(ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From")))
+    sender = claimed_sender(ctx)
     if not sender:
         return None
     kept = "block" if kind == "block" else "welcome"  # "unverified" reads the welcome lists
     entries = [listed(lists.get(r, UserLists()).entries(kept), sender) for r in recipients]
     if not all(entries):
         return None
-    if kept == "welcome" and _confirmed(ctx, sender) != (kind == "welcome"):
+    if kept == "welcome" and confirmed(ctx, sender) != (kind == "welcome"):
         return None
     return ", ".join(sorted(set(entries)))
-
-
-def _confirmed(ctx: CheckContext, sender: str) -> bool:
-    """Whether the sender is who it says it is, as far as this scan can tell (see above)."""
-    if ctx.msg.first_untrusted is None or NETWORK_KEY not in ctx.cache:
-        return True
-    verdicts = network_verdicts(ctx)
-    spf = verdicts.spf
-    if spf is not None and (spf.result, spf.identity, ascii_address(spf.sender)) == (
-            "pass", "mailfrom", sender):
-        return True
-    return signed_by(verdicts.dkim, sender.rpartition("@")[2], strict=False) is not None

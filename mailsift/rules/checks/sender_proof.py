@@ -1,0 +1,54 @@
+"""Who a message says it is from, and whether that can be believed: read by the users' welcome
+and block lists (userlists.py) and the site's (sitelists.py) alike, so that a sender one list
+welcomes is the sender the other welcomes, confirmed by the same proof.
+
+The sender is the envelope sender, else the From address, with its domain in ASCII form
+(`ascii_address`), as list entries are kept. Anyone can write any sender address, and spam that
+forges a bank or a colleague is common, so a welcome counts only for a confirmed sender: SPF
+passes for that envelope sender, or a DKIM signature of its domain verifies over the whole body
+(a signature whose l= leaves content unsigned is no pass: network/dkim.py). Mail that never
+passed an untrusted relay (from our own networks) needs no proof, and without the network checks
+there is none to be had, so there a sender counts as written.
+"""
+
+from __future__ import annotations
+
+from mailsift.domains import ascii_address
+from mailsift.network.dmarc import signed_by
+from mailsift.network.verdicts import NETWORK_KEY
+from mailsift.quarantine.model import address_of
+from mailsift.rules.checks.network_auth import network_verdicts
+from mailsift.rules.registry import CheckContext, DefaultRule
+
+NO_AUTOLEARN = frozenset({"noautolearn"})  # a list's say-so is no evidence about the content
+
+
+def claimed_sender(ctx: CheckContext) -> str:
+    """The envelope sender, else the From address, in ASCII form; '' when there is neither."""
+    return ascii_address(ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From")))
+
+
+def confirmed(ctx: CheckContext, sender: str) -> bool:
+    """Whether `sender` (as `claimed_sender` gives it) is who it says it is, as far as this scan
+    can tell (see above)."""
+    if ctx.msg.first_untrusted is None or NETWORK_KEY not in ctx.cache:
+        return True
+    verdicts = network_verdicts(ctx)
+    spf = verdicts.spf
+    if spf is not None and (spf.result, spf.identity, ascii_address(spf.sender)) == (
+            "pass", "mailfrom", sender):
+        return True
+    return signed_by(verdicts.dkim, sender.rpartition("@")[2], strict=False) is not None
+
+
+def list_rules(prefix: str, whose: str, group: str) -> tuple[DefaultRule, ...]:
+    """The three rules of a welcome and block list check, `kind` their argument: PREFIX_IN_
+    WELCOMELIST (-100, a confirmed sender), PREFIX_IN_BLOCKLIST (+100) and
+    PREFIX_WELCOME_UNVERIFIED (shown at no weight), for the lists of `whose`."""
+    return (
+        DefaultRule(f"{prefix}_IN_WELCOMELIST", -100.0, f"Sender is on {whose} welcome list",
+                    args=("welcome",), group=group, tflags=NO_AUTOLEARN),
+        DefaultRule(f"{prefix}_IN_BLOCKLIST", 100.0, f"Sender is on {whose} block list",
+                    args=("block",), group=group, tflags=NO_AUTOLEARN),
+        DefaultRule(f"{prefix}_WELCOME_UNVERIFIED", 0.001, f"Sender is on {whose} welcome list, "
+                    "but neither SPF nor DKIM confirms it", args=("unverified",), group=group))
