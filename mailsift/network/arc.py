@@ -19,7 +19,6 @@ no forgery, as for an aligned DKIM key that did not arrive (dmarc.py).
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from dataclasses import replace
 
@@ -28,13 +27,13 @@ import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from mailsift.domains import ascii_domain
-from mailsift.network.dkim import LIBRARY_ERRORS, body_length, key_name
+from mailsift.network.dkim import LIBRARY_ERRORS, LibraryLog, body_length, key_name
 from mailsift.network.dmarc import DmarcRecord, aligned
 from mailsift.network.identities import domain_of, within_domains
 from mailsift.network.resolver import Answer, Lookups
 from mailsift.network.verdicts import ArcVerdict, DmarcVerdict
 
-log = logging.getLogger(__name__)
+log = LibraryLog(__name__)
 # Real chains have one to three sets (one per forwarder); each set needs up to two keys. A longer
 # chain is not worth the lookups, and RFC 8617 itself stops at 50.
 MAX_SETS = 10

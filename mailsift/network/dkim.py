@@ -30,7 +30,23 @@ from mailsift.domains import ascii_domain
 from mailsift.network.resolver import Answer, Lookups
 from mailsift.network.verdicts import BODY_CUT, DkimSignature
 
-log = logging.getLogger(__name__)
+
+class LibraryLog:
+    """The logger handed to dkimpy. It reports what a sender got wrong (a body hash mismatch, a
+    key it cannot read) at error level, one line per such message, which buried the milter's own
+    errors and tripped alerts on error lines; the verdict and Authentication-Results carry the
+    reason, so the log gets dkimpy's lines at debug level."""
+
+    def __init__(self, name: str) -> None:
+        self._log = logging.getLogger(name)
+
+    def debug(self, message: object, *args: object) -> None:
+        self._log.debug(message, *args)
+
+    error = debug
+
+
+log = LibraryLog(__name__)
 MAX_SIGNATURES = 5  # real mail carries one to three; more is an attempt to make us work
 # What dkimpy raises besides its own errors on input a sender controls: IndexError splitting a
 # message whose first line continues no header, AssertionError reading a malformed key record,

@@ -10,6 +10,7 @@ a chain sealed by anyone else, or one that does not validate, changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import dkim
@@ -110,11 +111,17 @@ def test_forged_arc_record_breaks_the_seal_and_changes_nothing(
     assert "; arc=fail" in result.auth_results
 
 
-def test_body_changed_after_sealing_fails_the_chain(arc_scanner: Scanner, test_dns: DnsFixture) -> None:
-    """The newest ARC-Message-Signature covers the body as the forwarder sent it on."""
+def test_body_changed_after_sealing_fails_the_chain(arc_scanner: Scanner, test_dns: DnsFixture,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """The newest ARC-Message-Signature covers the body as the forwarder sent it on. dkimpy's
+    "body hash mismatch" went to the log at error level, one line per such message, burying the
+    milter's own errors: the verdict carries it, the log keeps it at debug level."""
+    caplog.set_level(logging.DEBUG, logger="mailsift.network")
     result = from_forwarder(arc_scanner, forwarded(test_dns) + b"Click https://example.com/win\r\n")
     assert DMARC_RULES & set(result.rule_names) == {"DMARC_REJECT"}
     assert "; arc=fail" in result.auth_results
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert "body hash mismatch" in caplog.text
 
 
 def test_sealer_key_that_never_arrives_makes_dmarc_a_temperror_not_a_reject(
