@@ -10,22 +10,39 @@ bücher.example and applied the domain's reject policy to its real mail.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 import dns.exception
 import dns.name
+
+# The codec dns.name.from_text, and so the resolver, encodes labels with: IDNA 2008 with the
+# UTS 46 mapping, non-transitional (straße is not strasse), ASCII labels as they are.
+IDNA = dns.name.IDNA_2008_Practical
+# What dnspython, as UTS 46, takes for a dot between labels: 。 ． ｡ as well as "."
+DOTS = ".\u3002\uff0e\uff61"
+SPLIT_LABELS = re.compile(f"[{re.escape(DOTS)}]")
 
 
 def ascii_domain(name: str) -> str:
     """`name` lower-cased, without a final dot, with every label in its ASCII (A-label) form, as
     the resolver encodes it (IDNA 2008 with the UTS 46 mapping, so BÜCHER and bücher agree). A
     name IDNA refuses (emoji, a fraction) stays as written: it names no domain in the DNS, and
-    equals only itself."""
-    name = name.strip().rstrip(".").lower()
-    if name.isascii():
+    equals only itself.
+
+    Each label is encoded on its own, not read by dns.name.from_text: that reads zone-file
+    escapes, and bü\\099her.example would have been bücher.example, though no mail system
+    reads a backslash in a domain so (a pure-ASCII name was never read so either). A name with
+    a backslash is therefore left as written too."""
+    name = name.strip().rstrip(DOTS).lower()
+    if name.isascii() or "\\" in name:
         return name
     try:
-        return dns.name.from_text(name).to_text(omit_final_dot=True).lower()
+        labels = [IDNA.encode(label) for label in SPLIT_LABELS.split(name)]
+        dns.name.Name([*labels, b""])  # refuses an empty label, or one or a name too long
     except (dns.exception.DNSException, UnicodeError):
         return name
+    return b".".join(labels).decode("ascii").lower()
 
 
 def ascii_address(value: str) -> str:
@@ -40,7 +57,7 @@ def unicode_address(value: str) -> str:
     """`value` (as `ascii_address` makes it) with its domain in U-labels, as its people write it
     and want to read it; a domain without A-labels, or one that does not decode, as it is."""
     local, at, domain = value.rpartition("@")
-    if "xn--" not in domain:
+    if "xn--" not in domain or "\\" in domain:  # from_text would read the escapes: see ascii_domain
         return value
     try:
         return f"{local}{at}{dns.name.from_text(domain).to_unicode(omit_final_dot=True)}"
@@ -48,7 +65,9 @@ def unicode_address(value: str) -> str:
         return value
 
 
-def spellings(value: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def spellings(value: str) -> tuple[str, ...]:
     """The ways a store may hold `value` (an ASCII-form address or `@domain`) as Postfix gave it:
-    in A-labels and in U-labels. An index looked up by one spelling finds the other's entries."""
-    return list(dict.fromkeys((value, unicode_address(value))))
+    in A-labels and in U-labels. An index looked up by one spelling finds the other's entries.
+    Cached: a search without an index compares every stored recipient with it."""
+    return tuple(dict.fromkeys((value, unicode_address(value))))

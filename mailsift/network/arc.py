@@ -87,10 +87,11 @@ def _tags(header: tuple[bytes, bytes]) -> dict[bytes, bytes]:
 
 
 def _sealer(sets: Sets, instance: int) -> str:
-    """d= of the ARC-Seal of `instance`; '' when there is none that can be read."""
+    """d= of the ARC-Seal of `instance`, in ASCII form as arc_trusted_sealers holds it (a sealer
+    may write U-labels, as DKIM's RFC 8616 allows); '' when there is none that can be read."""
     seal = next((h for i, h in sets if i == instance and h[0].lower() == b"arc-seal"), None)
     domain = _tags(seal).get(b"d", b"") if seal else b""
-    return domain.decode("ascii", "replace").strip().lower()
+    return ascii_domain(domain.decode("utf-8", "replace"))
 
 
 def _newest_results(sets: Sets, instance: int) -> bytes:

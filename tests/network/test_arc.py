@@ -39,14 +39,16 @@ def arc_scanner(test_dns: DnsFixture) -> Scanner:
     return Scanner(config.model_copy(update={"network": network}))
 
 
-def forwarded(test_dns: DnsFixture, sealer: str = TRUSTED_SEALER, saw: str = SAW_PASS) -> bytes:
+def forwarded(test_dns: DnsFixture, sealer: str = TRUSTED_SEALER, saw: str = SAW_PASS, *,
+              written: str = "") -> bytes:
     """shop.test's signed letter as `sealer` sends it on: its Authentication-Results recording
-    `saw` on arrival, the subject tagged, a footer appended, then sealed (one ARC set, i=1)."""
+    `saw` on arrival, the subject tagged, a footer appended, then sealed (one ARC set, i=1) with
+    d= as `written` (by default `sealer`)."""
     original = signed(letter(), test_dns.dkim_private_key)
     changed = original.replace(b"Subject: Minutes", b"Subject: [alumni] Minutes") + FOOTER
     received = f"Authentication-Results: {sealer}; {saw}\r\n".encode() + changed
-    arc_set = dkim.arc_sign(received, SELECTOR.encode(), sealer.encode(), test_dns.dkim_private_key,
-                            sealer.encode())
+    arc_set = dkim.arc_sign(received, SELECTOR.encode(), (written or sealer).encode(),
+                            test_dns.dkim_private_key, sealer.encode())
     return b"".join(arc_set) + received
 
 

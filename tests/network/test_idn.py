@@ -10,9 +10,11 @@ from __future__ import annotations
 import pytest
 
 from mailsift.config import parse_config
+from mailsift.domains import ascii_domain
 from mailsift.scanner import Scanner
 from tests.network.conftest import DnsFixture, network_config
 from tests.network.messages import letter, scan, signed
+from tests.network.test_arc import forwarded, from_forwarder
 from tests.network.zone import GOOD_IP, IDN_ASCII, IDN_DOMAIN, NO_PTR_IP, OWN_DOMAIN
 
 DMARC_RULES = {"DMARC_PASS", "DMARC_MISSING", "DMARC_NONE", "DMARC_QUARANTINE", "DMARC_REJECT"}
@@ -83,3 +85,23 @@ def test_dkim_signature_in_u_labels_is_verified_with_the_a_label_key(
     assert {"DKIM_VALID", "DKIM_VALID_AU"} <= set(result.rule_names)
     assert DMARC_RULES & set(result.rule_names) == {"DMARC_PASS"}
     assert f"dkim=pass header.d={IDN_ASCII}" in result.auth_results
+
+
+def test_an_arc_seal_in_u_labels_is_from_the_trusted_sealer_in_a_labels(test_dns: DnsFixture) -> None:
+    """arc_trusted_sealers holds bücher.test as xn--bcher-kva.test; a seal's d=bücher.test (its
+    authserv-id in A-labels) was read as ASCII, each byte a U+FFFD, and never matched: the
+    trusted forwarder's chain was ignored and the domain's own forwarded mail DMARC_REJECT."""
+    config = network_config(test_dns.server.address)
+    trusting = parse_config({"dns": config.dns.model_dump(),
+                             "network": {"arc_trusted_sealers": [IDN_DOMAIN]}}, "test")
+    result = from_forwarder(Scanner(trusting), forwarded(test_dns, sealer=IDN_ASCII, written=IDN_DOMAIN))
+    assert "ARC_TRUSTED_FORWARD" in result.rule_names
+    assert DMARC_RULES & set(result.rule_names) == set()
+
+
+@pytest.mark.parametrize("escaped", ["bü\\099her.test", "b\\195\\188cher.test"])
+def test_a_dns_escape_in_a_domain_is_not_read_as_the_letter_it_names(escaped: str) -> None:
+    """dns.name.from_text read zone-file escapes: bü\\099her.test was bücher.test to every
+    comparison, while a pure-ASCII name was never read so. No mail system reads them."""
+    assert ascii_domain(escaped) == escaped
+    assert ascii_domain("BÜCHER.test。") == IDN_ASCII  # what UTS 46 maps, as the resolver does
