@@ -17,7 +17,7 @@ from typing import Any
 from mailsift.analysis.addresses import address_pairs
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
-from mailsift.domains import ascii_address
+from mailsift.domains import ascii_address, spellings
 from mailsift.report import cap_rows
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
@@ -143,11 +143,17 @@ def recipient_filter(text: str) -> str:
 def addressed_to(wanted: str, address: str) -> bool:
     """Whether a recipient is the address `wanted`, or in its domain when it is `@domain`.
 
-    `wanted` is in ASCII form (`ascii_address`, as `Query` and `recipient_filter` give it) and the
-    recipient, stored as Postfix gave it, is compared in that form too: jörg@bücher.example and
-    jörg@xn--bcher-kva.example are one mailbox, whichever way the owner's address was written."""
-    address = ascii_address(address)
-    return address.endswith(wanted) if wanted.startswith("@") else address == wanted
+    `wanted` is in ASCII form (`ascii_address`, as `Query` and `recipient_filter` give it); the
+    recipient, stored as Postfix gave it, matches when written in one of its `spellings`, the
+    A-labels or the U-labels IDNA writes back: jörg@bücher.example and jörg@xn--bcher-kva.example
+    are one mailbox, whichever way the owner's address was written. These are the very strings
+    the SQLite and Redis indexes are looked up by, and a user's access (`Viewer.owns`) is this
+    test too: another spelling IDNA maps to the same domain (a fullwidth ｂ, capitals) is no
+    user's, only an admin's, because no index can find it. When access compared the ASCII forms,
+    such mail was missing from its user's list, search and digest, yet opened, released and
+    deleted by its URL; the indexes cannot look up every spelling IDNA maps together."""
+    forms = spellings(wanted)
+    return address.endswith(forms) if wanted.startswith("@") else address in forms
 
 
 @dataclass(frozen=True)

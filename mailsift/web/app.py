@@ -37,7 +37,7 @@ from mailsift.analysis.relays import client_text
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import StoreError
 from mailsift.config import Config
-from mailsift.domains import unicode_address
+from mailsift.domains import ascii_address, unicode_address
 from mailsift.quarantine import review
 from mailsift.quarantine.model import (
     LIST_KINDS,
@@ -272,7 +272,9 @@ class Pages:
         scope = viewer.scope()
         if params["to"]:
             wanted = recipient_filter(params["to"])
-            scope = [wanted] if scope is None else [a for a in scope if addressed_to(wanted, a)]
+            # The user's addresses as configured, compared in the form the filter takes.
+            scope = [wanted] if scope is None else [a for a in scope
+                                                    if addressed_to(wanted, ascii_address(a))]
         page = _page(params["page"])
         query = Query(to=scope, sender=params["from"], subject=params["subject"],
                       min_score=_number(params["min_score"]), since=_since(params["since"]),
@@ -428,8 +430,8 @@ class Pages:
             self.flash(request, str(exc))
             return RedirectResponse("/lists", 303)
         present = form.get("op") != "remove"
-        # Removed as stored, too: entries were kept as typed (bücher.example) before the ASCII form.
-        stored = {entry} if present else {entry, str(form.get("entry", "")).strip().lower()}
+        stored = {entry} if present else await run_in_threadpool(self._spellings_kept, address,
+                                                                 kind, entry)
         for spelling in stored:
             await run_in_threadpool(self.store.backend.set_listed, address, kind, spelling, present)
         log.info("user=%s %s %s list of %s: %s", viewer.name, "added to" if present else "removed from",
@@ -437,6 +439,22 @@ class Pages:
         self.flash(request, f"{'Added' if present else 'Removed'} {unicode_address(entry)} "
                    f"{'to' if present else 'from'} the {kind} list of {address}.")
         return RedirectResponse("/lists", 303)
+
+    def _spellings_kept(self, address: str, kind: str, entry: str) -> set[str]:
+        """`entry` (as `list_entry` makes it) and every entry of the owner's list that is another
+        spelling of it: older versions kept entries as typed (spam.bücher.example), and Remove
+        of either spelling must take them all. Picked from what is stored, so nothing the form
+        sent is passed on as it came."""
+        kept = self.store.backend.all_lists().get(address)
+        return {entry, *(e for e in (kept.entries(kind) if kept else ()) if _as_entry(e) == entry)}
+
+
+def _as_entry(stored: str) -> str:
+    """A stored list entry as `list_entry` writes it now; '' for one it would refuse."""
+    try:
+        return list_entry(stored)
+    except ValueError:
+        return ""
 
 
 def _allowed(viewer: Viewer) -> dict[str, str]:

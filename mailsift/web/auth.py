@@ -29,6 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from mailsift.config import ReviewAction, WebConfig, WebUser
 from mailsift.domains import ascii_address
+from mailsift.quarantine.model import addressed_to
 from mailsift.quarantine.store import Backend
 
 HASHER = PasswordHasher()
@@ -61,16 +62,17 @@ class Viewer:
         return None if self.admin else list(self.addresses)
 
     @cached_property
-    def _owned(self) -> frozenset[str]:
-        return frozenset(ascii_address(a) for a in self.addresses)
+    def _owned(self) -> list[str]:
+        return [ascii_address(a) for a in self.addresses]
 
     def owns(self, recipient: str) -> bool:
         """Whether `recipient` (as Postfix gave it) is one of this viewer's addresses (as the
-        config writes them): compared with both domains in ASCII form, so jörg@bücher.example
-        owns mail to jörg@xn--bcher-kva.example and the other way round. Only what IDNA maps
-        to the very same A-labels matches; a look-alike (a Cyrillic letter) is another domain,
-        and a domain IDNA refuses stays as written and equals no configured one."""
-        return ascii_address(recipient) in self._owned
+        config writes them), by the test her list, search and digest make (`addressed_to`), so
+        she may open exactly the mail they show her: jörg@bücher.example owns mail to
+        jörg@xn--bcher-kva.example and the other way round. A look-alike (a Cyrillic letter) is
+        another domain, a domain IDNA refuses equals no configured one, and a spelling no index
+        finds (a fullwidth letter, a DNS escape) is left to an admin."""
+        return any(addressed_to(wanted, recipient) for wanted in self._owned)
 
     def may_see(self, record: dict[str, object]) -> bool:
         recipients: list[str] = record.get("recipients") or []  # type: ignore[assignment]

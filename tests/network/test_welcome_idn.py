@@ -3,7 +3,6 @@ spelling: the signer writes d=xn--bcher-kva.test, the SMTPUTF8 sender jörg@büc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,15 @@ OWNER = "anna@our.test"
 
 
 @pytest.fixture(params=[IDN_DOMAIN, IDN_ASCII])
-def welcoming(request: pytest.FixtureRequest, test_dns: DnsFixture,
-              tmp_path: Path) -> Iterator[Scanner]:
+def welcoming(request: pytest.FixtureRequest, test_dns: DnsFixture, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Scanner:
     """anna@our.test welcomes the IDN domain, stored in each form (older versions kept U-labels
-    as typed)."""
+    as typed); read afresh, not from another test's cached lists."""
     quarantine = QuarantineConfig(dir=str(tmp_path / "q"))
     open_quarantine(quarantine).backend.set_listed(OWNER, "welcome", request.param, True)
     config = network_config(test_dns.server.address).model_copy(update={"quarantine": quarantine})
-    saved = userlists._CACHE
-    userlists._CACHE = userlists._Cache()
-    yield Scanner(config)
-    userlists._CACHE = saved
+    monkeypatch.setattr(userlists, "_CACHE", userlists._Cache())
+    return Scanner(config)
 
 
 @pytest.mark.parametrize("sender_domain", [IDN_DOMAIN, IDN_ASCII])
