@@ -36,6 +36,7 @@ from mailsift.classifier.store import (
 )
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig
+from mailsift.domains import ascii_address
 from mailsift.log_throttle import ThrottledWarning
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,10 @@ def recipient_key(config: BayesConfig, recipients: Sequence[str]) -> str | None:
 
 def _recipient_key(recipient: str, mode: str) -> str:
     """The domain (of an address, or a bare domain) or the whole address; "" when there is none.
+    The domain is in its ASCII form (`ascii_address`): bücher.example and xn--bcher-kva.example
+    are one domain with one store, and mail to both spellings is still mail to one domain.
     A name with braces gets none: braces would break the Redis hash tag of its store's keys."""
-    address = recipient.strip().strip("<>").lower()
+    address = ascii_address(recipient.strip().strip("<>"))
     local, at, domain = address.rpartition("@")
     if not domain or "{" in address or "}" in address:
         return ""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailsift.analysis.parse import analyse
-from mailsift.classifier.filter import BayesFilter
+from mailsift.classifier.filter import BayesFilter, recipient_key
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreDamaged
@@ -300,3 +300,16 @@ def test_the_log_and_a_quarantine_review_name_a_damaged_store_as_learn_does(
     assert (reviewed.returncode, reviewed.stdout) == (2, ""), reviewed.stderr
     assert reviewed.stderr.count("\n") == 1 and reviewed.stderr.endswith(f"{repair}\n"), reviewed.stderr
     assert "unavailable" not in reviewed.stderr
+
+
+def test_a_recipient_domain_has_one_store_in_either_spelling(per_domain: Path, tmp_path: Path) -> None:
+    """bücher.example and xn--bcher-kva.example were two stores, each half trained, and mail to
+    both spellings of the one domain was judged by the site-wide store alone."""
+    folder = spam_folder(tmp_path, 2)
+    taught = mailsift(per_domain, "learn", "--spam", "--for", "Bücher.example", str(folder))
+    assert taught.returncode == 0, taught.stderr
+    assert dumped(per_domain, "--for", "xn--bcher-kva.example")["spam messages learned"] == "2"
+    assert mailsift(per_domain, "learn", "--stores").stdout.split()[0] == "xn--bcher-kva.example"
+    bayes = load_config(str(per_domain)).bayes
+    assert recipient_key(bayes, ["jörg@bücher.example", "anna@XN--BCHER-KVA.example"]) == \
+        "xn--bcher-kva.example"
