@@ -142,6 +142,8 @@ class NetworkConfig(Section):
         "the hosts under it. A bounce or auto-reply whose original message shows a whole Received "
         "chain that none of them (nor your hosts that passed the bounce on) wrote, and a "
         "Message-ID none of them made, answers mail forged in your name: RETURNED_NOT_OURS. "
+        "List the hosts of every service that sends mail in your name too (a newsletter or CRM "
+        "service, a ticket system): the bounces of their mail would otherwise score. "
         "Empty: bounces are recognised, never scored, as no other setting says which hosts send "
         "your mail (your MX may not be one).",
         json_schema_extra=_allowed_text('host names, e.g. ["smtp.example.org", "out.example.org"]'))

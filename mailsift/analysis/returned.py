@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from mailsift.analysis.addresses import parse_address
 from mailsift.analysis.headers import split_block, unfold
 from mailsift.analysis.model import Facts, Message
+from mailsift.domains import ascii_domain
 
 # RFC 6522 report types, named as an administrator reads them in the rule's evidence.
 REPORT_KINDS = {"delivery-status": "delivery report", "disposition-notification": "read receipt",
@@ -39,7 +40,8 @@ QUOTED_HEADERS = re.compile(r"^(?:Return-Path|Received|Message-ID)[ \t]*:", re.I
 # Fields the sender's own program writes: the MTAs on the way put Received fields above them,
 # so one of these below the last Received shows the chain reaches back to the sender.
 ORIGINATOR_FIELDS = frozenset({"from", "date", "message-id", "subject"})
-BY_HOST = re.compile(r"(?:^|[\s(])by\s+([A-Za-z0-9][A-Za-z0-9.-]*)", re.IGNORECASE)
+# A host name in either spelling: an SMTPUTF8 relay may write its name in U-labels.
+BY_HOST = re.compile(r"(?:^|[\s(])by\s+(\w[\w.-]*)", re.IGNORECASE)
 MSG_ID_DOMAIN = re.compile(r"<[^<>@\s]+@([^<>@\s]+)>")
 
 
@@ -56,10 +58,11 @@ class Original:
 
     @property
     def relay_hosts(self) -> list[str]:
-        """Every host named after `by` in the Received fields, lower-case: the MTAs it passed.
+        """Every host named after `by` in the Received fields, in ASCII form as
+        network.outbound_relays holds it (`ascii_domain`): the MTAs it passed.
         Taken from the text, not from `relays.parse_received`, which skips a Received field
         without a connecting address, such as Postfix's record of mail its own users submit."""
-        return [host.lower().rstrip(".") for value in self.values("Received")
+        return [ascii_domain(host) for value in self.values("Received")
                 for host in BY_HOST.findall(value)]
 
     @property
@@ -89,8 +92,8 @@ class Returned:
 
 
 def message_id_domains(values: list[str]) -> list[str]:
-    """The domain of each <id@domain> in the values, lower-case."""
-    return [domain.lower().rstrip(".") for value in values for domain in MSG_ID_DOMAIN.findall(value)]
+    """The domain of each <id@domain> in the values, in ASCII form (`ascii_domain`)."""
+    return [ascii_domain(domain) for value in values for domain in MSG_ID_DOMAIN.findall(value)]
 
 
 def returned(msg: Message) -> Returned | None:

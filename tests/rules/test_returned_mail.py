@@ -295,6 +295,21 @@ def test_a_message_id_made_by_our_relay_makes_the_original_ours() -> None:
     assert judged(postfix_dsn(original)) == "ours"
 
 
+@pytest.mark.parametrize("written", ["smtp.bücher.example", "SMTP.XN--BCHER-KVA.example."])
+def test_a_relay_written_in_either_spelling_of_an_idn_is_ours(written: str) -> None:
+    """outbound_relays holds smtp.bücher.example as smtp.xn--bcher-kva.example; a relay writing
+    its name in U-labels (SMTPUTF8) was only lower-cased, cut at the ü even, and never ours:
+    our own bounces scored RETURNED_NOT_OURS."""
+    idn = Config(network=NetworkConfig(outbound_relays=["smtp.bücher.example"]))
+    relayed = OUR_ORIGINAL.replace("by smtp.example.org", f"by {written}")
+    assert judged(postfix_dsn(relayed), idn) == "ours"
+    made = FORGED_ORIGINAL.replace("<20240304034009.4412.qmail@pc-77>", f"<20240304.55@{written}>")
+    assert judged(postfix_dsn(made), idn) == "ours"
+    assert judged(vacation(f"<20240304.77@{written}>"), idn) == "ours"
+    through_mx = postfix_dsn(FORGED_ORIGINAL.replace("by mail.remote.example", "by mx.xn--bcher-kva.example"))
+    assert judged(through_mx.replace(b"mx.example.org", "mx.bücher.example".encode()), idn) == "ours"
+
+
 @pytest.mark.parametrize("original", [
     # the Received fields only: the hop of our relay may have been below the cut
     FORGED_ORIGINAL.split("From:")[0],

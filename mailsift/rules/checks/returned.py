@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailsift.analysis.returned import Returned, returned
+from mailsift.domains import ascii_domain
 from mailsift.network.identities import within_domains
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
 
@@ -105,10 +106,11 @@ def _ours(mail: Returned, names: list[str]) -> str:
 def _own_hosts(ctx: CheckContext) -> list[str]:
     """The names our own hosts wrote after `by` in the returned mail's Received chain: those of
     the trusted hops and of the first untrusted one, which a trusted host recorded. Names
-    without a dot (localhost, an amavis hop) are left out, as other sites' hosts write them too."""
+    without a dot (localhost, an amavis hop) are left out, as other sites' hosts write them too.
+    In ASCII form (`ascii_domain`), as network.outbound_relays and `relay_hosts` are."""
     msg = ctx.msg
     written = [relay.by for relay in msg.relays if relay.trusted]
     outsider = msg.first_untrusted
     if outsider is not None:
         written.append(outsider.by)
-    return [name.lower().rstrip(".") for name in written if "." in name.strip(".")]
+    return [ascii_domain(name) for name in written if "." in name.strip(".")]
