@@ -98,3 +98,11 @@ def test_local_cf_lines_are_site_entries(site: Scanner, test_dns: DnsFixture) ->
 
 def test_without_lists_no_site_rule_hits(scanner: Scanner) -> None:
     assert not SITE_RULES & set(scan(scanner, letter(), ip=GOOD_IP).rule_names)
+
+
+def test_a_newsletter_is_welcomed_by_its_from_and_the_partners_signature(
+        site: Scanner, test_dns: DnsFixture) -> None:
+    """The partner's From, the mailing service's envelope sender, the partner's signature."""
+    newsletter = signed(letter(), test_dns.dkim_private_key)
+    assert site_hits(site, newsletter, NO_PTR_IP, "bounce-7@random.test") == {"SITE_IN_WELCOMELIST"}
+    assert site_hits(site, letter(), NO_PTR_IP, "bounce-7@random.test") == {"SITE_WELCOME_UNVERIFIED"}

@@ -84,3 +84,21 @@ def test_a_signature_over_part_of_the_body_does_not_confirm_the_sender(
     result = scan(welcoming, appended, ip=NO_PTR_IP)
     assert WELCOME_RULES & set(result.rule_names) == {"USER_WELCOME_UNVERIFIED"}
     assert "DKIM_UNSIGNED_TAIL" in result.rule_names
+
+
+def test_a_newsletter_is_welcomed_by_its_from_and_the_partners_signature(
+        welcoming: Scanner, test_dns: DnsFixture) -> None:
+    """A partner's newsletter sent through a mailing service comes From the partner, with the
+    service's envelope sender: only the envelope sender was looked up, so the entry the user
+    made from the From they see never counted, signed by the partner or not."""
+    newsletter = signed(letter(), test_dns.dkim_private_key)  # From tom@shop.test, d=shop.test
+    assert welcome_hits(welcoming, newsletter, NO_PTR_IP, "bounce-7@random.test") == {
+        "USER_IN_WELCOMELIST"}
+    assert welcome_hits(welcoming, letter(), NO_PTR_IP, "bounce-7@random.test") == {
+        "USER_WELCOME_UNVERIFIED"}  # the From forged, nothing signs it
+
+
+def test_a_blocked_from_address_is_blocked_whatever_the_envelope_sender(welcoming: Scanner) -> None:
+    result = scan(welcoming, letter("Ned <ned@neutral.test>"), ip=NO_PTR_IP,
+                  mail_from="bounce-7@random.test")
+    assert "USER_IN_BLOCKLIST" in result.rule_names

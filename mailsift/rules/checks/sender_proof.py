@@ -2,7 +2,7 @@
 and block lists (userlists.py) and the site's (sitelists.py) alike, so that a sender one list
 welcomes is the sender the other welcomes, confirmed by the same proof.
 
-The sender is the envelope sender, else the From address, with its domain in ASCII form
+The senders are the envelope sender and the From address, with their domains in ASCII form
 (`ascii_address`), as list entries are kept. Anyone can write any sender address, and spam that
 forges a bank or a colleague is common, so a welcome counts only for a confirmed sender: SPF
 passes for that envelope sender, or a DKIM signature of its domain verifies over the whole body
@@ -23,13 +23,26 @@ from mailsift.rules.registry import CheckContext, DefaultRule
 NO_AUTOLEARN = frozenset({"noautolearn"})  # a list's say-so is no evidence about the content
 
 
-def claimed_sender(ctx: CheckContext) -> str:
-    """The envelope sender, else the From address, in ASCII form; '' when there is neither."""
-    return ascii_address(ctx.msg.envelope.mail_from or address_of(ctx.msg.header("From")))
+def claimed_senders(ctx: CheckContext) -> list[str]:
+    """The envelope sender and the From address, in ASCII form, without repeats or blanks. A list
+    entry may name either: a partner's newsletter comes From the partner with the envelope
+    sender of the mailing service it uses, and the From is what a user sees and lists."""
+    written = (ctx.msg.envelope.mail_from, address_of(ctx.msg.header("From")))
+    return [sender for sender in dict.fromkeys(ascii_address(w) for w in written) if sender]
+
+
+def welcome_result(ctx: CheckContext, kind: str, found: dict[str, str]) -> str | None:
+    """The evidence of a welcome list check, `found` mapping each claimed sender a list covers to
+    the entries covering it: for "welcome", those of senders confirmed (SPF for the envelope
+    sender, a DKIM signature of its domain for either); for "unverified", all of them when none
+    is confirmed, so a forged From beside a welcomed envelope sender earns nothing either way."""
+    proven = [entry for sender, entry in found.items() if confirmed(ctx, sender)]
+    shown = proven if kind == "welcome" else [] if proven else list(found.values())
+    return ", ".join(sorted(set(shown))) or None
 
 
 def confirmed(ctx: CheckContext, sender: str) -> bool:
-    """Whether `sender` (as `claimed_sender` gives it) is who it says it is, as far as this scan
+    """Whether `sender` (one of `claimed_senders`) is who it says it is, as far as this scan
     can tell (see above)."""
     if ctx.msg.first_untrusted is None or NETWORK_KEY not in ctx.cache:
         return True

@@ -10,9 +10,9 @@ for every recipient: the administrator chose them for all.
 A welcome entry counts only for a sender SPF or DKIM confirms (sender_proof.py, shared with the
 users' lists): forged bank mail must not be welcomed. Otherwise SITE_WELCOME_UNVERIFIED shows
 the entry in the report and weighs nothing, so an administrator can see which partner's mail
-fails both proofs. Block entries need no proof, and are looked for in the From address as well
-as the envelope sender: a known bad sender is blocked whichever one it is written in, and forging
-it gains a spammer nothing.
+fails both proofs. Both lists are looked for in the envelope sender and the From address
+(sender_proof.claimed_senders). Block entries need no proof: a known bad sender is blocked
+whichever one it is written in, and forging it gains a spammer nothing.
 
 Scores: a welcome is -100 and a block +100, the users' scores, so either decides against any
 content score, as SpamAssassin's site lists did; a site wanting a softer list rescores them in
@@ -24,9 +24,8 @@ mailbox, and neither is taken as more certain than the other.
 from __future__ import annotations
 
 from mailsift.config import ListsConfig
-from mailsift.domains import ascii_address
-from mailsift.quarantine.model import UserLists, address_of, listed
-from mailsift.rules.checks.sender_proof import claimed_sender, confirmed, list_rules
+from mailsift.quarantine.model import UserLists, listed
+from mailsift.rules.checks.sender_proof import claimed_senders, list_rules, welcome_result
 from mailsift.rules.model import RuleSet
 from mailsift.rules.registry import CheckContext, CheckResult, check
 
@@ -46,16 +45,8 @@ def site_listed(ctx: CheckContext, kind: str) -> CheckResult:
     lists: UserLists | None = ctx.cache.get(SITE_LISTS_KEY)
     if lists is None or not lists.entries(kind if kind == "block" else "welcome"):
         return None
+    entries = lists.block if kind == "block" else lists.welcome
+    found = {sender: entry for sender in claimed_senders(ctx) if (entry := listed(entries, sender))}
     if kind == "block":
-        return _blocked(ctx, lists.block)
-    sender = claimed_sender(ctx)
-    entry = listed(lists.welcome, sender) if sender else ""
-    if not entry or confirmed(ctx, sender) != (kind == "welcome"):
-        return None
-    return entry
-
-
-def _blocked(ctx: CheckContext, entries: set[str]) -> str:
-    """The block entries covering the envelope sender or the From address, as evidence."""
-    senders = {claimed_sender(ctx), ascii_address(address_of(ctx.msg.header("From")))} - {""}
-    return ", ".join(sorted({listed(entries, sender) for sender in senders} - {""}))
+        return ", ".join(sorted(set(found.values()))) or None
+    return welcome_result(ctx, kind, found)

@@ -7,8 +7,9 @@ which is where each scoring process reads them, all lists at once, at most every
 
 A message is scored once for all its recipients, so one user's list must not decide for another:
 a rule hits only when every envelope recipient has the sender on that list. The sender is the
-envelope sender, else the From address; an entry is an address or a domain (covering its
-subdomains). Owners, entries and senders are compared with their domains in ASCII form, as an
+envelope sender or the From address (either may be listed: a user lists the From they see, and a
+newsletter's envelope sender is its mailing service's); an entry is an address or a domain
+(covering its subdomains). Owners, entries and senders are compared with their domains in ASCII form, as an
 internationalised domain is one domain in U-labels and A-labels; the lists are brought into that
 form once per read, entries that older versions stored as typed included, so a message costs a
 set lookup per recipient, whatever the lists' size. A store that cannot be read never fails a
@@ -34,7 +35,7 @@ from mailsift.config import QuarantineConfig
 from mailsift.domains import ascii_address
 from mailsift.log_throttle import ThrottledWarning
 from mailsift.quarantine.model import LIST_KINDS, QuarantineError, UserLists, listed
-from mailsift.rules.checks.sender_proof import claimed_sender, confirmed, list_rules
+from mailsift.rules.checks.sender_proof import claimed_senders, list_rules, welcome_result
 from mailsift.rules.registry import CheckContext, CheckResult, check
 
 log = logging.getLogger(__name__)
@@ -97,13 +98,12 @@ def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
     lists = _CACHE.get(ctx.config.quarantine) if recipients else None
     if not lists:
         return None
-    sender = claimed_sender(ctx)
-    if not sender:
-        return None
     kept = "block" if kind == "block" else "welcome"  # "unverified" reads the welcome lists
-    entries = [listed(lists.get(r, UserLists()).entries(kept), sender) for r in recipients]
-    if not all(entries):
-        return None
-    if kept == "welcome" and confirmed(ctx, sender) != (kind == "welcome"):
-        return None
-    return ", ".join(sorted(set(entries)))
+    found: dict[str, str] = {}
+    for sender in claimed_senders(ctx):
+        entries = [listed(lists.get(r, UserLists()).entries(kept), sender) for r in recipients]
+        if all(entries):
+            found[sender] = ", ".join(sorted(set(entries)))
+    if kept == "block":
+        return ", ".join(sorted(set(found.values()))) or None
+    return welcome_result(ctx, kind, found)
