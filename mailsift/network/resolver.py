@@ -85,10 +85,21 @@ def _nameserver(text: str) -> dns.nameserver.Nameserver:
     return dns.nameserver.Do53Nameserver(host, port)
 
 
+def escaped(name: str) -> bool:
+    """Whether `name` holds a backslash: dnspython reads it as a zone-file escape (sh\\111p.test is
+    shop.test), while mail systems and `domains.ascii_domain` keep it as a letter of the name. Asked,
+    it would fetch another domain's records than the one the checks compare; no host name holds a
+    backslash, so no such name exists in the DNS."""
+    return "\\" in name
+
+
 def encodable(name: str) -> bool:
     """Whether a query for `name` can be sent at all: dnspython encodes a non-ASCII name by IDNA
     2008, which refuses emoji, fractions and the like. Such a name would take a lookup slot and
-    record DNS_SERVFAIL (a fact scoring may use) for a question no server ever saw."""
+    record DNS_SERVFAIL (a fact scoring may use) for a question no server ever saw. A name with a
+    backslash (`escaped`) would be asked as another name."""
+    if escaped(name):
+        return False
     if name.isascii():
         return True
     try:
@@ -148,6 +159,8 @@ class Lookups:
         return answer
 
     async def _ask(self, name: str, rdtype: str) -> Answer:
+        if escaped(name):
+            return Answer(Outcome.NXDOMAIN)
         lifetime = self.remaining()
         if lifetime <= 0:
             return Answer(Outcome.TIMEOUT)
