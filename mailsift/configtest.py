@@ -119,8 +119,10 @@ def lists_check(config: Config, rules: RuleSet | str) -> Check:
     origins |= {path: (counts[path, "welcome"], counts[path, "block"]) for path, _ in counts}
     taken = "; ".join(f"{where}: {welcome} welcome, {block} block"
                       for where, (welcome, block) in origins.items() if welcome or block)
+    unproven = ("; no welcome counts while dns.enabled is false: nothing can prove a sender"
+                if lists.welcome and not config.dns.enabled else "")
     return Check("lists", True, f"{len(lists.welcome)} welcome, {len(lists.block)} block entries "
-                                f"({taken})")
+                                f"({taken}){unproven}")
 
 
 def _settings_text(settings: list[LintItem]) -> str:

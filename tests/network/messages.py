@@ -33,7 +33,7 @@ def signed(raw: bytes, private_key: bytes, domain: str = "shop.test", *, length:
 
 
 def scan(scanner: Scanner, raw: bytes, *, ip: str = GOOD_IP, helo: str = "mail.shop.test",
-         mail_from: str = "tom@shop.test") -> Result:
-    """Score `raw` as the milter would for a connection from `ip`."""
+         mail_from: str = "tom@shop.test", auth_user: str = "") -> Result:
+    """Score `raw` as the milter would for a connection from `ip` (SASL login `auth_user`)."""
     return scanner.scan(raw, Envelope(client_ip=ip, helo=helo, mail_from=mail_from,
-                                      rcpt_to=["anna@our.test"]))
+                                      rcpt_to=["anna@our.test"], auth_user=auth_user))

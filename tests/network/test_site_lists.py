@@ -106,3 +106,13 @@ def test_a_newsletter_is_welcomed_by_its_from_and_the_partners_signature(
     newsletter = signed(letter(), test_dns.dkim_private_key)
     assert site_hits(site, newsletter, NO_PTR_IP, "bounce-7@random.test") == {"SITE_IN_WELCOMELIST"}
     assert site_hits(site, letter(), NO_PTR_IP, "bounce-7@random.test") == {"SITE_WELCOME_UNVERIFIED"}
+
+
+def test_no_site_welcome_without_proof_or_for_our_own_mail(site: Scanner, test_dns: DnsFixture) -> None:
+    """Without the network checks (dns.enabled off, the default) a welcome counted as written,
+    so a phishing From of a welcomed bank got -100; and a migrated `whitelist_from *@ourdomain`
+    carried a compromised account's spam past the outbound pause."""
+    offline = Scanner(site.config, network=False)
+    assert site_hits(offline, letter(), NO_PTR_IP) == {"SITE_WELCOME_UNVERIFIED"}
+    authenticated = scan(site, letter(), ip=GOOD_IP, auth_user="tom")
+    assert SITE_RULES & set(authenticated.rule_names) == {"SITE_WELCOME_UNVERIFIED"}

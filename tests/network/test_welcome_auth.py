@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mailsift.config import QuarantineConfig
+from mailsift.config import AutolearnConfig, QuarantineConfig
 from mailsift.quarantine.store import open_quarantine
 from mailsift.rules.checks import userlists
 from mailsift.scanner import Scanner
+from mailsift.training.autolearn import autolearn_label
 from tests.network.conftest import DnsFixture, network_config
 from tests.network.messages import letter, scan, signed
 from tests.network.zone import GOOD_IP, NO_PTR_IP
@@ -60,8 +61,20 @@ def test_a_verifying_dkim_signature_of_the_senders_domain_confirms_it(
         "USER_WELCOME_UNVERIFIED"}
 
 
-def test_mail_from_our_own_network_needs_no_proof(welcoming: Scanner) -> None:
-    assert welcome_hits(welcoming, letter(), "127.0.0.1") == {"USER_IN_WELCOMELIST"}
+def test_our_own_mail_is_never_welcomed(welcoming: Scanner) -> None:
+    """Welcome lists speak about strangers' mail. Mail from our own networks counted as welcomed
+    unproven, so a compromised host's (or, authenticated, account's) spam to a welcoming user
+    passed with -100, and past the outbound pause."""
+    assert welcome_hits(welcoming, letter(), "127.0.0.1") == {"USER_WELCOME_UNVERIFIED"}
+    authenticated = scan(welcoming, letter(), ip=GOOD_IP, auth_user="tom")
+    assert WELCOME_RULES & set(authenticated.rule_names) == {"USER_WELCOME_UNVERIFIED"}
+
+
+def test_a_confirmed_welcome_scores_large_negative_and_is_not_autolearned(welcoming: Scanner) -> None:
+    result = scan(welcoming, letter(), ip=GOOD_IP)
+    hit = next(h for h in result.hits if h.name == "USER_IN_WELCOMELIST")
+    assert (hit.score, hit.evidence) == (-100.0, "shop.test")
+    assert autolearn_label(result, AutolearnConfig()) is None
 
 
 def test_a_block_entry_needs_no_proof(welcoming: Scanner) -> None:

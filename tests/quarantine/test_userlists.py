@@ -15,7 +15,6 @@ from mailsift.config import Config, parse_config
 from mailsift.quarantine.store import open_quarantine
 from mailsift.rules.checks import userlists
 from mailsift.scanner import Scanner
-from mailsift.training.autolearn import autolearn_label
 from tests.quarantine.conftest import make_message
 from tests.support.redis_server import RedisServer
 
@@ -44,15 +43,18 @@ def _hits(scanner: Scanner, rcpts: list[str], sender: str = "news@shop.example")
     return set(scanner.scan(make_message(sender=sender), envelope).rule_names)
 
 
-def test_welcomed_domain_scores_large_negative_and_is_not_autolearned(config: Config,
-                                                                        scanner: Scanner) -> None:
+def test_without_the_network_checks_no_welcome_counts(config: Config, scanner: Scanner) -> None:
+    """Nothing can prove the sender, so the entry shows and weighs nothing: it counted as
+    written, so with dns.enabled off (the default) anyone who wrote a welcomed From got -100.
+    (The confirmed welcome: tests/network/test_welcome_auth.py.)"""
     open_quarantine(config.quarantine).backend.set_listed("jane@example.org", "welcome",
                                                           "shop.example", True)
     result = scanner.scan(make_message(sender="news@mail.shop.example"),
-                          Envelope(mail_from="news@mail.shop.example", rcpt_to=["Jane@example.org"]))
-    hit = next(h for h in result.hits if h.name == "USER_IN_WELCOMELIST")
-    assert (hit.score, hit.evidence) == (-100.0, "shop.example")
-    assert autolearn_label(result, config.autolearn) is None
+                          Envelope(client_ip="203.0.113.9", mail_from="news@mail.shop.example",
+                                   rcpt_to=["Jane@example.org"]))
+    assert "USER_IN_WELCOMELIST" not in result.rule_names
+    hit = next(h for h in result.hits if h.name == "USER_WELCOME_UNVERIFIED")
+    assert hit.evidence == "shop.example"
 
 
 def test_blocked_address_scores_large_positive(config: Config, scanner: Scanner) -> None:

@@ -6,9 +6,13 @@ The senders are the envelope sender and the From address, with their domains in 
 (`ascii_address`), as list entries are kept. Anyone can write any sender address, and spam that
 forges a bank or a colleague is common, so a welcome counts only for a confirmed sender: SPF
 passes for that envelope sender, or a DKIM signature of its domain verifies over the whole body
-(a signature whose l= leaves content unsigned is no pass: network/dkim.py). Mail that never
-passed an untrusted relay (from our own networks) needs no proof, and without the network checks
-there is none to be had, so there a sender counts as written.
+(a signature whose l= leaves content unsigned is no pass: network/dkim.py). Without the network
+checks there is no proof to be had, so no welcome counts: the entry shows as unverified (before,
+it counted as written, and with dns.enabled off, the default, anyone writing a welcomed From got
+-100). Mail that never passed an untrusted relay, or came from an authenticated sender, is our
+own: welcome lists speak about strangers' mail, and a welcome there (a migrated
+`whitelist_from *@ourdomain`) would carry a compromised account's or host's spam past the
+outbound pause.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ def welcome_result(ctx: CheckContext, kind: str, found: dict[str, str]) -> str |
 def confirmed(ctx: CheckContext, sender: str) -> bool:
     """Whether `sender` (one of `claimed_senders`) is who it says it is, as far as this scan
     can tell (see above)."""
-    if ctx.msg.first_untrusted is None or NETWORK_KEY not in ctx.cache:
-        return True
+    if ctx.msg.first_untrusted is None or ctx.msg.envelope.auth_user or NETWORK_KEY not in ctx.cache:
+        return False
     verdicts = network_verdicts(ctx)
     spf = verdicts.spf
     if spf is not None and (spf.result, spf.identity, ascii_address(spf.sender)) == (
