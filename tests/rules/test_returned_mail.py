@@ -7,6 +7,7 @@ send through, mx.example.org our MX; remote.example and example.net are other pe
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -368,3 +369,27 @@ def test_outbound_relays_must_be_host_names(tmp_path: Path) -> None:
         load_config(str(path))
     assert "network.outbound_relays" in str(raised.value) and str(path) in str(raised.value)
     assert NetworkConfig(outbound_relays=["SMTP.Example.ORG."]).outbound_relays == ["smtp.example.org"]
+
+
+def test_a_bounce_naming_fifty_thousand_hosts_is_judged_quickly() -> None:
+    """A sender writes the original a bounce encloses, and every host and Message-ID domain in
+    it was put in ASCII form, each time asked: 50,000 `by ü<n>.x` hosts and 20,000 References
+    (within scan.max_bytes) took over a second. Now the distinct names are taken up to a cap.
+    Timed in CPU time of this process, so that other work on a loaded machine does not count;
+    the message is parsed before the clock starts."""
+    hops = "".join(f" by ü{n}.x" for n in range(50_000))
+    original = FORGED_ORIGINAL.replace("by mail.remote.example", f"by mail.remote.example{hops}")
+    references = f"References: {' '.join(f'<{n}@ü{n}.x>' for n in range(20_000))}\n"
+    raw = postfix_dsn(original).replace(b"Auto-Submitted:", f"{references}Auto-Submitted:".encode())
+    ctx = CheckContext(analyse(raw, OURS), OURS)
+    started = time.process_time()
+    found = returned_mail(ctx, "any")
+    assert time.process_time() - started < 0.3
+    assert found == "delivery report: the original passed 200 host(s), none of ours (message/rfc822)"
+
+
+def test_our_relay_after_many_repeats_of_another_host_still_makes_the_original_ours() -> None:
+    """The cap counts distinct names: a host written again and again takes one place."""
+    repeated = " by mail.remote.example" * 10_000
+    original = OUR_ORIGINAL.replace("by smtp.example.org", f"{repeated} by smtp.example.org")
+    assert judged(postfix_dsn(original)) == "ours"
