@@ -31,19 +31,18 @@ from mailsift.network.resolver import Answer, Lookups
 from mailsift.network.verdicts import BODY_CUT, DkimSignature
 
 
-class LibraryLog:
+class LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     """The logger handed to dkimpy. It reports what a sender got wrong (a body hash mismatch, a
     key it cannot read) at error level, one line per such message, which buried the milter's own
     errors and tripped alerts on error lines; the verdict and Authentication-Results carry the
-    reason, so the log gets dkimpy's lines at debug level."""
+    reason, so every line of it, at whatever level a later dkimpy logs, goes at debug level. A
+    whole logger (not two methods) so that no call dkimpy makes can raise on it."""
 
     def __init__(self, name: str) -> None:
-        self._log = logging.getLogger(name)
+        super().__init__(logging.getLogger(name), {})
 
-    def debug(self, message: object, *args: object) -> None:
-        self._log.debug(message, *args)
-
-    error = debug
+    def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
+        super().log(logging.DEBUG, msg, *args, **kwargs)  # type: ignore[arg-type]
 
 
 log = LibraryLog(__name__)
