@@ -77,7 +77,7 @@ def test_zipped_program_with_almost_no_text_is_terse() -> None:
 
 
 @pytest.mark.parametrize("text", ["Password: 4417", "The password is 8812x", "Passwort lautet: 2024",
-                                  "пароль 5531", "Hasło: 7730", "PW: 1188", "lösenordet är 5512"])
+                                  "пароль 5531", "Hasło: 7730", "PW: 1188", "pwd 4417", "lösenordet är 5512"])
 def test_encrypted_zip_with_its_password_in_the_text(text: str) -> None:
     encrypted = zip_of("scan.pdf", encrypted=True)
     assert archive_of(encrypted) == Archive("zip", ["scan.pdf"], encrypted=True)
