@@ -17,6 +17,8 @@ outbound pause.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mailsift.domains import ascii_address
 from mailsift.network.dmarc import signed_by
 from mailsift.network.verdicts import NETWORK_KEY
@@ -42,7 +44,18 @@ def welcome_result(ctx: CheckContext, kind: str, found: dict[str, str]) -> str |
     is confirmed, so a forged From beside a welcomed envelope sender earns nothing either way."""
     proven = [entry for sender, entry in found.items() if confirmed(ctx, sender)]
     shown = proven if kind == "welcome" else [] if proven else list(found.values())
-    return ", ".join(sorted(set(shown))) or None
+    return evidence(shown)
+
+
+def list_result(ctx: CheckContext, kind: str, found: dict[str, str]) -> str | None:
+    """The evidence of a list check of `kind` ("block", "welcome" or "unverified"): a block needs
+    no proof, a welcome does (`welcome_result`)."""
+    return evidence(found.values()) if kind == "block" else welcome_result(ctx, kind, found)
+
+
+def evidence(entries: Iterable[str]) -> str | None:
+    """The list entries that hit, once each, in order: a rule's evidence (None: no hit)."""
+    return ", ".join(sorted(set(entries))) or None
 
 
 def confirmed(ctx: CheckContext, sender: str) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from mailsift.config import ListsConfig
 from mailsift.quarantine.model import UserLists, listed
-from mailsift.rules.checks.sender_proof import claimed_senders, list_rules, welcome_result
+from mailsift.rules.checks.sender_proof import claimed_senders, list_result, list_rules
 from mailsift.rules.model import RuleSet
 from mailsift.rules.registry import CheckContext, CheckResult, check
 
@@ -47,6 +47,4 @@ def site_listed(ctx: CheckContext, kind: str) -> CheckResult:
         return None
     entries = lists.block if kind == "block" else lists.welcome
     found = {sender: entry for sender in claimed_senders(ctx) if (entry := listed(entries, sender))}
-    if kind == "block":
-        return ", ".join(sorted(set(found.values()))) or None
-    return welcome_result(ctx, kind, found)
+    return list_result(ctx, kind, found)

@@ -35,7 +35,7 @@ from mailsift.config import QuarantineConfig
 from mailsift.domains import ascii_address
 from mailsift.log_throttle import ThrottledWarning
 from mailsift.quarantine.model import LIST_KINDS, QuarantineError, UserLists, listed
-from mailsift.rules.checks.sender_proof import claimed_senders, list_rules, welcome_result
+from mailsift.rules.checks.sender_proof import claimed_senders, evidence, list_result, list_rules
 from mailsift.rules.registry import CheckContext, CheckResult, check
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,5 @@ def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
     for sender in claimed_senders(ctx):
         entries = [listed(lists.get(r, UserLists()).entries(kept), sender) for r in recipients]
         if all(entries):
-            found[sender] = ", ".join(sorted(set(entries)))
-    if kept == "block":
-        return ", ".join(sorted(set(found.values()))) or None
-    return welcome_result(ctx, kind, found)
+            found[sender] = evidence(entries) or ""
+    return list_result(ctx, kind, found)
