@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from mailsift.domains import ascii_address, ascii_domain
+from mailsift.quarantine.model import list_entry
 from mailsift.secrets import masked_urls
 
 SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
@@ -192,15 +193,13 @@ def _recipient_pattern(value: str) -> str:
 
 
 def _list_entry(value: str) -> str:
-    """An address or a domain (with its subdomains), in ASCII form as the sender is compared:
-    the form users' list entries take. A wildcard would match nothing as written."""
-    text = value.strip().removeprefix("@")
-    if "*" in text or "?" in text:
+    """An address or a domain (with its subdomains) as `list_entry` stores it, the one form the
+    web UI and local.cf's welcome and block lines take too: each had its own rules, and an entry
+    one took another refused. A wildcard would match nothing as written."""
+    if "*" in value or "?" in value:
         raise ValueError(f"{value!r}: no wildcards; partner.example is every address of that "
                          "domain and its subdomains")
-    if "@" in text:
-        return ascii_address(_mailbox(text))
-    return _domain_name(text)
+    return list_entry(value)
 
 
 def _nameserver(value: str) -> str:

@@ -274,8 +274,9 @@ def list_entry(value: str) -> str:
     entry = ascii_address(value.strip().removeprefix("@"))
     local, at, domain = entry.rpartition("@")
     host = domain if at else entry
-    # A line break or tab inside (not printable) let a user's entry write lines of its own to the log.
-    if not host or "." not in host or not host.isascii() or any(c in entry for c in " <>,;\"'") \
+    # A line break or tab inside (not printable) let a user's entry write lines of its own to the
+    # log; an apostrophe is an address's own letter (o'brien@partner.example).
+    if not host or "." not in host or not host.isascii() or any(c in entry for c in ' <>,;"') \
             or (at and not local) or not entry.isprintable():
         raise ValueError(f"not an address or domain: {value!r}")
     return entry
