@@ -47,10 +47,11 @@ class Untranslatable(ValueError):
 
 
 def addresses(directive: str, args: str) -> list[str]:
-    """The globs a list line names: every word, or for `*_from_dkim` and `*_from_rcvd` lines that
-    add an entry, the first (the second names the signer or the relay's host)."""
+    """The globs a list line names: every word, or for `*_from_dkim` and `*_from_rcvd` lines and
+    their `un` forms, the first (the second names the signer or the relay's host, which read as
+    a glob got a wrong configtest note)."""
     words = args.split()
-    return words[:1] if directive in ADDING and directive.endswith(_ONE_ADDRESS) else words
+    return words[:1] if directive.endswith(_ONE_ADDRESS) else words
 
 
 def entry_of(glob: str) -> str:

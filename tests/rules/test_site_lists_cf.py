@@ -69,3 +69,12 @@ def test_a_third_party_dkim_signer_is_said_not_to_confirm(tmp_path: Path) -> Non
     assert [(item.value, item.message) for item in rules.notes] == [(
         "*@brand.example esp.example", "welcomed when SPF or a DKIM signature of its own domain "
         "confirms it; a signature of esp.example alone does not")]
+
+
+def test_the_un_form_of_a_dkim_line_removes_its_entry_without_a_note(tmp_path: Path) -> None:
+    """`unwhitelist_from_dkim ADDR SIGNER` read SIGNER as an address glob: a configtest note
+    "not an address glob" for a line that did what it should."""
+    rules = load(tmp_path, "whitelist_from_dkim *@shop.example shop.example\n"
+                           "unwhitelist_from_dkim *@shop.example shop.example\n")
+    assert rules.site_lists["welcome"] == {}
+    assert not rules.notes
