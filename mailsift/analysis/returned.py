@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from mailsift.analysis.addresses import parse_address
 from mailsift.analysis.headers import split_block, unfold
@@ -50,9 +51,10 @@ MSG_ID_DOMAIN = re.compile(r"<[^<>@\s]+@([^<>@\s]+)>")
 MAX_NAMES = 200
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Original:
-    """The header fields of the message a bounce answers, in their order, values unfolded."""
+    """The header fields of the message a bounce answers, in their order, values unfolded. Its
+    names are read once (cached): a judgement asks for them more than once."""
 
     fields: tuple[tuple[str, str], ...]
     found_in: str  # "message/rfc822", "text/rfc822-headers" or "quoted text"
@@ -61,7 +63,7 @@ class Original:
         key = name.lower()
         return [value for field, value in self.fields if field.lower() == key]
 
-    @property
+    @cached_property
     def relay_hosts(self) -> list[str]:
         """Every host named after `by` in the Received fields, in ASCII form as
         network.outbound_relays holds it (`ascii_domain`): the MTAs it passed.
@@ -70,7 +72,7 @@ class Original:
         return _first_names(found[1] for value in self.values("Received")
                             for found in BY_HOST.finditer(value))
 
-    @property
+    @cached_property
     def message_id_domains(self) -> list[str]:
         return message_id_domains(self.values("Message-ID"))
 
