@@ -1,14 +1,30 @@
 """Servers shared by the test packages for the whole session: a redis-server, one speaking TLS
-only, and a Redis Cluster, each emptied by the fixtures that hand them to a test."""
+only, and a Redis Cluster, each emptied by the fixtures that hand them to a test; and one
+compiled-rules cache."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.redis_server import RedisClusterServers, RedisServer, make_certificates
+
+
+@pytest.fixture(scope="session", autouse=True)
+def rule_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One compiled-rules cache for every scanner, CLI and milter the tests start, through the
+    default rules.cache_dir ($XDG_CACHE_HOME/mailsift): compiling the shipped rules takes seconds
+    and loading them milliseconds, so a cache per test made the suite pay those seconds hundreds of
+    times, and none was written to the home directory of whoever runs the tests. Its entries are
+    named by what was compiled, so a test's own local.cf gets its own. The cache itself is tested
+    with directories of its own (tests/engine/test_pattern_cache_upgrades.py)."""
+    base = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(base))
+        yield base / "mailsift"
 
 
 @pytest.fixture(scope="session")

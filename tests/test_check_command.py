@@ -58,7 +58,7 @@ def test_table_shows_informational_scores_and_keeps_columns_with_long_rule_names
                      "score FREEMAIL_FORGED_REPLYTO_AND_DISPLAY_NAME 2.5\n")
     path = tmp_path / "mailsift.toml"
     path.write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n[rules]\nshipped = false\n'
-                    f'paths = ["{rules}"]\nlocal_cf = "{tmp_path}/none.cf"\ncache_dir = "{tmp_path}/cache"\n')
+                    f'paths = ["{rules}"]\nlocal_cf = "{tmp_path}/none.cf"\n')
     done = check(path, stdin=b"From: a@example.org\nSubject: an offer\n\nhello\n")
     assert done.returncode == 0, done.stderr
     table = done.stdout[done.stdout.index(" Score |"):].splitlines()

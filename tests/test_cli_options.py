@@ -59,8 +59,7 @@ def test_quarantine_list_and_rules_lint_read_the_config_given_after_them(tmp_pat
     local_cf.write_text("body MY_PILLS /cheap pills/\nscore MY_PILLS 2.0\n")
     config = tmp_path / "mailsift.toml"
     config.write_text(to_toml({"quarantine": {"dir": str(tmp_path / "q")},
-                               "rules": {"shipped": False, "local_cf": str(local_cf),
-                                         "cache_dir": str(tmp_path / "cache")}}))
+                               "rules": {"shipped": False, "local_cf": str(local_cf)}}))
     held = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
     # after the subcommand it wins over the one before it, as it did for `check` and the others
     listed = mailsift("--config", str(tmp_path / "missing.toml"), "quarantine", "list",

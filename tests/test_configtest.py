@@ -20,8 +20,7 @@ def configtest(config: Path) -> subprocess.CompletedProcess[str]:
 
 def write(tmp_path: Path, settings: dict[str, object]) -> Path:
     path = tmp_path / "mailsift.toml"
-    path.write_text(to_toml({"rules": {"cache_dir": str(tmp_path / "cache")},
-                             "quarantine": {"dir": str(tmp_path / "quarantine")}, **settings}))
+    path.write_text(to_toml({"quarantine": {"dir": str(tmp_path / "quarantine")}, **settings}))
     return path
 
 
@@ -87,7 +86,7 @@ def test_rule_lines_that_fail_the_lint_fail_the_rules_check_by_file_and_line(tmp
     --lint): the rule would otherwise silently never hit."""
     local = tmp_path / "local.cf"
     local.write_text("body MY_RULE /unclosed(/\nscore X abc\n")
-    config = write(tmp_path, {"rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local)},
+    config = write(tmp_path, {"rules": {"local_cf": str(local)},
                               "bayes": {"store": f"sqlite://{tmp_path}/bayes.sqlite"}})
     lint = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "rules", "lint"],
                           capture_output=True, text=True, timeout=120)
@@ -105,7 +104,7 @@ def test_rules_calling_eval_checks_mailsift_lacks_are_counted_not_failed(tmp_pat
     in Debian's 4.0.1): a site loading it must still pass, and be told how many."""
     local = tmp_path / "local.cf"
     local.write_text("header SA_PLUGIN_RULE eval:check_some_sa_plugin()\nscore SA_PLUGIN_RULE 1.0\n")
-    config = write(tmp_path, {"rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local)},
+    config = write(tmp_path, {"rules": {"local_cf": str(local)},
                               "bayes": {"store": f"sqlite://{tmp_path}/bayes.sqlite"}})
     result = configtest(config)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -123,7 +122,7 @@ def test_spamassassin_settings_that_change_verdicts_are_named_with_what_to_set(t
                      "whitelist_from *-news@partner.example\ntrusted_networks 10.0.0.0/8\n"
                      "score MISSING_DATE 2.0\nscore NO_SUCH_RULE 3.0\nrequired_score 5\n"
                      "bayes_auto_learn 1\n")
-    config = write(tmp_path, {"rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local)},
+    config = write(tmp_path, {"rules": {"local_cf": str(local)},
                               "bayes": {"store": f"sqlite://{tmp_path}/bayes.sqlite"}})
     result = configtest(config)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -147,7 +146,7 @@ def test_site_list_entries_are_counted_by_the_file_that_gave_them(tmp_path: Path
     local = tmp_path / "local.cf"
     local.write_text("whitelist_from *@partner.example boss@bank.example\n"
                      "welcomelist_auth *@*.supplier.example\nblacklist_from *@spam.example\n")
-    config = write(tmp_path, {"rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local)},
+    config = write(tmp_path, {"rules": {"local_cf": str(local)},
                               "lists": {"welcome": ["bank.example"], "block": ["junk.example"]}})
     result = configtest(config)
     assert result.returncode == 0, result.stdout + result.stderr

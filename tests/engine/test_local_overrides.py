@@ -16,7 +16,7 @@ HTML_IMAGE_ONLY = (b"From: a@example.com\nTo: b@example.org\nSubject: look\nDate
 def test_local_cf_rescores_a_rule_declared_by_a_python_check(tmp_path: Path) -> None:
     local = tmp_path / "local.cf"
     local.write_text("score HTML_IMAGE_ONLY_300 7.5\ndescribe HTML_IMAGE_ONLY_300 Site wording\n")
-    scanner = Scanner(Config(rules=RulesConfig(local_cf=str(local), cache_dir=str(tmp_path / "c"))))
+    scanner = Scanner(Config(rules=RulesConfig(local_cf=str(local))))
     hit = {h.name: h for h in scanner.scan(HTML_IMAGE_ONLY).hits}["HTML_IMAGE_ONLY_300"]
     assert (hit.score, hit.description) == (7.5, "Site wording")
 
@@ -24,5 +24,5 @@ def test_local_cf_rescores_a_rule_declared_by_a_python_check(tmp_path: Path) -> 
 def test_local_cf_score_zero_disables_a_rule(tmp_path: Path) -> None:
     local = tmp_path / "local.cf"
     local.write_text("score HTML_IMAGE_ONLY_300 0\n")
-    scanner = Scanner(Config(rules=RulesConfig(local_cf=str(local), cache_dir=str(tmp_path / "c"))))
+    scanner = Scanner(Config(rules=RulesConfig(local_cf=str(local))))
     assert "HTML_IMAGE_ONLY_300" not in scanner.scan(HTML_IMAGE_ONLY).rule_names

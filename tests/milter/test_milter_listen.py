@@ -17,8 +17,8 @@ from tests.support.ports import LOOPBACK
 
 
 def quiet_config(tmp_path: Path) -> dict[str, Any]:
-    return {"milter": {"workers": 1}, "rules": {"cache_dir": str(tmp_path / "cache")},
-            "bayes": {"enabled": False}, "quarantine": {"dir": str(tmp_path / "quarantine")}}
+    return {"milter": {"workers": 1}, "bayes": {"enabled": False},
+            "quarantine": {"dir": str(tmp_path / "quarantine")}}
 
 
 def second_milter(config_path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:

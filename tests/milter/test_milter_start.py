@@ -16,7 +16,6 @@ def refused_start(tmp_path: Path, settings: dict[str, dict[str, object]]) -> lis
     """What `mailsift milter` says, other than INFO lines, when it refuses to start (exit 2)
     before any scoring worker starts."""
     milter = MilterProcess(merge({"milter": {"workers": 1},
-                                  "rules": {"cache_dir": str(tmp_path / "cache")},
                                   "bayes": {"enabled": False},
                                   "quarantine": {"dir": str(tmp_path / "quarantine")}}, settings),
                            tmp_path)
@@ -45,7 +44,7 @@ def test_a_rule_line_with_a_mistake_is_named_when_the_milter_starts(tmp_path: Pa
     local_cf = tmp_path / "local.cf"
     local_cf.write_text("body LOCAL_TYPO /(unclosed/\nscore LOCAL_TYPO 3.0\n")
     milter = MilterProcess({"milter": {"workers": 1},
-                            "rules": {"cache_dir": str(tmp_path / "cache"), "local_cf": str(local_cf)},
+                            "rules": {"local_cf": str(local_cf)},
                             "bayes": {"enabled": False},
                             "quarantine": {"dir": str(tmp_path / "quarantine")}}, tmp_path)
     with milter:
@@ -72,7 +71,6 @@ def test_a_quarantine_index_it_cannot_use_is_named_when_the_milter_starts(tmp_pa
     with closing(sqlite3.connect(folder / "index.sqlite")) as db:
         db.execute("PRAGMA user_version=2")
     milter = MilterProcess({"milter": {"workers": 1, "on_error": "tempfail"},
-                            "rules": {"cache_dir": str(tmp_path / "cache")},
                             "bayes": {"enabled": False}, "quarantine": {"dir": str(folder)}},
                            tmp_path)
     with milter:

@@ -26,7 +26,7 @@ def site(test_dns: DnsFixture, tmp_path_factory: pytest.TempPathFactory) -> Scan
     local.write_text("whitelist_from mia@soft.test\nblacklist_from *@*.bad.test\n")
     lists = ListsConfig.model_validate({"welcome": ["shop.test", IDN_DOMAIN],
                                         "block": ["neutral.test", "ned@soft.test"]})
-    rules = RulesConfig(local_cf=str(local), cache_dir=str(directory / "cache"))
+    rules = RulesConfig(local_cf=str(local))
     return Scanner(network_config(test_dns.server.address).model_copy(
         update={"lists": lists, "rules": rules}))
 

@@ -23,8 +23,7 @@ from tests.support.redis_server import RedisServer
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     directory = tmp_path_factory.mktemp("userlists")
     return parse_config({"quarantine": {"dir": str(directory / "q")},
-                         "rules": {"local_cf": str(directory / "none.cf"),
-                                   "cache_dir": str(directory / "cache")},
+                         "rules": {"local_cf": str(directory / "none.cf")},
                          "bayes": {"enabled": False}}, "test")
 
 
@@ -88,8 +87,7 @@ def test_a_hung_index_costs_scoring_a_short_wait_and_keeps_the_lists_read_before
     server = RedisServer(tmp_path / "redis")
     try:
         config = parse_config({"quarantine": {"dir": str(tmp_path / "q"), "index": server.url},
-                               "rules": {"local_cf": str(tmp_path / "none.cf"),
-                                         "cache_dir": str(tmp_path / "cache")},
+                               "rules": {"local_cf": str(tmp_path / "none.cf")},
                                "bayes": {"enabled": False}}, "test")
         open_quarantine(config.quarantine).backend.set_listed("bob@example.org", "block",
                                                               "pest@spam.example", True)

@@ -18,8 +18,7 @@ from tests.quarantine.conftest import make_message
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     directory = tmp_path_factory.mktemp("userlists-idn")
     return parse_config({"quarantine": {"dir": str(directory / "q")},
-                         "rules": {"local_cf": str(directory / "none.cf"),
-                                   "cache_dir": str(directory / "cache")},
+                         "rules": {"local_cf": str(directory / "none.cf")},
                          "bayes": {"enabled": False}}, "test")
 
 

@@ -54,7 +54,7 @@ def test_linting_local_cf_alone_knows_the_rules_it_rescores(tmp_path: Path) -> N
     rule (`score MISSING_DATE 2.0`, the very thing local.cf is for) was noted as "rule is not
     defined", as a real typo is. The rules loaded beside it count as defined."""
     config = tmp_path / "mailsift.toml"
-    config.write_text(f'[rules]\nlocal_cf = "{tmp_path}/none.cf"\ncache_dir = "{tmp_path}/cache"\n')
+    config.write_text(f'[rules]\nlocal_cf = "{tmp_path}/none.cf"\n')
     local = tmp_path / "local.cf"
     local.write_text("score MISSING_DATE 2.0\nmeta LOCAL_NO_DATE_SPAM MISSING_DATE && MISSING_MSGID\n"
                      "score NO_SUCH_RULE 1.0\n")

@@ -357,7 +357,7 @@ def test_an_unjudged_bounce_scores_when_local_cf_gives_it_a_score(tmp_path: Path
     local = tmp_path / "local.cf"
     local.write_text("score RETURNED_UNJUDGED 0.5\n")
     site = Scanner(Config(network=OURS.network,
-                          rules=RulesConfig(local_cf=str(local), cache_dir=str(tmp_path / "c"))))
+                          rules=RulesConfig(local_cf=str(local))))
     hits = {h.name: h.score for h in site.scan(vacation("<x@example.net>")).hits}
     assert hits["RETURNED_UNJUDGED"] == 0.5
 

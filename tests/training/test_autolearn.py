@@ -13,7 +13,7 @@ from mailsift.analysis.model import Envelope, Message
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, Totals
-from mailsift.config import AutolearnConfig, BayesConfig, Config, RulesConfig
+from mailsift.config import AutolearnConfig, BayesConfig, Config
 from mailsift.rules.result import Result
 from mailsift.scanner import Scanner
 from mailsift.training.autolearn import autolearn, rules_only_score
@@ -28,8 +28,7 @@ HAM_MAIL = corpus_sample("easy_ham", 1, 10)[0]
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return Config(bayes=BayesConfig(store=f"sqlite:///{tmp_path}/bayes.sqlite", min_spam=20,
-                                    min_ham=20, per_recipient="domain"),
-                  rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+                                    min_ham=20, per_recipient="domain"))
 
 
 @pytest.fixture

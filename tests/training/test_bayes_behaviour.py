@@ -22,7 +22,7 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import Label, Outcome, read_backup, token_key, write_backup
 from mailsift.classifier.tokenizer import tokenize
-from mailsift.config import AutolearnConfig, BayesConfig, Config, RulesConfig
+from mailsift.config import AutolearnConfig, BayesConfig, Config
 from mailsift.rules.result import Result
 from mailsift.scanner import Scanner
 from mailsift.training.autolearn import autolearn
@@ -63,8 +63,7 @@ def bayes_config(store: str, **more: object) -> BayesConfig:
 
 @pytest.fixture
 def sqlite_config(tmp_path: Path) -> Config:
-    return Config(bayes=bayes_config(f"sqlite:///{tmp_path}/bayes.sqlite"),
-                  rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+    return Config(bayes=bayes_config(f"sqlite:///{tmp_path}/bayes.sqlite"))
 
 
 @pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
@@ -160,7 +159,7 @@ def test_with_redis_stopped_scoring_falls_back_to_rules_quickly_with_one_warning
     server = RedisServer(tmp_path / "redis")
     url = server.url
     server.stop()
-    config = Config(bayes=BayesConfig(store=url), rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+    config = Config(bayes=BayesConfig(store=url))
     with_bayes = Scanner(config, bayes=BayesFilter(config.bayes, open_store(config.bayes)))
     rules_only = Scanner(config)
     messages = corpus_sample("spam_2", 5, 300)
@@ -185,8 +184,7 @@ def test_bayes_verdicts_resume_once_a_restarted_redis_answers(
     Bayes again over a new connection, with one line saying so. Nobody restarts the milter."""
     server = RedisServer(tmp_path / "redis")
     try:
-        config = Config(bayes=bayes_config(server.url, timeout=0.5),
-                        rules=RulesConfig(cache_dir=str(tmp_path / "cache")))
+        config = Config(bayes=bayes_config(server.url, timeout=0.5))
         trained(config).close()
         now = [1000.0]
         bayes = BayesFilter(config.bayes, open_store(config.bayes), StoreHealth(clock=lambda: now[0]))

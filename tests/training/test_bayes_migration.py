@@ -40,8 +40,7 @@ def folder(path: Path, messages: list[bytes]) -> str:
 
 def config_for(tmp_path: Path, name: str, store: str) -> Path:
     path = tmp_path / f"{name}.toml"
-    path.write_text(TRAINING.replace("[bayes]\n", f'[bayes]\nstore = "{store}"\n')
-                    + f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    path.write_text(TRAINING.replace("[bayes]\n", f'[bayes]\nstore = "{store}"\n'))
     return path
 
 

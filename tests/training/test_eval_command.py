@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailsift.config import BayesConfig, Config, RulesConfig, ScanConfig
+from mailsift.config import BayesConfig, Config, ScanConfig
 from mailsift.training import parallel
 from mailsift.training.evaluate import EvalError, evaluate
 from tests.support.corpus import corpus_sample
@@ -36,7 +36,7 @@ def split(tmp_path: Path) -> list[str]:
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "mailsift.toml"
-    path.write_text(f'[bayes]\nmin_spam = 20\nmin_ham = 20\n[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    path.write_text('[bayes]\nmin_spam = 20\nmin_ham = 20\n')
     return path
 
 
@@ -86,7 +86,6 @@ def test_eval_stops_naming_a_message_it_cannot_score(split: list[str], tmp_path:
         out.writelines(f"line {n} of a very long report\n" for n in range(700_000))
     args = dict(zip(split[::2], split[1::2], strict=True))
     config = Config(bayes=BayesConfig(min_spam=20, min_ham=20),
-                    rules=RulesConfig(cache_dir=str(tmp_path / "cache")),
                     scan=ScanConfig(max_bytes=64 * 1024 * 1024))
     with pytest.raises(EvalError, match=rf"scoring {big} failed: took longer than 0.3 s"):
         evaluate(config, args["--train-spam"], args["--train-ham"], args["--test-spam"],
@@ -98,7 +97,7 @@ def test_eval_refuses_a_store_that_holds_anything_and_leaves_it_as_it_was(
     """`--store` once cleared the store it named: pointed at the site's Redis, eval wiped the model."""
     store = f"sqlite:///{tmp_path}/site.sqlite"
     site = tmp_path / "site.toml"
-    site.write_text(f'[bayes]\nstore = "{store}"\n[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    site.write_text(f'[bayes]\nstore = "{store}"\n')
     assert mailsift(site, "learn", "--spam", split[split.index("--train-spam") + 1]).returncode == 0
     dump = mailsift(site, "learn", "--dump").stdout
     done = mailsift(config, "eval", *split, "--store", store)
@@ -114,7 +113,7 @@ def test_eval_refuses_a_store_that_holds_anything_and_leaves_it_as_it_was(
 def test_eval_says_when_bayes_learned_too_little_to_speak(split: list[str], tmp_path: Path) -> None:
     """With fewer than bayes.min_spam/min_ham learned, the figures were the rules' alone, silently."""
     defaults = tmp_path / "defaults.toml"
-    defaults.write_text(f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    defaults.write_text("")
     done = mailsift(defaults, "eval", *split)
     assert done.returncode == 0, done.stderr
     assert ("warning:          Bayes stayed silent: it learned 40 spam and 40 ham, and speaks from "

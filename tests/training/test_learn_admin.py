@@ -228,14 +228,13 @@ def test_clear_reports_that_fails_part_way_withdraws_none(redis_server: RedisSer
     with redis_server.client() as client:
         client.flushall()
     config = tmp_path / "redis.toml"
-    rules = f'[rules]\ncache_dir = "{tmp_path}/cache"\n'
-    config.write_text(f'[bayes]\nstore = "{redis_server.url}"\n{rules}')
+    config.write_text(f'[bayes]\nstore = "{redis_server.url}"\n')
     folder = spam_folder(tmp_path, 2)
     assert mailsift(config, "learn", "--report", str(folder / "0.eml"), str(folder / "1.eml")).returncode == 0
     (tmp_path / "password").write_text("cleaner-pw\n")
     limited = tmp_path / "limited.toml"
     limited.write_text(f'[bayes]\nstore = "{redis_server.url}"\nusername = "cleaner"\n'
-                       f'password_file = "{tmp_path}/password"\n{rules}')
+                       f'password_file = "{tmp_path}/password"\n')
     with redis_server.client() as client:
         client.acl_setuser("cleaner", enabled=True, passwords=["+cleaner-pw"], commands=["+@all"],
                            keys=["{mailsift:}schema", "{mailsift:}rm:*"])
@@ -257,8 +256,7 @@ def test_learning_for_a_recipient_logs_in_to_redis_once(redis_server: RedisServe
     with redis_server.client() as client:
         client.flushall()
     config = tmp_path / "per-domain.toml"
-    config.write_text(f'[bayes]\nstore = "{redis_server.url}"\nper_recipient = "domain"\n'
-                      f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    config.write_text(f'[bayes]\nstore = "{redis_server.url}"\nper_recipient = "domain"\n')
     message = spam_folder(tmp_path, 1) / "0.eml"
 
     def connections(*args: str) -> int:

@@ -40,8 +40,7 @@ def mailsift(config: Path, *args: str, stdin: bytes = b"") -> subprocess.Complet
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "mailsift.toml"
-    path.write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n'
-                    f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    path.write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n')
     return path
 
 
@@ -111,8 +110,7 @@ def test_learn_report_backup_and_restore_in_a_redis_cluster(tmp_path: Path) -> N
     try:
         config = tmp_path / "cluster.toml"
         nodes = ", ".join(f'"{host}:{port}"' for host, port in cluster.seeds)
-        config.write_text(f'[bayes]\nstore = "redis://"\ncluster_nodes = [{nodes}]\n'
-                          f'[rules]\ncache_dir = "{tmp_path}/cache"\n')
+        config.write_text(f'[bayes]\nstore = "redis://"\ncluster_nodes = [{nodes}]\n')
         folder = tmp_path / "spam"
         folder.mkdir()
         for i, raw in enumerate(SPAM):
@@ -664,7 +662,7 @@ def per_domain(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         nodes = ", ".join(f'"{host}:{port}"' for host, port in seeds)
         store = f'store = "redis://"\ncluster_nodes = [{nodes}]'
     path = tmp_path / "per-domain.toml"
-    path.write_text(f'[bayes]\n{store}\nper_recipient = "domain"\n[rules]\ncache_dir = "{tmp_path}/cache"\n')
+    path.write_text(f'[bayes]\n{store}\nper_recipient = "domain"\n')
     return path
 
 

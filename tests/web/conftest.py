@@ -32,7 +32,7 @@ def web_config(directory: Path, hashes: dict[str, str], **overrides: Any) -> dic
     return {
         "quarantine": {"dir": str(directory / "quarantine"), **overrides.get("quarantine", {})},
         "bayes": {"store": f"sqlite:///{directory / 'bayes.sqlite'}"},
-        "rules": {"local_cf": str(directory / "none.cf"), "cache_dir": str(directory / "cache")},
+        "rules": {"local_cf": str(directory / "none.cf")},
         "web": {"secure_cookies": False, "users": users, "login_attempts": 5, "login_delay": 30.0,
                 **overrides.get("web", {})},
     }
