@@ -192,16 +192,6 @@ def _recipient_pattern(value: str) -> str:
     return _domain_name(text)
 
 
-def _list_entry(value: str) -> str:
-    """An address or a domain (with its subdomains) as `list_entry` stores it, the one form the
-    web UI and local.cf's welcome and block lines take too: each had its own rules, and an entry
-    one took another refused. A wildcard would match nothing as written."""
-    if "*" in value or "?" in value:
-        raise ValueError(f"{value!r}: no wildcards; partner.example is every address of that "
-                         "domain and its subdomains")
-    return list_entry(value)
-
-
 def _nameserver(value: str) -> str:
     """HOST or HOST:PORT, IPv6 as [ADDR]:PORT: a test or a local resolver may sit on any port."""
     host, port = split_host_port(value)
@@ -726,7 +716,11 @@ class ListsConfig(Section):
     @field_validator("welcome", "block")
     @classmethod
     def _entries(cls, values: list[str]) -> list[str]:
-        return [_list_entry(v) for v in values]
+        """Each an address or a domain as `list_entry` stores it, the one form the web UI and
+        local.cf's welcome and block lines take too: each had its own rules, and an entry one
+        took another refused. What no sender can match (a wildcard, an IP address) stops start-up
+        with what to write instead, rather than welcoming or blocking nobody in silence."""
+        return [list_entry(v) for v in values]
 
 
 class QuarantineConfig(Section):

@@ -162,7 +162,7 @@ def test_a_bad_site_list_entry_is_one_line_naming_file_key_and_form(tmp_path: Pa
     result = configtest(config)
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
     assert result.stderr == (
-        f"mailsift: {config}: lists.welcome: '*@bank.example': no wildcards; partner.example is "
+        f"mailsift: {config}: lists.welcome: '*@bank.example': no wildcards; bank.example is "
         "every address of that domain and its subdomains (got ['partner.example', "
         "'*@bank.example']); allowed: addresses or domains (a domain covers its subdomains), "
         'e.g. ["billing@bank.example", "partner.example"]\n')

@@ -7,6 +7,7 @@ digest never decode a Subject or sort rules themselves.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import socket
@@ -17,7 +18,7 @@ from typing import Any
 from mailsift.analysis.addresses import address_pairs
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
-from mailsift.domains import ascii_address, spellings
+from mailsift.domains import ascii_address, spellings, unicode_address
 from mailsift.report import cap_rows
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
@@ -29,6 +30,10 @@ MAX_PAGE = 999_999_999
 LIST_KINDS = ("welcome", "block")
 SUMMARY_FIELDS = ("id", "time", "score", "state", "recipients", "mail_from", "from", "subject")
 REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognise the pattern
+# The longest label and name (written with dots) the DNS has (RFC 1035): longer matches no sender.
+MAX_LABEL, MAX_NAME = 63, 253
+NOT_AN_ENTRY = ("not an address or domain; write an address (friend@example.com) or a domain "
+                "(example.com, which covers its subdomains)")
 
 
 class QuarantineError(Exception):
@@ -270,16 +275,91 @@ class UserLists:
 def list_entry(value: str) -> str:
     """A list entry as stored: lower-case address, or a domain without a leading @, the domain in
     its ASCII form (`bücher.example` and `xn--bcher-kva.example` are one entry, as they are one
-    domain); ValueError, also for a domain IDNA refuses, which no sender's domain can ever be."""
-    entry = ascii_address(value.strip().removeprefix("@"))
+    domain). ValueError, saying what to write instead, for an entry no sender can match
+    (`entry_problem`): such entries were stored, and whoever typed one believed mail welcomed
+    or blocked that never was."""
+    entry = _as_stored(value)
+    problem = _problem(entry)
+    if problem:
+        raise ValueError(f"{value!r}: {problem}")
+    return entry
+
+
+def entry_problem(value: str) -> str:
+    """Why no sender can match `value` as a list entry ('' when one can), without `value`
+    itself: the lists page's note beside an entry an older version stored."""
+    return _problem(_as_stored(value))
+
+
+def _as_stored(value: str) -> str:
+    return ascii_address(value.strip().removeprefix("@"))
+
+
+def _problem(entry: str) -> str:
+    """Why no sender can match `entry` (as `_as_stored` makes it): a domain IDNA refuses, an IP
+    address, a wildcard, or a name the DNS cannot hold; '' for an entry that can match."""
     local, at, domain = entry.rpartition("@")
     host = domain if at else entry
     # A line break or tab inside (not printable) let a user's entry write lines of its own to the
     # log; an apostrophe is an address's own letter (o'brien@partner.example).
-    if not host or "." not in host or not host.isascii() or any(c in entry for c in ' <>,;"') \
-            or (at and not local) or not entry.isprintable():
-        raise ValueError(f"not an address or domain: {value!r}")
-    return entry
+    if not host or any(c in entry for c in ' <>,;"') or (at and not local) \
+            or not entry.isprintable():
+        return NOT_AN_ENTRY
+    return _wildcard_problem(entry) or _ip_problem(host) or _name_problem(host)
+
+
+def _wildcard_problem(entry: str) -> str:
+    """Why a wildcard cannot be an entry, naming the domain entry meant ('' without one). Stored
+    as written, `*@partner.example` matched nobody; local.cf's globs are translated before they
+    get here (rules/sa_lists.py)."""
+    if "*" not in entry and "?" not in entry:
+        return ""
+    local, at, domain = entry.rpartition("@")
+    domain = unicode_address(domain.lstrip("*."))  # as its people write it
+    if not domain or "*" in domain or "?" in domain:
+        return "no wildcards; name each address or domain (a domain covers its subdomains)"
+    if at and local != "*":
+        return (f"no wildcards; write each address, or {domain} for every address of that domain "
+                "and its subdomains")
+    return f"no wildcards; {domain} is every address of that domain and its subdomains"
+
+
+def _ip_problem(host: str) -> str:
+    """Why an IP address or network (1.2.3.4, [1.2.3.4], [IPv6:2001:db8::1], 2001:db8::/32) is
+    no entry ('' for a name): lists hold senders, and a client's address is the network checks'."""
+    literal = host.removeprefix("[").removesuffix("]").removeprefix("ipv6:")
+    try:
+        ipaddress.ip_network(literal, strict=False)
+    except ValueError:
+        return ""
+    return ("an IP address, not a sender: list the sender's address or domain; client addresses "
+            "are judged by the network checks ([[dns.blocklists]] and [[dns.allowlists]])")
+
+
+def _name_problem(host: str) -> str:
+    """Why `host` can name no sender's domain ('' when it can): it is not in ASCII form (IDNA
+    refused it), or the DNS holds no name with an empty label, a label starting or ending with
+    '-' or longer than MAX_LABEL, a number as its top-level label, or longer than MAX_NAME."""
+    labels = host.split(".")
+    if len(labels) < 2 or not host.isascii():
+        return NOT_AN_ENTRY
+    if "" in labels[1:]:
+        return "two dots in a row; write the domain as its mail gives it"
+    if not labels[0]:
+        return f"a dot first; {host.lstrip('.')} covers its subdomains as it is"
+    hyphened = next((label for label in labels if label.startswith("-") or label.endswith("-")), "")
+    if hyphened:
+        return f"no domain has a label starting or ending with '-' ({hyphened})"
+    longest = max(labels, key=len)
+    if len(longest) > MAX_LABEL:
+        return (f"a label of {len(longest)} characters ({longest[:20]}...); a domain's labels "
+                f"have at most {MAX_LABEL}")
+    if len(host) > MAX_NAME:
+        return f"a name of {len(host)} characters; a domain has at most {MAX_NAME}"
+    if labels[-1].isdigit():
+        return (f"no domain ends in a number ({labels[-1]}); list the sender's address or domain "
+                "as its mail gives it")
+    return ""
 
 
 def listed(entries: set[str], sender: str) -> str:

@@ -63,8 +63,8 @@ def entry_of(glob: str) -> str:
         raise Untranslatable(_instead(glob))
     try:
         return list_entry(text)
-    except ValueError:
-        raise Untranslatable(f"{text!r} is not an address or domain; not taken") from None
+    except ValueError as exc:  # its text says why no sender matches it, and what to write
+        raise Untranslatable(f"{exc}; not taken") from None
 
 
 def _instead(glob: str) -> str:

@@ -48,6 +48,7 @@ from mailsift.quarantine.model import (
     Query,
     ServerFailed,
     addressed_to,
+    entry_problem,
     list_entry,
     page_count,
     recipient_filter,
@@ -173,6 +174,7 @@ class Pages:
         env.filters["rule_score"] = score_text
         env.globals["client_text"] = client_text  # the client as the milter's log names it
         env.filters["as_written"] = unicode_address  # a list entry as its user knows the domain
+        env.filters["problem"] = entry_problem  # why an entry an older version stored matches nothing
         self.templates = Jinja2Templates(env=env)
 
     # --- session, CSRF, rendering -----------------------------------------------------------
@@ -424,15 +426,16 @@ class Pages:
         address, kind = str(form.get("address", "")).lower(), str(form.get("kind", ""))
         if address not in viewer.addresses or kind not in LIST_KINDS:
             raise HTTPException(403, "Not one of your addresses.")
+        typed, present = str(form.get("entry", "")), form.get("op") != "remove"
         try:
-            entry = list_entry(str(form.get("entry", "")))
+            if present:
+                entry, stored = list_entry(typed), set()
+            else:
+                entry, stored = await run_in_threadpool(self._spellings_kept, address, kind, typed)
         except ValueError as exc:
             self.flash(request, str(exc))
             return RedirectResponse("/lists", 303)
-        present = form.get("op") != "remove"
-        stored = {entry} if present else await run_in_threadpool(self._spellings_kept, address,
-                                                                 kind, entry)
-        for spelling in stored:
+        for spelling in stored | {entry}:
             await run_in_threadpool(self.store.backend.set_listed, address, kind, spelling, present)
         log.info("user=%s %s %s list of %s: %s", viewer.name, "added to" if present else "removed from",
                  kind, address, entry)
@@ -440,13 +443,20 @@ class Pages:
                    f"{'to' if present else 'from'} the {kind} list of {address}.")
         return RedirectResponse("/lists", 303)
 
-    def _spellings_kept(self, address: str, kind: str, entry: str) -> set[str]:
-        """`entry` (as `list_entry` makes it) and every entry of the owner's list that is another
-        spelling of it: older versions kept entries as typed (spam.bücher.example), and Remove
-        of either spelling must take them all. Picked from what is stored, so nothing the form
-        sent is passed on as it came."""
+    def _spellings_kept(self, address: str, kind: str, typed: str) -> tuple[str, set[str]]:
+        """What Remove of `typed` takes from the owner's list: its entry as `list_entry` makes
+        it (shown and logged) and every entry stored that is another spelling of it (older
+        versions kept entries as typed, spam.bücher.example, and Remove of either spelling must
+        take them all). An entry an older version stored that `list_entry` now refuses (1.2.3.4)
+        matches nothing, and Remove ran `list_entry` first, so it could never go: the entry
+        stored exactly as sent is taken then. Picked from what is stored, so nothing the form
+        sent is passed on unless the list holds it; ValueError for anything else refused."""
         kept = self.store.backend.all_lists().get(address)
-        return {entry, *(e for e in (kept.entries(kind) if kept else ()) if _as_entry(e) == entry)}
+        held = kept.entries(kind) if kept else set()
+        if typed in held and entry_problem(typed):
+            return typed, set()
+        entry = list_entry(typed)
+        return entry, {e for e in held if _as_entry(e) == entry}
 
 
 def _as_entry(stored: str) -> str:
