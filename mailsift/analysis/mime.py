@@ -26,6 +26,15 @@ EXTENDED_PARAM = re.compile(r";\s*[^\s;=]+\*[^\s;=]*\s*=\s*(?:\"[^\"]*\"|[^;]*)"
 # pair unique, so the cache mostly serves the leaves.
 PARAMS_CACHE = 1024
 BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r?\n|\Z))")
+# The types that enclose one whole message, walked into like a multipart. message/global (RFC
+# 6532 section 3.7) is message/rfc822 for SMTPUTF8 mail: its header fields may be UTF-8, and it
+# is the type a DSN of such mail encloses its original in (RFC 6533).
+ENCLOSING = frozenset({"message/rfc822", "message/global"})
+# The types that hold only a message's header block, read as text as a mail reader shows them:
+# RFC 6522's text/rfc822-headers, RFC 6533's message/global-headers (UTF-8 allowed, as in
+# message/global), and message/rfc822-headers, which no RFC defines but some report senders
+# write (Microsoft's complaint reports among them) for the same header block.
+HEADER_BLOCK_TYPES = frozenset({"text/rfc822-headers", "message/global-headers", "message/rfc822-headers"})
 
 
 @dataclass(slots=True)
@@ -96,11 +105,13 @@ def walk(headers: Fields, body: bytes, limits: Limits, facts: Facts) -> Walk:
         part_fields = _first_of_each(part_headers)
         params = read_params(part_fields, default_type, facts)
         ctype = params.content_type
-        if ctype.startswith("multipart/") or ctype == "message/rfc822":
+        if ctype.startswith("multipart/") or ctype in ENCLOSING:
             if depth >= limits.max_depth:
                 facts.add("MIME_TOO_DEEP", f"deeper than {limits.max_depth}")
                 result.truncated = True
                 continue
+            if ctype == "message/global":
+                part_body = _decoded_message(part_body, part_fields, limits, facts)
             children = _children(ctype, params, part_body, limits, facts)
             if children is not None:
                 stack.extend((f, b, depth + 1, d) for f, b, d in reversed(children))
@@ -184,10 +195,21 @@ def _transfer_encoding(fields: dict[str, str], facts: Facts) -> str:
     return value
 
 
+def _decoded_message(body: bytes, fields: dict[str, str], limits: Limits, facts: Facts) -> bytes:
+    """A message/global part's message: unlike message/rfc822, RFC 6532 lets it be sent base64
+    or quoted-printable encoded, so the encoding is removed (and line ends made LF, as the
+    top-level message's are) before its header block is read."""
+    encoding = _transfer_encoding(fields, facts)
+    if encoding not in ("base64", "quoted-printable"):
+        return body
+    data = decode_transfer(body, encoding, facts, quiet=limits.body_truncated)
+    return data.replace(b"\r\n", b"\n") if b"\r" in data else data
+
+
 def _children(ctype: str, params: Params, body: bytes, limits: Limits,
               facts: Facts) -> list[tuple[Fields, bytes, str]] | None:
     """The child parts of a container as (fields, body, default type), or None to read it as text."""
-    if ctype == "message/rfc822":
+    if ctype in ENCLOSING:
         return [_split_part(body, "text/plain", facts)]
     boundary = params.boundary
     if not boundary:

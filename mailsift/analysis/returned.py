@@ -10,13 +10,20 @@ Returned mail is recognised by its structure, not its wording, which every MTA a
 words differently: a multipart/report (RFC 6522: delivery status, read receipts, abuse
 feedback), an RFC 3834 auto-reply header, or mail from the null sender or a mailer daemon
 that carries an original. The original is looked for where bouncers put it: a message/rfc822
-part, a text/rfc822-headers part (headers only), or headers quoted in the text, as qmail and
-older MTAs write them. Nothing here raises: a bounce without an original, or with its headers
-cut short, is returned mail whose original is unknown or incomplete.
+part or, in the bounce of SMTPUTF8 mail (RFC 6533), a message/global part; a part holding its
+headers only (`mime.HEADER_BLOCK_TYPES`: text/rfc822-headers, message/global-headers); or
+headers written in the text, as qmail and older MTAs write them, or quoted line by line with
+`>` as a forwarded bounce or a vacation program quotes them. The original is looked for only in
+mail that is returned mail by its form or its sender, so ordinary mail quoting a conversation
+never is; `>`-quoted headers count only in mail that declares itself returned or came from the
+null sender, as people quote headers too, a postmaster answering an abuse report among them.
+Nothing here raises: a bounce without an original, or with its headers cut short, is returned
+mail whose original is unknown or incomplete.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from functools import cached_property
 
 from mailsift.analysis.addresses import parse_address
 from mailsift.analysis.headers import split_block, unfold
+from mailsift.analysis.mime import ENCLOSING, HEADER_BLOCK_TYPES
 from mailsift.analysis.model import Facts, Message
 from mailsift.domains import ascii_domain
 
@@ -37,8 +45,11 @@ DAEMON_SENDERS = frozenset({"mailer-daemon", "mailerdaemon", "mail-daemon", "pos
 AUTO_REPLIED = re.compile(r"\s*auto-replied(?![\w-])", re.IGNORECASE)
 # Vacation and autoresponder programs that predate RFC 3834 mark their replies with these.
 AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond")
-# The first line of a header block quoted in a bounce's text: the fields bouncers start with.
-QUOTED_HEADERS = re.compile(r"^(?:Return-Path|Received|Message-ID)[ \t]*:", re.IGNORECASE | re.MULTILINE)
+# The first line of a header block quoted in a bounce's text: the fields bouncers start with,
+# bare or behind quote marks (group 1: "> ", ">> ", "> > "). From, Subject and the other fields a
+# reply quotes from a conversation start no block: they are not where a bouncer starts.
+QUOTED_HEADERS = re.compile(r"^((?:>[ \t]?)*)(?:Return-Path|Received|Message-ID)[ \t]*:",
+                            re.IGNORECASE | re.MULTILINE)
 # Fields the sender's own program writes: the MTAs on the way put Received fields above them,
 # so one of these below the last Received shows the chain reaches back to the sender.
 ORIGINATOR_FIELDS = frozenset({"from", "date", "message-id", "subject"})
@@ -57,7 +68,7 @@ class Original:
     names are read once (cached): a judgement asks for them more than once."""
 
     fields: tuple[tuple[str, str], ...]
-    found_in: str  # "message/rfc822", "text/rfc822-headers" or "quoted text"
+    found_in: str  # the type of the part that carried it ("message/global", ...) or "quoted text"
 
     def values(self, name: str) -> list[str]:
         key = name.lower()
@@ -122,7 +133,8 @@ def _distinct(names: Iterable[str], limit: int) -> Iterator[str]:
 def returned(msg: Message) -> Returned | None:
     """The message as returned mail, or None when it is none."""
     kind = _declared_kind(msg)
-    original = _original(msg) if kind or _from_bouncer(msg) else None
+    automatic = bool(kind) or _from_null_sender(msg)
+    original = _original(msg, quotes=automatic) if automatic or _from_daemon(msg) else None
     if not kind and original is None:
         return None
     answered = message_id_domains(msg.header_values("In-Reply-To") + msg.header_values("References"))
@@ -143,45 +155,68 @@ def _declared_kind(msg: Message) -> str:
     return ""
 
 
-def _from_bouncer(msg: Message) -> bool:
+def _from_null_sender(msg: Message) -> bool:
     """Sent by the null sender (the envelope the milter saw, or the Return-Path a delivery
-    wrote) or by a mailer daemon: a bounce if it carries an original. Without the milter the
-    envelope sender is unknown ('' too), so it counts only when a client is known."""
+    wrote): a bounce if it carries an original. Without the milter the envelope sender is
+    unknown ('' too), so it counts only when a client is known."""
     envelope = msg.envelope
     if envelope.client_ip and not envelope.mail_from:
         return True
-    if any(value.strip() == "<>" for value in msg.header_values("Return-Path")):
-        return True
+    return any(value.strip() == "<>" for value in msg.header_values("Return-Path"))
+
+
+def _from_daemon(msg: Message) -> bool:
+    """From a mailer daemon's address: a bounce if it carries an original. People write as
+    postmaster@ too, so this alone lets no `>`-quoted text be read (`_original`)."""
     local = parse_address(msg.header("From"))[1].rpartition("@")[0]
     return local.lower() in DAEMON_SENDERS
 
 
-def _original(msg: Message) -> Original | None:
-    """The original message's headers, from the first place a bouncer puts them."""
+def _original(msg: Message, quotes: bool) -> Original | None:
+    """The original message's headers, from the first place a bouncer puts them. Headers
+    quoted with `>` are read only when `quotes`: the message says it is returned mail, or came
+    from the null sender. A person's reply quotes headers too, even one from postmaster@
+    answering an abuse report, and is no bounce of the message it quotes."""
     enclosed = _enclosed(msg)
     if enclosed is not None:
         return enclosed
     for part in msg.text_parts:
-        if part.content_type == "text/rfc822-headers":
-            return _read_headers(part.raw_text, "text/rfc822-headers")
+        if part.content_type in HEADER_BLOCK_TYPES:
+            return _read_headers(part.raw_text, part.content_type)
     for part in msg.text_parts:
         if part.content_type == "text/plain":
-            start = QUOTED_HEADERS.search(part.raw_text)
+            start = next((m for m in QUOTED_HEADERS.finditer(part.raw_text) if quotes or not m[1]), None)
             if start is not None:
-                return _read_headers(part.raw_text[start.start():], "quoted text")
+                return _read_headers(_unquoted(part.raw_text[start.start():], start[1]), "quoted text")
     return None
 
 
 def _enclosed(msg: Message) -> Original | None:
-    """The headers of the first message/rfc822 part. The walk records a container's header
-    fields and then its child's, so the enclosed message's are those after the container's."""
+    """The headers of the first message/rfc822 or message/global part. The walk records a
+    container's header fields and then its child's, so the enclosed message's are those after
+    the container's."""
     parts = msg.part_headers
     for index, fields in enumerate(parts[:-1]):
         content_type = next((value for name, value in fields if name.lower() == "content-type"), "")
-        if unfold(content_type).split(";", 1)[0].strip().lower() == "message/rfc822":
-            return Original(tuple((name, unfold(value)) for name, value in parts[index + 1]),
-                            "message/rfc822")
+        found = unfold(content_type).split(";", 1)[0].strip().lower()
+        if found in ENCLOSING:
+            return Original(tuple((name, unfold(value)) for name, value in parts[index + 1]), found)
     return None
+
+
+def _unquoted(text: str, marks: str) -> str:
+    """The header block at the start of `text` without the quote `marks` of its first line.
+    The block ends where its lines stop carrying the marks, or at a quoted empty line; the
+    lines are read lazily, as the rest of the text may be long."""
+    if not marks:
+        return text
+    lines = []
+    for line in io.StringIO(text):
+        content = line[len(marks):].rstrip("\r\n") if line.startswith(marks) else ""
+        if not content:
+            break
+        lines.append(content)
+    return "\n".join(lines) + "\n"
 
 
 def _read_headers(text: str, found_in: str) -> Original:

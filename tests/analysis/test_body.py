@@ -153,3 +153,35 @@ def test_embedded_message_is_walked() -> None:
     assert [p.text for p in message.text_parts] == ["outer", "inner text\n"]
     assert message.max_depth == 2
     assert message.subject == "test"
+
+
+def test_a_message_global_part_is_walked_like_message_rfc822() -> None:
+    """RFC 6532's message/global encloses SMTPUTF8 mail, whose header fields may be UTF-8: it
+    was a leaf, an attachment without text, so its headers and text were never read."""
+    inner = "From: Jörg <jörg@bücher.example>\nSubject: Grüße\nContent-Type: text/plain; charset=utf-8\n\nHallo Welt\n"
+    raw = multipart_message([part("text/plain", "outer"), part("message/global", inner, "8bit")])
+    message = run(raw)
+    assert [p.text for p in message.text_parts] == ["outer", "Hallo Welt\n"]
+    assert ("Subject", "Grüße") in message.part_headers[2]
+    assert message.attachments == []
+
+
+def test_a_base64_message_global_part_is_decoded_before_it_is_walked() -> None:
+    """Unlike message/rfc822, RFC 6532 lets message/global be base64 encoded (over a path
+    without 8BITMIME); its lines may end in CRLF inside the encoding."""
+    inner = "Subject: Grüße\r\nContent-Type: text/plain\r\n\r\nHallo Welt\r\n"
+    message = run(multipart_message([part("message/global", b64(inner), "base64")]))
+    assert [p.text for p in message.text_parts] == ["Hallo Welt\n"]
+    assert message.part_headers[1] == [("Subject", "Grüße"), ("Content-Type", "text/plain")]
+    assert message.facts.items == {}
+
+
+@pytest.mark.parametrize("content_type", ["message/global-headers", "message/rfc822-headers"])
+def test_a_part_holding_a_header_block_is_read_as_text(content_type: str) -> None:
+    """message/global-headers (RFC 6533) is text/rfc822-headers for SMTPUTF8 mail, UTF-8
+    without a charset; message/rfc822-headers is a label some report senders give the same
+    block. Both were opaque attachments: their text was not shown or read."""
+    block = "Received: by mx.bücher.example; Mon, 4 Mar 2024 09:12:01 +0100\nSubject: Grüße\n"
+    message = run(multipart_message([part(content_type, block, "8bit")]))
+    assert [(p.content_type, p.text) for p in message.text_parts] == [(content_type, block)]
+    assert "CHARSET_MISSING_8BIT" not in message.facts

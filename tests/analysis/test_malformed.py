@@ -94,7 +94,8 @@ def test_random_bytes(raw: bytes) -> None:
 HEADER_NAMES = ["Subject", "From", "To", "Received", "Content-Type", "Content-Transfer-Encoding",
                 "Content-Disposition", "X-Junk", "MIME-Version"]
 CONTENT_TYPES = ["text/plain", "text/html", "multipart/mixed", "multipart/alternative", "message/rfc822",
-                 "application/octet-stream", "image/gif", "text", "multipart/", ""]
+                 "message/global", "message/global-headers", "application/octet-stream", "image/gif", "text",
+                 "multipart/", ""]
 ENCODINGS = ["", "7bit", "8bit", "base64", "quoted-printable", "x-uuencode", "bogus"]
 CHARSETS = ["", "utf-8", "koi8-r", "windows-1251", "iso-2022-jp", "gb2312", "x-unknown", "utf-16", "us-ascii"]
 fragments = st.sampled_from([
@@ -124,7 +125,7 @@ def mime_entities(draw: st.DrawFn, depth: int = 0) -> bytes:
         closing = draw(st.booleans())
         body = b"".join(b"--" + boundary + b"\n" + child + b"\n" for child in children)
         body += b"--" + boundary + b"--\n" if closing else b""
-    elif ctype == "message/rfc822" and depth < 4:
+    elif ctype in ("message/rfc822", "message/global") and depth < 4:
         body = draw(mime_entities(depth + 1))
     else:
         body = draw(texts)

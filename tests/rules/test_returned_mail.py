@@ -58,11 +58,17 @@ Received: from mail.remote.example (mail.remote.example [203.0.113.9])
 """
 
 
-def postfix_dsn(original: str, headers_only: bool = False) -> bytes:
-    """A Postfix "Undelivered Mail Returned to Sender" DSN carrying `original`."""
-    enclosed = ("Content-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n"
+def postfix_dsn(original: str, headers_only: bool = False, smtputf8: bool = False) -> bytes:
+    """A Postfix "Undelivered Mail Returned to Sender" DSN carrying `original`; for mail sent
+    with SMTPUTF8, the RFC 6533 types Postfix then writes, 8-bit."""
+    headers_type, message_type, status_type = (
+        ("message/global-headers", "message/global", "message/global-delivery-status") if smtputf8 else
+        ("text/rfc822-headers", "message/rfc822", "message/delivery-status"))
+    enclosed = (f"Content-Description: Undelivered Message Headers\nContent-Type: {headers_type}\n"
                 if headers_only else
-                "Content-Description: Undelivered Message\nContent-Type: message/rfc822\n")
+                f"Content-Description: Undelivered Message\nContent-Type: {message_type}\n")
+    if smtputf8:
+        enclosed += "Content-Transfer-Encoding: 8bit\n"
     body = "" if headers_only else "\nHello Bob, the figures are attached.\n"
     return f"""{BOUNCE_RECEIVED}Date: Mon, 4 Mar 2024 09:12:07 +0100 (CET)
 From: MAILER-DAEMON@mail.remote.example (Mail Delivery System)
@@ -89,7 +95,7 @@ be delivered to one or more recipients.
 
 --5B2C41A0.1709539927/mail.remote.example
 Content-Description: Delivery report
-Content-Type: message/delivery-status
+Content-Type: {status_type}
 
 Reporting-MTA: dns; mail.remote.example
 X-Postfix-Queue-ID: 5B2C41A0
@@ -257,6 +263,106 @@ def test_headers_quoted_in_a_plain_text_bounce_are_the_original() -> None:
     assert judged(qmail_bounce(OUR_ORIGINAL)) == "ours"
 
 
+# Jane's message and the spam as SMTPUTF8 mail: a name, an address and a subject in UTF-8.
+UTF8_OURS = (OUR_ORIGINAL.replace("Jane Doe <jane@example.org>", "Jörg Müller <jörg@example.org>")
+             .replace("Quarterly figures", "Quartalszahlen für März"))
+UTF8_FORGED = (FORGED_ORIGINAL.replace('"Jane" <jane@example.org>', '"Jörg" <jörg@example.org>')
+               .replace("Cheap watches, best prices", "Günstige Uhren"))
+
+
+@pytest.mark.parametrize("headers_only", [False, True], ids=["message/global", "message/global-headers"])
+def test_a_bounce_of_smtputf8_mail_is_judged_by_its_original(headers_only: bool, scanner: Scanner) -> None:
+    """RFC 6533: the bounce of mail sent with SMTPUTF8 carries it as message/global, or its
+    headers as message/global-headers. Neither was read, so every such bounce was unjudged
+    and backscatter of SMTPUTF8 spam forged in our name never scored."""
+    forged = postfix_dsn(UTF8_FORGED, headers_only, smtputf8=True)
+    assert judged(forged) == "foreign"
+    found_in = "message/global-headers" if headers_only else "message/global"
+    hit = {h.name: h for h in scanner.scan(forged).hits}["RETURNED_NOT_OURS"]
+    assert hit.evidence == f"delivery report: the original passed 1 host(s), none of ours ({found_in})"
+    assert judged(postfix_dsn(UTF8_OURS, headers_only, smtputf8=True)) == "ours"
+
+
+@pytest.mark.parametrize(("original", "expected"), [(FORGED_ORIGINAL, "foreign"), (OUR_ORIGINAL, "ours")],
+                         ids=["forged", "ours"])
+def test_headers_labelled_message_rfc822_headers_are_the_original(original: str, expected: str) -> None:
+    """No RFC defines message/rfc822-headers, but some report senders label the original's
+    headers so; they are read as text/rfc822-headers are."""
+    raw = postfix_dsn(original, headers_only=True).replace(b"text/rfc822-headers", b"message/rfc822-headers")
+    assert judged(raw) == expected
+
+
+def quoted(text: str, marks: str = "> ") -> str:
+    """`text` quoted line by line, as a mail program quotes what it answers or forwards."""
+    return "".join(f"{marks}{line}".rstrip() + "\n" for line in text.splitlines())
+
+
+def vacation_quoting(original: str, marks: str = "> ") -> bytes:
+    """A vacation reply that quotes the message it answers, headers and all."""
+    quote = quoted(original + "\nBuy now.\n", marks)
+    return vacation("<x@example.net>") + f"\nYou wrote:\n{quote}".encode()
+
+
+@pytest.mark.parametrize("marks", ["> ", ">", "> > "])
+def test_headers_an_auto_reply_quotes_with_quote_marks_are_the_original(marks: str) -> None:
+    """Some vacation programs quote the message they answer, headers and all; the quote marks
+    hid the headers, so such a reply to spam forged in our name stayed unjudged."""
+    assert judged(vacation_quoting(FORGED_ORIGINAL, marks)) == "foreign"
+    assert judged(vacation_quoting(OUR_ORIGINAL, marks)) == "ours"
+
+
+def test_a_bounce_from_the_null_sender_quoting_the_original_is_judged_by_it() -> None:
+    """A plain-text bounce quoting the original with `> `, as one forwarded by quoting it is."""
+    head, copy = qmail_bounce(FORGED_ORIGINAL).split(b"copy of the message.\n\n")
+    raw = head + b"copy of the message.\n\n" + quoted(copy.decode()).encode()
+    null = Envelope(client_ip="203.0.113.9", mail_from="", rcpt_to=["jane@example.org"])
+    assert judged(raw, envelope=null) == "foreign"
+    assert judged(raw.replace(b"Date:", b"Return-Path: <>\nDate:", 1)) == "foreign"
+
+
+def test_a_postmasters_reply_quoting_the_headers_of_spam_is_no_returned_mail() -> None:
+    """A person answering an abuse report quotes the spam's headers, writing as postmaster@
+    even: quoted headers are read only in mail that declares itself returned mail or comes
+    from the null sender, so the reply is not taken for backscatter."""
+    reply = f"""From: Postmaster <postmaster@remote.example>
+To: abuse@example.org
+Subject: Re: Spam from your network
+Date: Mon, 4 Mar 2024 10:02:11 +0100
+Message-ID: <r-1@remote.example>
+
+Thank you, we have closed the customer's account. The headers you sent:
+
+{quoted(FORGED_ORIGINAL)}""".encode()
+    person = Envelope(client_ip="203.0.113.9", mail_from="postmaster@remote.example")
+    assert judged(reply) == judged(reply, envelope=person) == ""
+    null = Envelope(client_ip="203.0.113.9", mail_from="")
+    assert judged(reply, envelope=null) == "foreign"
+
+
+def test_ordinary_mail_quoting_a_conversation_is_no_returned_mail() -> None:
+    """A reply quoting the message it answers, `> From:` and `> Received:` and all, is no
+    returned mail: a message's text is searched only when its form or sender makes it one."""
+    reply = f"""From: Bob <bob@remote.example>
+To: jane@example.org
+Subject: Re: Quarterly figures
+Date: Mon, 4 Mar 2024 10:02:11 +0100
+Message-ID: <b-2@remote.example>
+
+Thanks, Jane. Full headers below, as you asked:
+
+{quoted(OUR_ORIGINAL)}""".encode()
+    assert judged(reply) == ""
+    assert judged(reply, envelope=Envelope(client_ip="203.0.113.9", mail_from="bob@remote.example")) == ""
+
+
+def test_a_quoted_original_ends_where_the_quote_ends() -> None:
+    """The lines after a quote are the replier's: a quote of the Received fields alone, followed
+    by header-like lines of the reply's own, is an original cut short, not a whole chain."""
+    cut = quoted(FORGED_ORIGINAL.split("From:")[0])
+    raw = vacation("<x@example.net>") + f"\n{cut}From: Bob's desk\nDate: Monday\n".encode()
+    assert verdict(raw)["unjudged"] == "auto-reply: the original's Received chain is incomplete (quoted text)"
+
+
 def test_the_null_envelope_sender_makes_a_plain_text_notice_a_bounce() -> None:
     """The From names no daemon here; the milter's empty MAIL FROM does."""
     raw = qmail_bounce(FORGED_ORIGINAL, envelope=True)
@@ -337,7 +443,13 @@ def test_a_bounce_with_a_cut_or_missing_original_is_unjudged(original: str) -> N
     b"From: postmaster@remote.example\nSubject: failure\n\nReceived: \x00\xff\xfe by \n\t\n:::\n",
     # an auto-reply header and nothing else
     b"Auto-Submitted: auto-replied\n\n",
-], ids=["no-parts", "truncated", "empty-type", "garbage-quoted", "bare-auto-reply"])
+    # an auto-reply quoting garbage that begins like headers
+    b"Auto-Submitted: auto-replied\n\n> Received: \x00\xff\xfe by \n>\t\n> :::\n>>>>>\n",
+    # a bounce of SMTPUTF8 mail enclosing a base64 original that is no base64
+    b"From: MAILER-DAEMON@remote.example\nContent-Type: multipart/report; boundary=zz\n\n--zz\n"
+    b"Content-Type: message/global\nContent-Transfer-Encoding: base64\n\n\xff*&^%\n--zz--\n",
+], ids=["no-parts", "truncated", "empty-type", "garbage-quoted", "bare-auto-reply", "garbage-quote-marks",
+        "bad-base64-global"])
 def test_a_malformed_bounce_is_unjudged_and_scored_without_error(raw: bytes, scanner: Scanner) -> None:
     assert judged(raw) == "unjudged"
     result = scanner.scan(raw)
