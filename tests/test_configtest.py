@@ -9,13 +9,13 @@ from pathlib import Path
 
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.store import Label, LearnItem, token_key
+from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisServer
 
 
 def configtest(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "configtest"],
-                          capture_output=True, text=True, timeout=120)
+    return run_mailsift(["--config", str(config), "configtest"])
 
 
 def write(tmp_path: Path, settings: dict[str, object]) -> Path:

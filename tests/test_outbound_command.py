@@ -12,7 +12,6 @@ import os
 import pwd
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 
 from mailsift.config import load_config
 from mailsift.milter.sender_hold import sender_hold
+from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import TEST_PASSWORD, RedisServer
 
@@ -52,10 +52,8 @@ def held(config: Path, sender: str) -> bool:
 def outbound(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The command as an admin runs it; its system log is a socket no test listens on unless
     `env` names one (MAILSIFT_SYSLOG), as this machine has no /dev/log of its own."""
-    return subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), "outbound", *args],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "MAILSIFT_SYSLOG": str(config.parent / "no-syslog"),
-                               **(env or {})})
+    return run_mailsift(["--config", str(config), "outbound", *args],
+                        env={"MAILSIFT_SYSLOG": str(config.parent / "no-syslog"), **(env or {})})
 
 
 @pytest.fixture

@@ -158,7 +158,8 @@ def test_embedded_message_is_walked() -> None:
 def test_a_message_global_part_is_walked_like_message_rfc822() -> None:
     """RFC 6532's message/global encloses SMTPUTF8 mail, whose header fields may be UTF-8: it
     was a leaf, an attachment without text, so its headers and text were never read."""
-    inner = "From: Jörg <jörg@bücher.example>\nSubject: Grüße\nContent-Type: text/plain; charset=utf-8\n\nHallo Welt\n"
+    inner = ("From: Jörg <jörg@bücher.example>\nSubject: Grüße\n"
+             "Content-Type: text/plain; charset=utf-8\n\nHallo Welt\n")
     raw = multipart_message([part("text/plain", "outer"), part("message/global", inner, "8bit")])
     message = run(raw)
     assert [p.text for p in message.text_parts] == ["outer", "Hallo Welt\n"]

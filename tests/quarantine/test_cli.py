@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.quarantine.conftest import (
     make_message,
     make_meta,
 )
+from tests.support.cli import run_mailsift
 from tests.support.milter_process import mailsift_command, to_toml
 from tests.support.redis_server import TEST_PASSWORD, RedisServer
 
@@ -127,9 +127,8 @@ def test_ids_never_start_with_a_dash_that_the_command_line_would_read_as_an_opti
 
 
 def mailsift(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The installed command as an admin runs it (a new process: click parsing, exit status)."""
-    return subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=120)
+    """The command as an admin runs it (a process of its own: click parsing, exit status)."""
+    return run_mailsift(["--config", str(config), *args])
 
 
 def test_learn_refuses_two_modes_instead_of_doing_the_last(config_path: Path, tmp_path: Path) -> None:

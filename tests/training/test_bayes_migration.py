@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from mailsift.analysis.parse import analyse
 from mailsift.classifier.filter import BayesFilter
 from mailsift.classifier.open_store import open_store
 from mailsift.config import load_config
+from tests.support.cli import run_mailsift
 from tests.support.corpus import corpus_sample
 from tests.support.redis_server import RedisServer
 
@@ -25,8 +24,7 @@ TRAINING = '[bayes]\nper_recipient = "domain"\nmin_spam = 4\nmin_ham = 4\n'
 
 
 def mailsift(config: Path, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=120)
+    done = run_mailsift(["--config", str(config), *args])
     assert done.returncode in (0, 1), done.stderr  # check: 1 is "spam"
     return done.stdout
 

@@ -26,6 +26,7 @@ from mailsift.classifier.store import BACKUP_FORMAT, SCHEMA_VERSION, Label
 from mailsift.config import BayesConfig, Config, load_config
 from mailsift.training.learn import learn
 from mailsift.training.sources import directory_files, iter_messages
+from tests.support.cli import run_mailsift
 from tests.support.corpus import corpus_sample
 from tests.support.redis_server import RedisClusterServers, RedisServer
 
@@ -33,8 +34,7 @@ SPAM = corpus_sample("spam", 6)
 
 
 def mailsift(config: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mailsift", "--config", str(config), *args],
-                          input=stdin.decode("latin-1"), capture_output=True, text=True, timeout=120)
+    return run_mailsift(["--config", str(config), *args], stdin=stdin)
 
 
 @pytest.fixture
