@@ -86,16 +86,30 @@ class Archive:
     what the recipient double-clicks after opening it.
     """
 
-    kind: str  # "zip", "gzip", "rar", "7z", ...: recognised by the first bytes
+    kind: str  # "zip", "gzip", "tar", "xz", "rar", "7z", ...: recognised by the first bytes
     # Member names as stored (paths kept), at most archives.MAX_MEMBERS; a member of a zip inside
-    # the zip is written "inner.zip/name". Empty for kinds that are recognised but not read.
+    # the zip is written "inner.zip/name", a folder "name/". A gzip or xz holding a tar lists the
+    # tar's members. Empty for kinds that are recognised but not read.
     members: list[str] = field(default_factory=list)
     encrypted: bool = False  # a member's content is encrypted (its name still is not)
-    # A zip (or a zip inside it) whose list of members is over archives.MAX_DIRECTORY: not read.
+    # Not listed in full within the limits: a zip (or a zip inside it) whose list of members is
+    # over archives.MAX_DIRECTORY, not read at all; a tar whose headers are, or a compressed tar
+    # going on past the message's archives.NESTED_BYTES, listed up to there.
     too_big: bool = False
-    # A zip (or a zip inside it) that zipfile cannot list: damaged, truncated, lying or using an
-    # unknown method. zipfile lists all or nothing, so that zip gave no names.
+    # An archive that cannot be listed: damaged, truncated, lying or using an unknown method.
+    # zipfile lists all or nothing, so such a zip gave no names; a tar gave those before the damage.
     unreadable: bool = False
+    # Zips inside the zip left closed: bigger than what was left of archives.NESTED_BYTES, or
+    # compressed with a method not unpacked (bzip2, LZMA). Their files are not in `members`.
+    unopened: list[str] = field(default_factory=list)
+    # The first member whose path leaves the folder the archive is unpacked into ("zip slip"):
+    # '..' above it or an absolute path. '' if none.
+    escaping: str = ""
+
+    @property
+    def unlisted(self) -> bool:
+        """Some of the archive's files could not be listed: they escape the rules on member names."""
+        return self.too_big or self.unreadable or bool(self.unopened)
 
 
 @dataclass(slots=True)

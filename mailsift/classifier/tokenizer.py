@@ -251,8 +251,10 @@ def _archive(archive: Archive) -> Iterable[str]:
     yield f"att:archive:{archive.kind}"
     if archive.encrypted:
         yield "att:archive:encrypted"
-    if archive.too_big or archive.unreadable:
+    if archive.unlisted:
         yield "att:archive:unlisted"
+    if archive.escaping:
+        yield "att:archive:escape"
     kinds = {last_extension(member) or "none" for member in archive.members}
     # Risky kinds first: ten decoy kinds (a.a0 ... a.a9) must not push the .js out of the tokens.
     for kind in sorted(kinds, key=lambda kind: (kind not in RISKY, kind))[:MAX_MEMBER_KINDS]:

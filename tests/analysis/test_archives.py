@@ -1,22 +1,26 @@
 """Archive attachments: member names read from real archive structures, within the limits.
 
-Archives are written here by the stdlib (zipfile, gzip) as a mail client would attach them, then
-cut, corrupted or patched where a test is about a hostile or unusual one.
+Archives are written here by the stdlib (zipfile, tarfile, gzip) as a mail client would attach
+them, then cut, corrupted or patched where a test is about a hostile or unusual one.
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import struct
+import tarfile
 import time
 import tracemalloc
 import zipfile
+import zlib
 
 import pytest
 
 from mailsift.analysis import archives
-from mailsift.analysis.archives import MAX_MEMBERS, NESTED_BYTES, Budget
+from mailsift.analysis.archives import MAX_DIRECTORY, MAX_MEMBERS, NESTED_BYTES, Budget
 from mailsift.analysis.model import Archive
 from mailsift.config import Config
 from mailsift.scanner import Scanner
@@ -25,7 +29,7 @@ from tests.ruleset.messages import LETTER, with_attachment, zip_of
 
 SCANNER = Scanner(Config())
 ARCHIVE_RULES = {"ATTACH_ARCHIVED_PROGRAM", "ATTACH_ARCHIVED_WEB_PAGE", "ATTACH_ENCRYPTED_WITH_PASSWORD",
-                 "ATTACH_ARCHIVE_UNLISTED"}
+                 "ATTACH_ARCHIVE_UNLISTED", "ATTACH_ARCHIVE_PATH_ESCAPE"}
 
 
 def archive_of(data: bytes, name: str = "files.zip", cfg: Config | None = None) -> Archive | None:
@@ -34,6 +38,10 @@ def archive_of(data: bytes, name: str = "files.zip", cfg: Config | None = None) 
 
 def hits(message: bytes) -> set[str]:
     return set(SCANNER.scan(message).rule_names)
+
+
+def evidence(message: bytes, rule: str) -> str:
+    return next(hit.evidence for hit in SCANNER.scan(message).hits if hit.name == rule)
 
 
 def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -50,7 +58,7 @@ def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> 
 def test_program_inside_a_zip_is_named(member: str) -> None:
     message = with_attachment("invoice.zip", zip_of("readme.txt", member))
     assert "ATTACH_ARCHIVED_PROGRAM" in hits(message)
-    assert archive_of(zip_of("readme.txt", member)) == Archive("zip", ["readme.txt", member])
+    assert archive_of(zip_of("readme.txt", member)).members == ["readme.txt", member]
 
 
 def test_zip_of_documents_scores_nothing() -> None:
@@ -120,11 +128,12 @@ def declare_size(data: bytes, size: int) -> bytes:
     return bytes(out)
 
 
-def cost_of_reading(data: bytes, budget: Budget) -> tuple[Archive | None, float, int]:
+def cost_of_reading(data: bytes, budget: Budget, sniffed: str = "application/zip",
+                    ) -> tuple[Archive | None, float, int]:
     """The Archive, the CPU seconds and the peak bytes allocated to read it."""
     tracemalloc.start()
     started = time.process_time()
-    archive = archives.read(data, "application/zip", budget)
+    archive = archives.read(data, sniffed, budget)
     elapsed = time.process_time() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -136,7 +145,7 @@ def test_nested_bomb_is_never_inflated_beyond_the_cap() -> None:
     bomb = zip_bytes({"inner.zip": bytes(64 * 1024 * 1024)})
     budget = Budget()
     archive, elapsed, peak = cost_of_reading(bomb, budget)
-    assert archive == Archive("zip", ["inner.zip"])
+    assert archive == Archive("zip", ["inner.zip"], unopened=["inner.zip"])
     assert budget.left == NESTED_BYTES
     assert peak < NESTED_BYTES
     assert elapsed < 0.5
@@ -155,7 +164,8 @@ def test_nested_bomb_that_lies_about_its_size_is_cut_at_the_cap() -> None:
     assert budget.left == 0
     assert peak < 3 * NESTED_BYTES
     assert elapsed < 0.5
-    assert archives.read(zip_bytes({"b.zip": zip_of("x.js")}), "application/zip", budget).members == ["b.zip"]
+    assert archives.read(zip_bytes({"b.zip": zip_of("x.js")}), "application/zip", budget) == Archive(
+        "zip", ["b.zip"], unopened=["b.zip"])
 
 
 def test_bzip2_inner_zip_is_not_inflated() -> None:
@@ -164,7 +174,7 @@ def test_bzip2_inner_zip_is_not_inflated() -> None:
     bomb = declare_size(zip_bytes({"inner.zip": bytes(64 * 1024 * 1024)}, zipfile.ZIP_BZIP2), 100)
     budget = Budget()
     archive, _, peak = cost_of_reading(bomb, budget)
-    assert archive == Archive("zip", ["inner.zip"])
+    assert archive == Archive("zip", ["inner.zip"], unopened=["inner.zip"])
     assert budget.left == NESTED_BYTES
     assert peak < NESTED_BYTES
 
@@ -285,6 +295,197 @@ def test_bayes_learns_what_kinds_of_file_an_archive_holds() -> None:
     assert "att:member:pdf" in archive_tokens(zip_of("a.pdf", "b.pdf"))
     assert "att:archive:encrypted" in archive_tokens(zip_of("scan.pdf", encrypted=True))
     assert "att:archive:unlisted" in archive_tokens(zip_of("invoice.js")[:-30])
+    bzip2_inside = zip_bytes({"inner.zip": zip_of("a.pdf")}, zipfile.ZIP_BZIP2)
+    assert "att:archive:unlisted" in archive_tokens(bzip2_inside)
+    assert "att:archive:escape" in archive_tokens(zip_of("../../Startup/a.pdf"))
     varied = archive_tokens(zip_of(*(f"file.a{n}" for n in range(26)), "invoice.js"))
     assert len([t for t in varied if t.startswith("att:member:")]) == MAX_MEMBER_KINDS + 1
     assert {"att:member:js", "att:member:many"} <= varied  # decoys sort first, yet the .js stays
+
+
+# --- zips inside zips left closed -------------------------------------------------------------
+
+def test_zip_inside_a_zip_too_big_to_open_is_unlisted() -> None:
+    """A zip holding a zip bigger than the message's unpacking allowance: the inner zip's files
+    (here an invoice.js behind 2 MiB of padding) were hidden from every rule with no flag."""
+    inner = zip_bytes({"padding.bin": bytes(2 * NESTED_BYTES), "invoice.js": b"x"}, zipfile.ZIP_STORED)
+    message = with_attachment("documents.zip", zip_bytes({"invoice.zip": inner}))
+    assert archive_of(zip_bytes({"invoice.zip": inner})).unopened == ["invoice.zip"]
+    assert "ATTACH_ARCHIVE_UNLISTED" in hits(message)
+    assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == "invoice.zip left unopened in documents.zip"
+    # Once the allowance is spent by an earlier archive of the message, a small one is left too.
+    assert archives.read(zip_bytes({"b.zip": zip_of("x.js")}), "application/zip", Budget(10)) == Archive(
+        "zip", ["b.zip"], unopened=["b.zip"])
+    small = with_attachment("documents.zip", zip_bytes({"b.zip": zip_of("x.js")}))
+    assert "ATTACH_ARCHIVE_UNLISTED" not in hits(small)
+
+
+# --- tar archives --------------------------------------------------------------------------------
+
+def tar_bytes(members: dict[str, bytes], mode: str = "w", fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    """A tar as tarfile writes it (pax by default, as GNU tar --format=posix and bsdtar do);
+    a name ending in '/' is a folder."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode, format=fmt) as archive:  # type: ignore[call-overload]
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            if name.endswith("/"):
+                info.type = tarfile.DIRTYPE
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+TAR_KINDS = [("w", "tar", "invoice.tar"), ("w:gz", "gzip", "invoice.tgz"), ("w:xz", "xz", "invoice.tar.xz")]
+
+
+@pytest.mark.parametrize(("mode", "kind", "name"), TAR_KINDS)
+def test_program_inside_a_tar_is_named(mode: str, kind: str, name: str) -> None:
+    """Tars were recognised and not read (a .tar.gz gave only the name in its gzip header), so a
+    tarred invoice.js passed every archive rule."""
+    members = {"docs/": b"", "docs/readme.txt": b"read me", "Rechnung März.pdf.js": b"x",
+               "l" * 150 + ".pdf": b""}
+    data = tar_bytes(members, mode)
+    assert archive_of(data, name) == Archive(kind, list(members))
+    assert "ATTACH_ARCHIVED_PROGRAM" in hits(with_attachment(name, data))
+    documents = tar_bytes({"q3/": b"", "q3/figures.pdf": b"%PDF"}, mode)
+    assert not hits(with_attachment(name, documents)) & ARCHIVE_RULES
+
+
+def test_gnu_and_ustar_tars_are_listed_too() -> None:
+    members = {"a.pdf": b"", "d/" + "n" * 120 + ".js": b"x"}
+    assert archive_of(tar_bytes(members, fmt=tarfile.GNU_FORMAT), "a.tar").members == list(members)
+    assert archive_of(tar_bytes({"a.pdf": b"", "b.js": b""}, fmt=tarfile.USTAR_FORMAT), "a.tar").members == [
+        "a.pdf", "b.js"]
+
+
+def test_gzip_bomb_holding_a_tar_costs_at_most_the_allowance() -> None:
+    """16 MiB of zeros, then run.exe, as a 16 KiB .tar.gz: decompressed up to the message's
+    allowance only, then recorded as too big to list, which ATTACH_ARCHIVE_UNLISTED scores."""
+    bomb = tar_bytes({"zeros.bin": bytes(16 * NESTED_BYTES), "run.exe": b"MZ"}, "w:gz")
+    budget = Budget()
+    archive, elapsed, peak = cost_of_reading(bomb, budget, "application/gzip")
+    assert archive == Archive("gzip", ["zeros.bin"], too_big=True)
+    assert budget.left == 0
+    assert peak < 3 * NESTED_BYTES
+    assert elapsed < 0.1
+    message = with_attachment("invoice.tgz", bomb)
+    assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == "too big to list in invoice.tgz"
+    # The allowance is the message's: a second compressed tar is not decompressed at all.
+    assert archives.read(tar_bytes({"b.js": b""}, "w:gz"), "application/gzip", budget) == Archive(
+        "gzip", too_big=True)
+
+
+def test_tar_gz_ending_within_the_allowance_is_whole() -> None:
+    """tar pads to 10 KiB records: the end must not be taken for a cut, wherever the allowance stops."""
+    data = tar_bytes({"a.pdf": bytes(3000)}, "w:gz")
+    for left in (3 * 512, 7 * 512, 8 * 512 - 1, 8 * 512, 9 * 512, 10240, NESTED_BYTES):
+        archive = archives.read(data, "application/gzip", Budget(left))
+        assert archive is not None and archive.members == ["a.pdf"]
+        assert archive.too_big == (left < 8 * 512), left  # header, content (6 blocks), first end block
+
+
+def test_tar_with_too_many_headers_is_too_big_and_fast() -> None:
+    """10,000 members (tarfile lists them in 0.16 s): it may read MAX_DIRECTORY bytes of headers
+    (256 members here), in milliseconds."""
+    headers = (tarfile.TarInfo(f"{n}.txt").tobuf(tarfile.USTAR_FORMAT) for n in range(10_000))
+    many = b"".join(headers) + bytes(1024)
+    started = time.process_time()
+    archive = archives.read(many, "application/x-tar", Budget())
+    elapsed = time.process_time() - started
+    assert archive is not None and archive.too_big and not archive.unreadable
+    assert archive.members[:2] == ["0.txt", "1.txt"] and len(archive.members) == MAX_DIRECTORY // 512
+    assert elapsed < 0.1
+
+
+def pax_tar(records: bytes) -> bytes:
+    """A tar whose one member has the pax records given, written without checking them."""
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, len(records)
+    padding = b"\0" * (-len(records) % 512)
+    member = tarfile.TarInfo("a.pdf").tobuf(tarfile.USTAR_FORMAT)
+    return header.tobuf(tarfile.USTAR_FORMAT) + records + padding + member + bytes(1024)
+
+
+@pytest.mark.parametrize("records", [b"1" * 65536, b"2 " * 30000 + b"=\n",
+                                     b"30 GNU.sparse.size=1\n" + b"9" * 30000])
+def test_pax_records_tarfile_would_parse_for_seconds_are_refused(records: bytes) -> None:
+    """Python 3.11.7's tarfile searches pax records with patterns that backtrack (CVE-2024-6232):
+    64 KiB of digits took it 5 s. Such records are refused before it sees them."""
+    started = time.process_time()
+    archive = archives.read(pax_tar(records), "application/x-tar", Budget())
+    assert time.process_time() - started < 0.05
+    assert archive == Archive("tar", unreadable=True)
+    assert archives.read(pax_tar(b"8 a=bcd\n"), "application/x-tar", Budget()) == Archive("tar", ["a.pdf"])
+
+
+def test_truncated_and_corrupt_tars_never_raise() -> None:
+    names = {"a.pdf", "b.js", "d/" + "x" * 120 + ".docx"}
+    whole = tar_bytes(dict.fromkeys(sorted(names), b"content"))
+    for cut in range(0, len(whole), 64):
+        archive = archives.read(whole[:cut], "application/x-tar", Budget())
+        assert archive is not None and set(archive.members) <= names
+    for at in range(0, len(whole), 2):
+        damaged = bytearray(whole)
+        damaged[at] ^= 0xFF
+        archives.read(bytes(damaged), "application/x-tar", Budget())
+    packed = gzip.compress(whole)
+    for cut in range(0, len(packed), 5):
+        archive = archives.read(packed[:cut], "application/gzip", Budget())
+        assert archive is not None and set(archive.members) <= names
+
+
+def test_damaged_tar_keeps_the_names_before_the_damage_and_is_unlisted() -> None:
+    whole = tar_bytes({"a.pdf": b"x", "b.pdf": b"y"}, fmt=tarfile.USTAR_FORMAT)
+    damaged = whole[:512 * 2] + b"\xff" * 512 + whole[512 * 3:]
+    assert archive_of(damaged, "files.tar") == Archive("tar", ["a.pdf"], unreadable=True)
+    assert "ATTACH_ARCHIVE_UNLISTED" in hits(with_attachment("files.tar", damaged))
+
+
+def test_tar_inside_bzip2_is_recognised_but_not_read() -> None:
+    """bzip2 decodes a whole block (up to 900 kB) before its first byte: not worth it for mail."""
+    assert archive_of(bz2.compress(tar_bytes({"a.js": b""})), "a.tar.bz2") == Archive("bzip2")
+
+
+def with_xz_dictionary(data: bytes, size_code: int) -> bytes:
+    """The xz stream with its block's LZMA2 dictionary size code set (40: 4 GiB), CRC kept right;
+    writing a real one with such a dictionary would take the encoder gigabytes."""
+    header_size = (data[12] + 1) * 4  # the block header follows the 12-byte stream header
+    header = bytearray(data[12:12 + header_size - 4])
+    header[4] = size_code  # size, flags, filter id 0x21, properties size, properties
+    return data[:12] + bytes(header) + struct.pack("<L", zlib.crc32(header)) + data[12 + header_size:]
+
+
+def test_xz_declaring_a_huge_dictionary_is_not_allocated() -> None:
+    """liblzma reserves the dictionary the file declares: over XZ_MEMORY it is refused, not reserved."""
+    plain = lzma.compress(tar_bytes({"a.js": b""}))
+    assert archive_of(with_xz_dictionary(plain, 22), "a.tar.xz") == Archive("xz", ["a.js"])  # 8 MiB, as xz -6
+    archive, _, peak = cost_of_reading(with_xz_dictionary(plain, 40), Budget(), "application/x-xz")
+    assert archive == Archive("xz") and peak < NESTED_BYTES
+
+
+# --- members leaving their folder (zip slip) ------------------------------------------------------
+
+@pytest.mark.parametrize("member", ["../../AppData/Startup/update.pdf", "/etc/cron.d/update",
+                                    "C:\\Users\\update.txt", "docs\\..\\..\\update.txt",
+                                    "./a/../../update.txt"])
+def test_member_escaping_its_folder_is_scored(member: str) -> None:
+    """A member that writes outside the folder it is unpacked into was listed and not judged."""
+    message = with_attachment("update.zip", zip_of("readme.txt", member))
+    assert "ATTACH_ARCHIVE_PATH_ESCAPE" in hits(message)
+    assert evidence(message, "ATTACH_ARCHIVE_PATH_ESCAPE") == f"{member[:40]} in update.zip"
+
+
+@pytest.mark.parametrize("member", ["docs/../readme.txt", "./readme.txt", "a..b.txt", "..hidden.txt",
+                                    "docs/.../x.txt"])
+def test_member_inside_its_folder_is_not_scored(member: str) -> None:
+    assert "ATTACH_ARCHIVE_PATH_ESCAPE" not in hits(with_attachment("docs.zip", zip_of(member)))
+
+
+def test_escaping_member_of_a_tar_or_an_inner_zip_is_scored() -> None:
+    """A zip inside the zip is listed as 'inner.zip/name': '..' and '/' are read in the inner name."""
+    tarred = with_attachment("backup.tgz", tar_bytes({"/etc/cron.d/job": b"* * * * * root x"}, "w:gz"))
+    assert evidence(tarred, "ATTACH_ARCHIVE_PATH_ESCAPE") == "/etc/cron.d/job in backup.tgz"
+    nested = zip_bytes({"inner.zip": zip_of("../x.pdf"), "other.zip": zip_of("/y.pdf")})
+    assert archive_of(nested).escaping == "inner.zip/../x.pdf"
+    assert not archive_of(zip_bytes({"inner.zip": zip_of("x/../y.pdf")})).escaping

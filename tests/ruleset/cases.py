@@ -272,6 +272,8 @@ CASES: dict[str, tuple[bytes, bytes]] = {
                         text=LETTER + "\nThe password follows in a separate message.\n")),
     "ATTACH_ARCHIVE_UNLISTED": (with_attachment("invoice.zip", zip_of("Invoice 0417.pdf")[:-30]),
                                 with_attachment("invoice.zip", zip_of("Invoice 0417.pdf"))),
+    "ATTACH_ARCHIVE_PATH_ESCAPE": (with_attachment("invoice.zip", zip_of("../../Startup/Invoice 0417.pdf")),
+                                   with_attachment("invoice.zip", zip_of("scans/../Invoice 0417.pdf"))),
     # --- combinations ----------------------------------------------------------------------
     "META_PHISH_LINK": (
         html_mail(html_page(LONG_TEXT + '<p>Please verify your account: <a href="http://64.86.155.21/">'

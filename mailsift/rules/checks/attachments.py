@@ -2,9 +2,10 @@
 
 Nobody needs to mail a program to a stranger, and a file that pretends to be a document while it
 is a program (`invoice.pdf.exe`, or a PE file called `photo.jpg`) is malware by construction.
-Only names and the first bytes are used. An archive is looked into only as far as its list of
-member names (mailsift/analysis/archives.py): programs are mailed inside zips so that gateways
-judging the outer name let them through, and the member names are what the recipient runs.
+Only names and the first bytes are used. An archive (zip, tar, .tar.gz, .tar.xz) is looked into
+only as far as its list of member names (mailsift/analysis/archives.py): programs are mailed
+inside archives so that gateways judging the outer name let them through, and the member names
+are what the recipient runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mailsift.analysis.attachments import DISK_IMAGE, EXECUTABLE, MACRO_DOCUMENT, WEB_PAGE, last_extension
-from mailsift.analysis.model import Attachment
+from mailsift.analysis.model import Archive, Attachment
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
 
 GROUP = "attachment"
@@ -131,21 +132,45 @@ def attachment_archived_web_page(ctx: CheckContext) -> CheckResult:
 
 @check("attachment_archive_unlisted",
        DefaultRule("ATTACH_ARCHIVE_UNLISTED", 1.0,
-                   "Zip attachment whose list of files cannot be read (damaged, or padded past the "
-                   "reading limit)", group=GROUP))
+                   "Archive attachment whose list of files cannot be read in full (damaged, padded "
+                   "past the reading limits, or holding a zip left unopened)", group=GROUP))
 def attachment_archive_unlisted(ctx: CheckContext) -> CheckResult:
-    """A zip whose member list could not be read hides its files from the archive rules above:
-    padding its directory past archives.MAX_DIRECTORY, or damaging it where lenient unpackers
-    still extract from the member headers, is how malware would slip by them. Mail programs write
-    zips that read, so the score is small, and nothing counts where the scan cut the message
-    short (a big message's last zip is cut, not damaged)."""
+    """An archive whose member list could not be read hides its files from the archive rules
+    above: padding a zip's directory or a tar's headers past archives.MAX_DIRECTORY, padding a
+    .tar.gz or a zip inside the zip past the message's unpacking allowance (NESTED_BYTES), or
+    damaging it where lenient unpackers still extract, is how malware would slip by them. Mail
+    programs write archives that read, so the score is small, and nothing counts where the scan
+    cut the message short (a big message's last zip is cut, not damaged)."""
     if ctx.msg.truncated:
         return None
     for attachment in ctx.msg.attachments:
         archive = attachment.archive
-        if archive is not None and (archive.too_big or archive.unreadable):
-            reason = "too many files to list" if archive.too_big else "damaged"
-            return _in_archive(attachment, reason)
+        if archive is not None and archive.unlisted:
+            return _in_archive(attachment, _unlisted_reason(archive))
+    return None
+
+
+def _unlisted_reason(archive: Archive) -> str:
+    if archive.unopened:
+        return f"{archive.unopened[0][-20:]} left unopened"
+    return "too big to list" if archive.too_big else "damaged"
+
+
+@check("attachment_archive_path_escape",
+       DefaultRule("ATTACH_ARCHIVE_PATH_ESCAPE", 1.0,
+                   "Archive attachment holds a file whose path leads out of the folder it is unpacked "
+                   "into (zip slip)", group=GROUP))
+def attachment_archive_path_escape(ctx: CheckContext) -> CheckResult:
+    """A member named `../../AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/x.exe`
+    or `/etc/cron.d/x` writes outside the folder the recipient chose, where it runs by itself
+    ("zip slip"). Zip programs store paths below the folder they were given and tar strips a
+    leading '/' unless told to keep it (-P), so such a name is made on purpose. The score is
+    modest: the unpackers people use today (Windows Explorer, 7-Zip, unzip, tar) refuse or
+    strip these paths, so the attack needs an old or home-made unpacker, and an administrator's
+    `tar -P` backup of /etc carries absolute paths for no bad reason."""
+    for attachment in ctx.msg.attachments:
+        if attachment.archive is not None and attachment.archive.escaping:
+            return _in_archive(attachment, attachment.archive.escaping[:40])  # the '..' or '/' in front
     return None
 
 
