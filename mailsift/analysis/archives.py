@@ -44,13 +44,16 @@ in its header, which costs nothing to read; the gzip module skips that name with
 it, so the header's few fields are read here.
 
 A member whose path leaves the folder it is unpacked into (`../../Startup/run.exe`, `/etc/cron.d/x`,
-or one starting with a drive letter) is noted for the attachment rules: a "zip slip".
+or one starting with a drive letter) is noted for the attachment rules: a "zip slip". So is a tar
+link whose target leaves it (`cron -> /etc/cron.d`): a later member written through the link
+lands there.
 """
 
 from __future__ import annotations
 
 import io
 import lzma
+import posixpath
 import re
 import struct
 import tarfile
@@ -64,7 +67,9 @@ from typing import Protocol
 from mailsift.analysis.model import Archive
 
 # Members listed per attachment, nested ones included. Real archives mailed by people rarely hold
-# more than a few hundred files; malware holds one or two.
+# more than a few hundred files; malware holds one or two, or hides one behind this many decoys,
+# so an archive holding more is noted as not listed in full (Archive.too_many). A tar reaches
+# MAX_DIRECTORY first (512 bytes of header a member), but is capped the same way.
 MAX_MEMBERS = 1000
 # Bytes of central directory zipfile may parse per zip. A record takes 46 bytes plus its name
 # and extra fields (about 50 to 100 bytes in practice), so 128 KiB lists about 1,300 to 2,800
@@ -266,19 +271,29 @@ def _listing(archive: Archive) -> Iterator[None]:
         archive.unreadable = True
 
 
-def _add(archive: Archive, prefix: str, name: str) -> None:
-    """List member `name` (of the inner zip `prefix`, if any), noting a path out of its folder."""
+def _add(archive: Archive, prefix: str, name: str) -> bool:
+    """List member `name` (of the inner zip `prefix`, if any), noting a path out of its folder.
+    Past MAX_MEMBERS it is not listed (False): the archive is noted as holding more."""
+    if len(archive.members) >= MAX_MEMBERS:
+        archive.too_many = True
+        return False
     archive.members.append(prefix + name)
     if not archive.escaping and _escapes(name):
         archive.escaping = prefix + name
+    return True
 
 
 def _escapes(name: str) -> bool:
     """Whether unpacking `name` writes outside the folder: an absolute path (with a drive letter
     for Windows), or more '..' than folders before them; Windows unpackers split at backslashes
-    too. `a/../b` stays inside and is not counted."""
+    too. `a/../b` stays inside and is not counted.
+
+    Only a component of exactly '..' is the parent, on Windows too: it evaluates '.' and '..'
+    before trimming trailing dots and spaces, trims those only at the end of the whole path, and
+    keeps three or more dots as a name (Microsoft, "File path formats on Windows systems"), so
+    `.. /run.exe` and `.../run.exe` unpack into a folder of that name, inside."""
     path = name.replace("\\", "/")
-    if path.startswith("/") or DRIVE.match(path):
+    if _absolute(path):
         return True
     depth = 0
     for part in path.split("/"):
@@ -291,17 +306,38 @@ def _escapes(name: str) -> bool:
     return False
 
 
+def _absolute(path: str) -> bool:
+    """Whether `path` (with '/' for separators) starts at a root: '/' or a drive letter."""
+    return path.startswith("/") or DRIVE.match(path) is not None
+
+
+def _note_link(archive: Archive, info: tarfile.TarInfo) -> None:
+    """Note the tar link `info` as escaping if its target leaves the folder, unless a member
+    escaping is already noted. A symbolic link's target counts from the link's own folder
+    (`docs/up -> ../readme.txt` stays inside); a hard link's target names another member, so it
+    counts from the top of the folder."""
+    if archive.escaping or not (info.issym() or info.islnk()):
+        return
+    target = info.linkname.replace("\\", "/")
+    if info.issym() and not _absolute(target):
+        target = posixpath.join(posixpath.dirname(info.name.replace("\\", "/")), target)
+    if _escapes(target):
+        archive.escaping, archive.escape_target = info.name, info.linkname
+
+
 def _read_zip(data: bytes, archive: Archive, prefix: str, budget: Budget) -> None:
     """Add the zip's member names to `archive`; with no prefix, also those of zips inside it."""
     with _listing(archive):
         source = _CappedBytes(data)
         with zipfile.ZipFile(source) as zipped:
             source.listing = False
-            members = zipped.infolist()[:MAX_MEMBERS - len(archive.members)]
-            for info in members:
-                _add(archive, prefix, info.filename)
+            members = []
+            for info in zipped.infolist():
+                if not _add(archive, prefix, info.filename):
+                    break
+                members.append(info)
                 archive.encrypted |= bool(info.flag_bits & FLAG_ENCRYPTED)
-            if prefix:
+            if prefix or archive.too_many:  # an inner zip's files would not be listed
                 return
             for info in members:
                 if not _is_inner_zip(info):
@@ -342,7 +378,7 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
     try:
         with tarfile.TarFile(fileobj=source, tarinfo=_CheckedTarInfo, encoding="utf-8",
                              errors="replace") as tar:
-            while len(archive.members) < MAX_MEMBERS:
+            while not archive.too_many:
                 info = tar.next()
                 if info is None:
                     # tarfile ends quietly at a header it cannot read after the first, where
@@ -350,7 +386,8 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
                     # zeros ends a tar.
                     damaged = any(data[tar.offset:tar.offset + tarfile.BLOCKSIZE])
                     break
-                _add(archive, "", f"{info.name.rstrip('/')}/" if info.isdir() else info.name)
+                if _add(archive, "", f"{info.name.rstrip('/')}/" if info.isdir() else info.name):
+                    _note_link(archive, info)
     except _DirectoryTooBig:
         archive.too_big = True
         return

@@ -102,14 +102,19 @@ class Archive:
     # Zips inside the zip left closed: bigger than what was left of archives.NESTED_BYTES, or
     # compressed with a method not unpacked (bzip2, LZMA). Their files are not in `members`.
     unopened: list[str] = field(default_factory=list)
+    # More members (nested ones included) than archives.MAX_MEMBERS: those past it are not in
+    # `members`, so a program behind 1,000 decoys would pass the rules on member names.
+    too_many: bool = False
     # The first member whose path leaves the folder the archive is unpacked into ("zip slip"):
-    # '..' above it or an absolute path. '' if none.
+    # '..' above it or an absolute path, or a tar link whose target does. '' if none.
     escaping: str = ""
+    # The target of `escaping` when it is such a link (its own path stays inside). '' if none.
+    escape_target: str = ""
 
     @property
     def unlisted(self) -> bool:
         """Some of the archive's files could not be listed: they escape the rules on member names."""
-        return self.too_big or self.unreadable or bool(self.unopened)
+        return self.too_big or self.unreadable or self.too_many or bool(self.unopened)
 
 
 @dataclass(slots=True)

@@ -196,6 +196,7 @@ def test_members_within_the_directory_cap_are_listed_up_to_max_members() -> None
     elapsed = time.process_time() - started
     assert archive is not None and len(archive.members) == MAX_MEMBERS
     assert archive.members[-1] == f"{MAX_MEMBERS - 1}.txt" and not archive.too_big
+    assert archive.too_many and archive.unlisted
     assert elapsed < 0.05
 
 
@@ -301,6 +302,24 @@ def test_bayes_learns_what_kinds_of_file_an_archive_holds() -> None:
     varied = archive_tokens(zip_of(*(f"file.a{n}" for n in range(26)), "invoice.js"))
     assert len([t for t in varied if t.startswith("att:member:")]) == MAX_MEMBER_KINDS + 1
     assert {"att:member:js", "att:member:many"} <= varied  # decoys sort first, yet the .js stays
+
+
+def test_program_behind_a_thousand_decoys_is_unlisted() -> None:
+    """A zip of MAX_MEMBERS decoy files and then invoice.js: the program, past the cap, was
+    dropped with no flag, so the zip passed every archive rule. Exactly MAX_MEMBERS files are
+    all listed and not flagged; a zip inside the zip counts towards the same cap."""
+    from mailsift.classifier.tokenizer import tokenize
+
+    decoys = [f"page {n}.pdf" for n in range(MAX_MEMBERS)]
+    padded = with_attachment("files.zip", zip_of(*decoys, "invoice.js", content=b""))
+    assert "ATTACH_ARCHIVE_UNLISTED" in hits(padded)
+    assert evidence(padded, "ATTACH_ARCHIVE_UNLISTED") == "more than 1000 files in files.zip"
+    assert "att:archive:unlisted" in tokenize(run(padded))
+    assert not hits(with_attachment("files.zip", zip_of(*decoys, content=b""))) & ARCHIVE_RULES
+    nested = archive_of(zip_bytes({"decoys.zip": zip_of(*decoys[2:], content=b""),
+                                   "invoice.zip": zip_of("invoice.js")}))
+    assert nested is not None and nested.too_many and len(nested.members) == MAX_MEMBERS
+    assert "invoice.zip/invoice.js" not in nested.members
 
 
 # --- zips inside zips left closed -------------------------------------------------------------
@@ -489,3 +508,61 @@ def test_escaping_member_of_a_tar_or_an_inner_zip_is_scored() -> None:
     nested = zip_bytes({"inner.zip": zip_of("../x.pdf"), "other.zip": zip_of("/y.pdf")})
     assert archive_of(nested).escaping == "inner.zip/../x.pdf"
     assert not archive_of(zip_bytes({"inner.zip": zip_of("x/../y.pdf")})).escaping
+
+
+@pytest.mark.parametrize("member", [".. /update.exe", "docs\\.. \\..  \\update.exe", ".../update.exe",
+                                    ".. ./update.exe", "docs/..../update.exe"])
+def test_dots_and_spaces_windows_keeps_in_a_folder_name_are_not_scored(member: str) -> None:
+    """Windows takes only a component of exactly '..' for the parent folder: it evaluates '.'
+    and '..' before it trims anything, trims trailing spaces and dots only from the end of the
+    whole path, and keeps three or more dots as a name (Microsoft, "File path formats on Windows
+    systems", Path normalization). So '.. /update.exe' unpacks into a folder named '.. ', inside."""
+    assert "ATTACH_ARCHIVE_PATH_ESCAPE" not in hits(with_attachment("update.zip", zip_of(member)))
+
+
+def linked_tar(name: str, target: str, link_type: bytes, mode: str = "w") -> bytes:
+    """A tar holding readme.txt and the link `name` to `target`, as tar writes a symbolic
+    (SYMTYPE) or hard (LNKTYPE) link: a header naming the target, no content."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode, format=tarfile.PAX_FORMAT) as archive:  # type: ignore[call-overload]
+        archive.addfile(tarfile.TarInfo("readme.txt"), io.BytesIO(b""))
+        link = tarfile.TarInfo(name)
+        link.type, link.linkname = link_type, target
+        archive.addfile(link)
+    return buffer.getvalue()
+
+
+STARTUP = "../../AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup"
+
+
+@pytest.mark.parametrize(("link_type", "name", "target"), [
+    (tarfile.SYMTYPE, "Startup", STARTUP), (tarfile.SYMTYPE, "cron", "/etc/cron.d"),
+    (tarfile.SYMTYPE, "docs/up", "../../x"), (tarfile.SYMTYPE, "config", "C:\\Users\\Public"),
+    (tarfile.LNKTYPE, "passwd", "/etc/passwd"), (tarfile.LNKTYPE, "docs/profile", "../.profile"),
+])
+def test_tar_link_pointing_out_of_its_folder_is_scored(link_type: bytes, name: str, target: str) -> None:
+    """A link whose target leaves the folder lets a later member with the link's name (or a path
+    through it) be written there: the other zip slip. Tar links were listed by their own names,
+    which stay inside, and not judged. A symbolic link's target counts from the link's folder, a
+    hard link's from the top of the archive (it names another member)."""
+    message = with_attachment("backup.tar", linked_tar(name, target, link_type))
+    assert "ATTACH_ARCHIVE_PATH_ESCAPE" in hits(message)
+    assert evidence(message, "ATTACH_ARCHIVE_PATH_ESCAPE") == f"{name} -> {target[:40]} in backup.tar"
+
+
+@pytest.mark.parametrize(("link_type", "name", "target"), [
+    (tarfile.SYMTYPE, "docs/readme", "../readme.txt"), (tarfile.SYMTYPE, "a/b/c", "../../readme.txt"),
+    (tarfile.SYMTYPE, "latest", "releases/2.1"), (tarfile.LNKTYPE, "docs/copy.txt", "readme.txt"),
+])
+def test_tar_link_inside_its_folder_is_not_scored(link_type: bytes, name: str, target: str) -> None:
+    message = with_attachment("backup.tar", linked_tar(name, target, link_type))
+    assert "ATTACH_ARCHIVE_PATH_ESCAPE" not in hits(message)
+
+
+def test_escaping_link_in_a_tar_gz_is_the_archive_fact_bayes_reads() -> None:
+    from mailsift.classifier.tokenizer import tokenize
+
+    data = linked_tar("cron", "/etc/cron.d", tarfile.SYMTYPE, "w:gz")
+    assert "att:archive:escape" in tokenize(run(with_attachment("backup.tgz", data)))
+    archive = archive_of(data, "backup.tgz")
+    assert archive == Archive("gzip", ["readme.txt", "cron"], escaping="cron", escape_target="/etc/cron.d")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mailsift.analysis.archives import MAX_MEMBERS
 from mailsift.analysis.attachments import DISK_IMAGE, EXECUTABLE, MACRO_DOCUMENT, WEB_PAGE, last_extension
 from mailsift.analysis.model import Archive, Attachment
 from mailsift.rules.registry import CheckContext, CheckResult, DefaultRule, check
@@ -97,9 +98,10 @@ def _members(attachments: list[Attachment]) -> Iterator[tuple[Attachment, str]]:
                 yield attachment, member
 
 
-def _in_archive(attachment: Attachment, member: str) -> str:
-    """Evidence naming a member and its archive; names are the sender's, so unprintables go."""
-    text = f"{member[-40:]} in {attachment.filename[:30] or 'an unnamed archive'}"
+def _in_archive(attachment: Attachment, member: str, keep: int = 40) -> str:
+    """Evidence naming a member (its last `keep` characters) and its archive; names are the
+    sender's, so unprintables go."""
+    text = f"{member[-keep:]} in {attachment.filename[:30] or 'an unnamed archive'}"
     return "".join(char if char.isprintable() else "?" for char in text)
 
 
@@ -151,6 +153,8 @@ def attachment_archive_unlisted(ctx: CheckContext) -> CheckResult:
 
 
 def _unlisted_reason(archive: Archive) -> str:
+    if archive.too_many:
+        return f"more than {MAX_MEMBERS} files"
     if archive.unopened:
         return f"{archive.unopened[0][-20:]} left unopened"
     return "too big to list" if archive.too_big else "damaged"
@@ -158,8 +162,8 @@ def _unlisted_reason(archive: Archive) -> str:
 
 @check("attachment_archive_path_escape",
        DefaultRule("ATTACH_ARCHIVE_PATH_ESCAPE", 1.0,
-                   "Archive attachment holds a file whose path leads out of the folder it is unpacked "
-                   "into (zip slip)", group=GROUP))
+                   "Archive attachment holds a file whose path, or a link whose target, leads out of "
+                   "the folder it is unpacked into (zip slip)", group=GROUP))
 def attachment_archive_path_escape(ctx: CheckContext) -> CheckResult:
     """A member named `../../AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/x.exe`
     or `/etc/cron.d/x` writes outside the folder the recipient chose, where it runs by itself
@@ -167,11 +171,20 @@ def attachment_archive_path_escape(ctx: CheckContext) -> CheckResult:
     leading '/' unless told to keep it (-P), so such a name is made on purpose. The score is
     modest: the unpackers people use today (Windows Explorer, 7-Zip, unzip, tar) refuse or
     strip these paths, so the attack needs an old or home-made unpacker, and an administrator's
-    `tar -P` backup of /etc carries absolute paths for no bad reason."""
+    `tar -P` backup of /etc carries absolute paths for no bad reason. A tar link pointing out
+    (`cron -> /etc/cron.d`) counts too: a later member written through it lands there."""
     for attachment in ctx.msg.attachments:
-        if attachment.archive is not None and attachment.archive.escaping:
-            return _in_archive(attachment, attachment.archive.escaping[:40])  # the '..' or '/' in front
+        archive = attachment.archive
+        if archive is not None and archive.escaping:
+            return _in_archive(attachment, _escape_evidence(archive), keep=80)
     return None
+
+
+def _escape_evidence(archive: Archive) -> str:
+    """The escaping member's start (its '..' or '/'); for a link, its name's end and its target's start."""
+    if archive.escape_target:
+        return f"{archive.escaping[-30:]} -> {archive.escape_target[:40]}"
+    return archive.escaping[:40]
 
 
 @check("attachment_archive_encrypted")
