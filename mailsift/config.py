@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from mailsift.domains import ascii_address, ascii_domain
+from mailsift.domains import ascii_address, ascii_domain, name_problem
 from mailsift.quarantine.model import list_entry
 from mailsift.secrets import masked_urls
 
@@ -159,10 +159,13 @@ class NetworkConfig(Section):
 
 def _domain_name(value: str) -> str:
     """A domain as the checks compare it: in its ASCII form, so `bücher.example` may be written
-    as the company spells it and still match mail that says xn--bcher-kva.example."""
+    as the company spells it and still match mail that says xn--bcher-kva.example. A name no
+    mail domain can be (`name_problem`: 192.0.2.44, x.-example, a label of 64 characters) is
+    refused saying why, by the rule list entries go by: it was taken, and matched no mail."""
     name = ascii_domain(value)
-    if not DOMAIN_NAME.fullmatch(name):
-        raise ValueError(f"{value!r} is not a domain name")
+    problem = name_problem(name)
+    if problem:
+        raise ValueError(f"{value!r} is not a domain name: {problem}")
     return name
 
 
@@ -170,12 +173,16 @@ def _mailbox(value: str) -> str:
     """A full address, lowercased: quarantine access and digests go by it, so "jane@" or
     "jane" would grant nothing and mail nobody (the digest crashed on it). An internationalised
     domain is kept as written (jörg@bücher.example is what its user reads and where the digest
-    goes); what reads it compares it in its ASCII form (`ascii_address`)."""
+    goes); what reads it compares it in its ASCII form (`ascii_address`). Its domain goes by
+    the rule of every domain (`name_problem`), saying why one is refused."""
     local, _, domain = value.strip().lower().rpartition("@")
     domain = domain.rstrip(".")
-    if not local or any(c.isspace() or c in '<>*?,"' for c in local) \
-            or not DOMAIN_NAME.fullmatch(ascii_domain(domain)):
-        raise ValueError(f"{value!r} is not a mail address like jane@example.org")
+    not_one = f"{value!r} is not a mail address like jane@example.org"
+    if not local or not domain or any(c.isspace() or c in '<>*?,"' for c in local):
+        raise ValueError(not_one)
+    problem = name_problem(ascii_domain(domain))
+    if problem:
+        raise ValueError(f"{not_one}: {problem}")
     return f"{local}@{domain}"
 
 
@@ -216,7 +223,6 @@ def split_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
     return value, default_port
 
 
-DOMAIN_NAME = re.compile(r"(?=.{1,253}\Z)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
 RULE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,49}")
 
 

@@ -10,6 +10,7 @@ bücher.example and applied the domain's reject policy to its real mail.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 
@@ -22,6 +23,11 @@ IDNA = dns.name.IDNA_2008_Practical
 # What dnspython, as UTS 46, takes for a dot between labels: 。 ． ｡ as well as "."
 DOTS = ".\u3002\uff0e\uff61"
 SPLIT_LABELS = re.compile(f"[{re.escape(DOTS)}]")
+# The longest label and name (written with dots) the DNS has (RFC 1035): longer names no domain.
+MAX_LABEL, MAX_NAME = 63, 253
+# A sign no label of a mail domain has in ASCII form: they are letters, digits and '-' (RFC 5321's
+# host names), and '_', which names of records (_dmarc.example.org) and some hosts carry.
+NOT_IN_LABEL = re.compile(r"[^a-z0-9_-]")
 
 
 def ascii_domain(name: str) -> str:
@@ -43,6 +49,70 @@ def ascii_domain(name: str) -> str:
     except (dns.exception.DNSException, UnicodeError):
         return name
     return b".".join(labels).decode("ascii").lower()
+
+
+def name_problem(name: str) -> str:
+    """Why `name`, in ASCII form as `ascii_domain` makes it, can be no mail domain ('' when it can
+    be one): a name IDNA refused, one label only, an empty label, a letter no host name has, a
+    label starting or ending with '-' or longer than MAX_LABEL, a name longer than MAX_NAME, or a
+    top-level label that is a number, one letter or has '_' (no top-level domain is so written).
+    The one rule for what a domain may be: a list entry, and a domain in mailsift.toml, that
+    breaks it matches no mail, and was taken in silence."""
+    labels = name.split(".")
+    problem = (_written_problem(name, labels) or _letter_problem(labels)
+               or _length_problem(name, labels))
+    return problem or _top_level_problem(name, labels[-1])
+
+
+def _written_problem(name: str, labels: list[str]) -> str:
+    """Why `name` is not written as a domain: not in ASCII, one label, or an empty label."""
+    if not name.isascii():
+        return ("IDNA refuses it (a sign no domain may have, e.g. an emoji or an invisible "
+                "joiner), so no domain is written so")
+    if len(labels) < 2:
+        return "one label only; a domain has a dot, e.g. example.org"
+    if "" in labels[1:]:
+        return "two dots in a row; write the domain as its mail gives it"
+    if not labels[0]:
+        return f"a dot first; write {name.lstrip('.')}"
+    return ""
+
+
+def _letter_problem(labels: list[str]) -> str:
+    """Why a label holds what no host name may: a sign NOT_IN_LABEL, or '-' at an end."""
+    for label in labels:
+        letter = NOT_IN_LABEL.search(label)
+        if letter:
+            return (f"no domain has {letter[0]!r} in a label ({label}); labels have letters, "
+                    "digits, '-' and '_' only")
+    hyphened = next((label for label in labels if label.startswith("-") or label.endswith("-")), "")
+    if hyphened:
+        return f"no domain has a label starting or ending with '-' ({hyphened})"
+    return ""
+
+
+def _length_problem(name: str, labels: list[str]) -> str:
+    """Why `name` is longer than the DNS holds, by a label or as a whole."""
+    longest = max(labels, key=len)
+    if len(longest) > MAX_LABEL:
+        return (f"a label of {len(longest)} characters ({longest[:20]}...); a domain's labels "
+                f"have at most {MAX_LABEL}")
+    if len(name) > MAX_NAME:
+        return f"a name of {len(name)} characters; a domain has at most {MAX_NAME}"
+    return ""
+
+
+def _top_level_problem(name: str, top: str) -> str:
+    """Why `top` is no top-level domain: they are letters (or xn-- A-labels) of two or more."""
+    if top.isdigit():
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return f"no domain ends in a number ({top})"
+        return "an IP address, not a domain name"
+    if len(top) < 2 or "_" in top:
+        return f"no top-level domain is one letter or has '_' ({top})"
+    return ""
 
 
 def ascii_address(value: str) -> str:

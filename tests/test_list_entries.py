@@ -35,6 +35,11 @@ MATCHING_NOTHING = {
     f"{'a' * 64}.example": "a label of 64 characters (aaaaaaaaaaaaaaaaaaaa...); a domain's labels "
                            "have at most 63",
     f"{'abcdefgh.' * 28}example": "a name of 259 characters; a domain has at most 253",
+    # The rule mailsift.toml's domains went by refused these, the lists took them
+    "exa+mple.org": "no domain has '+' in a label (exa+mple); labels have letters, digits, '-' "
+                    "and '_' only",
+    "jane@partner.e": "no top-level domain is one letter or has '_' (e)",
+    "partner.ex_ample": "no top-level domain is one letter or has '_' (ex_ample)",
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from mailsift.analysis.addresses import address_pairs
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
-from mailsift.domains import ascii_address, spellings, unicode_address
+from mailsift.domains import ascii_address, name_problem, spellings, unicode_address
 from mailsift.report import cap_rows
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
@@ -30,8 +30,6 @@ MAX_PAGE = 999_999_999
 LIST_KINDS = ("welcome", "block")
 SUMMARY_FIELDS = ("id", "time", "score", "state", "recipients", "mail_from", "from", "subject")
 REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognise the pattern
-# The longest label and name (written with dots) the DNS has (RFC 1035): longer matches no sender.
-MAX_LABEL, MAX_NAME = 63, 253
 NOT_AN_ENTRY = ("not an address or domain; write an address (friend@example.com) or a domain "
                 "(example.com, which covers its subdomains)")
 
@@ -337,29 +335,13 @@ def _ip_problem(host: str) -> str:
 
 
 def _name_problem(host: str) -> str:
-    """Why `host` can name no sender's domain ('' when it can): it is not in ASCII form (IDNA
-    refused it), or the DNS holds no name with an empty label, a label starting or ending with
-    '-' or longer than MAX_LABEL, a number as its top-level label, or longer than MAX_NAME."""
-    labels = host.split(".")
-    if len(labels) < 2 or not host.isascii():
-        return NOT_AN_ENTRY
-    if "" in labels[1:]:
-        return "two dots in a row; write the domain as its mail gives it"
-    if not labels[0]:
-        return f"a dot first; {host.lstrip('.')} covers its subdomains as it is"
-    hyphened = next((label for label in labels if label.startswith("-") or label.endswith("-")), "")
-    if hyphened:
-        return f"no domain has a label starting or ending with '-' ({hyphened})"
-    longest = max(labels, key=len)
-    if len(longest) > MAX_LABEL:
-        return (f"a label of {len(longest)} characters ({longest[:20]}...); a domain's labels "
-                f"have at most {MAX_LABEL}")
-    if len(host) > MAX_NAME:
-        return f"a name of {len(host)} characters; a domain has at most {MAX_NAME}"
-    if labels[-1].isdigit():
-        return (f"no domain ends in a number ({labels[-1]}); list the sender's address or domain "
-                "as its mail gives it")
-    return ""
+    """Why `host` can name no sender's domain ('' when it can), by the rule mailsift.toml's domains
+    go by too (`name_problem`). A dot first (.partner.example, as some filters' lists write a
+    domain with its subdomains) is answered with the entry meant: a domain covers them as it is."""
+    meant = host.lstrip(".")
+    if meant != host and meant and not name_problem(meant):
+        return f"a dot first; {meant} covers its subdomains as it is"
+    return name_problem(host)
 
 
 def listed(entries: set[str], sender: str) -> str:
