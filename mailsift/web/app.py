@@ -429,13 +429,18 @@ class Pages:
         typed, present = str(form.get("entry", "")), form.get("op") != "remove"
         try:
             if present:
-                entry, stored = list_entry(typed), set()
+                entry = list_entry(typed)
+                stored = {entry}
             else:
                 entry, stored = await run_in_threadpool(self._spellings_kept, address, kind, typed)
         except ValueError as exc:
             self.flash(request, str(exc))
             return RedirectResponse("/lists", 303)
-        for spelling in stored | {entry}:
+        if not stored:  # "Removed" said a change was made, and the user looked no further
+            self.flash(request, f"{unicode_address(entry)} was not in the {kind} list of {address}; "
+                       "nothing was removed.")
+            return RedirectResponse("/lists", 303)
+        for spelling in stored:
             await run_in_threadpool(self.store.backend.set_listed, address, kind, spelling, present)
         log.info("user=%s %s %s list of %s: %s", viewer.name, "added to" if present else "removed from",
                  kind, address, entry)
@@ -445,16 +450,17 @@ class Pages:
 
     def _spellings_kept(self, address: str, kind: str, typed: str) -> tuple[str, set[str]]:
         """What Remove of `typed` takes from the owner's list: its entry as `list_entry` makes
-        it (shown and logged) and every entry stored that is another spelling of it (older
-        versions kept entries as typed, spam.bücher.example, and Remove of either spelling must
-        take them all). An entry an older version stored that `list_entry` now refuses (1.2.3.4)
-        matches nothing, and Remove ran `list_entry` first, so it could never go: the entry
-        stored exactly as sent is taken then. Picked from what is stored, so nothing the form
-        sent is passed on unless the list holds it; ValueError for anything else refused."""
+        it (shown and logged), and the entries stored that are it or another spelling of it
+        (older versions kept entries as typed, spam.bücher.example, and Remove of either
+        spelling must take them all); none when the list holds neither. An entry an older
+        version stored that `list_entry` now refuses (1.2.3.4) matches nothing, and Remove ran
+        `list_entry` first, so it could never go: the entry stored exactly as sent is taken
+        then. Picked from what is stored, so nothing the form sent is passed on unless the list
+        holds it; ValueError for anything else refused."""
         kept = self.store.backend.all_lists().get(address)
         held = kept.entries(kind) if kept else set()
         if typed in held and entry_problem(typed):
-            return typed, set()
+            return typed, {typed}
         entry = list_entry(typed)
         return entry, {e for e in held if _as_entry(e) == entry}
 
