@@ -5,7 +5,10 @@ dkimpy verifies offline, in a worker thread, with a DNS function that only reads
 So a slow signer's DNS costs no more than the message's budget, and a key that did not arrive in
 time gives `temperror`, never `fail`: the signature may well be good. Likewise a body the milter
 cut at scan.max_bytes gives `neutral` rather than a broken body hash, and so does a failure under a
-key in testing mode (t=y). ed25519 signatures (RFC 8463) need PyNaCl, a dependency for that reason.
+key in testing mode (t=y). A key nobody can use (not base64, no key, an unknown k=, an RSA key under
+1024 bits) gives `permerror`, the signer's DNS being wrong, never `fail`, which tells downstream
+filters the message was altered or forged (RFC 6376 6.1.2); the rules score both alike. ed25519
+signatures (RFC 8463) need PyNaCl, a dependency for that reason.
 
 A signature with a body length count (l=, RFC 6376 3.5) vouches for the first l bytes of the body
 only, and anyone may append to it: a paragraph, a link, a MIME part (RFC 6376 8.2). When something
@@ -19,7 +22,9 @@ end of the body is an ordinary pass.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import logging
+import re
 from dataclasses import replace
 
 import dkim
@@ -144,11 +149,44 @@ def _judge(verifier: dkim.DKIM, index: int, key: Answer) -> tuple[str, str]:
     tags = _key_tags(record)
     if tags.get(b"p") == b"":
         result, reason = "permerror", "key revoked (empty p=)"
+    elif problem := _unusable(record, verifier.minkey):
+        result, reason = "permerror", problem
     else:
         result, reason = _run(verifier, index, record)
     if result != "pass" and _testing(tags):
         return "neutral", f"key in testing mode (t=y): {reason}"
     return result, reason
+
+
+def _unusable(record: str, min_bits: int) -> str:
+    """Why the published key can verify nothing; '' when it can.
+
+    RFC 6376 6.1.2 makes a key record that cannot be used (p= not base64 or not a key, an unknown
+    k= algorithm, a v= other than DKIM1) a PERMFAIL, which RFC 8601 2.7.1 writes `permerror`: the
+    signer's DNS is wrong, which says nothing about the message. dkimpy reads the key inside
+    verify() and answers such a key with False, as it does a signature that does not verify, so
+    the key is read first here, with dkimpy's own reader. RSA keys under `min_bits` (dkimpy's
+    minkey, RFC 8301 3.2's 1024) verify nothing either; dkimpy says so only when the signature
+    verifies, and called a broken signature under such a key `fail`.
+    """
+    try:
+        _key, bits, kind, _report = dkim.evaluate_pk(b"", record.encode())
+    except LIBRARY_ERRORS as exc:
+        return f"unusable key: {_key_fault(exc)}"[:80]
+    if kind == b"rsa" and bits < min_bits:
+        return f"key too short ({bits} bits)"
+    return ""
+
+
+def _key_fault(exc: Exception) -> str:
+    """dkimpy's complaint about a key as a reason an admin can read: without the key's bytes, and
+    only up to the first ';' of its parser's details."""
+    if isinstance(exc, binascii.Error):
+        return "p= is not base64"
+    if isinstance(exc, dkim.KeyFormatError):  # "unknown algorithm in k= tag: b'foo'"
+        text = re.sub(r" \(b'[^']*'\)", "", str(exc)).split(";")[0]
+        return re.sub(r"b'([^']*)'", r"\1", text)
+    return f"unreadable ({type(exc).__name__})"  # AssertionError from its ASN.1 reader
 
 
 def _key_tags(record: str) -> dict[bytes, bytes]:

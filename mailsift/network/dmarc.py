@@ -11,19 +11,28 @@ is no pass: the domain did not vouch for what was appended, and a pass would let
 own text to a bank's signed mail. Nor is the failure scored as the domain's policy asks (RFC 7489
 6.7 lets a receiver override it): the domain did sign the message, and a mailing list's footer
 looks the same. The verdict says `fail` with the override as its reason.
+
+A From domain that does not exist, judged by its organisational domain's record, gets that record's
+np= (RFC 9091) when it has one: phishing invents subdomains (secure-login.bank.example), and a bank
+can ask for them to be rejected while its real subdomains stay at sp=none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailsift.network.identities import org_domain
-from mailsift.network.resolver import Answer, Lookups
+from mailsift.network.resolver import Answer, Lookups, Outcome
 from mailsift.network.verdicts import PARTLY_SIGNED, DkimSignature, DmarcVerdict, SpfVerdict
 
 POLICIES = ("none", "quarantine", "reject")
 FULL_PERCENT = 100
+# RFC 9091 2.1: a domain does not exist for DMARC when each of these gives NXDOMAIN or NODATA. The
+# sender-domain check asks the same three questions of the From domain (sender.check_domains), so
+# the test costs no lookup of its own, and waits for nothing the message's budget would not.
+EXISTENCE_TYPES = ("A", "AAAA", "MX")
+ABSENT = frozenset({Outcome.NXDOMAIN, Outcome.NODATA})
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class DmarcRecord:
     strict_dkim: bool
     strict_spf: bool
     percent: int = FULL_PERCENT  # pct=: the share of failing mail the policy is meant for
+    nonexistent_policy: str = ""  # np= (RFC 9091); '' when the record has none, or no valid one
+    from_domain_missing: bool = False  # the From domain, a subdomain of `domain`, does not exist
 
 
 def record_names(from_domain: str) -> list[str]:
@@ -58,8 +69,26 @@ async def fetch_record(from_domain: str, lookups: Lookups) -> DmarcRecord | Answ
             return answer
         found = [tags for tags in map(_tags, answer.records) if _is_dmarc(tags)]
         if found:
-            return parse_record(name.removeprefix("_dmarc."), found)
+            return await _note_existence(parse_record(name.removeprefix("_dmarc."), found),
+                                         from_domain, lookups)
     return None
+
+
+async def _note_existence(record: DmarcRecord | None, from_domain: str,
+                          lookups: Lookups) -> DmarcRecord | None:
+    """`record`, saying whether the From domain is missing when its np= could apply: the record
+    has one and was found at the organisational domain (np= is for subdomains of the domain that
+    publishes it, never for that domain itself: RFC 9091 3.2).
+
+    Missing is RFC 9091's test (2.1): NXDOMAIN or NODATA for A, AAAA and MX alike, which also
+    catches a made-up name in a zone that answers NODATA for names it lacks (DNSSEC "compact
+    denial", RFC 9824). An answer that did not arrive proves nothing: the name counts as existing,
+    and sp= applies, as DNS trouble must not make a policy stricter.
+    """
+    if record is None or record.domain == from_domain or not record.nonexistent_policy:
+        return record
+    answers = await lookups.query_all([(from_domain, kind) for kind in EXISTENCE_TYPES])
+    return replace(record, from_domain_missing=all(a.outcome in ABSENT for a in answers))
 
 
 def _tags(text: str) -> list[tuple[str, str]]:
@@ -78,18 +107,32 @@ def _is_dmarc(tags: list[tuple[str, str]]) -> bool:
 
 
 def parse_record(domain: str, records: list[list[tuple[str, str]]]) -> DmarcRecord | None:
-    """The one DMARC record's policy; None, no DMARC, for several records (RFC 7489 6.6.3) and for
-    one without a valid p= (or with an invalid sp=) and no rua= (6.6.3; with a rua= it is p=none)."""
-    if len(records) != 1:
+    """The one DMARC record's policy; None, no DMARC, for several records (RFC 7489 6.6.3), for
+    one naming a tag twice (see `_repeats_a_tag`) and for one without a valid p= (or with an
+    invalid sp=) and no rua= (6.6.3; with a rua= it is p=none). An np= that is no policy is left
+    out, as a tag the record did not have: sp= then applies to missing subdomains too."""
+    if len(records) != 1 or _repeats_a_tag(records[0]):
         return None
     tags = dict(records[0])
     policy, subdomain = tags.get("p"), tags.get("sp", tags.get("p"))
+    nonexistent = tags["np"] if tags.get("np") in POLICIES else ""
     if policy not in POLICIES or subdomain not in POLICIES:
         if not tags.get("rua"):
             return None
-        policy = subdomain = "none"
+        policy, subdomain, nonexistent = "none", "none", ""
     return DmarcRecord(domain, policy, subdomain, tags.get("adkim") == "s", tags.get("aspf") == "s",
-                       _percent(tags.get("pct", "")))
+                       _percent(tags.get("pct", "")), nonexistent_policy=nonexistent)
+
+
+def _repeats_a_tag(tags: list[tuple[str, str]]) -> bool:
+    """'v=DMARC1; p=none; p=reject' is no valid record, neither the first nor the last p= counts.
+
+    RFC 7489 6.3 (and DMARCbis after it) writes DMARC records in DKIM's tag=value syntax, and RFC
+    6376 3.2 says a tag-list naming a tag twice is invalid as a whole; RFC 7489's grammar (6.4)
+    has room for each tag once. So the record gives no policy, as one without a valid p= does.
+    """
+    names = [name for name, _ in tags]
+    return len(set(names)) != len(names)
 
 
 def _percent(text: str) -> int:
@@ -113,7 +156,8 @@ def evaluate(from_domain: str, found: DmarcRecord | Answer | None, spf: SpfVerdi
         result = "fail"
     partly = result == "fail" and _partly_signed(signatures, from_domain, found.strict_dkim)
     return DmarcVerdict(result, applied_policy(from_domain, found), from_domain, found.domain,
-                        spf_ok, dkim_ok, PARTLY_SIGNED if partly else "")
+                        spf_ok, dkim_ok, PARTLY_SIGNED if partly else "",
+                        policy_tag=policy_tag(from_domain, found))
 
 
 def _partly_signed(signatures: list[DkimSignature], from_domain: str, strict: bool) -> bool:
@@ -131,14 +175,24 @@ def _undecided(from_domain: str, found: DmarcRecord, spf: SpfVerdict | None,
     return any(s.undecided and aligned(s.domain, from_domain, found.strict_dkim) for s in signatures)
 
 
+def policy_tag(from_domain: str, found: DmarcRecord) -> str:
+    """The tag whose policy applies: p= in the From domain's own record; for a subdomain judged
+    by the organisational domain's record np= (RFC 9091) when it does not exist and the record
+    has one, else sp= (which `parse_record` fills with p= when absent)."""
+    if found.domain == from_domain:
+        return "p"
+    return "np" if found.from_domain_missing and found.nonexistent_policy else "sp"
+
+
 def applied_policy(from_domain: str, found: DmarcRecord) -> str:
-    """p= (sp= for a subdomain); one step lower when pct= is under 100.
+    """The policy of `policy_tag`; one step lower when pct= is under 100.
 
     RFC 7489 6.6.4 picks the mail outside pct= by chance, and gives it the next lower policy. A
     score must not depend on chance, so the lower policy stands for all of it: a domain still
     rolling out (pct=0 is common) has not yet vouched that all its failing mail is forged.
     """
-    policy = found.policy if found.domain == from_domain else found.subdomain_policy
+    policy = {"p": found.policy, "sp": found.subdomain_policy,
+              "np": found.nonexistent_policy}[policy_tag(from_domain, found)]
     if found.percent < FULL_PERCENT:
         policy = POLICIES[max(POLICIES.index(policy) - 1, 0)]
     return policy

@@ -61,6 +61,9 @@ class DmarcVerdict:
     dkim_aligned: bool = False
     override: str = ""  # why this failure is not scored as the domain's policy; '' when it is
     forwarder: str = ""  # the trusted ARC sealer whose record is that reason; '' for other reasons
+    # The record's tag `policy` comes from: p, sp (a subdomain) or np (a subdomain that does not
+    # exist, RFC 9091); '' without a record
+    policy_tag: str = ""
 
 
 @dataclass(frozen=True)

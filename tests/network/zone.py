@@ -58,6 +58,10 @@ IDN_DOMAIN = "bücher.test"
 IDN_ASCII = "xn--bcher-kva.test"
 # A real public suffix of two labels, served here, for DMARC's organisational domain (PSL)
 PSL_ZONE = "co.uk"
+# A 512-bit RSA public key (openssl genpkey rsa_keygen_bits:512; the private half was not kept):
+# too short to verify anything (RFC 8301 3.2)
+SHORT_RSA_KEY = ("MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAMSB26TUrtdX/cn3O504x6CcGkGz7m49HIbWerTdvkpJKBCT38P1Tig"
+                 "Vzk6jjFbpiP3DEvZgNO/UzlkR9IXA7xUCAwEAAQ==")
 
 
 def _unreadable(key: str) -> str:
@@ -189,12 +193,31 @@ def _dmarc_edges() -> list[str]:
         f'txt-record=_dmarc.example.{PSL_ZONE},"v=DMARC1; p=reject; sp=quarantine"',
         f'txt-record=mail.example.{PSL_ZONE},"v=spf1 ip4:{GOOD_IP} -all"',
         f'txt-record=other.{PSL_ZONE},"v=spf1 ip4:{GOOD_IP} -all"',
+        # np= (RFC 9091): a bank monitoring itself and its subdomains, rejecting made-up ones;
+        # news. has an MX, www. an address, spf. a TXT record alone (missing, for RFC 9091)
+        "mx-host=bank.test,mail.shop.test,10",
+        'txt-record=_dmarc.bank.test,"v=DMARC1; p=none; sp=none; np=reject"',
+        "mx-host=news.bank.test,mail.shop.test,10",
+        "host-record=www.bank.test,192.0.2.80",
+        'txt-record=spf.bank.test,"v=spf1 -all"',
+        'txt-record=_dmarc.npbad.test,"v=DMARC1; p=none; np=rejected"',
+        'txt-record=_dmarc.nppct.test,"v=DMARC1; p=none; np=reject; pct=0"',
+        # a tag named twice (RFC 6376 3.2: the whole record is invalid)
+        "mx-host=dup.test,mail.shop.test,10",
+        'txt-record=_dmarc.dup.test,"v=DMARC1; p=none; p=reject"',
+        "mx-host=dup.shop.test,mail.shop.test,10",
+        'txt-record=_dmarc.dup.shop.test,"v=DMARC1; p=none; p=none"',
     ]
 
 
 def _dkim_edges(dkim_key: str, ed25519_key: str) -> list[str]:
-    """Key records in testing mode (t=y), revoked (empty p=), and an ed25519 key (RFC 8463)."""
+    """Key records in testing mode (t=y), revoked (empty p=), an ed25519 key (RFC 8463), and keys
+    nobody can use: p= not base64, p= base64 but no key, an unknown k=, an RSA key of 512 bits."""
     return [
+        f'txt-record={SELECTOR}._domainkey.notbase64.test,"v=DKIM1; k=rsa; p=!!not-base64!!"',
+        f'txt-record={SELECTOR}._domainkey.notakey.test,"v=DKIM1; k=rsa; p=AAAA"',
+        f'txt-record={SELECTOR}._domainkey.unknownalg.test,"v=DKIM1; k=foo; p={dkim_key}"',
+        f'txt-record={SELECTOR}._domainkey.shortkey.test,"v=DKIM1; k=rsa; p={SHORT_RSA_KEY}"',
         "mx-host=testing.test,mail.shop.test,10",
         f'txt-record={SELECTOR}._domainkey.testing.test,"v=DKIM1; k=rsa; t=y; p={dkim_key}"',
         "mx-host=revoked.test,mail.shop.test,10",

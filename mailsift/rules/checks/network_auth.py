@@ -63,7 +63,9 @@ def dmarc(ctx: CheckContext, result: str, policy: str = "") -> CheckResult:
         return None
     if not verdict.record_domain:
         return f"{verdict.from_domain} publishes no DMARC record"
-    return f"{verdict.from_domain} (record at {verdict.record_domain}, p={verdict.policy})"
+    missing = ", no such subdomain" if verdict.policy_tag == "np" else ""
+    return (f"{verdict.from_domain} (record at {verdict.record_domain}, "
+            f"{verdict.policy_tag or 'p'}={verdict.policy}{missing})")
 
 
 @check("arc")

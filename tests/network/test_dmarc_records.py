@@ -1,0 +1,72 @@
+"""DMARC records: np= for subdomains that do not exist (RFC 9091), and a tag named twice.
+
+Phishing invents subdomains of a bank (secure-login.bank.example) that have no DNS records. A bank
+publishing `p=none; sp=none; np=reject` asks for those to be rejected while its own domain and real
+subdomains are only monitored; np= was ignored, so such mail scored DMARC_NONE. And a record naming
+a tag twice took the last one: `p=none; p=reject` was scored as p=reject.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mailsift.rules.result import Result
+from mailsift.scanner import Scanner
+from tests.network.test_dmarc import DMARC_RULES, failing
+
+
+def dmarc_evidence(result: Result) -> dict[str, str]:
+    return {h.name: h.evidence for h in result.hits if h.name in DMARC_RULES}
+
+
+def test_made_up_subdomain_gets_the_policy_for_missing_subdomains(scanner: Scanner) -> None:
+    result = failing(scanner, "alert@secure-login.bank.test")
+    assert dmarc_evidence(result) == {"DMARC_REJECT": (
+        "secure-login.bank.test (record at bank.test, np=reject, no such subdomain)")}
+    assert "dmarc=fail header.from=secure-login.bank.test policy.dmarc=reject" in result.auth_results
+
+
+@pytest.mark.parametrize("sender", [
+    "news@news.bank.test",  # has an MX
+    "web@www.bank.test",  # has an address
+])
+def test_subdomain_that_exists_keeps_the_subdomain_policy(scanner: Scanner, sender: str) -> None:
+    result = failing(scanner, sender)
+    domain = sender.partition("@")[2]
+    assert dmarc_evidence(result) == {"DMARC_NONE": f"{domain} (record at bank.test, sp=none)"}
+    assert f"dmarc=fail header.from={domain} policy.dmarc=none" in result.auth_results
+
+
+def test_subdomain_with_neither_address_nor_mx_counts_as_missing(scanner: Scanner) -> None:
+    """RFC 9091 2.1: NXDOMAIN or NODATA for A, AAAA and MX; a name holding a TXT record alone
+    has no host and takes no mail, and a zone with DNSSEC compact denial (RFC 9824) answers a
+    made-up name the same way."""
+    assert set(dmarc_evidence(failing(scanner, "x@spf.bank.test"))) == {"DMARC_REJECT"}
+
+
+def test_organisational_domain_itself_keeps_its_own_policy(scanner: Scanner) -> None:
+    """np= is for subdomains; the bank's own domain is judged by its p=."""
+    result = failing(scanner, "news@bank.test")
+    assert dmarc_evidence(result) == {"DMARC_NONE": "bank.test (record at bank.test, p=none)"}
+
+
+@pytest.mark.parametrize(("sender", "rule"), [
+    ("x@made-up.npbad.test", "DMARC_NONE"),  # np=rejected is no policy: sp= (here p=) applies
+    ("x@made-up.nppct.test", "DMARC_QUARANTINE"),  # np=reject; pct=0: the next lower, as for p=
+])
+def test_policy_for_missing_subdomains_is_read_as_the_other_policies(
+        scanner: Scanner, sender: str, rule: str) -> None:
+    assert set(dmarc_evidence(failing(scanner, sender))) == {rule}
+
+
+@pytest.mark.parametrize("sender", [
+    "tom@dup.test",  # v=DMARC1; p=none; p=reject
+    "tom@dup.shop.test",  # v=DMARC1; p=none; p=none, under shop.test's sp=quarantine
+])
+def test_record_naming_a_tag_twice_is_no_record(scanner: Scanner, sender: str) -> None:
+    """RFC 7489 6.3 takes DKIM's tag=value syntax, and RFC 6376 3.2 makes a tag-list naming a
+    tag twice invalid as a whole: neither p= counts, and (as for two records, RFC 7489 6.6.3)
+    the organisational domain's record is not taken instead."""
+    result = failing(scanner, sender)
+    assert set(dmarc_evidence(result)) == {"DMARC_MISSING"}
+    assert "dmarc=none" in result.auth_results
