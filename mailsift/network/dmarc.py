@@ -13,8 +13,9 @@ own text to a bank's signed mail. Nor is the failure scored as the domain's poli
 looks the same. The verdict says `fail` with the override as its reason.
 
 A From domain that does not exist, judged by its organisational domain's record, gets that record's
-np= (RFC 9091) when it has one: phishing invents subdomains (secure-login.bank.example), and a bank
-can ask for them to be rejected while its real subdomains stay at sp=none.
+np= (RFC 9091, now RFC 9989) when it has one: phishing invents subdomains
+(secure-login.bank.example), and a bank can ask for them to be rejected while its real subdomains
+stay at sp=none.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from mailsift.network.verdicts import PARTLY_SIGNED, DkimSignature, DmarcVerdict
 
 POLICIES = ("none", "quarantine", "reject")
 FULL_PERCENT = 100
-# RFC 9091 2.1: a domain does not exist for DMARC when each of these gives NXDOMAIN or NODATA. The
-# sender-domain check asks the same three questions of the From domain (sender.check_domains), so
-# the test costs no lookup of its own, and waits for nothing the message's budget would not.
+# A domain does not exist for DMARC when the DNS answers NXDOMAIN for it (RFC 9989, after RFC
+# 8020). The sender-domain check asks these three questions of the From domain anyway
+# (sender.check_domains), so the test costs no lookup of its own and waits for nothing the
+# message's budget would not; all three must say so, as a stricter policy needs a sure answer.
 EXISTENCE_TYPES = ("A", "AAAA", "MX")
-ABSENT = frozenset({Outcome.NXDOMAIN, Outcome.NODATA})
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,17 @@ async def _note_existence(record: DmarcRecord | None, from_domain: str,
     has one and was found at the organisational domain (np= is for subdomains of the domain that
     publishes it, never for that domain itself: RFC 9091 3.2).
 
-    Missing is RFC 9091's test (2.1): NXDOMAIN or NODATA for A, AAAA and MX alike, which also
-    catches a made-up name in a zone that answers NODATA for names it lacks (DNSSEC "compact
-    denial", RFC 9824). An answer that did not arrive proves nothing: the name counts as existing,
-    and sp= applies, as DNS trouble must not make a policy stricter.
+    Missing is RFC 9989's test: NXDOMAIN for the name. RFC 9091 (2.1), which it replaced, took
+    NODATA for A, AAAA and MX alike too, which made a real subdomain holding only TXT records (an
+    SPF record for a sending service, say) "missing" and put the bank's np=reject on its mail; its
+    one gain, made-up names in zones that answer NODATA for what they lack (DNSSEC "compact
+    denial", RFC 9824), is given up. An answer that did not arrive proves nothing: the name counts
+    as existing, and sp= applies, as DNS trouble must not make a policy stricter.
     """
     if record is None or record.domain == from_domain or not record.nonexistent_policy:
         return record
     answers = await lookups.query_all([(from_domain, kind) for kind in EXISTENCE_TYPES])
-    return replace(record, from_domain_missing=all(a.outcome in ABSENT for a in answers))
+    return replace(record, from_domain_missing=all(a.outcome is Outcome.NXDOMAIN for a in answers))
 
 
 def _tags(text: str) -> list[tuple[str, str]]:
@@ -177,7 +180,7 @@ def _undecided(from_domain: str, found: DmarcRecord, spf: SpfVerdict | None,
 
 def policy_tag(from_domain: str, found: DmarcRecord) -> str:
     """The tag whose policy applies: p= in the From domain's own record; for a subdomain judged
-    by the organisational domain's record np= (RFC 9091) when it does not exist and the record
+    by the organisational domain's record np= (RFC 9989) when it does not exist and the record
     has one, else sp= (which `parse_record` fills with p= when absent)."""
     if found.domain == from_domain:
         return "p"

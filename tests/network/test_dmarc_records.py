@@ -1,4 +1,4 @@
-"""DMARC records: np= for subdomains that do not exist (RFC 9091), and a tag named twice.
+"""DMARC records: np= for subdomains that do not exist (RFC 9989), and a tag named twice.
 
 Phishing invents subdomains of a bank (secure-login.bank.example) that have no DNS records. A bank
 publishing `p=none; sp=none; np=reject` asks for those to be rejected while its own domain and real
@@ -37,11 +37,13 @@ def test_subdomain_that_exists_keeps_the_subdomain_policy(scanner: Scanner, send
     assert f"dmarc=fail header.from={domain} policy.dmarc=none" in result.auth_results
 
 
-def test_subdomain_with_neither_address_nor_mx_counts_as_missing(scanner: Scanner) -> None:
-    """RFC 9091 2.1: NXDOMAIN or NODATA for A, AAAA and MX; a name holding a TXT record alone
-    has no host and takes no mail, and a zone with DNSSEC compact denial (RFC 9824) answers a
-    made-up name the same way."""
-    assert set(dmarc_evidence(failing(scanner, "x@spf.bank.test"))) == {"DMARC_REJECT"}
+def test_subdomain_holding_only_a_txt_record_exists_and_keeps_the_subdomain_policy(
+        scanner: Scanner) -> None:
+    """RFC 9989 takes NXDOMAIN alone for "does not exist" (RFC 9091 took NODATA for A, AAAA and
+    MX too): a bank's subdomain holding only an SPF record for a sending service is real, and its
+    mail was put under the np=reject meant for made-up names."""
+    assert dmarc_evidence(failing(scanner, "x@spf.bank.test")) == {
+        "DMARC_NONE": "spf.bank.test (record at bank.test, sp=none)"}
 
 
 def test_organisational_domain_itself_keeps_its_own_policy(scanner: Scanner) -> None:
