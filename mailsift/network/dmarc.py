@@ -16,6 +16,9 @@ A From domain that does not exist, judged by its organisational domain's record,
 np= (RFC 9091, now RFC 9989) when it has one: phishing invents subdomains
 (secure-login.bank.example), and a bank can ask for them to be rejected while its real subdomains
 stay at sp=none.
+
+A domain still testing its policy asks for one level less: t=y (RFC 9989), or pct= under 100 in a
+record written for RFC 7489 (see `testing_tag`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from mailsift.network.verdicts import PARTLY_SIGNED, DkimSignature, DmarcVerdict
 
 POLICIES = ("none", "quarantine", "reject")
 FULL_PERCENT = 100
+# t= (RFC 9989 4.7): y, the owner is testing its policy; n, the default, apply it as published
+TESTING_VALUES = ("y", "n")
 # A domain does not exist for DMARC when the DNS answers NXDOMAIN for it (RFC 9989, after RFC
 # 8020). The sender-domain check asks these three questions of the From domain anyway
 # (sender.check_domains), so the test costs no lookup of its own and waits for nothing the
@@ -43,7 +48,9 @@ class DmarcRecord:
     subdomain_policy: str
     strict_dkim: bool
     strict_spf: bool
-    percent: int = FULL_PERCENT  # pct=: the share of failing mail the policy is meant for
+    # The tag asking for one policy below the published one: 't=y', or 'pct=N' (N < 100) in a
+    # record without a t= of its own; '' when the published policy applies (`testing_tag`)
+    testing: str = ""
     nonexistent_policy: str = ""  # np= (RFC 9091); '' when the record has none, or no valid one
     from_domain_missing: bool = False  # the From domain, a subdomain of `domain`, does not exist
 
@@ -124,7 +131,7 @@ def parse_record(domain: str, records: list[list[tuple[str, str]]]) -> DmarcReco
             return None
         policy, subdomain, nonexistent = "none", "none", ""
     return DmarcRecord(domain, policy, subdomain, tags.get("adkim") == "s", tags.get("aspf") == "s",
-                       _percent(tags.get("pct", "")), nonexistent_policy=nonexistent)
+                       testing_tag(tags), nonexistent_policy=nonexistent)
 
 
 def _repeats_a_tag(tags: list[tuple[str, str]]) -> bool:
@@ -138,9 +145,28 @@ def _repeats_a_tag(tags: list[tuple[str, str]]) -> bool:
     return len(set(names)) != len(names)
 
 
-def _percent(text: str) -> int:
-    """pct= as 0-100; anything else is the default of 100, as for a tag that is absent."""
-    return int(text) if text.isdigit() and int(text) <= FULL_PERCENT else FULL_PERCENT
+def testing_tag(tags: dict[str, str]) -> str:
+    """'t=y' when the owner is testing its policy, 'pct=N' when a record without t= applies it to
+    N% of failing mail only, '' when the published policy applies to all of it.
+
+    RFC 9989 replaced pct= by t= (4.7, A.6): with t=y, "the policy applied to any failing messages
+    will be one level below the specified policy". pct= is gone from RFC 9989, but records written
+    for RFC 7489 still carry it, and their owners published pct=0 expecting the next lower policy,
+    so a record without t= is read as RFC 7489 6.6.4 asks (see `applied_policy`). A record with
+    t= was written for RFC 9989 and t= decides, whatever pct= says: t=n is "a request to apply the
+    Domain Owner Assessment Policy as specified to any message that produces a DMARC fail result"
+    (4.7), written out although it is the default, so `pct=0; t=n` is a domain enforcing its policy
+    that left a pct= from its testing days behind; and with t=y and pct=0 both, each names the
+    same request (A.6: t=y and t=n are "analogous" to pct=0 and pct=100), so the policy drops one
+    level, not two. A t= other than y or n is a syntax error, "discarded in favor of default values"
+    (4.8): as if the record had none.
+    """
+    testing = tags.get("t")
+    if testing in TESTING_VALUES:
+        return "t=y" if testing == "y" else ""
+    text = tags.get("pct", "")
+    percent = int(text) if text.isdigit() and int(text) <= FULL_PERCENT else FULL_PERCENT
+    return f"pct={percent}" if percent < FULL_PERCENT else ""
 
 
 def evaluate(from_domain: str, found: DmarcRecord | Answer | None, spf: SpfVerdict | None,
@@ -158,9 +184,12 @@ def evaluate(from_domain: str, found: DmarcRecord | Answer | None, spf: SpfVerdi
     else:
         result = "fail"
     partly = result == "fail" and _partly_signed(signatures, from_domain, found.strict_dkim)
-    return DmarcVerdict(result, applied_policy(from_domain, found), from_domain, found.domain,
-                        spf_ok, dkim_ok, PARTLY_SIGNED if partly else "",
-                        policy_tag=policy_tag(from_domain, found))
+    published, applied = published_policy(from_domain, found), applied_policy(from_domain, found)
+    lowered = published != applied
+    return DmarcVerdict(result, applied, from_domain, found.domain, spf_ok, dkim_ok,
+                        PARTLY_SIGNED if partly else "", policy_tag=policy_tag(from_domain, found),
+                        published=published if lowered else "",
+                        testing=found.testing if lowered else "")
 
 
 def _partly_signed(signatures: list[DkimSignature], from_domain: str, strict: bool) -> bool:
@@ -187,16 +216,22 @@ def policy_tag(from_domain: str, found: DmarcRecord) -> str:
     return "np" if found.from_domain_missing and found.nonexistent_policy else "sp"
 
 
-def applied_policy(from_domain: str, found: DmarcRecord) -> str:
-    """The policy of `policy_tag`; one step lower when pct= is under 100.
+def published_policy(from_domain: str, found: DmarcRecord) -> str:
+    """The policy the record's `policy_tag` names."""
+    return {"p": found.policy, "sp": found.subdomain_policy,
+            "np": found.nonexistent_policy}[policy_tag(from_domain, found)]
 
-    RFC 7489 6.6.4 picks the mail outside pct= by chance, and gives it the next lower policy. A
+
+def applied_policy(from_domain: str, found: DmarcRecord) -> str:
+    """The published policy; one level lower while the owner is testing it (`testing_tag`).
+
+    t=y asks for exactly that (RFC 9989 4.7), and has no effect on a policy of none. For pct=,
+    RFC 7489 6.6.4 picks the mail outside pct= by chance and gives it the next lower policy. A
     score must not depend on chance, so the lower policy stands for all of it: a domain still
     rolling out (pct=0 is common) has not yet vouched that all its failing mail is forged.
     """
-    policy = {"p": found.policy, "sp": found.subdomain_policy,
-              "np": found.nonexistent_policy}[policy_tag(from_domain, found)]
-    if found.percent < FULL_PERCENT:
+    policy = published_policy(from_domain, found)
+    if found.testing:
         policy = POLICIES[max(POLICIES.index(policy) - 1, 0)]
     return policy
 

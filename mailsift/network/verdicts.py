@@ -64,6 +64,10 @@ class DmarcVerdict:
     # The record's tag `policy` comes from: p, sp (a subdomain) or np (a subdomain that does not
     # exist, RFC 9091); '' without a record
     policy_tag: str = ""
+    # The policy that tag names when `policy` is one level below it, and the tag asking for that
+    # ('t=y', RFC 9989's testing mode, or 'pct=N' of an RFC 7489 record); '' when it applies as is
+    published: str = ""
+    testing: str = ""
 
 
 @dataclass(frozen=True)

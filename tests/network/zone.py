@@ -168,7 +168,8 @@ def _spf_edges() -> list[str]:
 
 
 def _dmarc_edges() -> list[str]:
-    """DMARC records with pct=, several records, syntax slips, a temperror, a real public suffix."""
+    """DMARC records with pct= and t=, several records, syntax slips, a temperror, a real public
+    suffix."""
     return [
         "mx-host=pct.test,mail.shop.test,10",
         'txt-record=_dmarc.pct.test,"v=DMARC1; p=reject; pct=0"',
@@ -202,6 +203,18 @@ def _dmarc_edges() -> list[str]:
         'txt-record=spf.bank.test,"v=spf1 -all"',
         'txt-record=_dmarc.npbad.test,"v=DMARC1; p=none; np=rejected"',
         'txt-record=_dmarc.nppct.test,"v=DMARC1; p=none; np=reject; pct=0"',
+        # testing mode (RFC 9989 t=y), alone, for subdomains, and beside an RFC 7489 pct=
+        "mx-host=trial.test,mail.shop.test,10",
+        'txt-record=_dmarc.trial.test,"v=DMARC1; p=reject; t=y"',
+        "mx-host=trialq.test,mail.shop.test,10",
+        'txt-record=_dmarc.trialq.test,"v=DMARC1; p=quarantine; t=y"',
+        'txt-record=_dmarc.trialsub.test,"v=DMARC1; p=none; sp=reject; t=y"',
+        "mx-host=enforced.test,mail.shop.test,10",
+        'txt-record=_dmarc.enforced.test,"v=DMARC1; p=reject; pct=0; t=n"',
+        "mx-host=trialpct.test,mail.shop.test,10",
+        'txt-record=_dmarc.trialpct.test,"v=DMARC1; p=reject; pct=0; t=y"',
+        "mx-host=trialbad.test,mail.shop.test,10",
+        'txt-record=_dmarc.trialbad.test,"v=DMARC1; p=reject; t=yes; pct=0"',
         # a tag named twice (RFC 6376 3.2: the whole record is invalid)
         "mx-host=dup.test,mail.shop.test,10",
         'txt-record=_dmarc.dup.test,"v=DMARC1; p=none; p=reject"',

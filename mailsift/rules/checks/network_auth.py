@@ -64,8 +64,11 @@ def dmarc(ctx: CheckContext, result: str, policy: str = "") -> CheckResult:
     if not verdict.record_domain:
         return f"{verdict.from_domain} publishes no DMARC record"
     missing = ", no such subdomain" if verdict.policy_tag == "np" else ""
-    return (f"{verdict.from_domain} (record at {verdict.record_domain}, "
-            f"{verdict.policy_tag or 'p'}={verdict.policy}{missing})")
+    tag = verdict.policy_tag or "p"
+    asked = f"{tag}={verdict.policy}{missing}"
+    if verdict.testing:  # the owner is testing: what it published, and why less applies
+        asked = f"{tag}={verdict.published}{missing}, {verdict.testing}: applied as {verdict.policy}"
+    return f"{verdict.from_domain} (record at {verdict.record_domain}, {asked})"
 
 
 @check("arc")
