@@ -178,8 +178,9 @@ class _TarBytes(_CappedBytes):
     """A tar's bytes, of which at most MAX_DIRECTORY may be read in all.
 
     tarfile reads each member's header (and the long name or pax records before it) and seeks
-    past the content, so what it reads is the listing. Counting the reads also ends the loops a
-    hostile tar can send tarfile into (a negative size stepping back to a header already read).
+    past the content, so what it reads is the listing. A size written as a negative number
+    steps tarfile back to a header it has read; `_read_tar` stops there, so each header is read
+    once and a small tar costs what its size allows, not the cap.
     """
 
     def __init__(self, data: bytes) -> None:
@@ -375,6 +376,7 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
     """
     source = _TarBytes(data)
     damaged = False
+    last = -1  # where the header before began
     try:
         with tarfile.TarFile(fileobj=source, tarinfo=_CheckedTarInfo, encoding="utf-8",
                              errors="replace") as tar:
@@ -386,6 +388,12 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
                     # zeros ends a tar.
                     damaged = any(data[tar.offset:tar.offset + tarfile.BLOCKSIZE])
                     break
+                # A negative size stepped back to a header already read: tarfile would read it
+                # again and again, up to MAX_DIRECTORY, 256 headers' work for a 2 KiB tar.
+                if info.offset <= last:
+                    damaged = True
+                    break
+                last = info.offset
                 if _add(archive, "", f"{info.name.rstrip('/')}/" if info.isdir() else info.name):
                     _note_link(archive, info)
     except _DirectoryTooBig:
