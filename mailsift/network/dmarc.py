@@ -1,10 +1,16 @@
-"""DMARC (RFC 7489): does the From domain's owner vouch for this message, and what does it ask for?
+"""DMARC (RFC 9989, which replaced RFC 7489 and RFC 9091): does the From domain's owner vouch for
+this message, and what does it ask for?
 
 The policy record is looked up at `_dmarc.<From domain>` and, at the same time rather than after a
 miss, at the organisational domain (Public Suffix List). The message passes when SPF or a DKIM
 signature passed for a domain aligned with the From domain (strict: the same name; relaxed: the
 same organisational domain). A failure is reported together with the published policy, so a site
 can decide per policy: score a p=none failure lightly, reject on p=reject.
+
+RFC 9989 finds the organisational domain by walking up the DNS tree (4.10) instead of by the
+PSL; the PSL stays, for now: PSD records published under RFC 9091 cannot carry the psd=y the walk
+needs (the tag is new), and without it the walk makes such a suffix the organisational domain of
+every domain under it, so relaxed alignment would let any registrant pass DMARC for the others.
 
 A signature of the From domain that covers only the start of the body (l=, with content after it)
 is no pass: the domain did not vouch for what was appended, and a pass would let anyone append his
@@ -23,6 +29,7 @@ record written for RFC 7489 (see `testing_tag`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -34,6 +41,8 @@ POLICIES = ("none", "quarantine", "reject")
 FULL_PERCENT = 100
 # t= (RFC 9989 4.7): y, the owner is testing its policy; n, the default, apply it as published
 TESTING_VALUES = ("y", "n")
+# A URI (RFC 3986): a scheme, a colon, and something after it; values reach us lowercased
+REPORTING_URI = re.compile(r"[a-z][a-z0-9+.-]*:\S+")
 # A domain does not exist for DMARC when the DNS answers NXDOMAIN for it (RFC 9989, after RFC
 # 8020). The sender-domain check asks these three questions of the From domain anyway
 # (sender.check_domains), so the test costs no lookup of its own and waits for nothing the
@@ -51,7 +60,7 @@ class DmarcRecord:
     # The tag asking for one policy below the published one: 't=y', or 'pct=N' (N < 100) in a
     # record without a t= of its own; '' when the published policy applies (`testing_tag`)
     testing: str = ""
-    nonexistent_policy: str = ""  # np= (RFC 9091); '' when the record has none, or no valid one
+    nonexistent_policy: str = ""  # np= (RFC 9989, after RFC 9091); '' when the record has none
     from_domain_missing: bool = False  # the From domain, a subdomain of `domain`, does not exist
 
 
@@ -66,9 +75,11 @@ def record_names(from_domain: str) -> list[str]:
 async def fetch_record(from_domain: str, lookups: Lookups) -> DmarcRecord | Answer | None:
     """The record that applies; the failed Answer when a lookup gave no verdict; None: no record.
 
-    The organisational domain's record counts only when the From domain publishes no DMARC record
-    at all: one it got wrong (two records, no usable p=) ends the search (RFC 7489 6.6.3), as its
-    owner did not leave the choice to the parent domain.
+    A name's records count when exactly one of them is a DMARC record: none, or several, are
+    "discarded" and the search goes on to the organisational domain (RFC 9989 4.10 steps 2 and 6;
+    RFC 7489 6.6.3 ended it at two records, so a subdomain publishing two escaped the parent's
+    sp=). One record that gives no policy (`parse_record`) ends it: the owner wrote a record of
+    its own, and RFC 9989 4.10.1 then applies no DMARC processing rather than the parent's.
     """
     names = record_names(from_domain)
     answers = await lookups.query_all([(n, "TXT") for n in names])
@@ -76,8 +87,8 @@ async def fetch_record(from_domain: str, lookups: Lookups) -> DmarcRecord | Answ
         if answer.unknown:
             return answer
         found = [tags for tags in map(_tags, answer.records) if _is_dmarc(tags)]
-        if found:
-            return await _note_existence(parse_record(name.removeprefix("_dmarc."), found),
+        if len(found) == 1:
+            return await _note_existence(parse_record(name.removeprefix("_dmarc."), found[0]),
                                          from_domain, lookups)
     return None
 
@@ -116,22 +127,33 @@ def _is_dmarc(tags: list[tuple[str, str]]) -> bool:
     return bool(tags) and tags[0] == ("v", "dmarc1")
 
 
-def parse_record(domain: str, records: list[list[tuple[str, str]]]) -> DmarcRecord | None:
-    """The one DMARC record's policy; None, no DMARC, for several records (RFC 7489 6.6.3), for
-    one naming a tag twice (see `_repeats_a_tag`) and for one without a valid p= (or with an
-    invalid sp=) and no rua= (6.6.3; with a rua= it is p=none). An np= that is no policy is left
-    out, as a tag the record did not have: sp= then applies to missing subdomains too."""
-    if len(records) != 1 or _repeats_a_tag(records[0]):
+def parse_record(domain: str, tags: list[tuple[str, str]]) -> DmarcRecord | None:
+    """The record's policy; None, no DMARC, for a record naming a tag twice (`_repeats_a_tag`).
+
+    A record without p= counts as p=none (RFC 9989 4.7: "If this tag is not present in an
+    otherwise syntactically valid DMARC Policy Record, then the record is treated as if it
+    included p=none"; RFC 7489 required p=). A p=, sp= or np= that is no policy (p=rejected)
+    makes the whole record p=none when rua= names a reporting URI, and no DMARC otherwise
+    (4.10.1): an np= typo does not leave p= and sp= in force, as RFC 9989 receivers apply none.
+    """
+    if _repeats_a_tag(tags):
         return None
-    tags = dict(records[0])
-    policy, subdomain = tags.get("p"), tags.get("sp", tags.get("p"))
-    nonexistent = tags["np"] if tags.get("np") in POLICIES else ""
-    if policy not in POLICIES or subdomain not in POLICIES:
-        if not tags.get("rua"):
+    values = dict(tags)
+    policy = values.get("p", "none")
+    subdomain, nonexistent = values.get("sp", policy), values.get("np", "")
+    if not {policy, subdomain, nonexistent or "none"} <= set(POLICIES):
+        if not _reports(values.get("rua", "")):
             return None
         policy, subdomain, nonexistent = "none", "none", ""
-    return DmarcRecord(domain, policy, subdomain, tags.get("adkim") == "s", tags.get("aspf") == "s",
-                       testing_tag(tags), nonexistent_policy=nonexistent)
+    return DmarcRecord(domain, policy, subdomain, values.get("adkim") == "s", values.get("aspf") == "s",
+                       testing_tag(values), nonexistent_policy=nonexistent)
+
+
+def _reports(rua: str) -> bool:
+    """rua= names at least one syntactically valid reporting URI (RFC 9989 4.10.1), a scheme and
+    what follows it (RFC 3986), an obsolete '!size' suffix allowed: 'mailto:d@x.example'; neither
+    'd@x.example' nor an empty rua= is one."""
+    return any(REPORTING_URI.fullmatch(uri.strip().partition("!")[0]) for uri in rua.split(","))
 
 
 def _repeats_a_tag(tags: list[tuple[str, str]]) -> bool:
@@ -139,7 +161,7 @@ def _repeats_a_tag(tags: list[tuple[str, str]]) -> bool:
 
     RFC 7489 6.3 (and DMARCbis after it) writes DMARC records in DKIM's tag=value syntax, and RFC
     6376 3.2 says a tag-list naming a tag twice is invalid as a whole; RFC 7489's grammar (6.4)
-    has room for each tag once. So the record gives no policy, as one without a valid p= does.
+    has room for each tag once. So the record gives no policy, whatever its rua= says.
     """
     names = [name for name, _ in tags]
     return len(set(names)) != len(names)

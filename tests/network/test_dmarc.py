@@ -69,12 +69,13 @@ def test_policy_applied_to_part_of_the_mail_counts_as_the_next_lower(
     assert DMARC_RULES & set(failing(scanner, sender).rule_names) == {rule}
 
 
-def test_two_records_at_the_from_domain_mean_no_dmarc(scanner: Scanner) -> None:
-    """RFC 7489 6.6.3: several records end policy discovery; the organisational domain's sp= of
-    quarantine must not be taken instead."""
+def test_two_records_at_the_from_domain_leave_it_to_the_organisational_domain(scanner: Scanner) -> None:
+    """RFC 9989 4.10: several records at a name are discarded and the search goes on, so the
+    organisational domain's sp= applies (RFC 7489 6.6.3 ended the search with no DMARC)."""
     result = failing(scanner, "tom@twice.shop.test")
-    assert DMARC_RULES & set(result.rule_names) == {"DMARC_MISSING"}
-    assert "dmarc=none" in result.auth_results
+    assert {h.name: h.evidence for h in result.hits if h.name in DMARC_RULES} == {
+        "DMARC_QUARANTINE": "twice.shop.test (record at shop.test, sp=quarantine)"}
+    assert "dmarc=fail header.from=twice.shop.test policy.dmarc=quarantine" in result.auth_results
 
 
 @pytest.mark.parametrize(("sender", "rule"), [

@@ -4,6 +4,11 @@ Testing mode: a domain publishing `p=reject; t=y` is trying its policy out and a
 lower one (RFC 9989 4.7); t= was ignored, so its failing mail scored DMARC_REJECT, the owner's own
 mail among it while it still fixes its senders. pct= (RFC 7489) is still honoured for records
 without t=.
+
+Validity: a record without p= is p=none (RFC 9989 4.7), where it was no DMARC; a p=, sp= or np=
+that is no policy makes the record p=none with a reporting URI and no DMARC without one (4.10.1),
+where an invalid np= was ignored and the record's p=reject stood; a rua= that names no URI is no
+reporting URI.
 """
 
 from __future__ import annotations
@@ -51,3 +56,21 @@ def test_explicit_t_n_enforces_the_policy_whatever_pct_says(scanner: Scanner) ->
 ])
 def test_pct_counts_only_where_t_does_not_decide(scanner: Scanner, sender: str, evidence: str) -> None:
     assert dmarc_evidence(failing(scanner, sender)) == {"DMARC_QUARANTINE": evidence}
+
+
+@pytest.mark.parametrize(("sender", "rule", "evidence"), [
+    ("tom@nop.test", "DMARC_NONE", "nop.test (record at nop.test, p=none)"),  # v=DMARC1; sp=quarantine
+    ("x@made-up.nop.test", "DMARC_QUARANTINE", "made-up.nop.test (record at nop.test, sp=quarantine)"),
+])
+def test_record_without_p_counts_as_p_none(scanner: Scanner, sender: str, rule: str, evidence: str) -> None:
+    assert dmarc_evidence(failing(scanner, sender)) == {rule: evidence}
+
+
+@pytest.mark.parametrize(("sender", "rule"), [
+    ("tom@npbadreject.test", "DMARC_MISSING"),  # p=reject; np=rejected: no DMARC, not p=reject
+    ("tom@npbadrua.test", "DMARC_NONE"),  # the same with a rua=mailto: p=none
+    ("tom@badrua.test", "DMARC_MISSING"),  # p=rejected; rua=dmarc@badrua.test: no URI, no DMARC
+    ("tom@ruasize.test", "DMARC_NONE"),  # one URI of two is enough, its !size suffix allowed
+])
+def test_invalid_policy_tags_follow_rfc_9989(scanner: Scanner, sender: str, rule: str) -> None:
+    assert set(dmarc_evidence(failing(scanner, sender))) == {rule}

@@ -53,7 +53,8 @@ def test_organisational_domain_itself_keeps_its_own_policy(scanner: Scanner) -> 
 
 
 @pytest.mark.parametrize(("sender", "rule"), [
-    ("x@made-up.npbad.test", "DMARC_NONE"),  # np=rejected is no policy: sp= (here p=) applies
+    # np=rejected is no policy, and without a rua= the record gives none (RFC 9989 4.10.1)
+    ("x@made-up.npbad.test", "DMARC_MISSING"),
     ("x@made-up.nppct.test", "DMARC_QUARANTINE"),  # np=reject; pct=0: the next lower, as for p=
 ])
 def test_policy_for_missing_subdomains_is_read_as_the_other_policies(

@@ -215,6 +215,18 @@ def _dmarc_edges() -> list[str]:
         'txt-record=_dmarc.trialpct.test,"v=DMARC1; p=reject; pct=0; t=y"',
         "mx-host=trialbad.test,mail.shop.test,10",
         'txt-record=_dmarc.trialbad.test,"v=DMARC1; p=reject; t=yes; pct=0"',
+        # validity by RFC 9989: no p= (p=none), an np= that is no policy (the record is p=none
+        # with a reporting URI, no DMARC without), a rua= naming no URI
+        "mx-host=nop.test,mail.shop.test,10",
+        'txt-record=_dmarc.nop.test,"v=DMARC1; sp=quarantine"',
+        "mx-host=npbadreject.test,mail.shop.test,10",
+        'txt-record=_dmarc.npbadreject.test,"v=DMARC1; p=reject; np=rejected"',
+        "mx-host=npbadrua.test,mail.shop.test,10",
+        'txt-record=_dmarc.npbadrua.test,"v=DMARC1; p=reject; np=rejected; rua=mailto:d@npbadrua.test"',
+        "mx-host=badrua.test,mail.shop.test,10",
+        'txt-record=_dmarc.badrua.test,"v=DMARC1; p=rejected; rua=dmarc@badrua.test"',
+        "mx-host=ruasize.test,mail.shop.test,10",
+        'txt-record=_dmarc.ruasize.test,"v=DMARC1; p=rejected; rua=d@ruasize.test, mailto:d@x.test!1m"',
         # a tag named twice (RFC 6376 3.2: the whole record is invalid)
         "mx-host=dup.test,mail.shop.test,10",
         'txt-record=_dmarc.dup.test,"v=DMARC1; p=none; p=reject"',
