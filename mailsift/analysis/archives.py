@@ -20,7 +20,9 @@ what is left of the cap is not read (its directory is at its end); one that lies
 the cap. Only stored and deflated inner zips are read: zipfile decompresses bzip2 and LZMA chunks
 without an output limit, and either expands a few KiB of zeros to gigabytes. An inner zip left
 closed for either reason is named on the archive as unopened: its files escape the rules as a
-damaged zip's do, and making a zip too big to open is no harder than damaging one.
+damaged zip's do, and making a zip too big to open is no harder than damaging one. So is a zip
+inside the inner zip, and a zip inside a tar: neither is ever opened, and nesting a zip once
+more, or tarring it, is no harder either.
 
 A tar has no directory: each member's name is in a 512-byte header in front of its content. The
 stdlib `tarfile` reads a header, then seeks past the content to the next, so what it reads is
@@ -338,19 +340,23 @@ def _read_zip(data: bytes, archive: Archive, prefix: str, budget: Budget) -> Non
                     break
                 members.append(info)
                 archive.encrypted |= bool(info.flag_bits & FLAG_ENCRYPTED)
-            if prefix or archive.too_many:  # an inner zip's files would not be listed
+            if archive.too_many:  # an inner zip's files would not be listed
                 return
             for info in members:
                 if not _is_inner_zip(info):
                     continue
-                if info.compress_type in INFLATED and info.file_size <= budget.left:
+                if not prefix and info.compress_type in INFLATED and info.file_size <= budget.left:
                     _read_inner(zipped, info, archive, budget)
-                else:
-                    archive.unopened.append(info.filename)
+                else:  # one level deep only: a zip inside the inner zip stays closed too
+                    archive.unopened.append(prefix + info.filename)
 
 
 def _is_inner_zip(info: zipfile.ZipInfo) -> bool:
-    return info.filename.lower().endswith(".zip") and not info.flag_bits & FLAG_ENCRYPTED
+    return _named_zip(info.filename) and not info.flag_bits & FLAG_ENCRYPTED
+
+
+def _named_zip(name: str) -> bool:
+    return name.lower().endswith(".zip")
 
 
 def _read_inner(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Archive, budget: Budget) -> None:
@@ -396,6 +402,8 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
                 last = info.offset
                 if _add(archive, "", f"{info.name.rstrip('/')}/" if info.isdir() else info.name):
                     _note_link(archive, info)
+                    if info.isfile() and _named_zip(info.name):  # zips are opened inside zips only
+                        archive.unopened.append(info.name)
     except _DirectoryTooBig:
         archive.too_big = True
         return

@@ -339,6 +339,19 @@ def test_zip_inside_a_zip_too_big_to_open_is_unlisted() -> None:
     assert "ATTACH_ARCHIVE_UNLISTED" not in hits(small)
 
 
+def test_a_zip_deeper_than_the_level_opened_is_unopened() -> None:
+    """Zips are opened one level deep, and a zip inside the inner zip was dropped with no flag:
+    invoice.zip holding docs.zip holding scan.zip holding invoice.js passed every archive rule,
+    the padding trick above without the padding. An encrypted one counts as encrypted instead."""
+    three = zip_bytes({"docs.zip": zip_bytes({"scan.zip": zip_of("invoice.js"), "a.pdf": b""})})
+    assert archive_of(three) == Archive("zip", ["docs.zip", "docs.zip/scan.zip", "docs.zip/a.pdf"],
+                                        unopened=["docs.zip/scan.zip"])
+    message = with_attachment("invoice.zip", three)
+    assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == "docs.zip/scan.zip left unopened in invoice.zip"
+    locked = zip_bytes({"docs.zip": zip_of("scan.zip", encrypted=True)})
+    assert archive_of(locked) == Archive("zip", ["docs.zip", "docs.zip/scan.zip"], encrypted=True)
+
+
 # --- tar archives --------------------------------------------------------------------------------
 
 def tar_bytes(members: dict[str, bytes], mode: str = "w", fmt: int = tarfile.PAX_FORMAT) -> bytes:
@@ -484,6 +497,17 @@ def test_tar_stepping_back_to_a_header_already_read_is_damaged_and_read_once(siz
         assert archive == Archive(kind, ["a.txt", "b.txt", "c.txt"], unreadable=True)
     message = with_attachment("logs.tar", stepping_back(size))
     assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == "damaged in logs.tar"
+
+
+@pytest.mark.parametrize(("mode", "kind", "name"), TAR_KINDS)
+def test_a_zip_inside_a_tar_is_unopened(mode: str, kind: str, name: str) -> None:
+    """A tar's zips are never opened, and were dropped with no flag: invoice.js zipped, then
+    tarred, passed every archive rule. A folder named like a zip is no zip."""
+    tarred = tar_bytes({"scans.zip/": b"", "scan.zip": zip_of("invoice.js"), "a.pdf": b""}, mode)
+    assert archive_of(tarred, name) == Archive(kind, ["scans.zip/", "scan.zip", "a.pdf"],
+                                               unopened=["scan.zip"])
+    message = with_attachment(name, tarred)
+    assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == f"scan.zip left unopened in {name}"
 
 
 def test_tar_inside_bzip2_is_recognised_but_not_read() -> None:
