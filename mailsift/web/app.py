@@ -430,15 +430,15 @@ class Pages:
         try:
             if present:
                 entry = list_entry(typed)
-                stored = {entry}
+                held = await run_in_threadpool(self._spellings_held, address, kind, entry)
+                stored = set() if held else {entry}
             else:
                 entry, stored = await run_in_threadpool(self._spellings_kept, address, kind, typed)
         except ValueError as exc:
             self.flash(request, str(exc))
             return RedirectResponse("/lists", 303)
-        if not stored:  # "Removed" said a change was made, and the user looked no further
-            self.flash(request, f"{unicode_address(entry)} was not in the {kind} list of {address}; "
-                       "nothing was removed.")
+        if not stored:  # "Added"/"Removed" said a change was made, and the user looked no further
+            self.flash(request, _unchanged(unicode_address(entry), kind, address, present))
             return RedirectResponse("/lists", 303)
         for spelling in stored:
             await run_in_threadpool(self.store.backend.set_listed, address, kind, spelling, present)
@@ -457,12 +457,28 @@ class Pages:
         `list_entry` first, so it could never go: the entry stored exactly as sent is taken
         then. Picked from what is stored, so nothing the form sent is passed on unless the list
         holds it; ValueError for anything else refused."""
-        kept = self.store.backend.all_lists().get(address)
-        held = kept.entries(kind) if kept else set()
-        if typed in held and entry_problem(typed):
+        if entry_problem(typed) and typed in self._held(address, kind):
             return typed, {typed}
         entry = list_entry(typed)
-        return entry, {e for e in held if _as_entry(e) == entry}
+        return entry, self._spellings_held(address, kind, entry)
+
+    def _spellings_held(self, address: str, kind: str, entry: str) -> set[str]:
+        """The entries of the owner's list that are `entry` (as `list_entry` makes it) in any
+        spelling: the scanner reads an older version's spam.bücher.example as the entry
+        spam.xn--bcher-kva.example (rules.checks.userlists), so either is that entry listed."""
+        return {e for e in self._held(address, kind) if _as_entry(e) == entry}
+
+    def _held(self, address: str, kind: str) -> set[str]:
+        kept = self.store.backend.all_lists().get(address)
+        return kept.entries(kind) if kept else set()
+
+
+def _unchanged(entry: str, kind: str, address: str, adding: bool) -> str:
+    """The flash for an Add or Remove that found nothing to do: the list held the entry already,
+    or did not hold it. Saying "Added" then made a user believe a change was made."""
+    if adding:
+        return f"{entry} is already in the {kind} list of {address}; nothing was added."
+    return f"{entry} was not in the {kind} list of {address}; nothing was removed."
 
 
 def _as_entry(stored: str) -> str:

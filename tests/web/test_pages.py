@@ -119,6 +119,28 @@ def test_removing_an_entry_stored_with_a_line_break_logs_one_line(
                         "x.example\\nmailsift: INFO mailsift.web: user=admin"]
 
 
+@pytest.mark.parametrize(("stored", "typed"), [
+    ("spam.example", "@Spam.example"),  # as stored
+    ("xn--bcher-kva.example", "Bücher.example"),  # the other spelling of the stored entry
+    ("bücher.example", "xn--bcher-kva.example"),  # an older version stored it as typed
+])
+def test_adding_an_entry_the_list_already_holds_says_so(
+        client: TestClient, store: QuarantineStore, caplog: pytest.LogCaptureFixture,
+        stored: str, typed: str) -> None:
+    """It flashed "Added spam.example to the block list" and logged an addition though the list
+    held the entry already, in this or another spelling the scanner reads as the same entry."""
+    caplog.set_level(logging.INFO)
+    store.backend.set_listed("jane@example.org", "block", stored, True)
+    token = log_in(client, "jane")
+    client.post("/lists", data={"csrf": token, "address": "jane@example.org", "kind": "block",
+                                "entry": typed, "op": "add"})
+    assert store.backend.all_lists()["jane@example.org"].block == {stored}
+    shown = typed.lower().removeprefix("@").replace("xn--bcher-kva", "bücher")
+    assert flash_of(client.get("/lists").text) == (
+        f"{shown} is already in the block list of jane@example.org; nothing was added.")
+    assert not [r for r in caplog.records if "added to" in r.getMessage()]
+
+
 def flash_of(page: str) -> str:
     """The message the page flashes after an action, as its user reads it."""
     found = re.search(r'<p class="flash" role="status">([^<]*)</p>', page)
