@@ -31,8 +31,10 @@ is: 85 to 250 members, listed in the same few milliseconds (tarfile takes 16 us 
 zipfile takes 2), then the archive is recorded as too big, with the names read so far. Pax
 records that tarfile would parse in quadratic time are refused first (see MAX_DIGITS). A tar
 inside gzip or xz (.tar.gz, .tgz, .tar.xz) must be decompressed up to each header, so it is
-decompressed only within what is left of the message's NESTED_BYTES, as a zip inside a zip is;
-one whose headers go on past that is recorded as too big: a gzip bomb costs 3 ms. Whether a
+decompressed only within what is left of the message's NESTED_BYTES, as a zip inside a zip is:
+a gzip bomb costs 3 ms. One whose headers go on past that is recorded as too big only when it is
+a bomb (BOMB_RATIO); an ordinary tarball of logs unpacks far past 1 MiB and is judged by the
+names read up to there. Whether a
 gzip or xz file holds a tar is decided on its first 512 bytes decompressed (tarfile's header
 checksum); any other gzip gives the name in its header (below). bzip2 (.tar.bz2) is recognised
 but not read: its decoder works in blocks of up to 900 kB, so even the first 512 bytes cost a
@@ -82,6 +84,18 @@ MAX_DIRECTORY = 128 * 1024
 # Bytes decompressed per message to read zips inside zips and tars inside gzip or xz. Malware's
 # inner zips are a few KiB to a few hundred KiB; inflating 1 MiB takes a few milliseconds.
 NESTED_BYTES = 1024 * 1024
+# How many times the compressed bytes behind it what a compressed tar cut at NESTED_BYTES
+# decompressed to must be for the cut to count as a bomb (too big to list). Measured with zlib
+# level 9 and xz -6: logs 9 to 21 times (gzip; a stuck process logging one line with its time
+# 21) and 12 to 250 times (xz), Python source 4 to 5, a tar of source 4 to 9, office files and
+# images about 1 (already compressed), a tar of 1,000 empty files (headers only) 107 and 270.
+# Zeros, a bomb's padding, 1,009 times (gzip, near deflate's limit of 1,032) and 3,692 (xz).
+# Padding that compresses less passes: 2 KiB of it per MiB is cheap, so this catches the
+# cheapest bomb only, and an ordinary tarball running past the allowance scores nothing.
+BOMB_RATIO = 500
+# Compressed bytes fed to the decompressor at a time: the unit `consumed` is counted in for xz,
+# small enough that an xz bomb (3,692 times) shows over BOMB_RATIO after 1 MiB.
+UNPACK_CHUNK = 1024
 # Bytes of a name read from a gzip header; real names are short.
 MAX_GZIP_NAME = 1024
 # Memory liblzma may reserve for an xz file's dictionary, which the file declares: xz -9, the
@@ -377,8 +391,8 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
     """Add the tar's member names to `archive`, up to the first damage or the caps.
 
     `cut` says `data` is the start of a longer tar, decompressed up to the message's allowance:
-    a tar that goes on past it was too big to list. Members are listed as they are read, so
-    those before the damage or the cap stay. Folders end in '/', as in a zip.
+    running off its end is no damage (the caller decides whether it was a bomb). Members are
+    listed as they are read, so those before the damage or the cap stay. Folders end in '/', as in a zip.
     """
     source = _TarBytes(data)
     damaged = False
@@ -410,42 +424,63 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
     except UNREADABLE:
         damaged = True
     # Where the data ends inside the tar, tarfile stops quietly or with an error.
-    if source.ran_off:
-        archive.too_big, archive.unreadable = cut, not cut
-    else:
-        archive.unreadable = damaged
+    archive.unreadable = not cut if source.ran_off else damaged
 
 
-def _unpack(kind: str, data: bytes, limit: int) -> tuple[bytes, bool]:
-    """What `data` decompresses to, up to `limit` (> 0) bytes, and whether there is more."""
+@dataclass(slots=True)
+class _Unpacked:
+    """What the start of a compressed file decompressed to, and from how many of its bytes."""
+
+    data: bytes
+    more: bool  # the output stopped at the limit, not at the end of the stream
+    consumed: int  # compressed bytes behind `data` (for xz, rounded up to a whole UNPACK_CHUNK)
+
+
+def _unpack(kind: str, data: bytes, limit: int) -> _Unpacked:
+    """What `data` decompresses to, up to `limit` (> 0) bytes, fed UNPACK_CHUNK at a time so
+    that the compressed bytes behind the output are known (liblzma does not say how much of
+    its input it used)."""
     decompressor = UNPACKERS[kind]()
-    unpacked = decompressor.decompress(data, limit)
-    return unpacked, len(unpacked) == limit and not decompressor.eof
+    parts: list[bytes] = []
+    size = fed = 0
+    while fed < len(data) and size < limit and not decompressor.eof:
+        chunk = data[fed:fed + UNPACK_CHUNK]
+        fed += len(chunk)
+        parts.append(decompressor.decompress(chunk, limit - size))
+        size += len(parts[-1])
+    consumed = fed - len(getattr(decompressor, "unconsumed_tail", b""))
+    return _Unpacked(b"".join(parts), size == limit and not decompressor.eof, consumed)
 
 
 def _holds_tar(kind: str, data: bytes) -> bool:
     """Whether the compressed `data` starts with a tar header (by its checksum): one block
     decompressed costs microseconds."""
     try:
-        block, _ = _unpack(kind, data, tarfile.BLOCKSIZE)
-        tarfile.TarInfo.frombuf(block, "utf-8", "replace")
+        tarfile.TarInfo.frombuf(_unpack(kind, data, tarfile.BLOCKSIZE).data, "utf-8", "replace")
     except UNREADABLE:
         return False
     return True
 
 
 def _read_packed_tar(kind: str, data: bytes, archive: Archive, budget: Budget) -> None:
-    """List a tar inside gzip or xz, decompressing at most what is left of the budget."""
+    """List a tar inside gzip or xz, decompressing at most what is left of the budget.
+
+    A tar going on past that is too big to list only when it is a bomb: what was decompressed
+    is BOMB_RATIO times the compressed bytes it came from or more, padding put before the
+    program to push it past the allowance. An ordinary tarball of logs or source going on past
+    it is judged by the names read up to there and not flagged, as is one met when the
+    allowance is spent (nothing of it is read)."""
     if budget.left <= 0:
-        archive.too_big = True
         return
     try:
-        unpacked, cut = _unpack(kind, data, budget.left)
+        unpacked = _unpack(kind, data, budget.left)
     except UNREADABLE:
         archive.unreadable = True
         return
-    budget.left -= len(unpacked)
-    _read_tar(unpacked, archive, cut)
+    budget.left -= len(unpacked.data)
+    _read_tar(unpacked.data, archive, cut=unpacked.more)
+    if unpacked.more and len(unpacked.data) >= BOMB_RATIO * unpacked.consumed:
+        archive.too_big = True
 
 
 def _gzip_name(data: bytes) -> list[str]:

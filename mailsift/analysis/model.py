@@ -94,7 +94,8 @@ class Archive:
     encrypted: bool = False  # a member's content is encrypted (its name still is not)
     # Not listed in full within the limits: a zip (or a zip inside it) whose list of members is
     # over archives.MAX_DIRECTORY, not read at all; a tar whose headers are, or a compressed tar
-    # going on past the message's archives.NESTED_BYTES, listed up to there.
+    # cut at the message's archives.NESTED_BYTES that is a bomb (archives.BOMB_RATIO), listed up
+    # to there.
     too_big: bool = False
     # An archive that cannot be listed: damaged, truncated, lying or using an unknown method.
     # zipfile lists all or nothing, so such a zip gave no names; a tar gave those before the damage.
