@@ -49,8 +49,8 @@ it, so the header's few fields are read here.
 
 A member whose path leaves the folder it is unpacked into (`../../Startup/run.exe`, `/etc/cron.d/x`,
 or one starting with a drive letter) is noted for the attachment rules: a "zip slip". So is a tar
-link whose target leaves it (`cron -> /etc/cron.d`): a later member written through the link
-lands there.
+link whose target leaves it (`cron -> /etc/cron.d`) once a later member is written through the
+link (`cron/job`), which lands there; the link alone writes nothing (see _Links).
 """
 
 from __future__ import annotations
@@ -328,18 +328,52 @@ def _absolute(path: str) -> bool:
     return path.startswith("/") or DRIVE.match(path) is not None
 
 
-def _note_link(archive: Archive, info: tarfile.TarInfo) -> None:
-    """Note the tar link `info` as escaping if its target leaves the folder, unless a member
-    escaping is already noted. A symbolic link's target counts from the link's own folder
-    (`docs/up -> ../readme.txt` stays inside); a hard link's target names another member, so it
-    counts from the top of the folder."""
-    if archive.escaping or not (info.issym() or info.islnk()):
-        return
+def _escaping_link(info: tarfile.TarInfo) -> bool:
+    """Whether `info` is a tar link whose target leaves the folder. A symbolic link's target
+    counts from the link's own folder (`docs/up -> ../readme.txt` stays inside); a hard link's
+    target names another member, so it counts from the top of the folder."""
+    if not (info.issym() or info.islnk()):
+        return False
     target = info.linkname.replace("\\", "/")
     if info.issym() and not _absolute(target):
         target = posixpath.join(posixpath.dirname(info.name.replace("\\", "/")), target)
-    if _escapes(target):
-        archive.escaping, archive.escape_target = info.name, info.linkname
+    return _escapes(target)
+
+
+class _Links:
+    """A tar's links pointing out of its folder, noted on the archive once a later member is
+    written through one: a member at the link's own path, or under it.
+
+    Such a link alone writes nothing: `tar czf etc.tgz /etc` holds `localtime ->
+    /usr/share/zoneinfo/...` and dozens like it. The attack is the member after it: through a
+    symbolic link `cron -> /etc/cron.d`, `cron/job` lands in /etc/cron.d. A hard link
+    `passwd -> /etc/passwd` followed by a member `passwd` makes Python's tarfile (its default
+    filter before 3.14) open the link and overwrite /etc/passwd, and a file written over a
+    symbolic link goes the same way; GNU tar strips the leading '/' of hard link targets and
+    refuses '..', and tarfile's 'data' filter refuses both kinds, but an unpacker that trusts
+    the archive writes where the link points. A hard link alone gives a name for a file the
+    archive did not bring, which hurts only where the unpacked folder is served back.
+    """
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.pending: dict[str, tarfile.TarInfo] = {}  # path + '/' -> the escaping link
+
+    def member(self, info: tarfile.TarInfo) -> None:
+        """Note `info` if it is written through a link before it, or keep it if it escapes."""
+        if self.archive.escaping:
+            return
+        path = _tar_path(info.name) + "/"
+        link = next((link for prefix, link in self.pending.items() if path.startswith(prefix)), None)
+        if link is not None:
+            self.archive.escaping, self.archive.escape_target = link.name, link.linkname
+        elif _escaping_link(info):
+            self.pending.setdefault(path, info)
+
+
+def _tar_path(name: str) -> str:
+    """A member's path as an unpacker writes it: './a//b/' and '/a/b' are 'a/b'."""
+    return posixpath.normpath(name.replace("\\", "/")).lstrip("/")
 
 
 def _read_zip(data: bytes, archive: Archive, prefix: str, budget: Budget) -> None:
@@ -395,6 +429,7 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
     listed as they are read, so those before the damage or the cap stay. Folders end in '/', as in a zip.
     """
     source = _TarBytes(data)
+    links = _Links(archive)
     damaged = False
     last = -1  # where the header before began
     try:
@@ -415,7 +450,7 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
                     break
                 last = info.offset
                 if _add(archive, "", f"{info.name.rstrip('/')}/" if info.isdir() else info.name):
-                    _note_link(archive, info)
+                    links.member(info)
                     if info.isfile() and _named_zip(info.name):  # zips are opened inside zips only
                         archive.unopened.append(info.name)
     except _DirectoryTooBig:

@@ -589,34 +589,62 @@ def test_dots_and_spaces_windows_keeps_in_a_folder_name_are_not_scored(member: s
     assert "ATTACH_ARCHIVE_PATH_ESCAPE" not in hits(with_attachment("update.zip", zip_of(member)))
 
 
-def linked_tar(name: str, target: str, link_type: bytes, mode: str = "w") -> bytes:
+def linked_tar(name: str, target: str, link_type: bytes, mode: str = "w", then: str = "") -> bytes:
     """A tar holding readme.txt and the link `name` to `target`, as tar writes a symbolic
-    (SYMTYPE) or hard (LNKTYPE) link: a header naming the target, no content."""
+    (SYMTYPE) or hard (LNKTYPE) link (a header naming the target, no content), then the file
+    `then`, if any."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode=mode, format=tarfile.PAX_FORMAT) as archive:  # type: ignore[call-overload]
         archive.addfile(tarfile.TarInfo("readme.txt"), io.BytesIO(b""))
         link = tarfile.TarInfo(name)
         link.type, link.linkname = link_type, target
         archive.addfile(link)
+        if then:
+            archive.addfile(tarfile.TarInfo(then), io.BytesIO(b""))
     return buffer.getvalue()
 
 
 STARTUP = "../../AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup"
-
-
-@pytest.mark.parametrize(("link_type", "name", "target"), [
+ESCAPING_LINKS = [
     (tarfile.SYMTYPE, "Startup", STARTUP), (tarfile.SYMTYPE, "cron", "/etc/cron.d"),
     (tarfile.SYMTYPE, "docs/up", "../../x"), (tarfile.SYMTYPE, "config", "C:\\Users\\Public"),
     (tarfile.LNKTYPE, "passwd", "/etc/passwd"), (tarfile.LNKTYPE, "docs/profile", "../.profile"),
-])
-def test_tar_link_pointing_out_of_its_folder_is_scored(link_type: bytes, name: str, target: str) -> None:
+]
+
+
+@pytest.mark.parametrize(("link_type", "name", "target"), ESCAPING_LINKS)
+def test_tar_link_pointing_out_of_its_folder_is_scored_when_written_through(
+        link_type: bytes, name: str, target: str) -> None:
     """A link whose target leaves the folder lets a later member with the link's name (or a path
     through it) be written there: the other zip slip. Tar links were listed by their own names,
     which stay inside, and not judged. A symbolic link's target counts from the link's folder, a
-    hard link's from the top of the archive (it names another member)."""
-    message = with_attachment("backup.tar", linked_tar(name, target, link_type))
-    assert "ATTACH_ARCHIVE_PATH_ESCAPE" in hits(message)
-    assert evidence(message, "ATTACH_ARCHIVE_PATH_ESCAPE") == f"{name} -> {target[:40]} in backup.tar"
+    hard link's from the top of the archive (it names another member). Python's tarfile,
+    trusting the archive, writes a member named like a hard link into the file linked to."""
+    for then in (f"./{name}/update.exe", name):
+        message = with_attachment("backup.tar", linked_tar(name, target, link_type, then=then))
+        assert evidence(message, "ATTACH_ARCHIVE_PATH_ESCAPE") == f"{name} -> {target[:40]} in backup.tar"
+
+
+@pytest.mark.parametrize(("link_type", "name", "target"), ESCAPING_LINKS)
+def test_tar_link_pointing_out_with_nothing_written_through_it_is_not_scored(
+        link_type: bytes, name: str, target: str) -> None:
+    """`tar czf etc.tgz /etc` holds `localtime -> /usr/share/zoneinfo/Europe/Berlin` and the
+    like, and scored ATTACH_ARCHIVE_PATH_ESCAPE: a link alone writes nothing outside. Nor does a
+    member beside it whose name only starts like the link's."""
+    for then in ("", f"{name}.txt", f"{name}x/update.exe"):
+        message = with_attachment("etc.tgz", linked_tar(name, target, link_type, "w:gz", then=then))
+        assert "ATTACH_ARCHIVE_PATH_ESCAPE" not in hits(message)
+
+
+def test_link_written_through_before_it_is_made_is_not_scored() -> None:
+    """A member before the link is written before the link exists, into the folder."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.addfile(tarfile.TarInfo("cron/job"), io.BytesIO(b""))
+        link = tarfile.TarInfo("cron")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/cron.d"
+        archive.addfile(link)
+    assert archive_of(buffer.getvalue(), "backup.tar") == Archive("tar", ["cron/job", "cron"])
 
 
 @pytest.mark.parametrize(("link_type", "name", "target"), [
@@ -624,14 +652,15 @@ def test_tar_link_pointing_out_of_its_folder_is_scored(link_type: bytes, name: s
     (tarfile.SYMTYPE, "latest", "releases/2.1"), (tarfile.LNKTYPE, "docs/copy.txt", "readme.txt"),
 ])
 def test_tar_link_inside_its_folder_is_not_scored(link_type: bytes, name: str, target: str) -> None:
-    message = with_attachment("backup.tar", linked_tar(name, target, link_type))
+    message = with_attachment("backup.tar", linked_tar(name, target, link_type, then=f"{name}/x"))
     assert "ATTACH_ARCHIVE_PATH_ESCAPE" not in hits(message)
 
 
 def test_escaping_link_in_a_tar_gz_is_the_archive_fact_bayes_reads() -> None:
     from mailsift.classifier.tokenizer import tokenize
 
-    data = linked_tar("cron", "/etc/cron.d", tarfile.SYMTYPE, "w:gz")
+    data = linked_tar("cron", "/etc/cron.d", tarfile.SYMTYPE, "w:gz", then="cron/job")
     assert "att:archive:escape" in tokenize(run(with_attachment("backup.tgz", data)))
     archive = archive_of(data, "backup.tgz")
-    assert archive == Archive("gzip", ["readme.txt", "cron"], escaping="cron", escape_target="/etc/cron.d")
+    assert archive == Archive("gzip", ["readme.txt", "cron", "cron/job"], escaping="cron",
+                              escape_target="/etc/cron.d")
