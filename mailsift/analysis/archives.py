@@ -26,9 +26,14 @@ more, or tarring it, is no harder either.
 
 A tar has no directory: each member's name is in a 512-byte header in front of its content. The
 stdlib `tarfile` reads a header, then seeks past the content to the next, so what it reads is
-the listing, and the bytes it may read in all are capped at MAX_DIRECTORY as a zip's directory
-is: 85 to 250 members, listed in the same few milliseconds (tarfile takes 16 us a member where
-zipfile takes 2), then the archive is recorded as too big, with the names read so far. Pax
+the listing: up to MAX_MEMBERS headers, as many names as a zip gives (a tar of 300 source files
+is ordinary), and at most TAR_HEADERS bytes of them, then the archive is recorded as holding too
+many, or as too big, with the names read so far. tarfile takes 16 us a header (zipfile 2), so
+1,000 headers cost 20 ms; the worst, 1.5 MiB of pax records full of 20-digit runs, 75 ms a tar.
+A tar's headers are read from its own bytes, so a message costs at most that per 1.5 MiB of
+plain tar plus its NESTED_BYTES of compressed ones: at the default scan.max_bytes (1 MiB), 40 ms
+for the worst plain tar that fits (an ordinary message of that size takes 11) and 50 ms for a
+.tar.gz of 1 MiB of such headers. Pax
 records that tarfile would parse in quadratic time are refused first (see MAX_DIGITS). A tar
 inside gzip or xz (.tar.gz, .tgz, .tar.xz) must be decompressed up to each header, so it is
 decompressed only within what is left of the message's NESTED_BYTES, as a zip inside a zip is:
@@ -72,15 +77,17 @@ from mailsift.analysis.model import Archive
 
 # Members listed per attachment, nested ones included. Real archives mailed by people rarely hold
 # more than a few hundred files; malware holds one or two, or hides one behind this many decoys,
-# so an archive holding more is noted as not listed in full (Archive.too_many). A tar reaches
-# MAX_DIRECTORY first (512 bytes of header a member), but is capped the same way.
+# so an archive holding more is noted as not listed in full (Archive.too_many), a tar too.
 MAX_MEMBERS = 1000
 # Bytes of central directory zipfile may parse per zip. A record takes 46 bytes plus its name
 # and extra fields (about 50 to 100 bytes in practice), so 128 KiB lists about 1,300 to 2,800
-# members in 2 to 5 ms; 100,000 members (5.5 MB) took zipfile 0.3 s. Also the bytes tarfile may
-# read in all per tar: its headers, 512 bytes a member (1,024 to 1,536 with a long name or pax
-# records), about 85 to 250 members in 2 to 5 ms.
+# members in 2 to 5 ms; 100,000 members (5.5 MB) took zipfile 0.3 s.
 MAX_DIRECTORY = 128 * 1024
+# Bytes tarfile may read in all per tar: its headers, 512 bytes a member, 1,536 with a long
+# name in pax records (tarfile, GNU tar --format=posix and bsdtar write a header, the records'
+# block and the member's header), so MAX_MEMBERS of those. At 16 us a header, 1,000 members are
+# listed in about 20 ms; the worst (TAR_COST) is measured in the tests.
+TAR_HEADERS = MAX_MEMBERS * 3 * tarfile.BLOCKSIZE
 # Bytes decompressed per message to read zips inside zips and tars inside gzip or xz. Malware's
 # inner zips are a few KiB to a few hundred KiB; inflating 1 MiB takes a few milliseconds.
 NESTED_BYTES = 1024 * 1024
@@ -191,7 +198,7 @@ class _CappedBytes(io.BytesIO):
 
 
 class _TarBytes(_CappedBytes):
-    """A tar's bytes, of which at most MAX_DIRECTORY may be read in all.
+    """A tar's bytes, of which at most TAR_HEADERS may be read in all.
 
     tarfile reads each member's header (and the long name or pax records before it) and seeks
     past the content, so what it reads is the listing. A size written as a negative number
@@ -206,7 +213,7 @@ class _TarBytes(_CappedBytes):
         self.ran_off = False  # a read asked for more than was left: the tar goes on past the data
 
     def _allow(self, wanted: int) -> None:
-        if self.spent + wanted > MAX_DIRECTORY:
+        if self.spent + wanted > TAR_HEADERS:
             raise _DirectoryTooBig
 
     def read(self, size: int | None = -1) -> bytes:
@@ -444,7 +451,7 @@ def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
                     damaged = any(data[tar.offset:tar.offset + tarfile.BLOCKSIZE])
                     break
                 # A negative size stepped back to a header already read: tarfile would read it
-                # again and again, up to MAX_DIRECTORY, 256 headers' work for a 2 KiB tar.
+                # again and again, up to TAR_HEADERS, 3,000 headers' work for a 2 KiB tar.
                 if info.offset <= last:
                     damaged = True
                     break

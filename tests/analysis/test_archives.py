@@ -20,7 +20,7 @@ import zlib
 import pytest
 
 from mailsift.analysis import archives
-from mailsift.analysis.archives import MAX_DIRECTORY, MAX_MEMBERS, NESTED_BYTES, Budget
+from mailsift.analysis.archives import MAX_MEMBERS, NESTED_BYTES, Budget
 from mailsift.analysis.model import Archive
 from mailsift.config import Config
 from mailsift.scanner import Scanner
@@ -437,17 +437,41 @@ def test_tar_gz_ending_within_the_allowance_is_whole() -> None:
         assert archives.read(data, "application/gzip", Budget(left)) == Archive("gzip", ["a.pdf"]), left
 
 
-def test_tar_with_too_many_headers_is_too_big_and_fast() -> None:
-    """10,000 members (tarfile lists them in 0.16 s): it may read MAX_DIRECTORY bytes of headers
-    (256 members here), in milliseconds."""
+def test_tar_with_too_many_headers_holds_too_many_and_is_fast() -> None:
+    """10,000 members (tarfile lists them in 0.16 s): MAX_MEMBERS headers are read, in
+    milliseconds, then the tar holds too many: a program behind 1,000 decoys is flagged."""
     headers = (tarfile.TarInfo(f"{n}.txt").tobuf(tarfile.USTAR_FORMAT) for n in range(10_000))
     many = b"".join(headers) + bytes(1024)
     started = time.process_time()
     archive = archives.read(many, "application/x-tar", Budget())
     elapsed = time.process_time() - started
-    assert archive is not None and archive.too_big and not archive.unreadable
-    assert archive.members[:2] == ["0.txt", "1.txt"] and len(archive.members) == MAX_DIRECTORY // 512
+    assert archive is not None and archive.too_many and not archive.too_big and not archive.unreadable
+    assert archive.members[:2] == ["0.txt", "1.txt"] and len(archive.members) == MAX_MEMBERS
     assert elapsed < 0.1
+    message = with_attachment("files.tgz", gzip.compress(many))
+    assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == f"more than {MAX_MEMBERS} files in files.tgz"
+
+
+def test_tar_of_300_source_files_is_listed_in_full() -> None:
+    """Only 128 KiB of headers (about 256 members) were read, so a 4 KB .tar.gz of 300 source
+    files scored ATTACH_ARCHIVE_UNLISTED as too big. A tar is now read to MAX_MEMBERS."""
+    names = [f"src/module_{n}.py" for n in range(300)]
+    data = tar_bytes(dict.fromkeys(names, b"import os\n"), "w:gz", tarfile.GNU_FORMAT)
+    assert archive_of(data, "src.tgz") == Archive("gzip", names)
+    assert not hits(with_attachment("src.tgz", data)) & ARCHIVE_RULES
+
+
+def test_worst_tar_headers_cost_milliseconds() -> None:
+    """Pax records, which tarfile parses slowest, full of 20-digit runs up to TAR_HEADERS: read
+    until the cap (too big), in well under 0.2 s (75 ms here)."""
+    def member(n: int) -> bytes:
+        info = tarfile.TarInfo(f"{n}.txt")
+        info.pax_headers = {"comment": "11111111111111111111 " * 40}
+        return info.tobuf(tarfile.PAX_FORMAT)
+    worst = b"".join(member(n) for n in range(1200)) + bytes(1024)
+    archive, elapsed, _ = cost_of_reading(worst, Budget(), "application/x-tar")
+    assert archive is not None and archive.too_big and len(archive.members) < MAX_MEMBERS
+    assert elapsed < 0.2
 
 
 def pax_tar(records: bytes) -> bytes:
