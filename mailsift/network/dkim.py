@@ -5,10 +5,11 @@ dkimpy verifies offline, in a worker thread, with a DNS function that only reads
 So a slow signer's DNS costs no more than the message's budget, and a key that did not arrive in
 time gives `temperror`, never `fail`: the signature may well be good. Likewise a body the milter
 cut at scan.max_bytes gives `neutral` rather than a broken body hash, and so does a failure under a
-key in testing mode (t=y). A key nobody can use (not base64, no key, an unknown k=, an RSA key under
+key in testing mode (t=y). A key nobody can use (not base64, no p=, an unknown k=, an RSA key under
 1024 bits) gives `permerror`, the signer's DNS being wrong, never `fail`, which tells downstream
-filters the message was altered or forged (RFC 6376 6.1.2); the rules score both alike. ed25519
-signatures (RFC 8463) need PyNaCl, a dependency for that reason.
+filters the message was altered or forged (RFC 6376 6.1.2); the rules score both alike. So does a
+signature that does not verify under a key that refuses it: one not for mail (s=), or not for the
+signature's hash (h=). ed25519 signatures (RFC 8463) need PyNaCl, a dependency for that reason.
 
 A signature with a body length count (l=, RFC 6376 3.5) vouches for the first l bytes of the body
 only, and anyone may append to it: a paragraph, a link, a MIME part (RFC 6376 8.2). When something
@@ -25,15 +26,17 @@ import asyncio
 import binascii
 import logging
 import re
-from dataclasses import replace
 
 import dkim
 from dkim.canonicalization import CanonicalizationPolicy
-from dkim.util import InvalidTagValueList, parse_tag_value
+from dkim.util import DuplicateTag, InvalidTagValueList, parse_tag_value
 
 from mailsift.domains import ascii_domain
 from mailsift.network.resolver import Answer, Lookups
 from mailsift.network.verdicts import BODY_CUT, DkimSignature
+
+# RFC 6376 3.6.1: the service types of a key (s=) that make it a key for mail
+MAIL_SERVICES = frozenset({b"email", b"*"})
 
 
 class LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -102,25 +105,17 @@ def body_length(raw: bytes) -> int:
 def _verify_all(raw: bytes, signatures: list[dict[bytes, bytes] | None],
                 keys: dict[str, Answer], cut: bool) -> list[DkimSignature]:
     verifier = dkim.DKIM(raw, logger=log)
-    results = [_verify(verifier, index, tags, keys) for index, tags in enumerate(signatures)]
-    return [_excuse_cut_body(r) for r in results] if cut else results
-
-
-def _excuse_cut_body(signature: DkimSignature) -> DkimSignature:
-    """A body cut at the scan limit cannot match its hash: that says nothing about the sender."""
-    if signature.result == "fail" and "body hash" in signature.reason:
-        return replace(signature, result="neutral", reason=BODY_CUT)
-    return signature
+    return [_verify(verifier, index, tags, keys, cut) for index, tags in enumerate(signatures)]
 
 
 def _verify(verifier: dkim.DKIM, index: int, tags: dict[bytes, bytes] | None,
-            keys: dict[str, Answer]) -> DkimSignature:
+            keys: dict[str, Answer], cut: bool) -> DkimSignature:
     if tags is None or b"s" not in tags or b"d" not in tags:
         return DkimSignature("", "", "permerror", "unreadable signature")
     domain = ascii_domain(tags[b"d"].decode("utf-8", "replace"))  # RFC 8616 allows U-labels
     selector = tags[b"s"].decode("ascii", "replace")
     b_prefix = tags.get(b"b", b"").decode("ascii", "replace").replace(" ", "")[:8]
-    result, reason = _judge(verifier, index, keys[key_name(tags)])
+    result, reason = _judge(verifier, index, keys[key_name(tags)], tags.get(b"a", b""), cut)
     unsigned = _unsigned_tail(verifier.body, tags) if result == "pass" else 0
     if unsigned:
         result, reason = "policy", f"l={int(tags[b'l'])} leaves {unsigned} body bytes unsigned"
@@ -140,7 +135,10 @@ def _unsigned_tail(body: bytes, tags: dict[bytes, bytes]) -> int:
     return max(len(policy.canonicalize_body(body)) - int(tags[b"l"]), 0)
 
 
-def _judge(verifier: dkim.DKIM, index: int, key: Answer) -> tuple[str, str]:
+def _judge(verifier: dkim.DKIM, index: int, key: Answer, algorithm: bytes,
+           cut: bool) -> tuple[str, str]:
+    """The signature's result and reason under its key; `algorithm` is its a=, `cut` whether the
+    milter cut the body at scan.max_bytes."""
     if key.unknown:
         return "temperror", f"key lookup {key.outcome}"
     record = next((r for r in key.records if "p=" in r), None)
@@ -149,16 +147,61 @@ def _judge(verifier: dkim.DKIM, index: int, key: Answer) -> tuple[str, str]:
     tags = _key_tags(record)
     if tags.get(b"p") == b"":
         result, reason = "permerror", "key revoked (empty p=)"
-    elif problem := _unusable(record, verifier.minkey):
+    elif problem := _unusable(record, tags, verifier.minkey):
         result, reason = "permerror", problem
     else:
-        result, reason = _run(verifier, index, record)
+        result, reason = _checked(_run(verifier, index, record), _refusal(tags, algorithm), cut)
     if result != "pass" and _testing(tags):
         return "neutral", f"key in testing mode (t=y): {reason}"
     return result, reason
 
 
-def _unusable(record: str, min_bits: int) -> str:
+def _checked(verdict: tuple[str, str], refusal: str, cut: bool) -> tuple[str, str]:
+    """dkimpy's `verdict` under a usable key, as it counts here.
+
+    A body cut at the scan limit cannot match its hash: that says nothing about the sender, and
+    the whole message might have verified, so the result is `neutral`. A signature that did not
+    verify under a key that refuses it (`refusal`, see `_refusal`) is a `permerror` saying why:
+    dkimpy gave `fail` ("body hash mismatch", for s=tlsrpt "Message is not tlsrpt") or a
+    `permerror` reading "None". One that verifies under an h= without its hash stays a pass,
+    although RFC 6376 6.1.2 asks for PERMFAIL: the key's owner signed it, and scoring it as
+    broken would fail DMARC for the signer's good mail over a stale tag.
+    """
+    result, reason = verdict
+    if cut and result == "fail" and "body hash" in reason:
+        return "neutral", BODY_CUT
+    if result != "pass" and refusal:
+        return "permerror", refusal
+    return verdict
+
+
+def _refusal(tags: dict[bytes, bytes], algorithm: bytes) -> str:
+    """Why the key record refuses a signature made with `algorithm` (a=); '' when it does not.
+
+    RFC 6376 3.6.1: a verifier ignores a key whose s= names neither `email` nor `*` (it is not
+    for mail), and (6.1.2) a signature whose hash (a=rsa-sha256) the key's h= does not list.
+    dkimpy reads neither list: it drops a key whose s= is anything but exactly `*`, `email` or
+    `tlsrpt`, and ignores h=.
+    """
+    if b"s" in tags and not _listed(tags[b"s"]) & MAIL_SERVICES:
+        return f"key not for mail (s={_shown(tags[b's'])})"[:80]
+    _, dash, hashed = algorithm.lower().rpartition(b"-")  # a=rsa-sha256, ed25519-sha256: sha256
+    if b"h" in tags and dash and hashed not in _listed(tags[b"h"]):
+        return f"key is for h={_shown(tags[b'h'])}, signature uses {_shown(hashed)}"[:80]
+    return ""
+
+
+def _listed(value: bytes) -> set[bytes]:
+    """A key tag's colon-separated list (s=email:tlsrpt, h=sha1 : sha256), its words compared as
+    RFC 6376's ABNF compares them: without the blanks around them, upper and lower case alike."""
+    return {word.strip().lower() for word in value.split(b":")}
+
+
+def _shown(value: bytes) -> str:
+    return value.decode("ascii", "replace")
+
+
+def _unusable(record: str, tags: dict[bytes, bytes], min_bits: int) -> str:
     """Why the published key can verify nothing; '' when it can.
 
     RFC 6376 6.1.2 makes a key record that cannot be used (p= not base64 or not a key, an unknown
@@ -167,8 +210,11 @@ def _unusable(record: str, min_bits: int) -> str:
     verify() and answers such a key with False, as it does a signature that does not verify, so
     the key is read first here, with dkimpy's own reader. RSA keys under `min_bits` (dkimpy's
     minkey, RFC 8301 3.2's 1024) verify nothing either; dkimpy says so only when the signature
-    verifies, and called a broken signature under such a key `fail`.
+    verifies, and called a broken signature under such a key `fail`. A record that mentions p=
+    without a p= tag (pp=..., n=see p=) has no key; dkimpy's complaint quoted the record itself.
     """
+    if tags and b"p" not in tags:
+        return "unusable key: no p= tag in the record"
     try:
         _key, bits, kind, _report = dkim.evaluate_pk(b"", record.encode())
     except LIBRARY_ERRORS as exc:
@@ -180,9 +226,15 @@ def _unusable(record: str, min_bits: int) -> str:
 
 def _key_fault(exc: Exception) -> str:
     """dkimpy's complaint about a key as a reason an admin can read: without the key's bytes, and
-    only up to the first ';' of its parser's details."""
+    only up to the first ';' of its parser's details. A record that is no tag=value list comes
+    wrapped, as the bytes its parser stopped at (b' ' for '; ;'), which said nothing."""
     if isinstance(exc, binascii.Error):
         return "p= is not base64"
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, DuplicateTag):
+        return f"{_shown(cause.args[0])}= named twice"
+    if isinstance(cause, InvalidTagValueList):
+        return "the record is not a tag=value list"
     if isinstance(exc, dkim.KeyFormatError):  # "unknown algorithm in k= tag: b'foo'"
         text = re.sub(r" \(b'[^']*'\)", "", str(exc)).split(";")[0]
         return re.sub(r"b'([^']*)'", r"\1", text)
