@@ -150,7 +150,8 @@ def _judge(verifier: dkim.DKIM, index: int, key: Answer, algorithm: bytes,
     elif problem := _unusable(record, tags, verifier.minkey):
         result, reason = "permerror", problem
     else:
-        result, reason = _checked(_run(verifier, index, record), _refusal(tags, algorithm), cut)
+        verdict = _run(verifier, index, _as_dkimpy_reads(record, tags))
+        result, reason = _checked(verdict, _refusal(tags, algorithm), cut)
     if result != "pass" and _testing(tags):
         return "neutral", f"key in testing mode (t=y): {reason}"
     return result, reason
@@ -183,12 +184,30 @@ def _refusal(tags: dict[bytes, bytes], algorithm: bytes) -> str:
     dkimpy reads neither list: it drops a key whose s= is anything but exactly `*`, `email` or
     `tlsrpt`, and ignores h=.
     """
-    if b"s" in tags and not _listed(tags[b"s"]) & MAIL_SERVICES:
+    if not _for_mail(tags):
         return f"key not for mail (s={_shown(tags[b's'])})"[:80]
     _, dash, hashed = algorithm.lower().rpartition(b"-")  # a=rsa-sha256, ed25519-sha256: sha256
     if b"h" in tags and dash and hashed not in _listed(tags[b"h"]):
         return f"key is for h={_shown(tags[b'h'])}, signature uses {_shown(hashed)}"[:80]
     return ""
+
+
+def _as_dkimpy_reads(record: str, tags: dict[bytes, bytes]) -> str:
+    """`record` for dkimpy, without an s= that makes it a key for mail in words dkimpy does not
+    take: it compares s= whole with `*`, `email` and `tlsrpt` and drops the key for any other
+    value, so under a key for mail and TLS reports (s=email:tlsrpt; RFC 8460 asks keys signing
+    TLS reports for tlsrpt) or s=Email a good signature got `permerror`, scored DKIM_INVALID and
+    failed DMARC. Without s= the key is for every service (RFC 6376 3.6.1), as it is for mail;
+    a key not for mail keeps its s=, and `_refusal` says why it verifies nothing."""
+    if tags.get(b"s") in (None, b"*", b"email") or not _for_mail(tags):
+        return record
+    return "; ".join(f"{name.decode()}={value.decode()}" for name, value in tags.items()
+                     if name != b"s")
+
+
+def _for_mail(tags: dict[bytes, bytes]) -> bool:
+    """s= (default *) names `email` or `*` (RFC 6376 3.6.1)."""
+    return b"s" not in tags or bool(_listed(tags[b"s"]) & MAIL_SERVICES)
 
 
 def _listed(value: bytes) -> set[bytes]:

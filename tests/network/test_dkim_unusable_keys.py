@@ -62,6 +62,19 @@ def test_signature_under_a_key_not_for_mail_is_a_permerror(
     assert_permerror(result, domain, reason)
 
 
+
+@pytest.mark.parametrize("domain", [
+    "mailtls.test",  # s=email:tlsrpt
+    "mailupper.test",  # s=Email (ABNF words match in either case)
+])
+def test_good_signature_under_a_key_for_mail_and_more_passes(
+        scanner: Scanner, test_dns: DnsFixture, domain: str) -> None:
+    """dkimpy took only s=*, s=email and s=tlsrpt and dropped the key for any other s=, so the
+    signer's good mail got permerror (reason "None"), DKIM_INVALID, and no DKIM for DMARC."""
+    result = scan(scanner, signed_by(test_dns, domain), mail_from=f"tom@{domain}")
+    assert DKIM_RULES & set(result.rule_names) == {"DKIM_VALID", "DKIM_VALID_AU"}
+    assert f"dkim=pass header.d={domain}" in result.auth_results
+
 def test_broken_signature_under_a_key_for_another_hash_is_a_permerror(
         scanner: Scanner, test_dns: DnsFixture) -> None:
     """RFC 6376 6.1.2: h=sha1 refuses an rsa-sha256 signature (PERMFAIL); dkimpy ignores h=, and
