@@ -139,9 +139,11 @@ KINDS = {
 # (BadZipFile, TarError, struct.error, EOFError, OSError), a name that is not the UTF-8 it claims
 # (UnicodeDecodeError, a ValueError), an unknown compression or version (NotImplementedError),
 # encryption (RuntimeError), an offset too big for a seek (OverflowError), a bad compressed stream
-# (zlib.error, lzma.LZMAError, also for an xz dictionary over XZ_MEMORY).
+# (zlib.error, lzma.LZMAError, also for an xz dictionary over XZ_MEMORY), a GNU sparse header
+# whose extension blocks the data cuts short (IndexError: tarfile reads an empty block's numbers).
 UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, struct.error, EOFError, OSError,
-              ValueError, NotImplementedError, RuntimeError, OverflowError, zlib.error, lzma.LZMAError)
+              ValueError, NotImplementedError, RuntimeError, OverflowError, zlib.error, lzma.LZMAError,
+              IndexError)
 FLAG_ENCRYPTED = 0x1
 INFLATED = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 GZIP_FEXTRA, GZIP_FNAME = 0x4, 0x8

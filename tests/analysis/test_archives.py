@@ -688,3 +688,26 @@ def test_escaping_link_in_a_tar_gz_is_the_archive_fact_bayes_reads() -> None:
     archive = archive_of(data, "backup.tgz")
     assert archive == Archive("gzip", ["readme.txt", "cron", "cron/job"], escaping="cron",
                               escape_target="/etc/cron.d")
+
+
+def gnu_sparse(extended: bool, after: bytes) -> bytes:
+    """A GNU sparse member's header (type 'S'), its flag for extension blocks set or not, then
+    `after`, its checksum kept right."""
+    header = bytearray(tarfile.TarInfo("s.bin").tobuf(tarfile.GNU_FORMAT))
+    header[156:157] = tarfile.GNUTYPE_SPARSE
+    header[482] = extended
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header) + after
+
+
+@pytest.mark.parametrize("after", [b"", bytes(100)], ids=["ends", "short block"])
+def test_sparse_tar_cut_before_its_extension_block_is_damaged_not_a_failed_analysis(after: bytes) -> None:
+    """tarfile raises IndexError on a GNU sparse header announcing an extension block the data
+    does not hold: a 600-byte tar made the whole message's analysis fail (ANALYSIS_ERROR, no
+    headers or body read, so no other rule could score it). It is a damaged tar now (`run`
+    asserts there was no ANALYSIS_ERROR)."""
+    assert archive_of(gnu_sparse(True, after), "a.tar") == Archive("tar", unreadable=True)
+    assert archive_of(gnu_sparse(True, bytes(1024)), "a.tar") == Archive("tar", ["s.bin"])
+    message = with_attachment("logs.tar", gnu_sparse(True, after))
+    assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == "damaged in logs.tar"
