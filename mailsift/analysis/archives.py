@@ -34,8 +34,9 @@ many, or as too big, with the names read so far. tarfile takes 16 us a header (z
 A tar's headers are read from its own bytes, so a message costs at most that per 1.5 MiB of
 plain tar plus its NESTED_BYTES of compressed ones: at the default scan.max_bytes (1 MiB), 40 ms
 for the worst plain tar that fits (an ordinary message of that size takes 11) and 50 ms for a
-.tar.gz of 1 MiB of such headers. Pax
-records that tarfile would parse in quadratic time are refused first (see MAX_DIGITS). A tar
+.tar.gz of 1 MiB of such headers. Pax records that tarfile would parse in quadratic time are
+refused first (see MAX_DIGITS), and a message's tars may hold PAX_RECORDS records in all: tiny
+ones cost tarfile 2 us each, and 84,000 fit in a 197 KB .tar.gz (189 ms; 11 ms now). A tar
 inside gzip or xz (.tar.gz, .tgz, .tar.xz) must be decompressed up to each header, so it is
 decompressed only within what is left of the message's NESTED_BYTES, as a zip inside a zip is:
 a gzip bomb costs 3 ms. One whose headers go on past that is recorded as too big only when it is
@@ -117,10 +118,16 @@ MAX_GZIP_NAME = 1024
 XZ_MEMORY = 65 * 1024 * 1024
 # Longest run of digits let into tarfile's pax parser. Python's tarfile before 3.11.10 and 3.12.6
 # (CVE-2024-6232) searches pax records with patterns that backtrack over every run of digits:
-# 16 KiB of digits took 0.5 s; with runs of at most 20, MAX_DIRECTORY of them takes 1.5 ms more
+# 16 KiB of digits took 0.5 s; with runs of at most 20, MAX_DIRECTORY of them (one read) takes 1.5 ms more
 # than plain records (32: 4 ms). Real records hold numbers of at most 20 digits (a 64-bit size; a
 # time is two runs, seconds and nanoseconds).
 MAX_DIGITS = 20
+# Pax records (KEY=VALUE lines before a tar member's header) checked and parsed per message.
+# tarfile parses records one by one, about 2 us each: 84,000 tiny ones fit in a 197 KB .tar.gz
+# and cost 189 ms. Real writers put a few per member (GNU tar --format=posix: mtime, atime and
+# ctime, and a path when it is long), so two tars of MAX_MEMBERS such members fit; past this a
+# tar is too big to list, as one whose headers pass TAR_HEADERS is.
+PAX_RECORDS = 8192
 LONG_DIGITS = re.compile(rb"\d{%d}" % (MAX_DIGITS + 1))
 PAX_LENGTH = re.compile(rb"(\d{1,%d}) " % MAX_DIGITS)
 PAX_TYPES = frozenset({tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE})
@@ -171,9 +178,11 @@ UNPACKERS: dict[str, Callable[[], _Decompressor]] = {
 
 @dataclass(slots=True)
 class Budget:
-    """Bytes still allowed to be decompressed for this message's nested and compressed archives."""
+    """What this message's archives may still cost: bytes decompressed for nested and compressed
+    archives, and pax records parsed in its tars."""
 
     left: int = NESTED_BYTES
+    pax_records: int = PAX_RECORDS
 
 
 class _DirectoryTooBig(Exception):
@@ -214,9 +223,10 @@ class _TarBytes(_CappedBytes):
     once and a small tar costs what its size allows, not the cap.
     """
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, budget: Budget) -> None:
         super().__init__(data)
         self.data = data
+        self.budget = budget  # the message's, for the pax records its tars may hold
         self.spent = 0
         self.ran_off = False  # a read asked for more than was left: the tar goes on past the data
 
@@ -251,20 +261,28 @@ class _CheckedTarInfo(tarfile.TarInfo):
 
     def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in PAX_TYPES and isinstance(tar.fileobj, _TarBytes):
-            _check_pax(tar.fileobj.peek(self._block(self.size)))  # what _proc_pax reads next
+            source = tar.fileobj
+            # what _proc_pax reads next
+            source.budget.pax_records -= _check_pax(source.peek(self._block(self.size)),
+                                                    source.budget.pax_records)
         return super()._proc_member(tar)  # type: ignore[misc]
 
 
-def _check_pax(records: bytes) -> None:
-    """Refuse pax records (with their block's padding, which tarfile parses too) that tarfile
-    would take quadratic time over: a long run of digits, or a record whose stated length does
-    not end it with a newline after a '=' ('2 2 2 ... =' sends its loop to the far '=' from
-    every '2'). Writers pad with NULs, where tarfile stops too."""
+def _check_pax(records: bytes, allowed: int) -> int:
+    """How many pax records there are (with their block's padding, which tarfile parses too),
+    refusing those tarfile would take quadratic time over: a long run of digits, or a record
+    whose stated length does not end it with a newline after a '=' ('2 2 2 ... =' sends its
+    loop to the far '=' from every '2'). Writers pad with NULs, where tarfile stops too. More
+    than `allowed` records is too big to list (PAX_RECORDS)."""
     if LONG_DIGITS.search(records):
         raise tarfile.ReadError("pax records with a long run of digits")
-    pos = 0
+    pos = count = 0
     while pos < len(records) and records[pos]:
+        if count == allowed:
+            raise _DirectoryTooBig
         pos = _pax_record_end(records, pos)
+        count += 1
+    return count
 
 
 def _pax_record_end(records: bytes, pos: int) -> int:
@@ -288,7 +306,7 @@ def read(data: bytes, sniffed_type: str, budget: Budget) -> Archive | None:
     if kind == "zip":
         _read_zip(data, archive, "", budget)
     elif kind == "tar":
-        _read_tar(data, archive, cut=False)
+        _read_tar(data, archive, budget, cut=False)
     elif kind in UNPACKERS and _holds_tar(kind, data):
         _read_packed_tar(kind, data, archive, budget)
     elif kind == "gzip":
@@ -476,14 +494,14 @@ def _read_inner(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Archive
         _read_zip(inner, archive, f"{info.filename}/", budget)
 
 
-def _read_tar(data: bytes, archive: Archive, cut: bool) -> None:
+def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
     """Add the tar's member names to `archive`, up to the first damage or the caps.
 
     `cut` says `data` is the start of a longer tar, decompressed up to the message's allowance:
     running off its end is no damage (the caller decides whether it was a bomb). Members are
     listed as they are read, so those before the damage or the cap stay. Folders end in '/', as in a zip.
     """
-    source = _TarBytes(data)
+    source = _TarBytes(data, budget)
     links = _Links(archive)
     damaged = False
     last = -1  # where the header before began
@@ -568,7 +586,7 @@ def _read_packed_tar(kind: str, data: bytes, archive: Archive, budget: Budget) -
         archive.unreadable = True
         return
     budget.left -= len(unpacked.data)
-    _read_tar(unpacked.data, archive, cut=unpacked.more)
+    _read_tar(unpacked.data, archive, budget, cut=unpacked.more)
     if unpacked.more and len(unpacked.data) >= BOMB_RATIO * unpacked.consumed:
         archive.too_big = True
 
