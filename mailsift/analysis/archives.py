@@ -22,8 +22,11 @@ empty zips opens 128 of them, not all. Only stored and deflated inner zips are r
 decompresses bzip2 and LZMA chunks without an output limit, and either expands a few KiB of
 zeros to gigabytes. An inner zip left closed for any of these reasons is named on the archive as
 unopened: its files escape the rules as a damaged zip's do, and making a zip too big to open is
-no harder than damaging one. So is a zip inside the inner zip, and a zip inside a tar: neither
-is ever opened, and nesting a zip once more, or tarring it, is no harder either.
+no harder than damaging one. So is a zip inside the inner zip: it is never opened, and nesting a
+zip once more is no harder either. A zip inside a tar is opened the same way, one level deep
+within the same allowance: its bytes are in the tar's (for a compressed tar, in what was
+decompressed), so a tarball holding a zip is judged by the zip's files; one cut off by the end
+of those bytes, or that the allowance cannot pay, is unopened, and so is a zip inside it.
 
 A tar has no directory: each member's name is in a 512-byte header in front of its content. The
 stdlib `tarfile` reads a header, then seeks past the content to the next, so what it reads is
@@ -460,7 +463,7 @@ def _read_zip(data: bytes, archive: Archive, prefix: str, budget: Budget) -> Non
             for info in members:
                 if not _is_inner_zip(info):
                     continue
-                if not prefix and info.compress_type in INFLATED and _inner_cost(info) <= budget.left:
+                if not prefix and info.compress_type in INFLATED and _affordable(info.file_size, budget):
                     _read_inner(zipped, info, archive, budget)
                 else:  # one level deep only: a zip inside the inner zip stays closed too
                     archive.unopened.append(prefix + info.filename)
@@ -474,10 +477,15 @@ def _named_zip(name: str) -> bool:
     return name.lower().endswith(".zip")
 
 
-def _inner_cost(info: zipfile.ZipInfo) -> int:
-    """What opening the inner zip `info` takes from the budget: its declared size, at least
+def _inner_cost(size: int) -> int:
+    """What opening an inner zip of `size` bytes takes from the budget: that size, at least
     INNER_ZIP_COST."""
-    return max(info.file_size, INNER_ZIP_COST)
+    return max(size, INNER_ZIP_COST)
+
+
+def _affordable(size: int, budget: Budget) -> bool:
+    """Whether what is left of the budget pays for opening an inner zip of `size` bytes."""
+    return _inner_cost(size) <= budget.left
 
 
 def _read_inner(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Archive, budget: Budget) -> None:
@@ -487,11 +495,18 @@ def _read_inner(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Archive
     when the data inflates to more, and checks the CRC at the end of the member, so a bomb that
     lies about its size costs that much and is then found damaged.
     """
-    budget.left -= _inner_cost(info)
-    with _listing(archive):
+    def inflated() -> bytes:
         with zipped.open(info) as member:
-            inner = member.read(info.file_size)
-        _read_zip(inner, archive, f"{info.filename}/", budget)
+            return member.read(info.file_size)
+    _open_inner(info.filename, info.file_size, inflated, archive, budget)
+
+
+def _open_inner(name: str, size: int, content: Callable[[], bytes], archive: Archive, budget: Budget) -> None:
+    """Pay for the inner zip `name` of `size` bytes, then list it, one level deep: its own zips
+    stay unopened. A damaged one makes the archive unreadable, as a damaged zip does."""
+    budget.left -= _inner_cost(size)
+    with _listing(archive):
+        _read_zip(content(), archive, f"{name}/", budget)
 
 
 def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
@@ -503,7 +518,8 @@ def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
     """
     source = _TarBytes(data, budget)
     links = _Links(archive)
-    damaged = False
+    zips: list[tarfile.TarInfo] = []
+    damaged = too_big = False
     last = -1  # where the header before began
     try:
         with tarfile.TarFile(fileobj=source, tarinfo=_CheckedTarInfo, encoding="utf-8",
@@ -524,15 +540,29 @@ def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
                 last = info.offset
                 if _add(archive, "", f"{info.name.rstrip('/')}/" if info.isdir() else info.name):
                     links.member(info)
-                    if info.isfile() and _named_zip(info.name):  # zips are opened inside zips only
-                        archive.unopened.append(info.name)
+                    if info.isfile() and _named_zip(info.name):
+                        zips.append(info)
     except _DirectoryTooBig:
-        archive.too_big = True
-        return
+        too_big = archive.too_big = True
     except UNREADABLE:
         damaged = True
-    # Where the data ends inside the tar, tarfile stops quietly or with an error.
-    archive.unreadable = not cut if source.ran_off else damaged
+    if not too_big:  # where the data ends inside the tar, tarfile stops quietly or with an error
+        archive.unreadable = not cut if source.ran_off else damaged
+    for info in zips:  # after the listing: a damaged zip makes the tar unreadable
+        _read_tar_zip(data, info, archive, budget)
+
+
+def _read_tar_zip(data: bytes, info: tarfile.TarInfo, archive: Archive, budget: Budget) -> None:
+    """List the zip stored in the tar `data` as member `info`, as a zip inside a zip is, if its
+    bytes are all there (not cut off, nor a sparse file's, which are not stored in one piece)
+    and the budget can pay for it; otherwise it is unopened. Past MAX_MEMBERS none is opened:
+    its files could not be listed."""
+    end = info.offset_data + info.size
+    whole = info.sparse is None and info.size >= 0 and end <= len(data)
+    if whole and not archive.too_many and _affordable(info.size, budget):
+        _open_inner(info.name, info.size, lambda: data[info.offset_data:end], archive, budget)
+    else:
+        archive.unopened.append(info.name)
 
 
 @dataclass(slots=True)

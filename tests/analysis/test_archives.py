@@ -394,6 +394,7 @@ def tar_bytes(members: dict[str, bytes], mode: str = "w", fmt: int = tarfile.PAX
 
 
 TAR_KINDS = [("w", "tar", "invoice.tar"), ("w:gz", "gzip", "invoice.tgz"), ("w:xz", "xz", "invoice.tar.xz")]
+SNIFFED = {"tar": "application/x-tar", "gzip": "application/gzip", "xz": "application/x-xz"}
 
 
 @pytest.mark.parametrize(("mode", "kind", "name"), TAR_KINDS)
@@ -601,14 +602,54 @@ def test_tar_stepping_back_to_a_header_already_read_is_damaged_and_read_once(siz
 
 
 @pytest.mark.parametrize(("mode", "kind", "name"), TAR_KINDS)
-def test_a_zip_inside_a_tar_is_unopened(mode: str, kind: str, name: str) -> None:
-    """A tar's zips are never opened, and were dropped with no flag: invoice.js zipped, then
-    tarred, passed every archive rule. A folder named like a zip is no zip."""
-    tarred = tar_bytes({"scans.zip/": b"", "scan.zip": zip_of("invoice.js"), "a.pdf": b""}, mode)
-    assert archive_of(tarred, name) == Archive(kind, ["scans.zip/", "scan.zip", "a.pdf"],
-                                               unopened=["scan.zip"])
-    message = with_attachment(name, tarred)
-    assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == f"scan.zip left unopened in {name}"
+def test_a_zip_inside_a_tar_is_opened_one_level_deep(mode: str, kind: str, name: str) -> None:
+    """A tar's zips were never opened but flagged as unopened, so a tarball of documents holding
+    a zip scored ATTACH_ARCHIVE_UNLISTED. They are now opened as a zip inside a zip is, for
+    INNER_ZIP_COST at least of the message's allowance; a zip inside that zip stays unopened,
+    and a folder named like a zip is no zip."""
+    members = {"scans.zip/": b"", "scan.zip": zip_of("invoice.js", "deeper.zip"), "a.pdf": b""}
+    budget = Budget()
+    assert archives.read(tar_bytes(members, mode), SNIFFED[kind], budget) == Archive(
+        kind, ["scans.zip/", "scan.zip", "a.pdf", "scan.zip/invoice.js", "scan.zip/deeper.zip"],
+        unopened=["scan.zip/deeper.zip"])
+    decompressed = 0 if kind == "tar" else len(tar_bytes(members))
+    assert budget.left == NESTED_BYTES - decompressed - archives.INNER_ZIP_COST
+    program = tar_bytes({"scan.zip": zip_of("invoice.js")}, mode)
+    assert "ATTACH_ARCHIVED_PROGRAM" in hits(with_attachment(name, program))
+    documents = tar_bytes({"q3/": b"", "q3/figures.zip": zip_of("north.pdf", "south.xlsx")}, mode)
+    assert not hits(with_attachment(name, documents)) & ARCHIVE_RULES
+
+
+def test_a_zip_inside_a_tar_cut_short_or_unaffordable_stays_unopened() -> None:
+    """A zip whose bytes the tar's data does not hold in full, or that what is left of the
+    allowance cannot pay for, is named as unopened, as before; a damaged one makes the tar
+    unreadable, as a damaged inner zip makes its zip."""
+    scan = zip_of("invoice.js", content=bytes(range(256)) * 8)
+    tarred = tar_bytes({"a.pdf": b"", "scan.zip": scan}, fmt=tarfile.USTAR_FORMAT)
+    cut = tarred[:2 * 512 + len(scan) // 2]  # two headers, half the zip
+    assert archives.read(cut, "application/x-tar", Budget()) == Archive(
+        "tar", ["a.pdf", "scan.zip"], unreadable=True, unopened=["scan.zip"])
+    budget = Budget(archives.INNER_ZIP_COST - 1)
+    assert archives.read(tarred, "application/x-tar", budget) == Archive(
+        "tar", ["a.pdf", "scan.zip"], unopened=["scan.zip"])
+    assert budget.left == archives.INNER_ZIP_COST - 1
+    packed = tar_bytes({"a.pdf": b"", "scan.zip": scan}, "w:gz", tarfile.USTAR_FORMAT)
+    assert archives.read(packed, "application/gzip", Budget(3 * 512 + len(scan))) == Archive(
+        "gzip", ["a.pdf", "scan.zip"], unopened=["scan.zip"])
+    damaged = tar_bytes({"scan.zip": b"PK\x03\x04" + bytes(100)})
+    assert archives.read(damaged, "application/x-tar", Budget()) == Archive("tar", ["scan.zip"],
+                                                                          unreadable=True)
+
+
+def test_a_tar_of_empty_zips_opens_few_of_them() -> None:
+    """Each zip opened inside a tar costs INNER_ZIP_COST at least, as inside a zip: of 999 empty
+    zips tarred, the first 128 are opened, the rest named as unopened."""
+    many = tar_bytes({f"{n}.zip": zip_bytes({}) for n in range(999)}, fmt=tarfile.USTAR_FORMAT)
+    opened = NESTED_BYTES // archives.INNER_ZIP_COST
+    archive, elapsed, _ = cost_of_reading(many, Budget(), "application/x-tar")
+    assert archive is not None and len(archive.unopened) == 999 - opened
+    assert archive.unopened[0] == f"{opened}.zip"
+    assert elapsed < 0.1
 
 
 def test_tar_inside_bzip2_is_recognised_but_not_read() -> None:
