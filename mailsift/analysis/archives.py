@@ -249,11 +249,13 @@ class _TarBytes(_CappedBytes):
     def peek(self, size: int) -> bytes:
         """The next `size` bytes, left to be read next, if the caps allow reading them: a read
         over MAX_DIRECTORY is refused too, so pax records too long to be read are not checked
-        first (checking 700 KB of them took 57 ms, then the read was refused)."""
+        first (checking 700 KB of them took 57 ms, then the read was refused). Fewer bytes than
+        `size` is running off the data, as the read would: records cut there are no damage."""
         wanted = self._wanted(size)
         if wanted > MAX_DIRECTORY:
             raise _DirectoryTooBig
         self._allow(wanted)
+        self.ran_off |= wanted < size
         start = self.tell()
         return self.data[start:start + wanted]
 

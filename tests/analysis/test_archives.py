@@ -463,6 +463,28 @@ def test_tar_gz_ending_within_the_allowance_is_whole() -> None:
         assert archives.read(data, "application/gzip", Budget(left)) == Archive("gzip", ["a.pdf"]), left
 
 
+def test_allowance_ending_inside_a_members_pax_records_is_no_damage() -> None:
+    """GNU tar --format=posix puts pax records (mtime, atime, ctime) before each member. When
+    what is left of the message's allowance ended inside them, the cut records were checked as
+    if whole and refused, so an ordinary .tar.gz running past the allowance was recorded as
+    damaged and scored ATTACH_ARCHIVE_UNLISTED; a cut anywhere else was no flag. Cut there, it
+    is judged by the names read up to there, as elsewhere; a plain tar cut there is damaged."""
+    times = dict.fromkeys(("mtime", "atime", "ctime"), "1732450000.123456789")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tarred:
+        for name in ("a.py", "b.py"):
+            info = tarfile.TarInfo(name)
+            info.pax_headers, info.size = times, 3000
+            tarred.addfile(info, io.BytesIO(bytes(3000)))
+    data = buffer.getvalue()
+    records = data.index(b"mtime", 4 * 512) - 3  # b.py's records: "30 mtime=..."
+    for left in (records + 2, records + 12, records + 40, records + 80):
+        assert archives.read(gzip.compress(data), "application/gzip", Budget(left)) == Archive(
+            "gzip", ["a.py"]), left
+        assert archives.read(data[:left], "application/x-tar", Budget()) == Archive(
+            "tar", ["a.py"], unreadable=True), left
+
+
 def gzipped(name: str, content: bytes) -> bytes:
     """`content` as `gzip NAME` writes it: the name in the header (FNAME)."""
     buffer = io.BytesIO()
