@@ -23,10 +23,12 @@ decompresses bzip2 and LZMA chunks without an output limit, and either expands a
 zeros to gigabytes. An inner zip left closed for any of these reasons is named on the archive as
 unopened: its files escape the rules as a damaged zip's do, and making a zip too big to open is
 no harder than damaging one. So is a zip inside the inner zip: it is never opened, and nesting a
-zip once more is no harder either. A zip inside a tar is opened the same way, one level deep
-within the same allowance: its bytes are in the tar's (for a compressed tar, in what was
-decompressed), so a tarball holding a zip is judged by the zip's files; one cut off by the end
-of those bytes, or that the allowance cannot pay, is unopened, and so is a zip inside it.
+zip once more is no harder either. A zip inside a tar is listed the same way, one level deep:
+its bytes are in the tar's (for a compressed tar, in what was decompressed), so nothing is
+inflated and it costs one of the message's TAR_ZIPS, not bytes of the allowance; a tarball
+holding a zip is judged by the zip's files. One cut off by the end of a plain tar, or past
+TAR_ZIPS, is unopened, and so is a zip inside it; one the allowance's cut of a compressed tar
+runs through is not named, as the names after the cut are not.
 
 A tar has no directory: each member's name is in a 512-byte header in front of its content. The
 stdlib `tarfile` reads a header, then seeks past the content to the next, so what it reads is
@@ -103,6 +105,12 @@ NESTED_BYTES = 1024 * 1024
 # empty zip (22 bytes) cost next to nothing, so a zip of 999 of them (111 KB) opened all 999 in
 # 22 ms, and a message of such zips took 130 ms; now at most 128 are opened per message.
 INNER_ZIP_COST = 8 * 1024
+# Zips inside tars listed per message, as many as INNER_ZIP_COST lets zips inside zips be. Their
+# bytes are the tar's, already there (or paid for when a compressed tar was unpacked): listing
+# one inflates nothing, so it is counted, not charged bytes. Charged bytes, a .tgz of a 1.9 MB
+# log and a zip, or of a 500 KB PDF and a 400 KB zip, had spent the allowance on unpacking and
+# left the zip unopened, which scored ATTACH_ARCHIVE_UNLISTED on ordinary mail.
+TAR_ZIPS = NESTED_BYTES // INNER_ZIP_COST
 # How many times the compressed bytes behind it what a compressed tar cut at NESTED_BYTES
 # decompressed to must be for the cut to count as a bomb (too big to list). Measured with zlib
 # level 9 and xz -6: logs 9 to 21 times (gzip; a stuck process logging one line with its time
@@ -184,10 +192,11 @@ UNPACKERS: dict[str, Callable[[], _Decompressor]] = {
 @dataclass(slots=True)
 class Budget:
     """What this message's archives may still cost: bytes decompressed for nested and compressed
-    archives, and pax records parsed in its tars."""
+    archives, pax records parsed in its tars, and zips listed inside its tars."""
 
     left: int = NESTED_BYTES
     pax_records: int = PAX_RECORDS
+    tar_zips: int = TAR_ZIPS
 
 
 class _DirectoryTooBig(Exception):
@@ -499,18 +508,11 @@ def _read_inner(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Archive
     when the data inflates to more, and checks the CRC at the end of the member, so a bomb that
     lies about its size costs that much and is then found damaged.
     """
-    def inflated() -> bytes:
+    budget.left -= _inner_cost(info.file_size)
+    with _listing(archive):  # a damaged one makes the archive unreadable, as a damaged zip does
         with zipped.open(info) as member:
-            return member.read(info.file_size)
-    _open_inner(info.filename, info.file_size, inflated, archive, budget)
-
-
-def _open_inner(name: str, size: int, content: Callable[[], bytes], archive: Archive, budget: Budget) -> None:
-    """Pay for the inner zip `name` of `size` bytes, then list it, one level deep: its own zips
-    stay unopened. A damaged one makes the archive unreadable, as a damaged zip does."""
-    budget.left -= _inner_cost(size)
-    with _listing(archive):
-        _read_zip(content(), archive, f"{name}/", budget)
+            inner = member.read(info.file_size)
+        _read_zip(inner, archive, f"{info.filename}/", budget)  # one level deep: its zips stay shut
 
 
 def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
@@ -553,19 +555,24 @@ def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
     if not too_big:  # where the data ends inside the tar, tarfile stops quietly or with an error
         archive.unreadable = not cut if source.ran_off else damaged
     for info in zips:  # after the listing: a damaged zip makes the tar unreadable
-        _read_tar_zip(data, info, archive, budget)
+        _read_tar_zip(data, info, archive, budget, cut)
 
 
-def _read_tar_zip(data: bytes, info: tarfile.TarInfo, archive: Archive, budget: Budget) -> None:
-    """List the zip stored in the tar `data` as member `info`, as a zip inside a zip is, if its
-    bytes are all there (not cut off, nor a sparse file's, which are not stored in one piece)
-    and the budget can pay for it; otherwise it is unopened. Past MAX_MEMBERS none is opened:
-    its files could not be listed."""
+def _read_tar_zip(data: bytes, info: tarfile.TarInfo, archive: Archive, budget: Budget,
+                  cut: bool) -> None:
+    """List the zip stored in the tar `data` as member `info`, one level deep as a zip inside a
+    zip is, if its bytes are all there (not cut off, nor a sparse file's, which are not stored
+    in one piece) and the message may list another (TAR_ZIPS); otherwise it is unopened. Past
+    MAX_MEMBERS none is opened: its files could not be listed. One running past the end of a
+    compressed tar unpacked up to the allowance (`cut`) is not named: the tar's members after
+    the cut are not either, and an ordinary tarball is not flagged for its size."""
     end = info.offset_data + info.size
     whole = info.sparse is None and info.size >= 0 and end <= len(data)
-    if whole and not archive.too_many and _affordable(info.size, budget):
-        _open_inner(info.name, info.size, lambda: data[info.offset_data:end], archive, budget)
-    else:
+    if whole and not archive.too_many and budget.tar_zips > 0:
+        budget.tar_zips -= 1
+        with _listing(archive):
+            _read_zip(data[info.offset_data:end], archive, f"{info.name}/", budget)
+    elif whole or not cut:
         archive.unopened.append(info.name)
 
 

@@ -100,10 +100,10 @@ class Archive:
     # An archive that cannot be listed: damaged, truncated, lying or using an unknown method.
     # zipfile lists all or nothing, so such a zip gave no names; a tar gave those before the damage.
     unreadable: bool = False
-    # Zips inside the archive left closed: inside the zip or the tar, bigger than what was left of
-    # archives.NESTED_BYTES, compressed with a method not unpacked (bzip2, LZMA) or cut off by
-    # the end of the tar's data; inside such an inner zip, every one (never opened). Their files
-    # are not in `members`.
+    # Zips inside the archive left closed: inside the zip, bigger than what was left of
+    # archives.NESTED_BYTES or compressed with a method not unpacked (bzip2, LZMA); inside the
+    # tar, cut off by the end of a plain tar or past archives.TAR_ZIPS; inside such an inner zip,
+    # every one (never opened). Their files are not in `members`.
     unopened: list[str] = field(default_factory=list)
     # More members (nested ones included) than archives.MAX_MEMBERS: those past it are not in
     # `members`, so a program behind 1,000 decoys would pass the rules on member names.

@@ -10,6 +10,7 @@ import bz2
 import gzip
 import io
 import lzma
+import random
 import struct
 import tarfile
 import time
@@ -659,48 +660,59 @@ def test_tar_stepping_back_to_a_header_already_read_is_damaged_and_read_once(siz
 @pytest.mark.parametrize(("mode", "kind", "name"), TAR_KINDS)
 def test_a_zip_inside_a_tar_is_opened_one_level_deep(mode: str, kind: str, name: str) -> None:
     """A tar's zips were never opened but flagged as unopened, so a tarball of documents holding
-    a zip scored ATTACH_ARCHIVE_UNLISTED. They are now opened as a zip inside a zip is, for
-    INNER_ZIP_COST at least of the message's allowance; a zip inside that zip stays unopened,
-    and a folder named like a zip is no zip."""
+    a zip scored ATTACH_ARCHIVE_UNLISTED. They are now opened as a zip inside a zip is, one of
+    the message's TAR_ZIPS each (their bytes are there: nothing is inflated); a zip inside that
+    zip stays unopened, and a folder named like a zip is no zip."""
     members = {"scans.zip/": b"", "scan.zip": zip_of("invoice.js", "deeper.zip"), "a.pdf": b""}
     budget = Budget()
     assert archives.read(tar_bytes(members, mode), SNIFFED[kind], budget) == Archive(
         kind, ["scans.zip/", "scan.zip", "a.pdf", "scan.zip/invoice.js", "scan.zip/deeper.zip"],
         unopened=["scan.zip/deeper.zip"])
     decompressed = 0 if kind == "tar" else len(tar_bytes(members))
-    assert budget.left == NESTED_BYTES - decompressed - archives.INNER_ZIP_COST
+    assert (budget.left, budget.tar_zips) == (NESTED_BYTES - decompressed, archives.TAR_ZIPS - 1)
     program = tar_bytes({"scan.zip": zip_of("invoice.js")}, mode)
     assert "ATTACH_ARCHIVED_PROGRAM" in hits(with_attachment(name, program))
     documents = tar_bytes({"q3/": b"", "q3/figures.zip": zip_of("north.pdf", "south.xlsx")}, mode)
     assert not hits(with_attachment(name, documents)) & ARCHIVE_RULES
 
 
-def test_a_zip_inside_a_tar_cut_short_or_unaffordable_stays_unopened() -> None:
-    """A zip whose bytes the tar's data does not hold in full, or that what is left of the
-    allowance cannot pay for, is named as unopened, as before; a damaged one makes the tar
-    unreadable, as a damaged inner zip makes its zip."""
+def test_a_zip_inside_a_tar_cut_short_or_past_the_messages_count_stays_unopened() -> None:
+    """A zip whose bytes a plain tar does not hold in full, or past the message's TAR_ZIPS, is
+    named as unopened, as before; a damaged one makes the tar unreadable, as a damaged inner zip
+    makes its zip."""
     scan = zip_of("invoice.js", content=bytes(range(256)) * 8)
     tarred = tar_bytes({"a.pdf": b"", "scan.zip": scan}, fmt=tarfile.USTAR_FORMAT)
     cut = tarred[:2 * 512 + len(scan) // 2]  # two headers, half the zip
     assert archives.read(cut, "application/x-tar", Budget()) == Archive(
         "tar", ["a.pdf", "scan.zip"], unreadable=True, unopened=["scan.zip"])
-    budget = Budget(archives.INNER_ZIP_COST - 1)
-    assert archives.read(tarred, "application/x-tar", budget) == Archive(
+    assert archives.read(tarred, "application/x-tar", Budget(tar_zips=0)) == Archive(
         "tar", ["a.pdf", "scan.zip"], unopened=["scan.zip"])
-    assert budget.left == archives.INNER_ZIP_COST - 1
-    packed = tar_bytes({"a.pdf": b"", "scan.zip": scan}, "w:gz", tarfile.USTAR_FORMAT)
-    assert archives.read(packed, "application/gzip", Budget(3 * 512 + len(scan))) == Archive(
-        "gzip", ["a.pdf", "scan.zip"], unopened=["scan.zip"])
     damaged = tar_bytes({"scan.zip": b"PK\x03\x04" + bytes(100)})
     assert archives.read(damaged, "application/x-tar", Budget()) == Archive("tar", ["scan.zip"],
                                                                           unreadable=True)
 
 
+def test_a_zip_in_a_tgz_is_opened_when_unpacking_spent_the_allowance() -> None:
+    """A zip inside a .tar.gz was charged its size again after the tar was unpacked: a .tgz of a
+    500 KB PDF and a 400 KB zip, or of a zip and a 1.9 MB log (unpacked to the allowance), left
+    the zip unopened and scored ATTACH_ARCHIVE_UNLISTED on ordinary mail. A zip the cut runs
+    through is not named, as the members after the cut are not."""
+    figures = zip_of("north.pdf", content=random.Random(1).randbytes(400_000))  # 400 KB
+    report = tar_bytes({"report.pdf": bytes(500_000), "figures.zip": figures}, "w:gz")
+    assert archives.read(report, "application/gzip", Budget()) == Archive(
+        "gzip", ["report.pdf", "figures.zip", "figures.zip/north.pdf"])
+    log = "".join(f"{n} worker {n % 7} done in {n % 97} ms\n" for n in range(70_000)).encode()
+    logs = tar_bytes({"figures.zip": figures, "app.log": log, "last.zip": figures}, "w:gz")
+    assert archives.read(logs, "application/gzip", Budget()) == Archive(
+        "gzip", ["figures.zip", "app.log", "figures.zip/north.pdf"])
+    assert not hits(with_attachment("report.tgz", logs)) & ARCHIVE_RULES
+
+
 def test_a_tar_of_empty_zips_opens_few_of_them() -> None:
-    """Each zip opened inside a tar costs INNER_ZIP_COST at least, as inside a zip: of 999 empty
+    """A message may list TAR_ZIPS zips inside tars, as many as zips inside zips: of 999 empty
     zips tarred, the first 128 are opened, the rest named as unopened."""
     many = tar_bytes({f"{n}.zip": zip_bytes({}) for n in range(999)}, fmt=tarfile.USTAR_FORMAT)
-    opened = NESTED_BYTES // archives.INNER_ZIP_COST
+    opened = archives.TAR_ZIPS
     archive, elapsed, _ = cost_of_reading(many, Budget(), "application/x-tar")
     assert archive is not None and len(archive.unopened) == 999 - opened
     assert archive.unopened[0] == f"{opened}.zip"
