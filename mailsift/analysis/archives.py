@@ -525,7 +525,7 @@ def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
     source = _TarBytes(data, budget)
     links = _Links(archive)
     zips: list[tarfile.TarInfo] = []
-    damaged = too_big = False
+    damaged = False
     last = -1  # where the header before began
     try:
         with tarfile.TarFile(fileobj=source, tarinfo=_CheckedTarInfo, encoding="utf-8",
@@ -549,10 +549,10 @@ def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
                     if info.isfile() and _named_zip(info.name):
                         zips.append(info)
     except _DirectoryTooBig:
-        too_big = archive.too_big = True
+        archive.too_big = True
     except UNREADABLE:
         damaged = True
-    if not too_big:  # where the data ends inside the tar, tarfile stops quietly or with an error
+    if not archive.too_big:  # where the data ends inside the tar, tarfile stops quietly or with an error
         archive.unreadable = not cut if source.ran_off else damaged
     for info in zips:  # after the listing: a damaged zip makes the tar unreadable
         _read_tar_zip(data, info, archive, budget, cut)
