@@ -115,10 +115,13 @@ def _top_level_problem(name: str, top: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=4096)
 def ascii_address(value: str) -> str:
     """An address (`jörg@bücher.example`), `@domain` or bare domain as compared: lower-cased, its
-    domain in ASCII form (`ascii_domain`). The local part is kept as written: it is the receiving
-    server's to interpret, and no mapping of it is safe to assume."""
+    domain in ASCII form (`ascii_domain`). The local part is kept as written but for case, which
+    Postfix folds too (local(8): "folded to lower case"; its lookup tables ignore case): any
+    other mapping of it is the receiving server's, and none is safe to assume. Cached: a search
+    the index cannot narrow compares every stored recipient in this form."""
     local, at, domain = value.strip().lower().rpartition("@")
     return f"{local}{at}{ascii_domain(domain)}"
 
@@ -133,11 +136,3 @@ def unicode_address(value: str) -> str:
         return f"{local}{at}{dns.name.from_text(domain).to_unicode(omit_final_dot=True)}"
     except (dns.exception.DNSException, UnicodeError):
         return value
-
-
-@lru_cache(maxsize=4096)
-def spellings(value: str) -> tuple[str, ...]:
-    """The ways a store may hold `value` (an ASCII-form address or `@domain`) as Postfix gave it:
-    in A-labels and in U-labels. An index looked up by one spelling finds the other's entries.
-    Cached: a search without an index compares every stored recipient with it."""
-    return tuple(dict.fromkeys((value, unicode_address(value))))

@@ -34,12 +34,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mailsift.domains import spellings
 from mailsift.ownership import access_hint, make_folders, settle_new_file
 from mailsift.quarantine.model import (
+    COMPARED_MARK,
     QuarantineError,
     Query,
     UserLists,
+    index_keys,
+    now,
     record_problem,
     unreadable_schema,
     valid_id,
@@ -167,6 +169,7 @@ class LocalBackend:
         self.directory = Path(directory)
         self.index_path = Path(index_path) if index_path else self.directory / "index.sqlite"
         self._group = _GroupCommit(self)
+        self._compared_filed = False  # see _file_compared_once
 
     @property
     def where(self) -> str:
@@ -253,7 +256,7 @@ class LocalBackend:
                     record["subject"], record["score"], record["state"],
                     json.dumps(record, ensure_ascii=False)))
         db.executemany("INSERT OR IGNORE INTO recipients VALUES (?, ?)",
-                       [(r, record["id"]) for r in record["recipients"]])
+                       [(key, record["id"]) for key in index_keys(record["recipients"])])
 
     def _remove_files(self, message_id: str) -> None:
         with suppress(OSError):
@@ -287,6 +290,8 @@ class LocalBackend:
             self._file(message_id).unlink()
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        if query.to is not None:
+            self._file_compared_once()
         where, args = self._where(query)
         order = f"{SORT_COLUMNS.get(query.sort, 'time')} {'DESC' if query.descending else 'ASC'}, id"
         limit = "" if query.limit is None else f" LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
@@ -302,9 +307,9 @@ class LocalBackend:
         if not query.include_deleted:
             clauses.append("state != 'deleted'")
         if query.to is not None:
-            # Recipients are indexed as Postfix gave them: an internationalised one in either form.
-            addresses = [s for a in query.to if not a.startswith("@") for s in spellings(a)]
-            domains = [_like_suffix(s) for d in query.to if d.startswith("@") for s in spellings(d)]
+            # Recipients are filed in the form `query.to` is in too (`index_keys`).
+            addresses = [a for a in query.to if not a.startswith("@")]
+            domains = [_like_suffix(d) for d in query.to if d.startswith("@")]
             wanted = [f"address IN ({','.join('?' * len(addresses))})",
                       *["address LIKE ? ESCAPE '\\'"] * len(domains)]
             clauses.append(f"id IN (SELECT id FROM recipients WHERE {' OR '.join(wanted)})")
@@ -329,10 +334,34 @@ class LocalBackend:
                                             (_as_stored(before),))]
             db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
             db.executemany("DELETE FROM recipients WHERE id = ?", [(i,) for i in ids])
+            self._file_compared(db)  # rows an older mailsift wrote since (a rollback)
         for message_id in ids:
             self._remove_files(message_id)
         self._sweep()
         return len(ids)
+
+    def _file_compared_once(self) -> None:
+        """Before the first search by recipient: file the recipients of messages an older
+        mailsift indexed as Postfix gave them only in their compared form as well, once per
+        index (COMPARED_MARK says it was done), so that mail held before an upgrade to
+        Jane@Example.COM or jane@ｂücher.example reaches Jane's list and digest too. A query
+        cannot find them otherwise: the spellings that map to one address are countless."""
+        if self._compared_filed:
+            return
+        with self._db() as db:
+            if db.execute("SELECT 1 FROM marks WHERE name = ?", (COMPARED_MARK,)).fetchone() is None:
+                self._file_compared(db)
+                db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?)",
+                           (COMPARED_MARK, now().isoformat()))
+        self._compared_filed = True
+
+    @staticmethod
+    def _file_compared(db: sqlite3.Connection) -> None:
+        """Add the compared form of every recipient row that lacks it (idempotent)."""
+        rows = db.execute("SELECT address, id FROM recipients").fetchall()
+        db.executemany("INSERT OR IGNORE INTO recipients VALUES (?, ?)",
+                       [(key, message_id) for address, message_id in rows
+                        for key in index_keys([address]) if key != address])
 
     def _commit_rows(self, db: sqlite3.Connection | None,
                      batch: list[tuple[dict[str, Any], Future[None]]]) -> sqlite3.Connection | None:

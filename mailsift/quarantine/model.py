@@ -18,7 +18,7 @@ from typing import Any
 from mailsift.analysis.addresses import address_pairs
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
-from mailsift.domains import ascii_address, name_problem, spellings, unicode_address
+from mailsift.domains import ascii_address, name_problem, unicode_address
 from mailsift.report import cap_rows
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
@@ -29,6 +29,8 @@ SORT_KEYS = ("time", "score", "sender", "subject")
 MAX_PAGE = 999_999_999
 LIST_KINDS = ("welcome", "block")
 SUMMARY_FIELDS = ("id", "time", "score", "state", "recipients", "mail_from", "from", "subject")
+# The index mark of an index whose recipients are all filed in their compared form (`index_keys`)
+COMPARED_MARK = "index:recipients-compared"
 REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognise the pattern
 NOT_AN_ENTRY = ("not an address or domain; write an address (friend@example.com) or a domain "
                 "(example.com, which covers its subdomains)")
@@ -147,16 +149,23 @@ def addressed_to(wanted: str, address: str) -> bool:
     """Whether a recipient is the address `wanted`, or in its domain when it is `@domain`.
 
     `wanted` is in ASCII form (`ascii_address`, as `Query` and `recipient_filter` give it); the
-    recipient, stored as Postfix gave it, matches when written in one of its `spellings`, the
-    A-labels or the U-labels IDNA writes back: jörg@bücher.example and jörg@xn--bcher-kva.example
-    are one mailbox, whichever way the owner's address was written. These are the very strings
-    the SQLite and Redis indexes are looked up by, and a user's access (`Viewer.owns`) is this
-    test too: another spelling IDNA maps to the same domain (a fullwidth ｂ, capitals) is no
-    user's, only an admin's, because no index can find it. When access compared the ASCII forms,
-    such mail was missing from its user's list, search and digest, yet opened, released and
-    deleted by its URL; the indexes cannot look up every spelling IDNA maps together."""
-    forms = spellings(wanted)
-    return address.endswith(forms) if wanted.startswith("@") else address in forms
+    recipient, stored as Postfix gave it, is compared in that form too, the one the milter's
+    list lookups use: Jane@Example.COM, jane@example.com. (a final dot), jörg@bücher.example,
+    jörg@xn--bcher-kva.example and jörg@ｂücher.example (a fullwidth letter, which IDNA maps to
+    b) are each one mailbox, whichever way the owner's address was written. A look-alike
+    (a Cyrillic letter, an accent dropped) is another address and another owner's mail, and a
+    name IDNA refuses equals only itself. A user's access (`Viewer.owns`) is this test, and
+    the indexes file every recipient under this form too (`index_keys`), so what a user may
+    open is exactly what her list, search and digest show her."""
+    compared = ascii_address(address)
+    return compared.endswith(wanted) if wanted.startswith("@") else compared == wanted
+
+
+def index_keys(recipients: list[str]) -> list[str]:
+    """The addresses an index files a message under: each recipient as Postfix gave it, which
+    an older mailsift looks up, and in the form `addressed_to` compares, which this one looks up
+    (the same string for most mail)."""
+    return list(dict.fromkeys(key for r in recipients for key in (r, ascii_address(r))))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ made each list page of a 30,000-message quarantine take 1.2 s.
 Layout (every key under the prefix; `{p}version` holds the schema version):
     {p}msg:ID        hash: raw (the message, byte-exact), record (JSON)
     {p}time          sorted set: ID -> arrival (epoch seconds)
-    {p}rcpt:ADDRESS  set of IDs addressed to ADDRESS
+    {p}rcpt:ADDRESS  set of IDs addressed to ADDRESS, as Postfix gave it and in the form a
+                     search compares (model.index_keys); messages stored by a mailsift before
+                     that are filed so at the first search by recipient (mark COMPARED_MARK)
     {p}summary       hash: ID -> the record's summary (JSON, model.summary); a message stored
                      without one (by a mailsift before it) gets it at its first search
     {p}list:KIND:ADDRESS  set of welcome/block entries of ADDRESS; {p}listed: addresses with lists
@@ -45,13 +47,15 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from mailsift.breaker import RETRY_AFTER, Breaker
-from mailsift.domains import spellings
 from mailsift.quarantine.model import (
+    COMPARED_MARK,
     LIST_KINDS,
     IndexUnavailable,
     QuarantineError,
     Query,
     UserLists,
+    index_keys,
+    now,
     record_problem,
     sort_value,
     summary,
@@ -92,6 +96,7 @@ class RedisBackend:
         self.password = password
         self.prefix = prefix
         self._checked = False
+        self._compared_filed = False  # see _file_compared_once
         # For `add`, which the milter's threads call: a hung index cost each message to
         # quarantine this module's timeouts (10 s), not one message per RETRY_AFTER. Only a
         # timeout trips it: a refused connection costs a millisecond, and trying each message
@@ -155,7 +160,7 @@ class RedisBackend:
                 pipe.hset(self._key("summary"), message_id, _summary_json(record))
                 pipe.zadd(self._key("time"),
                           {message_id: datetime.fromisoformat(record["time"]).timestamp()})
-                for address in record["recipients"]:
+                for address in index_keys(record["recipients"]):
                     pipe.sadd(self._key("rcpt", address), message_id)
                 pipe.execute()
         except IndexTimeout as exc:
@@ -223,6 +228,8 @@ class RedisBackend:
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         """A page is chosen from summaries and read whole; without a limit (stats, digests)
         every record that matches is read anyway, so it is chosen from the records."""
+        if query.to is not None:
+            self._file_compared_once()
         ids = self._candidates(query)
         rows = self._records(ids) if query.limit is None else self._summaries(ids)
         found = [r for r in rows if query.matches(r)]
@@ -239,8 +246,8 @@ class RedisBackend:
             ids = [i.decode() for i in self.client.zrangebyscore(self._key("time"), low, high)]
             if query.to is None or any(wanted.startswith("@") for wanted in query.to):
                 return ids  # a domain has no set: query.matches picks its recipients out
-            # Recipients are indexed as Postfix gave them: an internationalised one in either form.
-            keys = [self._key("rcpt", s) for a in query.to for s in spellings(a)]
+            # Recipients are filed in the form `query.to` is in too (`index_keys`).
+            keys = [self._key("rcpt", address) for address in query.to]
             addressed = {i.decode() for i in self.client.sunion(keys)} if keys else set()
         return [i for i in ids if i in addressed]
 
@@ -313,14 +320,43 @@ class RedisBackend:
             with self._call(write=True):
                 pipe = self.client.pipeline(transaction=True)
                 for record in records:
-                    for address in record["recipients"]:
+                    for address in index_keys(record["recipients"]):
                         pipe.srem(self._key("rcpt", address), record["id"])
                 pipe.delete(*[self._key("msg", i) for i in chunk])
                 pipe.hdel(self._key("summary"), *chunk)
                 pipe.zrem(self._key("time"), *chunk)
                 pipe.execute()
             expired += len(chunk)
+        self._file_compared()  # messages an older mailsift stored since (a rollback)
         return expired
+
+    def _file_compared_once(self) -> None:
+        """Before the first search by recipient: file the recipients of messages an older
+        mailsift stored under the addresses Postfix gave only in their compared form as well,
+        once per index (COMPARED_MARK says it was done), so that mail held before an upgrade
+        to Jane@Example.COM or jane@ｂücher.example reaches Jane's list and digest too. A query
+        cannot find them otherwise: the spellings that map to one address are countless."""
+        if self._compared_filed:
+            return
+        if self.mark(COMPARED_MARK) is None:
+            self._file_compared()
+            self.set_mark(COMPARED_MARK, now().isoformat())
+        self._compared_filed = True
+
+    def _file_compared(self) -> None:
+        """Add every held message to the sets of its recipients' compared forms (idempotent),
+        reading the summaries a list page reads."""
+        with self._call():
+            ids = [i.decode() for i in self.client.zrange(self._key("time"), 0, -1)]
+        missing = [(key, s["id"]) for s in self._summaries(ids)
+                   for key in index_keys(s["recipients"]) if key not in s["recipients"]]
+        if not missing:
+            return
+        with self._call(write=True):
+            pipe = self.client.pipeline(transaction=False)
+            for key, message_id in missing:
+                pipe.sadd(self._key("rcpt", key), message_id)
+            pipe.execute()
 
     # --- users' lists and marks ------------------------------------------------------------------
 

@@ -68,10 +68,11 @@ class Viewer:
     def owns(self, recipient: str) -> bool:
         """Whether `recipient` (as Postfix gave it) is one of this viewer's addresses (as the
         config writes them), by the test her list, search and digest make (`addressed_to`), so
-        she may open exactly the mail they show her: jörg@bücher.example owns mail to
-        jörg@xn--bcher-kva.example and the other way round. A look-alike (a Cyrillic letter) is
-        another domain, a domain IDNA refuses equals no configured one, and a spelling no index
-        finds (a fullwidth letter, a DNS escape) is left to an admin."""
+        she may open exactly the mail they show her: jane@example.com owns mail to
+        Jane@Example.COM and jane@example.com., jörg@bücher.example mail to
+        jörg@xn--bcher-kva.example and jörg@ｂücher.example. A look-alike (a Cyrillic letter)
+        is another address, and a domain IDNA refuses (or a DNS escape) equals no configured
+        one."""
         return any(addressed_to(wanted, recipient) for wanted in self._owned)
 
     def may_see(self, record: dict[str, object]) -> bool:

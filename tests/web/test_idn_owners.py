@@ -1,6 +1,7 @@
 """Quarantine ownership of internationalised addresses: a user's address written in U-labels
-(jane@bücher.example) or A-labels owns the mail to either spelling, as Postfix gave it; nothing
-else. Per-user access is the boundary between customers, so look-alikes are tested beside it."""
+(jane@bücher.example) or A-labels owns the mail to any spelling of it Postfix gave (A- or
+U-labels, fullwidth letters, capitals, a final dot); nothing else. Per-user access is the
+boundary between customers, so look-alikes are tested beside it."""
 
 from __future__ import annotations
 
@@ -18,18 +19,23 @@ from tests.web.conftest import log_in, web_config
 
 JANE = "jane@bücher.example"  # her address as the config writes it
 JANE_ASCII = "jane@xn--bcher-kva.example"
-# Bob's addresses, each another domain that a careless mapping would take for one of Jane's
-BOB = ["jane@bucher.example", "jane@strasse.example"]
+# Bob's addresses, each another address that a careless mapping would take for one of Jane's
+BOB = ["jane@bucher.example", "jane@strasse.example", "jаne@bücher.example"]  # a Cyrillic а
+# Jane's address as Postfix may give it: each is her mailbox (see `addressed_to`)
+JANES = [
+    "jane@ｂücher.example",  # a fullwidth ｂ, which IDNA (UTS 46) maps to b
+    "jane@bücher.example.",  # a final dot
+    "Jane@XN--BCHER-KVA.EXAMPLE.",  # capitals: Postfix folds the local part's case too
+    "jane@ｂüｃｈｅｒ．ｅｘａｍｐｌｅ",  # fullwidth letters and full stop
+]
 NOT_JANES = [
     "jane@bucher.example",  # the accent dropped: another domain
     "jane@büсher.example",  # a Cyrillic с: another A-label (xn--bher-0ra631c)
     "jane@bü\u200dcher.example",  # a joiner IDNA refuses: no domain, not bücher with it removed
     "jane@straße.example",  # IDNA 2008 keeps ß (xn--strae-oqa), it is not strasse
     "jane@bü\\099her.example",  # a DNS escape (\099 is c), which no mail system reads
-    # A fullwidth ｂ that UTS 46 maps to b: the same A-labels, but neither spelling the indexes are
-    # looked up by, so it was missing from her list, search and digest, yet hers to open by URL.
-    # Only an admin sees it (no index can find every spelling that maps together).
-    "jane@ｂücher.example",
+    "jаne@bücher.example",  # a Cyrillic а in the local part, which is kept as written: Bob's
+    "ｊane@bücher.example",  # a fullwidth ｊ in the local part: another mailbox
 ]
 
 
@@ -74,6 +80,24 @@ def test_a_user_sees_and_releases_her_mail_to_either_spelling_of_her_address(
     client.post(f"/message/{ascii_one}", data={"action": "release", "csrf": token})
     [released] = sink.wait_for(1)
     assert released.recipients == (JANE_ASCII,)
+
+
+@pytest.mark.parametrize("recipient", JANES)
+def test_a_user_sees_and_opens_her_mail_to_any_spelling_postfix_gave_and_no_one_else_does(
+        client: TestClient, store: QuarantineStore, recipient: str) -> None:
+    """A fullwidth letter or a final dot was judged by her lists, but no index found it: missing
+    from her list, search and digest, her own mail was an admin's only. Bob, whose address
+    looks like hers (a Cyrillic а), must still see none of it."""
+    held = store.put(make_message(), make_meta([recipient]))
+    token = log_in(client, "jane")
+    assert held in client.get("/").text
+    assert held in client.get("/?to=jane@xn--bcher-kva.example").text
+    assert held in client.get("/?to=@bücher.example").text
+    assert client.get(f"/message/{held}").status_code == 200
+    client.post("/logout", data={"csrf": token})
+    log_in(client, "bob")
+    assert held not in client.get("/").text
+    assert client.get(f"/message/{held}").status_code == 404
 
 
 @pytest.mark.parametrize("recipient", NOT_JANES)
