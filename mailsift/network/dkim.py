@@ -8,8 +8,22 @@ cut at scan.max_bytes gives `neutral` rather than a broken body hash, and so doe
 key in testing mode (t=y). A key nobody can use (not base64, no p=, an unknown k=, an RSA key under
 1024 bits) gives `permerror`, the signer's DNS being wrong, never `fail`, which tells downstream
 filters the message was altered or forged (RFC 6376 6.1.2); the rules score both alike. So does a
-signature that does not verify under a key that refuses it: one not for mail (s=), or not for the
-signature's hash (h=). ed25519 signatures (RFC 8463) need PyNaCl, a dependency for that reason.
+signature that does not verify under a key that refuses it: one not for mail (s=), of another type
+(k=ed25519 under a=rsa-sha256), or not for the signature's hash (h=). ed25519 signatures (RFC 8463)
+need PyNaCl, a dependency for that reason.
+
+A signature made with rsa-sha1 is no pass, though it verifies: RFC 8301 3.1 forbids verifiers to
+consider it valid, as SHA-1 collisions can be computed (a chosen prefix makes a signature the signer
+gave one text fit another). Its result is `policy`, which RFC 8601 2.7.1 gives a signature "not
+acceptable to the ADMD", the verifier's administration: not `fail` (it was checked and broke) nor
+`permerror` (it could not be processed), which tell downstream filters the message or the signer's
+DNS is broken and which DKIM_INVALID scores, nor `neutral` (a signature with syntax errors). The
+mail is most likely genuine, from a signer not yet updated, so no rule scores it above what an
+unsigned message gets (DKIM_RSA_SHA1 shows it at 0.001, as DKIM_ABSENT shows unsigned mail); but it
+earns no DKIM credit, no DMARC alignment and no welcome-list entry, so a p=reject domain signing
+with rsa-sha1 alone fails DMARC unless SPF aligns, as at Exim (which dropped sha1 from
+dkim_verify_hashes in 4.93). It is still verified, only to tell a broken one, `fail` as before, from
+an intact one: else writing a=rsa-sha1 would spare a forged signature DKIM_INVALID.
 
 A signature with a body length count (l=, RFC 6376 3.5) vouches for the first l bytes of the body
 only, and anyone may append to it: a paragraph, a link, a MIME part (RFC 6376 8.2). When something
@@ -33,10 +47,13 @@ from dkim.util import DuplicateTag, InvalidTagValueList, parse_tag_value
 
 from mailsift.domains import ascii_domain
 from mailsift.network.resolver import Answer, Lookups
-from mailsift.network.verdicts import BODY_CUT, DkimSignature
+from mailsift.network.verdicts import BODY_CUT, HISTORIC_HASH, DkimSignature
 
 # RFC 6376 3.6.1: the service types of a key (s=) that make it a key for mail
 MAIL_SERVICES = frozenset({b"email", b"*"})
+# RFC 8301 3.1: signing algorithms (a=) no verifier may accept, "historic" in its words
+HISTORIC_ALGORITHMS = frozenset({b"rsa-sha1"})
+DEFAULT_KEY_TYPE = b"rsa"  # k= when the key record has none (RFC 6376 3.6.1)
 
 
 class LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -115,7 +132,10 @@ def _verify(verifier: dkim.DKIM, index: int, tags: dict[bytes, bytes] | None,
     domain = ascii_domain(tags[b"d"].decode("utf-8", "replace"))  # RFC 8616 allows U-labels
     selector = tags[b"s"].decode("ascii", "replace")
     b_prefix = tags.get(b"b", b"").decode("ascii", "replace").replace(" ", "")[:8]
-    result, reason = _judge(verifier, index, keys[key_name(tags)], tags.get(b"a", b""), cut)
+    algorithm = tags.get(b"a", b"")
+    result, reason = _judge(verifier, index, keys[key_name(tags)], algorithm, cut)
+    if result == "pass" and algorithm.strip().lower() in HISTORIC_ALGORITHMS:
+        result, reason = "policy", HISTORIC_HASH  # see the module docstring
     unsigned = _unsigned_tail(verifier.body, tags) if result == "pass" else 0
     if unsigned:
         result, reason = "policy", f"l={int(tags[b'l'])} leaves {unsigned} body bytes unsigned"
@@ -182,14 +202,30 @@ def _refusal(tags: dict[bytes, bytes], algorithm: bytes) -> str:
     RFC 6376 3.6.1: a verifier ignores a key whose s= names neither `email` nor `*` (it is not
     for mail), and (6.1.2) a signature whose hash (a=rsa-sha256) the key's h= does not list.
     dkimpy reads neither list: it drops a key whose s= is anything but exactly `*`, `email` or
-    `tlsrpt`, and ignores h=.
+    `tlsrpt`, and ignores h=. A key of another type than the signature's (k=ed25519 under
+    a=rsa-sha256) can verify nothing: 6.1.2 asks for "PERMFAIL (inappropriate key algorithm)";
+    dkimpy called it `fail` ("signature does not verify"), or `permerror` with the reason
+    "unreadable (ValueError)".
     """
     if not _for_mail(tags):
         return f"key not for mail (s={_shown(tags[b's'])})"[:80]
+    if mismatch := _other_key_type(tags, algorithm):
+        return mismatch
     _, dash, hashed = algorithm.lower().rpartition(b"-")  # a=rsa-sha256, ed25519-sha256: sha256
     if b"h" in tags and dash and hashed not in _listed(tags[b"h"]):
         return f"key is for h={_shown(tags[b'h'])}, signature uses {_shown(hashed)}"[:80]
     return ""
+
+
+def _other_key_type(tags: dict[bytes, bytes], algorithm: bytes) -> str:
+    """'key is ed25519, signature is rsa-sha256' when the key's k= is not the key type of the
+    signature's a= (its part before the dash, as RFC 6376 3.5 builds it); '' when it is, or when
+    a= names none. Words compared in either case, as the ABNF compares them."""
+    key_type = tags.get(b"k", DEFAULT_KEY_TYPE).strip().lower()
+    signature_type, dash, _ = algorithm.strip().lower().partition(b"-")
+    if not dash or signature_type == key_type:
+        return ""
+    return f"key is {_shown(key_type)}, signature is {_shown(algorithm.strip())}"[:80]
 
 
 def _as_dkimpy_reads(record: str, tags: dict[bytes, bytes]) -> str:

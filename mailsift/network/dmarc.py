@@ -38,6 +38,12 @@ from mailsift.network.resolver import Answer, Lookups, Outcome
 from mailsift.network.verdicts import PARTLY_SIGNED, DkimSignature, DmarcVerdict, SpfVerdict
 
 POLICIES = ("none", "quarantine", "reject")
+# The version tag that makes a TXT record a DMARC record: its name in either case, its value exactly
+# so. RFC 9989 4.8's ABNF (as RFC 7489 6.4's) reads `dmarc-version = "v" equals %s"DMARC1" ; case
+# sensitive`: a quoted ABNF string matches in either case (RFC 5234 2.3), a %s one only as written
+# (RFC 7405; RFC 7489 spelled it %x44 %x4d ...), and 4.7 adds "The value of this tag MUST match
+# precisely; if it does not or it is absent, the entire record MUST be ignored".
+VERSION_TAG = ("v", "DMARC1")
 FULL_PERCENT = 100
 # t= (RFC 9989 4.7): y, the owner is testing its policy; n, the default, apply it as published
 TESTING_VALUES = ("y", "n")
@@ -113,18 +119,22 @@ async def _note_existence(record: DmarcRecord | None, from_domain: str,
 
 
 def _tags(text: str) -> list[tuple[str, str]]:
-    """'v=DMARC1; p=reject' -> [('v', 'dmarc1'), ('p', 'reject')]; names and values lowercased."""
+    """'V=DMARC1; P=Reject' -> [('v', 'DMARC1'), ('p', 'reject')]: names lowercased, and values but
+    the version's, which must match as written (VERSION_TAG). RFC 7489 6.4 writes the other tag
+    names (`"p" *WSP "="`), and RFC 9989 4.8 as it the values read here (`"none" / "quarantine" /
+    "reject"`, `"y" / "n"`, `"r" / "s"`), as quoted strings, which match in either case."""
     pairs = []
     for part in text.split(";"):
         key, _, value = part.partition("=")
-        if key.strip():
-            pairs.append((key.strip().lower(), value.strip().lower()))
+        if name := key.strip().lower():
+            pairs.append((name, value.strip() if name == VERSION_TAG[0] else value.strip().lower()))
     return pairs
 
 
 def _is_dmarc(tags: list[tuple[str, str]]) -> bool:
-    """A DMARC record starts with the tag v=DMARC1 ('v=DMARC1 p=reject' does not: no separator)."""
-    return bool(tags) and tags[0] == ("v", "dmarc1")
+    """A DMARC record starts with the tag v=DMARC1 ('v=DMARC1 p=reject' does not: no separator).
+    'v=dmarc1' does not either: a domain publishing it has no DMARC policy (see VERSION_TAG)."""
+    return bool(tags) and tags[0] == VERSION_TAG
 
 
 def parse_record(domain: str, tags: list[tuple[str, str]]) -> DmarcRecord | None:

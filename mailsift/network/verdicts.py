@@ -15,6 +15,9 @@ NETWORK_KEY = "network"
 # The reason of a signature whose body the milter cut at scan.max_bytes: its hash cannot match.
 BODY_CUT = "body cut at scan.max_bytes"
 
+# The reason of a signature that verifies with rsa-sha1, which no verifier may accept (RFC 8301 3.1).
+HISTORIC_HASH = "rsa-sha1 is not accepted (RFC 8301)"
+
 # Why a DMARC failure is not held against the From domain's policy (RFC 7489 6.7, local policy):
 # the domain's own signature verifies over the start of the body, and only what follows is unsigned.
 PARTLY_SIGNED = "local policy: the From domain signed the body up to its l= count only"
@@ -38,8 +41,9 @@ class DkimSignature:
     domain: str  # d=
     selector: str  # s=
     # pass, fail (signature or body hash broken), permerror (bad key or tags), temperror (key lookup),
-    # neutral (body cut at scan.max_bytes, so its hash cannot match), policy (verifies, but its l=
-    # leaves body content after the signed part: RFC 8601's "not acceptable to the verifier")
+    # neutral (body cut at scan.max_bytes, so its hash cannot match), policy (verifies, but with
+    # rsa-sha1, or its l= leaves body content after the signed part: RFC 8601's "not acceptable to
+    # the verifier")
     result: str
     reason: str = ""
     b_prefix: str = ""  # the first characters of b=, to tell signatures apart in the header

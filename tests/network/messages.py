@@ -24,11 +24,13 @@ def letter(sender: str = "Tom Baker <tom@shop.test>", *, reply_to: str | None = 
     return ("\r\n".join(headers) + "\r\n\r\n" + body.replace("\n", "\r\n")).encode()
 
 
-def signed(raw: bytes, private_key: bytes, domain: str = "shop.test", *, length: bool = False) -> bytes:
-    """`raw` with a DKIM-Signature of `domain`; `length` adds l=, the count of the body as signed."""
+def signed(raw: bytes, private_key: bytes, domain: str = "shop.test", *, length: bool = False,
+           algorithm: str = "rsa-sha256") -> bytes:
+    """`raw` with a DKIM-Signature of `domain`; `length` adds l=, the count of the body as signed;
+    `algorithm` is a= (rsa-sha1, or ed25519-sha256 with an ed25519 `private_key`)."""
     signature = dkim.sign(raw, SELECTOR.encode(), domain.encode(), private_key,
                           include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
-                          length=length)
+                          length=length, signature_algorithm=algorithm.encode())
     return signature + raw
 
 

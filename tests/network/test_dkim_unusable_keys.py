@@ -2,9 +2,10 @@
 
 RFC 6376 6.1.2 makes a key record that cannot be used a PERMFAIL, written `permerror` in
 Authentication-Results (RFC 8601 2.7.1), as RFC 8301 3.2 does RSA keys under 1024 bits, and so it
-does a key that refuses the signature: one not for mail (s=) or not for its hash (h=). dkimpy
-answered such keys with False, as for a signature that does not verify, and the header said
-`dkim=fail`: to a downstream filter, a forged or altered message. The rules score both alike.
+does a key that refuses the signature: one not for mail (s=), of another type (k=) or not for its
+hash (h=). dkimpy answered such keys with False, as for a signature that does not verify, and the
+header said `dkim=fail`: to a downstream filter, a forged or altered message. The rules score both
+alike.
 """
 
 from __future__ import annotations
@@ -82,6 +83,20 @@ def test_broken_signature_under_a_key_for_another_hash_is_a_permerror(
     result = scan(scanner, signed_by(test_dns, "sha1key.test", altered=True),
                   mail_from="tom@sha1key.test")
     assert_permerror(result, "sha1key.test", "key is for h=sha1, signature uses sha256")
+
+
+@pytest.mark.parametrize(("domain", "algorithm", "reason"), [
+    ("ed.test", "rsa-sha256", "key is ed25519, signature is rsa-sha256"),  # was "unreadable (ValueError)"
+    ("shop.test", "ed25519-sha256", "key is rsa, signature is ed25519-sha256"),  # was fail
+])
+def test_signature_under_a_key_of_another_type_is_a_permerror(
+        scanner: Scanner, test_dns: DnsFixture, domain: str, algorithm: str, reason: str) -> None:
+    """RFC 6376 6.1.2: a key whose k= is not the signature's key type cannot verify it ("PERMFAIL
+    (inappropriate key algorithm)"), which says nothing about the message (ed.test publishes an
+    ed25519 key, shop.test an RSA one)."""
+    key = test_dns.dkim_private_key if algorithm.startswith("rsa") else test_dns.ed25519_private_key
+    raw = signed(letter(f"Tom <tom@{domain}>"), key, domain, algorithm=algorithm)
+    assert_permerror(scan(scanner, raw, mail_from=f"tom@{domain}"), domain, reason)
 
 
 def test_good_signature_under_a_key_for_another_hash_still_passes(

@@ -1,4 +1,4 @@
-"""DMARC records: np= for subdomains that do not exist (RFC 9989), and a tag named twice.
+"""DMARC records: np= for subdomains that do not exist (RFC 9989), a tag named twice, v=dmarc1.
 
 Phishing invents subdomains of a bank (secure-login.bank.example) that have no DNS records. A bank
 publishing `p=none; sp=none; np=reject` asks for those to be rejected while its own domain and real
@@ -73,3 +73,23 @@ def test_record_naming_a_tag_twice_is_no_record(scanner: Scanner, sender: str) -
     result = failing(scanner, sender)
     assert set(dmarc_evidence(result)) == {"DMARC_MISSING"}
     assert "dmarc=none" in result.auth_results
+
+
+@pytest.mark.parametrize(("sender", "evidence"), [
+    # v=dmarc1; p=reject: no record, so no policy (was DMARC_REJECT)
+    ("tom@lowerv.test", {"DMARC_MISSING": "lowerv.test publishes no DMARC record"}),
+    # v=dmarc1; p=none: no record there, so shop.test's applies (was DMARC_NONE)
+    ("tom@lowerv.shop.test", {"DMARC_QUARANTINE": "lowerv.shop.test (record at shop.test, sp=quarantine)"}),
+])
+def test_version_in_lower_case_makes_no_dmarc_record(
+        scanner: Scanner, sender: str, evidence: dict[str, str]) -> None:
+    """RFC 9989 4.8: dmarc-version = "v" equals %s"DMARC1", case sensitive; 4.7: a value that does
+    not "match precisely" means the record "MUST be ignored", as a TXT record of another kind."""
+    assert dmarc_evidence(failing(scanner, sender)) == evidence
+
+
+def test_tag_names_and_policies_in_capitals_are_read(scanner: Scanner) -> None:
+    """V=DMARC1; P=Reject: quoted ABNF strings ("v", "reject") match in either case (RFC 5234 2.3).
+    A guard: the old code read it too."""
+    assert dmarc_evidence(failing(scanner, "tom@upperv.test")) == {
+        "DMARC_REJECT": "upperv.test (record at upperv.test, p=reject)"}

@@ -99,6 +99,13 @@ def test_a_signature_over_part_of_the_body_does_not_confirm_the_sender(
     assert "DKIM_UNSIGNED_TAIL" in result.rule_names
 
 
+def test_an_rsa_sha1_signature_does_not_confirm_the_sender(welcoming: Scanner, test_dns: DnsFixture) -> None:
+    """RFC 8301: no verifier may count an rsa-sha1 signature (a SHA-1 collision lets a forger fit
+    a signature the sender made to a text of his own); it confirmed the welcome entry."""
+    raw = signed(letter(), test_dns.dkim_private_key, algorithm="rsa-sha1")
+    assert welcome_hits(welcoming, raw, NO_PTR_IP) == {"USER_WELCOME_UNVERIFIED"}
+
+
 def test_a_newsletter_is_welcomed_by_its_from_and_the_partners_signature(
         welcoming: Scanner, test_dns: DnsFixture) -> None:
     """A partner's newsletter sent through a mailing service comes From the partner, with the

@@ -232,6 +232,13 @@ def _dmarc_edges() -> list[str]:
         'txt-record=_dmarc.dup.test,"v=DMARC1; p=none; p=reject"',
         "mx-host=dup.shop.test,mail.shop.test,10",
         'txt-record=_dmarc.dup.shop.test,"v=DMARC1; p=none; p=none"',
+        # the version's value in lower case (no DMARC record), its name in capitals (one)
+        "mx-host=lowerv.test,mail.shop.test,10",
+        'txt-record=_dmarc.lowerv.test,"v=dmarc1; p=reject"',
+        "mx-host=lowerv.shop.test,mail.shop.test,10",
+        'txt-record=_dmarc.lowerv.shop.test,"v=dmarc1; p=none"',
+        "mx-host=upperv.test,mail.shop.test,10",
+        'txt-record=_dmarc.upperv.test,"V=DMARC1; P=Reject"',
     ]
 
 
@@ -239,8 +246,8 @@ def _dkim_edges(dkim_key: str, ed25519_key: str) -> list[str]:
     """Key records in testing mode (t=y), revoked (empty p=), an ed25519 key (RFC 8463), and keys
     nobody can use: p= not base64, p= base64 but no key, an unknown k=, an RSA key of 512 bits, no
     p= tag but a pp= typo, p= twice, an empty tag (;;). And the test key where it refuses mail
-    (s=, RFC 6376 3.6.1) or the signature's sha256 (h=sha1), and where s= names mail among other
-    services or in capitals."""
+    (s=, RFC 6376 3.6.1), the signature's sha256 (h=sha1) or sha1 (h=sha256), and where s= names
+    mail among other services or in capitals."""
     return [
         f'txt-record={SELECTOR}._domainkey.notbase64.test,"v=DKIM1; k=rsa; p=!!not-base64!!"',
         f'txt-record={SELECTOR}._domainkey.notakey.test,"v=DKIM1; k=rsa; p=AAAA"',
@@ -252,6 +259,7 @@ def _dkim_edges(dkim_key: str, ed25519_key: str) -> list[str]:
         f'txt-record={SELECTOR}._domainkey.tlsrptkey.test,"v=DKIM1; k=rsa; s=tlsrpt; p={dkim_key}"',
         f'txt-record={SELECTOR}._domainkey.chatkey.test,"v=DKIM1; k=rsa; s=chat:web; p={dkim_key}"',
         f'txt-record={SELECTOR}._domainkey.sha1key.test,"v=DKIM1; k=rsa; h=sha1; p={dkim_key}"',
+        f'txt-record={SELECTOR}._domainkey.sha256key.test,"v=DKIM1; k=rsa; h=sha256; p={dkim_key}"',
         f'txt-record={SELECTOR}._domainkey.mailtls.test,"v=DKIM1; k=rsa; s=email:tlsrpt; p={dkim_key}"',
         f'txt-record={SELECTOR}._domainkey.mailupper.test,"v=DKIM1; k=rsa; s=Email; p={dkim_key}"',
         "mx-host=testing.test,mail.shop.test,10",

@@ -9,7 +9,7 @@ Rules using them carry `tflags net`: without the network they are off.
 from __future__ import annotations
 
 from mailsift.network.dmarc import signed_by
-from mailsift.network.verdicts import NETWORK_KEY, NetworkVerdicts
+from mailsift.network.verdicts import HISTORIC_HASH, NETWORK_KEY, NetworkVerdicts
 from mailsift.rules.registry import CheckContext, CheckResult, check
 
 
@@ -32,7 +32,8 @@ def spf(ctx: CheckContext, result: str) -> CheckResult:
 def dkim(ctx: CheckContext, state: str) -> CheckResult:
     """valid: a signature verifies; aligned: one of the From domain does; invalid: signatures, none
     verifying (temporary key failures aside); partial: a signature verifies over the start of the
-    body only (l=), and content follows it; absent: no signature at all."""
+    body only (l=), and content follows it; sha1: a signature verifies with rsa-sha1, which counts
+    for nothing (RFC 8301), and no other signature of its domain verifies; absent: no signature."""
     verdicts = network_verdicts(ctx)
     signatures = verdicts.dkim
     good = [s for s in signatures if s.result == "pass"]
@@ -47,6 +48,10 @@ def dkim(ctx: CheckContext, state: str) -> CheckResult:
     if state == "partial":
         tails = [s for s in signatures if s.unsigned_bytes]
         return f"{tails[0].domain}: {tails[0].reason}" if tails else None
+    if state == "sha1":
+        passed = {s.domain for s in good}
+        refused = [s for s in signatures if s.reason == HISTORIC_HASH and s.domain not in passed]
+        return f"{refused[0].domain}: {refused[0].reason}" if refused else None
     if state == "absent":
         return not signatures and NETWORK_KEY in ctx.cache
     raise ValueError(f"unknown dkim state {state!r}")
