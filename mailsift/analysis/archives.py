@@ -13,22 +13,22 @@ bigger than that is never parsed, and the archive is recorded as too big to list
 all or nothing: an archive it cannot read (truncated, damaged, lying offsets) is recorded as
 unreadable with no names; malware that no unpacker can open cannot run either.
 
-A member is decompressed only to look inside a zip within the zip, one level deep, and only up to
-NESTED_BYTES per message: deflate expands up to about 1,000 times, so without that cap a
-1 MiB attachment could cost a gigabyte of output. An inner zip that declares itself larger than
-what is left of the cap is not read (its directory is at its end); one that lies is cut off at
-the cap. Each inner zip costs at least INNER_ZIP_COST, what opening one takes, so a zip of 999
-empty zips opens 128 of them, not all. Only stored and deflated inner zips are read: zipfile
-decompresses bzip2 and LZMA chunks without an output limit, and either expands a few KiB of
-zeros to gigabytes. An inner zip left closed for any of these reasons is named on the archive as
-unopened: its files escape the rules as a damaged zip's do, and making a zip too big to open is
-no harder than damaging one. So is a zip inside the inner zip: it is never opened, and nesting a
-zip once more is no harder either. A zip inside a tar is listed the same way, one level deep:
-its bytes are in the tar's (for a compressed tar, in what was decompressed), so nothing is
-inflated and it costs one of the message's TAR_ZIPS, not bytes of the allowance; a tarball
-holding a zip is judged by the zip's files. One cut off by the end of a plain tar, or past
-TAR_ZIPS, is unopened, and so is a zip inside it; one the allowance's cut of a compressed tar
-runs through is not named, as the names after the cut are not.
+A member is decompressed only to look inside a zip within the zip, one level deep, and only up
+to NESTED_BYTES per message (and the reserves below): deflate expands up to about 1,000 times,
+so without that cap a 1 MiB attachment could cost a gigabyte of output. An inner zip that
+declares itself larger than what is left of the cap is not read (its directory is at its end);
+one that lies is cut off at the cap. Each inner zip costs at least INNER_ZIP_COST, what opening
+one takes, so a zip of 999 empty zips opens 128 of them, not all. Only stored and deflated inner
+zips are read: zipfile decompresses bzip2 and LZMA chunks without an output limit, and either
+expands a few KiB of zeros to gigabytes. An inner zip left closed for any of these reasons is
+named on the archive as unopened: its files escape the rules as a damaged zip's do, and making a
+zip too big to open is no harder than damaging one. So is a zip inside the inner zip: it is
+never opened, and nesting a zip once more is no harder either. A zip inside a tar is listed the
+same way, one level deep: its bytes are in the tar's (for a compressed tar, in what was
+decompressed), so nothing is inflated and it costs one of the message's TAR_ZIPS, not bytes of
+the allowance; a tarball holding a zip is judged by the zip's files. One cut off by the end of a
+plain tar, or past TAR_ZIPS, is unopened, and so is a zip inside it; one the allowance's cut of
+a compressed tar runs through is not named, as the names after the cut are not.
 
 A tar has no directory: each member's name is in a 512-byte header in front of its content. The
 stdlib `tarfile` reads a header, then seeks past the content to the next, so what it reads is
@@ -37,23 +37,46 @@ is ordinary), and at most TAR_HEADERS bytes of them, then the archive is recorde
 many, or as too big, with the names read so far. tarfile takes 16 us a header (zipfile 2), so
 1,000 headers cost 20 ms; the worst, 1.5 MiB of pax records full of 20-digit runs, 75 ms a tar.
 A tar's headers are read from its own bytes, so a message costs at most that per 1.5 MiB of
-plain tar plus its NESTED_BYTES of compressed ones: at the default scan.max_bytes (1 MiB), 40 ms
-for the worst plain tar that fits (an ordinary message of that size takes 11) and 50 ms for a
-.tar.gz of 1 MiB of such headers. Pax records that tarfile would parse in quadratic time are
-refused first (see MAX_DIGITS), and a message's tars may hold PAX_RECORDS records in all: tiny
-ones cost tarfile 2 us each, and 84,000 fit in a 197 KB .tar.gz (189 ms; 11 ms now). A tar
-inside gzip or xz (.tar.gz, .tgz, .tar.xz) must be decompressed up to each header, so it is
-decompressed only within what is left of the message's NESTED_BYTES, as a zip inside a zip is:
-a gzip bomb costs 3 ms. One whose headers go on past that is recorded as too big only when it is
-a bomb (BOMB_RATIO); an ordinary tarball of logs unpacks far past 1 MiB and is judged by the
-names read up to there. Whether a gzip or xz file holds a tar is decided on its first 512 bytes
-decompressed (tarfile's header checksum); any other gzip gives the name in its header (below).
-Once the allowance is spent nothing more is decompressed, not even those 512 bytes (a tar then
-found would not be read: 199 small .tar.gz parts spent 3.6 ms finding that out), and a gzip
-gives its header's name. bzip2 (.tar.bz2) is recognised but not read: its decoder works in
-blocks of up to 900 kB, so even the first 512 bytes cost a whole block (27 ms on incompressible
-data, 70 ms for 1 MiB, where gzip takes under 1 ms), a price every bzip2 attachment would pay
-whatever the allowance, and tar.bz2 is rare in mail.
+plain tar plus its NESTED_BYTES and reserves of compressed ones: at the default scan.max_bytes
+(1 MiB), 40 ms for the worst plain tar that fits (an ordinary message of that size takes 11) and
+50 ms for a .tar.gz of 1 MiB of such headers, 14 more for the reserves' (below). Pax records
+that tarfile would parse in quadratic time are refused first (see MAX_DIGITS), and a message's
+tars may hold PAX_RECORDS records in all: tiny ones cost tarfile 2 us each, and 84,000 fit in a
+197 KB .tar.gz (189 ms; 11 ms now). A tar inside gzip or xz (.tar.gz, .tgz, .tar.xz) must be
+decompressed up to each header, so it is decompressed only within what is left of the message's
+NESTED_BYTES, as a zip inside a zip is: a gzip bomb costs 3 ms. One whose headers go on past
+that is recorded as too big only when it is a bomb (BOMB_RATIO); an ordinary tarball of logs
+unpacks far past 1 MiB and is judged by the names read up to there. Whether a gzip or xz file
+holds a tar is decided on its first 512 bytes decompressed (tarfile's header checksum, 20 us);
+any other gzip gives the name in its header (below), also once the allowance and its reserves
+are spent: a tar found then is too big to list. bzip2 (.tar.bz2) is recognised but not read: its
+decoder works in blocks of up to 900 kB, so even the first 512 bytes cost a whole block (27 ms
+on incompressible data, 70 ms for 1 MiB, where gzip takes under 1 ms), a price every bzip2
+attachment would pay whatever the allowance, and tar.bz2 is rare in mail.
+
+The allowance is the message's, and an archive could spend it cheaply and unflagged for those
+after it: a 14 KB zip of 128 empty zips opens them all at INNER_ZIP_COST each, an 8 KB .tgz of
+padding that compresses 240 times unpacks 1 MiB and is no bomb. A .tgz or a zip inside a zip
+after it, holding invoice.exe, was then not read, and no rule named the program. So an archive
+met with less than RESERVE left adds RESERVE to the allowance, RESERVES times a message at most:
+each archive unpacks a reserve at least (the names at the start of a tar, an inner zip of up to
+32 KiB), what it leaves stays for the next, and a message unpacks at most NESTED_BYTES and
+RESERVES reserves, 1.25 MiB. The costliest reserve is 32 KiB of the slowest tar headers, 1.7 ms
+(an inner zip of 366 names: 1.2), so eight add 14 ms to the allowance's 53. Once they are spent
+too, what an archive cannot unpack is flagged: an inner zip is unopened, as before, and a
+compressed tar met with nothing left, or whose headers go on past less than RESERVE, is too big
+to list. Ordinary mail does not get there: an archive past the allowance spends a reserve when
+it unpacks past one (small ones share one), so the first flagged is a message's tenth big
+tarball. Two other ways were weighed and left. Flagging an archive met once the allowance is
+spent flags the second of two ordinary tarballs of logs, each unpacking past 1 MiB. Capping each
+attachment's share (half, say) leaves an ordinary inner zip of 600 KB unopened, and as many
+spending attachments as shares get past it. Reserves do not help against padding before the
+program in one archive: the first is cut at the allowance as before, where padding that
+compresses less than BOMB_RATIO hides what follows (2 KiB of it per MiB), and one read from a
+reserve is cut after RESERVE, where even zeros show less (gzip 280 times, xz 40: `consumed`
+counts whole UNPACK_CHUNKs), so any padding of that size hides what follows it there. Catching
+padding would take a lower ratio, which tarballs of logs reach as .tar.xz (250 times), or
+unpacking further, which costs what the allowance bounds.
 
 RAR, 7z and the other compressed formats are recognised by their first bytes and not read: the
 stdlib has no reader, 7z keeps its names in a compressed header, and a new dependency would be
@@ -97,8 +120,9 @@ MAX_DIRECTORY = 128 * 1024
 # block and the member's header), so MAX_MEMBERS of those. At 16 us a header, 1,000 members are
 # listed in about 20 ms; the worst (TAR_COST) is measured in the tests.
 TAR_HEADERS = MAX_MEMBERS * 3 * tarfile.BLOCKSIZE
-# Bytes decompressed per message to read zips inside zips and tars inside gzip or xz. Malware's
-# inner zips are a few KiB to a few hundred KiB; inflating 1 MiB takes a few milliseconds.
+# Bytes decompressed per message to read zips inside zips and tars inside gzip or xz, the reserves
+# (RESERVE) aside. Malware's inner zips are a few KiB to a few hundred KiB; inflating 1 MiB takes
+# a few milliseconds.
 NESTED_BYTES = 1024 * 1024
 # Bytes of that allowance an inner zip costs at the least, however small it says it is: zipfile
 # takes about 20 us to open one, as long as inflating 8 KiB. Charged only its declared size, an
@@ -111,6 +135,15 @@ INNER_ZIP_COST = 8 * 1024
 # log and a zip, or of a 500 KB PDF and a 400 KB zip, had spent the allowance on unpacking and
 # left the zip unopened, which scored ATTACH_ARCHIVE_UNLISTED on ordinary mail.
 TAR_ZIPS = NESTED_BYTES // INNER_ZIP_COST
+# What an archive may unpack when the message's archives before it left less than this of
+# NESTED_BYTES: the allowance is topped up by this much, RESERVES times a message at most (see
+# the docstring). It opens an inner zip of up to 32 KiB (a zipped script or shortcut is a few
+# KiB) or reads the names at the start of a compressed tar; the worst, tar headers, cost 1.7 ms.
+RESERVE = 32 * 1024
+# Top-ups of RESERVE per message. Eight of the worst cost 14 ms on top of the allowance's 53; an
+# ordinary message spends one on each archive past the allowance that unpacks past its reserve
+# (two tarballs of logs: one), so of ten big tarballs in one message the tenth is flagged.
+RESERVES = 8
 # How many times the compressed bytes behind it what a compressed tar cut at NESTED_BYTES
 # decompressed to must be for the cut to count as a bomb (too big to list). Measured with zlib
 # level 9 and xz -6: logs 9 to 21 times (gzip; a stuck process logging one line with its time
@@ -192,11 +225,20 @@ UNPACKERS: dict[str, Callable[[], _Decompressor]] = {
 @dataclass(slots=True)
 class Budget:
     """What this message's archives may still cost: bytes decompressed for nested and compressed
-    archives, pax records parsed in its tars, and zips listed inside its tars."""
+    archives, how many times RESERVE more may be added for an archive finding less than that
+    left, pax records parsed in its tars, and zips listed inside its tars."""
 
     left: int = NESTED_BYTES
     pax_records: int = PAX_RECORDS
     tar_zips: int = TAR_ZIPS
+    reserves: int = RESERVES
+
+    def top_up(self) -> None:
+        """Let the archive about to be unpacked have RESERVE at least, while reserves last: what
+        it leaves unspent stays for the archives after it."""
+        if self.left < RESERVE and self.reserves > 0:
+            self.reserves -= 1
+            self.left += RESERVE
 
 
 class _DirectoryTooBig(Exception):
@@ -320,10 +362,12 @@ def read(data: bytes, sniffed_type: str, budget: Budget) -> Archive | None:
         return None
     archive = Archive(kind)
     if kind == "zip":
+        budget.top_up()
         _read_zip(data, archive, "", budget)
     elif kind == "tar":
         _read_tar(data, archive, budget, cut=False)
-    elif kind in UNPACKERS and budget.left > 0 and _holds_tar(kind, data):
+    elif kind in UNPACKERS and _holds_tar(kind, data):
+        budget.top_up()
         _read_packed_tar(kind, data, archive, budget)
     elif kind == "gzip":
         archive.members = _gzip_name(data)
@@ -515,12 +559,14 @@ def _read_inner(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Archive
         _read_zip(inner, archive, f"{info.filename}/", budget)  # one level deep: its zips stay shut
 
 
-def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
-    """Add the tar's member names to `archive`, up to the first damage or the caps.
+def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> bool:
+    """Add the tar's member names to `archive`, up to the first damage or the caps; whether the
+    listing ran off the end of `data`.
 
     `cut` says `data` is the start of a longer tar, decompressed up to the message's allowance:
-    running off its end is no damage (the caller decides whether it was a bomb). Members are
-    listed as they are read, so those before the damage or the cap stay. Folders end in '/', as in a zip.
+    running off its end is no damage (the caller decides whether the cut hides anything).
+    Members are listed as they are read, so those before the damage or the cap stay. Folders
+    end in '/', as in a zip.
     """
     source = _TarBytes(data, budget)
     links = _Links(archive)
@@ -556,6 +602,7 @@ def _read_tar(data: bytes, archive: Archive, budget: Budget, cut: bool) -> None:
         archive.unreadable = not cut if source.ran_off else damaged
     for info in zips:  # after the listing: a damaged zip makes the tar unreadable
         _read_tar_zip(data, info, archive, budget, cut)
+    return source.ran_off
 
 
 def _read_tar_zip(data: bytes, info: tarfile.TarInfo, archive: Archive, budget: Budget,
@@ -614,18 +661,24 @@ def _holds_tar(kind: str, data: bytes) -> bool:
 def _read_packed_tar(kind: str, data: bytes, archive: Archive, budget: Budget) -> None:
     """List a tar inside gzip or xz, decompressing at most what is left of the budget.
 
-    A tar going on past that is too big to list only when it is a bomb: what was decompressed
-    is BOMB_RATIO times the compressed bytes it came from or more, padding put before the
-    program to push it past the allowance. An ordinary tarball of logs or source going on past
-    it is judged by the names read up to there and not flagged."""
+    A tar going on past that is too big to list when it is a bomb: what was decompressed is
+    BOMB_RATIO times the compressed bytes it came from or more, padding put before the program
+    to push it past the allowance. So is one whose headers went on past less than RESERVE, or
+    met with nothing left: the message's allowance and reserves were spent before it. An
+    ordinary tarball of logs or source going on past its allowance is judged by the names read
+    up to there and not flagged."""
+    if budget.left == 0:
+        archive.too_big = True
+        return
     try:
         unpacked = _unpack(kind, data, budget.left)
     except UNREADABLE:
         archive.unreadable = True
         return
     budget.left -= len(unpacked.data)
-    _read_tar(unpacked.data, archive, budget, cut=unpacked.more)
-    if unpacked.more and len(unpacked.data) >= BOMB_RATIO * unpacked.consumed:
+    ran_off = _read_tar(unpacked.data, archive, budget, cut=unpacked.more)
+    short = ran_off and len(unpacked.data) < RESERVE
+    if unpacked.more and (short or len(unpacked.data) >= BOMB_RATIO * unpacked.consumed):
         archive.too_big = True
 
 

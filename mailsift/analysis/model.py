@@ -95,15 +95,17 @@ class Archive:
     # Not listed in full within the limits: a zip (or a zip inside it) whose list of members is
     # over archives.MAX_DIRECTORY, not read at all; a tar whose headers are, or a compressed tar
     # cut at the message's archives.NESTED_BYTES that is a bomb (archives.BOMB_RATIO), listed up
-    # to there.
+    # to there; a compressed tar the message's archives before it left less than
+    # archives.RESERVE to unpack, its reserves spent, cut there or not read at all.
     too_big: bool = False
     # An archive that cannot be listed: damaged, truncated, lying or using an unknown method.
     # zipfile lists all or nothing, so such a zip gave no names; a tar gave those before the damage.
     unreadable: bool = False
     # Zips inside the archive left closed: inside the zip, bigger than what was left of
-    # archives.NESTED_BYTES or compressed with a method not unpacked (bzip2, LZMA); inside the
-    # tar, cut off by the end of a plain tar or past archives.TAR_ZIPS; inside such an inner zip,
-    # every one (never opened). Their files are not in `members`.
+    # archives.NESTED_BYTES (with the archive's archives.RESERVE) or compressed with a method not
+    # unpacked (bzip2, LZMA); inside the tar, cut off by the end of a plain tar or past
+    # archives.TAR_ZIPS; inside such an inner zip, every one (never opened). Their files are not
+    # in `members`.
     unopened: list[str] = field(default_factory=list)
     # More members (nested ones included) than archives.MAX_MEMBERS: those past it are not in
     # `members`, so a program behind 1,000 decoys would pass the rules on member names.
