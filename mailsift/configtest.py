@@ -113,16 +113,27 @@ def lists_check(config: Config, rules: RuleSet | str) -> Check:
     if not lists.welcome and not lists.block:
         return Check("lists", True, "no site welcome or block entries ([lists] in the config, or "
                                     "whitelist_from/blacklist_from lines in local.cf)")
-    counts = Counter((file_of(source), kind) for kind, entries in found.site_lists.items()
-                     for source in entries.values())
-    origins = {f"{config.source} [lists]": (len(config.lists.welcome), len(config.lists.block))}
-    origins |= {path: (counts[path, "welcome"], counts[path, "block"]) for path, _ in counts}
-    taken = "; ".join(f"{where}: {welcome} welcome, {block} block"
-                      for where, (welcome, block) in origins.items() if welcome or block)
+    taken = "; ".join(_list_origins(config, found))
     unproven = ("; no welcome counts while dns.enabled is false: nothing can prove a sender"
                 if lists.welcome and not config.dns.enabled else "")
     return Check("lists", True, f"{len(lists.welcome)} welcome, {len(lists.block)} block entries "
                                 f"({taken}){unproven}")
+
+
+def _list_origins(config: Config, found: RuleSet) -> list[str]:
+    """Where the site lists' entries came from, with how many each place gave: an entry
+    mailsift.toml's [lists] holds counts there only (once, however often it is written), so the
+    counts add up to the total (a local.cf repeating them counted them again, and the counts
+    added up to more); a file's repeats are named beside its count instead."""
+    toml = {"welcome": set(config.lists.welcome), "block": set(config.lists.block)}
+    counts = Counter((file_of(source), "repeat" if entry in toml[kind] else kind)
+                     for kind, entries in found.site_lists.items() for entry, source in entries.items())
+    origins = {f"{config.source} [lists]": (len(toml["welcome"]), len(toml["block"]), 0)}
+    origins |= {path: (counts[path, "welcome"], counts[path, "block"], counts[path, "repeat"])
+                for path, _ in counts}
+    return [f"{where}: {welcome} welcome, {block} block"
+            + (f" ({repeats} more already in [lists])" if repeats else "")
+            for where, (welcome, block, repeats) in origins.items() if welcome or block or repeats]
 
 
 def _settings_text(settings: list[LintItem]) -> str:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.store import Label, LearnItem, token_key
+from mailsift.config import parse_config
+from mailsift.configtest import lists_check
+from mailsift.rules.cf_parser import load_rule_files
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisServer
@@ -155,6 +158,22 @@ def test_site_list_entries_are_counted_by_the_file_that_gave_them(tmp_path: Path
                                       "welcome counts while dns.enabled is false: nothing can "
                                       "prove a sender")
     assert "not applied" not in lines(result)["rules"]
+
+
+def test_site_list_counts_add_up_to_the_total_when_local_cf_repeats_the_toml(tmp_path: Path) -> None:
+    """An entry both [lists] and local.cf gave (or [lists] gave twice) was counted for each:
+    "3 welcome ... ([lists]: 3 welcome ...; local.cf: 2 welcome ...)". It counts for [lists]
+    now, and local.cf's repeats are named beside its count."""
+    local = tmp_path / "local.cf"
+    local.write_text("whitelist_from *@bank.example *@partner.example\n"
+                     "blacklist_from *@junk.example\n")
+    config = parse_config({"rules": {"local_cf": str(local)},
+                           "lists": {"welcome": ["bank.example", "BANK.example", "shop.example"],
+                                     "block": ["junk.example"]}}, "mailsift.toml")
+    assert lists_check(config, load_rule_files([local], {})).detail == (
+        f"3 welcome, 1 block entries (mailsift.toml [lists]: 2 welcome, 1 block; {local}: 1 "
+        "welcome, 0 block (2 more already in [lists])); no welcome counts while dns.enabled is "
+        "false: nothing can prove a sender")
 
 
 def test_a_bad_site_list_entry_is_one_line_naming_file_key_and_form(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from mailsift.rules.sa_lists import (
     addresses,
     entry_of,
     foreign_signer,
+    held_as,
 )
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,8 @@ class _Loader:
     replace_rules: dict[str, str] = field(default_factory=dict)
     conditionals: list[_Conditional] = field(default_factory=list)
     reading: list[Path] = field(default_factory=list)
+    # (list kind, entry) -> what holds it (sa_lists.held_as) -> the "file:line" of that line
+    list_holders: dict[tuple[str, str], dict[tuple[str, str], str]] = field(default_factory=dict)
     directives: int = 0  # lines that were a directive we know, to find files with none
 
     # --- files -------------------------------------------------------------------------------
@@ -376,25 +379,38 @@ class _Loader:
 
     def list_line(self, args: str, source: str, directive: str) -> None:
         """`whitelist_from`, `blacklist_from` and the like (sa_lists.py): entries of the site's
-        lists, added or (`un...`) removed in reading order, the last line winning as in
-        SpamAssassin; a glob the lists cannot hold is a note `configtest` names."""
+        lists, added or (`un...`) taken back in reading order, the last line winning as in
+        SpamAssassin, where a `un` line takes back only what lines of its own family added
+        with the same glob (`held_as`): an entry stays while any line still holds it. A glob
+        the lists cannot hold is a note `configtest` names."""
         kind = ADDING.get(directive) or REMOVING[directive]
-        entries = self.result.site_lists[kind]
         for glob in addresses(directive, args):
             try:
                 entry = entry_of(glob)
             except Untranslatable as exc:
                 self.result.notes.append(LintItem(source, directive, str(exc), verdict=True, value=glob))
                 continue
+            holders, held = self.list_holders.setdefault((kind, entry), {}), held_as(directive, args, glob)
+            holders.pop(held, None)  # written again, the line is the latest to hold it
+            if directive in ADDING:
+                holders[held] = source
+            self.hold(kind, entry, holders)
             if directive in REMOVING:
-                entries.pop(entry, None)
                 continue
-            entries[entry] = source
             signer = foreign_signer(directive, args, entry)
             if signer:
                 self.result.notes.append(LintItem(
                     source, directive, f"welcomed when SPF or a DKIM signature of its own domain "
                     f"confirms it; a signature of {signer} alone does not", verdict=True, value=args))
+
+    def hold(self, kind: str, entry: str, holders: dict[tuple[str, str], str]) -> None:
+        """The site list keeps `entry` while a line holds it, as given by the latest such line
+        (configtest counts it for that line's file)."""
+        entries = self.result.site_lists[kind]
+        if holders:
+            entries[entry] = next(reversed(holders.values()))
+        else:
+            entries.pop(entry, None)
 
     def group_line(self, args: str, source: str, _directive: str) -> None:
         group, *names = args.split()

@@ -37,6 +37,12 @@ ADDING: dict[str, str] = {
     **{f"{name}_from": BLOCK for name in ("blacklist", "blocklist")},
 }
 REMOVING: dict[str, str] = {f"un{directive}": kind for directive, kind in ADDING.items()}
+# directive -> its family in SpamAssassin (Mail::SpamAssassin::Conf, its SPF and DKIM plugins):
+# a `un` line takes back what lines of its own family added, never another's, so
+# `unwhitelist_from x@y` leaves a `whitelist_auth x@y`. Old and new names are one family.
+_ADDING_FAMILY = {directive: f"{kind}_{directive.partition('_')[2]}" for directive, kind in ADDING.items()}
+FAMILY: dict[str, str] = {**_ADDING_FAMILY,
+                          **{f"un{directive}": family for directive, family in _ADDING_FAMILY.items()}}
 # Lines whose first word alone is an address and the second a host or signing domain.
 _ONE_ADDRESS = ("_from_dkim", "_from_rcvd")
 _WHOLE_DOMAIN = re.compile(r"\*@(?:\*\.)?(?P<domain>[^*?@]+)")
@@ -52,6 +58,16 @@ def addresses(directive: str, args: str) -> list[str]:
     a glob got a wrong configtest note)."""
     words = args.split()
     return words[:1] if directive.endswith(_ONE_ADDRESS) else words
+
+
+def held_as(directive: str, args: str, glob: str) -> tuple[str, str]:
+    """What a list line holds its entry by, which only a `un` line naming the same takes back:
+    its family, and the glob as written (case aside: `unwhitelist_from *@*.x.example` leaves a
+    `whitelist_from *@x.example`, though both are the entry x.example), with a `_from_dkim`
+    line's signing domain, which SpamAssassin's `un` line must repeat."""
+    family = FAMILY[directive]
+    signer = args.lower().split()[1:2] if family.endswith("_dkim") else []
+    return family, " ".join([glob.strip().lower(), *signer])
 
 
 def entry_of(glob: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.model import RuleSet
 
@@ -78,3 +80,77 @@ def test_the_un_form_of_a_dkim_line_removes_its_entry_without_a_note(tmp_path: P
                            "unwhitelist_from_dkim *@shop.example shop.example\n")
     assert rules.site_lists["welcome"] == {}
     assert not rules.notes
+
+
+# SpamAssassin's welcome families (Mail::SpamAssassin::Conf, its SPF and DKIM plugins): the lines
+# of each, by old and new name; `unwhitelist_X` and `unwelcomelist_X` take back family X's only.
+WELCOME_FAMILIES = {
+    "from": ["whitelist_from", "welcomelist_from"],
+    "auth": ["whitelist_auth", "welcomelist_auth"],
+    "from_spf": ["whitelist_from_spf", "welcomelist_from_spf"],
+    "from_dkim": ["whitelist_from_dkim", "welcomelist_from_dkim"],
+    "from_rcvd": ["whitelist_from_rcvd", "welcomelist_from_rcvd"],
+}
+BILLING = "billing@bank.example"
+
+
+def _welcome_line(directive: str) -> str:
+    relay = " mail.bank.example" if directive.endswith("_rcvd") else ""
+    return f"{directive} {BILLING}{relay}\n"
+
+
+@pytest.mark.parametrize("family", WELCOME_FAMILIES)
+@pytest.mark.parametrize("prefix", ["unwhitelist", "unwelcomelist"])
+def test_an_un_line_takes_back_only_what_its_own_family_welcomed(
+        tmp_path: Path, prefix: str, family: str) -> None:
+    """Any un- line removed the entry whichever line added it: `unwhitelist_from x` undid a
+    `whitelist_auth x`, so a site that dropped an unproven whitelist_from but kept the
+    whitelist_auth (as SpamAssassin's own documentation advises) lost the welcome."""
+    undo = f"{prefix}_{family} {BILLING}\n"
+    for lines in WELCOME_FAMILIES.values():
+        for directive in lines:
+            rules = load(tmp_path, _welcome_line(directive) + undo)
+            kept = BILLING in rules.site_lists["welcome"]
+            assert kept == (directive not in WELCOME_FAMILIES[family]), (directive, undo)
+
+
+@pytest.mark.parametrize("blocking", ["blacklist_from", "blocklist_from"])
+@pytest.mark.parametrize("undo", ["unblacklist_from", "unblocklist_from"])
+def test_either_name_of_unblocklist_from_takes_back_a_block_and_no_welcome(
+        tmp_path: Path, blocking: str, undo: str) -> None:
+    rules = load(tmp_path, f"{blocking} *@spam.example\nwhitelist_from *@spam.example\n"
+                           f"{undo} *@spam.example\nblacklist_from *@junk.example\n"
+                           "unwhitelist_from *@junk.example\n")
+    assert rules.site_lists == {"welcome": {"spam.example": f"{tmp_path}/local.cf:2"},
+                                "block": {"junk.example": f"{tmp_path}/local.cf:4"}}
+
+
+def test_an_entry_two_families_hold_goes_with_the_last_of_their_un_lines(tmp_path: Path) -> None:
+    """configtest counts the entry for the file of a line still holding it."""
+    both = f"whitelist_from {BILLING}\nwelcomelist_auth {BILLING}\n"
+    rules = load(tmp_path, both + f"unwhitelist_from {BILLING}\n")
+    assert rules.site_lists["welcome"] == {BILLING: f"{tmp_path}/local.cf:2"}
+    rules = load(tmp_path, both + f"unwhitelist_auth {BILLING}\nunwelcomelist_from {BILLING}\n")
+    assert rules.site_lists["welcome"] == {}
+
+
+def test_an_un_line_takes_back_only_the_glob_it_names(tmp_path: Path) -> None:
+    """SpamAssassin matches an un- line's glob with the added one as written (case aside): both
+    `*@shop.example` and `*@*.shop.example` are the entry shop.example here, but taking back
+    the subdomains' glob leaves the domain's line, and its entry, in place."""
+    added = "whitelist_from *@shop.example\n"
+    rules = load(tmp_path, added + "unwhitelist_from *@*.shop.example\n")
+    assert list(rules.site_lists["welcome"]) == ["shop.example"]
+    rules = load(tmp_path, added + "unwhitelist_from *@SHOP.example\n")
+    assert rules.site_lists["welcome"] == {}
+
+
+def test_unwhitelist_from_dkim_takes_back_only_a_line_with_the_signer_it_names(
+        tmp_path: Path) -> None:
+    """SpamAssassin's unwhitelist_from_dkim must repeat the signing domain its line named."""
+    added = "whitelist_from_dkim *@shop.example esp.example\n"
+    for undo in ("unwhitelist_from_dkim *@shop.example", "unwhitelist_from_dkim *@shop.example x.example"):
+        rules = load(tmp_path, f"{added}{undo}\n")
+        assert list(rules.site_lists["welcome"]) == ["shop.example"], undo
+    rules = load(tmp_path, added + "unwelcomelist_from_dkim *@shop.example ESP.example\n")
+    assert rules.site_lists["welcome"] == {}
