@@ -28,7 +28,8 @@ PARAMS_CACHE = 1024
 BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r?\n|\Z))")
 # The types that enclose one whole message, walked into like a multipart. message/global (RFC
 # 6532 section 3.7) is message/rfc822 for SMTPUTF8 mail: its header fields may be UTF-8, and it
-# is the type a DSN of such mail encloses its original in (RFC 6533).
+# is the type a DSN of such mail encloses its original in (RFC 6533). Either may come base64 or
+# quoted-printable encoded, which `_decoded_message` removes before the walk goes in.
 ENCLOSING = frozenset({"message/rfc822", "message/global"})
 # The types that hold only a message's header block, read as text as a mail reader shows them:
 # RFC 6522's text/rfc822-headers, RFC 6533's message/global-headers (UTF-8 allowed, as in
@@ -110,7 +111,7 @@ def walk(headers: Fields, body: bytes, limits: Limits, facts: Facts) -> Walk:
                 facts.add("MIME_TOO_DEEP", f"deeper than {limits.max_depth}")
                 result.truncated = True
                 continue
-            if ctype == "message/global":
+            if ctype in ENCLOSING:
                 part_body = _decoded_message(part_body, part_fields, limits, facts)
             children = _children(ctype, params, part_body, limits, facts)
             if children is not None:
@@ -196,9 +197,13 @@ def _transfer_encoding(fields: dict[str, str], facts: Facts) -> str:
 
 
 def _decoded_message(body: bytes, fields: dict[str, str], limits: Limits, facts: Facts) -> bytes:
-    """A message/global part's message: unlike message/rfc822, RFC 6532 lets it be sent base64
-    or quoted-printable encoded, so the encoding is removed (and line ends made LF, as the
-    top-level message's are) before its header block is read."""
+    """An enclosed message with its transfer encoding removed (and line ends made LF, as the
+    top-level message's are) before its header block is read. RFC 6532 lets message/global be
+    sent base64 or quoted-printable encoded; RFC 2046 5.2.1 forbids it for message/rfc822, but
+    bouncers write it so too, and undecoded its original (and the backscatter it shows) was lost:
+    the encoded text was read as a message without headers. The body is already within
+    scan.max_bytes, and decoding only shrinks it; a payload that is no base64 is decoded loosely
+    as any other part's is, its enclosed headers then mostly unreadable."""
     encoding = _transfer_encoding(fields, facts)
     if encoding not in ("base64", "quoted-printable"):
         return body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import quopri
 
 from mailsift.analysis.model import Envelope, Message
 from mailsift.analysis.parse import analyse
@@ -52,6 +53,14 @@ def multipart_message(parts: list[bytes], subtype: str = "mixed", boundary: str 
 
 def b64(data: str | bytes) -> str:
     return base64.encodebytes(as_bytes(data)).decode("ascii")
+
+
+def transfer_encoded(text: str, encoding: str) -> str:
+    """`text` base64 encoded with CRLF line ends inside, as a sender's program writes it, or
+    quoted-printable encoded with the message's own LF line ends."""
+    if encoding == "base64":
+        return b64(text.replace("\n", "\r\n"))
+    return quopri.encodestring(text.encode()).decode("ascii")
 
 
 def config(trusted: list[str] | None = None, internal: list[str] | None = None, **scan: int) -> Config:

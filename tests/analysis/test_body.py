@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from tests.analysis.helpers import b64, multipart_message, part, run, simple
+from tests.analysis.helpers import b64, multipart_message, part, run, simple, transfer_encoded
 
 RUSSIAN = "Здравствуйте! Это обычное письмо на русском языке, без всякой рекламы. Всего доброго."
 
@@ -167,13 +167,18 @@ def test_a_message_global_part_is_walked_like_message_rfc822() -> None:
     assert message.attachments == []
 
 
-def test_a_base64_message_global_part_is_decoded_before_it_is_walked() -> None:
-    """Unlike message/rfc822, RFC 6532 lets message/global be base64 encoded (over a path
-    without 8BITMIME); its lines may end in CRLF inside the encoding."""
-    inner = "Subject: Grüße\r\nContent-Type: text/plain\r\n\r\nHallo Welt\r\n"
-    message = run(multipart_message([part("message/global", b64(inner), "base64")]))
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+@pytest.mark.parametrize("content_type", ["message/global", "message/rfc822"])
+def test_an_encoded_enclosed_message_is_decoded_before_it_is_walked(content_type: str, encoding: str) -> None:
+    """RFC 6532 lets message/global be base64 or quoted-printable encoded (over a path without
+    8BITMIME); RFC 2046 5.2.1 forbids it for message/rfc822, but bouncers send it so, and the
+    encoded text was read as a message without headers: its Subject and text were lost. A
+    header line too long for quoted-printable is cut by a soft line break, which is undone."""
+    subject = ", ".join(["Grüße aus München"] * 6)
+    inner = f"Subject: {subject}\nContent-Type: text/plain\n\nHallo Welt\n"
+    message = run(multipart_message([part(content_type, transfer_encoded(inner, encoding), encoding)]))
     assert [p.text for p in message.text_parts] == ["Hallo Welt\n"]
-    assert message.part_headers[1] == [("Subject", "Grüße"), ("Content-Type", "text/plain")]
+    assert message.part_headers[1] == [("Subject", subject), ("Content-Type", "text/plain")]
     assert message.facts.items == {}
 
 

@@ -18,6 +18,7 @@ from mailsift.config import Config, ConfigError, NetworkConfig, RulesConfig, loa
 from mailsift.rules.checks.returned import returned_mail
 from mailsift.rules.registry import CheckContext
 from mailsift.scanner import Scanner
+from tests.analysis.helpers import transfer_encoded
 
 OURS = Config(network=NetworkConfig(outbound_relays=["smtp.example.org"]))
 DEFAULT = Config()
@@ -58,18 +59,22 @@ Received: from mail.remote.example (mail.remote.example [203.0.113.9])
 """
 
 
-def postfix_dsn(original: str, headers_only: bool = False, smtputf8: bool = False) -> bytes:
+def postfix_dsn(original: str, headers_only: bool = False, smtputf8: bool = False,
+                encoding: str = "") -> bytes:
     """A Postfix "Undelivered Mail Returned to Sender" DSN carrying `original`; for mail sent
-    with SMTPUTF8, the RFC 6533 types Postfix then writes, 8-bit."""
+    with SMTPUTF8, the RFC 6533 types Postfix then writes, 8-bit. With an `encoding` (base64,
+    quoted-printable) the enclosed message is sent in it, as some bouncers send it."""
     headers_type, message_type, status_type = (
         ("message/global-headers", "message/global", "message/global-delivery-status") if smtputf8 else
         ("text/rfc822-headers", "message/rfc822", "message/delivery-status"))
     enclosed = (f"Content-Description: Undelivered Message Headers\nContent-Type: {headers_type}\n"
                 if headers_only else
                 f"Content-Description: Undelivered Message\nContent-Type: {message_type}\n")
-    if smtputf8:
-        enclosed += "Content-Transfer-Encoding: 8bit\n"
+    if encoding or smtputf8:
+        enclosed += f"Content-Transfer-Encoding: {encoding or '8bit'}\n"
     body = "" if headers_only else "\nHello Bob, the figures are attached.\n"
+    if encoding:
+        original, body = transfer_encoded(original + body, encoding), ""
     return f"""{BOUNCE_RECEIVED}Date: Mon, 4 Mar 2024 09:12:07 +0100 (CET)
 From: MAILER-DAEMON@mail.remote.example (Mail Delivery System)
 Subject: Undelivered Mail Returned to Sender
@@ -283,6 +288,23 @@ def test_a_bounce_of_smtputf8_mail_is_judged_by_its_original(headers_only: bool,
     assert judged(postfix_dsn(UTF8_OURS, headers_only, smtputf8=True)) == "ours"
 
 
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+@pytest.mark.parametrize("smtputf8", [False, True], ids=["message/rfc822", "message/global"])
+def test_a_bounce_enclosing_its_original_encoded_is_judged_by_it(smtputf8: bool, encoding: str,
+                                                                scanner: Scanner) -> None:
+    """Some bouncers send the original base64 or quoted-printable encoded: RFC 6532 allows it
+    for message/global, RFC 2046 5.2.1 forbids it for message/rfc822, and either way the
+    encoded text was read as a message without headers, so the bounce was unjudged, or judged
+    by a Received field a soft line break had cut. The original's Received fields are written
+    on one line here, longer than a quoted-printable line may be, as many MTAs write them."""
+    forged, ours = ((UTF8_FORGED, UTF8_OURS) if smtputf8 else (FORGED_ORIGINAL, OUR_ORIGINAL))
+    found_in = "message/global" if smtputf8 else "message/rfc822"
+    raw = postfix_dsn(forged.replace("\n\t", " "), smtputf8=smtputf8, encoding=encoding)
+    hit = {h.name: h for h in scanner.scan(raw).hits}["RETURNED_NOT_OURS"]
+    assert hit.evidence == f"delivery report: the original passed 1 host(s), none of ours ({found_in})"
+    assert judged(postfix_dsn(ours.replace("\n\t", " "), smtputf8=smtputf8, encoding=encoding)) == "ours"
+
+
 @pytest.mark.parametrize(("original", "expected"), [(FORGED_ORIGINAL, "foreign"), (OUR_ORIGINAL, "ours")],
                          ids=["forged", "ours"])
 def test_headers_labelled_message_rfc822_headers_are_the_original(original: str, expected: str) -> None:
@@ -448,8 +470,11 @@ def test_a_bounce_with_a_cut_or_missing_original_is_unjudged(original: str) -> N
     # a bounce of SMTPUTF8 mail enclosing a base64 original that is no base64
     b"From: MAILER-DAEMON@remote.example\nContent-Type: multipart/report; boundary=zz\n\n--zz\n"
     b"Content-Type: message/global\nContent-Transfer-Encoding: base64\n\n\xff*&^%\n--zz--\n",
+    # the same for message/rfc822, its garbage written to look like encoded headers
+    b"From: MAILER-DAEMON@remote.example\nContent-Type: multipart/report; boundary=zz\n\n--zz\n"
+    b"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nUmVjZWl2ZWQ6=IGJ5*\xff\n--zz--\n",
 ], ids=["no-parts", "truncated", "empty-type", "garbage-quoted", "bare-auto-reply", "garbage-quote-marks",
-        "bad-base64-global"])
+        "bad-base64-global", "bad-base64-rfc822"])
 def test_a_malformed_bounce_is_unjudged_and_scored_without_error(raw: bytes, scanner: Scanner) -> None:
     assert judged(raw) == "unjudged"
     result = scanner.scan(raw)
