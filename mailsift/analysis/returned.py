@@ -35,8 +35,10 @@ from mailsift.analysis.mime import ENCLOSING, HEADER_BLOCK_TYPES
 from mailsift.analysis.model import Facts, Message
 from mailsift.domains import ascii_domain
 
-# RFC 6522 report types, named as an administrator reads them in the rule's evidence.
-REPORT_KINDS = {"delivery-status": "delivery report", "disposition-notification": "read receipt",
+# RFC 6522 report types, named as an administrator reads them in the rule's evidence. RFC 6533's
+# global- forms are the same reports of SMTPUTF8 mail (UTF-8 addresses allowed), and are named so.
+REPORT_KINDS = {"delivery-status": "delivery report", "global-delivery-status": "delivery report",
+                "disposition-notification": "read receipt", "global-disposition-notification": "read receipt",
                 "feedback-report": "abuse feedback report"}
 REPORT_TYPE = re.compile(r"""report-type\s*=\s*["']?([\w.-]+)""", re.IGNORECASE)
 # The senders bounces come from when the envelope is not known (`mailsift check` of a saved file).

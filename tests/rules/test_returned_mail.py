@@ -288,6 +288,17 @@ def test_a_bounce_of_smtputf8_mail_is_judged_by_its_original(headers_only: bool,
     assert judged(postfix_dsn(UTF8_OURS, headers_only, smtputf8=True)) == "ours"
 
 
+@pytest.mark.parametrize(("report", "kind"), [("global-delivery-status", "delivery report"),
+                                              ("global-disposition-notification", "read receipt")])
+def test_an_rfc_6533_report_is_named_as_its_ascii_form_is(report: str, kind: str) -> None:
+    """RFC 6533's report types for SMTPUTF8 mail are the delivery report and read receipt of
+    RFC 6522 with UTF-8 allowed; the evidence named them "report (global-delivery-status)"."""
+    raw = (postfix_dsn(UTF8_FORGED, smtputf8=True)
+           .replace(b"report-type=delivery-status", f"report-type={report}".encode())
+           .replace(b"message/global-delivery-status", f"message/{report}".encode()))
+    assert verdict(raw)["foreign"] == f"{kind}: the original passed 1 host(s), none of ours (message/global)"
+
+
 @pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
 @pytest.mark.parametrize("smtputf8", [False, True], ids=["message/rfc822", "message/global"])
 def test_a_bounce_enclosing_its_original_encoded_is_judged_by_it(smtputf8: bool, encoding: str,
