@@ -41,8 +41,9 @@ RISKY = EXECUTABLE | MACRO_DOCUMENT | DISK_IMAGE | WEB_PAGE
 
 
 def is_attachment(leaf: Leaf, name: str) -> bool:
-    """A part the reader sees as a file: declared so, named, or not text at all."""
-    return leaf.disposition == "attachment" or not leaf.content_type.startswith("text/") or bool(name)
+    """A part the reader sees as a file: declared so, named, or not text at all (a header
+    block, message/global-headers among them, is text: `Leaf.is_text`)."""
+    return leaf.disposition == "attachment" or not leaf.is_text or bool(name)
 
 
 def filename(leaf: Leaf, facts: Facts) -> str:

@@ -73,6 +73,13 @@ class Leaf:
     def disposition(self) -> str:
         return self.params.disposition
 
+    @property
+    def is_text(self) -> bool:
+        """Text a mail reader shows: a text/ part, or a header block of any of the
+        HEADER_BLOCK_TYPES, so that the three spellings of one block are read, and counted as
+        attachments or not, alike."""
+        return self.content_type.startswith("text/") or self.content_type in HEADER_BLOCK_TYPES
+
 
 # A part's header fields as (name, value as written: folding and encoded words kept)
 Fields = list[tuple[str, str]]

@@ -120,7 +120,7 @@ class _Body:
         name = attachments.filename(leaf, facts)
         if attachments.is_attachment(leaf, name):
             self.attachments.append(attachments.build(leaf, name, data, self.archive_budget))
-        if leaf.content_type.startswith("text/") or leaf.content_type in mime.HEADER_BLOCK_TYPES:
+        if leaf.is_text:
             self.text_parts.append(self._text_part(leaf, data))
 
     def _text_part(self, leaf: mime.Leaf, data: bytes) -> TextPart:

@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from mailsift.analysis.mime import HEADER_BLOCK_TYPES
 from tests.analysis.helpers import b64, multipart_message, part, run, simple, transfer_encoded
 
 RUSSIAN = "Здравствуйте! Это обычное письмо на русском языке, без всякой рекламы. Всего доброго."
@@ -182,12 +183,15 @@ def test_an_encoded_enclosed_message_is_decoded_before_it_is_walked(content_type
     assert message.facts.items == {}
 
 
-@pytest.mark.parametrize("content_type", ["message/global-headers", "message/rfc822-headers"])
-def test_a_part_holding_a_header_block_is_read_as_text(content_type: str) -> None:
+@pytest.mark.parametrize("content_type", sorted(HEADER_BLOCK_TYPES))
+def test_a_part_holding_a_header_block_is_read_as_text_and_is_no_attachment(content_type: str) -> None:
     """message/global-headers (RFC 6533) is text/rfc822-headers for SMTPUTF8 mail, UTF-8
     without a charset; message/rfc822-headers is a label some report senders give the same
-    block. Both were opaque attachments: their text was not shown or read."""
+    block. Both were opaque attachments: their text was not shown or read. Once read as text
+    they still counted as attachments, which text/rfc822-headers never did: a bounce of
+    SMTPUTF8 mail showed one on the quarantine page, and attachment rules and Bayes saw it."""
     block = "Received: by mx.bücher.example; Mon, 4 Mar 2024 09:12:01 +0100\nSubject: Grüße\n"
     message = run(multipart_message([part(content_type, block, "8bit")]))
     assert [(p.content_type, p.text) for p in message.text_parts] == [(content_type, block)]
+    assert message.attachments == []
     assert "CHARSET_MISSING_8BIT" not in message.facts
