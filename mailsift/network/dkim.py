@@ -12,6 +12,13 @@ signature that does not verify under a key that refuses it: one not for mail (s=
 (k=ed25519 under a=rsa-sha256), or not for the signature's hash (h=). ed25519 signatures (RFC 8463)
 need PyNaCl, a dependency for that reason.
 
+RFC 6376's ABNF writes the words of its tags as quoted strings, which match in either case. The
+key record is rewritten for dkimpy, which compares s= and k= exactly (`_as_dkimpy_reads`), so a
+key published as k=RSA or s=Email verifies. The signature's own a= cannot be: the DKIM-Signature
+field is itself signed, so a=RSA-SHA256 rewritten would no longer verify. dkimpy refuses such a
+signature before verifying anything, and it gets `fail`, reason "unknown signature algorithm:
+b'RSA-SHA256'", scored DKIM_INVALID and of no use to DMARC, whether or not the message is intact.
+
 A signature made with rsa-sha1 is no pass, though it verifies: RFC 8301 3.1 forbids verifiers to
 consider it valid, as SHA-1 collisions can be computed (a chosen prefix makes a signature the signer
 gave one text fit another). Its result is `policy`, which RFC 8601 2.7.1 gives a signature "not
@@ -165,12 +172,13 @@ def _judge(verifier: dkim.DKIM, index: int, key: Answer, algorithm: bytes,
     if record is None:
         return "permerror", "no key published for the selector"
     tags = _key_tags(record)
+    readable = _as_dkimpy_reads(record, tags)
     if tags.get(b"p") == b"":
         result, reason = "permerror", "key revoked (empty p=)"
-    elif problem := _unusable(record, tags, verifier.minkey):
+    elif problem := _unusable(readable, tags, verifier.minkey):
         result, reason = "permerror", problem
     else:
-        verdict = _run(verifier, index, _as_dkimpy_reads(record, tags))
+        verdict = _run(verifier, index, readable)
         result, reason = _checked(verdict, _refusal(tags, algorithm), cut)
     if result != "pass" and _testing(tags):
         return "neutral", f"key in testing mode (t=y): {reason}"
@@ -229,16 +237,22 @@ def _other_key_type(tags: dict[bytes, bytes], algorithm: bytes) -> str:
 
 
 def _as_dkimpy_reads(record: str, tags: dict[bytes, bytes]) -> str:
-    """`record` for dkimpy, without an s= that makes it a key for mail in words dkimpy does not
-    take: it compares s= whole with `*`, `email` and `tlsrpt` and drops the key for any other
+    """`record` in words dkimpy takes, for it to read the key and verify with.
+
+    dkimpy compares s= whole with `*`, `email` and `tlsrpt` and drops the key for any other
     value, so under a key for mail and TLS reports (s=email:tlsrpt; RFC 8460 asks keys signing
     TLS reports for tlsrpt) or s=Email a good signature got `permerror`, scored DKIM_INVALID and
-    failed DMARC. Without s= the key is for every service (RFC 6376 3.6.1), as it is for mail;
-    a key not for mail keeps its s=, and `_refusal` says why it verifies nothing."""
-    if tags.get(b"s") in (None, b"*", b"email") or not _for_mail(tags):
+    failed DMARC. Such an s= is left out: without it the key is for every service (RFC 6376
+    3.6.1), as it is for mail; a key not for mail keeps its s=, and `_refusal` says why it
+    verifies nothing. dkimpy compares k= exactly too, with `rsa` and `ed25519`, and called a key
+    published as k=RSA unusable ("unknown algorithm in k= tag: RSA"), though RFC 6376 3.6.1's
+    ABNF writes its values as quoted strings, which match in either case: k= is given in lower
+    case. dkimpy does not read the key's h= and t= (`_refusal` and `_testing` do)."""
+    read = {name: value.lower() if name == b"k" else value for name, value in tags.items()
+            if name != b"s" or tags[name] in (b"*", b"email") or not _for_mail(tags)}
+    if read == tags:
         return record
-    return "; ".join(f"{name.decode()}={value.decode()}" for name, value in tags.items()
-                     if name != b"s")
+    return "; ".join(f"{name.decode()}={value.decode()}" for name, value in read.items())
 
 
 def _for_mail(tags: dict[bytes, bytes]) -> bool:

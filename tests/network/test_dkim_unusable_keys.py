@@ -76,6 +76,24 @@ def test_good_signature_under_a_key_for_mail_and_more_passes(
     assert DKIM_RULES & set(result.rule_names) == {"DKIM_VALID", "DKIM_VALID_AU"}
     assert f"dkim=pass header.d={domain}" in result.auth_results
 
+@pytest.mark.parametrize(("domain", "algorithm"), [("rsaupper.test", "rsa-sha256"),  # k=RSA
+                                                 ("edupper.test", "ed25519-sha256")])  # k=Ed25519
+def test_a_key_type_written_in_capitals_verifies(
+        scanner: Scanner, test_dns: DnsFixture, domain: str, algorithm: str) -> None:
+    """RFC 6376 3.6.1's ABNF writes k= values as quoted strings, which match in either case;
+    dkimpy compares them exactly and called the key unusable: the signer's good mail got
+    permerror "unusable key: unknown algorithm in k= tag: RSA", DKIM_INVALID, and no DKIM for
+    DMARC. An altered message under the key still fails, as under k=rsa."""
+    key = test_dns.dkim_private_key if algorithm.startswith("rsa") else test_dns.ed25519_private_key
+    raw = signed(letter(f"Tom <tom@{domain}>"), key, domain, algorithm=algorithm)
+    result = scan(scanner, raw, mail_from=f"tom@{domain}")
+    assert DKIM_RULES & set(result.rule_names) == {"DKIM_VALID", "DKIM_VALID_AU"}
+    assert f"dkim=pass header.d={domain}" in result.auth_results
+    broken = scan(scanner, raw.replace(b"before Friday", b"before Monday"), mail_from=f"tom@{domain}")
+    assert DKIM_RULES & set(broken.rule_names) == {"DKIM_INVALID"}
+    assert 'dkim=fail reason="body hash mismatch' in broken.auth_results
+
+
 def test_broken_signature_under_a_key_for_another_hash_is_a_permerror(
         scanner: Scanner, test_dns: DnsFixture) -> None:
     """RFC 6376 6.1.2: h=sha1 refuses an rsa-sha256 signature (PERMFAIL); dkimpy ignores h=, and

@@ -247,7 +247,7 @@ def _dkim_edges(dkim_key: str, ed25519_key: str) -> list[str]:
     nobody can use: p= not base64, p= base64 but no key, an unknown k=, an RSA key of 512 bits, no
     p= tag but a pp= typo, p= twice, an empty tag (;;). And the test key where it refuses mail
     (s=, RFC 6376 3.6.1), the signature's sha256 (h=sha1) or sha1 (h=sha256), and where s= names
-    mail among other services or in capitals."""
+    mail among other services or in capitals; the test keys with k= in capitals."""
     return [
         f'txt-record={SELECTOR}._domainkey.notbase64.test,"v=DKIM1; k=rsa; p=!!not-base64!!"',
         f'txt-record={SELECTOR}._domainkey.notakey.test,"v=DKIM1; k=rsa; p=AAAA"',
@@ -262,6 +262,8 @@ def _dkim_edges(dkim_key: str, ed25519_key: str) -> list[str]:
         f'txt-record={SELECTOR}._domainkey.sha256key.test,"v=DKIM1; k=rsa; h=sha256; p={dkim_key}"',
         f'txt-record={SELECTOR}._domainkey.mailtls.test,"v=DKIM1; k=rsa; s=email:tlsrpt; p={dkim_key}"',
         f'txt-record={SELECTOR}._domainkey.mailupper.test,"v=DKIM1; k=rsa; s=Email; p={dkim_key}"',
+        f'txt-record={SELECTOR}._domainkey.rsaupper.test,"v=DKIM1; k=RSA; p={dkim_key}"',
+        f'txt-record={SELECTOR}._domainkey.edupper.test,"v=DKIM1; k=Ed25519; p={ed25519_key}"',
         "mx-host=testing.test,mail.shop.test,10",
         f'txt-record={SELECTOR}._domainkey.testing.test,"v=DKIM1; k=rsa; t=y; p={dkim_key}"',
         "mx-host=revoked.test,mail.shop.test,10",
