@@ -266,6 +266,8 @@ def _dkim_edges(dkim_key: str, ed25519_key: str) -> list[str]:
         f'txt-record={SELECTOR}._domainkey.edupper.test,"v=DKIM1; k=Ed25519; p={ed25519_key}"',
         "mx-host=testing.test,mail.shop.test,10",
         f'txt-record={SELECTOR}._domainkey.testing.test,"v=DKIM1; k=rsa; t=y; p={dkim_key}"',
+        "mx-host=testingupper.test,mail.shop.test,10",  # t= flags compare in either case
+        f'txt-record={SELECTOR}._domainkey.testingupper.test,"v=DKIM1; k=rsa; t=Y; p={dkim_key}"',
         "mx-host=revoked.test,mail.shop.test,10",
         f'txt-record={SELECTOR}._domainkey.revoked.test,"v=DKIM1; k=rsa; p="',
         "mx-host=ed.test,mail.shop.test,10",
