@@ -10,7 +10,7 @@ from pathlib import Path
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.store import Label, LearnItem, token_key
 from mailsift.config import parse_config
-from mailsift.configtest import lists_check
+from mailsift.configtest import lists_check, rules_check
 from mailsift.rules.cf_parser import load_rule_files
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
@@ -225,3 +225,16 @@ def test_the_trusted_relays_are_shown_and_an_inferred_trust_says_how_to_decide(t
     outbound = lines(configtest(write(tmp_path, {"network": {"trusted_networks": ["10.0.0.5"]},
                                                  "milter": {"trusted": "outbound"}})))
     assert outbound["trust"].endswith("; their mail is judged as outbound (milter.trusted = outbound)")
+
+
+def test_configtest_names_an_un_line_that_leaves_its_entry_welcomed(tmp_path: Path) -> None:
+    """`unwhitelist_from x` after `whitelist_auth x` took the welcome back before un- lines went
+    by family (as in SpamAssassin); after the upgrade the sender was welcomed again and the rules
+    line said nothing of it."""
+    local = tmp_path / "local.cf"
+    local.write_text("whitelist_auth billing@bank.example\nunwhitelist_from billing@bank.example\n")
+    config = parse_config({"rules": {"local_cf": str(local)}}, "mailsift.toml")
+    detail = rules_check(config, load_rule_files([local], {})).detail
+    assert (f"{local}:2 unwhitelist_from billing@bank.example: takes back only what "
+            "whitelist_from/welcomelist_from lines with this glob added") in detail
+    assert f"billing@bank.example stays on the welcome list, held by {local}:1" in detail

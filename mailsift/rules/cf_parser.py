@@ -34,6 +34,7 @@ from mailsift.rules.sa_lists import (
     Untranslatable,
     addresses,
     entry_of,
+    family_lines,
     foreign_signer,
     held_as,
 )
@@ -165,6 +166,8 @@ class _Loader:
     reading: list[Path] = field(default_factory=list)
     # (list kind, entry) -> what holds it (sa_lists.held_as) -> the "file:line" of that line
     list_holders: dict[tuple[str, str], dict[tuple[str, str], str]] = field(default_factory=dict)
+    # `un` lines read while another line held their entry: (file:line, directive, glob, kind, entry)
+    held_back: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     directives: int = 0  # lines that were a directive we know, to find files with none
 
     # --- files -------------------------------------------------------------------------------
@@ -396,6 +399,8 @@ class _Loader:
                 holders[held] = source
             self.hold(kind, entry, holders)
             if directive in REMOVING:
+                if holders:
+                    self.held_back.append((source, directive, glob, kind, entry))
                 continue
             signer = foreign_signer(directive, args, entry)
             if signer:
@@ -411,6 +416,20 @@ class _Loader:
             entries[entry] = next(reversed(holders.values()))
         else:
             entries.pop(entry, None)
+
+    def note_held_back(self) -> None:
+        """Name each `un` line whose entry another line keeps on the list to the end: mailsift
+        before took the entry back whichever line had added it, so a local.cf that relied on that
+        (`unwhitelist_from x` after a `whitelist_auth x`) changed verdicts on upgrade, and
+        configtest is where the administrator looks."""
+        for source, directive, glob, kind, entry in self.held_back:
+            holders = self.list_holders[kind, entry]
+            if holders:
+                self.result.notes.append(LintItem(source, directive, (
+                    f"takes back only what {family_lines(directive)} lines with this glob added, "
+                    f"as in SpamAssassin (older mailsift took back any line's): {entry} stays on the "
+                    f"{kind} list, held by {next(reversed(holders.values()))}; remove that line or "
+                    "add its own un- line"), verdict=True, value=glob))
 
     def group_line(self, args: str, source: str, _directive: str) -> None:
         group, *names = args.split()
@@ -464,6 +483,7 @@ class _Loader:
         for name, rule in self.result.rules.items():
             self.apply_settings(name, rule)
         self.note_orphans()
+        self.note_held_back()
         return self.result
 
     def translate_test(self, name: str, test: _Test) -> bool:

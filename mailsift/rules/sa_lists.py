@@ -70,6 +70,12 @@ def held_as(directive: str, args: str, glob: str) -> tuple[str, str]:
     return family, " ".join([glob.strip().lower(), *signer])
 
 
+def family_lines(directive: str) -> str:
+    """The adding lines of `directive`'s family, old name first: 'whitelist_from/welcomelist_from'
+    for `unwelcomelist_from`, what an administrator searches local.cf for."""
+    return "/".join(line for line in ADDING if FAMILY[line] == FAMILY[directive])
+
+
 def entry_of(glob: str) -> str:
     """The site list entry a SpamAssassin glob means (see above); Untranslatable otherwise."""
     glob = glob.strip().lower()

@@ -154,3 +154,34 @@ def test_unwhitelist_from_dkim_takes_back_only_a_line_with_the_signer_it_names(
         assert list(rules.site_lists["welcome"]) == ["shop.example"], undo
     rules = load(tmp_path, added + "unwelcomelist_from_dkim *@shop.example ESP.example\n")
     assert rules.site_lists["welcome"] == {}
+
+
+@pytest.mark.parametrize(("lines", "held_by"), [
+    # another family's line holds the entry: taken back by any un- line before becdf72
+    (f"whitelist_auth {BILLING}\nunwhitelist_from {BILLING}\n", 1),
+    # the un- line's own line goes, the other family's stays
+    (f"whitelist_from {BILLING}\nwelcomelist_auth {BILLING}\nunwelcomelist_from {BILLING}\n", 2),
+    # the same entry by another glob of the same family
+    ("whitelist_from *@bank.example\nunwhitelist_from *@*.bank.example\n", 1),
+])
+def test_an_un_line_that_leaves_its_entry_listed_is_named_for_configtest(
+        tmp_path: Path, lines: str, held_by: int) -> None:
+    """Such an un- line took the entry off the list before un- lines went by family, and now
+    leaves it there: a local.cf relying on that welcomed again after the upgrade, with no word
+    from configtest. The note names the line that keeps it."""
+    rules = load(tmp_path, lines)
+    [entry] = rules.site_lists["welcome"]
+    [note] = rules.notes
+    undo = len(lines.splitlines())
+    assert (note.source, note.verdict) == (f"{tmp_path}/local.cf:{undo}", True)
+    assert note.message.endswith(f"{entry} stays on the welcome list, held by "
+                                 f"{tmp_path}/local.cf:{held_by}; remove that line or add its own "
+                                 "un- line")
+    assert "takes back only what whitelist_from/welcomelist_from lines with this glob" in note.message
+
+
+def test_an_un_line_whose_entry_a_later_line_takes_back_is_not_named(tmp_path: Path) -> None:
+    """The note says where the entry stays; one that goes in the end needs none."""
+    rules = load(tmp_path, f"whitelist_auth {BILLING}\nunwhitelist_from {BILLING}\n"
+                           f"unwhitelist_auth {BILLING}\n")
+    assert (rules.site_lists["welcome"], rules.notes) == ({}, [])
