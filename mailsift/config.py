@@ -79,6 +79,16 @@ class ScanConfig(Section):
         "a rule that overruns is logged by name and counted as not hit. CPU seconds, as the "
         "regex library counts them: with every core busy a budget of 1.0 took 2.5 s on the "
         "clock; milter.timeout bounds the whole message either way.")
+    body_part_scan_size: Annotated[int, Field(ge=0, le=256 * 1024 * 1024)] = Field(
+        50_000, description="Characters of each text part's rendered text that `body` rules see, "
+        "cut at the next line or word end, as SpamAssassin's body_part_scan_size (same default, "
+        "which its stock rules are tuned for); 0: the whole part. Rules written for SpamAssassin "
+        "ran on the regex engine over the whole text, 1 s of CPU for a 300 KB part, and ran out "
+        "of rule_budget. Bayes, links and Python checks see the whole text.")
+    rawbody_part_scan_size: Annotated[int, Field(ge=0, le=256 * 1024 * 1024)] = Field(
+        500_000, description="The same for `rawbody` rules, which see each text part decoded "
+        "but not rendered, as SpamAssassin's rawbody_part_scan_size (same default); 0: the "
+        "whole part.")
 
 
 class RulesConfig(Section):

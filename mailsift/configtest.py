@@ -99,8 +99,16 @@ def rules_check(config: Config, rules: RuleSet | str) -> Check:
     unsupported = len(rules.skipped) - len(errors)
     if unsupported:
         detail += f"; {unsupported} call eval checks mailsift lacks (`mailsift rules lint` names them)"
-    detail += _settings_text(unapplied_settings(rules, config.scoring.required_score))
+    detail += _settings_text(unapplied_settings(rules, _configured(config)))
     return Check("rules", loaded > 0 and not errors, detail)
+
+
+def _configured(config: Config) -> dict[str, float]:
+    """SpamAssassin settings mailsift takes from mailsift.toml, by their SpamAssassin names, with
+    the values configured: a local.cf line giving the same value is no news."""
+    return {"required_score": config.scoring.required_score,
+            "body_part_scan_size": config.scan.body_part_scan_size,
+            "rawbody_part_scan_size": config.scan.rawbody_part_scan_size}
 
 
 def lists_check(config: Config, rules: RuleSet | str) -> Check:

@@ -100,14 +100,17 @@ _NOT_READ = "not read from rule files: set "
 _ALLOW_BLOCK = ("not supported: the site's lists (lists.welcome and lists.block, or whitelist_from "
                 "and blacklist_from lines) judge the sender's address alone; write a header rule "
                 "with a large score (-20, or 20), or users keep their own lists in the review UI")
-# Settings of a site's local.cf that decide which mail is spam or how it is marked, which mailsift
-# takes from mailsift.toml or lacks: notes marked `verdict`, which `configtest` names.
+# Settings of a site's local.cf that decide which mail is spam, how it is marked or what text rules
+# see, which mailsift takes from mailsift.toml or lacks: notes marked `verdict`, which `configtest`
+# names.
 _VERDICT_SETTINGS: dict[str, str] = {
     "required_score": _NOT_READ + "scoring.required_score in mailsift.toml",
     "trusted_networks": _NOT_READ + "network.trusted_networks in mailsift.toml",
     "internal_networks": _NOT_READ + "network.internal_networks in mailsift.toml",
     "msa_networks": _NOT_READ + "milter.authenticated in mailsift.toml (SASL senders)",
     "rewrite_header": "set actions.subject_tag and actions.rewrite_subject in mailsift.toml",
+    "body_part_scan_size": _NOT_READ + "scan.body_part_scan_size in mailsift.toml",
+    "rawbody_part_scan_size": _NOT_READ + "scan.rawbody_part_scan_size in mailsift.toml",
     "all_spam_to": _ALLOW_BLOCK,
     "more_spam_to": _ALLOW_BLOCK,
 }

@@ -18,6 +18,7 @@ from pathlib import Path
 import regex
 
 from mailsift.analysis.model import Message
+from mailsift.config import ScanConfig
 from mailsift.rules.header_sources import header_texts
 from mailsift.rules.meta import MetaExpr, parse_meta
 from mailsift.rules.model import RuleDef, RuleSet
@@ -35,6 +36,13 @@ MULTILINE_KINDS = frozenset({"body", "uri"})
 # stdlib `re`, not `regex`: a plain split on every message's text, where `re` is ~20% faster.
 PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 DEFAULT_MAXHITS = 1000
+# Where a text part past scan.body_part_scan_size / rawbody_part_scan_size is cut: at the first
+# of these marks (in this order of preference) within CUT_SLACK characters past the limit, else
+# at the limit, as SpamAssassin's Message.pm cuts (rendered text at a line or word end; raw text
+# also after an HTML tag's `>`), so a phrase is not cut in half where a boundary is near.
+BODY_CUT_MARKS = "\n "
+RAWBODY_CUT_MARKS = "\n> "
+CUT_SLACK = 1024
 
 
 def _enabled(rule: RuleDef, score_set: int) -> bool:
@@ -120,7 +128,7 @@ class Engine:
         what scored): what bench/sa_rule_agreement.py compares with SpamAssassin's hits."""
         plan = self.plan(score_set)
         budget = Budget(budget_seconds)
-        texts = RuleTexts(ctx.msg, ctx.config.scan.max_bytes)
+        texts = RuleTexts(ctx.msg, ctx.config.scan)
         hits: dict[str, Match] = {}
         for kind, patterns in plan.patterns.items():
             for text in texts.segments(kind):
@@ -162,11 +170,24 @@ class Engine:
 
 
 class RuleTexts:
-    """The text each rule kind matches, derived from the message once and only when needed."""
+    """The text each rule kind matches, derived from the message once and only when needed.
 
-    def __init__(self, msg: Message, max_bytes: int) -> None:
+    `body` and `rawbody` rules see the first scan.body_part_scan_size (50,000) and
+    scan.rawbody_part_scan_size (500,000) characters of each text part, as in SpamAssassin, whose
+    stock rules are written for that much. 78 of its body rules run on the `regex` engine
+    (hyperscan cannot compile them, or not within patterns.PROBE_SECONDS), each over all of
+    that text. Over whole parts, messages of 110 KB to 430 KB of text or HTML needed 2 to
+    9 s of CPU with the stock rules loaded (the corpus' largest, synthetic plain and HTML mail);
+    scan.rule_budget stopped them at 1 s and 29 to 40 rules, `uri` rules included, counted as
+    not hit: a verdict that depended on the message's length and the host's load. A cut part
+    still costs them about 1 s, and each further such part as much (six __FILL_THIS_FORM_*
+    rules 0.6 s of it; Perl runs those 1.3 to 10 times faster). Links (`uri` rules), `full`
+    rules, Bayes and Python checks see the whole message: they are linear or bounded.
+    """
+
+    def __init__(self, msg: Message, scan: ScanConfig) -> None:
         self.msg = msg
-        self.max_bytes = max_bytes
+        self.scan = scan
 
     def for_kind(self, kind: str) -> str:
         return getattr(self, kind)
@@ -174,13 +195,16 @@ class RuleTexts:
     def segments(self, kind: str) -> list[str]:
         """The texts a rule kind is matched against one by one: each text part for rawbody."""
         if kind == "rawbody":
-            return [part.raw_text for part in self.msg.text_parts]
+            return [part_scan(part.raw_text, self.scan.rawbody_part_scan_size, RAWBODY_CUT_MARKS)
+                    for part in self.msg.text_parts]
         return [self.for_kind(kind)]
 
     @cached_property
     def body(self) -> str:
         """One line per paragraph, like SpamAssassin's body: a phrase wrapped over lines still matches."""
-        paragraphs = [p for part in self.msg.text_parts for p in PARAGRAPH_BREAK.split(part.text)]
+        limit = self.scan.body_part_scan_size
+        paragraphs = [p for part in self.msg.text_parts
+                      for p in PARAGRAPH_BREAK.split(part_scan(part.text, limit, BODY_CUT_MARKS))]
         # split() + join: whitespace runs become one space, ends trimmed, 3x faster than a sub
         return "\n".join(filter(None, (" ".join(p.split()) for p in [self.msg.subject, *paragraphs])))
 
@@ -191,7 +215,20 @@ class RuleTexts:
 
     @cached_property
     def full(self) -> str:
-        return self.msg.raw[: self.max_bytes].decode("utf-8", "replace")
+        return self.msg.raw[: self.scan.max_bytes].decode("utf-8", "replace")
+
+
+def part_scan(text: str, limit: int, marks: str) -> str:
+    """The start of a text part that rules see: all of it up to `limit` characters (0: no
+    limit), else up to and including the first of `marks` found, in their order, within
+    CUT_SLACK characters past the limit, else the first `limit` characters."""
+    if not limit or len(text) <= limit:
+        return text
+    for mark in marks:
+        at = text.find(mark, limit, limit + CUT_SLACK + 1)
+        if at >= 0:
+            return text[: at + 1]
+    return text[:limit]
 
 
 def _header_hits(msg: Message, rules: Iterable[tuple[RuleDef, regex.Pattern[str] | None]],

@@ -8,6 +8,7 @@ reason), and which directives it read but does not act on.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 from mailsift.rules.cf_parser import CHECK_SOURCE, UNKNOWN_EVAL, load_rule_files
@@ -40,13 +41,15 @@ def lint_errors(rules: RuleSet) -> list[LintItem]:
     return [item for item in rules.skipped if not item.message.startswith(UNKNOWN_EVAL)]
 
 
-def unapplied_settings(rules: RuleSet, required_score: float) -> list[LintItem]:
+def unapplied_settings(rules: RuleSet, configured: Mapping[str, float]) -> list[LintItem]:
     """The notes on SpamAssassin settings that change verdicts and that mailsift does not apply
-    (`LintItem.verdict`), the files loaded last (the site's own) first. A required_score equal to
-    the configured one changes nothing (SpamAssassin's own defaults file sets 5) and is left out."""
+    (`LintItem.verdict`), the files loaded last (the site's own) first. `configured`: the values
+    mailsift.toml gives such settings, by their SpamAssassin names; a line giving the same value
+    changes nothing (SpamAssassin's own defaults file sets required_score 5, and a local.cf may
+    write out body_part_scan_size 50000) and is left out."""
     order = {name: index for index, name in enumerate(rules.files)}
     found = [item for item in rules.notes if item.verdict
-             and not (item.rule == "required_score" and _number(item.value) == required_score)]
+             and not (item.rule in configured and _number(item.value) == configured[item.rule])]
     return sorted(found, key=lambda item: -order.get(file_of(item.source), -1))
 
 
