@@ -12,7 +12,7 @@ from mailsift.config import Config, ScanConfig
 from mailsift.rules.checks.text import short_text
 from mailsift.rules.engine import Engine
 from mailsift.rules.model import RuleDef, RuleSet
-from mailsift.rules.patterns import EXACT, REGEX_ONLY
+from mailsift.rules.patterns import EXACT, REGEX_ONLY, Budget
 from mailsift.rules.registry import CheckContext, DefaultRule, check
 
 CONFIG = Config()
@@ -150,3 +150,12 @@ def test_short_text_counts_words_up_to_its_limit(words: int, expected: str | Non
     """The count stops at the limit: one word fewer hits with the exact count, the limit does not."""
     body = " ".join(f"w{i}-x" for i in range(words // 2)) + (" tail" if words % 2 else "")
     assert short_text(CheckContext(message(body), CONFIG), 60) == expected
+
+
+def test_rule_budget_is_spent_by_cpu_not_by_waiting() -> None:
+    """scan.rule_budget is CPU seconds, as `regex` counts each rule's timeout: time the process
+    spends off the CPU (a busy host) must not spend it. On the wall clock it did, and rules were
+    dropped from a message that needed half its budget."""
+    budget = Budget(0.2)
+    time.sleep(0.3)
+    assert budget.remaining() > 0.1
