@@ -234,7 +234,7 @@ def learn(config_path: str | None, paths: tuple[str, ...], backup: str | None, r
         if prefix is not None:
             raise CliError("learn: give --prefix or --for, not both")
         try:
-            prefix = recipient_prefix(config.bayes, recipient)
+            prefix = recipient_prefix(config.bayes, recipient, config.subaddressing)
         except ValueError as exc:
             raise CliError(f"learn: {exc}") from None
     try:
@@ -327,7 +327,7 @@ def _quarantine(config_path: str | None) -> tuple[Config, Any]:
 
     config = _config(config_path)
     try:
-        return config, open_quarantine(config.quarantine)
+        return config, open_quarantine(config.quarantine, subaddressing=config.subaddressing)
     except QuarantineError as exc:
         raise CliError(f"quarantine: {exc}") from None
 

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import tomllib
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -27,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from mailsift.domains import ascii_address, ascii_domain, name_problem
+from mailsift.domains import Subaddressing, ascii_address, ascii_domain, name_problem
 from mailsift.quarantine.model import list_entry
 from mailsift.secrets import masked_urls
 
@@ -486,6 +487,11 @@ def host_port(value: str) -> tuple[str, int]:
     return host, port
 
 
+# The signs besides letters and digits that an address's local part holds without quotes (RFC
+# 5321's atext, and the dot of a dot-string): those a recipient_delimiter can be made of.
+DELIMITER_SIGNS = "!#$%&'*+-/=?^_`{|}~."
+
+
 class MilterConfig(Section):
     listen: str = Field(
         "inet:127.0.0.1:11332", description="Where Postfix connects: inet:HOST:PORT or "
@@ -525,6 +531,18 @@ class MilterConfig(Section):
     metrics_listen: str = Field(
         "", description="HOST:PORT for Prometheus metrics, e.g. 127.0.0.1:9185; empty: off. "
         "Only loopback addresses are accepted: metrics are not for the world.")
+    recipient_delimiter: str = Field(
+        "", description="Postfix's recipient_delimiter, copied from main.cf (e.g. \"+\", or "
+        "\"+-\" for both Postfix and qmail extensions): mail to jane+shop@example.com is then "
+        "Jane's, as Postfix delivers it to her. A [[policy]] naming her address, per-recipient "
+        "Bayes and the quarantine (her list, search, digest and web UI access) take it as hers; "
+        "a policy naming the subaddress itself comes first, as in Postfix's lookups, and a web "
+        "user's address is a mailbox of its own, never cut (anne-marie@ with \"-\"). Empty, "
+        "as Postfix's default: no subaddresses, each address is its own.",
+        json_schema_extra=_allowed_text(
+            'empty, or the characters of main.cf\'s recipient_delimiter, each a sign an address '
+            'holds without quotes other than a letter or digit (' + DELIMITER_SIGNS + '), e.g. '
+            '"+" or "+-"'))
 
     @field_validator("listen")
     @classmethod
@@ -552,6 +570,28 @@ class MilterConfig(Section):
         host, _, port = value.rpartition(":")
         if not port.isdigit() or not ipaddress.ip_address(host.strip("[]")).is_loopback:
             raise ValueError("must be a loopback HOST:PORT such as 127.0.0.1:9185")
+        return value
+
+    @field_validator("recipient_delimiter")
+    @classmethod
+    def _delimiter(cls, value: str) -> str:
+        """Each character one Postfix could cut a recipient's local part at (Postfix itself
+        takes any and cuts at the first of them: see domains.Subaddressing). A letter or
+        digit would cut ordinary names (alexander@ at "x": ale@), which no site means; Postfix
+        would cut at each byte of a sign outside ASCII (strcspn); a space, '@' or a quote is in
+        no local part outside quotes, so a value copied with main.cf's spaces or quotes would
+        cut nothing, in silence."""
+        for sign in value:
+            if not sign.isascii():
+                raise ValueError(f"{sign!r} is not ASCII: Postfix cuts at single bytes, and would "
+                                 "cut at each byte of its UTF-8 form")
+            if sign.isalnum():
+                raise ValueError(f"{sign!r} is a letter or digit: ordinary names would be cut at "
+                                 "it, their mail made another address's")
+            if sign not in DELIMITER_SIGNS:
+                raise ValueError(f"{sign!r} separates no extension: no address holds it outside "
+                                 "quotes (write the characters of main.cf's value only, without "
+                                 "spaces or quotes)")
         return value
 
 
@@ -900,6 +940,23 @@ class Config(Section):
     autolearn: AutolearnConfig = AutolearnConfig()
     web: WebConfig = WebConfig()
     source: str = Field("built-in defaults", exclude=True)
+
+    @cached_property
+    def subaddressing(self) -> Subaddressing:
+        """Whose a recipient is (milter.recipient_delimiter), for every per-recipient decision:
+        the web users' addresses are mailboxes of their own, which the delimiter does not cut
+        (anne-marie@ is not anne@'s with "-" when it is a login's address). Made once: the
+        milter asks for every recipient of every message."""
+        return Subaddressing(self.milter.recipient_delimiter, frozenset(
+            ascii_address(address) for user in self.web.users for address in user.addresses))
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Config:
+        """A copy, made without `subaddressing` as this one made it: pydantic copies what a
+        cached_property holds, and a copy with other users or another delimiter would have
+        kept this one's."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("subaddressing", None)
+        return copied
 
 
 def _model_of(annotation: object) -> type[BaseModel] | None:

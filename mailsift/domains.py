@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import dns.exception
@@ -124,6 +125,65 @@ def ascii_address(value: str) -> str:
     the index cannot narrow compares every stored recipient in this form."""
     local, at, domain = value.strip().lower().rpartition("@")
     return f"{local}{at}{ascii_domain(domain)}"
+
+
+# Local parts Postfix never cuts (see `Subaddressing`); double-bounce is double_bounce_sender's
+# default, the only name of it mailsift can know.
+NEVER_CUT = frozenset({"mailer-daemon", "postmaster", "double-bounce"})
+
+
+@dataclass(frozen=True)
+class Subaddressing:
+    """Whose a recipient is under Postfix's recipient_delimiter (milter.recipient_delimiter):
+    `delimiter`, and the `mailboxes` that are their own even where it cuts them (every web
+    user's address, in `ascii_address` form).
+
+    The rule is Postfix's (postconf(5), recipient_delimiter, Postfix 3.7): the delimiter is a
+    set of characters, and "an email address localpart or user name is separated from its
+    extension by the first character that matches the recipient_delimiter set", so with "+-"
+    jane-doe+x@ is jane@'s; "with recipient_delimiter = +, the software tries
+    user+foo@example.com before trying user@example.com". It "is not applied to the
+    mailer-daemon address, the postmaster address, or the double-bounce address" (by its
+    default name) and, with '-' in the set (owner_request_special = yes, the default), not to
+    local parts with the "owner-" prefix or the "-request" suffix. Postfix's split_addr also
+    leaves a local part that starts with the delimiter whole (+jane@ is its own: the cut would
+    leave nothing) and cuts jane+@ to jane@. Here, a quoted local part ("j doe+x"@) stays whole
+    too: cut inside its quotes it would be no address, and no one's is the safe guess.
+
+    Postfix tries the whole address first, and delivers to a mailbox of that name when there is
+    one: with "-" in the set, mail to anne-marie@ is Anne's only where no anne-marie mailbox
+    exists. mailsift cannot see Postfix's mailboxes; the addresses of its web users are the
+    ones it knows, and those stay their own. Any other is cut."""
+
+    delimiter: str = ""
+    mailboxes: frozenset[str] = frozenset()
+
+    def forms(self, address: str) -> tuple[str, ...]:
+        """The forms `address` is looked up under, the most specific first: as compared
+        (`ascii_address`), then, when the delimiter cuts it, its owner's (jane+shop@example.com:
+        jane@example.com). Every per-recipient decision goes by these, in this order, as
+        Postfix's lookups do: a policy or list naming jane+shop@ comes before one naming jane@,
+        the quarantine shows the mail to both, per-recipient Bayes uses the owner's store."""
+        compared = ascii_address(address)
+        local, at, domain = compared.rpartition("@")
+        if not at or compared in self.mailboxes:
+            return (compared,)
+        owner = self._owner(local)
+        return (compared,) if owner == local else (compared, f"{owner}@{domain}")
+
+    def _owner(self, local: str) -> str:
+        """`local` (lower-cased) cut before the first character of the delimiter, or whole
+        where Postfix leaves it whole (see above)."""
+        if not self.delimiter or local in NEVER_CUT or local.startswith('"'):
+            return local
+        if "-" in self.delimiter and (local.startswith("owner-") or (
+                len(local) > len("-request") and local.endswith("-request"))):
+            return local
+        cut = next((i for i, letter in enumerate(local) if letter in self.delimiter), -1)
+        return local[:cut] if cut > 0 else local
+
+
+NO_SUBADDRESSES = Subaddressing()  # Postfix's default, an empty recipient_delimiter
 
 
 def unicode_address(value: str) -> str:

@@ -36,7 +36,7 @@ from mailsift.classifier.store import (
 )
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import BayesConfig
-from mailsift.domains import ascii_address
+from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.log_throttle import ThrottledWarning
 
 log = logging.getLogger(__name__)
@@ -57,23 +57,28 @@ class StoreHealth(Breaker):
                          "Bayes verdicts resume", log, shared, clock)
 
 
-def recipient_key(config: BayesConfig, recipients: Sequence[str]) -> str | None:
+def recipient_key(config: BayesConfig, recipients: Sequence[str],
+                  subaddressing: Subaddressing = NO_SUBADDRESSES) -> str | None:
     """The domain or address (bayes.per_recipient) that every recipient shares, or None: mail
-    to several of them, or no per-recipient Bayes, is judged by the site-wide store."""
+    to several of them, or no per-recipient Bayes, is judged by the site-wide store.
+    `subaddressing`: Config.subaddressing (see `_recipient_key`)."""
     if config.per_recipient == "off":
         return None
-    keys = {_recipient_key(recipient, config.per_recipient) for recipient in recipients}
+    keys = {_recipient_key(recipient, config.per_recipient, subaddressing) for recipient in recipients}
     if len(keys) != 1:
         return None
     return keys.pop() or None
 
 
-def _recipient_key(recipient: str, mode: str) -> str:
+def _recipient_key(recipient: str, mode: str, subaddressing: Subaddressing) -> str:
     """The domain (of an address, or a bare domain) or the whole address; "" when there is none.
     The domain is in its ASCII form (`ascii_address`): bücher.example and xn--bcher-kva.example
     are one domain with one store, and mail to both spellings is still mail to one domain.
-    A name with braces gets none: braces would break the Redis hash tag of its store's keys."""
-    address = ascii_address(recipient.strip().strip("<>"))
+    A subaddress is its owner's (`Subaddressing.forms`, the last form): jane+shop@ and
+    jane+news@ are scored by and teach jane@'s store, where each would have had one of its own
+    that nothing trains. A name with braces gets none: braces would break the Redis hash tag
+    of its store's keys."""
+    address = subaddressing.forms(recipient.strip().strip("<>"))[-1]
     local, at, domain = address.rpartition("@")
     if not domain or "{" in address or "}" in address:
         return ""
@@ -82,11 +87,14 @@ def _recipient_key(recipient: str, mode: str) -> str:
     return address if local and at else ""
 
 
-def recipient_prefix(config: BayesConfig, name: str) -> str:
-    """The key prefix of the store of one domain or address, for `mailsift learn --for`."""
+def recipient_prefix(config: BayesConfig, name: str,
+                     subaddressing: Subaddressing = NO_SUBADDRESSES) -> str:
+    """The key prefix of the store of one domain or address, for `mailsift learn --for`: a
+    subaddress names its owner's, which its mail is scored with (`subaddressing`, as the
+    milter's)."""
     if config.per_recipient == "off":
         raise ValueError("--for needs bayes.per_recipient = \"domain\" or \"address\"")
-    key = _recipient_key(name, config.per_recipient)
+    key = _recipient_key(name, config.per_recipient, subaddressing)
     domain = key.rpartition("@")[2]
     if not key or not DOMAIN.fullmatch(domain) or any(c.isspace() for c in key):
         # A typo would otherwise make a store that no mail is ever scored with.
@@ -121,11 +129,14 @@ def _store_prefix(config: BayesConfig, key: str) -> str:
 
 class BayesFilter:
     def __init__(self, config: BayesConfig, store: TokenStore, health: StoreHealth | None = None,
-                 site: BayesFilter | None = None) -> None:
+                 site: BayesFilter | None = None,
+                 subaddressing: Subaddressing = NO_SUBADDRESSES) -> None:
         """`site`: for a per-recipient filter, the site-wide one whose health it shares and
-        whose tokenisation of the message it reuses."""
+        whose tokenisation of the message it reuses. `subaddressing`: Config.subaddressing, by
+        which the recipients' store is chosen (`recipient_key`)."""
         self.config = config
         self.store = store
+        self.subaddressing = subaddressing
         self.params = BayesParams(config.strength, config.unknown_prob, config.min_distance,
                                   config.max_tokens)
         self.health = site.health if site is not None else health or StoreHealth()
@@ -201,7 +212,7 @@ class BayesFilter:
     def recipients_verdict(self, msg: Message) -> Verdict | None:
         """The verdict of the store of the message's recipients when it has learned enough,
         else the site-wide one (see bayes.per_recipient)."""
-        key = recipient_key(self.config, msg.envelope.rcpt_to)
+        key = recipient_key(self.config, msg.envelope.rcpt_to, self.subaddressing)
         if key is not None:
             found = self.for_recipient(key).verdict(msg)
             if found is not None:

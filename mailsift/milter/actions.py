@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from mailsift.config import Config, Policy, Thresholds
-from mailsift.domains import ascii_address
+from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 
 
 class Action(StrEnum):
@@ -54,13 +54,14 @@ class Decision:
         return Action.PASS
 
 
-def _domain_matches(pattern: str, address: str) -> int:
-    """How specifically `pattern` (lowercased by the config) names `address` (0: not at all);
-    the most specific policy wins."""
-    address = ascii_address(address.strip("<>"))  # as the config stores it: jörg@bücher.example is ours too
-    domain = address.rpartition("@")[2]
+def _domain_matches(pattern: str, forms: tuple[str, ...]) -> int:
+    """How specifically `pattern` (as the config stores it) names the recipient of `forms`
+    (`Subaddressing.forms`; 0: not at all); the most specific policy wins. A pattern naming the
+    address beats one naming its owner (jane+shop@ before jane@, as Postfix looks them up),
+    and either beats a domain."""
+    domain = forms[0].rpartition("@")[2]
     if "@" in pattern and not pattern.startswith("@"):
-        return 1000 if pattern == address else 0
+        return 1000 - forms.index(pattern) if pattern in forms else 0
     if pattern.startswith("@"):
         return 500 if domain == pattern[1:] else 0
     if domain == pattern or domain.endswith("." + pattern):
@@ -68,10 +69,15 @@ def _domain_matches(pattern: str, address: str) -> int:
     return 0
 
 
-def policy_for(recipient: str, policies: Sequence[Policy]) -> Policy | None:
+def policy_for(recipient: str, policies: Sequence[Policy],
+               subaddressing: Subaddressing = NO_SUBADDRESSES) -> Policy | None:
+    """The policy that names `recipient` most specifically; its forms are compared as the config
+    stores patterns (jörg@bücher.example is ours too), a subaddress also as its owner's
+    (`subaddressing`: Config.subaddressing)."""
+    forms = subaddressing.forms(recipient.strip("<>"))
     best, best_rank = None, 0
     for policy in policies:
-        rank = max((_domain_matches(p, recipient) for p in policy.match), default=0)
+        rank = max((_domain_matches(p, forms) for p in policy.match), default=0)
         if rank > best_rank:
             best, best_rank = policy, rank
     return best
@@ -81,7 +87,7 @@ def limits_for(recipient: str, config: Config, outbound: bool) -> Limits | None:
     """The thresholds for one recipient; None when its policy bypasses scanning."""
     if outbound:
         return _limits(config.outbound)
-    policy = policy_for(recipient, config.policy)
+    policy = policy_for(recipient, config.policy, config.subaddressing)
     base = _limits(config.actions)
     if policy is None:
         return base

@@ -144,7 +144,7 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     log.info("starting %d scoring workers", pool.size)
     try:
         pool.warm_up()
-        quarantine = open_quarantine(config.quarantine)
+        quarantine = open_quarantine(config.quarantine, subaddressing=config.subaddressing)
         _warn_quarantine_trouble(config, quarantine)
     except BaseException:
         pool.close()

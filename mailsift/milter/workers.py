@@ -100,7 +100,8 @@ def _start_worker(config: Config, store_health: Any) -> None:
     logging.basicConfig(level=logging.INFO, format="mailsift worker: %(levelname)s %(message)s")
     try:
         health = StoreHealth(store_health)
-        _bayes = (BayesFilter(config.bayes, open_store(config.bayes), health)
+        _bayes = (BayesFilter(config.bayes, open_store(config.bayes), health,
+                              subaddressing=config.subaddressing)
                   if config.bayes.enabled else None)
     except StoreError as exc:
         log.warning("Bayes disabled in this worker: %s", exc)

@@ -34,12 +34,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.ownership import access_hint, make_folders, settle_new_file
 from mailsift.quarantine.model import (
     COMPARED_MARK,
     QuarantineError,
     Query,
     UserLists,
+    addressed_to,
     compared_only,
     index_keys,
     note_filing,
@@ -75,6 +77,7 @@ CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INDEX_LOCK = threading.RLock()  # see LocalBackend._db
 SORT_COLUMNS = {"time": "time", "score": "score", "sender": "lower(sender)", "subject": "lower(subject)"}
+AFTER_ALL = "\U0010ffff"  # sorts after any text that continues a prefix: the end of its range
 
 
 def _record_line(record: dict[str, Any]) -> bytes:
@@ -99,6 +102,25 @@ def _like(text: str) -> str:
 
 def _like_suffix(text: str) -> str:
     return "%" + _escaped(text)
+
+
+def _subaddresses(addresses: list[str], delimiter: str) -> tuple[list[str], list[str]]:
+    """The SQL (and its arguments) that finds the recipients that are subaddresses of
+    `addresses` under `delimiter` (jane+shop@ and jane-a+b@ for jane@ with "+-"). An owner's
+    local part is followed by a delimiter in each of them, so each is in the recipients' index
+    under one of those prefixes (jane+, jane-): a range of it, usually a few rows, each then
+    judged by `addressed_to`, which knows the rest of Postfix's rule (the domain, the names
+    never cut, a web user's address that is its own). Nothing is filed for it, so what a
+    search finds follows the delimiter and the logins as they are now, for mail held before
+    either changed too."""
+    clauses: list[str] = []
+    args: list[str] = []
+    for wanted in addresses:
+        local = wanted.rpartition("@")[0]
+        for sign in dict.fromkeys(delimiter):
+            clauses.append("(address >= ? AND address < ? AND addressed_to(?, address))")
+            args += [local + sign, local + sign + AFTER_ALL, wanted]
+    return clauses, args
 
 
 class UnreadableRecord(Exception):
@@ -168,9 +190,13 @@ class _GroupCommit:
 
 
 class LocalBackend:
-    def __init__(self, directory: str | Path, index_path: str | Path | None = None) -> None:
+    def __init__(self, directory: str | Path, index_path: str | Path | None = None,
+                 subaddressing: Subaddressing = NO_SUBADDRESSES) -> None:
+        """`subaddressing`: whose mail to a subaddress is (milter.recipient_delimiter): a search
+        for jane@ finds jane+shop@'s (see `_subaddresses`)."""
         self.directory = Path(directory)
         self.index_path = Path(index_path) if index_path else self.directory / "index.sqlite"
+        self.subaddressing = subaddressing
         self._group = _GroupCommit(self)
         self._compared_filed = False  # see _file_compared_once
 
@@ -206,6 +232,7 @@ class LocalBackend:
         if new:  # see mailsift.ownership: root's CLI may create it before the milter does
             settle_new_file(self.index_path)
         db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
+        db.create_function("addressed_to", 2, self._addressed_to, deterministic=True)
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:  # new (or made by a process that stopped before its first commit)
             use_wal(db, BUSY_TIMEOUT_MS / 1000)
@@ -295,7 +322,7 @@ class LocalBackend:
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         if query.to is not None:
             self._file_compared_once()
-        where, args = self._where(query)
+        where, args = self._where(query, self.subaddressing)
         order = f"{SORT_COLUMNS.get(query.sort, 'time')} {'DESC' if query.descending else 'ASC'}, id"
         limit = "" if query.limit is None else f" LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
         with self._db() as db:
@@ -305,7 +332,7 @@ class LocalBackend:
         return [json.loads(r[0]) for r in rows], total
 
     @staticmethod
-    def _where(query: Query) -> tuple[str, list[Any]]:
+    def _where(query: Query, subaddressing: Subaddressing) -> tuple[str, list[Any]]:
         clauses, args = ["1"], []
         if not query.include_deleted:
             clauses.append("state != 'deleted'")
@@ -313,10 +340,11 @@ class LocalBackend:
             # Recipients are filed in the form `query.to` is in too (`index_keys`).
             addresses = [a for a in query.to if not a.startswith("@")]
             domains = [_like_suffix(d) for d in query.to if d.startswith("@")]
+            extensions, extension_args = _subaddresses(addresses, subaddressing.delimiter)
             wanted = [f"address IN ({','.join('?' * len(addresses))})",
-                      *["address LIKE ? ESCAPE '\\'"] * len(domains)]
+                      *["address LIKE ? ESCAPE '\\'"] * len(domains), *extensions]
             clauses.append(f"id IN (SELECT id FROM recipients WHERE {' OR '.join(wanted)})")
-            args += addresses + domains
+            args += addresses + domains + extension_args
         if query.sender:
             clauses.append("(lower(mail_from) LIKE ? ESCAPE '\\' OR lower(sender) LIKE ? ESCAPE '\\')")
             args += [_like(query.sender)] * 2
@@ -329,6 +357,10 @@ class LocalBackend:
                 clauses.append(f"{column} {op} ?")
                 args.append(_as_stored(value) if isinstance(value, datetime) else value)
         return " AND ".join(clauses), args
+
+    def _addressed_to(self, wanted: str, address: str) -> bool:
+        """`addressed_to` for the SQL of `_subaddresses`: the one test of whose mail is whose."""
+        return addressed_to(wanted, address, self.subaddressing)
 
     def purge(self, before: datetime) -> int:
         """Forget every message that arrived before `before`, and sweep crash leftovers."""

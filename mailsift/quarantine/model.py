@@ -19,7 +19,13 @@ from typing import Any
 from mailsift.analysis.addresses import address_pairs
 from mailsift.analysis.headers import decode_words, unfold
 from mailsift.analysis.model import Facts
-from mailsift.domains import ascii_address, name_problem, unicode_address
+from mailsift.domains import (
+    NO_SUBADDRESSES,
+    Subaddressing,
+    ascii_address,
+    name_problem,
+    unicode_address,
+)
 from mailsift.report import cap_rows
 
 log = logging.getLogger(__name__)
@@ -33,7 +39,8 @@ MAX_PAGE = 999_999_999
 LIST_KINDS = ("welcome", "block")
 SUMMARY_FIELDS = ("id", "time", "score", "state", "recipients", "mail_from", "from", "subject")
 # The index mark saying when the last filing of recipients in their compared form (`index_keys`)
-# began; an index without it was never filed so (see `refiling_since`)
+# began; an index without it was never filed so (see `refiling_since`). The Redis index keeps one
+# per recipient delimiter (`compared_mark`).
 COMPARED_MARK = "index:recipients-compared"
 # How much earlier than the last filing began the next one starts reading arrivals. A record's
 # time is its MAIL FROM on the host that took it, and its index commit comes after the client's
@@ -161,7 +168,7 @@ def recipient_filter(text: str) -> str:
     return ascii_address(wanted if "@" in wanted else "@" + wanted)
 
 
-def addressed_to(wanted: str, address: str) -> bool:
+def addressed_to(wanted: str, address: str, subaddressing: Subaddressing = NO_SUBADDRESSES) -> bool:
     """Whether a recipient is the address `wanted`, or in its domain when it is `@domain`.
 
     `wanted` is in ASCII form (`ascii_address`, as `Query` and `recipient_filter` give it); the
@@ -172,22 +179,51 @@ def addressed_to(wanted: str, address: str) -> bool:
     (a Cyrillic letter, an accent dropped) is another address and another owner's mail, and a
     name IDNA refuses equals only itself. A user's access (`Viewer.owns`) is this test, and
     the indexes file every recipient under this form too (`index_keys`), so what a user may
-    open is exactly what her list, search and digest show her."""
-    compared = ascii_address(address)
-    return compared.endswith(wanted) if wanted.startswith("@") else compared == wanted
+    open is exactly what her list, search and digest show her. Under a recipient delimiter a
+    subaddress is its owner's too (`Subaddressing.forms`): jane+shop@ is jane@example.com's,
+    as Postfix delivers it to her, and still its own; janet@ and +jane@ are not hers, nor is
+    jane+shop@ when it is a web user's address itself."""
+    forms = subaddressing.forms(address)
+    return forms[0].endswith(wanted) if wanted.startswith("@") else wanted in forms
 
 
-def index_keys(recipients: list[str]) -> list[str]:
+def index_keys(recipients: list[str], delimiter: str = "") -> list[str]:
     """The addresses an index files a message under: each recipient as Postfix gave it, which
     an older mailsift looks up, and in the form `addressed_to` compares, which this one looks up
-    (the same string for most mail)."""
-    return list(dict.fromkeys(key for r in recipients for key in (r, ascii_address(r))))
+    (the same string for most mail); with a `delimiter`, a subaddress also under its owner's
+    `extension_key` (for an index that cannot search by part of an address: the Redis one)."""
+    return list(dict.fromkeys(key for r in recipients for key in (r, *_compared_keys(r, delimiter))))
 
 
-def compared_only(recipients: list[str]) -> list[str]:
+def _compared_keys(recipient: str, delimiter: str) -> list[str]:
+    """Every cut subaddress is filed, a web user's address too: what is shown is decided by
+    `addressed_to` on what is found, so a login added later changes no filing."""
+    compared, *owner = Subaddressing(delimiter).forms(recipient)
+    return [compared, *(extension_key(o, delimiter) for o in owner)]
+
+
+def extension_key(owner: str, delimiter: str) -> str:
+    """The index key of mail to the subaddresses of `owner` (compared form) under `delimiter`:
+    "+ jane@example.com" for jane+shop@example.com. Not `owner` itself: filed under the
+    delimiter, it is looked up only while that delimiter is set (`Query.index_addresses`), so
+    mail a changed delimiter no longer gives its owner is not even a candidate. A space is in
+    no address outside quotes, so no recipient's own key is one of these."""
+    return f"{delimiter} {owner}"
+
+
+def compared_only(recipients: list[str], delimiter: str = "") -> list[str]:
     """The keys `index_keys` adds to the recipients as Postfix gave them: those an older
-    mailsift did not file a message under."""
-    return [key for key in index_keys(recipients) if key not in recipients]
+    mailsift, or this one before the delimiter was set, did not file a message under."""
+    return [key for key in index_keys(recipients, delimiter) if key not in recipients]
+
+
+def compared_mark(delimiter: str) -> str:
+    """The mark of the last filing in compared form under `delimiter`, for an index that files
+    subaddresses under `extension_key`: COMPARED_MARK without one, as before there were
+    delimiters, so an older mailsift's filings count. A delimiter set or changed finds no mark
+    of its own, so the next filing reads every message held, once, and files mail to a
+    subaddress held since before under its owner too; one set again reads from its old mark."""
+    return f"{COMPARED_MARK}:{delimiter}" if delimiter else COMPARED_MARK
 
 
 def refiling_since(mark: str | None) -> datetime | None:
@@ -241,11 +277,20 @@ class Query:
         """Page `page` (from 1) of `size` messages: the web UI's pages and `list --page` alike."""
         return replace(self, offset=(page - 1) * size, limit=size)
 
-    def matches(self, record: dict[str, Any]) -> bool:
-        """The same test the SQL of the SQLite index makes, for backends that filter in Python."""
+    def index_addresses(self, delimiter: str = "") -> list[str]:
+        """The index keys of the addresses in `to` (not its `@domain`s): each address, and the
+        key of mail to its subaddresses under `delimiter` (`extension_key`)."""
+        addresses = [wanted for wanted in self.to or [] if not wanted.startswith("@")]
+        extensions = [extension_key(wanted, delimiter) for wanted in addresses] if delimiter else []
+        return addresses + extensions
+
+    def matches(self, record: dict[str, Any], subaddressing: Subaddressing = NO_SUBADDRESSES) -> bool:
+        """The same test the SQL of the SQLite index makes, for backends that filter in Python;
+        `subaddressing`: the index's (`addressed_to`)."""
         if not self.include_deleted and record.get("state") == "deleted":
             return False
-        if self.to is not None and not any(addressed_to(wanted, address) for wanted in self.to
+        if self.to is not None and not any(addressed_to(wanted, address, subaddressing)
+                                           for wanted in self.to
                                            for address in record.get("recipients", [])):
             return False
         sender = self.sender.lower()

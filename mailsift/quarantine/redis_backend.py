@@ -26,6 +26,9 @@ Layout (every key under the prefix; `{p}version` holds the schema version):
                      that are filed so at the first search by recipient or expire, and those
                      stored since by one (a rollback, a rolling upgrade) at each expire, which
                      reads the arrivals since the last filing (mark COMPARED_MARK: its start)
+    {p}rcpt:D OWNER  set of IDs addressed to a subaddress of OWNER under the recipient delimiter
+                     D (model.extension_key): "+ jane@example.com" holds jane+shop@'s; filed
+                     as above, under the mark of D (model.compared_mark) once D is set
     {p}summary       hash: ID -> the record's summary (JSON, model.summary); a message stored
                      without one (by a mailsift before it) gets it at its first search
     {p}list:KIND:ADDRESS  set of welcome/block entries of ADDRESS; {p}listed: addresses with lists
@@ -49,13 +52,14 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from mailsift.breaker import RETRY_AFTER, Breaker
+from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.quarantine.model import (
-    COMPARED_MARK,
     LIST_KINDS,
     IndexUnavailable,
     QuarantineError,
     Query,
     UserLists,
+    compared_mark,
     compared_only,
     index_keys,
     note_filing,
@@ -92,11 +96,17 @@ class IndexTimeout(IndexUnavailable):
 
 class RedisBackend:
     def __init__(self, connect: Callable[[], redis.Redis | RedisCluster],
-                 prefix: str = "mailsift:quarantine:", where: str = "redis", password: str = "") -> None:
+                 prefix: str = "mailsift:quarantine:", where: str = "redis", password: str = "",
+                 subaddressing: Subaddressing = NO_SUBADDRESSES) -> None:
         """`connect` makes the client on first use: a cluster client reads the slot map as it is
         made, and the milter must start (and meet milter.on_error per message) while the index
-        is down. `where` and `password` (the one in use): for messages, as RedisStore's."""
+        is down. `where` and `password` (the one in use): for messages, as RedisStore's.
+        `subaddressing`: whose mail to a subaddress is (milter.recipient_delimiter); the index
+        files jane+shop@'s under jane@'s `extension_key` for the delimiter, where a search for
+        jane@ finds it."""
         self._connect = connect
+        self.subaddressing = subaddressing
+        self.delimiter = subaddressing.delimiter
         self.where = where
         self.password = password
         self.prefix = prefix
@@ -111,7 +121,8 @@ class RedisBackend:
 
     @classmethod
     def from_settings(cls, settings: RedisSettings, prefix: str = "mailsift:quarantine:",
-                      timeout: float = TIMEOUT_S) -> RedisBackend:
+                      timeout: float = TIMEOUT_S,
+                      subaddressing: Subaddressing = NO_SUBADDRESSES) -> RedisBackend:
         """The index the settings name (a URL, Sentinels or a cluster), with this module's
         retry and `timeout` (a shorter one for a small read in the mail path)."""
         if settings.cluster:
@@ -121,7 +132,7 @@ class RedisBackend:
                                        timeout=timeout, retry=Retry(NoBackoff(), RETRIES)))
         except RedisSettingsError as exc:
             raise QuarantineError(f"quarantine index: {exc}") from None
-        return cls(target.connect, prefix, target.where, target.password)
+        return cls(target.connect, prefix, target.where, target.password, subaddressing)
 
     @cached_property
     def client(self) -> redis.Redis | RedisCluster:
@@ -165,7 +176,7 @@ class RedisBackend:
                 pipe.hset(self._key("summary"), message_id, _summary_json(record))
                 pipe.zadd(self._key("time"),
                           {message_id: datetime.fromisoformat(record["time"]).timestamp()})
-                for address in index_keys(record["recipients"]):
+                for address in index_keys(record["recipients"], self.delimiter):
                     pipe.sadd(self._key("rcpt", address), message_id)
                 pipe.execute()
         except IndexTimeout as exc:
@@ -237,7 +248,7 @@ class RedisBackend:
             self._file_compared_once()
         ids = self._candidates(query)
         rows = self._records(ids) if query.limit is None else self._summaries(ids)
-        found = [r for r in rows if query.matches(r)]
+        found = [r for r in rows if query.matches(r, self.subaddressing)]
         found.sort(key=lambda r: (sort_value(r, query.sort), r["id"]), reverse=query.descending)
         if query.limit is None:
             return found[query.offset:], len(found)
@@ -252,7 +263,7 @@ class RedisBackend:
             if query.to is None or any(wanted.startswith("@") for wanted in query.to):
                 return ids  # a domain has no set: query.matches picks its recipients out
             # Recipients are filed in the form `query.to` is in too (`index_keys`).
-            keys = [self._key("rcpt", address) for address in query.to]
+            keys = [self._key("rcpt", address) for address in query.index_addresses(self.delimiter)]
             addressed = {i.decode() for i in self.client.sunion(keys)} if keys else set()
         return [i for i in ids if i in addressed]
 
@@ -325,7 +336,7 @@ class RedisBackend:
             with self._call(write=True):
                 pipe = self.client.pipeline(transaction=True)
                 for record in records:
-                    for address in index_keys(record["recipients"]):
+                    for address in index_keys(record["recipients"], self.delimiter):
                         pipe.srem(self._key("rcpt", address), record["id"])
                 pipe.delete(*[self._key("msg", i) for i in chunk])
                 pipe.hdel(self._key("summary"), *chunk)
@@ -343,7 +354,7 @@ class RedisBackend:
         cannot find them otherwise: the spellings that map to one address are countless."""
         if self._compared_filed:
             return
-        if self.mark(COMPARED_MARK) is None:
+        if self.mark(compared_mark(self.delimiter)) is None:
             self._file_compared()
         self._compared_filed = True
 
@@ -364,11 +375,12 @@ class RedisBackend:
         30 ms and 0.5 MB. The first filing, by the first search by recipient or expire, still
         reads every summary, once."""
         began = now()
-        since = refiling_since(self.mark(COMPARED_MARK))
+        since = refiling_since(self.mark(compared_mark(self.delimiter)))
         with self._call():
             ids = [i.decode() for i in self.client.zrangebyscore(
                 self._key("time"), "-inf" if since is None else since.timestamp(), "+inf")]
-        missing = [(key, s["id"]) for s in self._summaries(ids) for key in compared_only(s["recipients"])]
+        missing = [(key, s["id"]) for s in self._summaries(ids)
+                   for key in compared_only(s["recipients"], self.delimiter)]
         filed = 0
         if missing:
             with self._call(write=True):
@@ -376,7 +388,7 @@ class RedisBackend:
                 for key, message_id in missing:
                     pipe.sadd(self._key("rcpt", key), message_id)
                 filed = sum(pipe.execute())  # each SADD says whether the id was new there
-        self.set_mark(COMPARED_MARK, began.isoformat())
+        self.set_mark(compared_mark(self.delimiter), began.isoformat())
         note_filing(self.where, since, len(ids), filed)
 
     # --- users' lists and marks ------------------------------------------------------------------

@@ -106,7 +106,7 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
     if mode not in LEARN_MODES:
         raise QuarantineError(f"unknown learn mode {mode!r}; use one of {', '.join(LEARN_MODES)}")
     msg = analyse(store.raw(message_id), config)
-    key = recipient_key(config.bayes, store.meta(message_id)["recipients"])
+    key = recipient_key(config.bayes, store.meta(message_id)["recipients"], config.subaddressing)
     try:  # closed after the action: each open store holds connections (every node's, in a cluster)
         with closing(BayesFilter(config.bayes, open_store(config.bayes))) as bayes:
             if mode == "forget":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mailsift.config import REDIS_SCHEMES, QuarantineConfig
+from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.quarantine.local import LocalBackend
 from mailsift.quarantine.model import (
     QuarantineError,
@@ -109,13 +110,17 @@ def _password(config: QuarantineConfig) -> str | None:
         raise QuarantineError(str(exc)) from None
 
 
-def open_quarantine(config: QuarantineConfig, timeout: float | None = None) -> QuarantineStore:
+def open_quarantine(config: QuarantineConfig, timeout: float | None = None,
+                    subaddressing: Subaddressing = NO_SUBADDRESSES) -> QuarantineStore:
     """The store the configuration names: local files and SQLite, or a shared Redis, waited
-    for up to `timeout` seconds a call (None: the Redis backend's own, for large messages)."""
+    for up to `timeout` seconds a call (None: the Redis backend's own, for large messages).
+    `subaddressing` (Config.subaddressing): by which a search finds mail to a subaddress
+    (jane+shop@) as its owner's; what reads no message by recipient may leave it out."""
     if config.index.startswith(REDIS_SCHEMES):
         from mailsift.quarantine.redis_backend import TIMEOUT_S, RedisBackend
 
         settings = settings_for(config, config.index, _password(config))
-        backend = RedisBackend.from_settings(settings, timeout=TIMEOUT_S if timeout is None else timeout)
+        backend = RedisBackend.from_settings(settings, timeout=TIMEOUT_S if timeout is None else timeout,
+                                             subaddressing=subaddressing)
         return QuarantineStore(config.dir, backend)
-    return QuarantineStore(config.dir)
+    return QuarantineStore(config.dir, LocalBackend(config.dir, subaddressing=subaddressing))

@@ -67,7 +67,7 @@ def _learn_everywhere(msg: Message, bayes: BayesFilter, label: Label) -> str:
     class, a tokenizer bug) is caught by the caller, which must still deliver the verdict."""
     item = bayes.item(msg)
     outcome, agrees = _learn_once(bayes, item, label)
-    key = recipient_key(bayes.config, msg.envelope.rcpt_to)
+    key = recipient_key(bayes.config, msg.envelope.rcpt_to, bayes.subaddressing)
     if key is not None and agrees:  # never against a correction made in the site-wide store
         _learn_once(bayes.for_recipient(key), item, label)
     return outcome

@@ -191,7 +191,7 @@ class Pages:
         user = next((u for u in self.config.web.users if u.name == name), None)
         if user is None or not same_token(password_key(user), session.get("key")):
             return None
-        return Viewer.of(user, self.config.web)
+        return Viewer.of(user, self.config.web, self.config.subaddressing)
 
     @staticmethod
     def csrf(request: Request) -> str:
@@ -274,9 +274,10 @@ class Pages:
         scope = viewer.scope()
         if params["to"]:
             wanted = recipient_filter(params["to"])
-            # The user's addresses as configured, compared in the form the filter takes.
-            scope = [wanted] if scope is None else [a for a in scope
-                                                    if addressed_to(wanted, ascii_address(a))]
+            # The user's addresses as configured, compared in the form the filter takes; or
+            # one of her subaddresses (jane+shop@), which is hers as it stands.
+            scope = [wanted] if scope is None or viewer.owns(wanted) else [
+                a for a in scope if addressed_to(wanted, ascii_address(a))]
         page = _page(params["page"])
         query = Query(to=scope, sender=params["from"], subject=params["subject"],
                       min_score=_number(params["min_score"]), since=_since(params["since"]),

@@ -28,7 +28,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mailsift.config import ReviewAction, WebConfig, WebUser
-from mailsift.domains import ascii_address
+from mailsift.domains import NO_SUBADDRESSES, Subaddressing, ascii_address
 from mailsift.quarantine.model import addressed_to
 from mailsift.quarantine.store import Backend
 
@@ -50,12 +50,14 @@ class Viewer:
     admin: bool
     addresses: tuple[str, ...]
     actions: frozenset[str]  # what they may do to a message they see (web.user_actions)
+    subaddressing: Subaddressing = NO_SUBADDRESSES  # her subaddresses are hers (see `owns`)
 
     @classmethod
-    def of(cls, user: WebUser, config: WebConfig) -> Viewer:
+    def of(cls, user: WebUser, config: WebConfig,
+           subaddressing: Subaddressing = NO_SUBADDRESSES) -> Viewer:
         admin = user.role == "admin"
         actions = get_args(ReviewAction) if admin else config.user_actions
-        return cls(user.name, admin, tuple(user.addresses), frozenset(actions))
+        return cls(user.name, admin, tuple(user.addresses), frozenset(actions), subaddressing)
 
     def scope(self) -> list[str] | None:
         """The recipients whose mail this viewer may see: None = all (admin)."""
@@ -72,8 +74,9 @@ class Viewer:
         Jane@Example.COM and jane@example.com., jörg@bücher.example mail to
         jörg@xn--bcher-kva.example and jörg@ｂücher.example. A look-alike (a Cyrillic letter)
         is another address, and a domain IDNA refuses (or a DNS escape) equals no configured
-        one."""
-        return any(addressed_to(wanted, recipient) for wanted in self._owned)
+        one. Under milter.recipient_delimiter jane@example.com owns jane+shop@example.com too,
+        as her search finds it; janet@, +jane@ and another login's address stay others'."""
+        return any(addressed_to(wanted, recipient, self.subaddressing) for wanted in self._owned)
 
     def may_see(self, record: dict[str, object]) -> bool:
         recipients: list[str] = record.get("recipients") or []  # type: ignore[assignment]

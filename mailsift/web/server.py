@@ -54,7 +54,8 @@ def serve(config: Config) -> None:
     host, port = split_host_port(config.web.listen, default_port=-1)
     if not 0 < port < 65536:
         raise WebError(f"web.listen {config.web.listen!r}: not HOST:PORT")
-    app = create_app(config, open_quarantine(config.quarantine), session_secret(config))
+    store = open_quarantine(config.quarantine, subaddressing=config.subaddressing)
+    app = create_app(config, store, session_secret(config))
     log.info("review UI on http://%s:%d/", host, port)
     proxies = config.web.trusted_proxies
     if proxies:
