@@ -534,9 +534,10 @@ class MilterConfig(Section):
     recipient_delimiter: str = Field(
         "", description="Postfix's recipient_delimiter, copied from main.cf (e.g. \"+\", or "
         "\"+-\" for both Postfix and qmail extensions): mail to jane+shop@example.com is then "
-        "Jane's, as Postfix delivers it to her. A [[policy]] naming her address, per-recipient "
-        "Bayes and the quarantine (her list, search, digest and web UI access) take it as hers; "
-        "a policy naming the subaddress itself comes first, as in Postfix's lookups, and a web "
+        "Jane's, as Postfix delivers it to her. Her welcome and block lists, a [[policy]] naming "
+        "her address, per-recipient Bayes and the quarantine (her list, search, digest and web "
+        "UI access) take it as hers; a list or policy of the subaddress itself comes first, as "
+        "in Postfix's lookups, and a web "
         "user's address is a mailbox of its own, never cut (anne-marie@ with \"-\"). Empty, "
         "as Postfix's default: no subaddresses, each address is its own.",
         json_schema_extra=_allowed_text(

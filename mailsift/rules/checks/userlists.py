@@ -12,7 +12,9 @@ newsletter's envelope sender is its mailing service's); an entry is an address o
 (covering its subdomains). Owners, entries and senders are compared with their domains in ASCII form, as an
 internationalised domain is one domain in U-labels and A-labels; the lists are brought into that
 form once per read, entries that older versions stored as typed included, so a message costs a
-set lookup per recipient, whatever the lists' size. A store that cannot be read never fails a
+set lookup per recipient, whatever the lists' size. Under milter.recipient_delimiter a
+subaddress has its owner's lists (jane+shop@ Jane's), unless it has lists of its own: the whole
+address is looked up first, as Postfix does (`_recipients_lists`). A store that cannot be read never fails a
 scan: the lists read before stay in use (none, if it never could be read), as a blip of the
 shared Redis must not drop every user's lists for a minute, and a warning says so at most
 every 10 minutes. A read waits at most LOAD_TIMEOUT_S, twice with the retry: with a hung Redis
@@ -90,18 +92,26 @@ def _comparable(lists: dict[str, UserLists]) -> dict[str, UserLists]:
 _CACHE = _Cache()
 
 
+def _recipients_lists(lists: dict[str, UserLists], forms: tuple[str, ...]) -> UserLists:
+    """The lists of a recipient's first form that has some (`Subaddressing.forms`): its own,
+    else its owner's. Mail to jane+shop@, which Postfix delivers to Jane, was judged by no
+    list, as the lists of jane+shop@ (none) alone were looked up."""
+    return next((lists[form] for form in forms if form in lists), UserLists())
+
+
 @check("user_listed", *list_rules("USER", "the recipient's", GROUP))
 def user_listed(ctx: CheckContext, kind: str) -> CheckResult:
     """kind: "welcome" (a confirmed sender), "unverified" (an unconfirmed one) or "block"."""
     # Cheapest test first: most mail has no recipient with lists, and parsing From is not free.
-    recipients = [ascii_address(r) for r in ctx.msg.envelope.rcpt_to]
+    recipients = [ctx.config.subaddressing.forms(r) for r in ctx.msg.envelope.rcpt_to]
     lists = _CACHE.get(ctx.config.quarantine) if recipients else None
     if not lists:
         return None
     kept = "block" if kind == "block" else "welcome"  # "unverified" reads the welcome lists
     found: dict[str, str] = {}
     for sender in claimed_senders(ctx):
-        entries = [listed(lists.get(r, UserLists()).entries(kept), sender) for r in recipients]
+        entries = [listed(_recipients_lists(lists, forms).entries(kept), sender)
+                   for forms in recipients]
         if all(entries):
             found[sender] = evidence(entries) or ""
     return list_result(ctx, kind, found)
