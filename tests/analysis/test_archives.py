@@ -13,7 +13,6 @@ import lzma
 import random
 import struct
 import tarfile
-import time
 import tracemalloc
 import zipfile
 import zlib
@@ -29,6 +28,7 @@ from mailsift.config import Config
 from mailsift.scanner import Scanner
 from tests.analysis.helpers import b64, config, multipart_message, part, run
 from tests.ruleset.messages import LETTER, with_attachment, zip_of
+from tests.support.cpu_time import cpu_time
 
 SCANNER = Scanner(Config())
 ARCHIVE_RULES = {"ATTACH_ARCHIVED_PROGRAM", "ATTACH_ARCHIVED_WEB_PAGE", "ATTACH_ENCRYPTED_WITH_PASSWORD",
@@ -136,9 +136,7 @@ def cost_of_reading(data: bytes, budget: Budget, sniffed: str = "application/zip
     """The Archive, the CPU seconds and the peak bytes allocated to read it. Timed in a read of
     its own, on a copy of `budget`: tracemalloc slows what allocates two to three times, and a
     timing taken under it failed now and then."""
-    started = time.process_time()
-    archives.read(data, sniffed, replace(budget))
-    elapsed = time.process_time() - started
+    _, elapsed = cpu_time(lambda: archives.read(data, sniffed, replace(budget)))
     tracemalloc.start()
     archive = archives.read(data, sniffed, budget)
     _, peak = tracemalloc.get_traced_memory()
@@ -154,7 +152,7 @@ def test_nested_bomb_is_never_inflated_beyond_the_cap() -> None:
     assert archive == Archive("zip", ["inner.zip"], unopened=["inner.zip"])
     assert budget.left == NESTED_BYTES
     assert peak < NESTED_BYTES
-    assert elapsed < 0.5
+    assert elapsed < 0.05  # 0.03 ms; inflating the 64 MiB took 196 ms
     # Nothing was spent on it, so the message's next nested zip is still listed.
     assert archives.read(zip_bytes({"b.zip": zip_of("x.js")}), "application/zip", budget).members == [
         "b.zip", "b.zip/x.js"]
@@ -170,7 +168,7 @@ def test_nested_bomb_that_lies_about_its_size_is_cut_at_the_cap() -> None:
     assert archive == Archive("zip", ["inner.zip"], unreadable=True)
     assert budget.left == 0
     assert peak < 3 * NESTED_BYTES
-    assert elapsed < 0.5
+    assert elapsed < 0.05  # 3 ms; inflating all 64 MiB took 196 ms
     assert archives.read(zip_bytes({"b.zip": zip_of("x.js")}), "application/zip", budget) == Archive(
         "zip", ["b.zip", "b.zip/x.js"])
     assert budget.reserves == RESERVES - 1
@@ -199,13 +197,11 @@ def test_hundred_thousand_members_are_too_big_to_list_and_fast() -> None:
 def test_members_within_the_directory_cap_are_listed_up_to_max_members() -> None:
     """1,500 short names fit in MAX_DIRECTORY (about 80 KB): the first MAX_MEMBERS are kept."""
     many = zip_bytes({f"{n}.txt": b"" for n in range(1500)}, zipfile.ZIP_STORED)
-    started = time.process_time()
-    archive = archives.read(many, "application/zip", Budget())
-    elapsed = time.process_time() - started
+    archive, elapsed = cpu_time(lambda: archives.read(many, "application/zip", Budget()))
     assert archive is not None and len(archive.members) == MAX_MEMBERS
     assert archive.members[-1] == f"{MAX_MEMBERS - 1}.txt" and not archive.too_big
     assert archive.too_many and archive.unlisted
-    assert elapsed < 0.05
+    assert elapsed < 0.02  # 4 ms: a listing ten times slower fails
 
 
 def test_truncated_and_corrupt_zips_never_raise() -> None:
@@ -358,10 +354,8 @@ def test_a_message_of_zips_holding_empty_zips_opens_few_of_them() -> None:
     many = zip_bytes({f"{n}.zip": empty for n in range(999)}, zipfile.ZIP_STORED)
     opened = NESTED_BYTES // archives.INNER_ZIP_COST
     budget = Budget()
-    started = time.process_time()
-    first = archives.read(many, "application/zip", budget)
-    rest = [archives.read(many, "application/zip", budget) for _ in range(5)]
-    elapsed = time.process_time() - started
+    (first, *rest), elapsed = cpu_time(lambda: [archives.read(many, "application/zip", budget)
+                                                for _ in range(6)])
     assert first is not None and len(first.unopened) == 999 - opened
     assert first.unopened[0] == f"{opened}.zip"
     reserved = RESERVE // archives.INNER_ZIP_COST
@@ -433,7 +427,7 @@ def test_gzip_bomb_holding_a_tar_costs_at_most_the_allowance() -> None:
     assert archive == Archive("gzip", ["zeros.bin"], too_big=True)
     assert budget.left == 0
     assert peak < 3 * NESTED_BYTES
-    assert elapsed < 0.1
+    assert elapsed < 0.02  # 2.3 ms; decompressing all 16 MiB took 44 ms
     message = with_attachment("invoice.tgz", bomb)
     assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == "too big to list in invoice.tgz"
     xz_bomb = tar_bytes({"zeros.bin": bytes(16 * NESTED_BYTES), "run.exe": b"MZ"}, "w:xz")
@@ -524,13 +518,9 @@ def test_once_the_allowance_and_its_reserves_are_spent_a_tar_in_gzip_or_xz_is_to
     ended = 4 * 512  # header, content, the two blocks of zeros ending it; tar pads on to 10 KiB
     assert archives.read(packed, "application/gzip", Budget(ended, reserves=0)) == Archive("gzip", ["run.js"])
     small = tar_bytes({"a.pdf": b"%PDF"}, "w:gz")
-    timings = []
-    for _ in range(3):
-        started = time.process_time()
-        for _ in range(199):
-            archives.read(small, "application/gzip", spent)
-        timings.append(time.process_time() - started)
-    assert min(timings) < 0.015
+    _, elapsed = cpu_time(lambda: [archives.read(small, "application/gzip", spent) for _ in range(199)],
+                          repeats=3)
+    assert elapsed < 0.015  # ten times slower fails
     assert spent.left == 0
 
 
@@ -539,9 +529,7 @@ def test_tar_with_too_many_headers_holds_too_many_and_is_fast() -> None:
     milliseconds, then the tar holds too many: a program behind 1,000 decoys is flagged."""
     headers = (tarfile.TarInfo(f"{n}.txt").tobuf(tarfile.USTAR_FORMAT) for n in range(10_000))
     many = b"".join(headers) + bytes(1024)
-    started = time.process_time()
-    archive = archives.read(many, "application/x-tar", Budget())
-    elapsed = time.process_time() - started
+    archive, elapsed = cpu_time(lambda: archives.read(many, "application/x-tar", Budget()))
     assert archive is not None and archive.too_many and not archive.too_big and not archive.unreadable
     assert archive.members[:2] == ["0.txt", "1.txt"] and len(archive.members) == MAX_MEMBERS
     assert elapsed < 0.1
@@ -570,11 +558,13 @@ def worst_headers(members: int) -> bytes:
 
 def test_worst_tar_headers_cost_milliseconds() -> None:
     """Pax records, which tarfile parses slowest, full of 20-digit runs up to TAR_HEADERS: read
-    until the cap (too big), in well under 0.2 s (75 ms here)."""
+    until the cap (too big), in 75 ms here. The bound is over three times that (0.2 s was not:
+    with other processes on both cores the read took up to 123 ms), and a read ten times slower
+    fails it."""
     worst = worst_headers(1200)
     archive, elapsed, _ = cost_of_reading(worst, Budget(), "application/x-tar")
     assert archive is not None and archive.too_big and len(archive.members) < MAX_MEMBERS
-    assert elapsed < 0.2
+    assert elapsed < 0.25
 
 
 def tar_with_pax_records(members: int, records: int) -> bytes:
@@ -623,9 +613,8 @@ def pax_tar(records: bytes) -> bytes:
 def test_pax_records_tarfile_would_parse_for_seconds_are_refused(records: bytes) -> None:
     """Python 3.11.7's tarfile searches pax records with patterns that backtrack (CVE-2024-6232):
     64 KiB of digits took it 5 s. Such records are refused before it sees them."""
-    started = time.process_time()
-    archive = archives.read(pax_tar(records), "application/x-tar", Budget())
-    assert time.process_time() - started < 0.05
+    archive, elapsed = cpu_time(lambda: archives.read(pax_tar(records), "application/x-tar", Budget()))
+    assert elapsed < 0.05
     assert archive == Archive("tar", unreadable=True)
     assert archives.read(pax_tar(b"8 a=bcd\n"), "application/x-tar", Budget()) == Archive("tar", ["a.pdf"])
 
@@ -737,7 +726,7 @@ def test_a_tar_of_empty_zips_opens_few_of_them() -> None:
     archive, elapsed, _ = cost_of_reading(many, Budget(), "application/x-tar")
     assert archive is not None and len(archive.unopened) == 999 - opened
     assert archive.unopened[0] == f"{opened}.zip"
-    assert elapsed < 0.1
+    assert elapsed < 0.1  # 22 ms; opening all 999 took 31: the count tells that, this a 10x slower read
 
 
 def test_tar_inside_bzip2_is_recognised_but_not_read() -> None:
@@ -914,15 +903,14 @@ def test_members_are_matched_with_escaping_links_in_linear_time() -> None:
     tarred += tarfile.TarInfo(f"{folder}l499/job").tobuf(tarfile.GNU_FORMAT) + bytes(1024)
     archive, elapsed, _ = cost_of_reading(tarred, Budget(), "application/x-tar")
     assert archive is not None and archive.escaping == f"{folder}l499" and len(archive.members) == MAX_MEMBERS
-    assert elapsed < 0.2
+    assert elapsed < 0.1  # 20 ms: ten times slower fails; the old 46 ms shows only past the caps, below
     # The caps keep a tar to MAX_MEMBERS; past them the cost of the old comparison shows plainly.
     noted = Archive("tar")
     links = archives._Links(noted)
     members = [link(n) for n in range(3000)] + [tarfile.TarInfo(f"{folder}f{n}") for n in range(3000)]
-    started = time.process_time()
-    for info in [*members, tarfile.TarInfo(f"{folder}l2999/job")]:
-        links.member(info)
-    assert time.process_time() - started < 0.1
+    members.append(tarfile.TarInfo(f"{folder}l2999/job"))
+    _, elapsed = cpu_time(lambda: [links.member(info) for info in members])
+    assert elapsed < 0.1  # 8 ms; comparing each member with every link took 5.9 s
     assert (noted.escaping, noted.escape_target) == (f"{folder}l2999", "/etc/cron.d")
 
 
@@ -1019,18 +1007,17 @@ def test_the_reserves_cost_milliseconds_at_worst() -> None:
     """The worst a message's reserves add: the allowance spent on 1 MiB of the slowest tar
     headers (53 ms, as before), then RESERVES compressed tars of them, each read up to its
     reserve (1.7 ms each here), then 190 more met with nothing left, each decompressed to 512
-    bytes to tell it from a plain gzip and found too big to list (20 us each)."""
+    bytes to tell it from a plain gzip and found too big to list (20 us each): 17 ms after the
+    first. Reserves without a count took 319 ms there, each tar read in full 751."""
     spender = gzip.compress(worst_headers(1200))
     later = gzip.compress(worst_headers(40))  # 80 KiB of headers, past a reserve
     budget = Budget()
-    started = time.process_time()
-    first = archives.read(spender, "application/gzip", budget)
-    spent = time.process_time()
-    rest = [archives.read(later, "application/gzip", budget) for _ in range(RESERVES + 190)]
-    ended = time.process_time()
+    first, spending = cpu_time(lambda: archives.read(spender, "application/gzip", budget))
+    rest, after = cpu_time(lambda: [archives.read(later, "application/gzip", budget)
+                                    for _ in range(RESERVES + 190)])
     assert first is not None and first.members and not first.unlisted and budget.left == 0
     assert all(archive is not None and archive.members and not archive.unlisted
                for archive in rest[:RESERVES])
     assert all(archive == Archive("gzip", too_big=True) for archive in rest[RESERVES:])
-    assert ended - spent < 0.05
-    assert ended - started < 0.2
+    assert after < 0.06
+    assert spending + after < 0.25
