@@ -49,10 +49,11 @@ that is recorded as too big only when it is a bomb (BOMB_RATIO); an ordinary tar
 unpacks far past 1 MiB and is judged by the names read up to there. Whether a gzip or xz file
 holds a tar is decided on its first 512 bytes decompressed (tarfile's header checksum, 20 us);
 any other gzip gives the name in its header (below), also once the allowance and its reserves
-are spent: a tar found then is too big to list. bzip2 (.tar.bz2) is recognised but not read: its
-decoder works in blocks of up to 900 kB, so even the first 512 bytes cost a whole block (27 ms
-on incompressible data, 70 ms for 1 MiB, where gzip takes under 1 ms), a price every bzip2
-attachment would pay whatever the allowance, and tar.bz2 is rare in mail.
+are spent: a tar found then is flagged as left unread for that (below). bzip2 (.tar.bz2) is
+recognised but not read: its decoder works in blocks of up to 900 kB, so even the first 512
+bytes cost a whole block (27 ms on incompressible data, 70 ms for 1 MiB, where gzip takes under
+1 ms), a price every bzip2 attachment would pay whatever the allowance, and tar.bz2 is rare in
+mail.
 
 The allowance is the message's, and an archive could spend it cheaply and unflagged for those
 after it: a 14 KB zip of 128 empty zips opens them all at INNER_ZIP_COST each, an 8 KB .tgz of
@@ -64,14 +65,16 @@ each archive unpacks a reserve at least (the names at the start of a tar, an inn
 RESERVES reserves, 1.25 MiB. The costliest reserve is 32 KiB of the slowest tar headers, 1.7 ms
 (an inner zip of 366 names: 1.2), so eight add 14 ms to the allowance's 53. Once they are spent
 too, what an archive cannot unpack is flagged: an inner zip is unopened, as before, and a
-compressed tar met with nothing left, or whose headers go on past less than RESERVE, is too big
-to list. Ordinary mail does not get there: an archive past the allowance spends a reserve when
-it unpacks past one (small ones share one), so the first flagged is a message's tenth big
-tarball. Two other ways were weighed and left. Flagging an archive met once the allowance is
-spent flags the second of two ordinary tarballs of logs, each unpacking past 1 MiB. Capping each
-attachment's share (half, say) leaves an ordinary inner zip of 600 KB unopened, and as many
-spending attachments as shares get past it. Reserves do not help against padding before the
-program in one archive: the first is cut at the allowance as before, where padding that
+compressed tar met with nothing left, or whose headers go on past less than RESERVE, is left
+unread for the spent allowance (Archive.allowance_spent). It is not called too big: read alone,
+such a .tgz (of 3 KB, say) is listed in full, and an admin told "too big to list" looked for a
+size that was not there. Ordinary mail does not get there: an archive past the allowance spends
+a reserve when it unpacks past one (small ones share one), so the first flagged is a message's
+tenth big tarball. Two other ways were weighed and left. Flagging an archive met once the
+allowance is spent flags the second of two ordinary tarballs of logs, each unpacking past 1 MiB.
+Capping each attachment's share (half, say) leaves an ordinary inner zip of 600 KB unopened, and
+as many spending attachments as shares get past it. Reserves do not help against padding before
+the program in one archive: the first is cut at the allowance as before, where padding that
 compresses less than BOMB_RATIO hides what follows (2 KiB of it per MiB), and one read from a
 reserve is cut after RESERVE, where even zeros show less (gzip 280 times, xz 40: `consumed`
 counts whole UNPACK_CHUNKs), so any padding of that size hides what follows it there. Catching
@@ -663,12 +666,12 @@ def _read_packed_tar(kind: str, data: bytes, archive: Archive, budget: Budget) -
 
     A tar going on past that is too big to list when it is a bomb: what was decompressed is
     BOMB_RATIO times the compressed bytes it came from or more, padding put before the program
-    to push it past the allowance. So is one whose headers went on past less than RESERVE, or
-    met with nothing left: the message's allowance and reserves were spent before it. An
-    ordinary tarball of logs or source going on past its allowance is judged by the names read
-    up to there and not flagged."""
+    to push it past the allowance. One met with nothing left, or whose headers went on past
+    less than RESERVE, is flagged for the allowance the message's archives before it spent
+    (allowance_spent). An ordinary tarball of logs or source going on past its allowance is
+    judged by the names read up to there and not flagged."""
     if budget.left == 0:
-        archive.too_big = True
+        archive.allowance_spent = True
         return
     try:
         unpacked = _unpack(kind, data, budget.left)
@@ -677,9 +680,12 @@ def _read_packed_tar(kind: str, data: bytes, archive: Archive, budget: Budget) -
         return
     budget.left -= len(unpacked.data)
     ran_off = _read_tar(unpacked.data, archive, budget, cut=unpacked.more)
-    short = ran_off and len(unpacked.data) < RESERVE
-    if unpacked.more and (short or len(unpacked.data) >= BOMB_RATIO * unpacked.consumed):
+    if not unpacked.more:
+        return
+    if len(unpacked.data) >= BOMB_RATIO * unpacked.consumed:
         archive.too_big = True
+    elif ran_off and len(unpacked.data) < RESERVE:
+        archive.allowance_spent = True
 
 
 def _gzip_name(data: bytes) -> list[str]:

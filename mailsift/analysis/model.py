@@ -95,9 +95,12 @@ class Archive:
     # Not listed in full within the limits: a zip (or a zip inside it) whose list of members is
     # over archives.MAX_DIRECTORY, not read at all; a tar whose headers are, or a compressed tar
     # cut at the message's archives.NESTED_BYTES that is a bomb (archives.BOMB_RATIO), listed up
-    # to there; a compressed tar the message's archives before it left less than
-    # archives.RESERVE to unpack, its reserves spent, cut there or not read at all.
+    # to there.
     too_big: bool = False
+    # A compressed tar met once the message's archives before it had spent its unpacking
+    # allowance (archives.NESTED_BYTES and its reserves): not read at all, or cut short of
+    # archives.RESERVE and listed up to there. Not for its own size: alone, it would be read.
+    allowance_spent: bool = False
     # An archive that cannot be listed: damaged, truncated, lying or using an unknown method.
     # zipfile lists all or nothing, so such a zip gave no names; a tar gave those before the damage.
     unreadable: bool = False
@@ -119,7 +122,8 @@ class Archive:
     @property
     def unlisted(self) -> bool:
         """Some of the archive's files could not be listed: they escape the rules on member names."""
-        return self.too_big or self.unreadable or self.too_many or bool(self.unopened)
+        return (self.too_big or self.allowance_spent or self.unreadable or self.too_many
+                or bool(self.unopened))
 
 
 @dataclass(slots=True)

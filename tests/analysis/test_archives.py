@@ -498,23 +498,25 @@ def gzipped(name: str, content: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def test_once_the_allowance_and_its_reserves_are_spent_a_tar_in_gzip_or_xz_is_too_big() -> None:
+def test_once_the_allowance_and_its_reserves_are_spent_a_tar_in_gzip_or_xz_is_flagged() -> None:
     """A tar in a gzip or xz met once the message's allowance was spent was neither read nor
     flagged (the gzip gave the name in its header, and `tar czf` writes none), so an earlier
     archive spending it hid the tar's program. Archives after the allowance have reserves now;
-    once those are spent too, the first 512 bytes are still decompressed to tell a tar, too big
-    to list, from a plain gzip, which gives the name in its header as any gzip does. A tar that
-    what is left cuts short of RESERVE is too big as well; one ending within it is whole. A
-    message of 199 small .tar.gz parts spends about 4 ms on telling (it spent 3.6 before
-    e76c50c, when what was found went unused)."""
+    once those are spent too, the first 512 bytes are still decompressed to tell a tar, left
+    unread for the spent allowance, from a plain gzip, which gives the name in its header as any
+    gzip does. A tar that what is left cuts short of RESERVE is flagged so as well; one ending
+    within it is whole. A message of 199 small .tar.gz parts spends about 4 ms on telling (it
+    spent 3.6 before e76c50c, when what was found went unused)."""
     tarred = tar_bytes({"run.js": b"x"})
     packed = gzipped("backup.tar", tarred)
     spent = Budget(0, reserves=0)
-    assert archives.read(packed, "application/gzip", spent) == Archive("gzip", too_big=True)
+    assert archives.read(packed, "application/gzip", spent) == Archive("gzip", allowance_spent=True)
     assert archives.read(gzipped("invoice.exe", b"MZ"), "application/gzip", spent) == Archive(
         "gzip", ["invoice.exe"])
-    assert archives.read(lzma.compress(tarred), "application/x-xz", spent) == Archive("xz", too_big=True)
-    assert archives.read(packed, "application/gzip", Budget(1, reserves=0)) == Archive("gzip", too_big=True)
+    assert archives.read(lzma.compress(tarred), "application/x-xz", spent) == Archive(
+        "xz", allowance_spent=True)
+    assert archives.read(packed, "application/gzip", Budget(1, reserves=0)) == Archive(
+        "gzip", allowance_spent=True)
     ended = 4 * 512  # header, content, the two blocks of zeros ending it; tar pads on to 10 KiB
     assert archives.read(packed, "application/gzip", Budget(ended, reserves=0)) == Archive("gzip", ["run.js"])
     small = tar_bytes({"a.pdf": b"%PDF"}, "w:gz")
@@ -1003,11 +1005,35 @@ def test_ordinary_mail_with_big_tarballs_is_read_and_scores_no_archive_rule() ->
     assert not hits(two) & ARCHIVE_RULES
 
 
+def test_a_tar_left_unread_for_the_spent_allowance_is_not_called_too_big() -> None:
+    """A compressed tar met once the message's archives before it had spent the unpacking
+    allowance and its reserves scored ATTACH_ARCHIVE_UNLISTED as "too big to list in
+    report.tgz", and an admin looked at a 3 KB file for the size. The evidence now says what
+    happened: not read, or read in part when what was left ran out inside its headers."""
+    logs = [(f"logs-{n}.tgz", tar_bytes({"mail.log": server_log(1000)}, "w:gz")) for n in range(RESERVES)]
+    report = tar_bytes({"q3/north.pdf": b"%PDF", "q3/south.pdf": b"%PDF"}, "w:gz")
+    message = with_attachments(("scans.zip", empty_zips()), *logs, ("report.tgz", report))
+    analysed = run(message)
+    assert [attachment.filename for attachment in analysed.attachments
+            if attachment.archive is not None and attachment.archive.unlisted] == ["report.tgz"]
+    assert analysed.attachments[-1].archive == Archive("gzip", allowance_spent=True)
+    assert evidence(message, "ATTACH_ARCHIVE_UNLISTED") == (
+        "report.tgz not read: the message's earlier archives used up its unpacking allowance")
+    # The last reserve half spent: what is left of it runs out inside the next tar's headers.
+    half = tar_bytes({"notes.txt": bytes(RESERVE // 2)}, "w:gz")
+    source = tar_bytes(source_files(30), "w:gz", tarfile.GNU_FORMAT)
+    cut = with_attachments(("scans.zip", empty_zips()), *logs[1:], ("notes.tgz", half), ("src.tgz", source))
+    listed = run(cut).attachments[-1].archive
+    assert listed is not None and listed.allowance_spent and listed.members[0] == "src/module_0.py"
+    assert evidence(cut, "ATTACH_ARCHIVE_UNLISTED") == (
+        "src.tgz read in part: the message's earlier archives used up its unpacking allowance")
+
+
 def test_the_reserves_cost_milliseconds_at_worst() -> None:
     """The worst a message's reserves add: the allowance spent on 1 MiB of the slowest tar
     headers (53 ms, as before), then RESERVES compressed tars of them, each read up to its
     reserve (1.7 ms each here), then 190 more met with nothing left, each decompressed to 512
-    bytes to tell it from a plain gzip and found too big to list (20 us each): 17 ms after the
+    bytes to tell it from a plain gzip and left unread (20 us each): 17 ms after the
     first. Reserves without a count took 319 ms there, each tar read in full 751."""
     spender = gzip.compress(worst_headers(1200))
     later = gzip.compress(worst_headers(40))  # 80 KiB of headers, past a reserve
@@ -1018,6 +1044,6 @@ def test_the_reserves_cost_milliseconds_at_worst() -> None:
     assert first is not None and first.members and not first.unlisted and budget.left == 0
     assert all(archive is not None and archive.members and not archive.unlisted
                for archive in rest[:RESERVES])
-    assert all(archive == Archive("gzip", too_big=True) for archive in rest[RESERVES:])
+    assert all(archive == Archive("gzip", allowance_spent=True) for archive in rest[RESERVES:])
     assert after < 0.06
     assert spending + after < 0.25

@@ -99,10 +99,17 @@ def _members(attachments: list[Attachment]) -> Iterator[tuple[Attachment, str]]:
 
 
 def _in_archive(attachment: Attachment, member: str, keep: int = 40) -> str:
-    """Evidence naming a member (its last `keep` characters) and its archive; names are the
-    sender's, so unprintables go."""
-    text = f"{member[-keep:]} in {attachment.filename[:30] or 'an unnamed archive'}"
-    return "".join(char if char.isprintable() else "?" for char in text)
+    """Evidence naming a member (its last `keep` characters) and its archive."""
+    return _printable(f"{member[-keep:]} in {_archive_name(attachment)}")
+
+
+def _archive_name(attachment: Attachment) -> str:
+    return attachment.filename[:30] or "an unnamed archive"
+
+
+def _printable(evidence: str) -> str:
+    """Names are the sender's, so unprintables go."""
+    return "".join(char if char.isprintable() else "?" for char in evidence)
 
 
 @check("attachment_archived_program",
@@ -142,22 +149,30 @@ def attachment_archive_unlisted(ctx: CheckContext) -> CheckResult:
     .tar.gz or a zip inside the zip past the message's unpacking allowance (NESTED_BYTES), or
     damaging it where lenient unpackers still extract, is how malware would slip by them. Mail
     programs write archives that read, so the score is small, and nothing counts where the scan
-    cut the message short (a big message's last zip is cut, not damaged)."""
+    cut the message short (a big message's last zip is cut, not damaged). A compressed tar met
+    once the message's archives before it spent the unpacking allowance counts too (spending it
+    cheaply must not hide the next attachment), and its evidence says so: it may be a 3 KB file,
+    and "too big to list" sent an admin looking for a size that was not there."""
     if ctx.msg.truncated:
         return None
     for attachment in ctx.msg.attachments:
         archive = attachment.archive
         if archive is not None and archive.unlisted:
-            return _in_archive(attachment, _unlisted_reason(archive))
+            return _unlisted_evidence(attachment, archive)
     return None
 
 
-def _unlisted_reason(archive: Archive) -> str:
+def _unlisted_evidence(attachment: Attachment, archive: Archive) -> str:
+    """Which archive, and the first reason its files escape the rules, as an admin acts on it."""
     if archive.too_many:
-        return f"more than {MAX_MEMBERS} files"
+        return _in_archive(attachment, f"more than {MAX_MEMBERS} files")
     if archive.unopened:
-        return f"{archive.unopened[0][-20:]} left unopened"
-    return "too big to list" if archive.too_big else "damaged"
+        return _in_archive(attachment, f"{archive.unopened[0][-20:]} left unopened")
+    if archive.allowance_spent:
+        read = "read in part" if archive.members else "not read"
+        return _printable(f"{_archive_name(attachment)} {read}: "
+                          "the message's earlier archives used up its unpacking allowance")
+    return _in_archive(attachment, "too big to list" if archive.too_big else "damaged")
 
 
 @check("attachment_archive_path_escape",
