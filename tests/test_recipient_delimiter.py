@@ -6,6 +6,8 @@ tests/quarantine/test_subaddresses.py and tests/web/test_subaddress_owners.py.""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from mailsift.config import BayesConfig, Config, ConfigError, MilterConfig, pars
 from mailsift.milter.actions import limits_for
 from mailsift.scanner import Scanner
 from mailsift.training.autolearn import autolearn
+from mailsift.training.commands import run_learn
 from tests.quarantine.test_digest import HASH
 from tests.training.test_autolearn import SPAM_MAIL, as_spam, scored
 
@@ -127,3 +130,49 @@ def test_a_copy_of_the_config_with_another_delimiter_cuts_by_its_own() -> None:
     assert config.subaddressing.delimiter == "+"
     copied = config.model_copy(update={"milter": MilterConfig(recipient_delimiter="-")})
     assert copied.subaddressing.forms("jane-x@example.com") == ("jane-x@example.com", "jane@example.com")
+
+
+# The store jane+shop@example.com had before the delimiter was set, and what `learn --stores`
+# says of it once it is: --for takes its name for Jane's store now.
+OLD_STORE = "mailsift:jane+shop@example.com:"
+UNREACHED = ("; unused: under milter.recipient_delimiter --for jane+shop@example.com names "
+             f"jane@example.com's store; this one is --prefix {OLD_STORE}")
+
+
+def _learned_before_the_delimiter(tmp_path: Path, *names: str) -> tuple[Config, Config]:
+    """Per-address Bayes (the site's config without, then with, recipient_delimiter "+") after
+    one spam was learned `--for` each of `names` without it, as `learn --for` or autolearn
+    made a store for each subaddress then."""
+    message = tmp_path / "spam.eml"
+    message.write_bytes(SPAM_MAIL)
+    before, after = per_address(tmp_path, ""), per_address(tmp_path, "+")
+    for name in names:
+        run_learn(before, "spam", [str(message)], None, False, recipient_prefix(before.bayes, name), True)
+    return before, after
+
+
+def test_stores_names_the_store_a_subaddress_had_before_the_delimiter_by_its_prefix(
+        tmp_path: Path) -> None:
+    """`learn --stores` listed it as "jane+shop@example.com 1 spam, ...", named "as --for takes
+    it", but --for takes that name for Jane's store since the delimiter: `learn --clear --for
+    jane+shop@example.com` cleared what Jane's store had learned and left the unused one."""
+    _, after = _learned_before_the_delimiter(tmp_path, "jane@example.com", "jane+shop@example.com")
+    old, janes = run_learn(after, "stores", [], None, False, None).text.splitlines()
+    assert old.startswith("jane+shop@example.com 1 spam, 0 ham, ") and old.endswith(UNREACHED)
+    assert janes.startswith("jane@example.com 1 spam, 0 ham, ") and ";" not in janes
+    run_learn(after, "clear", [], None, False, OLD_STORE, True)  # as the line says
+    assert run_learn(after, "stores", [], None, False, None).text == janes
+
+
+def test_the_repair_of_a_damaged_store_a_subaddress_had_names_it_by_its_prefix(
+        tmp_path: Path) -> None:
+    """Its repair said `mailsift learn --for jane+shop@example.com --restore FILE, or --clear`,
+    which now restores over, or clears, Jane's store."""
+    before, after = _learned_before_the_delimiter(tmp_path, "jane+shop@example.com")
+    with closing(sqlite3.connect(tmp_path / "bayes.sqlite")) as db, db:
+        db.execute("UPDATE totals SET spam = 'lots' WHERE ns = (SELECT id FROM namespaces "
+                   "WHERE name = ?)", (OLD_STORE,))
+    [repair] = run_learn(after, "stores", [], None, False, None).errors
+    assert repair.endswith(f"(mailsift learn --prefix '{OLD_STORE}' --restore FILE, or --clear)")
+    [repair] = run_learn(before, "stores", [], None, False, None).errors  # a guard
+    assert repair.endswith("(mailsift learn --for jane+shop@example.com --restore FILE, or --clear)")

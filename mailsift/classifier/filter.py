@@ -103,24 +103,33 @@ def recipient_prefix(config: BayesConfig, name: str,
     return _store_prefix(config, key)
 
 
-def repair_named(config: BayesConfig, damage: Exception) -> Exception:
+def for_name(config: BayesConfig, prefix: str,
+             subaddressing: Subaddressing = NO_SUBADDRESSES) -> str:
+    """The NAME by which `learn --for NAME` reaches the recipient's store under `prefix`; ''
+    when none does: the site-wide store, another prefix, or the store a subaddress had before
+    milter.recipient_delimiter was set (`subaddressing`), as --for now takes its name for its
+    owner's store (jane+shop@example.com: jane@example.com's)."""
+    name = prefix.removeprefix(config.key_prefix).removesuffix(":")
+    try:
+        return name if recipient_prefix(config, name, subaddressing) == prefix else ""
+    except ValueError:  # bayes.per_recipient is off, or the prefix holds no domain or address
+        return ""
+
+
+def repair_named(config: BayesConfig, damage: Exception,
+                 subaddressing: Subaddressing = NO_SUBADDRESSES) -> Exception:
     """`damage` (a StoreDamaged; any other error is returned as it is) with its repair naming
     the store as the administrator does in `mailsift learn`: nothing for the site-wide store,
     `--for NAME` for a recipient's (the store's prefix would send them looking for an option
-    they never needed), `--prefix` for any other. For every place that shows it: learn, the
-    milter log of a scan or an autolearn, a quarantine review."""
+    they never needed), `--prefix` for any other (`for_name`, under `subaddressing`). For every
+    place that shows it: learn, the milter log of a scan or an autolearn, a quarantine review."""
     if not isinstance(damage, StoreDamaged):
         return damage
     prefix = damage.store.prefix
     if prefix == config.key_prefix:
         return damage.named_by("")
-    name = prefix.removeprefix(config.key_prefix).removesuffix(":")
-    try:
-        if recipient_prefix(config, name) == prefix:
-            return damage.named_by(f"--for {shlex.quote(name)}")
-    except ValueError:  # bayes.per_recipient is off, or the prefix holds no domain or address
-        pass
-    return damage
+    name = for_name(config, prefix, subaddressing)
+    return damage.named_by(f"--for {shlex.quote(name)}") if name else damage
 
 
 def _store_prefix(config: BayesConfig, key: str) -> str:

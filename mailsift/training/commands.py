@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from typing import IO
 
 from tqdm import tqdm
 
-from mailsift.classifier.filter import BayesFilter, repair_named
+from mailsift.classifier.filter import BayesFilter, for_name, recipient_prefix, repair_named
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import (
     BackupError,
@@ -70,7 +71,7 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
         bayes = _learn_filter(config.bayes, prefix, recipient)
         return _dispatch(config, bayes, mode, paths, file, mbox)
     except StoreDamaged as exc:  # the store answers: "unavailable" would mislead
-        raise LearnCommandError(f"learn: {repair_named(config.bayes, exc)}") from None
+        raise LearnCommandError(f"learn: {repair_named(config.bayes, exc, config.subaddressing)}") from None
     except BackupError as exc:
         raise LearnCommandError(f"learn: {exc}") from None
     except StoreError as exc:
@@ -94,7 +95,7 @@ def _dispatch(config: Config, bayes: BayesFilter, mode: str, paths: list[str], f
         bayes.store.totals()  # fail here, with one line, rather than after analysing 10,000 files
         return _learn_paths(config, bayes, mode, paths, mbox)
     if mode == "stores":
-        return _stores(config.bayes, bayes.store)
+        return _stores(config, bayes.store)
     return LearnOutput(_maintain(config, bayes, mode, file))
 
 
@@ -135,7 +136,7 @@ def _backup_source(file: str) -> Iterator[IO[str]]:
         yield stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8"))
 
 
-def _stores(config: BayesConfig, store: TokenStore) -> LearnOutput:
+def _stores(config: Config, store: TokenStore) -> LearnOutput:
     """Every store that can be read, and one error line for each that cannot: a hosting
     provider's one damaged domain must not hide the thousands of others, nor go unnoticed in a
     cron job (exit status 2)."""
@@ -143,15 +144,29 @@ def _stores(config: BayesConfig, store: TokenStore) -> LearnOutput:
     errors: list[str] = []
     for nested in store.nested_stores():
         if nested.damage is not None:
-            errors.append(f"learn: {repair_named(config, nested.damage)}")
+            errors.append(f"learn: {repair_named(config.bayes, nested.damage, config.subaddressing)}")
         elif nested.totals is not None:
-            lines.append(_store_line(nested.prefix.removeprefix(store.prefix), nested.totals, nested.tokens))
+            lines.append(_store_line(nested.prefix.removeprefix(store.prefix), nested.totals, nested.tokens)
+                         + _unreached(config, nested.prefix))
     return LearnOutput("\n".join(lines), tuple(errors))
 
 
 def _store_line(name: str, totals: Totals, tokens: int) -> str:
     """One store of `learn --stores`: named as `--for` takes it, awk-able (no name holds a space)."""
     return f"{name.removesuffix(':')} {totals.spam} spam, {totals.ham} ham, {tokens} tokens"
+
+
+def _unreached(config: Config, prefix: str) -> str:
+    """What a store `--for` no longer reaches says after its counts: the store a subaddress had
+    before milter.recipient_delimiter was set (jane+shop@example.com's), listed by that name,
+    which --for now takes for its owner's store, the one the milter uses: `--clear --for` the
+    name listed cleared Jane's and left this one. '' for any other store."""
+    name = for_name(config.bayes, prefix)
+    if not name or for_name(config.bayes, prefix, config.subaddressing):
+        return ""
+    owner = for_name(config.bayes, recipient_prefix(config.bayes, name, config.subaddressing))
+    return (f"; unused: under milter.recipient_delimiter --for {name} names {owner}'s store; "
+            f"this one is --prefix {shlex.quote(prefix)}")
 
 
 def _clear(config: Config, bayes: BayesFilter) -> str:
@@ -220,7 +235,7 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
                                progress=progress, share=share)
         except LearnStopped as stopped:  # say what was done before, as it stays done
             return LearnOutput(stopped.report.summary(VERBS[mode]),
-                               (_stopped(config.bayes, stopped.cause),))
+                               (_stopped(config, stopped.cause),))
         lines = [report.summary(VERBS[mode])]
         if share:
             lines.append(f"{SHARING[share]} digests of {report.shared} message(s)")
@@ -232,11 +247,12 @@ def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str]
     return LearnOutput("\n".join(lines), errors)
 
 
-def _stopped(config: BayesConfig, cause: StoreError) -> str:
+def _stopped(config: Config, cause: StoreError) -> str:
     """Why learning stopped part-way. Running again helps once a failing store is back, not
     while a record of it is damaged: the cause then says how to repair it."""
     if isinstance(cause, StoreDamaged):
-        return f"learn: stopped: {repair_named(config, cause)}; what is counted above stays learned"
+        named = repair_named(config.bayes, cause, config.subaddressing)
+        return f"learn: stopped: {named}; what is counted above stays learned"
     return (f"learn: stopped, the Bayes store failed: {cause}; what is counted above stays "
             "learned, run the same command again for the rest")
 
