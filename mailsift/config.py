@@ -85,7 +85,7 @@ class ScanConfig(Section):
         "cut at the next line or word end, as SpamAssassin's body_part_scan_size (same default, "
         "which its stock rules are tuned for); 0: the whole part. Rules written for SpamAssassin "
         "ran on the regex engine over the whole text, 1 s of CPU for a 300 KB part, and ran out "
-        "of rule_budget. Bayes, links and Python checks see the whole text.")
+        "of rule_budget. Bayes and links see the whole text; Python checks keep their own limits.")
     rawbody_part_scan_size: Annotated[int, Field(ge=0, le=256 * 1024 * 1024)] = Field(
         500_000, description="The same for `rawbody` rules, which see each text part decoded "
         "but not rendered, as SpamAssassin's rawbody_part_scan_size (same default); 0: the "

@@ -348,9 +348,10 @@ class RedisBackend:
 
     def _file_compared_once(self) -> None:
         """Before the first search by recipient: file the recipients of messages an older
-        mailsift stored under the addresses Postfix gave only in their compared form as well,
-        once per index (COMPARED_MARK says it was done), so that mail held before an upgrade
-        to Jane@Example.COM or jane@ｂücher.example reaches Jane's list and digest too. A query
+        mailsift stored under the addresses Postfix gave only in their compared form (and,
+        under a delimiter, their owner's) as well, once per index and delimiter (the mark
+        `compared_mark` names says it was done), so that mail held before an upgrade to
+        Jane@Example.COM or jane@ｂücher.example reaches Jane's list and digest too. A query
         cannot find them otherwise: the spellings that map to one address are countless."""
         if self._compared_filed:
             return
