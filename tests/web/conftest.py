@@ -14,6 +14,7 @@ from mailsift.config import Config, parse_config
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.web.app import create_app
 from mailsift.web.auth import hash_password
+from tests.support.sink import SmtpSink
 
 PASSWORDS = {"admin": "admin-pass-123", "jane": "jane-pass-123", "bob": "bob-pass-123"}
 ADDRESSES = {"admin": [], "jane": ["jane@example.org"], "bob": ["bob@example.org"]}
@@ -68,3 +69,10 @@ def log_in(client: TestClient, name: str, password: str | None = None) -> str:
                                            "password": password or PASSWORDS[name]})
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/").text)
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """An SMTP server that keeps what released mail reaches it, fresh for each test."""
+    with SmtpSink() as server:
+        yield server

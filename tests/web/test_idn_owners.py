@@ -5,7 +5,6 @@ boundary between customers, so look-alikes are tested beside it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,12 +36,6 @@ NOT_JANES = [
     "jаne@bücher.example",  # a Cyrillic а in the local part, which is kept as written: Bob's
     "ｊane@bücher.example",  # a fullwidth ｊ in the local part: another mailbox
 ]
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 @pytest.fixture

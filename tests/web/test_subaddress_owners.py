@@ -27,12 +27,6 @@ NOBODYS = ["+jane@example.org",  # nothing before the delimiter: not cut
 
 
 @pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
 def config(tmp_path: Path, password_hashes: dict[str, str], sink: SmtpSink) -> Config:
     raw = web_config(tmp_path, password_hashes, quarantine={"release_via": f"127.0.0.1:{sink.port}"})
     raw["milter"] = {"recipient_delimiter": "+-"}
