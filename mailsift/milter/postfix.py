@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from mailsift.config import Config
+
+# Postfix's queue_directory on Debian (its default elsewhere too). Its daemons work in it, and on
+# Debian smtpd and cleanup run chrooted to it, where /var/spool/postfix/... does not exist.
+QUEUE_DIRECTORY = "/var/spool/postfix"
+OUTSIDE_NOTE = ("# smtpd runs chrooted in /var/spool/postfix on Debian: a unix socket must lie\n"
+                "# inside it (e.g. unix:/var/spool/postfix/mailsift/milter.sock), and Postfix\n"
+                "# names it relative to the chroot: unix:mailsift/milter.sock\n")
+INSIDE_NOTE = ("# The socket is named relative to Postfix's queue directory (/var/spool/postfix):\n"
+               "# smtpd and cleanup run there, chrooted on Debian, where its full path does not exist.\n")
+
+
+def milter_address(listen: str) -> str:
+    """milter.listen as main.cf must name it. A unix socket inside the queue directory is named
+    relative to it: Postfix reads an absolute path relative to the chroot, so a chrooted smtpd
+    looked for /var/spool/postfix/var/spool/postfix/... and every message met
+    milter_default_action. A relative name reaches the socket chrooted or not, as each daemon
+    works in the queue directory."""
+    path = posixpath.normpath(listen.removeprefix("unix:"))
+    if listen.startswith("unix:") and path.startswith(QUEUE_DIRECTORY + "/"):
+        return "unix:" + path.removeprefix(QUEUE_DIRECTORY + "/")
+    return listen
 
 
 def postfix_lines(config: Config) -> str:
-    listen = config.milter.listen
+    listen = milter_address(config.milter.listen)
     reinject = config.quarantine.release_via  # where released mail re-enters, past the milter
     # A message may first wait for a libmilter thread while others use their whole
     # milter.timeout (tests/e2e/test_milter_burst.py), so Postfix must wait for two of them.
@@ -14,9 +37,7 @@ def postfix_lines(config: Config) -> str:
     default = "tempfail" if config.milter.on_error == "tempfail" else "accept"
     unix_note = ""
     if listen.startswith("unix:"):
-        unix_note = ("# smtpd runs chrooted in /var/spool/postfix on Debian: a unix socket must lie\n"
-                     "# inside it (e.g. unix:/var/spool/postfix/mailsift/milter.sock), and Postfix\n"
-                     "# names it relative to the chroot: unix:mailsift/milter.sock\n")
+        unix_note = OUTSIDE_NOTE if listen.startswith("unix:/") else INSIDE_NOTE
     return f"""# --- /etc/postfix/main.cf ---------------------------------------------------------
 {unix_note}smtpd_milters = {listen}
 non_smtpd_milters = $smtpd_milters

@@ -13,3 +13,29 @@ def test_postfix_waits_for_two_milter_timeouts() -> None:
     milter_default_action itself (with accept, the message left unfiltered)."""
     lines = postfix_lines(parse_config({"milter": {"timeout": 60}}, "m.toml")).splitlines()
     assert "milter_content_timeout = 130s" in lines
+
+
+def main_cf_milter(listen: str) -> str:
+    """The smtpd_milters line `mailsift postfix` prints for this milter.listen."""
+    lines = postfix_lines(parse_config({"milter": {"listen": listen}}, "m.toml")).splitlines()
+    [line] = [line for line in lines if line.startswith("smtpd_milters = ")]
+    return line
+
+
+def test_a_socket_in_postfixs_queue_directory_is_named_relative_to_it() -> None:
+    """README's unix socket: listen = "unix:/var/spool/postfix/mailsift/milter.sock", named
+    unix:mailsift/milter.sock in main.cf. `mailsift postfix` printed the full path, which
+    Debian's smtpd, chrooted to /var/spool/postfix, reads inside its chroot: it found no
+    socket there, and every message met milter_default_action (accept: unfiltered)."""
+    assert main_cf_milter("unix:/var/spool/postfix/mailsift/milter.sock") == (
+        "smtpd_milters = unix:mailsift/milter.sock")
+    assert main_cf_milter("unix:/var/spool/postfix//mailsift/./m.sock") == (
+        "smtpd_milters = unix:mailsift/m.sock")
+
+
+def test_a_socket_outside_the_queue_directory_or_a_port_keeps_its_name() -> None:
+    assert main_cf_milter("unix:/run/mailsift/milter.sock") == (
+        "smtpd_milters = unix:/run/mailsift/milter.sock")
+    assert main_cf_milter("unix:/var/spool/postfix-other/m.sock") == (
+        "smtpd_milters = unix:/var/spool/postfix-other/m.sock")
+    assert main_cf_milter("inet:127.0.0.1:11332") == "smtpd_milters = inet:127.0.0.1:11332"
