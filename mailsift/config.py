@@ -487,6 +487,16 @@ def host_port(value: str) -> tuple[str, int]:
     return host, port
 
 
+def _checked_host_port(value: str, example: str) -> str:
+    """`value` if it is HOST:PORT with a port from 1 to 65535, checked when the config loads:
+    web.listen = "127.0.0.1:99999" (or with no port) passed configtest and stopped `mailsift web`."""
+    try:
+        host_port(value)
+    except ValueError:
+        raise ValueError(f"must look like HOST:PORT, e.g. {example}") from None
+    return value
+
+
 # The signs besides letters and digits that an address's local part holds without quotes (RFC
 # 5321's atext, and the dot of a dot-string): those a recipient_delimiter can be made of.
 DELIMITER_SIGNS = "!#$%&'*+-/=?^_`{|}~."
@@ -568,8 +578,12 @@ class MilterConfig(Section):
     def _loopback(cls, value: str) -> str:
         if not value:
             return value
-        host, _, port = value.rpartition(":")
-        if not port.isdigit() or not ipaddress.ip_address(host.strip("[]")).is_loopback:
+        try:  # the port too: 127.0.0.1:99999 passed, and the milter stopped with an internal error
+            host, _ = host_port(value)
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
             raise ValueError("must be a loopback HOST:PORT such as 127.0.0.1:9185")
         return value
 
@@ -820,11 +834,7 @@ class QuarantineConfig(Section):
     @field_validator("release_via")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        try:
-            host_port(value)
-        except ValueError:
-            raise ValueError("must look like HOST:PORT, e.g. 127.0.0.1:10026") from None
-        return value
+        return _checked_host_port(value, "127.0.0.1:10026")
 
 
 # What a reviewer can do to a held message (mailsift.web.app.ACTIONS labels each).
@@ -897,6 +907,11 @@ class WebConfig(Section):
         "not teach the site's Bayes (a hosting provider's customers), keep only release and delete.")
     users: list[WebUser] = Field(default_factory=list, description="Logins, each a [[web.users]] "
                                  "table; the UI refuses to start without an admin.")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _checked_host_port(value, "127.0.0.1:8025")
 
     @field_validator("trusted_proxies")
     @classmethod

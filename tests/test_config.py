@@ -154,6 +154,14 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
     ({"bayes": {"store": "sqlite:///"}}, "bayes.store: must be sqlite:///PATH"),
     ({"quarantine": {"release_via": "127.0.0.1"}},
      "quarantine.release_via: must look like HOST:PORT, e.g. 127.0.0.1:10026"),
+    # A port out of range passed: the milter started its workers, then stopped with "internal
+    # error: ValueError"; `mailsift web` stopped, after configtest had said ok.
+    ({"milter": {"metrics_listen": "127.0.0.1:99999"}},
+     "milter.metrics_listen: must be a loopback HOST:PORT such as 127.0.0.1:9185"),
+    ({"milter": {"metrics_listen": "::1:9185"}}, "milter.metrics_listen: must be a loopback HOST:PORT"),
+    ({"milter": {"metrics_listen": "192.0.2.1:9185"}}, "milter.metrics_listen: must be a loopback"),
+    ({"web": {"listen": "127.0.0.1:99999"}}, "web.listen: must look like HOST:PORT, e.g. 127.0.0.1:8025"),
+    ({"web": {"listen": "127.0.0.1"}}, "web.listen: must look like HOST:PORT, e.g. 127.0.0.1:8025"),
     ({"quarantine": {"sentinels": ["127.0.0.1:26379"]}},
      "quarantine.sentinels: needs a redis:// or rediss:// index"),
     ({"quarantine": {"cluster_nodes": ["127.0.0.1:7000"]}},
