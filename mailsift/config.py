@@ -17,6 +17,7 @@ import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -340,6 +341,37 @@ class DnsConfig(Section):
         return values
 
 
+# A Redis URL's database: none (0), or a number after the host, as redis-py reads it.
+REDIS_DATABASE = re.compile(r"/?(\d+/?)?")
+
+
+def _redis_url(value: str) -> str:
+    """A redis://, rediss:// or unix:// URL that redis-py reads as written, checked when the
+    config loads. redis-py refuses a port out of range only when it connects (configtest said
+    "bad Redis URL: Port out of range 0-65535", naming no key; the milter scored without Bayes),
+    and reads some mistakes as something else without a word: a database that is no number
+    (/x, /0/1) as database 0, port 0 as 6379, and unix://redis.sock, which names no absolute
+    path, as localhost:6379 over TCP."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:  # a port that is no number or out of range, a broken [IPv6] host
+        if "port" not in str(exc).lower():
+            raise ValueError(f"not a URL: {exc}") from None
+        port = 0
+    if value.startswith("unix://"):
+        if parts.hostname or not parts.path.startswith("/"):
+            raise ValueError("a unix:// URL names the socket by its absolute path, as in "
+                             "unix:///run/redis/redis.sock")
+    elif port == 0:
+        raise ValueError("the port of a Redis URL is a number from 1 to 65535, as in "
+                         "redis://10.0.0.5:6379/0")
+    elif not REDIS_DATABASE.fullmatch(parts.path):
+        raise ValueError("the database of a Redis URL is a number after the host, as in "
+                         "redis://10.0.0.5:6379/2 (none: database 0)")
+    return value
+
+
 def _redis_username() -> Any:
     return Field("", description="Redis ACL user; empty for the default user.")
 
@@ -470,7 +502,7 @@ class BayesConfig(Section):
         if value.startswith(SQLITE_SCHEME) and value != SQLITE_SCHEME:
             return value
         if value.startswith(REDIS_SCHEMES):
-            return value
+            return _redis_url(value)
         raise ValueError("must be sqlite:///PATH (one host) or a redis://, rediss:// or unix:// URL")
 
     @field_validator("sentinels", "cluster_nodes")
@@ -736,7 +768,7 @@ class OutboundConfig(Thresholds):
         if value and not value.startswith(REDIS_SCHEMES):
             raise ValueError("must be empty (count in this host's memory) or a redis://, rediss:// "
                              "or unix:// URL")
-        return value
+        return value and _redis_url(value)
 
     @field_validator("sentinels", "cluster_nodes")
     @classmethod
@@ -824,7 +856,7 @@ class QuarantineConfig(Section):
     def _index(cls, value: str) -> str:
         if value and not value.startswith(REDIS_SCHEMES):
             raise ValueError("must be empty (local index) or a redis://, rediss:// or unix:// URL")
-        return value
+        return value and _redis_url(value)
 
     @field_validator("sentinels", "cluster_nodes")
     @classmethod

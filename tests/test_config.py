@@ -152,6 +152,19 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
     ({"bayes": {"store": "mysql://x"}},
      "bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or unix:// URL"),
     ({"bayes": {"store": "sqlite:///"}}, "bayes.store: must be sqlite:///PATH"),
+    # Redis URLs redis-py refused only on connecting (configtest: "bad Redis URL: Port out of
+    # range 0-65535", no key named; the milter scored without Bayes), or read as another Redis.
+    ({"bayes": {"store": "redis://10.0.0.5:99999/0"}},
+     "bayes.store: the port of a Redis URL is a number from 1 to 65535, as in redis://10.0.0.5:6379/0"),
+    ({"bayes": {"store": "redis://10.0.0.5:0/0"}}, "bayes.store: the port of a Redis URL is a number"),
+    ({"quarantine": {"index": "redis://10.0.0.5:6379/x"}},  # was database 0
+     "quarantine.index: the database of a Redis URL is a number after the host, as in "
+     "redis://10.0.0.5:6379/2 (none: database 0)"),
+    ({"bayes": {"store": "redis://10.0.0.5:6379/0/1"}}, "bayes.store: the database of a Redis URL"),
+    ({"outbound": {"pause_store": "unix://redis.sock"}},  # was localhost:6379 over TCP
+     "outbound.pause_store: a unix:// URL names the socket by its absolute path, as in "
+     "unix:///run/redis/redis.sock"),
+    ({"bayes": {"store": "redis://[::1/0"}}, "bayes.store: not a URL: Invalid IPv6 URL"),
     ({"quarantine": {"release_via": "127.0.0.1"}},
      "quarantine.release_via: must look like HOST:PORT, e.g. 127.0.0.1:10026"),
     # A port out of range passed: the milter started its workers, then stopped with "internal
@@ -223,7 +236,8 @@ def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], e
 
 
 @pytest.mark.parametrize("store", ["sqlite:///var/lib/mailsift/bayes.sqlite", "redis://10.0.0.5:6379/2",
-                                   "rediss://", "unix:///run/redis/redis.sock"])
+                                   "rediss://", "unix:///run/redis/redis.sock", "redis://[::1]/3/",
+                                   "redis://:Pa55:word@10.0.0.5/0", "unix:///run/redis.sock?db=2"])
 def test_every_kind_of_bayes_store_is_accepted(store: str) -> None:
     assert parse_config({"bayes": {"store": store}}, "m.toml").bayes.store == store
 
