@@ -430,10 +430,26 @@ def quarantine_release(config_path: str | None, message_id: str, to: tuple[str, 
     """Deliver the original message through Postfix's no-milter port (quarantine.release_via)."""
     from mailsift.quarantine.review import release
 
+    recipients = _release_addresses(to)
     config, store = _quarantine(config_path)
     done = _quarantine_call(lambda: release(config, store, message_id, _operator(),
-                                            list(to) or None, again))
+                                            recipients or None, again))
     click.echo(f"Released {message_id} to {', '.join(done) or 'nobody (all refused)'}")
+
+
+def _release_addresses(to: tuple[str, ...]) -> list[str]:
+    """Each --to one full address, by the rule of a web user's addresses. smtplib sends the
+    address its parser finds: --to "not an address" was released to <not> (which Postfix
+    delivers to a local user) and --to "jane@example.org,bob@example.org" to Jane alone, while
+    the command and the message's history named what was typed."""
+    from mailsift.config import mail_address
+
+    try:
+        for address in to:
+            mail_address(address)
+    except ValueError as exc:
+        raise CliError(f"quarantine release: --to {exc} (one address per --to)") from None
+    return [address.strip() for address in to]
 
 
 @quarantine.command(name="delete")

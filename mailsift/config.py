@@ -181,7 +181,7 @@ def _domain_name(value: str) -> str:
     return name
 
 
-def _mailbox(value: str) -> str:
+def mail_address(value: str) -> str:
     """A full address, lowercased: quarantine access and digests go by it, so "jane@" or
     "jane" would grant nothing and mail nobody (the digest crashed on it). An internationalised
     domain is kept as written (jörg@bücher.example is what its user reads and where the digest
@@ -207,7 +207,7 @@ def _recipient_pattern(value: str) -> str:
     if text.startswith("@"):
         return "@" + _domain_name(text[1:])
     if "@" in text:  # the domain in its ASCII form, as policy_for compares it
-        return ascii_address(_mailbox(text))
+        return ascii_address(mail_address(text))
     return _domain_name(text)
 
 
@@ -899,7 +899,7 @@ class WebUser(Section):
     @field_validator("addresses")
     @classmethod
     def _addresses(cls, values: list[str]) -> list[str]:
-        return [_mailbox(v) for v in values]
+        return [mail_address(v) for v in values]
 
 
 class WebConfig(Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from tests.quarantine.conftest import (
 )
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import mailsift_command, to_toml
+from tests.support.ports import LOOPBACK
 from tests.support.redis_server import TEST_PASSWORD, RedisServer
+from tests.support.sink import SmtpSink
 
 
 @pytest.fixture
@@ -129,6 +132,41 @@ def test_ids_never_start_with_a_dash_that_the_command_line_would_read_as_an_opti
 def mailsift(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The command as an admin runs it (a process of its own: click parsing, exit status)."""
     return run_mailsift(["--config", str(config), *args])
+
+
+@pytest.fixture
+def release_sink(tmp_path: Path) -> Iterator[tuple[Path, SmtpSink]]:
+    """A config whose quarantine.release_via is an SMTP sink standing for Postfix's port."""
+    with SmtpSink() as sink:
+        path = tmp_path / "mailsift.toml"
+        path.write_text(to_toml({"quarantine": {"dir": str(tmp_path / "q"),
+                                                "release_via": f"{LOOPBACK}:{sink.port}"}}))
+        yield path, sink
+
+
+@pytest.mark.parametrize("to", ["not an address", "jane@example.org,bob@example.org", "jane"])
+def test_release_to_what_is_not_one_address_is_refused_and_sends_nothing(
+        release_sink: tuple[Path, SmtpSink], tmp_path: Path, to: str) -> None:
+    """smtplib sends the address its parser finds: --to "not an address" was released to <not>
+    (Postfix delivers that to a local user) and --to "jane@example.org,bob@example.org" to Jane
+    alone, while the command and the message's history said it went to what was typed."""
+    config, sink = release_sink
+    store = QuarantineStore(tmp_path / "q")
+    held = store.put(make_message(), make_meta())
+    done = mailsift(config, "quarantine", "release", held, "--to", to)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"mailsift: quarantine release: --to {to!r} is not a mail address like "
+                           "jane@example.org (one address per --to)\n")
+    assert sink.messages == [] and "released_to" not in store.meta(held)
+
+
+def test_release_to_an_address_goes_to_it_as_typed(release_sink: tuple[Path, SmtpSink],
+                                                   tmp_path: Path) -> None:
+    config, sink = release_sink
+    held = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    done = mailsift(config, "quarantine", "release", held, "--to", " Admin@Example.ORG ")
+    assert done.stdout == f"Released {held} to Admin@Example.ORG\n", done.stderr
+    assert [m.recipients for m in sink.messages] == [("Admin@Example.ORG",)]
 
 
 def test_learn_refuses_two_modes_instead_of_doing_the_last(config_path: Path, tmp_path: Path) -> None:
