@@ -51,8 +51,12 @@ def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[
             elif _utf8_header(raw) and smtp.has_extn("smtputf8"):
                 options.append("SMTPUTF8")
             return smtp.sendmail(sender, recipients, raw, mail_options=options)
-    except (smtplib.SMTPException, OSError) as exc:
-        raise ServerFailed(f"cannot hand the message to {via}: {exc}") from None
+    except smtplib.SMTPException as exc:  # an OSError too: first
+        raise ServerFailed(f"cannot hand the message to {via} (quarantine.release_via): {exc}") from None
+    except OSError as exc:  # nothing answers there: "[Errno 111] Connection refused" said no more
+        raise ServerFailed(f"cannot hand the message to {via} (quarantine.release_via): "
+                           f"{exc.strerror or exc}; is Postfix's smtpd without the milter, the "
+                           "master.cf entry `mailsift postfix` prints, running there?") from None
 
 
 def _utf8_header(raw: bytes) -> bool:

@@ -22,7 +22,7 @@ from tests.quarantine.conftest import (
 )
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import mailsift_command, to_toml
-from tests.support.ports import LOOPBACK
+from tests.support.ports import LOOPBACK, free_port
 from tests.support.redis_server import TEST_PASSWORD, RedisServer
 from tests.support.sink import SmtpSink
 
@@ -167,6 +167,23 @@ def test_release_to_an_address_goes_to_it_as_typed(release_sink: tuple[Path, Smt
     done = mailsift(config, "quarantine", "release", held, "--to", " Admin@Example.ORG ")
     assert done.stdout == f"Released {held} to Admin@Example.ORG\n", done.stderr
     assert [m.recipients for m in sink.messages] == [("Admin@Example.ORG",)]
+
+
+def test_release_where_nothing_listens_names_the_key_and_what_should_listen_there(
+        tmp_path: Path) -> None:
+    """"cannot hand the message to 127.0.0.1:10026: [Errno 111] Connection refused" named
+    neither the setting nor the master.cf entry that an admin who skipped it must add."""
+    closed = free_port()
+    config = tmp_path / "mailsift.toml"
+    config.write_text(to_toml({"quarantine": {"dir": str(tmp_path / "q"),
+                                              "release_via": f"{LOOPBACK}:{closed}"}}))
+    held = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    done = mailsift(config, "quarantine", "release", held)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"mailsift: quarantine: cannot hand the message to {LOOPBACK}:{closed} "
+        "(quarantine.release_via): Connection refused; is Postfix's smtpd without the milter, "
+        "the master.cf entry `mailsift postfix` prints, running there?\n")
 
 
 def test_learn_refuses_two_modes_instead_of_doing_the_last(config_path: Path, tmp_path: Path) -> None:
