@@ -47,7 +47,7 @@ def list_text(records: list[dict[str, Any]], total: int, page: int, pages: int) 
                     f"{_cut(sender, SENDER_WIDTH):<{SENDER_WIDTH}}  "
                     f"{_cut(r.get('subject') or '(no subject)', SUBJECT_WIDTH)}")
     footer = f"{len(records)} of {total} message(s)"
-    if pages > 1:
+    if pages > 1 or page > pages:  # past the last page too: "0 of 3 message(s)" alone said not why
         footer += f", page {page} of {pages}"
     if page < pages:
         footer += f"; next: --page {page + 1} (every one: --all)"

@@ -304,6 +304,17 @@ def test_the_last_page_a_list_allows_is_empty_not_an_error(backend_config: Path)
     assert last.splitlines()[-1].startswith("0 of 1 message(s)")
 
 
+def test_a_page_past_the_last_says_it_is(config_path: Path, tmp_path: Path) -> None:
+    """README's `quarantine list --sort score --asc --page 2`, on a quarantine that fills one
+    page, ended in "0 of 3 message(s)": three held and none shown, with nothing saying why."""
+    store = QuarantineStore(tmp_path / "q")
+    for n in range(3):
+        store.put(make_message(f"m{n}"), make_meta(score=10.0 + n))
+    past = run(config_path, "list", "--sort", "score", "--asc", "--page", "2")
+    assert past.splitlines()[-1] == "0 of 3 message(s), page 2 of 1"
+    assert run(config_path, "list").splitlines()[-1] == "3 of 3 message(s)"
+
+
 def test_list_to_a_domain(config_path: Path, tmp_path: Path) -> None:
     store = QuarantineStore(tmp_path / "q")
     store.put(make_message(), make_meta(["jane@example.org"]))
