@@ -113,10 +113,11 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
 @config_option
 @click.pass_obj
 def configtest(config_path: str | None) -> None:
-    """Check the config, load the rules, reach the Bayes store, quarantine index and DNS lists.
+    """Check the config and rules; reach the Bayes, quarantine and pause stores and DNS lists.
 
     One line per part, "ok" or "FAIL"; exit 0 when all are ok, 1 otherwise (2: the config
-    itself is wrong). Writes nothing.
+    itself is wrong). Also shows the site's welcome and block entries and whose Received
+    headers are believed. Writes nothing.
     """
     from mailsift.configtest import run_checks
 
