@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -53,6 +54,20 @@ def _allowed_text(text: str) -> dict[str, object]:
 
 
 CIDR_FORM = _allowed_text('IP networks in CIDR notation, e.g. ["192.0.2.0/24", "2001:db8::/32"]')
+
+
+def _existing_file(value: str) -> str:
+    """A file the config names, checked when it loads, so that a typo names the file and key: a
+    missing TLS file of a Redis showed only when it was used, as "Error 2 connecting to
+    10.0.0.5:6379. No such file or directory", as if the Redis were what was missing."""
+    if value and not Path(value).exists():
+        raise ValueError(f"{value}: no such file or directory")
+    return value
+
+
+# A TLS file of a rediss:// connection: empty, or a file that exists.
+TlsFile = Annotated[str, AfterValidator(_existing_file)]
+TLS_FILE_FORM = _allowed_text("empty, or the path of an existing file")
 
 
 def _networks(values: list[str]) -> list[str]:
@@ -112,10 +127,7 @@ class RulesConfig(Section):
     def _existing(cls, values: list[str]) -> list[str]:
         """Caught here, a typo names the file and key; in the scanner it would surface as a bare
         FileNotFoundError, and in the milter's or eval's workers only as workers that cannot start."""
-        for value in values:
-            if not Path(value).exists():
-                raise ValueError(f"{value}: no such file or directory")
-        return values
+        return [_existing_file(value) for value in values]
 
     def cache_path(self) -> Path:
         if self.cache_dir:
@@ -393,15 +405,17 @@ def _redis_cluster_nodes(what: str) -> Any:
 
 
 def _redis_tls_ca_file() -> Any:
-    return Field("", description="CA bundle to verify a rediss:// server; empty: the system's.")
+    return Field("", description="CA bundle to verify a rediss:// server; empty: the system's.",
+                 json_schema_extra=TLS_FILE_FORM)
 
 
 def _redis_tls_cert_file() -> Any:
-    return Field("", description="Client certificate for rediss:// (mutual TLS).")
+    return Field("", description="Client certificate for rediss:// (mutual TLS).",
+                 json_schema_extra=TLS_FILE_FORM)
 
 
 def _redis_tls_key_file() -> Any:
-    return Field("", description="Key of the client certificate.")
+    return Field("", description="Key of the client certificate.", json_schema_extra=TLS_FILE_FORM)
 
 
 def _redis_nodes(values: list[str], info: ValidationInfo, url_key: str) -> list[str]:
@@ -434,9 +448,9 @@ class BayesConfig(Section):
     sentinels: list[str] = _redis_sentinels()
     sentinel_service: str = _redis_sentinel_service()
     cluster_nodes: list[str] = _redis_cluster_nodes("the store")
-    tls_ca_file: str = _redis_tls_ca_file()
-    tls_cert_file: str = _redis_tls_cert_file()
-    tls_key_file: str = _redis_tls_key_file()
+    tls_ca_file: TlsFile = _redis_tls_ca_file()
+    tls_cert_file: TlsFile = _redis_tls_cert_file()
+    tls_key_file: TlsFile = _redis_tls_key_file()
     timeout: Annotated[float, Field(gt=0, le=30)] = Field(
         0.5, description="Seconds to wait for the store; a dead store must cost mail little. "
         "While it is down, messages are scored by rules alone and one warning is logged.")
@@ -752,9 +766,9 @@ class OutboundConfig(Thresholds):
     sentinels: list[str] = _redis_sentinels()
     sentinel_service: str = _redis_sentinel_service()
     cluster_nodes: list[str] = _redis_cluster_nodes("every pause count")
-    tls_ca_file: str = _redis_tls_ca_file()
-    tls_cert_file: str = _redis_tls_cert_file()
-    tls_key_file: str = _redis_tls_key_file()
+    tls_ca_file: TlsFile = _redis_tls_ca_file()
+    tls_cert_file: TlsFile = _redis_tls_cert_file()
+    tls_key_file: TlsFile = _redis_tls_key_file()
     add_headers: bool = Field(False, description="Add X-Spam-* and Authentication-Results to "
                               "outbound mail too. Off: they would tell a spamming customer, and "
                               "every recipient, which rules to dodge. X-Spam-* headers the sender "
@@ -839,9 +853,9 @@ class QuarantineConfig(Section):
     sentinels: list[str] = _redis_sentinels()
     sentinel_service: str = _redis_sentinel_service()
     cluster_nodes: list[str] = _redis_cluster_nodes("the whole quarantine")
-    tls_ca_file: str = _redis_tls_ca_file()
-    tls_cert_file: str = _redis_tls_cert_file()
-    tls_key_file: str = _redis_tls_key_file()
+    tls_ca_file: TlsFile = _redis_tls_ca_file()
+    tls_cert_file: TlsFile = _redis_tls_cert_file()
+    tls_key_file: TlsFile = _redis_tls_key_file()
     keep_days: Annotated[int, Field(ge=1, le=3650)] = Field(
         30, description="Days a message is kept before `mailsift quarantine expire` deletes it; a "
         "month covers a holiday, after which nobody asks for a lost mail any more.")

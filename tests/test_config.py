@@ -165,6 +165,15 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
      "outbound.pause_store: a unix:// URL names the socket by its absolute path, as in "
      "unix:///run/redis/redis.sock"),
     ({"bayes": {"store": "redis://[::1/0"}}, "bayes.store: not a URL: Invalid IPv6 URL"),
+    # A missing TLS file showed only on connecting, as "Error 2 connecting to 10.0.0.5:6379. No
+    # such file or directory": the Redis seemed to be what was missing.
+    ({"bayes": {"store": "rediss://10.0.0.5:6379/0", "tls_ca_file": "/etc/mailsift/no-ca.pem"}},
+     "bayes.tls_ca_file: /etc/mailsift/no-ca.pem: no such file or directory (got "
+     "'/etc/mailsift/no-ca.pem'); allowed: empty, or the path of an existing file"),
+    ({"quarantine": {"index": "rediss://", "tls_key_file": "/etc/mailsift/no.key"}},
+     "quarantine.tls_key_file: /etc/mailsift/no.key: no such file or directory"),
+    ({"outbound": {"pause_store": "rediss://", "tls_cert_file": "/etc/mailsift/no.crt"}},
+     "outbound.tls_cert_file: /etc/mailsift/no.crt: no such file or directory"),
     ({"quarantine": {"release_via": "127.0.0.1"}},
      "quarantine.release_via: must look like HOST:PORT, e.g. 127.0.0.1:10026"),
     # A port out of range passed: the milter started its workers, then stopped with "internal
