@@ -238,3 +238,22 @@ def test_configtest_names_an_un_line_that_leaves_its_entry_welcomed(tmp_path: Pa
     assert (f"{local}:2 unwhitelist_from billing@bank.example: takes back only what "
             "whitelist_from/welcomelist_from lines with this glob added") in detail
     assert f"billing@bank.example stays on the welcome list, held by {local}:1" in detail
+
+
+def test_a_password_file_that_cannot_be_read_is_named_with_its_key(tmp_path: Path) -> None:
+    """The bayes and quarantine lines said "/etc/mailsift/redis.pw: cannot read the Redis password:
+    No such file or directory", not which of the three sections that take a password_file named
+    it; the pause line named outbound.password_file already."""
+    missing = tmp_path / "no-such-password"
+    redis = {"password_file": str(missing)}
+    config = write(tmp_path, {
+        "bayes": {"store": "redis://127.0.0.1:6379/0", **redis},
+        "quarantine": {"dir": str(tmp_path / "q"), "index": "redis://127.0.0.1:6379/1", **redis},
+        "outbound": {"pause_store": "redis://127.0.0.1:6379/2", **redis}})
+    result = configtest(config)
+    assert result.returncode == 1
+    found = lines(result)
+    why = f"{missing}: cannot read the Redis password: No such file or directory"
+    assert (found["bayes"], found["quarantine"], found["pause"]) == (
+        f"FAIL bayes.password_file: {why}", f"FAIL quarantine.password_file: {why}",
+        f"FAIL outbound.password_file: {why}")

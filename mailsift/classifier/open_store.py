@@ -27,7 +27,7 @@ def redis_password(config: BayesConfig) -> str | None:
     try:
         return read_secret(config.password_file, REDIS_PASSWORD_ENV, "Redis password")
     except SecretError as exc:
-        raise StoreError(str(exc)) from None
+        raise StoreError(f"bayes.password_file: {exc}") from None
 
 
 def open_store(config: BayesConfig, prefix: str | None = None) -> TokenStore:

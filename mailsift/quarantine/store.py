@@ -107,7 +107,7 @@ def _password(config: QuarantineConfig) -> str | None:
     try:
         return read_secret(config.password_file, REDIS_PASSWORD_ENV, "Redis password")
     except SecretError as exc:
-        raise QuarantineError(str(exc)) from None
+        raise QuarantineError(f"quarantine.password_file: {exc}") from None
 
 
 def open_quarantine(config: QuarantineConfig, timeout: float | None = None,
