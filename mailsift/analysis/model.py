@@ -208,6 +208,12 @@ class Message:
     # message order, within the scan limits: `mimeheader` rules match them. Decoded only when a
     # rule asks, since few sites have such rules.
     part_headers: list[list[tuple[str, str]]] = field(default_factory=list)
+    # The scan.max_bytes the body was read within (None: not built by `analyse`), and whether
+    # `raw` itself holds only that much of the body, as the milter's copy of a bigger message
+    # does: the learning digest (classifier.digest) needs both to name a big message the same
+    # whichever copy of it is read.
+    scan_max_bytes: int | None = None
+    body_cut: bool = False
     _by_name: dict[str, list[Header]] = field(default_factory=dict, repr=False)
     _addresses: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import ip_address
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 import Milter
 
@@ -40,6 +40,7 @@ OUR_HEADER_PREFIX = "x-spam-"
 AUTH_RESULTS_NAME = "Authentication-Results"
 AUTH_RESULTS = AUTH_RESULTS_NAME.lower()
 TOP_RULES_LOGGED = 5
+BLANK_CHUNK = 64 * 1024  # read past the scan limit, looking for more than blank space
 
 
 @dataclass
@@ -233,7 +234,7 @@ class MailsiftMilter(Milter.Base):
         # Without body_cut, the end of a big message's attachment, cut here, was scored as the
         # sender's broken MIME (FACT_BOUNDARY_UNCLOSED, FACT_BAD_BASE64: 2.5 points).
         return Job(self._raw_headers() + body, envelope, self.arrival, outbound,
-                   body_cut=size > len(body))
+                   body_cut=size > len(body) and not _blank_rest(self.spool))
 
     def _raw_headers(self) -> bytes:
         lines = []
@@ -400,6 +401,17 @@ class MailsiftMilter(Milter.Base):
                  queue_id, self._client(), login, self.mail_from,
                  _addresses(self.addresses), score, action, held, rules,
                  (time.monotonic() - started) * 1000)
+
+
+def _blank_rest(spool: IO[bytes]) -> bool:
+    """Whether what is left to read is blank space only (spaces, tabs, line ends), which is
+    no part of the message's text: a body over scan.max_bytes by its last line end alone is not
+    cut, as `analyse` judges a whole copy of it, so both name it by one learning digest
+    (classifier.digest) and see the same MIME. Reads until the first other byte: one chunk."""
+    while chunk := spool.read(BLANK_CHUNK):
+        if chunk.strip():
+            return False
+    return True
 
 
 def _local_submission(hostname: str, family: int, hostaddr: Any) -> bool:

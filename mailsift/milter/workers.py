@@ -77,7 +77,7 @@ class Job:
     envelope: Envelope
     arrival: datetime
     outbound: bool = False  # judged by [outbound]: autolearned only if autolearn.outbound
-    body_cut: bool = False  # the body went on past scan.max_bytes: see analysis.parse.analyse
+    body_cut: bool = False  # more than blank space followed scan.max_bytes: see analysis.parse
 
 
 @dataclass
