@@ -22,7 +22,7 @@ from mailsift.analysis.model import Message
 from mailsift.analysis.parse import analyse
 from mailsift.classifier.filter import BayesFilter, recipient_key, repair_named
 from mailsift.classifier.open_store import open_store
-from mailsift.classifier.store import Label, StoreDamaged, StoreError
+from mailsift.classifier.store import Label, Outcome, StoreDamaged, StoreError
 from mailsift.config import Config, split_host_port
 from mailsift.quarantine.model import QuarantineError, ServerFailed, now
 from mailsift.quarantine.store import QuarantineStore
@@ -113,10 +113,7 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
     key = recipient_key(config.bayes, store.meta(message_id)["recipients"], config.subaddressing)
     try:  # closed after the action: each open store holds connections (every node's, in a cluster)
         with closing(BayesFilter(config.bayes, open_store(config.bayes))) as bayes:
-            if mode == "forget":
-                outcome = f"forgotten ({bayes.forget(msg)})"
-            else:
-                outcome = _learn_and_share(bayes, msg, mode)
+            outcome = _learn_and_share(bayes, msg, mode)
             if key is not None:  # a reviewer's verdict is what the recipients' own store is for
                 outcome += f"; {key}'s store: {_learn_recipient(bayes.for_recipient(key), msg, mode)}"
     except StoreDamaged as exc:  # the store answers: "unavailable" would mislead
@@ -129,6 +126,8 @@ def learn(config: Config, store: QuarantineStore, message_id: str, user: str, mo
 
 
 def _learn_and_share(bayes: BayesFilter, msg: Message, mode: str) -> str:
+    if mode == "forget":
+        return forgotten(bayes.forget(msg))
     label = _label(mode)
     outcome = f"{bayes.learn(msg, label)} as {label}"
     if mode == "spam-report":
@@ -141,8 +140,17 @@ def _learn_and_share(bayes: BayesFilter, msg: Message, mode: str) -> str:
 def _learn_recipient(bayes: BayesFilter, msg: Message, mode: str) -> str:
     """The same verdict into a recipient's store (digests are shared site-wide, not per store)."""
     if mode == "forget":
-        return f"forgotten ({bayes.forget(msg)})"
+        return forgotten(bayes.forget(msg))
     return str(bayes.learn(msg, _label(mode)))
+
+
+def forgotten(outcome: Outcome) -> str:
+    """What a forget did, in `mailsift learn --forget`'s words (sa-learn's): the store's own
+    outcome names, printed as "forgotten (unknown)" and "forgotten (forgotten)", left a reviewer
+    guessing whether anything was taken back."""
+    if outcome is Outcome.UNKNOWN:
+        return "nothing to forget (never learned)"
+    return "forgot its tokens"
 
 
 def _label(mode: str) -> Label:

@@ -392,7 +392,10 @@ class Pages:
             parts.append(f"Released to {', '.join(delivered) or 'nobody'}.")
         if action in LEARN or action == "release-ham":
             mode = LEARN.get(action, "ham")
-            parts.append(f"Learned ({mode}): {review.learn(self.config, self.store, message_id, who, mode)}.")
+            outcome = review.learn(self.config, self.store, message_id, who, mode)
+            # "Learned (forget): ..." for a message taken back, or never learned, misled
+            parts.append(f"{outcome[0].upper()}{outcome[1:]}." if mode == "forget"
+                         else f"Learned ({mode}): {outcome}.")
         return " ".join(parts)
 
     # --- stats and lists ------------------------------------------------------------------------

@@ -82,6 +82,17 @@ def test_learn_as_ham_counts_in_bayes_and_is_recorded(config_path: Path, tmp_pat
     assert event["action"] == "learned" and event["user"].startswith("cli:")
 
 
+def test_forget_says_whether_it_took_anything_back(config_path: Path, tmp_path: Path) -> None:
+    """It printed "forgotten (unknown)" for a message never learned and "forgotten (forgotten)"
+    for one it took back; `mailsift learn --forget` and sa-learn say it in words."""
+    message_id = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    assert run(config_path, "learn", message_id, "--forget") == (
+        f"{message_id}: nothing to forget (never learned)\n")
+    run(config_path, "learn", message_id, "--spam")
+    assert run(config_path, "learn", message_id, "--forget") == f"{message_id}: forgot its tokens\n"
+    assert open_store(load_config(str(config_path)).bayes).totals().spam == 0
+
+
 def test_learning_from_the_quarantine_also_teaches_the_recipients_store(
         config_path: Path, tmp_path: Path) -> None:
     """With per-recipient Bayes, a reviewer's verdict goes into the site-wide store and into the
@@ -96,7 +107,7 @@ def test_learning_from_the_quarantine_also_teaches_the_recipients_store(
     config = load_config(str(config_path)).bayes
     assert open_store(config).totals().ham == 2
     assert open_store(config, "mailsift:example.org:").totals().ham == 1
-    assert "example.org's store: forgotten (forgotten)" in run(config_path, "learn", ours, "--forget")
+    assert "example.org's store: forgot its tokens" in run(config_path, "learn", ours, "--forget")
     assert open_store(config, "mailsift:example.org:").totals().ham == 0
 
 

@@ -326,3 +326,15 @@ def test_odd_search_parameters_give_the_list_not_an_error(client: TestClient, st
         response = client.get("/", params=odd)
         assert response.status_code == 200, (odd, response.status_code)
     assert "still-listed" in client.get("/", params={"page": "-1", "since": "9" * 40 + "d"}).text
+
+
+def test_forget_says_whether_it_took_anything_back(client: TestClient, store: QuarantineStore) -> None:
+    """The flash read "Learned (forget): forgotten (unknown)." for a message never learned and
+    "Learned (forget): forgotten (forgotten)." for one taken back, as `quarantine learn` did."""
+    message_id = store.put(make_message(), make_meta(["jane@example.org"]))
+    token = log_in(client, "admin")
+    flashes = []
+    for action in ("forget", "spam", "forget"):
+        done = client.post(f"/message/{message_id}", data={"csrf": token, "action": action})
+        flashes.append(flash_of(client.get(done.headers["location"]).text))
+    assert (flashes[0], flashes[2]) == ("Nothing to forget (never learned).", "Forgot its tokens.")
