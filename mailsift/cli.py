@@ -518,10 +518,10 @@ def quarantine_learn(config_path: str | None, message_id: str, **modes: bool) ->
 @click.pass_obj
 def quarantine_expire(config_path: str | None) -> None:
     """Delete messages older than quarantine.keep_days (run daily by a systemd timer)."""
-    from mailsift.quarantine.review import expire
+    from mailsift.quarantine.review import expire, expired_text
 
     config, store = _quarantine(config_path)
-    click.echo(f"Expired {_quarantine_call(lambda: expire(config, store))} message(s)")
+    click.echo(expired_text(_quarantine_call(lambda: expire(config, store)), store.directory))
 
 
 @quarantine.command(name="digest")

@@ -27,6 +27,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import closing, contextmanager, suppress
@@ -38,6 +39,7 @@ from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.ownership import access_hint, make_folders, settle_new_file
 from mailsift.quarantine.model import (
     COMPARED_MARK,
+    Purged,
     QuarantineError,
     Query,
     UserLists,
@@ -60,6 +62,7 @@ BUSY_TIMEOUT_MS = 10_000
 SUFFIX = ".msg"
 STRAY_AGE_S = 3600  # a temporary file older than this is a crash's leftover, not a write in progress
 UNREADABLE = "unreadable"  # where expire sets aside message files whose record it cannot read
+INDEXED, SET_ASIDE = "indexed", "set aside"  # what the sweep did with a message file lacking its row
 WRITER_IDLE_S = 5.0  # an index writer with nothing to do this long closes its connection and ends
 INDEX_WRITER = "quarantine-index"  # the writer thread's name
 SCHEMA = """
@@ -362,7 +365,7 @@ class LocalBackend:
         """`addressed_to` for the SQL of `_subaddresses`: the one test of whose mail is whose."""
         return addressed_to(wanted, address, self.subaddressing)
 
-    def purge(self, before: datetime) -> int:
+    def purge(self, before: datetime) -> Purged:
         """Forget every message that arrived before `before`, and sweep crash leftovers."""
         with self._db() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE time < ?",
@@ -375,8 +378,8 @@ class LocalBackend:
             self._file_compared(db)
         for message_id in ids:
             self._remove_files(message_id)
-        self._sweep()
-        return len(ids)
+        reindexed, set_aside = self._sweep()
+        return Purged(len(ids), reindexed, set_aside)
 
     def _file_compared_once(self) -> None:
         """Before the first search by recipient: file the recipients of messages an older
@@ -451,13 +454,15 @@ class LocalBackend:
             return exc
         return QuarantineError(f"quarantine index {self.index_path}: {exc!r}")
 
-    def _sweep(self) -> None:
+    def _sweep(self) -> tuple[int, int]:
         """After crashes: index again a message whose row was lost (see the module docstring),
         and remove temporary files. Only files older than STRAY_AGE_S: no writer is still
         between its rename and its commit. An index that fails here raises (expire ends with
-        its one line) rather than let a file it could not index look unreadable."""
+        its one line) rather than let a file it could not index look unreadable. Returns how
+        many files it indexed and how many it set aside."""
+        done: Counter[str] = Counter()
         if not self.directory.is_dir():
-            return
+            return 0, 0
         with self._db() as db:
             indexed = {r[0] for r in db.execute("SELECT id FROM messages")}
         stale = time.time() - STRAY_AGE_S
@@ -468,26 +473,27 @@ class LocalBackend:
         for path in self.directory.glob(f"*{SUFFIX}"):
             with suppress(FileNotFoundError):  # deleted meanwhile (a reviewer, another expire)
                 if path.stem not in indexed and path.stat().st_mtime < stale:
-                    self._reindex(path)
+                    done[self._reindex(path)] += 1
+        return done[INDEXED], done[SET_ASIDE]
 
-    def _reindex(self, path: Path) -> None:
+    def _reindex(self, path: Path) -> str:
         """Index a message file again from its record line, or set it aside if that line is
-        not one this mailsift can read."""
+        not one this mailsift can read; says which (INDEXED, SET_ASIDE, or "": left as it is)."""
         try:
             record = _file_record(path)
         except UnreadableRecord as exc:
-            self._set_aside(path, str(exc))
-            return
+            return self._set_aside(path, str(exc))
         except FileNotFoundError:  # deleted meanwhile
-            return
+            return ""
         except OSError as exc:
             log.warning("quarantine file %s: cannot read it (%s); kept where it is", path,
                         exc.strerror or exc)
-            return
+            return ""
         with self._db() as db:
             self._index(db, record)
+        return INDEXED
 
-    def _set_aside(self, path: Path, why: str) -> None:
+    def _set_aside(self, path: Path, why: str) -> str:
         """Move an unreadable message file to UNREADABLE/, where expire no longer meets it (each
         run would warn again) and an admin can read it by hand or with a newer mailsift."""
         folder = self.directory / UNREADABLE
@@ -497,9 +503,10 @@ class LocalBackend:
         except OSError as exc:
             log.warning("quarantine file %s: %s; kept where it is (cannot move it to %s: %s)",
                         path, why, folder, exc.strerror or exc)
-            return
+            return ""
         log.warning("quarantine file %s: %s; moved to %s (the message is kept; no list shows "
                     "it)", path, why, folder)
+        return SET_ASIDE
 
     # --- users' lists and marks ------------------------------------------------------------------
 

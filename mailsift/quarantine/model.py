@@ -248,6 +248,19 @@ def note_filing(where: str, since: datetime | None, read: int, filed: int) -> No
 
 
 @dataclass(frozen=True)
+class Purged:
+    """What an expire did. Besides the messages it removed, the local index's sweep indexes
+    again the message files whose row is missing (a power cut, or an older index copy put back
+    after a rollback) and sets aside those whose record this mailsift cannot read: the admin
+    who ran it to bring back a rollback's mail was told "Expired 0 message(s)" and nothing
+    else. The Redis index keeps messages and records together and has neither."""
+
+    expired: int
+    reindexed: int = 0
+    set_aside: int = 0
+
+
+@dataclass(frozen=True)
 class Query:
     """A search over the index; every field narrows it, `to` to any of the given addresses and
     `@domain`s.

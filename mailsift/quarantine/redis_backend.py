@@ -56,6 +56,7 @@ from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.quarantine.model import (
     LIST_KINDS,
     IndexUnavailable,
+    Purged,
     QuarantineError,
     Query,
     UserLists,
@@ -320,7 +321,7 @@ class RedisBackend:
             pipe.execute()
         return [summary(r) for r in records]
 
-    def purge(self, before: datetime) -> int:
+    def purge(self, before: datetime) -> Purged:
         with self._call():
             ids = [i.decode() for i in self.client.zrangebyscore(self._key("time"), "-inf",
                                                                  f"({before.timestamp()}")]
@@ -344,7 +345,7 @@ class RedisBackend:
                 pipe.execute()
             expired += len(chunk)
         self._file_compared()  # messages an older mailsift stored since the last filing
-        return expired
+        return Purged(expired)
 
     def _file_compared_once(self) -> None:
         """Before the first search by recipient: file the recipients of messages an older

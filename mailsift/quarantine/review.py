@@ -16,6 +16,7 @@ import smtplib
 import threading
 from contextlib import closing
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from mailsift.analysis.model import Message
@@ -24,7 +25,8 @@ from mailsift.classifier.filter import BayesFilter, recipient_key, repair_named
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, Outcome, StoreDamaged, StoreError
 from mailsift.config import Config, split_host_port
-from mailsift.quarantine.model import QuarantineError, ServerFailed, now
+from mailsift.quarantine.local import UNREADABLE
+from mailsift.quarantine.model import Purged, QuarantineError, ServerFailed, now
 from mailsift.quarantine.store import QuarantineStore
 
 log = logging.getLogger("mailsift.quarantine")
@@ -157,8 +159,23 @@ def _label(mode: str) -> Label:
     return Label.HAM if mode.startswith("ham") else Label.SPAM
 
 
-def expire(config: Config, store: QuarantineStore) -> int:
-    """Delete what is older than quarantine.keep_days, history included."""
-    removed = store.expire(now() - timedelta(days=config.quarantine.keep_days))
-    log.info("expired %d quarantined message(s)", removed)
-    return removed
+def expire(config: Config, store: QuarantineStore) -> Purged:
+    """Delete what is older than quarantine.keep_days, history included (and, on the local
+    index, index again the message files that lack their row: see Purged)."""
+    done = store.expire(now() - timedelta(days=config.quarantine.keep_days))
+    log.info("expired %d quarantined message(s); %d message file(s) indexed again, %d set aside",
+             done.expired, done.reindexed, done.set_aside)
+    return done
+
+
+def expired_text(done: Purged, directory: Path) -> str:
+    """What `quarantine expire` prints: the messages removed, and the files indexed again or set
+    aside, when there were any (after a rollback, README's Backups and upgrades)."""
+    lines = [f"Expired {done.expired} message(s)"]
+    if done.reindexed:
+        lines.append(f"Indexed {done.reindexed} message file(s) the index lacked (a crash, or an "
+                     "older index copy put back): listed again")
+    if done.set_aside:
+        lines.append(f"Set aside {done.set_aside} message file(s) whose record this mailsift "
+                     f"cannot read, in {directory / UNREADABLE} (the log names each)")
+    return "\n".join(lines)

@@ -81,7 +81,7 @@ def test_deleted_message_keeps_its_history_but_not_its_bytes(store: QuarantineSt
 def test_expire_removes_only_old_messages(store: QuarantineStore) -> None:
     old = store.put(make_message("old"), make_meta(time=(datetime.now(UTC) - timedelta(days=40)).isoformat()))
     new = store.put(make_message("new"), make_meta())
-    assert store.expire(datetime.now(UTC) - timedelta(days=30)) == 1
+    assert store.expire(datetime.now(UTC) - timedelta(days=30)).expired == 1
     assert store.ids() == [new]
     with pytest.raises(QuarantineError):
         store.meta(old)

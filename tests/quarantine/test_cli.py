@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,6 +122,31 @@ def test_delete_and_expire(config_path: Path, tmp_path: Path) -> None:
     assert not store.exists(gone)
     assert run(config_path, "expire") == "Expired 1 message(s)\n"
     assert not store.exists(old)
+
+
+def test_expire_says_what_it_indexed_again_and_set_aside(config_path: Path, tmp_path: Path) -> None:
+    """After a rollback (README: Backups and upgrades) expire indexes the mail held since from
+    its files, and sets aside a file whose record it cannot read; it said only "Expired 0
+    message(s)", so the admin could not tell it had done anything."""
+    directory = tmp_path / "q"
+    store = QuarantineStore(directory)
+    kept, lost, newer = (store.put(make_message(body=body), make_meta())
+                         for body in ("kept", "row lost", "newer record"))
+    with sqlite3.connect(directory / "index.sqlite") as db:
+        db.executemany("DELETE FROM messages WHERE id = ?", [(lost,), (newer,)])
+    unreadable = directory / f"{newer}.msg"
+    unreadable.write_bytes(b'{"format": "a newer one"}\n' + unreadable.read_bytes().partition(b"\n")[2])
+    old = time.time() - 7200  # past a writer's time (STRAY_AGE_S)
+    for path in directory.glob("*.msg"):
+        os.utime(path, (old, old))
+    assert run(config_path, "expire") == (
+        "Expired 0 message(s)\n"
+        "Indexed 1 message file(s) the index lacked (a crash, or an older index copy put back): "
+        "listed again\n"
+        "Set aside 1 message file(s) whose record this mailsift cannot read, in "
+        f"{directory / 'unreadable'} (the log names each)\n")
+    assert sorted(store.ids()) == sorted([kept, lost])
+    assert run(config_path, "expire") == "Expired 0 message(s)\n"
 
 
 @pytest.mark.parametrize("args", [["show", "../../etc/passwd"], ["release", "A" * 22],

@@ -264,5 +264,5 @@ def test_a_damaged_record_is_named_once_and_every_other_message_is_listed(
     assert store.raw(garbled) == make_message("Garbled")  # the mail itself is never lost
     with pytest.raises(QuarantineError, match="its record lacks time"):
         store.meta(reshaped)
-    assert store.expire(datetime.now(UTC) + timedelta(days=1)) == 1  # the damaged ones are kept
+    assert store.expire(datetime.now(UTC) + timedelta(days=1)).expired == 1  # the damaged ones are kept
     assert store.raw(garbled) == make_message("Garbled") and store.raw(reshaped)
