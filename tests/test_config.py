@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -292,6 +293,22 @@ def test_a_config_error_quoting_a_redis_url_masks_its_password(tmp_path: Path) -
     assert load_error(path, '[bayes]\nstore = "redi://jane:Secr3t-pw@10.0.0.5:6379/0"\n') == (
         f"{path}: bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or "
         "unix:// URL (got 'redi://jane:***@10.0.0.5:6379/0'); allowed: a string")
+
+
+@pytest.mark.parametrize("password", ["pass word#", "pa/ss", "p@ss", "p?ss#x", "it's", 'a"b\'c',
+                                      "tr\\ail\\", "x y@z w"])
+def test_a_password_with_any_sign_is_masked_whole_in_a_config_error(tmp_path: Path,
+                                                                    password: str) -> None:
+    """The mask stopped where a URL parser stops, at a space, '#', '/' or a quote, and showed
+    the rest: 'redis://:pass word#@10.0.0.5:99999/0' was quoted whole in the error."""
+    path = tmp_path / "mailsift.toml"
+    for user in ("", "jane"):
+        url = f"redis://{user}:{password}@10.0.0.5:99999/0"
+        error = load_error(path, f"[bayes]\nstore = {json.dumps(url)}\n")
+        quote = repr(url)[0]  # repr quotes with " a URL holding ' (and no ")
+        assert error == (f"{path}: bayes.store: the port of a Redis URL is a number from 1 to "
+                         "65535, as in redis://10.0.0.5:6379/0 (got "
+                         f"{quote}redis://{user}:***@10.0.0.5:99999/0{quote}); allowed: a string")
 
 
 def test_a_mistyped_pause_store_is_quoted_without_its_password(tmp_path: Path) -> None:
