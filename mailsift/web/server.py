@@ -51,9 +51,7 @@ def serve(config: Config) -> None:
     from mailsift.web.app import create_app
 
     check_users(config)
-    host, port = split_host_port(config.web.listen, default_port=-1)
-    if not 0 < port < 65536:
-        raise WebError(f"web.listen {config.web.listen!r}: not HOST:PORT")
+    host, port = split_host_port(config.web.listen)  # a HOST:PORT since the config loaded (ded8d03)
     store = open_quarantine(config.quarantine, subaddressing=config.subaddressing)
     app = create_app(config, store, session_secret(config))
     log.info("review UI on http://%s:%d/", host, port)
