@@ -206,7 +206,7 @@ def _backup(bayes: BayesFilter, file: str) -> str:
     if file == "-":
         write_backup(bayes.store, sys.stdout, bayes.own_reports)
         return ""
-    target = Path(file)
+    target = _backup_target(file)
     try:
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent,
                                          prefix=f".{target.name}.", delete=False) as out:
@@ -214,13 +214,29 @@ def _backup(bayes: BayesFilter, file: str) -> str:
                 count = write_backup(bayes.store, out, bayes.own_reports)
                 out.flush()
                 os.fsync(out.fileno())
-            except BaseException:
-                Path(out.name).unlink()
+                os.replace(out.name, target)
+            except BaseException:  # the rename too: a whole backup left under a hidden name
+                Path(out.name).unlink(missing_ok=True)
                 raise
-        os.replace(out.name, target)
     except OSError as exc:  # named after the backup, not after its temporary file
         raise OSError(exc.errno, exc.strerror, file) from None
     return f"Wrote {count} token(s) to {file}"
+
+
+def _backup_target(file: str) -> Path:
+    """The file `--backup` writes, refused in one line when it is a folder or its folder is
+    missing. A folder (`--backup /backups/` in a cron job) failed only at the final rename, as
+    "Is a directory", after the whole backup was written beside it under a hidden temporary
+    name, left there night after night; a missing folder said "No such file or directory" of
+    a file that was to be made."""
+    target = Path(file)
+    if target.is_dir():
+        raise LearnCommandError(f"learn: --backup {file}: is a folder; name the file to write, "
+                                f"e.g. {target / 'bayes.jsonl'}")
+    if not target.parent.is_dir():
+        raise LearnCommandError(f"learn: --backup {file}: there is no folder {target.parent} "
+                                "to write it in")
+    return target
 
 
 def _learn_paths(config: Config, bayes: BayesFilter, mode: str, paths: list[str],

@@ -561,11 +561,29 @@ def test_a_failed_backup_leaves_the_previous_one_intact(store_down: Path, tmp_pa
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bayes.jsonl", "down.toml", "redis"]
 
 
-def test_a_backup_into_a_missing_folder_names_the_backup(config: Path, tmp_path: Path) -> None:
+def test_a_backup_into_a_missing_folder_names_the_backup_and_the_folder(config: Path,
+                                                                        tmp_path: Path) -> None:
+    """It said "No such file or directory" of the backup, a file that was to be made."""
     target = tmp_path / "nowhere" / "bayes.jsonl"
     result = mailsift(config, "learn", "--backup", str(target))
     assert result.returncode == 2
-    assert result.stderr == f"mailsift: learn: {target}: No such file or directory\n"
+    assert result.stderr == (f"mailsift: learn: --backup {target}: there is no folder "
+                             f"{target.parent} to write it in\n")
+
+
+def test_a_backup_to_a_folder_is_refused_and_leaves_nothing_behind(config: Path,
+                                                                   tmp_path: Path) -> None:
+    """`--backup /backups/` wrote the whole backup beside the folder under a hidden temporary
+    name, failed at the rename ("Is a directory") and left that copy there, one a night."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    assert mailsift(config, "learn", "--spam", "-", stdin=SPAM[0]).returncode == 0
+    before = sorted(tmp_path.iterdir())
+    result = mailsift(config, "learn", "--backup", f"{folder}/")
+    assert result.returncode == 2
+    assert result.stderr == (f"mailsift: learn: --backup {folder}/: is a folder; name the file "
+                             f"to write, e.g. {folder / 'bayes.jsonl'}\n")
+    assert sorted(tmp_path.iterdir()) == before and list(folder.iterdir()) == []
 
 
 def synthetic_backup(path: Path, tokens: int) -> None:
