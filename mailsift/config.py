@@ -113,7 +113,8 @@ class RulesConfig(Section):
     paths: list[str] = Field(
         default_factory=list, description="Further rule files or directories (every *.cf, in name "
         "order), loaded after the shipped rules; SpamAssassin .cf files work here. Each must "
-        "exist.")
+        "exist.", json_schema_extra=_allowed_text(
+            'existing rule files or folders (every *.cf in them), e.g. ["/etc/mailsift/rules.d"]'))
     local_cf: str = Field(
         "/etc/mailsift/local.cf", description="The site's own overrides (a file, or a directory "
         "whose *.cf are read in name order), loaded last so its scores win; a missing one is fine.")

@@ -139,8 +139,9 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
     ({"scan": {"max_bytes": "big"}}, "allowed: an integer >= 16384 and <= 268435456"),
     ({"scoring": {"required_score": "5"}}, "scoring.required_score"),
     ({"network": {"trusted_networks": ["10.0.0.x"]}}, "network.trusted_networks"),
-    ({"rules": {"paths": ["/etc/mailsift/rulez"]}},
-     "rules.paths: /etc/mailsift/rulez: no such file or directory"),
+    ({"rules": {"paths": ["/etc/mailsift/rulez"]}},  # it said only "allowed: a list of strings"
+     "rules.paths: /etc/mailsift/rulez: no such file or directory (got ['/etc/mailsift/rulez']); "
+     'allowed: existing rule files or folders (every *.cf in them), e.g. ["/etc/mailsift/rules.d"]'),
     ({"bayes": {"store": "redis://", "cluster_nodes": ["10.0.0.1:6379", "10.0.0.2"]}},
      "bayes.cluster_nodes: '10.0.0.2' is not HOST:PORT"),
     ({"bayes": {"store": "redis://", "sentinels": ["[::1]:99999"]}},
