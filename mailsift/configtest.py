@@ -22,7 +22,7 @@ from mailsift.classifier.store import StoreError
 from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList
 from mailsift.milter.sender_hold import PauseStoreError, sender_hold
 from mailsift.network.dnslists import IPV6_TEST_POINTS, all_lists, listings, refusal, test_points
-from mailsift.network.resolver import Answer, Lookups, shared_resolver
+from mailsift.network.resolver import Answer, Lookups, Outcome, shared_resolver
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
@@ -209,6 +209,9 @@ def pause_check(config: Config) -> Check:
     return Check("pause", True, f"counts shared in redis at {shared.target.where}")
 
 
+ROOT_QUESTION = (".", "NS")  # asked of the resolver first: any answer shows one is there
+
+
 def dns_checks(config: Config) -> list[Check]:
     """Each DNS list asked for its RFC 5782 test points through the configured resolver: the one it
     must list (127.0.0.2, or the name TEST) and the one it must never list (127.0.0.1, or INVALID),
@@ -219,9 +222,12 @@ def dns_checks(config: Config) -> list[Check]:
     if not config.dns.enabled:
         return [Check("dns", True, "off (dns.enabled = false)")]
     lists = all_lists(config.dns)
+    resolver, *points = asyncio.run(_ask_test_points(config.dns, lists))
+    if resolver.outcome is Outcome.TIMEOUT:
+        return [Check("dns", False, _silent_resolver(config.dns))]
     if not lists:
         return [Check("dns", True, "on; no DNS lists configured")]
-    answers = iter(asyncio.run(_ask_test_points(config.dns, lists)))
+    answers = iter(points)
     checks = []
     for entry in lists:
         check = _list_check(entry, next(answers), next(answers), config.dns.timeout)
@@ -235,14 +241,25 @@ def _asks_ipv6(entry: DnsList) -> bool:
     return entry.kind != "uri" and entry.ipv6
 
 
+def _silent_resolver(config: DnsConfig) -> str:
+    """A resolver that answers nothing within dns.timeout. "on; no DNS lists configured" said ok
+    of a mistyped or stopped one, though every message would then wait dns.timeout for SPF,
+    DKIM, DMARC and reverse DNS and have none of them."""
+    where = ", ".join(config.nameservers) or "the resolvers of /etc/resolv.conf (dns.nameservers empty)"
+    return (f"no answer from {where} within {config.timeout:g} s (dns.timeout), asked for the root "
+            "zone's servers, which any resolver knows: is one running there (dns.nameservers)? "
+            "Each message would wait that long and get no network checks")
+
+
 async def _ask_test_points(config: DnsConfig, lists: list[DnsList]) -> list[Answer]:
-    """The test points of every list, in list order: listed, then never-listed; then the IPv6
-    pair likewise for a list asked about IPv6 hosts."""
+    """Whether the resolver answers at all (ROOT_QUESTION; whatever it answers, even a refusal),
+    then the test points of every list, in list order: listed, then never-listed; then the IPv6
+    pair likewise for a list asked about IPv6 hosts. All within one dns.timeout."""
     lookups = Lookups(shared_resolver(tuple(config.nameservers), 0), config.timeout)
     versions = [(entry, version) for entry in lists for version in (4, 6)
                 if version == 4 or _asks_ipv6(entry)]
-    return await lookups.query_all([(name, "A") for entry, version in versions
-                                    for name in test_points(entry, version)])
+    return await lookups.query_all([ROOT_QUESTION, *((name, "A") for entry, version in versions
+                                                     for name in test_points(entry, version))])
 
 
 def _list_check(entry: DnsList, answer: Answer, never: Answer, timeout: float) -> Check:

@@ -48,10 +48,24 @@ def test_each_list_is_asked_for_its_test_point(test_dns: DnsFixture) -> None:
     ]
 
 
-def test_dns_off_or_without_lists_is_said_so() -> None:
+def test_dns_off_or_without_lists_is_said_so(test_dns: DnsFixture) -> None:
     assert [c.detail for c in dns_checks(parse_config({}, "test"))] == ["off (dns.enabled = false)"]
-    on = parse_config({"dns": {"enabled": True}}, "test")
-    assert [c.detail for c in dns_checks(on)] == ["on; no DNS lists configured"]
+    on = parse_config({"dns": {"enabled": True, "nameservers": [test_dns.server.address]}}, "test")
+    assert [(c.ok, c.detail) for c in dns_checks(on)] == [(True, "on; no DNS lists configured")]
+
+
+def test_a_resolver_that_answers_nothing_fails_with_or_without_lists(test_dns: DnsFixture) -> None:
+    """A mistyped or stopped resolver passed as "on; no DNS lists configured", though every
+    message would then wait dns.timeout for SPF, DKIM, DMARC and reverse DNS and get none.
+    (The test server refuses the root question, which is an answer: it passes above.)"""
+    silent = test_dns.server.silent_address
+    for lists in ([], [{"zone": BLOCK_ZONE, "rule": "LIST", "score": 1.0}]):
+        config = parse_config({"dns": {"enabled": True, "nameservers": [silent], "timeout": 0.3,
+                                       "blocklists": lists}}, "test")
+        assert [(c.what, c.ok, c.detail) for c in dns_checks(config)] == [(
+            "dns", False, f"no answer from {silent} within 0.3 s (dns.timeout), asked for the root "
+            "zone's servers, which any resolver knows: is one running there (dns.nameservers)? "
+            "Each message would wait that long and get no network checks")]
 
 
 def test_list_that_lists_everything_fails(test_dns: DnsFixture) -> None:
