@@ -69,10 +69,15 @@ def is_maildir(path: Path) -> bool:
 
 def is_mbox(path: Path) -> bool:
     """An mbox holds several messages each after a `From ` line; a single message file may carry
-    one such line too, so it only counts as an mbox when a second `From ` line follows a blank one."""
+    one such line too, so it only counts as an mbox when a second `From ` line follows a blank one.
+    An empty file counts as an empty mbox: it is a spamtrap's mbox emptied after each learning,
+    which `learn --spam /var/mail/spamtrap` named as "not a mail message", exit 2, on every
+    night without spam (README: an empty folder or mbox is simply empty)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(5)
+            if not head:
+                return True
             if head != MBOX_MARK:
                 return False
             return any(line.startswith(MBOX_MARK) for line in _after_blank_lines(fh))

@@ -315,6 +315,16 @@ def test_mbox_flag_reads_a_folder_of_mboxes_and_names_a_file_that_is_none(tmp_pa
     assert [(item.content()[0] or b"").count(b"\n") > 5 for item in items if not item.error] == [True] * 6
 
 
+def test_an_emptied_mbox_named_on_the_command_line_is_simply_empty(config: Path, tmp_path: Path) -> None:
+    """A spamtrap's mbox, emptied after each learning, was "not a mail message" with exit 2 on
+    every night it caught nothing, when given without --mbox as cron lines give it."""
+    spamtrap = tmp_path / "spamtrap"
+    spamtrap.write_bytes(b"")
+    result = mailsift(config, "learn", "--spam", str(spamtrap))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "Learned tokens from 0 message(s) (0 messages examined)\n"
+
+
 def test_mbox_flag_on_a_file_with_no_messages_names_it(config: Path, tmp_path: Path) -> None:
     text = tmp_path / "spam.txt"
     text.write_text("not a mailbox\n")
