@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -167,6 +168,17 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
      "outbound.pause_store: a unix:// URL names the socket by its absolute path, as in "
      "unix:///run/redis/redis.sock"),
     ({"bayes": {"store": "redis://[::1/0"}}, "bayes.store: not a URL: Invalid IPv6 URL"),
+    # A password with a sign a URL parser stops at was read as a port or database: 'redis://:
+    # pa#ss@10.0.0.5:6379/0' said "the port of a Redis URL is a number from 1 to 65535".
+    ({"bayes": {"store": "redis://:pa#ss@10.0.0.5:6379/0"}},
+     "bayes.store: a password in a Redis URL must give # ? / and spaces percent-encoded (# as %23, "
+     "? as %3F, / as %2F, a space as %20), or be kept in password_file"),
+    ({"quarantine": {"index": "redis://jane:pa/ss@10.0.0.5:6379/0"}},
+     "quarantine.index: a password in a Redis URL must give # ? / and spaces percent-encoded"),
+    ({"outbound": {"pause_store": "rediss://:p?ss@10.0.0.5:6379/0"}},
+     "outbound.pause_store: a password in a Redis URL must give # ? / and spaces percent-encoded"),
+    ({"bayes": {"store": "redis://:pass word@10.0.0.5:6379/0"}},
+     "bayes.store: a password in a Redis URL must give # ? / and spaces percent-encoded"),
     # A missing TLS file showed only on connecting, as "Error 2 connecting to 10.0.0.5:6379. No
     # such file or directory": the Redis seemed to be what was missing.
     ({"bayes": {"store": "rediss://10.0.0.5:6379/0", "tls_ca_file": "/etc/mailsift/no-ca.pem"}},
@@ -248,7 +260,9 @@ def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], e
 
 @pytest.mark.parametrize("store", ["sqlite:///var/lib/mailsift/bayes.sqlite", "redis://10.0.0.5:6379/2",
                                    "rediss://", "unix:///run/redis/redis.sock", "redis://[::1]/3/",
-                                   "redis://:Pa55:word@10.0.0.5/0", "unix:///run/redis.sock?db=2"])
+                                   "redis://:Pa55:word@10.0.0.5/0", "unix:///run/redis.sock?db=2",
+                                   "redis://:pa%23ss%2F%3Fx%20y@10.0.0.5:6379/0", "redis://:p@ss@10.0.0.5/0",
+                                   "unix:///run/x@y/redis.sock"])
 def test_every_kind_of_bayes_store_is_accepted(store: str) -> None:
     assert parse_config({"bayes": {"store": store}}, "m.toml").bayes.store == store
 
@@ -307,8 +321,11 @@ def test_a_password_with_any_sign_is_masked_whole_in_a_config_error(tmp_path: Pa
         url = f"redis://{user}:{password}@10.0.0.5:99999/0"
         error = load_error(path, f"[bayes]\nstore = {json.dumps(url)}\n")
         quote = repr(url)[0]  # repr quotes with " a URL holding ' (and no ")
-        assert error == (f"{path}: bayes.store: the port of a Redis URL is a number from 1 to "
-                         "65535, as in redis://10.0.0.5:6379/0 (got "
+        reason = ("a password in a Redis URL must give # ? / and spaces percent-encoded (# as %23, "
+                  "? as %3F, / as %2F, a space as %20), or be kept in password_file"
+                  if re.search(r"[#?/\s]", password) else
+                  "the port of a Redis URL is a number from 1 to 65535, as in redis://10.0.0.5:6379/0")
+        assert error == (f"{path}: bayes.store: {reason} (got "
                          f"{quote}redis://{user}:***@10.0.0.5:99999/0{quote}); allowed: a string")
 
 
