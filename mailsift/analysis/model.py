@@ -165,9 +165,17 @@ class Facts:
     """Anomalies found while parsing: name -> short evidence. Rules score them via `eval:fact(NAME)`."""
 
     items: dict[str, str] = field(default_factory=dict)
+    # The names found in what every copy of the message keeps: not only in a header field
+    # written or rewritten on the way to the mailbox (`headers.on_the_way`), such as a raw 8-bit
+    # Subject that the delivered copy has tagged and encoded. The Bayes tokenizer reads these.
+    kept: set[str] = field(default_factory=set)
+    # True while such a field is read (`headers.split_block`, `headers.build_headers`).
+    on_the_way: bool = False
 
     def add(self, name: str, evidence: str = "") -> None:
         self.items.setdefault(name, evidence[:120])
+        if not self.on_the_way:
+            self.kept.add(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self.items
@@ -214,6 +222,9 @@ class Message:
     # whichever copy of it is read.
     scan_max_bytes: int | None = None
     body_cut: bool = False
+    # actions.subject_tag: what the milter puts in front of a spam's Subject, which the delivered
+    # copy has and the milter's does not, so the Bayes tokenizer leaves it out (rules see it).
+    subject_tag: str = ""
     _by_name: dict[str, list[Header]] = field(default_factory=dict, repr=False)
     _addresses: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
 

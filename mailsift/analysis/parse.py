@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 
 from mailsift.analysis import archives, attachments, charsets, mime, relays, uris
-from mailsift.analysis.headers import HeaderBlock, build_headers, split_block
+from mailsift.analysis.headers import body_charset, build_headers, split_block
 from mailsift.analysis.html import Link, render
 from mailsift.analysis.model import (
     Attachment,
@@ -31,7 +31,6 @@ from mailsift.config import Config
 
 log = logging.getLogger(__name__)
 
-CHARSET_PARAM = re.compile(rb"charset\s*=\s*[\"']?([^\s\"';]+)", re.IGNORECASE)
 PRINTABLE_ASCII = re.compile(rb"[^\t\n\r\x20-\x7e]")
 NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.strip() keeps
 
@@ -68,7 +67,7 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
              facts: Facts, body_cut: bool) -> Message:
     data = raw.replace(b"\r\n", b"\n") if b"\r" in raw else raw
     block = split_block(data, facts)
-    headers = build_headers(block, _body_charset(block), facts)
+    headers = build_headers(block, body_charset(block.fields), facts)
     body, end = _milter_view(data, block.body_start, config.scan.max_bytes)
     # Blank space past the limit is no text left unread: the milter does not call that cut either
     body_truncated = body_cut or NOT_BLANK.search(data, end) is not None
@@ -96,6 +95,7 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
         part_headers=walk.part_headers,
         body_cut=body_cut,
         scan_max_bytes=config.scan.max_bytes,
+        subject_tag=config.actions.subject_tag,
     )
 
 
@@ -133,15 +133,6 @@ def crlf_cut(data: bytes, start: int, limit: int) -> tuple[int, int]:
         else:
             high = middle
     return low, low - start + low_lines
-
-
-def _body_charset(block: HeaderBlock) -> str:
-    """The top-level charset, the best guess for raw 8-bit header text written by old clients."""
-    for name, value in block.fields:
-        if name.lower() == "content-type":
-            found = CHARSET_PARAM.search(value)
-            return found[1].decode("ascii", errors="replace") if found else ""
-    return ""
 
 
 class _Body:

@@ -21,7 +21,8 @@ from typing import IO, Any, ClassVar
 import Milter
 
 from mailsift.analysis.charsets import decode_short
-from mailsift.analysis.model import Envelope
+from mailsift.analysis.headers import body_charset, text_of
+from mailsift.analysis.model import Envelope, Facts
 from mailsift.analysis.relays import client_text, networks
 from mailsift.config import Config
 from mailsift.milter.actions import Decision, all_bypass, decide
@@ -302,10 +303,25 @@ class MailsiftMilter(Milter.Base):
         for form in dict.fromkeys((recipient.written.strip(), f"<{recipient.address}>")):
             self.delrcpt(form)
 
+    def _first(self, name: str) -> str | None:
+        """The first `name` header's value as pymilter gave it (raw 8-bit bytes as surrogates)."""
+        return next((v for n, v in self.headers if n.lower() == name), None)
+
     def _header(self, name: str) -> str | None:
         """The first `name` header as text, raw 8-bit bytes decoded (see `milter_text`)."""
-        value = next((v for n, v in self.headers if n.lower() == name), None)
+        value = self._first(name)
         return None if value is None else milter_text(value)
+
+    def _subject_text(self) -> str | None:
+        """The first Subject as text, raw 8-bit bytes decoded as the analysis decodes them (UTF-8,
+        else the body's charset: `headers.text_of`). Tagged, it is written encoded (RFC 2047),
+        and the delivered copy's Subject is read from that: decoded as Windows-1252 (`milter_text`),
+        a KOI8-R Subject became other words than the ones the milter's copy gave Bayes."""
+        value = self._first("subject")
+        if value is None or not _has_raw_bytes(value):
+            return value
+        fields = ((n, v.encode("utf-8", "surrogateescape")) for n, v in self.headers)
+        return text_of(value.encode("utf-8", "surrogateescape"), body_charset(fields), Facts())
 
     def _quarantine_meta(self, queue_id: str, result: Result, decision: Decision) -> dict[str, Any]:
         subject = self._header("subject") or ""
@@ -348,7 +364,7 @@ class MailsiftMilter(Milter.Base):
 
     def _tag_subject(self) -> None:
         tag = self.service.config.actions.subject_tag
-        subject = self._header("subject")
+        subject = self._subject_text()
         if subject is None:
             self.addheader("Subject", tag)
             return

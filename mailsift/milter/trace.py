@@ -31,13 +31,15 @@ class Hop:
 
 def received_header(hop: Hop) -> bytes:
     """RFC 5321 section 4.4 trace line, folded, CRLF-terminated; `with` as in RFC 3848. An IPv6
-    client is written [IPv6:2001:db8::5], RFC 5321's address literal, as Postfix writes it."""
+    client is written [IPv6:2001:db8::5], RFC 5321's address literal, and a client that sent no
+    HELO by its name, as Postfix writes them (the copy said "from unknown" for a client with a
+    verified name, where the delivered copy has its name, and Bayes read the two apart)."""
     name = verified_name(hop.client_name) or "unknown"
     literal = f"IPv6:{hop.client_ip}" if ":" in hop.client_ip else hop.client_ip
     client = f"{name} [{literal}]" if hop.client_ip else name
     protocol = "ESMTP" + ("S" if hop.tls else "") + ("A" if hop.authenticated else "")
     date = format_datetime(hop.arrival.astimezone())
-    lines = [f"Received: from {hop.helo or 'unknown'} ({client})",
+    lines = [f"Received: from {hop.helo or name} ({client})",
              f"\tby {hop.by} (Postfix, held by mailsift) with {protocol} id {hop.queue_id}"]
     # As Postfix: the recipient only when there is one, so one copy does not list the others
     if len(hop.recipients) == 1:

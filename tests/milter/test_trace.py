@@ -55,3 +55,13 @@ def test_an_ipv6_client_is_written_as_postfix_writes_it() -> None:
     assert header.startswith(b"Received: from mail.sender.example (unknown [IPv6:2001:db8::5])\r\n")
     relay = parse_received(value(header))
     assert relay is not None and (relay.ip, relay.rdns) == ("2001:db8::5", "")
+
+
+def test_a_client_that_sent_no_helo_is_written_by_its_name_as_postfix_writes_it() -> None:
+    """Postfix writes `from NAME (NAME [IP])`, its verified name or "unknown"; the copy wrote
+    "unknown" for a client with a name, so Bayes read another HELO from it than from the
+    delivered copy."""
+    assert received_header(hop(helo="")).startswith(
+        b"Received: from mail.sender.example (mail.sender.example [192.0.2.7])\r\n")
+    assert received_header(hop(helo="", client_name="[192.0.2.7]")).startswith(
+        b"Received: from unknown (unknown [192.0.2.7])\r\n")
