@@ -133,7 +133,9 @@ def untagged(subject: str, tag: str) -> str:
     (actions.subject_tag; `milter.subject.tagged_subject`): the delivered copy has the tag, the
     milter's does not. Read from the decoded text, so a Subject encoded (RFC 2047) after tagging,
     or a tag in another script, loses it all the same. A Subject the sender began with the tag
-    loses it too, so the milter's copy of it and the delivered one agree."""
+    loses it too, so the milter's copy of it and the delivered one agree. The tag is compared
+    trimmed, as the Subject is read: "[SPAM] " tagging an empty Subject leaves "[SPAM]"."""
+    tag = tag.strip()
     if tag and subject.startswith(tag):
         return subject[len(tag):].lstrip()
     return subject

@@ -232,6 +232,21 @@ def test_the_tag_of_a_tagged_subject_gives_no_token(tag: str, subject: str) -> N
     assert words and not words & {"spam", "спам", "probably"}
 
 
+@pytest.mark.parametrize("tag", ["[SPAM] ", " [SPAM]", "   "],
+                         ids=["a space after", "a space before", "spaces only"])
+def test_a_tag_with_space_around_it_gives_no_token(tag: str) -> None:
+    """The Subject is read trimmed, and the tag was taken off only when the Subject began with
+    it spaces and all: subject_tag = "[SPAM] " (a space to set it off) tagging spam with an
+    empty or no Subject leaves "[SPAM] ", read as "[SPAM]", and " [SPAM]" any Subject, so the
+    delivered copy gave subject:spam and subject:shouting, which the milter's copy had not."""
+    for subject in (SUBJECT, "", None):
+        headers = [(n, subject if n == "Subject" else v) for n, v in SENT
+                   if n != "Subject" or subject is not None]
+        tagged = tag if subject is None else tagged_subject(subject, tag)
+        tokens = assert_same_tokens(copies(config(tag), OUTSIDE, headers, tagged))
+        assert not {"subject:spam", "subject:shouting"} & tokens, subject
+
+
 def test_mail_without_a_subject_tagged_gives_no_subject_token() -> None:
     """The milter gives tagged mail without a Subject one holding the tag alone."""
     headers = [(n, v) for n, v in SENT if n != "Subject"]
