@@ -356,7 +356,10 @@ class DnsConfig(Section):
 
 # A Redis URL's database: none (0), or a number after the host, as redis-py reads it.
 REDIS_DATABASE = re.compile(r"/?(\d+/?)?")
-URL_SIGNS_IN_PASSWORD = re.compile(r"[#?/\s]")
+# What ends a URL's user part (# ? /) or is dropped from a URL by urllib (tab, CR, LF): in a
+# password, the rest would be read as the host, port or database, or another password. A
+# space is neither: redis-py reads 'redis://:pass word@host' as the password "pass word".
+URL_SIGNS_IN_PASSWORD = re.compile(r"[#?/\t\r\n]")
 
 
 def _redis_url(value: str) -> str:
@@ -364,15 +367,16 @@ def _redis_url(value: str) -> str:
     config loads. redis-py refuses a port out of range only when it connects (configtest said
     "bad Redis URL: Port out of range 0-65535", naming no key; the milter scored without Bayes),
     and reads some mistakes as something else without a word: a database that is no number
-    (/x, /0/1) as database 0, port 0 as 6379, and unix://redis.sock, which names no absolute
-    path, as localhost:6379 over TCP. A password holding a sign a URL ends its parts at (# ? /
-    or a space) is read as a shorter password and the rest as the host, port or database: it is
-    refused by its own reason, as redis-py reads it percent-encoded."""
+    (/x as database 0, /0/1 as 1), port 0 as 6379, and unix://redis.sock, which names no absolute
+    path, as localhost:6379 over TCP. A password holding a sign a URL ends its parts at (# ? /)
+    is read as a shorter password and the rest as the host, port or database, one holding a tab
+    or line break as another password: it is refused by its own reason, as redis-py reads it
+    percent-encoded. A space is read as written, and was used so: it is accepted."""
     after_scheme = value.partition("://")[2]
     userinfo = "" if after_scheme.startswith("/") else after_scheme.rpartition("@")[0]
     if URL_SIGNS_IN_PASSWORD.search(userinfo):
-        raise ValueError("a password in a Redis URL must give # ? / and spaces percent-encoded "
-                         "(# as %23, ? as %3F, / as %2F, a space as %20), or be kept in password_file")
+        raise ValueError("a password in a Redis URL must give # ? / and any tab or line break "
+                         "percent-encoded (# as %23, ? as %3F, / as %2F), or be kept in password_file")
     try:
         parts = urlsplit(value)
         port = parts.port
