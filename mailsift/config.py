@@ -59,9 +59,18 @@ CIDR_FORM = _allowed_text('IP networks in CIDR notation, e.g. ["192.0.2.0/24", "
 def _existing_file(value: str) -> str:
     """A file the config names, checked when it loads, so that a typo names the file and key: a
     missing TLS file of a Redis showed only when it was used, as "Error 2 connecting to
-    10.0.0.5:6379. No such file or directory", as if the Redis were what was missing."""
-    if value and not Path(value).exists():
-        raise ValueError(f"{value}: no such file or directory")
+    10.0.0.5:6379. No such file or directory", as if the Redis were what was missing. A file
+    this user may not look at (a key in a folder it cannot search, such as /etc/ssl/private)
+    is named with its key too: Path.exists raised PermissionError out of the check, an
+    "internal error" of every command, and a reload's thread ended on it."""
+    if not value:
+        return value
+    try:
+        Path(value).stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ValueError(f"{value}: no such file or directory") from None
+    except OSError as exc:
+        raise ValueError(f"{value}: cannot look at it: {exc.strerror or exc}") from None
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from mailsift.config import Config, ConfigError, load_config, parse_config
 from mailsift.milter.actions import Action, action_for, limits_for
 from mailsift.redis_connect import connector, settings_for
+from tests.training.test_learn_command import listing_as_nobody
 
 EXAMPLE = Path(__file__).parent.parent / "mailsift.example.toml"
 ARGON2 = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"  # the form; never checked here
@@ -258,6 +260,28 @@ def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], e
     assert message.startswith("/etc/mailsift/mailsift.toml: ")
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can look as another user here")
+def test_a_file_this_user_cannot_look_at_is_named_with_its_key(tmp_path: Path) -> None:
+    """A Redis client key in a folder the milter's user may not search (Debian's
+    /etc/ssl/private is root's and ssl-cert's) made the check raise PermissionError: every
+    command said "mailsift: internal error: PermissionError", naming no key, and a reload met
+    it outside the errors it refuses, so its thread ended and later reloads did nothing."""
+    key = tmp_path / "private" / "redis.key"
+    key.parent.mkdir(mode=0o700)
+    key.write_text("")
+    bayes = {"bayes": {"store": "rediss://10.0.0.5:6379/0", "tls_key_file": str(key)}}
+    rules = {"rules": {"paths": [str(key.parent)]}}
+    parse_config({**bayes, **rules}, "m.toml")  # root looks into every folder
+    with listing_as_nobody(), pytest.raises(ConfigError) as err:
+        parse_config(bayes, "m.toml")
+    assert str(err.value) == (f"m.toml: bayes.tls_key_file: {key}: cannot look at it: Permission "
+                              f"denied (got {str(key)!r}); allowed: empty, or the path of an existing file")
+    with listing_as_nobody(), pytest.raises(ConfigError) as err:
+        parse_config(rules, "m.toml")
+    assert str(err.value).startswith(f"m.toml: rules.paths: {key.parent}: cannot look at it: "
+                                     "Permission denied")
 
 
 @pytest.mark.parametrize("store", ["sqlite:///var/lib/mailsift/bayes.sqlite", "redis://10.0.0.5:6379/2",
