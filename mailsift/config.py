@@ -573,7 +573,10 @@ DELIMITER_SIGNS = "!#$%&'*+-/=?^_`{|}~."
 class MilterConfig(Section):
     listen: str = Field(
         "inet:127.0.0.1:11332", description="Where Postfix connects: inet:HOST:PORT or "
-        "unix:PATH (Postfix's own notation; put the same string in smtpd_milters). On one host "
+        "unix:PATH (Postfix's own notation). smtpd_milters names it as `mailsift postfix` prints "
+        "it: as written, but a socket inside Postfix's queue directory relative to it, where "
+        "smtpd and cleanup run (chrooted on Debian, where the full path does not exist): "
+        "unix:/var/spool/postfix/mailsift/milter.sock is unix:mailsift/milter.sock. On one host "
         "prefer a unix socket: over loopback TCP the milter's small packets meet Nagle and "
         "delayed ACKs (bench/milter.py measured 2.2x the throughput for a null milter).")
     socket_mode: str = Field(

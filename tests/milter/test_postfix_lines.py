@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from mailsift.config import parse_config
-from mailsift.milter.postfix import postfix_lines
+from pathlib import Path
+
+from mailsift.config import MilterConfig, parse_config
+from mailsift.milter.postfix import milter_address, postfix_lines
+
+EXAMPLE = Path(__file__).parent.parent.parent / "mailsift.example.toml"
 
 
 def test_postfix_waits_for_two_milter_timeouts() -> None:
@@ -39,3 +43,20 @@ def test_a_socket_outside_the_queue_directory_or_a_port_keeps_its_name() -> None
     assert main_cf_milter("unix:/var/spool/postfix-other/m.sock") == (
         "smtpd_milters = unix:/var/spool/postfix-other/m.sock")
     assert main_cf_milter("inet:127.0.0.1:11332") == "smtpd_milters = inet:127.0.0.1:11332"
+
+
+def example_listen_comment() -> str:
+    """The comment above [milter] listen in mailsift.example.toml, as one line."""
+    section = EXAMPLE.read_text().partition("\n[milter]\n")[2]
+    comment = section.partition("\nlisten = ")[0]
+    return " ".join(line.removeprefix("# ") for line in comment.splitlines())
+
+
+def test_the_example_and_the_description_name_the_socket_as_mailsift_postfix_does() -> None:
+    """The example config and milter.listen's description said "the same string goes in
+    smtpd_milters" beside their unix:/var/spool/postfix/mailsift/milter.sock: pasted so, Debian's
+    chrooted smtpd finds no socket and every message meets milter_default_action (accept:
+    unfiltered). `mailsift postfix` and README name it unix:mailsift/milter.sock."""
+    socket = "unix:/var/spool/postfix/mailsift/milter.sock"
+    for text in (example_listen_comment(), str(MilterConfig.model_fields["listen"].description)):
+        assert socket in text and milter_address(socket) in text, text
