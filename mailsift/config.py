@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -75,7 +74,16 @@ def _existing_file(value: str) -> str:
 
 
 # A TLS file of a rediss:// connection: empty, or a file that exists.
-TlsFile = Annotated[str, AfterValidator(_existing_file)]
+
+
+def _used_tls_file(value: str, info: ValidationInfo, url_key: str) -> str:
+    """A Redis TLS file (tls_ca_file, tls_cert_file, tls_key_file) checked as `_existing_file`
+    when its section's URL (`url_key`, validated before it) is rediss://, the only URL it is used
+    with: a file named in a section without TLS, or without a Redis at all ([outbound] counting in
+    memory), loaded before these checks, and refusing it would stop a working milter at upgrade."""
+    if str(info.data.get(url_key, "")).startswith("rediss://"):
+        return _existing_file(value)
+    return value
 TLS_FILE_FORM = _allowed_text("empty, or the path of an existing file")
 
 
@@ -470,9 +478,9 @@ class BayesConfig(Section):
     sentinels: list[str] = _redis_sentinels()
     sentinel_service: str = _redis_sentinel_service()
     cluster_nodes: list[str] = _redis_cluster_nodes("the store")
-    tls_ca_file: TlsFile = _redis_tls_ca_file()
-    tls_cert_file: TlsFile = _redis_tls_cert_file()
-    tls_key_file: TlsFile = _redis_tls_key_file()
+    tls_ca_file: str = _redis_tls_ca_file()
+    tls_cert_file: str = _redis_tls_cert_file()
+    tls_key_file: str = _redis_tls_key_file()
     timeout: Annotated[float, Field(gt=0, le=30)] = Field(
         0.5, description="Seconds to wait for the store; a dead store must cost mail little. "
         "While it is down, messages are scored by rules alone and one warning is logged.")
@@ -545,6 +553,11 @@ class BayesConfig(Section):
     @classmethod
     def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
         return _redis_nodes(values, info, "store")
+
+    @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _tls_files(cls, value: str, info: ValidationInfo) -> str:
+        return _used_tls_file(value, info, "store")
 
 
 def host_port(value: str) -> tuple[str, int]:
@@ -791,9 +804,9 @@ class OutboundConfig(Thresholds):
     sentinels: list[str] = _redis_sentinels()
     sentinel_service: str = _redis_sentinel_service()
     cluster_nodes: list[str] = _redis_cluster_nodes("every pause count")
-    tls_ca_file: TlsFile = _redis_tls_ca_file()
-    tls_cert_file: TlsFile = _redis_tls_cert_file()
-    tls_key_file: TlsFile = _redis_tls_key_file()
+    tls_ca_file: str = _redis_tls_ca_file()
+    tls_cert_file: str = _redis_tls_cert_file()
+    tls_key_file: str = _redis_tls_key_file()
     add_headers: bool = Field(False, description="Add X-Spam-* and Authentication-Results to "
                               "outbound mail too. Off: they would tell a spamming customer, and "
                               "every recipient, which rules to dodge. X-Spam-* headers the sender "
@@ -813,6 +826,11 @@ class OutboundConfig(Thresholds):
     @classmethod
     def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
         return _redis_nodes(values, info, "pause_store")
+
+    @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _tls_files(cls, value: str, info: ValidationInfo) -> str:
+        return _used_tls_file(value, info, "pause_store")
 
 
 class Policy(Section):
@@ -878,9 +896,9 @@ class QuarantineConfig(Section):
     sentinels: list[str] = _redis_sentinels()
     sentinel_service: str = _redis_sentinel_service()
     cluster_nodes: list[str] = _redis_cluster_nodes("the whole quarantine")
-    tls_ca_file: TlsFile = _redis_tls_ca_file()
-    tls_cert_file: TlsFile = _redis_tls_cert_file()
-    tls_key_file: TlsFile = _redis_tls_key_file()
+    tls_ca_file: str = _redis_tls_ca_file()
+    tls_cert_file: str = _redis_tls_cert_file()
+    tls_key_file: str = _redis_tls_key_file()
     keep_days: Annotated[int, Field(ge=1, le=3650)] = Field(
         30, description="Days a message is kept before `mailsift quarantine expire` deletes it; a "
         "month covers a holiday, after which nobody asks for a lost mail any more.")
@@ -901,6 +919,11 @@ class QuarantineConfig(Section):
     @classmethod
     def _nodes(cls, values: list[str], info: ValidationInfo) -> list[str]:
         return _redis_nodes(values, info, "index")
+
+    @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _tls_files(cls, value: str, info: ValidationInfo) -> str:
+        return _used_tls_file(value, info, "index")
 
     @field_validator("release_via")
     @classmethod
@@ -982,6 +1005,11 @@ class WebConfig(Section):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
+        """HOST:PORT, or :PORT for every address, as uvicorn reads an empty host: that form
+        served the UI before this check existed, so it still does."""
+        if value.startswith(":"):
+            _checked_host_port("0.0.0.0" + value, "127.0.0.1:8025")
+            return value
         return _checked_host_port(value, "127.0.0.1:8025")
 
     @field_validator("trusted_proxies")

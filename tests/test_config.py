@@ -293,6 +293,28 @@ def test_every_kind_of_bayes_store_is_accepted(store: str) -> None:
     assert parse_config({"bayes": {"store": store}}, "m.toml").bayes.store == store
 
 
+@pytest.mark.parametrize("data", [
+    {"outbound": {"tls_ca_file": "/etc/mailsift/no-ca.pem"}},  # counting in memory: no Redis
+    {"bayes": {"store": "redis://10.0.0.5:6379/0", "tls_cert_file": "/etc/mailsift/no.crt"}},
+    {"quarantine": {"index": "", "tls_key_file": "/etc/mailsift/no.key"}},
+    {"bayes": {"store": "sqlite:///var/lib/mailsift/bayes.sqlite", "tls_key_file": "/no.key"}},
+])
+def test_a_tls_file_is_checked_only_where_tls_is_used(data: dict[str, object]) -> None:
+    """redis-py is given the TLS files with a rediss:// URL only. A missing one named in a
+    section without TLS, or without a Redis, loaded and served before the files were checked:
+    refusing it stopped a working milter at the upgrade over a key it never reads."""
+    parse_config(data, "m.toml")
+
+
+def test_web_listen_on_every_address_is_written_with_the_port_alone() -> None:
+    """uvicorn reads ':8025' as every address: the UI served so before web.listen was checked,
+    and the check refused it, so `mailsift web` and the milter, which load the same file, no
+    longer started after the upgrade. The port is still checked."""
+    assert parse_config({"web": {"listen": ":8025"}}, "m.toml").web.listen == ":8025"
+    with pytest.raises(ConfigError, match=r"web\.listen: must look like HOST:PORT"):
+        parse_config({"web": {"listen": ":99999"}}, "m.toml")
+
+
 def test_a_password_with_a_space_in_a_redis_url_is_the_one_redis_is_given() -> None:
     """A URL's user part ends at # ? / and not at a space: redis-py reads 'redis://:pass
     word@10.0.0.5:6379/0' as the password "pass word" at 10.0.0.5:6379, and mailsift used it so,
