@@ -230,8 +230,8 @@ def _backup_target(file: str) -> Path:
     name, left there night after night; a missing folder said "No such file or directory" of
     a file that was to be made."""
     target = Path(file)
-    if target.is_dir():
-        raise LearnCommandError(f"learn: --backup {file}: is a folder; name the file to write, "
+    if target.is_dir() or file.endswith("/"):  # Path drops the slash: /missing/ wrote /missing
+        raise LearnCommandError(f"learn: --backup {file}: names a folder; name the file to write, "
                                 f"e.g. {target / 'bayes.jsonl'}")
     if not target.parent.is_dir():
         raise LearnCommandError(f"learn: --backup {file}: there is no folder {target.parent} "

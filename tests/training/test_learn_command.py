@@ -591,9 +591,21 @@ def test_a_backup_to_a_folder_is_refused_and_leaves_nothing_behind(config: Path,
     before = sorted(tmp_path.iterdir())
     result = mailsift(config, "learn", "--backup", f"{folder}/")
     assert result.returncode == 2
-    assert result.stderr == (f"mailsift: learn: --backup {folder}/: is a folder; name the file "
+    assert result.stderr == (f"mailsift: learn: --backup {folder}/: names a folder; name the file "
                              f"to write, e.g. {folder / 'bayes.jsonl'}\n")
     assert sorted(tmp_path.iterdir()) == before and list(folder.iterdir()) == []
+
+
+def test_a_backup_to_a_missing_folder_written_with_its_slash_is_refused(config: Path,
+                                                                        tmp_path: Path) -> None:
+    """`--backup /backups/` before the folder was made wrote the backup as a file named
+    /backups (Path drops the final slash), where the next night's run then failed."""
+    folder = tmp_path / "backups"
+    result = mailsift(config, "learn", "--backup", f"{folder}/")
+    assert result.returncode == 2
+    assert result.stderr == (f"mailsift: learn: --backup {folder}/: names a folder; name the file "
+                             f"to write, e.g. {folder / 'bayes.jsonl'}\n")
+    assert not folder.exists()
 
 
 def synthetic_backup(path: Path, tokens: int) -> None:
