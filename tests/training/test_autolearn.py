@@ -4,7 +4,6 @@ around the score they gave, so each test decides which side of a threshold the m
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,8 @@ from mailsift.rules.result import Result
 from mailsift.scanner import Scanner
 from mailsift.training.autolearn import autolearn, rules_only_score
 from tests.support.corpus import corpus_sample
-from tests.support.ports import free_port
+from tests.support.cpu_time import wall_time
+from tests.support.ports import LOOPBACK, unanswered_port
 from tests.support.redis_server import RedisServer
 
 SPAM_MAIL = corpus_sample("spam", 1, 10)[0]
@@ -96,14 +96,20 @@ def test_the_bayes_points_do_not_count_towards_autolearn(config: Config, scanner
 
 
 def test_a_store_that_is_down_costs_one_failure(config: Config, scanner: Scanner) -> None:
-    down = BayesConfig(store=f"redis://127.0.0.1:{free_port()}", per_recipient="domain")
-    dead = BayesFilter(down, open_store(down))
+    """A store that does not answer (a firewalled host): each attempt on it costs its timeout,
+    so the clock tells how many were made. The message's two stores (the site's and
+    example.org's) cost one between them, and the next message none."""
+    timeout = 0.2
     msg, result = scored(scanner, SPAM_MAIL, "bob@example.org")
-    assert autolearn(msg, result, dead, as_spam(result)) == "unavailable"
-    assert dead.store_down
-    started = time.monotonic()
-    assert autolearn(msg, result, dead, as_spam(result)) == "unavailable"
-    assert time.monotonic() - started < 0.05  # not a second attempt on the dead store
+    with unanswered_port() as port:
+        down = BayesConfig(store=f"redis://{LOOPBACK}:{port}", per_recipient="domain", timeout=timeout)
+        dead = BayesFilter(down, open_store(down))
+        first, took = wall_time(lambda: autolearn(msg, result, dead, as_spam(result)))
+        assert first == "unavailable" and dead.store_down
+        again, took_again = wall_time(lambda: autolearn(msg, result, dead, as_spam(result)))
+    assert again == "unavailable"
+    assert timeout <= took < 2 * timeout, took
+    assert took_again < timeout / 2, took_again  # not a second attempt on the dead store
 
 
 def test_mail_to_one_domain_also_teaches_that_domains_store(scanner: Scanner, bayes: BayesFilter) -> None:

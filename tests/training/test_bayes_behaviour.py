@@ -9,6 +9,7 @@ import logging
 import quopri
 import sqlite3
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from mailsift.rules.result import Result
 from mailsift.scanner import Scanner
 from mailsift.training.autolearn import autolearn
 from tests.support.corpus import corpus_sample
+from tests.support.cpu_time import wall_time
 from tests.support.redis_server import RedisClusterServers, RedisServer
 
 RUSSIAN = "Здравствуйте, коллеги! Отчёт за квартал готов, встреча в четверг.\n"
@@ -165,14 +167,13 @@ def test_with_redis_stopped_scoring_falls_back_to_rules_quickly_with_one_warning
     messages = corpus_sample("spam_2", 5, 300)
     caplog.set_level(logging.WARNING)
     for raw in messages:
-        started = time.perf_counter()
-        result = with_bayes.scan(raw)
-        extra = time.perf_counter() - started
-        started = time.perf_counter()
-        expected = rules_only.scan(raw)
-        extra -= time.perf_counter() - started
+        result, took = wall_time(partial(with_bayes.scan, raw))
+        expected, rules_took = wall_time(partial(rules_only.scan, raw))
         assert result.score == expected.score
-        assert extra < 0.1
+        # No message waits for the stopped store, or retries it: 4 ms more at most, 13 ms beside
+        # four busy loops (wall time, the collector held off: a full collection costs more
+        # than this bound with the suite's heap).
+        assert took - rules_took < 0.1
     warnings = [r for r in caplog.records if "Bayes store unavailable" in r.getMessage()]
     assert len(warnings) == 1
 
