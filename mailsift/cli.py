@@ -78,9 +78,29 @@ def config_option(func: Callable[..., None]) -> Callable[..., None]:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """mailsift: spam filter for Postfix."""
+    _logging_as_before_when_done(ctx)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="mailsift: %(levelname)s %(name)s: %(message)s")
     ctx.obj = config_path
+
+
+def _logging_as_before_when_done(ctx: click.Context) -> None:
+    """Put the root and `mailsift` loggers back as they were once the command is over, failed
+    or not. A `mailsift` process ends with its command, so nothing changes for it; a command run
+    inside a process that goes on (the tests run `cli` through click's CliRunner) left
+    `mailsift web`'s INFO level on the package's logger, and later tests that counted log
+    records counted INFO lines too. The handler basicConfig adds, where the root logger had none,
+    is taken off again as well: it writes to the stderr of the finished command."""
+    root, package = logging.getLogger(), logging.getLogger("mailsift")
+    root_level, root_handlers, package_level = root.level, list(root.handlers), package.level
+
+    def restore() -> None:
+        for handler in [h for h in root.handlers if h not in root_handlers]:
+            root.removeHandler(handler)
+        root.setLevel(root_level)
+        package.setLevel(package_level)
+
+    ctx.call_on_close(restore)
 
 
 @cli.command()

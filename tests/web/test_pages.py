@@ -198,6 +198,26 @@ def test_web_refuses_to_start_without_an_admin(cli_config: Path) -> None:
     assert "no admin" in str(getattr(done.exception, "message", ""))
 
 
+def test_a_command_run_in_process_leaves_logging_as_it_was(cli_config: Path) -> None:
+    """`mailsift web` set the `mailsift` logger to INFO and left it so: after the test above, a
+    test counting log records counted INFO lines too, so the order tests ran in changed results.
+    The root logger is emptied here as in a process of its own, where `-v`'s basicConfig adds a
+    handler (pytest's own handlers make it do nothing otherwise)."""
+    root, package = logging.getLogger(), logging.getLogger("mailsift")
+    before = (root.level, package.level)
+    pytests_handlers = list(root.handlers)
+    for handler in pytests_handlers:
+        root.removeHandler(handler)
+    try:
+        done = CliRunner().invoke(cli, ["--config", str(cli_config), "-v", "web"], standalone_mode=False)
+        after = (root.level, package.level), list(root.handlers)
+    finally:
+        for handler in pytests_handlers:
+            root.addHandler(handler)
+    assert "no admin" in str(getattr(done.exception, "message", ""))
+    assert after == (before, [])
+
+
 def test_hash_password_reads_stdin_and_prints_an_argon2_hash() -> None:
     done = CliRunner().invoke(cli, ["web", "hash-password"], input="correct horse battery\n")
     assert done.exit_code == 0, done.output
