@@ -1203,4 +1203,7 @@ def load_config(explicit: str | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}{_toml_hint(exc)}") from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables by recursion
+        raise ConfigError(f"{path}: not valid TOML for mailsift: arrays or inline tables "
+                          "nested too deep to read") from None
     return parse_config(data, str(path))

@@ -397,6 +397,14 @@ def test_a_mistyped_pause_store_is_quoted_without_its_password(tmp_path: Path) -
         "rediss:// or unix:// URL (got 'redis:/:***@10.0.0.7:6379/0'); allowed: ")
 
 
+def test_toml_nested_too_deep_is_one_line(tmp_path: Path) -> None:
+    """tomllib reads nested arrays by recursion: 5,000 of them ended every command, the milter's
+    start and its reload thread with "internal error: RecursionError"."""
+    path = tmp_path / "deep.toml"
+    assert load_error(path, "a = " + "[" * 5000 + "]" * 5000 + "\n") == (
+        f"{path}: not valid TOML for mailsift: arrays or inline tables nested too deep to read")
+
+
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[scan\nmax_bytes = 1\n")

@@ -75,6 +75,11 @@ class Reloader:
         except ConfigError as exc:
             log.error("reload refused, still running the previous configuration: %s", exc)
             return False
+        except Exception as exc:  # raised out of here, it ended the only thread waiting for
+            # SIGUSR1, and every later reload did nothing, without a word
+            log.error("reload failed reading the configuration, still running the previous one: "
+                      "%s: %s", type(exc).__name__, exc)
+            return False
         running = MailsiftMilter.current
         try:
             service = self.start_service(config, running)
