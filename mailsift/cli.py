@@ -461,7 +461,8 @@ def quarantine_release(config_path: str | None, message_id: str, to: tuple[str, 
 
 
 def _release_addresses(to: tuple[str, ...]) -> list[str]:
-    """Each --to one full address, by the rule of a web user's addresses. smtplib sends the
+    """Each --to one full address, by the rule of a web user's addresses, also at a local host
+    (root@localhost) or an address literal, which Postfix delivers. smtplib sends the
     address its parser finds: --to "not an address" was released to <not> (which Postfix
     delivers to a local user) and --to "jane@example.org,bob@example.org" to Jane alone, while
     the command and the message's history named what was typed."""
@@ -469,7 +470,7 @@ def _release_addresses(to: tuple[str, ...]) -> list[str]:
 
     try:
         for address in to:
-            mail_address(address)
+            mail_address(address, local_hosts=True)
     except ValueError as exc:
         raise CliError(f"quarantine release: --to {exc} (one address per --to)") from None
     return [address.strip() for address in to]

@@ -211,21 +211,39 @@ def _domain_name(value: str) -> str:
     return name
 
 
-def mail_address(value: str) -> str:
+def mail_address(value: str, local_hosts: bool = False) -> str:
     """A full address, lowercased: quarantine access and digests go by it, so "jane@" or
     "jane" would grant nothing and mail nobody (the digest crashed on it). An internationalised
     domain is kept as written (jörg@bücher.example is what its user reads and where the digest
     goes); what reads it compares it in its ASCII form (`ascii_address`). Its domain goes by
-    the rule of every domain (`name_problem`), saying why one is refused."""
+    the rule of every domain (`name_problem`), saying why one is refused. With `local_hosts`,
+    for a release an admin types, a host name without a dot (root@localhost, which Debian's
+    mydestination delivers) and an address literal (jane@[192.0.2.7]) are taken too."""
     local, _, domain = value.strip().lower().rpartition("@")
     domain = domain.rstrip(".")
     not_one = f"{value!r} is not a mail address like jane@example.org"
     if not local or not domain or any(c.isspace() or c in '<>*?,"' for c in local):
         raise ValueError(not_one)
+    if local_hosts and (LOCAL_HOST.fullmatch(domain) or _address_literal(domain)):
+        return f"{local}@{domain}"
     problem = name_problem(ascii_domain(domain))
     if problem:
         raise ValueError(f"{not_one}: {problem}")
     return f"{local}@{domain}"
+
+
+LOCAL_HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # one label of a host name
+
+
+def _address_literal(domain: str) -> bool:
+    """Whether `domain` is an address literal as RFC 5321 4.1.3 writes one: [IPv4], [IPv6:...]."""
+    if not (domain.startswith("[") and domain.endswith("]")):
+        return False
+    try:
+        ipaddress.ip_address(domain[1:-1].removeprefix("ipv6:"))
+    except ValueError:
+        return False
+    return True
 
 
 def _recipient_pattern(value: str) -> str:

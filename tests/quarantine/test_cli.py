@@ -208,6 +208,28 @@ def test_release_to_an_address_goes_to_it_as_typed(release_sink: tuple[Path, Smt
     assert [m.recipients for m in sink.messages] == [("Admin@Example.ORG",)]
 
 
+@pytest.mark.parametrize("to", ["root@localhost", "jane@[192.0.2.7]", "jane@[IPv6:2001:db8::7]"])
+def test_release_to_a_local_host_or_an_address_literal_is_sent(
+        release_sink: tuple[Path, SmtpSink], tmp_path: Path, to: str) -> None:
+    """Postfix delivers root@localhost (Debian's mydestination has localhost) and an address
+    literal; 47caf14 refused both with 'one label only' and 'IDNA refuses it'."""
+    config, sink = release_sink
+    held = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    done = mailsift(config, "quarantine", "release", held, "--to", to)
+    assert done.stdout == f"Released {held} to {to}\n", done.stderr
+    assert [m.recipients for m in sink.messages] == [(to,)]
+
+
+@pytest.mark.parametrize("to", ["jane@[192.0.2.300]", "jane@-host", "jane@[example.org]"])
+def test_release_to_a_broken_host_or_literal_is_refused(
+        release_sink: tuple[Path, SmtpSink], tmp_path: Path, to: str) -> None:
+    config, sink = release_sink
+    held = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
+    done = mailsift(config, "quarantine", "release", held, "--to", to)
+    assert done.returncode == 2 and "is not a mail address like jane@example.org" in done.stderr
+    assert sink.messages == []
+
+
 def test_release_where_nothing_listens_names_the_key_and_what_should_listen_there(
         tmp_path: Path) -> None:
     """"cannot hand the message to 127.0.0.1:10026: [Errno 111] Connection refused" named
