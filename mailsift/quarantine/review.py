@@ -131,7 +131,7 @@ def _learn_and_share(bayes: BayesFilter, msg: Message, mode: str) -> str:
     if mode == "forget":
         return forgotten(bayes.forget(msg))
     label = _label(mode)
-    outcome = f"{bayes.learn(msg, label)} as {label}"
+    outcome = learned(bayes.learn(msg, label), label)
     if mode == "spam-report":
         outcome += ", reported" if bayes.report(msg) else ", already reported"
     elif mode == "ham-revoke":
@@ -143,7 +143,16 @@ def _learn_recipient(bayes: BayesFilter, msg: Message, mode: str) -> str:
     """The same verdict into a recipient's store (digests are shared site-wide, not per store)."""
     if mode == "forget":
         return forgotten(bayes.forget(msg))
-    return str(bayes.learn(msg, _label(mode)))
+    label = _label(mode)
+    return learned(bayes.learn(msg, label), label)
+
+
+def learned(outcome: Outcome, label: Label) -> str:
+    """What a learn did, in words: the store's outcome name read "already as ham" for a message
+    the store had counted as ham before, and a recipient's store said only "already"."""
+    if outcome is Outcome.ALREADY:
+        return f"already learned as {label} (nothing changed)"
+    return f"{outcome} as {label}"
 
 
 def forgotten(outcome: Outcome) -> str:

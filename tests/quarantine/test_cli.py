@@ -80,7 +80,7 @@ def test_learn_as_ham_counts_in_bayes_and_is_recorded(config_path: Path, tmp_pat
     message_id = QuarantineStore(tmp_path / "q").put(make_message(), make_meta())
     assert "learned as ham" in run(config_path, "learn", message_id, "--ham")
     assert open_store(load_config(str(config_path)).bayes).totals().ham == 1
-    assert "already as ham" in run(config_path, "learn", message_id, "--ham")
+    assert "already learned as ham (nothing changed)" in run(config_path, "learn", message_id, "--ham")
     event = QuarantineStore(tmp_path / "q").meta(message_id)["events"][-1]
     assert event["action"] == "learned" and event["user"].startswith("cli:")
 
@@ -105,7 +105,10 @@ def test_learning_from_the_quarantine_also_teaches_the_recipients_store(
     store = QuarantineStore(tmp_path / "q")
     ours = store.put(make_message(), make_meta(["jane@example.org", "bob@example.org"]))
     mixed = store.put(make_message("Mixed"), make_meta(["jane@example.org", "ann@other.example"]))
-    assert "example.org's store: learned" in run(config_path, "learn", ours, "--ham")
+    assert "example.org's store: learned as ham" in run(config_path, "learn", ours, "--ham")
+    assert run(config_path, "learn", ours, "--ham").endswith(
+        "already learned as ham (nothing changed); example.org's store: already learned as ham "
+        "(nothing changed)\n")
     assert "store:" not in run(config_path, "learn", mixed, "--ham")
     config = load_config(str(config_path)).bayes
     assert open_store(config).totals().ham == 2
