@@ -114,11 +114,14 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
     """Score one message and explain the score. Exit 0 for ham, 1 for spam, 2 for an error."""
     from mailsift.classifier.open_store import existing_filter
     from mailsift.report import fold, rule_table, spam_headers
+    from mailsift.rules.lint import warn_rule_mistakes
     from mailsift.scanner import Scanner
 
     config = _config(config_path)
     raw = _read_message(message)
-    result = Scanner(config, network=network, bayes=existing_filter(config.bayes)).scan(raw)
+    scanner = Scanner(config, network=network, bayes=existing_filter(config.bayes))
+    warn_rule_mistakes(scanner.ruleset, logging.getLogger("mailsift.check"))
+    result = scanner.scan(raw)
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     else:

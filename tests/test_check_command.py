@@ -66,3 +66,16 @@ def test_table_shows_informational_scores_and_keeps_columns_with_long_rule_names
     assert rows["TINY_INFORMATIONAL"].split("|")[0].strip() == "0.001"
     assert rows["FREEMAIL_FORGED_REPLYTO_AND_DISPLAY_NAME"].split("|")[0].strip() == "2.5"
     assert len({row.index("|", 8) for row in table if "|" in row}) == 1  # one Description column
+
+
+def test_a_rule_line_with_a_mistake_is_named_when_checking(config: Path, tmp_path: Path) -> None:
+    """`check` is where an admin tries a new rule; a line skipped for a mistake (here a regex
+    left open) was scored without, in silence, so the rule only seemed not to hit. The milter
+    names it at start; check now names it on stderr too, and still scores."""
+    local_cf = tmp_path / "local.cf"
+    local_cf.write_text("body LOCAL_TYPO /(unclosed/\nscore LOCAL_TYPO 3.0\n")
+    config.write_text(config.read_text() + f'[rules]\nlocal_cf = "{local_cf}"\n')
+    done = check(config, stdin=HAM)
+    assert done.returncode == 0 and done.stdout.startswith("X-Spam-Flag: NO\n"), done.stderr
+    assert done.stderr == (f"mailsift: WARNING mailsift.check: rule skipped: {local_cf}:1 "
+                           "LOCAL_TYPO: bad regex: missing ) at position 9\n")

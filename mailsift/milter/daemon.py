@@ -28,7 +28,7 @@ from mailsift.milter.sender_hold import sender_hold
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
-from mailsift.rules.lint import item_text, lint_errors
+from mailsift.rules.lint import warn_rule_mistakes
 from mailsift.rules.patterns import prune_cache
 from mailsift.scanner import Scanner
 
@@ -112,13 +112,6 @@ def _log_without_blocking() -> logging.handlers.QueueListener:
     return listener
 
 
-def _warn_rule_mistakes(scanner: Scanner) -> None:
-    """Name every rule line skipped as a mistake (the milter runs on without it). A restart
-    after a bad edit to local.cf used to say nothing: the rule simply never hit."""
-    for item in lint_errors(scanner.ruleset):
-        log.warning("rule skipped: %s", item_text(item))
-
-
 def _warn_quarantine_trouble(config: Config, quarantine: QuarantineStore) -> None:
     """Name a quarantine index the milter cannot use (one another mailsift wrote, a wrong Redis
     password) once at start, as configtest does. The milter runs on, since only mail it would
@@ -138,7 +131,7 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     the outbound pause counts carry over while its settings are unchanged. The pause comes first:
     a pause_store that cannot be used stops start-up before any worker starts."""
     hold = sender_hold(config.outbound, running.hold if running is not None else None)
-    _warn_rule_mistakes(Scanner(config))
+    warn_rule_mistakes(Scanner(config).ruleset, log)
     prune_cache(config.rules.cache_path())  # after the compile: it marked what is in use
     pool = WorkerPool(config)
     log.info("starting %d scoring workers", pool.size)

@@ -7,6 +7,7 @@ reason), and which directives it read but does not act on.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +40,15 @@ def lint_errors(rules: RuleSet) -> list[LintItem]:
     plugins), so a site loading it would otherwise never pass; `rules lint` lists those too,
     and exits 1 for any skipped line."""
     return [item for item in rules.skipped if not item.message.startswith(UNKNOWN_EVAL)]
+
+
+def warn_rule_mistakes(rules: RuleSet, log: logging.Logger) -> None:
+    """Name every rule line skipped as a mistake (scoring goes on without it), where the rules
+    are loaded to score: the milter's start, and `mailsift check`. A restart after a bad edit to
+    local.cf said nothing, and `check`, where an admin tries a new rule, still said nothing: the
+    rule simply never hit."""
+    for item in lint_errors(rules):
+        log.warning("rule skipped: %s", item_text(item))
 
 
 def unapplied_settings(rules: RuleSet, configured: Mapping[str, float]) -> list[LintItem]:
