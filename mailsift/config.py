@@ -53,6 +53,7 @@ def _allowed_text(text: str) -> dict[str, object]:
 
 
 CIDR_FORM = _allowed_text('IP networks in CIDR notation, e.g. ["192.0.2.0/24", "2001:db8::/32"]')
+REDIS_FORMS = "redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or unix:///PATH"
 
 
 def _existing_file(value: str) -> str:
@@ -486,7 +487,8 @@ class BayesConfig(Section):
     store: str = Field(
         "sqlite:///var/lib/mailsift/bayes.sqlite", description="Where token counts live: "
         "sqlite:///PATH for one host, redis://HOST:PORT/DB, rediss:// (TLS) or unix:///PATH to "
-        "share one model between mail hosts.")
+        "share one model between mail hosts.",
+        json_schema_extra=_allowed_text(f"sqlite:///PATH, or {REDIS_FORMS}"))
     key_prefix: str = Field("mailsift:", description="Prefix of every key (Redis) or namespace "
                             "(SQLite); a prefix per user or domain gives per-user Bayes.")
     username: str = _redis_username()
@@ -642,7 +644,8 @@ class MilterConfig(Section):
         "spam run comes this way; the pause counts it per envelope sender.")
     metrics_listen: str = Field(
         "", description="HOST:PORT for Prometheus metrics, e.g. 127.0.0.1:9185; empty: off. "
-        "Only loopback addresses are accepted: metrics are not for the world.")
+        "Only loopback addresses are accepted: metrics are not for the world.",
+        json_schema_extra=_allowed_text("empty, or a loopback HOST:PORT, e.g. 127.0.0.1:9185 or [::1]:9185"))
     recipient_delimiter: str = Field(
         "", description="Postfix's recipient_delimiter, copied from main.cf (e.g. \"+\", or "
         "\"+-\" for both Postfix and qmail extensions): mail to jane+shop@example.com is then "
@@ -907,7 +910,8 @@ class QuarantineConfig(Section):
     index: str = Field(
         "", description="Where the searchable index (metadata, action history, users' welcome and "
         "block lists) lives: empty for DIR/index.sqlite on this host; redis://HOST:PORT/DB "
-        "(rediss://, unix:///PATH) to share one quarantine, messages included, between mail hosts.")
+        "(rediss://, unix:///PATH) to share one quarantine, messages included, between mail hosts.",
+        json_schema_extra=_allowed_text(f"empty, or {REDIS_FORMS}"))
     password_file: str = Field("", description="File holding the Redis password of a redis:// "
                                "index; $MAILSIFT_REDIS_PASSWORD is used when this is empty.")
     username: str = _redis_username()
@@ -922,7 +926,8 @@ class QuarantineConfig(Section):
         "month covers a holiday, after which nobody asks for a lost mail any more.")
     release_via: str = Field(
         "127.0.0.1:10026", description="HOST:PORT of the Postfix smtpd without the milter (see "
-        "`mailsift postfix`): released mail and digests enter there, so they are not caught again.")
+        "`mailsift postfix`): released mail and digests enter there, so they are not caught again.",
+        json_schema_extra=_allowed_text("HOST:PORT, e.g. 127.0.0.1:10026 or [::1]:10026"))
     digest_from: str = Field("postmaster@localhost", description="Envelope and From address of "
                              "the daily digest mails.")
 
@@ -984,7 +989,9 @@ class WebUser(Section):
 
 class WebConfig(Section):
     listen: str = Field("127.0.0.1:8025", description="HOST:PORT of the review UI; loopback by "
-                        "default: put a TLS reverse proxy in front to reach it from elsewhere.")
+                        "default: put a TLS reverse proxy in front to reach it from elsewhere.",
+                        json_schema_extra=_allowed_text("HOST:PORT, e.g. 127.0.0.1:8025, or :PORT "
+                                                        "for every address"))
     base_url: str = Field("", description="The UI's address as users reach it, for the links in "
                           "digests; empty: http://LISTEN.")
     secret_file: str = Field(

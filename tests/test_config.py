@@ -202,6 +202,15 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
     ({"milter": {"metrics_listen": "192.0.2.1:9185"}}, "milter.metrics_listen: must be a loopback"),
     ({"web": {"listen": "127.0.0.1:99999"}}, "web.listen: must look like HOST:PORT, e.g. 127.0.0.1:8025"),
     ({"web": {"listen": "127.0.0.1"}}, "web.listen: must look like HOST:PORT, e.g. 127.0.0.1:8025"),
+    # What is allowed was "a string", which said nothing the reason had not.
+    ({"web": {"listen": "127.0.0.1"}}, "(got '127.0.0.1'); allowed: HOST:PORT, e.g. 127.0.0.1:8025, "
+     "or :PORT for every address"),
+    ({"milter": {"metrics_listen": "localhost"}}, "(got 'localhost'); allowed: empty, or a loopback "
+     "HOST:PORT, e.g. 127.0.0.1:9185 or [::1]:9185"),
+    ({"quarantine": {"release_via": "10026"}}, "(got '10026'); allowed: HOST:PORT, e.g. "
+     "127.0.0.1:10026 or [::1]:10026"),
+    ({"quarantine": {"index": "redis://10.0.0.5:0/0"}}, "(got 'redis://10.0.0.5:0/0'); allowed: "
+     "empty, or redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or unix:///PATH"),
     ({"quarantine": {"sentinels": ["127.0.0.1:26379"]}},
      "quarantine.sentinels: needs a redis:// or rediss:// index"),
     ({"quarantine": {"cluster_nodes": ["127.0.0.1:7000"]}},
@@ -355,8 +364,8 @@ def test_a_bayes_store_that_is_a_plain_path_stops_loading_naming_file_key_and_sc
     path = tmp_path / "mailsift.toml"
     assert load_error(path, '[bayes]\nstore = "/var/lib/mailsift/bayes.sqlite"\n') == (
         f"{path}: bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or "
-        "unix:// URL (got '/var/lib/mailsift/bayes.sqlite'); allowed: a string")
-
+        "unix:// URL (got '/var/lib/mailsift/bayes.sqlite'); allowed: sqlite:///PATH, or "
+        "redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or unix:///PATH")
 
 
 def test_a_config_error_quoting_a_redis_url_masks_its_password(tmp_path: Path) -> None:
@@ -365,10 +374,12 @@ def test_a_config_error_quoting_a_redis_url_masks_its_password(tmp_path: Path) -
     path = tmp_path / "mailsift.toml"
     assert load_error(path, '[quarantine]\nindex = "redis:/:Secr3t-pw@10.0.0.7:6379/0"\n') == (
         f"{path}: quarantine.index: must be empty (local index) or a redis://, rediss:// or "
-        "unix:// URL (got 'redis:/:***@10.0.0.7:6379/0'); allowed: a string")
+        "unix:// URL (got 'redis:/:***@10.0.0.7:6379/0'); allowed: empty, or redis://HOST:PORT/DB, "
+        "rediss://HOST:PORT/DB (TLS) or unix:///PATH")
     assert load_error(path, '[bayes]\nstore = "redi://jane:Secr3t-pw@10.0.0.5:6379/0"\n') == (
         f"{path}: bayes.store: must be sqlite:///PATH (one host) or a redis://, rediss:// or "
-        "unix:// URL (got 'redi://jane:***@10.0.0.5:6379/0'); allowed: a string")
+        "unix:// URL (got 'redi://jane:***@10.0.0.5:6379/0'); allowed: sqlite:///PATH, or "
+        "redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or unix:///PATH")
 
 
 @pytest.mark.parametrize("password", ["pass word#", "pa/ss", "p@ss", "p?ss#x", "it's", 'a"b\'c',
@@ -387,7 +398,9 @@ def test_a_password_with_any_sign_is_masked_whole_in_a_config_error(tmp_path: Pa
                   if re.search(r"[#?/\t\r\n]", password) else
                   "the port of a Redis URL is a number from 1 to 65535, as in redis://10.0.0.5:6379/0")
         assert error == (f"{path}: bayes.store: {reason} (got "
-                         f"{quote}redis://{user}:***@10.0.0.5:99999/0{quote}); allowed: a string")
+                         f"{quote}redis://{user}:***@10.0.0.5:99999/0{quote}); allowed: "
+                         "sqlite:///PATH, or redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or "
+                         "unix:///PATH")
 
 
 def test_a_mistyped_pause_store_is_quoted_without_its_password(tmp_path: Path) -> None:
