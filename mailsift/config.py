@@ -74,9 +74,6 @@ def _existing_file(value: str) -> str:
     return value
 
 
-# A TLS file of a rediss:// connection: empty, or a file that exists.
-
-
 def _used_tls_file(value: str, info: ValidationInfo, url_key: str) -> str:
     """A Redis TLS file (tls_ca_file, tls_cert_file, tls_key_file) checked as `_existing_file`
     when its section's URL (`url_key`, validated before it) is rediss://, the only URL it is used
@@ -85,6 +82,8 @@ def _used_tls_file(value: str, info: ValidationInfo, url_key: str) -> str:
     if str(info.data.get(url_key, "")).startswith("rediss://"):
         return _existing_file(value)
     return value
+
+
 TLS_FILE_FORM = _allowed_text("empty, or the path of an existing file")
 
 

@@ -22,10 +22,10 @@ def milter_address(listen: str) -> str:
     looked for /var/spool/postfix/var/spool/postfix/... and every message met
     milter_default_action. A relative name reaches the socket chrooted or not, as each daemon
     works in the queue directory."""
-    path = posixpath.normpath(listen.removeprefix("unix:"))
-    if listen.startswith("unix:") and path.startswith(QUEUE_DIRECTORY + "/"):
-        return "unix:" + path.removeprefix(QUEUE_DIRECTORY + "/")
-    return listen
+    if not listen.startswith("unix:"):
+        return listen
+    inside = posixpath.normpath(listen.removeprefix("unix:")).removeprefix(QUEUE_DIRECTORY + "/")
+    return listen if inside.startswith("/") else "unix:" + inside
 
 
 def postfix_lines(config: Config) -> str:
