@@ -555,14 +555,17 @@ def quarantine_expire(config_path: str | None) -> None:
 @click.pass_obj
 def quarantine_digest(config_path: str | None) -> None:
     """Mail each user a summary of their newly quarantined mail (run daily by a systemd timer)."""
-    from mailsift.quarantine.digest import nobody_to_mail, send_digests
+    from mailsift.quarantine.digest import nobody_to_mail, nothing_new_text, send_digests
 
     config, store = _quarantine(config_path)
     nobody = nobody_to_mail(config)
     if nobody:
         click.echo(f"No digest sent: {nobody}")
         return
-    results = _quarantine_call(lambda: send_digests(config, store))
+    run = _quarantine_call(lambda: send_digests(config, store))
+    results = run.sent
+    if not results:
+        click.echo(nothing_new_text(run))
     for sent in results:
         if sent.error:
             click.echo(f"mailsift: digest for {sent.user} <{sent.to}> not sent: {sent.error}", err=True)

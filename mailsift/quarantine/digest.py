@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.policy
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -36,6 +36,15 @@ class Sent:
     error: str = ""  # why it was not sent: its messages go in this user's next digest
 
 
+@dataclass(frozen=True)
+class DigestRun:
+    """What one run did: a timer's log must tell "ran, nothing new to send" from "did not run",
+    so a run that sends nothing still says since when nothing new was held."""
+
+    sent: list[Sent]  # one per user with new mail, sent or not
+    quiet_since: datetime  # nothing new was held for users without a digest since then
+
+
 def base_url(config: Config) -> str:
     return (config.web.base_url or f"http://{config.web.listen}").rstrip("/")
 
@@ -50,16 +59,21 @@ def nobody_to_mail(config: Config) -> str:
     return ""
 
 
-def send_digests(config: Config, store: QuarantineStore, at: datetime | None = None) -> list[Sent]:
-    """Mail every user with addresses who has new quarantined mail; returns what was sent."""
+def send_digests(config: Config, store: QuarantineStore, at: datetime | None = None) -> DigestRun:
+    """Mail every user with addresses who has new quarantined mail; returns what was sent.
+
+    quiet_since is the latest start of the users' windows, so "nothing new since" holds for
+    every user: a run marks them all alike, but a new user's first window is FIRST_DIGEST."""
     at = at or now()
     sent = []
+    quiet_since = at - FIRST_DIGEST
     for user in config.web.users:
         if not user.addresses:
             continue
         mark = f"digest:{user.name}"
         last = store.backend.mark(mark)
         since = datetime.fromisoformat(last) if last else at - FIRST_DIGEST
+        quiet_since = max(quiet_since, since)
         records, _ = store.search(Query(to=user.addresses, since=since, until=at, sort="time",
                                         descending=False, limit=None))
         if records:
@@ -75,7 +89,13 @@ def send_digests(config: Config, store: QuarantineStore, at: datetime | None = N
             sent.append(Sent(user.name, user.addresses[0], len(records)))
             log.info("digest of %d message(s) sent to %s", len(records), user.addresses[0])
         store.backend.set_mark(mark, at.isoformat())
-    return sent
+    return DigestRun(sent, quiet_since)
+
+
+def nothing_new_text(run: DigestRun) -> str:
+    """The one line of a run that had nothing to send (the timer's journal shows only this)."""
+    return ("No digest sent: nothing new held for any user since "
+            f"{run.quiet_since.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
 
 
 def _cut(text: str, width: int) -> str:

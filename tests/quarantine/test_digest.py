@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,23 @@ def test_each_user_gets_one_digest_with_their_messages(tmp_path: Path, digest_si
     assert bob in bobs and "Casino" in bobs and jane[0] not in bobs
 
     digest_sink.clear()
-    assert _digest(config) == ""  # nothing new since: no second digest
+    first_run = datetime.fromisoformat(store.backend.mark("digest:jane") or "")
+    assert _digest(config) == (  # nothing new since: no second digest, and the timer's log says so
+        f"No digest sent: nothing new held for any user since {first_run:%Y-%m-%d %H:%M} UTC\n")
+    assert digest_sink.messages == []
+
+
+def test_a_run_with_nothing_new_says_so_in_one_line(tmp_path: Path, digest_sink: SmtpSink) -> None:
+    """It printed nothing, so the digest timer's journal could not tell "ran, nothing new to
+    send" from "did not run". A first run looks back one day (FIRST_DIGEST)."""
+    config = _config(tmp_path, digest_sink)
+    before = datetime.now(UTC)
+    QuarantineStore(tmp_path / "q").put(make_message("Other"),
+                                        make_meta(["nobody@example.org"], 30.0, "Other"))
+    [line] = _digest(config).splitlines()
+    since = datetime.strptime(line, "No digest sent: nothing new held for any user since "
+                              "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
+    assert before - timedelta(days=1, minutes=1) <= since <= datetime.now(UTC) - timedelta(days=1)
     assert digest_sink.messages == []
 
 
