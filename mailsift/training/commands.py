@@ -148,7 +148,22 @@ def _stores(config: Config, store: TokenStore) -> LearnOutput:
         elif nested.totals is not None:
             lines.append(_store_line(nested.prefix.removeprefix(store.prefix), nested.totals, nested.tokens)
                          + _unreached(config, nested.prefix))
+    if not lines and not errors:
+        lines.append(_no_stores(config, store.prefix))
     return LearnOutput("\n".join(lines), tuple(errors))
+
+
+def _no_stores(config: Config, prefix: str) -> str:
+    """The one line of a listing with no store in it: printing nothing read as a command that
+    failed, or one that found the stores elsewhere; it says how stores come to exist."""
+    if prefix != config.bayes.key_prefix:
+        return (f"No store under Bayes store {prefix!r} holds anything: the per-recipient stores "
+                "are under the site-wide one (mailsift learn --stores without --for or --prefix)")
+    if config.bayes.per_recipient == "off":
+        return ('No per-recipient store holds anything: bayes.per_recipient = "off"; with "domain" '
+                'or "address", autolearn, quarantine learning and mailsift learn --for NAME fill one')
+    return ("No per-recipient store holds anything yet: autolearn, quarantine learning and "
+            "mailsift learn --for NAME fill one (a store that learned nothing is not listed)")
 
 
 def _store_line(name: str, totals: Totals, tokens: int) -> str:

@@ -735,7 +735,25 @@ def test_stores_lists_each_recipient_store_with_what_it_learned(per_domain: Path
     assert listed.stdout.splitlines() == [  # an internationalised domain by its A-labels
         f"example.org 1 spam, 0 ham, {tokens['example.org']} tokens",
         f"xn--bcher-kva.example 0 spam, 2 ham, {tokens['bücher.example']} tokens"]
-    assert mailsift(per_domain, "learn", "--stores", "--for", "example.org").stdout == ""
+    assert mailsift(per_domain, "learn", "--stores", "--for", "example.org").stdout == (
+        "No store under Bayes store 'mailsift:example.org:' holds anything: the per-recipient "
+        "stores are under the site-wide one (mailsift learn --stores without --for or --prefix)\n")
+
+
+NO_STORE_YET = ("No per-recipient store holds anything yet: autolearn, quarantine learning and "
+                "mailsift learn --for NAME fill one (a store that learned nothing is not listed)\n")
+
+
+def test_stores_says_in_one_line_that_there_is_none(config: Path, tmp_path: Path) -> None:
+    """With nothing learned, or per-recipient Bayes off, `--stores` printed nothing, exit 0: an
+    admin could not tell an empty listing from a command that did nothing, nor learn how a
+    recipient's store comes to be."""
+    off = mailsift(config, "learn", "--stores")
+    assert (off.returncode, off.stdout, off.stderr) == (0, (
+        'No per-recipient store holds anything: bayes.per_recipient = "off"; with "domain" or '
+        '"address", autolearn, quarantine learning and mailsift learn --for NAME fill one\n'), "")
+    config.write_text(config.read_text().replace("[bayes]\n", '[bayes]\nper_recipient = "address"\n'))
+    assert mailsift(config, "learn", "--stores").stdout == NO_STORE_YET
 
 
 def damage_totals(config: Path, spam: str) -> None:
@@ -820,4 +838,4 @@ def test_clear_says_what_it_cleared_and_that_shared_reports_and_recipient_stores
     domain = mailsift(config, "learn", "--clear", "--for", "example.org").stdout
     assert domain.startswith("Cleared Bayes store 'mailsift:example.org:' in ")
     assert "per-recipient" not in domain
-    assert mailsift(config, "learn", "--stores").stdout == ""
+    assert mailsift(config, "learn", "--stores").stdout == NO_STORE_YET
