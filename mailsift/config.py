@@ -52,6 +52,11 @@ def _allowed_text(text: str) -> dict[str, object]:
     return {"allowed": text}
 
 
+class OwnValue(ValueError):
+    """A refusal that names what is wrong in the value itself: the error line leaves out
+    "(got ...)", which for a list of [[web.users]] would repeat every user and password hash."""
+
+
 CIDR_FORM = _allowed_text('IP networks in CIDR notation, e.g. ["192.0.2.0/24", "2001:db8::/32"]')
 REDIS_FORMS = "redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or unix:///PATH"
 
@@ -964,26 +969,54 @@ USER_ACTIONS: list[ReviewAction] = ["release", "release-ham", "delete", "spam", 
 class WebUser(Section):
     """One login of the review UI; the hash comes from `mailsift web hash-password`."""
 
-    name: str = Field(description="Login name.")
-    password_hash: str = Field(description="argon2 hash of the password (never the password).")
+    name: str = Field(description="Login name.",
+                      json_schema_extra=_allowed_text('a login name, e.g. "jane"'))
+    password_hash: str = Field(description="argon2 hash of the password (never the password).",
+                               json_schema_extra=_allowed_text(
+                                   "the whole line `mailsift web hash-password` prints, "
+                                   "$argon2id$v=19$m=...,t=...,p=...$SALT$HASH"))
     role: Literal["admin", "user"] = Field("user", description="admin: every message and "
                                            "action; user: only mail to their own addresses.")
-    addresses: list[str] = Field(default_factory=list, description="The user's mail addresses: "
-                                 "what they may see, and where their digest goes.",
+    addresses: list[str] = Field(default_factory=list, validate_default=True,
+                                 description="The user's mail addresses: what they may see, and "
+                                 "where their digest goes; a user (role user) needs at least one.",
                                  json_schema_extra=_allowed_text('full mail addresses, e.g. '
                                                                  '["jane@example.org"]'))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        """Trimmed as the login form's name is: " jane" could never log in. Empty is no name."""
+        if not value.strip():
+            raise ValueError("a login needs a name")
+        return value.strip()
 
     @field_validator("password_hash")
     @classmethod
     def _argon2(cls, value: str) -> str:
+        """The hash as argon2 reads it. One cut short or changed in copying was accepted and
+        then refused every password, so its user could never log in and nothing said why."""
+        value = value.strip()
         if not value.startswith("$argon2"):
             raise ValueError("must be an argon2 hash from `mailsift web hash-password`")
+        if not ARGON2_HASH.fullmatch(value):
+            raise ValueError("not a whole argon2 hash (cut short or changed in copying?): paste "
+                             "the line `mailsift web hash-password` prints")
         return value
 
     @field_validator("addresses")
     @classmethod
-    def _addresses(cls, values: list[str]) -> list[str]:
+    def _addresses(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        """A user sees only mail to their addresses: one without any logged in to an empty
+        list, with no word why."""
+        if not values and info.data.get("role") == "user":
+            raise ValueError("a user (role user) sees only mail to their addresses: give at "
+                             "least one, or role = \"admin\"")
         return [mail_address(v) for v in values]
+
+
+# The PHC string argon2 writes: $argon2id$v=19$m=65536,t=3,p=4$SALT$HASH (base64, no padding).
+ARGON2_HASH = re.compile(r"\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+")
 
 
 class WebConfig(Section):
@@ -1024,7 +1057,9 @@ class WebConfig(Section):
         "withdraw a message's digests on every host, so they are left to admins. Where users must "
         "not teach the site's Bayes (a hosting provider's customers), keep only release and delete.")
     users: list[WebUser] = Field(default_factory=list, description="Logins, each a [[web.users]] "
-                                 "table; the UI refuses to start without an admin.")
+                                 "table; the UI refuses to start without an admin.",
+                                 json_schema_extra=_allowed_text("[[web.users]] tables, each "
+                                                                 "with a name of its own"))
 
     @field_validator("listen")
     @classmethod
@@ -1035,6 +1070,18 @@ class WebConfig(Section):
             _checked_host_port("0.0.0.0" + value, "127.0.0.1:8025")
             return value
         return _checked_host_port(value, "127.0.0.1:8025")
+
+    @field_validator("users")
+    @classmethod
+    def _one_login_per_name(cls, users: list[WebUser]) -> list[WebUser]:
+        """Logins go by name, to the first user of that name: a second one could never log in
+        (nor its addresses' owner see their mail), and nothing said why."""
+        names = [user.name for user in users]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise OwnValue(f"{names.count(twice)} users are named {twice!r}; only the first "
+                           "could log in")
+        return users
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -1168,9 +1215,9 @@ def _explain(error: dict[str, Any], source: str) -> str:
         close = difflib.get_close_matches(str(path[-1]), known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"{source}: unknown key '{key}'{hint}; allowed here: {', '.join(known)}"
-    got = error.get("input")
+    got = "" if isinstance(error.get("ctx", {}).get("error"), OwnValue) else f" (got {error.get('input')!r})"
     message = error["msg"].removeprefix("Value error, ")
-    return masked_urls(f"{source}: {key}: {message} (got {got!r}); allowed: {_allowed(path)}")
+    return masked_urls(f"{source}: {key}: {message}{got}; allowed: {_allowed(path)}")
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:

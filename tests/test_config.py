@@ -76,8 +76,10 @@ def _commented_tables(lines: list[str]) -> list[tuple[str, range]]:
 def _uncommented(name: str, block: range) -> str:
     """The example file as an admin makes it to use one example, following its own comments:
     delete the `NAME = []` line above the example (one below it is left: the file does not say
-    to delete that one), uncomment the example."""
-    lines = EXAMPLE.read_text().splitlines()
+    to delete that one), uncomment the example, and put in the hash `mailsift web hash-password`
+    made where the file says so (its "$argon2id$..." is no hash: no password would match it)."""
+    lines = EXAMPLE.read_text().replace('"$argon2id$..."', f'"{ARGON2}"').replace(
+        '"$argon2id$v=19$m=65536,t=3,p=4$..."', f'"{ARGON2}"').splitlines()
     edited = [line.removeprefix(EXAMPLE_LINE) if n in block else line for n, line in enumerate(lines)]
     defaults = [n for n in range(block.start) if lines[n] == f"{name.rpartition('.')[2]} = []"]
     if defaults:
@@ -116,6 +118,14 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     path.write_text("[scoring]\nrequired_score = 6.5\n")
     monkeypatch.setenv("MAILSIFT_CONFIG", str(path))
     assert load_config(None).scoring.required_score == 6.5
+
+
+def test_a_web_user_is_kept_as_its_login_goes_by_it() -> None:
+    """Names and hashes trimmed, as the login form's name is and as argon2 reads a hash: an
+    admin without addresses is fine (they see every message)."""
+    config = parse_config({"web": {"users": [{"name": " admin ", "password_hash": f" {ARGON2}\n",
+                                              "role": "admin"}]}}, "m.toml")
+    assert (config.web.users[0].name, config.web.users[0].password_hash) == ("admin", ARGON2)
 
 
 def test_recipient_patterns_and_user_addresses_are_kept_lowercased_and_trimmed() -> None:
@@ -258,6 +268,24 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
      '["127.0.0.1", "::1", "10.0.0.0/24"]'),
     ({"web": {"trusted_proxies": ["*"]}}, "web.trusted_proxies: '*' is not an IP address"),
     ({"web": {"trusted_proxies": "127.0.0.1"}}, "web.trusted_proxies: Input should be a valid list"),
+    # Each of these loaded, and its user could never log in, or saw an empty list, unexplained.
+    ({"web": {"users": [{"name": "jane", "password_hash": ARGON2}]}},
+     "web.users.0.addresses: a user (role user) sees only mail to their addresses: give at least "
+     'one, or role = "admin" (got []); allowed: full mail addresses, e.g. ["jane@example.org"]'),
+    ({"web": {"users": [{"name": "jane", "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ",
+                         "role": "admin"}]}},
+     "web.users.0.password_hash: not a whole argon2 hash (cut short or changed in copying?): paste "
+     "the line `mailsift web hash-password` prints"),
+    ({"web": {"users": [{"name": "jane", "password_hash": "jane-pass-123", "role": "admin"}]}},
+     "web.users.0.password_hash: must be an argon2 hash from `mailsift web hash-password` (got "
+     "'jane-pass-123'); allowed: the whole line `mailsift web hash-password` prints, "
+     "$argon2id$v=19$m=...,t=...,p=...$SALT$HASH"),
+    ({"web": {"users": [{"name": " ", "password_hash": ARGON2, "role": "admin"}]}},
+     "web.users.0.name: a login needs a name (got ' '); allowed: a login name, e.g. \"jane\""),
+    ({"web": {"users": [{"name": "admin", "password_hash": ARGON2, "role": "admin"},
+                        {"name": "admin", "password_hash": ARGON2, "addresses": ["a@example.org"]}]}},
+     "web.users: 2 users are named 'admin'; only the first could log in; allowed: [[web.users]] "
+     "tables, each with a name of its own"),
     ({"web": {"user_actions": ["release", "report"]}},
      "(got 'report'); allowed: a list, each one of 'release', 'release-ham', 'delete', 'spam', "
      "'ham', 'forget', 'spam-report', 'ham-revoke'"),

@@ -39,9 +39,11 @@ def session_secret(config: Config) -> str:
 
 
 def check_users(config: Config) -> None:
+    """Named with the file and key, as a config error is: the admin must know where to add it."""
     if not any(u.role == "admin" for u in config.web.users):
-        raise WebError("no admin in [[web.users]] (there is no default password): add one with a "
-                       "hash from `mailsift web hash-password`")
+        raise WebError(f"{config.source}: web.users: no admin in [[web.users]] (there is no "
+                       "default password); allowed: at least one with role = \"admin\" and a "
+                       "password_hash from `mailsift web hash-password`")
 
 
 def serve(config: Config) -> None:

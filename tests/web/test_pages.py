@@ -195,7 +195,10 @@ def cli_config(tmp_path: Path) -> Path:
 def test_web_refuses_to_start_without_an_admin(cli_config: Path) -> None:
     done = CliRunner().invoke(cli, ["--config", str(cli_config), "web"], standalone_mode=False)
     assert getattr(done.exception, "exit_code", 0) == 2
-    assert "no admin" in str(getattr(done.exception, "message", ""))
+    assert str(getattr(done.exception, "message", "")) == (
+        f"web: {cli_config}: web.users: no admin in [[web.users]] (there is no default password); "
+        'allowed: at least one with role = "admin" and a password_hash from `mailsift web '
+        'hash-password`')
 
 
 def test_a_command_run_in_process_leaves_logging_as_it_was(cli_config: Path) -> None:
