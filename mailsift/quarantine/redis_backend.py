@@ -253,8 +253,28 @@ class RedisBackend:
         found.sort(key=lambda r: (sort_value(r, query.sort), r["id"]), reverse=query.descending)
         if query.limit is None:
             return found[query.offset:], len(found)
-        page = found[query.offset:query.offset + query.limit]
-        return list(self._records([r["id"] for r in page])), len(found)
+        return self._page(found, query.offset, query.limit)
+
+    def _page(self, found: list[dict[str, Any]], offset: int,
+              limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The records of one page of `found` (summaries, in order) and the total of what can be
+        listed. A summary can be intact where its record is damaged (a redis-cli edit of the
+        record alone): such a message is left out of the page (with its warning), and was still
+        counted in the total, so the list said "2 of 3" with one named unreadable. It is taken
+        out of `found` and the page filled from the next, and its summary dropped: every later
+        search then reads its record (see `_summaries`) and leaves it out before counting."""
+        records: dict[str, dict[str, Any]] = {}
+        while True:
+            ids = [r["id"] for r in found[offset:offset + limit]]
+            damaged: list[str] = []
+            records.update((r["id"], r) for r in self._records([i for i in ids if i not in records],
+                                                                damaged))
+            if not damaged:
+                return [records[i] for i in ids if i in records], len(found)
+            with self._call(write=True):
+                self.client.hdel(self._key("summary"), *damaged)
+            unreadable = set(damaged)
+            found = [r for r in found if r["id"] not in unreadable]
 
     def _candidates(self, query: Query) -> list[str]:
         low = query.since.timestamp() if query.since else "-inf"

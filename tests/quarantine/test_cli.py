@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import subprocess
@@ -345,6 +346,29 @@ def test_list_prints_one_page_and_says_how_to_get_the_next(backend_config: Path)
     everything = run(backend_config, "list", "--all", "--sort", "score")
     assert [ids[i] for i in listed_ids(everything)] == list(range(6, -1, -1))
     assert everything.splitlines()[-1] == "7 of 7 message(s)"
+
+
+def test_a_damaged_redis_record_is_not_counted_in_the_total(
+        config_path: Path, quarantine_redis: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A record a redis-cli edit left as no JSON, its summary intact, was named in a warning and
+    left out of the list but counted in its total: "2 of 3 message(s)", and its page of one
+    was empty. The web UI's list counts with the same search."""
+    with quarantine_redis.client() as client:
+        client.flushall()
+    config_path.write_text(config_path.read_text().replace(
+        "[quarantine]\n", f'[quarantine]\nindex = "{quarantine_redis.url}"\n'))
+    store = load_quarantine(config_path)
+    one, garbled, three = (store.put(make_message(s), make_meta(score=score, subject=s))
+                           for score, s in ((10.0, "One"), (20.0, "Garbled"), (30.0, "Three")))
+    with quarantine_redis.client() as client:
+        client.hset(f"mailsift:quarantine:msg:{garbled}", "record", "{not json")
+    caplog.set_level(logging.WARNING)
+    second = run(config_path, "list", "--sort", "score", "--limit", "1", "--page", "2")
+    assert (listed_ids(second), second.splitlines()[-1]) == ([one], "1 of 2 message(s), page 2 of 2")
+    whole = run(config_path, "list")
+    assert (listed_ids(whole), whole.splitlines()[-1]) == ([three, one], "2 of 2 message(s)")
+    warned = [r.getMessage() for r in caplog.records if garbled in r.getMessage()]
+    assert len(warned) == 2 and all("is not JSON" in line for line in warned), warned  # one a list
 
 
 @pytest.mark.parametrize("option", ["--page", "--limit"])
