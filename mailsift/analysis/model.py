@@ -222,6 +222,11 @@ class Message:
     # whichever copy of it is read.
     scan_max_bytes: int | None = None
     body_cut: bool = False
+    # The message as the milter's worker holds it, when that is not `raw` read whole: a message
+    # whose CRLF form is over scan.max_bytes, held as its headers and the first scan.max_bytes
+    # of its body with the CRLF line ends Postfix hands a milter (`parse.milter_held`). None
+    # when the message fits: then every copy is read whole, as it always was. See `held`.
+    held_raw: bytes | None = None
     # actions.subject_tag: what the milter puts in front of a spam's Subject, which the delivered
     # copy has and the milter's does not, so the Bayes tokenizer leaves it out (rules see it).
     subject_tag: str = ""
@@ -254,6 +259,14 @@ class Message:
 
     def has_header(self, name: str) -> bool:
         return name.lower() in self._by_name
+
+    @property
+    def held(self) -> bytes:
+        """The message's bytes as the milter's worker holds them, for `full` rules, DKIM and ARC,
+        which read the message itself rather than its analysis: for a big message read from a
+        file (LF lines, the whole body) they saw more text than the milter scored, so `mailsift
+        check` of the delivered copy could hit a rule or verify a signature the milter did not."""
+        return self.raw if self.held_raw is None else self.held_raw
 
     @property
     def subject(self) -> str:

@@ -95,6 +95,7 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
         part_headers=walk.part_headers,
         body_cut=body_cut,
         scan_max_bytes=config.scan.max_bytes,
+        held_raw=_milter_held(data[:block.body_start], body, config.scan.max_bytes),
         subject_tag=config.actions.subject_tag,
     )
 
@@ -111,6 +112,17 @@ def _milter_view(data: bytes, start: int, limit: int) -> tuple[bytes, int]:
     if size == limit - 1 and data[end:end + 1] == b"\n":
         return data[start:end] + b"\r", end
     return data[start:end], end
+
+
+def _milter_held(head: bytes, body: bytes, limit: int) -> bytes | None:
+    """The message as the milter's worker holds it (`Message.held_raw`): the header block `head`
+    and `body`, the part of the body it reads (`_milter_view`), with the CRLF line ends Postfix
+    sends. None when that is within `limit`: the message is read whole, as before, by every path.
+    Past it, a `full` rule reads its first `limit` bytes, which the LF lines of a file, its whole
+    body, reached further into than the milter's; DKIM and ARC judge its body, not the file's."""
+    if len(head) + head.count(b"\n") + len(body) + body.count(b"\n") <= limit:
+        return None
+    return (head + body).replace(b"\n", b"\r\n")
 
 
 def crlf_cut(data: bytes, start: int, limit: int) -> tuple[int, int]:

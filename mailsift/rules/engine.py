@@ -215,7 +215,8 @@ class RuleTexts:
 
     @cached_property
     def full(self) -> str:
-        return self.msg.raw[: self.scan.max_bytes].decode("utf-8", "replace")
+        # The message as the milter holds it (CRLF), so a big file is read no further than it
+        return self.msg.held[: self.scan.max_bytes].decode("utf-8", "replace")
 
 
 def part_scan(text: str, limit: int, marks: str) -> str:
