@@ -15,6 +15,9 @@ SUBJECT_WIDTH = 40
 SENDER_WIDTH = 28
 
 
+SINCE_FORMS = "7d, 12h, 2024-05-01 or an ISO time"  # what parse_since reads, for its users
+
+
 def parse_since(value: str) -> datetime:
     """'7d', '12h', '2024-05-01' or an ISO time (UTC unless it says otherwise); ValueError."""
     try:
@@ -25,7 +28,7 @@ def parse_since(value: str) -> datetime:
             return datetime.now(UTC) - delta
         when = datetime.fromisoformat(value.strip())
     except (ValueError, OverflowError):
-        raise ValueError(f"--since {value!r}: use 7d, 12h, 2024-05-01 or an ISO time") from None
+        raise ValueError(f"--since {value!r}: use {SINCE_FORMS}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

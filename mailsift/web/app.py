@@ -10,6 +10,7 @@ the message's history and logged with the user's name.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -56,7 +57,7 @@ from mailsift.quarantine.model import (
     valid_id,
 )
 from mailsift.quarantine.store import QuarantineStore
-from mailsift.quarantine.text import parse_since
+from mailsift.quarantine.text import SINCE_FORMS, parse_since
 from mailsift.report import score_text
 from mailsift.web import stats
 from mailsift.web.auth import (
@@ -95,6 +96,7 @@ ACTIONS = {
     "spam": "Learn as spam", "ham": "Learn as ham", "forget": "Forget",
     "spam-report": "Spam + Report", "ham-revoke": "Ham + Revoke",
 }
+SEARCH_FIELDS = ("to", "from", "subject", "min_score", "since")  # the list's search form
 MAX_PAGE_DIGITS = len(str(MAX_PAGE))  # longer is no page a list can have
 A_TO_Z_FIRST = ("sender", "subject")  # text columns; time and score start newest, highest first
 LEARN = {"spam": "spam", "ham": "ham", "forget": "forget", "spam-report": "spam-report",
@@ -270,7 +272,7 @@ class Pages:
 
     def _query(self, request: Request, viewer: Viewer) -> tuple[Query, dict[str, str], int]:
         params = {k: request.query_params.get(k, "").strip()
-                  for k in ("to", "from", "subject", "min_score", "since", "sort", "dir", "page")}
+                  for k in (*SEARCH_FIELDS, "sort", "dir", "page")}
         scope = viewer.scope()
         if params["to"]:
             wanted = recipient_filter(params["to"])
@@ -305,7 +307,8 @@ class Pages:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return self.render(request, "list.html", records=[viewer.shown(r) for r in records],
                            total=total, page=page, pages=pages, params=params, query=query,
-                           link=link, heading_dir=heading_dir, actions=_allowed(viewer), here=here)
+                           link=link, heading_dir=heading_dir, actions=_allowed(viewer), here=here,
+                           unused=_unused_filters(params), searched=any(params[k] for k in SEARCH_FIELDS))
 
     async def bulk(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)
@@ -517,9 +520,23 @@ def _page(text: str) -> int:
 
 def _number(text: str) -> float | None:
     try:
-        return float(text) if text else None
+        number = float(text) if text else None
     except ValueError:
         return None
+    return number if number is None or math.isfinite(number) else None
+
+
+def _unused_filters(params: dict[str, str]) -> list[str]:
+    """What the search left out, and why: a min. score or a time it cannot read. It searched
+    without them, and the list said nothing, so "abc" or "yesterday" looked as if it held."""
+    unused = []
+    if params["min_score"] and _number(params["min_score"]) is None:
+        unused.append(f"Min. score {params['min_score']!r} is not a number, e.g. 8 or 12.5; the "
+                      "list is not filtered by score.")
+    if params["since"] and _since(params["since"]) is None:
+        unused.append(f"Since {params['since']!r}: use {SINCE_FORMS}; the list is not filtered "
+                      "by time.")
+    return unused
 
 
 def _since(text: str) -> datetime | None:

@@ -351,6 +351,43 @@ def test_odd_search_parameters_give_the_list_not_an_error(client: TestClient, st
     assert "still-listed" in client.get("/", params={"page": "-1", "since": "9" * 40 + "d"}).text
 
 
+def empty_row(page: str) -> str:
+    """What the list's table says when it shows no message."""
+    found = re.search(r'<td colspan="7" class="empty">(.*?)</td>', page)
+    assert found, "the list shows messages"
+    return re.sub(r"<[^>]+>", "", html.unescape(found.group(1)))
+
+
+def alerts(page: str) -> list[str]:
+    return [html.unescape(text) for text in re.findall(r'<p class="error" role="alert">([^<]*)</p>', page)]
+
+
+def test_a_search_value_it_cannot_read_is_named_not_ignored(
+        client: TestClient, store: QuarantineStore) -> None:
+    """A min. score of "abc" or a since of "yesterday" was left out in silence: the whole list
+    came back, as if every message were above that score or that recent."""
+    store.put(make_message(), make_meta(score=4.0, subject="low-score"))
+    log_in(client, "admin")
+    page = client.get("/", params={"min_score": "abc", "since": "yesterday"}).text
+    assert alerts(page) == [
+        "Min. score 'abc' is not a number, e.g. 8 or 12.5; the list is not filtered by score.",
+        "Since 'yesterday': use 7d, 12h, 2024-05-01 or an ISO time; the list is not filtered by time."]
+    assert "low-score" in page
+    assert alerts(client.get("/", params={"min_score": "8", "since": "2d"}).text) == []
+
+
+def test_an_empty_list_says_why(tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """Past the last page the list said "No messages match." beside "Page 9 of 2", of a list
+    whose search matched seven; with nothing held it said the same, as if a search were on."""
+    with admin_on_pages_of_five(tmp_path, password_hashes, 7) as client:
+        assert empty_row(client.get("/?sort=score&page=9").text) == (
+            "Page 9 is past the last page, 2: go to page 2.")
+        assert 'href="/?sort=score&amp;page=2"' in client.get("/?sort=score&page=9").text
+        assert empty_row(client.get("/?subject=nothing-like-it").text) == "No messages match."
+        log_in(client, "bob")  # the seven are Jane's
+        assert empty_row(client.get("/").text) == "No messages are held for your addresses."
+
+
 def test_forget_says_whether_it_took_anything_back(client: TestClient, store: QuarantineStore) -> None:
     """The flash read "Learned (forget): forgotten (unknown)." for a message never learned and
     "Learned (forget): forgotten (forgotten)." for one taken back, as `quarantine learn` did."""
