@@ -78,6 +78,17 @@ def _utf8_header(raw: bytes) -> bool:
     return True
 
 
+class AlreadyReleased(QuarantineError):
+    """Every recipient asked for had the message released before: nothing was sent. The text
+    names `--again`, the command's way to send one more; the web UI, which has none, words
+    it from `recipients`."""
+
+    def __init__(self, message_id: str, recipients: list[str]) -> None:
+        super().__init__(f"message {message_id} was already released to {', '.join(recipients)} "
+                         "(release again on purpose: --again)")
+        self.recipients = recipients
+
+
 def release(config: Config, store: QuarantineStore, message_id: str, user: str,
             to: list[str] | None = None, again: bool = False) -> list[str]:
     """Deliver the original message to `to` (default: its quarantined recipients), once each.
@@ -91,8 +102,7 @@ def release(config: Config, store: QuarantineStore, message_id: str, user: str,
         wanted = to or record["recipients"]
         recipients = wanted if again else [r for r in wanted if r not in before]
         if not recipients:
-            raise QuarantineError(f"message {message_id} was already released to "
-                                  f"{', '.join(wanted)} (release again on purpose: --again)")
+            raise AlreadyReleased(message_id, wanted)
         refused = smtp_send(config.quarantine.release_via, record["mail_from"], recipients,
                             store.raw(message_id))
         delivered = [r for r in recipients if r not in refused]

@@ -390,9 +390,7 @@ class Pages:
             return "Deleted."
         parts = []
         if action in ("release", "release-ham"):
-            to = viewer.release_to(record)
-            delivered = review.release(self.config, self.store, message_id, who, to)
-            parts.append(f"Released to {', '.join(delivered) or 'nobody'}.")
+            parts.append(self._release(viewer, record))
         if action in LEARN or action == "release-ham":
             mode = LEARN.get(action, "ham")
             outcome = review.learn(self.config, self.store, message_id, who, mode)
@@ -400,6 +398,20 @@ class Pages:
             parts.append(f"{outcome[0].upper()}{outcome[1:]}." if mode == "forget"
                          else f"Learned ({mode}): {outcome}.")
         return " ".join(parts)
+
+    def _release(self, viewer: Viewer, record: dict[str, Any]) -> str:
+        """Release as `viewer` may, once per recipient. A second release said "(release again
+        on purpose: --again)", an option of the command this page does not have: a user cannot
+        use it at all, and an admin is told the command that does."""
+        try:
+            delivered = review.release(self.config, self.store, record["id"], viewer.name,
+                                       viewer.release_to(record))
+        except review.AlreadyReleased as exc:
+            again = (f" (one more copy: mailsift quarantine release {record['id']} --again)"
+                     if viewer.admin else "")
+            raise QuarantineError(f"already released to {', '.join(exc.recipients)}; not sent "
+                                  f"again{again}") from None
+        return f"Released to {', '.join(delivered) or 'nobody'}."
 
     # --- stats and lists ------------------------------------------------------------------------
 

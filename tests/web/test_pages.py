@@ -163,6 +163,29 @@ def test_user_release_goes_only_to_their_own_address(tmp_path: Path, password_ha
     assert store.meta(message_id)["events"][-1]["user"] == "jane"
 
 
+def test_a_second_release_says_so_without_a_command_option(
+        tmp_path: Path, password_hashes: dict[str, str], sink: SmtpSink) -> None:
+    """A second Release said "(release again on purpose: --again)", an option of `quarantine
+    release` that the page has not: a user cannot use it; an admin is told the command."""
+    config = parse_config(web_config(tmp_path, password_hashes,
+                                     quarantine={"release_via": f"127.0.0.1:{sink.port}"}), "t")
+    store = open_quarantine(config.quarantine)
+    message_id = store.put(make_message(), make_meta(["jane@example.org", "bob@example.org"]))
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        flashes = []
+        for name in ("jane", "jane", "admin", "admin"):
+            token = log_in(client, name)
+            done = client.post(f"/message/{message_id}", data={"csrf": token, "action": "release"})
+            flashes.append(flash_of(client.get(done.headers["location"]).text))
+    assert flashes == [
+        "Released to jane@example.org.",
+        f"{message_id}: already released to jane@example.org; not sent again",
+        "Released to bob@example.org.",
+        f"{message_id}: already released to jane@example.org, bob@example.org; not sent again "
+        f"(one more copy: mailsift quarantine release {message_id} --again)"]
+    assert len(sink.wait_for(2)) == 2
+
+
 @contextmanager
 def admin_on_pages_of_five(tmp_path: Path, password_hashes: dict[str, str], messages: int
                            ) -> Iterator[TestClient]:
