@@ -63,8 +63,9 @@ async def _lookups(msg: Message, config: Config, ids: Identities, lookups: Looku
                    verdicts: NetworkVerdicts) -> None:
     spf, signatures, sealed, (record, txt), listed, rdns, domains = await asyncio.gather(
         _isolated("SPF", check_spf(ids, lookups), None),
-        _isolated("DKIM", check_dkim(msg.raw, lookups, config.scan.max_bytes), []),
-        _isolated("ARC", arc.check_arc(msg.raw, lookups, config.network.arc_trusted_sealers), None),
+        # The message as the milter holds it: a file's whole body is not what the milter verified
+        _isolated("DKIM", check_dkim(msg.held, lookups, config.scan.max_bytes), []),
+        _isolated("ARC", arc.check_arc(msg.held, lookups, config.network.arc_trusted_sealers), None),
         _isolated("DMARC record", _policy_records(ids, lookups), (None, None)),
         _isolated("DNS lists", dnslists.check_lists(config.dns, ids, lookups), {}),
         _isolated("reverse DNS", hosts.check_rdns(ids, lookups), {}),
