@@ -316,7 +316,8 @@ class MailsiftMilter(Milter.Base):
         """The first Subject as text, raw 8-bit bytes decoded as the analysis decodes them (UTF-8,
         else the body's charset: `headers.text_of`). Tagged, it is written encoded (RFC 2047),
         and the delivered copy's Subject is read from that: decoded as Windows-1252 (`milter_text`),
-        a KOI8-R Subject became other words than the ones the milter's copy gave Bayes."""
+        a KOI8-R Subject became other words than the ones the milter's copy gave Bayes. The
+        quarantine's record takes it too, so its list, page and digest show the words scored."""
         value = self._first("subject")
         if value is None or not _has_raw_bytes(value):
             return value
@@ -324,7 +325,7 @@ class MailsiftMilter(Milter.Base):
         return text_of(value.encode("utf-8", "surrogateescape"), body_charset(fields), Facts())
 
     def _quarantine_meta(self, queue_id: str, result: Result, decision: Decision) -> dict[str, Any]:
-        subject = self._header("subject") or ""
+        subject = self._subject_text() or ""
         sender = self._header("from") or ""
         return {
             "time": self.arrival.isoformat(), "queue_id": queue_id, "client_ip": self.client_ip,

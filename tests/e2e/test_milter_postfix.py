@@ -21,10 +21,12 @@ from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from mailsift.analysis.relays import parse_received
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Totals
+from mailsift.cli import cli
 from mailsift.config import parse_config
 from mailsift.scanner import Scanner
 from tests.e2e.conftest import (
@@ -39,7 +41,7 @@ from tests.e2e.conftest import (
     launch_milter,
 )
 from tests.e2e.messages import QUARANTINE_MARK, REJECT_MARK, SENDER, TAG_MARK, make_message
-from tests.support.milter_process import MilterProcess, merge
+from tests.support.milter_process import MilterProcess, merge, to_toml
 from tests.support.ports import LOOPBACK
 from tests.support.postfix import PostfixInstance
 from tests.support.sink import Received
@@ -191,10 +193,13 @@ def test_quarantined_mail_is_stored_and_not_delivered(mta: Mta, milter: MilterPr
     assert trace[2].startswith(f"\tfor <{BOB}>; ".encode())
 
 
-def raw_8bit_subject(mark: str) -> tuple[bytes, str]:
-    """A Subject in raw Latin-1 bytes, no RFC 2047: broken, common in spam, and no excuse to fail."""
+def raw_8bit_subject(mark: str, subject: bytes = b"Caf\xe9 cr\xe8me",
+                     charset: str = "utf-8") -> tuple[bytes, str]:
+    """A Subject in raw 8-bit bytes, no RFC 2047: broken, common in spam, and no excuse to fail.
+    `charset`: the body's, which old clients wrote their 8-bit headers in too."""
     raw, message_id = make_message(mark, subject="PLACEHOLDER")
-    return raw.replace(b"Subject: PLACEHOLDER", b"Subject: Caf\xe9 cr\xe8me"), message_id
+    raw = raw.replace(b'charset="utf-8"', f'charset="{charset}"'.encode())
+    return raw.replace(b"Subject: PLACEHOLDER", b"Subject: " + subject), message_id
 
 
 def test_raw_8bit_subject_is_tagged_as_valid_text(mta: Mta, milter: MilterProcess) -> None:
@@ -205,13 +210,28 @@ def test_raw_8bit_subject_is_tagged_as_valid_text(mta: Mta, milter: MilterProces
     assert str(make_header(decode_header(received.header("Subject") or ""))) == f"{SUBJECT_TAG} Café crème"
 
 
-def test_raw_8bit_subject_is_quarantined_not_tempfailed(mta: Mta, milter: MilterProcess) -> None:
-    raw, message_id = raw_8bit_subject(QUARANTINE_MARK)
+@pytest.mark.parametrize(("subject", "charset", "text"), [
+    ("Café crème".encode("latin-1"), "utf-8", "Café crème"),  # declared nowhere: Windows-1252
+    ("Счёт за услуги".encode("koi8-r"), "koi8-r", "Счёт за услуги"),  # the body's charset
+    ("Счёт за услуги".encode(), "koi8-r", "Счёт за услуги"),  # UTF-8 (RFC 6532) first
+], ids=["latin-1-undeclared", "koi8-r-declared", "utf-8"])
+def test_raw_8bit_subject_is_quarantined_not_tempfailed(mta: Mta, milter: MilterProcess, tmp_path: Path,
+                                                        subject: bytes, charset: str, text: str) -> None:
+    """The quarantine showed a KOI8-R Subject, which the analysis (and the tag) read in the
+    body's charset, as Windows-1252 text: "óÞ£Ô ÚÁ ÕÓÌÕÇÉ" in list, show and the web UI."""
+    raw, message_id = raw_8bit_subject(QUARANTINE_MARK, subject, charset)
     sent = mta.send(raw, BOB)
     assert sent.accepted, sent.reply
     [stored] = mta.quarantined(milter, message_id)
-    assert b"Subject: Caf\xe9 cr\xe8me" in stored.raw  # the original bytes are kept
-    assert stored.meta["subject"] == "Café crème"
+    assert b"Subject: " + subject + b"\r\n" in stored.raw  # the original bytes are kept
+    assert stored.meta["subject"] == text
+    config = tmp_path / "review.toml"
+    config.write_text(to_toml(milter.config))
+    listed = CliRunner().invoke(cli, ["--config", str(config), "quarantine", "list",
+                                      "--subject", text.split()[-1]])  # found by its words
+    assert listed.exit_code == 0 and stored.id in listed.output, listed.output
+    shown = CliRunner().invoke(cli, ["--config", str(config), "quarantine", "show", stored.id])
+    assert f"\nSubject:     {text}\n" in shown.output, shown.output
 
 
 @pytest.mark.parametrize(("subject", "shown_start"), [
