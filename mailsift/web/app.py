@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -318,9 +319,7 @@ class Pages:
             self.flash(request, "Select messages and an action first.")
         else:
             results = [await run_in_threadpool(self.apply, viewer, i, action) for i in ids]
-            failed = [r for r in results if r.startswith("!")]
-            self.flash(request, f"{ACTIONS[action]}: {len(ids) - len(failed)} of {len(ids)} done"
-                       + (f"; {'; '.join(f.lstrip('!') for f in failed[:5])}" if failed else ""))
+            request.session["flash"] = bulk_report(ACTIONS[action], results)
         return RedirectResponse(_local(str(form.get("back", "/"))), 303)
 
     # --- one message ----------------------------------------------------------------------------
@@ -359,22 +358,26 @@ class Pages:
         action = str(form.get("action", ""))
         if action not in ACTIONS:
             raise HTTPException(400, "Unknown action.")
-        self.flash(request, (await run_in_threadpool(self.apply, viewer, message_id, action)).lstrip("!"))
+        self.flash(request, (await run_in_threadpool(self.apply, viewer, message_id, action)).line())
         return RedirectResponse(f"/message/{message_id}", 303)
 
-    def apply(self, viewer: Viewer, message_id: str, action: str) -> str:
-        """Do one action as `viewer`; returns the text for the user ('!' first when it failed)."""
+    def apply(self, viewer: Viewer, message_id: str, action: str) -> Done:
+        """Do one action as `viewer`; says what it did, for the user and the log."""
+        subject = None
         try:
             record = self._record(viewer, message_id)
-            result = self._do(viewer, record, action)
+            subject = str(record.get("subject") or "(no subject)")
+            done = Done(message_id, True, self._do(viewer, record, action), subject)
         except HTTPException as exc:
-            result = f"!{message_id}: {'no such message' if exc.status_code == 404 else exc.detail}"
+            done = Done(message_id, False, "no such message" if exc.status_code == 404 else
+                        str(exc.detail), subject)
         except QuarantineError as exc:
             if not _shown_to(viewer, exc):
                 raise  # the 503 page (see _unavailable), with the reason in the log
-            result = f"!{message_id}: {exc}"
-        log.info("user=%s action=%s id=%s result=%s", viewer.name, action, message_id, result)
-        return result
+            done = Done(message_id, False, str(exc), subject)
+        log.info("user=%s action=%s id=%s result=%s", viewer.name, action, message_id,
+                 done.line() if done.ok else f"!{done.line()}")
+        return done
 
     def _do(self, viewer: Viewer, record: dict[str, Any], action: str) -> str:
         message_id, who = record["id"], viewer.name
@@ -490,6 +493,56 @@ class Pages:
     def _held(self, address: str, kind: str) -> set[str]:
         kept = self.store.backend.all_lists().get(address)
         return kept.entries(kind) if kept else set()
+
+
+@dataclass(frozen=True)
+class Done:
+    """What one action did to one message."""
+
+    message_id: str
+    ok: bool
+    text: str  # what happened, or why not, without the id
+    subject: str | None  # how its reviewer knows the message; None when it could not be read
+
+    def line(self) -> str:
+        """The text as the message's own page flashes it (and the log gives it)."""
+        return self.text if self.ok else f"{self.message_id}: {self.text}"
+
+
+BULK_NAMED = 3  # messages named per outcome of a bulk action; the rest are counted
+# Characters of outcomes listed: the report travels in the session cookie, which a browser drops
+# (logging its user out) past some 4 KB, base64 and the session's own fields included.
+BULK_CHARS = 1500
+SUBJECT_SHOWN = 50
+
+
+def bulk_report(label: str, results: list[Done]) -> list[str]:
+    """The flash of a bulk action: how many were done, then each outcome with the messages it
+    befell, by subject. It said only "Release: 4 of 5 done" and the ids of the failures: which
+    went to whom, which a learn left as they were, and which message failed went unsaid."""
+    outcomes: dict[tuple[bool, str], list[str]] = {}
+    for done in results:
+        outcomes.setdefault((done.ok, done.text.rstrip(".")), []).append(_named(done))
+    lines = [f"{text}: {_names(names)}" if ok else f"Not done ({text}): {_names(names)}"
+             for (ok, text), names in outcomes.items()]
+    shown = next((n for n in range(len(lines)) if sum(map(len, lines[:n + 1])) > BULK_CHARS),
+                 len(lines))
+    if shown < len(lines):
+        lines[shown:] = [f"and {len(lines) - shown} other outcome(s): see the messages' history"]
+    ok = sum(done.ok for done in results)
+    return [f"{label}: {ok} of {len(results)} done.", *lines]
+
+
+def _named(done: Done) -> str:
+    if done.subject is None:
+        return done.message_id
+    subject = done.subject
+    return f"“{subject if len(subject) <= SUBJECT_SHOWN else subject[:SUBJECT_SHOWN - 1] + '…'}”"
+
+
+def _names(names: list[str]) -> str:
+    more = len(names) - BULK_NAMED
+    return ", ".join(names[:BULK_NAMED]) + (f" and {more} more" if more > 0 else "")
 
 
 def _unchanged(entry: str, kind: str, address: str, adding: bool) -> str:

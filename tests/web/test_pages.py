@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from mailsift.cli import cli
 from mailsift.config import Config, parse_config
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
-from mailsift.web.app import create_app
+from mailsift.web.app import SESSION_COOKIE, create_app
 from tests.quarantine.conftest import informational_meta, make_capped_meta, make_message, make_meta
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisClusterServers
@@ -184,6 +184,62 @@ def test_a_second_release_says_so_without_a_command_option(
         f"{message_id}: already released to jane@example.org, bob@example.org; not sent again "
         f"(one more copy: mailsift quarantine release {message_id} --again)"]
     assert len(sink.wait_for(2)) == 2
+
+
+def flash_details(page: str) -> list[str]:
+    """The lines under a bulk action's flash: each outcome and the messages it befell."""
+    found = re.search(r'<ul class="flash-detail">(.*?)</ul>', page, re.S)
+    assert found, "page flashes no details"
+    return [html.unescape(line) for line in re.findall(r"<li>([^<]*)</li>", found.group(1))]
+
+
+def test_a_bulk_action_says_what_befell_each_message(
+        tmp_path: Path, password_hashes: dict[str, str], sink: SmtpSink) -> None:
+    """A bulk Release said "Release: 2 of 3 done" and the id of the one that failed: not whom
+    the others went to (Bob only, where Jane had released hers), nor which message failed by a
+    name its reviewer knows; a bulk learn said "done" of messages it left as they were."""
+    config = parse_config(web_config(tmp_path, password_hashes,
+                                     quarantine={"release_via": f"127.0.0.1:{sink.port}"}), "t")
+    store = open_quarantine(config.quarantine)
+    both = store.put(make_message("a"), make_meta(["jane@example.org", "bob@example.org"], subject="Both"))
+    bobs = store.put(make_message("b"), make_meta(["bob@example.org"], subject="Bob's"))
+    janes = store.put(make_message("c"), make_meta(["jane@example.org"], subject="Jane's " + "x" * 60))
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        token = log_in(client, "jane")
+        client.post(f"/message/{janes}", data={"csrf": token, "action": "release"})
+        client.post(f"/message/{both}", data={"csrf": token, "action": "release"})
+        token = log_in(client, "admin")
+        ids = [both, bobs, janes, "no-such-id"]
+        client.post("/bulk", data={"csrf": token, "action": "release", "ids": ids, "back": "/"})
+        page = client.get("/").text
+        assert flash_of(page) == "Release: 2 of 4 done."
+        assert flash_details(page) == [
+            "Released to bob@example.org: “Both”, “Bob's”",
+            f"Not done (already released to jane@example.org; not sent again (one more copy: "
+            f"mailsift quarantine release {janes} --again)): “Jane's {'x' * 42}…”",
+            "Not done (no such message): no-such-id"]
+        client.post("/bulk", data={"csrf": token, "action": "spam", "ids": [bobs]})
+        client.post("/bulk", data={"csrf": token, "action": "spam", "ids": [both, bobs]})
+        assert flash_details(client.get("/").text) == [
+            "Learned (spam): learned as spam: “Both”",
+            "Learned (spam): already learned as spam (nothing changed): “Bob's”"]
+
+
+def test_a_long_bulk_report_is_cut_to_what_the_session_cookie_holds(
+        client: TestClient, store: QuarantineStore) -> None:
+    """Each outcome names its messages: 50 of them failing each in its own words would not fit
+    the cookie the report travels in, and a browser drops a cookie too big, logging its user out."""
+    token = log_in(client, "admin")
+    ids = [f"{'x' * 20}{n:02d}" for n in range(50)]  # each "no such message", by its own id
+    ids = [store.put(make_message(f"m{n}"), make_meta(subject="s" * 60)) for n in range(3)] + ids
+    client.post("/bulk", data={"csrf": token, "action": "delete", "ids": ids})
+    assert 2000 < len(client.cookies[SESSION_COOKIE]) < 3000  # the report is in it, cut short
+    page = client.get("/")
+    assert page.status_code == 200 and flash_of(page.text) == "Delete: 3 of 53 done."
+    details = flash_details(page.text)
+    assert details[0] == f"Deleted: “{'s' * 49}…”, “{'s' * 49}…”, “{'s' * 49}…”"
+    assert details[-1].startswith("and ") and details[-1].endswith(
+        " other outcome(s): see the messages' history")
 
 
 @contextmanager

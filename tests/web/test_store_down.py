@@ -108,7 +108,8 @@ def test_a_damaged_record_is_named_to_an_admin_and_hidden_from_a_user(
         assert f"mailsift quarantine show {held} --raw" in page.text
         client.post("/bulk", data={"action": "delete", "ids": [held], "csrf": token})
         flashed = client.get("/").text
-        assert f"{held}: quarantine index redis at" in flashed and "is not JSON" in flashed
+        assert "Not done (quarantine index redis at" in flashed and "is not JSON" in flashed
+        assert f"{held}</li>" in flashed
     with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
         log_in(client, "jane")
         page = client.get(f"/message/{held}")
