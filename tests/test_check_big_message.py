@@ -12,8 +12,11 @@ file's bytes, as the command does, and once through the command itself).
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import random
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from mailsift.config import Config, load_config
+from mailsift.classifier.tokenizer import tokenize
+from mailsift.config import Config, ScanConfig, load_config
 from mailsift.milter import workers
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import Job, score_job
@@ -199,3 +203,39 @@ def test_the_check_command_prints_the_milters_score(
     shown = json.loads(done.stdout)
     assert sorted((rule["name"], rule["score"]) for rule in shown["rules"]) == hits(milter)
     assert shown["score"] == round(milter.score, 2)
+
+
+def damaged_zip_lines() -> list[str]:
+    """A zip attachment cut short by its sender: its file list cannot be read."""
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("figures.txt", "figures for the region " * 40)
+    return ["--part", "Content-Type: application/zip", "Content-Transfer-Encoding: base64",
+            'Content-Disposition: attachment; filename="figures.zip"', "",
+            *base64.encodebytes(packed.getvalue()[:-10]).decode().splitlines()]
+
+
+def test_check_of_an_mbox_over_the_limit_by_its_quoting_alone_reads_it_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The body as sent is 16 KiB (the least scan.max_bytes), the milter's whole; in an mbox its
+    40 lines starting "From " are quoted as ">From ", 40 bytes over. Check read that copy as
+    cut, which the milter's was not: its damaged zip (ATTACH_ARCHIVE_UNLISTED) was taken for
+    the cut's doing, and its last words went unread."""
+    limit = 16 * 1024
+    lines = ["--part", "Content-Type: text/plain; charset=us-ascii", "",
+             *(f"From the desk of region {n}: figures as agreed" for n in range(40))]
+    tail = [*damaged_zip_lines(), "--part--"]
+    size = sum(len(line) + 2 for line in [*lines, *tail])
+    mail = Big([*lines, "x" * (limit - size - 2), *tail])
+    assert len(mail.crlf_body) == limit
+    scanner = Scanner(Config(scan=ScanConfig(max_bytes=limit)), network=False)
+    monkeypatch.setattr(workers, "_scanner", scanner)
+    monkeypatch.setattr(workers, "_bayes", None)
+    milter = score_job(mail.milter_job(scanner.config)).result
+    assert "ATTACH_ARCHIVE_UNLISTED" in dict(hits(milter))
+    mbox = mail.mbox()
+    assert mbox.count(b"\n>From the desk") == 40
+    checked = scanner.scan(mbox)
+    assert hits(checked) == hits(milter)
+    assert checked.score == milter.score
+    assert tokenize(scanner.analyse(mbox)) == tokenize(scanner.analyse(mail.milter_job(scanner.config).raw))

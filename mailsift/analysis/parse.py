@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 PRINTABLE_ASCII = re.compile(rb"[^\t\n\r\x20-\x7e]")
 NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")  # what bytes.strip() keeps
+MBOX_MARK = b"From "  # an mbox's line before each message, and the start of a line it quotes
+# A body line an mbox writer quoted: "From " as ">From ", ">From " as ">>From " (mboxrd).
+QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
 def analyse(raw: bytes, config: Config, envelope: Envelope | None = None,
@@ -56,11 +59,27 @@ def analyse(raw: bytes, config: Config, envelope: Envelope | None = None,
 
 
 def _strip_mbox_line(raw: bytes) -> bytes:
-    """Drop the `From sender date` line that mbox files put before each message."""
-    if raw.startswith(b"From "):
+    """A message as it was sent, read from an mbox: without the `From sender date` line mbox
+    files put before each message, and with the quoting of its "From " lines undone
+    (`unquoted`), as `mailsift learn` reads an mbox. Left in, each ">" moved the cut at
+    scan.max_bytes one byte before the milter's, so `mailsift check` of an mbox copy over the
+    limit by its quoting alone read it as cut (its last part unread, an attachment's damage not
+    scored) where the milter read it whole, and a signed message's body no longer verified."""
+    if raw.startswith(MBOX_MARK):
         end = raw.find(b"\n")
-        return raw[end + 1:] if end >= 0 else b""
+        return unquoted(raw[end + 1:]) if end >= 0 else b""
     return raw
+
+
+def unquoted(raw: bytes) -> bytes:
+    """A message read out of an mbox as it was sent: one ">" off each line the mbox writer
+    quoted (Python's mailbox module, which reads it, leaves them). The milter reads a body only
+    up to scan.max_bytes, and `analyse` cuts every copy there: each ">" it counted moved the
+    cut of an mbox's copy of a bigger message one byte before the milter's, so its last words
+    were others (a word cut short, the last ones lost) than those autolearn had counted. Which
+    writer quoted what cannot be told (mboxo leaves a sent ">From " as it is, so it loses its
+    ">" here), and words do not change: Bayes reads "From" from either."""
+    return QUOTED_FROM.sub(rb"\1", raw)
 
 
 def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime | None,

@@ -13,7 +13,6 @@ import functools
 import gzip
 import mailbox
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -22,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-MBOX_MARK = b"From "
+from mailsift.analysis.parse import MBOX_MARK, unquoted
+
 GZIP_MAGIC = b"\x1f\x8b"
-# A body line an mbox writer quoted: "From " as ">From ", ">From " as ">>From " (mboxrd).
-QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -240,17 +238,6 @@ def _mbox(path: Path, name: str = "") -> Iterator[Item]:
         yield Item(name, error='not an mbox (no line starts with "From ")')
     for key in keys:
         yield Item(f"{name}#{key}", path=path, index=key)
-
-
-def unquoted(raw: bytes) -> bytes:
-    """A message read out of an mbox as it was sent: one ">" off each line the mbox writer
-    quoted (Python's mailbox module, which reads it, leaves them). The milter reads a body only
-    up to scan.max_bytes, and `analyse` cuts every copy there: each ">" it counted moved the
-    cut of an mbox's copy of a bigger message one byte before the milter's, so its last words
-    were others (a word cut short, the last ones lost) than those autolearn had counted. Which
-    writer quoted what cannot be told (mboxo leaves a sent ">From " as it is, so it loses its
-    ">" here), and words do not change: Bayes reads "From" from either."""
-    return QUOTED_FROM.sub(rb"\1", raw)
 
 
 def looks_like_mail(raw: bytes) -> bool:

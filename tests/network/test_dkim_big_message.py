@@ -19,7 +19,7 @@ import pytest
 from mailsift.config import ScanConfig
 from mailsift.scanner import Scanner
 from tests.network.conftest import DnsFixture, network_config
-from tests.network.messages import signed
+from tests.network.messages import BODY, letter, signed
 from tests.network.zone import SELECTOR, TRUSTED_SEALER
 from tests.test_check_big_message import CUTS, Big, hits, scored_by_milter
 
@@ -105,3 +105,15 @@ def test_the_signature_verifies_where_the_milter_reads_the_body_whole(test_dns: 
     for copy in COPIES.values():
         assert "DKIM_VALID" in dict(hits(whole.scan(copy(signed_mail))))
         assert "arc=pass" in whole.scan(copy(sealed_mail)).auth_results
+
+
+def test_check_of_a_signed_message_read_from_an_mbox_verifies_as_sent(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    """An mbox quotes a body line starting "From " as ">From ": check of that copy verified
+    the quoted body, DKIM_INVALID (body hash), where the milter had the sent one, a pass."""
+    sent = signed(letter(body=BODY + "From the desk of Tom: see you Friday.\n"),
+                  test_dns.dkim_private_key)
+    mbox = b"From tom@shop.test Tue Aug  6 10:55:03 2024\r\n" + sent.replace(b"\nFrom the", b"\n>From the")
+    assert b"\n>From the desk" in mbox
+    assert dict(hits(scanner.scan(mbox))) == dict(hits(scanner.scan(sent)))
+    assert "DKIM_VALID" in dict(hits(scanner.scan(mbox)))
