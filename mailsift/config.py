@@ -292,7 +292,8 @@ RULE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,49}")
 
 
 class DnsList(Section):
-    """One DNS list: a zone queried for relay IPs or for the registrable domains of the links."""
+    """One DNS list: a zone queried for relay IPs or for the registrable domains of the links
+    and of the names written in the text."""
 
     zone: str = Field(description="The list's DNS zone, e.g. zen.example.net; a commercial list's "
                       "private zone (with its access key) works the same.",
@@ -302,7 +303,8 @@ class DnsList(Section):
     score: float = Field(description="The rule's score when the network is used; this is the one "
                          "place it is set.")
     kind: Literal["ip", "uri"] = Field("ip", description="ip: look up the untrusted relays' "
-                                       "addresses; uri: look up the domains the message links to.")
+                                       "addresses; uri: look up the domains the message links to "
+                                       "or writes in its text.")
     codes: list[str] = Field(
         default_factory=list, description="Answers that count as listed, e.g. [\"127.0.0.2\"]; "
         "empty: any 127.0.0.0/8 answer except 127.0.0.1 and 127.255.255.0/24, which lists use to "
@@ -1027,8 +1029,9 @@ class WebConfig(Section):
     base_url: str = Field("", description="The UI's address as users reach it, for the links in "
                           "digests; empty: http://LISTEN.")
     secret_file: str = Field(
-        "", description="File holding the session signing secret; $MAILSIFT_WEB_SECRET when "
-        "empty; neither: a random one per start (everyone logs in again after a restart).")
+        "", description="File holding the session signing secret, at least 16 characters (e.g. "
+        "from `head -c 32 /dev/urandom | base64`); $MAILSIFT_WEB_SECRET when empty; neither: a random one "
+        "per start (everyone logs in again after a restart).")
     secure_cookies: bool = Field(True, description="Mark the session cookie Secure: sent over "
                                  "HTTPS only (browsers allow it on http://127.0.0.1 and localhost "
                                  "too, e.g. through an SSH tunnel); off only for plain-http tests. "

@@ -23,6 +23,8 @@ from tests.network.zone import (
     LISTED_IP,
     LISTED_URI_DOMAIN,
     REFUSING_ZONE,
+    URI_ZONE,
+    WRITTEN_URI_DOMAIN,
 )
 
 RELAYED = ("Received: from mail.listed.test (mail.listed.test [{ip}])\r\n"
@@ -72,7 +74,19 @@ def test_link_to_a_listed_domain_hits_the_uri_list(scanner: Scanner) -> None:
     raw = letter(body=BODY + f"\nOrder at https://pills.{LISTED_URI_DOMAIN}/buy now\n")
     result = scan(scanner, raw)
     assert "URIBL_TEST" in result.rule_names
-    assert LISTED_URI_DOMAIN in next(h.evidence for h in result.hits if h.name == "URIBL_TEST")
+    hit = next(h for h in result.hits if h.name == "URIBL_TEST")
+    assert LISTED_URI_DOMAIN in hit.evidence
+    assert hit.description == f"Domain linked or written in the text listed in {URI_ZONE}"
+
+
+def test_a_listed_domain_written_without_a_link_is_not_described_as_linked(scanner: Scanner) -> None:
+    """The uri list's rule said "Linked domain listed in ..." beside a domain the message only
+    wrote ("type cheap-meds.com into your browser"), which an admin reading the report checked
+    the links for in vain."""
+    raw = letter(body=BODY + f"\nType pills.{WRITTEN_URI_DOMAIN} into your browser\n")
+    hit = next(h for h in scan(scanner, raw).hits if h.name == "URIBL_TEST")
+    assert hit.evidence == f"{WRITTEN_URI_DOMAIN} listed in {URI_ZONE} (127.0.0.2)"
+    assert hit.description == f"Domain linked or written in the text listed in {URI_ZONE}"
 
 
 def test_link_to_an_unlisted_domain_does_not_hit(scanner: Scanner) -> None:

@@ -26,7 +26,10 @@ def list_rules(config: DnsConfig) -> dict[str, RuleDef]:
 
 
 def _rule(entry: DnsList) -> RuleDef:
-    looked_up = "Relay address" if entry.kind == "ip" else "Linked domain"
+    """A uri list is asked about the domains of links and those written in the text without one
+    (`identities._uri_domains`), so its description names both: "Linked domain" read as wrong
+    beside the evidence of a domain the message only wrote."""
+    looked_up = "Relay address" if entry.kind == "ip" else "Domain linked or written in the text"
     return RuleDef(
         name=entry.rule, kind="header", source=f"config dns list {entry.zone}",
         eval_name="dns_list", eval_args=(entry.rule,),
