@@ -1030,8 +1030,8 @@ class WebConfig(Section):
                           "digests; empty: http://LISTEN.")
     secret_file: str = Field(
         "", description="File holding the session signing secret, at least 16 characters (e.g. "
-        "from `head -c 32 /dev/urandom | base64`); $MAILSIFT_WEB_SECRET when empty; neither: a random one "
-        "per start (everyone logs in again after a restart).")
+        "from `head -c 32 /dev/urandom | base64`); $MAILSIFT_WEB_SECRET when empty; neither: a "
+        "random one per start (everyone logs in again after a restart).")
     secure_cookies: bool = Field(True, description="Mark the session cookie Secure: sent over "
                                  "HTTPS only (browsers allow it on http://127.0.0.1 and localhost "
                                  "too, e.g. through an SSH tunnel); off only for plain-http tests. "

@@ -34,7 +34,11 @@ def session_secret(config: Config) -> str:
                     "the UI restarts", SECRET_ENV)
         return secrets.token_urlsafe(32)
     if len(secret) < MIN_SECRET:
-        raise WebError(f"the session secret is shorter than {MIN_SECRET} characters")
+        # It named neither the file nor the variable it was read from, nor how to make a longer one.
+        where = (f"{config.source}: web.secret_file: {config.web.secret_file}"
+                 if config.web.secret_file else f"${SECRET_ENV}")
+        raise WebError(f"{where}: the session secret is {len(secret)} characters; allowed: at "
+                       f"least {MIN_SECRET}, e.g. made by `head -c 32 /dev/urandom | base64`")
     return secret
 
 

@@ -280,6 +280,26 @@ def test_web_refuses_to_start_without_an_admin(cli_config: Path) -> None:
         'hash-password`')
 
 
+def test_a_short_session_secret_is_named_with_where_it_came_from(
+        tmp_path: Path, password_hashes: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """"the session secret is shorter than 16 characters" named neither the file nor the
+    variable it came from, nor how to make one long enough."""
+    secret = tmp_path / "web.secret"
+    secret.write_text("short\n")
+    data = web_config(tmp_path, password_hashes, web={"secret_file": str(secret)})
+    path = tmp_path / "mailsift.toml"
+    path.write_text(to_toml(data))
+    done = CliRunner().invoke(cli, ["--config", str(path), "web"], standalone_mode=False)
+    assert getattr(done.exception, "message", "") == (
+        f"web: {path}: web.secret_file: {secret}: the session secret is 5 characters; allowed: "
+        "at least 16, e.g. made by `head -c 32 /dev/urandom | base64`")
+    path.write_text(to_toml(web_config(tmp_path, password_hashes)))
+    monkeypatch.setenv("MAILSIFT_WEB_SECRET", "0123456789")
+    done = CliRunner().invoke(cli, ["--config", str(path), "web"], standalone_mode=False)
+    assert getattr(done.exception, "message", "").startswith(
+        "web: $MAILSIFT_WEB_SECRET: the session secret is 10 characters; allowed: at least 16")
+
+
 def test_a_command_run_in_process_leaves_logging_as_it_was(cli_config: Path) -> None:
     """`mailsift web` set the `mailsift` logger to INFO and left it so: after the test above, a
     test counting log records counted INFO lines too, so the order tests ran in changed results.
