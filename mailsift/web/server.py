@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 
 from mailsift.config import Config, split_host_port
 from mailsift.secrets import SecretError, read_secret
@@ -50,6 +51,23 @@ def check_users(config: Config) -> None:
                        "password_hash from `mailsift web hash-password`")
 
 
+def check_listen(config: Config, host: str, port: int) -> None:
+    """Bind web.listen once before uvicorn does, as uvicorn will (SO_REUSEADDR, IPv6 for a host
+    with a colon). A port in use, or an address of another host, stopped uvicorn with exit
+    status 3 and "ERROR: [Errno 98] error while attempting to bind on address ...", after the
+    log had said the UI was running there, naming no key."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise WebError(f"{config.source}: web.listen: cannot listen on {config.web.listen}: "
+                           f"{exc.strerror} (another program, or another mailsift web, holds that "
+                           "port, or the address is not this host's); allowed: a free HOST:PORT "
+                           "of this host, e.g. 127.0.0.1:8025") from None
+
+
 def serve(config: Config) -> None:
     import uvicorn
 
@@ -58,6 +76,7 @@ def serve(config: Config) -> None:
 
     check_users(config)
     host, port = split_host_port(config.web.listen)  # a HOST:PORT since the config loaded (ded8d03)
+    check_listen(config, host, port)
     store = open_quarantine(config.quarantine, subaddressing=config.subaddressing)
     app = create_app(config, store, session_secret(config))
     log.info("review UI on http://%s:%d/", host, port)

@@ -6,6 +6,7 @@ import gc
 import html
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -298,6 +299,28 @@ def test_a_short_session_secret_is_named_with_where_it_came_from(
     done = CliRunner().invoke(cli, ["--config", str(path), "web"], standalone_mode=False)
     assert getattr(done.exception, "message", "").startswith(
         "web: $MAILSIFT_WEB_SECRET: the session secret is 10 characters; allowed: at least 16")
+
+
+def test_a_listen_address_in_use_is_named_with_its_key(
+        tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """uvicorn stopped with exit status 3 and "ERROR: [Errno 98] error while attempting to bind
+    on address ('127.0.0.1', PORT): address already in use", after the log said the UI ran
+    there; a listen address of another host the same way."""
+    path = tmp_path / "mailsift.toml"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        path.write_text(to_toml(web_config(tmp_path, password_hashes, web={"listen": listen})))
+        done = CliRunner().invoke(cli, ["--config", str(path), "web"], standalone_mode=False,
+                                  env={"MAILSIFT_WEB_SECRET": "s" * 32})
+    assert getattr(done.exception, "exit_code", 0) == 2
+    assert getattr(done.exception, "message", "") == (
+        f"web: {path}: web.listen: cannot listen on {listen}: Address already in use (another "
+        "program, or another mailsift web, holds that port, or the address is not this host's); "
+        "allowed: a free HOST:PORT of this host, e.g. 127.0.0.1:8025")
+    path.write_text(to_toml(web_config(tmp_path, password_hashes, web={"listen": "192.0.2.1:8025"})))
+    done = CliRunner().invoke(cli, ["--config", str(path), "web"], standalone_mode=False)
+    assert "web.listen: cannot listen on 192.0.2.1:8025: Cannot assign requested address" in getattr(
+        done.exception, "message", "")
 
 
 def test_a_command_run_in_process_leaves_logging_as_it_was(cli_config: Path) -> None:
