@@ -25,9 +25,13 @@ it finds nothing, as its tokens change too (the analysis reads less of it); a me
 the new limit keeps its digest. Forget such mail before lowering the limit.
 
 Blank space past the limit is not a cut (the milter's `_blank_rest`, as `analyse`), so a body
-over it by its last line ends only is hashed whole from every copy. Copies still differ for a
-body over the limit by no more than the ">" quoting its "From " lines, which the digest undoes,
-or whose such ">" make up over half the limit: the milter's copy cannot tell.
+over it by its last line ends only is hashed whole from every copy. The limit counts the body
+as sent, its ">From " lines with their ">" as the milter got them: a copy read from an mbox has
+the mbox's own quoting undone before this (`analysis.parse.unquoted`, by `analyse` and by
+`mailsift learn`'s mbox reader). Counted without them, a body over the limit by no more than
+the ">" of its "From " lines was hashed whole from a file and by its start in the milter, which
+cut it. Copies still differ for a body whose such ">" make up over half the limit: the leading
+part the milter holds is then shorter, once they are undone, than a whole copy's.
 
 Report digests must survive what spammers vary between copies — the greeting, a recipient's name,
 tracking parameters in links — so they hash normalised lines of the visible text (lower-case,
@@ -72,9 +76,9 @@ def learn_digest(msg: Message) -> str:
     ident = f"{msg.header('Message-ID').strip()}\0{msg.header('Date').strip()}\0".encode()
     limit = min(msg.scan_max_bytes or DIGEST_LIMIT, DIGEST_LIMIT)
     if not msg.body_cut:
-        whole = _mailbox_neutral(body)
-        if len(whole) + whole.count(b"\n") <= limit:
-            return _sha(ident + whole, 20)
+        sent = body.replace(b"\r\n", b"\n").rstrip()  # counted as the milter counts it
+        if len(sent) + sent.count(b"\n") <= limit:
+            return _sha(ident + _mailbox_neutral(body), 20)
     return _sha(ident + _leading(body[:limit], limit // 2), 20, LEADING)
 
 

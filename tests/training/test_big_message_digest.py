@@ -304,3 +304,27 @@ def test_a_report_made_from_the_milters_copy_is_revoked_from_the_held_copy(
     assert outcome == "relearned as ham, report revoked"
     assert not bayes.revoke(analyse(BIG.file(), config))  # nothing left to withdraw
     assert bayes.store.totals() == Totals(0, 1)
+
+
+def test_a_body_over_the_limit_by_its_senders_quoted_from_lines_has_the_milters_digest(
+        tmp_path: Path) -> None:
+    """A body whose 40 lines start ">From " as sent (a quoted mbox excerpt, say), 20 bytes over
+    16 KiB: the milter cut it and named it by its start, while the digest counted every other
+    copy without those 40 ">", found it within the limit and hashed it whole: two digests. An
+    mbox writes those lines as ">>From ", which analyse and learn's mbox reader take back to
+    what was sent."""
+    limit = 16 * 1024
+    words = distinct_words()
+    lines = [">From " + " ".join(next(words) for _ in range(6)) for _ in range(40)]
+    mail = Mail([*lines, "x" * (limit - sum(len(line) + 2 for line in lines) + 18)])
+    config = scan_config(limit)
+    milter = seen_by_milter(mail, config)
+    assert milter.body_cut
+    quoted = mail.mbox().replace(b"\n>From ", b"\n>>From ")
+    (tmp_path / "spam.mbox").write_bytes(quoted)
+    [item] = iter_messages([str(tmp_path / "spam.mbox")], force_mbox=True)
+    from_mbox, _ = item.content()
+    assert from_mbox is not None
+    copies = {"file": mail.file(), "mbox as one file": quoted, "mbox": from_mbox}
+    assert {name: learn_digest(analyse(raw, config)) for name, raw in copies.items()} == \
+        dict.fromkeys(copies, learn_digest(milter))
