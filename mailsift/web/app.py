@@ -627,8 +627,18 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     and the reason in the log for the admin, instead of a 500 and a traceback per page. The
     page names no server: users are a hosting provider's customers."""
     log.warning("%s %s: %s", request.method, request.url.path, exc)
-    return Response("503: The quarantine is unavailable right now; try again in a few minutes.\n",
-                    503, media_type="text/plain", headers={"Retry-After": "60"})
+    return Response(f"503: {_unavailable_text(exc)}\n", 503, media_type="text/plain",
+                    headers={"Retry-After": "60"})
+
+
+def _unavailable_text(exc: Exception) -> str:
+    """What a user reads on the 503 page. A failed release or learn (the release port, the
+    Bayes store) read "The quarantine is unavailable right now" too, while the list beside it
+    loaded: the user took their mail for gone, or the quarantine for down."""
+    if isinstance(exc, ServerFailed) and not isinstance(exc, IndexUnavailable):
+        return ("That could not be done right now: a server it needs did not answer. Try again "
+                "in a few minutes; if it keeps failing, tell your mail administrator.")
+    return "The quarantine is unavailable right now; try again in a few minutes."
 
 
 def create_app(config: Config, store: QuarantineStore, secret: str) -> Starlette:

@@ -61,6 +61,7 @@ def test_an_action_while_the_index_is_down_names_no_server_to_the_user(
             response = client.post(path, data={**form, "csrf": token})
             assert response.status_code == 503, (path, response.text)
             assert str(server.port) not in response.text
+            assert "The quarantine is unavailable right now" in response.text
 
 
 def test_a_failed_release_or_learn_names_no_server_to_a_user(
@@ -82,6 +83,10 @@ def test_a_failed_release_or_learn_names_no_server_to_a_user(
                            (f"/message/{held}", {"action": "ham"})):
             response = client.post(path, data={**form, "csrf": token})
             assert response.status_code == 503, (path, form, response.text)
+            # It read "The quarantine is unavailable right now", beside a list that loaded.
+            assert response.text == ("503: That could not be done right now: a server it needs "
+                                     "did not answer. Try again in a few minutes; if it keeps "
+                                     "failing, tell your mail administrator.\n")
             assert f"{closed}" not in response.text + client.get(f"/message/{held}").text
         assert len([r for r in caplog.records if f"127.0.0.1:{closed}" in r.getMessage()]) == 3
         token = log_in(client, "admin")
