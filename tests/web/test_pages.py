@@ -44,6 +44,16 @@ def test_user_keeps_own_welcome_and_block_lists(client: TestClient, store: Quara
     assert "not an address or domain" in client.get("/lists").text
 
 
+def test_the_lists_page_of_a_login_without_addresses_says_why_it_is_empty(client: TestClient) -> None:
+    """An admin without addresses who opened /lists got a heading and nothing under it."""
+    log_in(client, "admin")
+    page = html.unescape(re.sub(r"\s+", " ", client.get("/lists").text))
+    assert ("Your login has no mail addresses (addresses in its [[web.users]] entry), so it keeps "
+            "no lists: each list belongs to one of your addresses.") in page
+    log_in(client, "jane")
+    assert "Your login has no mail addresses" not in client.get("/lists").text
+
+
 # Entries older versions stored that list_entry now refuses: they match nothing. The last was
 # refused before too (IDNA refuses the joiner), stored as typed by an older version still.
 STORED_BEFORE = ["192.0.2.1", "-bad.example", "bü\u200dcher.example"]
