@@ -97,6 +97,8 @@ ACTIONS = {
     "spam": "Learn as spam", "ham": "Learn as ham", "forget": "Forget",
     "spam-report": "Spam + Report", "ham-revoke": "Ham + Revoke",
 }
+LOGIN_ENDED = ("Your login has ended (it expired, you logged out elsewhere, or your password "
+               "changed); log in again.")
 SEARCH_FIELDS = ("to", "from", "subject", "min_score", "since")  # the list's search form
 MAX_PAGE_DIGITS = len(str(MAX_PAGE))  # longer is no page a list can have
 A_TO_Z_FIRST = ("sender", "subject")  # text columns; time and score start newest, highest first
@@ -225,7 +227,11 @@ class Pages:
         async def guarded(request: Request) -> Response:
             viewer = await run_in_threadpool(self.viewer, request)
             if viewer is None:
-                request.session.pop("user", None)
+                if request.session.pop("user", None) is not None:
+                    # A login that ended sent its user to the login form without a word: a
+                    # Release clicked after a working day was not done, and nothing said so.
+                    self.flash(request, LOGIN_ENDED + (" What you asked was not done."
+                                                       if request.method == "POST" else ""))
                 return RedirectResponse("/login", 303)
             request.state.viewer = viewer  # for render: the page header names who is logged in
             return await handler(request, viewer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +61,13 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, "page has no CSRF field"
     return found.group(1)
+
+
+def flash_of(page: str) -> str:
+    """The message the page flashes after an action, as its user reads it."""
+    found = re.search(r'<p class="flash" role="status">([^<]*)</p>', page)
+    assert found, "page flashes nothing"
+    return html.unescape(found.group(1))
 
 
 def log_in(client: TestClient, name: str, password: str | None = None) -> str:

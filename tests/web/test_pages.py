@@ -24,7 +24,7 @@ from tests.quarantine.conftest import informational_meta, make_capped_meta, make
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisClusterServers
 from tests.support.sink import SmtpSink
-from tests.web.conftest import log_in, web_config
+from tests.web.conftest import flash_of, log_in, web_config
 
 
 def test_user_keeps_own_welcome_and_block_lists(client: TestClient, store: QuarantineStore) -> None:
@@ -150,13 +150,6 @@ def test_adding_an_entry_the_list_already_holds_says_so(
     assert flash_of(client.get("/lists").text) == (
         f"{shown} is already in the block list of jane@example.org; nothing was added.")
     assert not [r for r in caplog.records if "added to" in r.getMessage()]
-
-
-def flash_of(page: str) -> str:
-    """The message the page flashes after an action, as its user reads it."""
-    found = re.search(r'<p class="flash" role="status">([^<]*)</p>', page)
-    assert found, "page flashes nothing"
-    return html.unescape(found.group(1))
 
 
 def test_user_release_goes_only_to_their_own_address(tmp_path: Path, password_hashes: dict[str, str]

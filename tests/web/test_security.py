@@ -13,7 +13,7 @@ from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.web.app import SESSION_COOKIE, create_app
 from mailsift.web.auth import hash_password
 from tests.quarantine.conftest import make_message, make_meta
-from tests.web.conftest import csrf_of, log_in, web_config
+from tests.web.conftest import csrf_of, flash_of, log_in, web_config
 
 XSS_SUBJECT = '<script>alert("s")</script><img src=x onerror=alert(1)>'
 XSS_BODY = '<script>alert("b")</script><img src="http://tracker.example/p.gif" onerror="alert(2)">'
@@ -137,6 +137,27 @@ def test_a_copied_session_cookie_stops_working_at_logout(client: TestClient, con
     assert client.get("/").headers["location"] == "/login"
     log_in(client, "jane")  # logging in again gives a new, working session
     assert client.get("/").status_code == 200
+
+
+def test_a_login_that_ended_says_so_on_the_login_page(client: TestClient, store: QuarantineStore
+                                                       ) -> None:
+    """An ended login (expired, logged out elsewhere, a new password) led to the login form
+    without a word, and an action posted with it was not done, unsaid."""
+    held = store.put(make_message(), make_meta(["jane@example.org"]))
+    token = log_in(client, "jane")
+    copied = _session_cookie(client)
+    client.post("/logout", data={"csrf": token})
+    assert "Your login has ended" not in client.get("/login").text  # logged out here: no news
+    _use_cookie(client, copied)
+    assert client.get("/").headers["location"] == "/login"
+    assert flash_of(client.get("/login").text) == (
+        "Your login has ended (it expired, you logged out elsewhere, or your password changed); "
+        "log in again.")
+    _use_cookie(client, copied)
+    assert client.post(f"/message/{held}", data={"csrf": token, "action": "delete"}
+                       ).headers["location"] == "/login"
+    assert flash_of(client.get("/login").text).endswith("log in again. What you asked was not done.")
+    assert store.exists(held)
 
 
 def test_a_logout_holds_in_a_second_ui_and_after_a_restart(config: Config, store: QuarantineStore
