@@ -315,7 +315,8 @@ class Pages:
         return self.render(request, "list.html", records=[viewer.shown(r) for r in records],
                            total=total, page=page, pages=pages, params=params, query=query,
                            link=link, heading_dir=heading_dir, actions=_allowed(viewer), here=here,
-                           unused=_unused_filters(params), searched=any(params[k] for k in SEARCH_FIELDS))
+                           unused=_unused_filters(params) + _not_yours(viewer, params["to"], query),
+                           searched=any(params[k] for k in SEARCH_FIELDS))
 
     async def bulk(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)
@@ -595,6 +596,15 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return number if number is None or math.isfinite(number) else None
+
+
+def _not_yours(viewer: Viewer, to: str, query: Query) -> list[str]:
+    """Why a user's search by "To" lists nothing: it names none of her addresses (a colleague's,
+    or a domain none of hers is in). It said "No messages match.", as if that mail were not held."""
+    if viewer.admin or not to or query.to:
+        return []
+    return [f"To {to!r} is none of your addresses ({', '.join(viewer.addresses)}); you see only "
+            "mail to them."]
 
 
 def _unused_filters(params: dict[str, str]) -> list[str]:

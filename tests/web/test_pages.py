@@ -501,6 +501,21 @@ def test_a_search_value_it_cannot_read_is_named_not_ignored(
     assert alerts(client.get("/", params={"min_score": "8", "since": "2d"}).text) == []
 
 
+def test_a_users_search_for_mail_to_someone_else_says_whose_mail_she_sees(
+        client: TestClient, store: QuarantineStore) -> None:
+    """Jane's search for bob@example.org, or a domain none of her addresses is in, said "No
+    messages match.", as if no such mail were held."""
+    store.put(make_message(), make_meta(["bob@example.org"]))
+    store.put(make_message("j"), make_meta(["jane@example.org"], subject="janes"))
+    log_in(client, "jane")
+    for to in ("bob@example.org", "@example.net"):
+        assert alerts(client.get("/", params={"to": to}).text) == [
+            f"To {to!r} is none of your addresses (jane@example.org); you see only mail to them."]
+    for to in ("jane@example.org", "@example.org", "Jane@Example.ORG."):
+        page = client.get("/", params={"to": to}).text
+        assert alerts(page) == [] and "janes" in page, to
+
+
 def test_an_empty_list_says_why(tmp_path: Path, password_hashes: dict[str, str]) -> None:
     """Past the last page the list said "No messages match." beside "Page 9 of 2", of a list
     whose search matched seven; with nothing held it said the same, as if a search were on."""
