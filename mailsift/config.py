@@ -109,8 +109,8 @@ class ScanConfig(Section):
         1024 * 1024, description="Body bytes analysed per message, counted as Postfix hands them "
         "to the milter: each line end as CR LF, so a file's LF lines count a byte more each, and "
         "the headers not at all (they are read whole). `mailsift check`, `learn` and the "
-        "quarantine read every copy of a bigger message just as far; `full` rules see its first "
-        "max_bytes, headers included, and a DKIM signature over the rest of it is neutral. Spam "
+        "quarantine read every copy of a bigger message just as far; `full` rules see its headers "
+        "and that part of the body, and a DKIM signature over the rest of it is neutral. Spam "
         "payloads sit at the start and 1 MiB keeps the worst case bounded. The rest is ignored, "
         "never rejected.")
     max_parts: Annotated[int, Field(ge=1, le=10000)] = Field(

@@ -239,3 +239,45 @@ def test_check_of_an_mbox_over_the_limit_by_its_quoting_alone_reads_it_whole(
     assert hits(checked) == hits(milter)
     assert checked.score == milter.score
     assert tokenize(scanner.analyse(mbox)) == tokenize(scanner.analyse(mail.milter_job(scanner.config).raw))
+
+
+# What delivery puts on top of the copy in the mailbox (the milter's own X-Spam-* after them).
+DELIVERED = [("Return-Path", "<ann@example.org>"), ("Delivered-To", "bob@example.net"),
+             ("X-Original-To", "bob@example.net"),
+             ("X-Spam-Status", "No, score=0.0 required=5.0 tests=none autolearn=no version=mailsift")]
+
+
+def bait_near_the_end(limit: int, headers: int) -> Big:
+    """Text lines over the cut, BAIT ending 40 to 100 bytes before the last byte of the body
+    the milter's `full` text reached: `limit` bytes of the message, `headers` of them its header
+    block."""
+    target = limit - headers - 100
+    lines = ["--part", "Content-Type: text/plain; charset=us-ascii", ""]
+    size = sum(len(line) + 2 for line in lines)
+    n = 0
+    while size < limit + 20_000:
+        if size + len(BAIT) + 2 >= target > size:
+            lines.append(BAIT)
+            size += len(BAIT) + 2
+        line = f"Item {n}: figures for the region, as agreed at the meeting"
+        lines.append(line)
+        size += len(line) + 2
+        n += 1
+    return Big([*lines, "--part--"])
+
+
+@pytest.mark.parametrize("copy", ["delivered", "held"])
+def test_check_of_a_copy_with_more_headers_reads_the_body_as_far_as_the_milter(
+        copy: str, scanner: Scanner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The headers delivery adds (or the quarantine's Received header) took the end of the
+    milter's body from `full` rules in check, which read the first 1 MiB of the message
+    whatever its header block: BAIT near the end of what the milter read hit there alone."""
+    headers = len(Big([]).milter_job(scanner.config).raw)
+    mail = bait_near_the_end(MiB, headers)
+    milter = scored_by_milter(mail, scanner, monkeypatch)
+    added = DELIVERED if copy == "delivered" else [
+        ("Received", "from smtp.example.org (smtp.example.org [203.0.113.9]) by mx.example.net "
+                     "(Postfix) with ESMTPS id 4ABCDEF; Mon, 24 Nov 2025 10:00:01 +0000")]
+    raw = Big(mail.lines, (*added, *mail.headers)).file()
+    assert "ATTACH_NAME_PADDED" in dict(hits(milter))
+    assert hits(scanner.scan(raw)) == hits(milter)

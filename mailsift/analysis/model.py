@@ -224,9 +224,12 @@ class Message:
     body_cut: bool = False
     # The message as the milter's worker holds it, when that is not `raw` read whole: a message
     # whose CRLF form is over scan.max_bytes, held as its headers and the first scan.max_bytes
-    # of its body with the CRLF line ends Postfix hands a milter (`parse.milter_held`). None
+    # of its body with the CRLF line ends Postfix hands a milter (`parse._milter_held`). None
     # when the message fits: then every copy is read whole, as it always was. See `held`.
     held_raw: bytes | None = None
+    # More than blank space followed scan.max_bytes of the body: the milter cut it (body_cut),
+    # or `analyse` did, reading a whole copy. Unlike `truncated`, not set by max_parts/max_depth.
+    body_truncated: bool = False
     # actions.subject_tag: what the milter puts in front of a spam's Subject, which the delivered
     # copy has and the milter's does not, so the Bayes tokenizer leaves it out (rules see it).
     subject_tag: str = ""

@@ -111,6 +111,7 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
         mime_parts=walk.parts,
         max_depth=walk.max_depth,
         truncated=body_truncated or walk.truncated,
+        body_truncated=body_truncated,
         part_headers=walk.part_headers,
         body_cut=body_cut,
         scan_max_bytes=config.scan.max_bytes,

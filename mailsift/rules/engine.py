@@ -215,8 +215,14 @@ class RuleTexts:
 
     @cached_property
     def full(self) -> str:
-        # The message as the milter holds it (CRLF), so a big file is read no further than it
-        return self.msg.held[: self.scan.max_bytes].decode("utf-8", "replace")
+        """The message as the milter holds it (CRLF), so a big file is read no further than it:
+        all of it when the body went on past scan.max_bytes, which the milter then holds the
+        headers and first scan.max_bytes of, else its first scan.max_bytes. Cut at scan.max_bytes
+        of the whole message, a copy with more headers than the milter's (delivery's, the
+        quarantine's Received) lost as much of the body's end, and a rule the milter hit there."""
+        held = self.msg.held
+        text = held if self.msg.body_truncated else held[: self.scan.max_bytes]
+        return text.decode("utf-8", "replace")
 
 
 def part_scan(text: str, limit: int, marks: str) -> str:
