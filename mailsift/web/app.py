@@ -70,7 +70,7 @@ from mailsift.web.auth import (
     password_key,
     same_token,
 )
-from mailsift.web.message_view import message_view
+from mailsift.web.message_view import MAX_TEXT, message_view
 
 # Control characters (line breaks, C1, Unicode line and paragraph separators), as \n, \x1b...
 UNPRINTABLE = str.maketrans({chr(c): chr(c).encode("unicode_escape").decode()
@@ -356,7 +356,7 @@ class Pages:
             raw = await run_in_threadpool(self.store.raw, message_id)
             view = await run_in_threadpool(message_view, self.config, raw)
         return self.render(request, "message.html", record=viewer.shown(record), rules=rule_rows(record),
-                           view=view, actions=_allowed(viewer))
+                           view=view, actions=_allowed(viewer), max_text=MAX_TEXT)
 
     async def message_action(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)

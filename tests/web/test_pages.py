@@ -399,6 +399,16 @@ def test_message_page_lists_the_cap_row_as_quarantine_show_does(
     assert "score 11.0 (required 5.0)" not in page  # the stored reason repeated the Score row
 
 
+def test_a_text_cut_short_says_where_and_how_to_read_it_whole(
+        client: TestClient, store: QuarantineStore) -> None:
+    """The note said "the whole message is in the raw copy", which no page offers."""
+    held = store.put(make_message(body="word " * 50_000), make_meta(["jane@example.org"]))
+    log_in(client, "jane")
+    page = re.sub(r"<[^>]+>", "", client.get(f"/message/{held}").text)
+    assert (f"(cut here, after 200,000 characters; an admin reads the whole message with mailsift "
+            f"quarantine show {held} --raw)") in page
+
+
 def test_message_page_shows_informational_scores(client: TestClient, store: QuarantineStore) -> None:
     """A 0.001-point rule showed as 0.0 beside the rules that counted."""
     message_id = store.put(make_message(), informational_meta())
