@@ -28,15 +28,14 @@ import pytest
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import Config, ScanConfig, load_config
 from mailsift.milter import workers
-from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import Job, score_job
 from mailsift.rules.result import Result
 from mailsift.scanner import Scanner
 from tests.support.cli import run_mailsift
 from tests.training import test_learn_command
+from tests.training.test_big_message_digest import milter_job
 
 MiB = 1024 * 1024
-CHUNK = 64 * 1024  # Postfix sends a milter the body in pieces of at most this much
 ARRIVAL = datetime(2025, 11, 24, 10, 0, 1, tzinfo=UTC)
 # As the milter gets them from Postfix (name, value); the Received date is when it arrived.
 HEADERS = [
@@ -100,21 +99,7 @@ class Big:
         return ("\r\n".join(self.lines) + "\r\n").encode()
 
     def milter_job(self, config: Config) -> Job:
-        """What the milter hands its worker: a session fed the message through the header and
-        body callbacks, as libmilter feeds it (CRLF lines), then asked for the job."""
-        service = Service(config, None, None, None, None)  # type: ignore[arg-type]
-        session = type("Session", (MailsiftMilter,), {"current": service})()
-        session._setctx(None)  # what pymilter does for a new connection, with no options agreed
-        for name, value in self.headers:
-            session.header(name, value)
-        session.arrival = ARRIVAL
-        body = self.crlf_body
-        for start in range(0, len(body), CHUNK):
-            session.body(body[start:start + CHUNK])
-        try:
-            return session._job("4ABCDEF", outbound=False)
-        finally:
-            session.spool.close()
+        return milter_job(self.headers, self.crlf_body, config, ARRIVAL)
 
     def file(self) -> bytes:
         """As delivered to a Maildir: LF line ends."""

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import itertools
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,26 @@ def head(fields: list[tuple[str, str]], newline: str) -> str:
     return "".join(f"{name}: {value}{newline}" for name, value in fields) + newline
 
 
+def milter_job(fields: Iterable[tuple[str, str]], body: bytes, config: Config,
+               arrival: datetime | None = None) -> Job:
+    """What the milter hands its worker: a session fed the message through the header and
+    body callbacks, as libmilter feeds it (CRLF lines), then asked for the job at end of
+    message. It reads only the config of its service on the way. `arrival`: when the session
+    took the message (by default, now)."""
+    service = Service(config, None, None, None, None)  # type: ignore[arg-type]
+    session = type("Session", (MailsiftMilter,), {"current": service})()
+    session._setctx(None)  # what pymilter does for a new connection, with no options agreed
+    for name, value in fields:
+        session.header(name, value)
+    session.arrival = arrival or session.arrival
+    for start in range(0, len(body), CHUNK):
+        session.body(body[start:start + CHUNK])
+    try:
+        return session._job("4ABCDEF", outbound=False)
+    finally:
+        session.spool.close()
+
+
 @dataclass(frozen=True)
 class Mail:
     """One message, as each path that learns it gets it."""
@@ -67,21 +88,7 @@ class Mail:
     lines: list[str]
 
     def milter_copy(self, config: Config) -> Job:
-        """What the milter hands its worker: a session fed the message through the header and
-        body callbacks, as libmilter feeds it (CRLF lines), then asked for the job at end of
-        message. It reads only the config of its service on the way."""
-        service = Service(config, None, None, None, None)  # type: ignore[arg-type]
-        session = type("Session", (MailsiftMilter,), {"current": service})()
-        session._setctx(None)  # what pymilter does for a new connection, with no options agreed
-        for name, value in HEADERS:
-            session.header(name, value)
-        body = ("\r\n".join(self.lines) + "\r\n").encode()
-        for start in range(0, len(body), CHUNK):
-            session.body(body[start:start + CHUNK])
-        try:
-            return session._job("4ABCDEF", outbound=False)
-        finally:
-            session.spool.close()
+        return milter_job(HEADERS, ("\r\n".join(self.lines) + "\r\n").encode(), config)
 
     def file(self) -> bytes:
         """As delivered to a Maildir: LF line ends, delivery's and our headers added."""
