@@ -271,9 +271,22 @@ class Pages:
         log.info("%s logged out", session.get("user", "-"))
         if isinstance(session.get("user"), str) and isinstance(session.get("sid"), str):
             # A copy of the cookie must not stay logged in.
-            await run_in_threadpool(self.revoked.add, session["user"], session["sid"],
-                                    session.get("since", 0) + self.session_seconds)
+            ends = session.get("since", 0) + self.session_seconds
+            try:
+                await run_in_threadpool(self.revoked.add, session["user"], session["sid"], ends)
+            except QuarantineError as exc:
+                self._unrecorded_logout(request, session["user"], ends, exc)
         return RedirectResponse("/login", 303)
+
+    def _unrecorded_logout(self, request: Request, user: str, ends: float,
+                           exc: QuarantineError) -> None:
+        """The index could not keep the logout: this browser is logged out all the same, and
+        its user is told what still holds. It was the 503 page, as if the logout had failed."""
+        until = datetime.fromtimestamp(ends, UTC).strftime("%Y-%m-%d %H:%M")
+        log.warning("logout of %s not recorded in the quarantine index (a copy of its cookie "
+                    "works until %s UTC): %s", user, until, exc)
+        self.flash(request, f"You are logged out in this browser. The quarantine could not record "
+                   f"it right now, so a copy of this login's cookie would work until {until} UTC.")
 
     # --- the list -------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from mailsift.web.app import create_app
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
-from tests.web.conftest import log_in, web_config
+from tests.web.conftest import flash_of, log_in, web_config
 
 
 def test_a_page_while_the_index_is_down_is_a_503_and_one_log_line(
@@ -42,6 +43,27 @@ def test_a_page_while_the_index_is_down_is_a_503_and_one_log_line(
         (f"GET {page}: quarantine store unavailable: redis at 127.0.0.1:{server.port}: "
          f"ConnectionError: Error 111 connecting to 127.0.0.1:{server.port}. Connection refused.", None)
         for page in pages]
+
+
+def test_a_logout_while_the_index_is_down_logs_out_and_says_what_still_holds(
+        tmp_path: Path, password_hashes: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """Logging out answered with the 503 page, as if it had failed, while this browser was
+    logged out all the same; a copy of the cookie still works, as the index could not say."""
+    server = RedisServer(tmp_path / "redis")
+    config = parse_config(web_config(tmp_path, password_hashes, quarantine={"index": server.url}),
+                          "test")
+    with TestClient(create_app(config, open_quarantine(config.quarantine), "s" * 32),
+                    follow_redirects=False) as client:
+        token = log_in(client, "jane")
+        server.stop()
+        response = client.post("/logout", data={"csrf": token})
+        assert (response.status_code, response.headers["location"]) == (303, "/login")
+        assert re.fullmatch(r"You are logged out in this browser\. The quarantine could not record "
+                            r"it right now, so a copy of this login's cookie would work until "
+                            r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\.", flash_of(client.get("/login").text))
+        assert client.get("/").headers["location"] == "/login"
+    assert any(r.getMessage().startswith("logout of jane not recorded in the quarantine index")
+               for r in caplog.records)
 
 
 def test_an_action_while_the_index_is_down_names_no_server_to_the_user(
