@@ -399,6 +399,18 @@ def test_message_page_lists_the_cap_row_as_quarantine_show_does(
     assert "score 11.0 (required 5.0)" not in page  # the stored reason repeated the Score row
 
 
+def test_the_page_of_a_deleted_message_says_where_its_text_went(
+        client: TestClient, store: QuarantineStore) -> None:
+    """Its page (a link, a bookmark, the id in a report) showed the envelope and rules and
+    ended there, without a word about the missing text."""
+    held = store.put(make_message(), make_meta(["jane@example.org"]))
+    token = log_in(client, "jane")
+    client.post(f"/message/{held}", data={"csrf": token, "action": "delete"})
+    page = re.sub(r"\s+", " ", client.get(f"/message/{held}").text)
+    assert ("The message was deleted (see its history): its text is gone, and this record stays "
+            "until it expires.") in page
+
+
 def test_a_text_cut_short_says_where_and_how_to_read_it_whole(
         client: TestClient, store: QuarantineStore) -> None:
     """The note said "the whole message is in the raw copy", which no page offers."""
