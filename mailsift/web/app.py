@@ -97,6 +97,9 @@ ACTIONS = {
     "spam": "Learn as spam", "ham": "Learn as ham", "forget": "Forget",
     "spam-report": "Spam + Report", "ham-revoke": "Ham + Revoke",
 }
+# Where web.user_actions leaves a user nothing to do: an empty action menu, or no buttons, said
+# nothing of why.
+NO_ACTIONS = "Your login may read these messages but not act on them: ask your mail administrator."
 LOGIN_ENDED = ("Your login has ended (it expired, you logged out elsewhere, or your password "
                "changed); log in again.")
 SEARCH_FIELDS = ("to", "from", "subject", "min_score", "since")  # the list's search form
@@ -215,7 +218,7 @@ class Pages:
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
         context.update(viewer=getattr(request.state, "viewer", None), csrf=self.csrf(request),
-                       flash=request.session.pop("flash", None))
+                       flash=request.session.pop("flash", None), no_actions=NO_ACTIONS)
         return self.templates.TemplateResponse(request, template, context, status_code=status)
 
     @staticmethod

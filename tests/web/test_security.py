@@ -247,6 +247,22 @@ def test_a_site_can_keep_users_from_teaching_its_bayes(
         assert _learned(store, held) == ["learned"]
 
 
+def test_a_user_with_no_actions_is_told_so_instead_of_an_empty_menu(
+        tmp_path: Path, password_hashes: dict[str, str], store: QuarantineStore) -> None:
+    """web.user_actions = [] gave users an empty "With selected" menu and a message page without
+    buttons, and no word why."""
+    config = parse_config(web_config(tmp_path, password_hashes, web={"user_actions": []}), "test")
+    held = store.put(make_message(), make_meta(["jane@example.org"]))
+    note = "Your login may read these messages but not act on them: ask your mail administrator."
+    with TestClient(create_app(config, store, "test-secret-" + "x" * 20),
+                    follow_redirects=False) as client:
+        log_in(client, "jane")
+        for page in (client.get("/").text, client.get(f"/message/{held}").text):
+            assert note in page and 'name="action"' not in page
+        log_in(client, "admin")
+        assert note not in client.get("/").text and note not in client.get(f"/message/{held}").text
+
+
 def test_a_user_does_not_see_the_other_recipients_of_a_message(client: TestClient,
                                                                 store: QuarantineStore) -> None:
     """Jane's list and message page named every envelope recipient, and the history said whom
