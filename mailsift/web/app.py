@@ -102,6 +102,7 @@ ACTIONS = {
 NO_ACTIONS = "Your login may read these messages but not act on them: ask your mail administrator."
 LOGIN_ENDED = ("Your login has ended (it expired, you logged out elsewhere, or your password "
                "changed); log in again.")
+MAX_BACK = 1000  # characters of a list address kept for "Back to the list" (the cookie is small)
 SEARCH_FIELDS = ("to", "from", "subject", "min_score", "since")  # the list's search form
 MAX_PAGE_DIGITS = len(str(MAX_PAGE))  # longer is no page a list can have
 A_TO_Z_FIRST = ("sender", "subject")  # text columns; time and score start newest, highest first
@@ -328,6 +329,9 @@ class Pages:
             return "asc" if key in A_TO_Z_FIRST else "desc"
 
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # Where a message's page leads back to: its search, sort and page. The "Quarantine" link
+        # there started the list afresh, and the reviewer searched and paged again.
+        request.session["list"] = here if len(here) <= MAX_BACK else "/"
         return self.render(request, "list.html", records=[viewer.shown(r) for r in records],
                            total=total, page=page, pages=pages, params=params, query=query,
                            link=link, heading_dir=heading_dir, actions=_allowed(viewer), here=here,
@@ -372,7 +376,8 @@ class Pages:
             raw = await run_in_threadpool(self.store.raw, message_id)
             view = await run_in_threadpool(message_view, self.config, raw)
         return self.render(request, "message.html", record=viewer.shown(record), rules=rule_rows(record),
-                           view=view, actions=_allowed(viewer), max_text=MAX_TEXT)
+                           view=view, actions=_allowed(viewer), max_text=MAX_TEXT,
+                           back=_local(str(request.session.get("list", "/"))))
 
     async def message_action(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)

@@ -538,6 +538,17 @@ def test_a_users_search_for_mail_to_someone_else_says_whose_mail_she_sees(
         assert alerts(page) == [] and "janes" in page, to
 
 
+def test_a_message_page_leads_back_to_the_list_as_it_was(
+        tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """The message page had no way back but the "Quarantine" link, which started the list afresh:
+    after each message its reviewer searched, sorted and paged again."""
+    with admin_on_pages_of_five(tmp_path, password_hashes, 7) as client:
+        listed = client.get("/?subject=subject&sort=score&dir=asc&page=2").text
+        message_id = re.findall(r'href="/message/([^"]+)"', listed)[0]
+        page = client.get(f"/message/{message_id}").text
+        assert '<a href="/?subject=subject&amp;sort=score&amp;dir=asc&amp;page=2">← Back to the list' in page
+
+
 def test_an_empty_list_says_why(tmp_path: Path, password_hashes: dict[str, str]) -> None:
     """Past the last page the list said "No messages match." beside "Page 9 of 2", of a list
     whose search matched seven; with nothing held it said the same, as if a search were on."""
