@@ -31,6 +31,7 @@ from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, u
 from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
+from mailsift.web.server import WebError, check_users
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,25 @@ class Check:
 def run_checks(config: Config) -> list[Check]:
     rules = _loaded_rules(config)
     return [rules_check(config, rules), lists_check(config, rules), bayes_check(config),
-            quarantine_check(config), pause_check(config), trust_check(config), *dns_checks(config)]
+            quarantine_check(config), pause_check(config), trust_check(config), web_check(config),
+            *dns_checks(config)]
+
+
+def web_check(config: Config) -> Check:
+    """Whether `mailsift web` would start for its logins. configtest said ok to [[web.users]]
+    without an admin, which the UI refuses, so an upgrade done as README says (restart once
+    configtest passes) left the review UI stopped. A site without logins does not use the UI."""
+    users = config.web.users
+    if not users:
+        return Check("web", True, "no [[web.users]]: `mailsift web` does not start (needed only "
+                                  "for the review UI)")
+    try:
+        check_users(config)
+    except WebError as exc:
+        return Check("web", False, str(exc))
+    admins = sum(user.role == "admin" for user in users)
+    return Check("web", True, f"{len(users)} login(s), {admins} admin(s); review UI on "
+                              f"{config.web.listen}")
 
 
 def trust_check(config: Config) -> Check:

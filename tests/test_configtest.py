@@ -10,7 +10,7 @@ from pathlib import Path
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.store import Label, LearnItem, token_key
 from mailsift.config import parse_config
-from mailsift.configtest import lists_check, rules_check
+from mailsift.configtest import lists_check, rules_check, web_check
 from mailsift.rules.cf_parser import load_rule_files
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
@@ -257,3 +257,20 @@ def test_a_password_file_that_cannot_be_read_is_named_with_its_key(tmp_path: Pat
     assert (found["bayes"], found["quarantine"], found["pause"]) == (
         f"FAIL bayes.password_file: {why}", f"FAIL quarantine.password_file: {why}",
         f"FAIL outbound.password_file: {why}")
+
+
+def test_logins_without_an_admin_fail_the_web_check(tmp_path: Path) -> None:
+    """configtest said ok to [[web.users]] without an admin, which `mailsift web` refuses: an
+    upgrade that restarts once configtest passes (README) left the review UI stopped."""
+    hash_ = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+    jane = {"name": "jane", "password_hash": hash_, "addresses": ["jane@example.org"]}
+    check = web_check(parse_config({"web": {"users": [jane]}}, "m.toml"))
+    assert (check.ok, check.detail) == (False, 'm.toml: web.users: no admin in [[web.users]] (there is '
+                                        'no default password); allowed: at least one with role = '
+                                        '"admin" and a password_hash from `mailsift web hash-password`')
+    admin = {"name": "admin", "password_hash": hash_, "role": "admin"}
+    check = web_check(parse_config({"web": {"users": [jane, admin]}}, "m.toml"))
+    assert (check.ok, check.detail) == (True, "2 login(s), 1 admin(s); review UI on 127.0.0.1:8025")
+    check = web_check(parse_config({}, "m.toml"))
+    assert (check.ok, check.detail) == (True, "no [[web.users]]: `mailsift web` does not start "
+                                        "(needed only for the review UI)")
