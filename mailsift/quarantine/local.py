@@ -45,6 +45,7 @@ from mailsift.quarantine.model import (
     UserLists,
     addressed_to,
     compared_only,
+    folded,
     index_keys,
     note_filing,
     now,
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS lists (address TEXT NOT NULL, kind TEXT NOT NULL, ent
 CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INDEX_LOCK = threading.RLock()  # see LocalBackend._db
-SORT_COLUMNS = {"time": "time", "score": "score", "sender": "lower(sender)", "subject": "lower(subject)"}
+SORT_COLUMNS = {"time": "time", "score": "score", "sender": "folded(sender)", "subject": "folded(subject)"}
 AFTER_ALL = "\U0010ffff"  # sorts after any text that continues a prefix: the end of its range
 
 
@@ -97,10 +98,6 @@ def _as_stored(when: datetime) -> str:
 def _escaped(text: str) -> str:
     """`text` lower-cased, its LIKE wildcards made plain characters (with ESCAPE '\\')."""
     return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _like(text: str) -> str:
-    return "%" + _escaped(text) + "%"
 
 
 def _like_suffix(text: str) -> str:
@@ -236,6 +233,7 @@ class LocalBackend:
             settle_new_file(self.index_path)
         db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
         db.create_function("addressed_to", 2, self._addressed_to, deterministic=True)
+        db.create_function("folded", 1, folded, deterministic=True)  # see _where
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:  # new (or made by a process that stopped before its first commit)
             use_wal(db, BUSY_TIMEOUT_MS / 1000)
@@ -348,12 +346,17 @@ class LocalBackend:
                       *["address LIKE ? ESCAPE '\\'"] * len(domains), *extensions]
             clauses.append(f"id IN (SELECT id FROM recipients WHERE {' OR '.join(wanted)})")
             args += addresses + domains + extension_args
+        # Sender and subject compare as `Query.matches` does, through `folded`: SQLite's lower()
+        # and LIKE fold ASCII letters only, so `--subject Счёт` missed 'Счёт за услуги'. A
+        # function, not a folded column: no new schema, which an older mailsift (a rollback)
+        # refuses. For 30,000 messages it adds 10 to 20 ms to a search by either and 10 to
+        # 50 ms to a sort by either (medians of 15, two busy cores); a page took 15 to 50 ms.
         if query.sender:
-            clauses.append("(lower(mail_from) LIKE ? ESCAPE '\\' OR lower(sender) LIKE ? ESCAPE '\\')")
-            args += [_like(query.sender)] * 2
+            clauses.append("(instr(folded(mail_from), ?) OR instr(folded(sender), ?))")
+            args += [folded(query.sender)] * 2
         if query.subject:
-            clauses.append("lower(subject) LIKE ? ESCAPE '\\'")
-            args.append(_like(query.subject))
+            clauses.append("instr(folded(subject), ?)")
+            args.append(folded(query.subject))
         for column, op, value in (("score", ">=", query.min_score), ("score", "<=", query.max_score),
                                   ("time", ">=", query.since), ("time", "<", query.until)):
             if value is not None:

@@ -306,11 +306,11 @@ class Query:
                                            for wanted in self.to
                                            for address in record.get("recipients", [])):
             return False
-        sender = self.sender.lower()
-        if sender and sender not in record.get("mail_from", "").lower() \
-                and sender not in record.get("from", "").lower():
+        sender = folded(self.sender)
+        if sender and sender not in folded(record.get("mail_from", "")) \
+                and sender not in folded(record.get("from", "")):
             return False
-        if self.subject and self.subject.lower() not in record.get("subject", "").lower():
+        if self.subject and folded(self.subject) not in folded(record.get("subject", "")):
             return False
         return self._in_ranges(record)
 
@@ -354,6 +354,13 @@ def record_problem(record: Any, message_id: str) -> str:
     return ""
 
 
+def folded(text: str) -> str:
+    """`text` as a search or sort by sender or subject compares it, case aside in every script
+    (str.casefold: 'Счёт' and 'счёт', 'STRASSE' and 'Straße' are one): the SQLite index calls
+    it from its SQL, whose own lower() and LIKE fold ASCII letters only."""
+    return text.casefold()
+
+
 def page_count(total: int, size: int) -> int:
     """Pages of `size` that `total` messages fill; one when there are none (an empty page 1)."""
     return max(1, -(-total // size))
@@ -363,9 +370,9 @@ def sort_value(record: dict[str, Any], key: str) -> Any:
     if key == "score":
         return float(record.get("score", 0))
     if key == "sender":
-        return (record.get("from") or record.get("mail_from", "")).lower()
+        return folded(record.get("from") or record.get("mail_from", ""))
     if key == "subject":
-        return record.get("subject", "").lower()
+        return folded(record.get("subject", ""))
     return record.get("time", "")
 
 
