@@ -269,8 +269,12 @@ def test_logins_without_an_admin_fail_the_web_check(tmp_path: Path) -> None:
                                         'no default password); allowed: at least one with role = '
                                         '"admin" and a password_hash from `mailsift web hash-password`')
     admin = {"name": "admin", "password_hash": hash_, "role": "admin"}
-    check = web_check(parse_config({"web": {"users": [jane, admin]}}, "m.toml"))
+    check = web_check(parse_config({"web": {"users": [jane, admin]}, "dns": {"enabled": True}}, "m.toml"))
     assert (check.ok, check.detail) == (True, "2 login(s), 1 admin(s); review UI on 127.0.0.1:8025")
+    check = web_check(parse_config({"web": {"users": [jane, admin]}, "dns": {"enabled": False}}, "m.toml"))
+    assert (check.ok, check.detail) == (True, "2 login(s), 1 admin(s); review UI on 127.0.0.1:8025; "
+                                        "users' welcome entries count for nothing while dns.enabled "
+                                        "is false: nothing can prove a sender")
     check = web_check(parse_config({}, "m.toml"))
     assert (check.ok, check.detail) == (True, "no [[web.users]]: `mailsift web` does not start "
                                         "(needed only for the review UI)")

@@ -469,7 +469,10 @@ class Pages:
 
     async def lists_page(self, request: Request, viewer: Viewer) -> Response:
         lists = await run_in_threadpool(self.store.backend.all_lists)
-        return self.render(request, "lists.html", lists=lists, kinds=LIST_KINDS)
+        # Without the network checks no welcome entry counts (README): a user added one and
+        # nothing said it would do nothing.
+        return self.render(request, "lists.html", lists=lists, kinds=LIST_KINDS,
+                           proving=self.config.dns.enabled)
 
     async def change_list(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)

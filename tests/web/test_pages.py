@@ -44,6 +44,22 @@ def test_user_keeps_own_welcome_and_block_lists(client: TestClient, store: Quara
     assert "not an address or domain" in client.get("/lists").text
 
 
+def test_the_lists_page_says_welcome_entries_count_for_nothing_without_network_checks(
+        tmp_path: Path, password_hashes: dict[str, str], store: QuarantineStore) -> None:
+    """With dns.enabled false no welcome entry counts (nothing proves a sender), and a user who
+    added one was told nothing of it."""
+    warning = ("Welcome entries count for nothing on this site now: its network checks are off, so "
+               "nothing can confirm a sender (your mail administrator turns them on with "
+               "dns.enabled). Block entries count.")
+    for enabled in (False, True):
+        data = web_config(tmp_path, password_hashes)
+        config = parse_config({**data, "dns": {"enabled": enabled}}, "t")
+        with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+            log_in(client, "jane")
+            page = html.unescape(re.sub(r"\s+", " ", client.get("/lists").text))
+        assert (warning in page) is not enabled
+
+
 def test_the_lists_page_of_a_login_without_addresses_says_why_it_is_empty(client: TestClient) -> None:
     """An admin without addresses who opened /lists got a heading and nothing under it."""
     log_in(client, "admin")
