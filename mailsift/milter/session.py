@@ -307,26 +307,22 @@ class MailsiftMilter(Milter.Base):
         """The first `name` header's value as pymilter gave it (raw 8-bit bytes as surrogates)."""
         return next((v for n, v in self.headers if n.lower() == name), None)
 
-    def _header(self, name: str) -> str | None:
-        """The first `name` header as text, raw 8-bit bytes decoded (see `milter_text`)."""
+    def _header_text(self, name: str) -> str | None:
+        """The first `name` header as text, raw 8-bit bytes decoded as the analysis decodes them
+        (UTF-8, else the body's charset: `headers.text_of`). A tagged Subject is written encoded
+        (RFC 2047), and the delivered copy's Subject is read from that: decoded as Windows-1252
+        (`milter_text`), a KOI8-R Subject became other words than the ones the milter's copy gave
+        Bayes. The quarantine's record takes its Subject and From so too, so its list, page and
+        digest show the words scored: decoded as Windows-1252, a KOI8-R name was mojibake."""
         value = self._first(name)
-        return None if value is None else milter_text(value)
-
-    def _subject_text(self) -> str | None:
-        """The first Subject as text, raw 8-bit bytes decoded as the analysis decodes them (UTF-8,
-        else the body's charset: `headers.text_of`). Tagged, it is written encoded (RFC 2047),
-        and the delivered copy's Subject is read from that: decoded as Windows-1252 (`milter_text`),
-        a KOI8-R Subject became other words than the ones the milter's copy gave Bayes. The
-        quarantine's record takes it too, so its list, page and digest show the words scored."""
-        value = self._first("subject")
         if value is None or not _has_raw_bytes(value):
             return value
         fields = ((n, v.encode("utf-8", "surrogateescape")) for n, v in self.headers)
         return text_of(value.encode("utf-8", "surrogateescape"), body_charset(fields), Facts())
 
     def _quarantine_meta(self, queue_id: str, result: Result, decision: Decision) -> dict[str, Any]:
-        subject = self._subject_text() or ""
-        sender = self._header("from") or ""
+        subject = self._header_text("subject") or ""
+        sender = self._header_text("from") or ""
         return {
             "time": self.arrival.isoformat(), "queue_id": queue_id, "client_ip": self.client_ip,
             "client_name": self.client_name, "helo": self.helo, "mail_from": self.mail_from,
@@ -365,7 +361,7 @@ class MailsiftMilter(Milter.Base):
 
     def _tag_subject(self) -> None:
         tag = self.service.config.actions.subject_tag
-        subject = self._subject_text()
+        subject = self._header_text("subject")
         if subject is None:
             self.addheader("Subject", tag)
             return

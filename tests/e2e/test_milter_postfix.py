@@ -193,45 +193,51 @@ def test_quarantined_mail_is_stored_and_not_delivered(mta: Mta, milter: MilterPr
     assert trace[2].startswith(f"\tfor <{BOB}>; ".encode())
 
 
-def raw_8bit_subject(mark: str, subject: bytes = b"Caf\xe9 cr\xe8me",
-                     charset: str = "utf-8") -> tuple[bytes, str]:
-    """A Subject in raw 8-bit bytes, no RFC 2047: broken, common in spam, and no excuse to fail.
-    `charset`: the body's, which old clients wrote their 8-bit headers in too."""
+def raw_8bit_headers(mark: str, subject: bytes = b"Caf\xe9 cr\xe8me", charset: str = "utf-8",
+                     name: bytes = b"Alice Example") -> tuple[bytes, str]:
+    """A Subject and a From display name in raw 8-bit bytes, no RFC 2047: broken, common in
+    spam, and no excuse to fail. `charset`: the body's, which old clients wrote their 8-bit
+    headers in too."""
     raw, message_id = make_message(mark, subject="PLACEHOLDER")
     raw = raw.replace(b'charset="utf-8"', f'charset="{charset}"'.encode())
+    raw = raw.replace(f"From: Alice Example <{SENDER}>".encode(), b"From: " + name + f" <{SENDER}>".encode())
     return raw.replace(b"Subject: PLACEHOLDER", b"Subject: " + subject), message_id
 
 
 def test_raw_8bit_subject_is_tagged_as_valid_text(mta: Mta, milter: MilterProcess) -> None:
-    raw, message_id = raw_8bit_subject(TAG_MARK)
+    raw, message_id = raw_8bit_headers(TAG_MARK)
     sent = mta.send(raw, BOB)
     assert sent.accepted, sent.reply
     received = mta.delivered(message_id)
     assert str(make_header(decode_header(received.header("Subject") or ""))) == f"{SUBJECT_TAG} Café crème"
 
 
-@pytest.mark.parametrize(("subject", "charset", "text"), [
-    ("Café crème".encode("latin-1"), "utf-8", "Café crème"),  # declared nowhere: Windows-1252
-    ("Счёт за услуги".encode("koi8-r"), "koi8-r", "Счёт за услуги"),  # the body's charset
-    ("Счёт за услуги".encode(), "koi8-r", "Счёт за услуги"),  # UTF-8 (RFC 6532) first
+@pytest.mark.parametrize(("encoding", "charset", "subject", "name"), [
+    ("latin-1", "utf-8", "Café crème", "Renée Müller"),  # declared nowhere: Windows-1252
+    ("koi8-r", "koi8-r", "Счёт за услуги", "Иван Петров"),  # the body's charset
+    ("utf-8", "koi8-r", "Счёт за услуги", "Иван Петров"),  # UTF-8 (RFC 6532) first
 ], ids=["latin-1-undeclared", "koi8-r-declared", "utf-8"])
-def test_raw_8bit_subject_is_quarantined_not_tempfailed(mta: Mta, milter: MilterProcess, tmp_path: Path,
-                                                        subject: bytes, charset: str, text: str) -> None:
-    """The quarantine showed a KOI8-R Subject, which the analysis (and the tag) read in the
-    body's charset, as Windows-1252 text: "óÞ£Ô ÚÁ ÕÓÌÕÇÉ" in list, show and the web UI."""
-    raw, message_id = raw_8bit_subject(QUARANTINE_MARK, subject, charset)
+def test_raw_8bit_subject_and_from_are_quarantined_not_tempfailed(
+        mta: Mta, milter: MilterProcess, tmp_path: Path, encoding: str, charset: str, subject: str,
+        name: str) -> None:
+    """The quarantine showed a KOI8-R Subject, and then still a KOI8-R From name, which the
+    analysis (and the tag) read in the body's charset, as Windows-1252 text: "óÞ£Ô ÚÁ ÕÓÌÕÇÉ"
+    and "é×ÁÎ ðÅÔÒÏ×" in list, show and the web UI."""
+    raw, message_id = raw_8bit_headers(QUARANTINE_MARK, subject.encode(encoding), charset,
+                                       name.encode(encoding))
     sent = mta.send(raw, BOB)
     assert sent.accepted, sent.reply
     [stored] = mta.quarantined(milter, message_id)
-    assert b"Subject: " + subject + b"\r\n" in stored.raw  # the original bytes are kept
-    assert stored.meta["subject"] == text
+    assert b"Subject: " + subject.encode(encoding) + b"\r\n" in stored.raw  # the bytes are kept
+    assert (stored.meta["subject"], stored.meta["from"]) == (subject, f"{name} <{SENDER}>")
     config = tmp_path / "review.toml"
     config.write_text(to_toml(milter.config))
-    listed = CliRunner().invoke(cli, ["--config", str(config), "quarantine", "list",
-                                      "--subject", text.split()[-1]])  # found by its words
-    assert listed.exit_code == 0 and stored.id in listed.output, listed.output
+    for option, words in (("--subject", subject), ("--from", name)):  # found by their words
+        listed = CliRunner().invoke(cli, ["--config", str(config), "quarantine", "list",
+                                          option, words.split()[-1]])
+        assert listed.exit_code == 0 and stored.id in listed.output, listed.output
     shown = CliRunner().invoke(cli, ["--config", str(config), "quarantine", "show", stored.id])
-    assert f"\nSubject:     {text}\n" in shown.output, shown.output
+    assert f"\nFrom:        {name} <{SENDER}>\nSubject:     {subject}\n" in shown.output, shown.output
 
 
 @pytest.mark.parametrize(("subject", "shown_start"), [
