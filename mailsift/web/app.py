@@ -248,7 +248,9 @@ class Pages:
 
     async def login(self, request: Request) -> Response:
         form = await self.form(request)
-        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        # The name as the config keeps it, trimmed: "jane " (a phone's keyboard adds the space)
+        # was "Wrong name or password." and counted as a failure.
+        name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
         client = request.client.host if request.client else "-"
         wait = self.throttle.wait(name, client)
         if wait:

@@ -83,6 +83,15 @@ def test_five_wrong_passwords_slow_down_further_logins(client: TestClient) -> No
     assert client.get("/").status_code == 303  # still not logged in
 
 
+def test_a_login_name_typed_with_a_space_around_it_logs_in(client: TestClient) -> None:
+    """"jane " (a phone's keyboard adds the space) was "Wrong name or password." and a failure
+    counted toward the throttle."""
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"csrf": token, "name": " jane ", "password": "jane-pass-123"})
+    assert (response.status_code, response.headers["location"]) == (303, "/")
+    assert client.get("/").status_code == 200
+
+
 def test_session_cookie_is_secure_httponly_and_strict(config: Config, store: QuarantineStore) -> None:
     secure = config.model_copy(update={"web": config.web.model_copy(update={"secure_cookies": True})})
     with TestClient(create_app(secure, store, "s" * 32), base_url="https://testserver",
