@@ -1224,7 +1224,10 @@ def _explain(error: dict[str, Any], source: str) -> str:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"{source}: unknown key '{key}'{hint}; allowed here: {', '.join(known)}"
     got = "" if isinstance(error.get("ctx", {}).get("error"), OwnValue) else f" (got {error.get('input')!r})"
-    message = error["msg"].removeprefix("Value error, ")
+    # pydantic's "Input should be 'release', 'release-ham', ... or 'ham-revoke'" said again all
+    # that "allowed:" lists after it, in a line twice as long.
+    message = ("not one of those allowed" if error["type"] == "literal_error"
+               else error["msg"].removeprefix("Value error, "))
     return masked_urls(f"{source}: {key}: {message}{got}; allowed: {_allowed(path)}")
 
 

@@ -287,8 +287,11 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
      "web.users: 2 users are named 'admin'; only the first could log in; allowed: [[web.users]] "
      "tables, each with a name of its own"),
     ({"web": {"user_actions": ["release", "report"]}},
-     "(got 'report'); allowed: a list, each one of 'release', 'release-ham', 'delete', 'spam', "
-     "'ham', 'forget', 'spam-report', 'ham-revoke'"),
+     "web.user_actions.1: not one of those allowed (got 'report'); allowed: a list, each one of "
+     "'release', 'release-ham', 'delete', 'spam', 'ham', 'forget', 'spam-report', 'ham-revoke'"),
+    ({"web": {"users": [{"name": "jane", "password_hash": ARGON2, "role": "administrator"}]}},
+     "web.users.0.role: not one of those allowed (got 'administrator'); allowed: one of 'admin', "
+     "'user'"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as err:
