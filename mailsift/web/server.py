@@ -68,6 +68,14 @@ def check_listen(config: Config, host: str, port: int) -> None:
                            "of this host, e.g. 127.0.0.1:8025") from None
 
 
+def listening_at(host: str, port: int) -> str:
+    """Where the log says the UI is: web.listen = ":8025" read "http://:8025/", and an IPv6
+    address "http://::1:8025/", neither an address a browser takes."""
+    if not host:
+        return f"port {port} of every address of this host"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def serve(config: Config) -> None:
     import uvicorn
 
@@ -79,7 +87,7 @@ def serve(config: Config) -> None:
     check_listen(config, host, port)
     store = open_quarantine(config.quarantine, subaddressing=config.subaddressing)
     app = create_app(config, store, session_secret(config))
-    log.info("review UI on http://%s:%d/", host, port)
+    log.info("review UI on %s", listening_at(host, port))
     proxies = config.web.trusted_proxies
     if proxies:
         log.info("X-Forwarded-For and X-Forwarded-Proto believed from %s", ", ".join(proxies))

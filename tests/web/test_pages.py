@@ -20,6 +20,7 @@ from mailsift.cli import cli
 from mailsift.config import Config, parse_config
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.web.app import SESSION_COOKIE, create_app
+from mailsift.web.server import listening_at
 from tests.quarantine.conftest import informational_meta, make_capped_meta, make_message, make_meta
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisClusterServers
@@ -340,6 +341,13 @@ def test_a_listen_address_in_use_is_named_with_its_key(
     done = CliRunner().invoke(cli, ["--config", str(path), "web"], standalone_mode=False)
     assert "web.listen: cannot listen on 192.0.2.1:8025: Cannot assign requested address" in getattr(
         done.exception, "message", "")
+
+
+def test_the_log_names_where_the_ui_listens_as_a_browser_takes_it() -> None:
+    """web.listen = ":8025" was logged as "review UI on http://:8025/", [::1]:8025 as
+    "http://::1:8025/"."""
+    assert [listening_at(host, 8025) for host in ("127.0.0.1", "::1", "")] == [
+        "http://127.0.0.1:8025/", "http://[::1]:8025/", "port 8025 of every address of this host"]
 
 
 def test_a_command_run_in_process_leaves_logging_as_it_was(cli_config: Path) -> None:
