@@ -94,5 +94,9 @@ def serve(config: Config) -> None:
     # uvicorn takes the client address from X-Forwarded-For only when the connection comes from
     # one of these, and then the rightmost address no trusted proxy holds (the one the outermost
     # proxy saw); with none listed, forwarded headers are ignored, as any client could write them.
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
+    # log_config=None: uvicorn's lines (its start, errors, one per request) go through the one
+    # handler `mailsift` set up, once, in its format, on stderr. uvicorn's own config wrote them
+    # in another format and the request lines to stdout, and whether its `uvicorn` logger also
+    # passed them on to ours (each line twice) was its config's choice, not ours.
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, server_header=False,
                 proxy_headers=bool(proxies), forwarded_allow_ips=list(proxies))
