@@ -446,6 +446,15 @@ class Pages:
                                   f"again{again}") from None
         return f"Released to {', '.join(delivered) or 'nobody'}."
 
+    async def error_page(self, request: Request, exc: Exception) -> Response:
+        """A refusal (404, 403, a damaged record's 500) as a page of the UI, with its header and
+        a way back. It was a bare line of text: a user who followed a digest's link to a message
+        since expired, or deleted, had no link anywhere but the browser's Back."""
+        assert isinstance(exc, HTTPException)
+        text = exc.detail if isinstance(exc.detail, str) else "Error"
+        return self.render(request, "error.html", exc.status_code, code=exc.status_code,
+                           text=text, back=_local(str(request.session.get("list", "/"))))
+
     # --- stats and lists ------------------------------------------------------------------------
 
     async def stats_page(self, request: Request, viewer: Viewer) -> Response:
@@ -658,12 +667,6 @@ def _local(url: str) -> str:
     return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else "/"
 
 
-async def _error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    text = exc.detail if isinstance(exc.detail, str) else "Error"
-    return Response(f"{exc.status_code}: {text}\n", exc.status_code, media_type="text/plain")
-
-
 async def _unavailable(request: Request, exc: Exception) -> Response:
     """The index could not be read (Redis down, a wrong password): a 503 the user can act on,
     and the reason in the log for the admin, instead of a 500 and a traceback per page. The
@@ -706,4 +709,5 @@ def create_app(config: Config, store: QuarantineStore, secret: str) -> Starlette
                    same_site="strict"),
     ]
     return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers={HTTPException: _error, QuarantineError: _unavailable})
+                     exception_handlers={HTTPException: pages.error_page,
+                                         QuarantineError: _unavailable})

@@ -573,6 +573,23 @@ def test_a_message_page_leads_back_to_the_list_as_it_was(
         assert '<a href="/?subject=subject&amp;sort=score&amp;dir=asc&amp;page=2">← Back to the list' in page
 
 
+def test_a_refusal_is_a_page_of_the_ui_with_a_way_back(client: TestClient, store: QuarantineStore) -> None:
+    """"404: No such message." (a digest's link to mail since expired or deleted) was a bare
+    line of text, without the UI's header or any link."""
+    bobs = store.put(make_message(), make_meta(["bob@example.org"]))
+    log_in(client, "jane")
+    client.get("/?sort=score&page=1")
+    for path in (f"/message/{bobs}", "/message/AAAAAAAAAAAAAAAAAAAAAA", "/no-such-page"):
+        page = client.get(path)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert re.search(r'<p class="error" role="alert">404: (No such message\.|Not Found)</p>', page.text)
+        assert '<a href="/?sort=score&amp;page=1">← Back to the list</a>' in page.text
+        assert ('<a href="/stats">Stats</a>' in page.text) is path.startswith("/message/")  # logged in
+    refused = client.post("/logout", data={"csrf": "forged"})
+    assert refused.status_code == 403 and ('<p class="error" role="alert">403: The form was stale or '
+                                           'not ours; reload the page and try again.</p>') in refused.text
+
+
 def test_an_empty_list_says_why(tmp_path: Path, password_hashes: dict[str, str]) -> None:
     """Past the last page the list said "No messages match." beside "Page 9 of 2", of a list
     whose search matched seven; with nothing held it said the same, as if a search were on."""
