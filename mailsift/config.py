@@ -1032,7 +1032,9 @@ class WebConfig(Section):
                         json_schema_extra=_allowed_text("HOST:PORT, e.g. 127.0.0.1:8025, or :PORT "
                                                         "for every address"))
     base_url: str = Field("", description="The UI's address as users reach it, for the links in "
-                          "digests; empty: http://LISTEN.")
+                          "digests; empty: http://LISTEN, with this host's name for a listen on "
+                          "every address (\":8025\"). configtest says when the links would lead "
+                          "to a loopback address, which no user's browser reaches.")
     secret_file: str = Field(
         "", description="File holding the session signing secret, at least 16 characters (e.g. "
         "from `head -c 32 /dev/urandom | base64`); $MAILSIFT_WEB_SECRET when empty; neither: a "

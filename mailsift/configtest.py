@@ -15,14 +15,16 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mailsift.analysis.relays import NOT_PUBLIC, trusted_networks
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
-from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList
+from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList, split_host_port
 from mailsift.milter.sender_hold import PauseStoreError, sender_hold
 from mailsift.network.dnslists import IPV6_TEST_POINTS, all_lists, listings, refusal, test_points
 from mailsift.network.resolver import Answer, Lookups, Outcome, shared_resolver
+from mailsift.quarantine.digest import base_url, nobody_to_mail
 from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.rules.cf_parser import load_rule_files
@@ -31,7 +33,7 @@ from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, u
 from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
-from mailsift.web.server import WebError, check_users
+from mailsift.web.server import EVERY_ADDRESS, WebError, check_users, is_loopback_name
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,25 @@ def web_check(config: Config) -> Check:
     unproven = ("; users' welcome entries count for nothing while dns.enabled is false: nothing "
                 "can prove a sender" if not config.dns.enabled else "")
     return Check("web", True, f"{len(users)} login(s), {admins} admin(s); review UI on "
-                              f"{config.web.listen}{unproven}")
+                              f"{config.web.listen}{unproven}{_digest_links(config)}")
+
+
+def _digest_links(config: Config) -> str:
+    """Where the digests' links lead, when the admin must know ('' otherwise). With web.base_url
+    empty they lead to web.listen, by default 127.0.0.1:8025, which no user's browser reaches,
+    and the digests went out that way without a word; only a loopback address or localhost is
+    sure to be one (a host name may resolve to 127.0.1.1 here, as on Debian, and to the host in
+    its users' DNS). A listen on every address lends the links this host's name, shown so the
+    admin sees whether users know it by that name."""
+    if nobody_to_mail(config):
+        return ""
+    url = base_url(config)
+    if is_loopback_name(urlsplit(url).hostname or ""):
+        return (f"; the digests' links lead to {url}/, which only a browser on this host opens: "
+                "set web.base_url to the UI's address as its users reach it")
+    if not config.web.base_url and split_host_port(config.web.listen)[0] in EVERY_ADDRESS:
+        return f"; the digests' links lead to {url}/ (this host's name; web.base_url sets another)"
+    return ""
 
 
 def trust_check(config: Config) -> Check:

@@ -12,6 +12,7 @@ from mailsift.classifier.store import Label, LearnItem, token_key
 from mailsift.config import parse_config
 from mailsift.configtest import lists_check, rules_check, web_check
 from mailsift.rules.cf_parser import load_rule_files
+from mailsift.web.server import host_name
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisServer
@@ -269,12 +270,41 @@ def test_logins_without_an_admin_fail_the_web_check(tmp_path: Path) -> None:
                                         'no default password); allowed: at least one with role = '
                                         '"admin" and a password_hash from `mailsift web hash-password`')
     admin = {"name": "admin", "password_hash": hash_, "role": "admin"}
-    check = web_check(parse_config({"web": {"users": [jane, admin]}, "dns": {"enabled": True}}, "m.toml"))
+    web = {"users": [jane, admin], "base_url": "https://mail.example.org/quarantine/"}
+    check = web_check(parse_config({"web": web, "dns": {"enabled": True}}, "m.toml"))
     assert (check.ok, check.detail) == (True, "2 login(s), 1 admin(s); review UI on 127.0.0.1:8025")
-    check = web_check(parse_config({"web": {"users": [jane, admin]}, "dns": {"enabled": False}}, "m.toml"))
+    check = web_check(parse_config({"web": web, "dns": {"enabled": False}}, "m.toml"))
     assert (check.ok, check.detail) == (True, "2 login(s), 1 admin(s); review UI on 127.0.0.1:8025; "
                                         "users' welcome entries count for nothing while dns.enabled "
                                         "is false: nothing can prove a sender")
     check = web_check(parse_config({}, "m.toml"))
     assert (check.ok, check.detail) == (True, "no [[web.users]]: `mailsift web` does not start "
                                         "(needed only for the review UI)")
+
+
+def test_the_web_check_says_where_the_digests_links_lead_when_no_user_could_open_them() -> None:
+    """With web.base_url empty the digests link to web.listen, by default 127.0.0.1:8025, which
+    no user's browser reaches, and configtest said nothing; a listen on every address lends the
+    links this host's name, which the admin sees."""
+    hash_ = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+    jane = {"name": "jane", "password_hash": hash_, "addresses": ["jane@example.org"]}
+    admin = {"name": "admin", "password_hash": hash_, "role": "admin"}
+
+    def detail(users: list[dict[str, object]], **web: str) -> str:
+        config = parse_config({"web": {"users": users, **web}, "dns": {"enabled": True}}, "m.toml")
+        return web_check(config).detail.removeprefix(f"{len(users)} login(s), 1 admin(s); review UI on ")
+
+    fix = ("which only a browser on this host opens: set web.base_url to the UI's address as its "
+           "users reach it")
+    assert detail([jane, admin]) == (
+        f"127.0.0.1:8025; the digests' links lead to http://127.0.0.1:8025/, {fix}")
+    assert detail([jane, admin], listen="[::1]:8025") == (
+        f"[::1]:8025; the digests' links lead to http://[::1]:8025/, {fix}")
+    assert detail([jane, admin], base_url="http://LocalHost.:8025/") == (
+        f"127.0.0.1:8025; the digests' links lead to http://LocalHost.:8025/, {fix}")
+    assert detail([jane, admin], listen=":8025") == (
+        f":8025; the digests' links lead to http://{host_name()}:8025/ (this host's name; "
+        "web.base_url sets another)")
+    assert detail([jane, admin], listen="192.0.2.1:8025") == "192.0.2.1:8025"
+    assert detail([jane, admin], base_url="https://mail.example.org/") == "127.0.0.1:8025"
+    assert detail([admin]) == "127.0.0.1:8025"  # no user with addresses: no digest is sent

@@ -16,10 +16,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from mailsift.config import Config, WebUser
+from mailsift.config import Config, WebUser, split_host_port
 from mailsift.quarantine.model import QuarantineError, Query, now
 from mailsift.quarantine.review import smtp_send
 from mailsift.quarantine.store import QuarantineStore
+from mailsift.web.server import EVERY_ADDRESS, host_name, ui_url
 
 log = logging.getLogger("mailsift.quarantine")
 
@@ -46,7 +47,13 @@ class DigestRun:
 
 
 def base_url(config: Config) -> str:
-    return (config.web.base_url or f"http://{config.web.listen}").rstrip("/")
+    """Where the digest's links lead: web.base_url, else the review UI's own address. A listen
+    on every address (":8025") has no address of its own, and its link was "http://:8025/...",
+    which no browser opens: this host's name stands for it."""
+    if config.web.base_url:
+        return config.web.base_url.rstrip("/")
+    host, port = split_host_port(config.web.listen)
+    return ui_url(host_name() if host in EVERY_ADDRESS else host, port).rstrip("/")
 
 
 def nobody_to_mail(config: Config) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from mailsift.cli import cli
+from mailsift.config import parse_config
+from mailsift.quarantine.digest import base_url
 from mailsift.quarantine.store import QuarantineStore
+from mailsift.web.server import host_name, is_loopback_name
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.milter_process import to_toml
 from tests.support.sink import SmtpSink
@@ -116,3 +120,28 @@ def test_a_digest_that_cannot_be_sent_does_not_stop_the_others(tmp_path: Path,
     assert len(errors) == 2
     assert errors[0].startswith(f"mailsift: digest for jane <{LONG}> not sent: ")
     assert errors[1] == "mailsift: quarantine digest: 1 of 2 digest(s) not sent"
+
+
+@pytest.mark.parametrize("listen", [":8025", "0.0.0.0:8025", "[::]:8025"])
+def test_a_ui_on_every_address_is_linked_by_this_hosts_name(tmp_path: Path, digest_sink: SmtpSink,
+                                                            listen: str) -> None:
+    """With web.base_url empty, a digest's link was built from web.listen: ":8025" gave
+    "http://:8025/message/ID", which no browser opens (0.0.0.0 and :: neither)."""
+    path = _config(tmp_path, digest_sink)
+    config = tomllib.loads(path.read_text())
+    config["web"] = {**config["web"], "base_url": "", "listen": listen}
+    path.write_text(to_toml(config))
+    held = QuarantineStore(tmp_path / "q").put(make_message("Casino"),
+                                               make_meta(["bob@example.org"], 30.0, "Casino"))
+    _digest(path)
+    [mail] = digest_sink.wait_for(1)
+    name = host_name()
+    assert f"\n        http://{name}:8025/message/{held}\r\n" in mail.message.get_content()
+    # the name Postfix's myhostname takes by default, never one of loopback alone
+    assert not is_loopback_name(name) and (name == socket.gethostname() or "." in name)
+
+
+def test_a_ui_on_one_address_is_linked_by_it_an_ipv6_one_in_brackets() -> None:
+    links = [base_url(parse_config({"web": {"listen": listen}}, "m.toml"))
+             for listen in ("192.0.2.1:8025", "[2001:db8::5]:8025", "[::1]:80")]
+    assert links == ["http://192.0.2.1:8025", "http://[2001:db8::5]:8025", "http://[::1]:80"]

@@ -345,9 +345,10 @@ def test_a_listen_address_in_use_is_named_with_its_key(
 
 def test_the_log_names_where_the_ui_listens_as_a_browser_takes_it() -> None:
     """web.listen = ":8025" was logged as "review UI on http://:8025/", [::1]:8025 as
-    "http://::1:8025/"."""
-    assert [listening_at(host, 8025) for host in ("127.0.0.1", "::1", "")] == [
-        "http://127.0.0.1:8025/", "http://[::1]:8025/", "port 8025 of every address of this host"]
+    "http://::1:8025/", and 0.0.0.0:8025 or [::]:8025 as an address no browser opens either."""
+    every = "port 8025 of every address of this host"
+    assert [listening_at(host, 8025) for host in ("127.0.0.1", "::1", "", "0.0.0.0", "::")] == [
+        "http://127.0.0.1:8025/", "http://[::1]:8025/", every, every, every]
 
 
 def test_a_command_run_in_process_leaves_logging_as_it_was(cli_config: Path) -> None:
