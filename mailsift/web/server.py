@@ -22,6 +22,21 @@ SECRET_ENV = "MAILSIFT_WEB_SECRET"
 MIN_SECRET = 16
 
 
+class _UvicornName(logging.Filter):
+    """uvicorn logs its start, stop and errors as "uvicorn.error", so through mailsift's handler
+    every start read 'mailsift: INFO uvicorn.error: Started server process [..]', and an admin
+    grepping the journal for "error" took each start for a failure. Its lines are named
+    "uvicorn" instead; a real error still says ERROR, and "uvicorn.access", a logger of its own,
+    keeps its name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.name = "uvicorn"
+        return True
+
+
+UVICORN_NAME = _UvicornName()
+
+
 class WebError(Exception):
     """The UI cannot start; one line for the administrator."""
 
@@ -142,5 +157,11 @@ def serve(config: Config) -> None:
     # handler `mailsift` set up, once, in its format, on stderr. uvicorn's own config wrote them
     # in another format and the request lines to stdout, and whether its `uvicorn` logger also
     # passed them on to ours (each line twice) was its config's choice, not ours.
-    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, server_header=False,
-                proxy_headers=bool(proxies), forwarded_allow_ips=list(proxies))
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addFilter(UVICORN_NAME)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=None,
+                    server_header=False, proxy_headers=bool(proxies),
+                    forwarded_allow_ips=list(proxies))
+    finally:  # a command run in a process that goes on (tests) leaves the logger as it was
+        uvicorn_log.removeFilter(UVICORN_NAME)
