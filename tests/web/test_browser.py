@@ -28,9 +28,10 @@ from tests.e2e.conftest import (  # noqa: F401  (fixtures: the real Postfix and 
 )
 from tests.e2e.messages import make_message
 from tests.support.milter_process import mailsift_command, to_toml
-from tests.support.ports import free_port, wait_for_port
+from tests.support.ports import free_port
 from tests.support.postfix import PostfixInstance
 from tests.web.conftest import PASSWORDS, web_config
+from tests.web.test_proxy import _wait_until_serving
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -47,6 +48,7 @@ class Ui:
     url: str
     store: QuarantineStore
     process: subprocess.Popen[bytes]
+    log: Path  # the server's stderr: a line per request since 71eb082
 
 
 def quarantine(store: QuarantineStore, subject: str, to: str = "bob@example.com",
@@ -79,14 +81,28 @@ def ui(postfix: PostfixInstance, tmp_path_factory: pytest.TempPathFactory,  # no
     for n, to in enumerate(["bob@example.com", "carol@example.com", "jane@example.org"] * 2):
         quarantine(store, f"Weekly offer #{n}: cheap watches", to, 41.0 + n * 3)
     env = {**os.environ, "MAILSIFT_WEB_SECRET": "browser-test-secret-0123456789"}
-    process = subprocess.Popen([*mailsift_command(), "--config", str(path), "web"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its stderr goes to a file: a pipe nobody read filled after some 860 requests' log lines
+    # and stalled the server mid-test.
+    log = directory / "web.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen([*mailsift_command(), "--config", str(path), "web"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        wait_for_port(port, 30)
-        yield Ui(f"http://127.0.0.1:{port}", store, process)
+        _wait_until_serving(process, port, log)
+        yield Ui(f"http://127.0.0.1:{port}", store, process, log)
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.fixture(autouse=True)
+def server_log(request: pytest.FixtureRequest, ui: Ui) -> Iterator[None]:
+    """What the server logged during a test, shown with a failure's report ("Captured mailsift
+    web's log teardown") as its captured output is, and not for a test that passed."""
+    start = ui.log.stat().st_size
+    yield
+    logged = ui.log.read_bytes()[start:].decode("utf-8", "replace")
+    request.node.add_report_section("teardown", "mailsift web's log", logged)
 
 
 @pytest.fixture(scope="module")
