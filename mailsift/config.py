@@ -54,7 +54,8 @@ def _allowed_text(text: str) -> dict[str, object]:
 
 class OwnValue(ValueError):
     """A refusal that names what is wrong in the value itself: the error line leaves out
-    "(got ...)", which for a list of [[web.users]] would repeat every user and password hash."""
+    "(got ...)", which for a list of [[web.users]] would repeat every user and password hash,
+    and for a password_hash could be the password itself, pasted where its hash goes."""
 
 
 CIDR_FORM = _allowed_text('IP networks in CIDR notation, e.g. ["192.0.2.0/24", "2001:db8::/32"]')
@@ -1002,13 +1003,16 @@ class WebUser(Section):
     @classmethod
     def _argon2(cls, value: str) -> str:
         """The hash as argon2 reads it. One cut short or changed in copying was accepted and
-        then refused every password, so its user could never log in and nothing said why."""
+        then refused every password, so its user could never log in and nothing said why.
+        Refused without the value (`OwnValue`): what stands here is often the password itself,
+        and the error line goes to the terminal, configtest's output and the service's journal."""
         value = value.strip()
         if not value.startswith("$argon2"):
-            raise ValueError("must be an argon2 hash from `mailsift web hash-password`")
+            raise OwnValue("must be an argon2 hash from `mailsift web hash-password`, never the "
+                           "password itself (the value is not shown, as it may be one)")
         if not ARGON2_HASH.fullmatch(value):
-            raise ValueError("not a whole argon2 hash (cut short or changed in copying?): paste "
-                             "the line `mailsift web hash-password` prints")
+            raise OwnValue("not a whole argon2 hash (cut short or changed in copying?): paste "
+                           "the line `mailsift web hash-password` prints")
         return value
 
     @field_validator("addresses")
