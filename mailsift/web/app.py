@@ -423,7 +423,7 @@ class Pages:
             return "Deleted."
         parts = []
         if action in ("release", "release-ham"):
-            parts.append(self._release(viewer, record))
+            parts.append(self._release(viewer, record, learning=action == "release-ham"))
         if action in LEARN or action == "release-ham":
             mode = LEARN.get(action, "ham")
             outcome = review.learn(self.config, self.store, message_id, who, mode)
@@ -432,18 +432,23 @@ class Pages:
                          else f"Learned ({mode}): {outcome}.")
         return " ".join(parts)
 
-    def _release(self, viewer: Viewer, record: dict[str, Any]) -> str:
+    def _release(self, viewer: Viewer, record: dict[str, Any], learning: bool = False) -> str:
         """Release as `viewer` may, once per recipient. A second release said "(release again
         on purpose: --again)", an option of the command this page does not have: a user cannot
-        use it at all, and an admin is told the command that does."""
+        use it at all, and an admin is told the command that does. A second release is refused,
+        but not when `learning` (Release + learn as ham): the message is out already, and the
+        refusal also stopped the ham learning its reviewer asked for, so it is said and the
+        learning goes on."""
         try:
             delivered = review.release(self.config, self.store, record["id"], viewer.name,
                                        viewer.release_to(record))
         except review.AlreadyReleased as exc:
             again = (f" (one more copy: mailsift quarantine release {record['id']} --again)"
                      if viewer.admin else "")
-            raise QuarantineError(f"already released to {', '.join(exc.recipients)}; not sent "
-                                  f"again{again}") from None
+            said = f"already released to {', '.join(exc.recipients)}; not sent again{again}"
+            if learning:
+                return f"{said[0].upper()}{said[1:]}."
+            raise QuarantineError(said) from None
         return f"Released to {', '.join(delivered) or 'nobody'}."
 
     async def error_page(self, request: Request, exc: Exception) -> Response:

@@ -207,6 +207,38 @@ def test_a_second_release_says_so_without_a_command_option(
     assert len(sink.wait_for(2)) == 2
 
 
+def test_release_and_learn_as_ham_of_a_released_message_still_learns(
+        tmp_path: Path, password_hashes: dict[str, str], sink: SmtpSink) -> None:
+    """"Release + learn as ham" of a message released before was refused as a second release
+    ("already released to ...; not sent again"), and the ham learning its reviewer asked for
+    was not done either. It is learned now, and the flash says both, on the message's page as
+    in a bulk action."""
+    config = parse_config(web_config(tmp_path, password_hashes,
+                                     quarantine={"release_via": f"127.0.0.1:{sink.port}"}), "t")
+    store = open_quarantine(config.quarantine)
+    janes = store.put(make_message("a"), make_meta(["jane@example.org"], subject="Jane's"))
+    bobs = store.put(make_message("b"), make_meta(["bob@example.org"], subject="Bob's"))
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        token = log_in(client, "jane")
+        for action in ("release", "release-ham"):
+            done = client.post(f"/message/{janes}", data={"csrf": token, "action": action})
+        assert flash_of(client.get(done.headers["location"]).text) == (
+            "Already released to jane@example.org; not sent again. Learned (ham): learned as ham.")
+        token = log_in(client, "admin")
+        client.post(f"/message/{bobs}", data={"csrf": token, "action": "release"})
+        client.post("/bulk", data={"csrf": token, "action": "release-ham", "ids": [janes, bobs]})
+        page = client.get("/").text
+    assert flash_of(page) == "Release + learn as ham: 2 of 2 done."
+    assert flash_details(page) == [
+        f"Already released to jane@example.org; not sent again (one more copy: mailsift "
+        f"quarantine release {janes} --again). Learned (ham): already learned as ham (nothing "
+        "changed): “Jane's”",
+        f"Already released to bob@example.org; not sent again (one more copy: mailsift "
+        f"quarantine release {bobs} --again). Learned (ham): learned as ham: “Bob's”"]
+    assert len(sink.messages) == 2  # the first releases only (each sent before its page answered)
+    assert [e["action"] for e in store.meta(bobs)["events"]] == ["released", "learned"]
+
+
 def flash_details(page: str) -> list[str]:
     """The lines under a bulk action's flash: each outcome and the messages it befell."""
     found = re.search(r'<ul class="flash-detail">(.*?)</ul>', page, re.S)
