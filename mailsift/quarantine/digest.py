@@ -70,17 +70,18 @@ def send_digests(config: Config, store: QuarantineStore, at: datetime | None = N
     """Mail every user with addresses who has new quarantined mail; returns what was sent.
 
     quiet_since is the latest start of the users' windows, so "nothing new since" holds for
-    every user: a run marks them all alike, but a new user's first window is FIRST_DIGEST."""
+    every user: a run marks them all alike, but a new user's first window is FIRST_DIGEST. Only
+    the users' windows count: starting from FIRST_DIGEST, a weekly run said "since" one day back."""
     at = at or now()
     sent = []
-    quiet_since = at - FIRST_DIGEST
+    windows = []
     for user in config.web.users:
         if not user.addresses:
             continue
         mark = f"digest:{user.name}"
         last = store.backend.mark(mark)
         since = datetime.fromisoformat(last) if last else at - FIRST_DIGEST
-        quiet_since = max(quiet_since, since)
+        windows.append(since)
         records, _ = store.search(Query(to=user.addresses, since=since, until=at, sort="time",
                                         descending=False, limit=None))
         if records:
@@ -96,7 +97,7 @@ def send_digests(config: Config, store: QuarantineStore, at: datetime | None = N
             sent.append(Sent(user.name, user.addresses[0], len(records)))
             log.info("digest of %d message(s) sent to %s", len(records), user.addresses[0])
         store.backend.set_mark(mark, at.isoformat())
-    return DigestRun(sent, quiet_since)
+    return DigestRun(sent, max(windows, default=at - FIRST_DIGEST))
 
 
 def nothing_new_text(run: DigestRun) -> str:

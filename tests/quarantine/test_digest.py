@@ -97,6 +97,19 @@ def test_a_run_with_nothing_new_says_so_in_one_line(tmp_path: Path, digest_sink:
     assert digest_sink.messages == []
 
 
+def test_a_weekly_run_with_nothing_new_names_the_last_run(tmp_path: Path,
+                                                          digest_sink: SmtpSink) -> None:
+    """Run weekly (or after days down), a run with nothing new said "since" one day back, the
+    first run's window, though it had looked for a week since the last run, as README says."""
+    config = _config(tmp_path, digest_sink)
+    store = QuarantineStore(tmp_path / "q")
+    last_run = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=7)
+    for user in ("jane", "bob", "carol"):
+        store.backend.set_mark(f"digest:{user}", last_run.isoformat())
+    assert _digest(config) == (
+        f"No digest sent: nothing new held for any user since {last_run:%Y-%m-%d %H:%M} UTC\n")
+
+
 LONG = "j" * 600 + "@example.org"  # a RCPT line the server refuses as too long
 
 
