@@ -9,6 +9,7 @@ the message's history and logged with the user's name.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import secrets
@@ -102,7 +103,7 @@ ACTIONS = {
 NO_ACTIONS = "Your login may read these messages but not act on them: ask your mail administrator."
 LOGIN_ENDED = ("Your login has ended (it expired, you logged out elsewhere, or your password "
                "changed); log in again.")
-MAX_BACK = 1000  # characters of a list address kept for "Back to the list" (the cookie is small)
+MAX_BACK = 1000  # cookie bytes of a list address kept for "Back to the list" (see cookie_size)
 SEARCH_FIELDS = ("to", "from", "subject", "min_score", "since")  # the list's search form
 MAX_PAGE_DIGITS = len(str(MAX_PAGE))  # longer is no page a list can have
 A_TO_Z_FIRST = ("sender", "subject")  # text columns; time and score start newest, highest first
@@ -333,7 +334,7 @@ class Pages:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         # Where a message's page leads back to: its search, sort and page. The "Quarantine" link
         # there started the list afresh, and the reviewer searched and paged again.
-        request.session["list"] = here if len(here) <= MAX_BACK else "/"
+        request.session["list"] = here if cookie_size(here) <= MAX_BACK else "/"
         return self.render(request, "list.html", records=[viewer.shown(r) for r in records],
                            total=total, page=page, pages=pages, params=params, query=query,
                            link=link, heading_dir=heading_dir, actions=_allowed(viewer), here=here,
@@ -557,9 +558,10 @@ class Done:
 
 
 BULK_NAMED = 3  # messages named per outcome of a bulk action; the rest are counted
-# Characters of outcomes listed: the report travels in the session cookie, which a browser drops
-# (logging its user out) past some 4 KB, base64 and the session's own fields included.
-BULK_CHARS = 1500
+# Cookie bytes of outcomes listed (see cookie_size): the report travels in the session cookie,
+# which a browser drops (logging its user out) past 4 KB, in base64 (4 bytes for 3) beside the
+# list's address (MAX_BACK) and the login's own fields (some 250 bytes).
+BULK_BYTES = 1500
 SUBJECT_SHOWN = 50
 
 
@@ -572,12 +574,19 @@ def bulk_report(label: str, results: list[Done]) -> list[str]:
         outcomes.setdefault((done.ok, done.text.rstrip(".")), []).append(_named(done))
     lines = [f"{text}: {_names(names)}" if ok else f"Not done ({text}): {_names(names)}"
              for (ok, text), names in outcomes.items()]
-    shown = next((n for n in range(len(lines)) if sum(map(len, lines[:n + 1])) > BULK_CHARS),
+    shown = next((n for n in range(len(lines)) if sum(map(cookie_size, lines[:n + 1])) > BULK_BYTES),
                  len(lines))
     if shown < len(lines):
         lines[shown:] = [f"and {len(lines) - shown} other outcome(s): see the messages' history"]
     ok = sum(done.ok for done in results)
     return [f"{label}: {ok} of {len(results)} done.", *lines]
+
+
+def cookie_size(text: str) -> int:
+    """The bytes `text` takes in the session cookie before its base64: Starlette writes the
+    session as JSON in ASCII, a letter outside it as 6 bytes ("\\u0421"). Counted in characters,
+    a report of subjects in Cyrillic came to some 10 KB, which the browser dropped with the login."""
+    return len(json.dumps(text))
 
 
 def _named(done: Done) -> str:
