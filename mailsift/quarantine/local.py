@@ -80,7 +80,10 @@ CREATE TABLE IF NOT EXISTS lists (address TEXT NOT NULL, kind TEXT NOT NULL, ent
 CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INDEX_LOCK = threading.RLock()  # see LocalBackend._db
-SORT_COLUMNS = {"time": "time", "score": "score", "sender": "folded(sender)", "subject": "folded(subject)"}
+# By sender: the From header, else the envelope sender, as the list shows the sender and the
+# Redis index sorts (model.sort_value); by From alone, a message without one came first.
+SORT_COLUMNS = {"time": "time", "score": "score", "subject": "folded(subject)",
+                "sender": "folded(CASE WHEN sender = '' THEN mail_from ELSE sender END)"}
 AFTER_ALL = "\U0010ffff"  # sorts after any text that continues a prefix: the end of its range
 
 

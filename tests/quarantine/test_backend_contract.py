@@ -138,6 +138,24 @@ def test_since_and_until_in_another_time_zone_mean_the_same_instant(store: Quara
     assert store.search(Query(until=hour_ago))[1] == 0
 
 
+def test_sort_by_sender_orders_the_sender_the_list_shows(store: QuarantineStore) -> None:
+    """The list's sender column shows the From header, else the envelope sender (mail with no
+    From, or an empty one). A sort by sender put such a message by the From it lacked, first,
+    on the SQLite index, and by its envelope sender on Redis: the same list read in two orders."""
+    for sender, shown in (("zoe@example.org", ""), ("adam@example.org", "Adam <adam@example.org>"),
+                          ("x@example.net", "mallory@example.org")):
+        meta = make_meta(sender=sender, subject=sender)
+        meta["from"] = shown
+        store.put(make_message(sender), meta)
+
+    def senders(descending: bool) -> list[str]:
+        found, _ = store.search(Query(sort="sender", descending=descending))
+        return [r["from"] or r["mail_from"] for r in found]
+
+    assert senders(False) == ["Adam <adam@example.org>", "mallory@example.org", "zoe@example.org"]
+    assert senders(True) == ["zoe@example.org", "mallory@example.org", "Adam <adam@example.org>"]
+
+
 def test_search_and_sort_ignore_case_in_every_script(store: QuarantineStore) -> None:
     """`quarantine list --subject Счёт` (and the web UI's search) found nothing on the SQLite
     index for a Subject 'Счёт за услуги', whose lower() and LIKE fold ASCII letters only; the
