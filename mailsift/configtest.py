@@ -33,7 +33,13 @@ from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, u
 from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
-from mailsift.web.server import EVERY_ADDRESS, WebError, check_users, is_loopback_name
+from mailsift.web.server import (
+    EVERY_ADDRESS,
+    WebError,
+    check_users,
+    configured_secret,
+    is_loopback_name,
+)
 
 
 @dataclass(frozen=True)
@@ -54,15 +60,17 @@ def run_checks(config: Config) -> list[Check]:
 
 
 def web_check(config: Config) -> Check:
-    """Whether `mailsift web` would start for its logins. configtest said ok to [[web.users]]
-    without an admin, which the UI refuses, so an upgrade done as README says (restart once
-    configtest passes) left the review UI stopped. A site without logins does not use the UI."""
+    """Whether `mailsift web` would start for its logins and session secret. configtest said ok
+    to [[web.users]] without an admin, or a secret file it cannot read or too short, which the UI
+    refuses, so an upgrade done as README says (restart once configtest passes) left the review
+    UI stopped. A site without logins does not use the UI."""
     users = config.web.users
     if not users:
         return Check("web", True, "no [[web.users]]: `mailsift web` does not start (needed only "
                                   "for the review UI)")
     try:
         check_users(config)
+        configured_secret(config)
     except WebError as exc:
         return Check("web", False, str(exc))
     admins = sum(user.role == "admin" for user in users)

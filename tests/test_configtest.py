@@ -282,6 +282,29 @@ def test_logins_without_an_admin_fail_the_web_check(tmp_path: Path) -> None:
                                         "(needed only for the review UI)")
 
 
+def test_a_session_secret_mailsift_web_refuses_fails_the_web_check(tmp_path: Path) -> None:
+    """configtest said ok to a web.secret_file too short or not there, which `mailsift web`
+    refuses: the review UI stayed stopped after an upgrade restarted once configtest passed."""
+    hash_ = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+    admin = {"name": "admin", "password_hash": hash_, "role": "admin"}
+    secret = tmp_path / "web.secret"
+
+    def check(**web: str) -> tuple[bool, str]:
+        found = web_check(parse_config({"web": {"users": [admin], **web}, "dns": {"enabled": True}},
+                                       "m.toml"))
+        return found.ok, found.detail
+
+    assert check(secret_file=str(secret)) == (
+        False, f"m.toml: web.secret_file: {secret}: cannot read the session secret: No such file "
+               "or directory")
+    secret.write_text("short\n")
+    assert check(secret_file=str(secret)) == (
+        False, f"m.toml: web.secret_file: {secret}: the session secret is 5 characters; allowed: "
+               "at least 16, e.g. made by `head -c 32 /dev/urandom | base64`")
+    secret.write_text("s" * 32 + "\n")
+    assert check(secret_file=str(secret)) == (True, "1 login(s), 1 admin(s); review UI on 127.0.0.1:8025")
+
+
 def test_the_web_check_says_where_the_digests_links_lead_when_no_user_could_open_them() -> None:
     """With web.base_url empty the digests link to web.listen, by default 127.0.0.1:8025, which
     no user's browser reaches, and configtest said nothing; a listen on every address lends the

@@ -43,15 +43,23 @@ class WebError(Exception):
 
 def session_secret(config: Config) -> str:
     """From web.secret_file, else $MAILSIFT_WEB_SECRET, else random for this run only."""
-    try:
-        secret = read_secret(config.web.secret_file, SECRET_ENV, "session secret")
-    except SecretError as exc:
-        raise WebError(f"web.secret_file: {exc}") from None
+    secret = configured_secret(config)
     if not secret:
         log.warning("no web.secret_file or $%s: using a random session secret; logins end when "
                     "the UI restarts", SECRET_ENV)
         return secrets.token_urlsafe(32)
-    if len(secret) < MIN_SECRET:
+    return secret
+
+
+def configured_secret(config: Config) -> str | None:
+    """The session secret web.secret_file or $MAILSIFT_WEB_SECRET gives (None: neither is set),
+    or WebError when `mailsift web` would refuse it; configtest asks too, as a web line that
+    said ok before a refused secret left the UI stopped after an upgrade done as README says."""
+    try:
+        secret = read_secret(config.web.secret_file, SECRET_ENV, "session secret")
+    except SecretError as exc:
+        raise WebError(f"{config.source}: web.secret_file: {exc}") from None
+    if secret and len(secret) < MIN_SECRET:
         # It named neither the file nor the variable it was read from, nor how to make a longer one.
         where = (f"{config.source}: web.secret_file: {config.web.secret_file}"
                  if config.web.secret_file else f"${SECRET_ENV}")
