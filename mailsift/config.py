@@ -379,7 +379,9 @@ class DnsConfig(Section):
         "hundreds of links must not turn into hundreds of queries.")
     authserv_id: str = Field(
         "", description="The name in Authentication-Results headers (RFC 8601 authserv-id); "
-        "empty: this host's fully qualified name.")
+        "empty: the MX's name as Postfix gives it to the milter (myhostname), which downstream "
+        "filters and mail clients expect; else this host's name as myhostname takes it by "
+        "default.")
     blocklists: list[BlockList] = Field(
         default_factory=list, description="DNS block lists, each a [[dns.blocklists]] table; none "
         "by default because every list has its own terms of use.")

@@ -21,6 +21,7 @@ from mailsift.analysis.relays import NOT_PUBLIC, trusted_networks
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
 from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList, split_host_port
+from mailsift.host import is_loopback_name
 from mailsift.milter.sender_hold import PauseStoreError, sender_hold
 from mailsift.network.dnslists import IPV6_TEST_POINTS, all_lists, listings, refusal, test_points
 from mailsift.network.resolver import Answer, Lookups, Outcome, shared_resolver
@@ -33,13 +34,7 @@ from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, u
 from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
-from mailsift.web.server import (
-    EVERY_ADDRESS,
-    WebError,
-    check_users,
-    configured_secret,
-    is_loopback_name,
-)
+from mailsift.web.server import EVERY_ADDRESS, WebError, check_users, configured_secret
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from mailsift.classifier.bayes import Verdict
 from mailsift.classifier.filter import BayesFilter, repair_named
 from mailsift.classifier.reports import ReportMatch
 from mailsift.config import Config
-from mailsift.network import NETWORK_KEY, authentication_results, gather, local_authserv_id
+from mailsift.network import NETWORK_KEY, authentication_results, authserv_id, gather
 from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.checks.bayes import BAYES_KEY
 from mailsift.rules.checks.network_lists import list_rules
@@ -88,7 +88,7 @@ class Scanner:
                                  self.config.scoring.required_score, self.config.scan.rule_budget)
         result.bayes_missing = bayes.missing
         if self.network:
-            auth_id = self.config.dns.authserv_id or local_authserv_id()
+            auth_id = authserv_id(self.config.dns.authserv_id, msg.envelope.receiver)
             result.auth_results = authentication_results(ctx, auth_id)
             result.dns_failures = list(ctx.cache[NETWORK_KEY].failures.values())
         return result

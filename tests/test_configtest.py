@@ -11,8 +11,8 @@ from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.store import Label, LearnItem, token_key
 from mailsift.config import parse_config
 from mailsift.configtest import lists_check, rules_check, web_check
+from mailsift.host import host_name
 from mailsift.rules.cf_parser import load_rule_files
-from mailsift.web.server import host_name
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisServer

@@ -192,6 +192,7 @@ class Envelope:
     rcpt_to: list[str] = field(default_factory=list)
     auth_user: str = ""
     queue_id: str = ""
+    receiver: str = ""  # the receiving MTA's name (Postfix's myhostname): our authserv-id
 
 
 @dataclass

@@ -25,6 +25,7 @@ from mailsift.analysis.headers import body_charset, text_of
 from mailsift.analysis.model import Envelope, Facts
 from mailsift.analysis.relays import client_text, networks
 from mailsift.config import Config
+from mailsift.host import host_name
 from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
@@ -228,7 +229,7 @@ class MailsiftMilter(Milter.Base):
     def _job(self, queue_id: str, outbound: bool) -> Job:
         envelope = Envelope(client_ip=self.client_ip, client_name=self.client_name, helo=self.helo,
                             mail_from=self.mail_from, rcpt_to=self.addresses,
-                            auth_user=self.auth_user, queue_id=queue_id)
+                            auth_user=self.auth_user, queue_id=queue_id, receiver=self._myhostname())
         size = self.spool.seek(0, io.SEEK_END)
         self.spool.seek(0)
         body = self.spool.read(self.service.config.scan.max_bytes)
@@ -236,6 +237,12 @@ class MailsiftMilter(Milter.Base):
         # sender's broken MIME (FACT_BOUNDARY_UNCLOSED, FACT_BAD_BASE64: 2.5 points).
         return Job(self._raw_headers() + body, envelope, self.arrival, outbound,
                    body_cut=size > len(body) and not _blank_rest(self.spool))
+
+    def _myhostname(self) -> str:
+        """Postfix's name for itself (myhostname, the `j` macro it sends at connect by default):
+        the host our Received trace and Authentication-Results name, as its own headers do.
+        Without it, this host's name as myhostname takes it by default."""
+        return self._macro("j") or host_name()
 
     def _raw_headers(self) -> bytes:
         lines = []
@@ -248,7 +255,7 @@ class MailsiftMilter(Milter.Base):
         """The message for the quarantine as Postfix would have delivered it: whole, and headed
         by the Received header of this hop, which Postfix never shows a milter (see trace)."""
         hop = Hop(helo=self.helo, client_name=self.client_name, client_ip=self.client_ip,
-                  by=self.getsymval("j") or socket.gethostname(), queue_id=queue_id,
+                  by=self._myhostname(), queue_id=queue_id,
                   authenticated=bool(self.auth_user), tls=bool(self.getsymval("{tls_version}")),
                   recipients=recipients, arrival=self.arrival)
         self.spool.seek(0)

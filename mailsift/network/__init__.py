@@ -6,8 +6,8 @@ checks of `mailsift.rules.checks.network_*` read them (they never do DNS themsel
 `authentication_results` turns them into the Authentication-Results header the milter adds.
 """
 
-from mailsift.network.authresults import authentication_results, local_authserv_id
+from mailsift.network.authresults import authentication_results, authserv_id
 from mailsift.network.gather import gather
 from mailsift.network.verdicts import NETWORK_KEY, NetworkVerdicts
 
-__all__ = ["NETWORK_KEY", "NetworkVerdicts", "authentication_results", "gather", "local_authserv_id"]
+__all__ = ["NETWORK_KEY", "NetworkVerdicts", "authentication_results", "authserv_id", "gather"]

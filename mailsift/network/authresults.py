@@ -8,14 +8,13 @@ to check.
 
 from __future__ import annotations
 
-import socket
-from functools import cache
 from typing import TYPE_CHECKING
 
 import authres
 import authres.arc
 import authres.dmarc
 
+from mailsift.host import host_name
 from mailsift.network.verdicts import NETWORK_KEY, NetworkVerdicts
 
 if TYPE_CHECKING:
@@ -39,10 +38,15 @@ def authentication_results(ctx_or_facts: CheckContext | NetworkVerdicts, authser
     return str(header).removeprefix(HEADER_PREFIX)
 
 
-@cache
-def local_authserv_id() -> str:
-    """This host's fully qualified name, the default authserv-id; looked up once, it may need DNS."""
-    return socket.getfqdn()
+def authserv_id(configured: str, receiver: str) -> str:
+    """The name our header opens with: dns.authserv_id, else the name the receiving MTA gave
+    (Postfix's myhostname, the milter's `j` macro), as an admin expects the header to name the
+    MX and a downstream filter (a Dovecot sieve, a mail client) trusts results by that name;
+    else (`mailsift check`, a Postfix that sends no `j`) this host's name as myhostname takes
+    it by default. It was socket.getfqdn(), which answers "localhost" where /etc/hosts maps the
+    host name to 127.0.0.1 after "localhost" (many containers): every message said
+    `localhost;`, trusted by nobody."""
+    return configured or receiver or host_name()
 
 
 def _spf(verdicts: NetworkVerdicts) -> Results:

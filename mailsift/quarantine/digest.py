@@ -17,10 +17,11 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from mailsift.config import Config, WebUser, split_host_port
+from mailsift.host import host_name
 from mailsift.quarantine.model import QuarantineError, Query, now
 from mailsift.quarantine.review import smtp_send
 from mailsift.quarantine.store import QuarantineStore
-from mailsift.web.server import EVERY_ADDRESS, host_name, ui_url
+from mailsift.web.server import EVERY_ADDRESS, ui_url
 
 log = logging.getLogger("mailsift.quarantine")
 

@@ -7,11 +7,9 @@ command line, where every user of the machine can read it in the process list.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets
 import socket
-from functools import cache
 
 from mailsift.config import Config, split_host_port
 from mailsift.secrets import SecretError, read_secret
@@ -102,37 +100,6 @@ def ui_url(host: str, port: int) -> str:
     """http://HOST:PORT/ as a browser takes it: an IPv6 address in brackets ("http://::1:8025/"
     is no address)."""
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-
-@cache
-def host_name() -> str:
-    """This host's name, for a link to a UI that listens on every address: gethostname() when it
-    is fully qualified, else the canonical name the resolver gives it (as Postfix's myhostname
-    defaults to the fully qualified name), else the short name. Not socket.getfqdn(): where
-    /etc/hosts maps the host name to 127.0.0.1 after "localhost", it answers "localhost", a link
-    that leads every user's browser to their own machine. Looked up once: a digest run asks for
-    each user's mail."""
-    name = socket.gethostname()
-    if "." in name:
-        return name
-    try:
-        canonical = socket.getaddrinfo(name, None, flags=socket.AI_CANONNAME)[0][3]
-    except (OSError, IndexError):
-        return name
-    return canonical if "." in canonical and not is_loopback_name(canonical) else name
-
-
-def is_loopback_name(host: str) -> bool:
-    """A loopback address, or a name that means one wherever it is looked up (RFC 6761's
-    localhost); a name this host's /etc/hosts maps to 127.0.1.1 (Debian's default) may still be
-    one its users' DNS leads elsewhere, so names are not resolved."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def listening_at(host: str, port: int) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from mailsift.analysis.model import Envelope
+from mailsift.config import parse_config
+from mailsift.host import host_name, is_loopback_name
 from mailsift.network import NetworkVerdicts, authentication_results
 from mailsift.network.verdicts import DkimSignature, DmarcVerdict, SpfVerdict
 from mailsift.scanner import Scanner
-from tests.network.conftest import DnsFixture
+from tests.network.conftest import DnsFixture, network_config
 from tests.network.messages import letter, scan, signed
 from tests.network.zone import GOOD_IP, LISTED_IP
 
@@ -44,3 +47,21 @@ def test_without_network_the_result_carries_no_header(test_dns: DnsFixture) -> N
 
     offline = Scanner(network_config(test_dns.server.address), network=False)
     assert offline.scan(letter()).auth_results == ""
+
+
+def test_an_unset_authserv_id_names_the_mta_else_this_host_never_localhost(
+        scanner: Scanner, test_dns: DnsFixture) -> None:
+    """dns.authserv_id empty took socket.getfqdn(), which answers "localhost" where /etc/hosts
+    maps the host name to 127.0.0.1 after "localhost" (this test host, many containers): every
+    message said `localhost;`, and a downstream filter trusting results by the MX's name saw
+    none. The milter passes Postfix's name for itself (myhostname, the `j` macro); `mailsift
+    check`, told nothing, names this host as myhostname takes it by default. A configured
+    dns.authserv_id still wins over both."""
+    config = network_config(test_dns.server.address)
+    unset = Scanner(parse_config({"dns": {**config.dns.model_dump(), "authserv_id": ""}}, "test"))
+    assert unset.scan(letter()).auth_results.split(";")[0] == host_name()
+    assert not is_loopback_name(host_name())
+    told = Envelope(client_ip=GOOD_IP, helo="mail.shop.test", mail_from="tom@shop.test",
+                    rcpt_to=["anna@our.test"], receiver="mx.example.org")
+    assert unset.scan(letter(), told).auth_results.startswith("mx.example.org; spf=pass ")
+    assert scanner.scan(letter(), told).auth_results.startswith("mx.our.test; spf=pass ")

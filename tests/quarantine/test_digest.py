@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from mailsift.cli import cli
 from mailsift.config import parse_config
+from mailsift.host import host_name, is_loopback_name
 from mailsift.quarantine.digest import base_url
 from mailsift.quarantine.store import QuarantineStore
-from mailsift.web.server import host_name, is_loopback_name
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.milter_process import to_toml
 from tests.support.sink import SmtpSink
