@@ -109,6 +109,10 @@ MAX_PAGE_DIGITS = len(str(MAX_PAGE))  # longer is no page a list can have
 A_TO_Z_FIRST = ("sender", "subject")  # text columns; time and score start newest, highest first
 LEARN = {"spam": "spam", "ham": "ham", "forget": "forget", "spam-report": "spam-report",
          "ham-revoke": "ham-revoke"}
+# After "Released to ...; not learned as ham": a user's reason, which names no server (an
+# admin's names it), and what to do; a second Release + learn as ham learns what went out.
+NOT_ANSWERED = "a server it needs did not answer (if that lasts, tell your mail administrator)"
+LEARN_AGAIN = "Release + learn as ham again learns it and sends nothing twice."
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; "
      b"img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -398,7 +402,8 @@ class Pages:
         try:
             record = self._record(viewer, message_id)
             subject = str(record.get("subject") or "(no subject)")
-            done = Done(message_id, True, self._do(viewer, record, action), subject)
+            text, whole = self._do(viewer, record, action)
+            done = Done(message_id, True, text, subject, whole)
         except HTTPException as exc:
             done = Done(message_id, False, "no such message" if exc.status_code == 404 else
                         str(exc.detail), subject)
@@ -410,7 +415,9 @@ class Pages:
                  done.line() if done.ok else f"!{done.line()}")
         return done
 
-    def _do(self, viewer: Viewer, record: dict[str, Any], action: str) -> str:
+    def _do(self, viewer: Viewer, record: dict[str, Any], action: str) -> tuple[str, bool]:
+        """What `action` did, in words, and whether all of it was done (False: the mail went
+        out, its learning failed, see _not_learned); QuarantineError when nothing was done."""
         message_id, who = record["id"], viewer.name
         if action not in viewer.actions:
             raise QuarantineError(f"{ACTIONS[action]} is not allowed for your login")
@@ -421,25 +428,45 @@ class Pages:
                 raise QuarantineError("it is held for other recipients too; only an admin can "
                                       "delete it")
             review.delete(self.store, message_id, who)
-            return "Deleted."
-        parts = []
+            return "Deleted.", True
+        parts, sent = [], False
         if action in ("release", "release-ham"):
-            parts.append(self._release(viewer, record, learning=action == "release-ham"))
+            said, sent = self._release(viewer, record, learning=action == "release-ham")
+            parts.append(said)
         if action in LEARN or action == "release-ham":
-            mode = LEARN.get(action, "ham")
-            outcome = review.learn(self.config, self.store, message_id, who, mode)
-            # "Learned (forget): ..." for a message taken back, or never learned, misled
-            parts.append(f"{outcome[0].upper()}{outcome[1:]}." if mode == "forget"
-                         else f"Learned ({mode}): {outcome}.")
-        return " ".join(parts)
+            try:
+                parts.append(self._learn(message_id, who, LEARN.get(action, "ham")))
+            except QuarantineError as exc:
+                if not sent:
+                    raise  # nothing was done: the action failed
+                return " ".join([*parts, self._not_learned(viewer, message_id, exc)]), False
+        return " ".join(parts), True
 
-    def _release(self, viewer: Viewer, record: dict[str, Any], learning: bool = False) -> str:
+    def _learn(self, message_id: str, who: str, mode: str) -> str:
+        outcome = review.learn(self.config, self.store, message_id, who, mode)
+        # "Learned (forget): ..." for a message taken back, or never learned, misled
+        return (f"{outcome[0].upper()}{outcome[1:]}." if mode == "forget"
+                else f"Learned ({mode}): {outcome}.")
+
+    def _not_learned(self, viewer: Viewer, message_id: str, exc: QuarantineError) -> str:
+        """Said after "Released to ..." when its learning failed (the Bayes store down). The
+        action's line read "Not done (Bayes store unavailable: ...)" to an admin, and a user got
+        the 503 page ("could not be done"): neither said the mail had gone out, and its reviewer
+        took it for still held. The reason goes where an admin reads reasons: an admin's flash,
+        and the log for every reviewer's (a user's names no server, see _shown_to)."""
+        reason = str(exc).rstrip(".")
+        log.warning("%s: released, but not learned as ham: %s.", message_id, reason)
+        shown = reason if _shown_to(viewer, exc) else NOT_ANSWERED
+        return f"Not learned as ham: {shown}. {LEARN_AGAIN}"
+
+    def _release(self, viewer: Viewer, record: dict[str, Any],
+                 learning: bool = False) -> tuple[str, bool]:
         """Release as `viewer` may, once per recipient. A second release said "(release again
         on purpose: --again)", an option of the command this page does not have: a user cannot
         use it at all, and an admin is told the command that does. A second release is refused,
         but not when `learning` (Release + learn as ham): the message is out already, and the
         refusal also stopped the ham learning its reviewer asked for, so it is said and the
-        learning goes on."""
+        learning goes on. Also says whether the mail was sent now."""
         try:
             delivered = review.release(self.config, self.store, record["id"], viewer.name,
                                        viewer.release_to(record))
@@ -448,9 +475,9 @@ class Pages:
                      if viewer.admin else "")
             said = f"already released to {', '.join(exc.recipients)}; not sent again{again}"
             if learning:
-                return f"{said[0].upper()}{said[1:]}."
+                return f"{said[0].upper()}{said[1:]}.", False
             raise QuarantineError(said) from None
-        return f"Released to {', '.join(delivered) or 'nobody'}."
+        return f"Released to {', '.join(delivered) or 'nobody'}.", True
 
     async def error_page(self, request: Request, exc: Exception) -> Response:
         """A refusal (404, 403, a damaged record's 500) as a page of the UI, with its header and
@@ -551,6 +578,7 @@ class Done:
     ok: bool
     text: str  # what happened, or why not, without the id
     subject: str | None  # how its reviewer knows the message; None when it could not be read
+    whole: bool = True  # False: done in part (released, not learned), as `text` says
 
     def line(self) -> str:
         """The text as the message's own page flashes it (and the log gives it)."""
@@ -579,7 +607,9 @@ def bulk_report(label: str, results: list[Done]) -> list[str]:
     if shown < len(lines):
         lines[shown:] = [f"and {len(lines) - shown} other outcome(s): see the messages' history"]
     ok = sum(done.ok for done in results)
-    return [f"{label}: {ok} of {len(results)} done.", *lines]
+    partly = sum(done.ok and not done.whole for done in results)
+    in_part = f", {partly} of them only in part" if partly else ""
+    return [f"{label}: {ok} of {len(results)} done{in_part}.", *lines]
 
 
 def cookie_size(text: str) -> int:

@@ -15,7 +15,9 @@ from mailsift.web.app import create_app
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
+from tests.support.sink import SmtpSink
 from tests.web.conftest import flash_of, log_in, web_config
+from tests.web.test_pages import flash_details
 
 
 def test_a_page_while_the_index_is_down_is_a_503_and_one_log_line(
@@ -144,3 +146,45 @@ def test_a_damaged_record_is_named_to_an_admin_and_hidden_from_a_user(
         assert '<p class="error" role="alert">404: No such message.</p>' in page.text
         assert "not JSON" not in page.text and "show" not in page.text
     assert store.raw(held) == make_message()
+
+
+def test_release_and_learn_as_ham_with_bayes_down_says_the_mail_was_released(
+        tmp_path: Path, password_hashes: dict[str, str], sink: SmtpSink,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """"Release + learn as ham" with the Bayes store down sent the mail, then said only "Not done
+    (Bayes store unavailable: ...)" to an admin (a user got the 503 page, "could not be done"),
+    never that it went out: its reviewer thought it still held. Both are said now, the reason
+    where an admin reads it (the flash, for a user the log), on the page and in a bulk action;
+    doing it again learns it and sends nothing twice."""
+    closed = free_port()
+    data = web_config(tmp_path, password_hashes, quarantine={"release_via": f"127.0.0.1:{sink.port}"})
+    data["bayes"] = {"store": f"redis://127.0.0.1:{closed}/0"}
+    config = parse_config(data, "test")
+    store = open_quarantine(config.quarantine)
+    janes = store.put(make_message("a"), make_meta(["jane@example.org"], subject="Jane's"))
+    bobs = store.put(make_message("b"), make_meta(["bob@example.org"], subject="Bob's"))
+    both = store.put(make_message("c"), make_meta(["jane@example.org", "bob@example.org"],
+                                                  subject="Both"))
+    reason = (f"Bayes store unavailable: redis at 127.0.0.1:{closed}: ConnectionError: Error 111 "
+              f"connecting to 127.0.0.1:{closed}. Connection refused")
+    again = "Release + learn as ham again learns it and sends nothing twice."
+    caplog.set_level(logging.WARNING)
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        token = log_in(client, "jane")
+        done = client.post(f"/message/{janes}", data={"csrf": token, "action": "release-ham"})
+        assert done.status_code == 303, done.text
+        assert flash_of(client.get(done.headers["location"]).text) == (
+            "Released to jane@example.org. Not learned as ham: a server it needs did not answer "
+            f"(if that lasts, tell your mail administrator). {again}")
+        assert any(r.getMessage() == f"{janes}: released, but not learned as ham: {reason}."
+                   for r in caplog.records)
+        token = log_in(client, "admin")
+        client.post("/bulk", data={"csrf": token, "action": "release-ham", "ids": [bobs, both]})
+        page = client.get("/").text
+    assert flash_of(page) == "Release + learn as ham: 2 of 2 done, 2 of them only in part."
+    assert flash_details(page) == [
+        f"Released to bob@example.org. Not learned as ham: {reason}. {again[:-1]}: “Bob's”",
+        f"Released to jane@example.org, bob@example.org. Not learned as ham: {reason}. "
+        f"{again[:-1]}: “Both”"]
+    assert len(sink.wait_for(3)) == 3
+    assert {store.meta(i)["state"] for i in (janes, bobs, both)} == {"released"}
