@@ -87,6 +87,15 @@ SORT_COLUMNS = {"time": "time", "score": "score", "subject": "folded(subject)",
 AFTER_ALL = "\U0010ffff"  # sorts after any text that continues a prefix: the end of its range
 
 
+def _list_order(query: Query) -> str:
+    """ORDER BY as model.in_list_order sorts on Redis: by the key, among equals the newest
+    first, then by id. Equals were listed by id alone, the reverse of Redis's order in a
+    descending sort."""
+    column = SORT_COLUMNS.get(query.sort, "time")
+    newest = "" if column == "time" else "time DESC, "
+    return f"{column} {'DESC' if query.descending else 'ASC'}, {newest}id"
+
+
 def _record_line(record: dict[str, Any]) -> bytes:
     """The first line of a message file: JSON escapes newlines, so the record is one line."""
     return json.dumps(record, ensure_ascii=False).encode() + b"\n"
@@ -327,7 +336,7 @@ class LocalBackend:
         if query.to is not None:
             self._file_compared_once()
         where, args = self._where(query, self.subaddressing)
-        order = f"{SORT_COLUMNS.get(query.sort, 'time')} {'DESC' if query.descending else 'ASC'}, id"
+        order = _list_order(query)
         limit = "" if query.limit is None else f" LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
         with self._db() as db:
             total = db.execute(f"SELECT count(*) FROM messages WHERE {where}", args).fetchone()[0]

@@ -366,6 +366,17 @@ def page_count(total: int, size: int) -> int:
     return max(1, -(-total // size))
 
 
+def in_list_order(records: list[dict[str, Any]], key: str, descending: bool) -> None:
+    """Sort `records` (in place) as every backend lists them: by `key`, and among equals the
+    newest first, then by id (equal times). Ties came in opposite orders: the SQLite index
+    took them by their random id in every sort, Redis by the reverse of it in a descending one,
+    so messages of one score or sender were listed, and paged, in two orders. The local
+    index's SQL says the same (local.LocalBackend.search). Stable sorts, last key first."""
+    records.sort(key=lambda r: r["id"])
+    records.sort(key=lambda r: r.get("time", ""), reverse=True)
+    records.sort(key=lambda r: sort_value(r, key), reverse=descending)
+
+
 def sort_value(record: dict[str, Any], key: str) -> Any:
     if key == "score":
         return float(record.get("score", 0))

@@ -62,12 +62,12 @@ from mailsift.quarantine.model import (
     UserLists,
     compared_mark,
     compared_only,
+    in_list_order,
     index_keys,
     note_filing,
     now,
     record_problem,
     refiling_since,
-    sort_value,
     summary,
     unreadable_schema,
     valid_id,
@@ -250,7 +250,7 @@ class RedisBackend:
         ids = self._candidates(query)
         rows = self._records(ids) if query.limit is None else self._summaries(ids)
         found = [r for r in rows if query.matches(r, self.subaddressing)]
-        found.sort(key=lambda r: (sort_value(r, query.sort), r["id"]), reverse=query.descending)
+        in_list_order(found, query.sort, query.descending)
         if query.limit is None:
             return found[query.offset:], len(found)
         return self._page(found, query.offset, query.limit)

@@ -175,3 +175,29 @@ def test_search_and_sort_ignore_case_in_every_script(store: QuarantineStore) -> 
     assert ids(sender="émile") == ids(sender="Émile zola") == {emile}
     subjects = [r["subject"] for r in store.search(Query(sort="subject", descending=False))[0]]
     assert subjects == ["Straße gesperrt", "акция", "Счёт за услуги"]  # s, а, с: as folded
+
+
+def test_equals_are_listed_newest_first_on_every_backend(store: QuarantineStore) -> None:
+    """Messages with the same score, sender or subject came in opposite orders: the SQLite index
+    listed equals by their (random) id, in a descending sort as in an ascending one, and Redis
+    by the reverse of that id order in a descending sort; so the same list read in two orders,
+    and a page over ties could show another set of messages. Among equals the newest comes
+    first now, on every backend, whichever way the sort goes."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+
+    def put(n: int, score: float, sender: str, subject: str) -> str:
+        when = (start + timedelta(minutes=n)).isoformat()
+        return store.put(make_message(f"m{n}"), make_meta(score=score, subject=subject,
+                                                          sender=sender, time=when))
+
+    ties = [put(n, 20.0, "same@example.org", "Same") for n in range(6)]
+    low, high = put(7, 10.0, "abe@example.org", "Aaa"), put(8, 30.0, "zed@example.org", "Zzz")
+    newest_first = ties[::-1]
+    for sort in ("score", "sender", "subject"):
+        for descending, expected in ((True, [high, *newest_first, low]),
+                                     (False, [low, *newest_first, high])):
+            found, _ = store.search(Query(sort=sort, descending=descending))
+            assert [r["id"] for r in found] == expected, (sort, descending)
+            pages = [store.search(Query(sort=sort, descending=descending, offset=offset,
+                                        limit=3))[0] for offset in (0, 3, 6)]
+            assert [r["id"] for page in pages for r in page] == expected, (sort, descending)
