@@ -61,15 +61,28 @@ def head(fields: list[tuple[str, str]], newline: str) -> str:
     return "".join(f"{name}: {value}{newline}" for name, value in fields) + newline
 
 
+def milter_session(config: Config) -> MailsiftMilter:
+    """A milter session as libmilter starts one for a new connection, with no options agreed; it
+    reads only the config of its service. Driven here without libmilter, it has no context to
+    ask for macros, so it is given none, as from a Postfix told to send none: the session then
+    does what it does without them (Postfix's name for itself, `j`, is this host's name)."""
+    service = Service(config, None, None, None, None)  # type: ignore[arg-type]
+    session = type("Session", (MailsiftMilter,), {"current": service, "_macro": _no_macro})()
+    session._setctx(None)
+    return session
+
+
+def _no_macro(session: MailsiftMilter, name: str) -> None:
+    return None
+
+
 def milter_job(fields: Iterable[tuple[str, str]], body: bytes, config: Config,
                arrival: datetime | None = None) -> Job:
     """What the milter hands its worker: a session fed the message through the header and
     body callbacks, as libmilter feeds it (CRLF lines), then asked for the job at end of
     message. It reads only the config of its service on the way. `arrival`: when the session
     took the message (by default, now)."""
-    service = Service(config, None, None, None, None)  # type: ignore[arg-type]
-    session = type("Session", (MailsiftMilter,), {"current": service})()
-    session._setctx(None)  # what pymilter does for a new connection, with no options agreed
+    session = milter_session(config)
     for name, value in fields:
         session.header(name, value)
     session.arrival = arrival or session.arrival

@@ -29,12 +29,18 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, LearnItem, Outcome, token_key
 from mailsift.classifier.tokenizer import tokenize
 from mailsift.config import ActionsConfig, BayesConfig, Config, NetworkConfig
-from mailsift.milter.session import MailsiftMilter, Service
+from mailsift.milter.session import MailsiftMilter
 from mailsift.milter.subject import tagged_subject
 from mailsift.milter.trace import Hop, received_header
 from mailsift.training.learn import learn
 from mailsift.training.sources import iter_messages
-from tests.training.test_big_message_digest import Mail, distinct_words, scan_config, seen_by_milter
+from tests.training.test_big_message_digest import (
+    Mail,
+    distinct_words,
+    milter_session,
+    scan_config,
+    seen_by_milter,
+)
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,7 @@ def config(tag: str = "[SPAM]", trusted: list[str] | None = None, store: str = "
 def session(config: Config, client: Client, headers: list[tuple[str, str]]) -> MailsiftMilter:
     """A milter session fed a connection, HELO, headers and body through the callbacks, as
     libmilter calls them. It reads only the config of its service on the way."""
-    service = Service(config, None, None, None, None)  # type: ignore[arg-type]
-    milter = type("Session", (MailsiftMilter,), {"current": service})()
-    milter._setctx(None)  # what pymilter does for a new connection, with no options agreed
+    milter = milter_session(config)
     milter.connect(client.name, socket.AF_INET6 if ":" in client.ip else socket.AF_INET,
                    (client.ip, 25))
     if client.helo:
