@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 
 from mailsift.analysis import archives, attachments, charsets, mime, relays, uris
-from mailsift.analysis.headers import body_charset, build_headers, split_block
+from mailsift.analysis.headers import HeaderBlock, body_charset, build_headers, split_block
 from mailsift.analysis.html import Link, render
 from mailsift.analysis.model import (
     Attachment,
@@ -82,10 +82,27 @@ def unquoted(raw: bytes) -> bytes:
     return QUOTED_FROM.sub(rb"\1", raw)
 
 
+def body_of(raw: bytes) -> bytes:
+    """The body of `raw` (a `Message.raw`) where the analysis finds it, with LF line ends: after
+    the header block `split_block` reads (its first empty line, or a line that is no field).
+    The learning digest hashes this: it took what followed the first "\\n\\n" of the stored
+    bytes, which in a file of CRLF headers and a body with some LF lines (saved by one tool,
+    edited by another) is a blank line inside the body, so such a file was learned under another
+    digest than the milter's copy (Postfix sends every line with CRLF), and a correction by hand
+    counted it twice."""
+    data, block = _split(raw, Facts())
+    return data[block.body_start:]
+
+
+def _split(raw: bytes, facts: Facts) -> tuple[bytes, HeaderBlock]:
+    """`raw` with LF line ends, and its header block."""
+    data = raw.replace(b"\r\n", b"\n") if b"\r" in raw else raw
+    return data, split_block(data, facts)
+
+
 def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime | None,
              facts: Facts, body_cut: bool) -> Message:
-    data = raw.replace(b"\r\n", b"\n") if b"\r" in raw else raw
-    block = split_block(data, facts)
+    data, block = _split(raw, facts)
     headers = build_headers(block, body_charset(block.fields), facts)
     body, end = _milter_view(data, block.body_start, config.scan.max_bytes)
     # Blank space past the limit is no text left unread: the milter does not call that cut either

@@ -3,7 +3,9 @@
 The learning digest must be the same for the copy the milter scored and the copy a user later
 drags into a "spam" folder, so it ignores everything a filter changes on the way (our X-Spam-*
 headers, a tagged Subject, the mbox From line) and hashes what stays: Message-ID, Date and body,
-the body as every way of storing it agrees on (`_mailbox_neutral`).
+the body found where the analysis finds it (`parse.body_of`; not at the first "\\n\\n", which in
+a file of mixed line ends can be inside the body) and as every way of storing it agrees on
+(`_mailbox_neutral`).
 
 A big message is named by the start of its body. The milter's worker gets the headers and only
 the first scan.max_bytes of the body, counted with the CRLF line ends Postfix sends (1 MiB by
@@ -47,7 +49,7 @@ from dataclasses import dataclass
 import regex
 
 from mailsift.analysis.model import Message
-from mailsift.analysis.parse import crlf_cut
+from mailsift.analysis.parse import body_of, crlf_cut
 from mailsift.config import ScanConfig
 
 MIN_LINE_CHARS = 24  # shorter lines ("Hi Bob,", "Thanks!") are too common to identify a message
@@ -70,13 +72,11 @@ def _sha(data: str | bytes, size: int = 16, person: bytes = b"") -> str:
 
 def learn_digest(msg: Message) -> str:
     """The identity a learned message is remembered by (see the module docstring for why)."""
-    _, _, body = msg.raw.partition(b"\n\n")
-    if not body:
-        _, _, body = msg.raw.partition(b"\r\n\r\n")
+    body = body_of(msg.raw)  # LF line ends: where `analyse` split it, not at a "\n\n" in the body
     ident = f"{msg.header('Message-ID').strip()}\0{msg.header('Date').strip()}\0".encode()
     limit = min(msg.scan_max_bytes or DIGEST_LIMIT, DIGEST_LIMIT)
     if not msg.body_cut:
-        sent = body.replace(b"\r\n", b"\n").rstrip()  # counted as the milter counts it
+        sent = body.rstrip()  # counted as the milter counts it
         if len(sent) + sent.count(b"\n") <= limit:
             return _sha(ident + _mailbox_neutral(body), 20)
     return _sha(ident + _leading(body[:limit], limit // 2), 20, LEADING)
@@ -85,18 +85,20 @@ def learn_digest(msg: Message) -> str:
 def _leading(body: bytes, size: int) -> bytes:
     """The body's first `size` bytes counted with CRLF line ends, mbox quoting undone (not its
     trailing blank lines: the milter's cut may fall in blank lines the whole copy continues
-    after). `body` is no more than the milter has; reading further would change nothing."""
-    text = MBOX_QUOTED_FROM.sub(b"From ", body.replace(b"\r\n", b"\n"))
+    after). `body` (LF line ends, `body_of`) is no more than the milter has; reading further
+    would change nothing."""
+    text = MBOX_QUOTED_FROM.sub(b"From ", body)
     return text[:crlf_cut(text, 0, size)[0]]
 
 
 def _mailbox_neutral(body: bytes) -> bytes:
-    """The body as every way of storing it agrees on: CRLF or LF, no trailing blank lines (an
-    mbox drops the one before the next From line, a file keeps it), and no mbox quoting of body
-    lines that start with "From " (">From ", ">>From " in mboxrd). Without this, learning a
-    folder and later its mbox export counted every message twice."""
-    body = body.replace(b"\r\n", b"\n").rstrip()
-    return MBOX_QUOTED_FROM.sub(b"From ", body)
+    """The body as every way of storing it agrees on: CRLF or LF (`body_of` made each CRLF LF,
+    once, as before: another pass would take a CR off lines ending in CR CR LF, as some spam's
+    do, and change their digests), no trailing blank lines (an mbox drops the one before the
+    next From line, a file keeps it), and no mbox quoting of body lines that start with "From "
+    (">From ", ">>From " in mboxrd). Without this, learning a folder and later its mbox export
+    counted every message twice."""
+    return MBOX_QUOTED_FROM.sub(b"From ", body.rstrip())
 
 
 @dataclass(frozen=True)
