@@ -24,14 +24,18 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from mailsift.domains import Subaddressing, ascii_address, ascii_domain, name_problem
 from mailsift.quarantine.model import list_entry
-from mailsift.secrets import masked_urls
+from mailsift.secrets import SecretError, masked_urls, read_secret
 
 SYSTEM_CONFIG = Path("/etc/mailsift/mailsift.toml")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # URLs of a Redis, for the store and the index
@@ -301,9 +305,17 @@ class DnsList(Section):
     """One DNS list: a zone queried for relay IPs or for the registrable domains of the links
     and of the names written in the text."""
 
-    zone: str = Field(description="The list's DNS zone, e.g. zen.example.net; a commercial list's "
-                      "private zone (with its access key) works the same.",
+    zone: str = Field(description="The list's DNS zone, e.g. zen.example.net; for a commercial "
+                      "list, the zone without your access key (zen.dq.spamhaus.net), the key "
+                      "going in access_key_file. It names the list in reports.",
                       json_schema_extra=_allowed_text('a DNS zone name, e.g. "zen.example.net"'))
+    access_key_file: str = Field(
+        "", description="File holding a commercial list's access key (Spamhaus DQS, Abusix), "
+        "readable by the mailsift user (e.g. root:mailsift, mode 0640): it is put in front of "
+        "the zone in queries only, so reports, headers, logs and listings name the zone without "
+        "it. Empty: the zone is queried as written.",
+        json_schema_extra=_allowed_text("empty, or the path of a file holding the key alone "
+                                        "(letters, digits, - and _)"))
     rule: str = Field(description="Name of the rule a listing hits, e.g. RCVD_IN_EXAMPLE; it shows "
                       "in reports like any rule.")
     score: float = Field(description="The rule's score when the network is used; this is the one "
@@ -325,6 +337,36 @@ class DnsList(Section):
         "operator says it lists IPv4 only: asking it costs a query per IPv6 message, for no answer.")
     describe: str = Field("", description="Description shown in reports; empty: one is made up "
                           "from the zone.")
+    _access_key: str = PrivateAttr("")
+
+    @property
+    def query_zone(self) -> str:
+        """The name queries go under: the access key in front of the zone. Only queries use it;
+        everything shown names `zone`, which never holds the key."""
+        return f"{self._access_key}.{self.zone}" if self._access_key else self.zone
+
+    @property
+    def key_in_zone(self) -> bool:
+        """Whether the access key was written in `zone` (the old way), not in access_key_file."""
+        return bool(self._access_key) and not self.access_key_file
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keyed(cls, data: Any, handler: ModelWrapValidatorHandler[DnsList]) -> DnsList:
+        """The list with its access key kept apart from `zone`: read from access_key_file, or
+        taken off a zone written the old way with the key in it (`written_key`), so that an
+        upgraded config keeps querying as before while its reports stop naming the key."""
+        written = ""
+        if isinstance(data, dict) and isinstance(data.get("zone"), str):
+            written, zone = written_key(data["zone"])
+            data = {**data, "zone": zone}
+        entry = handler(data)
+        if written and entry.access_key_file:
+            raise _secret_error(cls, "zone", f"holds an access key in front of {entry.zone}, and "
+                                "access_key_file gives one too: write the zone without the key",
+                                data["zone"])
+        entry._access_key = _file_key(cls, entry.access_key_file) or written
+        return entry
 
     @field_validator("zone")
     @classmethod
@@ -344,6 +386,50 @@ class DnsList(Section):
         for value in values:
             ipaddress.IPv4Address(value)
         return values
+
+
+# Commercial lists whose operators document their private zones as KEY.LIST.SUFFIX (Spamhaus
+# DQS: KEY.zen.dq.spamhaus.net; Abusix: KEY.combined.mail.abusix.zone). Only there can a key
+# written in `zone` be told apart for sure: elsewhere the first label may be the list's own name
+# (b.barracudacentral.org, list.dnswl.org), and guessing would show a key or hide a list's name.
+KEYED_ZONE_SUFFIXES = ("dq.spamhaus.net", "mail.abusix.zone")
+# An access key as a DNS name carries it: one or more labels of letters, digits, - and _.
+ACCESS_KEY = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
+
+
+def written_key(zone: str) -> tuple[str, str]:
+    """(key, zone without it) for a zone written with its access key under one of
+    KEYED_ZONE_SUFFIXES, else ("", zone) as written."""
+    labels = zone.strip().rstrip(".").split(".")
+    for suffix in KEYED_ZONE_SUFFIXES:
+        if len(labels) == suffix.count(".") + 3 and ".".join(labels[2:]).lower() == suffix:
+            return labels[0], ".".join(labels[1:])
+    return "", zone
+
+
+def _file_key(model: type[BaseModel], file: str) -> str:
+    """The access key in `file` ("" when none is named), read as Redis password files are; a
+    key no DNS name can carry is refused without being shown, as it is a secret."""
+    if not file:
+        return ""
+    try:
+        key = read_secret(file, "", "DNS list access key")
+    except SecretError as exc:
+        raise _secret_error(model, "access_key_file", str(exc), file) from None
+    if key is None:
+        raise _secret_error(model, "access_key_file", f"{file}: the file is empty", file)
+    if not ACCESS_KEY.fullmatch(key):
+        raise _secret_error(model, "access_key_file", f"{file}: holds no access key a DNS name can "
+                            "carry (the key is not shown, as it is a secret)", file)
+    return key
+
+
+def _secret_error(model: type[BaseModel], key: str, message: str, value: str) -> ValidationError:
+    """A refusal of `key` of a list, raised once the list is built (it is about the key's
+    file or the zone it goes with), that never repeats the value (OwnValue): it may hold the key."""
+    error = PydanticCustomError("value_error", "Value error, {error}", {"error": OwnValue(message)})
+    return ValidationError.from_exception_data(model.__name__, [
+        InitErrorDetails(type=error, loc=(key,), input=value)])
 
 
 class BlockList(DnsList):

@@ -279,8 +279,18 @@ def dns_checks(config: Config) -> list[Check]:
         check = _list_check(entry, next(answers), next(answers), config.dns.timeout)
         if _asks_ipv6(entry):
             check = _ipv6_check(entry, check, next(answers), next(answers))
-        checks.append(check)
+        checks.append(_key_advice(entry, check))
     return checks
+
+
+def _key_advice(entry: DnsList, check: Check) -> Check:
+    """`check`, with advice for a list whose access key is written in its zone: mailsift keeps
+    it out of what it shows (`config.written_key`), but the config file still holds it, and
+    configs get pasted into tickets. A warning, not a failure: the list works as before."""
+    if not entry.key_in_zone:
+        return check
+    return Check(check.what, check.ok, f"{check.detail}; its access key is written in zone: move "
+                 "it to a file named by access_key_file, as the config file gets copied and pasted")
 
 
 def _asks_ipv6(entry: DnsList) -> bool:
@@ -309,7 +319,7 @@ async def _ask_test_points(config: DnsConfig, lists: list[DnsList]) -> list[Answ
 
 
 def _list_check(entry: DnsList, answer: Answer, never: Answer, timeout: float) -> Check:
-    name, never_name = test_points(entry)
+    name, never_name = test_points(entry, shown=True)
     if answer.unknown:
         return Check("dnslist", False, f"{entry.zone}: no answer for {name} ({answer.outcome}, "
                      f"{timeout:g} s): the resolver does not reach the list")
@@ -339,7 +349,7 @@ def _ipv6_check(entry: DnsList, check: Check, answer: Answer, never: Answer) -> 
     asking it costs a query for every such message and tells it who writes to us."""
     if not check.ok:
         return check
-    name, never_name = test_points(entry, 6)
+    name, never_name = test_points(entry, 6, shown=True)
     everything = listings(entry, never.records)
     if everything:
         return Check("dnslist", False, f"{entry.zone}: lists every IPv6 address ({', '.join(everything)} "

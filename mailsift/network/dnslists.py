@@ -36,19 +36,32 @@ def all_lists(config: DnsConfig) -> list[DnsList]:
 IPV6_TEST_POINTS = ("::ffff:7f00:2", "::ffff:7f00:1")
 
 
-def test_points(entry: DnsList, version: int = 4) -> tuple[str, str]:
+def test_points(entry: DnsList, version: int = 4, shown: bool = False) -> tuple[str, str]:
     """RFC 5782's test points: the name every list must list (127.0.0.2, or TEST for domain lists;
     ::FFFF:7F00:2 for `version` 6) and the one it must never list (127.0.0.1, or INVALID;
     ::FFFF:7F00:1). A list that lists the second is dead or broken: retired lists have been
-    known to answer "listed" for every query, and a zone may do so for IPv6 names alone."""
+    known to answer "listed" for every query, and a zone may do so for IPv6 names alone.
+    As asked (under the list's access key), or `shown` in a log or configtest line (without)."""
+    zone = entry.zone if shown else entry.query_zone
     if entry.kind == "uri":
-        return f"test.{entry.zone}", f"invalid.{entry.zone}"
+        return f"test.{zone}", f"invalid.{zone}"
     if version == 6:
         # by hand: dnspython names an IPv4-mapped address as the IPv4 address it maps
         listed, never = (ipaddress.ip_address(ip).reverse_pointer.removesuffix("ip6.arpa")
                          for ip in IPV6_TEST_POINTS)
-        return f"{listed}{entry.zone}", f"{never}{entry.zone}"
-    return reverse_name("127.0.0.2", entry.zone), reverse_name("127.0.0.1", entry.zone)
+        return f"{listed}{zone}", f"{never}{zone}"
+    return reverse_name("127.0.0.2", zone), reverse_name("127.0.0.1", zone)
+
+
+def shown_name(config: DnsConfig, name: str) -> str:
+    """A name that was queried, as a log line or a message's facts may show it: a list's access
+    key taken out (DNS_TIMEOUT's evidence named the query, and reached X-Spam-Report)."""
+    asked = name.lower()  # as `Lookups` keeps it
+    for entry in all_lists(config):
+        under = entry.query_zone.lower()
+        if entry.query_zone != entry.zone and (asked == under or asked.endswith(f".{under}")):
+            return name[:len(name) - len(under)] + entry.zone
+    return name
 
 
 def version_of(subject: str) -> int:
@@ -70,9 +83,9 @@ def questions(entry: DnsList, ids: Identities) -> list[tuple[str, str]]:
     lists IPv6 (`ipv6`). The relays' addresses are canonical already: an IPv4-mapped address is
     asked about as the IPv4 address it is (`relays.canonical_ip`)."""
     if entry.kind == "uri":
-        return [(domain, f"{domain}.{entry.zone}") for domain in ids.uri_domains]
+        return [(domain, f"{domain}.{entry.query_zone}") for domain in ids.uri_domains]
     ips = ids.relay_ips if entry.relays == "all" else [ip for ip in ids.relay_ips[:1] if ip == ids.client_ip]
-    return [(ip, reverse_name(ip, entry.zone)) for ip in ips if entry.ipv6 or ":" not in ip]
+    return [(ip, reverse_name(ip, entry.query_zone)) for ip in ips if entry.ipv6 or ":" not in ip]
 
 
 async def check_lists(config: DnsConfig, ids: Identities, lookups: Lookups) -> dict[str, str]:
@@ -104,11 +117,11 @@ def _lists_everything(entry: DnsList, version: int, records: tuple[str, ...]) ->
     if found and version == 6:
         warn(f"dead6 {entry.zone}", "DNS list %s lists %s (%s), which no list may list: it lists "
              "every IPv6 address, so none of its answers for IPv6 hosts count; set ipv6 = false "
-             "for it", entry.zone, test_points(entry, 6)[1], ", ".join(found))
+             "for it", entry.zone, test_points(entry, 6, shown=True)[1], ", ".join(found))
     elif found:
         warn(f"dead {entry.zone}", "DNS list %s lists %s (%s), which no list may list: it lists "
              "everything, so none of its answers count; remove it", entry.zone,
-             test_points(entry)[1], ", ".join(found))
+             test_points(entry, shown=True)[1], ", ".join(found))
     return bool(found)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from mailsift.analysis.model import Message
-from mailsift.config import Config
+from mailsift.config import Config, DnsConfig
 from mailsift.log_throttle import ThrottledWarning
 from mailsift.network import arc, dmarc, dnslists, hosts, sender
 from mailsift.network.dkim import check_dkim
@@ -55,7 +55,7 @@ async def gather_async(msg: Message, config: Config) -> NetworkVerdicts:
     except TimeoutError:
         warn("cut off", "network checks cut off after %.1fs", settings.timeout + GUARD_SECONDS)
         msg.facts.add("DNS_TIMEOUT", "network checks cut off at the budget")
-    _record_failures(msg, lookups, verdicts)
+    _record_failures(msg, lookups, verdicts, settings)
     return verdicts
 
 
@@ -103,7 +103,10 @@ async def _policy_records(ids: Identities, lookups: Lookups
     return record, txt
 
 
-def _record_failures(msg: Message, lookups: Lookups, verdicts: NetworkVerdicts) -> None:
+def _record_failures(msg: Message, lookups: Lookups, verdicts: NetworkVerdicts,
+                     settings: DnsConfig) -> None:
+    """The failed lookups as facts, each named as reports may show it (`dnslists.shown_name`)."""
     for (name, rdtype), outcome in lookups.failures.items():
-        verdicts.failures[f"{name}/{rdtype}"] = str(outcome)
-        msg.facts.add(FACTS[outcome], f"{name}/{rdtype}")
+        question = f"{dnslists.shown_name(settings, name)}/{rdtype}"
+        verdicts.failures[question] = str(outcome)
+        msg.facts.add(FACTS[outcome], question)

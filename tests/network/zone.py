@@ -36,6 +36,13 @@ BLOCKED_URI_ZONE = "blocked-uribl.test"  # a URI list refusing us with 127.0.0.1
 # IPv4 test points as they should be, but 127.0.0.2 for the never-listed IPv6 one: a zone that
 # answers every nibble name
 EVERY_IP6_ZONE = "every-ip6.test"
+# A commercial list's private zone, listing only under its access key (KEY.ZONE, as Spamhaus DQS
+# and Abusix serve theirs): the same names without the key do not exist
+ACCESS_KEY = "k3yofthetestsnot4reports"
+KEYED_ZONE = "keyed-bl.test"
+KEYED_DEAD_ZONE = "keyed-everything.test"  # lists every name under the key: a dead list
+# A Spamhaus DQS zone, served here for a key written in it the old way (KEY.zen.dq.spamhaus.net)
+DQS_ZONE = "zen.dq.spamhaus.net"
 # RFC 5782's IPv6 test points ::FFFF:7F00:2 (listed) and ::FFFF:7F00:1 (never), as nibble names
 IP6_TEST_POINT = "2.0.0.0.0.0.f.7.f.f.f.f" + ".0" * 20
 IP6_NEVER_POINT = "1.0.0.0.0.0.f.7.f.f.f.f" + ".0" * 20
@@ -143,6 +150,10 @@ def _base_records(dkim_key: str) -> list[str]:
         # address=/ZONE/ answers for the zone and every name under it: a list that lists the world
         f"address=/{EVERYTHING_ZONE}/127.0.0.2",
         f"address=/{BLOCKED_URI_ZONE}/127.0.0.1",
+        # private zones, under the access key only
+        *(f"address=/{_list_name(ip, f'{ACCESS_KEY}.{zone}')}/127.0.0.2"
+          for ip in (LISTED_IP, "127.0.0.2") for zone in (KEYED_ZONE, DQS_ZONE)),
+        f"address=/{ACCESS_KEY}.{KEYED_DEAD_ZONE}/127.0.0.2",
     ]
 
 
