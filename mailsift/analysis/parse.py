@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 
 from mailsift.analysis import archives, attachments, charsets, mime, relays, uris
-from mailsift.analysis.headers import HeaderBlock, body_charset, build_headers, split_block
+from mailsift.analysis.headers import FIELD, HeaderBlock, body_charset, build_headers, split_block
 from mailsift.analysis.html import Link, render
 from mailsift.analysis.model import (
     Attachment,
@@ -65,10 +65,24 @@ def _strip_mbox_line(raw: bytes) -> bytes:
     scan.max_bytes one byte before the milter's, so `mailsift check` of an mbox copy over the
     limit by its quoting alone read it as cut (its last part unread, an attachment's damage not
     scored) where the milter read it whole, and a signed message's body no longer verified."""
-    if raw.startswith(MBOX_MARK):
+    if is_mbox_line(raw):
         end = raw.find(b"\n")
         return unquoted(raw[end + 1:]) if end >= 0 else b""
     return raw
+
+
+def is_mbox_line(line: bytes) -> bool:
+    """Whether `line` (a file's first line, or a line of an mbox) is the line an mbox puts before
+    each message: "From ", then in mboxo and mboxrd the envelope sender and a date (`From
+    ann@example.org Tue Nov 24 10:00:00 2026`). Neither is checked, as the stdlib's mailbox
+    module checks neither: writers differ in both (Thunderbird's `From - Mon Nov 24 ...`, dates
+    with or without a zone, a script's line with no date), and a real mbox line kept for want of
+    a date we read would stand before the headers, where analyse reads a line that is no field
+    as the start of the body: the message would lose every header. What else starts with "From "
+    is the header field in its obsolete form, white space before the colon (`From : Ann
+    <ann@example.org>`, RFC 5322 section 4.5.1; analyse reads it as a field): taken for the mbox
+    line, it was dropped and the message lost its From. So a line is one unless it is that."""
+    return line.startswith(MBOX_MARK) and FIELD.match(line) is None
 
 
 def unquoted(raw: bytes) -> bytes:
