@@ -1,10 +1,12 @@
 """Where messages to learn come from: files, directories, mbox files, Maildirs or standard input.
 
 As with sa-learn, a path can be any of these and the kind is detected: a Maildir is a directory
-with `cur/` and `new/`, an mbox is a file whose first line starts with `From `. Files inside a
-directory are single messages, unless `--mbox` says they are mboxes (a folder of archived spam
-mailboxes, say, as sa-learn --mbox reads one). Unreadable files are reported by name and
-counted, never fatal: one bad file must not stop the training of 10,000.
+with `cur/` and `new/`, an mbox is a file whose first line is an mbox From line (`From ` but
+not the header `From : ...` in its obsolete form, `parse.is_mbox_line`) with another after a
+blank line (`is_mbox`). Files inside a directory are single messages, unless `--mbox` says
+they are mboxes (a folder of archived spam mailboxes, say, as sa-learn --mbox reads one).
+Unreadable files are reported by name and counted, never fatal: one bad file must not stop
+the training of 10,000.
 """
 
 from __future__ import annotations
