@@ -27,7 +27,6 @@ from mailsift.analysis.headers import FIELD
 from mailsift.analysis.parse import is_mbox_line, unquoted
 
 GZIP_MAGIC = b"\x1f\x8b"
-LINESEP = os.linesep.encode()  # the blank line the stdlib's mbox writes between messages
 
 
 @dataclass(frozen=True)
@@ -58,33 +57,6 @@ class Item:
             return None, "no longer in the mbox (changed since it was listed)"
 
 
-class Mbox(mailbox.mbox):
-    """The stdlib's mbox, but a message starts only at an mbox From line (`is_mbox_line`). The
-    stdlib's table of contents (`_generate_toc`, which it builds on first use) starts one at
-    every line that begins "From ", so a message carrying the header in its obsolete form,
-    `From : Ann <ann@example.org>`, was cut in two there: one message without its From, and
-    one whose "From :" line was dropped as its mbox line. As in the stdlib, a message ends
-    before the blank line that precedes the next From line, if there is one."""
-
-    def _generate_toc(self) -> None:
-        starts: list[int] = []
-        stops: list[int] = []
-        self._file.seek(0)
-        position, blank = 0, False
-        while line := self._file.readline():
-            if is_mbox_line(line):
-                if starts:
-                    stops.append(position - len(LINESEP) * blank)
-                starts.append(position)
-            blank = line == LINESEP
-            position += len(line)
-        if starts:
-            stops.append(position - len(LINESEP) * blank)
-        self._toc = dict(enumerate(zip(starts, stops, strict=True)))
-        self._next_key = len(self._toc)
-        self._file_length = position
-
-
 @functools.lru_cache(maxsize=4)
 def _opened_mbox(pid: int, path: Path, mtime_ns: int, size: int) -> mailbox.mbox:
     """An mbox opened by this process, its table of contents read once per version of the file.
@@ -92,7 +64,7 @@ def _opened_mbox(pid: int, path: Path, mtime_ns: int, size: int) -> mailbox.mbox
     Keyed by process, because a worker forked from the parent must not share the parent's open
     file and its position; and by modification time and size, because an mbox that changed
     (new mail appended, say) must be read afresh, not through offsets into the old one."""
-    return Mbox(path, create=False)
+    return mailbox.mbox(path, create=False)
 
 
 def is_maildir(path: Path) -> bool:
@@ -255,7 +227,7 @@ def _mbox(path: Path, name: str = "") -> Iterator[Item]:
     where each message starts, not the messages."""
     name = name or str(path)
     try:
-        box = Mbox(path, create=False)
+        box = mailbox.mbox(path, create=False)
         keys = box.keys()
         box.close()
         size = path.stat().st_size

@@ -3,9 +3,11 @@
 RFC 5322 section 4.5.1 allows white space before a field's colon in obsolete syntax, and mail
 still carries `From : Ann <ann@example.org>`. It starts with "From " as an mbox's line before
 each message does, so `mailsift check` and `learn` dropped it from the top of a message file
-(its From gone), and learn's mbox reader (the stdlib's, which starts a message at every line
-beginning "From ") cut a message in two at it. An mbox line is still recognised
-with or without a date, as the stdlib and lax writers have it.
+(its From gone). An mbox line is still recognised with or without a date, as the stdlib and
+lax writers have it. Inside an mbox, the stdlib's reader still starts a message at every line
+beginning "From ", that field included, as mutt and most readers do: telling them apart there
+would mean replacing the reader's private table of contents, tying learning to the stdlib's
+internals for a field hardly any mail still carries.
 """
 
 from __future__ import annotations
@@ -50,17 +52,6 @@ def test_an_mbox_line_with_or_without_a_date_is_taken_off(line: bytes) -> None:
     message = analyse(line + b"From: " + ANN.encode() + b"\n" + REST, Config())
     assert [h.name for h in message.headers] == ["From", "To", "Subject"]
     assert message.raw.startswith(b"From: ")
-
-
-def test_an_mbox_splits_at_its_from_lines_only(tmp_path: Path) -> None:
-    """Two messages, the obsolete field first in one and among the headers of the other."""
-    mbox = tmp_path / "spam.mbox"
-    mbox.write_bytes(MBOX_LINES["mboxrd"] + b"From : " + ANN.encode() + b"\n" + REST + b"\n"
-                     + MBOX_LINES["no date"] + b"Subject: again\nFrom : Bob <bob@example.net>\n"
-                     + b"\nHello Ann\n")
-    items = list(iter_messages([str(mbox)], force_mbox=True))
-    senders = [from_of(item.content()[0] or b"") for item in items]
-    assert senders == [ANN, "Bob <bob@example.net>"]
 
 
 def test_a_message_file_starting_with_the_obsolete_field_is_learned_as_one_message(
