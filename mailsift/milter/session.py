@@ -25,6 +25,7 @@ from mailsift.analysis.headers import body_charset, text_of
 from mailsift.analysis.model import Envelope, Facts
 from mailsift.analysis.relays import client_text, networks
 from mailsift.config import Config
+from mailsift.domains import ascii_domain
 from mailsift.host import host_name
 from mailsift.milter.actions import Decision, all_bypass, decide
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
@@ -32,6 +33,7 @@ from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
 from mailsift.milter.trace import Hop, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
+from mailsift.network.authresults import authserv_id, claimed_authserv_id
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
 from mailsift.report import fold, report_text, spam_headers
 from mailsift.rules.result import Result
@@ -179,14 +181,20 @@ class MailsiftMilter(Milter.Base):
 
     def _outbound_mode(self) -> str:
         """How mail from this client is treated: "scan", "skip" or "outbound"."""
+        setting = self._mode_setting()
+        return "scan" if setting is None else getattr(self.service.config.milter, setting)
+
+    def _mode_setting(self) -> str | None:
+        """Which milter setting decides how mail from this client is treated ("authenticated",
+        "local" or "trusted"), or None when it is scanned as inbound mail."""
         milter = self.service.config.milter
         if self.auth_user and milter.authenticated != "scan":
-            return milter.authenticated
+            return "authenticated"
         if self.local and milter.local != "scan":
-            return milter.local
+            return "local"
         if self.client_ip and milter.trusted != "scan" and self._trusted_client():
-            return milter.trusted
-        return "scan"
+            return "trusted"
+        return None
 
     def _sender(self) -> str:
         """Who sends outbound mail: the SASL login, the local envelope sender, else the trusted
@@ -205,6 +213,8 @@ class MailsiftMilter(Milter.Base):
         mode = self._outbound_mode()
         outbound = mode == "outbound"
         if mode == "skip" or all_bypass(self.addresses, config, outbound):
+            if not (mode == "skip" and self._mode_setting() == "trusted"):
+                self._remove_forged_auth_results()  # see _remove_forged_auth_results
             self._log(queue_id, None, "skip", started)
             self.service.metrics.messages.labels("skip").inc()
             return Milter.ACCEPT
@@ -244,9 +254,13 @@ class MailsiftMilter(Milter.Base):
         Without it, this host's name as myhostname takes it by default."""
         return self._macro("j") or host_name()
 
-    def _raw_headers(self) -> bytes:
+    def _raw_headers(self, forged: bool = True) -> bytes:
+        """The header as Postfix gave it, with CRLF line ends; without `forged`, not the
+        Authentication-Results that claim our name, which the delivered copy loses too."""
         lines = []
         for name, value in self.headers:
+            if not forged and self._forged(name, value):
+                continue
             value = value.replace("\r\n", "\n").replace("\n", "\r\n")
             lines.append(f"{name}: {value}\r\n".encode("utf-8", "surrogateescape"))
         return b"".join(lines) + b"\r\n"
@@ -259,7 +273,7 @@ class MailsiftMilter(Milter.Base):
                   authenticated=bool(self.auth_user), tls=bool(self.getsymval("{tls_version}")),
                   recipients=recipients, arrival=self.arrival)
         self.spool.seek(0)
-        return received_header(hop) + self._raw_headers() + self.spool.read()
+        return received_header(hop) + self._raw_headers(forged=False) + self.spool.read()
 
     def _act(self, queue_id: str, scored: Scored, decision: Decision, started: float,
              outbound: bool) -> int:
@@ -286,12 +300,14 @@ class MailsiftMilter(Milter.Base):
             for recipient in self.recipients:
                 if recipient.address in decision.quarantine:
                     self._remove(recipient)
+        self._remove_forged_auth_results()
         if outbound and not config.outbound.add_headers:
             self._replace_spam_headers([], None)  # the sender's own verdict goes, ours is kept back
         else:
             self._replace_spam_headers(spam_headers(result, f"autolearn={scored.autolearned}"), result)
             if result.auth_results:
-                self._replace_auth_results(result.auth_results)
+                self.addheader(AUTH_RESULTS_NAME, fold(AUTH_RESULTS_NAME, result.auth_results)
+                               .partition(": ")[2], 1)  # on top, as the newest trace field
         if decision.tag_subject:
             self._tag_subject()
         return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT, held)
@@ -353,15 +369,27 @@ class MailsiftMilter(Milter.Base):
         if result is not None and self.service.config.actions.report_header:
             self._add("X-Spam-Report", report_text(result))
 
-    def _replace_auth_results(self, value: str) -> None:
-        """Ours goes on top; any claiming to be ours already is forged and removed (RFC 8601 §5)."""
-        ours = _authserv_id(value)
+    def _remove_forged_auth_results(self) -> None:
+        """Remove every Authentication-Results that came in claiming our authserv-id: only we
+        write our name, so such a header is forged (RFC 8601 section 5), and a Dovecot sieve or
+        a mail client that trusts results by our name would believe `dkim=pass` for a bank's
+        domain. Done on all mail we let through, whether or not we add our own header: it was
+        done only beside ours, so with dns.enabled off (the default), for outbound mail without
+        outbound.add_headers and for skipped mail, forged results reached the mailbox. Other
+        hosts' headers, and ARC-Authentication-Results (sealed), are left alone."""
         existing = [v for n, v in self.headers if n.lower() == AUTH_RESULTS]
-        for index in range(len(existing), 0, -1):
-            if _authserv_id(existing[index - 1]) == ours:
+        for index in range(len(existing), 0, -1):  # last first: the earlier indexes stay valid
+            if self._forged(AUTH_RESULTS_NAME, existing[index - 1]):
                 self.chgheader(AUTH_RESULTS_NAME, index, "")
-        folded = fold(AUTH_RESULTS_NAME, value).partition(": ")[2]
-        self.addheader(AUTH_RESULTS_NAME, folded, 1)
+
+    def _forged(self, name: str, value: str) -> bool:
+        """True for an Authentication-Results field claiming our name (see above)."""
+        return name.lower() == AUTH_RESULTS and claimed_authserv_id(value) == self._our_authserv_id()
+
+    def _our_authserv_id(self) -> str:
+        """The name our Authentication-Results header gives (as the worker computes it from
+        the Envelope's receiver), spelt as `claimed_authserv_id` spells a claimed one."""
+        return ascii_domain(authserv_id(self.service.config.dns.authserv_id, self._myhostname()))
 
     def _add(self, name: str, value: str) -> None:
         self.addheader(name, fold(name, value).partition(": ")[2])
@@ -388,6 +416,7 @@ class MailsiftMilter(Milter.Base):
             self.service.metrics.messages.labels("tempfail").inc()
             return Milter.TEMPFAIL
         status = f"Unknown, score=0.0 required={config.scoring.required_score:.1f} tests=none error"
+        self._remove_forged_auth_results()
         self._replace_spam_headers([("X-Spam-Status", status)], None)
         self._log(queue_id, None, "error-accept", started)
         self.service.metrics.messages.labels("error-accept").inc()
@@ -448,12 +477,6 @@ def _address(written: str) -> str:
 
 def _addresses(addresses: list[str]) -> str:
     return ",".join(f"<{a}>" for a in addresses)
-
-
-def _authserv_id(value: str) -> str:
-    """The host that wrote an Authentication-Results value: the word before the first ';'."""
-    words = value.split(";", 1)[0].split()
-    return words[0].lower() if words else ""
 
 
 def milter_text(value: str) -> str:

@@ -8,12 +8,14 @@ to check.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import authres
 import authres.arc
 import authres.dmarc
 
+from mailsift.domains import ascii_domain
 from mailsift.host import host_name
 from mailsift.network.verdicts import NETWORK_KEY, NetworkVerdicts
 
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
 Results = list[authres.BaseAuthenticationResult]
 HEADER_PREFIX = "Authentication-Results: "
+# An authserv-id written as a token: up to white space, a comment, a quoted string or the ';'
+# before the results. Looser than RFC 2045's token, as a reader of the header is.
+TOKEN = re.compile(r'[^\s;()"]*')
 
 
 def authentication_results(ctx_or_facts: CheckContext | NetworkVerdicts, authserv_id: str) -> str:
@@ -47,6 +52,59 @@ def authserv_id(configured: str, receiver: str) -> str:
     host name to 127.0.0.1 after "localhost" (many containers): every message said
     `localhost;`, trusted by nobody."""
     return configured or receiver or host_name()
+
+
+def claimed_authserv_id(value: str) -> str:
+    """The authserv-id an Authentication-Results value opens with, in the one spelling
+    `ascii_domain` gives (lower case, no final dot, A-labels), so that a forged header claiming
+    our name is known however it writes it; "" when it names none.
+
+    RFC 8601 lets comments and folding white space come before the id (`(x) mx.example.org;`),
+    lets it be a quoted string (`"mx.example.org";`) and a version follow it (`mx.example.org 1;`).
+    Only the id is read: the first word before the first ';' missed the first two, and authres'
+    parser refuses a quoted id, a final dot and any header whose results it cannot read, while
+    a mail client or a Dovecot sieve may still trust such a header by its name. Never raises."""
+    rest = _after_cfws(value)
+    if rest.startswith('"'):
+        return ascii_domain(_quoted(rest[1:]))
+    found = TOKEN.match(rest)
+    return ascii_domain(found.group() if found else "")
+
+
+def _after_cfws(text: str) -> str:
+    """`text` after its leading white space and comments (nested, with quoted pairs); "" when a
+    comment is never closed."""
+    index, depth = 0, 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and depth:
+            index += 1  # a quoted pair: the next character is the comment's text
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif not depth and not char.isspace():
+            return text[index:]
+        index += 1
+    return ""
+
+
+def _quoted(text: str) -> str:
+    """The content of a quoted string whose opening quote is already read, quoted pairs undone
+    (the rest of `text` when the closing quote is missing)."""
+    content: list[str] = []
+    escaped = False
+    for char in text:
+        if escaped:
+            content.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            break
+        else:
+            content.append(char)
+    return "".join(content)
 
 
 def _spf(verdicts: NetworkVerdicts) -> Results:
