@@ -122,11 +122,16 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
     scanner = Scanner(config, network=network, bayes=existing_filter(config.bayes))
     warn_rule_mistakes(scanner.ruleset, logging.getLogger("mailsift.check"))
     result = scanner.scan(raw)
+    # The Authentication-Results the milter would add (network checks on): an admin debugging
+    # DMARC wants them, and the milter's copy is the only other place they show.
     if as_json:
-        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        verdict = {**result.as_dict(), "authentication_results": result.auth_results or None}
+        click.echo(json.dumps(verdict, ensure_ascii=False))
     else:
         for name, value in spam_headers(result):
             click.echo(fold(name, value))
+        if result.auth_results:
+            click.echo(fold("Authentication-Results", result.auth_results))
         click.echo()
         click.echo(rule_table(result))
     sys.exit(EXIT_SPAM if result.is_spam else EXIT_HAM)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
 from mailsift.analysis.model import Envelope
+from mailsift.cli import cli
 from mailsift.config import parse_config
 from mailsift.host import host_name, is_loopback_name
 from mailsift.network import NetworkVerdicts, authentication_results
@@ -11,6 +17,7 @@ from mailsift.scanner import Scanner
 from tests.network.conftest import DnsFixture, network_config
 from tests.network.messages import letter, scan, signed
 from tests.network.zone import GOOD_IP, LISTED_IP
+from tests.support.milter_process import to_toml
 
 
 def test_listed_forger_gets_the_list_rule_and_failing_results(scanner: Scanner) -> None:
@@ -65,3 +72,30 @@ def test_an_unset_authserv_id_names_the_mta_else_this_host_never_localhost(
                     rcpt_to=["anna@our.test"], receiver="mx.example.org")
     assert unset.scan(letter(), told).auth_results.startswith("mx.example.org; spf=pass ")
     assert scanner.scan(letter(), told).auth_results.startswith("mx.our.test; spf=pass ")
+
+
+def test_check_shows_the_authentication_results_the_milter_would_add(
+        test_dns: DnsFixture, tmp_path: Path) -> None:
+    """`mailsift check --network` printed the X-Spam headers and the rule table, but not the
+    Authentication-Results it computed, not even with --json: an admin debugging why DMARC
+    failed for a message had to send it through the milter to read them. Without the network
+    checks no header would be added, and JSON says null."""
+    config = tmp_path / "mailsift.toml"
+    config.write_text(to_toml({"bayes": {"store": f"sqlite:///{tmp_path / 'bayes.sqlite'}"},
+                               "dns": {"nameservers": [test_dns.server.address],
+                                       "authserv_id": "mx.our.test"}}))
+    message = tmp_path / "letter.eml"
+    message.write_bytes(letter())
+
+    def check(*args: str) -> str:
+        done = CliRunner().invoke(cli, ["--config", str(config), "check", *args, str(message)])
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    results = "mx.our.test; dkim=none; dmarc=fail header.from=shop.test policy.dmarc=reject"
+    text = check("--network")
+    assert ("\nAuthentication-Results: mx.our.test; dkim=none; dmarc=fail\n"
+            "\theader.from=shop.test policy.dmarc=reject\n\n Score |") in text, text
+    assert json.loads(check("--network", "--json"))["authentication_results"] == results
+    assert "Authentication-Results" not in check("--no-network")
+    assert json.loads(check("--no-network", "--json"))["authentication_results"] is None
