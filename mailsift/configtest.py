@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from redis.connection import parse_url
+
 from mailsift.analysis.relays import NOT_PUBLIC, trusted_networks
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
@@ -34,6 +36,7 @@ from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, u
 from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
+from mailsift.secrets import exposure, service_user
 from mailsift.web.server import EVERY_ADDRESS, WebError, check_users, configured_secret
 
 
@@ -51,7 +54,77 @@ def run_checks(config: Config) -> list[Check]:
     rules = _loaded_rules(config)
     return [rules_check(config, rules), lists_check(config, rules), bayes_check(config),
             quarantine_check(config), pause_check(config), trust_check(config), web_check(config),
-            *dns_checks(config)]
+            *secrets_checks(config), *dns_checks(config)]
+
+
+# The sections that reach a Redis, with the key of its URL; each takes a password_file and TLS files.
+REDIS_SECTIONS = {"bayes": "store", "quarantine": "index", "outbound": "pause_store"}
+
+
+def secrets_checks(config: Config) -> list[Check]:
+    """A line for each file holding a secret that users other than the services' may read or
+    change (`secrets.exposure`), naming its keys, its mode and the command that closes it; else
+    one line saying so. A warning, not a failure: such a file worked before this check, and an
+    upgrade restarted once configtest passes (README) must not stop the milter over it."""
+    files = _secret_files(config)
+    reader = service_user()
+    warnings = [Check("secrets", True, f"{', '.join(keys)}: {problem}")
+                for file, keys in files.items() if (problem := exposure(file, reader))]
+    if warnings:
+        return warnings
+    if not files:
+        return [Check("secrets", True, "no secret files named (password_file, tls_key_file, "
+                                       "web.secret_file, access_key_file)")]
+    return [Check("secrets", True, f"{len(files)} file(s) holding secrets, none readable or "
+                                   "writable by other users, nor writable by their group")]
+
+
+def _secret_files(config: Config) -> dict[str, list[str]]:
+    """Each file the config names that holds a secret, with the keys naming it (one file often
+    serves bayes, quarantine and outbound alike), and the config file itself when it holds a
+    secret (`_held_in_config`). Without one it is left alone: it may be read by all, as packages
+    install configs, and warning about it would teach every site to skip this line."""
+    named = [(f"{name}.{key}", getattr(getattr(config, name), key))
+             for name in REDIS_SECTIONS for key in ("password_file", "tls_key_file")]
+    named.append(("web.secret_file", config.web.secret_file))
+    named += [(f"{where}.access_key_file", entry.access_key_file) for where, entry in _dns_lists(config)]
+    held = _held_in_config(config)
+    if held:
+        named.append((f"the config file, holding {' and '.join(held)}", config.source))
+    files: dict[str, list[str]] = {}
+    for key, file in named:
+        if file:
+            files.setdefault(file, []).append(key)
+    return files
+
+
+def _held_in_config(config: Config) -> list[str]:
+    """The secrets written in the config file itself. [[web.users]] password hashes count: one
+    who reads them guesses the passwords offline at their own pace, past the UI's login
+    throttling, and users reuse passwords; so do a Redis password in a URL and an access key
+    written in a list's zone, which configtest's other lines already advise moving to a file."""
+    held = ["[[web.users]] password hashes"] if config.web.users else []
+    held += [f"the password in {name}.{key}" for name, key in REDIS_SECTIONS.items()
+             if _url_password(getattr(getattr(config, name), key))]
+    held += [f"the access key in {where}.zone" for where, entry in _dns_lists(config)
+             if entry.key_in_zone]
+    return held
+
+
+def _url_password(url: str) -> bool:
+    """Whether a Redis URL carries a password, as redis-py reads one (user part or ?password=)."""
+    if not url.startswith(REDIS_SCHEMES):
+        return False
+    try:
+        return bool(parse_url(url).get("password"))
+    except ValueError:  # the Redis check names what is wrong with it
+        return False
+
+
+def _dns_lists(config: Config) -> list[tuple[str, DnsList]]:
+    """Each DNS list with its key in the config, as config errors name it (dns.blocklists.0)."""
+    return [(f"dns.{kind}.{index}", entry) for kind in ("blocklists", "allowlists")
+            for index, entry in enumerate(getattr(config.dns, kind))]
 
 
 def web_check(config: Config) -> Check:

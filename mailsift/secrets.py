@@ -3,14 +3,25 @@ config itself (configs get pasted into tickets) nor the command line (visible in
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import re
+import shlex
+import stat
+from contextlib import suppress
 from pathlib import Path
+
+from mailsift.ownership import user_name
 
 REDIS_PASSWORD_ENV = "MAILSIFT_REDIS_PASSWORD"
 # Where a URL starts: its scheme and the slashes after it (mistyped as one or none, too).
 URL_START = re.compile(r"\b[a-z][a-z0-9+.-]*:(/*)", re.IGNORECASE)
 QUOTES = "'\""
+SERVICE_USER = "mailsift"  # User= and Group= of the units in systemd/
+# What opens a secret file to more than the services: other users reading or changing it, or its
+# group changing it (README installs them `install -m 0640 -o root -g mailsift`).
+OPEN_BITS = stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP
 
 
 class SecretError(Exception):
@@ -25,6 +36,73 @@ def read_secret(file: str, env: str, what: str) -> str | None:
         except OSError as exc:
             raise SecretError(f"{file}: cannot read the {what}: {exc.strerror}") from None
     return os.environ.get(env) or None
+
+
+def service_user() -> pwd.struct_passwd | None:
+    """Who reads the secret files: the units' `mailsift` user; on a host without one, the user
+    running this (README runs configtest as the services' user), unless that is root; else None."""
+    with suppress(KeyError):
+        return pwd.getpwnam(SERVICE_USER)
+    if os.geteuid() == 0:
+        return None
+    with suppress(KeyError):
+        return pwd.getpwuid(os.geteuid())
+    return None
+
+
+def exposure(file: str, reader: pwd.struct_passwd | None) -> str | None:
+    """What opens the secret in `file` to others, with the command that closes it; None when
+    nothing does, or when it is no file there (what reads it says so).
+
+    The file's own mode counts, not its folders': a folder closed to others today (0750) is one
+    `chmod` or package update away from being opened, and 0640 is what README installs. A
+    secret other users can read lets any local user (a hosting customer's shell, a web app's
+    user) use the Redis or the DNS list, or forge a review UI session with the session secret;
+    one they or its group can change lets them replace it."""
+    try:
+        found = os.stat(file)
+    except OSError:
+        return None
+    mode = stat.S_IMODE(found.st_mode)
+    if not stat.S_ISREG(found.st_mode) or not mode & OPEN_BITS:
+        return None
+    group = _group_name(found.st_gid)
+    return (f"{file} is mode {mode:04o} ({user_name(found.st_uid)}:{group}): "
+            f"{_who_may(mode, group)}; fix: {_closing_command(file, found, reader)}")
+
+
+def _who_may(mode: int, group: str) -> str:
+    others = " and ".join(verb for bit, verb in ((stat.S_IROTH, "read"), (stat.S_IWOTH, "change"))
+                          if mode & bit)
+    said = [f"other local users can {others} it"] if others else []
+    return ", ".join(said + ([f"group {group} can change it"] if mode & stat.S_IWGRP else []))
+
+
+def _closing_command(file: str, found: os.stat_result, reader: pwd.struct_passwd | None) -> str:
+    """chmod 0640, and before it a chown to root and the services' group unless they read the
+    file as its owner or group already: a 0644 root:root file is read by the services as one of
+    the "others", and a chmod alone would lock them out of their Redis password."""
+    chmod = f"chmod 0640 {shlex.quote(file)}"
+    if reader is not None and _reads_as_owner_or_group(reader, found):
+        return chmod
+    group = _group_name(reader.pw_gid) if reader is not None else SERVICE_USER
+    return f"chown root:{group} {shlex.quote(file)} && {chmod}"
+
+
+def _reads_as_owner_or_group(reader: pwd.struct_passwd, found: os.stat_result) -> bool:
+    if reader.pw_uid == found.st_uid or reader.pw_gid == found.st_gid:
+        return True
+    try:
+        return reader.pw_name in grp.getgrgid(found.st_gid).gr_mem
+    except KeyError:
+        return False
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def masked_urls(text: str) -> str:

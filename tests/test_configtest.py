@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
+from shlex import quote
+
+import pytest
 
 from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.store import Label, LearnItem, token_key
 from mailsift.config import parse_config
-from mailsift.configtest import lists_check, rules_check, web_check
+from mailsift.configtest import lists_check, rules_check, secrets_checks, web_check
 from mailsift.host import host_name
+from mailsift.ownership import user_name
 from mailsift.rules.cf_parser import load_rule_files
+from mailsift.secrets import exposure
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisServer
@@ -331,3 +338,121 @@ def test_the_web_check_says_where_the_digests_links_lead_when_no_user_could_open
     assert detail([jane, admin], listen="192.0.2.1:8025") == "192.0.2.1:8025"
     assert detail([jane, admin], base_url="https://mail.example.org/") == "127.0.0.1:8025"
     assert detail([admin]) == "127.0.0.1:8025"  # no user with addresses: no digest is sent
+
+
+# Whose the files the tests make are: the user running them, and their group.
+OWNER = f"{user_name(os.geteuid())}:{grp.getgrgid(os.getegid()).gr_name}"
+
+
+def secret(path: Path, mode: int, text: str = "Secret-Pa55word-0123456789\n") -> Path:
+    """A file holding a secret, with `mode` whatever the umask."""
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_secret_files_other_users_may_read_or_change_are_named_and_configtest_still_passes(
+        tmp_path: Path) -> None:
+    """A Redis password written with `echo pw > /etc/mailsift/redis.pass` under umask 022 is
+    mode 0644, readable by every local user, and nothing said so. Each such file gets a line
+    naming every key that names it, its mode and the command that closes it: a warning, as an
+    existing install must keep running after an upgrade that restarts once configtest passes."""
+    redis_pass = secret(tmp_path / "redis.pass", 0o644)
+    web_secret = secret(tmp_path / "web secret", 0o660)
+    config = write(tmp_path, {"bayes": {"store": f"sqlite://{tmp_path}/bayes.sqlite",
+                                        "password_file": str(redis_pass)},
+                              "quarantine": {"dir": str(tmp_path / "q"), "password_file": str(redis_pass)},
+                              "web": {"secret_file": str(web_secret)}})
+    result = configtest(config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    warned = [line.partition("; fix: ") for line in result.stdout.splitlines()
+              if line.startswith("secrets ")]
+    assert [(line, fix.endswith(f" && chmod 0640 {quote(str(file))}")) for (line, _, fix), file
+            in zip(warned, (redis_pass, web_secret), strict=True)] == [
+        (f"secrets    ok   bayes.password_file, quarantine.password_file: {redis_pass} is mode "
+         f"0644 ({OWNER}): other local users can read it", True),
+        (f"secrets    ok   web.secret_file: {web_secret} is mode 0660 ({OWNER}): group "
+         f"{OWNER.partition(':')[2]} can change it", True)]
+    assert "Pa55word" not in result.stdout + result.stderr
+
+
+def test_secret_files_closed_to_other_users_give_one_ok_line(tmp_path: Path) -> None:
+    """0640, 0600 and 0400 are what README installs or stricter: no warning, one line counting
+    the files; a DNS list's access key file and a TLS key are secrets as a password file is."""
+    key = secret(tmp_path / "dqs.key", 0o640, "DqsKey123\n")
+    tls_key = secret(tmp_path / "client.key", 0o600)
+    password = secret(tmp_path / "redis.pass", 0o400)
+    data = {"bayes": {"password_file": str(password), "tls_key_file": str(tls_key)},
+            "outbound": {"password_file": str(password)},
+            "dns": {"blocklists": [{"zone": "zen.dq.spamhaus.net", "access_key_file": str(key),
+                                    "rule": "RCVD_IN_ZEN_DQS", "score": 3.0}]}}
+    closed = secrets_checks(parse_config(data, "m.toml"))
+    assert [check.line() for check in closed] == [
+        "secrets    ok   3 file(s) holding secrets, none readable or writable by other users, nor "
+        "writable by their group"]
+    key.chmod(0o606)
+    tls_key.chmod(0o602)
+    opened = [check.detail.partition(" is mode ")[::2] for check in
+              secrets_checks(parse_config(data, "m.toml"))]
+    assert [(keys, why.partition("; fix: ")[0]) for keys, why in opened] == [
+        (f"bayes.tls_key_file: {tls_key}", f"0602 ({OWNER}): other local users can change it"),
+        (f"dns.blocklists.0.access_key_file: {key}",
+         f"0606 ({OWNER}): other local users can read and change it")]
+    assert [check.line() for check in secrets_checks(parse_config({}, "m.toml"))] == [
+        "secrets    ok   no secret files named (password_file, tls_key_file, web.secret_file, "
+        "access_key_file)"]
+
+
+def test_the_config_file_counts_as_a_secret_file_only_when_it_holds_a_secret(tmp_path: Path) -> None:
+    """[[web.users]] password hashes let whoever reads them guess the passwords offline, past
+    the UI's login throttling; a Redis password in a URL and an access key written in a list's
+    zone are secrets too. A config holding none may stay readable by all (0644, as packages
+    install configs): warning about it would be noise."""
+    path = tmp_path / "mailsift.toml"
+    path.write_text("# the mode is what counts here\n")
+    path.chmod(0o644)
+    hash_ = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+    admin = {"name": "admin", "password_hash": hash_, "role": "admin"}
+
+    def warned(data: dict[str, object]) -> list[str]:
+        return [check.detail.partition(" is mode ")[0]
+                for check in secrets_checks(parse_config(data, str(path)))]
+
+    assert warned({"bayes": {"store": "redis://127.0.0.1:6379/0"}}) == [
+        "no secret files named (password_file, tls_key_file, web.secret_file, access_key_file)"]
+    assert warned({"web": {"users": [admin]}}) == [
+        f"the config file, holding [[web.users]] password hashes: {path}"]
+    dqs = {"zone": "KEY123.zen.dq.spamhaus.net", "rule": "RCVD_IN_ZEN_DQS_WL", "score": -3.0}
+    assert warned({"bayes": {"store": "redis://:Pa55word@127.0.0.1:6379/0"},
+                   "quarantine": {"index": "unix:///run/redis.sock?password=Pa55word"},
+                   "dns": {"allowlists": [dqs]}}) == [
+        f"the config file, holding the password in bayes.store and the password in "
+        f"quarantine.index and the access key in dns.allowlists.0.zone: {path}"]
+    path.chmod(0o640)
+    assert warned({"web": {"users": [admin]}}) == [
+        "1 file(s) holding secrets, none readable or writable by other users, nor writable by "
+        "their group"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown is for root")
+def test_the_fix_keeps_the_services_able_to_read_the_file(tmp_path: Path) -> None:
+    """`chmod 0640` alone locks the services out of a root:root file they read as one of the
+    "others" (the milter would lose its Redis password): then the command chowns it to root and
+    the services' group first. A file of that group, or of that user, needs the chmod only."""
+    reader = pwd.getpwnam("daemon")  # stands for the mailsift user, in a group of its own
+    file = secret(tmp_path / "redis.pass", 0o644)
+    assert exposure(str(file), reader) == (
+        f"{file} is mode 0644 (root:root): other local users can read it; fix: chown root:daemon "
+        f"{file} && chmod 0640 {file}")
+    os.chown(file, 0, reader.pw_gid)
+    assert exposure(str(file), reader) == (
+        f"{file} is mode 0644 (root:daemon): other local users can read it; fix: chmod 0640 {file}")
+    os.chown(file, reader.pw_uid, 0)
+    assert exposure(str(file), reader) == (
+        f"{file} is mode 0644 (daemon:root): other local users can read it; fix: chmod 0640 {file}")
+    assert exposure(str(file), None) == (
+        f"{file} is mode 0644 (daemon:root): other local users can read it; fix: chown "
+        f"root:mailsift {file} && chmod 0640 {file}")
+    file.chmod(0o640)
+    assert exposure(str(file), reader) is None
+    assert exposure(str(tmp_path / "missing"), reader) is None
