@@ -285,10 +285,26 @@ def learn(config_path: str | None, paths: tuple[str, ...], backup: str | None, r
 @config_option
 @click.pass_obj
 def postfix(config_path: str | None) -> None:
-    """Print the Postfix main.cf and master.cf lines for this configuration."""
-    from mailsift.milter.postfix import postfix_lines
+    """Print the Postfix main.cf and master.cf lines for this configuration, with the milters
+    main.cf names now after mailsift (read with postconf; MAIL_CONFIG names another directory)."""
+    from mailsift.milter.postfix import (
+        PostconfError,
+        milter_address,
+        order_warnings,
+        postfix_lines,
+        read_milter_lists,
+    )
 
-    click.echo(postfix_lines(_config(config_path)))
+    config = _config(config_path)
+    try:
+        milters = read_milter_lists()
+    except PostconfError as exc:
+        milters = None
+        CliError(f"warning: cannot read smtpd_milters with postconf ({exc}): the lines below "
+                 "name mailsift alone; keep your other milters after it").show()
+    for warning in order_warnings(milters, milter_address(config.milter.listen)) if milters else []:
+        CliError(f"warning: {warning}").show()
+    click.echo(postfix_lines(config, milters))
 
 
 def _eval_folder(option: str, directory: str) -> None:

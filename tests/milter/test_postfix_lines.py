@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
+
 from mailsift.config import MilterConfig, parse_config
-from mailsift.milter.postfix import milter_address, postfix_lines
+from mailsift.milter.postfix import (
+    POSTCONF_PATH,
+    MilterLists,
+    milter_address,
+    milter_entries,
+    order_warnings,
+    postfix_lines,
+    same_milter,
+)
+from tests.support.cli import run_mailsift
 
 EXAMPLE = Path(__file__).parent.parent.parent / "mailsift.example.toml"
 
@@ -60,3 +72,74 @@ def test_the_example_and_the_description_name_the_socket_as_mailsift_postfix_doe
     socket = "unix:/var/spool/postfix/mailsift/milter.sock"
     for text in (example_listen_comment(), str(MilterConfig.model_fields["listen"].description)):
         assert socket in text and milter_address(socket) in text, text
+
+
+OURS = "inet:127.0.0.1:11332"
+OPENDKIM = "{ inet:localhost:8891, connect_timeout=5s }"  # an entry with its own settings
+OPENDMARC = "unix:opendmarc/opendmarc.sock"
+
+
+def test_a_milter_list_splits_as_postfix_splits_it() -> None:
+    assert milter_entries(f" {OPENDKIM},{OPENDMARC}\n\t{OURS} ") == [OPENDKIM, OPENDMARC, OURS]
+    assert milter_entries("") == []
+
+
+@pytest.mark.parametrize(("entry", "ours"), [
+    (OURS, True), ("inet:localhost:11332", True), ("{ inet:[::1]:11332, command_timeout=5s }", True),
+    ("INET:127.0.0.1:11332", True), ("inet:127.0.0.1:8891", False),
+    ("inet:mx.example.org:11332", False), ("unix:127.0.0.1:11332", False), (OPENDKIM, False),
+    ("{ , }", False),
+])
+def test_mailsift_is_known_in_main_cf_however_its_loopback_host_is_written(
+        entry: str, ours: bool) -> None:
+    assert same_milter(entry, OURS) is ours
+
+
+def test_mailsifts_socket_in_the_queue_directory_is_known_by_either_name() -> None:
+    ours = milter_address("unix:/var/spool/postfix/mailsift/milter.sock")
+    assert same_milter("unix:/var/spool/postfix/mailsift/milter.sock", ours)
+    assert same_milter("{ unix:mailsift/milter.sock, connect_timeout=5s }", ours)
+    assert not same_milter("unix:/var/spool/postfix/opendkim/opendkim.sock", ours)
+
+
+def lines(smtpd: list[str], non_smtpd: list[str]) -> tuple[str, str]:
+    """The smtpd_milters and non_smtpd_milters values printed for main.cf's lists now."""
+    printed = postfix_lines(parse_config({}, "m.toml"), MilterLists(smtpd, non_smtpd))
+    values = dict(line.split(" = ", 1) for line in printed.splitlines()
+                  if line.startswith(("smtpd_milters = ", "non_smtpd_milters = ")))
+    return values["smtpd_milters"], values["non_smtpd_milters"]
+
+
+def test_the_printed_lines_keep_main_cfs_milters_after_mailsift() -> None:
+    """The line named mailsift alone: pasted, it dropped OpenDKIM and OpenDMARC; added by hand
+    at the end of the list, mailsift removed their Authentication-Results (our name, theirs)."""
+    both = f"{OURS}, {OPENDKIM}, {OPENDMARC}"
+    assert lines([OPENDKIM, OPENDMARC], [OPENDKIM, OPENDMARC]) == (both, "$smtpd_milters")
+    assert lines([OPENDKIM, "inet:localhost:11332", OPENDMARC], [OPENDKIM]) == (
+        both, f"{OURS}, {OPENDKIM}")
+    assert lines([], []) == (OURS, "$smtpd_milters")
+    assert lines([OPENDKIM], []) == (f"{OURS}, {OPENDKIM}", OURS)
+
+
+def test_a_milter_listed_before_mailsift_is_warned_about() -> None:
+    assert order_warnings(MilterLists([OPENDKIM, OURS], [OPENDKIM, OURS]), OURS) == [
+        f"smtpd_milters and non_smtpd_milters list {OPENDKIM} before mailsift ({OURS}): mailsift "
+        "removes the Authentication-Results in your name that it adds, as it cannot tell them "
+        "from a sender's forged ones; the lines below put mailsift first"]
+    [warning] = order_warnings(MilterLists([OPENDKIM, OPENDMARC, OURS], [OURS, OPENDKIM]), OURS)
+    assert warning.startswith(f"smtpd_milters lists {OPENDKIM}, {OPENDMARC} before mailsift")
+    assert "that they add" in warning
+    assert order_warnings(MilterLists([OURS, OPENDKIM], [OPENDKIM]), OURS) == []
+
+
+@pytest.mark.skipif(shutil.which("postconf", path=POSTCONF_PATH) is None,
+                    reason="Postfix's postconf is not installed")
+def test_a_main_cf_postconf_cannot_read_is_said_and_mailsift_named_alone(tmp_path: Path) -> None:
+    (tmp_path / "m.toml").write_text("")
+    done = run_mailsift(["--config", str(tmp_path / "m.toml"), "postfix"],
+                        env={"MAIL_CONFIG": str(tmp_path)})  # no main.cf there
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("mailsift: warning: cannot read smtpd_milters with postconf (")
+    assert (f"postconf: fatal: open {tmp_path}/main.cf: No such file or directory): the lines "
+            "below name mailsift alone") in done.stderr
+    assert f"\nsmtpd_milters = {OURS}\n" in done.stdout
