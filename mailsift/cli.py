@@ -303,7 +303,7 @@ def postfix(config_path: str | None) -> None:
         CliError(f"warning: cannot read smtpd_milters with postconf ({exc}): the lines below "
                  "name mailsift alone; keep your other milters after it").show()
     for warning in order_warnings(milters, milter_address(config.milter.listen)) if milters else []:
-        CliError(f"warning: {warning}").show()
+        CliError(f"warning: {warning}; the lines below put mailsift first").show()
     click.echo(postfix_lines(config, milters))
 
 

@@ -24,6 +24,13 @@ from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
 from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList, split_host_port
 from mailsift.host import is_loopback_name
+from mailsift.milter.postfix import (
+    PostconfError,
+    milter_address,
+    order_warnings,
+    read_milter_lists,
+    same_milter,
+)
 from mailsift.milter.sender_hold import PauseStoreError, sender_hold
 from mailsift.network.dnslists import IPV6_TEST_POINTS, all_lists, listings, refusal, test_points
 from mailsift.network.resolver import Answer, Lookups, Outcome, shared_resolver
@@ -54,7 +61,33 @@ def run_checks(config: Config) -> list[Check]:
     rules = _loaded_rules(config)
     return [rules_check(config, rules), lists_check(config, rules), bayes_check(config),
             quarantine_check(config), pause_check(config), trust_check(config), web_check(config),
-            *secrets_checks(config), *dns_checks(config)]
+            *secrets_checks(config), *milters_checks(config), *dns_checks(config)]
+
+
+def milters_checks(config: Config) -> list[Check]:
+    """Where main.cf lists mailsift among its milters (read with postconf, as `mailsift postfix`
+    reads them). Listed after OpenDKIM or OpenDMARC, mailsift removes their Authentication-Results
+    in our name as forged, and nothing in the mail log says so; a site that listed it last
+    before the milter removed them from all mail learns it here after the upgrade. A warning,
+    not a failure, as for secrets: mail flows as before."""
+    ours = milter_address(config.milter.listen)
+    try:
+        lists = read_milter_lists()
+    except PostconfError as exc:
+        return [Check("milters", True, f"cannot read smtpd_milters with postconf ({exc})")]
+    if lists is None:
+        return [Check("milters", True, "no postconf here: smtpd_milters not checked (list "
+                      "mailsift first there, before other milters)")]
+    warnings = order_warnings(lists, ours)
+    if warnings:
+        return [Check("milters", True, f"{warning}; `mailsift postfix` prints the lines with "
+                      "mailsift first") for warning in warnings]
+    if not any(same_milter(entry, ours) for entry in lists.smtpd):
+        return [Check("milters", True, f"smtpd_milters does not name mailsift ({ours}) yet: "
+                      "`mailsift postfix` prints the lines")]
+    others = lists.smtpd[1:]
+    return [Check("milters", True, "mailsift first in smtpd_milters"
+                  + (f", then {', '.join(others)}" if others else ""))]
 
 
 # The sections that reach a Redis, with the key of its URL; each takes a password_file and TLS files.

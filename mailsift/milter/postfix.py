@@ -127,7 +127,8 @@ def milters_before(entries: list[str], ours: str) -> list[str]:
 
 def order_warnings(lists: MilterLists, ours: str) -> list[str]:
     """One line for each list of milters that main.cf names before mailsift (one for both
-    smtpd_milters and non_smtpd_milters when they name the same)."""
+    smtpd_milters and non_smtpd_milters when they name the same), saying what it costs; the
+    caller says how to fix it."""
     named: dict[tuple[str, ...], list[str]] = {}
     for name, entries in zip(MILTER_LISTS, (lists.smtpd, lists.non_smtpd), strict=True):
         before = tuple(milters_before(entries, ours))
@@ -136,7 +137,7 @@ def order_warnings(lists: MilterLists, ours: str) -> list[str]:
     return [f"{' and '.join(names)} {'list' if len(names) > 1 else 'lists'} {', '.join(before)} "
             f"before mailsift ({ours}): mailsift removes the Authentication-Results in your name "
             f"that {'it adds' if len(before) == 1 else 'they add'}, as it cannot tell them from a "
-            "sender's forged ones; the lines below put mailsift first"
+            "sender's forged ones"
             for before, names in named.items()]
 
 

@@ -28,7 +28,7 @@ from tests.e2e.test_milter_forged_auth_results import BOB, OTHERS, values
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import MilterProcess
 from tests.support.ports import LOOPBACK, free_port, wait_for_port
-from tests.support.postfix import PostfixInstance
+from tests.support.postfix import PostfixInstance, backdate
 
 REPO = Path(__file__).parent.parent.parent
 
@@ -67,6 +67,7 @@ def forged(mta: Mta) -> tuple[bytes, str]:
 
 def mailsift_postfix(mta: Mta, milter: MilterProcess) -> subprocess.CompletedProcess[str]:
     """`mailsift postfix` reading the test Postfix's main.cf (MAIL_CONFIG, as postconf takes it)."""
+    backdate(mta.postfix.etc / "main.cf")
     done = run_mailsift(["--config", str(milter.config_path), "postfix"],
                         env={"MAIL_CONFIG": str(mta.postfix.etc)})
     assert done.returncode == 0, done.stderr

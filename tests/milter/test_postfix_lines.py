@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailsift.config import MilterConfig, parse_config
+from mailsift.configtest import Check, milters_checks
 from mailsift.milter.postfix import (
     POSTCONF_PATH,
     MilterLists,
@@ -18,6 +19,7 @@ from mailsift.milter.postfix import (
     same_milter,
 )
 from tests.support.cli import run_mailsift
+from tests.support.postfix import backdate
 
 EXAMPLE = Path(__file__).parent.parent.parent / "mailsift.example.toml"
 
@@ -125,15 +127,18 @@ def test_a_milter_listed_before_mailsift_is_warned_about() -> None:
     assert order_warnings(MilterLists([OPENDKIM, OURS], [OPENDKIM, OURS]), OURS) == [
         f"smtpd_milters and non_smtpd_milters list {OPENDKIM} before mailsift ({OURS}): mailsift "
         "removes the Authentication-Results in your name that it adds, as it cannot tell them "
-        "from a sender's forged ones; the lines below put mailsift first"]
+        "from a sender's forged ones"]
     [warning] = order_warnings(MilterLists([OPENDKIM, OPENDMARC, OURS], [OURS, OPENDKIM]), OURS)
     assert warning.startswith(f"smtpd_milters lists {OPENDKIM}, {OPENDMARC} before mailsift")
     assert "that they add" in warning
     assert order_warnings(MilterLists([OURS, OPENDKIM], [OPENDKIM]), OURS) == []
 
 
-@pytest.mark.skipif(shutil.which("postconf", path=POSTCONF_PATH) is None,
-                    reason="Postfix's postconf is not installed")
+needs_postconf = pytest.mark.skipif(shutil.which("postconf", path=POSTCONF_PATH) is None,
+                                    reason="Postfix's postconf is not installed")
+
+
+@needs_postconf
 def test_a_main_cf_postconf_cannot_read_is_said_and_mailsift_named_alone(tmp_path: Path) -> None:
     (tmp_path / "m.toml").write_text("")
     done = run_mailsift(["--config", str(tmp_path / "m.toml"), "postfix"],
@@ -143,3 +148,41 @@ def test_a_main_cf_postconf_cannot_read_is_said_and_mailsift_named_alone(tmp_pat
     assert (f"postconf: fatal: open {tmp_path}/main.cf: No such file or directory): the lines "
             "below name mailsift alone") in done.stderr
     assert f"\nsmtpd_milters = {OURS}\n" in done.stdout
+
+
+@needs_postconf
+@pytest.mark.parametrize(("main_cf", "line"), [
+    (f"smtpd_milters = {OPENDKIM}, inet:localhost:11332\nnon_smtpd_milters =\n",
+     f"smtpd_milters lists {OPENDKIM} before mailsift ({OURS}): mailsift removes the "
+     "Authentication-Results in your name that it adds, as it cannot tell them from a sender's "
+     "forged ones; `mailsift postfix` prints the lines with mailsift first"),
+    (f"smtpd_milters = {OURS} {OPENDMARC}\nnon_smtpd_milters = $smtpd_milters\n",
+     f"mailsift first in smtpd_milters, then {OPENDMARC}"),
+    (f"smtpd_milters = {OPENDMARC}\n",
+     f"smtpd_milters does not name mailsift ({OURS}) yet: `mailsift postfix` prints the lines"),
+])
+def test_configtest_says_where_main_cf_lists_mailsift(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, main_cf: str, line: str) -> None:
+    """A site that listed mailsift last, as a spam filter usually is, lost OpenDKIM's results
+    once the milter removed forged ones from all mail, with nothing in the log: configtest, run
+    after every upgrade, says so (a warning: the line stays ok)."""
+    (tmp_path / "main.cf").write_text(main_cf)
+    backdate(tmp_path / "main.cf")
+    monkeypatch.setenv("MAIL_CONFIG", str(tmp_path))  # postconf reads this directory's main.cf
+    assert milters_checks(parse_config({}, "m.toml")) == [Check("milters", True, line)]
+
+
+@needs_postconf
+def test_configtest_warns_of_a_milter_listed_before_mailsift(tmp_path: Path) -> None:
+    """The same through `mailsift configtest`, as README runs it after an upgrade."""
+    (tmp_path / "main.cf").write_text(f"smtpd_milters = {OPENDKIM}, {OURS}\n"
+                                      "non_smtpd_milters = $smtpd_milters\n")
+    backdate(tmp_path / "main.cf")
+    (tmp_path / "m.toml").write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n'
+                                     f'[quarantine]\ndir = "{tmp_path}/quarantine"\n')
+    done = run_mailsift(["--config", str(tmp_path / "m.toml"), "configtest"],
+                        env={"MAIL_CONFIG": str(tmp_path)})
+    assert (f"\nmilters    ok   smtpd_milters and non_smtpd_milters list {OPENDKIM} before mailsift "
+            f"({OURS}): mailsift removes the Authentication-Results in your name that it adds, as "
+            "it cannot tell them from a sender's forged ones; `mailsift postfix` prints the lines "
+            "with mailsift first\n") in done.stdout, done.stdout + done.stderr
