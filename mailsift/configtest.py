@@ -11,6 +11,7 @@ not yet created is reported as such.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
@@ -87,7 +88,21 @@ def milters_checks(config: Config) -> list[Check]:
                       "`mailsift postfix` prints the lines")]
     others = lists.smtpd[1:]
     return [Check("milters", True, "mailsift first in smtpd_milters"
-                  + (f", then {', '.join(others)}" if others else ""))]
+                  + (f", then {', '.join(others)}" if others else "")
+                  + _tag_after(config, others))]
+
+
+def _tag_after(config: Config, others: list[str]) -> str:
+    """What a milter after mailsift meets in tagged mail: the Subject mailsift rewrote, so a
+    DKIM verifier among them (OpenDKIM, OpenDMARC) fails every signature over the Subject, and
+    OpenDMARC with RejectFailures rejects such mail from a p=reject domain. mailsift cannot
+    tell a verifier from a signer, so it says so whenever one follows and tagging is on."""
+    threshold = config.actions.rewrite_subject
+    if not others or threshold is None or math.isinf(threshold):  # false: never tags
+        return ""
+    return (f"; tagged mail (actions.rewrite_subject = {threshold:g}) reaches them with its "
+            "Subject changed, so a DKIM verifier among them fails its signatures: set "
+            "actions.rewrite_subject = false if one verifies DKIM")
 
 
 # The sections that reach a Redis, with the key of its URL; each takes a password_file and TLS files.

@@ -157,7 +157,10 @@ def test_a_main_cf_postconf_cannot_read_is_said_and_mailsift_named_alone(tmp_pat
      "Authentication-Results in your name that it adds, as it cannot tell them from a sender's "
      "forged ones; `mailsift postfix` prints the lines with mailsift first"),
     (f"smtpd_milters = {OURS} {OPENDMARC}\nnon_smtpd_milters = $smtpd_milters\n",
-     f"mailsift first in smtpd_milters, then {OPENDMARC}"),
+     f"mailsift first in smtpd_milters, then {OPENDMARC}; tagged mail "
+     "(actions.rewrite_subject = 6) reaches them with its Subject changed, so a DKIM verifier "
+     "among them fails its signatures: set actions.rewrite_subject = false if one verifies DKIM"),
+    (f"smtpd_milters = {OURS}\n", "mailsift first in smtpd_milters"),
     (f"smtpd_milters = {OPENDMARC}\n",
      f"smtpd_milters does not name mailsift ({OURS}) yet: `mailsift postfix` prints the lines"),
 ])
@@ -170,6 +173,17 @@ def test_configtest_says_where_main_cf_lists_mailsift(
     backdate(tmp_path / "main.cf")
     monkeypatch.setenv("MAIL_CONFIG", str(tmp_path))  # postconf reads this directory's main.cf
     assert milters_checks(parse_config({}, "m.toml")) == [Check("milters", True, line)]
+
+
+@needs_postconf
+def test_configtest_says_nothing_of_tagging_where_mailsift_tags_no_subject(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "main.cf").write_text(f"smtpd_milters = {OURS} {OPENDMARC}\n")
+    backdate(tmp_path / "main.cf")
+    monkeypatch.setenv("MAIL_CONFIG", str(tmp_path))
+    config = parse_config({"actions": {"rewrite_subject": False}}, "m.toml")
+    assert milters_checks(config) == [
+        Check("milters", True, f"mailsift first in smtpd_milters, then {OPENDMARC}")]
 
 
 @needs_postconf
