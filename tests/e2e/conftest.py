@@ -171,6 +171,19 @@ def mta(postfix: PostfixInstance, sink: SmtpSink) -> Iterator[Mta]:
         raise
 
 
+def module_milter(overrides: Mapping[str, Any] | None = None, doc: str = "") -> Any:
+    """A module-scoped `milter` fixture, for `milter = module_milter(...)` in a test module: one
+    milter with `overrides` for every test of the module, as each start loads the rules."""
+    @pytest.fixture(scope="module")
+    def milter(postfix: PostfixInstance, milter_port: int,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilterProcess]:
+        process = launch_milter(postfix, milter_port, tmp_path_factory.mktemp("milter"), overrides)
+        yield process
+        process.stop()
+    milter.__doc__ = doc
+    return milter
+
+
 MilterFactory = Callable[..., MilterProcess]
 
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Mta, launch_milter
+from tests.e2e.conftest import Mta, module_milter
 from tests.e2e.messages import QUARANTINE_MARK, make_message
 from tests.support.milter_process import MilterProcess
-from tests.support.postfix import PostfixInstance
 
 BOB = "bob@example.com"
 UNSCANNED = "eve@bypass.example.org"  # a bypass policy
@@ -46,13 +44,8 @@ def sealed(ours: str) -> tuple[str, str]:
     return "ARC-Authentication-Results", f"i=1; {ours}; dkim=pass header.d=bank.example"
 
 
-@pytest.fixture(scope="module")
-def milter(postfix: PostfixInstance, milter_port: int,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilterProcess]:
-    """One milter for the module, dns.enabled off and dns.authserv_id unset (the defaults)."""
-    process = launch_milter(postfix, milter_port, tmp_path_factory.mktemp("milter"), OVERRIDES)
-    yield process
-    process.stop()
+milter = module_milter(OVERRIDES, "One milter for the module, dns.enabled off and dns.authserv_id "
+                       "unset (the defaults).")
 
 
 def values(head: email.message.Message, name: str) -> list[str]:

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Mta, launch_milter
+from tests.e2e.conftest import Mta, module_milter
 from tests.e2e.dkim_like_milter import RESULT
 from tests.e2e.messages import make_message
 from tests.e2e.test_milter_forged_auth_results import BOB, OTHERS, values
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import MilterProcess
 from tests.support.ports import LOOPBACK, free_port, wait_for_port
-from tests.support.postfix import PostfixInstance, backdate
+from tests.support.postfix import backdate
 
 REPO = Path(__file__).parent.parent.parent
 
@@ -47,15 +47,9 @@ def dkim_like() -> Iterator[str]:
         process.wait(10)
 
 
-@pytest.fixture(scope="module")
-def milter(postfix: PostfixInstance, milter_port: int,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilterProcess]:
-    """mailsift with the defaults (dns.authserv_id unset: our name is Postfix's myhostname).
-    Every e2e module points Postfix at its own milter (launch_milter), so the two-milter lists
-    set here need no undoing."""
-    process = launch_milter(postfix, milter_port, tmp_path_factory.mktemp("milter"))
-    yield process
-    process.stop()
+milter = module_milter(doc="mailsift with the defaults (dns.authserv_id unset: our name is Postfix's "
+                       "myhostname). Every e2e module points Postfix at its own milter "
+                       "(launch_milter), so the two-milter lists set here need no undoing.")
 
 
 def forged(mta: Mta) -> tuple[bytes, str]:

@@ -38,7 +38,7 @@ from tests.e2e.conftest import (
     SUBJECT_TAG,
     Mta,
     base_config,
-    launch_milter,
+    module_milter,
 )
 from tests.e2e.messages import QUARANTINE_MARK, REJECT_MARK, SENDER, TAG_MARK, make_message
 from tests.support.milter_process import MilterProcess, merge, to_toml
@@ -66,13 +66,8 @@ SPAM_HEADERS = ("X-Spam-Flag", "X-Spam-Score", "X-Spam-Level", "X-Spam-Status")
 CP1251_SUBJECT = "Счёт за ноябрь: оплата до пятницы"
 
 
-@pytest.fixture(scope="module")
-def milter(postfix: PostfixInstance, milter_port: int,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilterProcess]:
-    """One milter for the module: every test here uses the same config (policies included)."""
-    process = launch_milter(postfix, milter_port, tmp_path_factory.mktemp("milter"), OVERRIDES)
-    yield process
-    process.stop()
+milter = module_milter(OVERRIDES, "One milter for the module: every test here uses the same config "
+                       "(policies included).")
 
 
 @pytest.fixture(autouse=True)
