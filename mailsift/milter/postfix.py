@@ -62,16 +62,27 @@ def read_milter_lists() -> MilterLists | None:
     postconf = shutil.which("postconf", path=POSTCONF_PATH)
     if postconf is None:
         return None
+    directory = os.environ.get("MAIL_CONFIG") or _postconf(postconf, "-dh", ("config_directory",))[0]
+    if not os.path.exists(os.path.join(directory, "main.cf")):
+        # postconf would say so too, but a fatal error costs a second (msg_fatal sleeps before
+        # it exits), on every configtest of a host that runs the milter for a Postfix elsewhere.
+        raise PostconfError(f"no main.cf in {directory}")
+    values = _postconf(postconf, "-xh", MILTER_LISTS)
+    return MilterLists(milter_entries(values[0]), milter_entries(values[1]))
+
+
+def _postconf(postconf: str, flags: str, names: tuple[str, ...]) -> list[str]:
+    """postconf's values of `names`, one a line; PostconfError in its words when it gives none."""
     try:
-        done = subprocess.run([postconf, "-xh", *MILTER_LISTS], capture_output=True, text=True,
+        done = subprocess.run([postconf, flags, *names], capture_output=True, text=True,
                               timeout=POSTCONF_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise PostconfError(f"{postconf}: {exc}") from None
     values = done.stdout.splitlines()
-    if done.returncode != 0 or len(values) != len(MILTER_LISTS):
+    if done.returncode != 0 or len(values) != len(names):
         fatal = [line for line in done.stderr.splitlines() if "fatal:" in line]
         raise PostconfError((fatal or done.stderr.splitlines() or ["no output"])[-1].strip())
-    return MilterLists(milter_entries(values[0]), milter_entries(values[1]))
+    return values
 
 
 def milter_entries(value: str) -> list[str]:
