@@ -1317,12 +1317,24 @@ def _explain(error: dict[str, Any], source: str) -> str:
         close = difflib.get_close_matches(str(path[-1]), known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"{source}: unknown key '{key}'{hint}; allowed here: {', '.join(known)}"
-    got = "" if isinstance(error.get("ctx", {}).get("error"), OwnValue) else f" (got {error.get('input')!r})"
+    own = isinstance(error.get("ctx", {}).get("error"), OwnValue)
+    got = "" if own else f" (got {_quoted(error.get('input'))})"
     # pydantic's "Input should be 'release', 'release-ham', ... or 'ham-revoke'" said again all
     # that "allowed:" lists after it, in a line twice as long.
     message = ("not one of those allowed" if error["type"] == "literal_error"
                else error["msg"].removeprefix("Value error, "))
     return masked_urls(f"{source}: {key}: {message}{got}; allowed: {_allowed(path)}")
+
+
+def _quoted(value: Any) -> str:
+    """A refused value as a config error repeats it, a table by its keys alone: written where a
+    list goes (`[dns.blocklists]` for `[[dns.blocklists]]`, an easy slip) it was repeated whole,
+    with a DNS list's access key or a user's password hash, into terminals, logs and tickets."""
+    if isinstance(value, dict):
+        return f"a table of {', '.join(map(str, value))}" if value else "an empty table"
+    if isinstance(value, list):
+        return f"[{', '.join(_quoted(item) for item in value)}]"
+    return repr(value)
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:

@@ -302,6 +302,28 @@ def test_bad_values_name_file_key_and_what_is_allowed(data: dict[str, object], e
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(("section", "table", "expected"), [
+    ("dns", {"blocklists": {"zone": "S3CRETKEY.zen.dq.spamhaus.net", "rule": "RCVD_IN_ZEN_DQS",
+                            "score": 3.0}},
+     "m.toml: dns.blocklists: Input should be a valid list (got a table of zone, rule, score); "
+     "allowed: a list of BlockLists"),
+    ("web", {"users": {"name": "jane", "password_hash": ARGON2, "role": "admin"}},
+     "m.toml: web.users: Input should be a valid list (got a table of name, password_hash, role); "
+     "allowed: [[web.users]] tables, each with a name of its own"),
+    ("web", {"users": [{"name": "jane", "password_hash": ARGON2, "role": "admin"}, "bob"]},
+     "m.toml: web.users.1: Input should be a valid dictionary or instance of WebUser (got 'bob')"),
+])
+def test_a_table_written_where_a_list_goes_is_named_by_its_keys_alone(
+        section: str, table: dict[str, object], expected: str) -> None:
+    """`[dns.blocklists]` for `[[dns.blocklists]]` (or `[web.users]`) is refused, and the error
+    repeated the table whole: a DNS list's access key in its zone (a27b861 keeps it out of every
+    other error) or a user's password hash, into the terminal, the journal and tickets."""
+    with pytest.raises(ConfigError) as err:
+        parse_config({section: table}, "m.toml")
+    assert str(err.value).startswith(expected)
+    assert "S3CRETKEY" not in str(err.value) and ARGON2 not in str(err.value)
+
+
 @pytest.mark.parametrize("pasted", ["Tr0ub4dor&3 horse", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA"])
 def test_a_password_pasted_where_its_hash_goes_is_not_written_in_the_error(pasted: str) -> None:
     """The refusal echoed the value, "(got 'Tr0ub4dor&3 horse')": the password an admin put in

@@ -137,9 +137,9 @@ def test_config_errors_about_the_key_never_show_it(tmp_path: Path) -> None:
     assert error(zone=DQS_ZONE, access_key_file=str(missing)) == (
         f"m.toml: dns.blocklists.0.access_key_file: {missing}: cannot read the DNS list access key: "
         f"No such file or directory; {allowed}")
-    # a missing key repeats the list, zone and all
-    unnamed = error(zone=f"{ACCESS_KEY}.{DQS_ZONE}", rule=None)
-    assert DQS_ZONE in unnamed and ACCESS_KEY not in unnamed
+    # a missing key names the list's keys, not their values
+    assert error(zone=f"{ACCESS_KEY}.{DQS_ZONE}", rule=None) == (
+        "m.toml: dns.blocklists.0.rule: Field required (got a table of score, zone); allowed: a string")
 
 
 def test_a_key_is_told_apart_only_in_the_zones_whose_form_says_where_it_is() -> None:
