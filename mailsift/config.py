@@ -734,7 +734,8 @@ class MilterConfig(Section):
         "inbound mail on, and judged as outbound that mail would lose its X-Spam headers and "
         "pause the relay after outbound.pause_after spams, deferring all inbound mail. Set "
         "outbound only when trusted_networks holds nothing but hosts sending your customers' "
-        "own mail.")
+        "own mail. With skip, such mail also keeps any Authentication-Results in our name (a "
+        "host of yours wrote them); every other way, they are removed as forged.")
     authenticated: Literal["scan", "skip", "outbound"] = Field(
         "outbound", description="Mail from SASL-authenticated senders: as for trusted.")
     local: Literal["scan", "skip", "outbound"] = Field(
@@ -931,7 +932,8 @@ class OutboundConfig(Thresholds):
     add_headers: bool = Field(False, description="Add X-Spam-* and Authentication-Results to "
                               "outbound mail too. Off: they would tell a spamming customer, and "
                               "every recipient, which rules to dodge. X-Spam-* headers the sender "
-                              "wrote are removed either way, so no mail vouches for itself.")
+                              "wrote, and Authentication-Results in our name, are removed "
+                              "either way, so no mail vouches for itself.")
 
     _reply_text = field_validator("pause_text")(smtp_reply_text)
 

@@ -28,8 +28,9 @@ CHARSET_PARAM = re.compile(rb"charset\s*=\s*[\"']?([^\s\"';]+)", re.IGNORECASE)
 # RFC 5322 section 2.1.1: lines must not exceed 998 characters.
 MAX_LINE = 998
 # Fields written or rewritten between the milter and the mailbox: trace and delivery fields
-# (Postfix's and local delivery's), our verdict (the milter replaces any X-Spam-* and an
-# Authentication-Results in our name) and the Subject it tags (`on_the_way`).
+# (Postfix's and local delivery's), our verdict (the milter replaces any X-Spam-*, removes
+# every Authentication-Results in our name and adds its own) and the Subject it tags
+# (`on_the_way`).
 WRITTEN_ON_THE_WAY = frozenset({"received", "return-path", "delivered-to", "x-original-to",
                                 "authentication-results", "subject"})
 
