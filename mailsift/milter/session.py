@@ -179,14 +179,10 @@ class MailsiftMilter(Milter.Base):
     def addresses(self) -> list[str]:
         return [r.address for r in self.recipients]
 
-    def _outbound_mode(self) -> str:
-        """How mail from this client is treated: "scan", "skip" or "outbound"."""
-        setting = self._mode_setting()
-        return "scan" if setting is None else getattr(self.service.config.milter, setting)
-
     def _mode_setting(self) -> str | None:
         """Which milter setting decides how mail from this client is treated ("authenticated",
-        "local" or "trusted"), or None when it is scanned as inbound mail."""
+        "local" or "trusted"; its value is "skip" or "outbound"), or None when it is scanned as
+        inbound mail."""
         milter = self.service.config.milter
         if self.auth_user and milter.authenticated != "scan":
             return "authenticated"
@@ -210,10 +206,11 @@ class MailsiftMilter(Milter.Base):
 
     def _end_of_message(self, queue_id: str, started: float) -> int:
         config = self.service.config
-        mode = self._outbound_mode()
+        setting = self._mode_setting()
+        mode = "scan" if setting is None else getattr(config.milter, setting)
         outbound = mode == "outbound"
         if mode == "skip" or all_bypass(self.addresses, config, outbound):
-            if not (mode == "skip" and self._mode_setting() == "trusted"):
+            if not (mode == "skip" and setting == "trusted"):
                 self._remove_forged_auth_results()  # see _remove_forged_auth_results
             self._log(queue_id, None, "skip", started)
             self.service.metrics.messages.labels("skip").inc()
