@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -602,8 +603,8 @@ def bulk_report(label: str, results: list[Done]) -> list[str]:
         outcomes.setdefault((done.ok, done.text.rstrip(".")), []).append(_named(done))
     lines = [f"{text}: {_names(names)}" if ok else f"Not done ({text}): {_names(names)}"
              for (ok, text), names in outcomes.items()]
-    shown = next((n for n in range(len(lines)) if sum(map(cookie_size, lines[:n + 1])) > BULK_BYTES),
-                 len(lines))
+    totals = accumulate(map(cookie_size, lines))  # the report's size, line by line
+    shown = next((n for n, total in enumerate(totals) if total > BULK_BYTES), len(lines))
     if shown < len(lines):
         lines[shown:] = [f"and {len(lines) - shown} other outcome(s): see the messages' history"]
     ok = sum(done.ok for done in results)
