@@ -13,18 +13,13 @@ from dataclasses import dataclass, field
 from itertools import chain, islice
 from urllib.parse import parse_qsl, unquote
 
-from publicsuffixlist import PublicSuffixList
-
 from mailsift.analysis.addresses import address_pairs, parse_address
 from mailsift.analysis.model import Message, Relay, Uri
 from mailsift.analysis.relays import NOT_PUBLIC, within
-from mailsift.analysis.uris import host_info
+from mailsift.analysis.uris import PSL, host_info
 from mailsift.domains import ascii_domain
 from mailsift.network.resolver import encodable
 from mailsift.network.textdomains import written_domains
-
-# Unknown top-level domains count as public suffixes (the PSL's "*" rule), as DMARC requires.
-PSL = PublicSuffixList()
 
 MAX_RELAYS = 5
 # Headers of mailing-list posts; lists point Reply-To at the list, whatever the author's domain.
@@ -65,7 +60,9 @@ def within_domains(domain: str, domains: list[str]) -> bool:
 
 def org_domain(domain: str) -> str:
     """The registrable ("organisational") domain: mail.shop.example.co.uk -> example.co.uk."""
-    return PSL.privatesuffix(domain) or domain
+    # Unknown top-level domains count as public suffixes (the PSL's "*" rule), as DMARC requires
+    # (the list itself is loaded once, with URIs' default of not counting them).
+    return PSL.privatesuffix(domain, accept_unknown=True) or domain
 
 
 def identities(msg: Message, max_uri_domains: int, own_domains: Sequence[str] = ()) -> Identities:
