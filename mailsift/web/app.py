@@ -492,6 +492,10 @@ class Pages:
     # --- stats and lists ------------------------------------------------------------------------
 
     async def stats_page(self, request: Request, viewer: Viewer) -> Response:
+        """The viewer's own quarantine by day, outcome and rule (an admin's: the whole site's),
+        and for an admin what Bayes has learned. A user was shown the site's Bayes counts too:
+        what every reviewer and `mailsift learn` taught, not hers to see (README: a user sees
+        only mail to her own addresses)."""
         today = datetime.now(UTC).date()
         since = datetime.combine(today - timedelta(days=stats.DAYS - 1), datetime.min.time(), UTC)
         records, _ = await run_in_threadpool(self.store.search, Query(
@@ -500,7 +504,8 @@ class Pages:
         totals = {name: sum(c[name] for c in counts.values()) for name in stats.OUTCOMES}
         return self.render(request, "stats.html", chart=stats.chart(counts), totals=totals,
                            outcomes=stats.OUTCOMES, rules=stats.top_rules(records),
-                           bayes=await run_in_threadpool(self._bayes_totals))
+                           bayes=await run_in_threadpool(self._bayes_totals) if viewer.admin
+                           else None)
 
     def _bayes_totals(self) -> tuple[int, int] | None:
         """Read per page view and closed again: a store left open per view would keep its

@@ -410,6 +410,38 @@ def test_hash_password_reads_stdin_and_prints_an_argon2_hash() -> None:
     assert "correct horse" not in done.output
 
 
+def stats_of(page: str) -> tuple[dict[str, int], list[str], str | None]:
+    """The stats page as its reader takes it: the legend's totals, the top rules (A to Z: rules
+    hit by as many messages come in no set order), the Bayes line."""
+    legend = {name: int(count) for name, count in re.findall(r'</span>(\w+): (\d+)</li>', page)}
+    rules = sorted(re.findall(r"<tr><td>(\w+)</td><td class=\"num\">", page))
+    bayes = re.search(r"<h2>Bayes</h2>\s*<p[^>]*>([^<]*)</p>", page)
+    return legend, rules, bayes.group(1) if bayes else None
+
+
+def test_a_users_stats_are_of_her_own_mail_without_the_sites_bayes_counts(
+        client: TestClient, store: QuarantineStore) -> None:
+    """A user's stats page showed what the site's Bayes store had learned, every reviewer's and
+    `mailsift learn`'s corrections (and whether that store was reachable): the admin's business,
+    where the UI promises a user only mail to her own addresses. Her chart and rules were hers
+    already (a guard); the admin's page is as it was."""
+    store.put(make_message("j"), make_meta(["jane@example.org"]))
+    bobs = store.put(make_message("b"), {**informational_meta(), "recipients": ["bob@example.org"]})
+    token = log_in(client, "admin")
+    client.post(f"/message/{bobs}", data={"csrf": token, "action": "spam"})
+    admins = stats_of(client.get("/stats").text)
+    assert admins == ({"held": 1, "released": 0, "learned": 1, "deleted": 0},
+                      ["BIG_RULE", "FREEMAIL_FORGED_REPLYTO_AND_DISPLAY_NAME", "LOW_RULE", "URIBL_BLOCKED"],
+                      "Learned: 1 spam, 0 ham.")
+    log_in(client, "jane")
+    page = client.get("/stats").text
+    assert stats_of(page) == ({"held": 1, "released": 0, "learned": 0, "deleted": 0},
+                              ["BIG_RULE", "LOW_RULE"], None)
+    assert "Bayes" not in page and "spam, 0 ham" not in page
+    assert re.sub(r"\s+", " ", html.unescape(page)).count(
+        "Of mail held for your addresses (jane@example.org) only.") == 1
+
+
 def test_bayes_views_and_learning_leave_no_store_connections_open(
         tmp_path: Path, password_hashes: dict[str, str], redis_cluster: RedisClusterServers) -> None:
     """Each stats view and each learn action opens the Bayes store; it must close it too. A
