@@ -197,11 +197,19 @@ class Pages:
     def viewer(self, request: Request) -> Viewer | None:
         """The logged-in user, while the login is younger than web.session_minutes, was not
         logged out, and their password is still the one it was opened with. Reads the index
-        (see Revoked): call it in the thread pool."""
+        (see Revoked) for a cookie that passes `signed_viewer`: call it in the thread pool."""
+        viewer = self.signed_viewer(request)
+        if viewer is None or self.revoked.ended(viewer.name, request.session.get("sid")):
+            return None
+        return viewer
+
+    def signed_viewer(self, request: Request) -> Viewer | None:
+        """The user the session cookie names, if young enough and opened with their password
+        now: all `viewer` checks but the logout kept in the index, for the pages shown while the
+        index cannot be read (see `unavailable`). Reads no store."""
         session = request.session
         name, since = session.get("user"), session.get("since", 0)
-        if not isinstance(name, str) or time.time() - since > self.session_seconds \
-                or self.revoked.ended(name, session.get("sid")):
+        if not isinstance(name, str) or time.time() - since > self.session_seconds:
             return None
         user = next((u for u in self.config.web.users if u.name == name), None)
         if user is None or not same_token(password_key(user), session.get("key")):
@@ -366,7 +374,7 @@ class Pages:
         try:
             record = self.store.meta(message_id) if valid_id(message_id) else None
         except IndexUnavailable:
-            raise  # a 503 (see _unavailable): the message may well exist
+            raise  # a 503 (see unavailable): the message may well exist
         except QuarantineError as exc:
             if viewer.admin:
                 log.warning("%s", exc)
@@ -410,7 +418,7 @@ class Pages:
                         str(exc.detail), subject)
         except QuarantineError as exc:
             if not _shown_to(viewer, exc):
-                raise  # the 503 page (see _unavailable), with the reason in the log
+                raise  # the 503 page (see unavailable), with the reason in the log
             done = Done(message_id, False, str(exc), subject)
         log.info("user=%s action=%s id=%s result=%s", viewer.name, action, message_id,
                  done.line() if done.ok else f"!{done.line()}")
@@ -488,6 +496,24 @@ class Pages:
         text = exc.detail if isinstance(exc.detail, str) else "Error"
         return self.render(request, "error.html", exc.status_code, code=exc.status_code,
                            text=text, back=_local(str(request.session.get("list", "/"))))
+
+    async def unavailable(self, request: Request, exc: Exception) -> Response:
+        """The index could not be read (Redis down, a wrong password), or an action's server
+        failed for a user: a 503 the user can act on, and the reason in the log for the admin,
+        instead of a 500 and a traceback per page. The page names no server: users are a hosting
+        provider's customers. A logged-in user gets it in the UI's layout, with the header's Log
+        out (which works without the index) and links for when it answers again: a bare line of
+        text left her nothing to click. Her login is known by its cookie alone then (the index
+        keeps the logouts, see `signed_viewer`); the page shows no message data."""
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        text, retry = _unavailable_text(exc), {"Retry-After": "60"}
+        request.state.viewer = getattr(request.state, "viewer", None) or self.signed_viewer(request)
+        if request.state.viewer is None:
+            return Response(f"503: {text}\n", 503, media_type="text/plain", headers=retry)
+        response = self.render(request, "error.html", 503, code=503, text=text,
+                               back=_local(str(request.session.get("list", "/"))))
+        response.headers.update(retry)
+        return response
 
     # --- stats and lists ------------------------------------------------------------------------
 
@@ -717,15 +743,6 @@ def _local(url: str) -> str:
     return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else "/"
 
 
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    """The index could not be read (Redis down, a wrong password): a 503 the user can act on,
-    and the reason in the log for the admin, instead of a 500 and a traceback per page. The
-    page names no server: users are a hosting provider's customers."""
-    log.warning("%s %s: %s", request.method, request.url.path, exc)
-    return Response(f"503: {_unavailable_text(exc)}\n", 503, media_type="text/plain",
-                    headers={"Retry-After": "60"})
-
-
 def _unavailable_text(exc: Exception) -> str:
     """What a user reads on the 503 page. A failed release or learn (the release port, the
     Bayes store) read "The quarantine is unavailable right now" too, while the list beside it
@@ -760,4 +777,4 @@ def create_app(config: Config, store: QuarantineStore, secret: str) -> Starlette
     ]
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={HTTPException: pages.error_page,
-                                         QuarantineError: _unavailable})
+                                         QuarantineError: pages.unavailable})

@@ -11,13 +11,14 @@ from starlette.testclient import TestClient
 
 from mailsift.config import parse_config
 from mailsift.quarantine.store import open_quarantine
-from mailsift.web.app import create_app
+from mailsift.web.app import SESSION_COOKIE, create_app
+from mailsift.web.auth import hash_password
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 from tests.support.sink import SmtpSink
-from tests.web.conftest import flash_of, log_in, web_config
-from tests.web.test_pages import flash_details
+from tests.web.conftest import csrf_of, flash_of, log_in, web_config
+from tests.web.test_pages import alerts, flash_details
 
 
 def test_a_page_while_the_index_is_down_is_a_503_and_one_log_line(
@@ -37,14 +38,44 @@ def test_a_page_while_the_index_is_down_is_a_503_and_one_log_line(
         for page in pages:
             response = client.get(page)
             assert response.status_code == 503, (page, response.text)
-            assert response.text == ("503: The quarantine is unavailable right now; try again in "
-                                     "a few minutes.\n")
+            assert alerts(response.text) == [
+                "503: The quarantine is unavailable right now; try again in a few minutes."]
             assert response.headers["Retry-After"] == "60"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [(r.getMessage(), r.exc_info) for r in warnings] == [
         (f"GET {page}: quarantine store unavailable: redis at 127.0.0.1:{server.port}: "
          f"ConnectionError: Error 111 connecting to 127.0.0.1:{server.port}. Connection refused.", None)
         for page in pages]
+
+
+def test_while_the_index_is_down_a_logged_in_user_keeps_the_header_and_can_log_out(
+        tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """Every page was a bare line of text then: no header, so no Log out (which works without
+    the index) and no link to come back by. A logged-in user gets the 503 inside the UI's layout
+    now, with no message data; a login that ended (a password changed since) gets the login
+    form, as always, and never the header."""
+    server = RedisServer(tmp_path / "redis")
+    data = web_config(tmp_path, password_hashes, quarantine={"index": server.url})
+    store = open_quarantine(parse_config(data, "test").quarantine)
+    store.put(make_message(), make_meta(["jane@example.org"], subject="Jane's own"))
+    with TestClient(create_app(parse_config(data, "test"), store, "s" * 32),
+                    follow_redirects=False) as client:
+        log_in(client, "jane")
+        server.stop()
+        page = client.get("/")
+        assert (page.status_code, page.headers["content-type"]) == (503, "text/html; charset=utf-8")
+        assert '<a href="/stats">Stats</a>' in page.text and "<span>jane</span>" in page.text
+        assert "Jane's own" not in page.text and "jane@example.org" not in page.text
+        cookie = client.cookies[SESSION_COOKIE]
+        logout = client.post("/logout", data={"csrf": csrf_of(page.text)})
+        assert (logout.status_code, logout.headers["location"]) == (303, "/login")
+        assert client.get("/").headers["location"] == "/login"
+    [janes] = [user for user in data["web"]["users"] if user["name"] == "jane"]
+    janes["password_hash"] = hash_password("a-new-password")
+    with TestClient(create_app(parse_config(data, "test"), store, "s" * 32),
+                    cookies={SESSION_COOKIE: cookie}, follow_redirects=False) as client:
+        assert client.get("/").headers["location"] == "/login"  # before: the plain 503
+        assert "Log out" not in client.get("/login").text
 
 
 def test_a_logout_while_the_index_is_down_logs_out_and_says_what_still_holds(
@@ -108,9 +139,9 @@ def test_a_failed_release_or_learn_names_no_server_to_a_user(
             response = client.post(path, data={**form, "csrf": token})
             assert response.status_code == 503, (path, form, response.text)
             # It read "The quarantine is unavailable right now", beside a list that loaded.
-            assert response.text == ("503: That could not be done right now: a server it needs "
-                                     "did not answer. Try again in a few minutes; if it keeps "
-                                     "failing, tell your mail administrator.\n")
+            assert alerts(response.text) == [
+                "503: That could not be done right now: a server it needs did not answer. Try "
+                "again in a few minutes; if it keeps failing, tell your mail administrator."]
             assert f"{closed}" not in response.text + client.get(f"/message/{held}").text
         assert len([r for r in caplog.records if f"127.0.0.1:{closed}" in r.getMessage()]) == 3
         token = log_in(client, "admin")
