@@ -20,7 +20,10 @@ from mailsift.config import Config, ConfigError, load_config
 from mailsift.quarantine.model import MAX_PAGE, SORT_KEYS
 
 if TYPE_CHECKING:
+    from mailsift.check_envelope import Judged
     from mailsift.milter.sender_hold import SenderHold, SharedCounts
+    from mailsift.rules.result import Result
+    from mailsift.scanner import Scanner
 
 EXIT_HAM, EXIT_SPAM, EXIT_ERROR = 0, 1, 2
 
@@ -103,15 +106,41 @@ def _logging_as_before_when_done(ctx: click.Context) -> None:
     ctx.call_on_close(restore)
 
 
+# (option, metavar, help) of the envelope `check` can be told (mailsift.check_envelope).
+ENVELOPE_OPTIONS = (
+    ("--client-ip", "ADDR", "Judge the message as if this client (IPv4 or IPv6) sent it now, as "
+     "the milter does: SPF, HELO, reverse DNS and DNS lists judge it."),
+    ("--client-name", "NAME", "The client's verified name, as Postfix logs it (unknown for none); "
+     "default: looked up as Postfix does with the network checks on, else unknown."),
+    ("--helo", "NAME", "The name the client gave in HELO/EHLO."),
+    ("--mail-from", "ADDR", "The envelope sender (<> for a bounce); default: the Return-Path."),
+    ("--rcpt", "ADDR", "A recipient (repeatable): its policy and Bayes store apply, as in the "
+     "milter."),
+    ("--auth-user", "LOGIN", "The client's SASL login: judged as milter.authenticated says."),
+)
+
+
+def _envelope_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option, metavar, text in reversed(ENVELOPE_OPTIONS):
+        func = click.option(option, metavar=metavar, multiple=option == "--rcpt", help=text)(func)
+    return func
+
+
 @cli.command()
 @click.argument("message", default="-", metavar="[FILE|-]")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON object.")
 @config_option
 @click.option("--network/--no-network", default=None,
               help="Run the DNS checks (SPF, DKIM, DMARC, lists...) or not; default: dns.enabled.")
+@_envelope_options
 @click.pass_obj
-def check(config_path: str | None, message: str, as_json: bool, network: bool | None) -> None:
-    """Score one message and explain the score. Exit 0 for ham, 1 for spam, 2 for an error."""
+def check(config_path: str | None, message: str, as_json: bool, network: bool | None,
+          **envelope: Any) -> None:
+    """Score one message and explain the score. Exit 0 for ham, 1 for spam, 2 for an error.
+
+    Without the envelope options a message is judged by its headers alone (its Received
+    headers and Return-Path stand in for the client and sender the milter is told)."""
+    from mailsift.check_envelope import EnvelopeError, Told, judged
     from mailsift.classifier.open_store import existing_filter
     from mailsift.report import fold, rule_table, spam_headers
     from mailsift.rules.lint import warn_rule_mistakes
@@ -119,13 +148,20 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
 
     config = _config(config_path)
     raw = _read_message(message)
-    scanner = Scanner(config, network=network, bayes=existing_filter(config.bayes))
+    network = config.dns.enabled if network is None else network
+    try:
+        told = judged(Told(**envelope), raw, config, network)
+    except EnvelopeError as exc:
+        raise CliError(f"check: {exc}") from None
+    scanner = Scanner(config, network=network,
+                      bayes=existing_filter(config.bayes, config.subaddressing))
     warn_rule_mistakes(scanner.ruleset, logging.getLogger("mailsift.check"))
-    result = scanner.scan(raw)
+    result = _scored(scanner, raw, told)
     # The Authentication-Results the milter would add (network checks on): an admin debugging
     # DMARC wants them, and the milter's copy is the only other place they show.
     if as_json:
-        verdict = {**result.as_dict(), "authentication_results": result.auth_results or None}
+        verdict = {**result.as_dict(), "authentication_results": result.auth_results or None,
+                   "envelope": told.as_dict(result.score) if told else None}
         click.echo(json.dumps(verdict, ensure_ascii=False))
     else:
         for name, value in spam_headers(result):
@@ -134,7 +170,21 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
             click.echo(fold("Authentication-Results", result.auth_results))
         click.echo()
         click.echo(rule_table(result))
+        for line in ["", *told.lines(result.score)] if told else []:
+            click.echo(line)
     sys.exit(EXIT_SPAM if result.is_spam else EXIT_HAM)
+
+
+def _scored(scanner: Scanner, raw: bytes, told: Judged | None) -> Result:
+    """The verdict on `raw` with the envelope `told`. A client told arrived now, as the milter
+    dates a message it is handed; a file's newest Received date still stands in for that, as it
+    records when the message came (the Date rules measure from it)."""
+    from datetime import UTC, datetime
+
+    msg = scanner.analyse(raw, told.envelope if told else None)
+    if told is not None and told.envelope.client_ip and msg.received_time is None:
+        msg.received_time = datetime.now(UTC)
+    return scanner.score(msg)
 
 
 @cli.command()

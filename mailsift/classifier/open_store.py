@@ -14,6 +14,7 @@ from mailsift.classifier.redis_store import RedisStore
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import StoreError, TokenStore
 from mailsift.config import BayesConfig
+from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.ownership import make_folders
 from mailsift.redis_connect import settings_for
 from mailsift.secrets import REDIS_PASSWORD_ENV, SecretError, read_secret
@@ -50,19 +51,21 @@ def unmade_sqlite(config: BayesConfig) -> str | None:
     return path if path is not None and not Path(path).exists() else None
 
 
-def existing_filter(config: BayesConfig) -> BayesFilter | None:
+def existing_filter(config: BayesConfig, subaddressing: Subaddressing = NO_SUBADDRESSES
+                    ) -> BayesFilter | None:
     """Bayes for read-only scoring (`mailsift check`): the configured store if there is one to read.
 
     A SQLite file that does not exist holds nothing learned, so none is created just to look; a
     store that cannot be reached costs one warning and the message is scored by rules alone, as
-    in the milter.
+    in the milter. `subaddressing` (Config.subaddressing): a recipient's mail is scored with its
+    store as the milter's workers score it (`check --rcpt jane+shop@...` with Jane's store).
     """
     if not config.enabled:
         return None
     if unmade_sqlite(config) is not None:
         return None
     try:
-        return BayesFilter(config, open_store(config))
+        return BayesFilter(config, open_store(config), subaddressing=subaddressing)
     except StoreError as exc:
         log.warning("Bayes store unavailable (%s); scoring with rules only", exc)
         return None

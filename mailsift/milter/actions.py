@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from ipaddress import ip_address
 
+from mailsift.analysis.relays import networks
 from mailsift.config import Config, Policy, Thresholds
 from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 
@@ -81,6 +83,29 @@ def policy_for(recipient: str, policies: Sequence[Policy],
         if rank > best_rank:
             best, best_rank = policy, rank
     return best
+
+
+def client_setting(config: Config, auth_user: str, local: bool, client_ip: str) -> str | None:
+    """Which milter setting decides how mail from this client is treated ("authenticated",
+    "local" or "trusted"; its value is "skip" or "outbound"), or None when it is scanned as
+    inbound mail. `mailsift check` told an envelope asks it too, to judge as the milter does."""
+    milter = config.milter
+    if auth_user and milter.authenticated != "scan":
+        return "authenticated"
+    if local and milter.local != "scan":
+        return "local"
+    if client_ip and milter.trusted != "scan" and trusted_client(config, client_ip):
+        return "trusted"
+    return None
+
+
+def trusted_client(config: Config, client_ip: str) -> bool:
+    """Whether `client_ip` is in network.trusted_networks, for milter.trusted. A loopback client
+    is not: local submission (e.g. the test client, or a content filter) is scanned."""
+    address = ip_address(client_ip)
+    if address.is_loopback:
+        return False
+    return any(address in net for net in networks(tuple(config.network.trusted_networks)))
 
 
 def limits_for(recipient: str, config: Config, outbound: bool) -> Limits | None:

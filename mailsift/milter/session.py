@@ -15,7 +15,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from ipaddress import ip_address
 from typing import IO, Any, ClassVar
 
 import Milter
@@ -23,11 +22,11 @@ import Milter
 from mailsift.analysis.charsets import decode_short
 from mailsift.analysis.headers import body_charset, text_of
 from mailsift.analysis.model import Envelope, Facts
-from mailsift.analysis.relays import client_text, networks
+from mailsift.analysis.relays import client_text
 from mailsift.config import Config
 from mailsift.domains import ascii_domain
 from mailsift.host import host_name
-from mailsift.milter.actions import Decision, all_bypass, decide
+from mailsift.milter.actions import Decision, all_bypass, client_setting, decide
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
@@ -180,29 +179,14 @@ class MailsiftMilter(Milter.Base):
         return [r.address for r in self.recipients]
 
     def _mode_setting(self) -> str | None:
-        """Which milter setting decides how mail from this client is treated ("authenticated",
-        "local" or "trusted"; its value is "skip" or "outbound"), or None when it is scanned as
-        inbound mail."""
-        milter = self.service.config.milter
-        if self.auth_user and milter.authenticated != "scan":
-            return "authenticated"
-        if self.local and milter.local != "scan":
-            return "local"
-        if self.client_ip and milter.trusted != "scan" and self._trusted_client():
-            return "trusted"
-        return None
+        """See `actions.client_setting`."""
+        return client_setting(self.service.config, self.auth_user, self.local, self.client_ip)
 
     def _sender(self) -> str:
         """Who sends outbound mail: the SASL login, the local envelope sender, else the trusted
         client's address."""
         return sender_name(self.auth_user, self.client_ip, self.service.hold.settings.ipv6_prefix,
                            self.mail_from if self.local else None)
-
-    def _trusted_client(self) -> bool:
-        address = ip_address(self.client_ip)
-        if address.is_loopback:
-            return False  # local submission (e.g. the test client, or a content filter) is scanned
-        return any(address in net for net in networks(tuple(self.service.config.network.trusted_networks)))
 
     def _end_of_message(self, queue_id: str, started: float) -> int:
         config = self.service.config

@@ -57,6 +57,19 @@ async def check_rdns(ids: Identities, lookups: Lookups) -> dict[str, str]:
     return findings
 
 
+async def confirmed_name(ip: str, lookups: Lookups) -> str:
+    """The client's name as Postfix reports it to a milter: the name of its PTR record when that
+    name resolves back to `ip`, else "unknown" (no PTR, a name that does not confirm, or no
+    answer in time). Postfix takes the one name its resolver gives, the first record; so does
+    this. For `mailsift check --client-ip` without --client-name."""
+    ptr = await lookups.query(reverse_name(ip), "PTR")
+    if not ptr.records:
+        return "unknown"
+    name = ptr.records[0]
+    forward = await lookups.query_all([(name, "A"), (name, "AAAA")])
+    return name if _same_address(ip, {a for answer in forward for a in answer.records}) else "unknown"
+
+
 def _same_address(ip: str, addresses: set[str]) -> bool:
     wanted = ipaddress.ip_address(ip)
     return any(ipaddress.ip_address(a) == wanted for a in addresses)
