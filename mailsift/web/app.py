@@ -491,8 +491,12 @@ class Pages:
     async def error_page(self, request: Request, exc: Exception) -> Response:
         """A refusal (404, 403, a damaged record's 500) as a page of the UI, with its header and
         a way back. It was a bare line of text: a user who followed a digest's link to a message
-        since expired, or deleted, had no link anywhere but the browser's Back."""
+        since expired, or deleted, had no link anywhere but the browser's Back. The header is a
+        logged-in user's on every path: a mistyped address (no page's route, so no login was
+        looked up) showed none, and with it no Log out."""
         assert isinstance(exc, HTTPException)
+        if getattr(request.state, "viewer", None) is None:
+            request.state.viewer = await run_in_threadpool(self._header_viewer, request)
         text = exc.detail if isinstance(exc.detail, str) else "Error"
         return self.render(request, "error.html", exc.status_code, code=exc.status_code,
                            text=text, back=_local(str(request.session.get("list", "/"))))
@@ -514,6 +518,15 @@ class Pages:
                                back=_local(str(request.session.get("list", "/"))))
         response.headers.update(retry)
         return response
+
+    def _header_viewer(self, request: Request) -> Viewer | None:
+        """Who the page header names on a path no login guards: the logged-in user, or while the
+        index cannot say whether the login was logged out, the user its cookie proves (as the
+        503 page does)."""
+        try:
+            return self.viewer(request)
+        except QuarantineError:
+            return self.signed_viewer(request)
 
     # --- stats and lists ------------------------------------------------------------------------
 

@@ -640,19 +640,30 @@ def test_a_message_page_leads_back_to_the_list_as_it_was(
 
 def test_a_refusal_is_a_page_of_the_ui_with_a_way_back(client: TestClient, store: QuarantineStore) -> None:
     """"404: No such message." (a digest's link to mail since expired or deleted) was a bare
-    line of text, without the UI's header or any link."""
+    line of text, without the UI's header or any link; a path of no page (a mistyped address)
+    had the link but still no header, so no Log out. Logged out, or with a copy of a cookie
+    logged out since, the page has no header."""
     bobs = store.put(make_message(), make_meta(["bob@example.org"]))
-    log_in(client, "jane")
+    token = log_in(client, "jane")
     client.get("/?sort=score&page=1")
     for path in (f"/message/{bobs}", "/message/AAAAAAAAAAAAAAAAAAAAAA", "/no-such-page"):
         page = client.get(path)
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
         assert re.search(r'<p class="error" role="alert">404: (No such message\.|Not Found)</p>', page.text)
         assert '<a href="/?sort=score&amp;page=1">← Back to the list</a>' in page.text
-        assert ('<a href="/stats">Stats</a>' in page.text) is path.startswith("/message/")  # logged in
+        assert '<a href="/stats">Stats</a>' in page.text and "<span>jane</span>" in page.text, path
     refused = client.post("/logout", data={"csrf": "forged"})
     assert refused.status_code == 403 and ('<p class="error" role="alert">403: The form was stale or '
                                            'not ours; reload the page and try again.</p>') in refused.text
+    assert "Log out" in refused.text
+    copy = client.cookies[SESSION_COOKIE]
+    client.post("/logout", data={"csrf": token})
+    for cookie in (None, copy):
+        if cookie:  # sent alone, as another browser holding the copy would
+            client.cookies.clear()
+            client.cookies.set(SESSION_COOKIE, cookie)
+        page = client.get("/no-such-page")
+        assert page.status_code == 404 and "Log out" not in page.text and "jane" not in page.text
 
 
 def test_an_empty_list_says_why(tmp_path: Path, password_hashes: dict[str, str]) -> None:

@@ -52,8 +52,9 @@ def test_while_the_index_is_down_a_logged_in_user_keeps_the_header_and_can_log_o
         tmp_path: Path, password_hashes: dict[str, str]) -> None:
     """Every page was a bare line of text then: no header, so no Log out (which works without
     the index) and no link to come back by. A logged-in user gets the 503 inside the UI's layout
-    now, with no message data; a login that ended (a password changed since) gets the login
-    form, as always, and never the header."""
+    now, with no message data (and a path of no page its 404 with the header, as while the
+    index answers); a login that ended (a password changed since) gets the login form, as
+    always, and never the header."""
     server = RedisServer(tmp_path / "redis")
     data = web_config(tmp_path, password_hashes, quarantine={"index": server.url})
     store = open_quarantine(parse_config(data, "test").quarantine)
@@ -66,6 +67,8 @@ def test_while_the_index_is_down_a_logged_in_user_keeps_the_header_and_can_log_o
         assert (page.status_code, page.headers["content-type"]) == (503, "text/html; charset=utf-8")
         assert '<a href="/stats">Stats</a>' in page.text and "<span>jane</span>" in page.text
         assert "Jane's own" not in page.text and "jane@example.org" not in page.text
+        lost = client.get("/no-such-page")  # a path of no page: its header, as for the 503
+        assert lost.status_code == 404 and "<span>jane</span>" in lost.text
         cookie = client.cookies[SESSION_COOKIE]
         logout = client.post("/logout", data={"csrf": csrf_of(page.text)})
         assert (logout.status_code, logout.headers["location"]) == (303, "/login")
