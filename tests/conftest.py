@@ -1,6 +1,6 @@
 """Servers shared by the test packages for the whole session: a redis-server, one speaking TLS
-only, and a Redis Cluster, each emptied by the fixtures that hand them to a test; and one
-compiled-rules cache."""
+only, and a Redis Cluster, each emptied by the fixtures that hand them to a test; one
+compiled-rules cache; and quarantine index writers that end soon when idle."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mailsift.quarantine import local
 from tests.support.redis_server import RedisClusterServers, RedisServer, make_certificates
 
 
@@ -25,6 +26,18 @@ def rule_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(base))
         yield base / "mailsift"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def short_lived_index_writers() -> Iterator[None]:
+    """A local quarantine index's writer thread ends after WRITER_IDLE_S (5 s) without work; the
+    tests that fork while several processes open one index first wait for every writer an earlier
+    test left (tests/support/open_together.py says why), and in the whole suite that wait was up
+    to 10 s. Writers in the tests' own process end after half a second instead; the idle end and
+    restart itself is tested with its own setting (tests/quarantine/test_group_commit.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, "WRITER_IDLE_S", 0.5)
+        yield
 
 
 @pytest.fixture(scope="session")
