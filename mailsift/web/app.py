@@ -114,6 +114,11 @@ LEARN = {"spam": "spam", "ham": "ham", "forget": "forget", "spam-report": "spam-
 # admin's names it), and what to do; a second Release + learn as ham learns what went out.
 NOT_ANSWERED = "a server it needs did not answer (if that lasts, tell your mail administrator)"
 LEARN_AGAIN = "Release + learn as ham again learns it and sends nothing twice."
+# A bulk action's report, after the index failed (see Halted): names no server, as the 503 page.
+INDEX_DOWN = "the quarantine did not answer"
+INDEX_LOST = ("the quarantine stopped answering during it: it may be done without its history "
+              "saying so")
+NOT_TRIED = "stopped at the failure above"
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; "
      b"img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -361,9 +366,28 @@ class Pages:
         if action not in ACTIONS or not ids:
             self.flash(request, "Select messages and an action first.")
         else:
-            results = [await run_in_threadpool(self.apply, viewer, i, action) for i in ids]
+            results = await self._apply_all(viewer, ids, action)
             request.session["flash"] = bulk_report(ACTIONS[action], results)
         return RedirectResponse(_local(str(form.get("back", "/"))), 303)
+
+    async def _apply_all(self, viewer: Viewer, ids: list[str], action: str) -> list[Done]:
+        """Each message's outcome, in order, until a failure that every later one would meet
+        (see Halted): the action stops there, and the messages after it are reported as not
+        tried. It was the 503 page alone: which messages had been released or deleted before it
+        went unsaid, and their reviewer could not tell what state they were in. The failure is
+        logged once, with its reason and the ids not tried."""
+        results: list[Done] = []
+        for index, message_id in enumerate(ids):
+            try:
+                results.append(await run_in_threadpool(self.apply, viewer, message_id, action))
+            except Halted as halted:
+                untried = ids[index + 1:]
+                log.warning("user=%s action=%s stopped at id=%s after %d done; not tried: %s: %s",
+                            viewer.name, action, message_id, sum(d.ok for d in results),
+                            ", ".join(untried) or "none", halted.error)
+                return [*results, halted.outcome(message_id),
+                        *(Done(i, False, NOT_TRIED, None, failed_as="Not tried") for i in untried)]
+        return results
 
     # --- one message ----------------------------------------------------------------------------
 
@@ -402,11 +426,16 @@ class Pages:
         action = str(form.get("action", ""))
         if action not in ACTIONS:
             raise HTTPException(400, "Unknown action.")
-        self.flash(request, (await run_in_threadpool(self.apply, viewer, message_id, action)).line())
+        try:
+            done = await run_in_threadpool(self.apply, viewer, message_id, action)
+        except Halted as halted:
+            raise halted.error from None  # the 503 page (see unavailable)
+        self.flash(request, done.line())
         return RedirectResponse(f"/message/{message_id}", 303)
 
     def apply(self, viewer: Viewer, message_id: str, action: str) -> Done:
-        """Do one action as `viewer`; says what it did, for the user and the log."""
+        """Do one action as `viewer`; says what it did, for the user and the log. Halted for a
+        failure the viewer is not shown (see _shown_to), which no other message would escape."""
         subject = None
         try:
             record = self._record(viewer, message_id)
@@ -418,7 +447,7 @@ class Pages:
                         str(exc.detail), subject)
         except QuarantineError as exc:
             if not _shown_to(viewer, exc):
-                raise  # the 503 page (see unavailable), with the reason in the log
+                raise Halted(exc, subject) from exc
             done = Done(message_id, False, str(exc), subject)
         log.info("user=%s action=%s id=%s result=%s", viewer.name, action, message_id,
                  done.line() if done.ok else f"!{done.line()}")
@@ -624,10 +653,33 @@ class Done:
     text: str  # what happened, or why not, without the id
     subject: str | None  # how its reviewer knows the message; None when it could not be read
     whole: bool = True  # False: done in part (released, not learned), as `text` says
+    failed_as: str = "Not done"  # how a bulk report heads a failure (see Halted.outcome)
 
     def line(self) -> str:
         """The text as the message's own page flashes it (and the log gives it)."""
         return self.text if self.ok else f"{self.message_id}: {self.text}"
+
+
+class Halted(Exception):
+    """A failure of one message's action that every message after it would meet too: the index
+    down, or for a user a server the action needs (see _shown_to). A bulk action stops there
+    (Pages._apply_all); the message's own page is the 503 page (Pages.unavailable)."""
+
+    def __init__(self, error: QuarantineError, subject: str | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.subject = subject  # None: its record was not read yet, so nothing was done to it
+
+    def outcome(self, message_id: str) -> Done:
+        """What became of the message it met, as far as can be told. A user's failed server
+        (the release port, the Bayes store) refuses before anything is done; the index going
+        down after its record was read may leave a release sent, or a learning made, that its
+        history does not record."""
+        if not isinstance(self.error, IndexUnavailable):
+            return Done(message_id, False, NOT_ANSWERED, self.subject)
+        if self.subject is None:
+            return Done(message_id, False, INDEX_DOWN, None)
+        return Done(message_id, False, INDEX_LOST, self.subject, failed_as="Unsure")
 
 
 BULK_NAMED = 3  # messages named per outcome of a bulk action; the rest are counted
@@ -642,11 +694,11 @@ def bulk_report(label: str, results: list[Done]) -> list[str]:
     """The flash of a bulk action: how many were done, then each outcome with the messages it
     befell, by subject. It said only "Release: 4 of 5 done" and the ids of the failures: which
     went to whom, which a learn left as they were, and which message failed went unsaid."""
-    outcomes: dict[tuple[bool, str], list[str]] = {}
+    outcomes: dict[tuple[bool, str, str], list[str]] = {}
     for done in results:
-        outcomes.setdefault((done.ok, done.text.rstrip(".")), []).append(_named(done))
-    lines = [f"{text}: {_names(names)}" if ok else f"Not done ({text}): {_names(names)}"
-             for (ok, text), names in outcomes.items()]
+        outcomes.setdefault((done.ok, done.failed_as, done.text.rstrip(".")), []).append(_named(done))
+    lines = [f"{text}: {_names(names)}" if ok else f"{failed_as} ({text}): {_names(names)}"
+             for (ok, failed_as, text), names in outcomes.items()]
     totals = accumulate(map(cookie_size, lines))  # the report's size, line by line
     shown = next((n for n, total in enumerate(totals) if total > BULK_BYTES), len(lines))
     if shown < len(lines):

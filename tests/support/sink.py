@@ -10,6 +10,7 @@ import email
 import email.policy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -72,17 +73,23 @@ class _Recorder:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        self.sink._add(Received(sender=envelope.mail_from or "",
-                                recipients=tuple(envelope.rcpt_tos), raw=raw,
-                                smtputf8=envelope.smtp_utf8))
-        return "250 2.0.0 Ok: stored by sink"
+        received = Received(sender=envelope.mail_from or "", recipients=tuple(envelope.rcpt_tos),
+                            raw=raw, smtputf8=envelope.smtp_utf8)
+        self.sink._add(received)
+        refusal = self.sink.on_receive(received) if self.sink.on_receive else None
+        return refusal or "250 2.0.0 Ok: stored by sink"
 
 
 class SmtpSink:
     """aiosmtpd Controller on a free loopback port; thread-safe record of every message."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None,
+                 on_receive: Callable[[Received], str | None] | None = None) -> None:
+        """`on_receive` runs for each message before the sink answers its DATA, and may return
+        the reply instead of 250 (the message is recorded all the same): a test makes a server
+        fail at an exact point of a run of deliveries (a bulk release) with it."""
         self.port = port or free_port()
+        self.on_receive = on_receive
         self._messages: list[Received] = []
         self._changed = threading.Condition()
         self._controller = Controller(_Recorder(self), hostname=LOOPBACK, port=self.port,

@@ -122,11 +122,89 @@ def test_an_action_while_the_index_is_down_names_no_server_to_the_user(
             assert "The quarantine is unavailable right now" in response.text
 
 
+def test_a_bulk_action_the_index_fails_part_way_says_what_it_did_and_what_not(
+        tmp_path: Path, password_hashes: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """A bulk Release whose index went down after some messages were released was the 503 page
+    alone: which had gone out, which not, went unsaid, and the admin could not tell what state
+    they were in. Here the index goes down while the second of four messages is delivered (sent,
+    its release not recorded): the report says the first was released, the second may be done
+    without its history saying so, and the last two were not tried; one warning gives the reason
+    and those ids."""
+    server = RedisServer(tmp_path / "redis")
+
+    def stop_at_the_second(received: object) -> None:
+        if len(sink.messages) == 2:
+            server.stop()
+
+    with SmtpSink(on_receive=stop_at_the_second) as sink:
+        ids, status, page = bulk_release_in(tmp_path, password_hashes, server, sink, caplog)
+        assert len(sink.messages) == 2
+    assert status == 503 and flash_of(page) == "Release: 1 of 4 done."
+    assert flash_details(page) == [
+        "Released to bob@example.org: “Number 1”",
+        "Unsure (the quarantine stopped answering during it: it may be done without its history "
+        "saying so): “Number 2”",
+        f"Not tried (stopped at the failure above): {ids[2]}, {ids[3]}"]
+    down = index_down(server)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"user=admin action=release stopped at id={ids[1]} after 1 done; not tried: {ids[2]}, "
+        f"{ids[3]}: {down}", f"GET /: {down}"]
+
+
+def test_a_bulk_action_the_index_fails_between_messages_says_the_next_was_not_done(
+        tmp_path: Path, password_hashes: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """The index goes down as the release port refuses the first message (its own failure, in
+    the report as before): the second is not done, its record unread, and is named by its id."""
+    server = RedisServer(tmp_path / "redis")
+
+    def refuse_the_first(received: object) -> str:
+        server.stop()
+        return "451 4.3.0 try again later"
+
+    with SmtpSink(on_receive=refuse_the_first) as sink:
+        ids, status, page = bulk_release_in(tmp_path, password_hashes, server, sink, caplog)
+        refused = (f"cannot hand the message to 127.0.0.1:{sink.port} (quarantine.release_via): "
+                   "(451, b'4.3.0 try again later')")
+    assert status == 503 and flash_of(page) == "Release: 0 of 4 done."
+    assert flash_details(page) == [
+        f"Not done ({refused}): “Number 1”", f"Not done (the quarantine did not answer): {ids[1]}",
+        f"Not tried (stopped at the failure above): {ids[2]}, {ids[3]}"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING][-2] == (
+        f"user=admin action=release stopped at id={ids[1]} after 0 done; not tried: {ids[2]}, "
+        f"{ids[3]}: {index_down(server)}")
+
+
+def bulk_release_in(tmp_path: Path, password_hashes: dict[str, str], server: RedisServer,
+                    sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> tuple[list[str], int, str]:
+    """An admin's bulk Release of four messages to Bob held in `server`'s index, released
+    through `sink`: their ids, and the status and text of the page the action leads to
+    (warnings logged from the action on)."""
+    config = parse_config(web_config(tmp_path, password_hashes, quarantine={
+        "index": server.url, "release_via": f"127.0.0.1:{sink.port}"}), "test")
+    store = open_quarantine(config.quarantine)
+    ids = [store.put(make_message(n), make_meta(["bob@example.org"], subject=f"Number {n}"))
+           for n in "1234"]
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        token = log_in(client, "admin")
+        caplog.set_level(logging.WARNING)
+        bulk = client.post("/bulk", data={"csrf": token, "action": "release", "ids": ids})
+        assert (bulk.status_code, bulk.headers["location"]) == (303, "/")
+        page = client.get("/")  # the index is still down: the 503 page, with the report
+    return ids, page.status_code, page.text
+
+
+def index_down(server: RedisServer) -> str:
+    """What the index's failure says in the log while `server` is stopped."""
+    return (f"quarantine store unavailable: redis at 127.0.0.1:{server.port}: ConnectionError: "
+            f"Error 111 connecting to 127.0.0.1:{server.port}. Connection refused.")
+
+
 def test_a_failed_release_or_learn_names_no_server_to_a_user(
         tmp_path: Path, password_hashes: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
     """With the release port refusing and the Bayes Redis down, a user's flash read "cannot hand
     the message to 127.0.0.1:PORT: ..." and "Bayes store unavailable: redis at 127.0.0.1:PORT";
-    it is the 503 page now, the reason in the log, and an admin still reads it in the flash."""
+    it is the 503 page now (a bulk action's report: "a server it needs did not answer"), the
+    reason in the log, and an admin still reads it in the flash."""
     closed = free_port()
     data = web_config(tmp_path, password_hashes, quarantine={"release_via": f"127.0.0.1:{closed}"})
     data["bayes"] = {"store": f"redis://127.0.0.1:{closed}/0"}
@@ -136,16 +214,19 @@ def test_a_failed_release_or_learn_names_no_server_to_a_user(
     caplog.set_level(logging.WARNING)
     with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
         token = log_in(client, "jane")
-        for path, form in (("/bulk", {"action": "release", "ids": [held]}),
-                           (f"/message/{held}", {"action": "release"}),
-                           (f"/message/{held}", {"action": "ham"})):
-            response = client.post(path, data={**form, "csrf": token})
-            assert response.status_code == 503, (path, form, response.text)
+        for action in ("release", "ham"):
+            response = client.post(f"/message/{held}", data={"action": action, "csrf": token})
+            assert response.status_code == 503, (action, response.text)
             # It read "The quarantine is unavailable right now", beside a list that loaded.
             assert alerts(response.text) == [
                 "503: That could not be done right now: a server it needs did not answer. Try "
                 "again in a few minutes; if it keeps failing, tell your mail administrator."]
             assert f"{closed}" not in response.text + client.get(f"/message/{held}").text
+        bulk = client.post("/bulk", data={"action": "release", "ids": [held], "csrf": token})
+        listed = client.get(bulk.headers["location"]).text  # the list, with the bulk's report
+        assert flash_details(listed) == ["Not done (a server it needs did not answer (if that "
+                                         "lasts, tell your mail administrator)): “Cheap pills”"]
+        assert f"{closed}" not in listed
         assert len([r for r in caplog.records if f"127.0.0.1:{closed}" in r.getMessage()]) == 3
         token = log_in(client, "admin")
         client.post(f"/message/{held}", data={"action": "release", "csrf": token})
