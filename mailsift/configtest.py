@@ -44,7 +44,7 @@ from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, u
 from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
-from mailsift.secrets import exposure, service_user
+from mailsift.secrets import exposure, services
 from mailsift.web.server import EVERY_ADDRESS, WebError, check_users, configured_secret
 
 
@@ -115,7 +115,7 @@ def secrets_checks(config: Config) -> list[Check]:
     one line saying so. A warning, not a failure: such a file worked before this check, and an
     upgrade restarted once configtest passes (README) must not stop the milter over it."""
     files = _secret_files(config)
-    reader = service_user()
+    reader = services()
     warnings = [Check("secrets", True, f"{', '.join(keys)}: {problem}")
                 for file, keys in files.items() if (problem := exposure(file, reader))]
     if warnings:

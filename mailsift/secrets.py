@@ -9,7 +9,7 @@ import pwd
 import re
 import shlex
 import stat
-from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailsift.ownership import user_name
@@ -18,10 +18,21 @@ REDIS_PASSWORD_ENV = "MAILSIFT_REDIS_PASSWORD"
 # Where a URL starts: its scheme and the slashes after it (mistyped as one or none, too).
 URL_START = re.compile(r"\b[a-z][a-z0-9+.-]*:(/*)", re.IGNORECASE)
 QUOTES = "'\""
-SERVICE_USER = "mailsift"  # User= and Group= of the units in systemd/
+SERVICE_USER = "mailsift"  # User= of the units in systemd/
+SERVICE_GROUP = "mailsift"  # Group= of the units in systemd/
 # What opens a secret file to more than the services: other users reading or changing it, or its
 # group changing it (README installs them `install -m 0640 -o root -g mailsift`).
 OPEN_BITS = stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP
+
+
+@dataclass(frozen=True)
+class Services:
+    """Who the services run as on this host, as far as a secret file's mode counts: `user`
+    reads the files (None: a uid without a name), `group` is the group to give them (None: no
+    group that exists here would do)."""
+
+    user: pwd.struct_passwd | None
+    group: grp.struct_group | None
 
 
 class SecretError(Exception):
@@ -38,19 +49,37 @@ def read_secret(file: str, env: str, what: str) -> str | None:
     return os.environ.get(env) or None
 
 
-def service_user() -> pwd.struct_passwd | None:
-    """Who reads the secret files: the units' `mailsift` user; on a host without one, the user
-    running this (README runs configtest as the services' user), unless that is root; else None."""
-    with suppress(KeyError):
-        return pwd.getpwnam(SERVICE_USER)
-    if os.geteuid() == 0:
+def services() -> Services:
+    """Who reads the secret files on this host. The units run as User=mailsift and
+    Group=mailsift, which a package install creates; on a host without that user (the quick
+    start, `make run`, runs as whoever starts it) it is the user running this, as README runs
+    configtest as the services' user, root included. A fix command may name only a group that
+    exists here: `chown root:mailsift` fails where there is no such group."""
+    user = _passwd_entry(SERVICE_USER)
+    units = user is not None
+    if not units:
+        user = _passwd_entry(os.geteuid())
+    group = _group_entry(SERVICE_GROUP) if units or user is None else None
+    if group is None and user is not None:
+        group = _group_entry(user.pw_gid)
+    return Services(user, group)
+
+
+def _passwd_entry(who: str | int) -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwnam(who) if isinstance(who, str) else pwd.getpwuid(who)
+    except KeyError:
         return None
-    with suppress(KeyError):
-        return pwd.getpwuid(os.geteuid())
-    return None
 
 
-def exposure(file: str, reader: pwd.struct_passwd | None) -> str | None:
+def _group_entry(which: str | int) -> grp.struct_group | None:
+    try:
+        return grp.getgrnam(which) if isinstance(which, str) else grp.getgrgid(which)
+    except KeyError:
+        return None
+
+
+def exposure(file: str, reader: Services) -> str | None:
     """What opens the secret in `file` to others, with the command that closes it; None when
     nothing does, or when it is no file there (what reads it says so).
 
@@ -78,31 +107,34 @@ def _who_may(mode: int, group: str) -> str:
     return ", ".join(said + ([f"group {group} can change it"] if mode & stat.S_IWGRP else []))
 
 
-def _closing_command(file: str, found: os.stat_result, reader: pwd.struct_passwd | None) -> str:
+def _closing_command(file: str, found: os.stat_result, reader: Services) -> str:
     """chmod 0640, and before it a chown to root and the services' group unless they read the
     file as its owner or group already: a 0644 root:root file is read by the services as one of
-    the "others", and a chmod alone would lock them out of their Redis password."""
+    the "others", and a chmod alone would lock them out of their Redis password. Without a group
+    that exists here, the file keeps its group, and a user other than its owner is made it."""
     chmod = f"chmod 0640 {shlex.quote(file)}"
-    if reader is not None and _reads_as_owner_or_group(reader, found):
+    user = reader.user
+    if user is None or _reads_as_owner_or_group(reader, user, found):
         return chmod
-    group = _group_name(reader.pw_gid) if reader is not None else SERVICE_USER
-    return f"chown root:{group} {shlex.quote(file)} && {chmod}"
+    if reader.group is not None:
+        return f"chown root:{reader.group.gr_name} {shlex.quote(file)} && {chmod}"
+    return f"chown {user.pw_name} {shlex.quote(file)} && {chmod}"
 
 
-def _reads_as_owner_or_group(reader: pwd.struct_passwd, found: os.stat_result) -> bool:
-    if reader.pw_uid == found.st_uid or reader.pw_gid == found.st_gid:
+def _reads_as_owner_or_group(reader: Services, user: pwd.struct_passwd, found: os.stat_result) -> bool:
+    """Whether `user` reads the file once it is 0640: as root, its owner, or one of its group
+    (the user's own group, the services' group, or a member of the file's group)."""
+    if user.pw_uid in (0, found.st_uid) or found.st_gid == user.pw_gid:
         return True
-    try:
-        return reader.pw_name in grp.getgrgid(found.st_gid).gr_mem
-    except KeyError:
-        return False
+    if reader.group is not None and found.st_gid == reader.group.gr_gid:
+        return True
+    group = _group_entry(found.st_gid)
+    return group is not None and user.pw_name in group.gr_mem
 
 
 def _group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
+    entry = _group_entry(gid)
+    return entry.gr_name if entry is not None else str(gid)
 
 
 def masked_urls(text: str) -> str:

@@ -19,7 +19,7 @@ from mailsift.configtest import lists_check, rules_check, secrets_checks, web_ch
 from mailsift.host import host_name
 from mailsift.ownership import user_name
 from mailsift.rules.cf_parser import load_rule_files
-from mailsift.secrets import exposure
+from mailsift.secrets import SERVICE_GROUP, Services, exposure, services
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisServer
@@ -367,7 +367,7 @@ def test_secret_files_other_users_may_read_or_change_are_named_and_configtest_st
     assert result.returncode == 0, result.stdout + result.stderr
     warned = [line.partition("; fix: ") for line in result.stdout.splitlines()
               if line.startswith("secrets ")]
-    assert [(line, fix.endswith(f" && chmod 0640 {quote(str(file))}")) for (line, _, fix), file
+    assert [(line, fix.endswith(f"chmod 0640 {quote(str(file))}")) for (line, _, fix), file
             in zip(warned, (redis_pass, web_secret), strict=True)] == [
         (f"secrets    ok   bayes.password_file, quarantine.password_file: {redis_pass} is mode "
          f"0644 ({OWNER}): other local users can read it", True),
@@ -439,20 +439,54 @@ def test_the_fix_keeps_the_services_able_to_read_the_file(tmp_path: Path) -> Non
     """`chmod 0640` alone locks the services out of a root:root file they read as one of the
     "others" (the milter would lose its Redis password): then the command chowns it to root and
     the services' group first. A file of that group, or of that user, needs the chmod only."""
-    reader = pwd.getpwnam("daemon")  # stands for the mailsift user, in a group of its own
+    user = pwd.getpwnam("daemon")  # stands for the mailsift user, in a group of its own
+    reader = Services(user, grp.getgrgid(user.pw_gid))
     file = secret(tmp_path / "redis.pass", 0o644)
     assert exposure(str(file), reader) == (
         f"{file} is mode 0644 (root:root): other local users can read it; fix: chown root:daemon "
         f"{file} && chmod 0640 {file}")
-    os.chown(file, 0, reader.pw_gid)
+    os.chown(file, 0, reader.group.gr_gid)
     assert exposure(str(file), reader) == (
         f"{file} is mode 0644 (root:daemon): other local users can read it; fix: chmod 0640 {file}")
-    os.chown(file, reader.pw_uid, 0)
+    os.chown(file, user.pw_uid, 0)
     assert exposure(str(file), reader) == (
         f"{file} is mode 0644 (daemon:root): other local users can read it; fix: chmod 0640 {file}")
-    assert exposure(str(file), None) == (
-        f"{file} is mode 0644 (daemon:root): other local users can read it; fix: chown "
-        f"root:mailsift {file} && chmod 0640 {file}")
     file.chmod(0o640)
     assert exposure(str(file), reader) is None
     assert exposure(str(tmp_path / "missing"), reader) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown is for root")
+def test_the_fix_names_only_a_group_that_exists_here(tmp_path: Path) -> None:
+    """It said `chown root:mailsift FILE` on a host without that group (the quick start runs as
+    whoever starts it), where the command fails and the file stays open. The group named is the
+    units' Group= where it exists, else the services' user's own; a file stays in its group when
+    no group would do (a user without a name), and root, reading any file, needs the chmod only."""
+    user = pwd.getpwnam("daemon")
+    file = secret(tmp_path / "redis.pass", 0o644)
+
+    def fix(reader: Services) -> str:
+        return (exposure(str(file), reader) or "").partition("; fix: ")[2]
+
+    assert fix(Services(user, None)) == f"chown daemon {file} && chmod 0640 {file}"
+    assert fix(Services(None, None)) == f"chmod 0640 {file}"
+    root = pwd.getpwuid(0)
+    os.chown(file, user.pw_uid, user.pw_gid)
+    assert fix(Services(root, grp.getgrgid(0))) == f"chmod 0640 {file}"
+    os.chown(file, 0, 0)
+    assert fix(services()) == (f"chmod 0640 {file}" if services().user == root else
+                               f"chown root:{SERVICE_GROUP} {file} && chmod 0640 {file}")
+
+
+def test_the_fix_command_given_works_on_this_host(tmp_path: Path) -> None:
+    """Run as printed, the fix closes the file: where the units' group does not exist (no
+    package install), `chown root:mailsift` failed and left the Redis password readable by all."""
+    file = secret(tmp_path / "redis.pass", 0o644)
+    config = parse_config({"bayes": {"password_file": str(file)}}, "m.toml")
+    (opened,) = secrets_checks(config)
+    done = subprocess.run(["sh", "-c", opened.detail.partition("; fix: ")[2]], capture_output=True,
+                          text=True, timeout=10)
+    assert (done.returncode, done.stderr, oct(file.stat().st_mode & 0o777)) == (0, "", "0o640")
+    assert [check.detail for check in secrets_checks(config)] == [
+        "1 file(s) holding secrets, none readable or writable by other users, nor writable by "
+        "their group"]
