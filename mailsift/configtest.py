@@ -44,7 +44,7 @@ from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, u
 from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
 from mailsift.scanner import rule_paths
-from mailsift.secrets import exposure, services
+from mailsift.secrets import UNITS_ENVIRONMENT_FILE, exposure, services, systemd_reader
 from mailsift.web.server import EVERY_ADDRESS, WebError, check_users, configured_secret
 
 
@@ -109,15 +109,24 @@ def _tag_after(config: Config, others: list[str]) -> str:
 REDIS_SECTIONS = {"bayes": "store", "quarantine": "index", "outbound": "pause_store"}
 
 
-def secrets_checks(config: Config) -> list[Check]:
+# How a secrets line names the units' EnvironmentFile, which no config key names.
+UNITS_ENVIRONMENT_KEY = "EnvironmentFile= of the systemd units (not a config key)"
+
+
+def secrets_checks(config: Config, environment_file: str = UNITS_ENVIRONMENT_FILE) -> list[Check]:
     """A line for each file holding a secret that users other than the services' may read or
     change (`secrets.exposure`), naming its keys, its mode and the command that closes it; else
     one line saying so. A warning, not a failure: such a file worked before this check, and an
-    upgrade restarted once configtest passes (README) must not stop the milter over it."""
-    files = _secret_files(config)
+    upgrade restarted once configtest passes (README) must not stop the milter over it.
+
+    `environment_file` is the units' EnvironmentFile, checked when it exists: README has the
+    Redis password written there, and no config key names it, so a 0644 one went unsaid."""
+    files = _secret_files(config, environment_file)
     reader = services()
     warnings = [Check("secrets", True, f"{', '.join(keys)}: {problem}")
-                for file, keys in files.items() if (problem := exposure(file, reader))]
+                for file, keys in files.items()
+                if (problem := exposure(file, systemd_reader() if keys == [UNITS_ENVIRONMENT_KEY]
+                                        else reader))]
     if warnings:
         return warnings
     if not files:
@@ -127,11 +136,12 @@ def secrets_checks(config: Config) -> list[Check]:
                                    "writable by other users, nor writable by their group")]
 
 
-def _secret_files(config: Config) -> dict[str, list[str]]:
+def _secret_files(config: Config, environment_file: str) -> dict[str, list[str]]:
     """Each file the config names that holds a secret, with the keys naming it (one file often
-    serves bayes, quarantine and outbound alike), and the config file itself when it holds a
-    secret (`_held_in_config`). Without one it is left alone: it may be read by all, as packages
-    install configs, and warning about it would teach every site to skip this line."""
+    serves bayes, quarantine and outbound alike), the config file itself when it holds a
+    secret (`_held_in_config`), and the units' `environment_file` when there is one. A config
+    without a secret is left alone: it may be read by all, as packages install configs, and
+    warning about it would teach every site to skip this line."""
     named = [(f"{name}.{key}", getattr(getattr(config, name), key))
              for name in REDIS_SECTIONS for key in ("password_file", "tls_key_file")]
     named.append(("web.secret_file", config.web.secret_file))
@@ -139,6 +149,8 @@ def _secret_files(config: Config) -> dict[str, list[str]]:
     held = _held_in_config(config)
     if held:
         named.append((f"the config file, holding {' and '.join(held)}", config.source))
+    if Path(environment_file).exists():
+        named.append((UNITS_ENVIRONMENT_KEY, environment_file))
     files: dict[str, list[str]] = {}
     for key, file in named:
         if file:

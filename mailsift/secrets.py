@@ -20,6 +20,9 @@ URL_START = re.compile(r"\b[a-z][a-z0-9+.-]*:(/*)", re.IGNORECASE)
 QUOTES = "'\""
 SERVICE_USER = "mailsift"  # User= of the units in systemd/
 SERVICE_GROUP = "mailsift"  # Group= of the units in systemd/
+# EnvironmentFile= of the units in systemd/, where README has the Redis password written
+# (MAILSIFT_REDIS_PASSWORD). No config key names it: the units read it there whatever the config.
+UNITS_ENVIRONMENT_FILE = "/etc/mailsift/secrets.env"
 # What opens a secret file to more than the services: other users reading or changing it, or its
 # group changing it (README installs them `install -m 0640 -o root -g mailsift`).
 OPEN_BITS = stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP
@@ -63,6 +66,12 @@ def services() -> Services:
     if group is None and user is not None:
         group = _group_entry(user.pw_gid)
     return Services(user, group)
+
+
+def systemd_reader() -> Services:
+    """Who reads the units' EnvironmentFile: systemd itself, as root, before it starts a service
+    as its user; the services never read the file."""
+    return Services(_passwd_entry(0), _group_entry(0))
 
 
 def _passwd_entry(who: str | int) -> pwd.struct_passwd | None:

@@ -19,7 +19,14 @@ from mailsift.configtest import lists_check, rules_check, secrets_checks, web_ch
 from mailsift.host import host_name
 from mailsift.ownership import user_name
 from mailsift.rules.cf_parser import load_rule_files
-from mailsift.secrets import SERVICE_GROUP, Services, exposure, services
+from mailsift.secrets import (
+    SERVICE_GROUP,
+    SERVICE_USER,
+    UNITS_ENVIRONMENT_FILE,
+    Services,
+    exposure,
+    services,
+)
 from tests.support.cli import run_mailsift
 from tests.support.milter_process import to_toml
 from tests.support.redis_server import RedisServer
@@ -340,6 +347,9 @@ def test_the_web_check_says_where_the_digests_links_lead_when_no_user_could_open
     assert detail([admin]) == "127.0.0.1:8025"  # no user with addresses: no digest is sent
 
 
+# The units' EnvironmentFile where a test has none: a host's own /etc/mailsift/secrets.env
+# would otherwise add its line to the tests' (tests of it give their own).
+NO_ENVIRONMENT_FILE = "/nonexistent/mailsift/secrets.env"
 # Whose the files the tests make are: the user running them, and their group.
 OWNER = f"{user_name(os.geteuid())}:{grp.getgrgid(os.getegid()).gr_name}"
 
@@ -386,19 +396,19 @@ def test_secret_files_closed_to_other_users_give_one_ok_line(tmp_path: Path) -> 
             "outbound": {"password_file": str(password)},
             "dns": {"blocklists": [{"zone": "zen.dq.spamhaus.net", "access_key_file": str(key),
                                     "rule": "RCVD_IN_ZEN_DQS", "score": 3.0}]}}
-    closed = secrets_checks(parse_config(data, "m.toml"))
+    closed = secrets_checks(parse_config(data, "m.toml"), NO_ENVIRONMENT_FILE)
     assert [check.line() for check in closed] == [
         "secrets    ok   3 file(s) holding secrets, none readable or writable by other users, nor "
         "writable by their group"]
     key.chmod(0o606)
     tls_key.chmod(0o602)
     opened = [check.detail.partition(" is mode ")[::2] for check in
-              secrets_checks(parse_config(data, "m.toml"))]
+              secrets_checks(parse_config(data, "m.toml"), NO_ENVIRONMENT_FILE)]
     assert [(keys, why.partition("; fix: ")[0]) for keys, why in opened] == [
         (f"bayes.tls_key_file: {tls_key}", f"0602 ({OWNER}): other local users can change it"),
         (f"dns.blocklists.0.access_key_file: {key}",
          f"0606 ({OWNER}): other local users can read and change it")]
-    assert [check.line() for check in secrets_checks(parse_config({}, "m.toml"))] == [
+    assert [check.line() for check in secrets_checks(parse_config({}, "m.toml"), NO_ENVIRONMENT_FILE)] == [
         "secrets    ok   no secret files named (password_file, tls_key_file, web.secret_file, "
         "access_key_file)"]
 
@@ -416,7 +426,7 @@ def test_the_config_file_counts_as_a_secret_file_only_when_it_holds_a_secret(tmp
 
     def warned(data: dict[str, object]) -> list[str]:
         return [check.detail.partition(" is mode ")[0]
-                for check in secrets_checks(parse_config(data, str(path)))]
+                for check in secrets_checks(parse_config(data, str(path)), NO_ENVIRONMENT_FILE)]
 
     assert warned({"bayes": {"store": "redis://127.0.0.1:6379/0"}}) == [
         "no secret files named (password_file, tls_key_file, web.secret_file, access_key_file)"]
@@ -483,10 +493,36 @@ def test_the_fix_command_given_works_on_this_host(tmp_path: Path) -> None:
     package install), `chown root:mailsift` failed and left the Redis password readable by all."""
     file = secret(tmp_path / "redis.pass", 0o644)
     config = parse_config({"bayes": {"password_file": str(file)}}, "m.toml")
-    (opened,) = secrets_checks(config)
+    (opened,) = secrets_checks(config, NO_ENVIRONMENT_FILE)
     done = subprocess.run(["sh", "-c", opened.detail.partition("; fix: ")[2]], capture_output=True,
                           text=True, timeout=10)
     assert (done.returncode, done.stderr, oct(file.stat().st_mode & 0o777)) == (0, "", "0o640")
-    assert [check.detail for check in secrets_checks(config)] == [
+    assert [check.detail for check in secrets_checks(config, NO_ENVIRONMENT_FILE)] == [
         "1 file(s) holding secrets, none readable or writable by other users, nor writable by "
         "their group"]
+
+
+def test_the_units_secrets_env_is_checked_though_no_config_key_names_it(tmp_path: Path) -> None:
+    """README has the Redis password written in /etc/mailsift/secrets.env, the units'
+    EnvironmentFile, and only files the config names were checked: one left 0644 went unsaid.
+    It is read by systemd as root before the service starts, so its fix is the chmod alone."""
+    env = secret(tmp_path / "secrets.env", 0o644, "MAILSIFT_REDIS_PASSWORD='Secret-Pa55word'\n")
+    config = parse_config({}, "m.toml")
+    assert [check.line() for check in secrets_checks(config, str(env))] == [
+        f"secrets    ok   EnvironmentFile= of the systemd units (not a config key): {env} is mode "
+        f"0644 ({OWNER}): other local users can read it; fix: chmod 0640 {env}"]
+    env.chmod(0o600)
+    assert [check.detail for check in secrets_checks(config, str(env))] == [
+        "1 file(s) holding secrets, none readable or writable by other users, nor writable by "
+        "their group"]
+
+
+def test_configtest_takes_the_services_user_group_and_environment_file_from_the_units() -> None:
+    """No config key says who the services run as or where their environment file is: the
+    units do, and what configtest assumes must be what they say."""
+    units = sorted((Path(__file__).parents[1] / "systemd").glob("mailsift-*.service"))
+    said = {unit.name: tuple(line for line in unit.read_text().splitlines()
+                             if line.startswith(("User=", "Group=", "EnvironmentFile=")))
+            for unit in units}
+    assert len(units) >= 4 and said == dict.fromkeys(said, (
+        f"User={SERVICE_USER}", f"Group={SERVICE_GROUP}", f"EnvironmentFile=-{UNITS_ENVIRONMENT_FILE}"))
