@@ -277,6 +277,20 @@ def test_spam_above_reject_is_refused_with_configured_text(mta: Mta, milter: Mil
     assert mta.quarantined(milter, message_id) == []
 
 
+def test_the_gtube_test_message_gets_the_strongest_action_through_postfix(
+        mta: Mta, milter: MilterProcess) -> None:
+    """What an administrator sends first, to see the filter act: refused at the default
+    thresholds, quarantined where the recipient's policy says no_reject, as SpamAssassin and
+    rspamd users expect of the GTUBE line."""
+    gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+    raw, message_id = make_message(gtube, subject="Filter test")
+    assert mta.send(raw, BOB).reply == f"550 5.7.1 {REJECT_TEXT}"
+    raw, message_id = make_message(gtube, subject="Filter test", to=POSTMASTER)
+    assert mta.send(raw, POSTMASTER).accepted
+    [held] = mta.quarantined(milter, message_id)
+    assert [rule["name"] for rule in held.meta["rules"]][0] == "GTUBE_TEST_MESSAGE"
+
+
 def test_recipients_with_different_policies_each_get_their_own_outcome(
         mta: Mta, milter: MilterProcess) -> None:
     """Tag band: BOB gets it tagged, STRICT (quarantine from 20 on) has it quarantined."""

@@ -173,3 +173,22 @@ def test_a_full_redis_refuses_autolearn_but_bayes_keeps_scoring(
         f"Bayes autolearn refused, scoring goes on (redis at 127.0.0.1:{server.port}: "
         "OutOfMemoryError: command not allowed when used memory > 'maxmemory'. (Redis is full: "
         "raise maxmemory, or set maxmemory-policy volatile-lru so that old tokens make room))"]
+
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def test_the_gtube_test_message_is_spam_at_every_threshold_and_never_learned(
+        scanner: Scanner, bayes: BayesFilter) -> None:
+    """An administrator's test message scores far above any threshold, and teaching Bayes that
+    a colleague's ordinary wording (around the GTUBE line) is spam would be a mistake. Only the
+    standard line counts: the variants other filters take to force a milder action would let a
+    sender choose its own treatment."""
+    test_letter = HAM_MAIL.replace(b"\n\n", f"\n\nChecking the filter:\n{GTUBE}\n\n".encode(), 1)
+    msg, result = scored(scanner, test_letter)
+    assert "GTUBE_TEST_MESSAGE" in result.rule_names and rules_only_score(result) >= 1000
+    assert autolearn(msg, result, bayes, AutolearnConfig()) == "no"
+    assert bayes.store.totals() == Totals(0, 0)
+    for variant in ("Y" + GTUBE[1:], "A" + GTUBE[1:], GTUBE.replace("-", " ")):
+        _, result = scored(scanner, HAM_MAIL.replace(b"\n\n", f"\n\n{variant}\n\n".encode(), 1))
+        assert "GTUBE_TEST_MESSAGE" not in result.rule_names, variant
