@@ -43,8 +43,14 @@ from mailsift.rules.checks.sitelists import site_lists
 from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, unapplied_settings
 from mailsift.rules.model import LintItem, RuleSet
 from mailsift.rules.registry import load_checks
-from mailsift.scanner import rule_paths
-from mailsift.secrets import UNITS_ENVIRONMENT_FILE, exposure, services, systemd_reader
+from mailsift.scanner import SHIPPED_RULES, rule_paths
+from mailsift.secrets import (
+    UNITS_ENVIRONMENT_FILE,
+    exposure,
+    services,
+    systemd_reader,
+    writable_by_others,
+)
 from mailsift.web.server import EVERY_ADDRESS, WebError, check_users, configured_secret
 
 
@@ -127,6 +133,9 @@ def secrets_checks(config: Config, environment_file: str = UNITS_ENVIRONMENT_FIL
                 for file, keys in files.items()
                 if (problem := exposure(file, systemd_reader() if keys == [UNITS_ENVIRONMENT_KEY]
                                         else reader))]
+    warnings += [Check("secrets", True, f"{', '.join(keys)}: {problem}")
+                 for file, keys in _setting_files(config).items()
+                 if file not in files and (problem := writable_by_others(file))]
     if warnings:
         return warnings
     if not files:
@@ -156,6 +165,20 @@ def _secret_files(config: Config, environment_file: str) -> dict[str, list[str]]
         if file:
             files.setdefault(file, []).append(key)
     return files
+
+
+def _setting_files(config: Config) -> dict[str, list[str]]:
+    """The config file, and the rule files and folders the rules keys name (a folder's *.cf
+    files with it), by the key naming them: whoever may change one changes scores or adds a
+    welcome entry. `include` lines' files are not followed."""
+    named = {config.source: ["the config file"]}
+    for key, paths in (("rules.shipped", [SHIPPED_RULES] if config.rules.shipped else []),
+                       ("rules.paths", config.rules.paths), ("rules.local_cf", [config.rules.local_cf])):
+        for path in map(Path, paths):
+            for file in [path, *(sorted(path.glob("*.cf")) if path.is_dir() else [])]:
+                keys = named.setdefault(str(file), [])
+                keys += [key] if key not in keys else []
+    return named
 
 
 def _held_in_config(config: Config) -> list[str]:

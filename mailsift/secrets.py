@@ -97,16 +97,42 @@ def exposure(file: str, reader: Services) -> str | None:
     secret other users can read lets any local user (a hosting customer's shell, a web app's
     user) use the Redis or the DNS list, or forge a review UI session with the session secret;
     one they or its group can change lets them replace it."""
-    try:
-        found = os.stat(file)
-    except OSError:
-        return None
-    mode = stat.S_IMODE(found.st_mode)
-    if not stat.S_ISREG(found.st_mode) or not mode & OPEN_BITS:
+    found = _stat(file)
+    if found is None or not stat.S_ISREG(found.st_mode) or not found.st_mode & OPEN_BITS:
         return None
     group = _group_name(found.st_gid)
-    return (f"{file} is mode {mode:04o} ({user_name(found.st_uid)}:{group}): "
-            f"{_who_may(mode, group)}; fix: {_closing_command(file, found, reader)}")
+    return (f"{_mode_text(file, found, group)}: {_who_may(stat.S_IMODE(found.st_mode), group)}; "
+            f"fix: {_closing_command(file, found, reader)}")
+
+
+def writable_by_others(path: str) -> str | None:
+    """What lets every local user change a file or folder mailsift takes its settings from
+    (the config, rule files and the folders of them a key names), with the command that
+    closes it; None when nothing does. Whoever changes them changes scores, or adds a welcome
+    entry for their own spam. Only write counts: such files are no secret, and packages install
+    them readable by all. The mode bits alone count, not ACLs."""
+    found = _stat(path)
+    if found is None or not found.st_mode & stat.S_IWOTH:
+        return None
+    if stat.S_ISDIR(found.st_mode):
+        what = "add or replace files in it"
+    elif stat.S_ISREG(found.st_mode):
+        what = "change it"
+    else:
+        return None
+    return (f"{_mode_text(path, found, _group_name(found.st_gid))}: other local users can {what}; "
+            f"fix: chmod o-w {shlex.quote(path)}")
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _mode_text(path: str, found: os.stat_result, group: str) -> str:
+    return f"{path} is mode {stat.S_IMODE(found.st_mode):04o} ({user_name(found.st_uid)}:{group})"
 
 
 def _who_may(mode: int, group: str) -> str:

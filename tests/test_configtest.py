@@ -526,3 +526,29 @@ def test_configtest_takes_the_services_user_group_and_environment_file_from_the_
             for unit in units}
     assert len(units) >= 4 and said == dict.fromkeys(said, (
         f"User={SERVICE_USER}", f"Group={SERVICE_GROUP}", f"EnvironmentFile=-{UNITS_ENVIRONMENT_FILE}"))
+
+
+def test_config_and_rule_files_every_user_may_change_are_named_with_the_fix(tmp_path: Path) -> None:
+    """Anyone on the host who may write the config, a rule file or a folder of them changes
+    scores or adds a welcome entry for their own spam, and configtest said nothing. Write is
+    what counts for them (read is not: they hold no secret), and `chmod o-w` closes it."""
+    rules = tmp_path / "rules.d"
+    rules.mkdir()
+    site = secret(rules / "site.cf", 0o666, "score MISSING_DATE 2.0\n")
+    closed = secret(rules / "closed.cf", 0o644, "score MISSING_DATE 2.0\n")
+    local = secret(tmp_path / "local.cf", 0o646, "score MISSING_DATE 2.0\n")
+    path = secret(tmp_path / "mailsift.toml", 0o666, "# no secret here\n")
+    rules.chmod(0o1777)
+    config = parse_config({"rules": {"paths": [str(rules)], "local_cf": str(local)}}, str(path))
+    assert [check.line() for check in secrets_checks(config, NO_ENVIRONMENT_FILE)] == [
+        f"secrets    ok   {key}: {file} is mode {mode} ({OWNER}): other local users can {what}; "
+        f"fix: chmod o-w {file}" for key, file, mode, what in (
+            ("the config file", path, "0666", "change it"),
+            ("rules.paths", rules, "1777", "add or replace files in it"),
+            ("rules.paths", site, "0666", "change it"),
+            ("rules.local_cf", local, "0646", "change it"))]
+    assert oct(closed.stat().st_mode & 0o777) == "0o644"  # readable by all is no news
+    for check in secrets_checks(config, NO_ENVIRONMENT_FILE):
+        subprocess.run(["sh", "-c", check.detail.partition("; fix: ")[2]], check=True, timeout=10)
+    assert [check.detail for check in secrets_checks(config, NO_ENVIRONMENT_FILE)] == [
+        "no secret files named (password_file, tls_key_file, web.secret_file, access_key_file)"]
