@@ -23,7 +23,14 @@ from redis.connection import parse_url
 from mailsift.analysis.relays import NOT_PUBLIC, trusted_networks
 from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import StoreError
-from mailsift.config import REDIS_SCHEMES, Config, DnsConfig, DnsList, split_host_port
+from mailsift.config import (
+    KEYED_ZONE_SUFFIXES,
+    REDIS_SCHEMES,
+    Config,
+    DnsConfig,
+    DnsList,
+    split_host_port,
+)
 from mailsift.host import is_loopback_name
 from mailsift.milter.postfix import (
     PostconfError,
@@ -423,7 +430,7 @@ def dns_checks(config: Config) -> list[Check]:
     silently never hit, the last hits every message."""
     if not config.dns.enabled:
         return [Check("dns", True, "off (dns.enabled = false)")]
-    lists = all_lists(config.dns)
+    lists = all_lists(config.dns)  # in the order of _dns_lists
     resolver, *points = asyncio.run(_ask_test_points(config.dns, lists))
     if resolver.outcome is Outcome.TIMEOUT:
         return [Check("dns", False, _silent_resolver(config.dns))]
@@ -431,12 +438,29 @@ def dns_checks(config: Config) -> list[Check]:
         return [Check("dns", True, "on; no DNS lists configured")]
     answers = iter(points)
     checks = []
-    for entry in lists:
+    for where, entry in _dns_lists(config):
         check = _list_check(entry, next(answers), next(answers), config.dns.timeout)
         if _asks_ipv6(entry):
             check = _ipv6_check(entry, check, next(answers), next(answers))
-        checks.append(_key_advice(entry, check))
+        checks.append(_keyless(where, entry) or _key_advice(entry, check))
     return checks
+
+
+def _keyless(where: str, entry: DnsList) -> Check | None:
+    """A failure for a list under Spamhaus DQS or Abusix (`KEYED_ZONE_SUFFIXES`) given no access
+    key: those operators answer only queries made under a customer's key, and without one with
+    an error code or nothing, so the list never hits and no log line says why. Whatever its test
+    point gave, the missing key is what to fix; it fails as a list that refuses us or a
+    mistyped zone fails (mail flows, the list is of no use). None for any other list."""
+    zone = entry.zone.lower().rstrip(".")
+    suffix = next((suffix for suffix in KEYED_ZONE_SUFFIXES
+                   if zone == suffix or zone.endswith(f".{suffix}")), None)
+    if suffix is None or entry.query_zone != entry.zone:
+        return None
+    return Check("dnslist", False, f"{entry.zone}: no access key ({where}.access_key_file is empty "
+                 f"and zone holds none): lists under {suffix} answer only queries made under your "
+                 f"key, so this one never hits; write the key alone into a file named by "
+                 f"{where}.access_key_file (README: Network checks)")
 
 
 def _key_advice(entry: DnsList, check: Check) -> Check:

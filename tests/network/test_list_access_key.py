@@ -151,3 +151,27 @@ def test_a_key_is_told_apart_only_in_the_zones_whose_form_says_where_it_is() -> 
     for zone in (DQS_ZONE, "b.barracudacentral.org", f"{ACCESS_KEY}.{KEYED_ZONE}",
                  f"x.{ACCESS_KEY}.{DQS_ZONE}"):
         assert written_key(zone) == ("", zone)
+
+
+def test_configtest_fails_a_dqs_or_abusix_list_given_no_access_key(
+        test_dns: DnsFixture, tmp_path: Path) -> None:
+    """Spamhaus DQS and Abusix answer only queries made under a customer's key: a list of
+    theirs configured without one (no access_key_file, none written in zone) never hits, and
+    configtest blamed the resolver ("does not reach the list"). It names the missing key."""
+    config = parse_config(_config(
+        test_dns,
+        {"zone": DQS_ZONE, "rule": "DQS", "score": 1.0},
+        {"zone": "combined.mail.abusix.zone", "rule": "ABUSIX", "score": 1.0, "ipv6": False},
+        {"zone": DQS_ZONE, "access_key_file": _key_file(tmp_path), "rule": "DQS_KEYED",
+         "score": 1.0, "ipv6": False}), "test")
+    assert [(c.ok, c.detail) for c in dns_checks(config)] == [
+        (False, f"{DQS_ZONE}: no access key (dns.blocklists.0.access_key_file is empty and zone "
+                "holds none): lists under dq.spamhaus.net answer only queries made under your key, "
+                "so this one never hits; write the key alone into a file named by "
+                "dns.blocklists.0.access_key_file (README: Network checks)"),
+        (False, "combined.mail.abusix.zone: no access key (dns.blocklists.1.access_key_file is "
+                "empty and zone holds none): lists under mail.abusix.zone answer only queries made "
+                "under your key, so this one never hits; write the key alone into a file named by "
+                "dns.blocklists.1.access_key_file (README: Network checks)"),
+        (True, f"{DQS_ZONE}: test point listed (127.0.0.2); rule DQS_KEYED"),
+    ]
