@@ -22,7 +22,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from mailsift.config import host_port
-from mailsift.secrets import REDIS_PASSWORD_ENV, masked_urls
+from mailsift.secrets import REDIS_PASSWORD_ENV, UNITS_ENVIRONMENT_FILE, masked_urls
 
 # What a failed call may raise: redis-py raises RedisClusterException, which is not a
 # RedisError, when no node of a cluster answers or the slot map is incomplete.
@@ -33,7 +33,7 @@ REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 # unit's EnvironmentFile (root-only, read by systemd before it drops to the mailsift user).
 NO_PASSWORD = (f"the server wants a password and none was given (password_file in the config section "
                f"of this Redis, or ${REDIS_PASSWORD_ENV}, which the systemd units read from "
-               f"/etc/mailsift/secrets.env: a command run by hand needs it too)")
+               f"{UNITS_ENVIRONMENT_FILE}: a command run by hand needs it too)")
 # Keys a SCAN call looks at, and so what a pipeline of its findings carries: a Redis the milter
 # hosts share holds the Bayes tokens too, so a command must not walk it in one go.
 SCAN_COUNT = 1000
