@@ -55,6 +55,10 @@ COMPARED_MARK = "index:recipients-compared"
 # shown to admins only, as before the filing existed. Covering that would take days of margin.
 REFILE_MARGIN = timedelta(hours=1)
 REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognise the pattern
+# The state of a message whose release began and was not recorded as done or failed since: the
+# send may have happened (review.release). Its record's "releasing" maps each address of that
+# release to when it began and who began it.
+RELEASING = "releasing"
 NOT_AN_ENTRY = ("not an address or domain; write an address (friend@example.com) or a domain "
                 "(example.com, which covers its subdomains)")
 

@@ -26,8 +26,9 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, Outcome, StoreDamaged, StoreError
 from mailsift.config import Config, split_host_port
 from mailsift.quarantine.local import UNREADABLE
-from mailsift.quarantine.model import Purged, QuarantineError, ServerFailed, now
+from mailsift.quarantine.model import RELEASING, Purged, QuarantineError, ServerFailed, event, now
 from mailsift.quarantine.store import QuarantineStore
+from mailsift.quarantine.text import UNRECORDED, unsure_releases
 
 log = logging.getLogger("mailsift.quarantine")
 
@@ -79,14 +80,25 @@ def _utf8_header(raw: bytes) -> bool:
 
 
 class AlreadyReleased(QuarantineError):
-    """Every recipient asked for had the message released before: nothing was sent. The text
-    names `--again`, the command's way to send one more; the web UI, which has none, words
-    it from `recipients`."""
+    """Every recipient asked for had the message released before, or may have had (a release
+    that began and was not recorded: `unsure`, see `release`): nothing was sent. The text names
+    `--again`, the command's way to send one more; the web UI, which has none, words it from
+    `recipients` and `unsure`."""
 
-    def __init__(self, message_id: str, recipients: list[str]) -> None:
-        super().__init__(f"message {message_id} was already released to {', '.join(recipients)} "
-                         "(release again on purpose: --again)")
+    def __init__(self, message_id: str, recipients: list[str], record: dict[str, Any]) -> None:
         self.recipients = recipients
+        self.unsure = {a: t for a, t in (record.get("releasing") or {}).items() if a in recipients}
+        was = "was " if self.unsure.keys() != set(recipients) else ""
+        super().__init__(f"message {message_id} {was}{self.before()} (release again on purpose: "
+                         "--again)")
+
+    def before(self) -> str:
+        """Whom it was released to, and whom a release not recorded may have reached."""
+        released = [r for r in self.recipients if r not in self.unsure]
+        said = [f"already released to {', '.join(released)}"] if released else []
+        if self.unsure:
+            said.append(f"{unsure_releases({'releasing': self.unsure})}: {UNRECORDED}")
+        return " and ".join(said)
 
 
 def release(config: Config, store: QuarantineStore, message_id: str, user: str,
@@ -95,21 +107,86 @@ def release(config: Config, store: QuarantineStore, message_id: str, user: str,
 
     A recipient it was released to before is skipped: a double click, a bulk release over a page
     that shows released mail, or a retried command each delivered another copy. `again` sends
-    one more on purpose. Releases in one process take turns, so two clicks cannot both pass."""
+    one more on purpose. Releases in one process take turns, so two clicks cannot both pass.
+
+    The release is recorded before the message is handed over (state RELEASING, and to whom,
+    when and by whom it began) and its outcome after. It was recorded after only: when the index
+    failed in between (Redis down, SQLite locked past its busy timeout, the process killed), the
+    mail had gone out and the message still read "held", so the next release (an admin releasing
+    the list again after the outage) sent every recipient another copy. A recipient of a release
+    left so "may have been released" (text.unsure_releases) and is skipped as a released one is,
+    until `again`. A send that fails withdraws its record; if the index fails then too, the
+    message says "may have been" of mail that never went, which costs a deliberate `--again`,
+    never a duplicate."""
     with _RELEASING:
         record = store.meta(message_id)
-        before = record.get("released_to", [])
         wanted = to or record["recipients"]
-        recipients = wanted if again else [r for r in wanted if r not in before]
+        if again:
+            recipients = wanted
+        else:
+            recipients = [r for r in wanted if r not in {*record.get("released_to", []),
+                                                         *(record.get("releasing") or {})}]
         if not recipients:
-            raise AlreadyReleased(message_id, wanted)
-        refused = smtp_send(config.quarantine.release_via, record["mail_from"], recipients,
-                            store.raw(message_id))
+            raise AlreadyReleased(message_id, wanted, record)
+        raw = store.raw(message_id)  # before the intent: a deleted message has none to record
+        store.change(message_id, lambda r: _begin(r, user, recipients))
+        try:
+            refused = smtp_send(config.quarantine.release_via, record["mail_from"], recipients, raw)
+        except QuarantineError:
+            _withdraw(store, message_id, recipients)
+            raise
         delivered = [r for r in recipients if r not in refused]
-        store.log(message_id, user, "released", "to " + ", ".join(delivered), state="released",
-                  changes={"released_to": sorted({*before, *delivered})})
+        _record_outcome(store, message_id, user, recipients, delivered)
     log.info("%s: released to %s by %s", message_id, ",".join(delivered), user)
     return delivered
+
+
+def _begin(record: dict[str, Any], user: str, recipients: list[str]) -> None:
+    """Record a release about to be sent (see `release`)."""
+    began = {"time": now().isoformat(timespec="seconds"), "by": user}
+    record["releasing"] = {**(record.get("releasing") or {}), **dict.fromkeys(recipients, began)}
+    record["state"] = RELEASING
+
+
+def _settle(record: dict[str, Any], recipients: list[str]) -> None:
+    """Close the release to `recipients`: what it did is recorded (or it failed); the state is
+    what it would be without it, unless another release is still open."""
+    releasing = {a: t for a, t in (record.get("releasing") or {}).items() if a not in recipients}
+    record.pop("releasing", None)
+    if releasing:
+        record["releasing"] = releasing
+    if record["state"] == RELEASING:  # not "deleted": a delete meanwhile stands
+        released = any(e.get("action") == "released" for e in record.get("events", []))
+        record["state"] = RELEASING if releasing else "released" if released else "held"
+
+
+def _record_outcome(store: QuarantineStore, message_id: str, user: str, recipients: list[str],
+                    delivered: list[str]) -> None:
+    """Record a release sent: its history line, `released_to`, and its open record closed. If
+    the index fails here, the message stays "may have been released" and the log says what went."""
+    def released(record: dict[str, Any]) -> None:
+        record["events"] = [*record.get("events", []),
+                            event(user, "released", "to " + ", ".join(delivered))]
+        record["released_to"] = sorted({*record.get("released_to", []), *delivered})
+        _settle(record, recipients)
+
+    try:
+        store.change(message_id, released)
+    except QuarantineError as exc:
+        log.warning("%s: released to %s by %s, but the quarantine index could not record it "
+                    "(%s): the message shows as may have been released", message_id,
+                    ",".join(delivered) or "nobody", user, exc)
+        raise
+
+
+def _withdraw(store: QuarantineStore, message_id: str, recipients: list[str]) -> None:
+    """Take back the record of a release whose send failed (the caller raises its error)."""
+    try:
+        store.change(message_id, lambda r: _settle(r, recipients))
+    except QuarantineError as exc:
+        log.warning("%s: not released to %s (the send failed), but the quarantine index could not "
+                    "record that (%s): the message shows as may have been released",
+                    message_id, ",".join(recipients), exc)
 
 
 def delete(store: QuarantineStore, message_id: str, user: str) -> None:

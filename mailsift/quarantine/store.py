@@ -9,6 +9,7 @@ recipients only after `put` has returned, so a failure here never loses mail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,11 +86,19 @@ class QuarantineStore:
             state: str | None = None, changes: dict[str, Any] | None = None) -> dict[str, Any]:
         """Append to the message's history (and change its state and any `changes` fields);
         returns the new record."""
+        def logged(record: dict[str, Any]) -> None:
+            record["events"] = [*record.get("events", []), event(user, action, detail)]
+            if state is not None:
+                record["state"] = state
+            record.update(changes or {})
+
+        return self.change(message_id, logged)
+
+    def change(self, message_id: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Store the record as `edit` changes it, read just before: what another process added
+        meanwhile (a learning's event) is kept. Returns the new record."""
         record = self.backend.record(message_id)
-        record["events"] = [*record.get("events", []), event(user, action, detail)]
-        if state is not None:
-            record["state"] = state
-        record.update(changes or {})
+        edit(record)
         self.backend.update(message_id, record)
         return record
 

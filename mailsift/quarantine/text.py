@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailsift.analysis.relays import client_text
-from mailsift.quarantine.model import rule_rows
+from mailsift.quarantine.model import RELEASING, rule_rows
 from mailsift.report import score_table, with_evidence
 
 RELATIVE = re.compile(r"^(\d+)([dh])$")
@@ -16,6 +16,11 @@ SENDER_WIDTH = 28
 
 
 SINCE_FORMS = "7d, 12h, 2024-05-01 or an ISO time"  # what parse_since reads, for its users
+# The state a list shows for a message whose release began and was never recorded as done or
+# failed (review.release): "released" with a doubt, in the list's own word for released mail.
+MAYBE_RELEASED = "released?"
+UNRECORDED = ("it began, and the quarantine index failed or the release was stopped before it "
+              "recorded whether the mail was sent")
 
 
 def parse_since(value: str) -> datetime:
@@ -40,20 +45,41 @@ def short_time(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def state_word(record: dict[str, Any]) -> str:
+    """A message's state in one word, for the lists: MAYBE_RELEASED for one whose release was
+    not recorded (see `unsure_releases`)."""
+    return MAYBE_RELEASED if record["state"] == RELEASING else str(record["state"])
+
+
+def unsure_releases(record: dict[str, Any]) -> str:
+    """What a record left "releasing" says: "may have been released at 2024-05-01 10:00 UTC to
+    jane@example.org (by admin)", one clause per release that began ('' when none is open).
+    It said "held", and the next release sent every recipient another copy."""
+    began: dict[tuple[str, str], list[str]] = {}
+    for address, attempt in (record.get("releasing") or {}).items():
+        began.setdefault((attempt["time"], attempt["by"]), []).append(address)
+    return "; ".join(f"may have been released at {short_time(when)} UTC to {', '.join(to)} (by {by})"
+                     for (when, by), to in sorted(began.items()))
+
+
 def list_text(records: list[dict[str, Any]], total: int, page: int, pages: int) -> str:
-    """The list, then a line saying which page this is and what to type for the next one."""
-    rows = [f"{'ID':<22}  {'Time (UTC)':<16}  {'Score':>6}  {'State':<8}  "
+    """The list, then a line saying which page this is and what to type for the next one, and
+    what MAYBE_RELEASED means when a row says it."""
+    rows = [f"{'ID':<22}  {'Time (UTC)':<16}  {'Score':>6}  {'State':<9}  "
             f"{'From':<{SENDER_WIDTH}}  Subject"]
     for r in records:
         sender = r.get("from") or r.get("mail_from") or "<>"
-        rows.append(f"{r['id']:<22}  {short_time(r['time']):<16}  {r['score']:6.1f}  {r['state']:<8}  "
-                    f"{_cut(sender, SENDER_WIDTH):<{SENDER_WIDTH}}  "
+        rows.append(f"{r['id']:<22}  {short_time(r['time']):<16}  {r['score']:6.1f}  "
+                    f"{state_word(r):<9}  {_cut(sender, SENDER_WIDTH):<{SENDER_WIDTH}}  "
                     f"{_cut(r.get('subject') or '(no subject)', SUBJECT_WIDTH)}")
     footer = f"{len(records)} of {total} message(s)"
     if pages > 1 or page > pages:  # past the last page too: "0 of 3 message(s)" alone said not why
         footer += f", page {page} of {pages}"
     if page < pages:
         footer += f"; next: --page {page + 1} (every one: --all)"
+    if any(r["state"] == RELEASING for r in records):
+        footer += (f"\n{MAYBE_RELEASED}: may have been released: {UNRECORDED}; `quarantine show ID` "
+                   "says when and to whom")
     return "\n".join([*rows, footer])
 
 
@@ -61,7 +87,8 @@ def show_text(r: dict[str, Any]) -> str:
     """One message for `quarantine show`. The score line names the action only: the stored reason
     ("score 11.0 (required 5.0): RULES") repeats the score beside it and the rules below."""
     lines = [
-        f"Id:          {r['id']}   ({r['state']})",
+        f"Id:          {r['id']}   ({state_word(r)})",
+        *_unsure_line(r),
         f"Arrived:     {short_time(r['time'])} UTC on {r.get('host', '-')}, "
         f"queue id {r.get('queue_id', '-')}",
         f"Client:      {client_text(r.get('client_name') or '', r.get('client_ip') or '')} "
@@ -79,3 +106,12 @@ def show_text(r: dict[str, Any]) -> str:
                for e in r.get("events", [])]
     lines += ["", "History:", *(history or ["  (nothing done yet)"])]
     return "\n".join(lines)
+
+
+def _unsure_line(record: dict[str, Any]) -> list[str]:
+    """`show`'s line for a release that was not recorded, with the way to send another copy."""
+    unsure = unsure_releases(record)
+    if not unsure:
+        return []
+    return [f"Released?:   {unsure[0].upper()}{unsure[1:]}: {UNRECORDED}; to send another copy: "
+            f"mailsift quarantine release {record['id']} --again"]

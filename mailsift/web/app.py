@@ -46,6 +46,7 @@ from mailsift.quarantine import review
 from mailsift.quarantine.model import (
     LIST_KINDS,
     MAX_PAGE,
+    RELEASING,
     SORT_KEYS,
     IndexUnavailable,
     QuarantineError,
@@ -60,7 +61,7 @@ from mailsift.quarantine.model import (
     valid_id,
 )
 from mailsift.quarantine.store import QuarantineStore
-from mailsift.quarantine.text import SINCE_FORMS, parse_since
+from mailsift.quarantine.text import SINCE_FORMS, UNRECORDED, parse_since, unsure_releases
 from mailsift.report import score_text
 from mailsift.web import stats
 from mailsift.web.auth import (
@@ -195,6 +196,9 @@ class Pages:
         env.globals["client_text"] = client_text  # the client as the milter's log names it
         env.filters["as_written"] = unicode_address  # a list entry as its user knows the domain
         env.filters["problem"] = entry_problem  # why an entry an older version stored matches nothing
+        env.filters["state"] = _state  # the list's State column
+        env.filters["unsure"] = unsure_releases  # a release not recorded, on the message page
+        env.globals["unrecorded"] = UNRECORDED
         self.templates = Jinja2Templates(env=env)
 
     # --- session, CSRF, rendering -----------------------------------------------------------
@@ -511,7 +515,7 @@ class Pages:
         except review.AlreadyReleased as exc:
             again = (f" (one more copy: mailsift quarantine release {record['id']} --again)"
                      if viewer.admin else "")
-            said = f"already released to {', '.join(exc.recipients)}; not sent again{again}"
+            said = f"{exc.before()}; not sent again{again}"
             if learning:
                 return f"{said[0].upper()}{said[1:]}.", False
             raise QuarantineError(said) from None
@@ -742,6 +746,12 @@ def _as_entry(stored: str) -> str:
         return list_entry(stored)
     except ValueError:
         return ""
+
+
+def _state(record: dict[str, Any]) -> str:
+    """A message's state in the list: "may have been released" for a release that was not
+    recorded (review.release; the message page says when, to whom and why)."""
+    return "may have been released" if record["state"] == RELEASING else str(record["state"])
 
 
 def _allowed(viewer: Viewer) -> dict[str, str]:

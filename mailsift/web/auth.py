@@ -84,14 +84,16 @@ class Viewer:
 
     def shown(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record as this viewer may read it. A user sees only their own addresses among
-        the recipients, and what others did to the message without its detail ("released to
-        ADDRESSES"): the other recipients may have been Bcc'd, or be another customer."""
+        the recipients (and among those a release not recorded may have gone to), and what
+        others did to the message without its detail ("released to ADDRESSES"): the other
+        recipients may have been Bcc'd, or be another customer."""
         if self.admin:
             return record
         events = [e if e.get("user") == self.name else {**e, "detail": ""}
                   for e in record.get("events", [])]
         own = [a for a in record.get("recipients", []) if self.owns(a)]
-        return {**record, "recipients": own, "events": events}
+        releasing = {a: t for a, t in (record.get("releasing") or {}).items() if self.owns(a)}
+        return {**record, "recipients": own, "events": events, "releasing": releasing}
 
     def release_to(self, record: dict[str, object]) -> list[str] | None:
         """Where a release by this viewer goes: every recipient (admin), else only their own."""

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import threading
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from mailsift.config import parse_config
+from mailsift.quarantine import review
 from mailsift.quarantine.model import QuarantineError, Query
 from mailsift.quarantine.store import QuarantineStore
+from mailsift.quarantine.text import list_text, show_text
 from tests.quarantine.conftest import make_message, make_meta
+from tests.support.ports import LOOPBACK
+from tests.support.sink import Received, SmtpSink
 
 WINDOWS_1251 = (b"From: =?windows-1251?B?z+Xy8A==?= <petr@example.ru>\r\nTo: jane@example.org\r\n"
                 b"Subject: =?windows-1251?B?z/Du4uXw6uA=?=\r\nContent-Type: text/plain; "
@@ -201,3 +211,53 @@ def test_equals_are_listed_newest_first_on_every_backend(store: QuarantineStore)
             pages = [store.search(Query(sort=sort, descending=descending, offset=offset,
                                         limit=3))[0] for offset in (0, 3, 6)]
             assert [r["id"] for page in pages for r in page] == expected, (sort, descending)
+
+
+def test_a_release_killed_after_sending_may_have_been_released_and_needs_again(
+        store: QuarantineStore, tmp_path: Path) -> None:
+    """The releasing process is killed while Postfix takes the message (the sink holds its
+    DATA): the mail went out, and its record was never written. It read "held", and the next
+    release (an admin releasing the list again) sent Jane a second copy. Now the release is
+    recorded before it is sent: the message reads "may have been released", list and show say
+    so, and only --again sends another copy, after which it reads "released"."""
+    held = store.put(make_message(), make_meta(["jane@example.org", "bob@example.org"]))
+    releaser: list[int] = []
+    forked = threading.Event()
+
+    def kill_the_releaser(received: Received) -> None:
+        if forked.wait(10) and releaser:
+            os.kill(releaser.pop(), signal.SIGKILL)
+
+    with SmtpSink(on_receive=kill_the_releaser) as sink:
+        config = parse_config({"quarantine": {"dir": str(tmp_path / "q"),
+                                              "release_via": f"{LOOPBACK}:{sink.port}"}}, "test")
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child, which the sink kills
+            try:
+                review.release(config, store, held, "admin", ["jane@example.org"])
+            finally:
+                os._exit(0)
+        releaser.append(child)
+        forked.set()
+        assert os.waitpid(child, 0)[1] == signal.SIGKILL
+        [listed], _ = store.search(Query())
+        assert listed["state"] == store.meta(held)["state"] == "releasing"
+        assert "  released?  " in list_text([listed], 1, 1, 1)
+        unsure = (r"may have been released at \d{4}-\d\d-\d\d \d\d:\d\d UTC to jane@example\.org "
+                  r"\(by admin\): it began, and the quarantine index failed or the release was "
+                  r"stopped before it recorded whether the mail was sent")
+        assert re.search(rf"^Released\?:   M{unsure[1:]}; to send another copy: mailsift "
+                         rf"quarantine release {held} --again$", show_text(listed), re.M)
+        with pytest.raises(review.AlreadyReleased, match=rf"^message {held} {unsure} \(release "
+                           r"again on purpose: --again\)$"):
+            review.release(config, store, held, "admin", ["jane@example.org"])
+        assert review.release(config, store, held, "admin") == ["bob@example.org"]
+        assert store.meta(held)["state"] == "releasing"  # Jane's copy is still unsure
+        assert review.release(config, store, held, "admin", ["jane@example.org"],
+                              again=True) == ["jane@example.org"]
+        assert [m.recipients for m in sink.messages] == [
+            ("jane@example.org",), ("bob@example.org",), ("jane@example.org",)]
+    record = store.meta(held)
+    assert (record["state"], record["released_to"]) == ("released", ["bob@example.org",
+                                                                     "jane@example.org"])
+    assert "releasing" not in record and store.search(Query())[0][0]["state"] == "released"

@@ -129,7 +129,7 @@ def test_a_bulk_action_the_index_fails_part_way_says_what_it_did_and_what_not(
     they were in. Here the index goes down while the second of four messages is delivered (sent,
     its release not recorded): the report says the first was released, the second may be done
     without its history saying so, and the last two were not tried; one warning gives the reason
-    and those ids."""
+    and those ids, one before it what went out unrecorded."""
     server = RedisServer(tmp_path / "redis")
 
     def stop_at_the_second(received: object) -> None:
@@ -147,6 +147,8 @@ def test_a_bulk_action_the_index_fails_part_way_says_what_it_did_and_what_not(
         f"Not tried (stopped at the failure above): {ids[2]}, {ids[3]}"]
     down = index_down(server)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"{ids[1]}: released to bob@example.org by admin, but the quarantine index could not "
+        f"record it ({down}): the message shows as may have been released",
         f"user=admin action=release stopped at id={ids[1]} after 1 done; not tried: {ids[2]}, "
         f"{ids[3]}: {down}", f"GET /: {down}"]
 
@@ -172,6 +174,56 @@ def test_a_bulk_action_the_index_fails_between_messages_says_the_next_was_not_do
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING][-2] == (
         f"user=admin action=release stopped at id={ids[1]} after 0 done; not tried: {ids[2]}, "
         f"{ids[3]}: {index_down(server)}")
+
+
+def test_a_release_sent_while_the_index_went_down_may_have_been_released_and_is_not_sent_again(
+        tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """The index (a Redis that keeps snapshots) goes down while the release port takes the
+    message: it went out, and its record was never written. After the restart it read "held",
+    and an admin releasing the list again after the outage sent every recipient another copy.
+    Now the list and the message page say it may have been released (when, to whom: a user
+    her own address only), and a release sends nothing and says why; the admin is told the
+    command that sends another copy."""
+    server = RedisServer(tmp_path / "redis")
+
+    def stop_the_index(received: object) -> None:
+        with server.client() as redis:
+            redis.save()  # what the index holds now, the release's record of its start, is kept
+        server.stop()
+
+    with SmtpSink(on_receive=stop_the_index) as sink:
+        config = parse_config(web_config(tmp_path, password_hashes, quarantine={
+            "index": server.url, "release_via": f"127.0.0.1:{sink.port}"}), "test")
+        store = open_quarantine(config.quarantine)
+        held = store.put(make_message(), make_meta(["jane@example.org", "bob@example.org"]))
+        with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+            token = log_in(client, "admin")
+            assert client.post(f"/message/{held}", data={"csrf": token, "action": "release"}
+                               ).status_code == 503
+            server.start()
+            sink.on_receive = None
+            assert "<td>may have been released</td>" in client.get("/").text
+            unsure = (r"May have been released at \d{4}-\d\d-\d\d \d\d:\d\d UTC to TO \(by "
+                      r"admin\): it began, and the quarantine index failed or the release was "
+                      r"stopped before it recorded whether the mail was sent")
+            everyone = unsure.replace("TO", r"jane@example\.org, bob@example\.org")
+            assert re.search(f"<dd>{everyone[0].lower()}{everyone[1:]}; to send another copy: "
+                             f"<code>mailsift quarantine release {held} --again</code></dd>",
+                             client.get(f"/message/{held}").text)
+            client.post("/bulk", data={"csrf": token, "action": "release", "ids": [held]})
+            assert re.fullmatch(rf"Not done \({everyone[0].lower()}{everyone[1:]}; not sent again "
+                                rf"\(one more copy: mailsift quarantine release {held} --again\)\): "
+                                "“Cheap pills”", flash_details(client.get("/").text)[0])
+            token = log_in(client, "jane")
+            page = client.get(f"/message/{held}").text
+            janes = unsure.replace("TO", r"jane@example\.org")
+            assert re.search(f"<dd>{janes[0].lower()}{janes[1:]}</dd>", page)
+            assert "bob@" not in page
+            client.post(f"/message/{held}", data={"csrf": token, "action": "release"})
+            assert re.fullmatch(f"{held}: {janes[0].lower()}{janes[1:]}; not sent again",
+                                flash_of(client.get(f"/message/{held}").text))
+        assert len(sink.messages) == 1
+    server.stop()
 
 
 def bulk_release_in(tmp_path: Path, password_hashes: dict[str, str], server: RedisServer,
