@@ -85,6 +85,12 @@ class ServerFailed(QuarantineError):
     customer) to see."""
 
 
+class Refused(ServerFailed):
+    """The release port answered and refused this message (its sender, a recipient, its size or
+    content, an SMTPUTF8 it needs and the port does not offer): another message may well pass,
+    where a server that does not answer fails every one."""
+
+
 class IndexUnavailable(ServerFailed):
     """The shared index's Redis failed (down, hung, refused the command): no answer about any
     message, which the web UI must not show as "no such message"."""

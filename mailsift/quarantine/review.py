@@ -26,7 +26,15 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import Label, Outcome, StoreDamaged, StoreError
 from mailsift.config import Config, split_host_port
 from mailsift.quarantine.local import UNREADABLE
-from mailsift.quarantine.model import RELEASING, Purged, QuarantineError, ServerFailed, event, now
+from mailsift.quarantine.model import (
+    RELEASING,
+    Purged,
+    QuarantineError,
+    Refused,
+    ServerFailed,
+    event,
+    now,
+)
 from mailsift.quarantine.store import QuarantineStore
 from mailsift.quarantine.text import UNRECORDED, unsure_releases
 
@@ -39,7 +47,8 @@ _RELEASING = threading.Lock()
 
 
 def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[str, Any]:
-    """Hand bytes to an SMTP server unchanged (only dot-stuffed); returns refused recipients."""
+    """Hand bytes to an SMTP server unchanged (only dot-stuffed); returns refused recipients.
+    Refused when the server answered and refused this message, ServerFailed when it failed."""
     host, port = split_host_port(via, default_port=25)
     international = next((a for a in (sender, *recipients) if not a.isascii()), None)
     try:
@@ -48,18 +57,27 @@ def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[
             options = ["BODY=8BITMIME"] if not raw.isascii() and smtp.has_extn("8bitmime") else []
             if international is not None:  # without SMTPUTF8 smtplib raised UnicodeEncodeError
                 if not smtp.has_extn("smtputf8"):
-                    raise ServerFailed(f"cannot hand the message to {via}: it does not offer "
-                                       f"SMTPUTF8, which {international} needs")
+                    raise Refused(f"cannot hand the message to {via}: it does not offer "
+                                  f"SMTPUTF8, which {international} needs")
                 options.append("SMTPUTF8")
             elif _utf8_header(raw) and smtp.has_extn("smtputf8"):
                 options.append("SMTPUTF8")
             return smtp.sendmail(sender, recipients, raw, mail_options=options)
     except smtplib.SMTPException as exc:  # an OSError too: first
-        raise ServerFailed(f"cannot hand the message to {via} (quarantine.release_via): {exc}") from None
+        failed = Refused if _refused(exc) else ServerFailed
+        raise failed(f"cannot hand the message to {via} (quarantine.release_via): {exc}") from None
     except OSError as exc:  # nothing answers there: "[Errno 111] Connection refused" said no more
         raise ServerFailed(f"cannot hand the message to {via} (quarantine.release_via): "
                            f"{exc.strerror or exc}; is Postfix's smtpd without the milter, the "
                            "master.cf entry `mailsift postfix` prints, running there?") from None
+
+
+def _refused(exc: smtplib.SMTPException) -> bool:
+    """Whether the server refused this message (its sender, its recipients, its data), which
+    another message may pass, rather than failed: no greeting, a dropped connection, or 421, the
+    reply that closes the connection (the server is shutting down or overloaded)."""
+    refusals = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+    return isinstance(exc, refusals) and getattr(exc, "smtp_code", None) != 421
 
 
 def _utf8_header(raw: bytes) -> bool:

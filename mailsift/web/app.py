@@ -51,6 +51,7 @@ from mailsift.quarantine.model import (
     IndexUnavailable,
     QuarantineError,
     Query,
+    Refused,
     ServerFailed,
     addressed_to,
     entry_problem,
@@ -114,6 +115,9 @@ LEARN = {"spam": "spam", "ham": "ham", "forget": "forget", "spam-report": "spam-
 # After "Released to ...; not learned as ham": a user's reason, which names no server (an
 # admin's names it), and what to do; a second Release + learn as ham learns what went out.
 NOT_ANSWERED = "a server it needs did not answer (if that lasts, tell your mail administrator)"
+# A user's reason for a message the release port refused (review.Refused), which names no server:
+# one message's own failure, the next may pass.
+REFUSED = "the mail server refused it (if you need it, tell your mail administrator)"
 LEARN_AGAIN = "Release + learn as ham again learns it and sends nothing twice."
 # A bulk action's report, after the index failed (see Halted): names no server, as the 503 page.
 INDEX_DOWN = "the quarantine did not answer"
@@ -433,13 +437,16 @@ class Pages:
         try:
             done = await run_in_threadpool(self.apply, viewer, message_id, action)
         except Halted as halted:
-            raise halted.error from None  # the 503 page (see unavailable)
+            if not halted.shown:
+                raise halted.error from None  # the 503 page (see unavailable)
+            log.warning("user=%s action=%s id=%s: %s", viewer.name, action, message_id, halted.error)
+            done = halted.outcome(message_id)  # an admin reads the reason, as before
         self.flash(request, done.line())
         return RedirectResponse(f"/message/{message_id}", 303)
 
     def apply(self, viewer: Viewer, message_id: str, action: str) -> Done:
         """Do one action as `viewer`; says what it did, for the user and the log. Halted for a
-        failure the viewer is not shown (see _shown_to), which no other message would escape."""
+        failure that no other message would escape (see Halted)."""
         subject = None
         try:
             record = self._record(viewer, message_id)
@@ -450,9 +457,11 @@ class Pages:
             done = Done(message_id, False, "no such message" if exc.status_code == 404 else
                         str(exc.detail), subject)
         except QuarantineError as exc:
-            if not _shown_to(viewer, exc):
-                raise Halted(exc, subject) from exc
-            done = Done(message_id, False, str(exc), subject)
+            if _halts(exc):
+                raise Halted(exc, subject, _shown_to(viewer, exc)) from exc
+            done = Done(message_id, False, str(exc) if _shown_to(viewer, exc) else REFUSED, subject)
+            if done.text != str(exc):  # the reason, for the admin a user tells
+                log.warning("user=%s action=%s id=%s: %s", viewer.name, action, message_id, exc)
         log.info("user=%s action=%s id=%s result=%s", viewer.name, action, message_id,
                  done.line() if done.ok else f"!{done.line()}")
         return done
@@ -666,21 +675,29 @@ class Done:
 
 class Halted(Exception):
     """A failure of one message's action that every message after it would meet too: the index
-    down, or for a user a server the action needs (see _shown_to). A bulk action stops there
-    (Pages._apply_all); the message's own page is the 503 page (Pages.unavailable)."""
+    down, the release port not answering, the Bayes store failing (see _halts). A bulk action
+    stops there (Pages._apply_all), for an admin as for a user. An admin's went on: each later
+    message met the same failure (a release port that hangs held each one SMTP_TIMEOUT_S, 30 s),
+    and the report repeated one reason for every message, while a user's stopped at the first.
+    What differs between them is only the words: an admin reads the reason, which names the
+    server (`shown`), a user not (see _shown_to). The message's own page flashes an admin's
+    reason and gives a user the 503 page (Pages.unavailable). A refusal of one message (Refused:
+    a recipient, its size) is not this: both go on past it."""
 
-    def __init__(self, error: QuarantineError, subject: str | None) -> None:
+    def __init__(self, error: QuarantineError, subject: str | None, shown: bool) -> None:
         super().__init__(str(error))
         self.error = error
         self.subject = subject  # None: its record was not read yet, so nothing was done to it
+        self.shown = shown
 
     def outcome(self, message_id: str) -> Done:
-        """What became of the message it met, as far as can be told. A user's failed server
-        (the release port, the Bayes store) refuses before anything is done; the index going
-        down after its record was read may leave a release sent, or a learning made, that its
+        """What became of the message it met, as far as can be told. A failed server (the
+        release port, the Bayes store) refuses before anything is done; the index going down
+        after its record was read may leave a release sent, or a learning made, that its
         history does not record."""
         if not isinstance(self.error, IndexUnavailable):
-            return Done(message_id, False, NOT_ANSWERED, self.subject)
+            return Done(message_id, False, str(self.error) if self.shown else NOT_ANSWERED,
+                        self.subject)
         if self.subject is None:
             return Done(message_id, False, INDEX_DOWN, None)
         return Done(message_id, False, INDEX_LOST, self.subject, failed_as="Unsure")
@@ -759,10 +776,17 @@ def _allowed(viewer: Viewer) -> dict[str, str]:
     return {key: label for key, label in ACTIONS.items() if key in viewer.actions}
 
 
+def _halts(exc: QuarantineError) -> bool:
+    """Whether every message after this one would fail as well (see Halted): a server that
+    failed, not one that refused this message alone (Refused)."""
+    return isinstance(exc, ServerFailed) and not isinstance(exc, Refused)
+
+
 def _shown_to(viewer: Viewer, exc: QuarantineError) -> bool:
     """Whether the reason an action failed may be shown to this viewer. A failed server's
     reason names it (Redis URL, release host:port): admins read it, a user (a hosting provider's
-    customer) gets the 503 page. A down index is that page for everyone: no action can work."""
+    customer) gets the 503 page (in a bulk report NOT_ANSWERED), or REFUSED for a message the
+    release port refused. A down index is that page for everyone: no action can work."""
     if isinstance(exc, IndexUnavailable):
         return False
     return viewer.admin or not isinstance(exc, ServerFailed)

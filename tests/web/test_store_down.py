@@ -16,7 +16,7 @@ from mailsift.web.auth import hash_password
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
-from tests.support.sink import SmtpSink
+from tests.support.sink import Received, SmtpSink
 from tests.web.conftest import csrf_of, flash_of, log_in, web_config
 from tests.web.test_pages import alerts, flash_details
 
@@ -283,6 +283,68 @@ def test_a_failed_release_or_learn_names_no_server_to_a_user(
         token = log_in(client, "admin")
         client.post(f"/message/{held}", data={"action": "release", "csrf": token})
         assert f"cannot hand the message to 127.0.0.1:{closed}" in client.get(f"/message/{held}").text
+
+
+def test_a_bulk_action_stops_at_a_failed_server_and_goes_past_a_refused_message_for_everyone(
+        tmp_path: Path, password_hashes: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """A bulk action that met the release port or the Bayes store failing went on message by
+    message for an admin, each meeting the same failure (a port that hangs: 30 s each) and the
+    report repeating it, and stopped at the first for a user, where a message the port refused
+    (a recipient, its size: the next may pass) stopped it too, as "a server it needs did not
+    answer". Now both stop at a failed server and go on past a refused message, each in their
+    own words: an admin's name the server, a user's do not (the log has the reason)."""
+    def refuse_number_1(received: Received) -> str | None:
+        return "550 5.7.1 not this one" if received.header("Subject") == "Number 1" else None
+
+    closed, sink = free_port(), SmtpSink(on_receive=refuse_number_1)
+    data = web_config(tmp_path, password_hashes, quarantine={"release_via": f"127.0.0.1:{sink.port}"})
+    data["bayes"] = {"store": f"redis://127.0.0.1:{closed}/0"}
+    config = parse_config(data, "test")
+    store = open_quarantine(config.quarantine)
+    held = {who: [store.put(make_message(f"Number {n}", body=who),
+                            make_meta([f"{who}@example.org"], subject=f"Number {n}"))
+                  for n in "123"] for who in ("bob", "jane")}
+    reviewers = (("admin", held["bob"]), ("jane", held["jane"]))
+    reports: dict[str, list[list[str]]] = {"admin": [], "jane": []}
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client:
+        with sink:
+            for who, ids in reviewers:
+                token = log_in(client, who)
+                reports[who] += [bulk(client, token, "release", ids[:2]),
+                                 bulk(client, token, "spam", ids[1:])]
+        for who, ids in reviewers:  # the release port is down now
+            token = log_in(client, who)
+            reports[who].append(bulk(client, token, "release", [ids[0], ids[2]]))
+    via = f"cannot hand the message to 127.0.0.1:{sink.port} (quarantine.release_via)"
+    bayes = (f"Bayes store unavailable: redis at 127.0.0.1:{closed}: ConnectionError: Error 111 "
+             f"connecting to 127.0.0.1:{closed}. Connection refused")
+    down = (f"{via}: Connection refused; is Postfix's smtpd without the milter, the master.cf entry "
+            "`mailsift postfix` prints, running there?")
+    unanswered = "a server it needs did not answer (if that lasts, tell your mail administrator)"
+
+    def stopped(ids: list[str]) -> str:
+        return f"Not tried (stopped at the failure above): {ids[2]}"
+
+    bobs, janes = held["bob"], held["jane"]
+    assert reports["admin"] == [
+        ["Release: 1 of 2 done.", f"Not done ({via}: (550, b'5.7.1 not this one')): “Number 1”",
+         "Released to bob@example.org: “Number 2”"],
+        ["Learn as spam: 0 of 2 done.", f"Not done ({bayes}): “Number 2”", stopped(bobs)],
+        ["Release: 0 of 2 done.", f"Not done ({down}): “Number 1”", stopped(bobs)]]
+    assert reports["jane"] == [
+        ["Release: 1 of 2 done.", "Not done (the mail server refused it (if you need it, tell "
+         "your mail administrator)): “Number 1”", "Released to jane@example.org: “Number 2”"],
+        ["Learn as spam: 0 of 2 done.", f"Not done ({unanswered}): “Number 2”", stopped(janes)],
+        ["Release: 0 of 2 done.", f"Not done ({unanswered}): “Number 1”", stopped(janes)]]
+    assert any(r.getMessage() == f"user=jane action=release id={janes[0]}: {via}: (550, "
+               "b'5.7.1 not this one')" for r in caplog.records)
+
+
+def bulk(client: TestClient, token: str, action: str, ids: list[str]) -> list[str]:
+    """A bulk action's report: its flash, then the line of each outcome."""
+    done = client.post("/bulk", data={"csrf": token, "action": action, "ids": ids})
+    page = client.get(done.headers["location"]).text
+    return [flash_of(page), *flash_details(page)]
 
 
 def test_a_damaged_record_is_named_to_an_admin_and_hidden_from_a_user(
