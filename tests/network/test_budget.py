@@ -48,6 +48,20 @@ def test_resolver_that_never_answers_costs_at_most_the_budget(test_dns: DnsFixtu
     assert "spf=temperror" in result.auth_results
 
 
+def test_a_resolver_gone_at_the_default_budget_is_counted_lookup_by_lookup(
+        test_dns: DnsFixture) -> None:
+    """dnspython sleeps its backoff between tries (0.1, 0.2, 0.4 s...) before it looks at the
+    lifetime, so at the default 3 s a lookup to a silent resolver ended 0.4 s late, after the
+    outer guard had cut every check off: no lookup was recorded, and README's alert on
+    mailsift_dns_errors_total{outcome="timeout"} never fired while the resolver was gone."""
+    default = 3.0  # dns.timeout's default: the budget needs three tries for the 0.4 s backoff
+    scanner = Scanner(network_config(test_dns.server.silent_address, timeout=default))
+    started = time.monotonic()
+    result = scan(scanner, letter(), ip=LISTED_IP)
+    assert time.monotonic() - started < default + SLACK_S
+    assert result.dns_failures and set(result.dns_failures) == {"timeout"}, result.dns_failures
+
+
 def test_refusing_server_is_recorded_and_judges_nothing(scanner: Scanner) -> None:
     result = scan(scanner, letter("Ann <ann@unserved.example>"), mail_from="ann@unserved.example")
     assert "DNS_SERVFAIL" in result.rule_names
