@@ -39,6 +39,7 @@ from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.ownership import access_hint, make_folders, settle_new_file
 from mailsift.quarantine.model import (
     COMPARED_MARK,
+    IndexUnavailable,
     Purged,
     QuarantineError,
     Query,
@@ -259,10 +260,15 @@ class LocalBackend:
                                                     str(SCHEMA_VERSION)))
         return db
 
-    def _error(self, exc: OSError | sqlite3.Error) -> QuarantineError:
+    def _error(self, exc: OSError | sqlite3.Error) -> IndexUnavailable:
+        """The index file could not be opened, read or written (locked past the busy timeout,
+        damaged, a full disk, no permission): no answer about any message, as a Redis index that
+        is down, so the review UI says so (a 503) and shows a user neither the file's path nor
+        "No such message" for mail that is there; it was a plain QuarantineError, which a user's
+        release reported with the path and a message's page took for a missing message."""
         hint = access_hint(self.index_path, exc) if isinstance(exc, sqlite3.Error) else ""
-        return QuarantineError(f"quarantine index {self.index_path}: "
-                               f"{getattr(exc, 'strerror', None) or exc}{hint}")
+        return IndexUnavailable(f"quarantine index {self.index_path}: "
+                                f"{getattr(exc, 'strerror', None) or exc}{hint}")
 
     def _file(self, message_id: str) -> Path:
         if not valid_id(message_id):

@@ -92,8 +92,9 @@ class Refused(ServerFailed):
 
 
 class IndexUnavailable(ServerFailed):
-    """The shared index's Redis failed (down, hung, refused the command): no answer about any
-    message, which the web UI must not show as "no such message"."""
+    """The index failed: the shared index's Redis (down, hung, refused the command), or the
+    local SQLite file (not opened, read or written). No answer about any message, which the
+    web UI must not show as "no such message"."""
 
 
 def new_id() -> str:

@@ -550,13 +550,17 @@ class Pages:
         provider's customers. A logged-in user gets it in the UI's layout, with the header's Log
         out (which works without the index) and links for when it answers again: a bare line of
         text left her nothing to click. Her login is known by its cookie alone then (the index
-        keeps the logouts, see `signed_viewer`); the page shows no message data."""
+        keeps the logouts, see `signed_viewer`); the page shows no message data. An admin's
+        also gives the reason the log has: sent to the server's log for it, an admin at the
+        browser could not tell a stopped Redis from a full disk or a file the web UI may not
+        write."""
         log.warning("%s %s: %s", request.method, request.url.path, exc)
         text, retry = _unavailable_text(exc), {"Retry-After": "60"}
         request.state.viewer = getattr(request.state, "viewer", None) or self.signed_viewer(request)
         if request.state.viewer is None:
             return Response(f"503: {text}\n", 503, media_type="text/plain", headers=retry)
         response = self.render(request, "error.html", 503, code=503, text=text,
+                               reason=str(exc) if request.state.viewer.admin else "",
                                back=_local(str(request.session.get("list", "/"))))
         response.headers.update(retry)
         return response

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from mailsift.config import parse_config
+from mailsift.quarantine import local
 from mailsift.quarantine.store import open_quarantine
 from mailsift.web.app import SESSION_COOKIE, create_app
 from mailsift.web.auth import hash_password
@@ -417,3 +420,38 @@ def test_release_and_learn_as_ham_with_bayes_down_says_the_mail_was_released(
         f"{again[:-1]}: “Both”"]
     assert len(sink.wait_for(3)) == 3
     assert {store.meta(i)["state"] for i in (janes, bobs, both)} == {"released"}
+
+
+def test_a_local_index_that_fails_is_down_for_users_and_says_why_to_admins(
+        tmp_path: Path, password_hashes: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local SQLite index failing a write (locked past its busy timeout by another process;
+    a full disk or a file the web UI may read but not write fail alike): a user's release said
+    "Not done (quarantine index /var/lib/...: database is locked)", the server's path to a
+    hosting customer, where a Redis index down gave the 503 page. Now the local index down is
+    that page too; an admin also reads its reason there (before: only in the log), here for a
+    damaged file."""
+    monkeypatch.setattr(local, "BUSY_TIMEOUT_MS", 100)
+    config = parse_config(web_config(tmp_path, password_hashes), "test")
+    store = open_quarantine(config.quarantine)
+    held = store.put(make_message(), make_meta(["jane@example.org"], subject="Jane's own"))
+    index = tmp_path / "quarantine" / "index.sqlite"
+    app = create_app(config, store, "s" * 32)
+    with TestClient(app, follow_redirects=False) as jane, \
+            TestClient(app, follow_redirects=False) as admin, \
+            closing(sqlite3.connect(index, isolation_level=None)) as other:
+        log_in(jane, "jane")
+        log_in(admin, "admin")
+        page = jane.get(f"/message/{held}")
+        other.execute("BEGIN EXCLUSIVE")  # another process writing: readers go on, writers wait
+        release = jane.post(f"/message/{held}", data={"action": "release",
+                                                      "csrf": csrf_of(page.text)})
+        other.execute("ROLLBACK")
+        assert release.status_code == 503 and str(tmp_path) not in release.text
+        assert alerts(release.text) == [
+            "503: The quarantine is unavailable right now; try again in a few minutes."]
+        for leftover in index.parent.glob("index.sqlite-*"):  # the WAL's files
+            leftover.unlink()
+        index.write_bytes(b"not an index " * 512)
+        shown = admin.get(f"/message/{held}")
+        assert shown.status_code == 503
+        assert f"quarantine index {index}: file is not a database" in shown.text
