@@ -133,7 +133,7 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     hold = sender_hold(config.outbound, running.hold if running is not None else None)
     warn_rule_mistakes(Scanner(config).ruleset, log)
     prune_cache(config.rules.cache_path())  # after the compile: it marked what is in use
-    pool = WorkerPool(config)
+    pool = WorkerPool(config, replaced=metrics.worker_restarts.inc)
     log.info("starting %d scoring workers", pool.size)
     try:
         pool.warm_up()

@@ -208,8 +208,6 @@ class MailsiftMilter(Milter.Base):
             scored = self.service.pool.score(self._job(queue_id, outbound),
                                              self.service.metrics.worker_wait.observe)
         except ScoringError as exc:
-            if exc.worker_lost:
-                self.service.metrics.worker_restarts.inc()
             return self._on_error(queue_id, str(exc), exc.kind, started)
         self.service.metrics.scored(scored)
         decision = decide(scored.result.score, self.addresses, config, outbound, bounces=self.local)

@@ -205,7 +205,11 @@ class _Waiter:
 
 
 class WorkerPool:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, replaced: Callable[[], None] = lambda: None) -> None:
+        """`replaced` is called for every worker replaced, whether it died or overran with a
+        message or died while idle (the milter's mailsift_worker_restarts_total): counted where
+        a message failed only, the OOM killer's usual victim, an idle worker, went uncounted."""
+        self.replaced = replaced
         self.size = config.milter.workers or os.cpu_count() or 1
         self.timeout = config.milter.timeout
         self.patience = self.timeout / 2  # the longest a message waits for a worker: see score()
@@ -285,6 +289,7 @@ class WorkerPool:
 
     def _replace(self, worker: _Worker) -> None:
         worker.stop()
+        self.replaced()
         fresh = self._spawn()
         with self.lock:
             self.workers = [fresh if w is worker else w for w in self.workers]

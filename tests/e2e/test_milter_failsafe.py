@@ -127,6 +127,14 @@ def test_worker_that_died_while_idle_is_replaced_without_failing_a_message(
     normally by its replacement, not handled by on_error, and the death is logged."""
     milter = start_milter({"milter": {"workers": 1, "on_error": "tempfail"}})
     assert_scored_normally_after(mta)  # the worker is up and has scored once
+    kill_the_idle_worker(milter)
+    assert_scored_normally_after(mta)
+    assert any("had died" in line for line in milter.lines), milter.log
+
+
+def kill_the_idle_worker(milter: MilterProcess) -> None:
+    """kill -9 the only scoring worker of a milter (milter.workers = 1) between messages, as
+    the OOM killer would, and return once it is gone."""
     # Workers are forked by the fork server, the milter's child: they are its grandchildren.
     workers = [pid for child in children(milter.pid) for pid in children(child)]
     assert len(workers) == 1, f"expected one worker under the fork server, found {workers}"
@@ -134,8 +142,6 @@ def test_worker_that_died_while_idle_is_replaced_without_failing_a_message(
     deadline = time.monotonic() + 5
     while alive(workers[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert_scored_normally_after(mta)
-    assert any("had died" in line for line in milter.lines), milter.log
 
 
 @pytest.mark.parametrize("on_error", ["accept", "tempfail"])

@@ -20,7 +20,7 @@ from mailsift.classifier.store import Label
 from mailsift.config import parse_config
 from tests.e2e.conftest import MilterFactory, Mta, base_config
 from tests.e2e.messages import SLOW_MARK, TAG_MARK, make_message
-from tests.e2e.test_milter_failsafe import assert_on_error_outcome
+from tests.e2e.test_milter_failsafe import assert_on_error_outcome, kill_the_idle_worker
 from tests.e2e.test_milter_network import RECIPIENT, dns_overrides
 from tests.network.conftest import DnsFixture, test_dns  # noqa: F401  (the session DNS server)
 from tests.network.messages import letter
@@ -194,3 +194,17 @@ def test_on_error_is_counted_under_a_fixed_reason_not_the_logged_text(
     assert_on_error_outcome(mta, milter, "accept", mta.send(raw, BOB), message_id)
     assert series(milter, "mailsift_errors_total", "reason") == {"scoring_timeout": 1.0}
     assert series(milter, "mailsift_messages_total", "action") == {"error-accept": 1.0}
+    assert metric(milter, "mailsift_worker_restarts_total") == 1  # replaced, and counted once
+
+
+def test_a_worker_that_died_while_idle_is_counted_as_restarted(
+        mta: Mta, start_milter: MilterFactory) -> None:
+    """The pool replaces a worker found dead between messages (the OOM killer's usual victim)
+    when it next picks it; only a worker lost with a message was counted, so README's
+    mailsift_worker_restarts_total stayed at 0 while workers were being killed."""
+    milter = start_exporting(start_milter, {"milter": {"workers": 1}})
+    deliver(mta)
+    kill_the_idle_worker(milter)
+    deliver(mta)
+    assert metric(milter, "mailsift_worker_restarts_total") == 1
+    assert series(milter, "mailsift_errors_total", "reason") == {}
