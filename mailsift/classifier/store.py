@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # reports.py builds on this module
     from mailsift.classifier.reports import DigestStore
@@ -359,24 +359,18 @@ def read_backup(store: TokenStore, source: IO[str], name: str,
 
     `reports` are replaced by the backup's when it carries them (its end line counts them):
     a backup made without them, or before they were backed up, leaves them as they are."""
-    import json
-
-    try:
-        header = json.loads(_next_line(source, name, 1) or "{}")
-    except (json.JSONDecodeError, BackupError):
-        header = {}
-    if not isinstance(header, dict) or header.get("format") != BACKUP_FORMAT:
-        raise BackupError(f"{name}: not a mailsift Bayes backup")
-    if header.get("version") != SCHEMA_VERSION:
-        raise BackupError(f"{name}: backup version {header.get('version')} is not {SCHEMA_VERSION}")
-    body = source.tell()
     seen: dict[str, Label] = {}
     reported: dict[str, list[str]] = {}
-    end: dict[str, int] = {}
-    count = sum(1 for _ in _backup_tokens(source, name, seen, end, reported))
-    if header.get("ends"):
-        found = {"seen": len(seen), "tokens": count}
-        _check_end(name, end, found | ({"reports": len(reported)} if "reports" in end else {}))
+    try:  # nothing is changed before every line was read: each refusal says so
+        header = _backup_header(source, name)
+        body = source.tell()
+        end: dict[str, int] = {}
+        count = sum(1 for _ in _backup_tokens(source, name, seen, end, reported))
+        if header.get("ends"):
+            found = {"seen": len(seen), "tokens": count}
+            _check_end(name, end, found | ({"reports": len(reported)} if "reports" in end else {}))
+    except BackupError as exc:
+        raise BackupError(f"{exc}; the store was left unchanged") from None
     source.seek(body)
     store.totals()  # a store down from the start fails here, unchanged, as "unavailable"
     try:
@@ -391,14 +385,35 @@ def read_backup(store: TokenStore, source: IO[str], name: str,
     return count
 
 
+def _backup_header(source: IO[str], name: str) -> dict[str, Any]:
+    """The first line, if it is a backup's of the version this mailsift reads. A newer one's
+    (a rollback) is named as such: "backup version 2 is not 1" left the admin to guess."""
+    import json
+
+    try:
+        header = json.loads(_next_line(source, name, 1) or "{}")
+    except (json.JSONDecodeError, BackupError):
+        header = {}
+    if not isinstance(header, dict) or header.get("format") != BACKUP_FORMAT:
+        raise BackupError(f"{name}: not a mailsift Bayes backup")
+    version = header.get("version")
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        raise BackupError(f"{name}: a backup of format version {version} "
+                          f"({'written by a newer mailsift' if newer else 'not one this mailsift reads'}"
+                          f"); this one reads version {SCHEMA_VERSION}: restore it with the mailsift "
+                          "that wrote it")
+    return header
+
+
 def _check_end(name: str, end: dict[str, int], found: dict[str, int]) -> None:
     if not end:
         raise BackupError(f"{name}: incomplete backup: its end line is missing (cut short in a "
-                          f"copy?); the store was left unchanged")
+                          f"copy?)")
     if end != found:
         raise BackupError(f"{name}: incomplete backup: the end line counts {end['seen']} "
                           f"message(s) and {end['tokens']} token(s), the file holds "
-                          f"{found['seen']} and {found['tokens']}; the store was left unchanged")
+                          f"{found['seen']} and {found['tokens']}")
 
 
 def _backup_tokens(source: IO[str], name: str, seen: dict[str, Label], end: dict[str, int],
@@ -427,6 +442,9 @@ def _backup_tokens(source: IO[str], name: str, seen: dict[str, Label], end: dict
             else:
                 yield BackupToken(bytes.fromhex(row["t"]), int(row["s"]), int(row["h"]), int(row["a"]))
         except (ValueError, KeyError, TypeError) as exc:
+            if not line.endswith("\n"):  # the file ends inside a line: a copy cut short
+                raise BackupError(f"{name}:{number}: incomplete backup: the file ends inside "
+                                  "this line (cut short in a copy?)") from None
             raise BackupError(f"{name}:{number}: bad backup line: {exc}") from None
 
 
@@ -435,5 +453,8 @@ def _next_line(source: IO[str], name: str, number: int) -> str:
     bad backup, not an internal error."""
     try:
         return source.readline()
-    except (UnicodeDecodeError, EOFError, OSError) as exc:
+    except EOFError:  # gzip's "Compressed file ended before the end-of-stream marker was reached"
+        raise BackupError(f"{name}:{number}: incomplete backup: the compressed file ends early "
+                          "(cut short in a copy?)") from None
+    except (UnicodeDecodeError, OSError) as exc:
         raise BackupError(f"{name}:{number}: unreadable backup: {exc}") from None

@@ -468,6 +468,31 @@ def test_a_backup_cut_short_is_refused_and_changes_nothing(config: Path, tmp_pat
     assert mailsift(config, "learn", "--dump").stdout == dump
 
 
+def test_a_backup_cut_inside_a_line_or_from_a_newer_mailsift_says_so(config: Path,
+                                                                      tmp_path: Path) -> None:
+    """What an admin meets after a copy that ran out of disk mid-line, or at a rollback: the
+    refusals said 'bad backup line: Unterminated string starting at: line 1 column 7' and
+    'backup version 2 is not 1', neither whether the store (which a restore replaces whole)
+    was touched."""
+    dump, backup = learned_one_and_backed_up(config, tmp_path)
+    text = backup.read_text()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(text[:text.index("\n", len(text) // 2) - 5])
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text(text.replace(f'"version": {SCHEMA_VERSION}', f'"version": {SCHEMA_VERSION + 1}', 1))
+    refused = [mailsift(config, "learn", "--restore", str(path)) for path in (cut, newer)]
+    assert [(r.returncode, r.stdout) for r in refused] == [(2, ""), (2, "")]
+    line = cut.read_text().count("\n") + 1
+    assert refused[0].stderr == (f"mailsift: learn: {cut}:{line}: incomplete backup: the file ends "
+                                 "inside this line (cut short in a copy?); the store was left "
+                                 "unchanged\n")
+    assert refused[1].stderr == (
+        f"mailsift: learn: {newer}: a backup of format version {SCHEMA_VERSION + 1} (written by a "
+        f"newer mailsift); this one reads version {SCHEMA_VERSION}: restore it with the mailsift "
+        "that wrote it; the store was left unchanged\n")
+    assert mailsift(config, "learn", "--dump").stdout == dump
+
+
 def test_a_store_that_fills_up_part_way_reports_what_was_learned(tmp_path: Path) -> None:
     """A Redis under maxmemory with noeviction refuses a batch when full. Before, `learn` said
     only "Bayes store unavailable" (with the script's SHA), as if nothing had been learned,
@@ -548,7 +573,9 @@ def test_a_gzipped_backup_restores_from_a_file_and_from_standard_input(config: P
     cut.write_bytes(packed.read_bytes()[:len(packed.read_bytes()) // 2])
     result = mailsift(config, "learn", "--restore", str(cut))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"mailsift: learn: {cut}:") and "unreadable backup" in result.stderr
+    assert result.stderr.startswith(f"mailsift: learn: {cut}:")
+    assert result.stderr.endswith(": incomplete backup: the compressed file ends early (cut short "
+                                  "in a copy?); the store was left unchanged\n")
     assert mailsift(config, "learn", "--dump").stdout == dump
 
 
@@ -557,7 +584,8 @@ def test_a_file_that_is_not_text_is_not_a_backup(config: Path, tmp_path: Path) -
     binary.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
     result = mailsift(config, "learn", "--restore", str(binary))
     assert result.returncode == 2
-    assert result.stderr == f"mailsift: learn: {binary}: not a mailsift Bayes backup\n"
+    assert result.stderr == (f"mailsift: learn: {binary}: not a mailsift Bayes backup; the store "
+                             "was left unchanged\n")
 
 
 def test_a_failed_backup_leaves_the_previous_one_intact(store_down: Path, tmp_path: Path) -> None:
