@@ -78,6 +78,7 @@ from mailsift.classifier.store import (
     read_label,
     summary,
     token_count,
+    unreadable_schema,
 )
 from mailsift.redis_connect import (
     REDIS_ERRORS,
@@ -243,10 +244,11 @@ class RedisStore:
             self._schema = "absent"
             return self.client
         if found != str(SCHEMA_VERSION).encode():
-            raise StoreError(
-                f"redis at {self.where}: keys under prefix {self.prefix!r} hold Bayes schema "
-                f"version {found.decode(errors='replace')}, this mailsift uses version "
-                f"{SCHEMA_VERSION}; use another prefix or restore a backup into an empty one")
+            raise StoreError(unreadable_schema(
+                f"redis at {self.where} (keys under prefix {self.prefix!r})",
+                found.decode(errors="replace"), "restore your backup from before the upgrade "
+                "under another bayes.key_prefix or into an empty database (mailsift learn "
+                "--restore FILE)"))
         self._schema = "ok"
         return self.client
 

@@ -48,6 +48,7 @@ from mailsift.classifier.store import (
     read_label,
     summary,
     token_count,
+    unreadable_schema,
 )
 from mailsift.ownership import access_hint, owner_hint, settle_new_file
 from mailsift.sqlite_wal import use_wal
@@ -149,8 +150,9 @@ class SQLiteStore:
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     version = SCHEMA_VERSION
         if version != SCHEMA_VERSION:
-            raise StoreError(f"sqlite {self.path}: Bayes schema version {version}, this mailsift "
-                             f"reads version {SCHEMA_VERSION} (restore a backup into a new file)")
+            raise StoreError(unreadable_schema(
+                f"sqlite {self.path}", str(version), "move this file aside and restore your "
+                "backup from before the upgrade into a new one (mailsift learn --restore FILE)"))
 
     def _find_namespace(self, db: sqlite3.Connection, create: bool) -> None:
         """Resolve the prefix's id, inside a transaction. Until a write makes the row, the id

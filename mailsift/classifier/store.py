@@ -48,6 +48,18 @@ class StoreError(Exception):
     """The store cannot be reached or refused the operation; the message says which and why."""
 
 
+def unreadable_schema(where: str, found: str, instead: str) -> str:
+    """The one line for a Bayes store another mailsift wrote, which this one neither reads nor
+    rewrites: whose it is and what the admin does, as the quarantine index's says. It gave the
+    two versions only, and after a rollback the admin could not tell that this was the store
+    README's Rollback has them replace ("if it names a store written by the newer version")."""
+    newer = found.isdigit() and int(found) > SCHEMA_VERSION
+    whose = "written by a newer mailsift" if newer else "not one this mailsift reads"
+    again = "run that mailsift again, or " if newer else ""
+    return (f"{where}: Bayes schema version {found} ({whose}; this one reads version "
+            f"{SCHEMA_VERSION}): {again}{instead} (README: Backups and upgrades)")
+
+
 class StoreFull(StoreError):
     """The store answered but has no room for a write (Redis at maxmemory with noeviction).
 

@@ -281,8 +281,14 @@ class TestLayout:
         store.learn(message("a" * 40, "hello"), Label.SPAM, T0)
         assert client.get("{mailsift:}schema") == b"1"
         client.set("{mailsift:}schema", "99")
-        with pytest.raises(StoreError, match="schema version 99, this mailsift uses version 1"):
+        with pytest.raises(StoreError) as refused:
             RedisStore.from_url(redis_url).lookup([])
+        assert str(refused.value).endswith(
+            " (keys under prefix 'mailsift:'): Bayes schema version 99 (written by a newer "
+            "mailsift; this one reads version 1): run that mailsift again, or restore your backup "
+            "from before the upgrade under another bayes.key_prefix or into an empty database "
+            "(mailsift learn --restore FILE) (README: Backups and upgrades)")
+        assert client.get("{mailsift:}schema") == b"99"
         assert RedisStore.from_url(redis_url, prefix="other:").totals() == Totals(0, 0)
 
     def test_a_recipient_store_read_but_never_taught_leaves_no_key(

@@ -121,14 +121,22 @@ def test_opening_and_reading_a_store_does_not_wait_for_a_learner(tmp_path: Path)
         learner.close()
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+def test_a_newer_schema_is_refused_naming_the_newer_mailsift_and_the_way_back(tmp_path: Path) -> None:
+    """After a rollback, README's Rollback has the admin replace 'a store written by the newer
+    version': the line said only 'Bayes schema version 7, this mailsift reads version 1'."""
     path = tmp_path / "bayes.sqlite"
     SQLiteStore(str(path)).close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 7")
-    with pytest.raises(StoreError, match=r"bayes.sqlite: Bayes schema version 7, this mailsift reads "
-                                         r"version 1"):
+    with pytest.raises(StoreError) as refused:
         SQLiteStore(str(path))
+    assert str(refused.value) == (
+        f"sqlite {path}: Bayes schema version 7 (written by a newer mailsift; this one reads "
+        "version 1): run that mailsift again, or move this file aside and restore your backup "
+        "from before the upgrade into a new one (mailsift learn --restore FILE) (README: Backups "
+        "and upgrades)")
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 7
 
 
 def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
