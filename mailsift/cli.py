@@ -614,7 +614,11 @@ def quarantine_learn(config_path: str | None, message_id: str, **modes: bool) ->
 @config_option
 @click.pass_obj
 def quarantine_expire(config_path: str | None) -> None:
-    """Delete messages older than quarantine.keep_days (run daily by a systemd timer)."""
+    """Delete messages older than quarantine.keep_days (run daily by a systemd timer).
+
+    Also indexes again each message file older than an hour that a local index lacks (after a
+    crash, or an older index copy put back at a rollback: README, Backups and upgrades).
+    """
     from mailsift.quarantine.review import expire, expired_text
 
     config, store = _quarantine(config_path)

@@ -153,6 +153,14 @@ def test_expire_says_what_it_indexed_again_and_set_aside(config_path: Path, tmp_
     assert run(config_path, "expire") == "Expired 0 message(s)\n"
 
 
+def test_expire_help_says_it_indexes_the_files_the_index_lacks() -> None:
+    """README's Rollback has the admin run `quarantine expire` to bring back the mail held since
+    the index copy; its --help said only that it deletes old messages."""
+    done = CliRunner().invoke(cli, ["quarantine", "expire", "--help"], terminal_width=200)
+    assert "Also indexes again each message file older than an hour that a local index lacks" \
+        in " ".join(done.output.split())
+
+
 @pytest.mark.parametrize("args", [["show", "../../etc/passwd"], ["release", "A" * 22],
                                   ["learn", "A" * 22], ["list", "--since", "yesterday"]])
 def test_errors_are_one_line_with_status_2(config_path: Path, args: list[str]) -> None:
