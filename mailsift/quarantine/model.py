@@ -86,9 +86,10 @@ class ServerFailed(QuarantineError):
 
 
 class Refused(ServerFailed):
-    """The release port answered and refused this message (its sender, a recipient, its size or
-    content, an SMTPUTF8 it needs and the port does not offer): another message may well pass,
-    where a server that does not answer fails every one."""
+    """The release port answered and refused this message for good (a 5xx reply to its sender,
+    a recipient, its size or content; an SMTPUTF8 it needs and the port does not offer): another
+    message may well pass, where a server that does not answer, or answers "try later" (4xx),
+    fails every one."""
 
 
 class IndexUnavailable(ServerFailed):

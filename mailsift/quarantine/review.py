@@ -73,11 +73,19 @@ def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[
 
 
 def _refused(exc: smtplib.SMTPException) -> bool:
-    """Whether the server refused this message (its sender, its recipients, its data), which
-    another message may pass, rather than failed: no greeting, a dropped connection, or 421, the
-    reply that closes the connection (the server is shutting down or overloaded)."""
-    refusals = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
-    return isinstance(exc, refusals) and getattr(exc, "smtp_code", None) != 421
+    """Whether the server refused this message (its sender, its recipients, its data) for good,
+    which another message may pass, rather than failed: no greeting, a dropped connection, or a
+    temporary (4xx) reply, which speaks of the server's state now, not of the message (421 as it
+    shuts down, Postfix's 452 on a full queue, 451 on a map it cannot read) and which the next
+    message meets too. A 421 to RCPT comes as SMTPRecipientsRefused, with no code of its own:
+    a bulk release went on past it, and past a 452, message by message."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+    elif isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
+        codes = [exc.smtp_code]
+    else:
+        return False
+    return bool(codes) and all(500 <= code < 600 for code in codes)
 
 
 def _utf8_header(raw: bytes) -> bool:

@@ -69,6 +69,16 @@ class _Recorder:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        """Accept the recipient, as aiosmtpd does without this hook, unless `on_rcpt` answers."""
+        refusal = self.sink.on_rcpt(address) if self.sink.on_rcpt else None
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
@@ -84,12 +94,15 @@ class SmtpSink:
     """aiosmtpd Controller on a free loopback port; thread-safe record of every message."""
 
     def __init__(self, port: int | None = None,
-                 on_receive: Callable[[Received], str | None] | None = None) -> None:
+                 on_receive: Callable[[Received], str | None] | None = None,
+                 on_rcpt: Callable[[str], str | None] | None = None) -> None:
         """`on_receive` runs for each message before the sink answers its DATA, and may return
         the reply instead of 250 (the message is recorded all the same): a test makes a server
-        fail at an exact point of a run of deliveries (a bulk release) with it."""
+        fail at an exact point of a run of deliveries (a bulk release) with it. `on_rcpt` may
+        answer a RCPT TO (given its address) instead of 250 in the same way."""
         self.port = port or free_port()
         self.on_receive = on_receive
+        self.on_rcpt = on_rcpt
         self._messages: list[Received] = []
         self._changed = threading.Condition()
         self._controller = Controller(_Recorder(self), hostname=LOOPBACK, port=self.port,

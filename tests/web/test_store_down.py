@@ -13,6 +13,8 @@ from starlette.testclient import TestClient
 
 from mailsift.config import parse_config
 from mailsift.quarantine import local
+from mailsift.quarantine.model import Refused, ServerFailed
+from mailsift.quarantine.review import smtp_send
 from mailsift.quarantine.store import open_quarantine
 from mailsift.web.app import SESSION_COOKIE, create_app
 from mailsift.web.auth import hash_password
@@ -164,12 +166,12 @@ def test_a_bulk_action_the_index_fails_between_messages_says_the_next_was_not_do
 
     def refuse_the_first(received: object) -> str:
         server.stop()
-        return "451 4.3.0 try again later"
+        return "554 5.7.1 not this one"
 
     with SmtpSink(on_receive=refuse_the_first) as sink:
         ids, status, page = bulk_release_in(tmp_path, password_hashes, server, sink, caplog)
         refused = (f"cannot hand the message to 127.0.0.1:{sink.port} (quarantine.release_via): "
-                   "(451, b'4.3.0 try again later')")
+                   "(554, b'5.7.1 not this one')")
     assert status == 503 and flash_of(page) == "Release: 0 of 4 done."
     assert flash_details(page) == [
         f"Not done ({refused}): “Number 1”", f"Not done (the quarantine did not answer): {ids[1]}",
@@ -341,6 +343,34 @@ def test_a_bulk_action_stops_at_a_failed_server_and_goes_past_a_refused_message_
         ["Release: 0 of 2 done.", f"Not done ({unanswered}): “Number 1”", stopped(janes)]]
     assert any(r.getMessage() == f"user=jane action=release id={janes[0]}: {via}: (550, "
                "b'5.7.1 not this one')" for r in caplog.records)
+
+
+def test_a_release_port_answering_try_later_stops_a_bulk_action_as_a_failed_one(
+        tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """A temporary reply (4xx) is the server's state, not the message's: Postfix's 452 for a
+    full queue met every later message of a bulk release too, which went on past it message by
+    message, and a 421 to RCPT (the port shutting down) was taken for a refusal of the message
+    ("the mail server refused it", to a user). Both stop the action now, as a port that does
+    not answer; a 5xx refusal still fails alone (the test above)."""
+    sink = SmtpSink(on_receive=lambda _: "452 4.3.1 Insufficient system storage")
+    config = parse_config(web_config(tmp_path, password_hashes,
+                                     quarantine={"release_via": f"127.0.0.1:{sink.port}"}), "test")
+    store = open_quarantine(config.quarantine)
+    ids = [store.put(make_message(f"Number {n}"), make_meta(["jane@example.org"],
+                                                             subject=f"Number {n}"))
+           for n in "12"]
+    via = f"cannot hand the message to 127.0.0.1:{sink.port} (quarantine.release_via)"
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client, sink:
+        report = bulk(client, log_in(client, "admin"), "release", ids)
+    assert report == ["Release: 0 of 2 done.",
+                      f"Not done ({via}: (452, b'4.3.1 Insufficient system storage')): “Number 1”",
+                      f"Not tried (stopped at the failure above): {ids[1]}"]
+    assert len(sink.messages) == 1
+    closing_port = SmtpSink(on_rcpt=lambda _: "421 4.3.2 Service shutting down")
+    with closing_port, pytest.raises(ServerFailed) as failed:
+        smtp_send(f"127.0.0.1:{closing_port.port}", "tom@example.com", ["jane@example.org"],
+                  make_message())
+    assert not isinstance(failed.value, Refused), failed.value
 
 
 def bulk(client: TestClient, token: str, action: str, ids: list[str]) -> list[str]:
