@@ -553,16 +553,16 @@ class Pages:
         keeps the logouts, see `signed_viewer`); the page shows no message data. An admin's
         also gives the reason the log has: sent to the server's log for it, an admin at the
         browser could not tell a stopped Redis from a full disk or a file the web UI may not
-        write."""
+        write. Only pages behind the login read the index, so a request gets here with a cookie
+        that `signed_viewer` passed; one that expires in between gets the page without a header,
+        as a refusal does (a plain-text answer kept for it alone was dead code)."""
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-        text, retry = _unavailable_text(exc), {"Retry-After": "60"}
-        request.state.viewer = getattr(request.state, "viewer", None) or self.signed_viewer(request)
-        if request.state.viewer is None:
-            return Response(f"503: {text}\n", 503, media_type="text/plain", headers=retry)
-        response = self.render(request, "error.html", 503, code=503, text=text,
-                               reason=str(exc) if request.state.viewer.admin else "",
+        viewer = getattr(request.state, "viewer", None) or self.signed_viewer(request)
+        request.state.viewer = viewer
+        response = self.render(request, "error.html", 503, code=503, text=_unavailable_text(exc),
+                               reason=str(exc) if viewer is not None and viewer.admin else "",
                                back=_local(str(request.session.get("list", "/"))))
-        response.headers.update(retry)
+        response.headers["Retry-After"] = "60"
         return response
 
     def _header_viewer(self, request: Request) -> Viewer | None:
