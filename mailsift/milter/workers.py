@@ -65,11 +65,6 @@ class ScoringError(Exception):
         super().__init__(reason)
         self.kind = kind
 
-    @property
-    def worker_lost(self) -> bool:
-        """The worker was killed or died with the message, and a new one took its place."""
-        return self.kind in LOST
-
 
 @dataclass
 class Job:

@@ -21,7 +21,7 @@ import pytest
 
 from mailsift.analysis.model import Envelope
 from mailsift.config import Config, parse_config
-from mailsift.milter.workers import Job, ScoringError, WorkerPool
+from mailsift.milter.workers import NO_WORKER, WORKER_DIED, Job, ScoringError, WorkerPool
 from mailsift.scanner import Scanner
 from tests.e2e.conftest import base_config
 from tests.e2e.messages import QUARANTINE_MARK, REJECT_MARK, SLOW_MARK, TAG_MARK, make_message
@@ -97,7 +97,7 @@ def test_worker_killed_with_messages_waiting_fails_only_its_own(tmp_path: Path,
         os.kill(worker, signal.SIGKILL)
         with pytest.raises(ScoringError) as lost:
             busy.result(timeout=30)
-        assert lost.value.worker_lost
+        assert lost.value.kind == WORKER_DIED
         results = [future.result(timeout=30) for future in queued]
     assert all("E2E_TAG" in r.result.rule_names for r in results)
     assert _only_worker(pool) != worker
@@ -140,7 +140,7 @@ def test_message_that_waited_long_gives_up_instead_of_killing_a_healthy_worker(
     finally:
         with contextlib.suppress(ProcessLookupError):  # replaced (and reaped) if the test failed
             os.kill(worker, signal.SIGCONT)
-    assert not gave_up.value.worker_lost
+    assert gave_up.value.kind == NO_WORKER
     assert "no scoring worker free within 1.5s" in str(gave_up.value)
     # Half the timeout, with a quarter of it to spare for a loaded machine: without the limit the
     # message would still be waiting at 3 s, when the first one's deadline replaces the worker.
