@@ -119,6 +119,9 @@ CASES: dict[str, tuple[bytes, bytes]] = {
     "DATE_PAST_4_30D": (header(**received("Tue, 23 Jul 2002 10:50:02 +0100")), PLAIN),
     "DATE_PAST_30D": (header(**received("Sun, 19 Oct 1980 10:55:16 +0000")),
                       header(Date="Sun, 19 Oct 1980 10:55:16 +0000", Received=None)),
+    # --- the administrator's test message ----------------------------------------------------
+    "GTUBE_TEST_MESSAGE": (text("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"),
+                           text("YJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X")),
     # --- English body ----------------------------------------------------------------------
     "MONEY_MAKE_MONEY": (text("Start making serious money this week."), text("Start making coffee.")),
     "MONEY_PER_PERIOD": (text("You could earn $5,000 per month."), text("It cost $500 in total.")),
