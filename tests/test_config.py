@@ -389,6 +389,17 @@ def test_web_listen_on_every_address_is_written_with_the_port_alone() -> None:
         parse_config({"web": {"listen": ":99999"}}, "m.toml")
 
 
+def test_a_milter_listen_port_out_of_range_says_what_is_allowed() -> None:
+    """README's upgrade step: configtest refuses a listen address with a port out of range,
+    with one line naming the key; the line ended "allowed: a string", which the value was."""
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"milter": {"listen": "inet:127.0.0.1:70000"}}, "m.toml")
+    assert str(refused.value) == (
+        "m.toml: milter.listen: must look like inet:HOST:PORT or unix:/PATH (got "
+        "'inet:127.0.0.1:70000'); allowed: inet:HOST:PORT with a port from 1 to 65535, e.g. "
+        "inet:127.0.0.1:11332, or unix:/PATH, e.g. unix:/var/spool/postfix/mailsift/milter.sock")
+
+
 def test_a_password_with_a_space_in_a_redis_url_is_the_one_redis_is_given() -> None:
     """A URL's user part ends at # ? / and not at a space: redis-py reads 'redis://:pass
     word@10.0.0.5:6379/0' as the password "pass word" at 10.0.0.5:6379, and mailsift used it so,
