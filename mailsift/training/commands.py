@@ -27,7 +27,7 @@ from typing import IO
 from tqdm import tqdm
 
 from mailsift.classifier.filter import BayesFilter, for_name, recipient_prefix, repair_named
-from mailsift.classifier.open_store import open_store
+from mailsift.classifier.open_store import open_store, unmade_sqlite
 from mailsift.classifier.store import (
     BackupError,
     Label,
@@ -47,6 +47,8 @@ VERBS = {"spam": "Learned", "ham": "Learned", "report": "Learned", "revoke": "Le
          "forget": "Forgot"}
 SHARING = {"report": "Reported", "revoke": "Revoked"}
 GZIP_MAGIC = b"\x1f\x8b"
+# The modes that read or maintain what a store learned, and never fill it (see _refuse_unmade).
+LOOKING = frozenset({"dump", "expire", "clear", "clear-reports", "backup", "forget"})
 LABELS = {"spam": Label.SPAM, "report": Label.SPAM, "ham": Label.HAM, "revoke": Label.HAM}
 
 
@@ -67,6 +69,7 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
               prefix: str | None, recipient: bool = False) -> LearnOutput:
     """`recipient`: `prefix` is the store of one recipient (`--for`), which shares the site's
     spam reports (see BayesFilter.reports)."""
+    _refuse_unmade(config.bayes, mode)
     try:
         bayes = _learn_filter(config.bayes, prefix, recipient)
         return _dispatch(config, bayes, mode, paths, file, mbox)
@@ -78,6 +81,19 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
         raise LearnCommandError(f"learn: Bayes store unavailable: {exc}") from None
     except OSError as exc:
         raise LearnCommandError(f"learn: {exc.filename or file}: {exc.strerror}") from None
+
+
+def _refuse_unmade(config: BayesConfig, mode: str) -> None:
+    """A mode that reads or maintains what was learned (LOOKING), given a SQLite store whose
+    file does not exist: opening it created an empty store, so a mistyped bayes.store made
+    `--backup` write an empty backup and exit 0 (a nightly cron job's backups were empty with
+    nobody told), and `--dump` show zeros for a store that was elsewhere. Learning and
+    `--restore` create the store, as they must on a new host."""
+    path = unmade_sqlite(config) if mode in LOOKING else None
+    if path is not None:
+        raise LearnCommandError(f"learn --{mode}: no Bayes store at {path} (bayes.store): nothing "
+                                "was ever learned there; check the path (learning or --restore "
+                                "creates it)")
 
 
 def _learn_filter(config: BayesConfig, prefix: str | None, recipient: bool) -> BayesFilter:

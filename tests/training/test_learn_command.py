@@ -24,6 +24,7 @@ from mailsift.classifier.open_store import open_store
 from mailsift.classifier.sqlite_store import SQLiteStore
 from mailsift.classifier.store import BACKUP_FORMAT, SCHEMA_VERSION, Label
 from mailsift.config import BayesConfig, Config, load_config
+from mailsift.training.commands import LearnCommandError, run_learn
 from mailsift.training.learn import learn
 from mailsift.training.sources import directory_files, iter_messages
 from tests.support.cli import run_mailsift
@@ -602,6 +603,7 @@ def test_a_failed_backup_leaves_the_previous_one_intact(store_down: Path, tmp_pa
 def test_a_backup_into_a_missing_folder_names_the_backup_and_the_folder(config: Path,
                                                                         tmp_path: Path) -> None:
     """It said "No such file or directory" of the backup, a file that was to be made."""
+    made_store(config)
     target = tmp_path / "nowhere" / "bayes.jsonl"
     result = mailsift(config, "learn", "--backup", str(target))
     assert result.returncode == 2
@@ -628,12 +630,39 @@ def test_a_backup_to_a_missing_folder_written_with_its_slash_is_refused(config: 
                                                                         tmp_path: Path) -> None:
     """`--backup /backups/` before the folder was made wrote the backup as a file named
     /backups (Path drops the final slash), where the next night's run then failed."""
+    made_store(config)
     folder = tmp_path / "backups"
     result = mailsift(config, "learn", "--backup", f"{folder}/")
     assert result.returncode == 2
     assert result.stderr == (f"mailsift: learn: --backup {folder}/: names a folder; name the file "
                              f"to write, e.g. {folder / 'bayes.jsonl'}\n")
     assert not folder.exists()
+
+
+def made_store(config: Path) -> None:
+    """The configured SQLite store made, empty, as the milter's first start makes it: a backup
+    of a store whose file does not exist is refused before its target is looked at."""
+    open_store(load_config(str(config)).bayes)
+
+
+@pytest.mark.parametrize("mode", [["--dump"], ["--expire"], ["--clear"], ["--clear-reports"],
+                                  ["--backup", "{tmp}/bayes.jsonl"], ["--forget", "{tmp}/spam.eml"]])
+def test_a_store_that_does_not_exist_is_named_not_made_by_what_only_reads_or_maintains_it(
+        tmp_path: Path, mode: list[str]) -> None:
+    """A mistyped bayes.store: `--backup` made an empty store there, wrote an empty backup and
+    exited 0, so a nightly job's backups were empty with nobody told, and `--dump` showed zeros
+    for a store that was elsewhere. Learning and --restore still make the store (a new host)."""
+    store = tmp_path / "bayse" / "bayes.sqlite"
+    (tmp_path / "spam.eml").write_bytes(SPAM[0])
+    config = Config(bayes=BayesConfig(store=f"sqlite:///{store}"))
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in mode]
+    with pytest.raises(LearnCommandError) as refused:
+        run_learn(config, args[0].removeprefix("--"), args[1:2] if args[0] == "--forget" else [],
+                  args[1] if args[0] == "--backup" else None, False, None)
+    assert str(refused.value) == (
+        f"learn {args[0]}: no Bayes store at {store} (bayes.store): nothing was ever learned "
+        "there; check the path (learning or --restore creates it)")
+    assert not store.exists() and not (tmp_path / "bayes.jsonl").exists()
 
 
 def synthetic_backup(path: Path, tokens: int) -> None:
