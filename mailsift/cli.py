@@ -71,7 +71,30 @@ def config_option(func: Callable[..., None]) -> Callable[..., None]:
                         help="Config file (overrides the global one).")(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _NamedUsage:
+    """Parsing that leaves every usage error knowing its command. click raises an option given
+    no value (`learn --backup` with nothing after it) without the context, so the one line said
+    "mailsift: Option '--backup' requires an argument (see 'mailsift --help')", pointing at the
+    top-level help instead of the command's (see _usage_error)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except click.UsageError as exc:
+            exc.ctx = exc.ctx or ctx
+            raise
+
+
+class _Command(_NamedUsage, click.Command):
+    pass
+
+
+class _Group(_NamedUsage, click.Group):
+    command_class = _Command
+    group_class = type  # subgroups (quarantine, rules, ...) are _Group too
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 # The installed distribution's version (importlib.metadata), so it is what pip installed, for bug
 # reports and upgrade checks.
 @click.version_option(package_name="mailsift", prog_name="mailsift")

@@ -77,6 +77,12 @@ def test_quarantine_list_and_rules_lint_read_the_config_given_after_them(tmp_pat
     (["quarantine", "list", "--limit", "0"], "mailsift quarantine list: Invalid value for "
      "'--limit': 0 is not in the range 1<=x<=999999999 (see 'mailsift quarantine list --help')"),
     (["frob"], "mailsift: No such command 'frob' (see 'mailsift --help')"),
+    # an option given no value: click raises it without its command, so the line named the
+    # top-level help ("mailsift: Option '--backup' ... (see 'mailsift --help')")
+    (["learn", "--backup"], "mailsift learn: Option '--backup' requires an argument "
+                            "(see 'mailsift learn --help')"),
+    (["quarantine", "list", "--since"], "mailsift quarantine list: Option '--since' requires an "
+                                        "argument (see 'mailsift quarantine list --help')"),
 ])
 def test_a_mistyped_command_line_is_one_error_line(args: list[str], line: str) -> None:
     """click printed its usage block, a "Try ... --help" line and the error: three lines and a
