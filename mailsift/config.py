@@ -237,7 +237,9 @@ def mail_address(value: str, local_hosts: bool = False) -> str:
     local, _, domain = value.strip().lower().rpartition("@")
     domain = domain.rstrip(".")
     not_one = f"{value!r} is not a mail address like jane@example.org"
-    if not local or not domain or any(c.isspace() or c in '<>*?,"' for c in local):
+    # "@" in the local part: a doubled or misplaced one (jane@@example.org), which Postfix
+    # refuses unquoted; a quoted local part ("a@b"@...) is refused with its quote.
+    if not local or not domain or any(c.isspace() or c in '<>*?,"@' for c in local):
         raise ValueError(not_one)
     if local_hosts and (LOCAL_HOST.fullmatch(domain) or _address_literal(domain)):
         return f"{local}@{domain}"

@@ -256,6 +256,8 @@ def test_trusted_proxies_are_kept_as_the_networks_uvicorn_reads() -> None:
     ({"policy": [{"match": ["postmaster@"]}]},
      "policy.0.match: 'postmaster@' is not a mail address like jane@example.org"),
     ({"policy": [{"match": ["example"]}]}, "policy.0.match: 'example' is not a domain name"),
+    ({"policy": [{"match": ["postmaster@@example.org"]}]},  # was taken, and matched no mail
+     "policy.0.match: 'postmaster@@example.org' is not a mail address like jane@example.org"),
     ({"policy": [{"match": [], "bypass": True}]},
      "policy.0.match: List should have at least 1 item after validation, not 0 (got []); "
      "allowed: a non-empty list of user@example.org, @example.org (the domain) or example.org"),
