@@ -75,7 +75,7 @@ def run_checks(config: Config) -> list[Check]:
     rules = _loaded_rules(config)
     return [rules_check(config, rules), lists_check(config, rules), bayes_check(config),
             quarantine_check(config), pause_check(config), trust_check(config), web_check(config),
-            *secrets_checks(config), *milters_checks(config), *dns_checks(config)]
+            *secrets_checks(config, rules=rules), *milters_checks(config), *dns_checks(config)]
 
 
 def milters_checks(config: Config) -> list[Check]:
@@ -126,14 +126,16 @@ REDIS_SECTIONS = {"bayes": "store", "quarantine": "index", "outbound": "pause_st
 UNITS_ENVIRONMENT_KEY = "EnvironmentFile= of the systemd units (not a config key)"
 
 
-def secrets_checks(config: Config, environment_file: str = UNITS_ENVIRONMENT_FILE) -> list[Check]:
+def secrets_checks(config: Config, environment_file: str = UNITS_ENVIRONMENT_FILE,
+                   rules: RuleSet | str | None = None) -> list[Check]:
     """A line for each file holding a secret that users other than the services' may read or
     change (`secrets.exposure`), naming its keys, its mode and the command that closes it; else
     one line saying so. A warning, not a failure: such a file worked before this check, and an
     upgrade restarted once configtest passes (README) must not stop the milter over it.
 
     `environment_file` is the units' EnvironmentFile, checked when it exists: README has the
-    Redis password written there, and no config key names it, so a 0644 one went unsaid."""
+    Redis password written there, and no config key names it, so a 0644 one went unsaid.
+    `rules`: the loaded rule files, whose `include` lines' files count as the rules keys' do."""
     files = _secret_files(config, environment_file)
     reader = services()
     warnings = [Check("secrets", True, f"{', '.join(keys)}: {problem}")
@@ -141,7 +143,7 @@ def secrets_checks(config: Config, environment_file: str = UNITS_ENVIRONMENT_FIL
                 if (problem := exposure(file, systemd_reader() if keys == [UNITS_ENVIRONMENT_KEY]
                                         else reader))]
     warnings += [Check("secrets", True, f"{', '.join(keys)}: {problem}")
-                 for file, keys in _setting_files(config).items()
+                 for file, keys in _setting_files(config, rules).items()
                  if file not in files and (problem := writable_by_others(file))]
     if warnings:
         return warnings
@@ -174,10 +176,11 @@ def _secret_files(config: Config, environment_file: str) -> dict[str, list[str]]
     return files
 
 
-def _setting_files(config: Config) -> dict[str, list[str]]:
+def _setting_files(config: Config, rules: RuleSet | str | None) -> dict[str, list[str]]:
     """The config file, and the rule files and folders the rules keys name (a folder's *.cf
-    files with it), by the key naming them: whoever may change one changes scores or adds a
-    welcome entry. `include` lines' files are not followed."""
+    files with it), by the key naming them, and the files the loaded rules read through an
+    `include` line: whoever may change one changes scores or adds a welcome entry. An included
+    file (a site's shared list of welcome entries, say) was not looked at."""
     named = {config.source: ["the config file"]}
     for key, paths in (("rules.shipped", [SHIPPED_RULES] if config.rules.shipped else []),
                        ("rules.paths", config.rules.paths), ("rules.local_cf", [config.rules.local_cf])):
@@ -185,6 +188,8 @@ def _setting_files(config: Config) -> dict[str, list[str]]:
             for file in [path, *(sorted(path.glob("*.cf")) if path.is_dir() else [])]:
                 keys = named.setdefault(str(file), [])
                 keys += [key] if key not in keys else []
+    for file in rules.files if isinstance(rules, RuleSet) else []:
+        named.setdefault(file, ["an include line"])
     return named
 
 

@@ -517,6 +517,21 @@ def test_the_units_secrets_env_is_checked_though_no_config_key_names_it(tmp_path
         "their group"]
 
 
+def test_a_rule_file_read_through_an_include_line_is_named_when_every_user_may_change_it(
+        tmp_path: Path) -> None:
+    """A site's shared file of welcome entries, pulled in by `include` from local.cf, could be
+    left world-writable with nothing said: only the files the rules keys name were looked at."""
+    (tmp_path / "shared").mkdir()
+    shared = secret(tmp_path / "shared" / "welcome.cf", 0o666, "score MISSING_DATE 2.0\n")
+    local = secret(tmp_path / "local.cf", 0o644, f"include {shared}\n")
+    result = configtest(write(tmp_path, {"bayes": {"store": f"sqlite://{tmp_path}/bayes.sqlite"},
+                                         "rules": {"local_cf": str(local)}}))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line for line in result.stdout.splitlines() if line.startswith("secrets")] == [
+        f"secrets    ok   an include line: {shared} is mode 0666 ({OWNER}): other local users "
+        f"can change it; fix: chmod o-w {shared}"]
+
+
 def test_configtest_takes_the_services_user_group_and_environment_file_from_the_units() -> None:
     """No config key says who the services run as or where their environment file is: the
     units do, and what configtest assumes must be what they say."""
