@@ -8,7 +8,7 @@ builds from Postfix's macros (milter.session), so the message takes the milter's
 the connection becomes the newest relay (`analysis.parse._relays`), SPF, the HELO and DNS
 list checks judge it, per-recipient policies and Bayes stores follow the recipients, and a SASL
 login or a trusted client is treated as milter.authenticated and milter.trusted say
-(`actions.client_setting`). What the milter would not score at all is refused, not scored.
+(`actions.client_mode`). What the milter would not score at all is refused, not scored.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from mailsift.analysis.addresses import parse_address
 from mailsift.analysis.model import Envelope
 from mailsift.analysis.relays import client_text
 from mailsift.config import Config, DnsConfig, mail_address
-from mailsift.milter.actions import Action, all_bypass, client_setting, decide
+from mailsift.milter.actions import Action, all_bypass, client_mode, decide
 from mailsift.network.hosts import confirmed_name
 from mailsift.network.resolver import Lookups, shared_resolver
 
@@ -103,8 +103,7 @@ def judged(told: Told, raw: bytes, config: Config, network: bool) -> Judged | No
     if not told.given:
         return None
     envelope = _envelope(told, raw, config.dns if network else None)
-    setting = client_setting(config, envelope.auth_user, False, envelope.client_ip)
-    mode = "scan" if setting is None else getattr(config.milter, setting)
+    setting, mode = client_mode(config, envelope.auth_user, False, envelope.client_ip)
     if mode == "skip":
         raise EnvelopeError(f"the milter does not scan mail {_whose(setting, envelope)} "
                             f'(milter.{setting} = "skip"): it gives no verdict to compare with')

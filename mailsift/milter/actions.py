@@ -85,21 +85,28 @@ def policy_for(recipient: str, policies: Sequence[Policy],
     return best
 
 
-def client_setting(config: Config, auth_user: str, local: bool, client_ip: str) -> str | None:
-    """Which milter setting decides how mail from this client is treated ("authenticated",
-    "local" or "trusted"; its value is "skip" or "outbound"), or None when it is scanned as
-    inbound mail. `mailsift check` told an envelope asks it too, to judge as the milter does."""
+def client_mode(config: Config, auth_user: str, local: bool, client_ip: str
+                ) -> tuple[str | None, str]:
+    """How mail from this client is treated: (the milter setting that decides it,
+    "authenticated", "local" or "trusted", or None for inbound mail; the mode it gives, "scan",
+    "skip" or "outbound"). The milter asks it per message, and `mailsift check` told an
+    envelope asks it too, to judge as the milter does."""
+    setting = _client_setting(config, auth_user, local, client_ip)
+    return setting, "scan" if setting is None else getattr(config.milter, setting)
+
+
+def _client_setting(config: Config, auth_user: str, local: bool, client_ip: str) -> str | None:
     milter = config.milter
     if auth_user and milter.authenticated != "scan":
         return "authenticated"
     if local and milter.local != "scan":
         return "local"
-    if client_ip and milter.trusted != "scan" and trusted_client(config, client_ip):
+    if client_ip and milter.trusted != "scan" and _trusted_client(config, client_ip):
         return "trusted"
     return None
 
 
-def trusted_client(config: Config, client_ip: str) -> bool:
+def _trusted_client(config: Config, client_ip: str) -> bool:
     """Whether `client_ip` is in network.trusted_networks, for milter.trusted. A loopback client
     is not: local submission (e.g. the test client, or a content filter) is scanned."""
     address = ip_address(client_ip)

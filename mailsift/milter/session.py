@@ -26,7 +26,7 @@ from mailsift.analysis.relays import client_text
 from mailsift.config import Config
 from mailsift.domains import ascii_domain
 from mailsift.host import host_name
-from mailsift.milter.actions import Decision, all_bypass, client_setting, decide
+from mailsift.milter.actions import Decision, all_bypass, client_mode, decide
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
@@ -178,10 +178,6 @@ class MailsiftMilter(Milter.Base):
     def addresses(self) -> list[str]:
         return [r.address for r in self.recipients]
 
-    def _mode_setting(self) -> str | None:
-        """See `actions.client_setting`."""
-        return client_setting(self.service.config, self.auth_user, self.local, self.client_ip)
-
     def _sender(self) -> str:
         """Who sends outbound mail: the SASL login, the local envelope sender, else the trusted
         client's address."""
@@ -190,8 +186,7 @@ class MailsiftMilter(Milter.Base):
 
     def _end_of_message(self, queue_id: str, started: float) -> int:
         config = self.service.config
-        setting = self._mode_setting()
-        mode = "scan" if setting is None else getattr(config.milter, setting)
+        setting, mode = client_mode(config, self.auth_user, self.local, self.client_ip)
         outbound = mode == "outbound"
         if mode == "skip" or all_bypass(self.addresses, config, outbound):
             if not (mode == "skip" and setting == "trusted"):
