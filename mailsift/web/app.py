@@ -425,7 +425,7 @@ class Pages:
             view = await run_in_threadpool(message_view, self.config, raw)
         return self.render(request, "message.html", record=viewer.shown(record), rules=rule_rows(record),
                            view=view, actions=_allowed(viewer), max_text=MAX_TEXT,
-                           back=_local(str(request.session.get("list", "/"))))
+                           back=_back(request))
 
     async def message_action(self, request: Request, viewer: Viewer) -> Response:
         form = await self.form(request)
@@ -541,7 +541,7 @@ class Pages:
             request.state.viewer = await run_in_threadpool(self._header_viewer, request)
         text = exc.detail if isinstance(exc.detail, str) else "Error"
         return self.render(request, "error.html", exc.status_code, code=exc.status_code,
-                           text=text, back=_local(str(request.session.get("list", "/"))))
+                           text=text, back=_back(request))
 
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         """The index could not be read (Redis down, a wrong password), or an action's server
@@ -561,7 +561,7 @@ class Pages:
         request.state.viewer = viewer
         response = self.render(request, "error.html", 503, code=503, text=_unavailable_text(exc),
                                reason=str(exc) if viewer is not None and viewer.admin else "",
-                               back=_local(str(request.session.get("list", "/"))))
+                               back=_back(request))
         response.headers["Retry-After"] = "60"
         return response
 
@@ -839,6 +839,12 @@ def _since(text: str) -> datetime | None:
         return parse_since(text) if text else None
     except ValueError:
         return None
+
+
+def _back(request: Request) -> str:
+    """Where "Back to the list" leads: the list as it was last shown (search, sort, page; see
+    list_page), or the list's start."""
+    return _local(str(request.session.get("list", "/")))
 
 
 def _local(url: str) -> str:
