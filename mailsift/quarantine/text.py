@@ -45,10 +45,10 @@ def short_time(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def state_word(record: dict[str, Any]) -> str:
-    """A message's state in one word, for the lists: MAYBE_RELEASED for one whose release was
-    not recorded (see `unsure_releases`)."""
-    return MAYBE_RELEASED if record["state"] == RELEASING else str(record["state"])
+def state_word(record: dict[str, Any], maybe_released: str = MAYBE_RELEASED) -> str:
+    """A message's state for the lists: `maybe_released` for one whose release was not
+    recorded (see `unsure_releases`; the web UI's list says it in words)."""
+    return maybe_released if record["state"] == RELEASING else str(record["state"])
 
 
 def unsure_releases(record: dict[str, Any]) -> str:

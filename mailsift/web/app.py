@@ -46,7 +46,6 @@ from mailsift.quarantine import review
 from mailsift.quarantine.model import (
     LIST_KINDS,
     MAX_PAGE,
-    RELEASING,
     SORT_KEYS,
     IndexUnavailable,
     QuarantineError,
@@ -62,7 +61,13 @@ from mailsift.quarantine.model import (
     valid_id,
 )
 from mailsift.quarantine.store import QuarantineStore
-from mailsift.quarantine.text import SINCE_FORMS, UNRECORDED, parse_since, unsure_releases
+from mailsift.quarantine.text import (
+    SINCE_FORMS,
+    UNRECORDED,
+    parse_since,
+    state_word,
+    unsure_releases,
+)
 from mailsift.report import score_text
 from mailsift.web import stats
 from mailsift.web.auth import (
@@ -770,9 +775,9 @@ def _as_entry(stored: str) -> str:
 
 
 def _state(record: dict[str, Any]) -> str:
-    """A message's state in the list: "may have been released" for a release that was not
-    recorded (review.release; the message page says when, to whom and why)."""
-    return "may have been released" if record["state"] == RELEASING else str(record["state"])
+    """A message's state in the list, in words for a release that was not recorded
+    (review.release; the message page says when, to whom and why)."""
+    return state_word(record, "may have been released")
 
 
 def _allowed(viewer: Viewer) -> dict[str, str]:
