@@ -172,6 +172,11 @@ def event(user: str, action: str, detail: str = "") -> dict[str, str]:
             "detail": detail}
 
 
+def add_event(record: dict[str, Any], user: str, action: str, detail: str = "") -> None:
+    """Add a line (`event`) to the end of the record's history."""
+    record["events"] = [*record.get("events", []), event(user, action, detail)]
+
+
 def recipient_filter(text: str) -> str:
     """What a reviewer typed as the recipient, as `Query.to` takes it: an address, or `@domain`
     for a bare or @-prefixed domain (a hosting provider looks up one customer's mail at once),

@@ -32,7 +32,7 @@ from mailsift.quarantine.model import (
     QuarantineError,
     Refused,
     ServerFailed,
-    event,
+    add_event,
     now,
 )
 from mailsift.quarantine.store import QuarantineStore
@@ -191,8 +191,7 @@ def _record_outcome(store: QuarantineStore, message_id: str, user: str, recipien
     """Record a release sent: its history line, `released_to`, and its open record closed. If
     the index fails here, the message stays "may have been released" and the log says what went."""
     def released(record: dict[str, Any]) -> None:
-        record["events"] = [*record.get("events", []),
-                            event(user, "released", "to " + ", ".join(delivered))]
+        add_event(record, user, "released", "to " + ", ".join(delivered))
         record["released_to"] = sorted({*record.get("released_to", []), *delivered})
         _settle(record, recipients)
 

@@ -22,7 +22,7 @@ from mailsift.quarantine.model import (
     QuarantineError,
     Query,
     UserLists,
-    event,
+    add_event,
     new_id,
     normalise,
     valid_id,
@@ -87,7 +87,7 @@ class QuarantineStore:
         """Append to the message's history (and change its state and any `changes` fields);
         returns the new record."""
         def logged(record: dict[str, Any]) -> None:
-            record["events"] = [*record.get("events", []), event(user, action, detail)]
+            add_event(record, user, action, detail)
             if state is not None:
                 record["state"] = state
             record.update(changes or {})
