@@ -165,8 +165,14 @@ def test_a_host_without_main_cf_is_told_at_once(
                             f"cannot read smtpd_milters with postconf (no main.cf in {tmp_path})")]
 
 
+def main_cf(directory: Path, text: str) -> None:
+    """Write `directory`/main.cf dated back (backdate), so that postconf reads it at once."""
+    (directory / "main.cf").write_text(text)
+    backdate(directory / "main.cf")
+
+
 @needs_postconf
-@pytest.mark.parametrize(("main_cf", "line"), [
+@pytest.mark.parametrize(("main_cf_text", "line"), [
     (f"smtpd_milters = {OPENDKIM}, inet:localhost:11332\nnon_smtpd_milters =\n",
      f"smtpd_milters lists {OPENDKIM} before mailsift ({OURS}): mailsift removes the "
      "Authentication-Results in your name that it adds, as it cannot tell them from a sender's "
@@ -180,12 +186,11 @@ def test_a_host_without_main_cf_is_told_at_once(
      f"smtpd_milters does not name mailsift ({OURS}) yet: `mailsift postfix` prints the lines"),
 ])
 def test_configtest_says_where_main_cf_lists_mailsift(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, main_cf: str, line: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, main_cf_text: str, line: str) -> None:
     """A site that listed mailsift last, as a spam filter usually is, lost OpenDKIM's results
     once the milter removed forged ones from all mail, with nothing in the log: configtest, run
     after every upgrade, says so (a warning: the line stays ok)."""
-    (tmp_path / "main.cf").write_text(main_cf)
-    backdate(tmp_path / "main.cf")
+    main_cf(tmp_path, main_cf_text)
     monkeypatch.setenv("MAIL_CONFIG", str(tmp_path))  # postconf reads this directory's main.cf
     assert milters_checks(parse_config({}, "m.toml")) == [Check("milters", True, line)]
 
@@ -193,8 +198,7 @@ def test_configtest_says_where_main_cf_lists_mailsift(
 @needs_postconf
 def test_configtest_says_nothing_of_tagging_where_mailsift_tags_no_subject(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "main.cf").write_text(f"smtpd_milters = {OURS} {OPENDMARC}\n")
-    backdate(tmp_path / "main.cf")
+    main_cf(tmp_path, f"smtpd_milters = {OURS} {OPENDMARC}\n")
     monkeypatch.setenv("MAIL_CONFIG", str(tmp_path))
     config = parse_config({"actions": {"rewrite_subject": False}}, "m.toml")
     assert milters_checks(config) == [
@@ -204,9 +208,7 @@ def test_configtest_says_nothing_of_tagging_where_mailsift_tags_no_subject(
 @needs_postconf
 def test_configtest_warns_of_a_milter_listed_before_mailsift(tmp_path: Path) -> None:
     """The same through `mailsift configtest`, as README runs it after an upgrade."""
-    (tmp_path / "main.cf").write_text(f"smtpd_milters = {OPENDKIM}, {OURS}\n"
-                                      "non_smtpd_milters = $smtpd_milters\n")
-    backdate(tmp_path / "main.cf")
+    main_cf(tmp_path, f"smtpd_milters = {OPENDKIM}, {OURS}\nnon_smtpd_milters = $smtpd_milters\n")
     (tmp_path / "m.toml").write_text(f'[bayes]\nstore = "sqlite:///{tmp_path}/bayes.sqlite"\n'
                                      f'[quarantine]\ndir = "{tmp_path}/quarantine"\n')
     done = run_mailsift(["--config", str(tmp_path / "m.toml"), "configtest"],
