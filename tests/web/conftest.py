@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -84,3 +87,18 @@ def sink() -> Iterator[SmtpSink]:
     """An SMTP server that keeps what released mail reaches it, fresh for each test."""
     with SmtpSink() as server:
         yield server
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Return once `mailsift web` on loopback `port` answers; fail with its log (`log`) at once
+    if it exited (a config refused), as the tests that start it as a process need."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"mailsift web exited with {process.returncode}: {log.read_text()}")
+        try:
+            httpx2.get(f"http://127.0.0.1:{port}/login", timeout=1)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.05)
+    pytest.fail(f"mailsift web did not answer within 30 s: {log.read_text()}")

@@ -30,8 +30,7 @@ from tests.e2e.messages import make_message
 from tests.support.milter_process import mailsift_command, to_toml
 from tests.support.ports import free_port
 from tests.support.postfix import PostfixInstance
-from tests.web.conftest import PASSWORDS, web_config
-from tests.web.test_proxy import _wait_until_serving
+from tests.web.conftest import PASSWORDS, wait_until_serving, web_config
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -88,7 +87,7 @@ def ui(postfix: PostfixInstance, tmp_path_factory: pytest.TempPathFactory,  # no
         process = subprocess.Popen([*mailsift_command(), "--config", str(path), "web"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        _wait_until_serving(process, port, log)
+        wait_until_serving(process, port, log)
         yield Ui(f"http://127.0.0.1:{port}", store, process, log)
     finally:
         process.terminate()

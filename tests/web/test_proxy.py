@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from mailsift.quarantine.store import QuarantineStore
 from mailsift.web.app import create_app
 from tests.support.milter_process import mailsift_command, to_toml
 from tests.support.ports import free_port
-from tests.web.conftest import PASSWORDS, csrf_of, web_config
+from tests.web.conftest import PASSWORDS, csrf_of, wait_until_serving, web_config
 
 PROXY = "127.0.0.1"  # where the proxy connects from
 ELSEWHERE = "127.0.0.2"  # a host that is no proxy of ours
@@ -47,20 +46,6 @@ class Ui:
         return self.log.read_text()
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    """Return once the UI answers; fail with its log at once if it exited (a config refused)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"mailsift web exited with {process.returncode}: {log.read_text()}")
-        try:
-            httpx2.get(f"http://{PROXY}:{port}/login", timeout=1)
-            return
-        except httpx2.TransportError:
-            time.sleep(0.05)
-    pytest.fail(f"mailsift web did not answer within 30 s: {log.read_text()}")
-
-
 @pytest.fixture
 def start_ui(tmp_path: Path, password_hashes: dict[str, str]) -> Iterator[Callable[..., Ui]]:
     """Starts `mailsift web` with these [web] keys, listening on loopback; stops it afterwards."""
@@ -77,7 +62,7 @@ def start_ui(tmp_path: Path, password_hashes: dict[str, str]) -> Iterator[Callab
         with log.open("wb") as stderr:
             processes.append(subprocess.Popen([*mailsift_command(), "--config", str(path), "web"],
                                               env=env, stdout=subprocess.DEVNULL, stderr=stderr))
-        _wait_until_serving(processes[-1], port, log)
+        wait_until_serving(processes[-1], port, log)
         return Ui(f"http://{PROXY}:{port}", log)
 
     yield start

@@ -12,8 +12,7 @@ import pytest
 
 from tests.support.milter_process import mailsift_command, to_toml
 from tests.support.ports import free_port
-from tests.web.conftest import csrf_of, web_config
-from tests.web.test_proxy import _wait_until_serving
+from tests.web.conftest import csrf_of, wait_until_serving, web_config
 
 HOST = "127.0.0.1"
 
@@ -38,7 +37,7 @@ def web_log(tmp_path_factory: pytest.TempPathFactory, password_hashes: dict[str,
         process = subprocess.Popen([*mailsift_command(), "--config", str(path), "web"], env=env,
                                    stdout=stdout, stderr=stderr)
     try:
-        _wait_until_serving(process, port, err)
+        wait_until_serving(process, port, err)
         with httpx2.Client(base_url=f"http://{HOST}:{port}") as client:
             page = client.get("/login")
             client.post("/login", data={"csrf": csrf_of(page.text), "name": "jane",
