@@ -9,6 +9,12 @@ the connection becomes the newest relay (`analysis.parse._relays`), SPF, the HEL
 list checks judge it, per-recipient policies and Bayes stores follow the recipients, and a SASL
 login or a trusted client is treated as milter.authenticated and milter.trusted say
 (`actions.client_mode`). What the milter would not score at all is refused, not scored.
+
+Mail a local program hands to Postfix's sendmail command (--local) reaches the milter through
+non_smtpd_milters with a connection Postfix makes up (`actions.SENDMAIL_CLIENT_IP`...): given
+that connection, the message is judged as milter.local says, and a reject is a quarantine, as
+the milter turns it for such mail (`actions.decide`, bounces). The client options describe no
+such mail and are refused with it.
 """
 
 from __future__ import annotations
@@ -24,14 +30,28 @@ from mailsift.analysis.addresses import parse_address
 from mailsift.analysis.model import Envelope
 from mailsift.analysis.relays import client_text
 from mailsift.config import Config, DnsConfig, mail_address
-from mailsift.milter.actions import Action, all_bypass, client_mode, decide
+from mailsift.milter.actions import (
+    SENDMAIL_CLIENT_IP,
+    SENDMAIL_CLIENT_NAME,
+    SENDMAIL_HELO,
+    Action,
+    Decision,
+    all_bypass,
+    client_mode,
+    decide,
+)
 from mailsift.network.hosts import confirmed_name
 from mailsift.network.resolver import Lookups, shared_resolver
+from mailsift.report import added_headers
+from mailsift.rules.result import Result
 
 # The options that describe the client's connection: without its address they describe nothing
 # the milter could have seen (every SMTP client has one).
 CONNECTION = {"client_name": "--client-name", "helo": "--helo", "mail_from": "--mail-from",
               "auth_user": "--auth-user"}
+# What mail of Postfix's sendmail command (--local) cannot have: it has no client to describe.
+NOT_LOCAL = {"client_ip": "--client-ip", **{name: option for name, option in CONNECTION.items()
+                                            if name != "mail_from"}}
 NO_NAME = "unknown"  # Postfix's name for a client whose reverse name does not forward-confirm
 
 
@@ -49,10 +69,11 @@ class Told:
     mail_from: str | None = None
     rcpt: tuple[str, ...] = ()
     auth_user: str | None = None
+    local: bool = False  # handed to Postfix's sendmail command, not sent over SMTP
 
     @property
     def given(self) -> bool:
-        return any(getattr(self, name.name) not in (None, ()) for name in fields(self))
+        return any(getattr(self, name.name) not in (None, (), False) for name in fields(self))
 
 
 @dataclass(frozen=True)
@@ -62,22 +83,42 @@ class Judged:
     envelope: Envelope
     outbound: bool  # milter.authenticated / milter.trusted = "outbound": the [outbound] thresholds
     config: Config = field(repr=False, compare=False)
+    local: bool = False  # mail of Postfix's sendmail command (Told.local)
 
     def actions(self, score: float) -> dict[str, str] | None:
         """What the milter does for each recipient at `score` (`actions.decide`): a recipient
         whose policy rejects is quarantined unless every one's does; None without recipients."""
-        if not self.envelope.rcpt_to:
+        decision = self._decision(score)
+        if decision is None:
             return None
-        decision = decide(score, self.envelope.rcpt_to, self.config, self.outbound)
         return {recipient: Action.REJECT if decision.reject
                 else Action.QUARANTINE if recipient in decision.quarantine else action
                 for recipient, action in decision.per_recipient.items()}
+
+    def _decision(self, score: float) -> Decision | None:
+        if not self.envelope.rcpt_to:
+            return None
+        return decide(score, self.envelope.rcpt_to, self.config, self.outbound, bounces=self.local)
+
+    def headers(self, result: Result) -> tuple[list[tuple[str, str]], str | None]:
+        """The headers the milter adds to the message it passes on (`report.added_headers`), and
+        when it adds none, why: an admin reading X-Spam headers in check's output took them for
+        what the recipients' mail showed, of outbound mail that gets none."""
+        decision = self._decision(result.score)
+        if decision is not None and decision.reject:
+            return [], "the milter rejects the message"
+        if decision is not None and not decision.deliver:
+            return [], "the milter passes no copy on (every recipient's is held in quarantine)"
+        added = added_headers(result, self.config, self.outbound)
+        if not added:
+            return [], "the milter adds none to outbound mail (outbound.add_headers = false)"
+        return added, None
 
     def as_dict(self, score: float) -> dict[str, Any]:
         """The envelope used, for `check --json`, with how it was judged and each recipient's
         action."""
         used = {k: v for k, v in asdict(self.envelope).items() if k not in ("queue_id", "receiver")}
-        return {**used, "judged_as": "outbound" if self.outbound else "inbound",
+        return {**used, "local": self.local, "judged_as": "outbound" if self.outbound else "inbound",
                 "actions": self.actions(score)}
 
     def lines(self, score: float) -> list[str]:
@@ -85,7 +126,9 @@ class Judged:
         envelope = self.envelope
         said = [f"client={client_text(envelope.client_name, envelope.client_ip)}"
                 if envelope.client_ip else "client=none (the Received headers judged)"]
-        if envelope.client_ip:
+        if self.local:  # as the milter's log line names such mail
+            said += ["via=sendmail", f"from=<{envelope.mail_from}>"]
+        elif envelope.client_ip:
             said += [f"helo={envelope.helo}", f"from=<{envelope.mail_from}>"]
         said += [f"login={envelope.auth_user}"] if envelope.auth_user else []
         said += [f"to={','.join(f'<{r}>' for r in envelope.rcpt_to)}"] if envelope.rcpt_to else []
@@ -103,25 +146,29 @@ def judged(told: Told, raw: bytes, config: Config, network: bool) -> Judged | No
     if not told.given:
         return None
     envelope = _envelope(told, raw, config.dns if network else None)
-    setting, mode = client_mode(config, envelope.auth_user, False, envelope.client_ip)
+    setting, mode = client_mode(config, envelope.auth_user, told.local, envelope.client_ip)
     if mode == "skip":
         raise EnvelopeError(f"the milter does not scan mail {_whose(setting, envelope)} "
                             f'(milter.{setting} = "skip"): it gives no verdict to compare with')
     if all_bypass(envelope.rcpt_to, config, mode == "outbound"):
         raise EnvelopeError("the milter does not scan mail to these recipients (a [[policy]] "
                             "with bypass = true for each): it gives no verdict to compare with")
-    return Judged(envelope, mode == "outbound", config)
+    return Judged(envelope, mode == "outbound", config, told.local)
 
 
 def _whose(setting: str | None, envelope: Envelope) -> str:
     if setting == "authenticated":
         return f"of SASL login {envelope.auth_user}"
+    if setting == "local":
+        return "handed to Postfix's sendmail command"
     return f"from {envelope.client_ip}, a client in network.trusted_networks"
 
 
 def _envelope(told: Told, raw: bytes, dns: DnsConfig | None) -> Envelope:
     """`dns`: the network checks are on, and the client's name may be looked up."""
     recipients = [_address("--rcpt", r) for r in told.rcpt]
+    if told.local:
+        return _sendmail_envelope(told, raw, recipients)
     if told.client_ip is None:
         named = [option for name, option in CONNECTION.items() if getattr(told, name) is not None]
         if named:
@@ -131,8 +178,20 @@ def _envelope(told: Told, raw: bytes, dns: DnsConfig | None) -> Envelope:
     ip = client_address(told.client_ip)
     name = told.client_name.strip() if told.client_name is not None else _looked_up(ip, dns)
     return Envelope(client_ip=ip, client_name=name or NO_NAME, helo=(told.helo or "").strip(),
-                    mail_from=_sender(told.mail_from, raw), rcpt_to=recipients,
+                    mail_from=_sender("--client-ip", told.mail_from, raw), rcpt_to=recipients,
                     auth_user=(told.auth_user or "").strip())
+
+
+def _sendmail_envelope(told: Told, raw: bytes, recipients: list[str]) -> Envelope:
+    """The envelope the milter has for mail of Postfix's sendmail command: the connection
+    Postfix makes up for it, the envelope sender, no SASL login."""
+    named = [option for name, option in NOT_LOCAL.items() if getattr(told, name) is not None]
+    if named:
+        raise EnvelopeError(f"--local (mail of Postfix's sendmail command) has no client "
+                            f"connection: leave out {', '.join(named)}")
+    return Envelope(client_ip=SENDMAIL_CLIENT_IP, client_name=SENDMAIL_CLIENT_NAME,
+                    helo=SENDMAIL_HELO, mail_from=_sender("--local", told.mail_from, raw),
+                    rcpt_to=recipients)
 
 
 def client_address(text: str) -> str:
@@ -159,14 +218,15 @@ def _looked_up(ip: str, dns: DnsConfig | None) -> str:
     return asyncio.run(ask())
 
 
-def _sender(mail_from: str | None, raw: bytes) -> str:
+def _sender(option: str, mail_from: str | None, raw: bytes) -> str:
     """The envelope sender: --mail-from (<> for a bounce), else the Return-Path that delivery
     wrote from it, which a delivered file carries. Neither is refused: taken as a bounce, the
-    message would be judged as one (SPF by the HELO name, the bounce rules)."""
+    message would be judged as one (SPF by the HELO name, the bounce rules). `option`: the one
+    that needs it."""
     if mail_from is None:
         return_path = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Return-Path")
         if return_path is None:
-            raise EnvelopeError("--client-ip needs --mail-from, the envelope sender (<> for a "
+            raise EnvelopeError(f"{option} needs --mail-from, the envelope sender (<> for a "
                                 "bounce): the message has no Return-Path to take it from")
         return parse_address(str(return_path))[1]
     return "" if mail_from.strip() in ("", "<>") else _address("--mail-from", mail_from)

@@ -140,12 +140,17 @@ ENVELOPE_OPTIONS = (
     ("--rcpt", "ADDR", "A recipient (repeatable): its policy and Bayes store apply, as in the "
      "milter."),
     ("--auth-user", "LOGIN", "The client's SASL login: judged as milter.authenticated says."),
+    ("--local", None, "Mail a local program handed to Postfix's sendmail command (cron, a web "
+     "form's mail()), which the milter sees through non_smtpd_milters: judged as milter.local "
+     "says. It has no client: not with --client-ip, --client-name, --helo or --auth-user."),
 )
 
 
 def _envelope_options(func: Callable[..., None]) -> Callable[..., None]:
+    """A metavar of None: a flag."""
     for option, metavar, text in reversed(ENVELOPE_OPTIONS):
-        func = click.option(option, metavar=metavar, multiple=option == "--rcpt", help=text)(func)
+        func = click.option(option, metavar=metavar, is_flag=metavar is None,
+                            multiple=option == "--rcpt", help=text)(func)
     return func
 
 
@@ -165,7 +170,7 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
     headers and Return-Path stand in for the client and sender the milter is told)."""
     from mailsift.check_envelope import EnvelopeError, Told, judged
     from mailsift.classifier.open_store import existing_filter
-    from mailsift.report import fold, rule_table, spam_headers
+    from mailsift.report import added_headers, fold, rule_table
     from mailsift.rules.lint import warn_rule_mistakes
     from mailsift.scanner import Scanner
 
@@ -180,17 +185,21 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
                       bayes=existing_filter(config.bayes, config.subaddressing))
     warn_rule_mistakes(scanner.ruleset, logging.getLogger("mailsift.check"))
     result = _scored(scanner, raw, told)
-    # The Authentication-Results the milter would add (network checks on): an admin debugging
-    # DMARC wants them, and the milter's copy is the only other place they show.
+    # The headers the milter would add, Authentication-Results among them (network checks on):
+    # an admin debugging DMARC wants them, and the milter's copy is the only other place they
+    # show. Without an envelope the message is inbound mail the milter passes on.
+    added, none = told.headers(result) if told else (added_headers(result, config, False), None)
     if as_json:
         verdict = {**result.as_dict(), "authentication_results": result.auth_results or None,
-                   "envelope": told.as_dict(result.score) if told else None}
+                   "headers": [{"name": name, "value": value} for name, value in added],
+                   "no_headers": none, "envelope": told.as_dict(result.score) if told else None}
         click.echo(json.dumps(verdict, ensure_ascii=False))
     else:
-        for name, value in spam_headers(result):
+        for name, value in added:
             click.echo(fold(name, value))
-        if result.auth_results:
-            click.echo(fold("Authentication-Results", result.auth_results))
+        if none is not None:
+            click.echo(f"No headers: {none}; score={result.score:.1f} "
+                       f"required={result.required_score:.1f}")
         click.echo()
         click.echo(rule_table(result))
         for line in ["", *told.lines(result.score)] if told else []:

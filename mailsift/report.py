@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import re
 import textwrap
+from typing import TYPE_CHECKING
 
 from mailsift import __version__
 from mailsift.rules.result import Result
+
+if TYPE_CHECKING:
+    from mailsift.config import Config  # which imports this module's users (quarantine.model)
 
 MAX_LEVEL = 50
 LEVEL_CHAR = "*"
@@ -46,6 +50,23 @@ def spam_headers(result: Result, extra: str = "") -> list[tuple[str, str]]:
         ("X-Spam-Level", level),
         ("X-Spam-Status", status_line(result, extra)),
     ]
+
+
+def added_headers(result: Result, config: Config, outbound: bool, extra: str = ""
+                  ) -> list[tuple[str, str]]:
+    """The headers the milter adds to a message it passes on, as the keys deciding them say:
+    the X-Spam headers (`extra` as for spam_headers), X-Spam-Report with actions.report_header,
+    and Authentication-Results with the network checks on; none for outbound mail without
+    outbound.add_headers. One list for the milter and `mailsift check`, so that check shows an
+    admin the headers the milter adds, not headers it keeps back."""
+    if outbound and not config.outbound.add_headers:
+        return []
+    headers = spam_headers(result, extra)
+    if config.actions.report_header:
+        headers.append(("X-Spam-Report", report_text(result)))
+    if result.auth_results:
+        headers.append(("Authentication-Results", result.auth_results))
+    return headers
 
 
 def with_evidence(text: str, evidence: str) -> str:

@@ -17,6 +17,15 @@ from mailsift.analysis.relays import networks
 from mailsift.config import Config, Policy, Thresholds
 from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 
+# The connection Postfix's cleanup makes up for mail of its sendmail command (non_smtpd_milters):
+# localhost[127.0.0.1] from port 0, HELO localhost, as measured through the real Postfix
+# (tests/e2e/test_milter_local_submission.py). The milter knows such mail by it, and
+# `mailsift check --local` gives a message it to be judged as the milter judges that mail.
+SENDMAIL_CLIENT_NAME = "localhost"
+SENDMAIL_CLIENT_IP = "127.0.0.1"
+SENDMAIL_CLIENT_PORT = 0
+SENDMAIL_HELO = "localhost"
+
 
 class Action(StrEnum):
     PASS = "pass"

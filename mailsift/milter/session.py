@@ -26,7 +26,15 @@ from mailsift.analysis.relays import client_text
 from mailsift.config import Config
 from mailsift.domains import ascii_domain
 from mailsift.host import host_name
-from mailsift.milter.actions import Decision, all_bypass, client_mode, decide
+from mailsift.milter.actions import (
+    SENDMAIL_CLIENT_IP,
+    SENDMAIL_CLIENT_NAME,
+    SENDMAIL_CLIENT_PORT,
+    Decision,
+    all_bypass,
+    client_mode,
+    decide,
+)
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
 from mailsift.milter.subject import tagged_subject
@@ -34,7 +42,7 @@ from mailsift.milter.trace import Hop, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.network.authresults import authserv_id, claimed_authserv_id
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
-from mailsift.report import fold, report_text, spam_headers
+from mailsift.report import added_headers, fold
 from mailsift.rules.result import Result
 
 log = logging.getLogger("mailsift.milter")
@@ -275,13 +283,13 @@ class MailsiftMilter(Milter.Base):
                 if recipient.address in decision.quarantine:
                     self._remove(recipient)
         self._remove_forged_auth_results()
-        if outbound and not config.outbound.add_headers:
-            self._replace_spam_headers([], None)  # the sender's own verdict goes, ours is kept back
-        else:
-            self._replace_spam_headers(spam_headers(result, f"autolearn={scored.autolearned}"), result)
-            if result.auth_results:
-                self.addheader(AUTH_RESULTS_NAME, fold(AUTH_RESULTS_NAME, result.auth_results)
-                               .partition(": ")[2], 1)  # on top, as the newest trace field
+        # None for outbound mail without outbound.add_headers: the sender's own verdict goes,
+        # ours is kept back
+        ours = added_headers(result, config, outbound, f"autolearn={scored.autolearned}")
+        self._replace_spam_headers([(n, v) for n, v in ours if n != AUTH_RESULTS_NAME])
+        for name, value in ours:
+            if name == AUTH_RESULTS_NAME:  # on top, as the newest trace field
+                self.addheader(name, fold(name, value).partition(": ")[2], 1)
         if decision.tag_subject:
             self._tag_subject()
         return self._done(queue_id, result, decision.summary, started, Milter.ACCEPT, held)
@@ -327,7 +335,7 @@ class MailsiftMilter(Milter.Base):
             "action": decision.summary, "verdict": result.as_dict(),
         }
 
-    def _replace_spam_headers(self, ours: list[tuple[str, str]], result: Result | None) -> None:
+    def _replace_spam_headers(self, ours: list[tuple[str, str]]) -> None:
         """Remove every X-Spam-* header that came from outside, then add ours: no forged verdicts."""
         counts: dict[str, tuple[str, int]] = {}
         for name, _ in self.headers:
@@ -340,8 +348,6 @@ class MailsiftMilter(Milter.Base):
                 self.chgheader(name, index, "")
         for name, value in ours:
             self._add(name, value)
-        if result is not None and self.service.config.actions.report_header:
-            self._add("X-Spam-Report", report_text(result))
 
     def _remove_forged_auth_results(self) -> None:
         """Remove every Authentication-Results that came in claiming our authserv-id: only we
@@ -391,7 +397,7 @@ class MailsiftMilter(Milter.Base):
             return Milter.TEMPFAIL
         status = f"Unknown, score=0.0 required={config.scoring.required_score:.1f} tests=none error"
         self._remove_forged_auth_results()
-        self._replace_spam_headers([("X-Spam-Status", status)], None)
+        self._replace_spam_headers([("X-Spam-Status", status)])
         self._log(queue_id, None, "error-accept", started)
         self.service.metrics.messages.labels("error-accept").inc()
         return Milter.ACCEPT
@@ -441,8 +447,8 @@ def _local_submission(hostname: str, family: int, hostaddr: Any) -> bool:
     """True for mail Postfix's cleanup hands over for its sendmail command (non_smtpd_milters):
     it makes up a connection from localhost[127.0.0.1] port 0. An SMTP client, even a local one,
     always comes from a real port, so none can pass for local submission."""
-    return (family == socket.AF_INET and hostname == "localhost"
-            and tuple(hostaddr or ()) == ("127.0.0.1", 0))
+    return (family == socket.AF_INET and hostname == SENDMAIL_CLIENT_NAME
+            and tuple(hostaddr or ()) == (SENDMAIL_CLIENT_IP, SENDMAIL_CLIENT_PORT))
 
 
 def _address(written: str) -> str:

@@ -77,8 +77,8 @@ def test_spf_of_a_file_without_received_headers_is_judged_by_the_told_client(run
     assert "spf=pass smtp.mailfrom=tom@shop.test" in allowed["authentication_results"]
     assert allowed["envelope"] == {
         "client_ip": GOOD_IP, "client_name": "mail.shop.test", "helo": "mail.shop.test",
-        "mail_from": "tom@shop.test", "rcpt_to": [], "auth_user": "", "judged_as": "inbound",
-        "actions": None}
+        "mail_from": "tom@shop.test", "rcpt_to": [], "auth_user": "", "local": False,
+        "judged_as": "inbound", "actions": None}
     forged = run("--network", "--json", "--client-ip", NO_PTR_IP, "--mail-from", "<tom@shop.test>")
     assert SPF_RULES & rules(forged) == {"SPF_FAIL"}
 
@@ -211,3 +211,75 @@ def test_a_subaddress_is_scored_with_its_owners_bayes_store_as_in_the_milter(
     assert bayes.split("; ")[1] == "jane@our.test's store", bayes
     unlearned = verdict(run("--json", config_path=config))  # the site's store learned nothing
     assert not [rule for rule in unlearned["rules"] if rule["name"].startswith("BAYES_")]
+
+
+def test_mail_of_the_sendmail_command_is_judged_as_milter_local_says(
+        tmp_path: Path, test_dns: DnsFixture, run: Any) -> None:
+    """A cron job's or a web form's mail reaches the milter through non_smtpd_milters, from the
+    connection Postfix makes up for it, and is treated as milter.local says; check could not be
+    told so. By default it is outbound mail, and a reject becomes a quarantine, as the milter
+    turns it (Postfix would bounce it to the script's sender): here a SASL client's copy is
+    rejected where the same message from the sendmail command is held."""
+    low = write_config(tmp_path, test_dns, outbound={"quarantine": 0.1, "reject": 0.2})
+    local = verdict(run("--json", "--local", "--mail-from", "www-data@our.test", "--rcpt",
+                        "anna@our.test", config_path=low))
+    assert local["envelope"] == {
+        "client_ip": "127.0.0.1", "client_name": "localhost", "helo": "localhost",
+        "mail_from": "www-data@our.test", "rcpt_to": ["anna@our.test"], "auth_user": "",
+        "local": True, "judged_as": "outbound", "actions": {"anna@our.test": "quarantine"}}
+    submitted = verdict(run("--json", "--client-ip", GOOD_IP, "--auth-user", "tom", "--mail-from",
+                            "www-data@our.test", "--rcpt", "anna@our.test", config_path=low))
+    assert submitted["envelope"]["actions"] == {"anna@our.test": "reject"}
+    line = run("--local", "--mail-from", "www-data@our.test", config_path=low)
+    assert line.output.endswith("\nEnvelope: client=localhost[127.0.0.1] via=sendmail "
+                                "from=<www-data@our.test>; judged as outbound mail\n"), line.output
+    scanned = write_config(tmp_path, test_dns, milter={"local": "scan"})
+    assert verdict(run("--json", "--local", "--mail-from", "www-data@our.test",
+                       config_path=scanned))["envelope"]["judged_as"] == "inbound"
+    skipped = run("--local", "--mail-from", "www-data@our.test",
+                  config_path=write_config(tmp_path, test_dns, milter={"local": "skip"}))
+    assert (skipped.exit_code, skipped.output) == (
+        2, "mailsift: check: the milter does not scan mail handed to Postfix's sendmail command "
+        '(milter.local = "skip"): it gives no verdict to compare with\n')
+
+
+@pytest.mark.parametrize(("told", "named"), [
+    (("--client-ip", GOOD_IP, "--mail-from", "tom@shop.test"), "--client-ip"),
+    (("--helo", "mail.shop.test", "--auth-user", "tom"), "--helo, --auth-user"),
+])
+def test_the_sendmail_command_with_a_client_is_refused_in_one_line(
+        run: Any, told: tuple[str, ...], named: str) -> None:
+    done = run("--local", *told)
+    assert (done.exit_code, done.output) == (
+        2, "mailsift: check: --local (mail of Postfix's sendmail command) has no client "
+        f"connection: leave out {named}\n")
+
+
+def test_check_shows_the_headers_the_milter_adds_and_says_when_it_adds_none(
+        tmp_path: Path, test_dns: DnsFixture, run: Any) -> None:
+    """Outbound mail gets no X-Spam headers (outbound.add_headers = false, the default), yet
+    check printed them, as if the recipients saw that verdict; with actions.report_header on,
+    the milter adds X-Spam-Report, which check left out. Rejected, no copy gets any."""
+    submitted = ("--client-ip", GOOD_IP, "--auth-user", "tom", "--mail-from", "tom@shop.test")
+    kept_back = run(*submitted)
+    assert kept_back.output.startswith(
+        "No headers: the milter adds none to outbound mail (outbound.add_headers = false); "
+        "score="), kept_back.output
+    assert "X-Spam-" not in kept_back.output
+    as_json = verdict(run("--json", *submitted))
+    assert (as_json["headers"], as_json["no_headers"]) == (
+        [], "the milter adds none to outbound mail (outbound.add_headers = false)")
+    added = verdict(run("--json", *submitted, config_path=write_config(
+        tmp_path, test_dns, outbound={"add_headers": True})))
+    assert [h["name"] for h in added["headers"]] == [
+        "X-Spam-Flag", "X-Spam-Score", "X-Spam-Level", "X-Spam-Status"]
+    reported = run(config_path=write_config(tmp_path, test_dns, actions={"report_header": True}))
+    assert [line.partition(":")[0] for line in reported.output.split("\n\n")[0].splitlines()
+            if not line.startswith("\t")] == [
+        "X-Spam-Flag", "X-Spam-Score", "X-Spam-Level", "X-Spam-Status", "X-Spam-Report"]
+    rejecting = write_config(tmp_path, test_dns, policy=[
+        {"match": ["bob@our.test"], "quarantine": 0.1, "reject": 0.2}])
+    rejected = run("--client-ip", GOOD_IP, "--mail-from", "tom@shop.test", "--rcpt",
+                   "bob@our.test", config_path=rejecting)
+    assert rejected.output.startswith("No headers: the milter rejects the message; score="), \
+        rejected.output
