@@ -5,7 +5,8 @@ and Return-Path, and a file without a Received header by nothing: an admin askin
 gave a message SPF_FAIL or RDNS_NONE got another verdict. Told them (--client-ip, --helo, ...,
 as rspamc's --ip, --helo, --from, --rcpt, --user), `check` builds the `Envelope` the milter
 builds from Postfix's macros (milter.session), so the message takes the milter's code paths:
-the connection becomes the newest relay (`analysis.parse._relays`), SPF, the HELO and DNS
+the connection becomes the newest relay (`analysis.parse._relays`; the hops a delivered file
+carries above our record of it came later, and are no relays of the message), SPF, the HELO and DNS
 list checks judge it, per-recipient policies and Bayes stores follow the recipients, and a SASL
 login or a trusted client is treated as milter.authenticated and milter.trusted say
 (`actions.client_mode`). What the milter would not score at all is refused, not scored.

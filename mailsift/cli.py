@@ -210,10 +210,12 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
 def _scored(scanner: Scanner, raw: bytes, told: Judged | None) -> Result:
     """The verdict on `raw` with the envelope `told`. A client told arrived now, as the milter
     dates a message it is handed; a file's newest Received date still stands in for that, as it
-    records when the message came (the Date rules measure from it)."""
+    records when the message came (the Date rules measure from it). The file may be a delivered
+    copy, with the hops after the told client's on top, which the milter never saw
+    (`analysis.parse._from_connection`)."""
     from datetime import UTC, datetime
 
-    msg = scanner.analyse(raw, told.envelope if told else None)
+    msg = scanner.analyse(raw, told.envelope if told else None, later_hops=True)
     if told is not None and told.envelope.client_ip and msg.received_time is None:
         msg.received_time = datetime.now(UTC)
     return scanner.score(msg)

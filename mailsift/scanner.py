@@ -74,8 +74,9 @@ class Scanner:
         return 2 * bayes + self.network
 
     def analyse(self, raw: bytes, envelope: Envelope | None = None,
-                arrival: datetime | None = None, body_cut: bool = False) -> Message:
-        return analyse(raw, self.config, envelope, arrival, body_cut)
+                arrival: datetime | None = None, body_cut: bool = False,
+                later_hops: bool = False) -> Message:
+        return analyse(raw, self.config, envelope, arrival, body_cut, later_hops)
 
     def score(self, msg: Message) -> Result:
         ctx = CheckContext(msg, self.config)

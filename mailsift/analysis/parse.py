@@ -39,15 +39,18 @@ QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
 def analyse(raw: bytes, config: Config, envelope: Envelope | None = None,
-            arrival: datetime | None = None, body_cut: bool = False) -> Message:
+            arrival: datetime | None = None, body_cut: bool = False,
+            later_hops: bool = False) -> Message:
     """Analyse one message; `arrival` stands in for the date when no Received header has one.
 
     `body_cut`: the caller already cut the body at scan.max_bytes (the milter sends a worker no
-    more), so its unfinished end is ours, not the sender's, as when the cut is made here."""
+    more), so its unfinished end is ours, not the sender's, as when the cut is made here.
+    `later_hops`: `raw` is a copy from after the envelope's client was received (`mailsift
+    check` of a delivered file), which may carry the hops that came later (see `_relays`)."""
     raw = _strip_mbox_line(raw)
     facts = Facts()
     try:
-        return _analyse(raw, config, envelope or Envelope(), arrival, facts, body_cut)
+        return _analyse(raw, config, envelope or Envelope(), arrival, facts, body_cut, later_hops)
     except Exception as exc:
         # Every known kind of bad input is handled above; this guard exists so that a parser bug
         # still leaves a scoreable message (headers-less, fact set) instead of a tempfail loop.
@@ -115,7 +118,7 @@ def _split(raw: bytes, facts: Facts) -> tuple[bytes, HeaderBlock]:
 
 
 def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime | None,
-             facts: Facts, body_cut: bool) -> Message:
+             facts: Facts, body_cut: bool, later_hops: bool) -> Message:
     data, block = _split(raw, facts)
     headers = build_headers(block, body_charset(block.fields), facts)
     body, end = _milter_view(data, block.body_start, config.scan.max_bytes)
@@ -126,7 +129,7 @@ def _analyse(raw: bytes, config: Config, envelope: Envelope, arrival: datetime |
     body_parts = _Body(facts, quiet=body_truncated)
     for leaf in walk.leaves:
         body_parts.add(leaf)
-    relay_list = _relays(headers, config, envelope)
+    relay_list = _relays(headers, config, envelope, later_hops)
     return Message(
         raw=raw,
         headers=headers,
@@ -267,7 +270,8 @@ class _Body:
         return list(found.values())
 
 
-def _relays(headers: list[Header], config: Config, envelope: Envelope) -> list[Relay]:
+def _relays(headers: list[Header], config: Config, envelope: Envelope,
+            later_hops: bool = False) -> list[Relay]:
     found = [relays.parse_received(h.value) for h in headers if h.name.lower() == "received"]
     chain: list[Relay] = []
     for index, relay in enumerate(found):
@@ -275,12 +279,33 @@ def _relays(headers: list[Header], config: Config, envelope: Envelope) -> list[R
             relay.received_index = index
             chain.append(relay)
     if envelope.client_ip:
-        recorded = bool(chain) and chain[0].ip == envelope.client_ip
-        connection = _connection(envelope)
-        connection.received_index = chain[0].received_index if recorded else -1
-        chain = [connection, *chain[1 if recorded else 0:]]
+        chain = _from_connection(chain, envelope, later_hops)
     relays.mark_trust(chain, config.network.trusted_networks, config.network.internal_networks)
     return chain
+
+
+def _from_connection(chain: list[Relay], envelope: Envelope, later_hops: bool) -> list[Relay]:
+    """The chain as the MTA that took the message from the envelope's client knows it: that
+    connection first (`_connection`), then the hops before it. A Received header on top naming
+    the client is that MTA's own record of the same hop (a quarantined or delivered copy), not
+    one more relay.
+
+    With `later_hops` (check of a delivered file), the newest header naming the client is that
+    record wherever it is: the ones above it were added after the milter had judged the message
+    (a content filter's reinjection, the mailbox host's LMTP), as the milter sees a message
+    before they exist. Left in, they stood below the told client as the relays that had handed
+    it the message: looked up in the DNS lists, judged for trust, given to Bayes as the
+    sender's path. Without it (the milter) only a header on top is taken for that record:
+    further down, one naming the client's own address was written by the client, and the
+    headers above it are the client's say, judged as they are."""
+    depth = len(chain) if later_hops else min(len(chain), 1)
+    recorded = next((index for index in range(depth) if chain[index].ip == envelope.client_ip),
+                    None)
+    connection = _connection(envelope)
+    if recorded is None:
+        return [connection, *chain]
+    connection.received_index = chain[recorded].received_index
+    return [connection, *chain[recorded + 1:]]
 
 
 def _connection(envelope: Envelope) -> Relay:

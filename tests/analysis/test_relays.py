@@ -146,6 +146,32 @@ def test_postfix_own_received_header_for_the_same_hop_is_not_counted_twice() -> 
     assert msg.relays[0].rdns == "mail.sender.example"
 
 
+def test_hops_after_the_told_client_in_a_delivered_copy_are_not_its_relays() -> None:
+    """`mailsift check --client-ip` of a delivered file (later_hops): the mailbox host's LMTP
+    header, above our MX's record of the client, stood below the client as a relay that had
+    handed it the message; the milter sees the message before that header exists. The milter's
+    own view still takes only a header on top for its record: further down, one naming the
+    client was written by the client, and the headers above it are judged."""
+    from mailsift.analysis.model import Envelope
+    from mailsift.analysis.parse import analyse
+    from mailsift.config import Config
+
+    later = ("Received", "from mx.example.org (mx.example.org [198.51.100.25]) by mailbox.example.org "
+             "with LMTP id 7QX; Mon, 1 Jan 2024 00:00:02 +0000")
+    own = ("Received", "from mail.sender.example (mail.sender.example [192.0.2.44]) by mx.example.org "
+           "(Postfix) with ESMTP id 4AB12; Mon, 1 Jan 2024 00:00:01 +0000")
+    older = ("Received", "from a.example (a.example [198.51.100.7]) by mail.sender.example; "
+             "Mon, 1 Jan 2024 00:00:00 +0000")
+    envelope = Envelope(client_ip="192.0.2.44", client_name="mail.sender.example",
+                        helo="mail.sender.example")
+    raw = build([later, own, older, ("From", "a@sender.example")])
+    checked = analyse(raw, Config(), envelope, later_hops=True)
+    assert [(r.ip, r.received_index) for r in checked.relays] == [("192.0.2.44", 1),
+                                                                   ("198.51.100.7", 2)]
+    assert [r.ip for r in run(raw, envelope=envelope).relays] == [
+        "192.0.2.44", "198.51.100.25", "192.0.2.44", "198.51.100.7"]
+
+
 @pytest.mark.parametrize("value", [
     "from [IPv6:2001:db8::25] (helo=laptop) by mx.example.org with esmtp (Exim 4.96) id 1rX; "
     "Mon, 01 Jan 2024 10:00:00 +0000",

@@ -283,3 +283,27 @@ def test_check_shows_the_headers_the_milter_adds_and_says_when_it_adds_none(
                    "bob@our.test", config_path=rejecting)
     assert rejected.output.startswith("No headers: the milter rejects the message; score="), \
         rejected.output
+
+
+def test_a_hop_after_the_told_client_in_a_delivered_file_is_not_judged_as_its_relay(
+        tmp_path: Path, test_dns: DnsFixture) -> None:
+    """A delivered file carries, above our MX's Received header naming the told client, the
+    headers of later hops: here the mailbox host's LMTP, at a listed address. The milter judged
+    the message before they existed; check put them below the client, as the relays that had
+    handed it the message, and looked the mailbox host up in the DNS lists. The same header
+    below ours, a host before the client, is still looked up (guard)."""
+    ours = (f"Received: from mail.shop.test (mail.shop.test [{GOOD_IP}]) by mx.our.test (Postfix) "
+            "with ESMTP id 4AB12; Tue, 06 Aug 2024 10:55:01 +0100\r\n")
+    hop = (f"Received: from relay.our.test (relay.our.test [{LISTED_IP}]) by mail.our.test with "
+           "LMTP id 7QX; Tue, 06 Aug 2024 10:55:02 +0100\r\n")
+    config = write_config(tmp_path, test_dns)
+
+    def told(headers: str) -> set[str]:
+        delivered = tmp_path / "delivered.eml"
+        delivered.write_bytes(headers.encode() + letter())
+        return rules(CliRunner().invoke(cli, [
+            "--config", str(config), "check", "--network", "--json", "--client-ip", GOOD_IP,
+            "--mail-from", "tom@shop.test", str(delivered)]))
+
+    assert "RCVD_IN_TEST_BL" not in told(hop + ours)
+    assert "RCVD_IN_TEST_BL" in told(ours + hop)
