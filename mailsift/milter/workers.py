@@ -15,9 +15,11 @@ in that machinery plus a longer tail.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -130,11 +132,16 @@ def start_process_helpers() -> None:
 
 
 READY = "ready"  # a worker's first message: rules loaded, store opened
+NOT_STARTED = "not started"  # or (NOT_STARTED, why): it could not load
 
 
 def _serve(conn: Connection, config: Config, store_health: Any) -> None:
     """A worker's life: load, say ready, then score each job that arrives until the pipe closes."""
-    _start_worker(config, store_health)
+    try:
+        _start_worker(config, store_health)
+    except Exception as exc:  # the pool logs why and tries again later (see WorkerPool._failed)
+        conn.send((NOT_STARTED, f"{type(exc).__name__}: {exc}"))
+        return
     conn.send(READY)
     while True:
         try:
@@ -157,6 +164,17 @@ class _Lost(Exception):
         self.kind = kind
 
 
+class WorkerStartError(Exception):
+    """The pool's workers could not all load the rules (warm_up): start-up or a reload fails."""
+
+
+START_TIMEOUT_S = 120.0  # a worker still loading after this is killed: a start that hangs
+# A worker that could not start is tried again after 1 s, then 2, 4 ... up to a minute: a cause
+# that lasts (memory too short for the rules, the OOM killer picking each new worker) must not
+# become a loop of processes loading rules, and a passing one costs seconds.
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0
+
+
 class _Worker:
     def __init__(self, context: ForkServerContext, config: Config, store_health: Any) -> None:
         self.conn, child = context.Pipe()
@@ -164,31 +182,44 @@ class _Worker:
                                        name="mailsift-worker", daemon=True)
         self.process.start()
         child.close()
-        self.ready = False  # its READY is read before the first job
+        self.start_by = time.monotonic() + START_TIMEOUT_S
 
-    def ask(self, job: Job | None, deadline: float, budget: float) -> Any:
-        """Send `job` (None: only wait until ready) and return the answer, within the deadline."""
+    def ask(self, job: Job, deadline: float, budget: float) -> Any:
+        """Send `job` to this ready worker and return its answer, within the deadline."""
         try:
-            if not self.ready:
-                self._receive(deadline, budget)
-                self.ready = True
-            if job is None:
-                return None
             self.conn.send(job)
-            return self._receive(deadline, budget)
+            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                raise _Lost(f"scoring took longer than {budget:g}s; worker replaced", SCORING_TIMEOUT)
+            return self.conn.recv()
         except (EOFError, OSError):
             self.process.join(1)
             raise _Lost(f"worker died (exit code {self.process.exitcode}); replaced", WORKER_DIED) from None
 
-    def _receive(self, deadline: float, budget: float) -> Any:
-        if not self.conn.poll(max(0.0, deadline - time.monotonic())):
-            raise _Lost(f"scoring took longer than {budget:g}s; worker replaced", SCORING_TIMEOUT)
-        return self.conn.recv()
+    def started(self) -> str | None:
+        """Its first message, read once its pipe has something (or closed): None if it is ready,
+        else why it could not start."""
+        try:
+            first = self.conn.recv()
+        except (EOFError, OSError):
+            first = None
+        if first == READY:
+            return None
+        self.process.join(1)
+        if isinstance(first, tuple) and first[0] == NOT_STARTED:
+            return str(first[1])
+        return f"it exited while loading ({_exit_text(self.process.exitcode)})"
 
     def stop(self) -> None:
         self.process.kill()
         self.process.join(5)
         self.conn.close()
+
+
+def _exit_text(code: int | None) -> str:
+    """How a process ended, in words: a kill -9 or the OOM killer shows as 'killed by signal 9'."""
+    if code is not None and code < 0:
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 @dataclass(eq=False)
@@ -200,10 +231,15 @@ class _Waiter:
 
 
 class WorkerPool:
+    """`size` workers, each idle (ready, free), busy with a message, starting (loading the rules)
+    or due to be replaced. A thread of the pool's own watches the idle and starting ones: it
+    replaces a worker that dies while idle at once, and hands a new one to the messages only
+    once it has said it is ready, so no message pays for a replacement's start."""
+
     def __init__(self, config: Config, replaced: Callable[[], None] = lambda: None) -> None:
         """`replaced` is called for every worker replaced, whether it died or overran with a
-        message or died while idle (the milter's mailsift_worker_restarts_total): counted where
-        a message failed only, the OOM killer's usual victim, an idle worker, went uncounted."""
+        message, died while idle or could not start (the milter's
+        mailsift_worker_restarts_total)."""
         self.replaced = replaced
         self.size = config.milter.workers or os.cpu_count() or 1
         self.timeout = config.milter.timeout
@@ -212,21 +248,36 @@ class WorkerPool:
         self.context = multiprocessing.get_context("forkserver")
         # One store health for all workers: a dead Redis costs the pool one timeout, not one each.
         self.store_health = self.context.Value("d", 0.0)
-        self.lock = threading.Lock()  # guards workers, idle and waiting
+        self.lock = threading.Lock()  # guards every list below and the two start_ fields
+        self.changed = threading.Condition(self.lock)  # a worker became ready or could not start
         self.workers = [self._spawn() for _ in range(self.size)]
-        self.idle = list(self.workers)
+        self.idle: list[_Worker] = []
+        self.starting = list(self.workers)
+        self.due: list[tuple[float, _Worker]] = []  # (monotonic time, worker) to replace then
+        self.start_failure: str | None = None  # why the last worker to start could not, if it failed
+        self.start_failures = 0  # in a row: each doubles the wait before the next try
         # First come, first served: threads blocking on a shared queue are woken in no set
         # order, and under load some messages waited for a worker far longer than others.
         self.waiting: deque[_Waiter] = deque()
+        self.closed = False
+        self._wake_read, self._wake_write = os.pipe()  # tells the watcher the lists changed
+        os.set_blocking(self._wake_write, False)
+        self.watcher = threading.Thread(target=self._watch, name="mailsift-workers", daemon=True)
+        self.watcher.start()
 
     def _spawn(self) -> _Worker:
         return _Worker(self.context, self.config, self.store_health)
 
-    def warm_up(self) -> None:
-        """Wait until every worker is ready, so the first messages do not wait for rules to load."""
-        deadline = time.monotonic() + 120
-        for worker in self.workers:
-            worker.ask(None, deadline, 120)
+    def warm_up(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Wait until every worker is ready, so the first messages do not wait for rules to load.
+        WorkerStartError if one could not start: start-up (or the reload) fails, saying why."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while len(self.idle) < self.size:
+                if self.start_failure is not None:
+                    raise WorkerStartError(f"a scoring worker could not start: {self.start_failure}")
+                if not self.changed.wait(max(0.0, deadline - time.monotonic())):
+                    raise WorkerStartError(f"the scoring workers were not ready within {timeout:g}s")
 
     def score(self, job: Job, waited: Callable[[float], None] = lambda seconds: None) -> Scored:
         """Score in an idle worker, all within `milter.timeout` (waiting for a free one included).
@@ -241,9 +292,9 @@ class WorkerPool:
         wait_until = started + self.patience
         try:
             worker = self._acquire(wait_until)
-            while not worker.process.is_alive():  # died while idle (OOM killer, kill -9): no job lost
-                log.warning("scoring worker %s had died (exit code %s); replaced",
-                            worker.process.pid, worker.process.exitcode)
+            while not worker.process.is_alive():  # died idle, just before the watcher saw it
+                log.warning("scoring worker %s had died (%s); replaced",
+                            worker.process.pid, _exit_text(worker.process.exitcode))
                 self._replace(worker)
                 worker = self._acquire(wait_until)
         finally:  # a message that got no worker waited too, the longest of all
@@ -259,10 +310,16 @@ class WorkerPool:
         return payload  # type: ignore[no-any-return]
 
     def _acquire(self, wait_until: float) -> _Worker:
-        """An idle worker, or the first one released before the monotonic time `wait_until`."""
+        """An idle worker, or the first one released before the monotonic time `wait_until`.
+
+        With none ready because the last to start could not, a message gets on_error at once:
+        waiting would only hold its SMTP session (and a libmilter thread) longer."""
         with self.lock:
             if self.idle:
                 return self.idle.pop()
+            if self.start_failure is not None and not self._busy():
+                raise ScoringError(f"no scoring worker: the last could not start ({self.start_failure})",
+                                   NO_WORKER)
             waiter = _Waiter()
             self.waiting.append(waiter)
         waiter.arrived.wait(max(0.0, wait_until - time.monotonic()))
@@ -272,6 +329,10 @@ class WorkerPool:
                 raise ScoringError(f"no scoring worker free within {self.patience:g}s "
                                    f"(half of milter.timeout)", NO_WORKER)
         return waiter.worker
+
+    def _busy(self) -> int:
+        """How many workers are scoring a message now (call with the lock held)."""
+        return len(self.workers) - len(self.idle) - len(self.starting) - len(self.due)
 
     def _release(self, worker: _Worker) -> None:
         with self.lock:
@@ -283,15 +344,117 @@ class WorkerPool:
                 self.idle.append(worker)
 
     def _replace(self, worker: _Worker) -> None:
+        """Kill a worker lost with a message; the watcher starts its replacement."""
         worker.stop()
+        self._due(worker, 0.0)
+
+    def _due(self, worker: _Worker, delay: float) -> None:
+        with self.lock:
+            self.due.append((time.monotonic() + delay, worker))
+            self._wake()
+
+    def _wake(self) -> None:
+        """Have the watcher look again (call with the lock held: never once the pipe is closed)."""
+        if not self.closed:
+            with contextlib.suppress(BlockingIOError):  # full: it has plenty to wake it already
+                os.write(self._wake_write, b".")
+
+    def _watch(self) -> None:
+        """The pool's own thread: notice a death or a start in its workers, as it happens."""
+        while not self.closed:
+            try:
+                self._watch_once()
+            except Exception:  # a mistake here must not leave the pool unwatched for good
+                log.exception("scoring workers' watcher")
+                time.sleep(1)
+
+    def _watch_once(self) -> None:
+        with self.lock:
+            watched: dict[Any, _Worker] = {w.process.sentinel: w for w in self.idle}
+            watched.update((w.conn, w) for w in self.starting)
+            wake_at = [at for at, _ in self.due] + [w.start_by for w in self.starting]
+        timeout = max(0.0, min(wake_at) - time.monotonic()) if wake_at else None
+        for ready in multiprocessing.connection.wait([self._wake_read, *watched], timeout):
+            if ready == self._wake_read:
+                os.read(self._wake_read, 4096)
+            elif isinstance(ready, Connection):
+                self._started(watched[ready])
+            else:
+                self._died_idle(watched[ready])
+        if not self.closed:
+            self._replace_due()
+
+    def _died_idle(self, worker: _Worker) -> None:
+        with self.lock:
+            if worker not in self.idle:  # a message took it first, and will find it dead
+                return
+            self.idle.remove(worker)
+        worker.process.join(1)
+        log.warning("scoring worker %s had died while idle (%s); starting a replacement",
+                    worker.process.pid, _exit_text(worker.process.exitcode))
+        self._due(worker, 0.0)
+
+    def _started(self, worker: _Worker) -> None:
+        why = worker.started()
+        with self.lock:
+            self.starting.remove(worker)
+        if why is None:
+            with self.changed:
+                self.start_failure, self.start_failures = None, 0
+                self.changed.notify_all()
+            self._release(worker)
+        else:
+            self._failed(worker, why)
+
+    def _failed(self, worker: _Worker, why: str) -> None:
+        """A worker could not start: log why, and try again later, each time a little later."""
+        with self.changed:
+            self.start_failure = why
+            self.start_failures += 1
+            delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (self.start_failures - 1))
+            self.changed.notify_all()
+        log.error("a scoring worker could not start: %s; trying again in %gs (meanwhile a message "
+                  "with no worker ready gets milter.on_error)", why, delay)
+        self._due(worker, delay)
+
+    def _replace_due(self) -> None:
+        """Start a replacement for each worker whose time has come; kill a start that hangs."""
+        now = time.monotonic()
+        with self.lock:
+            ready = [worker for at, worker in self.due if at <= now]
+            self.due = [(at, worker) for at, worker in self.due if at > now]
+            hung = [worker for worker in self.starting if worker.start_by <= now]
+            self.starting = [worker for worker in self.starting if worker not in hung]
+        for worker in hung:
+            worker.stop()
+            self._failed(worker, f"it was still loading after {START_TIMEOUT_S:g}s")
+        for worker in ready:
+            self._renew(worker)
+
+    def _renew(self, worker: _Worker) -> None:
+        worker.stop()
+        try:
+            fresh = self._spawn()
+        except Exception as exc:  # no process to be had (the fork server gone, no memory)
+            self._failed(worker, f"no process could be started: {type(exc).__name__}: {exc}")
+            return
         self.replaced()
-        fresh = self._spawn()
         with self.lock:
             self.workers = [fresh if w is worker else w for w in self.workers]
-        self._release(fresh)
+            self.starting.append(fresh)
 
     def close(self) -> None:
-        """Close every pipe (an idle worker then exits by itself), then kill what is left."""
+        """Stop the watcher, close every pipe (an idle worker then exits by itself), then kill
+        what is left. Closing twice is harmless."""
+        with self.lock:
+            if self.closed:
+                return
+            self._wake()
+            self.closed = True
+        self.watcher.join(10)
+        with self.lock:
+            os.close(self._wake_read)
+            os.close(self._wake_write)
         for worker in self.workers:
             worker.conn.close()
         deadline = time.monotonic() + 10

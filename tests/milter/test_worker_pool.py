@@ -9,6 +9,7 @@ tests use real worker processes and more concurrent callers than workers.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import time
@@ -21,6 +22,8 @@ import pytest
 
 from mailsift.analysis.model import Envelope
 from mailsift.config import Config, parse_config
+from mailsift.milter import workers
+from mailsift.milter.metrics import Metrics
 from mailsift.milter.workers import NO_WORKER, WORKER_DIED, Job, ScoringError, WorkerPool
 from mailsift.scanner import Scanner
 from tests.e2e.conftest import base_config
@@ -41,16 +44,17 @@ def pool_config(tmp_path: Path, rule_budget: float = 20.0, **milter: object) -> 
     return parse_config(data, "test")
 
 
-StartPool = Callable[[Config], WorkerPool]
+StartPool = Callable[..., WorkerPool]
 
 
 @pytest.fixture
 def make_pool() -> Iterator[StartPool]:
-    """Started and warmed up (rules loaded in the workers); closed, workers and all, afterwards."""
+    """Started and warmed up (rules loaded in the workers); closed, workers and all, afterwards.
+    `replaced` is the pool's hook, as the milter passes it mailsift_worker_restarts_total."""
     pools: list[WorkerPool] = []
 
-    def start(config: Config) -> WorkerPool:
-        pool = WorkerPool(config)
+    def start(config: Config, replaced: Callable[[], None] = lambda: None) -> WorkerPool:
+        pool = WorkerPool(config, replaced)
         pools.append(pool)
         pool.warm_up()
         return pool
@@ -147,3 +151,85 @@ def test_message_that_waited_long_gives_up_instead_of_killing_a_healthy_worker(
     assert pool.patience <= waited < pool.timeout * 0.75, waited
     assert _only_worker(pool) == worker
     assert "E2E_TAG" in pool.score(job(make_message(TAG_MARK)[0])).result.rule_names
+
+
+def restarts(metrics: Metrics) -> float:
+    """mailsift_worker_restarts_total, as /metrics shows it."""
+    return metrics.registry.get_sample_value("mailsift_worker_restarts_total") or 0.0
+
+
+def pids(pool: WorkerPool) -> set[int]:
+    return {worker.process.pid for worker in pool.workers if worker.process.pid is not None}
+
+
+def ready_pids(pool: WorkerPool) -> set[int]:
+    """The workers a message can have now: idle, rules loaded."""
+    with pool.lock:
+        return {worker.process.pid for worker in pool.idle if worker.process.pid is not None}
+
+
+def test_every_worker_killed_while_idle_is_replaced_before_a_message_needs_it(
+        tmp_path: Path, make_pool: StartPool) -> None:
+    """kill -9 of idle workers (the OOM killer's usual victims), all of them at once. A dead one
+    stayed in the pool until a message picked it; that message then waited, inside its own
+    milter.timeout, for a replacement to load the rules, and the restart was counted only then.
+    Now each is replaced as it dies, counted, and ready before the next message comes."""
+    config = pool_config(tmp_path, workers=2)
+    metrics = Metrics()
+    pool = make_pool(config, metrics.worker_restarts.inc)
+    killed = pids(pool)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: len(ready_pids(pool) - killed) == 2, "two ready replacements, no message sent")
+    assert restarts(metrics) == 2
+    waits: list[float] = []
+    scored = pool.score(job(make_message(TAG_MARK)[0]), waits.append)
+    assert "E2E_TAG" in scored.result.rule_names
+    # A worker was ready: no wait for one to load the rules (~0.6 s here), a loaded machine's
+    # scheduling delay at most.
+    assert waits[0] < 0.3, waits
+    assert restarts(metrics) == 2
+
+
+def test_a_worker_that_cannot_start_is_tried_again_slowly_while_messages_get_on_error_at_once(
+        tmp_path: Path, make_pool: StartPool, caplog: pytest.LogCaptureFixture) -> None:
+    """A replacement killed while it loads the rules (memory too short: the OOM killer takes
+    each new worker). The log says so, the pool tries again a second later, not in a loop, and
+    meanwhile a message does not wait for a worker that is not coming: it gets on_error at once,
+    naming the cause. The try after the cause is gone brings the pool back by itself."""
+    caplog.set_level(logging.WARNING, logger=workers.__name__)
+    config = pool_config(tmp_path, timeout=4.0)
+    metrics = Metrics()
+    pool = make_pool(config, metrics.worker_restarts.inc)
+    first = _only_worker(pool)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: pids(pool) - {first}, "the dead worker's replacement to start")
+    os.kill(_only_worker(pool), signal.SIGKILL)  # loading takes ~0.6 s: killed well before ready
+    wait_until(lambda: "could not start" in caplog.text, "the failed start to be logged")
+    assert ("a scoring worker could not start: it exited while loading (killed by signal 9); "
+            "trying again in 1s") in caplog.text
+    started = time.monotonic()
+    for _ in range(5):
+        with pytest.raises(ScoringError) as failed:
+            pool.score(job(make_message(TAG_MARK)[0]))
+        assert failed.value.kind == NO_WORKER
+    assert time.monotonic() - started < pool.patience / 2  # no message waited for a worker
+    assert "the last could not start (it exited while loading (killed by signal 9))" in str(failed.value)
+    assert restarts(metrics) == 1, "a message started a worker"
+    wait_until(lambda: ready_pids(pool), "the next try, a second later, to be ready")
+    assert restarts(metrics) == 2
+    assert "E2E_TAG" in pool.score(job(make_message(TAG_MARK)[0])).result.rule_names
+
+
+def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(tmp_path: Path) -> None:
+    """At start and on a reload the pool is warmed up; a worker that died loading surfaced as
+    'worker died (exit code -9); replaced', though nothing was replaced and start-up failed."""
+    pool = WorkerPool(pool_config(tmp_path))
+    try:
+        os.kill(_only_worker(pool), signal.SIGKILL)
+        with pytest.raises(workers.WorkerStartError) as failed:
+            pool.warm_up()
+    finally:
+        pool.close()
+    assert str(failed.value) == ("a scoring worker could not start: it exited while loading "
+                                 "(killed by signal 9)")
