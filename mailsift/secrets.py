@@ -36,6 +36,9 @@ class Services:
 
     user: pwd.struct_passwd | None
     group: grp.struct_group | None
+    # The mode that closes a file to all but its readers: 0640 lets the services' group read a
+    # file root owns, as README installs the ones the services read.
+    mode: int = 0o640
 
 
 class SecretError(Exception):
@@ -70,8 +73,10 @@ def services() -> Services:
 
 def systemd_reader() -> Services:
     """Who reads the units' EnvironmentFile: systemd itself, as root, before it starts a service
-    as its user; the services never read the file."""
-    return Services(_passwd_entry(0), _group_entry(0))
+    as its user; the services never read the file, so no group needs it and 0600 (README's
+    mode for secrets.env) closes it: 0640 left a file of another group (root:adm) readable by
+    that group's members."""
+    return Services(_passwd_entry(0), _group_entry(0), 0o600)
 
 
 def _passwd_entry(who: str | int) -> pwd.struct_passwd | None:
@@ -143,11 +148,12 @@ def _who_may(mode: int, group: str) -> str:
 
 
 def _closing_command(file: str, found: os.stat_result, reader: Services) -> str:
-    """chmod 0640, and before it a chown to root and the services' group unless they read the
-    file as its owner or group already: a 0644 root:root file is read by the services as one of
-    the "others", and a chmod alone would lock them out of their Redis password. Without a group
-    that exists here, the file keeps its group, and a user other than its owner is made it."""
-    chmod = f"chmod 0640 {shlex.quote(file)}"
+    """chmod to the reader's mode (0640; 0600 for what root alone reads), and before it a chown
+    to root and the services' group unless they read the file as its owner or group already: a
+    0644 root:root file is read by the services as one of the "others", and a chmod alone would
+    lock them out of their Redis password. Without a group that exists here, the file keeps its
+    group, and a user other than its owner is made it."""
+    chmod = f"chmod {reader.mode:04o} {shlex.quote(file)}"
     user = reader.user
     if user is None or _reads_as_owner_or_group(reader, user, found):
         return chmod

@@ -505,12 +505,14 @@ def test_the_fix_command_given_works_on_this_host(tmp_path: Path) -> None:
 def test_the_units_secrets_env_is_checked_though_no_config_key_names_it(tmp_path: Path) -> None:
     """README has the Redis password written in /etc/mailsift/secrets.env, the units'
     EnvironmentFile, and only files the config names were checked: one left 0644 went unsaid.
-    It is read by systemd as root before the service starts, so its fix is the chmod alone."""
+    It is read by systemd as root before the service starts, so its fix is the chmod alone, to
+    README's 0600: no service reads it, and 0640 (the services' files' mode) left it readable by
+    its group, where README asks for root's alone."""
     env = secret(tmp_path / "secrets.env", 0o644, "MAILSIFT_REDIS_PASSWORD='Secret-Pa55word'\n")
     config = parse_config({}, "m.toml")
     assert [check.line() for check in secrets_checks(config, str(env))] == [
         f"secrets    ok   EnvironmentFile= of the systemd units (not a config key): {env} is mode "
-        f"0644 ({OWNER}): other local users can read it; fix: chmod 0640 {env}"]
+        f"0644 ({OWNER}): other local users can read it; fix: chmod 0600 {env}"]
     env.chmod(0o600)
     assert [check.detail for check in secrets_checks(config, str(env))] == [
         "1 file(s) holding secrets, none readable or writable by other users, nor writable by "
