@@ -131,7 +131,8 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     the outbound pause counts carry over while its settings are unchanged. The pause comes first:
     a pause_store that cannot be used stops start-up before any worker starts."""
     hold = sender_hold(config.outbound, running.hold if running is not None else None)
-    warn_rule_mistakes(Scanner(config).ruleset, log)
+    ruleset = Scanner(config).ruleset
+    warn_rule_mistakes(ruleset, log)
     prune_cache(config.rules.cache_path())  # after the compile: it marked what is in use
     pool = WorkerPool(config, replaced=metrics.worker_restarts.inc)
     log.info("starting %d scoring workers", pool.size)
@@ -142,6 +143,7 @@ def start_service(config: Config, metrics: Metrics, running: Service | None = No
     except BaseException:
         pool.close()
         raise
+    metrics.rules_loaded(ruleset)  # once the service surely starts: a refused reload adds none
     return Service(config, pool, quarantine, metrics, hold)
 
 

@@ -14,7 +14,10 @@ the milliseconds of scoring it.
 Each label with a fixed list of values has every series from the start, at zero. Prometheus
 sees no increase in a series whose first sample is already 1, so an alert such as
 `increase(mailsift_errors_total[10m]) > 0` missed the first on_error after a start, and with
-it a fault that struck once.
+it a fault that struck once. So do the rule errors, one series per rule that can err (every
+rule loaded but a meta, which only combines others): a rule whose series appeared at its first
+error showed 1 before a restart and 1 again at its first error after it, no increase, and
+README's MailsiftSlowRule stayed silent about the rule erring again.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mailsift.network.resolver import UNKNOWN
 
 if TYPE_CHECKING:
     from mailsift.milter.workers import Scored
+    from mailsift.rules.model import RuleSet
 
 
 # Why a message got milter.on_error beyond scoring's own reasons (see the session's _on_error).
@@ -94,6 +98,12 @@ class Metrics:
         self.errors = _from_zero(Counter("mailsift_errors", "Messages that got milter.on_error, "
                                          "by reason", ["reason"], registry=self.registry),
                                  ERROR_REASONS)
+
+    def rules_loaded(self, ruleset: RuleSet) -> None:
+        """The rules of a start or a reload: each that can err has its error series, at 0 until
+        it does (see the module's docstring); a series of a rule since removed stays as it was."""
+        _from_zero(self.rule_errors, (name for name, rule in ruleset.rules.items()
+                                      if rule.kind != "meta"))
 
     def scored(self, scored: Scored) -> None:
         """Count what a worker saw while scoring one message."""
