@@ -26,7 +26,8 @@ from mailsift.rules.checks.network_lists import list_rules
 from mailsift.rules.checks.reports import REPORTS_KEY
 from mailsift.rules.checks.sitelists import SITE_LISTS_KEY, site_lists
 from mailsift.rules.engine import Engine
-from mailsift.rules.registry import CheckContext, load_checks
+from mailsift.rules.model import RuleSet
+from mailsift.rules.registry import Check, CheckContext, load_checks
 from mailsift.rules.result import Result
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ def rule_paths(config: Config) -> list[Path]:
     return paths
 
 
+def load_ruleset(config: Config, checks: dict[str, Check] | None = None) -> RuleSet:
+    """The rules `config` names, as their files read now, and its DNS lists' rules."""
+    ruleset = load_rule_files(rule_paths(config), load_checks() if checks is None else checks)
+    # DNS lists are defined in the configuration, which is also the one place of their scores
+    ruleset.rules.update(list_rules(config.dns))
+    return ruleset
+
+
 class BayesView(NamedTuple):
     """What Bayes had to say about one message, and why it said nothing (see Result.bayes_missing)."""
 
@@ -54,15 +63,15 @@ class BayesView(NamedTuple):
 
 class Scanner:
     def __init__(self, config: Config, *, network: bool | None = None,
-                 bayes: BayesFilter | None = None) -> None:
+                 bayes: BayesFilter | None = None, ruleset: RuleSet | None = None) -> None:
+        """`ruleset`: rules read before (load_ruleset), else the files are read now. A milter
+        worker gets those of the milter's start or last reload, whatever the files say since."""
         self.config = config
         # None: as configured (dns.enabled); True/False: forced, e.g. by `mailsift check --no-network`
         self.network = config.dns.enabled if network is None else network
         self.bayes = bayes
         checks = load_checks()
-        self.ruleset = load_rule_files(rule_paths(config), checks)
-        # DNS lists are defined in the configuration, which is also the one place of their scores
-        self.ruleset.rules.update(list_rules(config.dns))
+        self.ruleset = load_ruleset(config, checks) if ruleset is None else ruleset
         self.site_lists = site_lists(config.lists, self.ruleset)
         self.engine = Engine(self.ruleset, checks, config.rules.cache_path())
         self.engine.plan(self.score_set(bayes=False))

@@ -126,15 +126,16 @@ def _warn_quarantine_trouble(config: Config, quarantine: QuarantineStore) -> Non
 def start_service(config: Config, metrics: Metrics, running: Service | None = None) -> Service:
     """Compile the rules, start and warm up a pool of scoring workers, open the quarantine.
 
-    The rules are compiled here once, into the on-disk cache, so the workers load them in
-    milliseconds instead of each compiling the same patterns at once. `running`, on a reload:
+    The rules are read and compiled here once, into the on-disk cache: every worker, a
+    replacement too, scores with these (not the files as edited since) and loads their patterns
+    in milliseconds instead of each compiling the same ones at once. `running`, on a reload:
     the outbound pause counts carry over while its settings are unchanged. The pause comes first:
     a pause_store that cannot be used stops start-up before any worker starts."""
     hold = sender_hold(config.outbound, running.hold if running is not None else None)
     ruleset = Scanner(config).ruleset
     warn_rule_mistakes(ruleset, log)
     prune_cache(config.rules.cache_path())  # after the compile: it marked what is in use
-    pool = WorkerPool(config, replaced=metrics.worker_restarts.inc)
+    pool = WorkerPool(config, replaced=metrics.worker_restarts.inc, ruleset=ruleset)
     log.info("starting %d scoring workers", pool.size)
     try:
         pool.warm_up()

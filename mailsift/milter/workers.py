@@ -38,8 +38,9 @@ from mailsift.classifier.filter import BayesFilter, StoreHealth
 from mailsift.classifier.open_store import open_store
 from mailsift.classifier.store import StoreError
 from mailsift.config import Config
+from mailsift.rules.model import RuleSet
 from mailsift.rules.result import Result
-from mailsift.scanner import Scanner
+from mailsift.scanner import Scanner, load_ruleset
 from mailsift.training.autolearn import autolearn
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ _scanner: Scanner | None = None
 _bayes: BayesFilter | None = None
 
 
-def _start_worker(config: Config, store_health: Any) -> None:
-    """Runs once in each new worker: load the rules and open the store connection."""
+def _start_worker(config: Config, store_health: Any, ruleset: RuleSet) -> None:
+    """Runs once in each new worker: compile the pool's rules and open the store connection."""
     global _scanner, _bayes
     # The milter blocks its stop signals for libmilter's signal thread; a worker must stay killable.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -103,7 +104,7 @@ def _start_worker(config: Config, store_health: Any) -> None:
     except StoreError as exc:
         log.warning("Bayes disabled in this worker: %s", exc)
         _bayes = None
-    _scanner = Scanner(config, bayes=_bayes)
+    _scanner = Scanner(config, bayes=_bayes, ruleset=ruleset)
     charsets.warm_up()
     gc.freeze()  # the rules live as long as the worker: keep full collections from rescanning them
 
@@ -135,10 +136,10 @@ READY = "ready"  # a worker's first message: rules loaded, store opened
 NOT_STARTED = "not started"  # or (NOT_STARTED, why): it could not load
 
 
-def _serve(conn: Connection, config: Config, store_health: Any) -> None:
+def _serve(conn: Connection, config: Config, store_health: Any, ruleset: RuleSet) -> None:
     """A worker's life: load, say ready, then score each job that arrives until the pipe closes."""
     try:
-        _start_worker(config, store_health)
+        _start_worker(config, store_health, ruleset)
     except Exception as exc:  # the pool logs why and tries again later (see WorkerPool._failed)
         conn.send((NOT_STARTED, f"{type(exc).__name__}: {exc}"))
         return
@@ -176,9 +177,10 @@ RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0
 
 
 class _Worker:
-    def __init__(self, context: ForkServerContext, config: Config, store_health: Any) -> None:
+    def __init__(self, context: ForkServerContext, config: Config, store_health: Any,
+                 ruleset: RuleSet) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, config, store_health),
+        self.process = context.Process(target=_serve, args=(child, config, store_health, ruleset),
                                        name="mailsift-worker", daemon=True)
         self.process.start()
         child.close()
@@ -236,11 +238,17 @@ class WorkerPool:
     replaces a worker that dies while idle at once, and hands a new one to the messages only
     once it has said it is ready, so no message pays for a replacement's start."""
 
-    def __init__(self, config: Config, replaced: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, config: Config, replaced: Callable[[], None] = lambda: None,
+                 ruleset: RuleSet | None = None) -> None:
         """`replaced` is called for every worker replaced, whether it died or overran with a
         message, died while idle or could not start (the milter's
-        mailsift_worker_restarts_total)."""
+        mailsift_worker_restarts_total).
+
+        Every worker, the replacements too, scores with `ruleset` (else the rules as read now):
+        a replacement that read the files again used an edit not yet reloaded, or a local.cf
+        saved half-way, and scored unlike the rest of the pool."""
         self.replaced = replaced
+        self.ruleset = load_ruleset(config) if ruleset is None else ruleset
         self.size = config.milter.workers or os.cpu_count() or 1
         self.timeout = config.milter.timeout
         self.patience = self.timeout / 2  # the longest a message waits for a worker: see score()
@@ -266,7 +274,7 @@ class WorkerPool:
         self.watcher.start()
 
     def _spawn(self) -> _Worker:
-        return _Worker(self.context, self.config, self.store_health)
+        return _Worker(self.context, self.config, self.store_health, self.ruleset)
 
     def warm_up(self, timeout: float = START_TIMEOUT_S) -> None:
         """Wait until every worker is ready, so the first messages do not wait for rules to load.

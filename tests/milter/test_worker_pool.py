@@ -233,3 +233,20 @@ def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(tmp_path: Path
         pool.close()
     assert str(failed.value) == ("a scoring worker could not start: it exited while loading "
                                  "(killed by signal 9)")
+
+
+def test_a_replacement_worker_scores_with_the_pools_rules_not_the_files_edited_since(
+        tmp_path: Path, make_pool: StartPool) -> None:
+    """An edit of the rules takes effect at a reload (README). A worker started in place of one
+    that died read the rule files afresh: local.cf edited and not yet reloaded, or saved half-way,
+    and the messages it scored got other scores than the rest of the pool's."""
+    config = pool_config(tmp_path)
+    pool = make_pool(config)
+    raw = make_message(TAG_MARK)[0]
+    before = pool.score(job(raw)).result.score
+    Path(config.rules.local_cf).write_text("score E2E_TAG 40\n")
+    assert Scanner(config).scan(raw, ENVELOPE, ARRIVAL).score != before  # the edit would count
+    first = _only_worker(pool)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: ready_pids(pool) - {first}, "a ready replacement")
+    assert pool.score(job(raw)).result.score == before
