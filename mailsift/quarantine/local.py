@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime
@@ -134,6 +134,12 @@ def _subaddresses(addresses: list[str], delimiter: str) -> tuple[list[str], list
             clauses.append("(address >= ? AND address < ? AND addressed_to(?, address))")
             args += [local + sign, local + sign + AFTER_ALL, wanted]
     return clauses, args
+
+
+def _check_id(message_id: str) -> None:
+    """Refuse an id that is not ours (from a URL or a command line) before any file is opened."""
+    if not valid_id(message_id):
+        raise QuarantineError(f"not a quarantine id: {message_id!r}")
 
 
 class UnreadableRecord(Exception):
@@ -271,8 +277,7 @@ class LocalBackend:
                                 f"{getattr(exc, 'strerror', None) or exc}{hint}")
 
     def _file(self, message_id: str) -> Path:
-        if not valid_id(message_id):
-            raise QuarantineError(f"not a quarantine id: {message_id!r}")
+        _check_id(message_id)
         return self.directory / f"{message_id}{SUFFIX}"
 
     def _write(self, path: Path, data: bytes) -> None:
@@ -319,19 +324,34 @@ class LocalBackend:
             raise QuarantineError(f"message {message_id} was deleted") from None
 
     def record(self, message_id: str) -> dict[str, Any]:
-        if not valid_id(message_id):
-            raise QuarantineError(f"not a quarantine id: {message_id!r}")
+        _check_id(message_id)
         with self._db() as db:
-            row = db.execute("SELECT record FROM messages WHERE id = ?", (message_id,)).fetchone()
+            return self._stored(db, message_id)
+
+    @staticmethod
+    def _stored(db: sqlite3.Connection, message_id: str) -> dict[str, Any]:
+        """The record of `message_id` as the index holds it; QuarantineError when there is none."""
+        row = db.execute("SELECT record FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise QuarantineError(f"no quarantined message {message_id}")
-        return json.loads(row[0])
+        record: dict[str, Any] = json.loads(row[0])
+        return record
 
-    def update(self, message_id: str, record: dict[str, Any]) -> None:
-        """Store the record's new state and history (the caller appended to it)."""
+    def change(self, message_id: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Store the record as `edit` changes it, read and written in one write transaction
+        (BEGIN IMMEDIATE): another process's change waits for it (within the busy timeout)
+        and then reads what it wrote. Read and written apart, two changes at once (the web UI's
+        release and the CLI's, a release's record and a learning's event) both read the same
+        record and the last write undid the other's: a history line lost, or two releases
+        that each saw "held" and each sent. If `edit` raises, nothing is written."""
+        _check_id(message_id)
         with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")  # the write lock before the read: see the docstring
+            record = self._stored(db, message_id)
+            edit(record)
             db.execute("UPDATE messages SET state = ?, record = ? WHERE id = ?",
                        (record["state"], json.dumps(record, ensure_ascii=False), message_id))
+        return record
 
     def delete(self, message_id: str) -> None:
         """Remove the bytes; the record stays (state deleted) so the history outlives the message."""

@@ -199,6 +199,10 @@ class RedisBackend:
     def record(self, message_id: str) -> dict[str, Any]:
         with self._call():
             data = self.client.hget(self._message_key(message_id), "record")
+        return self._readable(data, message_id)
+
+    def _readable(self, data: bytes | None, message_id: str) -> dict[str, Any]:
+        """The record stored as `data`; QuarantineError when there is none or it is damaged."""
         if data is None:
             raise QuarantineError(f"no quarantined message {message_id}")
         record, problem = self._parsed(data, message_id)
@@ -231,12 +235,30 @@ class RedisBackend:
                 f"{effect}; save the message with mailsift quarantine show {message_id} --raw, then "
                 "put back the record from a backup of the index or delete the key")
 
-    def update(self, message_id: str, record: dict[str, Any]) -> None:
-        with self._call(write=True):
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(self._key("msg", message_id), "record", json.dumps(record, ensure_ascii=False))
+    def change(self, message_id: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Store the record as `edit` changes it: read under WATCH, written (record and summary)
+        by MULTI/EXEC, which Redis refuses if another client wrote the record in between; then
+        it is read, edited and written again (redis-py's `transaction`), so `edit` may run more
+        than once, each time on the record as it is then. Read and written apart, two changes
+        at once (the web UI's release and the CLI's, a release's record and a learning's event)
+        both read the same record and the last write undid the other's: a history line lost,
+        or two releases that each saw "held" and each sent. The record and the summary share
+        the quarantine's hash tag in a cluster (see the module docstring), so one primary runs
+        the whole transaction. If `edit` raises, nothing is written."""
+        key = self._message_key(message_id)
+
+        def changed(pipe: Any) -> dict[str, Any]:  # a Pipeline or a ClusterPipeline, watching
+            record = self._readable(pipe.hget(key, "record"), message_id)
+            edit(record)
+            pipe.multi()
+            pipe.hset(key, "record", json.dumps(record, ensure_ascii=False))
             pipe.hset(self._key("summary"), message_id, _summary_json(record))
-            pipe.execute()
+            return record
+
+        with self._call(write=True):
+            changed_record: dict[str, Any] = self.client.transaction(changed, key,
+                                                                     value_from_callable=True)
+        return changed_record
 
     def delete(self, message_id: str) -> None:
         with self._call(write=True):

@@ -43,7 +43,7 @@ log = logging.getLogger("mailsift.quarantine")
 SMTP_TIMEOUT_S = 30.0
 HEADER_END = re.compile(rb"\r?\n\r?\n")
 LEARN_MODES = ("ham", "spam", "forget", "spam-report", "ham-revoke")
-_RELEASING = threading.Lock()
+_RELEASING = threading.Lock()  # see release
 
 
 def smtp_send(via: str, sender: str, recipients: list[str], raw: bytes) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def release(config: Config, store: QuarantineStore, message_id: str, user: str,
 
     A recipient it was released to before is skipped: a double click, a bulk release over a page
     that shows released mail, or a retried command each delivered another copy. `again` sends
-    one more on purpose. Releases in one process take turns, so two clicks cannot both pass.
+    one more on purpose.
 
     The release is recorded before the message is handed over (state RELEASING, and to whom,
     when and by whom it began) and its outcome after. It was recorded after only: when the index
@@ -143,21 +143,23 @@ def release(config: Config, store: QuarantineStore, message_id: str, user: str,
     left so "may have been released" (text.unsure_releases) and is skipped as a released one is,
     until `again`. A send that fails withdraws its record; if the index fails then too, the
     message says "may have been" of mail that never went, which costs a deliberate `--again`,
-    never a duplicate."""
-    with _RELEASING:
-        record = store.meta(message_id)
-        wanted = to or record["recipients"]
-        if again:
-            recipients = wanted
-        else:
-            recipients = [r for r in wanted if r not in {*record.get("released_to", []),
-                                                         *(record.get("releasing") or {})}]
-        if not recipients:
-            raise AlreadyReleased(message_id, wanted, record)
+    never a duplicate.
+
+    The recipients are chosen in the change that records the release (`_begun`), which the
+    index makes atomic across processes: a second release from another process (the web UI
+    while `quarantine release` sends, a second web UI process, another host on a shared Redis)
+    sees the first one's record and is refused (AlreadyReleased) as a second release in one
+    process is. They were chosen from a record read before that change, and only the releases
+    of one process took turns: two processes both read "held" and both sent, so every
+    recipient got two copies. That lock (`_RELEASING`) no longer keeps a copy from going
+    twice; it stays so that a second release in one process (a double click) waits for the
+    first to end and is told what it did, "already released to ...", rather than the "may
+    have been released" of a release still being sent, which another process meets meanwhile."""
+    with _RELEASING:  # see the docstring's last paragraph
         raw = store.raw(message_id)  # before the intent: a deleted message has none to record
-        store.change(message_id, lambda r: _begin(r, user, recipients))
+        sender, recipients = _begun(store, message_id, user, to, again)
         try:
-            refused = smtp_send(config.quarantine.release_via, record["mail_from"], recipients, raw)
+            refused = smtp_send(config.quarantine.release_via, sender, recipients, raw)
         except QuarantineError:
             _withdraw(store, message_id, recipients)
             raise
@@ -165,6 +167,28 @@ def release(config: Config, store: QuarantineStore, message_id: str, user: str,
         _record_outcome(store, message_id, user, recipients, delivered)
     log.info("%s: released to %s by %s", message_id, ",".join(delivered), user)
     return delivered
+
+
+def _begun(store: QuarantineStore, message_id: str, user: str, to: list[str] | None,
+           again: bool) -> tuple[str, list[str]]:
+    """Choose whom to send to and record the release begun, in one change (see `release`):
+    the message's envelope sender and the recipients chosen. AlreadyReleased when every one
+    asked for was released to, or may have been; nothing is recorded then."""
+    chosen: list[str] = []
+
+    def choose(record: dict[str, Any]) -> None:  # may run more than once: see store.change
+        wanted = to or record["recipients"]
+        before = set() if again else {*record.get("released_to", []),
+                                      *(record.get("releasing") or {})}
+        chosen[:] = [r for r in wanted if r not in before]
+        if not chosen:
+            raise AlreadyReleased(message_id, wanted, record)
+        if record["state"] == "deleted":  # since its bytes were read: it stays deleted
+            raise QuarantineError(f"message {message_id} was deleted")
+        _begin(record, user, chosen)
+
+    record = store.change(message_id, choose)
+    return record["mail_from"], chosen
 
 
 def _begin(record: dict[str, Any], user: str, recipients: list[str]) -> None:

@@ -39,7 +39,8 @@ class Backend(Protocol):
     def add(self, message_id: str, raw: bytes, record: dict[str, Any]) -> None: ...
     def raw(self, message_id: str) -> bytes: ...
     def record(self, message_id: str) -> dict[str, Any]: ...
-    def update(self, message_id: str, record: dict[str, Any]) -> None: ...
+    def change(self, message_id: str,
+               edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]: ...  # atomic: see `change`
     def delete(self, message_id: str) -> None: ...
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]: ...
     def purge(self, before: datetime) -> Purged: ...
@@ -95,12 +96,14 @@ class QuarantineStore:
         return self.change(message_id, logged)
 
     def change(self, message_id: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Store the record as `edit` changes it, read just before: what another process added
-        meanwhile (a learning's event) is kept. Returns the new record."""
-        record = self.backend.record(message_id)
-        edit(record)
-        self.backend.update(message_id, record)
-        return record
+        """Store the record as `edit` changes it, and return it. Atomic across processes: no
+        other change of the record comes between the read `edit` is given and the write (the
+        backend's transaction), so what another process changes at the same time (a learning's
+        event, a release's record) is kept, and a choice made in `edit` (review.release's
+        recipients) sees every change made before it. `edit` may run more than once (the
+        Redis backend retries a change another client interrupted) and must change only the
+        record it is given; if it raises, nothing is written."""
+        return self.backend.change(message_id, edit)
 
     def delete(self, message_id: str, user: str) -> None:
         """Remove the message; its record and history stay until it expires."""

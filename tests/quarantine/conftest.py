@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +23,25 @@ def quarantine_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis
 
 
 @pytest.fixture(params=["local", "redis", "redis-cluster"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> QuarantineStore:
-    """An empty store on each backend: every contract test runs on each."""
+def open_index(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], QuarantineStore]:
+    """Opens a store over one empty index on each backend, with connections of its own at each
+    call, as each process that shares an index has (the milter, the web UI, the CLI)."""
     if request.param == "local":
-        return QuarantineStore(tmp_path / "q")
+        return lambda: QuarantineStore(tmp_path / "q")
     if request.param == "redis-cluster":
         settings = RedisSettings("redis://", cluster=request.getfixturevalue("redis_cluster_seeds"))
-        return QuarantineStore(tmp_path / "q", RedisBackend.from_settings(settings))
-    server: RedisServer = request.getfixturevalue("quarantine_redis")
-    with server.client() as client:
-        client.flushall()
-    return QuarantineStore(tmp_path / "q", RedisBackend.from_settings(RedisSettings(server.url)))
+    else:
+        server: RedisServer = request.getfixturevalue("quarantine_redis")
+        with server.client() as client:
+            client.flushall()
+        settings = RedisSettings(server.url)
+    return lambda: QuarantineStore(tmp_path / "q", RedisBackend.from_settings(settings))
+
+
+@pytest.fixture
+def store(open_index: Callable[[], QuarantineStore]) -> QuarantineStore:
+    """An empty store on each backend: every contract test runs on each."""
+    return open_index()
 
 
 def make_message(subject: str = "Cheap pills", sender: str = "spammer@bad.example",

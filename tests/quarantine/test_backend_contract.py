@@ -6,6 +6,9 @@ import os
 import re
 import signal
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 
 from mailsift.config import parse_config
 from mailsift.quarantine import review
-from mailsift.quarantine.model import QuarantineError, Query
+from mailsift.quarantine.model import QuarantineError, Query, add_event
 from mailsift.quarantine.store import QuarantineStore
 from mailsift.quarantine.text import list_text, show_text
 from tests.quarantine.conftest import make_message, make_meta
@@ -261,3 +264,35 @@ def test_a_release_killed_after_sending_may_have_been_released_and_needs_again(
     assert (record["state"], record["released_to"]) == ("released", ["bob@example.org",
                                                                      "jane@example.org"])
     assert "releasing" not in record and store.search(Query())[0][0]["state"] == "released"
+
+
+def test_two_changes_of_one_record_at_once_both_stay(
+        open_index: Callable[[], QuarantineStore]) -> None:
+    """A record change read the record, let its edit change it and wrote it back, with nothing
+    between the read and the write: what another process changed meanwhile (a learning's
+    history line while a release recorded itself, a delete) was undone by the later write, and
+    two releases both read "held". Here one change's edit waits while another store, with
+    connections of its own as another process has, adds a history line to the same record:
+    both edits are kept, whichever waits for the other."""
+    releasing, learning = open_index(), open_index()
+    held = releasing.put(make_message(), make_meta())
+    editing, go_on = threading.Event(), threading.Event()
+
+    def slow_release(record: dict[str, object]) -> None:
+        editing.set()
+        assert go_on.wait(10)
+        add_event(record, "admin", "released", "to jane@example.org")  # type: ignore[arg-type]
+        record["state"] = "released"
+
+    with ThreadPoolExecutor(2) as pool:
+        released = pool.submit(releasing.change, held, slow_release)
+        assert editing.wait(10)
+        learned = pool.submit(learning.log, held, "jane", "learned", "spam: learned as spam")
+        wait_for([learned], timeout=0.3)  # done at once where nothing makes it wait for the edit
+        go_on.set()
+        released.result(10), learned.result(10)
+    record = learning.meta(held)
+    assert record["state"] == "released"
+    assert sorted((e["user"], e["action"]) for e in record["events"]) == [
+        ("admin", "released"), ("jane", "learned")]
+    assert learning.search(Query())[0][0]["state"] == "released"  # the summary a list reads

@@ -1,0 +1,102 @@
+"""One message released by two processes at once: the web UI and `quarantine release`, or two
+web UI processes, on one index."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from mailsift.config import Config, parse_config
+from mailsift.quarantine import review
+from mailsift.quarantine.store import QuarantineStore
+from tests.quarantine.conftest import make_message, make_meta
+from tests.support.ports import LOOPBACK
+from tests.support.sink import SmtpSink
+
+SENT, REFUSED = 0, 3  # how a releasing child ends: it sent, or AlreadyReleased refused it
+
+
+def test_two_processes_releasing_one_message_at_once_send_one_copy(tmp_path: Path) -> None:
+    """Release chose its recipients from a record read before it recorded itself, and only the
+    releases of one process took turns: two processes both read "held", both recorded their
+    release and both sent, so every recipient got two copies. Here two forked processes
+    release the same message while another process holds the index's write lock, so that each
+    gets as far as it can before the other writes; the recipients are chosen in the release's
+    own write transaction now, so one process sends and the other is refused (AlreadyReleased),
+    as a second release in one process is."""
+    directory = tmp_path / "q"
+    with SmtpSink() as sink:
+        config = parse_config({"quarantine": {"dir": str(directory),
+                                              "release_via": f"{LOOPBACK}:{sink.port}"}}, "test")
+        with held_by_a_writing_process(directory) as held:
+            children = [release_in_a_child(config, directory, held) for _ in range(2)]
+            time.sleep(0.5)  # each child goes as far as it can before a write
+        ends = sorted(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children)
+        assert ends == [SENT, REFUSED]
+        assert [m.recipients for m in sink.messages] == [("jane@example.org", "bob@example.org")]
+    record = QuarantineStore(directory).meta(held)
+    assert (record["state"], record["released_to"]) == ("released", ["bob@example.org",
+                                                                     "jane@example.org"])
+    assert [e["action"] for e in record["events"]] == ["released"]
+
+
+@contextmanager
+def held_by_a_writing_process(directory: Path) -> Iterator[str]:
+    """A message quarantined by another process (the milter's), which then holds the index's
+    write lock (readers go on, writers wait) until the block ends; the message's id. This
+    process opens no index before its releasing children are forked: a child forked while a
+    connection was open took SQLite's table of its parent's locks for its own (a lock its
+    parent held, a write-ahead log its parent had open), and met "database is locked" or
+    "disk I/O error"."""
+    (from_child, to_parent), (from_parent, to_child) = os.pipe(), os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(from_child)  # the parent's ends
+        os.close(to_child)
+        try:
+            held = QuarantineStore(directory).put(make_message(), make_meta(
+                ["jane@example.org", "bob@example.org"]))
+            with closing(sqlite3.connect(directory / "index.sqlite", isolation_level=None)) as db:
+                db.execute("BEGIN IMMEDIATE")
+                os.write(to_parent, held.encode())
+                os.read(from_parent, 1)
+                db.execute("ROLLBACK")
+        except BaseException:
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            os._exit(0)
+    os.close(to_parent)  # so that a read sees the child's end
+    os.close(from_parent)
+    try:
+        held = os.read(from_child, 100).decode()
+        assert held, "the writing process ended before it held the lock (its traceback: stderr)"
+        yield held
+    finally:
+        os.write(to_child, b"1")  # not only closed: the releasing children hold this end too
+        os.close(to_child)
+        os.close(from_child)
+        os.waitpid(child, 0)
+
+
+def release_in_a_child(config: Config, directory: Path, message_id: str) -> int:
+    """Fork a process that releases the message with a store of its own; its pid. It ends with
+    SENT or REFUSED, or 1 and the traceback on stderr for anything else."""
+    child = os.fork()
+    if child:
+        return child
+    end = 1  # pragma: no cover - runs in the child
+    try:
+        review.release(config, QuarantineStore(directory), message_id, "admin")
+        end = SENT
+    except review.AlreadyReleased:
+        end = REFUSED
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+    finally:
+        os._exit(end)
