@@ -172,19 +172,23 @@ class WorkerStartError(Exception):
 START_TIMEOUT_S = 120.0  # a worker still loading after this is killed: a start that hangs
 # A worker that could not start is tried again after 1 s, then 2, 4 ... up to a minute: a cause
 # that lasts (memory too short for the rules, the OOM killer picking each new worker) must not
-# become a loop of processes loading rules, and a passing one costs seconds.
+# become a loop of processes loading rules, and a passing one costs seconds. The waits start
+# again from 1 s once no start has failed for twice the longest.
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0
+RETRY_RESET_S = 2 * RETRY_MAX_S
 
 
 class _Worker:
     def __init__(self, context: ForkServerContext, config: Config, store_health: Any,
-                 ruleset: RuleSet) -> None:
+                 ruleset: RuleSet, replacement: bool) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child, config, store_health, ruleset),
                                        name="mailsift-worker", daemon=True)
         self.process.start()
         child.close()
         self.start_by = time.monotonic() + START_TIMEOUT_S
+        self.replacement = replacement  # started in place of one that died or overran
+        self.scored = False  # has answered a message
 
     def ask(self, job: Job, deadline: float, budget: float) -> Any:
         """Send `job` to this ready worker and return its answer, within the deadline."""
@@ -199,7 +203,7 @@ class _Worker:
 
     def started(self) -> str | None:
         """Its first message, read once its pipe has something (or closed): None if it is ready,
-        else why it could not start."""
+        else what went wrong, as 'could not start: ...'."""
         try:
             first = self.conn.recv()
         except (EOFError, OSError):
@@ -208,8 +212,8 @@ class _Worker:
             return None
         self.process.join(1)
         if isinstance(first, tuple) and first[0] == NOT_STARTED:
-            return str(first[1])
-        return f"it exited while loading ({_exit_text(self.process.exitcode)})"
+            return f"could not start: {first[1]}"
+        return f"could not start: it exited while loading ({_exit_text(self.process.exitcode)})"
 
     def stop(self) -> None:
         self.process.kill()
@@ -258,12 +262,13 @@ class WorkerPool:
         self.store_health = self.context.Value("d", 0.0)
         self.lock = threading.Lock()  # guards every list below and the two start_ fields
         self.changed = threading.Condition(self.lock)  # a worker became ready or could not start
-        self.workers = [self._spawn() for _ in range(self.size)]
+        self.workers: list[_Worker] = []  # each started and not yet replaced, in every state
         self.idle: list[_Worker] = []
-        self.starting = list(self.workers)
-        self.due: list[tuple[float, _Worker]] = []  # (monotonic time, worker) to replace then
-        self.start_failure: str | None = None  # why the last worker to start could not, if it failed
+        self.starting: list[_Worker] = []
+        self.due: list[tuple[float, _Worker | None]] = []  # (monotonic time, worker) to replace then
+        self.start_failure: str | None = None  # what befell the last worker to start, if it failed
         self.start_failures = 0  # in a row: each doubles the wait before the next try
+        self.last_failure = -RETRY_RESET_S
         # First come, first served: threads blocking on a shared queue are woken in no set
         # order, and under load some messages waited for a worker far longer than others.
         self.waiting: deque[_Waiter] = deque()
@@ -272,9 +277,16 @@ class WorkerPool:
         os.set_blocking(self._wake_write, False)
         self.watcher = threading.Thread(target=self._watch, name="mailsift-workers", daemon=True)
         self.watcher.start()
+        for _ in range(self.size):
+            self._start(None)
 
-    def _spawn(self) -> _Worker:
-        return _Worker(self.context, self.config, self.store_health, self.ruleset)
+    def _start(self, worker: _Worker | None) -> None:
+        """Start a worker, in place of `worker` if one, in a thread of its own: Process.start
+        returns only once the new process has read its arguments, the pool's rules among them,
+        about half of its start (0.5 s here). The watcher must not wait on that, nor the starts
+        of several workers on each other."""
+        threading.Thread(target=self._renew, args=(worker,), name="mailsift-worker-start",
+                         daemon=True).start()
 
     def warm_up(self, timeout: float = START_TIMEOUT_S) -> None:
         """Wait until every worker is ready, so the first messages do not wait for rules to load.
@@ -283,7 +295,7 @@ class WorkerPool:
         with self.changed:
             while len(self.idle) < self.size:
                 if self.start_failure is not None:
-                    raise WorkerStartError(f"a scoring worker could not start: {self.start_failure}")
+                    raise WorkerStartError(f"a scoring worker {self.start_failure}")
                 if not self.changed.wait(max(0.0, deadline - time.monotonic())):
                     raise WorkerStartError(f"the scoring workers were not ready within {timeout:g}s")
 
@@ -312,6 +324,7 @@ class WorkerPool:
         except _Lost as exc:
             self._replace(worker)
             raise ScoringError(str(exc), exc.kind) from None
+        worker.scored = True
         self._release(worker)
         if not ok:
             raise ScoringError(f"scoring failed: {payload}", SCORING_FAILED)
@@ -320,14 +333,13 @@ class WorkerPool:
     def _acquire(self, wait_until: float) -> _Worker:
         """An idle worker, or the first one released before the monotonic time `wait_until`.
 
-        With none ready because the last to start could not, a message gets on_error at once:
+        With none ready because the last to start failed, a message gets on_error at once:
         waiting would only hold its SMTP session (and a libmilter thread) longer."""
         with self.lock:
             if self.idle:
                 return self.idle.pop()
             if self.start_failure is not None and not self._busy():
-                raise ScoringError(f"no scoring worker: the last could not start ({self.start_failure})",
-                                   NO_WORKER)
+                raise ScoringError(f"no scoring worker ready: one {self.start_failure}", NO_WORKER)
             waiter = _Waiter()
             self.waiting.append(waiter)
         waiter.arrived.wait(max(0.0, wait_until - time.monotonic()))
@@ -340,7 +352,8 @@ class WorkerPool:
 
     def _busy(self) -> int:
         """How many workers are scoring a message now (call with the lock held)."""
-        return len(self.workers) - len(self.idle) - len(self.starting) - len(self.due)
+        due = [worker for _, worker in self.due if worker is not None]  # None: a first start
+        return len(self.workers) - len(self.idle) - len(self.starting) - len(due)
 
     def _release(self, worker: _Worker) -> None:
         with self.lock:
@@ -356,7 +369,7 @@ class WorkerPool:
         worker.stop()
         self._due(worker, 0.0)
 
-    def _due(self, worker: _Worker, delay: float) -> None:
+    def _due(self, worker: _Worker | None, delay: float) -> None:
         with self.lock:
             self.due.append((time.monotonic() + delay, worker))
             self._wake()
@@ -398,8 +411,12 @@ class WorkerPool:
                 return
             self.idle.remove(worker)
         worker.process.join(1)
+        how = _exit_text(worker.process.exitcode)
+        if worker.replacement and not worker.scored:  # replaced at once, it may only die again
+            self._failed(worker, f"died while idle before it scored a message ({how})")
+            return
         log.warning("scoring worker %s had died while idle (%s); starting a replacement",
-                    worker.process.pid, _exit_text(worker.process.exitcode))
+                    worker.process.pid, how)
         self._due(worker, 0.0)
 
     def _started(self, worker: _Worker) -> None:
@@ -408,21 +425,25 @@ class WorkerPool:
             self.starting.remove(worker)
         if why is None:
             with self.changed:
-                self.start_failure, self.start_failures = None, 0
+                self.start_failure = None
                 self.changed.notify_all()
             self._release(worker)
         else:
             self._failed(worker, why)
 
-    def _failed(self, worker: _Worker, why: str) -> None:
-        """A worker could not start: log why, and try again later, each time a little later."""
+    def _failed(self, worker: _Worker | None, what: str) -> None:
+        """A worker could not start, or a replacement died before it did any work: log `what`
+        ('could not start: why'), and try again later, each time a little later."""
+        now = time.monotonic()
         with self.changed:
-            self.start_failure = why
+            if now - self.last_failure > RETRY_RESET_S:
+                self.start_failures = 0
+            self.start_failure, self.last_failure = what, now
             self.start_failures += 1
             delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (self.start_failures - 1))
             self.changed.notify_all()
-        log.error("a scoring worker could not start: %s; trying again in %gs (meanwhile a message "
-                  "with no worker ready gets milter.on_error)", why, delay)
+        log.error("a scoring worker %s; trying again in %gs (meanwhile a message with no worker "
+                  "ready gets milter.on_error)", what, delay)
         self._due(worker, delay)
 
     def _replace_due(self) -> None:
@@ -435,21 +456,29 @@ class WorkerPool:
             self.starting = [worker for worker in self.starting if worker not in hung]
         for worker in hung:
             worker.stop()
-            self._failed(worker, f"it was still loading after {START_TIMEOUT_S:g}s")
-        for worker in ready:
-            self._renew(worker)
+            self._failed(worker, f"could not start: it was still loading after {START_TIMEOUT_S:g}s")
+        for replaced in ready:
+            if replaced is not None:
+                self.replaced()
+            self._start(replaced)
 
-    def _renew(self, worker: _Worker) -> None:
-        worker.stop()
+    def _renew(self, worker: _Worker | None) -> None:
+        """In a thread of its own (see _start): start a worker, in place of `worker` if one."""
+        if worker is not None:
+            worker.stop()
         try:
-            fresh = self._spawn()
+            fresh = _Worker(self.context, self.config, self.store_health, self.ruleset,
+                            replacement=worker is not None)
         except Exception as exc:  # no process to be had (the fork server gone, no memory)
-            self._failed(worker, f"no process could be started: {type(exc).__name__}: {exc}")
+            self._failed(worker, f"could not start: no process: {type(exc).__name__}: {exc}")
             return
-        self.replaced()
         with self.lock:
-            self.workers = [fresh if w is worker else w for w in self.workers]
-            self.starting.append(fresh)
+            if not self.closed:
+                self.workers = [w for w in self.workers if w is not worker] + [fresh]
+                self.starting.append(fresh)
+                self._wake()
+                return
+        fresh.stop()  # the pool was closed meanwhile
 
     def close(self) -> None:
         """Stop the watcher, close every pipe (an idle worker then exits by itself), then kill

@@ -214,11 +214,34 @@ def test_a_worker_that_cannot_start_is_tried_again_slowly_while_messages_get_on_
             pool.score(job(make_message(TAG_MARK)[0]))
         assert failed.value.kind == NO_WORKER
     assert time.monotonic() - started < pool.patience / 2  # no message waited for a worker
-    assert "the last could not start (it exited while loading (killed by signal 9))" in str(failed.value)
+    assert str(failed.value) == ("no scoring worker ready: one could not start: it exited while "
+                                 "loading (killed by signal 9)")
     assert restarts(metrics) == 1, "a message started a worker"
     wait_until(lambda: ready_pids(pool), "the next try, a second later, to be ready")
     assert restarts(metrics) == 2
     assert "E2E_TAG" in pool.score(job(make_message(TAG_MARK)[0])).result.rule_names
+
+
+def test_a_replacement_that_dies_before_it_scored_a_message_is_not_replaced_at_once(
+        tmp_path: Path, make_pool: StartPool, caplog: pytest.LogCaptureFixture) -> None:
+    """A new worker killed as soon as it is ready (the OOM killer taking each one once it has
+    loaded the rules) was replaced at once, again and again: a loop of processes loading rules,
+    with no message in sight. It is taken as a worker that could not start: an error in the log,
+    the next try a second later, then 2, 4 ... A worker that scored before it died is replaced
+    at once, as are the first ones (test_every_worker_killed_while_idle_...)."""
+    caplog.set_level(logging.WARNING, logger=workers.__name__)
+    metrics = Metrics()
+    pool = make_pool(pool_config(tmp_path), metrics.worker_restarts.inc)
+    first = _only_worker(pool)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: ready_pids(pool) - {first}, "a ready replacement")
+    os.kill(_only_worker(pool), signal.SIGKILL)
+    wait_until(lambda: "before it scored" in caplog.text, "the replacement's death to be logged")
+    assert ("a scoring worker died while idle before it scored a message (killed by signal 9); "
+            "trying again in 1s") in caplog.text
+    assert restarts(metrics) == 1, "replaced at once"
+    wait_until(lambda: ready_pids(pool), "the next try, a second later, to be ready")
+    assert restarts(metrics) == 2
 
 
 def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(tmp_path: Path) -> None:
@@ -226,6 +249,7 @@ def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(tmp_path: Path
     'worker died (exit code -9); replaced', though nothing was replaced and start-up failed."""
     pool = WorkerPool(pool_config(tmp_path))
     try:
+        wait_until(lambda: pool.workers, "the worker to start loading")
         os.kill(_only_worker(pool), signal.SIGKILL)
         with pytest.raises(workers.WorkerStartError) as failed:
             pool.warm_up()
