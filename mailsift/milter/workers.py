@@ -239,8 +239,9 @@ class _Waiter:
 class WorkerPool:
     """`size` workers, each idle (ready, free), busy with a message, starting (loading the rules)
     or due to be replaced. A thread of the pool's own watches the idle and starting ones: it
-    replaces a worker that dies while idle at once, and hands a new one to the messages only
-    once it has said it is ready, so no message pays for a replacement's start."""
+    replaces a worker that dies while idle as it dies (a replacement that never scored, after a
+    wait: see _died_idle), and hands a new one to the messages only once it has said it is
+    ready, so no message pays for a replacement's start."""
 
     def __init__(self, config: Config, replaced: Callable[[], None] = lambda: None,
                  ruleset: RuleSet | None = None) -> None:
@@ -260,7 +261,7 @@ class WorkerPool:
         self.context = multiprocessing.get_context("forkserver")
         # One store health for all workers: a dead Redis costs the pool one timeout, not one each.
         self.store_health = self.context.Value("d", 0.0)
-        self.lock = threading.Lock()  # guards every list below and the two start_ fields
+        self.lock = threading.Lock()  # guards every list below and the failure fields
         self.changed = threading.Condition(self.lock)  # a worker became ready or could not start
         self.workers: list[_Worker] = []  # each started and not yet replaced, in every state
         self.idle: list[_Worker] = []
