@@ -28,6 +28,7 @@ from mailsift.config import Config, split_host_port
 from mailsift.quarantine.local import UNREADABLE
 from mailsift.quarantine.model import (
     RELEASING,
+    IndexUnavailable,
     Purged,
     QuarantineError,
     Refused,
@@ -127,6 +128,12 @@ class AlreadyReleased(QuarantineError):
         return " and ".join(said)
 
 
+class NothingSent(IndexUnavailable):
+    """The index failed before a release was recorded as begun (see `release`): the message
+    was not sent. Kept apart from a failure after it, where the mail may have gone out (the web
+    UI's bulk report says "Unsure" of that one, "Not done" of this)."""
+
+
 def release(config: Config, store: QuarantineStore, message_id: str, user: str,
             to: list[str] | None = None, again: bool = False) -> list[str]:
     """Deliver the original message to `to` (default: its quarantined recipients), once each.
@@ -154,10 +161,14 @@ def release(config: Config, store: QuarantineStore, message_id: str, user: str,
     recipient got two copies. That lock (`_RELEASING`) no longer keeps a copy from going
     twice; it stays so that a second release in one process (a double click) waits for the
     first to end and is told what it did, "already released to ...", rather than the "may
-    have been released" of a release still being sent, which another process meets meanwhile."""
+    have been released" of a release still being sent, which another process meets meanwhile.
+    An index that fails before the release is recorded raises NothingSent."""
     with _RELEASING:  # see the docstring's last paragraph
-        raw = store.raw(message_id)  # before the intent: a deleted message has none to record
-        sender, recipients = _begun(store, message_id, user, to, again)
+        try:
+            raw = store.raw(message_id)  # before the intent: a deleted message has none to record
+            sender, recipients = _begun(store, message_id, user, to, again)
+        except IndexUnavailable as exc:
+            raise NothingSent(str(exc)) from None
         try:
             refused = smtp_send(config.quarantine.release_via, sender, recipients, raw)
         except QuarantineError:

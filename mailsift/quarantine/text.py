@@ -19,6 +19,7 @@ SINCE_FORMS = "7d, 12h, 2024-05-01 or an ISO time"  # what parse_since reads, fo
 # The state a list shows for a message whose release began and was never recorded as done or
 # failed (review.release): "released" with a doubt, in the list's own word for released mail.
 MAYBE_RELEASED = "released?"
+MAY_HAVE_BEEN_RELEASED = "may have been released"  # the same state in words: the web UI's
 UNRECORDED = ("it began, and the quarantine index failed or the release was stopped before it "
               "recorded whether the mail was sent")
 
@@ -58,8 +59,8 @@ def unsure_releases(record: dict[str, Any]) -> str:
     began: dict[tuple[str, str], list[str]] = {}
     for address, attempt in (record.get("releasing") or {}).items():
         began.setdefault((attempt["time"], attempt["by"]), []).append(address)
-    return "; ".join(f"may have been released at {short_time(when)} UTC to {', '.join(to)} (by {by})"
-                     for (when, by), to in sorted(began.items()))
+    return "; ".join(f"{MAY_HAVE_BEEN_RELEASED} at {short_time(when)} UTC to {', '.join(to)} "
+                     f"(by {by})" for (when, by), to in sorted(began.items()))
 
 
 def list_text(records: list[dict[str, Any]], total: int, page: int, pages: int) -> str:

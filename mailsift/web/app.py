@@ -62,6 +62,7 @@ from mailsift.quarantine.model import (
 )
 from mailsift.quarantine.store import QuarantineStore
 from mailsift.quarantine.text import (
+    MAY_HAVE_BEEN_RELEASED,
     SINCE_FORMS,
     UNRECORDED,
     parse_since,
@@ -591,9 +592,8 @@ class Pages:
         records, _ = await run_in_threadpool(self.store.search, Query(
             to=viewer.scope(), since=since, limit=None, include_deleted=True))
         counts = stats.per_day(records, today)
-        totals = {name: sum(c[name] for c in counts.values()) for name in stats.OUTCOMES}
-        return self.render(request, "stats.html", chart=stats.chart(counts), totals=totals,
-                           outcomes=stats.OUTCOMES, rules=stats.top_rules(records),
+        return self.render(request, "stats.html", chart=stats.chart(counts),
+                           legend=stats.legend(counts), rules=stats.top_rules(records),
                            bayes=await run_in_threadpool(self._bayes_totals) if viewer.admin
                            else None)
 
@@ -703,12 +703,13 @@ class Halted(Exception):
         """What became of the message it met, as far as can be told. A failed server (the
         release port, the Bayes store) refuses before anything is done; the index going down
         after its record was read may leave a release sent, or a learning made, that its
-        history does not record."""
+        history does not record, but not when a release had not begun (NothingSent), which
+        the report called "Unsure" too, of mail that was not sent."""
         if not isinstance(self.error, IndexUnavailable):
             return Done(message_id, False, str(self.error) if self.shown else NOT_ANSWERED,
                         self.subject)
-        if self.subject is None:
-            return Done(message_id, False, INDEX_DOWN, None)
+        if self.subject is None or isinstance(self.error, review.NothingSent):
+            return Done(message_id, False, INDEX_DOWN, self.subject)
         return Done(message_id, False, INDEX_LOST, self.subject, failed_as="Unsure")
 
 
@@ -777,7 +778,7 @@ def _as_entry(stored: str) -> str:
 def _state(record: dict[str, Any]) -> str:
     """A message's state in the list, in words for a release that was not recorded
     (review.release; the message page says when, to whom and why)."""
-    return state_word(record, "may have been released")
+    return state_word(record, MAY_HAVE_BEEN_RELEASED)
 
 
 def _allowed(viewer: Viewer) -> dict[str, str]:

@@ -11,10 +11,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-OUTCOMES = ("held", "released", "learned", "deleted")
+from mailsift.quarantine.model import RELEASING
+from mailsift.quarantine.text import MAY_HAVE_BEEN_RELEASED
+
+# What became of a message, as the chart stacks them; RELEASING: a release not recorded as done
+# or failed (review.release), which was counted as held, though the mail may have gone out.
+OUTCOMES = ("held", RELEASING, "released", "learned", "deleted")
+WORDS = {RELEASING: MAY_HAVE_BEEN_RELEASED}  # an outcome the page names otherwise than its state
 DAYS = 14
 TOP_RULES = 10
 CHART_W, CHART_H, BAR_GAP, AXIS = 700, 200, 6, 24
+
+
+def words(name: str) -> str:
+    """How the page names an outcome: its state, or the list's words for it (WORDS)."""
+    return WORDS.get(name, name)
 
 
 def outcome(record: dict[str, Any]) -> str:
@@ -65,9 +76,18 @@ def chart(counts: dict[date, Counter[str]]) -> Chart:
             if height:
                 base -= height
                 bars.append(Bar(x, base, slot - BAR_GAP, height, name,
-                                f"{day.isoformat()}: {count[name]} {name}"))
+                                f"{day.isoformat()}: {count[name]} {words(name)}"))
         labels.append((x + (slot - BAR_GAP) / 2, day.strftime("%m-%d")))
     return Chart(bars, labels, top)
+
+
+def legend(counts: dict[date, Counter[str]]) -> list[tuple[str, str, int]]:
+    """(outcome, its words, messages) for the chart's legend. A release not recorded is listed
+    only when there is one: it is rare and wants a look (the list names each), and a standing
+    "may have been released: 0" would be one more line to read past."""
+    totals = {name: sum(c[name] for c in counts.values()) for name in OUTCOMES}
+    return [(name, words(name), total) for name, total in totals.items()
+            if total or name != RELEASING]
 
 
 def top_rules(records: list[dict[str, Any]], limit: int = TOP_RULES) -> list[tuple[str, int, float]]:

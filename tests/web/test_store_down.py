@@ -231,6 +231,33 @@ def test_a_release_sent_while_the_index_went_down_may_have_been_released_and_is_
     server.stop()
 
 
+def test_a_release_the_index_could_not_record_before_sending_is_reported_as_not_done(
+        tmp_path: Path, password_hashes: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index fails as the release is to be recorded, before anything is sent (here SQLite
+    locked past its busy timeout by another process): a bulk report said "Unsure (the
+    quarantine stopped answering during it: it may be done without its history saying so)" of
+    mail that had not gone out. It says the message was not done, by its subject."""
+    monkeypatch.setattr(local, "BUSY_TIMEOUT_MS", 100)
+    with SmtpSink() as sink:
+        config = parse_config(web_config(tmp_path, password_hashes, quarantine={
+            "release_via": f"127.0.0.1:{sink.port}"}), "test")
+        store = open_quarantine(config.quarantine)
+        ids = [store.put(make_message(n), make_meta(["bob@example.org"], subject=f"Number {n}"))
+               for n in "12"]
+        index = tmp_path / "quarantine" / "index.sqlite"
+        with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as client, \
+                closing(sqlite3.connect(index, isolation_level=None)) as other:
+            token = log_in(client, "admin")
+            other.execute("BEGIN IMMEDIATE")  # another process writing: readers go on, writers wait
+            report = bulk(client, token, "release", ids)
+            other.execute("ROLLBACK")
+        assert report == ["Release: 0 of 2 done.",
+                          "Not done (the quarantine did not answer): “Number 1”",
+                          f"Not tried (stopped at the failure above): {ids[1]}"]
+        assert sink.messages == []
+    assert [store.meta(i)["state"] for i in ids] == ["held", "held"]
+
+
 def bulk_release_in(tmp_path: Path, password_hashes: dict[str, str], server: RedisServer,
                     sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> tuple[list[str], int, str]:
     """An admin's bulk Release of four messages to Bob held in `server`'s index, released
