@@ -70,6 +70,8 @@ def run_learn(config: Config, mode: str, paths: list[str], file: str | None, mbo
     """`recipient`: `prefix` is the store of one recipient (`--for`), which shares the site's
     spam reports (see BayesFilter.reports)."""
     _refuse_unmade(config.bayes, mode)
+    if mode == "stores" and (path := unmade_sqlite(config.bayes)) is not None:
+        return LearnOutput(_no_store_file(path))
     try:
         bayes = _learn_filter(config.bayes, prefix, recipient)
         return _dispatch(config, bayes, mode, paths, file, mbox)
@@ -94,6 +96,16 @@ def _refuse_unmade(config: BayesConfig, mode: str) -> None:
         raise LearnCommandError(f"learn --{mode}: no Bayes store at {path} (bayes.store): nothing "
                                 "was ever learned there; check the path (learning or --restore "
                                 "creates it)")
+
+
+def _no_store_file(path: str) -> str:
+    """`--stores` of a SQLite store whose file does not exist: one line, exit 0, as for a store
+    holding no per-recipient store, but naming the path, and making no file. Opening it created
+    an empty store there, so a mistyped bayes.store left a file that the milter never used and
+    answered "none" as if the path were right."""
+    return (f"No per-recipient store: no Bayes store at {path} (bayes.store) yet, nothing was "
+            "ever learned there; check the path (learning, --restore or the milter's start "
+            "creates it)")
 
 
 def _learn_filter(config: BayesConfig, prefix: str | None, recipient: bool) -> BayesFilter:

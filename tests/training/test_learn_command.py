@@ -805,12 +805,26 @@ def test_stores_says_in_one_line_that_there_is_none(config: Path, tmp_path: Path
     """With nothing learned, or per-recipient Bayes off, `--stores` printed nothing, exit 0: an
     admin could not tell an empty listing from a command that did nothing, nor learn how a
     recipient's store comes to be."""
+    made_store(config)
     off = mailsift(config, "learn", "--stores")
     assert (off.returncode, off.stdout, off.stderr) == (0, (
         'No per-recipient store holds anything: bayes.per_recipient = "off"; with "domain" or '
         '"address", autolearn, quarantine learning and mailsift learn --for NAME fill one\n'), "")
     config.write_text(config.read_text().replace("[bayes]\n", '[bayes]\nper_recipient = "address"\n'))
     assert mailsift(config, "learn", "--stores").stdout == NO_STORE_YET
+
+
+def test_stores_of_a_store_that_does_not_exist_names_it_and_makes_none(tmp_path: Path) -> None:
+    """A mistyped bayes.store: `--stores` made an empty store there and answered that no store
+    held anything, as if the path were right. It names the path and makes no file (exit 0, a
+    listing of nothing, as before)."""
+    store = tmp_path / "bayse" / "bayes.sqlite"
+    config = Config(bayes=BayesConfig(store=f"sqlite:///{store}", per_recipient="address"))
+    listed = run_learn(config, "stores", [], None, False, None)
+    assert (listed.text, listed.errors) == (
+        f"No per-recipient store: no Bayes store at {store} (bayes.store) yet, nothing was ever "
+        "learned there; check the path (learning, --restore or the milter's start creates it)", ())
+    assert not store.exists() and not store.parent.exists()
 
 
 def damage_totals(config: Path, spam: str) -> None:
