@@ -453,14 +453,33 @@ def evaluate(config_path: str | None, train_spam: str, train_ham: str, test_spam
 
 # --- quarantine ------------------------------------------------------------------------------
 
-def _quarantine(config_path: str | None) -> tuple[Config, Any]:
-    from mailsift.quarantine.store import QuarantineError, open_quarantine
+def _quarantine(config_path: str | None, looking: bool = False) -> tuple[Config, Any]:
+    """The config and its quarantine. A local one whose folder does not exist is refused in one
+    line, unless the command is `looking` (list, expire, digest): those say so themselves
+    (`_held_nowhere`). Opened, it was made there, empty, so a mistyped quarantine.dir showed a
+    quarantine holding nothing."""
+    from mailsift.quarantine.store import QuarantineError, open_quarantine, unmade_folder
 
     config = _config(config_path)
+    unmade = unmade_folder(config.quarantine)
+    if unmade is not None and not looking:
+        raise CliError(f"quarantine: {unmade}")
     try:
         return config, open_quarantine(config.quarantine, subaddressing=config.subaddressing)
     except QuarantineError as exc:
         raise CliError(f"quarantine: {exc}") from None
+
+
+def _held_nowhere(config: Config, what: str) -> bool:
+    """Say what a looking command found where no quarantine was ever made (store.unmade_folder),
+    and exit 0: a new install's expire and digest timers may run before the milter's first
+    start, and the line names the path for an admin who mistyped it."""
+    from mailsift.quarantine.store import unmade_folder
+
+    unmade = unmade_folder(config.quarantine)
+    if unmade is not None:
+        click.echo(f"{what}: {unmade}")
+    return unmade is not None
 
 
 def _operator() -> str:
@@ -508,13 +527,15 @@ def quarantine_list(config_path: str | None, to: tuple[str, ...], sender: str, s
     from mailsift.quarantine.model import Query, page_count, recipient_filter
     from mailsift.quarantine.text import list_text, parse_since
 
-    _, store = _quarantine(config_path)
+    config, store = _quarantine(config_path, looking=True)
     try:
         query = Query(to=[recipient_filter(a) for a in to] or None, sender=sender, subject=subject,
                       min_score=min_score, since=parse_since(since) if since else None,
                       sort=sort, descending=descending, limit=None)
     except ValueError as exc:
         raise CliError(f"quarantine list: {exc}") from None
+    if _held_nowhere(config, "Nothing listed"):
+        return
     if every:
         records, total = _quarantine_call(lambda: store.search(query))
         click.echo(list_text(records, total, 1, 1))
@@ -655,7 +676,9 @@ def quarantine_expire(config_path: str | None) -> None:
     """
     from mailsift.quarantine.review import expire, expired_text
 
-    config, store = _quarantine(config_path)
+    config, store = _quarantine(config_path, looking=True)
+    if _held_nowhere(config, "Nothing expired"):
+        return
     click.echo(expired_text(_quarantine_call(lambda: expire(config, store)), store.directory))
 
 
@@ -666,10 +689,12 @@ def quarantine_digest(config_path: str | None) -> None:
     """Mail each user a summary of their newly quarantined mail (run daily by a systemd timer)."""
     from mailsift.quarantine.digest import nobody_to_mail, nothing_new_text, send_digests
 
-    config, store = _quarantine(config_path)
+    config, store = _quarantine(config_path, looking=True)
     nobody = nobody_to_mail(config)
     if nobody:
         click.echo(f"No digest sent: {nobody}")
+        return
+    if _held_nowhere(config, "No digest sent"):
         return
     run = _quarantine_call(lambda: send_digests(config, store))
     results = run.sent

@@ -44,7 +44,7 @@ from mailsift.network.dnslists import IPV6_TEST_POINTS, all_lists, listings, ref
 from mailsift.network.resolver import Answer, Lookups, Outcome, shared_resolver
 from mailsift.quarantine.digest import base_url, nobody_to_mail
 from mailsift.quarantine.model import QuarantineError
-from mailsift.quarantine.store import QuarantineStore, open_quarantine
+from mailsift.quarantine.store import QuarantineStore, open_quarantine, unmade_folder
 from mailsift.rules.cf_parser import load_rule_files
 from mailsift.rules.checks.sitelists import site_lists
 from mailsift.rules.lint import file_of, item_text, lint_errors, loaded_share, unapplied_settings
@@ -397,6 +397,9 @@ def bayes_check(config: Config) -> Check:
 def quarantine_check(config: Config, store: QuarantineStore | None = None) -> Check:
     """The quarantine index answers; `store`: the one the milter already opened, if any."""
     quarantine = config.quarantine
+    unmade = unmade_folder(quarantine)
+    if unmade is not None:  # a warning: configtest comes before the milter's first start
+        return Check("quarantine", True, unmade)
     try:
         store = store or open_quarantine(quarantine)  # connects to nothing and creates nothing yet
         where = store.backend.where

@@ -17,17 +17,19 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 import Milter
 
-from mailsift.config import Config, host_port
+from mailsift.config import Config, QuarantineConfig, host_port
 from mailsift.configtest import quarantine_check
 from mailsift.milter.metrics import Metrics
 from mailsift.milter.reload import Reloader, block_reload_signal
 from mailsift.milter.sender_hold import sender_hold
 from mailsift.milter.session import MailsiftMilter, Service
 from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
-from mailsift.quarantine.store import QuarantineStore, open_quarantine
+from mailsift.ownership import make_folders
+from mailsift.quarantine.store import QuarantineStore, open_quarantine, unmade_folder
 from mailsift.rules.lint import warn_rule_mistakes
 from mailsift.rules.patterns import prune_cache
 from mailsift.scanner import Scanner
@@ -116,11 +118,28 @@ def _warn_quarantine_trouble(config: Config, quarantine: QuarantineStore) -> Non
     """Name a quarantine index the milter cannot use (one another mailsift wrote, a wrong Redis
     password) once at start, as configtest does. The milter runs on, since only mail it would
     quarantine needs it; but that mail met `milter.on_error` with an error per message, and
-    nothing at start said why."""
-    check = quarantine_check(config, quarantine)
-    if not check.ok:
+    nothing at start said why. A local quarantine's folder is made here (`_made_folder`)."""
+    detail = _made_folder(config.quarantine)
+    if detail is None:
+        check = quarantine_check(config, quarantine)
+        detail = None if check.ok else check.detail
+    if detail is not None:
         log.error("%s; until it is mended, a message to quarantine gets milter.on_error (%s)",
-                  check.detail, config.milter.on_error)
+                  detail, config.milter.on_error)
+
+
+def _made_folder(quarantine: QuarantineConfig) -> str | None:
+    """Make a local quarantine's folder at start, not with the first message held: what only
+    looks at the quarantine (list, expire, digest, the web UI) makes none (store.unmade_folder),
+    so the timers of a new install meet one, and a folder the milter cannot make is named now,
+    not at the first spam. What stopped it, or None."""
+    if unmade_folder(quarantine) is None:
+        return None
+    try:
+        make_folders(Path(quarantine.dir), 0o750)  # as the local index makes it (LocalBackend)
+    except OSError as exc:
+        return f"quarantine.dir {quarantine.dir}: cannot make it: {exc.strerror or exc}"
+    return None
 
 
 def start_service(config: Config, metrics: Metrics, running: Service | None = None) -> Service:

@@ -358,7 +358,16 @@ class LocalBackend:
         with suppress(FileNotFoundError):
             self._file(message_id).unlink()
 
+    def _unmade(self) -> bool:
+        """Nothing was ever stored here: neither the folder nor the index exists. Looking (a
+        search, an expire, a mark read) makes neither: a mistyped quarantine.dir made an empty
+        quarantine of its own for `quarantine list`, `expire` and the web UI, which then
+        showed nothing, as if nothing were held (see store.unmade_folder)."""
+        return not self.directory.exists() and not self.index_path.exists()
+
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        if self._unmade():
+            return [], 0
         if query.to is not None:
             self._file_compared_once()
         where, args = self._where(query, self.subaddressing)
@@ -408,6 +417,8 @@ class LocalBackend:
 
     def purge(self, before: datetime) -> Purged:
         """Forget every message that arrived before `before`, and sweep crash leftovers."""
+        if self._unmade():
+            return Purged(0)
         with self._db() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE time < ?",
                                             (_as_stored(before),))]
@@ -569,6 +580,8 @@ class LocalBackend:
                            (address, kind, entry))
 
     def mark(self, name: str) -> str | None:
+        if self._unmade():
+            return None
         with self._db() as db:
             return self._mark(db, name)
 

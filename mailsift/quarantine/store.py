@@ -137,3 +137,15 @@ def open_quarantine(config: QuarantineConfig, timeout: float | None = None,
                                              subaddressing=subaddressing)
         return QuarantineStore(config.dir, backend)
     return QuarantineStore(config.dir, LocalBackend(config.dir, subaddressing=subaddressing))
+
+
+def unmade_folder(config: QuarantineConfig) -> str | None:
+    """What to say of a local quarantine whose folder does not exist, None when it does (or the
+    index is a Redis). Nothing was ever held there, and nothing that only looks makes it
+    (`LocalBackend._unmade`): the milter makes it at its start, so the expire and digest timers
+    of a new install meet one, and one missing after that is most likely a mistyped
+    quarantine.dir, or a config the milter does not run with."""
+    if config.index.startswith(REDIS_SCHEMES) or Path(config.dir).exists():
+        return None
+    return (f"no quarantine at {config.dir} yet (quarantine.dir): the milter makes it at its "
+            "start; if the milter runs with this config, check the path")

@@ -80,3 +80,15 @@ def test_a_quarantine_index_it_cannot_use_is_named_when_the_milter_starts(tmp_pa
                       "run that mailsift again, or put back the index's copy from before the "
                       "upgrade (README: Backups and upgrades); until it is mended, a message to "
                       "quarantine gets milter.on_error (tempfail)"]
+
+
+def test_the_milter_makes_its_quarantine_folder_at_its_start(tmp_path: Path) -> None:
+    """The folder came with the first message held, so a new install's expire and digest
+    timers met none; as what only looks at a quarantine no longer makes one (a mistyped
+    quarantine.dir made an empty one), the milter makes it at its start."""
+    folder = tmp_path / "var" / "quarantine"
+    milter = MilterProcess({"milter": {"workers": 1}, "bayes": {"enabled": False},
+                            "quarantine": {"dir": str(folder)}}, tmp_path)
+    with milter:
+        assert folder.is_dir()
+        assert [line for line in milter.lines if " ERROR " in line] == []

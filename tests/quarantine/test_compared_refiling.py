@@ -102,6 +102,8 @@ def test_mail_an_older_host_stores_after_a_filing_is_filed_by_the_next_expire(
     first filing is its owner's at the next expire, also when stamped minutes before that
     filing began and committed after it (a slow client's DATA, another host's clock): what
     REFILE_MARGIN is for."""
+    store.directory.mkdir(parents=True, exist_ok=True)  # as the milter's start makes it: a
+    # search of a quarantine never made makes nothing, and files nothing
     assert _ids(store, HIS) == set()  # the first search by recipient files the index
     late = _held_by_an_older_host(store, timedelta(minutes=10))
     new = _held_by_an_older_host(store, timedelta(0), JOERGS[1])

@@ -1,0 +1,20 @@
+"""The review UI on a quarantine whose folder does not exist (a mistyped quarantine.dir)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from mailsift.config import Config
+from tests.web.conftest import log_in
+
+
+def test_the_list_of_a_quarantine_never_made_shows_nothing_and_makes_none(
+        client: TestClient, config: Config) -> None:
+    """Its first list page made an empty quarantine there, so the UI went on showing nothing
+    held from the wrong place, while the milter held mail elsewhere."""
+    log_in(client, "admin")
+    page = client.get("/")
+    assert page.status_code == 200, page.text
+    assert not Path(config.quarantine.dir).exists()
