@@ -283,12 +283,13 @@ def milter(config_path: str | None) -> None:
     from mailsift.milter.daemon import ListenError, run
     from mailsift.milter.metrics import MetricsListenError
     from mailsift.milter.sender_hold import PauseStoreError
+    from mailsift.milter.workers import PoolStartError
 
     config = _config(config_path)
     logging.getLogger("mailsift").setLevel(logging.INFO)
     try:
         run(config, config_path)
-    except (ListenError, MetricsListenError, PauseStoreError) as exc:
+    except (ListenError, MetricsListenError, PauseStoreError, PoolStartError) as exc:
         raise CliError(str(exc)) from None
 
 

@@ -165,7 +165,7 @@ class _Lost(Exception):
         self.kind = kind
 
 
-class WorkerStartError(Exception):
+class PoolStartError(Exception):
     """The pool's workers could not all load the rules (warm_up): start-up or a reload fails."""
 
 
@@ -291,14 +291,14 @@ class WorkerPool:
 
     def warm_up(self, timeout: float = START_TIMEOUT_S) -> None:
         """Wait until every worker is ready, so the first messages do not wait for rules to load.
-        WorkerStartError if one could not start: start-up (or the reload) fails, saying why."""
+        PoolStartError if one could not start: start-up (or the reload) fails, saying why."""
         deadline = time.monotonic() + timeout
         with self.changed:
             while len(self.idle) < self.size:
                 if self.start_failure is not None:
-                    raise WorkerStartError(f"a scoring worker {self.start_failure}")
+                    raise PoolStartError(f"a scoring worker {self.start_failure}")
                 if not self.changed.wait(max(0.0, deadline - time.monotonic())):
-                    raise WorkerStartError(f"the scoring workers were not ready within {timeout:g}s")
+                    raise PoolStartError(f"the scoring workers were not ready within {timeout:g}s")
 
     def score(self, job: Job, waited: Callable[[float], None] = lambda seconds: None) -> Scored:
         """Score in an idle worker, all within `milter.timeout` (waiting for a free one included).

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import sqlite3
 import subprocess
-from contextlib import closing
+import time
+from contextlib import closing, suppress
 from pathlib import Path
 
 from tests.support.milter_process import MilterProcess, mailsift_command, merge
 from tests.support.ports import LOOPBACK
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # not a process, or one that ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 def refused_start(tmp_path: Path, settings: dict[str, dict[str, object]]) -> list[str]:
@@ -92,3 +108,25 @@ def test_the_milter_makes_its_quarantine_folder_at_its_start(tmp_path: Path) -> 
     with milter:
         assert folder.is_dir()
         assert [line for line in milter.lines if " ERROR " in line] == []
+
+
+def test_scoring_workers_that_cannot_start_stop_the_milter_with_one_line(tmp_path: Path) -> None:
+    """Every worker killed as it starts (the OOM killer taking each, say) stops the start-up, as
+    it should; but it ended as "internal error: WorkerStartError: ...", which reads as a bug in
+    mailsift, not as the worker's fate. Each grandchild of the milter (a worker, forked by the
+    fork server) is killed until the milter exits."""
+    milter = MilterProcess({"milter": {"workers": 1}, "bayes": {"enabled": False},
+                            "quarantine": {"dir": str(tmp_path / "quarantine")}}, tmp_path)
+    with subprocess.Popen([*mailsift_command(), "--config", str(milter.config_path), "milter"],
+                          stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          cwd=tmp_path) as started:
+        deadline = time.monotonic() + 60
+        while started.poll() is None and time.monotonic() < deadline:
+            for worker in (w for server in children(started.pid) for w in children(server)):
+                with suppress(ProcessLookupError):
+                    os.kill(worker, signal.SIGKILL)
+            time.sleep(0.02)
+        started.kill()  # if it did not end by itself: the assertions below say so
+        errors = [line for line in started.stderr.read().splitlines() if " INFO " not in line]
+    assert started.returncode == 2, errors
+    assert errors[-1].startswith("mailsift: a scoring worker could not start: "), errors

@@ -251,7 +251,7 @@ def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(tmp_path: Path
     try:
         wait_until(lambda: pool.workers, "the worker to start loading")
         os.kill(_only_worker(pool), signal.SIGKILL)
-        with pytest.raises(workers.WorkerStartError) as failed:
+        with pytest.raises(workers.PoolStartError) as failed:
             pool.warm_up()
     finally:
         pool.close()
