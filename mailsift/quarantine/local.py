@@ -325,6 +325,8 @@ class LocalBackend:
 
     def record(self, message_id: str) -> dict[str, Any]:
         _check_id(message_id)
+        if self._unmade():  # a message page opened by URL made the folder (see _unmade)
+            raise QuarantineError(f"no quarantined message {message_id}")
         with self._db() as db:
             return self._stored(db, message_id)
 
@@ -360,9 +362,10 @@ class LocalBackend:
 
     def _unmade(self) -> bool:
         """Nothing was ever stored here: neither the folder nor the index exists. Looking (a
-        search, an expire, a mark read) makes neither: a mistyped quarantine.dir made an empty
-        quarantine of its own for `quarantine list`, `expire` and the web UI, which then
-        showed nothing, as if nothing were held (see store.unmade_folder)."""
+        search, an expire, a mark or a record read) makes neither: a mistyped quarantine.dir
+        made an empty quarantine of its own for `quarantine list`, `expire` and the web UI
+        (its list, a message page opened by URL), which then showed nothing, as if nothing
+        were held (see store.unmade_folder)."""
         return not self.directory.exists() and not self.index_path.exists()
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
