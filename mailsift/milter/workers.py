@@ -274,6 +274,7 @@ class WorkerPool:
         # order, and under load some messages waited for a worker far longer than others.
         self.waiting: deque[_Waiter] = deque()
         self.closed = False
+        self.warm = False  # warm_up saw every worker ready: see _failed
         self._wake_read, self._wake_write = os.pipe()  # tells the watcher the lists changed
         os.set_blocking(self._wake_write, False)
         self.watcher = threading.Thread(target=self._watch, name="mailsift-workers", daemon=True)
@@ -299,6 +300,7 @@ class WorkerPool:
                     raise PoolStartError(f"a scoring worker {self.start_failure}")
                 if not self.changed.wait(max(0.0, deadline - time.monotonic())):
                     raise PoolStartError(f"the scoring workers were not ready within {timeout:g}s")
+            self.warm = True
 
     def score(self, job: Job, waited: Callable[[float], None] = lambda seconds: None) -> Scored:
         """Score in an idle worker, all within `milter.timeout` (waiting for a free one included).
@@ -434,15 +436,23 @@ class WorkerPool:
 
     def _failed(self, worker: _Worker | None, what: str) -> None:
         """A worker could not start, or a replacement died before it did any work: log `what`
-        ('could not start: why'), and try again later, each time a little later."""
+        ('could not start: why'), and try again later, each time a little later.
+
+        Not before the pool is warm: warm_up raises `what` and the start-up or the reload fails,
+        saying it, and the pool is closed. The pool logged "trying again in 1s (meanwhile a
+        message with no worker ready gets milter.on_error)" just before the milter exited (or
+        the reload kept the running workers), of a try and messages that never came."""
         now = time.monotonic()
         with self.changed:
+            self.start_failure = what
+            self.changed.notify_all()
+            if not self.warm:
+                return
             if now - self.last_failure > RETRY_RESET_S:
                 self.start_failures = 0
-            self.start_failure, self.last_failure = what, now
+            self.last_failure = now
             self.start_failures += 1
             delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (self.start_failures - 1))
-            self.changed.notify_all()
         log.error("a scoring worker %s; trying again in %gs (meanwhile a message with no worker "
                   "ready gets milter.on_error)", what, delay)
         self._due(worker, delay)

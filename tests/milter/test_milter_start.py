@@ -130,3 +130,4 @@ def test_scoring_workers_that_cannot_start_stop_the_milter_with_one_line(tmp_pat
         errors = [line for line in started.stderr.read().splitlines() if " INFO " not in line]
     assert started.returncode == 2, errors
     assert errors[-1].startswith("mailsift: a scoring worker could not start: "), errors
+    assert not [line for line in errors if "trying again" in line], "no try comes: it exits"

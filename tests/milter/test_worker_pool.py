@@ -244,9 +244,13 @@ def test_a_replacement_that_dies_before_it_scored_a_message_is_not_replaced_at_o
     assert restarts(metrics) == 2
 
 
-def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(tmp_path: Path) -> None:
+def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """At start and on a reload the pool is warmed up; a worker that died loading surfaced as
-    'worker died (exit code -9); replaced', though nothing was replaced and start-up failed."""
+    'worker died (exit code -9); replaced', though nothing was replaced and start-up failed.
+    Nor does the pool say it tries again: it logged "trying again in 1s (meanwhile a message
+    ... gets milter.on_error)" just before the milter exited, of a try that never came."""
+    caplog.set_level(logging.INFO, logger=workers.__name__)
     pool = WorkerPool(pool_config(tmp_path))
     try:
         wait_until(lambda: pool.workers, "the worker to start loading")
@@ -257,6 +261,7 @@ def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(tmp_path: Path
         pool.close()
     assert str(failed.value) == ("a scoring worker could not start: it exited while loading "
                                  "(killed by signal 9)")
+    assert "trying again" not in caplog.text  # close() joined the watcher, which logs it
 
 
 def test_a_replacement_worker_scores_with_the_pools_rules_not_the_files_edited_since(
