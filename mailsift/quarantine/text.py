@@ -20,8 +20,10 @@ SINCE_FORMS = "7d, 12h, 2024-05-01 or an ISO time"  # what parse_since reads, fo
 # failed (review.release): "released" with a doubt, in the list's own word for released mail.
 MAYBE_RELEASED = "released?"
 MAY_HAVE_BEEN_RELEASED = "may have been released"  # the same state in words: the web UI's
-UNRECORDED = ("it began, and the quarantine index failed or the release was stopped before it "
-              "recorded whether the mail was sent")
+# Why such a release is unsure: another process (the CLI, a second web UI) meets it while it is
+# still being sent as well as after a failure; naming only the failure read as an alarm then.
+UNRECORDED = ("it began, and whether the mail was sent is not recorded: it is still being sent, "
+              "or the quarantine index failed or the release was stopped before it recorded that")
 
 
 def parse_since(value: str) -> datetime:

@@ -247,8 +247,9 @@ def test_a_release_killed_after_sending_may_have_been_released_and_needs_again(
         assert listed["state"] == store.meta(held)["state"] == "releasing"
         assert "  released?  " in list_text([listed], 1, 1, 1)
         unsure = (r"may have been released at \d{4}-\d\d-\d\d \d\d:\d\d UTC to jane@example\.org "
-                  r"\(by admin\): it began, and the quarantine index failed or the release was "
-                  r"stopped before it recorded whether the mail was sent")
+                  r"\(by admin\): it began, and whether the mail was sent is not recorded: it is "
+                  r"still being sent, or the quarantine index failed or the release was "
+                  r"stopped before it recorded that")
         assert re.search(rf"^Released\?:   M{unsure[1:]}; to send another copy: mailsift "
                          rf"quarantine release {held} --again$", show_text(listed), re.M)
         with pytest.raises(review.AlreadyReleased, match=rf"^message {held} {unsure} \(release "

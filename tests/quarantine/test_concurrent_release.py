@@ -4,8 +4,10 @@ web UI processes, on one index."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -15,9 +17,10 @@ from pathlib import Path
 from mailsift.config import Config, parse_config
 from mailsift.quarantine import review
 from mailsift.quarantine.store import QuarantineStore
+from mailsift.quarantine.text import show_text
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.ports import LOOPBACK
-from tests.support.sink import SmtpSink
+from tests.support.sink import Received, SmtpSink
 
 SENT, REFUSED = 0, 3  # how a releasing child ends: it sent, or AlreadyReleased refused it
 
@@ -100,3 +103,34 @@ def release_in_a_child(config: Config, directory: Path, message_id: str) -> int:
         traceback.print_exc(file=sys.stderr)
     finally:
         os._exit(end)
+
+
+def test_a_release_still_being_sent_reads_so_elsewhere(tmp_path: Path) -> None:
+    """While one process sends a release (the sink holds its DATA), another (`quarantine show`,
+    the web UI's message page, a second release's refusal) reads the record it left, which
+    said only that "the quarantine index failed or the release was stopped": an alarm about a
+    release going as it should. The words now fit both."""
+    directory = tmp_path / "q"
+    held = QuarantineStore(directory).put(make_message(), make_meta(["jane@example.org"]))
+    taken, done = threading.Event(), threading.Event()
+
+    def hold_data(received: Received) -> None:
+        taken.set()
+        done.wait(10)
+
+    with SmtpSink(on_receive=hold_data) as sink:
+        config = parse_config({"quarantine": {"dir": str(directory),
+                                              "release_via": f"{LOOPBACK}:{sink.port}"}}, "test")
+        sending = threading.Thread(target=review.release,
+                                   args=(config, QuarantineStore(directory), held, "admin"))
+        sending.start()
+        try:
+            assert taken.wait(10), "the release never reached the sink"
+            shown = show_text(QuarantineStore(directory).meta(held))
+        finally:
+            done.set()
+            sending.join(10)
+    assert re.search(r"^Released\?:   May have been released at .* \(by admin\): it began, and "
+                     r"whether the mail was sent is not recorded: it is still being sent, or ",
+                     shown, re.M), shown
+    assert QuarantineStore(directory).meta(held)["state"] == "released"

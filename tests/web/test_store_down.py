@@ -209,8 +209,9 @@ def test_a_release_sent_while_the_index_went_down_may_have_been_released_and_is_
             sink.on_receive = None
             assert "<td>may have been released</td>" in client.get("/").text
             unsure = (r"may have been released at \d{4}-\d\d-\d\d \d\d:\d\d UTC to TO \(by "
-                      r"admin\): it began, and the quarantine index failed or the release was "
-                      r"stopped before it recorded whether the mail was sent")
+                      r"admin\): it began, and whether the mail was sent is not recorded: it is "
+                      r"still being sent, or the quarantine index failed or the release was "
+                      r"stopped before it recorded that")
             everyone = unsure.replace("TO", r"jane@example\.org, bob@example\.org")
             assert re.search(f"<dd>{everyone}; to send another copy: "
                              f"<code>mailsift quarantine release {held} --again</code></dd>",
