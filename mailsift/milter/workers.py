@@ -15,6 +15,7 @@ in that machinery plus a longer tail.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import logging
@@ -279,6 +280,11 @@ class WorkerPool:
         os.set_blocking(self._wake_write, False)
         self.watcher = threading.Thread(target=self._watch, name="mailsift-workers", daemon=True)
         self.watcher.start()
+        # Closed at exit if nobody closed it (the pool a reload was starting when SIGTERM came),
+        # before multiprocessing's own exit handler (registered earlier, so run later) kills
+        # its workers: the watcher took those deaths for workers to replace, and started new
+        # processes as the milter ended.
+        atexit.register(self.close)
         for _ in range(self.size):
             self._start(None)
 
@@ -494,6 +500,7 @@ class WorkerPool:
     def close(self) -> None:
         """Stop the watcher, close every pipe (an idle worker then exits by itself), then kill
         what is left. Closing twice is harmless."""
+        atexit.unregister(self.close)
         with self.lock:
             if self.closed:
                 return

@@ -12,6 +12,8 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -279,3 +281,26 @@ def test_a_replacement_worker_scores_with_the_pools_rules_not_the_files_edited_s
     os.kill(first, signal.SIGKILL)
     wait_until(lambda: ready_pids(pool) - {first}, "a ready replacement")
     assert pool.score(job(raw)).result.score == before
+
+
+LEFT_OPEN = """
+import sys
+from pathlib import Path
+from mailsift.milter.workers import WorkerPool, start_process_helpers
+from tests.milter.test_worker_pool import pool_config
+
+start_process_helpers()
+WorkerPool(pool_config(Path(sys.argv[1]), workers=2)).warm_up()
+print("ready", flush=True)
+"""
+
+
+def test_a_pool_nobody_closed_starts_no_workers_as_the_process_ends(tmp_path: Path) -> None:
+    """A pool left open at exit: the one a reload was starting when SIGTERM came, which the
+    milter's stop does not know of. multiprocessing's exit handler killed its workers, its
+    watcher took that for idle deaths and started replacements as the process ended ('had died
+    while idle (killed by signal 15); starting a replacement'). The pool is closed first now."""
+    ended = subprocess.run([sys.executable, "-c", LEFT_OPEN, str(tmp_path)], capture_output=True,
+                           text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert (ended.returncode, ended.stdout) == (0, "ready\n"), ended.stderr
+    assert "replacement" not in ended.stderr and "Traceback" not in ended.stderr, ended.stderr
