@@ -244,7 +244,13 @@ class RedisBackend:
         both read the same record and the last write undid the other's: a history line lost,
         or two releases that each saw "held" and each sent. The record and the summary share
         the quarantine's hash tag in a cluster (see the module docstring), so one primary runs
-        the whole transaction. If `edit` raises, nothing is written."""
+        the whole transaction. If `edit` raises, nothing is written.
+
+        The retries need no bound of their own: Redis refuses the EXEC only when another client
+        changed the record in between, so each retry follows a change that was made; a
+        connection lost or timed out while watching ends the watch (redis-py resets it), and
+        the next WATCH raises, as IndexUnavailable or IndexTimeout, within this module's
+        timeouts (a Redis gone failed a change in 0.1 s, a hung one in 15 s, `edit` run once)."""
         key = self._message_key(message_id)
 
         def changed(pipe: Any) -> dict[str, Any]:  # a Pipeline or a ClusterPipeline, watching
