@@ -36,13 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from mailsift.domains import NO_SUBADDRESSES, Subaddressing
-from mailsift.ownership import access_hint, make_folders, settle_new_file
+from mailsift.ownership import access_hint, adopt_folder_owner, make_folders, settle_new_file
 from mailsift.quarantine.model import (
     COMPARED_MARK,
     IndexUnavailable,
     Purged,
     QuarantineError,
     Query,
+    ServerFailed,
     UserLists,
     addressed_to,
     compared_only,
@@ -286,6 +287,7 @@ class LocalBackend:
                 tmp.write(data)
                 tmp.flush()
                 os.fsync(tmp.fileno())
+                adopt_folder_owner(Path(tmp.name))  # see mailsift.ownership; it is mode 0600
             except BaseException:
                 os.unlink(tmp.name)
                 raise
@@ -320,8 +322,11 @@ class LocalBackend:
         self.record(message_id)  # only indexed (complete, not deleted) messages have bytes to give
         try:
             return self._file(message_id).read_bytes().partition(b"\n")[2]
-        except OSError:
+        except FileNotFoundError:
             raise QuarantineError(f"message {message_id} was deleted") from None
+        except OSError as exc:  # not "deleted": it is there, and an admin can mend the access
+            raise ServerFailed(f"quarantine message file {self._file(message_id)}: "
+                               f"{exc.strerror or exc}") from None
 
     def record(self, message_id: str) -> dict[str, Any]:
         _check_id(message_id)
