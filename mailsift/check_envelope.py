@@ -28,7 +28,8 @@ from ipaddress import ip_address
 from typing import Any
 
 from mailsift.analysis.addresses import parse_address
-from mailsift.analysis.model import Envelope
+from mailsift.analysis.headers import header_value
+from mailsift.analysis.model import Envelope, Facts
 from mailsift.analysis.relays import client_text
 from mailsift.config import Config, DnsConfig, mail_address
 from mailsift.milter.actions import (
@@ -41,6 +42,7 @@ from mailsift.milter.actions import (
     client_mode,
     decide,
 )
+from mailsift.milter.subject import subject_written
 from mailsift.network.hosts import confirmed_name
 from mailsift.network.resolver import Lookups, shared_resolver
 from mailsift.report import added_headers
@@ -101,29 +103,47 @@ class Judged:
             return None
         return decide(score, self.envelope.rcpt_to, self.config, self.outbound, bounces=self.local)
 
-    def headers(self, result: Result) -> tuple[list[tuple[str, str]], str | None]:
-        """The headers the milter adds to the message it passes on (`report.added_headers`), and
-        when it adds none, why: an admin reading X-Spam headers in check's output took them for
-        what the recipients' mail showed, of outbound mail that gets none."""
+    def headers(self, result: Result, extra: str = "") -> tuple[list[tuple[str, str]], str | None]:
+        """The headers the milter adds to the message it passes on (`report.added_headers`,
+        `extra` as there), and when it adds none, why: an admin reading X-Spam headers in
+        check's output took them for what the recipients' mail showed, of outbound mail that
+        gets none."""
         decision = self._decision(result.score)
         if decision is not None and decision.reject:
             return [], "the milter rejects the message"
         if decision is not None and not decision.deliver:
             return [], "the milter passes no copy on (every recipient's is held in quarantine)"
-        added = added_headers(result, self.config, self.outbound)
+        added = added_headers(result, self.config, self.outbound, extra)
         if not added:
             return [], "the milter adds none to outbound mail (outbound.add_headers = false)"
         return added, None
 
-    def as_dict(self, score: float) -> dict[str, Any]:
-        """The envelope used, for `check --json`, with how it was judged and each recipient's
-        action."""
-        used = {k: v for k, v in asdict(self.envelope).items() if k not in ("queue_id", "receiver")}
-        return {**used, "local": self.local, "judged_as": "outbound" if self.outbound else "inbound",
-                "actions": self.actions(score)}
+    def subject(self, score: float, subject: str | None) -> tuple[str, list[str]] | None:
+        """The Subject the milter writes when it tags the copy it passes on (an action "tag"
+        among the recipients it delivers to: `subject.subject_written`), and those recipients,
+        given the message's first Subject as the analysis reads it (None: it has none); None
+        when it writes none. check said "tag" and left the admin to guess the Subject the
+        recipients see."""
+        decision = self._decision(score)
+        if decision is None or not decision.tag_subject:
+            return None
+        written = subject_written(subject, self.config.actions.subject_tag)
+        return None if written is None else (written, decision.deliver)
 
-    def lines(self, score: float) -> list[str]:
-        """The envelope as the milter's log line names it, and each recipient's action."""
+    def as_dict(self, score: float, subject: str | None) -> dict[str, Any]:
+        """The envelope used, for `check --json`, with how it was judged, each recipient's
+        action and the Subject the milter writes (`subject`: the message's, as for `subject`):
+        as written, and as mail clients show it."""
+        used = {k: v for k, v in asdict(self.envelope).items() if k not in ("queue_id", "receiver")}
+        tagged = self.subject(score, subject)
+        return {**used, "local": self.local, "judged_as": "outbound" if self.outbound else "inbound",
+                "actions": self.actions(score),
+                "subject": None if tagged is None else {"written": tagged[0],
+                                                        "shown": header_value(tagged[0], Facts())}}
+
+    def lines(self, score: float, subject: str | None) -> list[str]:
+        """The envelope as the milter's log line names it, each recipient's action, and the
+        Subject the milter writes as mail clients show it, with the recipients who get it."""
         envelope = self.envelope
         said = [f"client={client_text(envelope.client_name, envelope.client_ip)}"
                 if envelope.client_ip else "client=none (the Received headers judged)"]
@@ -138,6 +158,11 @@ class Judged:
         if actions is not None:
             found.append("Action: " + ", ".join(f"{action} for <{recipient}>"
                                                 for recipient, action in actions.items()))
+        tagged = self.subject(score, subject)
+        if tagged is not None:
+            written, delivered = tagged
+            found.append(f"Subject for {', '.join(f'<{r}>' for r in delivered)}: "
+                         f"{header_value(written, Facts())}")
         return found
 
 

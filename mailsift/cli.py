@@ -173,6 +173,7 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
     from mailsift.report import added_headers, fold, rule_table
     from mailsift.rules.lint import warn_rule_mistakes
     from mailsift.scanner import Scanner
+    from mailsift.training.autolearn import would_learn
 
     config = _config(config_path)
     raw = _read_message(message)
@@ -184,15 +185,20 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
     scanner = Scanner(config, network=network,
                       bayes=existing_filter(config.bayes, config.subaddressing))
     warn_rule_mistakes(scanner.ruleset, logging.getLogger("mailsift.check"))
-    result = _scored(scanner, raw, told)
+    result, subject = _scored(scanner, raw, told)
+    # What the milter's autolearn would decide, learning nothing (it writes what it did)
+    learned = would_learn(result, config, told.outbound if told else False)
+    extra = f"autolearn={learned}"
     # The headers the milter would add, Authentication-Results among them (network checks on):
     # an admin debugging DMARC wants them, and the milter's copy is the only other place they
     # show. Without an envelope the message is inbound mail the milter passes on.
-    added, none = told.headers(result) if told else (added_headers(result, config, False), None)
+    added, none = (told.headers(result, extra) if told
+                   else (added_headers(result, config, False, extra), None))
     if as_json:
         verdict = {**result.as_dict(), "authentication_results": result.auth_results or None,
                    "headers": [{"name": name, "value": value} for name, value in added],
-                   "no_headers": none, "envelope": told.as_dict(result.score) if told else None}
+                   "no_headers": none, "autolearn": learned,
+                   "envelope": told.as_dict(result.score, subject) if told else None}
         click.echo(json.dumps(verdict, ensure_ascii=False))
     else:
         for name, value in added:
@@ -202,13 +208,14 @@ def check(config_path: str | None, message: str, as_json: bool, network: bool | 
                        f"required={result.required_score:.1f}")
         click.echo()
         click.echo(rule_table(result))
-        for line in ["", *told.lines(result.score)] if told else []:
+        for line in ["", *told.lines(result.score, subject)] if told else []:
             click.echo(line)
     sys.exit(EXIT_SPAM if result.is_spam else EXIT_HAM)
 
 
-def _scored(scanner: Scanner, raw: bytes, told: Judged | None) -> Result:
-    """The verdict on `raw` with the envelope `told`. A client told arrived now, as the milter
+def _scored(scanner: Scanner, raw: bytes, told: Judged | None) -> tuple[Result, str | None]:
+    """The verdict on `raw` with the envelope `told`, and its first Subject as the analysis reads
+    it (None: it has none), the one the milter tags. A client told arrived now, as the milter
     dates a message it is handed; a file's newest Received date still stands in for that, as it
     records when the message came (the Date rules measure from it). The file may be a delivered
     copy, with the hops after the told client's on top, which the milter never saw
@@ -218,7 +225,7 @@ def _scored(scanner: Scanner, raw: bytes, told: Judged | None) -> Result:
     msg = scanner.analyse(raw, told.envelope if told else None, later_hops=True)
     if told is not None and told.envelope.client_ip and msg.received_time is None:
         msg.received_time = datetime.now(UTC)
-    return scanner.score(msg)
+    return scanner.score(msg), next(iter(msg.header_raw("Subject")), None)
 
 
 @cli.command()

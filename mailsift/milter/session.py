@@ -37,7 +37,7 @@ from mailsift.milter.actions import (
 )
 from mailsift.milter.metrics import INTERNAL_ERROR, QUARANTINE_FAILED, RECIPIENT_STUCK, Metrics
 from mailsift.milter.sender_hold import SenderHold, sender_name
-from mailsift.milter.subject import tagged_subject
+from mailsift.milter.subject import subject_written
 from mailsift.milter.trace import Hop, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.network.authresults import authserv_id, claimed_authserv_id
@@ -375,14 +375,15 @@ class MailsiftMilter(Milter.Base):
         self.addheader(name, fold(name, value).partition(": ")[2])
 
     def _tag_subject(self) -> None:
-        tag = self.service.config.actions.subject_tag
         subject = self._header_text("subject")
-        if subject is None:
-            self.addheader("Subject", tag)
+        # None when tagged already: a change could only fail on a Subject too long
+        written = subject_written(subject, self.service.config.actions.subject_tag)
+        if written is None:
             return
-        tagged = tagged_subject(subject, tag)
-        if tagged != subject:  # tagged already: a change could only fail on a Subject too long
-            self.chgheader("Subject", 1, tagged)
+        if subject is None:
+            self.addheader("Subject", written)
+        else:
+            self.chgheader("Subject", 1, written)
 
     def _on_error(self, queue_id: str, reason: str, kind: str, started: float) -> int:
         """The configured safe outcome: never lose the message, never leave it unexplained. The

@@ -23,6 +23,17 @@ DEFAULT_CHARSET = "utf-8"
 MAX_VALUE_BYTES = 65_000
 
 
+def subject_written(subject: str | None, tag: str) -> str | None:
+    """The Subject value the milter writes when it tags a message whose first Subject is
+    `subject` (as the analysis reads it; None: the message has none, and the tag becomes its
+    Subject), or None when it writes none (a Subject tagged already). One answer for the milter
+    and `mailsift check`, which shows an admin the Subject the recipients get."""
+    if subject is None:
+        return tag
+    tagged = tagged_subject(subject, tag)
+    return tagged if tagged != subject else None
+
+
 def _decoded(raw: str) -> tuple[str, str | None]:
     """The Subject's text (decoded as the analysis decodes it) and the charset of its first
     encoded word (None if it has none)."""

@@ -42,7 +42,7 @@ from mailsift.config import Config
 from mailsift.rules.model import RuleSet
 from mailsift.rules.result import Result
 from mailsift.scanner import Scanner, load_ruleset
-from mailsift.training.autolearn import autolearn
+from mailsift.training.autolearn import autolearn, learns_from
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def score_job(job: Job) -> Scored:
     result = _scanner.score(msg)
     learned = "no"
     config = _scanner.config.autolearn
-    if _bayes is not None and (config.outbound or not job.outbound):
+    if _bayes is not None and learns_from(config, job.outbound):
         learned = autolearn(msg, result, _bayes, config)
     return Scored(result, learned)
 

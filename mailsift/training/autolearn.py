@@ -22,7 +22,7 @@ import time
 from mailsift.analysis.model import Message
 from mailsift.classifier.filter import BayesFilter, recipient_key, repair_named
 from mailsift.classifier.store import Label, LearnItem, Outcome, StoreDamaged, StoreError, StoreFull
-from mailsift.config import AutolearnConfig
+from mailsift.config import AutolearnConfig, Config
 from mailsift.rules.result import Result
 
 NO_AUTOLEARN = "noautolearn"
@@ -43,6 +43,23 @@ def autolearn_label(result: Result, config: AutolearnConfig) -> Label | None:
     if score <= config.ham_score:
         return Label.HAM
     return None
+
+
+def learns_from(config: AutolearnConfig, outbound: bool) -> bool:
+    """Whether autolearn looks at mail judged so at all: mail judged as outbound only with
+    autolearn.outbound (see its description)."""
+    return config.outbound or not outbound
+
+
+def would_learn(result: Result, config: Config, outbound: bool) -> str:
+    """What the milter's autolearn would do with the message, learning nothing: the class it
+    would teach its store the message as (spam, ham), else "no". `mailsift check` writes it in
+    X-Spam-Status's autolearn=, where the milter writes what it did, so the header check prints
+    is the one delivered. Whether the store already holds the message (kept) or fails it
+    (unavailable, failed) only learning finds out."""
+    label = (autolearn_label(result, config.autolearn)
+             if config.bayes.enabled and learns_from(config.autolearn, outbound) else None)
+    return "no" if label is None else label.value
 
 
 def autolearn(msg: Message, result: Result, bayes: BayesFilter, config: AutolearnConfig) -> str:
