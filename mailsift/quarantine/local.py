@@ -40,6 +40,7 @@ from mailsift.ownership import access_hint, adopt_folder_owner, make_folders, se
 from mailsift.quarantine.model import (
     COMPARED_MARK,
     IndexUnavailable,
+    NoSuchMessage,
     Purged,
     QuarantineError,
     Query,
@@ -331,7 +332,7 @@ class LocalBackend:
     def record(self, message_id: str) -> dict[str, Any]:
         _check_id(message_id)
         if self._unmade():  # a message page opened by URL made the folder (see _unmade)
-            raise QuarantineError(f"no quarantined message {message_id}")
+            raise NoSuchMessage(message_id)
         with self._db() as db:
             return self._stored(db, message_id)
 
@@ -340,7 +341,7 @@ class LocalBackend:
         """The record of `message_id` as the index holds it; QuarantineError when there is none."""
         row = db.execute("SELECT record FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
-            raise QuarantineError(f"no quarantined message {message_id}")
+            raise NoSuchMessage(message_id)
         record: dict[str, Any] = json.loads(row[0])
         return record
 

@@ -67,6 +67,14 @@ class QuarantineError(Exception):
     """The store could not keep or find a message; the text says which and why."""
 
 
+class NoSuchMessage(QuarantineError):
+    """No message has this id (never held, or expired): for the web UI a 404 for everyone, where
+    other failures to read a record (a damaged one) are worth an admin's reading."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"no quarantined message {message_id}")
+
+
 def unreadable_schema(where: str, found: str, reads: str) -> str:
     """The one line for an index another mailsift wrote: whose it is and what the admin does. A
     newer one means a rollback; this code must neither read nor rewrite what it does not know."""

@@ -56,6 +56,7 @@ from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.quarantine.model import (
     LIST_KINDS,
     IndexUnavailable,
+    NoSuchMessage,
     Purged,
     QuarantineError,
     Query,
@@ -191,7 +192,7 @@ class RedisBackend:
         with self._call():
             data, record = self.client.hmget(self._message_key(message_id), "raw", "record")
         if record is None:
-            raise QuarantineError(f"no quarantined message {message_id}")
+            raise NoSuchMessage(message_id)
         if data is None:
             raise QuarantineError(f"message {message_id} was deleted")
         return bytes(data)
@@ -204,7 +205,7 @@ class RedisBackend:
     def _readable(self, data: bytes | None, message_id: str) -> dict[str, Any]:
         """The record stored as `data`; QuarantineError when there is none or it is damaged."""
         if data is None:
-            raise QuarantineError(f"no quarantined message {message_id}")
+            raise NoSuchMessage(message_id)
         record, problem = self._parsed(data, message_id)
         if problem:
             raise QuarantineError(self._damaged(message_id, problem))

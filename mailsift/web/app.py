@@ -48,6 +48,7 @@ from mailsift.quarantine.model import (
     MAX_PAGE,
     SORT_KEYS,
     IndexUnavailable,
+    NoSuchMessage,
     QuarantineError,
     Query,
     Refused,
@@ -413,6 +414,8 @@ class Pages:
             record = self.store.meta(message_id) if valid_id(message_id) else None
         except IndexUnavailable:
             raise  # a 503 (see unavailable): the message may well exist
+        except NoSuchMessage:
+            record = None
         except QuarantineError as exc:
             if viewer.admin:
                 log.warning("%s", exc)
