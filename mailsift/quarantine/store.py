@@ -106,11 +106,21 @@ class QuarantineStore:
         return self.backend.change(message_id, edit)
 
     def delete(self, message_id: str, user: str) -> None:
-        """Remove the message; its record and history stay until it expires."""
-        if self.meta(message_id)["state"] == "deleted":
-            raise QuarantineError(f"message {message_id} was already deleted")
+        """Remove the message; its record and history stay until it expires.
+
+        Recorded first, in one change that also refuses a message already deleted: two deletes
+        at once (the web UI and the CLI) both passed a check read before either wrote, and the
+        history said "deleted" twice. The bytes go after; if that fails, the message reads
+        deleted and its bytes wait for the expiry, where the other order left a "held" message
+        whose bytes were gone."""
+        def deleted(record: dict[str, Any]) -> None:
+            if record["state"] == "deleted":
+                raise QuarantineError(f"message {message_id} was already deleted")
+            add_event(record, user, "deleted", "")
+            record["state"] = "deleted"
+
+        self.change(message_id, deleted)
         self.backend.delete(message_id)
-        self.log(message_id, user, "deleted", state="deleted")
 
     def expire(self, before: datetime) -> Purged:
         return self.backend.purge(before)
