@@ -142,9 +142,10 @@ def _serve(conn: Connection, config: Config, store_health: Any, ruleset: RuleSet
     try:
         _start_worker(config, store_health, ruleset)
     except Exception as exc:  # the pool logs why and tries again later (see WorkerPool._failed)
-        conn.send((NOT_STARTED, f"{type(exc).__name__}: {exc}"))
+        _answer(conn, (NOT_STARTED, f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(READY)
+    if not _answer(conn, READY):
+        return
     while True:
         try:
             job = conn.recv()
@@ -155,7 +156,20 @@ def _serve(conn: Connection, config: Config, store_health: Any, ruleset: RuleSet
         except Exception as exc:  # the message still needs an answer; the worker lives on
             log.exception("scoring failed")
             reply = (False, f"{type(exc).__name__}: {exc}")
-        conn.send(reply)
+        if not _answer(conn, reply):
+            return
+
+
+def _answer(conn: Connection, what: Any) -> bool:
+    """Send `what` to the pool; False if the pool closed the pipe (the milter stopping, or the
+    pool closed after a reload): the worker then ends without a word. Raised, the BrokenPipeError
+    reached the journal as a traceback, from a worker that had finished loading as the milter
+    stopped, and an admin read it as a crash."""
+    try:
+        conn.send(what)
+    except OSError:  # BrokenPipeError, or the pipe already gone
+        return False
+    return True
 
 
 class _Lost(Exception):
@@ -268,6 +282,7 @@ class WorkerPool:
         self.idle: list[_Worker] = []
         self.starting: list[_Worker] = []
         self.due: list[tuple[float, _Worker | None]] = []  # (monotonic time, worker) to replace then
+        self.launching = 0  # starts in Process.start (see _start), not yet in `starting`
         self.start_failure: str | None = None  # what befell the last worker to start, if it failed
         self.start_failures = 0  # in a row: each doubles the wait before the next try
         self.last_failure = -RETRY_RESET_S
@@ -293,6 +308,8 @@ class WorkerPool:
         returns only once the new process has read its arguments, the pool's rules among them,
         about half of its start (0.5 s here). The watcher must not wait on that, nor the starts
         of several workers on each other."""
+        with self.lock:
+            self.launching += 1
         threading.Thread(target=self._renew, args=(worker,), name="mailsift-worker-start",
                          daemon=True).start()
 
@@ -487,19 +504,34 @@ class WorkerPool:
             fresh = _Worker(self.context, self.config, self.store_health, self.ruleset,
                             replacement=worker is not None)
         except Exception as exc:  # no process to be had (the fork server gone, no memory)
+            self._launched()
             self._failed(worker, f"could not start: no process: {type(exc).__name__}: {exc}")
             return
         with self.lock:
             if not self.closed:
                 self.workers = [w for w in self.workers if w is not worker] + [fresh]
                 self.starting.append(fresh)
+                self.launching -= 1
                 self._wake()
                 return
-        fresh.stop()  # the pool was closed meanwhile
+        fresh.stop()  # the pool was closed meanwhile: before close() goes on (see there)
+        self._launched()
+
+    def _launched(self) -> None:
+        """A start in _renew is over without a worker for the pool; close() may be waiting."""
+        with self.changed:
+            self.launching -= 1
+            self.changed.notify_all()
 
     def close(self) -> None:
-        """Stop the watcher, close every pipe (an idle worker then exits by itself), then kill
-        what is left. Closing twice is harmless."""
+        """Stop the watcher, kill the workers still starting, close every pipe (an idle worker
+        then exits by itself), then kill what is left. Closing twice is harmless.
+
+        A start under way is waited for (its thread kills what it started) and one loading is
+        killed, not left to finish: the milter stopping during a reload then exited with new
+        processes still reading their arguments, whose shared value's semaphore multiprocessing
+        removes at exit (FileNotFoundError), or loading the rules, to say "ready" into a closed
+        pipe; each printed a traceback into the journal."""
         atexit.unregister(self.close)
         with self.lock:
             if self.closed:
@@ -507,9 +539,15 @@ class WorkerPool:
             self._wake()
             self.closed = True
         self.watcher.join(10)
-        with self.lock:
+        deadline = time.monotonic() + 10
+        with self.changed:
+            while self.launching and self.changed.wait(max(0.0, deadline - time.monotonic())):
+                pass
             os.close(self._wake_read)
             os.close(self._wake_write)
+            starting = list(self.starting)
+        for worker in starting:
+            worker.stop()
         for worker in self.workers:
             worker.conn.close()
         deadline = time.monotonic() + 10

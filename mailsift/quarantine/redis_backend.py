@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import redis
@@ -53,6 +53,7 @@ from redis.retry import Retry
 
 from mailsift.breaker import RETRY_AFTER, Breaker
 from mailsift.domains import NO_SUBADDRESSES, Subaddressing
+from mailsift.log_throttle import ThrottledWarning
 from mailsift.quarantine.model import (
     LIST_KINDS,
     IndexUnavailable,
@@ -86,6 +87,11 @@ CONNECT_TIMEOUT_S = 2.0  # far more than a LAN needs; a blackholed index costs t
 # again, but a dead index costs a message to quarantine little before milter.on_error applies.
 # (redis-py's default, three retries with backoff, held each such message about 4 s.)
 RETRIES = 1
+# What a search that could not tidy the index leaves undone (see RedisBackend._tidy)
+SUMMARIES_LEFT = ("the summaries it drops or makes again stay as they are, and each search reads "
+                  "those records again")
+FILING_LEFT = ("messages an older mailsift held are not filed under every form of their "
+               "recipients, and a search by recipient may miss those addressed in another spelling")
 
 
 class IndexTimeout(IndexUnavailable):
@@ -120,6 +126,10 @@ class RedisBackend:
         # quarantines again the moment a restarted index is back.
         self.health = Breaker("quarantine index", "mail to quarantine gets milter.on_error until "
                               "it is back", "quarantining resumes", log)
+        # A damaged record is met by every list page that reaches it, and a tidying refused by
+        # every search of a user that may only read: each is said once per interval, with the
+        # count of repeats (the web UI keeps one backend for its life).
+        self.warnings = ThrottledWarning(log)
 
     @classmethod
     def from_settings(cls, settings: RedisSettings, prefix: str = "mailsift:quarantine:",
@@ -148,6 +158,23 @@ class RedisBackend:
         with _Guard(self):
             self._check_version(write)
             yield
+
+    def _tidy(self, write: Callable[[], object], left: str = SUMMARIES_LEFT) -> None:
+        """For a write that a search makes to keep the index tidy (summaries dropped or made
+        again from their records, the filing of `_file_compared_once`), which the search's
+        answer can do without. A site may give the web UI an ACL user that may only read, and its
+        every list failed on NOPERM for the HDEL of a damaged record's summary, and its every
+        search by recipient for the mark of the filing; a write refused or failed (that user, a
+        replica, a Redis gone meanwhile) now leaves the index as it was, and the search is
+        answered, with a warning once per interval saying what is `left` undone."""
+        try:
+            with self._call(write=True):
+                write()
+        except IndexUnavailable as exc:
+            self.warnings.warn(f"tidying: {left}", "a quarantine search was answered without "
+                               "tidying the index, which did not take the write (%s): %s, until a "
+                               "client that may write there does it (mailsift quarantine list "
+                               "with the milter's config)", exc, left)
 
     def _check_version(self, write: bool) -> None:
         """Refuse a store written by another schema instead of misreading it, on every path: only
@@ -300,8 +327,7 @@ class RedisBackend:
                                                                 damaged))
             if not damaged:
                 return [records[i] for i in ids if i in records], len(found)
-            with self._call(write=True):
-                self.client.hdel(self._key("summary"), *damaged)
+            self._tidy(partial(self.client.hdel, self._key("summary"), *damaged))
             unreadable = set(damaged)
             found = [r for r in found if r["id"] not in unreadable]
 
@@ -330,9 +356,9 @@ class RedisBackend:
             for message_id, value in zip(chunk, values, strict=True):
                 if value is not None:
                     record, problem = self._parsed(value, message_id)
-                    if problem:
-                        log.warning("%s", self._damaged(message_id, problem, ", so lists and expire "
-                                                        "leave the message out"))
+                    if problem:  # once per interval: each list page meeting it came here
+                        self.warnings.warn(f"damaged {message_id}: {problem}", "%s", self._damaged(
+                            message_id, problem, ", so lists and expire leave the message out"))
                         if damaged is not None:
                             damaged.append(message_id)
                     else:
@@ -361,13 +387,16 @@ class RedisBackend:
         one, which goes first. HSETNX: a summary that an update wrote meanwhile is newer than
         the record read here."""
         records = list(self._records(ids + damaged))
-        with self._call(write=True):
+
+        def write() -> None:
             pipe = self.client.pipeline(transaction=False)
             if damaged:
                 pipe.hdel(self._key("summary"), *damaged)
             for record in records:
                 pipe.hsetnx(self._key("summary"), record["id"], _summary_json(record))
             pipe.execute()
+
+        self._tidy(write)
         return [summary(r) for r in records]
 
     def purge(self, before: datetime) -> Purged:
@@ -406,7 +435,8 @@ class RedisBackend:
         if self._compared_filed:
             return
         if self.mark(compared_mark(self.delimiter)) is None:
-            self._file_compared()
+            # not again in this process if it fails: the expire timer files them daily
+            self._tidy(self._file_compared, FILING_LEFT)
         self._compared_filed = True
 
     def _file_compared(self) -> None:

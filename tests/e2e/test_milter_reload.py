@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.conftest import REJECT_TEXT, Mta
+from tests.e2e.conftest import REJECT_TEXT, Mta, base_config
 from tests.e2e.messages import REJECT_MARK, make_message
 from tests.support.milter_process import MilterProcess
 from tests.support.smtp_client import Sent
@@ -93,3 +93,20 @@ def test_a_changed_listen_address_waits_for_a_restart_and_other_settings_apply(
                         start=start)
     raw, _ = make_message(REJECT_MARK)
     assert mta.send(raw, "bob@example.com").reply == "550 5.7.1 Refused after the reload"
+
+
+def test_a_stop_during_a_reload_ends_the_starting_workers_without_a_traceback(
+        tmp_path: Path) -> None:
+    """SIGTERM while a reload starts its workers (no Postfix needed). Each worker then killed
+    as it started printed a Python traceback into the journal, which an admin reads as a
+    crash: BrokenPipeError from one saying "ready" to a pool already closed, and
+    FileNotFoundError from one still reading its arguments when the exiting milter removed
+    their shared semaphore. A worker killed because the milter stops ends without a word."""
+    config = base_config(tmp_path)
+    config["bayes"]["enabled"] = False
+    with MilterProcess(config, tmp_path) as milter:
+        start = milter.mark()
+        os.kill(milter.pid, signal.SIGUSR1)
+        milter.wait_for_log("starting 2 scoring workers", start=start)
+        assert milter.stop() == 0
+    assert [line for line in milter.lines[start:] if " INFO " not in line] == []

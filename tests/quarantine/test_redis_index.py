@@ -23,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mailsift import breaker
-from mailsift.config import QuarantineConfig
+from mailsift.config import QuarantineConfig, load_config
 from mailsift.quarantine.model import QuarantineError, Query
 from mailsift.quarantine.redis_backend import RETRIES, RedisBackend
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
@@ -252,7 +252,9 @@ def test_a_damaged_record_is_named_once_and_every_other_message_is_listed(
     caplog.set_level(logging.WARNING)
     for query in (Query(), Query(limit=None)):
         caplog.clear()
-        found, _ = store.search(query)
+        # each search by a store of its own, as by another process: one names a damaged record
+        # once per interval (see the next test)
+        found, _ = open_quarantine(load_config(str(config)).quarantine).search(query)
         assert [r["id"] for r in found] == [intact]
         warned = [r.getMessage() for r in caplog.records]
         assert len(warned) == 2, warned
@@ -273,3 +275,86 @@ def test_a_damaged_record_is_named_once_and_every_other_message_is_listed(
         store.meta(reshaped)
     assert store.expire(datetime.now(UTC) + timedelta(days=1)).expired == 1  # the damaged ones are kept
     assert store.raw(garbled) == make_message("Garbled") and store.raw(reshaped)
+
+
+def damaged_index(server: RedisServer, tmp_path: Path) -> tuple[QuarantineStore, list[str]]:
+    """A store over an emptied index on `server` holding four messages, the second one's record
+    damaged as a redis-cli edit leaves it (its summary intact), the fourth one stored without a
+    summary (as a mailsift before summaries stored it): its id first, the readable ones after."""
+    with server.client() as client:
+        client.flushall()
+    store = open_quarantine(QuarantineConfig(dir=str(tmp_path / "q"), index=server.url))
+    ids = [store.put(make_message(s), make_meta(subject=s, score=score))
+           for s, score in (("First", 40.0), ("Garbled", 30.0), ("Third", 20.0), ("Old", 10.0))]
+    with server.client() as client:
+        client.hset(f"mailsift:quarantine:msg:{ids[1]}", "record", "{not json")
+        client.hdel("mailsift:quarantine:summary", ids[3])
+    return store, [ids[1], ids[0], ids[2], ids[3]]
+
+
+def test_a_user_that_may_only_read_lists_a_quarantine_with_a_damaged_record(
+        quarantine_redis: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A site may give the web UI a Redis ACL user that may only read. A list meeting a damaged
+    record dropped its summary with HDEL, one meeting a message stored without a summary wrote
+    one, and the first search by recipient filed the messages of older mailsifts and SET its
+    mark: the user's every list failed on NOPERM. Each search is answered now, the index left
+    as it was, and each thing left undone said once for two rounds of searches."""
+    _, (garbled, *readable) = damaged_index(quarantine_redis, tmp_path)
+    with quarantine_redis.client() as admin:
+        admin.acl_setuser("webui", enabled=True, passwords=["+webui-Pw-1"], keys=["*"],
+                          commands=["+@all", "-@write"])
+    try:
+        password = tmp_path / "password"
+        password.write_text("webui-Pw-1\n")
+        reader = open_quarantine(QuarantineConfig(dir=str(tmp_path / "q"), index=quarantine_redis.url,
+                                                  username="webui", password_file=str(password)))
+        caplog.set_level(logging.WARNING)
+        for _ in range(2):
+            for query in (Query(sort="score", limit=2),  # the admin's list, and a user's
+                          Query(sort="score", limit=2, to=["jane@example.org"])):
+                found, total = reader.search(query)
+                assert ([r["id"] for r in found], total) == (readable[:2], 3)
+        refused = [r.getMessage() for r in caplog.records if "without tidying" in r.getMessage()]
+    finally:
+        with quarantine_redis.client() as admin:
+            admin.acl_deluser("webui")
+    assert len(refused) == 2 and all("NoPermissionError" in line for line in refused), refused
+    assert "the summaries it drops" in refused[0] and "not filed under" in refused[1]
+    with quarantine_redis.client() as client:  # left as it was
+        assert client.hexists("mailsift:quarantine:summary", garbled)
+        assert not client.hexists("mailsift:quarantine:summary", readable[2])
+        assert client.keys("mailsift:quarantine:mark:*") == []
+
+
+def test_a_damaged_record_is_named_once_per_interval_not_at_each_list(
+        quarantine_redis: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Each list page that met a damaged record logged it again: an admin's log filled with the
+    same line, one per page view. A process names it once per interval (10 minutes), with the
+    count of the times left unsaid; another record's damage is news of its own."""
+    store, (garbled, _, third, _) = damaged_index(quarantine_redis, tmp_path)
+    caplog.set_level(logging.WARNING)
+
+    def named() -> list[str]:
+        found = [r.getMessage() for r in caplog.records if "is not one mailsift writes" in r.getMessage()]
+        caplog.clear()
+        return found
+
+    for query in (Query(), Query(limit=None), Query(subject="Garbled")):
+        store.search(query)
+    first = named()
+    assert len(first) == 1 and f"the record of message {garbled} " in first[0], first
+    backend = store.backend  # the interval now passes on a clock of the test's
+    assert isinstance(backend, RedisBackend)
+    clock = [backend.warnings.clock() + 598]  # (the first line was said under 2 s ago)
+    backend.warnings.clock = lambda: clock[0]
+    store.search(Query())
+    assert named() == []
+    with quarantine_redis.client() as client:  # the third's record damaged too: said at once
+        client.hset(f"mailsift:quarantine:msg:{third}", "record", "[1]")
+    store.search(Query(limit=None))
+    assert [f"message {third} " in line for line in named()] == [True]
+    clock[0] += 2
+    store.search(Query(limit=None))
+    again = named()
+    assert len(again) == 1 and again[0].endswith(" (4 more time(s) since the last such warning)")
+    assert f"the record of message {garbled} " in again[0]
