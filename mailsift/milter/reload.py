@@ -90,6 +90,7 @@ class Reloader:
         for key in restart_only_changes(self.config, config):
             log.warning("reload: %s changed; it takes effect when the milter restarts", key)
         MailsiftMilter.current = service
+        running.pool.drain()
         self.config = config
         drain = running.config.milter.timeout + DRAIN_MARGIN_S
         closer = threading.Timer(drain, running.pool.close)

@@ -247,8 +247,10 @@ def _exit_text(code: int | None) -> str:
 class _Waiter:
     """A message waiting for a worker; the pool hands workers to waiters oldest first."""
 
+    until: float  # the monotonic time it gives up
     arrived: threading.Event = field(default_factory=threading.Event)
     worker: _Worker | None = None
+    refused: str | None = None  # woken without a worker: none can come (see _refuse_waiters)
 
 
 class WorkerPool:
@@ -280,6 +282,7 @@ class WorkerPool:
         self.changed = threading.Condition(self.lock)  # a worker became ready or could not start
         self.workers: list[_Worker] = []  # each started and not yet replaced, in every state
         self.idle: list[_Worker] = []
+        self.busy: set[_Worker] = set()  # each holding a message
         self.starting: list[_Worker] = []
         self.due: list[tuple[float, _Worker | None]] = []  # (monotonic time, worker) to replace then
         self.launching = 0  # starts in Process.start (see _start), not yet in `starting`
@@ -291,6 +294,7 @@ class WorkerPool:
         self.waiting: deque[_Waiter] = deque()
         self.closed = False
         self.warm = False  # warm_up saw every worker ready: see _failed
+        self.draining = False  # replaced by a reload: see drain
         self._wake_read, self._wake_write = os.pipe()  # tells the watcher the lists changed
         os.set_blocking(self._wake_write, False)
         self.watcher = threading.Thread(target=self._watch, name="mailsift-workers", daemon=True)
@@ -359,46 +363,93 @@ class WorkerPool:
     def _acquire(self, wait_until: float) -> _Worker:
         """An idle worker, or the first one released before the monotonic time `wait_until`.
 
-        With none ready because the last to start failed, a message gets on_error at once:
-        waiting would only hold its SMTP session (and a libmilter thread) longer."""
+        A message waits, within its half of the budget (see score), for a worker that may reach
+        it in that time: one scoring another message, one loading the rules, or a replacement
+        or a retry due to start before it gives up. With none (the last start failed and the
+        next try is further off, or a draining pool lost its workers) it gets on_error at once:
+        waiting would only hold its SMTP session (and a libmilter thread) longer. Before, a
+        retry in its first half second (Process.start, see _start) counted as a worker scoring
+        a message and one loading after that as none, and a retry a second away as none too:
+        of messages a moment apart one waited and was scored, the next got on_error."""
         with self.lock:
             if self.idle:
-                return self.idle.pop()
-            if self.start_failure is not None and not self._busy():
-                raise ScoringError(f"no scoring worker ready: one {self.start_failure}", NO_WORKER)
-            waiter = _Waiter()
+                worker = self.idle.pop()
+                self.busy.add(worker)
+                return worker
+            why = self._none_coming(wait_until)
+            if why is not None:
+                raise ScoringError(why, NO_WORKER)
+            waiter = _Waiter(wait_until)
             self.waiting.append(waiter)
         waiter.arrived.wait(max(0.0, wait_until - time.monotonic()))
         with self.lock:
             if waiter.worker is None:
-                self.waiting.remove(waiter)
-                raise ScoringError(f"no scoring worker free within {self.patience:g}s "
-                                   f"(half of milter.timeout)", NO_WORKER)
+                if waiter in self.waiting:
+                    self.waiting.remove(waiter)
+                raise ScoringError(waiter.refused or f"no scoring worker free within "
+                                   f"{self.patience:g}s (half of milter.timeout)", NO_WORKER)
         return waiter.worker
 
-    def _busy(self) -> int:
-        """How many workers are scoring a message now (call with the lock held)."""
-        due = [worker for _, worker in self.due if worker is not None]  # None: a first start
-        return len(self.workers) - len(self.idle) - len(self.starting) - len(due)
+    def _none_coming(self, until: float) -> str | None:
+        """Why no worker can reach a message that waits until the monotonic time `until`, or
+        None if one may (call with the lock held). See _acquire."""
+        if (self.idle or self.busy or self.starting or self.launching
+                or any(at <= until for at, _ in self.due)):
+            return None
+        if self.draining:
+            return "no scoring worker left in the pool a reload replaced (its workers died)"
+        if self.start_failure is not None:
+            return f"no scoring worker ready: one {self.start_failure}"
+        return None
+
+    def _refuse_waiters(self) -> None:
+        """Wake each waiting message that no worker can reach before it gives up (call with the
+        lock held): one waiting for a start that then failed waited out half its budget for
+        nothing, then read 'no scoring worker free', not why."""
+        for waiter in list(self.waiting):
+            waiter.refused = self._none_coming(waiter.until)
+            if waiter.refused is not None:
+                self.waiting.remove(waiter)
+                waiter.arrived.set()
 
     def _release(self, worker: _Worker) -> None:
         with self.lock:
             if self.waiting:
                 waiter = self.waiting.popleft()
                 waiter.worker = worker
+                self.busy.add(worker)
                 waiter.arrived.set()
             else:
+                self.busy.discard(worker)
                 self.idle.append(worker)
 
     def _replace(self, worker: _Worker) -> None:
-        """Kill a worker lost with a message; the watcher starts its replacement."""
+        """Kill a worker lost with a message; the watcher starts its replacement (none in a
+        draining pool)."""
         worker.stop()
-        self._due(worker, 0.0)
-
-    def _due(self, worker: _Worker | None, delay: float) -> None:
         with self.lock:
-            self.due.append((time.monotonic() + delay, worker))
-            self._wake()
+            self.busy.discard(worker)
+            if self.draining:
+                self._refuse_waiters()
+            else:
+                self._schedule(worker, 0.0)
+
+    def _schedule(self, worker: _Worker | None, delay: float) -> None:
+        """Have the watcher start a worker in place of `worker` in `delay` seconds (call with
+        the lock held)."""
+        self.due.append((time.monotonic() + delay, worker))
+        self._wake()
+
+    def drain(self) -> None:
+        """A reload replaced this pool's service: new messages go to the new pool, and this one
+        is closed when those it holds are surely done (Reloader). Its messages in flight finish
+        on the workers they have, and it starts none: it replaced a worker that died meanwhile
+        (up to milter.timeout + 5 s, and each back-off retry), loading rules for no message and
+        counting each in mailsift_worker_restarts_total beside the new pool's."""
+        with self.lock:
+            self.draining = True
+            self.due = []  # their workers are dead or stopped: close() tidies them
+            self._refuse_waiters()
 
     def _wake(self) -> None:
         """Have the watcher look again (call with the lock held: never once the pipe is closed)."""
@@ -438,12 +489,17 @@ class WorkerPool:
             self.idle.remove(worker)
         worker.process.join(1)
         how = _exit_text(worker.process.exitcode)
+        if self.draining:
+            log.warning("scoring worker %s of the configuration before the reload had died while "
+                        "idle (%s); not replaced, as its pool is closing", worker.process.pid, how)
+            return
         if worker.replacement and not worker.scored:  # replaced at once, it may only die again
             self._failed(worker, f"died while idle before it scored a message ({how})")
             return
         log.warning("scoring worker %s had died while idle (%s); starting a replacement",
                     worker.process.pid, how)
-        self._due(worker, 0.0)
+        with self.lock:
+            self._schedule(worker, 0.0)
 
     def _started(self, worker: _Worker) -> None:
         why = worker.started()
@@ -471,20 +527,24 @@ class WorkerPool:
             self.changed.notify_all()
             if not self.warm:
                 return
+            if self.draining:  # closing: nothing is tried again
+                self._refuse_waiters()
+                return
             if now - self.last_failure > RETRY_RESET_S:
                 self.start_failures = 0
             self.last_failure = now
             self.start_failures += 1
             delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (self.start_failures - 1))
-        log.error("a scoring worker %s; trying again in %gs (meanwhile a message with no worker "
-                  "ready gets milter.on_error)", what, delay)
-        self._due(worker, delay)
+            self._schedule(worker, delay)
+            self._refuse_waiters()
+        log.error("a scoring worker %s; trying again in %gs (meanwhile a message no worker can "
+                  "reach within half of milter.timeout gets milter.on_error)", what, delay)
 
     def _replace_due(self) -> None:
         """Start a replacement for each worker whose time has come; kill a start that hangs."""
         now = time.monotonic()
         with self.lock:
-            ready = [worker for at, worker in self.due if at <= now]
+            ready = [worker for at, worker in self.due if at <= now and not self.draining]
             self.due = [(at, worker) for at, worker in self.due if at > now]
             hung = [worker for worker in self.starting if worker.start_by <= now]
             self.starting = [worker for worker in self.starting if worker not in hung]

@@ -11,7 +11,10 @@ from pathlib import Path
 
 from tests.e2e.conftest import REJECT_TEXT, Mta, base_config
 from tests.e2e.messages import REJECT_MARK, make_message
+from tests.e2e.test_milter_metrics import metric
 from tests.support.milter_process import MilterProcess
+from tests.support.ports import LOOPBACK, free_port
+from tests.support.procs import children
 from tests.support.smtp_client import Sent
 
 StartMilter = Callable[..., MilterProcess]
@@ -110,3 +113,23 @@ def test_a_stop_during_a_reload_ends_the_starting_workers_without_a_traceback(
         milter.wait_for_log("starting 2 scoring workers", start=start)
         assert milter.stop() == 0
     assert [line for line in milter.lines[start:] if " INFO " not in line] == []
+
+
+def test_a_worker_of_the_replaced_configuration_that_dies_while_draining_is_not_replaced(
+        tmp_path: Path) -> None:
+    """After a reload the old workers finish what they hold and are closed milter.timeout + 5 s
+    later (no Postfix needed). One of them killed meanwhile was replaced: a process loading the
+    old rules for no message, counted in mailsift_worker_restarts_total as if the new workers
+    were failing."""
+    config = base_config(tmp_path)
+    config["bayes"]["enabled"] = False
+    config["milter"] = {**config["milter"], "workers": 1,
+                        "metrics_listen": f"{LOOPBACK}:{free_port()}"}
+    with MilterProcess(config, tmp_path) as milter:
+        (old,) = {pid for server in children(milter.pid) for pid in children(server)}
+        reload(milter, "reloaded: ")
+        start = milter.mark()
+        os.kill(old, signal.SIGKILL)
+        died = milter.wait_for_log(rf"scoring worker {old} .*had died while idle.*", start=start)
+        assert died[0].endswith("not replaced, as its pool is closing"), died[0]
+        assert metric(milter, "mailsift_worker_restarts_total") == 0

@@ -197,10 +197,11 @@ def test_a_worker_that_cannot_start_is_tried_again_slowly_while_messages_get_on_
         tmp_path: Path, make_pool: StartPool, caplog: pytest.LogCaptureFixture) -> None:
     """A replacement killed while it loads the rules (memory too short: the OOM killer takes
     each new worker). The log says so, the pool tries again a second later, not in a loop, and
-    meanwhile a message does not wait for a worker that is not coming: it gets on_error at once,
+    meanwhile a message does not wait for a worker that cannot reach it in time (the next try
+    is a second away, past the half of its 1 s budget it may wait): it gets on_error at once,
     naming the cause. The try after the cause is gone brings the pool back by itself."""
     caplog.set_level(logging.WARNING, logger=workers.__name__)
-    config = pool_config(tmp_path, timeout=4.0)
+    config = pool_config(tmp_path, timeout=1.0)
     metrics = Metrics()
     pool = make_pool(config, metrics.worker_restarts.inc)
     first = _only_worker(pool)
@@ -304,3 +305,85 @@ def test_a_pool_nobody_closed_starts_no_workers_as_the_process_ends(tmp_path: Pa
                            text=True, timeout=60, cwd=Path(__file__).parents[2])
     assert (ended.returncode, ended.stdout) == (0, "ready\n"), ended.stderr
     assert "replacement" not in ended.stderr and "Traceback" not in ended.stderr, ended.stderr
+
+
+def new_worker(pool: WorkerPool, seen: set[int]) -> int:
+    """The pid of the worker the pool starts next, once it is loading the rules."""
+    wait_until(lambda: pids(pool) - seen, "the pool to start another worker")
+    return _only_worker(pool)
+
+
+def test_a_message_that_comes_while_a_worker_is_tried_again_waits_for_it(
+        tmp_path: Path, make_pool: StartPool, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker could not start and is tried again a second later. A message that came
+    meanwhile got on_error at once, though the try was ready well inside the 3 s it may wait
+    (half of its 6 s budget); one that came in the try's first half second waited for it, one
+    that came while it loaded the rules did not. It waits for the try now, and is scored."""
+    caplog.set_level(logging.WARNING, logger=workers.__name__)
+    pool = make_pool(pool_config(tmp_path, timeout=6.0))
+    first = _only_worker(pool)
+    os.kill(first, signal.SIGKILL)
+    os.kill(new_worker(pool, {first}), signal.SIGKILL)  # loading takes ~0.6 s: killed before
+    wait_until(lambda: "trying again in 1s" in caplog.text, "the failed start to be logged")
+    with ThreadPoolExecutor(1) as caller:
+        message = caller.submit(pool.score, job(make_message(TAG_MARK)[0]))
+        wait_until(lambda: pool.waiting or message.done(), "the message to wait or fail")
+        assert "E2E_TAG" in message.result(timeout=30).result.rule_names
+
+
+def test_a_message_waiting_for_a_worker_that_cannot_start_gets_on_error_at_once(
+        tmp_path: Path, make_pool: StartPool) -> None:
+    """A message waiting for a replacement that then could not start (killed while loading)
+    waited out half its budget for a worker that was not coming, then read 'no scoring worker
+    free within 0.8s', not why. With the next try a second away, past the 0.8 s it may wait
+    (half of its 1.6 s budget), it gets on_error as the start fails, naming the failure; a
+    message that could still be reached by the try waits for it (test_a_message_that_comes_...)."""
+    pool = make_pool(pool_config(tmp_path, timeout=1.6))
+    first = _only_worker(pool)
+    os.kill(first, signal.SIGKILL)
+    loading = new_worker(pool, {first})
+    os.kill(loading, signal.SIGSTOP)
+    with ThreadPoolExecutor(1) as caller:
+        message = caller.submit(pool.score, job(make_message(TAG_MARK)[0]))
+        wait_until(lambda: pool.waiting or message.done(), "the message to wait or fail")
+        assert not message.done(), "a replacement was loading: the message waits for it"
+        started = time.monotonic()
+        os.kill(loading, signal.SIGKILL)
+        with pytest.raises(ScoringError) as failed:
+            message.result(timeout=30)
+        waited = time.monotonic() - started
+    assert failed.value.kind == NO_WORKER
+    assert str(failed.value) == ("no scoring worker ready: one could not start: it exited while "
+                                 "loading (killed by signal 9)")
+    assert waited < pool.patience / 2, waited
+
+
+def test_a_draining_pool_replaces_no_worker_and_its_waiting_message_is_not_kept_waiting(
+        tmp_path: Path, make_pool: StartPool) -> None:
+    """The pool a reload replaced (drain) keeps its messages in flight on the workers they have.
+    It replaced one that died meanwhile, loading rules for no message and counting a restart;
+    now it does not, and a message still waiting there when the last worker dies gets on_error
+    at once rather than waiting out half its budget. The worker is held busy with SIGSTOP."""
+    metrics = Metrics()
+    pool = make_pool(pool_config(tmp_path, timeout=4.0), metrics.worker_restarts.inc)
+    worker = _only_worker(pool)
+    os.kill(worker, signal.SIGSTOP)
+    with ThreadPoolExecutor(2) as callers:
+        busy = callers.submit(pool.score, job(make_message(TAG_MARK)[0]))
+        wait_until(lambda: not pool.idle, "the first message to take the worker")
+        queued = callers.submit(pool.score, job(make_message(TAG_MARK)[0]))
+        wait_until(lambda: pool.waiting, "the second message to wait")
+        pool.drain()
+        started = time.monotonic()
+        os.kill(worker, signal.SIGKILL)
+        with pytest.raises(ScoringError) as lost:
+            busy.result(timeout=30)
+        with pytest.raises(ScoringError) as refused:
+            queued.result(timeout=30)
+        waited = time.monotonic() - started
+    assert (lost.value.kind, refused.value.kind) == (WORKER_DIED, NO_WORKER)
+    assert str(refused.value) == ("no scoring worker left in the pool a reload replaced "
+                                  "(its workers died)")
+    assert waited < pool.patience / 2, waited
+    time.sleep(0.2)  # a replacement is decided (and counted) at once
+    assert (restarts(metrics), pids(pool)) == (0, {worker})
