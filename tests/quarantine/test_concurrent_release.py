@@ -3,15 +3,16 @@ web UI processes, on one index."""
 
 from __future__ import annotations
 
-import os
+import multiprocessing
 import re
 import sqlite3
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from mailsift.config import Config, parse_config
@@ -23,6 +24,10 @@ from tests.support.ports import LOOPBACK
 from tests.support.sink import Received, SmtpSink
 
 SENT, REFUSED = 0, 3  # how a releasing child ends: it sent, or AlreadyReleased refused it
+# Children come from multiprocessing's fork server, a process of one thread: os.fork of this
+# one copied whatever lock another of its threads (the SMTP sink's, pytest's) held at that
+# moment into a child that could then wait on it for ever.
+CHILDREN = multiprocessing.get_context("forkserver")
 
 
 def test_two_processes_releasing_one_message_at_once_send_one_copy(tmp_path: Path) -> None:
@@ -40,8 +45,11 @@ def test_two_processes_releasing_one_message_at_once_send_one_copy(tmp_path: Pat
         with held_by_a_writing_process(directory) as held:
             children = [release_in_a_child(config, directory, held) for _ in range(2)]
             time.sleep(0.5)  # each child goes as far as it can before a write
-        ends = sorted(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children)
-        assert ends == [SENT, REFUSED]
+        for child in children:
+            child.join(30)
+        ends = [child.exitcode for child in children]
+        assert None not in ends, "a releasing process did not end in 30 s"
+        assert sorted(ends) == [SENT, REFUSED]
         assert [m.recipients for m in sink.messages] == [("jane@example.org", "bob@example.org")]
     record = QuarantineStore(directory).meta(held)
     assert (record["state"], record["released_to"]) == ("released", ["bob@example.org",
@@ -53,56 +61,59 @@ def test_two_processes_releasing_one_message_at_once_send_one_copy(tmp_path: Pat
 def held_by_a_writing_process(directory: Path) -> Iterator[str]:
     """A message quarantined by another process (the milter's), which then holds the index's
     write lock (readers go on, writers wait) until the block ends; the message's id. This
-    process opens no index before its releasing children are forked: a child forked while a
-    connection was open took SQLite's table of its parent's locks for its own (a lock its
-    parent held, a write-ahead log its parent had open), and met "database is locked" or
-    "disk I/O error"."""
-    (from_child, to_parent), (from_parent, to_child) = os.pipe(), os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.close(from_child)  # the parent's ends
-        os.close(to_child)
-        try:
-            held = QuarantineStore(directory).put(make_message(), make_meta(
-                ["jane@example.org", "bob@example.org"]))
-            with closing(sqlite3.connect(directory / "index.sqlite", isolation_level=None)) as db:
-                db.execute("BEGIN IMMEDIATE")
-                os.write(to_parent, held.encode())
-                os.read(from_parent, 1)
-                db.execute("ROLLBACK")
-        except BaseException:
-            traceback.print_exc(file=sys.stderr)
-        finally:
-            os._exit(0)
-    os.close(to_parent)  # so that a read sees the child's end
-    os.close(from_parent)
+    process opens no index before its deleting children are forked (test_concurrent_delete):
+    a child forked while a connection was open took SQLite's table of its parent's locks for
+    its own (a lock its parent held, a write-ahead log its parent had open), and met "database
+    is locked" or "disk I/O error"."""
+    here, there = CHILDREN.Pipe()
+    writer = CHILDREN.Process(target=_hold_the_write_lock, args=(directory, there))
+    writer.start()
+    there.close()
     try:
-        held = os.read(from_child, 100).decode()
-        assert held, "the writing process ended before it held the lock (its traceback: stderr)"
+        held = here.recv() if here.poll(30) else ""
+        assert held, f"the writing process did not hold the lock (exit {writer.exitcode}; stderr)"
         yield held
     finally:
-        os.write(to_child, b"1")  # not only closed: the releasing children hold this end too
-        os.close(to_child)
-        os.close(from_child)
-        os.waitpid(child, 0)
+        with suppress(OSError):  # told, not only closed: children os.fork'ed hold this end too
+            here.send("done")
+        here.close()
+        writer.join(30)
 
 
-def release_in_a_child(config: Config, directory: Path, message_id: str) -> int:
-    """Fork a process that releases the message with a store of its own; its pid. It ends with
-    SENT or REFUSED, or 1 and the traceback on stderr for anything else."""
-    child = os.fork()
-    if child:
-        return child
-    end = 1  # pragma: no cover - runs in the child
+def _hold_the_write_lock(directory: Path, parent: Connection) -> None:
+    """In the writing process: quarantine a message, hold the write lock until `parent` says
+    (or is gone)."""
+    held = QuarantineStore(directory).put(make_message(), make_meta(
+        ["jane@example.org", "bob@example.org"]))
+    with closing(sqlite3.connect(directory / "index.sqlite", isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")
+        parent.send(held)
+        with suppress(EOFError):
+            parent.recv()
+        db.execute("ROLLBACK")
+
+
+def release_in_a_child(config: Config, directory: Path, message_id: str) -> BaseProcess:
+    """A process that releases the message with a store of its own, once it is running: it
+    ends with SENT or REFUSED, or 1 and the traceback on stderr for anything else. It is waited
+    for until it is about to release, so that the caller's wait starts from there, as it did
+    with the quicker os.fork."""
+    here, there = CHILDREN.Pipe()
+    child = CHILDREN.Process(target=_release, args=(config, directory, message_id, there))
+    child.start()
+    there.close()
+    assert here.poll(30), f"the releasing process did not start (exit {child.exitcode}; stderr)"
+    here.close()
+    return child
+
+
+def _release(config: Config, directory: Path, message_id: str, parent: Connection) -> None:
+    store = QuarantineStore(directory)
+    parent.send("releasing")
     try:
-        review.release(config, QuarantineStore(directory), message_id, "admin")
-        end = SENT
+        review.release(config, store, message_id, "admin")
     except review.AlreadyReleased:
-        end = REFUSED
-    except BaseException:
-        traceback.print_exc(file=sys.stderr)
-    finally:
-        os._exit(end)
+        sys.exit(REFUSED)
 
 
 def test_a_release_still_being_sent_reads_so_elsewhere(tmp_path: Path) -> None:
