@@ -1,5 +1,5 @@
-"""One message released by two processes at once: the web UI and `quarantine release`, or two
-web UI processes, on one index."""
+"""One message released, or deleted, by two processes at once: the web UI and `quarantine
+release` (or `delete`), or two web UI processes, on one index."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -17,13 +17,14 @@ from pathlib import Path
 
 from mailsift.config import Config, parse_config
 from mailsift.quarantine import review
+from mailsift.quarantine.model import QuarantineError
 from mailsift.quarantine.store import QuarantineStore
 from mailsift.quarantine.text import show_text
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.ports import LOOPBACK
 from tests.support.sink import Received, SmtpSink
 
-SENT, REFUSED = 0, 3  # how a releasing child ends: it sent, or AlreadyReleased refused it
+DONE, REFUSED = 0, 3  # how an acting child ends: it did it, or it was refused (already done)
 # Children come from multiprocessing's fork server, a process of one thread: os.fork of this
 # one copied whatever lock another of its threads (the SMTP sink's, pytest's) held at that
 # moment into a child that could then wait on it for ever.
@@ -43,13 +44,13 @@ def test_two_processes_releasing_one_message_at_once_send_one_copy(tmp_path: Pat
         config = parse_config({"quarantine": {"dir": str(directory),
                                               "release_via": f"{LOOPBACK}:{sink.port}"}}, "test")
         with held_by_a_writing_process(directory) as held:
-            children = [release_in_a_child(config, directory, held) for _ in range(2)]
+            children = [act_in_a_child(_release, config, directory, held) for _ in range(2)]
             time.sleep(0.5)  # each child goes as far as it can before a write
         for child in children:
             child.join(30)
         ends = [child.exitcode for child in children]
         assert None not in ends, "a releasing process did not end in 30 s"
-        assert sorted(ends) == [SENT, REFUSED]
+        assert sorted(ends) == [DONE, REFUSED]
         assert [m.recipients for m in sink.messages] == [("jane@example.org", "bob@example.org")]
     record = QuarantineStore(directory).meta(held)
     assert (record["state"], record["released_to"]) == ("released", ["bob@example.org",
@@ -60,11 +61,7 @@ def test_two_processes_releasing_one_message_at_once_send_one_copy(tmp_path: Pat
 @contextmanager
 def held_by_a_writing_process(directory: Path) -> Iterator[str]:
     """A message quarantined by another process (the milter's), which then holds the index's
-    write lock (readers go on, writers wait) until the block ends; the message's id. This
-    process opens no index before its deleting children are forked (test_concurrent_delete):
-    a child forked while a connection was open took SQLite's table of its parent's locks for
-    its own (a lock its parent held, a write-ahead log its parent had open), and met "database
-    is locked" or "disk I/O error"."""
+    write lock (readers go on, writers wait) until the block ends; the message's id."""
     here, there = CHILDREN.Pipe()
     writer = CHILDREN.Process(target=_hold_the_write_lock, args=(directory, there))
     writer.start()
@@ -74,7 +71,7 @@ def held_by_a_writing_process(directory: Path) -> Iterator[str]:
         assert held, f"the writing process did not hold the lock (exit {writer.exitcode}; stderr)"
         yield held
     finally:
-        with suppress(OSError):  # told, not only closed: children os.fork'ed hold this end too
+        with suppress(OSError):  # the writer may be gone already
             here.send("done")
         here.close()
         writer.join(30)
@@ -93,26 +90,56 @@ def _hold_the_write_lock(directory: Path, parent: Connection) -> None:
         db.execute("ROLLBACK")
 
 
-def release_in_a_child(config: Config, directory: Path, message_id: str) -> BaseProcess:
-    """A process that releases the message with a store of its own, once it is running: it
-    ends with SENT or REFUSED, or 1 and the traceback on stderr for anything else. It is waited
-    for until it is about to release, so that the caller's wait starts from there, as it did
-    with the quicker os.fork."""
+def act_in_a_child(action: Callable[..., None], *args: object) -> BaseProcess:
+    """A process that runs `action(*args)` (a module-level function: the fork server pickles
+    it), once it is running: it ends with DONE, REFUSED (the action's sys.exit), or 1 and the
+    traceback on stderr for anything else. It is waited for until it is about to act, so that
+    the caller's wait starts from there, as it did with the quicker os.fork."""
     here, there = CHILDREN.Pipe()
-    child = CHILDREN.Process(target=_release, args=(config, directory, message_id, there))
+    child = CHILDREN.Process(target=_act, args=(action, args, there))
     child.start()
     there.close()
-    assert here.poll(30), f"the releasing process did not start (exit {child.exitcode}; stderr)"
+    assert here.poll(30), f"the acting process did not start (exit {child.exitcode}; stderr)"
     here.close()
     return child
 
 
-def _release(config: Config, directory: Path, message_id: str, parent: Connection) -> None:
-    store = QuarantineStore(directory)
-    parent.send("releasing")
+def _act(action: Callable[..., None], args: tuple[object, ...], parent: Connection) -> None:
+    parent.send("acting")
+    action(*args)
+
+
+def _release(config: Config, directory: Path, message_id: str) -> None:
     try:
-        review.release(config, store, message_id, "admin")
+        review.release(config, QuarantineStore(directory), message_id, "admin")
     except review.AlreadyReleased:
+        sys.exit(REFUSED)
+
+
+def test_two_processes_deleting_one_message_at_once_record_one_delete(tmp_path: Path) -> None:
+    """Delete checked "not deleted yet" on a record read before its write: two processes both
+    passed it and the history said "deleted" twice, by both. Two processes delete while
+    another holds the index's write lock, as for releases above: the check and the record are
+    one change now, so the second is refused."""
+    directory = tmp_path / "q"
+    with held_by_a_writing_process(directory) as held:
+        children = [act_in_a_child(_delete, directory, held) for _ in range(2)]
+        time.sleep(0.5)  # each child goes as far as it can before a write
+    for child in children:
+        child.join(30)
+    assert sorted(child.exitcode for child in children) == [DONE, REFUSED]
+    record = QuarantineStore(directory).meta(held)
+    assert record["state"] == "deleted"
+    assert [e["action"] for e in record["events"]] == ["deleted"]
+    assert not (directory / f"{held}.msg").exists()
+
+
+def _delete(directory: Path, message_id: str) -> None:
+    try:
+        QuarantineStore(directory).delete(message_id, "admin")
+    except QuarantineError as exc:
+        if "already deleted" not in str(exc):
+            raise
         sys.exit(REFUSED)
 
 
