@@ -219,9 +219,20 @@ class Pages:
         logged out, and their password is still the one it was opened with. Reads the index
         (see Revoked) for a cookie that passes `signed_viewer`: call it in the thread pool."""
         viewer = self.signed_viewer(request)
-        if viewer is None or self.revoked.ended(viewer.name, request.session.get("sid")):
+        if viewer is None or self.revoked.ended(viewer.name, request.session.get("sid"),
+                                                request.session.get("since", 0) + self.session_seconds):
             return None
         return viewer
+
+    def _logged_in(self, request: Request, viewer: Viewer) -> bool:
+        """Whether the login the cookie names (`viewer`, its user) was not logged out: asked of
+        the index, or while it cannot answer, as it last answered this process (Revoked.seen_live).
+        The 503 page's reason went by the cookie alone, so a copy of an admin's cookie kept
+        after a logout read a Redis host:port or a file path while the index was down."""
+        try:
+            return self.viewer(request) is not None
+        except QuarantineError:
+            return self.revoked.seen_live(viewer.name, request.session.get("sid"))
 
     def signed_viewer(self, request: Request) -> Viewer | None:
         """The user the session cookie names, if young enough and opened with their password
@@ -564,12 +575,16 @@ class Pages:
         browser could not tell a stopped Redis from a full disk or a file the web UI may not
         write. Only pages behind the login read the index, so a request gets here with a cookie
         that `signed_viewer` passed; one that expires in between gets the page without a header,
-        as a refusal does (a plain-text answer kept for it alone was dead code)."""
+        as a refusal does (a plain-text answer kept for it alone was dead code). The reason goes
+        only to a login not logged out (see `_logged_in`), not to any cookie an admin's login
+        signed."""
         log.warning("%s %s: %s", request.method, request.url.path, exc)
         viewer = getattr(request.state, "viewer", None) or self.signed_viewer(request)
         request.state.viewer = viewer
+        admin = viewer is not None and viewer.admin \
+            and await run_in_threadpool(self._logged_in, request, viewer)
         response = self.render(request, "error.html", 503, code=503, text=_unavailable_text(exc),
-                               reason=str(exc) if viewer is not None and viewer.admin else "",
+                               reason=str(exc) if admin else "",
                                back=_back(request))
         response.headers["Retry-After"] = "60"
         return response

@@ -133,14 +133,39 @@ class Revoked:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        # Logins the index last said were not ended, until their cookie expires: what the 503
+        # page goes by while the index cannot be read (see `seen_live`).
+        self._live: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
 
     def add(self, user: str, sid: str, expires: float) -> None:
+        with self._lock:
+            self._live.pop((user, sid), None)  # first: the index may not take the logout
         now = time.time()
         ended = {s: t for s, t in self._ended(user).items() if t > now}
         self.backend.set_mark(_LOGOUTS + user, json.dumps({**ended, sid: expires}))
 
-    def ended(self, user: str, sid: object) -> bool:
-        return isinstance(sid, str) and sid in self._ended(user)
+    def ended(self, user: str, sid: object, expires: float = 0.0) -> bool:
+        """Whether the login `sid` of `user` was logged out; one that was not is remembered
+        until `expires` (see `seen_live`)."""
+        if not isinstance(sid, str):
+            return False
+        if sid in self._ended(user):
+            return True
+        with self._lock:
+            now = time.time()
+            for key in [k for k, t in self._live.items() if t <= now]:
+                del self._live[key]
+            self._live[(user, sid)] = expires
+        return False
+
+    def seen_live(self, user: str, sid: object) -> bool:
+        """Whether the index, when last asked in this process, said this login was not logged
+        out, and it was not logged out here since. Reads no store: for the pages shown while
+        the index cannot be read. A logout made by another process since that answer is not
+        known here; a login this process never checked is not taken for live."""
+        with self._lock:
+            return isinstance(sid, str) and self._live.get((user, sid), 0.0) > time.time()
 
     def _ended(self, user: str) -> dict[str, float]:
         return dict(json.loads(self.backend.mark(_LOGOUTS + user) or "{}"))

@@ -107,6 +107,36 @@ def test_a_logout_while_the_index_is_down_logs_out_and_says_what_still_holds(
                for r in caplog.records)
 
 
+def test_a_copy_of_a_logged_out_admins_cookie_is_not_told_why_the_index_is_down(
+        tmp_path: Path, password_hashes: dict[str, str]) -> None:
+    """The 503 page gave its reason (here Redis's host:port) by the cookie's role alone, so a
+    copy of an admin's cookie kept after that admin logged out still read it while the index
+    was down. Now only a login not logged out does: here the admin's other login, still open;
+    a UI that never saw a login live (restarted while the index is down) tells no cookie."""
+    server = RedisServer(tmp_path / "redis")
+    config = parse_config(web_config(tmp_path, password_hashes, quarantine={"index": server.url}),
+                          "test")
+    store = open_quarantine(config.quarantine)
+    reason = f"Reason (shown to admins only): quarantine store unavailable: redis at 127.0.0.1:{server.port}"
+    with TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as ended, \
+            TestClient(create_app(config, store, "s" * 32), follow_redirects=False) as open_:
+        token = log_in(ended, "admin")
+        log_in(open_, "admin")
+        copy = ended.cookies[SESSION_COOKIE]
+        assert ended.post("/logout", data={"csrf": token}).headers["location"] == "/login"
+        server.stop()
+        ended.cookies.clear()  # the copy sent alone, as another browser holding it would
+        ended.cookies.set(SESSION_COOKIE, copy)
+        refused = ended.get("/")
+        assert refused.status_code == 503 and reason not in refused.text
+        assert str(server.port) not in refused.text
+        still = open_.get("/")
+        assert still.status_code == 503 and reason in still.text
+    with TestClient(create_app(config, store, "s" * 32), cookies={SESSION_COOKIE: copy},
+                    follow_redirects=False) as restarted:
+        assert str(server.port) not in restarted.get("/").text
+
+
 def test_an_action_while_the_index_is_down_names_no_server_to_the_user(
         tmp_path: Path, password_hashes: dict[str, str]) -> None:
     """A bulk action showed each message's "redis at HOST:PORT: ..." to the user, a hosting
