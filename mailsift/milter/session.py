@@ -41,6 +41,7 @@ from mailsift.milter.subject import subject_written
 from mailsift.milter.trace import Hop, received_header
 from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.network.authresults import authserv_id, claimed_authserv_id
+from mailsift.quarantine.model import FORGED_KEY, forged_evidence
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
 from mailsift.report import added_headers, fold
 from mailsift.rules.result import Result
@@ -328,11 +329,14 @@ class MailsiftMilter(Milter.Base):
     def _quarantine_meta(self, queue_id: str, result: Result, decision: Decision) -> dict[str, Any]:
         subject = self._header_text("subject") or ""
         sender = self._header_text("from") or ""
+        # The held copy is without them (see _held_copy), the record keeps them for the reviewer.
+        forged = forged_evidence([milter_text(v) for n, v in self.headers if self._forged(n, v)])
         return {
             "time": self.arrival.isoformat(), "queue_id": queue_id, "client_ip": self.client_ip,
             "client_name": self.client_name, "helo": self.helo, "mail_from": self.mail_from,
             "recipients": decision.quarantine, "from": sender, "subject": subject,
             "action": decision.summary, "verdict": result.as_dict(),
+            **({FORGED_KEY: forged} if forged else {}),
         }
 
     def _replace_spam_headers(self, ours: list[tuple[str, str]]) -> None:

@@ -55,6 +55,12 @@ COMPARED_MARK = "index:recipients-compared"
 # shown to admins only, as before the filing existed. Covering that would take days of margin.
 REFILE_MARGIN = timedelta(hours=1)
 REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognise the pattern
+# The forged Authentication-Results a record keeps (see forged_evidence): three show whether one
+# claim or several came, and 200 characters hold a claim's name and its methods' results; a
+# message with thousands of them, or one of 100 kB, makes a record no bigger than this.
+FORGED_KEPT = 3
+FORGED_CHARS = 200
+FORGED_KEY = "forged_auth_results"
 # The state of a message whose release began and was not recorded as done or failed since: the
 # send may have happened (review.release). Its record's "releasing" maps each address of that
 # release to when it began and who began it.
@@ -160,6 +166,31 @@ def normalise(raw: bytes, meta: dict[str, Any]) -> dict[str, Any]:
         "state": "held",
         "events": [],
     }
+
+
+def forged_evidence(values: list[str]) -> dict[str, Any] | None:
+    """What the record keeps of the Authentication-Results the milter removed as forged (they
+    claimed this host's authserv-id): their count and the first FORGED_KEPT, unfolded and cut to
+    FORGED_CHARS. The held copy is without them, as the delivered one is, so a reviewer never
+    learnt the message came with them, which is strong evidence against it. None for none."""
+    if not values:
+        return None
+    kept = [" ".join(value.split()) for value in values[:FORGED_KEPT]]  # unfolded
+    return {"count": len(values),
+            "kept": [v if len(v) <= FORGED_CHARS else v[:FORGED_CHARS - 1] + "…" for v in kept]}
+
+
+def forged_text(record: dict[str, Any]) -> str:
+    """The record's forged results in one line, for `quarantine show` and the message page;
+    "" for a message that came with none, or held by a version that did not keep them."""
+    forged = record.get(FORGED_KEY)
+    if not isinstance(forged, dict) or not forged.get("kept"):
+        return ""
+    kept = [str(v) for v in forged["kept"]]
+    count = forged.get("count") if isinstance(forged.get("count"), int) else len(kept)
+    more = f" (and {count - len(kept)} more)" if count > len(kept) else ""
+    return (f"{count} Authentication-Results claiming this host's name, removed from the held "
+            f"copy: {' | '.join(kept)}{more}")
 
 
 def rule_rows(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailsift.analysis.relays import client_text
-from mailsift.quarantine.model import RELEASING, rule_rows
+from mailsift.quarantine.model import RELEASING, forged_text, rule_rows
 from mailsift.report import score_table, with_evidence
 
 RELATIVE = re.compile(r"^(\d+)([dh])$")
@@ -99,6 +99,7 @@ def show_text(r: dict[str, Any]) -> str:
         f"Envelope:    <{r['mail_from']}> -> {', '.join(f'<{a}>' for a in r['recipients'])}",
         f"From:        {r.get('from', '')}",
         f"Subject:     {r.get('subject', '')}",
+        *_labelled("Forged auth: ", forged_text(r)),
         f"Size:        {r['size']} bytes",
         f"Score:       {r['score']:.1f} (required {r['required_score']:.1f}), {r['action']}",
         "",
@@ -109,6 +110,11 @@ def show_text(r: dict[str, Any]) -> str:
                for e in r.get("events", [])]
     lines += ["", "History:", *(history or ["  (nothing done yet)"])]
     return "\n".join(lines)
+
+
+def _labelled(label: str, text: str) -> list[str]:
+    """`show`'s line for a fact most messages lack: none without it."""
+    return [label + text] if text else []
 
 
 def _unsure_line(record: dict[str, Any]) -> list[str]:

@@ -55,6 +55,7 @@ from mailsift.quarantine.model import (
     ServerFailed,
     addressed_to,
     entry_problem,
+    forged_text,
     list_entry,
     page_count,
     recipient_filter,
@@ -209,6 +210,7 @@ class Pages:
         env.filters["problem"] = entry_problem  # why an entry an older version stored matches nothing
         env.filters["state"] = _state  # the list's State column
         env.filters["unsure"] = unsure_releases  # a release not recorded, on the message page
+        env.filters["forged"] = forged_text  # the forged results the held copy lost
         env.globals["unrecorded"] = UNRECORDED
         self.templates = Jinja2Templates(env=env)
 

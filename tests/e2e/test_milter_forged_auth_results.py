@@ -17,6 +17,8 @@ import email.policy
 
 import pytest
 
+from mailsift.quarantine.model import FORGED_KEY
+from mailsift.quarantine.text import show_text
 from tests.e2e.conftest import Mta, module_milter
 from tests.e2e.messages import QUARANTINE_MARK, make_message
 from tests.support.milter_process import MilterProcess
@@ -73,10 +75,12 @@ def test_forged_results_in_our_name_never_reach_the_mailbox(
     assert values(delivered, "ARC-Authentication-Results") == [" ".join(sealed(ours)[1].split())]
 
 
-def test_a_quarantined_copy_holds_no_forged_results_to_release(
+def test_a_quarantined_copy_holds_no_forged_results_to_release_and_its_record_names_them(
         mta: Mta, milter: MilterProcess) -> None:
     """Release hands the held bytes to Postfix's port without the milter: they must be the
-    message as it would have been delivered."""
+    message as it would have been delivered. Its reviewer then never learnt it had come with
+    forged results, strong evidence against it: the record keeps them (the first three of
+    six here, unfolded) for the message page and `quarantine show`."""
     ours = mta.postfix.hostname
     raw, message_id = make_message(QUARANTINE_MARK,
                                    headers=[*forged(ours), ("Authentication-Results", OTHERS)])
@@ -85,6 +89,11 @@ def test_a_quarantined_copy_holds_no_forged_results_to_release(
     [held] = mta.quarantined(milter, message_id)
     head = email.message_from_bytes(held.raw, policy=email.policy.compat32)
     assert values(head, "Authentication-Results") == [OTHERS]
+    assert held.meta[FORGED_KEY] == {"count": 6, "kept": [
+        " ".join(value.split()) for _, value in forged(ours)[:3]]}
+    assert f"removed from the held copy: {ours}; dkim=pass header.d=bank.example | (checked; ok) " \
+        f"{ours}; dkim=pass header.d=bank.example | \"{ours}\"; dmarc=pass header.from=bank.example " \
+        "(and 3 more)" in show_text(held.meta)
 
 
 def test_mail_a_trusted_host_passes_on_unscanned_keeps_its_results(

@@ -16,7 +16,7 @@ import pytest
 
 from mailsift.config import parse_config
 from mailsift.quarantine import review
-from mailsift.quarantine.model import QuarantineError, Query, add_event
+from mailsift.quarantine.model import FORGED_KEY, QuarantineError, Query, add_event, forged_evidence
 from mailsift.quarantine.store import QuarantineStore
 from mailsift.quarantine.text import list_text, show_text
 from tests.quarantine.conftest import make_message, make_meta
@@ -297,3 +297,25 @@ def test_two_changes_of_one_record_at_once_both_stay(
     assert sorted((e["user"], e["action"]) for e in record["events"]) == [
         ("admin", "released"), ("jane", "learned")]
     assert learning.search(Query())[0][0]["state"] == "released"  # the summary a list reads
+
+
+def test_the_forged_results_the_milter_removed_stay_with_the_record_within_bounds(
+        store: QuarantineStore) -> None:
+    """The held copy is without the Authentication-Results that claimed our name (a released
+    copy must not carry them), and nothing else kept them: a reviewer never learnt the message
+    came with forged results. The record keeps the count and the first three, each cut to 200
+    characters, through a change of the record too; a message held without any, or by an older
+    version, shows no such line."""
+    claims = ["mx.our.test;\r\n\tdkim=pass header.d=bank.example",
+              "mx.our.test; spf=pass " + "x" * 100_000, *["mx.our.test; dmarc=pass"] * 4998]
+    forged = store.put(make_message(), {**make_meta(), FORGED_KEY: forged_evidence(claims)})
+    plain = store.put(make_message(), make_meta())
+    store.log(forged, "admin", "viewed")
+    record = store.meta(forged)
+    assert record[FORGED_KEY] == {"count": 5000, "kept": [
+        "mx.our.test; dkim=pass header.d=bank.example",
+        "mx.our.test; spf=pass " + "x" * 177 + "…", "mx.our.test; dmarc=pass"]}
+    assert (f"Forged auth: 5000 Authentication-Results claiming this host's name, removed from "
+            f"the held copy: mx.our.test; dkim=pass header.d=bank.example | mx.our.test; spf=pass "
+            f"{'x' * 177}… | mx.our.test; dmarc=pass (and 4997 more)\n") in show_text(record)
+    assert FORGED_KEY not in store.meta(plain) and "Forged" not in show_text(store.meta(plain))

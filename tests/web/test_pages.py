@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from mailsift.cli import cli
 from mailsift.config import Config, parse_config
-from mailsift.quarantine.model import RELEASING
+from mailsift.quarantine.model import FORGED_KEY, RELEASING, forged_evidence
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from mailsift.web.app import SESSION_COOKIE, create_app
 from mailsift.web.server import listening_at
@@ -547,6 +547,24 @@ def test_message_page_names_a_client_without_a_verified_name_unknown(
     message_id = store.put(make_message(), meta)
     log_in(client, "admin")
     assert "<dd>unknown[2001:db8::5], HELO bad.example</dd>" in client.get(f"/message/{message_id}").text
+
+
+def test_message_page_says_which_forged_results_the_held_copy_lost_as_text(
+        client: TestClient, store: QuarantineStore) -> None:
+    """The milter removes Authentication-Results claiming our name from the held copy too, and
+    nothing showed a reviewer that the message had come with them. Written by the sender, they
+    are shown escaped, never as HTML; a message without them has no such line."""
+    claim = 'mx.our.test; dkim=pass header.d=<b onclick="x()">bank</b>.example'
+    forged = store.put(make_message(), {**make_meta(["jane@example.org"]),
+                                        FORGED_KEY: forged_evidence([claim, claim])})
+    plain = store.put(make_message(), make_meta(["jane@example.org"]))
+    log_in(client, "jane")
+    page = client.get(f"/message/{forged}").text
+    assert ('<dt>Forged results</dt><dd class="forged">2 Authentication-Results claiming this '
+            "host&#39;s name, removed from the held copy: mx.our.test; dkim=pass header.d=&lt;b "
+            "onclick=&#34;x()&#34;&gt;bank&lt;/b&gt;.example | mx.our.test; dkim=pass "
+            "header.d=&lt;b onclick=&#34;x()&#34;&gt;bank&lt;/b&gt;.example</dd>") in page
+    assert "Forged results" not in client.get(f"/message/{plain}").text
 
 
 def sort_links(page: str) -> dict[str, str]:
