@@ -41,6 +41,8 @@ from mailsift.milter.actions import (
     all_bypass,
     client_mode,
     decide,
+    decision_of,
+    site_action,
 )
 from mailsift.milter.subject import subject_written
 from mailsift.network.hosts import confirmed_name
@@ -56,6 +58,11 @@ CONNECTION = {"client_name": "--client-name", "helo": "--helo", "mail_from": "--
 NOT_LOCAL = {"client_ip": "--client-ip", **{name: option for name, option in CONNECTION.items()
                                             if name != "mail_from"}}
 NO_NAME = "unknown"  # Postfix's name for a client whose reverse name does not forward-confirm
+
+
+# Without --rcpt, check decides for a recipient no [[policy]] names, by this key; its words:
+UNNAMED = ""
+UNNAMED_TEXT = "a recipient no [[policy]] names (no --rcpt given)"
 
 
 class EnvelopeError(ValueError):
@@ -91,16 +98,19 @@ class Judged:
     def actions(self, score: float) -> dict[str, str] | None:
         """What the milter does for each recipient at `score` (`actions.decide`): a recipient
         whose policy rejects is quarantined unless every one's does; None without recipients."""
-        decision = self._decision(score)
-        if decision is None:
+        if not self.envelope.rcpt_to:
             return None
+        decision = self._decision(score)
         return {recipient: Action.REJECT if decision.reject
                 else Action.QUARANTINE if recipient in decision.quarantine else action
                 for recipient, action in decision.per_recipient.items()}
 
-    def _decision(self, score: float) -> Decision | None:
+    def _decision(self, score: float) -> Decision:
+        """What the milter does; without --rcpt, for a recipient no [[policy]] names (UNNAMED).
+        check decided nothing then, and so showed no Subject, while it showed the headers of a
+        copy passed on, also of a message the site's thresholds reject."""
         if not self.envelope.rcpt_to:
-            return None
+            return decision_of({UNNAMED: site_action(score, self.config, self.outbound, self.local)})
         return decide(score, self.envelope.rcpt_to, self.config, self.outbound, bounces=self.local)
 
     def headers(self, result: Result, extra: str = "") -> tuple[list[tuple[str, str]], str | None]:
@@ -109,9 +119,9 @@ class Judged:
         check's output took them for what the recipients' mail showed, of outbound mail that
         gets none."""
         decision = self._decision(result.score)
-        if decision is not None and decision.reject:
+        if decision.reject:
             return [], "the milter rejects the message"
-        if decision is not None and not decision.deliver:
+        if not decision.deliver:
             return [], "the milter passes no copy on (every recipient's is held in quarantine)"
         added = added_headers(result, self.config, self.outbound, extra)
         if not added:
@@ -125,7 +135,7 @@ class Judged:
         when it writes none. check said "tag" and left the admin to guess the Subject the
         recipients see."""
         decision = self._decision(score)
-        if decision is None or not decision.tag_subject:
+        if not decision.tag_subject:
             return None
         written = subject_written(subject, self.config.actions.subject_tag)
         return None if written is None else (written, decision.deliver)
@@ -138,6 +148,7 @@ class Judged:
         tagged = self.subject(score, subject)
         return {**used, "local": self.local, "judged_as": "outbound" if self.outbound else "inbound",
                 "actions": self.actions(score),
+                "unnamed_action": None if self.envelope.rcpt_to else self._unnamed_action(score),
                 "subject": None if tagged is None else {"written": tagged[0],
                                                         "shown": header_value(tagged[0], Facts())}}
 
@@ -158,12 +169,17 @@ class Judged:
         if actions is not None:
             found.append("Action: " + ", ".join(f"{action} for <{recipient}>"
                                                 for recipient, action in actions.items()))
+        else:
+            found.append(f"Action: {self._unnamed_action(score)} for {UNNAMED_TEXT}")
         tagged = self.subject(score, subject)
         if tagged is not None:
             written, delivered = tagged
-            found.append(f"Subject for {', '.join(f'<{r}>' for r in delivered)}: "
-                         f"{header_value(written, Facts())}")
+            whom = ", ".join(f"<{r}>" for r in delivered) if self.envelope.rcpt_to else UNNAMED_TEXT
+            found.append(f"Subject for {whom}: {header_value(written, Facts())}")
         return found
+
+    def _unnamed_action(self, score: float) -> str:
+        return str(self._decision(score).per_recipient[UNNAMED])
 
 
 def judged(told: Told, raw: bytes, config: Config, network: bool) -> Judged | None:

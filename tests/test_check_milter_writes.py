@@ -110,3 +110,27 @@ def test_x_spam_status_says_what_autolearn_would_do_and_check_learns_nothing(
     assert f" autolearn={learned} version=mailsift-" in shown.replace("\n\t", " ")  # unfolded
     assert store.totals() == Totals(0, 0)  # check never learns
     store.close()
+
+
+UNNAMED = "a recipient no [[policy]] names (no --rcpt given)"
+CLIENT = ("--client-ip", "192.0.2.7", "--client-name", "mx.shop.test", "--helo", "mx.shop.test",
+          "--mail-from", "shop@shop.test")
+
+
+def test_without_rcpt_check_shows_the_action_and_subject_for_a_recipient_no_policy_names(
+        check: Any) -> None:
+    """Told the client but no --rcpt, check decided no action and so showed no Subject, while
+    it printed the headers of a copy passed on, also of a message the milter would reject. It
+    decides now as for a recipient no [[policy]] names: the site's thresholds."""
+    verdict, shown = check(message(b"Hello"), *CLIENT, actions={"rewrite_subject": 1.0})
+    assert (verdict["envelope"]["actions"], verdict["envelope"]["unnamed_action"]) == (None, "tag")
+    assert verdict["envelope"]["subject"] == {"written": "[SPAM] Hello", "shown": "[SPAM] Hello"}
+    assert shown.endswith(f"Action: tag for {UNNAMED}\nSubject for {UNNAMED}: [SPAM] Hello\n")
+    verdict, shown = check(message(b"Hello"), *CLIENT, actions={
+        "rewrite_subject": 0.5, "quarantine": 1.0, "reject": 1.5})
+    assert (verdict["headers"], verdict["no_headers"]) == ([], "the milter rejects the message")
+    assert verdict["envelope"]["subject"] is None and "X-Spam" not in shown
+    assert shown.endswith(f"Action: reject for {UNNAMED}\n")
+    verdict, shown = check(message(b"Hello"), *CLIENT)  # 2 points: under the site's thresholds
+    assert verdict["envelope"]["unnamed_action"] == "pass" and verdict["headers"]
+    assert shown.endswith(f"Action: pass for {UNNAMED}\n")

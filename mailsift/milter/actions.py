@@ -181,8 +181,19 @@ def decide(score: float, recipients: Sequence[str], config: Config, outbound: bo
     for mail of its sendmail command (there is no client to tell). That sender is the script's
     choice, often a stranger's address, so such mail is quarantined instead: a rejected spam run
     would have sent backscatter from our host, one bounce per message."""
-    actions = {r: action_for(score, _no_reject(limits_for(r, config, outbound), bounces))
-               for r in recipients}
+    return decision_of({r: action_for(score, _no_reject(limits_for(r, config, outbound), bounces))
+                        for r in recipients})
+
+
+def site_action(score: float, config: Config, outbound: bool, bounces: bool = False) -> Action:
+    """The action for a recipient no [[policy]] names: the site's thresholds ([outbound]'s for
+    outbound mail), as `decide` gives it; `mailsift check` without --rcpt."""
+    return action_for(score, _no_reject(_limits(config.outbound if outbound else config.actions),
+                                        bounces))
+
+
+def decision_of(actions: dict[str, Action]) -> Decision:
+    """What the milter does with the message, given each recipient's action."""
     decision = Decision(actions)
     if actions and all(a is Action.REJECT for a in actions.values()):
         decision.reject = True

@@ -78,7 +78,7 @@ def test_spf_of_a_file_without_received_headers_is_judged_by_the_told_client(run
     assert allowed["envelope"] == {
         "client_ip": GOOD_IP, "client_name": "mail.shop.test", "helo": "mail.shop.test",
         "mail_from": "tom@shop.test", "rcpt_to": [], "auth_user": "", "local": False,
-        "judged_as": "inbound", "actions": None, "subject": None}
+        "judged_as": "inbound", "actions": None, "unnamed_action": "pass", "subject": None}
     forged = run("--network", "--json", "--client-ip", NO_PTR_IP, "--mail-from", "<tom@shop.test>")
     assert SPF_RULES & rules(forged) == {"SPF_FAIL"}
 
@@ -227,13 +227,15 @@ def test_mail_of_the_sendmail_command_is_judged_as_milter_local_says(
         "client_ip": "127.0.0.1", "client_name": "localhost", "helo": "localhost",
         "mail_from": "www-data@our.test", "rcpt_to": ["anna@our.test"], "auth_user": "",
         "local": True, "judged_as": "outbound", "actions": {"anna@our.test": "quarantine"},
-        "subject": None}
+        "unnamed_action": None, "subject": None}
     submitted = verdict(run("--json", "--client-ip", GOOD_IP, "--auth-user", "tom", "--mail-from",
                             "www-data@our.test", "--rcpt", "anna@our.test", config_path=low))
     assert submitted["envelope"]["actions"] == {"anna@our.test": "reject"}
     line = run("--local", "--mail-from", "www-data@our.test", config_path=low)
     assert line.output.endswith("\nEnvelope: client=localhost[127.0.0.1] via=sendmail "
-                                "from=<www-data@our.test>; judged as outbound mail\n"), line.output
+                                "from=<www-data@our.test>; judged as outbound mail\nAction: "
+                                "quarantine for a recipient no [[policy]] names (no --rcpt "
+                                "given)\n"), line.output  # a reject held, as with --rcpt
     scanned = write_config(tmp_path, test_dns, milter={"local": "scan"})
     assert verdict(run("--json", "--local", "--mail-from", "www-data@our.test",
                        config_path=scanned))["envelope"]["judged_as"] == "inbound"
