@@ -26,6 +26,7 @@ LEFT_OUT = "and {} more rules"
 # Control characters other than the whitespace fold() turns into spaces: a rule's evidence
 # quotes the sender's text, and a NUL in a header value made pymilter raise (milter.on_error).
 CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+AUTH_RESULTS_NAME = "Authentication-Results"  # added_headers names ours so; the milter puts it on top
 
 
 def status_line(result: Result, extra: str = "") -> str:
@@ -65,7 +66,7 @@ def added_headers(result: Result, config: Config, outbound: bool, extra: str = "
     if config.actions.report_header:
         headers.append(("X-Spam-Report", report_text(result)))
     if result.auth_results:
-        headers.append(("Authentication-Results", result.auth_results))
+        headers.append((AUTH_RESULTS_NAME, result.auth_results))
     return headers
 
 

@@ -43,13 +43,12 @@ from mailsift.milter.workers import Job, Scored, ScoringError, WorkerPool
 from mailsift.network.authresults import authserv_id, claimed_authserv_id
 from mailsift.quarantine.model import FORGED_KEY, forged_evidence
 from mailsift.quarantine.store import QuarantineError, QuarantineStore
-from mailsift.report import added_headers, fold
+from mailsift.report import AUTH_RESULTS_NAME, added_headers, fold
 from mailsift.rules.result import Result
 
 log = logging.getLogger("mailsift.milter")
 
 OUR_HEADER_PREFIX = "x-spam-"
-AUTH_RESULTS_NAME = "Authentication-Results"
 AUTH_RESULTS = AUTH_RESULTS_NAME.lower()
 TOP_RULES_LOGGED = 5
 BLANK_CHUNK = 64 * 1024  # read past the scan limit, looking for more than blank space
