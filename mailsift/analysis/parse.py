@@ -271,7 +271,7 @@ class _Body:
 
 
 def _relays(headers: list[Header], config: Config, envelope: Envelope,
-            later_hops: bool = False) -> list[Relay]:
+            later_hops: bool) -> list[Relay]:
     found = [relays.parse_received(h.value) for h in headers if h.name.lower() == "received"]
     chain: list[Relay] = []
     for index, relay in enumerate(found):
