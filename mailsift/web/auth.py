@@ -145,7 +145,7 @@ class Revoked:
         ended = {s: t for s, t in self._ended(user).items() if t > now}
         self.backend.set_mark(_LOGOUTS + user, json.dumps({**ended, sid: expires}))
 
-    def ended(self, user: str, sid: object, expires: float = 0.0) -> bool:
+    def ended(self, user: str, sid: object, expires: float) -> bool:
         """Whether the login `sid` of `user` was logged out; one that was not is remembered
         until `expires` (see `seen_live`)."""
         if not isinstance(sid, str):
