@@ -39,6 +39,7 @@ from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.ownership import access_hint, adopt_folder_owner, make_folders, settle_new_file
 from mailsift.quarantine.model import (
     COMPARED_MARK,
+    Deleted,
     IndexUnavailable,
     NoSuchMessage,
     Purged,
@@ -324,7 +325,7 @@ class LocalBackend:
         try:
             return self._file(message_id).read_bytes().partition(b"\n")[2]
         except FileNotFoundError:
-            raise QuarantineError(f"message {message_id} was deleted") from None
+            raise Deleted(message_id) from None
         except OSError as exc:  # not "deleted": it is there, and an admin can mend the access
             raise ServerFailed(f"quarantine message file {self._file(message_id)}: "
                                f"{exc.strerror or exc}") from None

@@ -81,6 +81,14 @@ class NoSuchMessage(QuarantineError):
         super().__init__(f"no quarantined message {message_id}")
 
 
+class Deleted(QuarantineError):
+    """The message was deleted: its bytes are gone, its record and history stay until it expires.
+    One class for the backends' reads of its bytes and a release that meets it deleted."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"message {message_id} was deleted")
+
+
 def unreadable_schema(where: str, found: str, reads: str) -> str:
     """The one line for an index another mailsift wrote: whose it is and what the admin does. A
     newer one means a rollback; this code must neither read nor rewrite what it does not know."""

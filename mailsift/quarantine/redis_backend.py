@@ -56,6 +56,7 @@ from mailsift.domains import NO_SUBADDRESSES, Subaddressing
 from mailsift.log_throttle import ThrottledWarning
 from mailsift.quarantine.model import (
     LIST_KINDS,
+    Deleted,
     IndexUnavailable,
     NoSuchMessage,
     Purged,
@@ -221,7 +222,7 @@ class RedisBackend:
         if record is None:
             raise NoSuchMessage(message_id)
         if data is None:
-            raise QuarantineError(f"message {message_id} was deleted")
+            raise Deleted(message_id)
         return bytes(data)
 
     def record(self, message_id: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from mailsift.config import Config, split_host_port
 from mailsift.quarantine.local import UNREADABLE
 from mailsift.quarantine.model import (
     RELEASING,
+    Deleted,
     IndexUnavailable,
     Purged,
     QuarantineError,
@@ -195,7 +196,7 @@ def _begun(store: QuarantineStore, message_id: str, user: str, to: list[str] | N
         if not chosen:
             raise AlreadyReleased(message_id, wanted, record)
         if record["state"] == "deleted":  # since its bytes were read: it stays deleted
-            raise QuarantineError(f"message {message_id} was deleted")
+            raise Deleted(message_id)
         _begin(record, user, chosen)
 
     record = store.change(message_id, choose)
