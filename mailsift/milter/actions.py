@@ -126,10 +126,10 @@ def _trusted_client(config: Config, client_ip: str) -> bool:
 
 def limits_for(recipient: str, config: Config, outbound: bool) -> Limits | None:
     """The thresholds for one recipient; None when its policy bypasses scanning."""
+    base = _site_limits(config, outbound)
     if outbound:
-        return _limits(config.outbound)
+        return base
     policy = policy_for(recipient, config.policy, config.subaddressing)
-    base = _limits(config.actions)
     if policy is None:
         return base
     if policy.bypass:
@@ -140,6 +140,12 @@ def limits_for(recipient: str, config: Config, outbound: bool) -> Limits | None:
         reject=_pick(policy.reject, base.reject),
         no_reject=policy.no_reject,
     )
+
+
+def _site_limits(config: Config, outbound: bool) -> Limits:
+    """The site's thresholds, which a recipient no [[policy]] names gets ([outbound]'s for
+    outbound mail, whatever the policies)."""
+    return _limits(config.outbound if outbound else config.actions)
 
 
 def _limits(thresholds: Thresholds) -> Limits:
@@ -170,6 +176,11 @@ def _no_reject(limits: Limits | None, no_reject: bool) -> Limits | None:
     return replace(limits, no_reject=True) if limits is not None and no_reject else limits
 
 
+def _action(score: float, limits: Limits | None, bounces: bool) -> Action:
+    """One recipient's action, a reject held when it would bounce (see `decide`)."""
+    return action_for(score, _no_reject(limits, bounces))
+
+
 def all_bypass(recipients: Sequence[str], config: Config, outbound: bool) -> bool:
     """True when no recipient wants the message scanned, so scoring can be skipped entirely."""
     return bool(recipients) and all(limits_for(r, config, outbound) is None for r in recipients)
@@ -181,15 +192,14 @@ def decide(score: float, recipients: Sequence[str], config: Config, outbound: bo
     for mail of its sendmail command (there is no client to tell). That sender is the script's
     choice, often a stranger's address, so such mail is quarantined instead: a rejected spam run
     would have sent backscatter from our host, one bounce per message."""
-    return decision_of({r: action_for(score, _no_reject(limits_for(r, config, outbound), bounces))
+    return decision_of({r: _action(score, limits_for(r, config, outbound), bounces)
                         for r in recipients})
 
 
 def site_action(score: float, config: Config, outbound: bool, bounces: bool = False) -> Action:
     """The action for a recipient no [[policy]] names: the site's thresholds ([outbound]'s for
     outbound mail), as `decide` gives it; `mailsift check` without --rcpt."""
-    return action_for(score, _no_reject(_limits(config.outbound if outbound else config.actions),
-                                        bounces))
+    return _action(score, _site_limits(config, outbound), bounces)
 
 
 def decision_of(actions: dict[str, Action]) -> Decision:
