@@ -317,16 +317,17 @@ class WorkerPool:
         threading.Thread(target=self._renew, args=(worker,), name="mailsift-worker-start",
                          daemon=True).start()
 
-    def warm_up(self, timeout: float = START_TIMEOUT_S) -> None:
+    def warm_up(self) -> None:
         """Wait until every worker is ready, so the first messages do not wait for rules to load.
         PoolStartError if one could not start: start-up (or the reload) fails, saying why."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + START_TIMEOUT_S
         with self.changed:
             while len(self.idle) < self.size:
                 if self.start_failure is not None:
                     raise PoolStartError(f"a scoring worker {self.start_failure}")
                 if not self.changed.wait(max(0.0, deadline - time.monotonic())):
-                    raise PoolStartError(f"the scoring workers were not ready within {timeout:g}s")
+                    raise PoolStartError(f"the scoring workers were not ready within "
+                                         f"{START_TIMEOUT_S:g}s")
             self.warm = True
 
     def score(self, job: Job, waited: Callable[[float], None] = lambda seconds: None) -> Scored:
