@@ -320,14 +320,14 @@ class WorkerPool:
     def warm_up(self) -> None:
         """Wait until every worker is ready, so the first messages do not wait for rules to load.
         PoolStartError if one could not start: start-up (or the reload) fails, saying why."""
-        deadline = time.monotonic() + START_TIMEOUT_S
         with self.changed:
-            while len(self.idle) < self.size:
+            self.changed.wait_for(lambda: len(self.idle) >= self.size
+                                  or self.start_failure is not None, START_TIMEOUT_S)
+            if len(self.idle) < self.size:
                 if self.start_failure is not None:
                     raise PoolStartError(f"a scoring worker {self.start_failure}")
-                if not self.changed.wait(max(0.0, deadline - time.monotonic())):
-                    raise PoolStartError(f"the scoring workers were not ready within "
-                                         f"{START_TIMEOUT_S:g}s")
+                raise PoolStartError(f"the scoring workers were not ready within "
+                                     f"{START_TIMEOUT_S:g}s")
             self.warm = True
 
     def score(self, job: Job, waited: Callable[[float], None] = lambda seconds: None) -> Scored:
@@ -423,6 +423,9 @@ class WorkerPool:
             else:
                 self.busy.discard(worker)
                 self.idle.append(worker)
+                # warm_up counts the idle ones: woken before this append (as it was, by
+                # _started), it could find one short, wait again, and time out with all ready.
+                self.changed.notify_all()
 
     def _replace(self, worker: _Worker) -> None:
         """Kill a worker lost with a message; the watcher starts its replacement (none in a
@@ -507,10 +510,9 @@ class WorkerPool:
         with self.lock:
             self.starting.remove(worker)
         if why is None:
-            with self.changed:
+            with self.lock:
                 self.start_failure = None
-                self.changed.notify_all()
-            self._release(worker)
+            self._release(worker)  # which wakes warm_up once the worker is idle
         else:
             self._failed(worker, why)
 

@@ -247,6 +247,29 @@ def test_a_replacement_that_dies_before_it_scored_a_message_is_not_replaced_at_o
     assert restarts(metrics) == 2
 
 
+class _SlowToList(WorkerPool):
+    """A pool whose watcher thread is descheduled (a busy 2-core host) just before it lists a
+    ready worker as idle."""
+
+    def _release(self, worker: workers._Worker) -> None:
+        time.sleep(0.3)
+        super()._release(worker)
+
+
+def test_warm_up_is_woken_once_the_ready_worker_is_idle(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's "ready" woke warm_up before the worker was listed idle: warm_up found one
+    short, waited again, and nothing woke it, so the start (or a reload) failed with "not
+    ready within 120s" though every worker was ready."""
+    monkeypatch.setattr(workers, "START_TIMEOUT_S", 5.0)
+    pool = _SlowToList(pool_config(tmp_path))
+    try:
+        pool.warm_up()
+        assert len(pool.idle) == pool.size
+    finally:
+        pool.close()
+
+
 def test_a_pool_whose_worker_cannot_start_says_why_when_warmed_up(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """At start and on a reload the pool is warmed up; a worker that died loading surfaced as
