@@ -120,6 +120,17 @@ class IndexUnavailable(ServerFailed):
     web UI must not show as "no such message"."""
 
 
+class IndexTimeout(IndexUnavailable):
+    """The index did not answer in time (hung, overloaded, or its host gone without a reset).
+    Unlike the other failures it leaves a write's fate unknown: Redis runs a transaction whose
+    answer comes after the client gave up, so a change that timed out may have been made
+    (review.release reads the record again then)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"quarantine store unavailable: {reason}")
+        self.reason = reason
+
+
 def new_id() -> str:
     """128 random bits, URL-safe; never starting with "-", which a command line reads as an option."""
     while True:
@@ -213,15 +224,19 @@ def rule_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [*record["rules"], *caps]
 
 
-def event(user: str, action: str, detail: str = "") -> dict[str, str]:
-    """One line of a message's history: who did what, when ("released to x", "learned as ham")."""
-    return {"time": now().isoformat(timespec="seconds"), "user": user, "action": action,
+def event(user: str, action: str, detail: str = "", attempt: str = "") -> dict[str, str]:
+    """One line of a message's history: who did what, when ("released to x", "learned as ham").
+    `attempt`: the release attempt that wrote it, kept so that it writes the line once (see
+    review._record_outcome); pages show no such key."""
+    line = {"time": now().isoformat(timespec="seconds"), "user": user, "action": action,
             "detail": detail}
+    return {**line, "attempt": attempt} if attempt else line
 
 
-def add_event(record: dict[str, Any], user: str, action: str, detail: str = "") -> None:
+def add_event(record: dict[str, Any], user: str, action: str, detail: str = "",
+              attempt: str = "") -> None:
     """Add a line (`event`) to the end of the record's history."""
-    record["events"] = [*record.get("events", []), event(user, action, detail)]
+    record["events"] = [*record.get("events", []), event(user, action, detail, attempt)]
 
 
 def recipient_filter(text: str) -> str:

@@ -57,6 +57,7 @@ from mailsift.log_throttle import ThrottledWarning
 from mailsift.quarantine.model import (
     LIST_KINDS,
     Deleted,
+    IndexTimeout,
     IndexUnavailable,
     NoSuchMessage,
     Purged,
@@ -93,14 +94,6 @@ SUMMARIES_LEFT = ("the summaries it drops or makes again stay as they are, and e
                   "those records again")
 FILING_LEFT = ("messages an older mailsift held are not filed under every form of their "
                "recipients, and a search by recipient may miss those addressed in another spelling")
-
-
-class IndexTimeout(IndexUnavailable):
-    """The index did not answer in time (hung, overloaded, or its host gone without a reset)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"quarantine store unavailable: {reason}")
-        self.reason = reason
 
 
 class RedisBackend:
@@ -279,7 +272,12 @@ class RedisBackend:
         changed the record in between, so each retry follows a change that was made; a
         connection lost or timed out while watching ends the watch (redis-py resets it), and
         the next WATCH raises, as IndexUnavailable or IndexTimeout, within this module's
-        timeouts (a Redis gone failed a change in 0.1 s, a hung one in 15 s, `edit` run once)."""
+        timeouts (a Redis gone failed a change in 0.1 s, a hung one in 15 s, `edit` run once).
+
+        An EXEC whose answer comes after the timeout may still have been run (a Redis that
+        stalled with the transaction read): redis-py then runs `edit` again, on the record that
+        EXEC wrote, or the change raises IndexTimeout with the record written. An edit that
+        must not be made twice recognises its own write (review.release's attempt)."""
         key = self._message_key(message_id)
 
         def changed(pipe: Any) -> dict[str, Any]:  # a Pipeline or a ClusterPipeline, watching

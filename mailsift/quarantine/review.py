@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import smtplib
 import threading
 from contextlib import closing
@@ -29,6 +30,7 @@ from mailsift.quarantine.local import UNREADABLE
 from mailsift.quarantine.model import (
     RELEASING,
     Deleted,
+    IndexTimeout,
     IndexUnavailable,
     Purged,
     QuarantineError,
@@ -38,7 +40,7 @@ from mailsift.quarantine.model import (
     now,
 )
 from mailsift.quarantine.store import QuarantineStore
-from mailsift.quarantine.text import UNRECORDED, unsure_releases
+from mailsift.quarantine.text import MAY_HAVE_BEEN_RELEASED, UNRECORDED, unsure_releases
 
 log = logging.getLogger("mailsift.quarantine")
 
@@ -163,57 +165,93 @@ def release(config: Config, store: QuarantineStore, message_id: str, user: str,
     twice; it stays so that a second release in one process (a double click) waits for the
     first to end and is told what it did, "already released to ...", rather than the "may
     have been released" of a release still being sent, which another process meets meanwhile.
-    An index that fails before the release is recorded raises NothingSent."""
+    An index that fails before the release is recorded raises NothingSent.
+
+    Each release is one `attempt`, a token its record carries (in "releasing" and in its history
+    line), so that it knows its own writes: a Redis change whose answer came after the timeout
+    may have been made (see RedisBackend.change). The record then read "may have been released"
+    of mail that was never sent, and the release that wrote it was refused by it, or raised
+    NothingSent, until an admin's `--again`; and a history line came twice. Now a change run
+    again on its own begun record goes on and sends, once; a timed-out begin takes back what it
+    may have begun (`_not_begun`); an outcome is written once, and one that timed out is read
+    back before the release is called unrecorded."""
+    attempt = secrets.token_urlsafe(12)
     with _RELEASING:  # see the docstring's last paragraph
         try:
             raw = store.raw(message_id)  # before the intent: a deleted message has none to record
-            sender, recipients = _begun(store, message_id, user, to, again)
         except IndexUnavailable as exc:
             raise NothingSent(str(exc)) from None
         try:
+            sender, recipients = _begun(store, message_id, user, to, again, attempt)
+        except IndexUnavailable as exc:
+            raise NothingSent(_not_begun(store, message_id, attempt, exc)) from None
+        try:
             refused = smtp_send(config.quarantine.release_via, sender, recipients, raw)
         except QuarantineError:
-            _withdraw(store, message_id, recipients)
+            _withdraw(store, message_id, attempt, recipients)
             raise
         delivered = [r for r in recipients if r not in refused]
-        _record_outcome(store, message_id, user, recipients, delivered)
+        _record_outcome(store, message_id, user, attempt, delivered)
     log.info("%s: released to %s by %s", message_id, ",".join(delivered), user)
     return delivered
 
 
 def _begun(store: QuarantineStore, message_id: str, user: str, to: list[str] | None,
-           again: bool) -> tuple[str, list[str]]:
+           again: bool, attempt: str) -> tuple[str, list[str]]:
     """Choose whom to send to and record the release begun, in one change (see `release`):
     the message's envelope sender and the recipients chosen. AlreadyReleased when every one
-    asked for was released to, or may have been; nothing is recorded then."""
+    asked for was released to, or may have been; nothing is recorded then. Run again on the
+    record its first run wrote (see `release`), it chooses the same recipients: its own
+    begun entries are no release before it."""
     chosen: list[str] = []
 
     def choose(record: dict[str, Any]) -> None:  # may run more than once: see store.change
         wanted = to or record["recipients"]
-        before = set() if again else {*record.get("released_to", []),
-                                      *(record.get("releasing") or {})}
+        others = [a for a, began in (record.get("releasing") or {}).items()
+                  if began.get("attempt") != attempt]
+        before = set() if again else {*record.get("released_to", []), *others}
         chosen[:] = [r for r in wanted if r not in before]
         if not chosen:
             raise AlreadyReleased(message_id, wanted, record)
         if record["state"] == "deleted":  # since its bytes were read: it stays deleted
             raise Deleted(message_id)
-        _begin(record, user, chosen)
+        _begin(record, user, chosen, attempt)
 
     record = store.change(message_id, choose)
     return record["mail_from"], chosen
 
 
-def _begin(record: dict[str, Any], user: str, recipients: list[str]) -> None:
+def _begin(record: dict[str, Any], user: str, recipients: list[str], attempt: str) -> None:
     """Record a release about to be sent (see `release`)."""
-    began = {"time": now().isoformat(timespec="seconds"), "by": user}
+    began = {"time": now().isoformat(timespec="seconds"), "by": user, "attempt": attempt}
     record["releasing"] = {**(record.get("releasing") or {}), **dict.fromkeys(recipients, began)}
     record["state"] = RELEASING
 
 
-def _settle(record: dict[str, Any], recipients: list[str]) -> None:
-    """Close the release to `recipients`: what it did is recorded (or it failed); the state is
-    what it would be without it, unless another release is still open."""
-    releasing = {a: t for a, t in (record.get("releasing") or {}).items() if a not in recipients}
+def _not_begun(store: QuarantineStore, message_id: str, attempt: str,
+               exc: IndexUnavailable) -> str:
+    """NothingSent's text for a release whose begun record the index failed to take. After a
+    timeout the index may have taken it all the same (see `release`), and the message would read
+    "may have been released" of mail that was not sent: what this attempt began, if anything,
+    is taken back (an index that failed otherwise wrote nothing, and is not asked again). When
+    the index fails that too, the text says what the admin may find."""
+    if not isinstance(exc, IndexTimeout):
+        return str(exc)
+    try:
+        store.change(message_id, lambda record: _settle(record, attempt))
+    except QuarantineError:
+        return (f"{exc}; nothing was sent, but the index may have recorded the release as begun: "
+                f"if the message reads \"{MAY_HAVE_BEEN_RELEASED}\", send it with `mailsift "
+                f"quarantine release {message_id} --again`")
+    return str(exc)
+
+
+def _settle(record: dict[str, Any], attempt: str) -> None:
+    """Close the release `attempt`: what it did is recorded (or it failed); the state is what it
+    would be without it, unless another release is still open. Only its own entries: another
+    release to the same recipient (`--again`) meanwhile is still open."""
+    releasing = {a: t for a, t in (record.get("releasing") or {}).items()
+                 if t.get("attempt") != attempt}
     record.pop("releasing", None)
     if releasing:
         record["releasing"] = releasing
@@ -222,28 +260,47 @@ def _settle(record: dict[str, Any], recipients: list[str]) -> None:
         record["state"] = RELEASING if releasing else "released" if released else "held"
 
 
-def _record_outcome(store: QuarantineStore, message_id: str, user: str, recipients: list[str],
+def _record_outcome(store: QuarantineStore, message_id: str, user: str, attempt: str,
                     delivered: list[str]) -> None:
-    """Record a release sent: its history line, `released_to`, and its open record closed. If
-    the index fails here, the message stays "may have been released" and the log says what went."""
+    """Record a release sent: its history line, `released_to`, and its open record closed,
+    once: run again on the record it wrote (see `release`), it changes nothing. If the index
+    fails here, the message stays "may have been released" and the log says what went; after
+    a timeout the record is read once more, and a release it shows recorded is not an error."""
     def released(record: dict[str, Any]) -> None:
-        add_event(record, user, "released", "to " + ", ".join(delivered))
+        if _recorded(record, attempt):
+            return
+        add_event(record, user, "released", "to " + ", ".join(delivered), attempt)
         record["released_to"] = sorted({*record.get("released_to", []), *delivered})
-        _settle(record, recipients)
+        _settle(record, attempt)
 
     try:
         store.change(message_id, released)
     except QuarantineError as exc:
+        if isinstance(exc, IndexTimeout) and _read_recorded(store, message_id, attempt):
+            return
         log.warning("%s: released to %s by %s, but the quarantine index could not record it "
                     "(%s): the message shows as may have been released", message_id,
                     ",".join(delivered) or "nobody", user, exc)
         raise
 
 
-def _withdraw(store: QuarantineStore, message_id: str, recipients: list[str]) -> None:
+def _recorded(record: dict[str, Any], attempt: str) -> bool:
+    """Whether the record holds the outcome of the release `attempt` (its history line)."""
+    return any(e.get("attempt") == attempt for e in record.get("events", []))
+
+
+def _read_recorded(store: QuarantineStore, message_id: str, attempt: str) -> bool:
+    """Whether the index, read again, holds the outcome of `attempt`; False when it fails."""
+    try:
+        return _recorded(store.meta(message_id), attempt)
+    except QuarantineError:
+        return False
+
+
+def _withdraw(store: QuarantineStore, message_id: str, attempt: str, recipients: list[str]) -> None:
     """Take back the record of a release whose send failed (the caller raises its error)."""
     try:
-        store.change(message_id, lambda r: _settle(r, recipients))
+        store.change(message_id, lambda r: _settle(r, attempt))
     except QuarantineError as exc:
         log.warning("%s: not released to %s (the send failed), but the quarantine index could not "
                     "record that (%s): the message shows as may have been released",
