@@ -320,6 +320,10 @@ def test_a_user_that_may_only_read_lists_a_quarantine_with_a_damaged_record(
             admin.acl_deluser("webui")
     assert len(refused) == 2 and all("NoPermissionError" in line for line in refused), refused
     assert "the summaries it drops" in refused[0] and "not filed under" in refused[1]
+    # a list without --to files nothing: the filing's warning named it as the way out
+    assert refused[1].endswith("until a client that may write there files them: the daily "
+                               "mailsift quarantine expire, or mailsift quarantine list --to "
+                               "ADDRESS, with the milter's config"), refused[1]
     with quarantine_redis.client() as client:  # left as it was
         assert client.hexists("mailsift:quarantine:summary", garbled)
         assert not client.hexists("mailsift:quarantine:summary", readable[2])
