@@ -18,9 +18,10 @@ from typing import Any
 
 from mailsift.config import Config, WebUser, split_host_port
 from mailsift.host import host_name
-from mailsift.quarantine.model import QuarantineError, Query, now
+from mailsift.quarantine.model import FORGED_MARK, FORGED_MEANS, QuarantineError, Query, forged_mark, now
 from mailsift.quarantine.review import smtp_send
 from mailsift.quarantine.store import QuarantineStore
+from mailsift.quarantine.text import marked
 from mailsift.web.server import EVERY_ADDRESS, ui_url
 
 log = logging.getLogger("mailsift.quarantine")
@@ -117,8 +118,10 @@ def digest_mail(config: Config, user: WebUser, records: list[dict[str, Any]], at
     for record in records:
         sender = record.get("from") or record.get("mail_from") or "<>"
         rows.append(f"{record['score']:6.1f}  {_cut(sender, SENDER_WIDTH):<{SENDER_WIDTH}}  "
-                    f"{_cut(record.get('subject') or '(no subject)', SUBJECT_WIDTH)}")
+                    f"{marked(_cut(record.get('subject') or '(no subject)', SUBJECT_WIDTH), record)}")
         rows.append(f"{'':8}{url}/message/{record['id']}")
+    if any(forged_mark(r) for r in records):  # what the mark means, for a user deciding to release
+        rows += ["", f"{FORGED_MARK}: the message {FORGED_MEANS}."]
     text = (f"{len(records)} message(s) addressed to you were held as probable spam.\n"
             "Open a link to read one and release it if it is yours; held mail is deleted after "
             f"{config.quarantine.keep_days} days.\n\n" + "\n".join(rows) + "\n")

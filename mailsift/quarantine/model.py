@@ -61,6 +61,13 @@ REASON_RULES = 3  # rule names quoted in the one-line reason: enough to recognis
 FORGED_KEPT = 3
 FORGED_CHARS = 200
 FORGED_KEY = "forged_auth_results"
+# A list's and a digest's mark for such a message (forged_mark), and what it means: a reviewer
+# going down a list, or a user reading a digest, learns the fact there; the page and `quarantine
+# show` give the claims themselves, which are the sender's words and too long for a row.
+FORGED_MARK = "[forged auth]"
+FORGED_MEANS = ("came with a forged claim that this mail server had checked its sender (an "
+                "Authentication-Results header, removed from the held copy): a strong sign of "
+                "spam or phishing")
 # The state of a message whose release began and was not recorded as done or failed since: the
 # send may have happened (review.release). Its record's "releasing" maps each address of that
 # release to when it began and who began it.
@@ -199,17 +206,30 @@ def forged_evidence(values: list[str]) -> dict[str, Any] | None:
             "kept": [v if len(v) <= FORGED_CHARS else v[:FORGED_CHARS - 1] + "…" for v in kept]}
 
 
-def forged_text(record: dict[str, Any]) -> str:
-    """The record's forged results in one line, for `quarantine show` and the message page;
-    "" for a message that came with none, or held by a version that did not keep them."""
+def _forged(record: dict[str, Any]) -> tuple[int, list[str]]:
+    """The record's forged results: how many came and those kept; (0, []) for a message that
+    came with none, or held by a version that did not keep them."""
     forged = record.get(FORGED_KEY)
     if not isinstance(forged, dict) or not forged.get("kept"):
-        return ""
+        return 0, []
     kept = [str(v) for v in forged["kept"]]
-    count = forged.get("count") if isinstance(forged.get("count"), int) else len(kept)
+    return forged.get("count") if isinstance(forged.get("count"), int) else len(kept), kept
+
+
+def forged_text(record: dict[str, Any]) -> str:
+    """The record's forged results in one line, for `quarantine show` and the message page;
+    "" for a message without them (see `_forged`)."""
+    count, kept = _forged(record)
+    if not kept:
+        return ""
     more = f" (and {count - len(kept)} more)" if count > len(kept) else ""
     return (f"{count} Authentication-Results claiming this host's name, removed from the held "
             f"copy: {' | '.join(kept)}{more}")
+
+
+def forged_mark(record: dict[str, Any]) -> str:
+    """FORGED_MARK for a message that came with forged results, "" for one without."""
+    return FORGED_MARK if _forged(record)[1] else ""
 
 
 def rule_rows(record: dict[str, Any]) -> list[dict[str, Any]]:

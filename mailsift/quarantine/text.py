@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailsift.analysis.relays import client_text
-from mailsift.quarantine.model import RELEASING, forged_text, rule_rows
+from mailsift.quarantine.model import (
+    FORGED_MARK,
+    FORGED_MEANS,
+    RELEASING,
+    forged_mark,
+    forged_text,
+    rule_rows,
+)
 from mailsift.report import score_table, with_evidence
 
 RELATIVE = re.compile(r"^(\d+)([dh])$")
@@ -67,14 +74,14 @@ def unsure_releases(record: dict[str, Any]) -> str:
 
 def list_text(records: list[dict[str, Any]], total: int, page: int, pages: int) -> str:
     """The list, then a line saying which page this is and what to type for the next one, and
-    what MAYBE_RELEASED means when a row says it."""
+    what MAYBE_RELEASED and FORGED_MARK (after the subject) mean when a row says them."""
     rows = [f"{'ID':<22}  {'Time (UTC)':<16}  {'Score':>6}  {'State':<9}  "
             f"{'From':<{SENDER_WIDTH}}  Subject"]
     for r in records:
         sender = r.get("from") or r.get("mail_from") or "<>"
         rows.append(f"{r['id']:<22}  {short_time(r['time']):<16}  {r['score']:6.1f}  "
                     f"{state_word(r):<9}  {_cut(sender, SENDER_WIDTH):<{SENDER_WIDTH}}  "
-                    f"{_cut(r.get('subject') or '(no subject)', SUBJECT_WIDTH)}")
+                    f"{marked(_cut(r.get('subject') or '(no subject)', SUBJECT_WIDTH), r)}")
     footer = f"{len(records)} of {total} message(s)"
     if pages > 1 or page > pages:  # past the last page too: "0 of 3 message(s)" alone said not why
         footer += f", page {page} of {pages}"
@@ -83,7 +90,16 @@ def list_text(records: list[dict[str, Any]], total: int, page: int, pages: int) 
     if any(r["state"] == RELEASING for r in records):
         footer += (f"\n{MAYBE_RELEASED}: may have been released: {UNRECORDED}; `quarantine show ID` "
                    "says when and to whom")
+    if any(forged_mark(r) for r in records):
+        footer += f"\n{FORGED_MARK}: {FORGED_MEANS}; `quarantine show ID` lists them"
     return "\n".join([*rows, footer])
+
+
+def marked(subject: str, record: dict[str, Any]) -> str:
+    """A row's subject with FORGED_MARK after it for a message that came with forged results:
+    the CLI's list and the digest, whose rows end with the subject."""
+    mark = forged_mark(record)
+    return f"{subject}  {mark}" if mark else subject
 
 
 def show_text(r: dict[str, Any]) -> str:

@@ -44,6 +44,7 @@ from mailsift.config import Config
 from mailsift.domains import ascii_address, unicode_address
 from mailsift.quarantine import review
 from mailsift.quarantine.model import (
+    FORGED_MEANS,
     LIST_KINDS,
     MAX_PAGE,
     SORT_KEYS,
@@ -55,6 +56,7 @@ from mailsift.quarantine.model import (
     ServerFailed,
     addressed_to,
     entry_problem,
+    forged_mark,
     forged_text,
     list_entry,
     page_count,
@@ -211,6 +213,8 @@ class Pages:
         env.filters["state"] = _state  # the list's State column
         env.filters["unsure"] = unsure_releases  # a release not recorded, on the message page
         env.filters["forged"] = forged_text  # the forged results the held copy lost
+        env.filters["forged_mark"] = forged_mark  # the list's mark for them, FORGED_MEANS its title
+        env.globals["forged_means"] = FORGED_MEANS
         env.globals["unrecorded"] = UNRECORDED
         self.templates = Jinja2Templates(env=env)
 

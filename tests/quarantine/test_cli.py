@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from mailsift.classifier.open_store import open_store
 from mailsift.cli import cli
 from mailsift.config import load_config
+from mailsift.quarantine.model import FORGED_KEY, forged_evidence
 from mailsift.quarantine.store import QuarantineStore, open_quarantine
 from tests.quarantine.conftest import (
     informational_meta,
@@ -61,6 +62,30 @@ def test_list_filters_and_show_prints_the_rule_table(config_path: Path, tmp_path
     assert "<spammer@bad.example> -> <jane@example.org>" in shown
     raw = CliRunner().invoke(cli, ["--config", str(config_path), "quarantine", "show", pills, "--raw"])
     assert raw.stdout_bytes == make_message()
+
+
+def test_list_marks_a_message_that_came_with_forged_auth_results(config_path: Path,
+                                                                 tmp_path: Path) -> None:
+    """Only `show` said the message had come with Authentication-Results claiming this host's
+    name (removed from the held copy): an admin going down the list, where such spoofs are
+    sorted out at a glance, never learnt it. The row says so after its subject, and a line
+    below the list says what the mark means; the claims themselves stay for `show`."""
+    store = QuarantineStore(tmp_path / "q")
+    claim = "mx.our.test; dkim=pass header.d=bank.example"
+    forged = store.put(make_message("Your account"),
+                       {**make_meta(subject="Your account", score=20.0),
+                        FORGED_KEY: forged_evidence([claim])})
+    plain = store.put(make_message(), make_meta(score=30.0))
+    rows = {line[:22]: line for line in run(config_path, "list", "--sort", "score").splitlines()}
+    assert rows[forged].endswith("  Your account  [forged auth]")
+    assert rows[plain].endswith("  Cheap pills")
+    listed = run(config_path, "list")
+    assert listed.endswith(
+        "\n[forged auth]: came with a forged claim that this mail server had checked its sender "
+        "(an Authentication-Results header, removed from the held copy): a strong sign of spam "
+        "or phishing; `quarantine show ID` lists them\n")
+    assert claim not in listed
+    assert "[forged auth]" not in run(config_path, "list", "--min-score", "25")  # the plain one
 
 
 @pytest.mark.parametrize(("name", "ip", "shown"), [

@@ -16,6 +16,7 @@ from mailsift.cli import cli
 from mailsift.config import parse_config
 from mailsift.host import host_name, is_loopback_name
 from mailsift.quarantine.digest import base_url
+from mailsift.quarantine.model import FORGED_KEY, forged_evidence
 from mailsift.quarantine.store import QuarantineStore
 from tests.quarantine.conftest import make_message, make_meta
 from tests.support.milter_process import to_toml
@@ -108,6 +109,28 @@ def test_a_weekly_run_with_nothing_new_names_the_last_run(tmp_path: Path,
         store.backend.set_mark(f"digest:{user}", last_run.isoformat())
     assert _digest(config) == (
         f"No digest sent: nothing new held for any user since {last_run:%Y-%m-%d %H:%M} UTC\n")
+
+
+def test_a_digest_marks_a_message_that_came_with_forged_auth_results(
+        tmp_path: Path, digest_sink: SmtpSink) -> None:
+    """A user deciding from her digest whether to release a message was not told it had come
+    with Authentication-Results claiming this host's name (a spoof of a check we never made,
+    which the page shows): its row says so now, and one line below the rows what that means."""
+    config = _config(tmp_path, digest_sink)
+    store = QuarantineStore(tmp_path / "q")
+    store.put(make_message("Your account"), {**make_meta(["bob@example.org"], 30.0, "Your account"),
+                                             FORGED_KEY: forged_evidence(["mx.our.test; spf=pass"])})
+    store.put(make_message("Casino"), make_meta(["bob@example.org"], 20.0, "Casino"))
+    _digest(config)
+    [mail] = digest_sink.wait_for(1)
+    lines = mail.message.get_content().splitlines()
+    assert [line for line in lines if "Your account" in line or "Casino" in line] == [
+        "  30.0  Spammer <spammer@bad.example>   Your account  [forged auth]",
+        "  20.0  Spammer <spammer@bad.example>   Casino"]
+    assert lines[-1] == ("[forged auth]: the message came with a forged claim that this mail "
+                         "server had checked its sender (an Authentication-Results header, "
+                         "removed from the held copy): a strong sign of spam or phishing.")
+    assert "spf=pass" not in mail.message.get_content()
 
 
 LONG = "j" * 600 + "@example.org"  # a RCPT line the server refuses as too long

@@ -567,6 +567,27 @@ def test_message_page_says_which_forged_results_the_held_copy_lost_as_text(
     assert "Forged results" not in client.get(f"/message/{plain}").text
 
 
+def test_the_list_marks_a_message_that_came_with_forged_results(
+        client: TestClient, store: QuarantineStore) -> None:
+    """Only the message's page said so: a reviewer going down the list could not tell the
+    spoofs from the rest without opening each. The row's mark says it, and its title what it
+    means; the claims, the sender's words, stay on the page."""
+    claim = "mx.our.test; dkim=pass header.d=bank.example"
+    store.put(make_message("Your account"), {**make_meta(["jane@example.org"], subject="Your account"),
+                                             FORGED_KEY: forged_evidence([claim])})
+    store.put(make_message(), make_meta(["jane@example.org"]))
+    log_in(client, "jane")
+    rows = re.findall(r"<tr>(.*?)</tr>", client.get("/").text, re.S)
+    marked = [row for row in rows if "[forged auth]" in row]
+    means = ("came with a forged claim that this mail server had checked its sender (an "
+             "Authentication-Results header, removed from the held copy): a strong sign of spam "
+             "or phishing")
+    assert len(marked) == 1, rows
+    assert (f'>Your account</a> <span class="forged" title="{means}">[forged auth]</span></td>'
+            in marked[0]), marked
+    assert any("Cheap pills" in row for row in rows) and claim not in "".join(rows)
+
+
 def sort_links(page: str) -> dict[str, str]:
     """Each column heading's link, by its label."""
     return {label: html.unescape(href) for href, label in re.findall(
