@@ -54,3 +54,22 @@ def test_truncation_does_not_blame_the_sender() -> None:
     assert message.truncated
     assert "MIME_BOUNDARY_UNCLOSED" not in message.facts
     assert "MIME_BAD_BASE64" not in message.facts
+
+
+def test_parameters_past_64_semicolons_are_not_read_so_a_huge_content_type_costs_no_seconds() -> None:
+    """The stdlib's parameter parser takes time in the square of a value's ";" (mime.MAX_SEMICOLONS):
+    on the old code the first message took 3.2 s of CPU and the second 2 s, in the milter, in
+    `mailsift learn` and on the message page alike. Parameters before the cut are still read, and
+    empty ones (one spam of the corpus has 7,138) neither count nor make a fact."""
+    many = simple("body", "text/plain; charset=koi8-r" + "; x=y" * 80_000)
+    quoted = multipart_message([part('application/octet-stream; name="' + ";" * 32_768 + '"', "data"),
+                                part("text/plain" + "; " * 7_000 + "; charset=koi8-r", "text")])
+    for raw in (many, quoted):
+        message, seconds = cpu_time(lambda raw=raw: run(raw))  # 40 ms and 10 ms
+        assert seconds < 0.5
+    message = run(many)
+    assert message.text_parts[0].charset == "koi8-r"
+    assert message.facts.items["MIME_MALFORMED"] == "content-type: parameters past the 64th ';' not read"
+    message = run(quoted)
+    assert [(a.declared_type, a.filename) for a in message.attachments] == [("application/octet-stream", "")]
+    assert message.text_parts[0].charset == "koi8-r"
