@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import importlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -79,6 +80,13 @@ class Decoded:
 # or HEADER_BAD_ENCODED_WORD, as for a label no codec knows, instead of an analysis error.
 NOT_CHARSETS = frozenset({"base64", "bz2", "hex", "quopri", "uu", "zlib", "rot-13",
                           "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
+# Python's UTF-7 decoder, alone of the codecs a label can name, passes on a lone surrogate
+# ("+2AA-" is U+D800) instead of refusing it or replacing it, also with errors="replace". No
+# UTF-8 writer takes one: a text part, Subject, display name or file name holding it stopped the
+# message page (500), `mailsift check` ("internal error: UnicodeEncodeError") and X-Spam-Report
+# (actions.report_header). Such a unit is replaced by U+FFFD, as every other decoder replaces
+# what it cannot read (`well_formed`).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _lookup(name: str) -> str:
@@ -147,7 +155,7 @@ def decode(data: bytes, declared: str) -> Decoded:
         tried = codecs_for(declared)
         for codec in tried:
             try:
-                return Decoded(data.decode(codec), codec, False, "")
+                return Decoded(_decoded(data, codec), codec, False, "")
             except UnicodeDecodeError:
                 pass
         problem = "CHARSET_MISMATCH" if tried else "CHARSET_UNKNOWN"
@@ -171,7 +179,18 @@ def _fallback(data: bytes, codec: str) -> tuple[str, str]:
         found = codec if codec not in ("", "ascii") else "cp1252"
     else:
         found = detect(sample) or codec or "cp1252"
-    return data.decode(found, errors="replace"), found
+    return _decoded(data, found, "replace"), found
+
+
+def _decoded(data: bytes, codec: str, errors: str = "strict") -> str:
+    """`data` decoded with `codec`, never holding a lone surrogate (see LONE_SURROGATE)."""
+    text = data.decode(codec, errors)
+    return well_formed(text) if codec == "utf-7" else text
+
+
+def well_formed(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD (see LONE_SURROGATE)."""
+    return LONE_SURROGATE.sub("\ufffd", text)
 
 
 def decode_short(data: bytes, declared: str) -> tuple[str, bool]:
@@ -182,7 +201,7 @@ def decode_short(data: bytes, declared: str) -> tuple[str, bool]:
     """
     for codec in codecs_for(declared) if declared else ("utf-8",):
         try:
-            return data.decode(codec), True
+            return _decoded(data, codec), True
         except UnicodeDecodeError:
             pass
     try:

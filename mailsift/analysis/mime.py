@@ -16,6 +16,7 @@ from email.message import Message as ParamParser
 from email.utils import collapse_rfc2231_value
 from functools import lru_cache
 
+from mailsift.analysis.charsets import well_formed
 from mailsift.analysis.headers import decode_loose_base64, split_block, text_of, unfold
 from mailsift.analysis.model import Facts
 
@@ -186,8 +187,9 @@ def _read_params(fields: dict[str, str], default_type: str, facts: Facts) -> Par
     return Params(
         content_type=_content_type(fields, parser, default_type, facts),
         charset=parser.get_content_charset() or "",
-        boundary=parser.get_boundary() or "",
-        filename=str(filename),
+        # RFC 2231 values are decoded by the stdlib, with UTF-7 too (see charsets.LONE_SURROGATE)
+        boundary=well_formed(parser.get_boundary() or ""),
+        filename=well_formed(str(filename)),
         disposition=fields.get("content-disposition", "").split(";", 1)[0].strip().lower(),
     )
 

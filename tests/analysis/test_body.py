@@ -7,7 +7,16 @@ import base64
 import pytest
 
 from mailsift.analysis.mime import HEADER_BLOCK_TYPES
-from tests.analysis.helpers import b64, multipart_message, part, run, simple, transfer_encoded
+from tests.analysis.helpers import (
+    b64,
+    build,
+    multipart,
+    multipart_message,
+    part,
+    run,
+    simple,
+    transfer_encoded,
+)
 
 RUSSIAN = "Здравствуйте! Это обычное письмо на русском языке, без всякой рекламы. Всего доброго."
 
@@ -195,3 +204,22 @@ def test_a_part_holding_a_header_block_is_read_as_text_and_is_no_attachment(cont
     assert [(p.content_type, p.text) for p in message.text_parts] == [(content_type, block)]
     assert message.attachments == []
     assert "CHARSET_MISSING_8BIT" not in message.facts
+
+
+def test_utf7_with_a_lone_surrogate_decodes_to_text_that_can_be_written() -> None:
+    """Python's UTF-7 decoder passes "+2AA-" on as U+D800, which no UTF-8 writer takes: the
+    message page of such a held message failed (500), and `mailsift check` stopped with
+    "internal error: UnicodeEncodeError" on its file name in ATTACH_EXECUTABLE's evidence. Each
+    place the analysis decodes UTF-7 now gives U+FFFD for it, as other decoders replace what
+    they cannot read."""
+    raw = build([("From", "=?utf-7?Q?+2AA-Bank?= <a@example.com>"), ("To", "b@example.org"),
+                 ("Subject", "=?utf-7?B?KzJBQS0=?= free"), ("MIME-Version", "1.0"),
+                 ("Content-Type", 'multipart/mixed; boundary="b"')],
+                multipart([part("text/plain; charset=utf-7", "Hello +2AA- world"),
+                           part("application/octet-stream", "MZ",
+                                disposition="attachment; filename*=utf-7''%2B2AA-.exe")], boundary="b"))
+    message = run(raw)
+    assert message.subject == "\ufffd free"
+    assert message.addresses("From") == [("\ufffdBank", "a@example.com")]
+    assert [p.text for p in message.text_parts] == ["Hello \ufffd world"]
+    assert [a.filename for a in message.attachments] == ["\ufffd.exe"]
