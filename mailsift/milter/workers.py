@@ -137,8 +137,15 @@ READY = "ready"  # a worker's first message: rules loaded, store opened
 NOT_STARTED = "not started"  # or (NOT_STARTED, why): it could not load
 
 
-def _serve(conn: Connection, config: Config, store_health: Any, ruleset: RuleSet) -> None:
-    """A worker's life: load, say ready, then score each job that arrives until the pipe closes."""
+def _serve(conn: Connection, setup: Connection, store_health: Any) -> None:
+    """A worker's life: take the config and rules from `setup`, load them, say ready, then score
+    each job that arrives on `conn` until the pipe closes (see _Worker for why they come apart)."""
+    try:
+        config, ruleset = setup.recv()
+    except (EOFError, OSError):  # the pool closed, or gave up on this start: nothing to say
+        return
+    finally:
+        setup.close()
     try:
         _start_worker(config, store_health, ruleset)
     except Exception as exc:  # the pool logs why and tries again later (see WorkerPool._failed)
@@ -191,19 +198,45 @@ START_TIMEOUT_S = 120.0  # a worker still loading after this is killed: a start 
 # again from 1 s once no start has failed for twice the longest.
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0
 RETRY_RESET_S = 2 * RETRY_MAX_S
+LOADS_KEPT = 5  # the starts WorkerPool.load_s goes by
 
 
 class _Worker:
-    def __init__(self, context: ForkServerContext, config: Config, store_health: Any,
-                 ruleset: RuleSet, replacement: bool) -> None:
+    """One scoring process and the pool's end of its pipe.
+
+    The config and rules reach it through a pipe of their own once it runs (set_up), not among
+    the Process arguments: Process.start writes those into a pipe and returns only once the
+    new process has read all but the pipe's 64 KiB, which it does as it imports mailsift, about
+    half of its start; a ruleset of some size (SpamAssassin's is megabytes) is far more. A
+    worker that hung there (its imports on a disk that stopped answering, memory so short the
+    host thrashes) held Process.start for good, before the pool knew its pid or when it began:
+    it was never killed at START_TIMEOUT_S nor tried again, and every message waited half its
+    budget for it. Process.start now returns at once, and start_by bounds the whole start."""
+
+    def __init__(self, context: ForkServerContext, store_health: Any, replacement: bool) -> None:
+        self.launched = time.monotonic()  # when its start began: see WorkerPool.load_s
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, config, store_health, ruleset),
+        setup, self._setup = context.Pipe(duplex=False)
+        self.process = context.Process(target=_serve, args=(child, setup, store_health),
                                        name="mailsift-worker", daemon=True)
         self.process.start()
         child.close()
+        setup.close()
         self.start_by = time.monotonic() + START_TIMEOUT_S
         self.replacement = replacement  # started in place of one that died or overran
         self.scored = False  # has answered a message
+
+    def set_up(self, config: Config, ruleset: RuleSet) -> None:
+        """Send what the worker loads, in the starting thread: this waits until the worker
+        reads it. The pipe is this thread's alone, so stop() closes nothing under it; a worker
+        killed meanwhile (hung, the pool closing) ends the wait with an error, and the watcher
+        says why it did not start."""
+        try:
+            self._setup.send((config, ruleset))
+        except OSError:
+            pass
+        finally:
+            self._setup.close()
 
     def ask(self, job: Job, deadline: float, budget: float) -> Any:
         """Send `job` to this ready worker and return its answer, within the deadline."""
@@ -286,6 +319,7 @@ class WorkerPool:
         self.starting: list[_Worker] = []
         self.due: list[tuple[float, _Worker | None]] = []  # (monotonic time, worker) to replace then
         self.launching = 0  # starts in Process.start (see _start), not yet in `starting`
+        self.loads: deque[float] = deque(maxlen=LOADS_KEPT)  # seconds from start to ready: load_s
         self.start_failure: str | None = None  # what befell the last worker to start, if it failed
         self.start_failures = 0  # in a row: each doubles the wait before the next try
         self.last_failure = -RETRY_RESET_S
@@ -308,10 +342,10 @@ class WorkerPool:
             self._start(None)
 
     def _start(self, worker: _Worker | None) -> None:
-        """Start a worker, in place of `worker` if one, in a thread of its own: Process.start
-        returns only once the new process has read its arguments, the pool's rules among them,
-        about half of its start (0.5 s here). The watcher must not wait on that, nor the starts
-        of several workers on each other."""
+        """Start a worker, in place of `worker` if one, in a thread of its own: handing it the
+        pool's rules waits until the new process has read them, about half of its start (0.5 s
+        here; see _Worker). The watcher must not wait on that, nor the starts of several
+        workers on each other."""
         with self.lock:
             self.launching += 1
         threading.Thread(target=self._renew, args=(worker,), name="mailsift-worker-start",
@@ -387,20 +421,54 @@ class WorkerPool:
             if waiter.worker is None:
                 if waiter in self.waiting:
                     self.waiting.remove(waiter)
-                raise ScoringError(waiter.refused or f"no scoring worker free within "
-                                   f"{self.patience:g}s (half of milter.timeout)", NO_WORKER)
+                raise ScoringError(waiter.refused or self._waited_for_nothing(), NO_WORKER)
         return waiter.worker
+
+    def _waited_for_nothing(self) -> str:
+        """Why a message waited half its budget and got no worker (call with the lock held):
+        all were busy (the pool too small for the mail), or none was and one was still loading,
+        far longer than a start takes here. That one has hung, and is killed at START_TIMEOUT_S
+        (120 s); until then every message read the words of an overload, and an admin added
+        workers."""
+        waited = f"no scoring worker free within {self.patience:g}s (half of milter.timeout)"
+        if self.busy or not self.starting:
+            return waited
+        loading = time.monotonic() - min(worker.launched for worker in self.starting)
+        return (f"{waited}: none is scoring, one has been loading the rules for {loading:.0f}s "
+                f"(a start takes {self.load_s():.1f}s here)")
+
+    def load_s(self) -> float:
+        """How long a start takes here, from Process.start to "ready", by the pool's own
+        measure: the quickest of its last LOADS_KEPT starts (0 before the first). It grows with
+        the ruleset (0.1 to 0.6 s with the shipped rules on two cores, seconds with
+        SpamAssassin's, or where each worker compiles them) and with the host's load. The
+        quickest, so that a message is refused only when even such a start cannot reach it: a
+        refusal costs the message milter.on_error, a wait only time."""
+        return min(self.loads, default=0.0)
 
     def _none_coming(self, until: float) -> str | None:
         """Why no worker can reach a message that waits until the monotonic time `until`, or
-        None if one may (call with the lock held). See _acquire."""
-        if (self.idle or self.busy or self.starting or self.launching
-                or any(at <= until for at, _ in self.due)):
+        None if one may (call with the lock held). See _acquire.
+
+        A worker not yet started or loading counts if it can be ready by then (load_s): a
+        retry due just before `until` counted as reaching the message, which then waited for a
+        worker that needed ~0.6 s more to load and gave up at `until` all the same. One loading
+        longer than load_s counts until it is killed as hung (START_TIMEOUT_S): it may be slow."""
+        if self.idle or self.busy:
+            return None
+        load, now = self.load_s(), time.monotonic()
+        if (any(w.launched + load <= until for w in self.starting)
+                or (self.launching and now + load <= until)
+                or any(at + load <= until for at, _ in self.due)):
             return None
         if self.draining:
             return "no scoring worker left in the pool a reload replaced (its workers died)"
         if self.start_failure is not None:
             return f"no scoring worker ready: one {self.start_failure}"
+        if self.starting or self.launching or self.due:
+            return (f"no scoring worker ready in time: the one starting cannot have loaded the "
+                    f"rules within the half of milter.timeout a message may wait (a start takes "
+                    f"{load:.1f}s here)")
         return None
 
     def _refuse_waiters(self) -> None:
@@ -512,6 +580,7 @@ class WorkerPool:
         if why is None:
             with self.lock:
                 self.start_failure = None
+                self.loads.append(time.monotonic() - worker.launched)
             self._release(worker)  # which wakes warm_up once the worker is idle
         else:
             self._failed(worker, why)
@@ -564,19 +633,21 @@ class WorkerPool:
         if worker is not None:
             worker.stop()
         try:
-            fresh = _Worker(self.context, self.config, self.store_health, self.ruleset,
-                            replacement=worker is not None)
+            fresh = _Worker(self.context, self.store_health, replacement=worker is not None)
         except Exception as exc:  # no process to be had (the fork server gone, no memory)
             self._launched()
             self._failed(worker, f"could not start: no process: {type(exc).__name__}: {exc}")
             return
         with self.lock:
-            if not self.closed:
+            listed = not self.closed
+            if listed:
                 self.workers = [w for w in self.workers if w is not worker] + [fresh]
                 self.starting.append(fresh)
                 self.launching -= 1
                 self._wake()
-                return
+        if listed:
+            fresh.set_up(self.config, self.ruleset)  # once start_by bounds it: see _Worker
+            return
         fresh.stop()  # the pool was closed meanwhile: before close() goes on (see there)
         self._launched()
 
