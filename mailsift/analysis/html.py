@@ -64,8 +64,16 @@ SELF_CLOSING = frozenset({"body", "colgroup", "dd", "dt", "head", "html", "li", 
                           "rb", "rp", "rt", "rtc", "tbody", "td", "tfoot", "th", "thead", "tr"})
 TAG_NAME = re.compile(r"<(/?)([a-z][a-z0-9]*)")
 # Tags kept as they are when such markup is flattened: no stack scans, or needed to skip content.
-FLATTEN = re.compile(r"<(/?)(?!(?:a|b|body|br|font|head|html|i|img|script|span|style|title|u)[\s/>])"
+FLATTEN = re.compile(r"<(/?)(?!(?:a|body|br|font|head|html|img|script|span|style|title)[\s/>])"
                      r"[a-zA-Z][\w:-]*", re.IGNORECASE)
+# The formatting elements the walk reads (links, font colours) get names the tree builder does
+# not know when markup is flattened, and the walk reads them by their own. While one of the
+# formatting elements (a, b, font, i, nobr...) is open, the builder looks for it down the stack
+# of open elements at each start tag, so even the spans of flattened markup cost quadratic time:
+# <b> and 200,000 nested <div> (1 MB) took lexbor 6.5 s. <b>, <i> and <u> become spans.
+FORMATTING = re.compile(r"<(/?)(a|font)(?=[\s/>])", re.IGNORECASE)
+RENAMED = "mailsift-"  # FLATTEN has made a span of every tag of the sender's with this name
+UNRENAMED = {f"{RENAMED}a": "a", f"{RENAMED}font": "font"}
 RGB = re.compile(r"rgba?\(([0-9]+),([0-9]+),([0-9]+)")
 
 
@@ -100,13 +108,14 @@ def render(html: str, facts: HtmlFacts) -> Rendered:
     html = html.replace("\0", "")
     if _looks_malformed(html):
         facts.malformed = True
-    if _too_deep(html):
+    flattened = _too_deep(html)
+    if flattened:
         facts.malformed = True
-        html = FLATTEN.sub(r"<\1span", html)
+        html = FORMATTING.sub(rf"<\1{RENAMED}\2", FLATTEN.sub(r"<\1span", html))
     root = LexborHTMLParser(html).root
     if root is None:
         return Rendered("")
-    walker = _Walker(facts)
+    walker = _Walker(facts, UNRENAMED if flattened else {})
     walker.run(root)
     text = INVISIBLE.sub("", "".join(walker.out))
     text = BREAKS.sub("\n", SPACES.sub(" ", text)).strip()
@@ -137,8 +146,10 @@ def _too_deep(html: str) -> bool:
 class _Walker:
     """One depth-first pass over the tree with an explicit stack."""
 
-    def __init__(self, facts: HtmlFacts) -> None:
+    def __init__(self, facts: HtmlFacts, renamed: dict[str, str]) -> None:
+        """`renamed`: tag -> the tag it stands for, in flattened markup (see FORMATTING)."""
         self.facts = facts
+        self.renamed = renamed
         self.out: list[str] = []
         self.links: list[Link] = []
         self.anchor: list[str] | None = None  # text pieces of the open <a href>
@@ -154,6 +165,8 @@ class _Walker:
                 self._close(look)
                 continue
             tag = node.tag
+            if self.renamed:
+                tag = self.renamed.get(tag, tag)  # type: ignore[arg-type]
             if tag == "-text":
                 self._text(node.text_content or "", look)  # type: ignore[arg-type]
                 continue
