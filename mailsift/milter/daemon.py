@@ -37,6 +37,9 @@ from mailsift.scanner import Scanner
 log = logging.getLogger("mailsift.milter")
 
 MTA_IO_TIMEOUT = 600  # seconds libmilter waits on a silent MTA connection
+# At a stop, once the workers are closed (WorkerPool.close), the longest wait for the messages
+# in flight to be answered and logged: milliseconds unless a quarantine write or DNS holds one.
+ANSWER_WAIT_S = 1.0
 
 
 def libmilter_socket(listen: str) -> str:
@@ -197,5 +200,6 @@ def run(config: Config, config_file: str | None = None) -> None:
     finally:
         reloader.close()
         MailsiftMilter.current.pool.close()
+        MailsiftMilter.in_flight.wait_answered(ANSWER_WAIT_S)
         log.info("stopped")
         listener.stop()  # writes out what is queued

@@ -12,6 +12,7 @@ import io
 import logging
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,10 +72,36 @@ class Recipient:
     address: str  # as Postfix resolved it: for policies, the log and the quarantine
 
 
+class InFlight:
+    """Counts the messages between end of message and their answer. At a stop the milter waits
+    for them once the scoring workers are closed (daemon.run): the answer of a message whose
+    scoring the stop ended (milter.on_error) still reached Postfix, but its log lines came
+    after the log writer had stopped, and the journal had no word of it."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._changed:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait_answered(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for every message in flight to be answered."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)
+
+
 class MailsiftMilter(Milter.Base):
     # What new messages use; a reload (mailsift.milter.reload) replaces it. Each message takes
     # it once, at end of message, so one message is never scored and acted on by two configs.
     current: ClassVar[Service]
+    in_flight: ClassVar[InFlight] = InFlight()
 
     def __init__(self) -> None:
         self.service = self.current
@@ -142,14 +169,15 @@ class MailsiftMilter(Milter.Base):
         started = time.monotonic()
         self.service = self.current
         queue_id = self.getsymval("{i}") or "-"
-        try:
-            return self._end_of_message(queue_id, started)
-        except Exception as exc:  # nothing a sender writes may bypass milter.on_error
-            log.exception("%s: internal error", queue_id)
-            return self._on_error(queue_id, f"internal error: {type(exc).__name__}", INTERNAL_ERROR,
-                                  started)
-        finally:
-            self.spool.close()
+        with self.in_flight:
+            try:
+                return self._end_of_message(queue_id, started)
+            except Exception as exc:  # nothing a sender writes may bypass milter.on_error
+                log.exception("%s: internal error", queue_id)
+                return self._on_error(queue_id, f"internal error: {type(exc).__name__}",
+                                      INTERNAL_ERROR, started)
+            finally:
+                self.spool.close()
 
     def abort(self) -> int:
         self.spool.close()

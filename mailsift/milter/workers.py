@@ -199,6 +199,11 @@ START_TIMEOUT_S = 120.0  # a worker still loading after this is killed: a start 
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0
 RETRY_RESET_S = 2 * RETRY_MAX_S
 LOADS_KEPT = 5  # the starts WorkerPool.load_s goes by
+# At a stop, messages being scored get this long to finish, so their verdicts reach Postfix;
+# what is still scoring then gets milter.on_error. Short beside systemd's TimeoutStopSec (15 s),
+# of which libmilter takes up to ~5 s to notice the signal; most messages take milliseconds.
+STOP_GRACE_S = 2.0
+STOPPING = "not scored: the milter is stopping"
 
 
 class _Worker:
@@ -387,6 +392,10 @@ class WorkerPool:
         try:
             ok, payload = worker.ask(job, deadline, self.timeout)
         except _Lost as exc:
+            if self.closed:  # close() ended it after STOP_GRACE_S: nothing is replaced
+                self._forget(worker)
+                raise ScoringError(f"{STOPPING}, and scoring did not end within "
+                                   f"{STOP_GRACE_S:g}s", exc.kind) from None
             self._replace(worker)
             raise ScoringError(str(exc), exc.kind) from None
         worker.scored = True
@@ -407,6 +416,8 @@ class WorkerPool:
         a message and one loading after that as none, and a retry a second away as none too:
         of messages a moment apart one waited and was scored, the next got on_error."""
         with self.lock:
+            if self.closed:
+                raise ScoringError(STOPPING, NO_WORKER)
             if self.idle:
                 worker = self.idle.pop()
                 self.busy.add(worker)
@@ -505,6 +516,12 @@ class WorkerPool:
                 self._refuse_waiters()
             else:
                 self._schedule(worker, 0.0)
+
+    def _forget(self, worker: _Worker) -> None:
+        """A worker lost with a message as the pool closes: close() may be waiting for it."""
+        with self.changed:
+            self.busy.discard(worker)
+            self.changed.notify_all()
 
     def _schedule(self, worker: _Worker | None, delay: float) -> None:
         """Have the watcher start a worker in place of `worker` in `delay` seconds (call with
@@ -658,8 +675,9 @@ class WorkerPool:
             self.changed.notify_all()
 
     def close(self) -> None:
-        """Stop the watcher, kill the workers still starting, close every pipe (an idle worker
-        then exits by itself), then kill what is left. Closing twice is harmless.
+        """Stop the watcher, let the messages being scored finish (_finish_in_flight), kill the
+        workers still starting or scoring, close every pipe (an idle worker then exits by
+        itself), then kill what is left. Closing twice is harmless.
 
         A start under way is waited for (its thread kills what it started) and one loading is
         killed, not left to finish: the milter stopping during a reload then exited with new
@@ -673,6 +691,7 @@ class WorkerPool:
             self._wake()
             self.closed = True
         self.watcher.join(10)
+        scoring = self._finish_in_flight()
         deadline = time.monotonic() + 10
         with self.changed:
             while self.launching and self.changed.wait(max(0.0, deadline - time.monotonic())):
@@ -682,6 +701,8 @@ class WorkerPool:
             starting = list(self.starting)
         for worker in starting:
             worker.stop()
+        for worker in scoring:  # its message gets on_error: see score()
+            worker.process.kill()
         for worker in self.workers:
             worker.conn.close()
         deadline = time.monotonic() + 10
@@ -689,3 +710,18 @@ class WorkerPool:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
+
+    def _finish_in_flight(self) -> list[_Worker]:
+        """At a stop: refuse the messages waiting for a worker, wait up to STOP_GRACE_S for
+        those being scored, and return the workers still scoring. close() closed their pipes
+        and then waited up to 10 s for them: a message in flight lost its verdict all the same
+        and met on_error, or Postfix's milter_default_action when the wait ran out, logged as
+        'worker died (exit code 0); replaced' though nothing died or was replaced; and a stop
+        during a reload, whose compile slows every worker, took those 10 s."""
+        with self.changed:
+            for waiter in self.waiting:
+                waiter.refused = STOPPING
+                waiter.arrived.set()
+            self.waiting.clear()
+            self.changed.wait_for(lambda: not self.busy, STOP_GRACE_S)
+            return list(self.busy)

@@ -4,17 +4,23 @@ without a restart, no message deferred meanwhile, and a broken edit never takes 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from mailsift.milter.workers import STOP_GRACE_S
 from tests.e2e.conftest import REJECT_TEXT, Mta, base_config
-from tests.e2e.messages import REJECT_MARK, make_message
+from tests.e2e.messages import REJECT_MARK, SLOW_MARK, make_message
 from tests.e2e.test_milter_metrics import metric
+from tests.engine.test_pattern_cache import SLOW
 from tests.support.milter_process import MilterProcess
 from tests.support.ports import LOOPBACK, free_port
-from tests.support.procs import children
+from tests.support.procs import alive, busy_process, children
+from tests.support.redis_server import wait_until
 from tests.support.smtp_client import Sent
 
 StartMilter = Callable[..., MilterProcess]
@@ -133,3 +139,46 @@ def test_a_worker_of_the_replaced_configuration_that_dies_while_draining_is_not_
         died = milter.wait_for_log(rf"scoring worker {old} .*had died while idle.*", start=start)
         assert died[0].endswith("not replaced, as its pool is closing"), died[0]
         assert metric(milter, "mailsift_worker_restarts_total") == 0
+
+
+def slow_to_compile(count: int) -> str:
+    """local.cf rules whose patterns hyperscan takes seconds over (each probe is given up after
+    0.25 s), new to the rules cache on every run: a reload compiles for seconds."""
+    pattern = SLOW.decode()
+    return "".join(f"body LOCAL_SLOW_{i} /{pattern.replace('cash', f'cash|{uuid.uuid4().hex}été')}/i\n"
+                   for i in range(count))
+
+
+def test_a_stop_while_a_reload_compiles_answers_the_mail_in_flight_and_leaves_no_process(
+        mta: Mta, start_milter: StartMilter) -> None:
+    """SIGTERM (systemctl stop) while a reload compiles new rules, and a message is being
+    scored (its slow rule would run for 10 s). The stop closed the worker's pipe and then
+    waited 10 s for it, so the message lost its verdict and met Postfix's milter_default_action
+    as the milter exited. Now it gets the milter's own on_error STOP_GRACE_S into the stop,
+    logged, and the milter ends soon after, with no traceback and none of its processes (the
+    worker, the compile's) left."""
+    milter = start_milter({"scan": {"rule_budget": 10.0}, "milter": {"workers": 1}})
+    local_cf(milter).write_text(slow_to_compile(20))
+    sent: list[Sent] = []
+    sender = threading.Thread(target=lambda: sent.append(
+        mta.send(make_message(SLOW_MARK)[0], "bob@example.com")))
+    sender.start()
+    before = milter.workers()
+    busy_process(before)
+    start = milter.mark()
+    os.kill(milter.pid, signal.SIGUSR1)
+    wait_until(lambda: len(milter.workers()) > len(before), "the reload's compile to start")
+    tree = milter.workers()
+    stopping = time.monotonic()
+    assert milter.stop() == 0
+    took = time.monotonic() - stopping
+    sender.join(30)
+    assert sent[0].reply == "451 4.7.1 Temporary failure while scanning, try again later"
+    assert took < STOP_GRACE_S + 2, took
+    # The fork server and resource tracker end as they see the milter gone: a moment later.
+    wait_until(lambda: not [pid for pid in tree if alive(pid)], "the milter's processes to end",
+               timeout=3)
+    said = [line for line in milter.lines[start:] if " INFO " not in line]  # no traceback
+    assert len(said) == 1 and re.fullmatch(
+        r"mailsift: ERROR mailsift\.milter: \w+: not scored: the milter is stopping, and scoring "
+        r"did not end within 2s; applying on_error=tempfail", said[0]), said

@@ -539,3 +539,42 @@ def test_a_message_the_loading_replacement_cannot_reach_in_time_gets_on_error_at
     assert re.fullmatch(r"no scoring worker ready in time: the one starting cannot have loaded the "
                         r"rules within the half of milter\.timeout a message may wait \(a start "
                         r"takes \d+\.\ds here\)", str(refused.value)), refused.value
+
+
+def test_a_stop_lets_the_message_being_scored_finish_and_ends_one_that_overruns(
+        tmp_path: Path, make_pool: StartPool) -> None:
+    """close() at a stop (SIGTERM) with two messages being scored and one waiting. It closed
+    the pipes first and then waited up to 10 s for the workers: the message about to finish
+    lost its verdict all the same ('worker died (exit code 0); replaced', though nothing died
+    or was replaced) and the stop waited out a slow one for nothing. Now the quick one is
+    scored, the slow one (its rule runs on for 20 s) is ended after STOP_GRACE_S with a reason
+    that says so, the waiting one is refused at once, and no worker is left."""
+    pool = make_pool(pool_config(tmp_path, workers=2))
+    for pid in pids(pool):  # each message is in its worker before the worker goes on
+        os.kill(pid, signal.SIGSTOP)
+    with ThreadPoolExecutor(4) as callers:
+        quick = callers.submit(pool.score, job(make_message(TAG_MARK)[0]))
+        wait_until(lambda: len(pool.busy) == 1, "the quick message to take a worker")
+        (held,) = {worker.process.pid for worker in pool.busy}  # answers once let go
+        slow = callers.submit(pool.score, job(make_message(SLOW_MARK)[0]))
+        wait_until(lambda: len(pool.busy) == 2, "the slow message to take the other worker")
+        (slow_worker,) = pids(pool) - {held}
+        os.kill(slow_worker, signal.SIGCONT)
+        queued = callers.submit(pool.score, job(make_message(TAG_MARK)[0]))
+        wait_until(lambda: pool.waiting, "the third message to wait")
+        started = time.monotonic()
+        closing = callers.submit(pool.close)
+        with pytest.raises(ScoringError) as refused:
+            queued.result(timeout=30)
+        assert time.monotonic() - started < 0.5
+        os.kill(held, signal.SIGCONT)
+        assert "E2E_TAG" in quick.result(timeout=30).result.rule_names
+        with pytest.raises(ScoringError) as ended:
+            slow.result(timeout=30)
+        closing.result(timeout=30)
+        took = time.monotonic() - started
+    assert str(refused.value) == "not scored: the milter is stopping"
+    assert str(ended.value) == ("not scored: the milter is stopping, and scoring did not end "
+                                "within 2s")
+    assert workers.STOP_GRACE_S <= took < workers.STOP_GRACE_S + 1.5, took
+    assert not [pid for pid in (held, slow_worker) if alive(pid)]
