@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -89,6 +90,11 @@ CONNECT_TIMEOUT_S = 2.0  # far more than a LAN needs; a blackholed index costs t
 # again, but a dead index costs a message to quarantine little before milter.on_error applies.
 # (redis-py's default, three retries with backoff, held each such message about 4 s.)
 RETRIES = 1
+# The longest RedisBackend.change goes on trying (see there). Under CLIENT PAUSE WRITE, which a
+# fail-over (FAILOVER, CLUSTER FAILOVER) or an admin may hold for long, reads are answered and
+# each EXEC waits out TIMEOUT_S: redis-py takes that for a lost watch and runs the change again,
+# for as long as the pause lasts. Two such tries, and the one under way: 15 s at most.
+CHANGE_S = 2 * TIMEOUT_S
 # What a search that could not tidy the index leaves undone (see RedisBackend._tidy), and until
 # when. The filing is not tried again in that process (see _file_compared_once), and a list
 # without --to files nothing, where the warning named it as the command that would.
@@ -273,19 +279,28 @@ class RedisBackend:
         the quarantine's hash tag in a cluster (see the module docstring), so one primary runs
         the whole transaction. If `edit` raises, nothing is written.
 
-        The retries need no bound of their own: Redis refuses the EXEC only when another client
-        changed the record in between, so each retry follows a change that was made; a
-        connection lost or timed out while watching ends the watch (redis-py resets it), and
-        the next WATCH raises, as IndexUnavailable or IndexTimeout, within this module's
-        timeouts (a Redis gone failed a change in 0.1 s, a hung one in 15 s, `edit` run once).
+        Redis refuses the EXEC when another client changed the record in between, so such a
+        retry follows a change that was made; a connection lost or timed out while watching
+        ends the watch (redis-py resets it), and the next WATCH raises, as IndexUnavailable or
+        IndexTimeout, within this module's timeouts (a Redis gone failed a change in 0.1 s, a
+        hung one in 15 s, `edit` run once). But a Redis that pauses writes (CLIENT PAUSE WRITE:
+        a fail-over, or an admin) answers the WATCH and the read, and holds each EXEC: redis-py
+        took every EXEC that timed out for a lost watch and ran the change again, one
+        TIMEOUT_S apart, for as long as the pause lasted, and a release or a delete waited as
+        long. No try starts once CHANGE_S have gone by: the change raises IndexTimeout, within
+        CHANGE_S + TIMEOUT_S (15 s).
 
         An EXEC whose answer comes after the timeout may still have been run (a Redis that
         stalled with the transaction read): redis-py then runs `edit` again, on the record that
         EXEC wrote, or the change raises IndexTimeout with the record written. An edit that
         must not be made twice recognises its own write (review.release's attempt)."""
         key = self._message_key(message_id)
+        give_up = time.monotonic() + CHANGE_S
 
         def changed(pipe: Any) -> dict[str, Any]:  # a Pipeline or a ClusterPipeline, watching
+            if time.monotonic() > give_up:  # tried for CHANGE_S: the index takes no writes
+                raise IndexTimeout(f"redis at {self.where}: the change was not taken within "
+                                   f"{CHANGE_S:g}s (are writes paused, as in a fail-over?)")
             record = self._readable(pipe.hget(key, "record"), message_id)
             edit(record)
             pipe.multi()

@@ -28,7 +28,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mailsift.config import parse_config
-from mailsift.quarantine import review
+from mailsift.quarantine import redis_backend, review
+from mailsift.quarantine.model import IndexTimeout, add_event
 from mailsift.quarantine.redis_backend import RETRIES, RedisBackend
 from mailsift.quarantine.store import QuarantineStore
 from tests.quarantine.conftest import make_message, make_meta
@@ -187,3 +188,36 @@ def test_a_release_recorded_late_is_recorded_once_and_not_called_unrecorded(
     assert (done.outcome, done.sent) == (RECIPIENTS, [tuple(RECIPIENTS)])
     assert (done.record["state"], done.record.get("releasing")) == ("released", None)
     assert done.history == [("released", "to jane@example.org, bob@example.org")]
+
+
+def test_a_change_while_the_index_pauses_writes_gives_up_within_its_bound(
+        stalling_redis: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Redis that pauses writes (CLIENT PAUSE WRITE: a fail-over, or an admin) answers the
+    WATCH and the read and holds each EXEC; redis-py took every EXEC that timed out for a lost
+    watch and ran the change again, for as long as the pause lasted (a release or a delete
+    waited as long, whatever the docstring's 15 s). It now raises IndexTimeout once CHANGE_S
+    have gone by (here four socket timeouts), and the EXECs it gave up on are not run later."""
+    monkeypatch.setattr(redis_backend, "CHANGE_S", 4 * ANSWER_S, raising=False)  # old code: none
+    store = index_on(stalling_redis, tmp_path / "q")
+    held = store.put(make_message(), make_meta(RECIPIENTS))
+    tries: list[float] = []
+
+    def edit(record: dict[str, Any]) -> None:
+        tries.append(time.monotonic())
+        add_event(record, "admin", "learned", "as ham")
+
+    with stalling_redis.client() as admin:
+        admin.execute_command("CLIENT", "PAUSE", 4_000, "WRITE")
+        began = time.monotonic()
+        try:
+            with pytest.raises(IndexTimeout) as gave_up:
+                store.change(held, edit)
+        finally:
+            took = time.monotonic() - began
+            admin.execute_command("CLIENT", "UNPAUSE")
+    assert took < 4 * ANSWER_S + 3 * ANSWER_S, took  # the bound and the try under way, not 4 s
+    assert str(gave_up.value).endswith("the change was not taken within 1.2s (are writes "
+                                       "paused, as in a fail-over?)"), gave_up.value
+    assert 2 <= len(tries) <= 6, tries
+    time.sleep(0.2)  # an EXEC it gave up on would run as the pause ends
+    assert store.meta(held)["events"] == []
