@@ -27,7 +27,7 @@ from mailsift.milter.metrics import Metrics
 from mailsift.milter.reload import Reloader, block_reload_signal
 from mailsift.milter.sender_hold import sender_hold
 from mailsift.milter.session import MailsiftMilter, Service
-from mailsift.milter.workers import STOP_SIGNALS, WorkerPool, start_process_helpers
+from mailsift.milter.workers import STOP_GRACE_S, STOP_SIGNALS, WorkerPool, start_process_helpers
 from mailsift.ownership import make_folders
 from mailsift.quarantine.store import QuarantineStore, open_quarantine, unmade_folder
 from mailsift.rules.lint import warn_rule_mistakes
@@ -198,8 +198,9 @@ def run(config: Config, config_file: str | None = None) -> None:
     try:
         Milter.runmilter("mailsift", libmilter_socket(config.milter.listen), MTA_IO_TIMEOUT)
     finally:
-        reloader.close()
-        MailsiftMilter.current.pool.close()
+        grace_until = time.monotonic() + STOP_GRACE_S  # one for every pool: see WorkerPool.close
+        reloader.close(grace_until)
+        MailsiftMilter.current.pool.close(grace_until)
         MailsiftMilter.in_flight.wait_answered(ANSWER_WAIT_S)
         log.info("stopped")
         listener.stop()  # writes out what is queued

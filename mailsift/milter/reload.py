@@ -56,11 +56,12 @@ class Reloader:
     def start(self) -> None:
         threading.Thread(target=self._wait, name="mailsift-reload", daemon=True).start()
 
-    def close(self) -> None:
-        """At shutdown: close the workers of replaced services that are still draining."""
+    def close(self, grace_until: float) -> None:
+        """At shutdown: close the workers of replaced services that are still draining, their
+        messages being scored given until `grace_until` (see WorkerPool.close)."""
         for timer, pool in self.draining:
             timer.cancel()
-            pool.close()  # closing twice is harmless
+            pool.close(grace_until)  # closing twice is harmless
 
     def _wait(self) -> None:
         while True:

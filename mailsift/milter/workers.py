@@ -674,10 +674,13 @@ class WorkerPool:
             self.launching -= 1
             self.changed.notify_all()
 
-    def close(self) -> None:
-        """Stop the watcher, let the messages being scored finish (_finish_in_flight), kill the
-        workers still starting or scoring, close every pipe (an idle worker then exits by
-        itself), then kill what is left. Closing twice is harmless.
+    def close(self, grace_until: float | None = None) -> None:
+        """Stop the watcher, let the messages being scored finish (_finish_in_flight) until the
+        monotonic time `grace_until` (default: STOP_GRACE_S from now), kill the workers still
+        starting or scoring, close every pipe (an idle worker then exits by itself), then kill
+        what is left. Closing twice is harmless. At a stop every pool shares one grace
+        (daemon.run): closed one after the other, a pool a reload replaced and still draining
+        gave its slow message 2 s, and then the running pool gave its own 2 s more.
 
         A start under way is waited for (its thread kills what it started) and one loading is
         killed, not left to finish: the milter stopping during a reload then exited with new
@@ -691,7 +694,8 @@ class WorkerPool:
             self._wake()
             self.closed = True
         self.watcher.join(10)
-        scoring = self._finish_in_flight()
+        scoring = self._finish_in_flight(time.monotonic() + STOP_GRACE_S if grace_until is None
+                                         else grace_until)
         deadline = time.monotonic() + 10
         with self.changed:
             while self.launching and self.changed.wait(max(0.0, deadline - time.monotonic())):
@@ -711,17 +715,17 @@ class WorkerPool:
             if worker.process.is_alive():
                 worker.process.kill()
 
-    def _finish_in_flight(self) -> list[_Worker]:
-        """At a stop: refuse the messages waiting for a worker, wait up to STOP_GRACE_S for
-        those being scored, and return the workers still scoring. close() closed their pipes
-        and then waited up to 10 s for them: a message in flight lost its verdict all the same
-        and met on_error, or Postfix's milter_default_action when the wait ran out, logged as
-        'worker died (exit code 0); replaced' though nothing died or was replaced; and a stop
-        during a reload, whose compile slows every worker, took those 10 s."""
+    def _finish_in_flight(self, grace_until: float) -> list[_Worker]:
+        """At a stop: refuse the messages waiting for a worker, wait until the monotonic time
+        `grace_until` for those being scored, and return the workers still scoring. close()
+        closed their pipes and then waited up to 10 s for them: a message in flight lost its
+        verdict all the same and met on_error, or Postfix's milter_default_action when the wait
+        ran out, logged as 'worker died (exit code 0); replaced' though nothing died or was
+        replaced; and a stop during a reload, whose compile slows every worker, took those 10 s."""
         with self.changed:
             for waiter in self.waiting:
                 waiter.refused = STOPPING
                 waiter.arrived.set()
             self.waiting.clear()
-            self.changed.wait_for(lambda: not self.busy, STOP_GRACE_S)
+            self.changed.wait_for(lambda: not self.busy, max(0.0, grace_until - time.monotonic()))
             return list(self.busy)

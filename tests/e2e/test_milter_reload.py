@@ -182,3 +182,37 @@ def test_a_stop_while_a_reload_compiles_answers_the_mail_in_flight_and_leaves_no
     assert len(said) == 1 and re.fullmatch(
         r"mailsift: ERROR mailsift\.milter: \w+: not scored: the milter is stopping, and scoring "
         r"did not end within 2s; applying on_error=tempfail", said[0]), said
+
+
+def test_a_stop_soon_after_a_reload_gives_the_mail_of_both_configurations_one_grace(
+        mta: Mta, start_milter: StartMilter) -> None:
+    """SIGTERM within milter.timeout of a reload, with a slow message being scored by a worker
+    of each configuration (the replaced one still draining). The stop closed the pools one
+    after the other, each giving its message STOP_GRACE_S: it took twice the grace, and 2 s
+    more for each reload still draining. The pools now share one grace."""
+    milter = start_milter({"scan": {"rule_budget": 10.0}, "milter": {"workers": 1}})
+    sent: list[Sent] = []
+
+    def send_slow() -> threading.Thread:
+        sender = threading.Thread(target=lambda: sent.append(
+            mta.send(make_message(SLOW_MARK)[0], "bob@example.com")))
+        sender.start()
+        return sender
+
+    before = milter.workers()
+    senders = [send_slow()]
+    busy_process(before)  # the first message is being scored
+    reload(milter, "reloaded: ")
+    senders.append(send_slow())
+    busy_process(milter.workers() - before)  # and the second, by the new configuration's worker
+    start = milter.mark()
+    stopping = time.monotonic()
+    assert milter.stop() == 0
+    took = time.monotonic() - stopping
+    for sender in senders:
+        sender.join(30)
+    assert [s.reply for s in sent] == ["451 4.7.1 Temporary failure while scanning, try again "
+                                       "later"] * 2
+    assert took < STOP_GRACE_S + 1.5, took  # not two graces: 4.1 s
+    ended = [line for line in milter.lines[start:] if "did not end within 2s" in line]
+    assert len(ended) == 2, milter.lines[start:]
