@@ -518,7 +518,10 @@ class WorkerPool:
                 self._schedule(worker, 0.0)
 
     def _forget(self, worker: _Worker) -> None:
-        """A worker lost with a message as the pool closes: close() may be waiting for it."""
+        """A worker lost with a message as the pool closes: killed, and close() may be waiting
+        for it. One whose message ran out of its budget during the grace runs on with its rule
+        unless killed, and close() waited up to 10 s more for it to end."""
+        worker.process.kill()
         with self.changed:
             self.busy.discard(worker)
             self.changed.notify_all()

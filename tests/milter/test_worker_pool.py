@@ -578,3 +578,24 @@ def test_a_stop_lets_the_message_being_scored_finish_and_ends_one_that_overruns(
                                 "within 2s")
     assert workers.STOP_GRACE_S <= took < workers.STOP_GRACE_S + 1.5, took
     assert not [pid for pid in (held, slow_worker) if alive(pid)]
+
+
+def test_a_message_that_overruns_its_budget_during_a_stop_does_not_hold_the_stop(
+        tmp_path: Path, make_pool: StartPool) -> None:
+    """A stop that comes as a slow message nears milter.timeout: the message's budget runs out
+    within the stop's grace. Its worker, no longer counted as scoring, was not killed, and ran
+    on with its rule (20 s here) after close() had closed the pipes: the stop waited 10 s more
+    for it to end, then killed it. It is killed as its message gives up now."""
+    pool = make_pool(pool_config(tmp_path, timeout=1.0))
+    worker = _only_worker(pool)
+    with ThreadPoolExecutor(1) as callers:
+        slow = callers.submit(pool.score, job(make_message(SLOW_MARK)[0]))
+        wait_until(lambda: pool.busy, "the slow message to take the worker")
+        started = time.monotonic()
+        pool.close()
+        took = time.monotonic() - started
+        with pytest.raises(ScoringError) as ended:
+            slow.result(timeout=30)
+    assert took < pool.timeout + 1, took  # its budget's end, not 10 s more
+    assert str(ended.value).startswith("not scored: the milter is stopping"), ended.value
+    assert not alive(worker)
